@@ -1,0 +1,96 @@
+//! Command-line parsing (clap) and dispatch. Every command is a thin wrapper over the library.
+
+mod records;
+
+use clap::{Parser, Subcommand};
+use hopdb::table::Format;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// hopdb: a database of ionic migration barriers (Em) in solids, with provenance, a query
+/// language, reproducible splits and models trained in place.
+#[derive(Parser, Debug)]
+#[command(name = "hopdb", version, about, long_about = None, after_help = "Example:\n  hopdb --db my.db init\n  hopdb --db my.db import devi ../shared/data/devi2025\n  hopdb --db my.db stats")]
+pub struct Cli {
+    /// Store location (a directory). Defaults to $HOPDB_DB, else ./hopdb.db.
+    #[arg(long, global = true, env = "HOPDB_DB", default_value = "hopdb.db")]
+    pub db: PathBuf,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a new, empty store.
+    #[command(after_help = "Example:\n  hopdb --db barriers.db init")]
+    Init,
+    /// Import records from a dataset or file (all-or-nothing unless --skip-invalid).
+    #[command(subcommand)]
+    Import(records::ImportCmd),
+    /// Enter one new literature hop from initial and final structure files.
+    #[command(after_help = "Example:\n  hopdb add --initial ini.cif --final fin.cif --ion Li --em 0.42 --xc GGA --doi 10.1000/xyz --notes 'Table 2'")]
+    Add(records::AddArgs),
+    /// Counts by fidelity, mobile ion, structural group, class and XC functional.
+    #[command(after_help = "Example:\n  hopdb stats --format json")]
+    Stats {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Show one record with its provenance and revision history.
+    #[command(after_help = "Example:\n  hopdb show devi2025:LiCoO2_1")]
+    Show {
+        /// Record id (or a sys_name, when unique).
+        id: String,
+        /// Output format (json gives the full record).
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Edit a record; every change appends a revision with the reason.
+    #[command(after_help = "Example:\n  hopdb edit devi2025:LiCoO2_1 --em 0.45 --reason 'corrected in erratum'")]
+    Edit(records::EditArgs),
+    /// Export records as JSON lines, CSV (metadata) or extended XYZ.
+    #[command(after_help = "Example:\n  hopdb export jsonl --out all.jsonl\n  hopdb export csv --out meta.csv")]
+    Export(records::ExportArgs),
+    /// Show or change the mapping from published class labels to structural groups.
+    #[command(subcommand)]
+    Classes(records::ClassesCmd),
+    /// Show the append-only audit log of writes.
+    #[command(after_help = "Example:\n  hopdb log --limit 20")]
+    Log {
+        /// Show only the last N entries.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+/// Parse arguments, run the command, print errors, and return the exit code.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Init => records::init(&cli.db),
+        Command::Import(cmd) => records::import(&cli.db, cmd),
+        Command::Add(a) => records::add(&cli.db, a),
+        Command::Stats { format } => records::stats(&cli.db, format),
+        Command::Show { id, format } => records::show(&cli.db, &id, format),
+        Command::Edit(a) => records::edit(&cli.db, a),
+        Command::Export(a) => records::export(&cli.db, a),
+        Command::Classes(c) => records::classes(&cli.db, c),
+        Command::Log { limit, format } => records::log(&cli.db, limit, format),
+    }
+}

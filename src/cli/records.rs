@@ -1,0 +1,417 @@
+//! Record commands: init, import, add, stats, show, edit, export, classes, log.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand, ValueEnum};
+use hopdb::import::{self, ImportOptions, ImportReport};
+use hopdb::record::{Edit, IntercalationState, SourcePartition};
+use hopdb::store::Store;
+use hopdb::table::{Format, ResultTable, Value};
+use std::path::{Path, PathBuf};
+
+/// Options shared by every import.
+#[derive(Args, Debug, Clone)]
+pub struct CommonImport {
+    /// Import the valid records and report every rejected one, instead of importing nothing.
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// Also reject records with data-quality flags (duplicated sites, band near a host atom).
+    #[arg(long)]
+    pub strict: bool,
+    /// Validate and report, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Output format of the report.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// Partition names on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum PartitionArg {
+    /// Training partition.
+    Train,
+    /// Test partition.
+    Test,
+}
+
+/// What to import.
+#[derive(Subcommand, Debug)]
+pub enum ImportCmd {
+    /// The Devi et al. (2025) dataset directory (band_train.json, band_test.json, endpoints_test.json, tabulation.csv).
+    #[command(after_help = "Example:\n  hopdb import devi ../shared/data/devi2025")]
+    Devi {
+        /// Dataset directory.
+        dir: PathBuf,
+        #[command(flatten)]
+        common: CommonImport,
+    },
+    /// One band JSON file (first five atoms: the ion at initial, 3 images, final).
+    #[command(after_help = "Example:\n  hopdb import band my_band.json --dataset mylab --partition train")]
+    Band {
+        /// The JSON file.
+        file: PathBuf,
+        /// Dataset name for ids and provenance.
+        #[arg(long, default_value = "devi2025")]
+        dataset: String,
+        /// Source partition to record.
+        #[arg(long, value_enum)]
+        partition: Option<PartitionArg>,
+        /// tabulation.csv to enrich from.
+        #[arg(long)]
+        tabulation: Option<PathBuf>,
+        #[command(flatten)]
+        common: CommonImport,
+    },
+    /// One endpoint JSON file (atoms_ini / atoms_fin per record).
+    #[command(after_help = "Example:\n  hopdb import endpoints endpoints_test.json --dataset devi2025 --partition test")]
+    Endpoints {
+        /// The JSON file.
+        file: PathBuf,
+        /// Dataset name for ids and provenance.
+        #[arg(long, default_value = "devi2025")]
+        dataset: String,
+        /// Source partition to record.
+        #[arg(long, value_enum)]
+        partition: Option<PartitionArg>,
+        /// tabulation.csv to enrich from.
+        #[arg(long)]
+        tabulation: Option<PathBuf>,
+        #[command(flatten)]
+        common: CommonImport,
+    },
+}
+
+/// Arguments of `hopdb add`.
+#[derive(Args, Debug)]
+pub struct AddArgs {
+    /// Initial structure (CIF or POSCAR), with the mobile ion at its initial site.
+    #[arg(long)]
+    pub initial: PathBuf,
+    /// Final structure (CIF or POSCAR), same cell, the ion at its final site.
+    #[arg(long = "final")]
+    pub final_: PathBuf,
+    /// Mobile ion element.
+    #[arg(long)]
+    pub ion: String,
+    /// Migration barrier in eV.
+    #[arg(long, allow_negative_numbers = true)]
+    pub em: f64,
+    /// XC functional.
+    #[arg(long)]
+    pub xc: Option<String>,
+    /// DOI of the publication.
+    #[arg(long)]
+    pub doi: Option<String>,
+    /// Notes (e.g. table or figure of the paper).
+    #[arg(long)]
+    pub notes: Option<String>,
+    /// Record id within the dataset (default: derived from the structure files).
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Dataset name.
+    #[arg(long, default_value = "curated")]
+    pub dataset: String,
+}
+
+/// Arguments of `hopdb edit`.
+#[derive(Args, Debug)]
+pub struct EditArgs {
+    /// Record id.
+    pub id: String,
+    /// New barrier in eV.
+    #[arg(long, allow_negative_numbers = true)]
+    pub em: Option<f64>,
+    /// New XC functional.
+    #[arg(long)]
+    pub xc: Option<String>,
+    /// New intercalation state (charged, discharged, intermediate).
+    #[arg(long)]
+    pub state: Option<String>,
+    /// New DOI.
+    #[arg(long)]
+    pub doi: Option<String>,
+    /// New notes.
+    #[arg(long)]
+    pub notes: Option<String>,
+    /// Add a data-quality flag.
+    #[arg(long)]
+    pub add_flag: Vec<String>,
+    /// Remove a data-quality flag.
+    #[arg(long)]
+    pub remove_flag: Vec<String>,
+    /// Why (recorded in the revision history).
+    #[arg(long)]
+    pub reason: String,
+}
+
+/// Export formats.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ExportFormat {
+    /// One JSON object per line: the full record and its host (re-importable).
+    Jsonl,
+    /// Metadata only, one row per record.
+    Csv,
+    /// Extended XYZ, LiTraj style (host + ion endpoints + X centroid).
+    Xyz,
+}
+
+/// Arguments of `hopdb export`.
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// Format.
+    #[arg(value_enum)]
+    pub format: ExportFormat,
+    /// Output file (default: standard output).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Class-mapping commands.
+#[derive(Subcommand, Debug)]
+pub enum ClassesCmd {
+    /// List every class label with its group and record count.
+    #[command(after_help = "Example:\n  hopdb classes list")]
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Map a class label to a structural group (re-derives the group of its records).
+    #[command(after_help = "Example:\n  hopdb classes set 'SPINEL CHALCOGENIDES' SPINEL --reason 'merge as in the paper'")]
+    Set {
+        /// Class label as published.
+        label: String,
+        /// Structural group.
+        group: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+fn open(db: &Path) -> Result<Store> {
+    Ok(Store::open(db)?)
+}
+
+pub fn init(db: &Path) -> Result<()> {
+    Store::create(db)?;
+    println!("created an empty hopdb store at {}", db.display());
+    Ok(())
+}
+
+fn opts(c: &CommonImport) -> ImportOptions {
+    ImportOptions { skip_invalid: c.skip_invalid, strict: c.strict, dry_run: c.dry_run }
+}
+
+fn print_report(r: &ImportReport, format: Format, dry_run: bool) {
+    if format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(r).expect("report encodes"));
+        return;
+    }
+    let mut t = ResultTable::new(&["outcome", "records"]).titled(if dry_run { "Import (dry run: nothing written)" } else { "Import" });
+    t.push(vec![Value::Str("added".into()), Value::Int(r.added.len() as i64)]);
+    t.push(vec![Value::Str("duplicates (skipped)".into()), Value::Int(r.duplicates.len() as i64)]);
+    t.push(vec![Value::Str("rejected".into()), Value::Int(r.rejected.len() as i64)]);
+    t.push(vec![Value::Str("added with data-quality flags".into()), Value::Int(r.flagged.len() as i64)]);
+    println!("{}", t.render(format));
+    if format == Format::Table {
+        for (origin, id) in r.duplicates.iter().take(5) {
+            println!("duplicate: {origin} is already stored as {id}");
+        }
+        if r.duplicates.len() > 5 {
+            println!("... and {} more duplicates", r.duplicates.len() - 5);
+        }
+        for rj in &r.rejected {
+            println!("rejected: {rj}");
+        }
+        for (id, flags) in &r.flagged {
+            println!("flagged: {id}: {}", flags.join(", "));
+        }
+    }
+}
+
+pub fn import(db: &Path, cmd: ImportCmd) -> Result<()> {
+    let store = Store::open_or_create(db)?;
+    let groups = store.class_groups()?;
+    let (cands, errs, common, summary) = match &cmd {
+        ImportCmd::Devi { dir, common } => {
+            let (c, e) = import::devi::read_dir(dir, &groups)?;
+            (c, e, common, format!("devi2025 from {}", dir.display()))
+        }
+        ImportCmd::Band { file, dataset, partition, tabulation, common } | ImportCmd::Endpoints { file, dataset, partition, tabulation, common } => {
+            let tab = match tabulation {
+                Some(p) => import::devi::read_tabulation(p)?,
+                None => Default::default(),
+            };
+            let ctx = import::devi::DeviContext { tabulation: &tab, class_groups: &groups, dataset, imported_at: import::now() };
+            let part = partition.map(|p| match p {
+                PartitionArg::Train => SourcePartition::Train,
+                PartitionArg::Test => SourcePartition::Test,
+            });
+            let (c, e) = if matches!(cmd, ImportCmd::Band { .. }) {
+                import::devi::read_band_file(&ctx, file, part)?
+            } else {
+                import::devi::read_endpoints_file(&ctx, file, part)?
+            };
+            (c, e, common, format!("{dataset} from {}", file.display()))
+        }
+    };
+    let report = import::commit(&store, cands, errs, &opts(common), &summary)?;
+    print_report(&report, common.format, common.dry_run);
+    Ok(())
+}
+
+pub fn add(db: &Path, a: AddArgs) -> Result<()> {
+    let _ = (db, &a);
+    bail!("`hopdb add` needs the structure-file readers (CIF/POSCAR)")
+}
+
+pub fn stats(db: &Path, format: Format) -> Result<()> {
+    let store = open(db)?;
+    let st = hopdb::stats::compute(&store)?;
+    if format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&st)?);
+        return Ok(());
+    }
+    for t in st.tables() {
+        println!("{}\n", t.render(format));
+    }
+    Ok(())
+}
+
+fn resolve_id(store: &Store, id: &str) -> Result<String> {
+    if store.contains(id)? {
+        return Ok(id.to_string());
+    }
+    let by_name = store.ids_where("sys_name", id)?;
+    match by_name.len() {
+        1 => Ok(by_name[0].clone()),
+        0 => bail!("no record with id or sys_name '{id}'"),
+        n => bail!("sys_name '{id}' matches {n} records ({}); give the id", by_name.join(", ")),
+    }
+}
+
+pub fn show(db: &Path, id: &str, format: Format) -> Result<()> {
+    let store = open(db)?;
+    let id = resolve_id(&store, id)?;
+    let r = store.record(&id)?;
+    if format == Format::Json {
+        let host = store.structure(&r.host)?;
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"record": r, "host": host}))?);
+        return Ok(());
+    }
+    let mut t = ResultTable::new(&["field", "value"]).titled(format!("Record {id}"));
+    for f in [
+        "sys_name", "ion", "em", "fidelity", "formula", "composition", "class", "group", "crystal_system", "space_group", "path", "state", "xc",
+        "code", "partition", "natoms", "hop_length", "volume", "flags", "parent",
+    ] {
+        t.push(vec![Value::Str(f.into()), r.field(f).unwrap_or(Value::Null)]);
+    }
+    for (k, v) in &r.extra {
+        t.push(vec![Value::Str(format!("extra.{k}")), Value::Num(*v)]);
+    }
+    println!("{}\n", t.render(format));
+    let p = &r.provenance;
+    let mut pt = ResultTable::new(&["provenance", "value"]);
+    let opt = |o: &Option<String>| o.clone().map_or(Value::Null, Value::Str);
+    for (k, v) in [
+        ("dataset", Value::Str(format!("{} ({})", p.dataset, p.dataset_version))),
+        ("source file", Value::Str(p.source_file.clone())),
+        ("source sha256", Value::Str(p.source_sha256.clone())),
+        ("source record", Value::Str(p.source_record_id.clone())),
+        ("citation", opt(&p.citation)),
+        ("doi", opt(&p.doi)),
+        ("notes", opt(&p.notes)),
+        ("importer", Value::Str(format!("{} (hopdb {})", p.importer, p.hopdb_version))),
+        ("imported at", Value::Str(p.imported_at.clone())),
+        ("host structure", Value::Str(r.host.0.clone())),
+    ] {
+        pt.push(vec![Value::Str(k.into()), v]);
+    }
+    println!("{}\n", pt.render(format));
+    let mut ht = ResultTable::new(&["at", "field", "old", "new", "reason"]).titled("Revision history");
+    for rv in &r.revisions {
+        ht.push(vec![Value::Str(rv.at.clone()), Value::Str(rv.field.clone()), Value::Str(rv.old.clone()), Value::Str(rv.new.clone()), Value::Str(rv.reason.clone())]);
+    }
+    println!("{}", ht.render(format));
+    Ok(())
+}
+
+pub fn edit(db: &Path, a: EditArgs) -> Result<()> {
+    let store = open(db)?;
+    let id = resolve_id(&store, &a.id)?;
+    let mut edits = Vec::new();
+    if let Some(x) = a.em {
+        edits.push(Edit::Em(x));
+    }
+    if let Some(x) = a.xc {
+        edits.push(Edit::Xc(x));
+    }
+    if let Some(x) = a.state {
+        let s = IntercalationState::parse(&x).with_context(|| format!("unknown state '{x}' (charged, discharged or intermediate)"))?;
+        edits.push(Edit::State(s));
+    }
+    if let Some(x) = a.doi {
+        edits.push(Edit::Doi(x));
+    }
+    if let Some(x) = a.notes {
+        edits.push(Edit::Notes(x));
+    }
+    edits.extend(a.add_flag.into_iter().map(Edit::AddFlag));
+    edits.extend(a.remove_flag.into_iter().map(Edit::RemoveFlag));
+    let r = store.edit(&id, &edits, &a.reason)?;
+    println!("{id}: {} revision(s) recorded, now em = {} eV", edits.len(), r.em);
+    Ok(())
+}
+
+pub fn export(db: &Path, a: ExportArgs) -> Result<()> {
+    let _ = (db, &a);
+    bail!("export is being written")
+}
+
+pub fn classes(db: &Path, c: ClassesCmd) -> Result<()> {
+    let store = open(db)?;
+    match c {
+        ClassesCmd::List { format } => {
+            let map = store.class_groups()?;
+            let counts = store.index_counts("class")?;
+            let mut t = ResultTable::new(&["class label", "group", "hops"]).titled("Class label -> structural group");
+            let mut labels: Vec<&String> = map.keys().chain(counts.keys()).collect();
+            labels.sort();
+            labels.dedup();
+            for l in labels {
+                t.push(vec![
+                    Value::Str(l.clone()),
+                    Value::Str(hopdb::import::classes::group_for(&map, l)),
+                    Value::Int(*counts.get(l).unwrap_or(&0) as i64),
+                ]);
+            }
+            println!("{}", t.render(format));
+        }
+        ClassesCmd::Set { label, group, reason } => {
+            let n = store.set_class_group(&label, &group, &reason)?;
+            println!("'{label}' -> '{group}': {n} record(s) regrouped");
+        }
+    }
+    Ok(())
+}
+
+pub fn log(db: &Path, limit: Option<usize>, format: Format) -> Result<()> {
+    let store = open(db)?;
+    let log = store.audit_log()?;
+    let skip = limit.map_or(0, |l| log.len().saturating_sub(l));
+    let mut t = ResultTable::new(&["seq", "at", "op", "records", "user", "hopdb", "summary"]).titled("Audit log");
+    for e in log.into_iter().skip(skip) {
+        t.push(vec![
+            Value::Int(e.seq as i64),
+            Value::Str(e.at),
+            Value::Str(e.op),
+            Value::Int(e.records as i64),
+            e.user.map_or(Value::Null, Value::Str),
+            Value::Str(e.hopdb_version),
+            Value::Str(e.summary),
+        ]);
+    }
+    println!("{}", t.render(format));
+    Ok(())
+}

@@ -1,0 +1,498 @@
+//! Importers: turn source files into validated [`Candidate`]s, detect duplicates, and commit
+//! them to the store all-or-nothing.
+//!
+//! Every format-specific reader ([`devi`], [`litraj`], [`generic`]) produces candidates (or
+//! per-record rejections naming file, record and field); [`commit`] validates, deduplicates and
+//! writes them in one atomic batch. By default one invalid record rejects the whole import;
+//! with `skip_invalid` the valid ones are imported and every rejected one is reported.
+
+pub mod classes;
+pub mod devi;
+pub mod generic;
+pub mod litraj;
+
+use crate::element::Element;
+use crate::record::{HopRecord, StructureId};
+use crate::store::{self, Store, StoreError, WriteSet};
+use crate::structure::{self, Structure, Vec3};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// Largest barrier accepted as plausible, in eV.
+pub const MAX_PLAUSIBLE_EM: f64 = 20.0;
+/// Two atoms closer than this (Angstrom) overlap.
+pub const OVERLAP_DISTANCE: f64 = 0.5;
+/// Host sites of one element closer than this are a duplicated site (flagged, not rejected).
+pub const DUPLICATE_SITE_DISTANCE: f64 = 0.05;
+/// Tolerance (Angstrom) for two hops to count as the same hop.
+pub const SAME_HOP_TOLERANCE: f64 = 0.05;
+/// Two records of the same hop whose barriers differ by no more than this (eV) are duplicates.
+pub const DUPLICATE_EM_TOLERANCE: f64 = 1e-6;
+/// Flag on a record whose hop is already stored with another barrier.
+pub const CONFLICTING_DUPLICATE_FLAG: &str = "same-hop-other-em";
+/// Tolerance (Angstrom) for band images to lie on the straight line between the endpoints.
+pub const BAND_LINEARITY_TOLERANCE: f64 = 0.05;
+
+/// A record read from a source, not yet validated against the store.
+#[derive(Clone, Debug)]
+pub struct Candidate {
+    /// The record (its `host` id already set from `host`).
+    pub record: HopRecord,
+    /// Its host structure.
+    pub host: Structure,
+    /// Where it came from, for messages: `file, record N (name)`.
+    pub origin: String,
+}
+
+/// A record that could not be imported, and why.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Rejection {
+    /// Where it came from (file, record number, name).
+    pub origin: String,
+    /// Why, naming the field.
+    pub reason: String,
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.origin, self.reason)
+    }
+}
+
+/// Import options.
+#[derive(Clone, Debug, Default)]
+pub struct ImportOptions {
+    /// Import the valid records and report the invalid ones, instead of rejecting all.
+    pub skip_invalid: bool,
+    /// Reject records with data-quality flags (duplicated sites, endpoints or band near host atoms).
+    pub strict: bool,
+    /// Validate and report without writing.
+    pub dry_run: bool,
+}
+
+/// What an import did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ImportReport {
+    /// Ids of the records added.
+    pub added: Vec<String>,
+    /// (origin, id of the existing record it duplicates).
+    pub duplicates: Vec<(String, String)>,
+    /// Records rejected (only non-empty with `skip_invalid`).
+    pub rejected: Vec<Rejection>,
+    /// (id, flags) of added records that carry data-quality flags.
+    pub flagged: Vec<(String, Vec<String>)>,
+}
+
+/// Import failures. Nothing was written when one of these is returned.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// One or more records are invalid (and `skip_invalid` was not given).
+    #[error("{} invalid record(s); nothing was imported (use --skip-invalid to import the valid ones):\n{}", .0.len(), .0.iter().map(|r| format!("  - {r}")).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<Rejection>),
+    /// A source file could not be read or parsed at all.
+    #[error("{file}: {msg}")]
+    Malformed {
+        /// The file.
+        file: PathBuf,
+        /// What is wrong and where.
+        msg: String,
+    },
+    /// Store failure.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// sha256 of a file's bytes, hex, plus the bytes.
+pub fn read_with_sha(path: &Path) -> Result<(Vec<u8>, String), ImportError> {
+    use sha2::{Digest, Sha256};
+    let bytes = std::fs::read(path).map_err(|e| ImportError::Malformed { file: path.to_path_buf(), msg: format!("cannot read: {e}") })?;
+    let sha = hex::encode(Sha256::digest(&bytes));
+    Ok((bytes, sha))
+}
+
+/// The current time, RFC 3339, for provenance.
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Fill in the derived fields of a record from its host: host id, atom count, elements, volume.
+pub fn finish_record(r: &mut HopRecord, host: &Structure) {
+    r.host = StructureId::of(host);
+    r.host_natoms = host.len() as u32;
+    let mut el: Vec<Element> = host.elements();
+    el.push(r.ion);
+    el.sort();
+    el.dedup();
+    r.elements = el;
+    r.volume = host.lattice.volume();
+    r.hop_length = r.compute_hop_length(host);
+    r.material.formula = r.initial_structure(host).formula();
+}
+
+/// Unwrap `final_site` so the hop initial -> final is the shortest periodic image.
+pub fn nearest_image(lattice: &structure::Lattice, initial: Vec3, final_site: Vec3) -> Vec3 {
+    let v = lattice.min_image_vector(initial, final_site);
+    structure::add(initial, lattice.to_frac(v))
+}
+
+/// Validate one candidate: hard errors are returned as `Err(reason)`; data-quality issues are
+/// returned as flags (rejected only in strict mode).
+pub fn validate(c: &Candidate, strict: bool) -> Result<Vec<String>, String> {
+    let r = &c.record;
+    if !r.em.is_finite() {
+        return Err(format!("field em: barrier is {} (not a number)", r.em));
+    }
+    if r.em < 0.0 {
+        return Err(format!("field em: negative barrier {} eV", r.em));
+    }
+    if r.em > MAX_PLAUSIBLE_EM {
+        return Err(format!("field em: barrier {} eV is implausible (> {MAX_PLAUSIBLE_EM} eV)", r.em));
+    }
+    if c.host.is_empty() {
+        return Err("host structure has no atoms besides the mobile ion".into());
+    }
+    let lat = &c.host.lattice;
+    let hop = r.compute_hop_length(&c.host);
+    if hop < OVERLAP_DISTANCE {
+        return Err(format!("initial and final sites coincide (hop length {hop:.3} A)"));
+    }
+    let mut flags = Vec::new();
+    // Host overlaps.
+    if let Some((i, j, d)) = c.host.closest_pair_within(OVERLAP_DISTANCE) {
+        let same = c.host.species[i] == c.host.species[j];
+        if same && d < DUPLICATE_SITE_DISTANCE && i != j {
+            flags.push("duplicated-host-site".to_string());
+        } else {
+            return Err(format!(
+                "overlapping atoms: host sites {i} ({}) and {j} ({}) are {d:.3} A apart (< {OVERLAP_DISTANCE} A)",
+                c.host.species[i], c.host.species[j]
+            ));
+        }
+    }
+    // Endpoints and the straight band against the host.
+    let loc = structure::neighbors::PointLocator::new(&c.host, 3.0);
+    let near = |f: Vec3| loc.nearest(lat.to_cart(f)).map(|n| n.distance).unwrap_or(f64::INFINITY);
+    if near(r.initial).min(near(r.final_site)) < OVERLAP_DISTANCE {
+        flags.push("endpoint-near-host-atom".to_string());
+    }
+    let mut min_band = f64::INFINITY;
+    for k in 1..20 {
+        min_band = min_band.min(near(structure::lerp(r.initial, r.final_site, k as f64 / 20.0)));
+    }
+    if min_band < OVERLAP_DISTANCE {
+        flags.push("band-near-host-atom".to_string());
+    }
+    if strict && !flags.is_empty() {
+        return Err(format!("strict mode: data-quality flags {}", flags.join(", ")));
+    }
+    Ok(flags)
+}
+
+/// True when two hops are the same: same ion, same host (species, lattice and sites within
+/// `tol`, whatever the atom order or periodic image) and the same endpoints (either direction).
+pub fn same_hop(a: &HopRecord, ha: &Structure, b: &HopRecord, hb: &Structure, tol: f64) -> bool {
+    if a.ion != b.ion || ha.len() != hb.len() {
+        return false;
+    }
+    let (la, lb) = (ha.lattice.matrix(), hb.lattice.matrix());
+    for i in 0..3 {
+        if structure::norm(structure::sub(la[i], lb[i])) > tol {
+            return false;
+        }
+    }
+    let lat = &ha.lattice;
+    let d = |x: Vec3, y: Vec3| lat.min_image_distance(x, y);
+    let hop_a = lat.to_cart(structure::sub(a.final_site, a.initial));
+    let hop_b = lat.to_cart(structure::sub(b.final_site, b.initial));
+    let forward = d(a.initial, b.initial) < tol && structure::norm(structure::sub(hop_a, hop_b)) < tol;
+    let backward = d(a.initial, b.final_site) < tol && structure::norm(structure::add(hop_a, hop_b)) < tol;
+    if !(forward || backward) {
+        return false;
+    }
+    if a.host == b.host {
+        return true;
+    }
+    same_sites(ha, hb, tol)
+}
+
+/// True when every site of `a` has a site of the same element in `b` within `tol` (minimum
+/// image, `a`'s lattice) and the counts agree.
+pub fn same_sites(a: &Structure, b: &Structure, tol: f64) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut ca = a.species.clone();
+    let mut cb = b.species.clone();
+    ca.sort();
+    cb.sort();
+    if ca != cb {
+        return false;
+    }
+    let shifted = Structure { lattice: a.lattice.clone(), species: b.species.clone(), frac: b.frac.clone() };
+    let loc = structure::neighbors::PointLocator::new(&shifted, tol.max(0.5));
+    a.frac.iter().zip(&a.species).all(|(f, e)| {
+        loc.within(a.lattice.to_cart(*f), tol).iter().any(|n| shifted.species[n.index] == *e)
+    })
+}
+
+/// Validate, deduplicate and write candidates in one atomic batch.
+///
+/// A duplicate is the same hop ([`same_hop`]) with the same barrier, already in the store or
+/// earlier in the import: it is reported and skipped. The same hop with another barrier is a
+/// second published value: it is imported, flagged [`CONFLICTING_DUPLICATE_FLAG`] and noted.
+///
+/// `read_errors` are records the reader could not turn into candidates at all; they count as
+/// invalid records. Returns the report; on error nothing was written.
+pub fn commit(
+    store: &Store,
+    candidates: Vec<Candidate>,
+    read_errors: Vec<Rejection>,
+    opts: &ImportOptions,
+    summary: &str,
+) -> Result<ImportReport, ImportError> {
+    let mut report = ImportReport::default();
+    let mut rejected = read_errors;
+    let mut valid: Vec<(Candidate, Vec<String>)> = Vec::with_capacity(candidates.len());
+    let mut seen_ids: HashMap<String, String> = HashMap::new();
+    for c in candidates {
+        if let Some(prev) = seen_ids.get(&c.record.id) {
+            rejected.push(Rejection { origin: c.origin.clone(), reason: format!("record id '{}' appears twice in this import (also at {prev})", c.record.id) });
+            continue;
+        }
+        seen_ids.insert(c.record.id.clone(), c.origin.clone());
+        match validate(&c, opts.strict) {
+            Ok(flags) => valid.push((c, flags)),
+            Err(reason) => rejected.push(Rejection { origin: c.origin.clone(), reason }),
+        }
+    }
+    if !rejected.is_empty() && !opts.skip_invalid {
+        return Err(ImportError::Invalid(rejected));
+    }
+    report.rejected = rejected;
+
+    let mut ws = WriteSet::new("import", summary.to_string());
+    // Hops accepted in this batch, by duplicate bucket, to catch duplicates within the import.
+    let mut batch_buckets: HashMap<Vec<u8>, Vec<usize>> = HashMap::new();
+    let mut host_cache: HashMap<StructureId, Structure> = HashMap::new();
+    let mut accepted: Vec<(Candidate, Vec<String>)> = Vec::new();
+    for (mut c, flags) in valid {
+        if let Some(existing) = store.get(&c.record.id)? {
+            let host = cached_host(store, &mut host_cache, &existing.host)?;
+            if same_hop(&c.record, &c.host, &existing, &host, SAME_HOP_TOLERANCE) {
+                report.duplicates.push((c.origin.clone(), existing.id.clone()));
+                continue;
+            }
+            let reason = format!("record id '{}' already exists in the store with a different hop; edit it with `hopdb edit` instead", c.record.id);
+            if opts.skip_invalid {
+                report.rejected.push(Rejection { origin: c.origin.clone(), reason });
+                continue;
+            }
+            return Err(ImportError::Invalid(vec![Rejection { origin: c.origin.clone(), reason }]));
+        }
+        // Same hop already stored or earlier in this import: the same barrier is a duplicate
+        // (skipped); another barrier for the same hop is kept and flagged for curation.
+        let bucket = store::dup_bucket(&c.record, &c.host);
+        let mut same: Option<(String, f64)> = None;
+        for id in store.ids_in_bucket(&bucket)? {
+            let other = store.record(&id)?;
+            let host = cached_host(store, &mut host_cache, &other.host)?;
+            if same_hop(&c.record, &c.host, &other, &host, SAME_HOP_TOLERANCE) {
+                same = Some((id, other.em));
+                break;
+            }
+        }
+        if same.is_none() {
+            for &k in batch_buckets.get(&bucket).map(|v| v.as_slice()).unwrap_or(&[]) {
+                let (o, _) = &accepted[k];
+                if same_hop(&c.record, &c.host, &o.record, &o.host, SAME_HOP_TOLERANCE) {
+                    same = Some((o.record.id.clone(), o.record.em));
+                    break;
+                }
+            }
+        }
+        if let Some((id, em)) = same {
+            if (em - c.record.em).abs() <= DUPLICATE_EM_TOLERANCE {
+                report.duplicates.push((c.origin.clone(), id));
+                continue;
+            }
+            c.record.flags.push(CONFLICTING_DUPLICATE_FLAG.to_string());
+            let note = format!("same hop as {id} (Em {em} eV)");
+            c.record.provenance.notes = Some(match c.record.provenance.notes.take() {
+                Some(n) => format!("{n}; {note}"),
+                None => note,
+            });
+        }
+        for f in &flags {
+            if !c.record.flags.contains(f) {
+                c.record.flags.push(f.clone());
+            }
+        }
+        if !c.record.flags.is_empty() {
+            report.flagged.push((c.record.id.clone(), c.record.flags.clone()));
+        }
+        batch_buckets.entry(bucket).or_default().push(accepted.len());
+        accepted.push((c, flags));
+    }
+    for (c, _) in &accepted {
+        ws.insert_record(&c.record, &c.host);
+        report.added.push(c.record.id.clone());
+    }
+    if !opts.dry_run && !accepted.is_empty() {
+        store.commit(ws)?;
+    }
+    Ok(report)
+}
+
+fn cached_host(store: &Store, cache: &mut HashMap<StructureId, Structure>, sid: &StructureId) -> Result<Structure, StoreError> {
+    if let Some(s) = cache.get(sid) {
+        return Ok(s.clone());
+    }
+    let s = store.structure(sid)?;
+    cache.insert(sid.clone(), s.clone());
+    Ok(s)
+}
+
+/// A hop derived from two endpoint structures.
+#[derive(Clone, Debug)]
+pub struct EndpointHop {
+    /// The migrating ion.
+    pub ion: Element,
+    /// Host: every site present in both structures (positions from the initial structure).
+    pub host: Structure,
+    /// Initial site (fractional).
+    pub initial: Vec3,
+    /// Final site (fractional, nearest periodic image of the initial site).
+    pub final_site: Vec3,
+}
+
+/// Derive a hop from an initial and a final structure (possibly relaxed separately).
+///
+/// When both list the same species in the same order, atoms correspond by index and the
+/// mobile ion is the atom that moves farthest, which must move more than `tol` Angstrom and
+/// at least twice as far as any other atom (relaxation moves the host a little). Otherwise
+/// atoms are matched by position whatever their order: exactly one site must lack a
+/// counterpart within `tol`. `ion` restricts which element may move. Lattices may differ by
+/// relaxation (each vector within 10 %).
+pub fn hop_from_endpoints(ini: &Structure, fin: &Structure, ion: Option<Element>, tol: f64) -> Result<EndpointHop, String> {
+    if ini.len() != fin.len() {
+        return Err(format!("initial structure has {} atoms, final has {}", ini.len(), fin.len()));
+    }
+    for i in 0..3 {
+        let (a, b) = (ini.lattice.matrix()[i], fin.lattice.matrix()[i]);
+        if structure::norm(structure::sub(a, b)) > 0.1 * structure::norm(a) {
+            return Err(format!("initial and final structures have different lattices (vector {} differs by more than 10 %)", i + 1));
+        }
+    }
+    let (i, j) = if ini.species == fin.species {
+        let disp: Vec<f64> = (0..ini.len()).map(|k| ini.lattice.min_image_distance(ini.frac[k], fin.frac[k])).collect();
+        let mut order: Vec<usize> = (0..disp.len()).collect();
+        order.sort_by(|&a, &b| disp[b].total_cmp(&disp[a]));
+        let (first, second) = (order[0], order.get(1).copied());
+        if disp[first] <= tol {
+            return Err(format!("mobile ion missing from the endpoints: no atom moves by more than {tol} A between the initial and final structures"));
+        }
+        if let Some(s) = second {
+            if disp[s] * 2.0 > disp[first] {
+                return Err(format!(
+                    "no single moving ion: atoms {first} ({}) and {s} ({}) move {:.2} and {:.2} A",
+                    ini.species[first], ini.species[s], disp[first], disp[s]
+                ));
+            }
+        }
+        (first, first)
+    } else {
+        let unmatched = |a: &Structure, b: &Structure| -> Vec<usize> {
+            let on_a = Structure { lattice: a.lattice.clone(), species: b.species.clone(), frac: b.frac.clone() };
+            let loc = structure::neighbors::PointLocator::new(&on_a, tol.max(0.5));
+            (0..a.len())
+                .filter(|&i| !loc.within(a.lattice.to_cart(a.frac[i]), tol).iter().any(|n| on_a.species[n.index] == a.species[i]))
+                .collect()
+        };
+        let gone = unmatched(ini, fin);
+        let came = unmatched(fin, ini);
+        if gone.is_empty() {
+            return Err(format!("mobile ion missing from the endpoints: no atom moves by more than {tol} A between the initial and final structures"));
+        }
+        if gone.len() != 1 || came.len() != 1 {
+            return Err(format!("{} atoms of the initial structure and {} of the final one have no counterpart; expected exactly one moving ion", gone.len(), came.len()));
+        }
+        (gone[0], came[0])
+    };
+    if ini.species[i] != fin.species[j] {
+        return Err(format!("the moving atom is {} in the initial structure but {} in the final one", ini.species[i], fin.species[j]));
+    }
+    if let Some(e) = ion {
+        if ini.species[i] != e {
+            return Err(format!("mobile ion missing from the endpoints: the moving atom is {}, not {e}", ini.species[i]));
+        }
+    }
+    let host_idx: Vec<usize> = (0..ini.len()).filter(|&k| k != i).collect();
+    let host = Structure {
+        lattice: ini.lattice.clone(),
+        species: host_idx.iter().map(|&k| ini.species[k]).collect(),
+        frac: host_idx.iter().map(|&k| ini.frac[k]).collect(),
+    };
+    let initial = ini.frac[i];
+    let final_site = nearest_image(&ini.lattice, initial, fin.frac[j]);
+    Ok(EndpointHop { ion: ini.species[i], host, initial, final_site })
+}
+
+/// Parse JSON that may contain the bare tokens `NaN`, `Infinity` and `-Infinity` (as Python's
+/// json module writes them): they become the strings "NaN", "Infinity", "-Infinity", so a
+/// reader can report the field instead of failing on the whole file.
+pub fn parse_json_lenient(text: &str) -> Result<serde_json::Value, serde_json::Error> {
+    match serde_json::from_str(text) {
+        Ok(v) => Ok(v),
+        Err(first) => {
+            let mut out = String::with_capacity(text.len() + 64);
+            let mut in_str = false;
+            let mut esc = false;
+            let mut rest = text;
+            while let Some(c) = rest.chars().next() {
+                if in_str {
+                    out.push(c);
+                    if esc {
+                        esc = false;
+                    } else if c == '\\' {
+                        esc = true;
+                    } else if c == '"' {
+                        in_str = false;
+                    }
+                    rest = &rest[c.len_utf8()..];
+                    continue;
+                }
+                if c == '"' {
+                    in_str = true;
+                } else {
+                    let mut replaced = false;
+                    for tok in ["-Infinity", "Infinity", "NaN"] {
+                        if rest.starts_with(tok) {
+                            out.push('"');
+                            out.push_str(tok);
+                            out.push('"');
+                            rest = &rest[tok.len()..];
+                            replaced = true;
+                            break;
+                        }
+                    }
+                    if replaced {
+                        continue;
+                    }
+                }
+                out.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+            serde_json::from_str(&out).map_err(|_| first)
+        }
+    }
+}
+
+/// Read a number from a JSON value that may be a number or a string ("NaN", "1.2").
+pub fn json_number(v: &serde_json::Value) -> Option<f64> {
+    match v {
+        serde_json::Value::Number(n) => n.as_f64(),
+        serde_json::Value::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    }
+}

@@ -1,0 +1,14 @@
+//! hopdb: an embedded dataset-and-model database for migration barriers (Em) of mobile ions
+//! in solids. See `docs/ARCHITECTURE.md` for the map of modules and the data flow.
+
+pub mod element;
+pub mod structure;
+pub mod record;
+pub mod query;
+pub mod store;
+pub mod import;
+pub mod table;
+pub mod stats;
+
+/// The version of hopdb that wrote a record or a store (from Cargo.toml).
+pub const HOPDB_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,32 @@
+//! HopQL, the query language of hopdb: grammar, typed AST, parser and printer.
+//!
+//! ```text
+//! SELECT ion, COUNT(*) AS n, AVG(em) FROM hops
+//! WHERE elements HAS ALL 'Li', 'O' AND em BETWEEN 0.1 AND 1.5
+//! GROUP BY ion ORDER BY n DESC LIMIT 10
+//! ```
+//!
+//! * [`fields`] defines the queryable fields of the `hops` table (names, types, docs).
+//! * [`ast`] is the validated syntax tree that the executor runs.
+//! * [`parser`] turns text into that tree ([`parse_statement`], [`parse_script`],
+//!   [`parse_expr`]) and reports problems as [`QueryError`]s that point at the token.
+//! * [`print`] implements `Display` for the tree, printing canonical HopQL that parses back
+//!   to an equal tree.
+//!
+//! The grammar lives in `grammar/hopql.pest`. Keywords are case-insensitive, `--` starts a
+//! line comment, and a script is a sequence of statements separated by `;`.
+
+pub mod ast;
+pub mod fields;
+pub mod parser;
+pub mod print;
+
+pub use ast::{
+    like_match, AggFunc, Aggregate, CompareOp, Expr, HasMode, Limit, Literal, Operand, OrderBy,
+    OrderKey, Select, SelectItem, Statement, Table,
+};
+pub use fields::{Field, FieldDef, FieldType, FIELDS};
+pub use parser::{
+    is_identifier, is_reserved, parse_expr, parse_script, parse_statement, ErrorKind, QueryError,
+    Span,
+};

@@ -1,0 +1,1229 @@
+//! HopQL parsing: text to a validated [`Statement`].
+//!
+//! Parsing has two stages. The pest grammar (`grammar/hopql.pest`) checks the syntax; the
+//! builder below turns the parse tree into the AST, resolving field names against
+//! [`super::fields::FIELDS`] (with "did you mean" suggestions) and checking types. Every
+//! failure is a [`QueryError`] that points at the offending token.
+
+use super::ast::*;
+use super::fields::{self, FieldType, FIELDS};
+use pest::Parser as _;
+
+mod grammar {
+    //! The pest-generated parser; kept private so `Rule` is not part of the public API.
+    #[derive(pest_derive::Parser)]
+    #[grammar = "../grammar/hopql.pest"]
+    pub struct HopqlParser;
+}
+
+use grammar::{HopqlParser, Rule};
+
+type Pair<'i> = pest::iterators::Pair<'i, Rule>;
+
+/// Deepest parenthesis nesting accepted (protects the recursive-descent parser's stack).
+pub const MAX_PAREN_DEPTH: usize = 64;
+
+/// Deepest expression tree accepted (a chain of `n` ANDs is `n` deep).
+pub const MAX_EXPR_DEPTH: usize = 256;
+
+/// A byte range of the source text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Span {
+    /// Byte offset of the first byte.
+    pub start: usize,
+    /// Byte offset one past the last byte.
+    pub end: usize,
+}
+
+impl Span {
+    /// The text of the span within `src`.
+    pub fn text<'s>(&self, src: &'s str) -> &'s str {
+        src.get(self.start..self.end).unwrap_or("")
+    }
+
+    /// 1-based line and column (in characters) of the span's start within `src`.
+    pub fn line_col(&self, src: &str) -> (usize, usize) {
+        line_col(src, self.start)
+    }
+}
+
+impl From<pest::Span<'_>> for Span {
+    fn from(s: pest::Span<'_>) -> Self {
+        Span { start: s.start(), end: s.end() }
+    }
+}
+
+/// What went wrong, for callers that want to branch on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The text does not follow the grammar.
+    Syntax,
+    /// A field name that is not in the field table.
+    UnknownField,
+    /// A table name other than `hops`.
+    UnknownTable,
+    /// Operand or argument types that do not fit (e.g. `em = 'abc'`).
+    Type,
+    /// Well-typed but meaningless: bad grouping, duplicate alias, unknown element,
+    /// out-of-range number, ...
+    Invalid,
+    /// Nested too deeply.
+    TooComplex,
+}
+
+/// A parse or validation error, located at a token of the source.
+///
+/// `Display` renders it compiler-style with the offending line and a caret:
+///
+/// ```text
+/// error: unknown field 'emm', did you mean 'em'?
+///  --> line 1, column 39
+///   |
+/// 1 | SELECT * FROM hops WHERE em < 0.3 AND emm > 2
+///   |                                       ^^^
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.render_with(&self.line_text))]
+pub struct QueryError {
+    /// Category.
+    pub kind: ErrorKind,
+    /// One-line description, e.g. `expected a field name or literal, found ')'`.
+    pub message: String,
+    /// An optional extra hint, shown as `= help: ...`.
+    pub help: Option<String>,
+    /// The offending token (byte offsets into the parsed text).
+    pub span: Span,
+    /// 1-based line of the token.
+    pub line: usize,
+    /// 1-based column (in characters) of the token.
+    pub column: usize,
+    /// The text of the offending line (without its newline).
+    pub line_text: String,
+}
+
+impl QueryError {
+    /// An error of `kind` at `span` of `src`.
+    pub fn new(src: &str, kind: ErrorKind, span: Span, message: impl Into<String>) -> QueryError {
+        let start = floor_char_boundary(src, span.start.min(src.len()));
+        let end = floor_char_boundary(src, span.end.clamp(start, src.len()));
+        let (line, column) = line_col(src, start);
+        QueryError {
+            kind,
+            message: message.into(),
+            help: None,
+            span: Span { start, end },
+            line,
+            column,
+            line_text: line_text_at(src, start).to_string(),
+        }
+    }
+
+    /// The same error with a help line added.
+    pub fn with_help(mut self, help: impl Into<String>) -> QueryError {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// The error rendered against `src` (the text that was parsed): identical to `Display`.
+    pub fn render(&self, src: &str) -> String {
+        let start = floor_char_boundary(src, self.span.start.min(src.len()));
+        self.render_with(line_text_at(src, start))
+    }
+
+    fn render_with(&self, line_text: &str) -> String {
+        let num = self.line.to_string();
+        let pad = " ".repeat(num.len());
+        // Characters of the line before the token; keep tabs so the caret lines up.
+        let prefix: String = line_text
+            .chars()
+            .take(self.column.saturating_sub(1))
+            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .collect();
+        let line_chars = line_text.chars().count();
+        let token_chars = self.span.end.saturating_sub(self.span.start);
+        let avail = line_chars.saturating_sub(self.column.saturating_sub(1));
+        let width = count_chars_capped(line_text, self.column.saturating_sub(1), token_chars)
+            .min(avail)
+            .max(1);
+        let mut out = format!(
+            "error: {}\n{pad}--> line {}, column {}\n{pad} |\n{num} | {}\n{pad} | {prefix}{}",
+            self.message,
+            self.line,
+            self.column,
+            line_text,
+            "^".repeat(width)
+        );
+        if let Some(h) = &self.help {
+            out.push_str(&format!("\n{pad} = help: {h}"));
+        }
+        out
+    }
+}
+
+/// Number of chars in `line` starting at char `from` whose bytes fit in `max_bytes`.
+fn count_chars_capped(line: &str, from: usize, max_bytes: usize) -> usize {
+    let mut bytes = 0;
+    let mut n = 0;
+    for c in line.chars().skip(from) {
+        bytes += c.len_utf8();
+        if bytes > max_bytes {
+            break;
+        }
+        n += 1;
+    }
+    n
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn line_col(src: &str, offset: usize) -> (usize, usize) {
+    let offset = floor_char_boundary(src, offset.min(src.len()));
+    let before = &src[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, src[line_start..offset].chars().count() + 1)
+}
+
+fn line_text_at(src: &str, offset: usize) -> &str {
+    let line_start = src[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = src[offset..].find('\n').map_or(src.len(), |i| offset + i);
+    src[line_start..line_end].trim_end_matches('\r')
+}
+
+// ---------------------------------------------------------------------------------------
+// Entry points
+// ---------------------------------------------------------------------------------------
+
+/// Parse exactly one statement (a trailing `;` is allowed).
+pub fn parse_statement(src: &str) -> Result<Statement, QueryError> {
+    check_nesting(src)?;
+    let mut pairs = HopqlParser::parse(Rule::single, src).map_err(|e| syntax_error(src, e))?;
+    let single = pairs.next().expect("the single rule produces one pair");
+    let b = Builder { src };
+    let stmt = single
+        .into_inner()
+        .find(|p| p.as_rule() == Rule::statement)
+        .expect("single contains a statement");
+    b.statement(stmt)
+}
+
+/// Parse a script: statements separated by `;` (a trailing `;` and empty statements are
+/// allowed, as are `--` comments). Each statement comes with its span in `src`, so a runner
+/// can report which one failed; an error's line and column are relative to the whole script.
+pub fn parse_script(src: &str) -> Result<Vec<(Span, Statement)>, QueryError> {
+    check_nesting(src)?;
+    let mut pairs = HopqlParser::parse(Rule::script, src).map_err(|e| syntax_error(src, e))?;
+    let script = pairs.next().expect("the script rule produces one pair");
+    let b = Builder { src };
+    script
+        .into_inner()
+        .filter(|p| p.as_rule() == Rule::statement)
+        .map(|p| {
+            let span = Span::from(p.as_span());
+            b.statement(p).map(|s| (span, s))
+        })
+        .collect()
+}
+
+/// Parse a bare condition, as it would appear after `WHERE`.
+pub fn parse_expr(src: &str) -> Result<Expr, QueryError> {
+    check_nesting(src)?;
+    let mut pairs = HopqlParser::parse(Rule::expr_only, src).map_err(|e| syntax_error(src, e))?;
+    let top = pairs.next().expect("the expr_only rule produces one pair");
+    let b = Builder { src };
+    let e = top
+        .into_inner()
+        .find(|p| p.as_rule() == Rule::expr)
+        .expect("expr_only contains an expr");
+    b.expr(e).map(|(e, _)| e)
+}
+
+/// True if `word` is a reserved keyword (it cannot be a field name or alias).
+pub fn is_reserved(word: &str) -> bool {
+    full_match(Rule::reserved, word)
+}
+
+/// True if `word` can be used as an alias: an identifier that is not reserved.
+pub fn is_identifier(word: &str) -> bool {
+    full_match(Rule::ident, word)
+}
+
+fn full_match(rule: Rule, word: &str) -> bool {
+    match HopqlParser::parse(rule, word) {
+        Ok(mut pairs) => pairs.next().is_some_and(|p| p.as_str().len() == word.len()),
+        Err(_) => false,
+    }
+}
+
+/// Reject parenthesis nesting deeper than [`MAX_PAREN_DEPTH`] before pest recurses into it.
+/// Parentheses inside string literals and `--` comments do not count.
+fn check_nesting(src: &str) -> Result<(), QueryError> {
+    let b = src.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\'' => {
+                i += 1;
+                while i < b.len() {
+                    if b[i] == b'\'' {
+                        if b.get(i + 1) == Some(&b'\'') {
+                            i += 1;
+                        } else {
+                            break;
+                        }
+                    }
+                    i += 1;
+                }
+            }
+            b'-' if b.get(i + 1) == Some(&b'-') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'(' => {
+                depth += 1;
+                if depth > MAX_PAREN_DEPTH {
+                    return Err(QueryError::new(
+                        src,
+                        ErrorKind::TooComplex,
+                        Span { start: i, end: i + 1 },
+                        format!("parentheses nested too deeply (more than {MAX_PAREN_DEPTH} levels)"),
+                    ));
+                }
+            }
+            b')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Syntax errors: pest's rule names in words
+// ---------------------------------------------------------------------------------------
+
+/// Human words for a grammar rule, as used in "expected ..." messages.
+fn describe_rule(rule: Rule) -> &'static str {
+    use Rule::*;
+    match rule {
+        EOI => "end of input",
+        WHITESPACE | COMMENT => "whitespace",
+        single | script | statement => "a statement (SELECT, EXPLAIN, DESCRIBE or SHOW STATS)",
+        expr_only | expr | and_expr | not_expr | predicate => "a condition",
+        select | kw_select => "SELECT",
+        explain | kw_explain => "EXPLAIN",
+        describe | kw_describe => "DESCRIBE",
+        show_stats | kw_show => "SHOW",
+        kw_stats => "STATS",
+        kw_from => "FROM",
+        where_clause | kw_where => "WHERE",
+        group_by => "GROUP BY",
+        kw_group => "GROUP",
+        order_by => "ORDER BY",
+        kw_order => "ORDER",
+        kw_by => "BY",
+        order_dir => "ASC or DESC",
+        kw_asc => "ASC",
+        kw_desc => "DESC",
+        limit_clause | kw_limit => "LIMIT",
+        kw_offset => "OFFSET",
+        alias | kw_as => "AS",
+        kw_and => "AND",
+        kw_or => "OR",
+        kw_not => "NOT",
+        between_tail | kw_between => "BETWEEN",
+        in_tail | kw_in => "IN",
+        like_tail | kw_like => "LIKE",
+        null_tail | kw_is => "IS",
+        kw_null => "NULL",
+        kw_true => "TRUE",
+        kw_false => "FALSE",
+        has_tail | kw_has => "HAS",
+        has_mode => "ALL, ANY or ONLY",
+        kw_all => "ALL",
+        kw_any => "ANY",
+        kw_only => "ONLY",
+        reserved => "a keyword",
+        ident => "a name",
+        field => "a field name",
+        table_name => "a table name",
+        operand => "a field name or literal",
+        literal => "a literal (number, 'string', TRUE, FALSE or NULL)",
+        number => "a number",
+        uint => "a whole number",
+        string | string_inner => "a string literal",
+        field_pred => "a comparison operator (=, !=, <, <=, >, >=, BETWEEN, IN, LIKE, IS or HAS)",
+        compare_tail | cmp_op => "a comparison operator",
+        paren_expr | lparen => "'('",
+        rparen => "')'",
+        comma => "','",
+        semicolon => "';'",
+        star => "'*'",
+        select_list => "a select list ('*', fields or aggregates)",
+        select_item => "'*', a field or an aggregate",
+        aggregate => "an aggregate (COUNT, AVG, MIN, MAX, SUM, STDDEV or MEDIAN)",
+        agg_func => "an aggregate function",
+        order_item | order_key => "a sort key (field, aggregate, alias or column number)",
+        ident_char => "a letter, digit or '_'",
+    }
+}
+
+/// A short description of what is at byte `pos` of `src`, for "found ..." and the caret.
+fn token_at(src: &str, pos: usize) -> (String, usize) {
+    let rest = &src[pos.min(src.len())..];
+    let Some(c) = rest.chars().next() else {
+        return ("end of input".to_string(), 0);
+    };
+    let len = if c.is_alphanumeric() || c == '_' {
+        rest.find(|ch: char| !(ch.is_alphanumeric() || ch == '_' || ch == '.')).unwrap_or(rest.len())
+    } else if c == '\'' {
+        // A string literal: up to its closing quote (or the end of the line).
+        let mut end = rest.len();
+        let mut it = rest.char_indices().skip(1).peekable();
+        while let Some((i, ch)) = it.next() {
+            if ch == '\n' {
+                end = i;
+                break;
+            }
+            if ch == '\'' {
+                if it.peek().map(|&(_, n)| n) == Some('\'') {
+                    it.next();
+                } else {
+                    end = i + 1;
+                    break;
+                }
+            }
+        }
+        end
+    } else if ["<=", ">=", "<>", "!=", "--"].iter().any(|op| rest.starts_with(op)) {
+        2
+    } else {
+        c.len_utf8()
+    };
+    let text = &rest[..len];
+    let shown: String = if text.chars().count() > 40 {
+        text.chars().take(37).chain("...".chars()).collect()
+    } else {
+        text.to_string()
+    };
+    let desc = if c == '\n' || c == '\r' {
+        "end of line".to_string()
+    } else if c.is_control() {
+        format!("character {:?}", c)
+    } else {
+        format!("'{shown}'")
+    };
+    (desc, len)
+}
+
+fn join_words(words: &[&str]) -> String {
+    match words {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [init @ .., last] => format!("{} or {}", init.join(", "), last),
+    }
+}
+
+fn syntax_error(src: &str, e: pest::error::Error<Rule>) -> QueryError {
+    use pest::error::{ErrorVariant, InputLocation};
+    let pos = match e.location {
+        InputLocation::Pos(p) => p,
+        InputLocation::Span((s, _)) => s,
+    };
+    let (found, len) = token_at(src, pos);
+    let span = Span { start: pos, end: pos + len };
+    let message = match &e.variant {
+        ErrorVariant::ParsingError { positives, negatives } => {
+            let mut words: Vec<&str> = Vec::new();
+            for r in positives {
+                let w = describe_rule(*r);
+                if !words.contains(&w) {
+                    words.push(w);
+                }
+            }
+            if !words.is_empty() {
+                format!("expected {}, found {found}", join_words(&words))
+            } else if !negatives.is_empty() {
+                let mut neg: Vec<&str> = Vec::new();
+                for r in negatives {
+                    let w = describe_rule(*r);
+                    if !neg.contains(&w) {
+                        neg.push(w);
+                    }
+                }
+                format!("unexpected {found} (not allowed here: {})", join_words(&neg))
+            } else {
+                format!("unexpected {found}")
+            }
+        }
+        ErrorVariant::CustomError { message } => message.clone(),
+    };
+    let mut err = QueryError::new(src, ErrorKind::Syntax, span, message);
+    // A keyword where a name was expected is a common stumble; say so.
+    let word = span.text(src);
+    if !word.is_empty() && is_reserved(word) {
+        err = err.with_help(format!("'{word}' is a reserved word"));
+    } else if word.starts_with('"') {
+        err = err.with_help("strings are written in single quotes: 'text'");
+    }
+    err
+}
+
+// ---------------------------------------------------------------------------------------
+// Parse tree to AST
+// ---------------------------------------------------------------------------------------
+
+/// A literal as written, before NULL is rejected.
+enum Lit {
+    Value(Literal),
+    Null,
+}
+
+struct Builder<'s> {
+    src: &'s str,
+}
+
+/// A built expression with its tree depth.
+type Built = (Expr, usize);
+
+fn describe_literal(l: &Literal) -> String {
+    match l {
+        Literal::Num(_) => format!("{l} is a number"),
+        Literal::Str(_) => format!("{l} is a string"),
+        Literal::Bool(_) => format!("{l} is a boolean"),
+    }
+}
+
+fn compatible(a: FieldType, b: FieldType) -> bool {
+    (a.is_numeric() && b.is_numeric()) || a == b
+}
+
+impl<'s> Builder<'s> {
+    fn err(&self, kind: ErrorKind, span: pest::Span<'_>, msg: impl Into<String>) -> QueryError {
+        QueryError::new(self.src, kind, span.into(), msg)
+    }
+
+    fn statement(&self, pair: Pair<'_>) -> Result<Statement, QueryError> {
+        let inner = pair.into_inner().next().expect("statement has one child");
+        match inner.as_rule() {
+            Rule::select => Ok(Statement::Select(self.select(inner)?)),
+            Rule::explain => {
+                let sel = inner
+                    .into_inner()
+                    .find(|p| p.as_rule() == Rule::select)
+                    .expect("explain contains a select");
+                Ok(Statement::Explain(self.select(sel)?))
+            }
+            Rule::describe => {
+                let t = inner
+                    .into_inner()
+                    .find(|p| p.as_rule() == Rule::table_name)
+                    .expect("describe names a table");
+                Ok(Statement::Describe(self.table(t)?))
+            }
+            Rule::show_stats => Ok(Statement::ShowStats),
+            r => unreachable!("unexpected statement rule {r:?}"),
+        }
+    }
+
+    fn table(&self, pair: Pair<'_>) -> Result<Table, QueryError> {
+        let name = pair.as_str();
+        Table::lookup(name).ok_or_else(|| {
+            let names = Table::ALL.iter().map(|t| t.name());
+            let msg = match fields::closest(name, names) {
+                Some(s) => format!("unknown table '{name}', did you mean '{s}'?"),
+                None => format!("unknown table '{name}'"),
+            };
+            self.err(ErrorKind::UnknownTable, pair.as_span(), msg)
+                .with_help("the only table is 'hops'")
+        })
+    }
+
+    fn field(&self, pair: Pair<'_>) -> Result<Field, QueryError> {
+        let name = pair.as_str();
+        Field::lookup(name).ok_or_else(|| self.unknown_field(pair.as_span(), name))
+    }
+
+    fn unknown_field(&self, span: pest::Span<'_>, name: &str) -> QueryError {
+        match fields::suggest(name) {
+            Some(s) => self.err(
+                ErrorKind::UnknownField,
+                span,
+                format!("unknown field '{name}', did you mean '{s}'?"),
+            ),
+            None => self
+                .err(ErrorKind::UnknownField, span, format!("unknown field '{name}'"))
+                .with_help("DESCRIBE hops lists the fields"),
+        }
+    }
+
+    fn uint(&self, pair: Pair<'_>) -> Result<u64, QueryError> {
+        pair.as_str().parse::<u64>().map_err(|_| {
+            self.err(ErrorKind::Invalid, pair.as_span(), format!("number {} is too large", pair.as_str()))
+        })
+    }
+
+    fn literal(&self, pair: Pair<'_>) -> Result<Lit, QueryError> {
+        let inner = pair.into_inner().next().expect("literal has one child");
+        Ok(match inner.as_rule() {
+            Rule::number => {
+                let text = inner.as_str();
+                let x: f64 = text.parse().map_err(|_| {
+                    self.err(ErrorKind::Syntax, inner.as_span(), format!("malformed number {text}"))
+                })?;
+                if !x.is_finite() {
+                    return Err(self.err(
+                        ErrorKind::Invalid,
+                        inner.as_span(),
+                        format!("number {text} is out of range"),
+                    ));
+                }
+                Lit::Value(Literal::Num(x))
+            }
+            Rule::string => {
+                let body = inner.into_inner().next().map_or("", |p| p.as_str());
+                Lit::Value(Literal::Str(body.replace("''", "'")))
+            }
+            Rule::kw_true => Lit::Value(Literal::Bool(true)),
+            Rule::kw_false => Lit::Value(Literal::Bool(false)),
+            Rule::kw_null => Lit::Null,
+            r => unreachable!("unexpected literal rule {r:?}"),
+        })
+    }
+
+    /// A literal that may not be NULL; `what` names the construct for the error message.
+    fn value(&self, pair: Pair<'_>, what: &str) -> Result<Literal, QueryError> {
+        let span = pair.as_span();
+        match self.literal(pair)? {
+            Lit::Value(v) => Ok(v),
+            Lit::Null => Err(self
+                .err(ErrorKind::Type, span, format!("NULL is never matched by {what}"))
+                .with_help("test for missing values with 'IS NULL' or 'IS NOT NULL'")),
+        }
+    }
+
+    // ---- select ----------------------------------------------------------------------
+
+    fn select(&self, pair: Pair<'_>) -> Result<Select, QueryError> {
+        let mut items: Vec<(SelectItem, pest::Span<'_>, Option<pest::Span<'_>>)> = Vec::new();
+        let mut from = Table::Hops;
+        let mut filter = None;
+        let mut group_by: Vec<(Field, pest::Span<'_>)> = Vec::new();
+        let mut order_pairs = Vec::new();
+        let mut limit = None;
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::select_list => {
+                    for item in p.into_inner().filter(|q| q.as_rule() == Rule::select_item) {
+                        items.push(self.select_item(item)?);
+                    }
+                }
+                Rule::table_name => from = self.table(p)?,
+                Rule::where_clause => {
+                    let e = p.into_inner().find(|q| q.as_rule() == Rule::expr).expect("where has expr");
+                    filter = Some(self.expr(e)?.0);
+                }
+                Rule::group_by => {
+                    for f in p.into_inner().filter(|q| q.as_rule() == Rule::field) {
+                        let span = f.as_span();
+                        group_by.push((self.field(f)?, span));
+                    }
+                }
+                Rule::order_by => {
+                    order_pairs.extend(p.into_inner().filter(|q| q.as_rule() == Rule::order_item));
+                }
+                Rule::limit_clause => {
+                    let mut nums = p.into_inner().filter(|q| q.as_rule() == Rule::uint);
+                    let count = self.uint(nums.next().expect("limit has a count"))?;
+                    let offset = match nums.next() {
+                        Some(o) => self.uint(o)?,
+                        None => 0,
+                    };
+                    limit = Some(Limit { count, offset });
+                }
+                _ => {}
+            }
+        }
+
+        // Aliases are unique (case-insensitively).
+        for (i, (item, _, alias_span)) in items.iter().enumerate() {
+            if let (Some(a), Some(span)) = (item.alias(), alias_span) {
+                let dup = items[..i]
+                    .iter()
+                    .any(|(prev, _, _)| prev.alias().is_some_and(|b| b.eq_ignore_ascii_case(a)));
+                if dup {
+                    return Err(self.err(ErrorKind::Invalid, *span, format!("duplicate alias '{a}'")));
+                }
+            }
+        }
+
+        let mut order_by = Vec::new();
+        let mut order_spans = Vec::new();
+        for p in order_pairs {
+            let span = p.as_span();
+            order_by.push(self.order_item(p, &items)?);
+            order_spans.push(span);
+        }
+
+        let group_fields: Vec<Field> = group_by.iter().map(|(f, _)| *f).collect();
+        let sel = Select {
+            items: items.iter().map(|(it, _, _)| it.clone()).collect(),
+            from,
+            filter,
+            group_by: group_fields,
+            order_by,
+            limit,
+        };
+
+        if sel.is_aggregate() {
+            for (item, span, _) in &items {
+                match item {
+                    SelectItem::Star => {
+                        return Err(self
+                            .err(ErrorKind::Invalid, *span, "'*' cannot be selected in a grouped query")
+                            .with_help("list the GROUP BY fields and aggregates instead"));
+                    }
+                    SelectItem::Field { field, .. } if !sel.group_by.contains(field) => {
+                        return Err(self
+                            .err(
+                                ErrorKind::Invalid,
+                                *span,
+                                format!(
+                                    "field '{field}' must appear in GROUP BY or inside an aggregate"
+                                ),
+                            )
+                            .with_help(format!("add 'GROUP BY {field}' or use e.g. MIN({field})")));
+                    }
+                    _ => {}
+                }
+            }
+            for (o, span) in sel.order_by.iter().zip(&order_spans) {
+                if let OrderKey::Field(field) = &o.key {
+                    if !sel.group_by.contains(field) {
+                        return Err(self.err(
+                            ErrorKind::Invalid,
+                            *span,
+                            format!("cannot sort a grouped query by field '{field}', which is not in GROUP BY"),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(sel)
+    }
+
+    fn select_item<'i>(
+        &self,
+        pair: Pair<'i>,
+    ) -> Result<(SelectItem, pest::Span<'i>, Option<pest::Span<'i>>), QueryError> {
+        let span = pair.as_span();
+        let mut inner = pair.into_inner();
+        let head = inner.next().expect("select item has a head");
+        let (alias, alias_span) = match inner.next() {
+            Some(a) => {
+                let name = a.into_inner().find(|q| q.as_rule() == Rule::ident).expect("alias name");
+                (Some(name.as_str().to_string()), Some(name.as_span()))
+            }
+            None => (None, None),
+        };
+        let item = match head.as_rule() {
+            Rule::star => {
+                if let Some(s) = alias_span {
+                    return Err(self.err(ErrorKind::Invalid, s, "'*' cannot have an alias"));
+                }
+                SelectItem::Star
+            }
+            Rule::aggregate => SelectItem::Aggregate { agg: self.aggregate(head)?, alias },
+            Rule::field => SelectItem::Field { field: self.field(head)?, alias },
+            r => unreachable!("unexpected select item rule {r:?}"),
+        };
+        Ok((item, span, alias_span))
+    }
+
+    fn aggregate(&self, pair: Pair<'_>) -> Result<Aggregate, QueryError> {
+        let mut inner = pair.into_inner();
+        let fpair = inner.next().expect("aggregate has a function");
+        let func = AggFunc::lookup(fpair.as_str()).expect("grammar only admits known functions");
+        let arg_pair = inner
+            .find(|p| matches!(p.as_rule(), Rule::star | Rule::field))
+            .expect("aggregate has an argument");
+        let arg = match arg_pair.as_rule() {
+            Rule::star => {
+                if func != AggFunc::Count {
+                    return Err(self
+                        .err(ErrorKind::Invalid, arg_pair.as_span(), format!("{}(*) is not allowed", func.name()))
+                        .with_help(format!("only COUNT takes '*'; {} needs a numeric field", func.name())));
+                }
+                None
+            }
+            _ => {
+                let span = arg_pair.as_span();
+                let field = self.field(arg_pair)?;
+                if func != AggFunc::Count && !field.ty().is_numeric() {
+                    return Err(self.err(
+                        ErrorKind::Type,
+                        span,
+                        format!(
+                            "{} needs a numeric field, but '{field}' has type {}",
+                            func.name(),
+                            field.ty()
+                        ),
+                    ));
+                }
+                Some(field)
+            }
+        };
+        Ok(Aggregate { func, arg })
+    }
+
+    fn order_item(
+        &self,
+        pair: Pair<'_>,
+        items: &[(SelectItem, pest::Span<'_>, Option<pest::Span<'_>>)],
+    ) -> Result<OrderBy, QueryError> {
+        let mut inner = pair.into_inner();
+        let key_pair = inner.next().expect("order item has a key");
+        let descending = inner
+            .next()
+            .is_some_and(|d| d.into_inner().next().is_some_and(|k| k.as_rule() == Rule::kw_desc));
+        let key = key_pair.into_inner().next().expect("order key has one child");
+        let span = key.as_span();
+        let key = match key.as_rule() {
+            Rule::aggregate => OrderKey::Aggregate(self.aggregate(key)?),
+            Rule::uint => {
+                let n = self.uint(key)?;
+                let stars = items.iter().filter(|(i, _, _)| *i == SelectItem::Star).count();
+                let ncols = items.len() - stars + stars * FIELDS.len();
+                if n == 0 || n > ncols as u64 {
+                    return Err(self.err(
+                        ErrorKind::Invalid,
+                        span,
+                        format!("ORDER BY column {n} is out of range (the query has {ncols} columns)"),
+                    ));
+                }
+                OrderKey::Column(n as usize)
+            }
+            Rule::ident => {
+                let name = key.as_str();
+                if let Some(alias) = items
+                    .iter()
+                    .filter_map(|(i, _, _)| i.alias())
+                    .find(|a| a.eq_ignore_ascii_case(name))
+                {
+                    OrderKey::Alias(alias.to_string())
+                } else if let Some(f) = Field::lookup(name) {
+                    OrderKey::Field(f)
+                } else {
+                    let aliases = items.iter().filter_map(|(i, _, _)| i.alias());
+                    let cands: Vec<&str> = aliases.chain(FIELDS.iter().map(|d| d.name)).collect();
+                    let msg = match fields::closest(name, cands) {
+                        Some(s) => format!("unknown field or alias '{name}', did you mean '{s}'?"),
+                        None => format!("unknown field or alias '{name}'"),
+                    };
+                    return Err(self.err(ErrorKind::UnknownField, span, msg));
+                }
+            }
+            r => unreachable!("unexpected order key rule {r:?}"),
+        };
+        Ok(OrderBy { key, descending })
+    }
+
+    // ---- expressions -----------------------------------------------------------------
+
+    fn check_depth(&self, depth: usize, span: pest::Span<'_>) -> Result<usize, QueryError> {
+        if depth > MAX_EXPR_DEPTH {
+            Err(self
+                .err(
+                    ErrorKind::TooComplex,
+                    span,
+                    format!("condition nested too deeply (more than {MAX_EXPR_DEPTH} levels)"),
+                )
+                .with_help("long OR chains over one field can be written as IN (...)"))
+        } else {
+            Ok(depth)
+        }
+    }
+
+    /// `expr`: `and_expr (OR and_expr)*`, folded to the left.
+    fn expr(&self, pair: Pair<'_>) -> Result<Built, QueryError> {
+        let mut acc: Option<Built> = None;
+        for p in pair.into_inner() {
+            if p.as_rule() == Rule::kw_or {
+                continue;
+            }
+            let span = p.as_span();
+            let (e, d) = self.and_expr(p)?;
+            acc = Some(match acc {
+                None => (e, d),
+                Some((l, ld)) => {
+                    let depth = self.check_depth(ld.max(d) + 1, span)?;
+                    (Expr::or(l, e), depth)
+                }
+            });
+        }
+        Ok(acc.expect("expr has at least one operand"))
+    }
+
+    fn and_expr(&self, pair: Pair<'_>) -> Result<Built, QueryError> {
+        let mut acc: Option<Built> = None;
+        for p in pair.into_inner() {
+            if p.as_rule() == Rule::kw_and {
+                continue;
+            }
+            let span = p.as_span();
+            let (e, d) = self.not_expr(p)?;
+            acc = Some(match acc {
+                None => (e, d),
+                Some((l, ld)) => {
+                    let depth = self.check_depth(ld.max(d) + 1, span)?;
+                    (Expr::and(l, e), depth)
+                }
+            });
+        }
+        Ok(acc.expect("and_expr has at least one operand"))
+    }
+
+    fn not_expr(&self, pair: Pair<'_>) -> Result<Built, QueryError> {
+        let mut nots = Vec::new();
+        let mut body = None;
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::kw_not => nots.push(p.as_span()),
+                Rule::paren_expr => {
+                    let e = p.into_inner().find(|q| q.as_rule() == Rule::expr).expect("paren has expr");
+                    body = Some(self.expr(e)?);
+                }
+                Rule::predicate => body = Some((self.predicate(p)?, 1)),
+                r => unreachable!("unexpected not_expr rule {r:?}"),
+            }
+        }
+        let (mut e, mut d) = body.expect("not_expr has a body");
+        for span in nots.into_iter().rev() {
+            d = self.check_depth(d + 1, span)?;
+            e = Expr::not(e);
+        }
+        Ok((e, d))
+    }
+
+    fn predicate(&self, pair: Pair<'_>) -> Result<Expr, QueryError> {
+        let mut inner = pair.into_inner();
+        let head = inner.next().expect("predicate has a head");
+        match head.as_rule() {
+            Rule::field => {
+                let fspan = head.as_span();
+                let field = self.field(head)?;
+                let tail = inner.next().expect("field predicate has a tail");
+                let tail = tail.into_inner().next().expect("field_pred has one child");
+                self.field_predicate(field, fspan, tail)
+            }
+            Rule::literal => {
+                let lspan = head.as_span();
+                let left = self.value(head, "a comparison")?;
+                let op_pair = inner.next().expect("comparison operator");
+                let op = CompareOp::from_symbol(op_pair.as_str()).expect("grammar admits known ops");
+                let right_pair = inner.next().expect("right operand");
+                let (right, rspan) = self.operand(right_pair)?;
+                self.compare(Operand::Literal(left), lspan, op, op_pair.as_span(), right, rspan)
+            }
+            r => unreachable!("unexpected predicate rule {r:?}"),
+        }
+    }
+
+    fn operand<'i>(&self, pair: Pair<'i>) -> Result<(Operand, pest::Span<'i>), QueryError> {
+        let inner = pair.into_inner().next().expect("operand has one child");
+        let span = inner.as_span();
+        let op = match inner.as_rule() {
+            Rule::field => Operand::Field(self.field(inner)?),
+            Rule::literal => Operand::Literal(self.value(inner, "a comparison")?),
+            r => unreachable!("unexpected operand rule {r:?}"),
+        };
+        Ok((op, span))
+    }
+
+    fn compare(
+        &self,
+        left: Operand,
+        lspan: pest::Span<'_>,
+        op: CompareOp,
+        op_span: pest::Span<'_>,
+        right: Operand,
+        rspan: pest::Span<'_>,
+    ) -> Result<Expr, QueryError> {
+        for (o, span) in [(&left, lspan), (&right, rspan)] {
+            if let Operand::Field(f) = o {
+                if f.ty() == FieldType::StrList {
+                    return Err(self
+                        .err(
+                            ErrorKind::Type,
+                            span,
+                            format!("field '{f}' is a list of strings and cannot be compared with {}", op.symbol()),
+                        )
+                        .with_help(format!("use HAS, e.g. {f} HAS 'Li'")));
+                }
+            }
+        }
+        let ty = |o: &Operand| match o {
+            Operand::Field(f) => f.ty(),
+            Operand::Literal(l) => l.ty(),
+        };
+        let (lt, rt) = (ty(&left), ty(&right));
+        if !compatible(lt, rt) {
+            let msg = match (&left, &right) {
+                (Operand::Field(f), Operand::Literal(l)) | (Operand::Literal(l), Operand::Field(f)) => {
+                    format!("type mismatch: field '{f}' has type {}, but {}", f.ty(), describe_literal(l))
+                }
+                (Operand::Field(a), Operand::Field(b)) => format!(
+                    "type mismatch: field '{a}' has type {} but field '{b}' has type {}",
+                    a.ty(),
+                    b.ty()
+                ),
+                (Operand::Literal(a), Operand::Literal(b)) => {
+                    format!("type mismatch: {} but {}", describe_literal(a), describe_literal(b))
+                }
+            };
+            // Point at the literal if there is one, else at the right operand.
+            let span = match (&left, &right) {
+                (Operand::Literal(_), Operand::Field(_)) => lspan,
+                _ => rspan,
+            };
+            return Err(self.err(ErrorKind::Type, span, msg));
+        }
+        if lt == FieldType::Bool && op.is_ordering() {
+            return Err(self.err(
+                ErrorKind::Type,
+                op_span,
+                format!("booleans can only be compared with = or !=, not {}", op.symbol()),
+            ));
+        }
+        Ok(Expr::Compare { left, op, right })
+    }
+
+    /// The value of a literal checked against `field`'s type.
+    fn typed_value(&self, field: Field, pair: Pair<'_>, what: &str) -> Result<Literal, QueryError> {
+        let span = pair.as_span();
+        let v = self.value(pair, what)?;
+        if !compatible(field.ty(), v.ty()) {
+            return Err(self.err(
+                ErrorKind::Type,
+                span,
+                format!("type mismatch: field '{field}' has type {}, but {}", field.ty(), describe_literal(&v)),
+            ));
+        }
+        Ok(v)
+    }
+
+    fn field_predicate(
+        &self,
+        field: Field,
+        fspan: pest::Span<'_>,
+        tail: Pair<'_>,
+    ) -> Result<Expr, QueryError> {
+        let rule = tail.as_rule();
+        let negated = tail.clone().into_inner().any(|p| p.as_rule() == Rule::kw_not);
+        let list_error = |what: &str, help: String| {
+            self.err(
+                ErrorKind::Type,
+                fspan,
+                format!("field '{field}' is a list of strings; {what} does not apply to it"),
+            )
+            .with_help(help)
+        };
+        match rule {
+            Rule::compare_tail => {
+                let mut inner = tail.into_inner();
+                let op_pair = inner.next().expect("compare op");
+                let op = CompareOp::from_symbol(op_pair.as_str()).expect("grammar admits known ops");
+                let (right, rspan) = self.operand(inner.next().expect("compare operand"))?;
+                self.compare(Operand::Field(field), fspan, op, op_pair.as_span(), right, rspan)
+            }
+            Rule::between_tail => {
+                match field.ty() {
+                    FieldType::StrList => {
+                        return Err(list_error("BETWEEN", format!("use HAS, e.g. {field} HAS 'Li'")))
+                    }
+                    FieldType::Bool => {
+                        return Err(self.err(
+                            ErrorKind::Type,
+                            fspan,
+                            format!("BETWEEN needs a numeric or string field, but '{field}' has type Bool"),
+                        ))
+                    }
+                    _ => {}
+                }
+                let mut lits = tail.into_inner().filter(|p| p.as_rule() == Rule::literal);
+                let low = self.typed_value(field, lits.next().expect("low bound"), "BETWEEN")?;
+                let high = self.typed_value(field, lits.next().expect("high bound"), "BETWEEN")?;
+                Ok(Expr::Between { field, negated, low, high })
+            }
+            Rule::in_tail => {
+                if field.ty() == FieldType::StrList {
+                    return Err(list_error("IN", format!("use HAS ANY, e.g. {field} HAS ANY 'Li', 'Na'")));
+                }
+                let values = tail
+                    .into_inner()
+                    .filter(|p| p.as_rule() == Rule::literal)
+                    .map(|p| self.typed_value(field, p, "IN"))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(Expr::In { field, negated, values })
+            }
+            Rule::like_tail => {
+                if field.ty() != FieldType::Str {
+                    return Err(self.err(
+                        ErrorKind::Type,
+                        fspan,
+                        format!("LIKE needs a string field, but '{field}' has type {}", field.ty()),
+                    ));
+                }
+                let p = tail.into_inner().find(|p| p.as_rule() == Rule::literal).expect("pattern");
+                let span = p.as_span();
+                match self.value(p, "LIKE")? {
+                    Literal::Str(pattern) => Ok(Expr::Like { field, negated, pattern }),
+                    other => Err(self.err(
+                        ErrorKind::Type,
+                        span,
+                        format!("LIKE needs a string pattern, but {}", describe_literal(&other)),
+                    )),
+                }
+            }
+            Rule::null_tail => Ok(Expr::IsNull { field, negated }),
+            Rule::has_tail => self.has(field, fspan, tail),
+            r => unreachable!("unexpected predicate tail {r:?}"),
+        }
+    }
+
+    fn has(&self, field: Field, fspan: pest::Span<'_>, tail: Pair<'_>) -> Result<Expr, QueryError> {
+        if field.ty() != FieldType::StrList {
+            let lists: Vec<&str> =
+                FIELDS.iter().filter(|d| d.ty == FieldType::StrList).map(|d| d.name).collect();
+            let mut e = self.err(
+                ErrorKind::Type,
+                fspan,
+                format!(
+                    "HAS needs a list field ({}), but '{field}' has type {}",
+                    lists.join(", "),
+                    field.ty()
+                ),
+            );
+            if field.ty() == FieldType::Str {
+                e = e.with_help(format!("compare it instead, e.g. {field} = 'Li'"));
+            }
+            return Err(e);
+        }
+        let mut mode = HasMode::One;
+        let mut values = Vec::new();
+        for p in tail.into_inner() {
+            match p.as_rule() {
+                Rule::has_mode => {
+                    mode = match p.into_inner().next().map(|k| k.as_rule()) {
+                        Some(Rule::kw_all) => HasMode::All,
+                        Some(Rule::kw_any) => HasMode::Any,
+                        _ => HasMode::Only,
+                    };
+                }
+                Rule::literal => {
+                    let span = p.as_span();
+                    if mode == HasMode::One && !values.is_empty() {
+                        return Err(self
+                            .err(ErrorKind::Invalid, span, "HAS with several values needs ALL, ANY or ONLY")
+                            .with_help(format!("e.g. {field} HAS ALL 'Li', 'O'")));
+                    }
+                    let v = match self.value(p, "HAS")? {
+                        Literal::Str(s) => s,
+                        other => {
+                            return Err(self.err(
+                                ErrorKind::Type,
+                                span,
+                                format!("HAS needs string values, but {}", describe_literal(&other)),
+                            ))
+                        }
+                    };
+                    if field.name() == "elements" {
+                        self.check_element(&v, span)?;
+                    }
+                    values.push(v);
+                }
+                _ => {}
+            }
+        }
+        Ok(Expr::Has { field, mode, values })
+    }
+
+    fn check_element(&self, sym: &str, span: pest::Span<'_>) -> Result<(), QueryError> {
+        let symbols = &crate::element::SYMBOLS[1..];
+        if symbols.contains(&sym) {
+            return Ok(());
+        }
+        let mut e = self.err(ErrorKind::Invalid, span, format!("unknown element '{sym}'"));
+        if let Some(s) = symbols.iter().find(|s| s.eq_ignore_ascii_case(sym.trim())) {
+            e.message = format!("unknown element '{sym}', did you mean '{s}'?");
+        } else {
+            e = e.with_help("element symbols are case-sensitive, e.g. 'Li', 'O'");
+        }
+        Err(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sel(src: &str) -> Select {
+        match parse_statement(src).unwrap_or_else(|e| panic!("{e}")) {
+            Statement::Select(s) => s,
+            other => panic!("not a select: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn minimal_select() {
+        assert_eq!(sel("SELECT * FROM hops"), Select::star());
+        assert_eq!(sel("select * from HOPS;"), Select::star());
+    }
+
+    #[test]
+    fn reserved_words() {
+        assert!(is_reserved("select"));
+        assert!(is_reserved("AND"));
+        assert!(!is_reserved("group"));
+        assert!(!is_reserved("android"));
+        assert!(is_identifier("total"));
+        assert!(is_identifier("group"));
+        assert!(!is_identifier("order"));
+        assert!(!is_identifier("1abc"));
+    }
+
+    #[test]
+    fn unknown_field_suggestion() {
+        let src = "SELECT * FROM hops WHERE em < 0.3 AND emm > 2";
+        let e = parse_statement(src).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::UnknownField);
+        assert_eq!(e.message, "unknown field 'emm', did you mean 'em'?");
+        assert_eq!((e.line, e.column), (1, 39));
+        assert_eq!(e.render(src), e.to_string());
+    }
+
+    #[test]
+    fn every_rule_has_words() {
+        // describe_rule is exhaustive by construction; make sure nothing is empty.
+        for r in [Rule::EOI, Rule::field_pred, Rule::operand] {
+            assert!(!describe_rule(r).is_empty());
+        }
+    }
+
+    #[test]
+    fn nesting_limit() {
+        let ok = format!("{}em > 1{}", "(".repeat(MAX_PAREN_DEPTH), ")".repeat(MAX_PAREN_DEPTH));
+        assert!(parse_expr(&ok).is_ok());
+        let deep = format!("{}em > 1{}", "(".repeat(MAX_PAREN_DEPTH + 1), ")".repeat(MAX_PAREN_DEPTH + 1));
+        assert_eq!(parse_expr(&deep).unwrap_err().kind, ErrorKind::TooComplex);
+        let long = vec!["em > 1"; MAX_EXPR_DEPTH + 2].join(" AND ");
+        assert_eq!(parse_expr(&long).unwrap_err().kind, ErrorKind::TooComplex);
+    }
+}

@@ -1,0 +1,279 @@
+//! Canonical HopQL printing: `Display` for the AST.
+//!
+//! The output uses upper-case keywords, canonical field names, `!=` for inequality, the
+//! fewest parentheses that preserve the tree's shape, and numbers in a form that parses back
+//! to the identical `f64`. Parsing the printed text yields an AST equal to the original.
+
+use super::ast::*;
+use std::fmt::{self, Display, Formatter, Write};
+
+/// Format a finite number so that it parses back to exactly the same `f64`; plain decimal
+/// for ordinary magnitudes, exponent notation for very large or very small ones.
+pub fn format_number(x: f64) -> String {
+    let a = x.abs();
+    if a != 0.0 && !(1e-5..1e16).contains(&a) {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
+    }
+}
+
+/// Quote a string as a HopQL literal: `it's` becomes `'it''s'`.
+pub fn quote_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        if c == '\'' {
+            out.push('\'');
+        }
+        out.push(c);
+    }
+    out.push('\'');
+    out
+}
+
+impl Display for Statement {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            Statement::Select(s) => s.fmt(f),
+            Statement::Explain(s) => write!(f, "EXPLAIN {s}"),
+            Statement::Describe(t) => write!(f, "DESCRIBE {t}"),
+            Statement::ShowStats => f.write_str("SHOW STATS"),
+        }
+    }
+}
+
+impl Display for Table {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+fn write_list<T: Display>(f: &mut Formatter<'_>, items: &[T]) -> fmt::Result {
+    for (i, it) in items.iter().enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        it.fmt(f)?;
+    }
+    Ok(())
+}
+
+impl Display for Select {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        f.write_str("SELECT ")?;
+        write_list(f, &self.items)?;
+        write!(f, " FROM {}", self.from)?;
+        if let Some(e) = &self.filter {
+            write!(f, " WHERE {e}")?;
+        }
+        if !self.group_by.is_empty() {
+            f.write_str(" GROUP BY ")?;
+            write_list(f, &self.group_by)?;
+        }
+        if !self.order_by.is_empty() {
+            f.write_str(" ORDER BY ")?;
+            write_list(f, &self.order_by)?;
+        }
+        if let Some(l) = &self.limit {
+            write!(f, " {l}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Display for SelectItem {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            SelectItem::Star => f.write_char('*'),
+            SelectItem::Field { field, alias } => {
+                field.fmt(f)?;
+                write_alias(f, alias)
+            }
+            SelectItem::Aggregate { agg, alias } => {
+                agg.fmt(f)?;
+                write_alias(f, alias)
+            }
+        }
+    }
+}
+
+fn write_alias(f: &mut Formatter<'_>, alias: &Option<String>) -> fmt::Result {
+    match alias {
+        Some(a) => write!(f, " AS {a}"),
+        None => Ok(()),
+    }
+}
+
+impl Display for Aggregate {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self.arg {
+            Some(field) => write!(f, "{}({})", self.func.name(), field),
+            None => write!(f, "{}(*)", self.func.name()),
+        }
+    }
+}
+
+impl Display for AggFunc {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Display for OrderBy {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        self.key.fmt(f)?;
+        if self.descending {
+            f.write_str(" DESC")?;
+        }
+        Ok(())
+    }
+}
+
+impl Display for OrderKey {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            OrderKey::Field(field) => field.fmt(f),
+            OrderKey::Aggregate(a) => a.fmt(f),
+            OrderKey::Alias(a) => f.write_str(a),
+            OrderKey::Column(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+impl Display for Limit {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        write!(f, "LIMIT {}", self.count)?;
+        if self.offset != 0 {
+            write!(f, " OFFSET {}", self.offset)?;
+        }
+        Ok(())
+    }
+}
+
+impl Display for Literal {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            Literal::Num(x) => f.write_str(&format_number(*x)),
+            Literal::Str(s) => f.write_str(&quote_string(s)),
+            Literal::Bool(true) => f.write_str("TRUE"),
+            Literal::Bool(false) => f.write_str("FALSE"),
+        }
+    }
+}
+
+impl Display for Operand {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            Operand::Field(field) => field.fmt(f),
+            Operand::Literal(l) => l.fmt(f),
+        }
+    }
+}
+
+impl Display for CompareOp {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        f.write_str(self.symbol())
+    }
+}
+
+impl Display for HasMode {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            HasMode::One => "",
+            HasMode::All => "ALL",
+            HasMode::Any => "ANY",
+            HasMode::Only => "ONLY",
+        })
+    }
+}
+
+/// Writes `e`, wrapped in parentheses when `paren` is set.
+fn write_sub(f: &mut Formatter<'_>, e: &Expr, paren: bool) -> fmt::Result {
+    if paren {
+        write!(f, "({e})")
+    } else {
+        e.fmt(f)
+    }
+}
+
+fn not_word(negated: bool) -> &'static str {
+    if negated {
+        "NOT "
+    } else {
+        ""
+    }
+}
+
+impl Display for Expr {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            Expr::Compare { left, op, right } => write!(f, "{left} {op} {right}"),
+            Expr::Between { field, negated, low, high } => {
+                write!(f, "{field} {}BETWEEN {low} AND {high}", not_word(*negated))
+            }
+            Expr::In { field, negated, values } => {
+                write!(f, "{field} {}IN (", not_word(*negated))?;
+                write_list(f, values)?;
+                f.write_char(')')
+            }
+            Expr::Like { field, negated, pattern } => {
+                write!(f, "{field} {}LIKE {}", not_word(*negated), quote_string(pattern))
+            }
+            Expr::IsNull { field, negated } => {
+                write!(f, "{field} IS {}NULL", not_word(*negated))
+            }
+            Expr::Has { field, mode, values } => {
+                write!(f, "{field} HAS ")?;
+                if *mode != HasMode::One {
+                    write!(f, "{mode} ")?;
+                }
+                for (i, v) in values.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    f.write_str(&quote_string(v))?;
+                }
+                Ok(())
+            }
+            // AND and OR are left-associative: a right operand of the same operator needs
+            // parentheses to keep its shape, and OR under AND always does.
+            Expr::And(a, b) => {
+                write_sub(f, a, matches!(**a, Expr::Or(..)))?;
+                f.write_str(" AND ")?;
+                write_sub(f, b, matches!(**b, Expr::Or(..) | Expr::And(..)))
+            }
+            Expr::Or(a, b) => {
+                write_sub(f, a, false)?;
+                f.write_str(" OR ")?;
+                write_sub(f, b, matches!(**b, Expr::Or(..)))
+            }
+            Expr::Not(a) => {
+                f.write_str("NOT ")?;
+                write_sub(f, a, matches!(**a, Expr::Or(..) | Expr::And(..)))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_roundtrip() {
+        for x in [0.0, -0.0, 1.0, -2.5, 0.3, 1e300, -1e-300, 5e-324, 123456789.125, 1e16, 1e-5] {
+            let s = format_number(x);
+            assert_eq!(s.parse::<f64>().unwrap().to_bits(), x.to_bits(), "{s}");
+        }
+        assert_eq!(format_number(2.0), "2");
+        assert_eq!(format_number(0.3), "0.3");
+        assert_eq!(format_number(1e300), "1e300");
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote_string("it's"), "'it''s'");
+        assert_eq!(quote_string(""), "''");
+    }
+}

@@ -1,0 +1,509 @@
+//! The embedded store: one sled tree with key-prefixed keyspaces, values in bincode.
+//!
+//! Keyspaces (first byte of the key, then `\0`-separated parts):
+//!
+//! | prefix | key | value |
+//! |---|---|---|
+//! | `m` | meta name | schema version, creation time |
+//! | `r` | record id | [`HopRecord`] |
+//! | `s` | [`StructureId`] | [`Structure`] (content-addressed, shared by records) |
+//! | `x` | field, value, record id | empty: secondary index |
+//! | `d` | ion, host formula, record id | empty: duplicate-detection bucket |
+//! | `g` | class label | normalised structural group |
+//! | `a` | sequence number (big-endian u64) | [`AuditEntry`] |
+//!
+//! Invariant: every logical write (an import, an edit, a mapping change) is one
+//! [`sled::Batch`] applied to the one tree, which sled recovers atomically after a crash, and it
+//! carries its own audit entry. An import that fails validation writes nothing.
+//!
+//! One process uses a store at a time: [`Store::open`] takes an exclusive lock on
+//! `PATH/hopdb.lock` and fails at once with [`StoreError::Locked`] when another process holds it.
+
+use crate::record::{HopRecord, StructureId};
+use crate::structure::Structure;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+/// Version of the on-disk layout. Opening a store written with another version is an error.
+pub const SCHEMA_VERSION: u32 = 1;
+
+const SEP: u8 = 0;
+
+/// Store errors.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another process holds the store's lock.
+    #[error("store at {0} is in use by another hopdb process")]
+    Locked(PathBuf),
+    /// The store was written with a different schema version.
+    #[error("store at {path} has schema version {found}, this hopdb (v{hopdb}) reads version {expected}; export it with the hopdb that wrote it and re-import")]
+    SchemaMismatch {
+        /// Store path.
+        path: PathBuf,
+        /// Version on disk.
+        found: u32,
+        /// Version this build reads.
+        expected: u32,
+        /// This hopdb's version.
+        hopdb: &'static str,
+    },
+    /// The path holds no hopdb store.
+    #[error("no hopdb store at {0} (create one with `hopdb init`)")]
+    NotAStore(PathBuf),
+    /// The path exists and is not a directory or not a hopdb store.
+    #[error("{0} exists and is not a hopdb store")]
+    NotEmpty(PathBuf),
+    /// No record with that id.
+    #[error("no record with id '{0}'")]
+    NotFound(String),
+    /// A value failed to decode: the store is damaged.
+    #[error("corrupt value under key '{key}': {msg}")]
+    Corrupt {
+        /// The key, printable.
+        key: String,
+        /// Decoder message.
+        msg: String,
+    },
+    /// A request that makes no sense (bad argument).
+    #[error("{0}")]
+    Invalid(String),
+    /// Underlying sled error.
+    #[error("storage error: {0}")]
+    Sled(#[from] sled::Error),
+    /// Filesystem error.
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        /// Path involved.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// Result alias for store operations.
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// One entry of the append-only audit log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Sequence number (monotonic).
+    pub seq: u64,
+    /// RFC 3339 time.
+    pub at: String,
+    /// Operation (`import`, `edit`, `map-class`, ...).
+    pub op: String,
+    /// One-line summary.
+    pub summary: String,
+    /// Number of records touched.
+    pub records: u64,
+    /// The OS user, when known.
+    pub user: Option<String>,
+    /// hopdb version that wrote the entry.
+    pub hopdb_version: String,
+}
+
+/// Build a key from a prefix byte and parts separated by `\0`.
+pub fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 + parts.iter().map(|p| p.len() + 1).sum::<usize>());
+    k.push(prefix);
+    for p in parts {
+        k.push(SEP);
+        k.extend_from_slice(p);
+    }
+    k
+}
+
+/// Index entries of a record: (field, value) pairs. Elements get one entry each.
+pub fn index_entries(r: &HopRecord) -> Vec<(&'static str, String)> {
+    let mut v = vec![
+        ("fidelity", r.fidelity.as_str().to_string()),
+        ("ion", r.ion.symbol().to_string()),
+        ("source", r.provenance.dataset.clone()),
+    ];
+    if let Some(g) = &r.material.group {
+        v.push(("group", g.clone()));
+    }
+    if let Some(c) = &r.material.class_label {
+        v.push(("class", c.clone()));
+    }
+    if let Some(s) = &r.material.sys_name {
+        v.push(("sys_name", s.clone()));
+    }
+    if let Some(p) = r.partition {
+        v.push(("partition", p.as_str().to_string()));
+    }
+    for e in &r.elements {
+        v.push(("elements", e.symbol().to_string()));
+    }
+    v
+}
+
+/// Fields that have a secondary index.
+pub const INDEXED_FIELDS: &[&str] = &["fidelity", "ion", "source", "group", "class", "sys_name", "partition", "elements"];
+
+fn index_key(field: &str, value: &str, id: &str) -> Vec<u8> {
+    key(b'x', &[field.as_bytes(), value.as_bytes(), id.as_bytes()])
+}
+
+/// Duplicate-detection bucket of a record: ion and host formula.
+pub fn dup_bucket(r: &HopRecord, host: &Structure) -> Vec<u8> {
+    key(b'd', &[r.ion.symbol().as_bytes(), host.formula().as_bytes()])
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn decode<T: serde::de::DeserializeOwned>(k: &[u8], v: &[u8]) -> Result<T> {
+    bincode::deserialize(v).map_err(|e| StoreError::Corrupt { key: String::from_utf8_lossy(k).replace('\0', "/"), msg: e.to_string() })
+}
+
+fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    bincode::serialize(v).expect("in-memory values always encode")
+}
+
+/// An open hopdb store.
+pub struct Store {
+    path: PathBuf,
+    db: sled::Db,
+    _lock: File,
+}
+
+/// A set of writes applied atomically by [`Store::commit`], with its audit entry.
+#[derive(Default)]
+pub struct WriteSet {
+    batch: sled::Batch,
+    /// Records written (for the audit count).
+    pub records: u64,
+    op: String,
+    summary: String,
+}
+
+impl WriteSet {
+    /// A new write set for operation `op` with a one-line summary.
+    pub fn new(op: &str, summary: impl Into<String>) -> Self {
+        WriteSet { batch: sled::Batch::default(), records: 0, op: op.to_string(), summary: summary.into() }
+    }
+
+    /// Insert a new record (and its host structure, its index and duplicate-bucket entries).
+    pub fn insert_record(&mut self, r: &HopRecord, host: &Structure) {
+        self.batch.insert(key(b's', &[r.host.0.as_bytes()]), encode(host));
+        self.put_record(r);
+        let mut b = dup_bucket(r, host);
+        b.push(SEP);
+        b.extend_from_slice(r.id.as_bytes());
+        self.batch.insert(b, &[] as &[u8]);
+    }
+
+    /// Replace a record's value and move its index entries from `old` to `new`.
+    pub fn update_record(&mut self, old: &HopRecord, new: &HopRecord) {
+        for (f, v) in index_entries(old) {
+            self.batch.remove(index_key(f, &v, &old.id));
+        }
+        self.put_record(new);
+    }
+
+    fn put_record(&mut self, r: &HopRecord) {
+        self.batch.insert(key(b'r', &[r.id.as_bytes()]), encode(r));
+        for (f, v) in index_entries(r) {
+            self.batch.insert(index_key(f, &v, &r.id), &[] as &[u8]);
+        }
+        self.records += 1;
+    }
+
+    /// Set a class-label -> group mapping entry.
+    pub fn set_class_group(&mut self, label: &str, group: &str) {
+        self.batch.insert(key(b'g', &[label.as_bytes()]), group.as_bytes());
+    }
+
+    /// Put a raw key/value (for modules that own a keyspace, e.g. splits and models).
+    pub fn put_raw(&mut self, k: Vec<u8>, v: Vec<u8>) {
+        self.batch.insert(k, v);
+    }
+
+    /// Remove a raw key.
+    pub fn remove_raw(&mut self, k: Vec<u8>) {
+        self.batch.remove(k);
+    }
+}
+
+fn lock_file(dir: &Path) -> Result<File> {
+    use fs2::FileExt;
+    let lp = dir.join("hopdb.lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lp)
+        .map_err(|e| StoreError::Io { path: lp.clone(), source: e })?;
+    f.try_lock_exclusive().map_err(|_| StoreError::Locked(dir.to_path_buf()))?;
+    Ok(f)
+}
+
+impl Store {
+    /// Create a new, empty store at `path` (a directory that must not exist or be empty).
+    pub fn create(path: impl AsRef<Path>) -> Result<Store> {
+        let path = path.as_ref();
+        if path.exists() {
+            let empty = path.is_dir() && std::fs::read_dir(path).map(|mut d| d.next().is_none()).unwrap_or(false);
+            if !empty {
+                return Err(StoreError::NotEmpty(path.to_path_buf()));
+            }
+        }
+        std::fs::create_dir_all(path).map_err(|e| StoreError::Io { path: path.to_path_buf(), source: e })?;
+        let lock = lock_file(path)?;
+        let db = sled::open(path.join("data"))?;
+        let mut ws = WriteSet::new("init", format!("created store (schema {SCHEMA_VERSION})"));
+        ws.put_raw(key(b'm', &[b"schema_version"]), SCHEMA_VERSION.to_be_bytes().to_vec());
+        ws.put_raw(key(b'm', &[b"created_at"]), now().into_bytes());
+        for (label, group) in crate::import::classes::DEFAULT_CLASS_GROUPS {
+            ws.set_class_group(label, group);
+        }
+        let store = Store { path: path.to_path_buf(), db, _lock: lock };
+        store.commit(ws)?;
+        Ok(store)
+    }
+
+    /// Open an existing store; fails if it is locked, missing, or of another schema version.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store> {
+        let path = path.as_ref();
+        if !path.join("data").is_dir() {
+            return Err(StoreError::NotAStore(path.to_path_buf()));
+        }
+        let lock = lock_file(path)?;
+        let db = sled::open(path.join("data"))?;
+        let ver = db.get(key(b'm', &[b"schema_version"]))?;
+        let store = Store { path: path.to_path_buf(), db, _lock: lock };
+        match ver {
+            None => Err(StoreError::NotAStore(path.to_path_buf())),
+            Some(v) => {
+                let found = u32::from_be_bytes(v.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+                    key: "m/schema_version".into(),
+                    msg: format!("{} bytes", v.len()),
+                })?);
+                if found != SCHEMA_VERSION {
+                    Err(StoreError::SchemaMismatch { path: path.to_path_buf(), found, expected: SCHEMA_VERSION, hopdb: crate::HOPDB_VERSION })
+                } else {
+                    Ok(store)
+                }
+            }
+        }
+    }
+
+    /// Open the store at `path`, creating it first when the path does not exist.
+    pub fn open_or_create(path: impl AsRef<Path>) -> Result<Store> {
+        let p = path.as_ref();
+        if p.join("data").is_dir() {
+            Store::open(p)
+        } else {
+            Store::create(p)
+        }
+    }
+
+    /// Where the store lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Apply a write set atomically, with its audit entry, and flush it to disk.
+    pub fn commit(&self, ws: WriteSet) -> Result<()> {
+        let WriteSet { mut batch, records, op, summary } = ws;
+        let seq = self.db.generate_id()?;
+        let entry = AuditEntry {
+            seq,
+            at: now(),
+            op,
+            summary,
+            records,
+            user: std::env::var("USER").ok(),
+            hopdb_version: crate::HOPDB_VERSION.to_string(),
+        };
+        batch.insert(key(b'a', &[&seq.to_be_bytes()]), encode(&entry));
+        self.db.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// A record by id.
+    pub fn get(&self, id: &str) -> Result<Option<HopRecord>> {
+        let k = key(b'r', &[id.as_bytes()]);
+        match self.db.get(&k)? {
+            Some(v) => Ok(Some(decode(&k, &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// A record by id, or [`StoreError::NotFound`].
+    pub fn record(&self, id: &str) -> Result<HopRecord> {
+        self.get(id)?.ok_or_else(|| StoreError::NotFound(id.to_string()))
+    }
+
+    /// True when a record with this id exists.
+    pub fn contains(&self, id: &str) -> Result<bool> {
+        Ok(self.db.contains_key(key(b'r', &[id.as_bytes()]))?)
+    }
+
+    /// A host structure by content address.
+    pub fn structure(&self, sid: &StructureId) -> Result<Structure> {
+        let k = key(b's', &[sid.0.as_bytes()]);
+        match self.db.get(&k)? {
+            Some(v) => decode(&k, &v),
+            None => Err(StoreError::Corrupt { key: format!("s/{sid}"), msg: "host structure missing".into() }),
+        }
+    }
+
+    /// Number of records.
+    pub fn count(&self) -> usize {
+        self.db.scan_prefix(key(b'r', &[])).count()
+    }
+
+    /// Stream every record in id order without loading the store into memory.
+    pub fn records(&self) -> impl Iterator<Item = Result<HopRecord>> + '_ {
+        self.db.scan_prefix(key(b'r', &[])).map(|kv| {
+            let (k, v) = kv?;
+            decode(&k, &v)
+        })
+    }
+
+    /// Ids of records whose indexed `field` equals `value`, in id order.
+    pub fn ids_where(&self, field: &str, value: &str) -> Result<Vec<String>> {
+        let mut prefix = key(b'x', &[field.as_bytes(), value.as_bytes()]);
+        prefix.push(SEP);
+        let mut out = Vec::new();
+        for kv in self.db.scan_prefix(&prefix) {
+            let (k, _) = kv?;
+            out.push(String::from_utf8_lossy(&k[prefix.len()..]).into_owned());
+        }
+        Ok(out)
+    }
+
+    /// Distinct values of an indexed field with their record counts.
+    pub fn index_counts(&self, field: &str) -> Result<BTreeMap<String, usize>> {
+        let mut prefix = key(b'x', &[field.as_bytes()]);
+        prefix.push(SEP);
+        let mut out = BTreeMap::new();
+        for kv in self.db.scan_prefix(&prefix) {
+            let (k, _) = kv?;
+            let rest = &k[prefix.len()..];
+            let end = rest.iter().position(|&b| b == SEP).unwrap_or(rest.len());
+            *out.entry(String::from_utf8_lossy(&rest[..end]).into_owned()).or_insert(0) += 1;
+        }
+        Ok(out)
+    }
+
+    /// Ids of records in the duplicate-detection bucket of (ion, host formula).
+    pub fn ids_in_bucket(&self, bucket: &[u8]) -> Result<Vec<String>> {
+        let mut prefix = bucket.to_vec();
+        prefix.push(SEP);
+        let mut out = Vec::new();
+        for kv in self.db.scan_prefix(&prefix) {
+            let (k, _) = kv?;
+            out.push(String::from_utf8_lossy(&k[prefix.len()..]).into_owned());
+        }
+        Ok(out)
+    }
+
+    /// The class-label -> structural-group mapping.
+    pub fn class_groups(&self) -> Result<BTreeMap<String, String>> {
+        let prefix = key(b'g', &[]);
+        let mut out = BTreeMap::new();
+        for kv in self.db.scan_prefix(&prefix) {
+            let (k, v) = kv?;
+            out.insert(String::from_utf8_lossy(&k[prefix.len() + 1..]).into_owned(), String::from_utf8_lossy(&v).into_owned());
+        }
+        Ok(out)
+    }
+
+    /// Map a published class label to a structural group, re-deriving the group of every
+    /// record that carries the label, atomically, with a reason in each record's history.
+    pub fn set_class_group(&self, label: &str, group: &str, reason: &str) -> Result<usize> {
+        let label = label.trim();
+        let group = group.trim();
+        if label.is_empty() || group.is_empty() {
+            return Err(StoreError::Invalid("class label and group must not be empty".into()));
+        }
+        let ids = self.ids_where("class", label)?;
+        let mut ws = WriteSet::new("map-class", format!("class '{label}' -> group '{group}': {reason}"));
+        ws.set_class_group(label, group);
+        let mut changed = 0;
+        for id in &ids {
+            let old = self.record(id)?;
+            if old.material.group.as_deref() == Some(group) {
+                continue;
+            }
+            let mut new = old.clone();
+            new.revisions.push(crate::record::Revision {
+                at: now(),
+                field: "group".into(),
+                old: old.material.group.clone().unwrap_or_default(),
+                new: group.into(),
+                reason: reason.into(),
+            });
+            new.material.group = Some(group.to_string());
+            ws.update_record(&old, &new);
+            changed += 1;
+        }
+        self.commit(ws)?;
+        Ok(changed)
+    }
+
+    /// The audit log, oldest first.
+    pub fn audit_log(&self) -> Result<Vec<AuditEntry>> {
+        self.db
+            .scan_prefix(key(b'a', &[]))
+            .map(|kv| {
+                let (k, v) = kv?;
+                decode(&k, &v)
+            })
+            .collect()
+    }
+
+    /// Size of the store's files on disk, in bytes.
+    pub fn size_on_disk(&self) -> Result<u64> {
+        Ok(self.db.size_on_disk()?)
+    }
+
+    /// Read a raw value (for modules that own a keyspace).
+    pub fn get_raw(&self, k: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.db.get(k)?.map(|v| v.to_vec()))
+    }
+
+    /// Scan a raw key prefix (for modules that own a keyspace).
+    pub fn scan_raw(&self, prefix: &[u8]) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + '_ {
+        self.db.scan_prefix(prefix).map(|kv| {
+            let (k, v) = kv?;
+            Ok((k.to_vec(), v.to_vec()))
+        })
+    }
+
+    /// Distinct host structure ids referenced by the store.
+    pub fn structure_ids(&self) -> Result<BTreeSet<StructureId>> {
+        let prefix = key(b's', &[]);
+        self.db
+            .scan_prefix(&prefix)
+            .keys()
+            .map(|k| Ok(StructureId(String::from_utf8_lossy(&k?[prefix.len() + 1..]).into_owned())))
+            .collect()
+    }
+}
+
+impl Store {
+    /// Apply curator edits to one record atomically; each appends a revision with the reason.
+    pub fn edit(&self, id: &str, edits: &[crate::record::Edit], reason: &str) -> Result<HopRecord> {
+        if edits.is_empty() {
+            return Err(StoreError::Invalid("nothing to edit: give at least one change (e.g. --em 0.42)".into()));
+        }
+        let old = self.record(id)?;
+        let mut new = old.clone();
+        let at = now();
+        for e in edits {
+            new.apply_edit(e, reason, &at).map_err(StoreError::Invalid)?;
+        }
+        let mut ws = WriteSet::new("edit", format!("{id}: {reason}"));
+        ws.update_record(&old, &new);
+        self.commit(ws)?;
+        Ok(new)
+    }
+}

@@ -1,0 +1,344 @@
+//! Crystal structures: the lattice, species and fractional coordinates, conversions,
+//! periodic minimum-image geometry and (in [`neighbors`]) a cell-list neighbour search.
+
+pub mod neighbors;
+pub mod io;
+
+use crate::element::Element;
+use serde::{Deserialize, Serialize};
+
+/// A 3-vector in Angstrom or fractional units.
+pub type Vec3 = [f64; 3];
+
+/// Problems with a lattice or a structure.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StructureError {
+    /// The three lattice vectors are (nearly) linearly dependent.
+    #[error("singular lattice: volume {volume:.3e} A^3 (the three lattice vectors are linearly dependent)")]
+    SingularLattice {
+        /// The signed cell volume that was found.
+        volume: f64,
+    },
+    /// A lattice entry or coordinate is not finite.
+    #[error("non-finite value in {what}")]
+    NonFinite {
+        /// Which quantity held the NaN or infinity.
+        what: String,
+    },
+    /// Species and coordinate arrays differ in length.
+    #[error("{species} species but {coords} coordinates")]
+    LengthMismatch {
+        /// Number of species given.
+        species: usize,
+        /// Number of coordinates given.
+        coords: usize,
+    },
+    /// Two atoms closer than the allowed minimum.
+    #[error("overlapping atoms: sites {i} ({ei}) and {j} ({ej}) are {distance:.3} A apart (minimum {min:.2} A)")]
+    OverlappingAtoms {
+        /// First site index.
+        i: usize,
+        /// Second site index.
+        j: usize,
+        /// Element of the first site.
+        ei: Element,
+        /// Element of the second site.
+        ej: Element,
+        /// Their minimum-image distance.
+        distance: f64,
+        /// The threshold that was violated.
+        min: f64,
+    },
+}
+
+/// Periodic lattice: three row vectors in Angstrom, with the inverse cached.
+///
+/// Serialises as its 3x3 matrix; deserialising validates it through [`Lattice::new`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "[Vec3; 3]", into = "[Vec3; 3]")]
+pub struct Lattice {
+    matrix: [Vec3; 3],
+    inverse: Option<[Vec3; 3]>,
+}
+
+impl TryFrom<[Vec3; 3]> for Lattice {
+    type Error = StructureError;
+    fn try_from(m: [Vec3; 3]) -> Result<Self, StructureError> {
+        Lattice::new(m)
+    }
+}
+
+impl From<Lattice> for [Vec3; 3] {
+    fn from(l: Lattice) -> Self {
+        l.matrix
+    }
+}
+
+fn det3(m: &[Vec3; 3]) -> f64 {
+    m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+        + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
+}
+
+fn inv3(m: &[Vec3; 3]) -> [Vec3; 3] {
+    let d = det3(m);
+    let mut r = [[0.0; 3]; 3];
+    for i in 0..3 {
+        for j in 0..3 {
+            let (a, b) = ((j + 1) % 3, (j + 2) % 3);
+            let (c, e) = ((i + 1) % 3, (i + 2) % 3);
+            r[i][j] = (m[a][c] * m[b][e] - m[a][e] * m[b][c]) / d;
+        }
+    }
+    r
+}
+
+/// Dot product.
+pub fn dot(a: Vec3, b: Vec3) -> f64 {
+    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+}
+
+/// Cross product.
+pub fn cross(a: Vec3, b: Vec3) -> Vec3 {
+    [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
+}
+
+/// Euclidean norm.
+pub fn norm(a: Vec3) -> f64 {
+    dot(a, a).sqrt()
+}
+
+/// a - b.
+pub fn sub(a: Vec3, b: Vec3) -> Vec3 {
+    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
+}
+
+/// a + b.
+pub fn add(a: Vec3, b: Vec3) -> Vec3 {
+    [a[0] + b[0], a[1] + b[1], a[2] + b[2]]
+}
+
+/// s * a.
+pub fn scale(a: Vec3, s: f64) -> Vec3 {
+    [a[0] * s, a[1] * s, a[2] * s]
+}
+
+/// Linear interpolation a + t (b - a).
+pub fn lerp(a: Vec3, b: Vec3, t: f64) -> Vec3 {
+    [a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1]), a[2] + t * (b[2] - a[2])]
+}
+
+/// Wrap a fractional coordinate into [0, 1).
+pub fn wrap_frac(f: Vec3) -> Vec3 {
+    let w = |x: f64| {
+        let y = x - x.floor();
+        if y >= 1.0 {
+            0.0
+        } else {
+            y
+        }
+    };
+    [w(f[0]), w(f[1]), w(f[2])]
+}
+
+/// Smallest volume (A^3) accepted for a cell; anything below is treated as singular.
+pub const MIN_CELL_VOLUME: f64 = 1e-3;
+
+impl Lattice {
+    /// Build a lattice from row vectors; rejects non-finite entries and singular cells.
+    pub fn new(matrix: [Vec3; 3]) -> Result<Self, StructureError> {
+        if matrix.iter().flatten().any(|x| !x.is_finite()) {
+            return Err(StructureError::NonFinite { what: "lattice".into() });
+        }
+        let volume = det3(&matrix);
+        let scale = matrix.iter().map(|v| norm(*v)).product::<f64>();
+        if volume.abs() < MIN_CELL_VOLUME || volume.abs() < 1e-8 * scale {
+            return Err(StructureError::SingularLattice { volume });
+        }
+        Ok(Lattice { matrix, inverse: Some(inv3(&matrix)) })
+    }
+
+    /// Lattice vectors as rows.
+    pub fn matrix(&self) -> &[Vec3; 3] {
+        &self.matrix
+    }
+
+    /// Inverse matrix (columns map Cartesian to fractional): frac = cart * inverse.
+    pub fn inverse(&self) -> [Vec3; 3] {
+        self.inverse.unwrap_or_else(|| inv3(&self.matrix))
+    }
+
+    /// Cell volume in A^3 (positive).
+    pub fn volume(&self) -> f64 {
+        det3(&self.matrix).abs()
+    }
+
+    /// Lengths a, b, c in Angstrom.
+    pub fn lengths(&self) -> Vec3 {
+        [norm(self.matrix[0]), norm(self.matrix[1]), norm(self.matrix[2])]
+    }
+
+    /// Angles alpha, beta, gamma in degrees.
+    pub fn angles(&self) -> Vec3 {
+        let m = &self.matrix;
+        let ang = |u: Vec3, v: Vec3| (dot(u, v) / (norm(u) * norm(v))).clamp(-1.0, 1.0).acos().to_degrees();
+        [ang(m[1], m[2]), ang(m[0], m[2]), ang(m[0], m[1])]
+    }
+
+    /// Distances between opposite faces of the cell (the widths that bound a sphere inside it).
+    pub fn perpendicular_widths(&self) -> Vec3 {
+        let m = &self.matrix;
+        let v = self.volume();
+        [v / norm(cross(m[1], m[2])), v / norm(cross(m[2], m[0])), v / norm(cross(m[0], m[1]))]
+    }
+
+    /// Fractional to Cartesian.
+    pub fn to_cart(&self, f: Vec3) -> Vec3 {
+        let m = &self.matrix;
+        [
+            f[0] * m[0][0] + f[1] * m[1][0] + f[2] * m[2][0],
+            f[0] * m[0][1] + f[1] * m[1][1] + f[2] * m[2][1],
+            f[0] * m[0][2] + f[1] * m[1][2] + f[2] * m[2][2],
+        ]
+    }
+
+    /// Cartesian to fractional.
+    pub fn to_frac(&self, c: Vec3) -> Vec3 {
+        let inv = self.inverse();
+        [
+            c[0] * inv[0][0] + c[1] * inv[1][0] + c[2] * inv[2][0],
+            c[0] * inv[0][1] + c[1] * inv[1][1] + c[2] * inv[2][1],
+            c[0] * inv[0][2] + c[1] * inv[1][2] + c[2] * inv[2][2],
+        ]
+    }
+
+    /// Minimum-image Cartesian vector from fractional point `a` to fractional point `b`.
+    ///
+    /// Exact for any cell shape: the rounded fractional difference is refined by checking the
+    /// 27 neighbouring images, which covers skewed triclinic cells.
+    pub fn min_image_vector(&self, a: Vec3, b: Vec3) -> Vec3 {
+        let mut d = sub(b, a);
+        for x in d.iter_mut() {
+            *x -= x.round();
+        }
+        let base = self.to_cart(d);
+        let m = &self.matrix;
+        let mut best = base;
+        let mut best_d2 = dot(base, base);
+        for i in -1i32..=1 {
+            for j in -1i32..=1 {
+                for k in -1i32..=1 {
+                    if i == 0 && j == 0 && k == 0 {
+                        continue;
+                    }
+                    let shift = add(add(scale(m[0], i as f64), scale(m[1], j as f64)), scale(m[2], k as f64));
+                    let v = add(base, shift);
+                    let d2 = dot(v, v);
+                    if d2 < best_d2 {
+                        best_d2 = d2;
+                        best = v;
+                    }
+                }
+            }
+        }
+        best
+    }
+
+    /// Minimum-image distance between two fractional points (Angstrom).
+    pub fn min_image_distance(&self, a: Vec3, b: Vec3) -> f64 {
+        norm(self.min_image_vector(a, b))
+    }
+}
+
+/// A periodic crystal structure: lattice, species and fractional coordinates.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Structure {
+    /// The periodic cell.
+    pub lattice: Lattice,
+    /// One element per site.
+    pub species: Vec<Element>,
+    /// Fractional coordinates, one per site (not necessarily wrapped into [0,1)).
+    pub frac: Vec<Vec3>,
+}
+
+impl Structure {
+    /// Build a structure; checks lengths and finiteness (not overlaps: see [`Structure::check_overlaps`]).
+    pub fn new(lattice: Lattice, species: Vec<Element>, frac: Vec<Vec3>) -> Result<Self, StructureError> {
+        if species.len() != frac.len() {
+            return Err(StructureError::LengthMismatch { species: species.len(), coords: frac.len() });
+        }
+        if frac.iter().flatten().any(|x| !x.is_finite()) {
+            return Err(StructureError::NonFinite { what: "coordinates".into() });
+        }
+        Ok(Structure { lattice, species, frac })
+    }
+
+    /// Build from Cartesian coordinates.
+    pub fn from_cartesian(lattice: Lattice, species: Vec<Element>, cart: &[Vec3]) -> Result<Self, StructureError> {
+        let frac = cart.iter().map(|c| lattice.to_frac(*c)).collect();
+        Structure::new(lattice, species, frac)
+    }
+
+    /// Number of sites.
+    pub fn len(&self) -> usize {
+        self.species.len()
+    }
+
+    /// True when there are no sites.
+    pub fn is_empty(&self) -> bool {
+        self.species.is_empty()
+    }
+
+    /// Cartesian coordinates of every site.
+    pub fn cart_coords(&self) -> Vec<Vec3> {
+        self.frac.iter().map(|f| self.lattice.to_cart(*f)).collect()
+    }
+
+    /// Distinct elements, sorted by atomic number.
+    pub fn elements(&self) -> Vec<Element> {
+        let mut e = self.species.clone();
+        e.sort();
+        e.dedup();
+        e
+    }
+
+    /// Reduced-free formula in Hill-like order of first appearance by Z, e.g. `"Li2 Mn4 O8"`.
+    pub fn formula(&self) -> String {
+        let mut counts: std::collections::BTreeMap<Element, usize> = Default::default();
+        for e in &self.species {
+            *counts.entry(*e).or_default() += 1;
+        }
+        counts.iter().map(|(e, n)| format!("{e}{n}")).collect::<Vec<_>>().join(" ")
+    }
+
+    /// The closest pair of sites (distinct sites, or a site and its own periodic image) closer
+    /// than `cutoff` Angstrom, as (i, j, distance) with i <= j.
+    pub fn closest_pair_within(&self, cutoff: f64) -> Option<(usize, usize, f64)> {
+        let nl = neighbors::NeighborList::build(self, cutoff);
+        let mut best: Option<(usize, usize, f64)> = None;
+        for (i, list) in nl.iter().enumerate() {
+            for n in list.iter().filter(|n| n.index >= i) {
+                if best.map_or(true, |b| n.distance < b.2) {
+                    best = Some((i, n.index, n.distance));
+                }
+            }
+        }
+        best
+    }
+
+    /// Error if any two sites are closer than `min` Angstrom.
+    pub fn check_overlaps(&self, min: f64) -> Result<(), StructureError> {
+        if let Some((i, j, d)) = self.closest_pair_within(min) {
+            {
+                return Err(StructureError::OverlappingAtoms {
+                    i,
+                    j,
+                    ei: self.species[i],
+                    ej: self.species[j],
+                    distance: d,
+                    min,
+                });
+            }
+        }
+        Ok(())
+    }
+}
