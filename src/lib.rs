@@ -7,8 +7,11 @@ pub mod record;
 pub mod query;
 pub mod store;
 pub mod import;
+pub mod export;
 pub mod table;
 pub mod stats;
+pub mod synthetic;
+pub mod bench;
 
 /// The version of hopdb that wrote a record or a store (from Cargo.toml).
 pub const HOPDB_VERSION: &str = env!("CARGO_PKG_VERSION");

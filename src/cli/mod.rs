@@ -1,5 +1,6 @@
 //! Command-line parsing (clap) and dispatch. Every command is a thin wrapper over the library.
 
+mod bench;
 mod records;
 
 use clap::{Parser, Subcommand};
@@ -57,6 +58,9 @@ pub enum Command {
     /// Show or change the mapping from published class labels to structural groups.
     #[command(subcommand)]
     Classes(records::ClassesCmd),
+    /// Built-in benchmarks (medians over several runs).
+    #[command(subcommand)]
+    Bench(bench::BenchCmd),
     /// Show the append-only audit log of writes.
     #[command(after_help = "Example:\n  hopdb log --limit 20")]
     Log {
@@ -92,5 +96,6 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Export(a) => records::export(&cli.db, a),
         Command::Classes(c) => records::classes(&cli.db, c),
         Command::Log { limit, format } => records::log(&cli.db, limit, format),
+        Command::Bench(c) => bench::run(c),
     }
 }

@@ -293,17 +293,20 @@ pub fn commit(
         // Same hop already stored or earlier in this import: the same barrier is a duplicate
         // (skipped); another barrier for the same hop is kept and flagged for curation.
         let bucket = store::dup_bucket(&c.record, &c.host);
+        let neighbours = store::dup_neighbour_buckets(&c.record, &c.host);
         let mut same: Option<(String, f64)> = None;
-        for id in store.ids_in_bucket(&bucket)? {
-            let other = store.record(&id)?;
-            let host = cached_host(store, &mut host_cache, &other.host)?;
-            if same_hop(&c.record, &c.host, &other, &host, SAME_HOP_TOLERANCE) {
-                same = Some((id, other.em));
-                break;
+        'store: for b in &neighbours {
+            for id in store.ids_in_bucket(b)? {
+                let other = store.record(&id)?;
+                let host = cached_host(store, &mut host_cache, &other.host)?;
+                if same_hop(&c.record, &c.host, &other, &host, SAME_HOP_TOLERANCE) {
+                    same = Some((id, other.em));
+                    break 'store;
+                }
             }
         }
         if same.is_none() {
-            for &k in batch_buckets.get(&bucket).map(|v| v.as_slice()).unwrap_or(&[]) {
+            for &k in neighbours.iter().flat_map(|b| batch_buckets.get(b).map(|v| v.as_slice()).unwrap_or(&[])) {
                 let (o, _) = &accepted[k];
                 if same_hop(&c.record, &c.host, &o.record, &o.host, SAME_HOP_TOLERANCE) {
                     same = Some((o.record.id.clone(), o.record.em));

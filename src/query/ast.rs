@@ -43,7 +43,10 @@ impl Table {
 
     /// The table called `name` (case-insensitive).
     pub fn lookup(name: &str) -> Option<Table> {
-        Table::ALL.iter().copied().find(|t| t.name().eq_ignore_ascii_case(name))
+        Table::ALL
+            .iter()
+            .copied()
+            .find(|t| t.name().eq_ignore_ascii_case(name))
     }
 }
 
@@ -81,8 +84,14 @@ impl Select {
     /// the select list or in `ORDER BY`.
     pub fn is_aggregate(&self) -> bool {
         !self.group_by.is_empty()
-            || self.items.iter().any(|i| matches!(i, SelectItem::Aggregate { .. }))
-            || self.order_by.iter().any(|o| matches!(o.key, OrderKey::Aggregate(_)))
+            || self
+                .items
+                .iter()
+                .any(|i| matches!(i, SelectItem::Aggregate { .. }))
+            || self
+                .order_by
+                .iter()
+                .any(|o| matches!(o.key, OrderKey::Aggregate(_)))
     }
 
     /// The select item whose alias is `alias` (case-insensitive) and its 0-based position.
@@ -134,7 +143,9 @@ impl SelectItem {
             SelectItem::Field { field, alias } => {
                 alias.clone().unwrap_or_else(|| field.name().to_string())
             }
-            SelectItem::Aggregate { agg, alias } => alias.clone().unwrap_or_else(|| agg.to_string()),
+            SelectItem::Aggregate { agg, alias } => {
+                alias.clone().unwrap_or_else(|| agg.to_string())
+            }
         }
     }
 }
@@ -195,7 +206,10 @@ impl AggFunc {
 
     /// The function called `name` (case-insensitive).
     pub fn lookup(name: &str) -> Option<AggFunc> {
-        AggFunc::ALL.iter().copied().find(|f| f.name().eq_ignore_ascii_case(name))
+        AggFunc::ALL
+            .iter()
+            .copied()
+            .find(|f| f.name().eq_ignore_ascii_case(name))
     }
 }
 
@@ -318,7 +332,11 @@ impl Expr {
 
     /// `field op literal`.
     pub fn compare(field: Field, op: CompareOp, lit: Literal) -> Expr {
-        Expr::Compare { left: Operand::Field(field), op, right: Operand::Literal(lit) }
+        Expr::Compare {
+            left: Operand::Field(field),
+            op,
+            right: Operand::Literal(lit),
+        }
     }
 
     /// Every field the expression refers to, in order of appearance (with repeats).
@@ -432,8 +450,14 @@ pub enum CompareOp {
 
 impl CompareOp {
     /// Every operator.
-    pub const ALL: &'static [CompareOp] =
-        &[CompareOp::Eq, CompareOp::Ne, CompareOp::Lt, CompareOp::Le, CompareOp::Gt, CompareOp::Ge];
+    pub const ALL: &'static [CompareOp] = &[
+        CompareOp::Eq,
+        CompareOp::Ne,
+        CompareOp::Lt,
+        CompareOp::Le,
+        CompareOp::Gt,
+        CompareOp::Ge,
+    ];
 
     /// Canonical symbol, e.g. `"<="`.
     pub fn symbol(self) -> &'static str {
@@ -548,7 +572,10 @@ mod tests {
         let em = Field::lookup("em").unwrap();
         let a = Expr::compare(em, CompareOp::Lt, Literal::Num(1.0));
         let b = Expr::compare(em, CompareOp::Gt, Literal::Num(0.0));
-        let c = Expr::IsNull { field: em, negated: true };
+        let c = Expr::IsNull {
+            field: em,
+            negated: true,
+        };
         let e = Expr::and(Expr::and(a.clone(), b.clone()), c.clone());
         assert_eq!(e.conjuncts(), vec![&a, &b, &c]);
         assert_eq!(e.fields(), vec![em, em, em]);

@@ -69,7 +69,12 @@ pub struct FieldDef {
 }
 
 const fn def(name: &'static str, ty: FieldType, indexed: bool, doc: &'static str) -> FieldDef {
-    FieldDef { name, ty, doc, indexed }
+    FieldDef {
+        name,
+        ty,
+        doc,
+        indexed,
+    }
 }
 
 use FieldType::{Bool, Int, Num, Str, StrList};
@@ -77,41 +82,148 @@ use FieldType::{Bool, Int, Num, Str, StrList};
 /// Every queryable field of the `hops` table, in `SELECT *` column order.
 pub static FIELDS: &[FieldDef] = &[
     def("id", Str, true, "Unique identifier of the hop record"),
-    def("sys_name", Str, true, "Name of the material system the hop belongs to"),
-    def("formula", Str, false, "Reduced chemical formula of the host structure"),
-    def("composition", Str, false, "Composition of the simulation cell"),
+    def(
+        "sys_name",
+        Str,
+        true,
+        "Name of the material system the hop belongs to",
+    ),
+    def(
+        "formula",
+        Str,
+        false,
+        "Reduced chemical formula of the host structure",
+    ),
+    def(
+        "composition",
+        Str,
+        false,
+        "Composition of the simulation cell",
+    ),
     def("ion", Str, true, "Migrating ion species, e.g. 'Li'"),
     def("em", Num, false, "Migration barrier Em in eV"),
-    def("fidelity", Str, true, "Level of theory / fidelity of the barrier"),
+    def(
+        "fidelity",
+        Str,
+        true,
+        "Level of theory / fidelity of the barrier",
+    ),
     def("xc", Str, false, "Exchange-correlation functional"),
-    def("code", Str, false, "Simulation code that produced the barrier"),
-    def("class", Str, true, "Structural class as published by the source"),
+    def(
+        "code",
+        Str,
+        false,
+        "Simulation code that produced the barrier",
+    ),
+    def(
+        "class",
+        Str,
+        true,
+        "Structural class as published by the source",
+    ),
     def("group", Str, true, "Normalised structural group"),
-    def("crystal_system", Str, false, "Crystal system of the host structure"),
-    def("space_group", Str, false, "Space group of the host structure"),
-    def("path", Str, false, "Label or description of the migration path"),
-    def("state", Str, false, "State label of the hop (e.g. charge or spin state)"),
-    def("source", Str, true, "Source dataset the record was imported from"),
+    def(
+        "crystal_system",
+        Str,
+        false,
+        "Crystal system of the host structure",
+    ),
+    def(
+        "space_group",
+        Str,
+        false,
+        "Space group of the host structure",
+    ),
+    def(
+        "path",
+        Str,
+        false,
+        "Label or description of the migration path",
+    ),
+    def(
+        "state",
+        Str,
+        false,
+        "State label of the hop (e.g. charge or spin state)",
+    ),
+    def(
+        "source",
+        Str,
+        true,
+        "Source dataset the record was imported from",
+    ),
     def("source_file", Str, false, "File within the source dataset"),
-    def("source_record", Str, false, "Record identifier within the source file"),
-    def("partition", Str, true, "'train'/'test' partition recorded at import"),
+    def(
+        "source_record",
+        Str,
+        false,
+        "Record identifier within the source file",
+    ),
+    def(
+        "partition",
+        Str,
+        true,
+        "'train'/'test' partition recorded at import",
+    ),
     def("natoms", Int, false, "Number of atoms in the cell"),
-    def("nelements", Int, false, "Number of distinct elements in the host structure"),
-    def("elements", StrList, true, "Element symbols of the host structure (query with HAS)"),
+    def(
+        "nelements",
+        Int,
+        false,
+        "Number of distinct elements in the host structure",
+    ),
+    def(
+        "elements",
+        StrList,
+        true,
+        "Element symbols of the host structure (query with HAS)",
+    ),
     def("hop_length", Num, false, "Length of the hop in Angstrom"),
     def("volume", Num, false, "Cell volume in cubic Angstrom"),
-    def("citation", Str, false, "Citation of the publication the barrier comes from"),
-    def("doi", Str, false, "DOI of the publication the barrier comes from"),
-    def("flags", StrList, false, "Quality and processing flags (query with HAS)"),
-    def("parent", Str, false, "Id of the record this one was derived from"),
-    def("converged", Bool, false, "Whether the barrier calculation converged"),
-    def("imported_at", Str, false, "Time the record was imported (RFC 3339)"),
+    def(
+        "citation",
+        Str,
+        false,
+        "Citation of the publication the barrier comes from",
+    ),
+    def(
+        "doi",
+        Str,
+        false,
+        "DOI of the publication the barrier comes from",
+    ),
+    def(
+        "flags",
+        StrList,
+        false,
+        "Quality and processing flags (query with HAS)",
+    ),
+    def(
+        "parent",
+        Str,
+        false,
+        "Id of the record this one was derived from",
+    ),
+    def(
+        "converged",
+        Bool,
+        false,
+        "Whether the barrier calculation converged",
+    ),
+    def(
+        "imported_at",
+        Str,
+        false,
+        "Time the record was imported (RFC 3339)",
+    ),
     def("revisions", Int, false, "Number of revisions of the record"),
 ];
 
 /// Index into [`FIELDS`] of the field called `name` (case-insensitive).
 pub fn field_index(name: &str) -> Option<usize> {
-    FIELDS.iter().position(|d| d.name.eq_ignore_ascii_case(name))
+    FIELDS
+        .iter()
+        .position(|d| d.name.eq_ignore_ascii_case(name))
 }
 
 /// The definition of the field called `name` (case-insensitive).
@@ -142,7 +254,7 @@ where
     let mut best: Option<(usize, &'a str)> = None;
     for cand in candidates {
         let d = levenshtein(&lower, &cand.to_ascii_lowercase());
-        if d <= threshold && best.map_or(true, |(bd, _)| d < bd) {
+        if d <= threshold && best.is_none_or(|(bd, _)| d < bd) {
             best = Some((d, cand));
         }
     }
@@ -246,7 +358,10 @@ mod tests {
     fn names_are_unique_lowercase_identifiers() {
         for (i, d) in FIELDS.iter().enumerate() {
             assert_eq!(d.name, d.name.to_ascii_lowercase());
-            assert!(d.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+            assert!(d
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_'));
             assert_eq!(field_index(d.name), Some(i), "duplicate field {}", d.name);
         }
     }

@@ -10,7 +10,7 @@
 //! * [`ast`] is the validated syntax tree that the executor runs.
 //! * [`parser`] turns text into that tree ([`parse_statement`], [`parse_script`],
 //!   [`parse_expr`]) and reports problems as [`QueryError`]s that point at the token.
-//! * [`print`] implements `Display` for the tree, printing canonical HopQL that parses back
+//! * [`mod@print`] implements `Display` for the tree, printing canonical HopQL that parses back
 //!   to an equal tree.
 //!
 //! The grammar lives in `grammar/hopql.pest`. Keywords are case-insensitive, `--` starts a

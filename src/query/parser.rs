@@ -49,7 +49,10 @@ impl Span {
 
 impl From<pest::Span<'_>> for Span {
     fn from(s: pest::Span<'_>) -> Self {
-        Span { start: s.start(), end: s.end() }
+        Span {
+            start: s.start(),
+            end: s.end(),
+        }
     }
 }
 
@@ -224,7 +227,18 @@ pub fn parse_script(src: &str) -> Result<Vec<(Span, Statement)>, QueryError> {
         .into_inner()
         .filter(|p| p.as_rule() == Rule::statement)
         .map(|p| {
-            let span = Span::from(p.as_span());
+            // End at the statement's last token, not at whitespace or comments after it.
+            let start = p.as_span().start();
+            let end = p
+                .clone()
+                .into_inner()
+                .flatten()
+                .map(|q| q.as_span().end())
+                .max();
+            let span = Span {
+                start,
+                end: end.unwrap_or(p.as_span().end()),
+            };
             b.statement(p).map(|s| (span, s))
         })
         .collect()
@@ -292,8 +306,13 @@ fn check_nesting(src: &str) -> Result<(), QueryError> {
                     return Err(QueryError::new(
                         src,
                         ErrorKind::TooComplex,
-                        Span { start: i, end: i + 1 },
-                        format!("parentheses nested too deeply (more than {MAX_PAREN_DEPTH} levels)"),
+                        Span {
+                            start: i,
+                            end: i + 1,
+                        },
+                        format!(
+                            "parentheses nested too deeply (more than {MAX_PAREN_DEPTH} levels)"
+                        ),
                     ));
                 }
             }
@@ -325,9 +344,9 @@ fn describe_rule(rule: Rule) -> &'static str {
         kw_from => "FROM",
         where_clause | kw_where => "WHERE",
         group_by => "GROUP BY",
-        kw_group => "GROUP",
+        kw_group => "GROUP BY",
         order_by => "ORDER BY",
-        kw_order => "ORDER",
+        kw_order => "ORDER BY",
         kw_by => "BY",
         order_dir => "ASC or DESC",
         kw_asc => "ASC",
@@ -346,12 +365,13 @@ fn describe_rule(rule: Rule) -> &'static str {
         kw_true => "TRUE",
         kw_false => "FALSE",
         has_tail | kw_has => "HAS",
-        has_mode => "ALL, ANY or ONLY",
+        has_mode => "ALL/ANY/ONLY",
         kw_all => "ALL",
         kw_any => "ANY",
         kw_only => "ONLY",
         reserved => "a keyword",
         ident => "a name",
+        alias_name => "an alias name",
         field => "a field name",
         table_name => "a table name",
         operand => "a field name or literal",
@@ -382,7 +402,8 @@ fn token_at(src: &str, pos: usize) -> (String, usize) {
         return ("end of input".to_string(), 0);
     };
     let len = if c.is_alphanumeric() || c == '_' {
-        rest.find(|ch: char| !(ch.is_alphanumeric() || ch == '_' || ch == '.')).unwrap_or(rest.len())
+        rest.find(|ch: char| !(ch.is_alphanumeric() || ch == '_' || ch == '.'))
+            .unwrap_or(rest.len())
     } else if c == '\'' {
         // A string literal: up to its closing quote (or the end of the line).
         let mut end = rest.len();
@@ -402,7 +423,10 @@ fn token_at(src: &str, pos: usize) -> (String, usize) {
             }
         }
         end
-    } else if ["<=", ">=", "<>", "!=", "--"].iter().any(|op| rest.starts_with(op)) {
+    } else if ["<=", ">=", "<>", "!=", "--"]
+        .iter()
+        .any(|op| rest.starts_with(op))
+    {
         2
     } else {
         c.len_utf8()
@@ -438,11 +462,26 @@ fn syntax_error(src: &str, e: pest::error::Error<Rule>) -> QueryError {
         InputLocation::Span((s, _)) => s,
     };
     let (found, len) = token_at(src, pos);
-    let span = Span { start: pos, end: pos + len };
+    let span = Span {
+        start: pos,
+        end: pos + len,
+    };
     let message = match &e.variant {
-        ErrorVariant::ParsingError { positives, negatives } => {
+        ErrorVariant::ParsingError {
+            positives,
+            negatives,
+        } => {
             let mut words: Vec<&str> = Vec::new();
-            for r in positives {
+            // "end of input" reads best last.
+            let mut ordered: Vec<Rule> = positives
+                .iter()
+                .copied()
+                .filter(|r| *r != Rule::EOI)
+                .collect();
+            if positives.contains(&Rule::EOI) {
+                ordered.push(Rule::EOI);
+            }
+            for r in &ordered {
                 let w = describe_rule(*r);
                 if !words.contains(&w) {
                     words.push(w);
@@ -458,19 +497,43 @@ fn syntax_error(src: &str, e: pest::error::Error<Rule>) -> QueryError {
                         neg.push(w);
                     }
                 }
-                format!("unexpected {found} (not allowed here: {})", join_words(&neg))
+                format!(
+                    "unexpected {found} (not allowed here: {})",
+                    join_words(&neg)
+                )
             } else {
                 format!("unexpected {found}")
             }
         }
         ErrorVariant::CustomError { message } => message.clone(),
     };
+    let token = span.text(src);
+    if token.starts_with('\'') && (token.len() == 1 || !token.ends_with('\'')) {
+        return QueryError::new(src, ErrorKind::Syntax, span, "unterminated string literal")
+            .with_help("a string ends with a single quote; write '' for a quote inside it");
+    }
     let mut err = QueryError::new(src, ErrorKind::Syntax, span, message);
     // A keyword where a name was expected is a common stumble; say so.
-    let word = span.text(src);
-    if !word.is_empty() && is_reserved(word) {
-        err = err.with_help(format!("'{word}' is a reserved word"));
-    } else if word.starts_with('"') {
+    let wants_name = match &e.variant {
+        ErrorVariant::ParsingError { positives, .. } => positives.iter().any(|r| {
+            matches!(
+                r,
+                Rule::ident
+                    | Rule::field
+                    | Rule::alias_name
+                    | Rule::table_name
+                    | Rule::operand
+                    | Rule::select_item
+                    | Rule::select_list
+                    | Rule::order_key
+                    | Rule::order_item
+            )
+        }),
+        ErrorVariant::CustomError { .. } => false,
+    };
+    if wants_name && !token.is_empty() && is_reserved(token) {
+        err = err.with_help(format!("'{token}' is a reserved word"));
+    } else if token.starts_with('"') {
         err = err.with_help("strings are written in single quotes: 'text'");
     }
     err
@@ -559,14 +622,22 @@ impl<'s> Builder<'s> {
                 format!("unknown field '{name}', did you mean '{s}'?"),
             ),
             None => self
-                .err(ErrorKind::UnknownField, span, format!("unknown field '{name}'"))
+                .err(
+                    ErrorKind::UnknownField,
+                    span,
+                    format!("unknown field '{name}'"),
+                )
                 .with_help("DESCRIBE hops lists the fields"),
         }
     }
 
     fn uint(&self, pair: Pair<'_>) -> Result<u64, QueryError> {
         pair.as_str().parse::<u64>().map_err(|_| {
-            self.err(ErrorKind::Invalid, pair.as_span(), format!("number {} is too large", pair.as_str()))
+            self.err(
+                ErrorKind::Invalid,
+                pair.as_span(),
+                format!("number {} is too large", pair.as_str()),
+            )
         })
     }
 
@@ -576,7 +647,11 @@ impl<'s> Builder<'s> {
             Rule::number => {
                 let text = inner.as_str();
                 let x: f64 = text.parse().map_err(|_| {
-                    self.err(ErrorKind::Syntax, inner.as_span(), format!("malformed number {text}"))
+                    self.err(
+                        ErrorKind::Syntax,
+                        inner.as_span(),
+                        format!("malformed number {text}"),
+                    )
                 })?;
                 if !x.is_finite() {
                     return Err(self.err(
@@ -604,7 +679,11 @@ impl<'s> Builder<'s> {
         match self.literal(pair)? {
             Lit::Value(v) => Ok(v),
             Lit::Null => Err(self
-                .err(ErrorKind::Type, span, format!("NULL is never matched by {what}"))
+                .err(
+                    ErrorKind::Type,
+                    span,
+                    format!("NULL is never matched by {what}"),
+                )
                 .with_help("test for missing values with 'IS NULL' or 'IS NOT NULL'")),
         }
     }
@@ -627,7 +706,10 @@ impl<'s> Builder<'s> {
                 }
                 Rule::table_name => from = self.table(p)?,
                 Rule::where_clause => {
-                    let e = p.into_inner().find(|q| q.as_rule() == Rule::expr).expect("where has expr");
+                    let e = p
+                        .into_inner()
+                        .find(|q| q.as_rule() == Rule::expr)
+                        .expect("where has expr");
                     filter = Some(self.expr(e)?.0);
                 }
                 Rule::group_by => {
@@ -659,7 +741,11 @@ impl<'s> Builder<'s> {
                     .iter()
                     .any(|(prev, _, _)| prev.alias().is_some_and(|b| b.eq_ignore_ascii_case(a)));
                 if dup {
-                    return Err(self.err(ErrorKind::Invalid, *span, format!("duplicate alias '{a}'")));
+                    return Err(self.err(
+                        ErrorKind::Invalid,
+                        *span,
+                        format!("duplicate alias '{a}'"),
+                    ));
                 }
             }
         }
@@ -687,7 +773,11 @@ impl<'s> Builder<'s> {
                 match item {
                     SelectItem::Star => {
                         return Err(self
-                            .err(ErrorKind::Invalid, *span, "'*' cannot be selected in a grouped query")
+                            .err(
+                                ErrorKind::Invalid,
+                                *span,
+                                "'*' cannot be selected in a grouped query",
+                            )
                             .with_help("list the GROUP BY fields and aggregates instead"));
                     }
                     SelectItem::Field { field, .. } if !sel.group_by.contains(field) => {
@@ -699,7 +789,9 @@ impl<'s> Builder<'s> {
                                     "field '{field}' must appear in GROUP BY or inside an aggregate"
                                 ),
                             )
-                            .with_help(format!("add 'GROUP BY {field}' or use e.g. MIN({field})")));
+                            .with_help(format!(
+                                "add 'GROUP BY {field}' or use e.g. MIN({field})"
+                            )));
                     }
                     _ => {}
                 }
@@ -728,7 +820,10 @@ impl<'s> Builder<'s> {
         let head = inner.next().expect("select item has a head");
         let (alias, alias_span) = match inner.next() {
             Some(a) => {
-                let name = a.into_inner().find(|q| q.as_rule() == Rule::ident).expect("alias name");
+                let name = a
+                    .into_inner()
+                    .find(|q| q.as_rule() == Rule::alias_name)
+                    .expect("alias name");
                 (Some(name.as_str().to_string()), Some(name.as_span()))
             }
             None => (None, None),
@@ -740,8 +835,14 @@ impl<'s> Builder<'s> {
                 }
                 SelectItem::Star
             }
-            Rule::aggregate => SelectItem::Aggregate { agg: self.aggregate(head)?, alias },
-            Rule::field => SelectItem::Field { field: self.field(head)?, alias },
+            Rule::aggregate => SelectItem::Aggregate {
+                agg: self.aggregate(head)?,
+                alias,
+            },
+            Rule::field => SelectItem::Field {
+                field: self.field(head)?,
+                alias,
+            },
             r => unreachable!("unexpected select item rule {r:?}"),
         };
         Ok((item, span, alias_span))
@@ -758,8 +859,15 @@ impl<'s> Builder<'s> {
             Rule::star => {
                 if func != AggFunc::Count {
                     return Err(self
-                        .err(ErrorKind::Invalid, arg_pair.as_span(), format!("{}(*) is not allowed", func.name()))
-                        .with_help(format!("only COUNT takes '*'; {} needs a numeric field", func.name())));
+                        .err(
+                            ErrorKind::Invalid,
+                            arg_pair.as_span(),
+                            format!("{}(*) is not allowed", func.name()),
+                        )
+                        .with_help(format!(
+                            "only COUNT takes '*'; {} needs a numeric field",
+                            func.name()
+                        )));
                 }
                 None
             }
@@ -790,22 +898,32 @@ impl<'s> Builder<'s> {
     ) -> Result<OrderBy, QueryError> {
         let mut inner = pair.into_inner();
         let key_pair = inner.next().expect("order item has a key");
-        let descending = inner
+        let descending = inner.next().is_some_and(|d| {
+            d.into_inner()
+                .next()
+                .is_some_and(|k| k.as_rule() == Rule::kw_desc)
+        });
+        let key = key_pair
+            .into_inner()
             .next()
-            .is_some_and(|d| d.into_inner().next().is_some_and(|k| k.as_rule() == Rule::kw_desc));
-        let key = key_pair.into_inner().next().expect("order key has one child");
+            .expect("order key has one child");
         let span = key.as_span();
         let key = match key.as_rule() {
             Rule::aggregate => OrderKey::Aggregate(self.aggregate(key)?),
             Rule::uint => {
                 let n = self.uint(key)?;
-                let stars = items.iter().filter(|(i, _, _)| *i == SelectItem::Star).count();
+                let stars = items
+                    .iter()
+                    .filter(|(i, _, _)| *i == SelectItem::Star)
+                    .count();
                 let ncols = items.len() - stars + stars * FIELDS.len();
                 if n == 0 || n > ncols as u64 {
                     return Err(self.err(
                         ErrorKind::Invalid,
                         span,
-                        format!("ORDER BY column {n} is out of range (the query has {ncols} columns)"),
+                        format!(
+                            "ORDER BY column {n} is out of range (the query has {ncols} columns)"
+                        ),
                     ));
                 }
                 OrderKey::Column(n as usize)
@@ -897,7 +1015,10 @@ impl<'s> Builder<'s> {
             match p.as_rule() {
                 Rule::kw_not => nots.push(p.as_span()),
                 Rule::paren_expr => {
-                    let e = p.into_inner().find(|q| q.as_rule() == Rule::expr).expect("paren has expr");
+                    let e = p
+                        .into_inner()
+                        .find(|q| q.as_rule() == Rule::expr)
+                        .expect("paren has expr");
                     body = Some(self.expr(e)?);
                 }
                 Rule::predicate => body = Some((self.predicate(p)?, 1)),
@@ -927,10 +1048,18 @@ impl<'s> Builder<'s> {
                 let lspan = head.as_span();
                 let left = self.value(head, "a comparison")?;
                 let op_pair = inner.next().expect("comparison operator");
-                let op = CompareOp::from_symbol(op_pair.as_str()).expect("grammar admits known ops");
+                let op =
+                    CompareOp::from_symbol(op_pair.as_str()).expect("grammar admits known ops");
                 let right_pair = inner.next().expect("right operand");
                 let (right, rspan) = self.operand(right_pair)?;
-                self.compare(Operand::Literal(left), lspan, op, op_pair.as_span(), right, rspan)
+                self.compare(
+                    Operand::Literal(left),
+                    lspan,
+                    op,
+                    op_pair.as_span(),
+                    right,
+                    rspan,
+                )
             }
             r => unreachable!("unexpected predicate rule {r:?}"),
         }
@@ -963,7 +1092,10 @@ impl<'s> Builder<'s> {
                         .err(
                             ErrorKind::Type,
                             span,
-                            format!("field '{f}' is a list of strings and cannot be compared with {}", op.symbol()),
+                            format!(
+                                "field '{f}' is a list of strings and cannot be compared with {}",
+                                op.symbol()
+                            ),
                         )
                         .with_help(format!("use HAS, e.g. {f} HAS 'Li'")));
                 }
@@ -976,8 +1108,13 @@ impl<'s> Builder<'s> {
         let (lt, rt) = (ty(&left), ty(&right));
         if !compatible(lt, rt) {
             let msg = match (&left, &right) {
-                (Operand::Field(f), Operand::Literal(l)) | (Operand::Literal(l), Operand::Field(f)) => {
-                    format!("type mismatch: field '{f}' has type {}, but {}", f.ty(), describe_literal(l))
+                (Operand::Field(f), Operand::Literal(l))
+                | (Operand::Literal(l), Operand::Field(f)) => {
+                    format!(
+                        "type mismatch: field '{f}' has type {}, but {}",
+                        f.ty(),
+                        describe_literal(l)
+                    )
                 }
                 (Operand::Field(a), Operand::Field(b)) => format!(
                     "type mismatch: field '{a}' has type {} but field '{b}' has type {}",
@@ -985,7 +1122,11 @@ impl<'s> Builder<'s> {
                     b.ty()
                 ),
                 (Operand::Literal(a), Operand::Literal(b)) => {
-                    format!("type mismatch: {} but {}", describe_literal(a), describe_literal(b))
+                    format!(
+                        "type mismatch: {} but {}",
+                        describe_literal(a),
+                        describe_literal(b)
+                    )
                 }
             };
             // Point at the literal if there is one, else at the right operand.
@@ -999,7 +1140,10 @@ impl<'s> Builder<'s> {
             return Err(self.err(
                 ErrorKind::Type,
                 op_span,
-                format!("booleans can only be compared with = or !=, not {}", op.symbol()),
+                format!(
+                    "booleans can only be compared with = or !=, not {}",
+                    op.symbol()
+                ),
             ));
         }
         Ok(Expr::Compare { left, op, right })
@@ -1013,7 +1157,11 @@ impl<'s> Builder<'s> {
             return Err(self.err(
                 ErrorKind::Type,
                 span,
-                format!("type mismatch: field '{field}' has type {}, but {}", field.ty(), describe_literal(&v)),
+                format!(
+                    "type mismatch: field '{field}' has type {}, but {}",
+                    field.ty(),
+                    describe_literal(&v)
+                ),
             ));
         }
         Ok(v)
@@ -1026,7 +1174,10 @@ impl<'s> Builder<'s> {
         tail: Pair<'_>,
     ) -> Result<Expr, QueryError> {
         let rule = tail.as_rule();
-        let negated = tail.clone().into_inner().any(|p| p.as_rule() == Rule::kw_not);
+        let negated = tail
+            .clone()
+            .into_inner()
+            .any(|p| p.as_rule() == Rule::kw_not);
         let list_error = |what: &str, help: String| {
             self.err(
                 ErrorKind::Type,
@@ -1039,20 +1190,33 @@ impl<'s> Builder<'s> {
             Rule::compare_tail => {
                 let mut inner = tail.into_inner();
                 let op_pair = inner.next().expect("compare op");
-                let op = CompareOp::from_symbol(op_pair.as_str()).expect("grammar admits known ops");
+                let op =
+                    CompareOp::from_symbol(op_pair.as_str()).expect("grammar admits known ops");
                 let (right, rspan) = self.operand(inner.next().expect("compare operand"))?;
-                self.compare(Operand::Field(field), fspan, op, op_pair.as_span(), right, rspan)
+                self.compare(
+                    Operand::Field(field),
+                    fspan,
+                    op,
+                    op_pair.as_span(),
+                    right,
+                    rspan,
+                )
             }
             Rule::between_tail => {
                 match field.ty() {
                     FieldType::StrList => {
-                        return Err(list_error("BETWEEN", format!("use HAS, e.g. {field} HAS 'Li'")))
+                        return Err(list_error(
+                            "BETWEEN",
+                            format!("use HAS, e.g. {field} HAS 'Li'"),
+                        ))
                     }
                     FieldType::Bool => {
                         return Err(self.err(
                             ErrorKind::Type,
                             fspan,
-                            format!("BETWEEN needs a numeric or string field, but '{field}' has type Bool"),
+                            format!(
+                            "BETWEEN needs a numeric or string field, but '{field}' has type Bool"
+                        ),
                         ))
                     }
                     _ => {}
@@ -1060,35 +1224,60 @@ impl<'s> Builder<'s> {
                 let mut lits = tail.into_inner().filter(|p| p.as_rule() == Rule::literal);
                 let low = self.typed_value(field, lits.next().expect("low bound"), "BETWEEN")?;
                 let high = self.typed_value(field, lits.next().expect("high bound"), "BETWEEN")?;
-                Ok(Expr::Between { field, negated, low, high })
+                Ok(Expr::Between {
+                    field,
+                    negated,
+                    low,
+                    high,
+                })
             }
             Rule::in_tail => {
                 if field.ty() == FieldType::StrList {
-                    return Err(list_error("IN", format!("use HAS ANY, e.g. {field} HAS ANY 'Li', 'Na'")));
+                    return Err(list_error(
+                        "IN",
+                        format!("use HAS ANY, e.g. {field} HAS ANY 'Li', 'Na'"),
+                    ));
                 }
                 let values = tail
                     .into_inner()
                     .filter(|p| p.as_rule() == Rule::literal)
                     .map(|p| self.typed_value(field, p, "IN"))
                     .collect::<Result<Vec<_>, _>>()?;
-                Ok(Expr::In { field, negated, values })
+                Ok(Expr::In {
+                    field,
+                    negated,
+                    values,
+                })
             }
             Rule::like_tail => {
                 if field.ty() != FieldType::Str {
                     return Err(self.err(
                         ErrorKind::Type,
                         fspan,
-                        format!("LIKE needs a string field, but '{field}' has type {}", field.ty()),
+                        format!(
+                            "LIKE needs a string field, but '{field}' has type {}",
+                            field.ty()
+                        ),
                     ));
                 }
-                let p = tail.into_inner().find(|p| p.as_rule() == Rule::literal).expect("pattern");
+                let p = tail
+                    .into_inner()
+                    .find(|p| p.as_rule() == Rule::literal)
+                    .expect("pattern");
                 let span = p.as_span();
                 match self.value(p, "LIKE")? {
-                    Literal::Str(pattern) => Ok(Expr::Like { field, negated, pattern }),
+                    Literal::Str(pattern) => Ok(Expr::Like {
+                        field,
+                        negated,
+                        pattern,
+                    }),
                     other => Err(self.err(
                         ErrorKind::Type,
                         span,
-                        format!("LIKE needs a string pattern, but {}", describe_literal(&other)),
+                        format!(
+                            "LIKE needs a string pattern, but {}",
+                            describe_literal(&other)
+                        ),
                     )),
                 }
             }
@@ -1100,8 +1289,11 @@ impl<'s> Builder<'s> {
 
     fn has(&self, field: Field, fspan: pest::Span<'_>, tail: Pair<'_>) -> Result<Expr, QueryError> {
         if field.ty() != FieldType::StrList {
-            let lists: Vec<&str> =
-                FIELDS.iter().filter(|d| d.ty == FieldType::StrList).map(|d| d.name).collect();
+            let lists: Vec<&str> = FIELDS
+                .iter()
+                .filter(|d| d.ty == FieldType::StrList)
+                .map(|d| d.name)
+                .collect();
             let mut e = self.err(
                 ErrorKind::Type,
                 fspan,
@@ -1131,7 +1323,11 @@ impl<'s> Builder<'s> {
                     let span = p.as_span();
                     if mode == HasMode::One && !values.is_empty() {
                         return Err(self
-                            .err(ErrorKind::Invalid, span, "HAS with several values needs ALL, ANY or ONLY")
+                            .err(
+                                ErrorKind::Invalid,
+                                span,
+                                "HAS with several values needs ALL, ANY or ONLY",
+                            )
                             .with_help(format!("e.g. {field} HAS ALL 'Li', 'O'")));
                     }
                     let v = match self.value(p, "HAS")? {
@@ -1140,7 +1336,10 @@ impl<'s> Builder<'s> {
                             return Err(self.err(
                                 ErrorKind::Type,
                                 span,
-                                format!("HAS needs string values, but {}", describe_literal(&other)),
+                                format!(
+                                    "HAS needs string values, but {}",
+                                    describe_literal(&other)
+                                ),
                             ))
                         }
                     };
@@ -1152,7 +1351,11 @@ impl<'s> Builder<'s> {
                 _ => {}
             }
         }
-        Ok(Expr::Has { field, mode, values })
+        Ok(Expr::Has {
+            field,
+            mode,
+            values,
+        })
     }
 
     fn check_element(&self, sym: &str, span: pest::Span<'_>) -> Result<(), QueryError> {
@@ -1219,9 +1422,17 @@ mod tests {
 
     #[test]
     fn nesting_limit() {
-        let ok = format!("{}em > 1{}", "(".repeat(MAX_PAREN_DEPTH), ")".repeat(MAX_PAREN_DEPTH));
+        let ok = format!(
+            "{}em > 1{}",
+            "(".repeat(MAX_PAREN_DEPTH),
+            ")".repeat(MAX_PAREN_DEPTH)
+        );
         assert!(parse_expr(&ok).is_ok());
-        let deep = format!("{}em > 1{}", "(".repeat(MAX_PAREN_DEPTH + 1), ")".repeat(MAX_PAREN_DEPTH + 1));
+        let deep = format!(
+            "{}em > 1{}",
+            "(".repeat(MAX_PAREN_DEPTH + 1),
+            ")".repeat(MAX_PAREN_DEPTH + 1)
+        );
         assert_eq!(parse_expr(&deep).unwrap_err().kind, ErrorKind::TooComplex);
         let long = vec!["em > 1"; MAX_EXPR_DEPTH + 2].join(" AND ");
         assert_eq!(parse_expr(&long).unwrap_err().kind, ErrorKind::TooComplex);

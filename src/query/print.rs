@@ -209,21 +209,43 @@ impl Display for Expr {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         match self {
             Expr::Compare { left, op, right } => write!(f, "{left} {op} {right}"),
-            Expr::Between { field, negated, low, high } => {
+            Expr::Between {
+                field,
+                negated,
+                low,
+                high,
+            } => {
                 write!(f, "{field} {}BETWEEN {low} AND {high}", not_word(*negated))
             }
-            Expr::In { field, negated, values } => {
+            Expr::In {
+                field,
+                negated,
+                values,
+            } => {
                 write!(f, "{field} {}IN (", not_word(*negated))?;
                 write_list(f, values)?;
                 f.write_char(')')
             }
-            Expr::Like { field, negated, pattern } => {
-                write!(f, "{field} {}LIKE {}", not_word(*negated), quote_string(pattern))
+            Expr::Like {
+                field,
+                negated,
+                pattern,
+            } => {
+                write!(
+                    f,
+                    "{field} {}LIKE {}",
+                    not_word(*negated),
+                    quote_string(pattern)
+                )
             }
             Expr::IsNull { field, negated } => {
                 write!(f, "{field} IS {}NULL", not_word(*negated))
             }
-            Expr::Has { field, mode, values } => {
+            Expr::Has {
+                field,
+                mode,
+                values,
+            } => {
                 write!(f, "{field} HAS ")?;
                 if *mode != HasMode::One {
                     write!(f, "{mode} ")?;
@@ -262,7 +284,19 @@ mod tests {
 
     #[test]
     fn numbers_roundtrip() {
-        for x in [0.0, -0.0, 1.0, -2.5, 0.3, 1e300, -1e-300, 5e-324, 123456789.125, 1e16, 1e-5] {
+        for x in [
+            0.0,
+            -0.0,
+            1.0,
+            -2.5,
+            0.3,
+            1e300,
+            -1e-300,
+            5e-324,
+            123456789.125,
+            1e16,
+            1e-5,
+        ] {
             let s = format_number(x);
             assert_eq!(s.parse::<f64>().unwrap().to_bits(), x.to_bits(), "{s}");
         }

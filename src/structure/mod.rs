@@ -213,20 +213,26 @@ impl Lattice {
 
     /// Minimum-image Cartesian vector from fractional point `a` to fractional point `b`.
     ///
-    /// Exact for any cell shape: the rounded fractional difference is refined by checking the
-    /// 27 neighbouring images, which covers skewed triclinic cells.
+    /// Exact for any cell shape: starting from the rounded fractional difference, every
+    /// image that could be shorter is checked; the shortest vector is no longer than the
+    /// starting one, which bounds the shifts along each axis by its length over the
+    /// perpendicular width of the cell.
     pub fn min_image_vector(&self, a: Vec3, b: Vec3) -> Vec3 {
         let mut d = sub(b, a);
         for x in d.iter_mut() {
             *x -= x.round();
         }
         let base = self.to_cart(d);
+        let len = norm(base);
+        let w = self.perpendicular_widths();
+        let n = |k: usize| (len / w[k]).ceil() as i32;
+        let (na, nb, nc) = (n(0), n(1), n(2));
         let m = &self.matrix;
         let mut best = base;
         let mut best_d2 = dot(base, base);
-        for i in -1i32..=1 {
-            for j in -1i32..=1 {
-                for k in -1i32..=1 {
+        for i in -na..=na {
+            for j in -nb..=nb {
+                for k in -nc..=nc {
                     if i == 0 && j == 0 && k == 0 {
                         continue;
                     }
@@ -340,5 +346,61 @@ impl Structure {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn min_image_matches_brute_force_on_skewed_cells() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        for _ in 0..200 {
+            let mut m = [[0.0; 3]; 3];
+            for row in m.iter_mut() {
+                for x in row.iter_mut() {
+                    *x = rng.gen_range(-6.0..6.0);
+                }
+            }
+            // Add a strong shear to make the cell very skewed.
+            m[1] = add(m[1], scale(m[0], rng.gen_range(-3.0..3.0)));
+            let Ok(l) = Lattice::new(m) else { continue };
+            if l.volume() < 5.0 {
+                continue;
+            }
+            let a = [rng.gen(), rng.gen(), rng.gen()];
+            let b = [rng.gen(), rng.gen(), rng.gen()];
+            let mut brute = f64::INFINITY;
+            for i in -8..=8 {
+                for j in -8..=8 {
+                    for k in -8..=8 {
+                        let f = add(sub(b, a), [i as f64, j as f64, k as f64]);
+                        brute = brute.min(norm(l.to_cart(f)));
+                    }
+                }
+            }
+            assert!((l.min_image_distance(a, b) - brute).abs() < 1e-9);
+        }
+    }
+
+    #[test]
+    fn singular_and_non_finite_lattices_are_rejected() {
+        assert!(matches!(Lattice::new([[1.0, 0.0, 0.0], [2.0, 0.0, 0.0], [0.0, 0.0, 1.0]]), Err(StructureError::SingularLattice { .. })));
+        assert!(matches!(Lattice::new([[f64::NAN, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]), Err(StructureError::NonFinite { .. })));
+    }
+
+    #[test]
+    fn frac_cart_round_trip_and_lattice_serde() {
+        let l = Lattice::new([[4.0, 0.1, 0.0], [0.3, 5.0, 0.0], [0.2, 0.1, 6.0]]).unwrap();
+        let f = [0.1, 0.7, 0.35];
+        let back = l.to_frac(l.to_cart(f));
+        assert!(norm(sub(f, back)) < 1e-12);
+        let bytes = bincode::serialize(&l).unwrap();
+        let l2: Lattice = bincode::deserialize(&bytes).unwrap();
+        assert_eq!(l2.inverse(), l.inverse());
+        let bad = bincode::serialize(&[[1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]).unwrap();
+        assert!(bincode::deserialize::<Lattice>(&bad).is_err());
     }
 }

@@ -173,7 +173,7 @@ impl Grid {
     /// `vector` goes from `p` to the image at `item.cart + translation . matrix`.
     #[inline]
     fn visit<F: FnMut(&Item, [i32; 3], Vec3, f64)>(&self, frac: Vec3, p: Vec3, radius: f64, mut f: F) {
-        if !(radius >= 0.0) || !radius.is_finite() || self.items.is_empty() {
+        if !radius.is_finite() || radius < 0.0 || self.items.is_empty() {
             return;
         }
         let r2 = radius * radius;
@@ -254,7 +254,7 @@ impl NeighborList {
         let mut offsets = Vec::with_capacity(n + 1);
         offsets.push(0);
         let mut neighbors = Vec::new();
-        if n == 0 || !(cutoff > 0.0) || !cutoff.is_finite() {
+        if n == 0 || !cutoff.is_finite() || cutoff <= 0.0 {
             offsets.resize(n + 1, 0);
             return NeighborList {
                 cutoff,
@@ -426,14 +426,14 @@ impl PointLocator {
         let (w, off, p) = self.grid.locate(cart);
         let mut r = self.start.min(self.cover);
         loop {
-            // (d2, index, translation, wrap offset, vector) of the best candidate so far.
-            let mut best: Option<(f64, u32, [i32; 3], [i32; 3], Vec3)> = None;
+            // (d2, grid item, translation, vector) of the best candidate so far.
+            let mut best: Option<(f64, Item, [i32; 3], Vec3)> = None;
             self.grid.visit(w, p, r, |item, t, v, d2| {
-                if best.map_or(true, |b| d2 < b.0) && keep(item.index as usize) {
-                    best = Some((d2, item.index, t, item.offset, v));
+                if best.is_none_or(|b| d2 < b.0) && keep(item.index as usize) {
+                    best = Some((d2, *item, t, v));
                 }
             });
-            if let Some((d2, index, t, o, v)) = best {
+            if let Some((d2, Item { index, offset: o, .. }, t, v)) = best {
                 return Some(Neighbor {
                     index: index as usize,
                     distance: d2.sqrt(),
@@ -539,7 +539,7 @@ mod tests {
                 }
             }
         }
-        out.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        out.sort_by_key(|a| (a.0, a.1));
         out
     }
 
@@ -547,7 +547,7 @@ mod tests {
     /// within 1e-9 A of the boundary.
     fn assert_same(got: &[Neighbor], want: &[(usize, [i32; 3], f64)], radius: f64, what: &str) {
         let mut g: Vec<(usize, [i32; 3], f64)> = got.iter().map(|n| (n.index, n.image, n.distance)).collect();
-        g.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        g.sort_by_key(|a| (a.0, a.1));
         let key = |x: &(usize, [i32; 3], f64)| (x.0, x.1);
         let (mut i, mut j) = (0, 0);
         while i < g.len() || j < want.len() {

@@ -1,0 +1,129 @@
+//! Synthetic BVSE-like hop corpora for benchmarks and tests: rock-salt-derived host
+//! supercells (about 100 atoms) with random strain and chemistry, several distinct hops per
+//! host, log-normal barriers. Deterministic for a seed.
+
+use crate::element::Element;
+use crate::import::{finish_record, Candidate};
+use crate::record::{record_id, Fidelity, HopRecord, Material, Method, Provenance, StructureId};
+use crate::structure::{Lattice, Structure, Vec3};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeMap;
+
+/// Hops generated per synthetic host.
+pub const HOPS_PER_HOST: usize = 10;
+
+fn el(s: &str) -> Element {
+    Element::from_symbol(s).expect("known element")
+}
+
+/// Generate `n` synthetic candidates (fidelity `bvse`, dataset `synthetic`) from `seed`.
+pub fn bvse_like_corpus(n: usize, seed: u64) -> Vec<Candidate> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let ions = ["Li", "Na", "Mg", "Ca", "K", "Zn"];
+    let tms = ["Mn", "Fe", "Co", "Ni", "Ti", "V", "Cr"];
+    let anions = ["O", "S", "F", "Se"];
+    let mut out = Vec::with_capacity(n);
+    let mut host_no = 0usize;
+    while out.len() < n {
+        host_no += 1;
+        let ion = el(ions[rng.gen_range(0..ions.len())]);
+        let tm = el(tms[rng.gen_range(0..tms.len())]);
+        let an = el(anions[rng.gen_range(0..anions.len())]);
+        let a0 = rng.gen_range(4.0..4.8);
+        // 2 x 2 x 3 supercell of the 8-atom rock-salt cell: 96 sites.
+        let (na, nb, nc) = (2usize, 2usize, 3usize);
+        let strain = |r: &mut ChaCha8Rng| 1.0 + r.gen_range(-0.03..0.03);
+        let lattice = Lattice::new([
+            [a0 * na as f64 * strain(&mut rng), 0.0, 0.0],
+            [rng.gen_range(-0.2..0.2), a0 * nb as f64 * strain(&mut rng), 0.0],
+            [rng.gen_range(-0.2..0.2), rng.gen_range(-0.2..0.2), a0 * nc as f64 * strain(&mut rng)],
+        ])
+        .expect("synthetic lattice is regular");
+        let cat: [Vec3; 4] = [[0.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.5, 0.0, 0.5], [0.0, 0.5, 0.5]];
+        let mut species = Vec::new();
+        let mut frac = Vec::new();
+        let mut ion_sites = Vec::new();
+        for i in 0..na {
+            for j in 0..nb {
+                for k in 0..nc {
+                    for (m, c) in cat.iter().enumerate() {
+                        let f = [(c[0] + i as f64) / na as f64, (c[1] + j as f64) / nb as f64, (c[2] + k as f64) / nc as f64];
+                        let g = [(c[0] + 0.5 + i as f64) / na as f64, (c[1] + j as f64) / nb as f64, (c[2] + k as f64) / nc as f64];
+                        // Layered ordering: ions on even cation planes, TM on odd ones.
+                        let is_ion = (m + k) % 2 == 0;
+                        if is_ion {
+                            ion_sites.push(species.len());
+                        }
+                        species.push(if is_ion { ion } else { tm });
+                        frac.push(f);
+                        species.push(an);
+                        frac.push(g);
+                    }
+                }
+            }
+        }
+        let jitter = 0.02 / (a0 * 2.0);
+        for f in frac.iter_mut() {
+            for x in f.iter_mut() {
+                *x += rng.gen_range(-jitter..jitter);
+            }
+        }
+        let full = Structure::new(lattice, species, frac).expect("consistent");
+        let hop_count = HOPS_PER_HOST.min(n - out.len());
+        let vac = ion_sites[rng.gen_range(0..ion_sites.len())];
+        // Nearest ion sites to the vacancy, as hop starts.
+        let mut starts: Vec<(f64, usize)> = ion_sites
+            .iter()
+            .filter(|&&s| s != vac)
+            .map(|&s| (full.lattice.min_image_distance(full.frac[s], full.frac[vac]), s))
+            .collect();
+        starts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for (h, &(_, s)) in starts.iter().take(hop_count).enumerate() {
+            let keep: Vec<usize> = (0..full.len()).filter(|&k| k != s && k != vac).collect();
+            let host = Structure {
+                lattice: full.lattice.clone(),
+                species: keep.iter().map(|&k| full.species[k]).collect(),
+                frac: keep.iter().map(|&k| full.frac[k]).collect(),
+            };
+            let initial = full.frac[s];
+            let final_site = crate::import::nearest_image(&full.lattice, initial, full.frac[vac]);
+            let em = (rng.gen_range(-1.5f64..1.0) + rng.gen_range(-0.5f64..0.5)).exp();
+            let sid = format!("host{host_no:06}_hop{h:02}");
+            let mut r = HopRecord {
+                id: record_id("synthetic", &sid),
+                ion,
+                host: StructureId(String::new()),
+                host_natoms: 0,
+                elements: vec![],
+                volume: 0.0,
+                hop_length: 0.0,
+                initial,
+                final_site,
+                images: vec![],
+                em,
+                fidelity: Fidelity::Bvse,
+                method: Method { code: Some("synthetic".into()), converged: Some(true), ..Default::default() },
+                material: Material { sys_name: Some(sid.clone()), class_label: Some("ROCKSALT-LIKE".into()), group: Some("ROCKSALT-LIKE".into()), ..Default::default() },
+                provenance: Provenance {
+                    dataset: "synthetic".into(),
+                    dataset_version: format!("seed {seed}"),
+                    source_file: "(generated)".into(),
+                    source_record_id: sid,
+                    importer: "synthetic".into(),
+                    hopdb_version: crate::HOPDB_VERSION.into(),
+                    imported_at: crate::import::now(),
+                    ..Default::default()
+                },
+                partition: None,
+                flags: vec![],
+                parent: None,
+                extra: BTreeMap::new(),
+                revisions: vec![],
+            };
+            finish_record(&mut r, &host);
+            out.push(Candidate { record: r, host, origin: format!("synthetic host {host_no} hop {h}") });
+        }
+    }
+    out
+}
