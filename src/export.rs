@@ -249,7 +249,8 @@ pub fn export_xyz(store: &Store, ids: impl IntoIterator<Item = String>, out: &mu
 /// Parse one JSON-lines line into a candidate: the record exactly as exported, its host with the
 /// lattice rebuilt. The host must match the record's content address.
 pub fn candidate_from_jsonl_line(line: &str, origin: String) -> Result<Candidate, String> {
-    let v: LineOwned = serde_json::from_str(line).map_err(|e| format!("malformed record: {e}"))?;
+    let value = parse_json_exact(line).map_err(|e| format!("malformed JSON: {e}"))?;
+    let v: LineOwned = serde_json::from_value(value).map_err(|e| format!("malformed record: {e}"))?;
     let lattice = Lattice::new(*v.host.lattice.matrix()).map_err(|e| format!("field host.lattice: {e}"))?;
     let host = Structure::new(lattice, v.host.species, v.host.frac).map_err(|e| format!("field host: {e}"))?;
     let sid = StructureId::of(&host);
@@ -273,7 +274,7 @@ pub fn read_jsonl(file: &Path) -> Result<(Vec<Candidate>, Vec<Rejection>), Impor
         if line.trim().is_empty() {
             continue;
         }
-        let id = serde_json::from_str::<serde_json::Value>(line)
+        let id = parse_json_exact(line)
             .ok()
             .and_then(|v| v.get("record").and_then(|r| r.get("id")).and_then(|i| i.as_str()).map(str::to_string));
         let origin = match id {
@@ -289,4 +290,198 @@ pub fn read_jsonl(file: &Path) -> Result<(Vec<Candidate>, Vec<Rejection>), Impor
         return Err(ImportError::Malformed { file: file.to_path_buf(), msg: "no records (empty file)".into() });
     }
     Ok((cands, rej))
+}
+
+/// Parse JSON text into a [`serde_json::Value`] with every number read by Rust's correctly
+/// rounded `str::parse::<f64>`, so that a float written by `serde_json` (shortest round-trip
+/// form) reads back bit for bit. (serde_json's own parser can be one ulp off for 17-digit
+/// numbers unless its `float_roundtrip` feature is enabled.)
+pub fn parse_json_exact(text: &str) -> Result<serde_json::Value, String> {
+    let mut p = ExactJson { b: text.as_bytes(), i: 0 };
+    p.ws();
+    let v = p.value(0)?;
+    p.ws();
+    if p.i != p.b.len() {
+        return Err(format!("trailing characters at column {}", p.i + 1));
+    }
+    Ok(v)
+}
+
+/// A small recursive-descent JSON parser (see [`parse_json_exact`]).
+struct ExactJson<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl ExactJson<'_> {
+    fn ws(&mut self) {
+        while self.i < self.b.len() && matches!(self.b[self.i], b' ' | b'\t' | b'\n' | b'\r') {
+            self.i += 1;
+        }
+    }
+
+    fn err<T>(&self, what: &str) -> Result<T, String> {
+        Err(format!("{what} at column {}", self.i + 1))
+    }
+
+    fn eat(&mut self, lit: &str) -> Result<(), String> {
+        if self.b[self.i..].starts_with(lit.as_bytes()) {
+            self.i += lit.len();
+            Ok(())
+        } else {
+            self.err(&format!("expected '{lit}'"))
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<serde_json::Value, String> {
+        use serde_json::Value;
+        if depth > 128 {
+            return self.err("nesting too deep");
+        }
+        match self.b.get(self.i) {
+            None => self.err("unexpected end of input"),
+            Some(b'{') => {
+                self.i += 1;
+                let mut map = serde_json::Map::new();
+                self.ws();
+                if self.b.get(self.i) == Some(&b'}') {
+                    self.i += 1;
+                    return Ok(Value::Object(map));
+                }
+                loop {
+                    self.ws();
+                    if self.b.get(self.i) != Some(&b'"') {
+                        return self.err("expected a string key");
+                    }
+                    let k = self.string()?;
+                    self.ws();
+                    self.eat(":")?;
+                    self.ws();
+                    let v = self.value(depth + 1)?;
+                    map.insert(k, v);
+                    self.ws();
+                    match self.b.get(self.i) {
+                        Some(b',') => self.i += 1,
+                        Some(b'}') => {
+                            self.i += 1;
+                            return Ok(Value::Object(map));
+                        }
+                        _ => return self.err("expected ',' or '}'"),
+                    }
+                }
+            }
+            Some(b'[') => {
+                self.i += 1;
+                let mut arr = Vec::new();
+                self.ws();
+                if self.b.get(self.i) == Some(&b']') {
+                    self.i += 1;
+                    return Ok(Value::Array(arr));
+                }
+                loop {
+                    self.ws();
+                    arr.push(self.value(depth + 1)?);
+                    self.ws();
+                    match self.b.get(self.i) {
+                        Some(b',') => self.i += 1,
+                        Some(b']') => {
+                            self.i += 1;
+                            return Ok(Value::Array(arr));
+                        }
+                        _ => return self.err("expected ',' or ']'"),
+                    }
+                }
+            }
+            Some(b'"') => Ok(Value::String(self.string()?)),
+            Some(b't') => self.eat("true").map(|_| Value::Bool(true)),
+            Some(b'f') => self.eat("false").map(|_| Value::Bool(false)),
+            Some(b'n') => self.eat("null").map(|_| Value::Null),
+            Some(c) if *c == b'-' || c.is_ascii_digit() => self.number(),
+            Some(_) => self.err("unexpected character"),
+        }
+    }
+
+    fn number(&mut self) -> Result<serde_json::Value, String> {
+        let start = self.i;
+        while self.i < self.b.len() && matches!(self.b[self.i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') {
+            self.i += 1;
+        }
+        let t = std::str::from_utf8(&self.b[start..self.i]).expect("ASCII");
+        let is_int = !t.contains(['.', 'e', 'E']);
+        if is_int {
+            if let Ok(u) = t.parse::<u64>() {
+                return Ok(u.into());
+            }
+            if let Ok(i) = t.parse::<i64>() {
+                return Ok(i.into());
+            }
+        }
+        match t.parse::<f64>().ok().and_then(serde_json::Number::from_f64) {
+            Some(n) => Ok(serde_json::Value::Number(n)),
+            None => {
+                self.i = start;
+                self.err(&format!("invalid number '{t}'"))
+            }
+        }
+    }
+
+    fn hex4(&mut self) -> Result<u32, String> {
+        let h = self.b.get(self.i..self.i + 4).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u32::from_str_radix(h, 16).ok());
+        match h {
+            Some(v) => {
+                self.i += 4;
+                Ok(v)
+            }
+            None => self.err("invalid \\u escape"),
+        }
+    }
+
+    fn string(&mut self) -> Result<String, String> {
+        self.i += 1; // opening quote
+        let mut out = String::new();
+        loop {
+            let start = self.i;
+            while self.i < self.b.len() && self.b[self.i] != b'"' && self.b[self.i] != b'\\' {
+                self.i += 1;
+            }
+            out.push_str(std::str::from_utf8(&self.b[start..self.i]).map_err(|_| "invalid UTF-8 in a string".to_string())?);
+            match self.b.get(self.i) {
+                None => return self.err("unterminated string"),
+                Some(b'"') => {
+                    self.i += 1;
+                    return Ok(out);
+                }
+                _ => {
+                    self.i += 1;
+                    let c = *self.b.get(self.i).ok_or("unterminated escape")?;
+                    self.i += 1;
+                    match c {
+                        b'"' => out.push('"'),
+                        b'\\' => out.push('\\'),
+                        b'/' => out.push('/'),
+                        b'b' => out.push('\u{8}'),
+                        b'f' => out.push('\u{c}'),
+                        b'n' => out.push('\n'),
+                        b'r' => out.push('\r'),
+                        b't' => out.push('\t'),
+                        b'u' => {
+                            let hi = self.hex4()?;
+                            let cp = if (0xD800..0xDC00).contains(&hi) {
+                                self.eat("\\u")?;
+                                let lo = self.hex4()?;
+                                if !(0xDC00..0xE000).contains(&lo) {
+                                    return self.err("invalid surrogate pair");
+                                }
+                                0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                            } else {
+                                hi
+                            };
+                            out.push(char::from_u32(cp).ok_or("invalid \\u escape")?);
+                        }
+                        _ => return self.err("invalid escape"),
+                    }
+                }
+            }
+        }
+    }
 }

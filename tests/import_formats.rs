@@ -220,8 +220,10 @@ fn litraj_trajectory_is_one_record() {
 fn litraj_trajectory_frames_without_trajectory_mode_are_rejected_with_a_hint() {
     let o = LitrajOptions { trajectory: false, ..LitrajOptions::neb_dft() };
     let (_, r) = litraj::read_xyz_file(&fixture("litraj/nebDFT_trajectory.xyz"), &o).unwrap();
-    assert_eq!(r.len(), 4);
-    assert!(r.iter().all(|x| x.reason.contains("edge_id") && x.reason.contains("trajectory")), "{r:?}");
+    // Frame 1 alone is read as a centroid frame, which it is not (it has no em either).
+    assert_eq!(r.len(), 5);
+    assert!(r[0].origin.contains("frame 1 ") && r[0].reason.contains("field em"), "{}", r[0].reason);
+    assert!(r[1..].iter().all(|x| x.reason.contains("edge_id") && x.reason.contains("trajectory")), "{r:?}");
 }
 
 #[test]
@@ -483,4 +485,22 @@ fn xyz_export_reads_back_as_litraj() {
     }
     // LiTraj records keep their ids through the XYZ export.
     assert!(c.iter().any(|x| x.record.id == "litraj-nebBVSE122k:mp-1138_101"));
+}
+
+#[test]
+fn exact_json_reads_floats_bit_for_bit() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    for _ in 0..2000 {
+        let x: f64 = rng.gen::<f64>() * 10f64.powi(rng.gen_range(-8..8));
+        let v = serde_json::json!({"x": x, "s": "a\"b\\c\u{e9}\u{1F600}\n", "a": [1, -2, 3.5e-7, null, true]});
+        let text = serde_json::to_string(&v).unwrap();
+        let back = export::parse_json_exact(&text).unwrap();
+        assert_eq!(back["x"].as_f64().unwrap().to_bits(), x.to_bits(), "{text}");
+        assert_eq!(back["s"], v["s"]);
+        assert_eq!(back["a"], v["a"]);
+    }
+    assert!(export::parse_json_exact("{\"a\": 1,}").is_err());
+    assert!(export::parse_json_exact("[1] x").is_err());
+    assert_eq!(export::parse_json_exact("\"\\ud83d\\ude00\"").unwrap(), serde_json::json!("\u{1F600}"));
 }
