@@ -3,7 +3,7 @@
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use hopdb::import::{self, ImportOptions, ImportReport};
-use hopdb::record::{Edit, IntercalationState, SourcePartition};
+use hopdb::record::{Edit, Fidelity, IntercalationState, SourcePartition};
 use hopdb::store::Store;
 use hopdb::table::{Format, ResultTable, Value};
 use std::path::{Path, PathBuf};
@@ -76,6 +76,42 @@ pub enum ImportCmd {
         /// tabulation.csv to enrich from.
         #[arg(long)]
         tabulation: Option<PathBuf>,
+        #[command(flatten)]
+        common: CommonImport,
+    },
+    /// LiTraj extended XYZ (nebBVSE122k / nebDFT2k style: supercell + centroid atom X, em, edge_id, material_id).
+    #[command(after_help = "Example:\n  hopdb import xyz nebBVSE122k.xyz --fidelity bvse\n  hopdb import xyz nebDFT2k_trajectories.xyz --fidelity dft --trajectory")]
+    Xyz {
+        /// The .xyz file.
+        file: PathBuf,
+        /// Fidelity of the barriers (bvse for nebBVSE122k, dft for nebDFT2k).
+        #[arg(long, default_value = "bvse")]
+        fidelity: String,
+        /// Dataset name (default: litraj-nebBVSE122k or litraj-nebDFT2k by fidelity).
+        #[arg(long)]
+        dataset: Option<String>,
+        /// Read consecutive frames with the same edge_id as one NEB trajectory.
+        #[arg(long)]
+        trajectory: bool,
+        #[command(flatten)]
+        common: CommonImport,
+    },
+    /// A curator manifest (CSV or JSON lines) pointing at CIF/POSCAR files (see docs/IMPORT_FORMATS.md).
+    #[command(after_help = "Example:\n  hopdb import manifest hops.csv --dataset mylab")]
+    Manifest {
+        /// The manifest (.csv or .jsonl).
+        file: PathBuf,
+        /// Dataset name for ids and provenance.
+        #[arg(long, default_value = "curated")]
+        dataset: String,
+        #[command(flatten)]
+        common: CommonImport,
+    },
+    /// hopdb's own JSON lines export (records with their hosts), e.g. from another store.
+    #[command(after_help = "Example:\n  hopdb import jsonl all.jsonl")]
+    Jsonl {
+        /// The .jsonl file.
+        file: PathBuf,
         #[command(flatten)]
         common: CommonImport,
     },
@@ -255,6 +291,25 @@ pub fn import(db: &Path, cmd: ImportCmd) -> Result<()> {
             };
             (c, e, common, format!("{dataset} from {}", file.display()))
         }
+        ImportCmd::Xyz { file, fidelity, dataset, trajectory, common } => {
+            let fid = Fidelity::parse(fidelity).with_context(|| format!("unknown fidelity '{fidelity}' (dft, bvse, mlip, experiment)"))?;
+            let mut o = import::litraj::LitrajOptions::for_fidelity(fid);
+            if let Some(d) = dataset {
+                o.dataset = d.clone();
+            }
+            o.trajectory = *trajectory;
+            let (c, e) = import::litraj::read_xyz_file(file, &o)?;
+            (c, e, common, format!("{} from {}", o.dataset, file.display()))
+        }
+        ImportCmd::Manifest { file, dataset, common } => {
+            let o = import::generic::GenericOptions { dataset: dataset.clone(), class_groups: groups.clone(), ..Default::default() };
+            let (c, e) = import::generic::read_manifest(file, &o)?;
+            (c, e, common, format!("{dataset} manifest {}", file.display()))
+        }
+        ImportCmd::Jsonl { file, common } => {
+            let (c, e) = hopdb::export::read_jsonl(file)?;
+            (c, e, common, format!("jsonl {}", file.display()))
+        }
     };
     let report = import::commit(&store, cands, errs, &opts(common), &summary)?;
     print_report(&report, common.format, common.dry_run);
@@ -262,8 +317,33 @@ pub fn import(db: &Path, cmd: ImportCmd) -> Result<()> {
 }
 
 pub fn add(db: &Path, a: AddArgs) -> Result<()> {
-    let _ = (db, &a);
-    bail!("`hopdb add` needs the structure-file readers (CIF/POSCAR)")
+    let store = Store::open_or_create(db)?;
+    let ion = hopdb::element::Element::from_symbol(&a.ion).map_err(|e| anyhow::anyhow!("--ion: {e}"))?;
+    let id = match &a.id {
+        Some(id) => id.clone(),
+        None => {
+            let stem = |p: &Path| p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            format!("{}__{}", stem(&a.initial), stem(&a.final_))
+        }
+    };
+    let meta = import::generic::GenericMeta { id, xc: a.xc.clone(), doi: a.doi.clone(), notes: a.notes.clone(), ..Default::default() };
+    let o = import::generic::GenericOptions { dataset: a.dataset.clone(), class_groups: store.class_groups()?, ..Default::default() };
+    let (cands, errs) = match import::generic::candidate_from_files(&a.initial, &a.final_, ion, a.em, &meta, &o) {
+        Ok(c) => (vec![c], vec![]),
+        Err(reason) => (vec![], vec![import::Rejection { origin: format!("{} -> {}", a.initial.display(), a.final_.display()), reason }]),
+    };
+    let report = import::commit(&store, cands, errs, &ImportOptions::default(), &format!("add {}", meta.id))?;
+    match (report.added.first(), report.duplicates.first()) {
+        (Some(id), _) => {
+            println!("added {id}");
+            for (_, flags) in &report.flagged {
+                println!("flagged: {}", flags.join(", "));
+            }
+        }
+        (None, Some((_, existing))) => println!("not added: the same hop with the same barrier is already stored as {existing}"),
+        _ => bail!("nothing added"),
+    }
+    Ok(())
 }
 
 pub fn stats(db: &Path, format: Format) -> Result<()> {
@@ -365,8 +445,22 @@ pub fn edit(db: &Path, a: EditArgs) -> Result<()> {
 }
 
 pub fn export(db: &Path, a: ExportArgs) -> Result<()> {
-    let _ = (db, &a);
-    bail!("export is being written")
+    let store = open(db)?;
+    let ids: Vec<String> = store.records().map(|r| r.map(|r| r.id)).collect::<Result<_, _>>()?;
+    let mut out: Box<dyn std::io::Write> = match &a.out {
+        Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?)),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let n = match a.format {
+        ExportFormat::Jsonl => hopdb::export::export_jsonl(&store, ids, &mut out)?,
+        ExportFormat::Csv => hopdb::export::export_csv(&store, ids, &mut out)?,
+        ExportFormat::Xyz => hopdb::export::export_xyz(&store, ids, &mut out)?,
+    };
+    out.flush()?;
+    if let Some(p) = &a.out {
+        eprintln!("exported {n} records to {}", p.display());
+    }
+    Ok(())
 }
 
 pub fn classes(db: &Path, c: ClassesCmd) -> Result<()> {

@@ -200,6 +200,9 @@ pub fn candidate_from_files(initial: &Path, final_: &Path, ion: Element, em: f64
 /// One manifest row as text fields (absent or empty fields are not in the map).
 type Row = BTreeMap<String, String>;
 
+/// A row with its 1-based line number, or why it could not be read.
+type NumberedRow = (usize, Result<Row, String>);
+
 /// Turn one manifest row into a candidate.
 fn candidate_from_row(row: &Row, base: &Path, opts: &GenericOptions) -> Result<Candidate, String> {
     let get = |k: &str| row.get(k).map(|s| s.trim()).filter(|s| !s.is_empty());
@@ -257,7 +260,7 @@ fn is_jsonl(file: &Path, text: &str) -> bool {
 }
 
 /// Rows of a CSV manifest with their 1-based line numbers.
-fn csv_rows(file: &Path, text: &str) -> Result<Vec<(usize, Result<Row, String>)>, ImportError> {
+fn csv_rows(file: &Path, text: &str) -> Result<Vec<NumberedRow>, ImportError> {
     let malformed = |msg: String| ImportError::Malformed { file: file.to_path_buf(), msg };
     let mut rdr = csv::ReaderBuilder::new().flexible(false).from_reader(text.as_bytes());
     let headers: Vec<String> = rdr.headers().map_err(|e| malformed(format!("line 1: {e}")))?.iter().map(|h| h.trim().to_string()).collect();
@@ -288,7 +291,7 @@ fn csv_rows(file: &Path, text: &str) -> Result<Vec<(usize, Result<Row, String>)>
 }
 
 /// Rows of a JSON-lines manifest with their 1-based line numbers.
-fn jsonl_rows(text: &str) -> Vec<(usize, Result<Row, String>)> {
+fn jsonl_rows(text: &str) -> Vec<NumberedRow> {
     let mut out = Vec::new();
     for (k, line) in text.lines().enumerate() {
         if line.trim().is_empty() {

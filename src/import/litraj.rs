@@ -191,6 +191,9 @@ fn info_first<'a>(info: &'a [(String, String)], keys: &[&str]) -> Option<&'a str
     keys.iter().find_map(|k| info_get(info, k)).map(str::trim).filter(|v| !v.is_empty())
 }
 
+/// The key/value pairs of an info line, in order.
+type Info = Vec<(String, String)>;
+
 /// One parsed frame. `species[i]` is `None` for the centroid `X`.
 #[derive(Clone, Debug)]
 struct Frame {
@@ -216,7 +219,7 @@ struct RawFrame {
 /// Columns of the species and of x in an atom line, and the number of columns.
 fn property_columns(props: &str) -> Result<(usize, bool, usize, usize), String> {
     let parts: Vec<&str> = props.split(':').collect();
-    if parts.len() % 3 != 0 {
+    if !parts.len().is_multiple_of(3) {
         return Err(format!("Properties '{props}' is not a list of name:type:count triples"));
     }
     let mut col = 0;
@@ -254,7 +257,7 @@ fn parse_lattice(v: &str) -> Result<Lattice, String> {
 }
 
 /// Parse the body of one frame (info line and atom lines); errors name the line.
-fn parse_frame(number: usize, line: usize, info_line: &str, atoms: &[String]) -> (Option<Vec<(String, String)>>, Result<Frame, String>) {
+fn parse_frame(number: usize, line: usize, info_line: &str, atoms: &[String]) -> (Option<Info>, Result<Frame, String>) {
     let info_ln = line + 1;
     let info = match parse_info_line(info_line) {
         Ok(i) => i,

@@ -276,6 +276,9 @@ pub fn commit(
     let mut batch_buckets: HashMap<Vec<u8>, Vec<usize>> = HashMap::new();
     let mut host_cache: HashMap<StructureId, Structure> = HashMap::new();
     let mut accepted: Vec<(Candidate, Vec<String>)> = Vec::new();
+    let mut accepted_index: HashMap<String, usize> = HashMap::new();
+    // Stored records updated by this import (conflict flags): id -> (old, new).
+    let mut touched: HashMap<String, (HopRecord, HopRecord)> = HashMap::new();
     for (mut c, flags) in valid {
         if let Some(existing) = store.get(&c.record.id)? {
             let host = cached_host(store, &mut host_cache, &existing.host)?;
@@ -319,32 +322,78 @@ pub fn commit(
                 report.duplicates.push((c.origin.clone(), id));
                 continue;
             }
-            c.record.flags.push(CONFLICTING_DUPLICATE_FLAG.to_string());
-            let note = format!("same hop as {id} (Em {em} eV)");
-            c.record.provenance.notes = Some(match c.record.provenance.notes.take() {
-                Some(n) => format!("{n}; {note}"),
-                None => note,
-            });
+            // Flag both records of the pair (idempotent, so re-imports change nothing).
+            mark_conflict(&mut c.record, &id, em);
+            let (cid, cem) = (c.record.id.clone(), c.record.em);
+            if let Some(&k) = accepted_index.get(&id) {
+                mark_conflict(&mut accepted[k].0.record, &cid, cem);
+            } else {
+                let entry = match touched.remove(&id) {
+                    Some(e) => e,
+                    None => {
+                        let old = store.record(&id)?;
+                        (old.clone(), old)
+                    }
+                };
+                let (old, mut new) = entry;
+                if mark_conflict(&mut new, &cid, cem) {
+                    new.revisions.push(crate::record::Revision {
+                        at: now(),
+                        field: "flags".into(),
+                        old: old.flags.join(","),
+                        new: new.flags.join(","),
+                        reason: format!("import found the same hop as {cid} with Em {cem} eV"),
+                    });
+                }
+                touched.insert(id.clone(), (old, new));
+            }
         }
         for f in &flags {
             if !c.record.flags.contains(f) {
                 c.record.flags.push(f.clone());
             }
         }
-        if !c.record.flags.is_empty() {
-            report.flagged.push((c.record.id.clone(), c.record.flags.clone()));
-        }
         batch_buckets.entry(bucket).or_default().push(accepted.len());
+        accepted_index.insert(c.record.id.clone(), accepted.len());
         accepted.push((c, flags));
+    }
+    for (old, new) in touched.values() {
+        if old != new {
+            ws.update_record(old, new);
+        }
     }
     for (c, _) in &accepted {
         ws.insert_record(&c.record, &c.host);
         report.added.push(c.record.id.clone());
+        if !c.record.flags.is_empty() {
+            report.flagged.push((c.record.id.clone(), c.record.flags.clone()));
+        }
     }
     if !opts.dry_run && !accepted.is_empty() {
         store.commit(ws)?;
     }
     Ok(report)
+}
+
+/// Mark `r` as having the same hop as `other_id` (barrier `other_em`): flag and note, both
+/// added only once. Returns whether anything changed.
+fn mark_conflict(r: &mut HopRecord, other_id: &str, other_em: f64) -> bool {
+    let mut changed = false;
+    if !r.flags.iter().any(|f| f == CONFLICTING_DUPLICATE_FLAG) {
+        r.flags.push(CONFLICTING_DUPLICATE_FLAG.to_string());
+        changed = true;
+    }
+    let marker = format!("same hop as {other_id} ");
+    let has_note = r.provenance.notes.as_deref().is_some_and(|n| n.contains(&marker));
+    if !has_note {
+        let note = format!("{marker}(Em {other_em} eV)");
+        r.provenance.notes = Some(match r.provenance.notes.take() {
+            Some(n) => format!("{n}; {note}"),
+            None => note,
+        });
+        changed = true;
+    }
+    changed
 }
 
 fn cached_host(store: &Store, cache: &mut HashMap<StructureId, Structure>, sid: &StructureId) -> Result<Structure, StoreError> {

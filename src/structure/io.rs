@@ -90,7 +90,7 @@ pub fn lattice_from_parameters(a: f64, b: f64, c: f64, alpha: f64, beta: f64, ga
     let cx = c * cb;
     let cy = c * (ca - cb * cg) / sg;
     let cz2 = c * c - cx * cx - cy * cy;
-    if !(cz2 > 0.0) {
+    if cz2.is_nan() || cz2 <= 0.0 {
         return Err(format!("cell angles {alpha}, {beta}, {gamma} do not describe a cell"));
     }
     let m = [[a, 0.0, 0.0], [b * cg, b * sg, 0.0], [cx, cy, cz2.sqrt()]];
@@ -148,9 +148,9 @@ fn cif_tokens(text: &str) -> Result<Vec<Tok>, String> {
     while i < lines.len() {
         let line = lines[i];
         let ln = i + 1;
-        if line.starts_with(';') {
+        if let Some(first) = line.strip_prefix(';') {
             // Semicolon text field: up to a line that starts with ';'.
-            let mut buf = String::from(&line[1..]);
+            let mut buf = String::from(first);
             let mut j = i + 1;
             loop {
                 if j >= lines.len() {
@@ -676,6 +676,14 @@ mod tests {
         let s = parse_cif(cif).unwrap();
         assert_eq!(s.len(), 8);
         assert_eq!(s.formula(), "Li4 F4");
+    }
+
+    #[test]
+    fn cif_text_fields_comments_and_quotes() {
+        let cif = "# comment\ndata_a\n_publ_section_title\n;\nA title; with _fake_name and loop_\n;\n_chemical_name_common 'lithium fluoride' # trailing\n_cell_length_a 4\n_cell_length_b 4\n_cell_length_c 4\n_cell_angle_alpha 90\n_cell_angle_beta 90\n_cell_angle_gamma 90\nloop_\n_atom_site_label\n_atom_site_type_symbol\n_atom_site_fract_x\n_atom_site_fract_y\n_atom_site_fract_z\nLi1 Li 0 0 0\nF1 F 0.5 0.5 0.5\ndata_second\n_cell_length_a 9\n";
+        let s = parse_cif(cif).unwrap();
+        assert_eq!(s.len(), 2);
+        assert_eq!(s.lattice.lengths(), [4.0, 4.0, 4.0]);
     }
 
     #[test]
