@@ -255,8 +255,40 @@ static PROPS: [ElementProps; 103] = [
 pub const ANION_FORMERS: [u8; 9] = [7, 8, 9, 16, 17, 34, 35, 52, 53];
 
 /// A chemical element, stored as its atomic number (1..=103).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+///
+/// Serialises as its symbol in human-readable formats (JSON) and as Z in binary ones (bincode).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Element(u8);
+
+impl Serialize for Element {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.serialize_str(self.symbol())
+        } else {
+            s.serialize_u8(self.0)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Element {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        if d.is_human_readable() {
+            #[derive(Deserialize)]
+            #[serde(untagged)]
+            enum SymOrZ {
+                Sym(String),
+                Z(u8),
+            }
+            match SymOrZ::deserialize(d)? {
+                SymOrZ::Sym(s) => Element::from_symbol(&s).map_err(D::Error::custom),
+                SymOrZ::Z(z) => Element::from_z(z).map_err(D::Error::custom),
+            }
+        } else {
+            Element::from_z(u8::deserialize(d)?).map_err(D::Error::custom)
+        }
+    }
+}
 
 /// Error for a symbol or atomic number that names no element.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

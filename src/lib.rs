@@ -12,6 +12,8 @@ pub mod table;
 pub mod stats;
 pub mod synthetic;
 pub mod bench;
+pub mod split;
+pub mod scenario;
 
 /// The version of hopdb that wrote a record or a store (from Cargo.toml).
 pub const HOPDB_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -52,6 +52,9 @@ pub enum StoreError {
     /// The path holds no hopdb store.
     #[error("no hopdb store at {0} (create one with `hopdb init`)")]
     NotAStore(PathBuf),
+    /// A store already exists at the path.
+    #[error("a hopdb store already exists at {0}")]
+    AlreadyExists(PathBuf),
     /// The path exists and is not a directory or not a hopdb store.
     #[error("{0} exists and is not a hopdb store")]
     NotEmpty(PathBuf),
@@ -278,6 +281,9 @@ impl Store {
     /// Create a new, empty store at `path` (a directory that must not exist or be empty).
     pub fn create(path: impl AsRef<Path>) -> Result<Store> {
         let path = path.as_ref();
+        if path.join("data").is_dir() {
+            return Err(StoreError::AlreadyExists(path.to_path_buf()));
+        }
         if path.exists() {
             let empty = path.is_dir() && std::fs::read_dir(path).map(|mut d| d.next().is_none()).unwrap_or(false);
             if !empty {

@@ -7,7 +7,12 @@ use common::*;
 use serde_json::Value;
 
 fn ids(report: &Value, key: &str) -> Vec<String> {
-    report[key].as_array().unwrap_or_else(|| panic!("report.{key} is a list: {report}")).iter().map(|v| v.as_str().unwrap().to_string()).collect()
+    report[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("report.{key} is a list: {report}"))
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
 }
 
 fn len(report: &Value, key: &str) -> usize {
@@ -160,7 +165,11 @@ fn mixed_file_fails_whole_unless_skip_invalid_then_imports_the_valid_ones() {
 
     // Default: all-or-nothing.
     let err = s.run(&["import", "band", &mixed_s]).err();
-    assert_contains_all(&err, &["mixed_2_valid_1_invalid.json", "record 1 (LiF_mix_bad)", "field em", "negative", "--skip-invalid"], "mixed");
+    assert_contains_all(
+        &err,
+        &["mixed_2_valid_1_invalid.json", "record 1 (LiF_mix_bad)", "field em", "negative", "--skip-invalid"],
+        "mixed",
+    );
     assert!(!err.contains("LiF_mix_1"), "only the bad record is named:\n{err}");
     assert_eq!(s.count(), 0);
 
@@ -215,7 +224,6 @@ fn dry_run_of_the_real_dataset_writes_nothing() {
 }
 
 #[test]
-#[ignore = "bug: `import --dry-run` on a path with no store creates one (src/cli/records.rs `import` calls Store::open_or_create before looking at dry_run)"]
 fn dry_run_on_a_missing_store_creates_nothing() {
     let s = TempStore::new();
     s.import_band(&fixture("band_valid.json"), &["--dry-run", "--format", "json"]).json();

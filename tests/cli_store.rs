@@ -31,7 +31,6 @@ fn init_twice_fails_and_keeps_the_existing_store() {
 }
 
 #[test]
-#[ignore = "bug: `init` on an existing store says '<PATH> exists and is not a hopdb store' (src/store.rs Store::create returns StoreError::NotEmpty for a path that is a hopdb store)"]
 fn init_twice_says_the_store_already_exists() {
     let s = TempStore::init();
     let err = s.run(&["init"]).err();
@@ -90,7 +89,8 @@ impl LockHolder {
     fn take(store: &std::path::Path) -> LockHolder {
         let lock = store.join("hopdb.lock");
         let script = format!("exec 9>>'{}' && flock -n 9 && echo locked && exec sleep 60", lock.display());
-        let mut child = StdCommand::new("sh").arg("-c").arg(script).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("sh runs");
+        let mut child =
+            StdCommand::new("sh").arg("-c").arg(script).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("sh runs");
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("read from lock holder");
         assert_eq!(line.trim(), "locked", "the test process could not take the lock (util-linux flock installed?)");
@@ -139,13 +139,52 @@ fn a_locked_store_fails_fast_with_in_use_and_works_once_released() {
 /// reopen a database with another compression setting than it was created with, so try both.
 fn open_sled_directly(store: &std::path::Path) -> sled::Db {
     let mut errors = Vec::new();
-    for compression in [false, true] {
+    for compression in [true, false] {
         match sled::Config::new().path(store.join("data")).use_compression(compression).open() {
             Ok(db) => return db,
             Err(e) => errors.push(format!("use_compression({compression}): {e}")),
         }
     }
     panic!("cannot open {}/data with sled: {}", store.display(), errors.join("; "))
+}
+
+/// True when process `pid` holds a flock on `file`, according to /proc/locks
+/// (`N: FLOCK ADVISORY WRITE PID MAJ:MIN:INODE START END`).
+fn flock_held_by(file: &std::path::Path, pid: u32) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(file) else { return false };
+    let suffix = format!(":{}", meta.ino());
+    let locks = std::fs::read_to_string("/proc/locks").expect("/proc/locks is readable");
+    locks.lines().any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        f.len() >= 6 && f[1] == "FLOCK" && f[4] == pid.to_string() && f[5].ends_with(&suffix)
+    })
+}
+
+#[test]
+fn a_running_hopdb_import_holds_the_lock_against_other_hopdb_commands() {
+    let s = TempStore::init();
+    let work = tempfile::tempdir().unwrap();
+    let big = work.path().join("big_band.json");
+    std::fs::write(&big, synthetic_band_json(2000)).unwrap();
+    let mut import = spawn_import(&s, &big);
+    // Wait until the import holds the lock, watching /proc/locks (probing with `flock -n`
+    // would take the lock for a moment and could make the import itself fail).
+    let start = Instant::now();
+    while !flock_held_by(&s.path.join("hopdb.lock"), import.id()) {
+        assert!(import.try_wait().unwrap().is_none(), "the import ended before it was seen holding the lock");
+        assert!(start.elapsed() < Duration::from_secs(20), "the import never took the lock");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let r = s.run(&["stats"]);
+    let still_running = import.try_wait().unwrap().is_none();
+    if still_running || !r.success() {
+        let err = r.err();
+        assert!(err.contains("in use by another hopdb process"), "{err}");
+        assert!(r.elapsed < Duration::from_secs(5), "took {:?}", r.elapsed);
+    }
+    assert!(import.wait().unwrap().success());
+    assert_eq!(s.count(), 2000, "the import that held the lock completed");
 }
 
 #[test]
@@ -164,7 +203,9 @@ fn a_store_of_another_schema_version_is_refused() {
         assert_eq!(db.get(key).unwrap().unwrap().as_ref(), &1u32.to_be_bytes(), "schema version 1, big-endian u32");
     }
     set_version(99);
-    for args in [vec!["stats"], vec!["show", VALID_IDS[0]], vec!["import", "band", &fixture("mixed_2_valid_1_invalid.json").to_string_lossy()]] {
+    for args in
+        [vec!["stats"], vec!["show", VALID_IDS[0]], vec!["import", "band", &fixture("mixed_2_valid_1_invalid.json").to_string_lossy()]]
+    {
         let err = s.run(&args).err();
         assert_contains_all(&err, &["schema version", "99", &s.db()], &args.join(" "));
     }
@@ -275,7 +316,11 @@ fn classes_set_regroups_the_real_spinels_and_the_log_shows_every_write() {
         let r = s.show(&format!("devi2025:{sys}"))["record"].clone();
         assert_eq!(r["material"]["group"], "SPINEL-X", "{sys}");
         let last = r["revisions"].as_array().unwrap().last().cloned().unwrap();
-        assert_eq!((last["field"].as_str(), last["old"].as_str(), last["new"].as_str(), last["reason"].as_str()), (Some("group"), Some("SPINEL"), Some("SPINEL-X"), Some("r")), "{sys}");
+        assert_eq!(
+            (last["field"].as_str(), last["old"].as_str(), last["new"].as_str(), last["reason"].as_str()),
+            (Some("group"), Some("SPINEL"), Some("SPINEL-X"), Some("r")),
+            "{sys}"
+        );
     }
     let list = s.run(&["classes", "list", "--format", "json"]).json();
     let row = list.as_array().unwrap().iter().find(|r| r["class label"] == "SPINELS").cloned().expect("SPINELS listed");

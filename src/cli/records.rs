@@ -267,7 +267,21 @@ fn print_report(r: &ImportReport, format: Format, dry_run: bool) {
 }
 
 pub fn import(db: &Path, cmd: ImportCmd) -> Result<()> {
+    // A store created for this import is removed again when the import writes nothing
+    // (dry run or failure), so a failed first import leaves no empty store behind.
+    let created = !db.join("data").is_dir();
     let store = Store::open_or_create(db)?;
+    let result = import_into(&store, cmd);
+    let wrote = matches!(&result, Ok(n) if *n > 0);
+    if created && !wrote {
+        drop(store);
+        let _ = std::fs::remove_dir_all(db);
+    }
+    result.map(|_| ())
+}
+
+/// Run an import into an open store; returns the number of records added.
+fn import_into(store: &Store, cmd: ImportCmd) -> Result<usize> {
     let groups = store.class_groups()?;
     let (cands, errs, common, summary) = match &cmd {
         ImportCmd::Devi { dir, common } => {
@@ -311,9 +325,9 @@ pub fn import(db: &Path, cmd: ImportCmd) -> Result<()> {
             (c, e, common, format!("jsonl {}", file.display()))
         }
     };
-    let report = import::commit(&store, cands, errs, &opts(common), &summary)?;
+    let report = import::commit(store, cands, errs, &opts(common), &summary)?;
     print_report(&report, common.format, common.dry_run);
-    Ok(())
+    Ok(if common.dry_run { 0 } else { report.added.len() })
 }
 
 pub fn add(db: &Path, a: AddArgs) -> Result<()> {

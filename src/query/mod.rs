@@ -12,13 +12,19 @@
 //!   [`parse_expr`]) and reports problems as [`QueryError`]s that point at the token.
 //! * [`mod@print`] implements `Display` for the tree, printing canonical HopQL that parses back
 //!   to an equal tree.
+//! * [`plan`] chooses how a `SELECT` reads the store (primary key, secondary indexes, or a
+//!   full scan) and which conditions are left to check per record.
+//! * [`exec`] runs statements against a store ([`execute`], [`run_script`]) and returns
+//!   [`crate::table::ResultTable`]s. `docs/QUERY_LANGUAGE.md` is the language reference.
 //!
 //! The grammar lives in `grammar/hopql.pest`. Keywords are case-insensitive, `--` starts a
 //! line comment, and a script is a sequence of statements separated by `;`.
 
 pub mod ast;
+pub mod exec;
 pub mod fields;
 pub mod parser;
+pub mod plan;
 pub mod print;
 
 pub use ast::{
@@ -30,3 +36,8 @@ pub use parser::{
     is_identifier, is_reserved, parse_expr, parse_script, parse_statement, ErrorKind, QueryError,
     Span,
 };
+pub use exec::{
+    describe, execute, explain, fields_table, is_complete, query, run_script, show_stats,
+    statement_spans, ExecError, ScriptError,
+};
+pub use plan::{plan, Access, IndexProbe, Plan};

@@ -1,0 +1,1269 @@
+//! HopQL execution: runs a parsed [`Statement`] against a [`Store`] and returns a
+//! [`ResultTable`].
+//!
+//! A `SELECT` is planned first ([`super::plan`]): index-backed conditions choose which
+//! records are fetched, the remaining ones are checked per record. Records stream through the
+//! filter; nothing holds the whole store in memory. Sorting keeps only what it must: with
+//! `LIMIT`, a bounded heap of `LIMIT + OFFSET` rows; grouping keeps one accumulator per group
+//! (and `MEDIAN` the values of its group).
+//!
+//! Semantics (see `docs/QUERY_LANGUAGE.md` for the full reference):
+//!
+//! * NULL is "unknown": a comparison, `BETWEEN`, `IN` or `LIKE` on a NULL value is unknown,
+//!   `NOT unknown` is unknown, `AND`/`OR` follow three-valued logic, and `WHERE` keeps only
+//!   rows whose condition is true. `IS [NOT] NULL` is the way to find missing values.
+//! * A list field (`elements`, `flags`) that is empty is NULL for `IS NULL`, `COUNT(field)`,
+//!   grouping and output; `HAS` on an empty list is false (never unknown), so
+//!   `NOT flags HAS 'x'` keeps records without flags. `HAS ONLY` needs a non-empty list.
+//! * Strings compare case-sensitively (byte order); numbers compare numerically, integers
+//!   and reals alike.
+//! * Aggregates ignore NULLs; `COUNT(*)` counts rows. Over no values `COUNT` is 0 and the
+//!   others are NULL; `STDDEV` is the sample standard deviation (NULL for fewer than two
+//!   values); `MEDIAN` of an even number of values is the mean of the middle two.
+//! * `ORDER BY`: NULLs sort after every value in ascending order and before them in
+//!   descending order; ties are broken by record id (by group key in grouped queries), so
+//!   output is deterministic. Without `ORDER BY`, rows come in record-id order and groups in
+//!   group-key order.
+
+use super::ast::{
+    AggFunc, Aggregate, Expr, HasMode, Literal, Operand, OrderBy, OrderKey, Select, SelectItem,
+    Statement, Table,
+};
+use super::fields::{Field, FieldType, FIELDS};
+use super::parser::{parse_script, parse_statement, QueryError, Span};
+use super::plan::{self, Access, Plan};
+use crate::record::HopRecord;
+use crate::store::{Store, StoreError};
+use crate::table::{ResultTable, Value};
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::fmt;
+
+// ---------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------
+
+/// Why a statement could not be run.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// The text did not parse or validate (rendered with a caret under the offending token).
+    #[error("{0}")]
+    Query(#[from] QueryError),
+    /// The store failed while the statement ran.
+    #[error("store error while running the statement: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// A script stopped at a failing statement.
+#[derive(Debug)]
+pub struct ScriptError {
+    /// 1-based number of the failing statement within the script.
+    pub statement: usize,
+    /// 1-based line of the script on which the failing statement starts.
+    pub line: usize,
+    /// The failing statement's text, on one line (whitespace collapsed, long text shortened).
+    pub text: String,
+    /// What went wrong.
+    pub error: ExecError,
+    /// Results of the statements before the failing one (empty when the script did not
+    /// parse: a script is parsed completely before anything runs).
+    pub completed: Vec<ResultTable>,
+}
+
+impl fmt::Display for ScriptError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "statement {} (line {}) failed: {}\n{}",
+            self.statement, self.line, self.text, self.error
+        )
+    }
+}
+
+impl std::error::Error for ScriptError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Entry points
+// ---------------------------------------------------------------------------------------
+
+/// Run one statement.
+pub fn execute(store: &Store, stmt: &Statement) -> Result<ResultTable, ExecError> {
+    match stmt {
+        Statement::Select(sel) => run_select(store, sel, false),
+        Statement::Explain(sel) => explain(store, sel),
+        Statement::Describe(t) => describe(store, *t),
+        Statement::ShowStats => show_stats(store),
+    }
+}
+
+/// Parse and run one statement.
+pub fn query(store: &Store, src: &str) -> Result<ResultTable, ExecError> {
+    let stmt = parse_statement(src)?;
+    execute(store, &stmt)
+}
+
+/// Run a script: statements separated by `;`. The whole script is parsed first (a syntax
+/// error anywhere means nothing runs); then the statements run in order, stopping at the
+/// first failure. The error names the statement (1-based number, line, text).
+pub fn run_script(store: &Store, src: &str) -> Result<Vec<ResultTable>, ScriptError> {
+    let stmts = match parse_script(src) {
+        Ok(s) => s,
+        Err(e) => {
+            let spans = statement_spans(src);
+            let (n, span) = spans
+                .iter()
+                .enumerate()
+                .find(|(_, s)| e.span.start < s.end || (e.span.start == s.end && e.span.start == src.len()))
+                .or_else(|| spans.iter().enumerate().last())
+                .map(|(i, s)| (i + 1, *s))
+                .unwrap_or((1, Span { start: 0, end: src.len() }));
+            return Err(ScriptError {
+                statement: n,
+                line: span.line_col(src).0,
+                text: one_line(span.text(src)),
+                error: ExecError::Query(e),
+                completed: Vec::new(),
+            });
+        }
+    };
+    let mut out = Vec::with_capacity(stmts.len());
+    for (i, (span, stmt)) in stmts.iter().enumerate() {
+        match execute(store, stmt) {
+            Ok(t) => out.push(t),
+            Err(error) => {
+                return Err(ScriptError {
+                    statement: i + 1,
+                    line: span.line_col(src).0,
+                    text: one_line(span.text(src)),
+                    error,
+                    completed: out,
+                })
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Collapse whitespace to single spaces and shorten to at most 80 characters.
+fn one_line(s: &str) -> String {
+    let joined = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if joined.chars().count() > 80 {
+        let mut t: String = joined.chars().take(77).collect();
+        t.push_str("...");
+        t
+    } else {
+        joined
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Statement boundaries (for scripts and the REPL)
+// ---------------------------------------------------------------------------------------
+
+/// Lexical scan of HopQL text: the spans of its statements (from the first to the last
+/// significant character, `;` excluded; blank and comment-only pieces skipped) and whether
+/// the text ends inside a string literal.
+fn scan_statements(src: &str) -> (Vec<Span>, bool, Option<u8>) {
+    let b = src.as_bytes();
+    let mut spans = Vec::new();
+    let mut first: Option<usize> = None;
+    let mut last_end = 0usize;
+    let mut last_sig: Option<u8> = None;
+    let mut i = 0;
+    let mut open_string = false;
+    while i < b.len() {
+        match b[i] {
+            b'\'' => {
+                let start = i;
+                i += 1;
+                open_string = true;
+                while i < b.len() {
+                    if b[i] == b'\'' {
+                        if b.get(i + 1) == Some(&b'\'') {
+                            i += 2;
+                            continue;
+                        }
+                        open_string = false;
+                        break;
+                    }
+                    i += 1;
+                }
+                first.get_or_insert(start);
+                last_end = (i + 1).min(b.len());
+                last_sig = Some(b'\'');
+                i += 1;
+                continue;
+            }
+            b'-' if b.get(i + 1) == Some(&b'-') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b';' => {
+                if let Some(s) = first.take() {
+                    spans.push(Span {
+                        start: s,
+                        end: last_end,
+                    });
+                }
+                last_sig = Some(b';');
+            }
+            c if c.is_ascii_whitespace() => {}
+            c => {
+                first.get_or_insert(i);
+                last_end = i + 1;
+                last_sig = Some(c);
+            }
+        }
+        i += 1;
+    }
+    if let Some(s) = first {
+        // Extend to a char boundary (multi-byte characters end after their last byte).
+        let mut end = last_end;
+        while end < src.len() && !src.is_char_boundary(end) {
+            end += 1;
+        }
+        spans.push(Span { start: s, end });
+    }
+    (spans, open_string, last_sig)
+}
+
+/// The spans of the statements of a script, in order: from each statement's first to its
+/// last significant character (`;`, surrounding blanks and `--` comments excluded). Empty
+/// statements are skipped. Semicolons inside string literals and comments do not split.
+pub fn statement_spans(src: &str) -> Vec<Span> {
+    scan_statements(src).0
+}
+
+/// True when `src` ends a statement: its last character outside string literals and `--`
+/// comments is `;`. The REPL reads lines until this holds.
+pub fn is_complete(src: &str) -> bool {
+    let (_, open, last) = scan_statements(src);
+    !open && last == Some(b';')
+}
+
+// ---------------------------------------------------------------------------------------
+// Values and comparisons
+// ---------------------------------------------------------------------------------------
+
+/// The value of `field` in `rec`, with empty lists as NULL.
+fn field_value(rec: &HopRecord, field: Field) -> Value {
+    match rec.field(field.name()) {
+        Some(Value::List(l)) if l.is_empty() => Value::Null,
+        Some(v) => v,
+        None => Value::Null,
+    }
+}
+
+fn literal_value(l: &Literal) -> Value {
+    match l {
+        Literal::Num(x) => Value::Num(*x),
+        Literal::Str(s) => Value::Str(s.clone()),
+        Literal::Bool(b) => Value::Bool(*b),
+    }
+}
+
+fn as_f64(v: &Value) -> Option<f64> {
+    match v {
+        Value::Int(i) => Some(*i as f64),
+        Value::Num(x) => Some(*x),
+        _ => None,
+    }
+}
+
+/// SQL comparison: `None` (unknown) when either side is NULL or the values do not compare.
+fn compare(a: &Value, b: &Value) -> Option<Ordering> {
+    match (a, b) {
+        (Value::Null, _) | (_, Value::Null) => None,
+        (Value::Int(x), Value::Int(y)) => Some(x.cmp(y)),
+        (Value::Str(x), Value::Str(y)) => Some(x.cmp(y)),
+        (Value::Bool(x), Value::Bool(y)) => Some(x.cmp(y)),
+        (Value::List(x), Value::List(y)) => Some(x.cmp(y)),
+        _ => match (as_f64(a), as_f64(b)) {
+            (Some(x), Some(y)) => x.partial_cmp(&y),
+            _ => None,
+        },
+    }
+}
+
+fn type_rank(v: &Value) -> u8 {
+    match v {
+        Value::Bool(_) => 0,
+        Value::Int(_) | Value::Num(_) => 1,
+        Value::Str(_) => 2,
+        Value::List(_) => 3,
+        Value::Null => 4,
+    }
+}
+
+/// Total order for sorting and grouping: NULL after every value; numbers numerically.
+fn sort_cmp(a: &Value, b: &Value) -> Ordering {
+    match (a, b) {
+        (Value::Null, Value::Null) => Ordering::Equal,
+        (Value::Null, _) => Ordering::Greater,
+        (_, Value::Null) => Ordering::Less,
+        (Value::Int(x), Value::Int(y)) => x.cmp(y),
+        _ => match (as_f64(a), as_f64(b)) {
+            (Some(x), Some(y)) => {
+                // -0.0 and 0.0 are equal; NaN (never stored) sorts last among numbers.
+                let norm = |z: f64| if z == 0.0 { 0.0 } else { z };
+                norm(x).total_cmp(&norm(y))
+            }
+            _ => compare(a, b).unwrap_or_else(|| type_rank(a).cmp(&type_rank(b))),
+        },
+    }
+}
+
+/// A [`Value`] ordered by [`sort_cmp`], for group keys.
+#[derive(Debug, Clone)]
+struct Key(Value);
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        sort_cmp(&self.0, &other.0) == Ordering::Equal
+    }
+}
+impl Eq for Key {}
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Key {
+    fn cmp(&self, other: &Self) -> Ordering {
+        sort_cmp(&self.0, &other.0)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Predicates (three-valued)
+// ---------------------------------------------------------------------------------------
+
+fn operand_value(o: &Operand, rec: &HopRecord) -> Value {
+    match o {
+        Operand::Field(f) => field_value(rec, *f),
+        Operand::Literal(l) => literal_value(l),
+    }
+}
+
+/// Evaluate a condition: `Some(true)`, `Some(false)` or `None` (unknown).
+pub(crate) fn eval(e: &Expr, rec: &HopRecord) -> Option<bool> {
+    match e {
+        Expr::Compare { left, op, right } => {
+            let (a, b) = (operand_value(left, rec), operand_value(right, rec));
+            compare(&a, &b).map(|o| op.holds(o))
+        }
+        Expr::Between {
+            field,
+            negated,
+            low,
+            high,
+        } => {
+            let v = field_value(rec, *field);
+            let lo = compare(&v, &literal_value(low))?;
+            let hi = compare(&v, &literal_value(high))?;
+            Some((lo != Ordering::Less && hi != Ordering::Greater) != *negated)
+        }
+        Expr::In {
+            field,
+            negated,
+            values,
+        } => {
+            let v = field_value(rec, *field);
+            if v == Value::Null {
+                return None;
+            }
+            let mut unknown = false;
+            for l in values {
+                match compare(&v, &literal_value(l)) {
+                    Some(Ordering::Equal) => return Some(!*negated),
+                    Some(_) => {}
+                    None => unknown = true,
+                }
+            }
+            if unknown {
+                None
+            } else {
+                Some(*negated)
+            }
+        }
+        Expr::Like {
+            field,
+            negated,
+            pattern,
+        } => match field_value(rec, *field) {
+            Value::Str(s) => Some(super::ast::like_match(pattern, &s) != *negated),
+            _ => None,
+        },
+        Expr::IsNull { field, negated } => {
+            Some((field_value(rec, *field) == Value::Null) != *negated)
+        }
+        Expr::Has {
+            field,
+            mode,
+            values,
+        } => {
+            let list = match field_value(rec, *field) {
+                Value::List(l) => l,
+                _ => Vec::new(),
+            };
+            let has = |v: &String| list.iter().any(|x| x == v);
+            Some(match mode {
+                HasMode::One | HasMode::All => values.iter().all(has),
+                HasMode::Any => values.iter().any(has),
+                HasMode::Only => !list.is_empty() && list.iter().all(|x| values.contains(x)),
+            })
+        }
+        Expr::And(a, b) => match eval(a, rec) {
+            Some(false) => Some(false),
+            ra => match (ra, eval(b, rec)) {
+                (_, Some(false)) => Some(false),
+                (Some(true), Some(true)) => Some(true),
+                _ => None,
+            },
+        },
+        Expr::Or(a, b) => match eval(a, rec) {
+            Some(true) => Some(true),
+            ra => match (ra, eval(b, rec)) {
+                (_, Some(true)) => Some(true),
+                (Some(false), Some(false)) => Some(false),
+                _ => None,
+            },
+        },
+        Expr::Not(a) => eval(a, rec).map(|b| !b),
+    }
+}
+
+fn passes(residual: &[Expr], rec: &HopRecord) -> bool {
+    residual.iter().all(|e| eval(e, rec) == Some(true))
+}
+
+// ---------------------------------------------------------------------------------------
+// SELECT
+// ---------------------------------------------------------------------------------------
+
+type RecordIter<'s> = Box<dyn Iterator<Item = Result<HopRecord, StoreError>> + 's>;
+
+/// The records an access path fetches, in id order.
+fn fetch<'s>(store: &'s Store, access: &Access) -> Result<RecordIter<'s>, StoreError> {
+    Ok(match access {
+        Access::FullScan => Box::new(store.records()),
+        Access::PrimaryKey { ids } => {
+            let ids = ids.clone();
+            Box::new(ids.into_iter().filter_map(move |id| store.get(&id).transpose()))
+        }
+        Access::Index { probes } => {
+            let ids = plan::probe_ids(store, probes)?;
+            Box::new(ids.into_iter().filter_map(move |id| store.get(&id).transpose()))
+        }
+    })
+}
+
+/// The output columns: `*` expanded to every field.
+fn output_columns(sel: &Select) -> Vec<String> {
+    let mut cols = Vec::new();
+    for it in &sel.items {
+        match it {
+            SelectItem::Star => cols.extend(FIELDS.iter().map(|d| d.name.to_string())),
+            other => cols.push(other.column_name()),
+        }
+    }
+    cols
+}
+
+/// The fields a non-grouped query outputs, `*` expanded.
+fn output_fields(sel: &Select) -> Vec<Field> {
+    let mut out = Vec::new();
+    for it in &sel.items {
+        match it {
+            SelectItem::Star => out.extend(Field::all()),
+            SelectItem::Field { field, .. } => out.push(*field),
+            // Unreachable for non-grouped queries (the parser groups any aggregate).
+            SelectItem::Aggregate { .. } => {}
+        }
+    }
+    out
+}
+
+/// One sorted row: its keys (with direction), a tie-breaker and the output values.
+struct SortEntry<T: Ord> {
+    keys: Vec<(Value, bool)>,
+    tie: T,
+    row: Vec<Value>,
+}
+
+impl<T: Ord> SortEntry<T> {
+    fn order(&self, other: &Self) -> Ordering {
+        for ((a, desc), (b, _)) in self.keys.iter().zip(&other.keys) {
+            let o = sort_cmp(a, b);
+            let o = if *desc { o.reverse() } else { o };
+            if o != Ordering::Equal {
+                return o;
+            }
+        }
+        self.tie.cmp(&other.tie)
+    }
+}
+
+impl<T: Ord> PartialEq for SortEntry<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.order(other) == Ordering::Equal
+    }
+}
+impl<T: Ord> Eq for SortEntry<T> {}
+impl<T: Ord> PartialOrd for SortEntry<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.order(other))
+    }
+}
+impl<T: Ord> Ord for SortEntry<T> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.order(other)
+    }
+}
+
+/// Keeps the first `k` entries of a stream in sort order (all of them when `k` is `None`).
+struct TopK<T: Ord> {
+    k: Option<usize>,
+    heap: BinaryHeap<SortEntry<T>>,
+}
+
+impl<T: Ord> TopK<T> {
+    fn new(k: Option<usize>) -> Self {
+        TopK {
+            k,
+            heap: BinaryHeap::new(),
+        }
+    }
+
+    fn push(&mut self, e: SortEntry<T>) {
+        match self.k {
+            Some(0) => {}
+            Some(k) if self.heap.len() >= k => {
+                if let Some(top) = self.heap.peek() {
+                    if e < *top {
+                        self.heap.pop();
+                        self.heap.push(e);
+                    }
+                }
+            }
+            _ => self.heap.push(e),
+        }
+    }
+
+    fn into_sorted(self) -> Vec<SortEntry<T>> {
+        self.heap.into_sorted_vec()
+    }
+}
+
+/// `LIMIT + OFFSET` as a row budget (`None`: unbounded).
+fn row_budget(sel: &Select) -> Option<usize> {
+    sel.limit
+        .map(|l| usize::try_from(l.count.saturating_add(l.offset)).unwrap_or(usize::MAX))
+}
+
+fn apply_limit(rows: Vec<Vec<Value>>, sel: &Select) -> Vec<Vec<Value>> {
+    match sel.limit {
+        None => rows,
+        Some(l) => rows
+            .into_iter()
+            .skip(usize::try_from(l.offset).unwrap_or(usize::MAX))
+            .take(usize::try_from(l.count).unwrap_or(usize::MAX))
+            .collect(),
+    }
+}
+
+fn run_select(store: &Store, sel: &Select, force_scan: bool) -> Result<ResultTable, ExecError> {
+    let plan = if force_scan {
+        full_scan_plan(sel)
+    } else {
+        plan::plan_with(store, sel, false)?
+    };
+    let mut table = ResultTable {
+        title: None,
+        columns: output_columns(sel),
+        rows: Vec::new(),
+    };
+    if sel.limit.is_some_and(|l| l.count == 0) {
+        return Ok(table);
+    }
+    let records = fetch(store, &plan.access)?;
+    table.rows = if sel.is_aggregate() {
+        select_grouped(sel, &plan, records)?
+    } else {
+        select_rows(sel, &plan, records)?
+    };
+    Ok(table)
+}
+
+/// A plan that reads every record and checks the whole `WHERE` clause on each (the
+/// reference the index paths are tested against).
+fn full_scan_plan(sel: &Select) -> Plan {
+    Plan {
+        access: Access::FullScan,
+        estimated_rows: 0,
+        residual: sel
+            .filter
+            .as_ref()
+            .map(|f| f.conjuncts().into_iter().cloned().collect())
+            .unwrap_or_default(),
+        skipped: Vec::new(),
+        store_records: None,
+    }
+}
+
+/// A non-grouped query: filter, project, sort, limit.
+fn select_rows(sel: &Select, plan: &Plan, records: RecordIter<'_>) -> Result<Vec<Vec<Value>>, ExecError> {
+    let fields = output_fields(sel);
+    let project = |rec: &HopRecord| fields.iter().map(|f| field_value(rec, *f)).collect::<Vec<_>>();
+    if sel.order_by.is_empty() {
+        // Streaming: stop as soon as LIMIT + OFFSET rows have matched.
+        let budget = row_budget(sel);
+        let mut rows = Vec::new();
+        let mut matched = 0usize;
+        for rec in records {
+            if budget.is_some_and(|b| matched >= b) {
+                break;
+            }
+            let rec = rec?;
+            if !passes(&plan.residual, &rec) {
+                continue;
+            }
+            matched += 1;
+            rows.push(project(&rec));
+        }
+        return Ok(apply_limit(rows, sel));
+    }
+    let mut top: TopK<String> = TopK::new(row_budget(sel));
+    for rec in records {
+        let rec = rec?;
+        if !passes(&plan.residual, &rec) {
+            continue;
+        }
+        let row = project(&rec);
+        let keys = sel
+            .order_by
+            .iter()
+            .map(|o| (row_sort_key(sel, o, &rec, &fields, &row), o.descending))
+            .collect();
+        top.push(SortEntry {
+            keys,
+            tie: rec.id.clone(),
+            row,
+        });
+    }
+    let rows = top.into_sorted().into_iter().map(|e| e.row).collect();
+    Ok(apply_limit(rows, sel))
+}
+
+/// The sort key of a non-grouped row.
+fn row_sort_key(sel: &Select, o: &OrderBy, rec: &HopRecord, fields: &[Field], row: &[Value]) -> Value {
+    match &o.key {
+        OrderKey::Field(f) => field_value(rec, *f),
+        OrderKey::Alias(a) => match sel.item_by_alias(a) {
+            Some((_, SelectItem::Field { field, .. })) => field_value(rec, *field),
+            _ => Value::Null,
+        },
+        OrderKey::Column(n) => row.get(n.saturating_sub(1)).cloned().unwrap_or(Value::Null),
+        // Aggregates make the query grouped; never reached here.
+        OrderKey::Aggregate(_) => {
+            let _ = fields;
+            Value::Null
+        }
+    }
+}
+
+/// Running state of one aggregate over one group.
+#[derive(Debug, Clone)]
+enum Acc {
+    Count(i64),
+    Avg { n: u64, sum: f64 },
+    Sum { n: u64, real: f64, int: i128, is_int: bool },
+    Min(Option<Value>),
+    Max(Option<Value>),
+    Stddev { n: u64, mean: f64, m2: f64 },
+    Median(Vec<f64>),
+}
+
+impl Acc {
+    fn new(agg: &Aggregate) -> Acc {
+        match agg.func {
+            AggFunc::Count => Acc::Count(0),
+            AggFunc::Avg => Acc::Avg { n: 0, sum: 0.0 },
+            AggFunc::Sum => Acc::Sum {
+                n: 0,
+                real: 0.0,
+                int: 0,
+                is_int: agg.arg.is_some_and(|f| f.ty() == FieldType::Int),
+            },
+            AggFunc::Min => Acc::Min(None),
+            AggFunc::Max => Acc::Max(None),
+            AggFunc::Stddev => Acc::Stddev {
+                n: 0,
+                mean: 0.0,
+                m2: 0.0,
+            },
+            AggFunc::Median => Acc::Median(Vec::new()),
+        }
+    }
+
+    /// Add one row; `v` is the argument's value (`None` for `COUNT(*)`).
+    fn update(&mut self, v: Option<Value>) {
+        let v = match v {
+            None => {
+                if let Acc::Count(n) = self {
+                    *n += 1;
+                }
+                return;
+            }
+            Some(Value::Null) => return,
+            Some(v) => v,
+        };
+        match self {
+            Acc::Count(n) => *n += 1,
+            Acc::Avg { n, sum } => {
+                if let Some(x) = as_f64(&v) {
+                    *n += 1;
+                    *sum += x;
+                }
+            }
+            Acc::Sum { n, real, int, .. } => {
+                if let Value::Int(i) = v {
+                    *int += i as i128;
+                }
+                if let Some(x) = as_f64(&v) {
+                    *n += 1;
+                    *real += x;
+                }
+            }
+            Acc::Min(best) => {
+                if best.as_ref().is_none_or(|b| sort_cmp(&v, b) == Ordering::Less) {
+                    *best = Some(v);
+                }
+            }
+            Acc::Max(best) => {
+                if best.as_ref().is_none_or(|b| sort_cmp(&v, b) == Ordering::Greater) {
+                    *best = Some(v);
+                }
+            }
+            Acc::Stddev { n, mean, m2 } => {
+                if let Some(x) = as_f64(&v) {
+                    // Welford's update: numerically stable.
+                    *n += 1;
+                    let d = x - *mean;
+                    *mean += d / *n as f64;
+                    *m2 += d * (x - *mean);
+                }
+            }
+            Acc::Median(vals) => {
+                if let Some(x) = as_f64(&v) {
+                    vals.push(x);
+                }
+            }
+        }
+    }
+
+    fn finish(&self) -> Value {
+        match self {
+            Acc::Count(n) => Value::Int(*n),
+            Acc::Avg { n, sum } => {
+                if *n == 0 {
+                    Value::Null
+                } else {
+                    Value::Num(sum / *n as f64)
+                }
+            }
+            Acc::Sum {
+                n,
+                real,
+                int,
+                is_int,
+            } => match (*n, *is_int) {
+                (0, _) => Value::Null,
+                (_, true) => i64::try_from(*int).map_or(Value::Num(*real), Value::Int),
+                (_, false) => Value::Num(*real),
+            },
+            Acc::Min(b) | Acc::Max(b) => b.clone().unwrap_or(Value::Null),
+            Acc::Stddev { n, m2, .. } => {
+                if *n < 2 {
+                    Value::Null
+                } else {
+                    Value::Num((m2 / (*n - 1) as f64).sqrt())
+                }
+            }
+            Acc::Median(vals) => {
+                if vals.is_empty() {
+                    return Value::Null;
+                }
+                let mut v = vals.clone();
+                v.sort_by(|a, b| a.total_cmp(b));
+                let m = v.len() / 2;
+                Value::Num(if v.len() % 2 == 1 {
+                    v[m]
+                } else {
+                    (v[m - 1] + v[m]) / 2.0
+                })
+            }
+        }
+    }
+}
+
+/// The distinct aggregates a grouped query computes (select list, then ORDER BY).
+fn query_aggregates(sel: &Select) -> Vec<Aggregate> {
+    let mut out: Vec<Aggregate> = Vec::new();
+    let from_items = sel.items.iter().filter_map(|i| match i {
+        SelectItem::Aggregate { agg, .. } => Some(*agg),
+        _ => None,
+    });
+    let from_order = sel.order_by.iter().filter_map(|o| match o.key {
+        OrderKey::Aggregate(a) => Some(a),
+        _ => None,
+    });
+    for a in from_items.chain(from_order) {
+        if !out.contains(&a) {
+            out.push(a);
+        }
+    }
+    out
+}
+
+/// A grouped query: one accumulator set per group, then sort and limit the groups.
+fn select_grouped(sel: &Select, plan: &Plan, records: RecordIter<'_>) -> Result<Vec<Vec<Value>>, ExecError> {
+    let aggs = query_aggregates(sel);
+    let mut groups: BTreeMap<Vec<Key>, Vec<Acc>> = BTreeMap::new();
+    for rec in records {
+        let rec = rec?;
+        if !passes(&plan.residual, &rec) {
+            continue;
+        }
+        let key: Vec<Key> = sel.group_by.iter().map(|f| Key(field_value(&rec, *f))).collect();
+        let accs = groups
+            .entry(key)
+            .or_insert_with(|| aggs.iter().map(Acc::new).collect());
+        for (acc, agg) in accs.iter_mut().zip(&aggs) {
+            acc.update(agg.arg.map(|f| field_value(&rec, f)));
+        }
+    }
+    if sel.group_by.is_empty() && groups.is_empty() {
+        // Aggregates over no rows still give one row (COUNT 0, the others NULL).
+        groups.insert(Vec::new(), aggs.iter().map(Acc::new).collect());
+    }
+    let group_value = |key: &[Key], f: Field| {
+        sel.group_by
+            .iter()
+            .position(|g| *g == f)
+            .map_or(Value::Null, |i| key[i].0.clone())
+    };
+    let agg_value = |vals: &[Value], a: &Aggregate| {
+        aggs.iter()
+            .position(|x| x == a)
+            .map_or(Value::Null, |i| vals[i].clone())
+    };
+    let item_value = |item: &SelectItem, key: &[Key], vals: &[Value]| match item {
+        SelectItem::Field { field, .. } => group_value(key, *field),
+        SelectItem::Aggregate { agg, .. } => agg_value(vals, agg),
+        SelectItem::Star => Value::Null,
+    };
+    let mut entries: Vec<SortEntry<usize>> = Vec::with_capacity(groups.len());
+    for (gi, (key, accs)) in groups.iter().enumerate() {
+        let vals: Vec<Value> = accs.iter().map(Acc::finish).collect();
+        let row: Vec<Value> = sel.items.iter().map(|it| item_value(it, key, &vals)).collect();
+        let keys = sel
+            .order_by
+            .iter()
+            .map(|o| {
+                let v = match &o.key {
+                    OrderKey::Field(f) => group_value(key, *f),
+                    OrderKey::Aggregate(a) => agg_value(&vals, a),
+                    OrderKey::Alias(name) => sel
+                        .item_by_alias(name)
+                        .map_or(Value::Null, |(_, it)| item_value(it, key, &vals)),
+                    OrderKey::Column(n) => row.get(n.saturating_sub(1)).cloned().unwrap_or(Value::Null),
+                };
+                (v, o.descending)
+            })
+            .collect();
+        entries.push(SortEntry { keys, tie: gi, row });
+    }
+    if !sel.order_by.is_empty() {
+        entries.sort();
+    }
+    Ok(apply_limit(entries.into_iter().map(|e| e.row).collect(), sel))
+}
+
+// ---------------------------------------------------------------------------------------
+// EXPLAIN, DESCRIBE, SHOW STATS
+// ---------------------------------------------------------------------------------------
+
+fn quote_list(ids: &[String]) -> String {
+    ids.iter()
+        .map(|s| super::print::quote_string(s))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn order_text(sel: &Select) -> String {
+    sel.order_by
+        .iter()
+        .map(|o| o.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The plan of a `SELECT` as a table with columns `step`, `operation`, `detail`, `rows`
+/// (estimated rows where known): access path, residual filters, aggregation, sort, limit and
+/// projection, in the order they run.
+pub fn explain(store: &Store, sel: &Select) -> Result<ResultTable, ExecError> {
+    let plan = plan::plan(store, sel)?;
+    let mut t = ResultTable::new(&["step", "operation", "detail", "rows"]);
+    let mut step = 0i64;
+    let mut add = |t: &mut ResultTable, op: &str, detail: String, rows: Option<usize>| {
+        step += 1;
+        t.push(vec![
+            Value::Int(step),
+            Value::Str(op.to_string()),
+            Value::Str(detail),
+            rows.map_or(Value::Null, |n| Value::Int(n as i64)),
+        ]);
+    };
+    match &plan.access {
+        Access::FullScan => add(
+            &mut t,
+            "full scan",
+            "every record, in id order".to_string(),
+            Some(plan.estimated_rows),
+        ),
+        Access::PrimaryKey { ids } => add(
+            &mut t,
+            "primary key",
+            if ids.len() == 1 {
+                format!("id = {}", quote_list(ids))
+            } else {
+                format!("id IN ({})", quote_list(ids))
+            },
+            Some(ids.len()),
+        ),
+        Access::Index { probes } => {
+            for (i, p) in probes.iter().enumerate() {
+                let op = if i == 0 { "index probe" } else { "index intersect" };
+                add(&mut t, op, p.describe(), Some(p.estimate));
+            }
+            add(
+                &mut t,
+                "fetch",
+                "records by id, in id order".to_string(),
+                Some(plan.estimated_rows),
+            );
+        }
+    }
+    for (p, why) in &plan.skipped {
+        add(&mut t, "index not used", format!("{}: {why}", p.describe()), Some(p.estimate));
+    }
+    for r in &plan.residual {
+        add(&mut t, "filter", r.to_string(), None);
+    }
+    if sel.is_aggregate() {
+        let aggs: Vec<String> = query_aggregates(sel).iter().map(|a| a.to_string()).collect();
+        let detail = if sel.group_by.is_empty() {
+            format!("one group: {}", aggs.join(", "))
+        } else {
+            let g: Vec<&str> = sel.group_by.iter().map(|f| f.name()).collect();
+            format!("GROUP BY {}: {}", g.join(", "), aggs.join(", "))
+        };
+        add(&mut t, "aggregate", detail, None);
+        if !sel.order_by.is_empty() {
+            add(&mut t, "sort", format!("groups by {}, then group key", order_text(sel)), None);
+        }
+    } else if !sel.order_by.is_empty() {
+        match row_budget(sel) {
+            Some(k) => add(
+                &mut t,
+                "top-n sort",
+                format!("keep the first {k} rows by {}, then id (bounded heap)", order_text(sel)),
+                None,
+            ),
+            None => add(&mut t, "sort", format!("{}, then id", order_text(sel)), None),
+        }
+    }
+    if let Some(l) = sel.limit {
+        let detail = if sel.order_by.is_empty() && !sel.is_aggregate() {
+            format!("{} rows after skipping {} (stops reading early)", l.count, l.offset)
+        } else {
+            format!("{} rows after skipping {}", l.count, l.offset)
+        };
+        add(&mut t, "limit", detail, None);
+    }
+    add(&mut t, "project", output_columns(sel).join(", "), None);
+    Ok(t)
+}
+
+/// The fields of the `hops` table (`field`, `type`, `indexed`, `doc`), without reading the
+/// store: what the REPL's `.schema` prints.
+pub fn fields_table() -> ResultTable {
+    let mut t = ResultTable::new(&["field", "type", "indexed", "doc"]);
+    for d in FIELDS {
+        t.push(vec![
+            Value::Str(d.name.to_string()),
+            Value::Str(d.ty.name().to_string()),
+            Value::Bool(d.indexed),
+            Value::Str(d.doc.to_string()),
+        ]);
+    }
+    t
+}
+
+/// `DESCRIBE hops`: every field with its type, whether it is indexed, how many records have
+/// a value (one scan of the store), and its documentation.
+pub fn describe(store: &Store, table: Table) -> Result<ResultTable, ExecError> {
+    let Table::Hops = table;
+    let fields: Vec<Field> = Field::all().collect();
+    let mut non_null = vec![0i64; fields.len()];
+    for rec in store.records() {
+        let rec = rec?;
+        for (n, f) in non_null.iter_mut().zip(&fields) {
+            if field_value(&rec, *f) != Value::Null {
+                *n += 1;
+            }
+        }
+    }
+    let mut t = ResultTable::new(&["field", "type", "indexed", "non_null", "doc"]);
+    for (f, n) in fields.iter().zip(non_null) {
+        let d = f.def();
+        t.push(vec![
+            Value::Str(d.name.to_string()),
+            Value::Str(d.ty.name().to_string()),
+            Value::Bool(d.indexed),
+            Value::Int(n),
+            Value::Str(d.doc.to_string()),
+        ]);
+    }
+    Ok(t)
+}
+
+/// `SHOW STATS`: the figures of `hopdb stats` ([`crate::stats::compute`]) as one table with
+/// columns `section`, `key`, `value`: one row per line of each statistics table.
+pub fn show_stats(store: &Store) -> Result<ResultTable, ExecError> {
+    let st = crate::stats::compute(store)?;
+    let mut t = ResultTable::new(&["section", "key", "value"]);
+    for part in st.tables() {
+        let section = part.title.clone().unwrap_or_default();
+        for row in part.rows {
+            let mut it = row.into_iter();
+            let k = it.next().unwrap_or(Value::Null);
+            let v = it.next().unwrap_or(Value::Null);
+            t.push(vec![Value::Str(section.clone()), k, v]);
+        }
+    }
+    Ok(t)
+}
+
+// ---------------------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------------------
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::import::{commit, ImportOptions};
+
+    fn store(n: usize) -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::create(dir.path().join("db")).unwrap();
+        let cands = crate::synthetic::bvse_like_corpus(n, 7);
+        commit(&s, cands, Vec::new(), &ImportOptions::default(), "test").unwrap();
+        (dir, s)
+    }
+
+    fn sel(src: &str) -> Select {
+        match parse_statement(src).unwrap_or_else(|e| panic!("{e}")) {
+            Statement::Select(s) | Statement::Explain(s) => s,
+            other => panic!("not a select: {other:?}"),
+        }
+    }
+
+    fn run(s: &Store, src: &str) -> ResultTable {
+        query(s, src).unwrap_or_else(|e| panic!("{src}: {e}"))
+    }
+
+    #[test]
+    fn index_paths_agree_with_full_scans() {
+        let (_d, s) = store(60);
+        let queries = [
+            "SELECT id, ion, em FROM hops WHERE ion = 'Li'",
+            "SELECT id FROM hops WHERE ion IN ('Li', 'Na') AND em < 1",
+            "SELECT id FROM hops WHERE elements HAS 'O'",
+            "SELECT id FROM hops WHERE elements HAS ALL 'O', 'Mn'",
+            "SELECT id FROM hops WHERE elements HAS ANY 'S', 'Se'",
+            "SELECT id FROM hops WHERE elements HAS ONLY 'Li', 'O', 'Mn', 'Fe'",
+            "SELECT id FROM hops WHERE ion = 'Li' OR elements HAS 'S'",
+            "SELECT id FROM hops WHERE ion = 'Li' AND elements HAS 'Zz'",
+            "SELECT id FROM hops WHERE fidelity = 'bvse' AND ion = 'Na' ORDER BY em DESC LIMIT 3",
+            "SELECT ion, COUNT(*), AVG(em) FROM hops WHERE elements HAS 'F' GROUP BY ion",
+            "SELECT id FROM hops WHERE fidelity = 'BVSE'",
+        ];
+        for q in queries {
+            let Ok(stmt) = parse_statement(q) else { continue };
+            let Statement::Select(sq) = stmt else { unreachable!() };
+            let a = run_select(&s, &sq, false).unwrap();
+            let b = run_select(&s, &sq, true).unwrap();
+            assert_eq!(a, b, "{q}");
+        }
+        let ids = run(&s, "SELECT id FROM hops LIMIT 2");
+        let Value::Str(first) = &ids.rows[0][0] else { panic!() };
+        let t = run(&s, &format!("SELECT id FROM hops WHERE id = '{first}' AND id IN ('{first}', 'x')"));
+        assert_eq!(t.rows, vec![vec![Value::Str(first.clone())]]);
+        let p = plan::plan(&s, &sel(&format!("SELECT * FROM hops WHERE id = '{first}' AND em > 0"))).unwrap();
+        assert!(matches!(p.access, Access::PrimaryKey { .. }));
+        assert_eq!(p.residual.len(), 1);
+    }
+
+    #[test]
+    fn planner_picks_the_most_selective_probe() {
+        let (_d, s) = store(60);
+        let p = plan::plan(&s, &sel("SELECT * FROM hops WHERE elements HAS ALL 'O', 'Mn' AND em < 1")).unwrap();
+        let Access::Index { probes } = &p.access else { panic!("{p:?}") };
+        assert!(probes.windows(2).all(|w| w[0].estimate <= w[1].estimate));
+        assert_eq!(p.residual.len(), 1, "{p:?}");
+        // HAS ONLY keeps its residual check.
+        let p = plan::plan(&s, &sel("SELECT * FROM hops WHERE elements HAS ONLY 'Zn', 'Ti', 'S'")).unwrap();
+        assert_eq!(p.residual.len(), 1, "{p:?}");
+        // fidelity = 'bvse' covers everything: full scan.
+        let p = plan::plan(&s, &sel("SELECT * FROM hops WHERE fidelity = 'bvse'")).unwrap();
+        assert_eq!(p.access, Access::FullScan);
+        assert_eq!(p.estimated_rows, 60);
+    }
+
+    #[test]
+    fn null_semantics() {
+        let (_d, s) = store(20);
+        // partition is NULL for every synthetic record.
+        assert_eq!(run(&s, "SELECT COUNT(*) FROM hops WHERE partition = 'train'").rows[0][0], Value::Int(0));
+        assert_eq!(run(&s, "SELECT COUNT(*) FROM hops WHERE NOT (partition = 'train')").rows[0][0], Value::Int(0));
+        assert_eq!(run(&s, "SELECT COUNT(*) FROM hops WHERE partition IS NULL").rows[0][0], Value::Int(20));
+        assert_eq!(
+            run(&s, "SELECT COUNT(*) FROM hops WHERE partition = 'x' OR em >= 0").rows[0][0],
+            Value::Int(20)
+        );
+        assert_eq!(run(&s, "SELECT COUNT(partition), COUNT(*) FROM hops").rows[0], vec![Value::Int(0), Value::Int(20)]);
+        // Aggregates over nothing.
+        let t = run(&s, "SELECT COUNT(*), AVG(em), SUM(natoms), STDDEV(em), MEDIAN(em) FROM hops WHERE em < 0");
+        assert_eq!(t.rows, vec![vec![Value::Int(0), Value::Null, Value::Null, Value::Null, Value::Null]]);
+        assert!(run(&s, "SELECT ion, COUNT(*) FROM hops WHERE em < 0 GROUP BY ion").rows.is_empty());
+    }
+
+    #[test]
+    fn aggregates_match_hand_computation() {
+        let (_d, s) = store(30);
+        let ems: Vec<f64> = s.records().map(|r| r.unwrap().em).collect();
+        let n = ems.len() as f64;
+        let mean = ems.iter().sum::<f64>() / n;
+        let sd = (ems.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+        let mut sorted = ems.clone();
+        sorted.sort_by(f64::total_cmp);
+        let median = (sorted[14] + sorted[15]) / 2.0;
+        let t = run(&s, "SELECT COUNT(em), AVG(em), MIN(em), MAX(em), STDDEV(em), MEDIAN(em) FROM hops");
+        let num = |v: &Value| as_f64(v).unwrap();
+        assert_eq!(t.rows[0][0], Value::Int(30));
+        assert!((num(&t.rows[0][1]) - mean).abs() < 1e-12);
+        assert_eq!(num(&t.rows[0][2]), sorted[0]);
+        assert_eq!(num(&t.rows[0][3]), sorted[29]);
+        assert!((num(&t.rows[0][4]) - sd).abs() < 1e-12);
+        assert_eq!(num(&t.rows[0][5]), median);
+        let t = run(&s, "SELECT SUM(natoms), MIN(natoms) FROM hops");
+        assert!(matches!(t.rows[0][0], Value::Int(_)));
+        assert!(matches!(t.rows[0][1], Value::Int(_)));
+    }
+
+    #[test]
+    fn order_limit_and_ties() {
+        let (_d, s) = store(40);
+        let all = run(&s, "SELECT id, em FROM hops ORDER BY em DESC, id");
+        let top = run(&s, "SELECT id, em FROM hops ORDER BY em DESC LIMIT 5 OFFSET 3");
+        assert_eq!(top.rows, all.rows[3..8].to_vec());
+        // Ties broken by id: sorting by a constant column gives id order.
+        let by_fid = run(&s, "SELECT id FROM hops ORDER BY fidelity LIMIT 4");
+        let by_id = run(&s, "SELECT id FROM hops LIMIT 4");
+        assert_eq!(by_fid.rows, by_id.rows);
+        let col = run(&s, "SELECT id, em AS e FROM hops ORDER BY 2 DESC LIMIT 5");
+        let alias = run(&s, "SELECT id, em AS e FROM hops ORDER BY e DESC LIMIT 5");
+        assert_eq!(col.rows, alias.rows);
+        assert_eq!(col.rows, all.rows[..5].to_vec());
+        assert!(run(&s, "SELECT id FROM hops LIMIT 0").rows.is_empty());
+        let g = run(&s, "SELECT ion, COUNT(*) AS n FROM hops GROUP BY ion ORDER BY n DESC, ion LIMIT 2");
+        assert_eq!(g.rows.len(), 2);
+        let g_all = run(&s, "SELECT ion, COUNT(*) FROM hops GROUP BY ion");
+        let names: Vec<String> = g_all.rows.iter().map(|r| r[0].to_string()).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted, "groups come in key order");
+    }
+
+    #[test]
+    fn three_valued_logic_and_has() {
+        let (_d, s) = store(10);
+        let r = s.records().next().unwrap().unwrap();
+        let t = |e: &str| eval(&super::super::parse_expr(e).unwrap(), &r);
+        assert_eq!(t("partition = 'train'"), None);
+        assert_eq!(t("NOT partition = 'train'"), None);
+        assert_eq!(t("partition = 'train' AND em < 0"), Some(false));
+        assert_eq!(t("partition = 'train' OR em >= 0"), Some(true));
+        assert_eq!(t("partition IN ('a', 'b')"), None);
+        assert_eq!(t("partition LIKE '%'"), None);
+        assert_eq!(t("partition IS NULL"), Some(true));
+        assert_eq!(t("flags HAS 'x'"), Some(false));
+        assert_eq!(t("NOT flags HAS 'x'"), Some(true));
+        assert_eq!(t("flags HAS ONLY 'x'"), Some(false));
+        assert_eq!(t("flags IS NULL"), Some(r.flags.is_empty()));
+        assert_eq!(t("natoms = 97.0"), Some(r.host_natoms + 1 == 97));
+        assert_eq!(t("em BETWEEN 0 AND 100"), Some(true));
+        assert_eq!(t("em NOT BETWEEN 0 AND 100"), Some(false));
+    }
+
+    #[test]
+    fn statement_boundaries() {
+        let src = "SELECT 'a;b' FROM hops; -- c;\n\n  DESCRIBE hops ;;";
+        let spans = statement_spans(src);
+        assert_eq!(spans.len(), 2);
+        assert_eq!(spans[0].text(src), "SELECT 'a;b' FROM hops");
+        assert_eq!(spans[1].text(src), "DESCRIBE hops");
+        assert!(is_complete(src));
+        assert!(!is_complete("SELECT * FROM hops"));
+        assert!(!is_complete("SELECT * FROM hops WHERE x = ';"));
+        assert!(!is_complete("SELECT * FROM hops -- ;"));
+        assert!(is_complete("SELECT * FROM hops; -- done"));
+    }
+
+    #[test]
+    fn scripts_name_the_failing_statement() {
+        let (_d, s) = store(5);
+        let out = run_script(&s, "SELECT COUNT(*) FROM hops;\nDESCRIBE hops;").unwrap();
+        assert_eq!(out.len(), 2);
+        let src = "SELECT COUNT(*) FROM hops;\n-- second\nSELECT emm\nFROM hops;\nSELECT 1";
+        let e = run_script(&s, src).unwrap_err();
+        assert_eq!((e.statement, e.line), (2, 3));
+        assert_eq!(e.text, "SELECT emm FROM hops");
+        let msg = e.to_string();
+        assert!(msg.starts_with("statement 2 (line 3) failed: SELECT emm FROM hops\nerror: unknown field 'emm'"), "{msg}");
+        let e = run_script(&s, "SELECT * FROM hops;\nSELECT * FROM").unwrap_err();
+        assert_eq!((e.statement, e.line), (2, 2));
+    }
+
+    #[test]
+    fn explain_describe_stats() {
+        let (_d, s) = store(20);
+        let t = run(&s, "EXPLAIN SELECT ion, COUNT(*) FROM hops WHERE elements HAS 'O' AND em < 1 GROUP BY ion ORDER BY 2 DESC LIMIT 3");
+        let ops: Vec<String> = t.rows.iter().map(|r| r[1].to_string()).collect();
+        assert_eq!(ops.last().map(String::as_str), Some("project"));
+        assert!(ops.contains(&"filter".to_string()) && ops.contains(&"aggregate".to_string()), "{ops:?}");
+        let d = run(&s, "DESCRIBE hops");
+        assert_eq!(d.rows.len(), FIELDS.len());
+        assert_eq!(d.rows[0][3], Value::Int(20));
+        let st = run(&s, "SHOW STATS");
+        assert!(st.rows.iter().any(|r| r[1] == Value::Str("hops".into()) && r[2] == Value::Int(20)));
+    }
+}

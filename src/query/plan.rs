@@ -1,0 +1,399 @@
+//! Query planning: how a `SELECT` reads the store.
+//!
+//! The `WHERE` clause is split into its top-level conjuncts. Conjuncts that an index can
+//! answer become *access paths*; everything else is a *residual* predicate, evaluated on each
+//! fetched record:
+//!
+//! * `id = 'x'` / `id IN (...)` read records by primary key ([`Access::PrimaryKey`]).
+//! * `field = 'v'`, `field IN (...)` on a field with a secondary index
+//!   ([`crate::store::INDEXED_FIELDS`]), `elements HAS 'X'`, `HAS ALL` (one probe per
+//!   element), `HAS ANY` and `HAS ONLY` become index probes ([`IndexProbe`]). An `OR` of such
+//!   single-probe conditions is one probe too (the union of their id sets).
+//! * Each probe's size is estimated by counting its index entries (a prefix count). Probes are
+//!   read most selective first and their id sets intersected. A probe more than
+//!   [`INTERSECT_FACTOR`] times larger than the most selective one is not read: its condition
+//!   is checked per record instead. When even the best probe covers more than half of the
+//!   store, a full scan is cheaper than fetching by id, and every condition is residual.
+//! * `HAS ONLY` and probes that were not read keep their conjunct in the residual filter;
+//!   probes that answer their conjunct exactly drop it.
+
+use super::ast::{CompareOp, Expr, HasMode, Literal, Operand, Select};
+use super::fields::{Field, FieldType};
+use crate::store::{key, Result as StoreResult, Store, INDEXED_FIELDS};
+use std::collections::BTreeSet;
+
+/// A probe more than this many times larger (by estimate) than the most selective probe is
+/// not read; its condition is evaluated per record instead.
+pub const INTERSECT_FACTOR: usize = 16;
+
+/// One read of the secondary index: the ids of records for which any of `terms`
+/// (`(field, value)` pairs) holds, i.e. the union of their index entries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexProbe {
+    /// The `(field, value)` index entries whose id sets are united.
+    pub terms: Vec<(Field, String)>,
+    /// Number of index entries under those terms (an upper bound of the ids returned).
+    pub estimate: usize,
+    /// The condition the probe came from, as HopQL (for `EXPLAIN`).
+    pub condition: String,
+}
+
+impl IndexProbe {
+    /// The index lookup as HopQL, e.g. `ion IN ('Li', 'Na')`, `elements HAS 'O'` or
+    /// `ion = 'Li' OR group = 'OLIVINE'`.
+    pub fn describe(&self) -> String {
+        use super::print::quote_string;
+        let one_field = self.terms.windows(2).all(|w| w[0].0 == w[1].0);
+        match (self.terms.first(), one_field) {
+            (None, _) => "nothing".to_string(),
+            (Some((f, _)), true) => {
+                let vals: Vec<String> = self.terms.iter().map(|(_, v)| quote_string(v)).collect();
+                let list = f.ty() == FieldType::StrList;
+                match (vals.len(), list) {
+                    (1, false) => format!("{f} = {}", vals[0]),
+                    (1, true) => format!("{f} HAS {}", vals[0]),
+                    (_, false) => format!("{f} IN ({})", vals.join(", ")),
+                    (_, true) => format!("{f} HAS ANY {}", vals.join(", ")),
+                }
+            }
+            (Some(_), false) => self
+                .terms
+                .iter()
+                .map(|(f, v)| {
+                    if f.ty() == FieldType::StrList {
+                        format!("{f} HAS {}", quote_string(v))
+                    } else {
+                        format!("{f} = {}", quote_string(v))
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" OR "),
+        }
+    }
+}
+
+/// How the rows of a query are fetched.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Access {
+    /// Stream every record in id order.
+    FullScan,
+    /// Fetch the listed ids (sorted, distinct) by primary key.
+    PrimaryKey {
+        /// The ids.
+        ids: Vec<String>,
+    },
+    /// Intersect the id sets of the probes (most selective first), then fetch by id.
+    Index {
+        /// The probes, in the order they are read.
+        probes: Vec<IndexProbe>,
+    },
+}
+
+/// The plan of a `SELECT`: its access path and the predicates left to check per record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// How records are fetched.
+    pub access: Access,
+    /// Estimated number of records fetched (index counts, number of ids, or the store size).
+    pub estimated_rows: usize,
+    /// Conjuncts of `WHERE` checked on each fetched record (all must be true).
+    pub residual: Vec<Expr>,
+    /// Index probes that were considered but not read, with why (for `EXPLAIN`).
+    pub skipped: Vec<(IndexProbe, String)>,
+    /// Number of records in the store, when the planner needed it (else `None`).
+    pub store_records: Option<usize>,
+}
+
+/// Number of index entries of `(field, value)`: a prefix count that reads no records.
+pub fn index_count(store: &Store, field: &str, value: &str) -> StoreResult<usize> {
+    let mut prefix = key(b'x', &[field.as_bytes(), value.as_bytes()]);
+    prefix.push(0);
+    let mut n = 0;
+    for kv in store.scan_raw(&prefix) {
+        kv?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Whether `field` has a secondary index in the store (`id` is the primary key instead).
+pub fn has_secondary_index(field: Field) -> bool {
+    INDEXED_FIELDS.contains(&field.name())
+}
+
+/// What one conjunct contributes to the access path.
+enum Access1 {
+    /// `id = ...` / `id IN (...)`: exactly these ids.
+    Ids(BTreeSet<String>),
+    /// Index probes to intersect; `exact` when they answer the conjunct completely.
+    Probes { probes: Vec<Vec<(Field, String)>>, exact: bool },
+}
+
+fn str_lit(l: &Literal) -> Option<&str> {
+    match l {
+        Literal::Str(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// The field and string value of `field = 'v'` (either side), if the conjunct has that form.
+fn field_eq(e: &Expr) -> Option<(Field, &str)> {
+    match e {
+        Expr::Compare {
+            left: Operand::Field(f),
+            op: CompareOp::Eq,
+            right: Operand::Literal(l),
+        }
+        | Expr::Compare {
+            left: Operand::Literal(l),
+            op: CompareOp::Eq,
+            right: Operand::Field(f),
+        } => str_lit(l).map(|s| (*f, s)),
+        _ => None,
+    }
+}
+
+fn access_of(e: &Expr) -> Option<Access1> {
+    if let Some((f, v)) = field_eq(e) {
+        if f.name() == "id" {
+            return Some(Access1::Ids(BTreeSet::from([v.to_string()])));
+        }
+        if has_secondary_index(f) && f.ty() == FieldType::Str {
+            return Some(Access1::Probes {
+                probes: vec![vec![(f, v.to_string())]],
+                exact: true,
+            });
+        }
+        return None;
+    }
+    match e {
+        Expr::In {
+            field,
+            negated: false,
+            values,
+        } => {
+            let vals: Option<Vec<&str>> = values.iter().map(str_lit).collect();
+            let vals = vals?;
+            if field.name() == "id" {
+                return Some(Access1::Ids(vals.iter().map(|s| s.to_string()).collect()));
+            }
+            if has_secondary_index(*field) && field.ty() == FieldType::Str {
+                return Some(Access1::Probes {
+                    probes: vec![vals.iter().map(|v| (*field, v.to_string())).collect()],
+                    exact: true,
+                });
+            }
+            None
+        }
+        Expr::Has {
+            field,
+            mode,
+            values,
+        } if has_secondary_index(*field) => {
+            let terms = |vs: &[String]| vs.iter().map(|v| (*field, v.clone())).collect::<Vec<_>>();
+            Some(match mode {
+                HasMode::One | HasMode::All => Access1::Probes {
+                    probes: values.iter().map(|v| vec![(*field, v.clone())]).collect(),
+                    exact: true,
+                },
+                HasMode::Any => Access1::Probes {
+                    probes: vec![terms(values)],
+                    exact: true,
+                },
+                // Records whose list has any of the values: a superset, checked per record.
+                HasMode::Only => Access1::Probes {
+                    probes: vec![terms(values)],
+                    exact: false,
+                },
+            })
+        }
+        Expr::Or(a, b) => {
+            // A union of two single-probe conditions is one probe.
+            let (Some(Access1::Probes { probes: pa, exact: ea }), Some(Access1::Probes { probes: pb, exact: eb })) =
+                (access_of(a), access_of(b))
+            else {
+                return None;
+            };
+            if pa.len() != 1 || pb.len() != 1 {
+                return None;
+            }
+            let mut terms = pa.into_iter().next().unwrap_or_default();
+            for t in pb.into_iter().next().unwrap_or_default() {
+                if !terms.contains(&t) {
+                    terms.push(t);
+                }
+            }
+            Some(Access1::Probes {
+                probes: vec![terms],
+                exact: ea && eb,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Number of records, counted from the `fidelity` index (one small key per record) rather
+/// than by reading the records themselves.
+pub fn record_count(store: &Store) -> StoreResult<usize> {
+    let mut prefix = key(b'x', &[b"fidelity"]);
+    prefix.push(0);
+    let mut n = 0;
+    for kv in store.scan_raw(&prefix) {
+        kv?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Plan a `SELECT`: pick its access path from the `WHERE` conjuncts (see the module docs).
+pub fn plan(store: &Store, sel: &Select) -> StoreResult<Plan> {
+    plan_with(store, sel, true)
+}
+
+/// [`plan`], optionally without counting the store for a full scan's estimate (execution does
+/// not need it; `EXPLAIN` does). Without it a full scan's `estimated_rows` is 0.
+pub fn plan_with(store: &Store, sel: &Select, estimate_scan: bool) -> StoreResult<Plan> {
+    let conjuncts: Vec<&Expr> = sel.filter.as_ref().map(|f| f.conjuncts()).unwrap_or_default();
+
+    // Primary key: the intersection of every id condition; everything else is residual.
+    let mut ids: Option<BTreeSet<String>> = None;
+    let mut pk_exact = vec![false; conjuncts.len()];
+    for (i, c) in conjuncts.iter().enumerate() {
+        if let Some(Access1::Ids(set)) = access_of(c) {
+            ids = Some(match ids {
+                None => set,
+                Some(prev) => prev.intersection(&set).cloned().collect(),
+            });
+            pk_exact[i] = true;
+        }
+    }
+    if let Some(ids) = ids {
+        let residual = conjuncts
+            .iter()
+            .zip(&pk_exact)
+            .filter(|(_, done)| !**done)
+            .map(|(c, _)| (*c).clone())
+            .collect();
+        return Ok(Plan {
+            estimated_rows: ids.len(),
+            access: Access::PrimaryKey {
+                ids: ids.into_iter().collect(),
+            },
+            residual,
+            skipped: Vec::new(),
+            store_records: None,
+        });
+    }
+
+    // Secondary-index probes, each remembering its conjunct.
+    struct Cand {
+        probe: IndexProbe,
+        conjunct: usize,
+    }
+    let mut cands: Vec<Cand> = Vec::new();
+    let mut exact = vec![false; conjuncts.len()];
+    for (i, c) in conjuncts.iter().enumerate() {
+        if let Some(Access1::Probes { probes, exact: ex }) = access_of(c) {
+            exact[i] = ex;
+            for terms in probes {
+                let mut estimate = 0;
+                for (f, v) in &terms {
+                    estimate += index_count(store, f.name(), v)?;
+                }
+                cands.push(Cand {
+                    probe: IndexProbe {
+                        terms,
+                        estimate,
+                        condition: (*c).to_string(),
+                    },
+                    conjunct: i,
+                });
+            }
+        }
+    }
+    if cands.is_empty() {
+        return Ok(Plan {
+            access: Access::FullScan,
+            estimated_rows: if estimate_scan { record_count(store)? } else { 0 },
+            residual: conjuncts.iter().map(|c| (*c).clone()).collect(),
+            skipped: Vec::new(),
+            store_records: None,
+        });
+    }
+    // Most selective first; stable, so ties keep the order of the WHERE clause.
+    cands.sort_by_key(|c| c.probe.estimate);
+    let total = record_count(store)?;
+    let best = cands[0].probe.estimate;
+    let mut residual_mask = vec![true; conjuncts.len()];
+    let mut used: Vec<IndexProbe> = Vec::new();
+    let mut skipped: Vec<(IndexProbe, String)> = Vec::new();
+    if best.saturating_mul(2) > total {
+        for c in cands {
+            skipped.push((
+                c.probe,
+                format!("covers more than half of the {total} records: a full scan is cheaper"),
+            ));
+        }
+        return Ok(Plan {
+            access: Access::FullScan,
+            estimated_rows: total,
+            residual: conjuncts.iter().map(|c| (*c).clone()).collect(),
+            skipped,
+            store_records: Some(total),
+        });
+    }
+    // A conjunct leaves the residual filter only when all of its probes are read.
+    let mut all_read = vec![true; conjuncts.len()];
+    for c in cands {
+        if c.probe.estimate > best.saturating_mul(INTERSECT_FACTOR).max(1) {
+            all_read[c.conjunct] = false;
+            let why = format!(
+                "more than {INTERSECT_FACTOR} times the most selective probe: checked per record"
+            );
+            skipped.push((c.probe, why));
+        } else {
+            used.push(c.probe);
+        }
+    }
+    for i in 0..conjuncts.len() {
+        // `exact` is only set for conjuncts that produced probes.
+        if exact[i] && all_read[i] {
+            residual_mask[i] = false;
+        }
+    }
+    let residual = conjuncts
+        .iter()
+        .zip(&residual_mask)
+        .filter(|(_, r)| **r)
+        .map(|(c, _)| (*c).clone())
+        .collect();
+    Ok(Plan {
+        estimated_rows: best,
+        access: Access::Index { probes: used },
+        residual,
+        skipped,
+        store_records: Some(total),
+    })
+}
+
+/// The ids selected by an index access path, in id order: the union of each probe's terms,
+/// intersected across probes (stopping early once empty).
+pub fn probe_ids(store: &Store, probes: &[IndexProbe]) -> StoreResult<BTreeSet<String>> {
+    let mut acc: Option<BTreeSet<String>> = None;
+    for p in probes {
+        let mut set = BTreeSet::new();
+        for (f, v) in &p.terms {
+            set.extend(store.ids_where(f.name(), v)?);
+        }
+        let next = match acc {
+            None => set,
+            Some(prev) => prev.intersection(&set).cloned().collect(),
+        };
+        let empty = next.is_empty();
+        acc = Some(next);
+        if empty {
+            break;
+        }
+    }
+    Ok(acc.unwrap_or_default())
+}
