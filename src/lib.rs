@@ -3,6 +3,7 @@
 
 pub mod element;
 pub mod structure;
+pub mod bvse;
 pub mod record;
 pub mod query;
 pub mod store;
@@ -12,8 +13,11 @@ pub mod table;
 pub mod stats;
 pub mod synthetic;
 pub mod bench;
+pub mod features;
 pub mod split;
 pub mod scenario;
+pub mod eval;
+pub mod model;
 
 /// The version of hopdb that wrote a record or a store (from Cargo.toml).
 pub const HOPDB_VERSION: &str = env!("CARGO_PKG_VERSION");

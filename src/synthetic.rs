@@ -70,6 +70,8 @@ pub fn bvse_like_corpus(n: usize, seed: u64) -> Vec<Candidate> {
             }
         }
         let full = Structure::new(lattice, species, frac).expect("consistent");
+        // 28 structural groups: transition metal x anion.
+        let group = format!("{tm}-{an} ROCKSALT-LIKE");
         let hop_count = HOPS_PER_HOST.min(n - out.len());
         let vac = ion_sites[rng.gen_range(0..ion_sites.len())];
         // Nearest ion sites to the vacancy, as hop starts.
@@ -104,7 +106,7 @@ pub fn bvse_like_corpus(n: usize, seed: u64) -> Vec<Candidate> {
                 em,
                 fidelity: Fidelity::Bvse,
                 method: Method { code: Some("synthetic".into()), converged: Some(true), ..Default::default() },
-                material: Material { sys_name: Some(sid.clone()), class_label: Some("ROCKSALT-LIKE".into()), group: Some("ROCKSALT-LIKE".into()), ..Default::default() },
+                material: Material { sys_name: Some(sid.clone()), class_label: Some(group.clone()), group: Some(group.clone()), ..Default::default() },
                 provenance: Provenance {
                     dataset: "synthetic".into(),
                     dataset_version: format!("seed {seed}"),

@@ -1,6 +1,7 @@
 //! Command-line parsing (clap) and dispatch. Every command is a thin wrapper over the library.
 
 mod bench;
+mod query;
 mod records;
 
 use clap::{Parser, Subcommand};
@@ -61,6 +62,15 @@ pub enum Command {
     /// Built-in benchmarks (medians over several runs).
     #[command(subcommand)]
     Bench(bench::BenchCmd),
+    /// Run one HopQL statement (SELECT, EXPLAIN, DESCRIBE hops, SHOW STATS).
+    #[command(after_help = "Example:\n  hopdb query \"SELECT ion, COUNT(*) AS n, AVG(em) FROM hops GROUP BY ion ORDER BY n DESC\"\n  hopdb query \"SELECT sys_name, em FROM hops WHERE elements HAS ALL 'Li', 'O' ORDER BY em LIMIT 5\" --format csv\n\nThe language reference is docs/QUERY_LANGUAGE.md.")]
+    Query(query::QueryArgs),
+    /// Run a HopQL script file (statements end with ';'); stops at the first failing statement.
+    #[command(after_help = "Example:\n  hopdb run report.hql --format csv\n\nreport.hql:\n  -- barriers of Mg conductors\n  SELECT sys_name, em FROM hops WHERE ion = 'Mg' ORDER BY em LIMIT 10;\n  SELECT group, COUNT(*) FROM hops GROUP BY group;")]
+    Run(query::RunArgs),
+    /// Interactive HopQL shell with history, tab completion and dot commands (.help).
+    #[command(after_help = "Example:\n  hopdb --db barriers.db repl\n  hopdb> SELECT ion, COUNT(*)\n     ...> FROM hops GROUP BY ion;\n  hopdb> .format csv\n  hopdb> .quit\n\nHistory is kept in $HOPDB_HISTORY, else ~/.hopdb_history.")]
+    Repl(query::ReplArgs),
     /// Show the append-only audit log of writes.
     #[command(after_help = "Example:\n  hopdb log --limit 20")]
     Log {
@@ -97,5 +107,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Classes(c) => records::classes(&cli.db, c),
         Command::Log { limit, format } => records::log(&cli.db, limit, format),
         Command::Bench(c) => bench::run(c),
+        Command::Query(a) => query::query(&cli.db, a),
+        Command::Run(a) => query::run_file(&cli.db, a),
+        Command::Repl(a) => query::repl(&cli.db, a),
     }
 }

@@ -30,7 +30,7 @@ use super::ast::{
     Statement, Table,
 };
 use super::fields::{Field, FieldType, FIELDS};
-use super::parser::{parse_script, parse_statement, QueryError, Span};
+use super::parser::{parse_statement, QueryError, Span};
 use super::plan::{self, Access, Plan};
 use crate::record::HopRecord;
 use crate::store::{Store, StoreError};
@@ -74,7 +74,7 @@ impl fmt::Display for ScriptError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "statement {} (line {}) failed: {}\n{}",
+            "statement {} at line {} failed: {}\n{}",
             self.statement, self.line, self.text, self.error
         )
     }
@@ -106,30 +106,26 @@ pub fn query(store: &Store, src: &str) -> Result<ResultTable, ExecError> {
     execute(store, &stmt)
 }
 
-/// Run a script: statements separated by `;`. The whole script is parsed first (a syntax
-/// error anywhere means nothing runs); then the statements run in order, stopping at the
-/// first failure. The error names the statement (1-based number, line, text).
+/// Run a script: statements separated by `;` (`--` comments and empty statements allowed).
+/// Every statement is parsed first, in order (a syntax error anywhere means nothing runs);
+/// then the statements run in order, stopping at the first failure. The error names the
+/// statement (1-based number, line, text); its caret position is relative to the script.
 pub fn run_script(store: &Store, src: &str) -> Result<Vec<ResultTable>, ScriptError> {
-    let stmts = match parse_script(src) {
-        Ok(s) => s,
-        Err(e) => {
-            let spans = statement_spans(src);
-            let (n, span) = spans
-                .iter()
-                .enumerate()
-                .find(|(_, s)| e.span.start < s.end || (e.span.start == s.end && e.span.start == src.len()))
-                .or_else(|| spans.iter().enumerate().last())
-                .map(|(i, s)| (i + 1, *s))
-                .unwrap_or((1, Span { start: 0, end: src.len() }));
-            return Err(ScriptError {
-                statement: n,
-                line: span.line_col(src).0,
-                text: one_line(span.text(src)),
-                error: ExecError::Query(e),
-                completed: Vec::new(),
-            });
+    let mut stmts = Vec::new();
+    for (i, (span, parsed)) in parse_statements(src).into_iter().enumerate() {
+        match parsed {
+            Ok(stmt) => stmts.push((span, stmt)),
+            Err(e) => {
+                return Err(ScriptError {
+                    statement: i + 1,
+                    line: span.line_col(src).0,
+                    text: one_line(span.text(src)),
+                    error: ExecError::Query(e),
+                    completed: Vec::new(),
+                })
+            }
         }
-    };
+    }
     let mut out = Vec::with_capacity(stmts.len());
     for (i, (span, stmt)) in stmts.iter().enumerate() {
         match execute(store, stmt) {
@@ -146,6 +142,27 @@ pub fn run_script(store: &Store, src: &str) -> Result<Vec<ResultTable>, ScriptEr
         }
     }
     Ok(out)
+}
+
+/// Split a script into statements ([`statement_spans`]) and parse each one on its own, so
+/// that the first statement in the text that fails is the one reported. Errors are located
+/// in the whole script (line, column and caret line refer to `src`).
+pub fn parse_statements(src: &str) -> Vec<(Span, Result<Statement, QueryError>)> {
+    statement_spans(src)
+        .into_iter()
+        .map(|span| {
+            let parsed = parse_statement(span.text(src)).map_err(|e| {
+                let shifted = Span {
+                    start: e.span.start + span.start,
+                    end: e.span.end + span.start,
+                };
+                let mut moved = QueryError::new(src, e.kind, shifted, e.message);
+                moved.help = e.help;
+                moved
+            });
+            (span, parsed)
+        })
+        .collect()
 }
 
 /// Collapse whitespace to single spaces and shorten to at most 80 characters.
@@ -1248,7 +1265,8 @@ mod tests {
         assert_eq!((e.statement, e.line), (2, 3));
         assert_eq!(e.text, "SELECT emm FROM hops");
         let msg = e.to_string();
-        assert!(msg.starts_with("statement 2 (line 3) failed: SELECT emm FROM hops\nerror: unknown field 'emm'"), "{msg}");
+        assert!(msg.starts_with("statement 2 at line 3 failed: SELECT emm FROM hops\nerror: unknown field 'emm'"), "{msg}");
+        assert!(msg.contains("\n3 | SELECT emm\n"), "{msg}");
         let e = run_script(&s, "SELECT * FROM hops;\nSELECT * FROM").unwrap_err();
         assert_eq!((e.statement, e.line), (2, 2));
     }

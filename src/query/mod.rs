@@ -37,7 +37,7 @@ pub use parser::{
     Span,
 };
 pub use exec::{
-    describe, execute, explain, fields_table, is_complete, query, run_script, show_stats,
-    statement_spans, ExecError, ScriptError,
+    describe, execute, explain, fields_table, is_complete, parse_statements, query, run_script,
+    show_stats, statement_spans, ExecError, ScriptError,
 };
 pub use plan::{plan, Access, IndexProbe, Plan};

@@ -130,7 +130,8 @@ fn params(kv: &[(&str, String)]) -> BTreeMap<String, String> {
 pub fn stratified_plan(items: &[SplitItem], opts: &StratifiedOptions) -> Result<Vec<GroupPlan>> {
     check_fraction(opts.test_fraction, "test fraction")?;
     let (e, (b0, b1)) = (opts.exclude_below, opts.one_hop_band);
-    if ![e, b0, b1].iter().all(|x| x.is_finite()) || !(0.0 <= e && e <= b0 && b0 <= b1 && b1 <= 1.0) {
+    let finite = [e, b0, b1].iter().all(|x| x.is_finite());
+    if !(finite && 0.0 <= e && e <= b0 && b0 <= b1 && b1 <= 1.0) {
         return invalid(format!(
             "inconsistent stratification thresholds: need 0 <= exclude_below ({e}) <= one-hop band start ({b0}) <= one-hop band end ({b1}) <= 1"
         ));
@@ -293,7 +294,7 @@ pub fn grouped_kfold(items: &[SplitItem], k: usize, seed: u64) -> Result<Split> 
     let mut groups = host_groups(&sorted);
     check_k(k, groups.len(), "host groups")?;
     groups.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
-    groups.sort_by(|a, b| b.1.len().cmp(&a.1.len()));
+    groups.sort_by_key(|g| std::cmp::Reverse(g.1.len()));
     let mut folds: Vec<Vec<String>> = vec![Vec::new(); k];
     for (_, ids) in groups {
         let i = (0..k).min_by_key(|&i| (folds[i].len(), i)).expect("k >= 2");

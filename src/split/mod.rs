@@ -359,10 +359,12 @@ impl Split {
         self.partitions.values().flatten().map(|s| s.as_str()).collect()
     }
 
-    /// Partition names in natural order (`fold2` before `fold10`, `train_50` before `train_100`).
+    /// Partition names for display: `train`, `val`, `test` first, then the rest in natural
+    /// order (`fold2` before `fold10`, `train_50` before `train_100`).
     pub fn partition_names(&self) -> Vec<&str> {
+        let rank = |p: &str| ["train", "val", "test"].iter().position(|x| *x == p).unwrap_or(3);
         let mut v: Vec<&str> = self.partitions.keys().map(|s| s.as_str()).collect();
-        v.sort_by(|a, b| natural_key(a).cmp(&natural_key(b)));
+        v.sort_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| natural_key(a).cmp(&natural_key(b))));
         v
     }
 }
@@ -527,6 +529,8 @@ mod tests {
     fn natural_partition_order() {
         let s = Split::new(Algorithm::KFold, BTreeMap::new(), Some(1), parts(&[("fold10", &["a"]), ("fold2", &["b"]), ("fold1", &["c"])]));
         assert_eq!(s.partition_names(), ["fold1", "fold2", "fold10"]);
+        let s = Split::new(Algorithm::Ids, BTreeMap::new(), None, parts(&[("test", &["a"]), ("val", &["b"]), ("train", &["c"])]));
+        assert_eq!(s.partition_names(), ["train", "val", "test"]);
     }
 
     #[test]

@@ -17,8 +17,8 @@ pub fn describe(split: &Split) -> String {
 
 /// Per-group member counts of a split: one row per normalised group of the member records
 /// (`(none)` without a group, `(missing record)` for ids not in the store), one column per
-/// partition in natural order, then the number of distinct ids; a final `TOTAL` row. The title
-/// carries the fingerprint (see [`describe`]).
+/// partition in the order of [`Split::partition_names`], then the number of distinct ids; a
+/// final `TOTAL` row. The title carries the fingerprint (see [`describe`]).
 pub fn summary_table(split: &Split, store: &Store) -> Result<ResultTable> {
     let mut group_of: BTreeMap<&str, String> = BTreeMap::new();
     for id in split.all_ids() {

@@ -120,8 +120,8 @@ pub fn export_json(split: &Split) -> String {
     serde_json::to_string_pretty(split).expect("splits always encode")
 }
 
-/// The split as CSV with columns `id,partition`: one row per membership, partitions in
-/// natural order, ids sorted within each.
+/// The split as CSV with columns `id,partition`: one row per membership, partitions in the
+/// order of [`Split::partition_names`], ids sorted within each.
 pub fn export_csv(split: &Split) -> String {
     let mut w = csv::Writer::from_writer(vec![]);
     w.write_record(["id", "partition"]).expect("in-memory write");
@@ -181,7 +181,7 @@ mod tests {
     #[test]
     fn exports() {
         let s = from_ids(&ids(&["b", "a"]), &ids(&["c"])).unwrap().named("x");
-        assert_eq!(export_csv(&s), "id,partition\nc,test\na,train\nb,train\n");
+        assert_eq!(export_csv(&s), "id,partition\na,train\nb,train\nc,test\n");
         let back = import_json(&export_json(&s)).unwrap();
         assert_eq!(back, s);
         assert_eq!(back.algorithm, Algorithm::Ids);

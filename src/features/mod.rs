@@ -1,0 +1,384 @@
+//! Hop descriptors for barrier models: a fixed, versioned list of cheap numeric features of a
+//! migration hop (path geometry, electrostatics, host and composition statistics), computed
+//! per record, in parallel over a store, and cached in the store's `f` keyspace.
+//!
+//! # Conventions
+//!
+//! * The *mobile ion* is `record.ion`; it is not part of the host. Host atoms of the same
+//!   element are *same-species ions* (other intercalants); they are **not** framework.
+//! * *Framework* = every other host atom. Framework atoms are *anions* when
+//!   [`Element::is_anion`] (N, O, F, S, Cl, Se, Br, Te, I) and *cations* otherwise.
+//! * The hop is the straight Cartesian segment from `initial` to `final_site` (fractional,
+//!   unwrapped). It is sampled at [`PATH_SAMPLES`] = 41 equally spaced points `t = i / 40`;
+//!   the five band points (initial, three linear images, final: `p0..p4`) are the samples at
+//!   `t = 0, 1/4, 1/2, 3/4, 1`, and the midpoint is `t = 1/2`.
+//! * Distances are minimum over all periodic images (exact, via
+//!   [`PointLocator`](crate::structure::neighbors::PointLocator)), in Angstrom (A), and capped
+//!   at [`DIST_CAP`] = 10 A.
+//! * Radii: `r(X)` is the Shannon ionic radius of X ([`Element::ionic_radius`]), or its covalent
+//!   radius where Shannon gives none. `r_ion` is the mobile ion's.
+//! * Nominal charge `q(X)` ([`nominal_charge`]): the first listed common oxidation state of
+//!   X; for anion formers the first *negative* one; 0 for elements with none (noble gases).
+//! * The environment of a point is every host atom within [`ENV_RADIUS`] = 6 A of it.
+//!
+//! # Fill values (undefined descriptors)
+//!
+//! Nothing is left NaN: every vector is checked finite and a non-finite value is an error
+//! naming the record and the descriptor. Undefined values are filled as follows:
+//!
+//! * a nearest distance to a class of atoms the host does not contain (no anions, no cations
+//!   other than the mobile species, no same-species ions): [`DIST_CAP`] (10 A), as if the
+//!   nearest such atom were out of reach; windows without anions likewise use 10 A;
+//! * the position `t` of a minimum that does not exist (distance filled everywhere): 0.5;
+//! * ratios whose denominator is below 0.1 A use 0.1 A as the denominator;
+//! * properties an element lacks (electronegativity of noble gases): the element is left out
+//!   of that property's statistics; a statistic over no element is 0; the main-anion
+//!   electronegativity of an anion-free host is 0 and its one-hot is `anion_is_other`;
+//!   `vol_per_anion` of an anion-free host is the cell volume.
+//!
+//! # Descriptors of `hop-v1` (units)
+//!
+//! **Path geometry**
+//!
+//! * `hop_length` (A): length of the straight hop.
+//! * `d_fw_p{k}`, `d_an_p{k}`, `d_cat_p{k}`, `d_same_p{k}` for k = 0..4 (A): distance from band
+//!   point k to the nearest framework atom, anion, framework cation, same-species ion.
+//! * `bn_fw_min` (A), `bn_fw_t` (fraction of the hop): the bottleneck, the minimum over the 41
+//!   samples of the nearest-framework distance, and where it occurs; `bn_an_min`, `bn_an_t`: the
+//!   same for anions.
+//! * `bn_fw_ratio`, `bn_an_ratio` (1): bottleneck over the mean of the two endpoint values.
+//! * `bn_k3_mean`, `bn_k4_mean` (A): mean distance of the 3 and 4 nearest framework atoms to the
+//!   framework bottleneck point; `bn_k3_dist`, `bn_k4_dist` (A): distance of the 3rd and 4th.
+//! * `bn_window` (A): the window radius, the minimum over the path of
+//!   `min_j (d_j - r_j)` over anions j (distance to the anion's surface); `bn_window_t`: where;
+//!   `bn_squeeze` (A) = `bn_window - r_ion` (negative: the ion must push the anions apart);
+//!   `window_p0`, `window_p4` (A): the same quantity at the endpoints; `window_drop` (A): mean of
+//!   the endpoint windows minus `bn_window`.
+//! * `cn_p0`, `cn_mid`, `cn_p4` (count): anions j within `1.2 (r_ion + r_j)` of the initial site,
+//!   the midpoint, the final site; `scn_p0`, `scn_mid`, `scn_p4`: smooth count
+//!   `sum_j 1 / (1 + exp((d_j - 1.2 (r_ion + r_j)) / 0.1 A))`; `cn_path_min`, `scn_path_min`:
+//!   minimum over the 41 samples; `cn_change`, `scn_change`: midpoint minus the mean of the
+//!   endpoints; `cn_asym`, `scn_asym`: |final - initial|.
+//! * `d_an_asym`, `d_fw_asym` (A): |final - initial| of the nearest anion / framework distance.
+//! * `an_profile_mean`, `an_profile_std`, `fw_profile_mean` (A): mean and standard deviation
+//!   of the nearest-anion distance, mean nearest-framework distance over the 41 samples
+//!   (`bn_an_min` is the profile minimum).
+//! * `crowd_fw`, `crowd_an` (count): distinct framework atoms / anions (periodic images
+//!   counted separately) within 2.5 A of any path sample.
+//! * `hop_over_d_an` (1): hop length over the mean endpoint nearest-anion distance.
+//! * Bond-valence proxy: with `e_j = exp((R0_j - d_j) / 0.37 A)`, `R0_j = r_ion + r_j`, over
+//!   anions within 6 A (d clamped to >= 0.5 A): `bv_p0`, `bv_mid`, `bv_p4` (valence units,
+//!   `S = sum_j e_j`), `bv_path_min`, `bv_path_max`, `bv_mid_ratio` = S(mid) / mean endpoint S
+//!   (1 when the endpoints have none); a Morse-type site energy `M = sum_j (e_j^2 - 2 e_j)`
+//!   (dimensionless, bond depth 1): `morse_barrier` = max over the path of M minus M(initial),
+//!   `morse_end_diff` = M(final) - M(initial).
+//!
+//! **Electrostatics** (crude point-charge proxies with nominal charges, no Ewald sum, no
+//! neutrality, no polarisation: useful as relative numbers only)
+//!
+//! * `d_cat_path_min`, `d_same_path_min` (A): minimum over the path of the distance to the
+//!   nearest framework cation / same-species ion.
+//! * `es_fw_mid_minus_init` (e/A): `sum_j q_j / r_j` over framework atoms within 6 A at the
+//!   midpoint minus the same at the initial site (`r` clamped to >= 0.5 A);
+//!   `es_all_mid_minus_init`: the same including same-species ions.
+//! * `es_wolf_barrier` (eV): `14.40 q_ion` times the maximum over the path of the Wolf-damped
+//!   potential `sum_j q_j (erfc(0.25 r)/r - erfc(1.5)/6)` of all host atoms within 6 A, minus
+//!   its initial value; `es_wolf_end_diff` (eV): final minus initial;
+//!   `es_cat_barrier` (eV): the Wolf barrier from positively charged host atoms only.
+//!
+//! **Host** (the host plus the mobile ion at its initial site, `N = host atoms + 1`)
+//!
+//! * `n_atoms` (host atoms), `n_elements` (distinct elements of host + ion),
+//!   `vol_per_atom` (A^3), `vol_per_anion` (A^3), `density` (g/cm^3),
+//!   `ion_fraction` ((same-species ions + 1) / N), `anion_fraction`, `tm_fraction` (transition
+//!   metals / N), `n_anion_species`, `packing_fraction` (sum of `4/3 pi r^3` over V).
+//! * `anion_en`: Pauling electronegativity of the main (most numerous) anion;
+//!   `anion_is_{O,S,Se,F,N,Cl,other}`: one-hot of the main anion.
+//! * `ion_z`, `ion_charge` (e), `ion_radius` (A), `ion_mass` (g/mol), `ion_en`;
+//!   `ion_is_{Li,Na,K,Mg,Ca,Zn,Al,Rb,Sr}`: one-hot.
+//!
+//! **Composition statistics** (Magpie-style, over host + ion, atom-fraction weights `f_i`):
+//! `comp_{p}_{s}` for properties p = `en` (Pauling), `rcov` (A), `rion` (A), `mass` (g/mol),
+//! `period`, `group`, `ox` (nominal charge) and statistics s = `mean` (`sum f_i x_i`), `min`,
+//! `max`, `range`, `mad` (`sum f_i |x_i - mean|`).
+
+mod cache;
+mod chem;
+mod geometry;
+
+pub use cache::{cached_matrix, cached_matrix_report, feature_key, CacheReport};
+pub use chem::{ionic_radius, nominal_charge};
+
+use crate::record::{HopRecord, StructureId};
+use crate::store::{Store, StoreError};
+use crate::structure::Structure;
+use crate::element::Element;
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+/// Number of points sampled along the straight hop (t = i / 40).
+pub const PATH_SAMPLES: usize = 41;
+/// Radius of the environment of a point (A).
+pub const ENV_RADIUS: f64 = 6.0;
+/// Cap of every distance descriptor and fill value of undefined distances (A).
+pub const DIST_CAP: f64 = 10.0;
+/// Name of the default feature set.
+pub const HOP_V1: &str = "hop-v1";
+
+/// Errors of descriptor computation.
+#[derive(Debug, thiserror::Error)]
+pub enum FeatureError {
+    /// Reading the store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The host structure of a record could not be loaded.
+    #[error("record '{id}': cannot load host structure {host}: {source}")]
+    Host {
+        /// Record id.
+        id: String,
+        /// Host structure id.
+        host: StructureId,
+        /// The store error.
+        source: StoreError,
+    },
+    /// A record cannot be described (bad coordinates, empty host).
+    #[error("record '{id}': {msg}")]
+    Record {
+        /// Record id.
+        id: String,
+        /// What is wrong.
+        msg: String,
+    },
+    /// A descriptor came out NaN or infinite.
+    #[error("record '{id}': descriptor '{name}' is not finite ({value})")]
+    NonFinite {
+        /// Record id.
+        id: String,
+        /// Descriptor name.
+        name: String,
+        /// The value.
+        value: f64,
+    },
+    /// A feature set names a descriptor that does not exist, or is otherwise malformed.
+    #[error("invalid feature set: {0}")]
+    InvalidSet(String),
+}
+
+/// A named, versioned list of descriptor names (a subset of [`descriptor_names`], any order).
+///
+/// Bump `version` whenever the meaning of a descriptor changes: cached vectors are keyed on
+/// name and version.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FeatureSet {
+    /// Set name (e.g. `hop-v1`); must not contain a NUL byte.
+    pub name: String,
+    /// Version of the set's definition.
+    pub version: u32,
+    /// Descriptor names, in column order.
+    pub names: Vec<String>,
+}
+
+impl FeatureSet {
+    /// A validated feature set: names must be known descriptors, without repeats.
+    pub fn new(name: &str, version: u32, names: Vec<String>) -> Result<Self, FeatureError> {
+        let set = FeatureSet { name: name.to_string(), version, names };
+        set.validate()?;
+        Ok(set)
+    }
+
+    /// The default set `hop-v1` (version 1): every descriptor, in canonical order.
+    pub fn hop_v1() -> Self {
+        FeatureSet { name: HOP_V1.to_string(), version: 1, names: descriptor_names().to_vec() }
+    }
+
+    /// Check the name and that every descriptor exists once.
+    pub fn validate(&self) -> Result<(), FeatureError> {
+        if self.name.is_empty() || self.name.contains('\0') {
+            return Err(FeatureError::InvalidSet(format!("set name {:?} must be non-empty and without NUL", self.name)));
+        }
+        if self.names.is_empty() {
+            return Err(FeatureError::InvalidSet(format!("set '{}' names no descriptor", self.name)));
+        }
+        self.columns().map(|_| ())
+    }
+
+    /// Index of each of the set's names in the canonical descriptor vector.
+    fn columns(&self) -> Result<Vec<usize>, FeatureError> {
+        let index = descriptor_index();
+        let mut seen = std::collections::HashSet::new();
+        self.names
+            .iter()
+            .map(|n| {
+                if !seen.insert(n.as_str()) {
+                    return Err(FeatureError::InvalidSet(format!("set '{}' names '{n}' twice", self.name)));
+                }
+                index.get(n.as_str()).copied().ok_or_else(|| FeatureError::InvalidSet(format!("set '{}': unknown descriptor '{n}'", self.name)))
+            })
+            .collect()
+    }
+
+    /// Pick this set's columns out of a full (canonical-order) descriptor vector.
+    fn select(&self, cols: &[usize], full: &[f64]) -> Vec<f64> {
+        cols.iter().map(|&c| full[c]).collect()
+    }
+}
+
+impl Default for FeatureSet {
+    fn default() -> Self {
+        FeatureSet::hop_v1()
+    }
+}
+
+/// Descriptor vectors of several hops.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeatureMatrix {
+    /// Record ids, one per row.
+    pub ids: Vec<String>,
+    /// Descriptor names, one per column.
+    pub names: Vec<String>,
+    /// One row per record, in `ids` order.
+    pub rows: Vec<Vec<f64>>,
+}
+
+impl FeatureMatrix {
+    /// Column index of a descriptor.
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|n| n == name)
+    }
+
+    /// One column by name.
+    pub fn column(&self, name: &str) -> Option<Vec<f64>> {
+        let c = self.column_index(name)?;
+        Some(self.rows.iter().map(|r| r[c]).collect())
+    }
+
+    /// The row of a record id.
+    pub fn row(&self, id: &str) -> Option<&[f64]> {
+        self.ids.iter().position(|i| i == id).map(|k| self.rows[k].as_slice())
+    }
+}
+
+/// Collects descriptor values in canonical order, with names when asked.
+pub(crate) struct Row {
+    pub values: Vec<f64>,
+    pub names: Option<Vec<String>>,
+}
+
+impl Row {
+    fn new(with_names: bool) -> Self {
+        Row { values: Vec::with_capacity(160), names: with_names.then(Vec::new) }
+    }
+
+    /// Append one descriptor.
+    pub fn push(&mut self, name: &str, v: f64) {
+        self.values.push(v);
+        if let Some(n) = self.names.as_mut() {
+            n.push(name.to_string());
+        }
+    }
+}
+
+/// All descriptor names of `hop-v1`, in canonical order.
+pub fn descriptor_names() -> &'static [String] {
+    static NAMES: OnceLock<Vec<String>> = OnceLock::new();
+    NAMES.get_or_init(|| {
+        // The names are produced by the same code as the values, on a tiny built-in hop
+        // (one F atom in a 4 A cube, a Li hop), so they cannot drift apart.
+        let el = |s: &str| Element::from_symbol(s).expect("known element");
+        let lat = crate::structure::Lattice::new([[4.0, 0.0, 0.0], [0.0, 4.0, 0.0], [0.0, 0.0, 4.0]]).expect("cubic cell");
+        let host = Structure { lattice: lat, species: vec![el("F")], frac: vec![[0.5, 0.0, 0.0]] };
+        let ctx = geometry::HostContext::new(&host, el("Li"));
+        let mut row = Row::new(true);
+        geometry::describe(&ctx, [0.0, 0.0, 0.0], [0.25, 0.25, 0.0], &mut row);
+        row.names.expect("names requested")
+    })
+}
+
+fn descriptor_index() -> &'static HashMap<&'static str, usize> {
+    static INDEX: OnceLock<HashMap<&'static str, usize>> = OnceLock::new();
+    INDEX.get_or_init(|| descriptor_names().iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect())
+}
+
+fn check_inputs(record: &HopRecord, host: &Structure) -> Result<(), FeatureError> {
+    let bad = |msg: String| Err(FeatureError::Record { id: record.id.clone(), msg });
+    if host.is_empty() {
+        return bad("host structure has no atoms".into());
+    }
+    if !record.initial.iter().chain(record.final_site.iter()).all(|x| x.is_finite()) {
+        return bad(format!("non-finite hop endpoints {:?} -> {:?}", record.initial, record.final_site));
+    }
+    Ok(())
+}
+
+fn check_finite(id: &str, values: &[f64]) -> Result<(), FeatureError> {
+    if let Some((i, v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        return Err(FeatureError::NonFinite { id: id.to_string(), name: descriptor_names()[i].clone(), value: *v });
+    }
+    Ok(())
+}
+
+fn compute_with(ctx: &geometry::HostContext, record: &HopRecord) -> Result<Vec<f64>, FeatureError> {
+    let mut row = Row::new(false);
+    geometry::describe(ctx, record.initial, record.final_site, &mut row);
+    debug_assert_eq!(row.values.len(), descriptor_names().len());
+    check_finite(&record.id, &row.values)?;
+    Ok(row.values)
+}
+
+/// All `hop-v1` descriptors of one hop, in the order of [`descriptor_names`].
+///
+/// `host` must be the record's host structure (`store.structure(&record.host)`).
+pub fn compute(record: &HopRecord, host: &Structure) -> Result<Vec<f64>, FeatureError> {
+    check_inputs(record, host)?;
+    let ctx = geometry::HostContext::new(host, record.ion);
+    compute_with(&ctx, record)
+}
+
+/// The descriptors of `set` for one hop, in the set's column order.
+pub fn compute_set(record: &HopRecord, host: &Structure, set: &FeatureSet) -> Result<Vec<f64>, FeatureError> {
+    let cols = set.columns()?;
+    Ok(set.select(&cols, &compute(record, host)?))
+}
+
+/// `hop-v1` descriptors of the records `ids` (rows in `ids` order), in parallel; each
+/// distinct host is loaded and indexed once.
+pub fn compute_many(store: &Store, ids: &[String]) -> Result<FeatureMatrix, FeatureError> {
+    compute_many_set(store, ids, &FeatureSet::hop_v1())
+}
+
+/// Like [`compute_many`] for the columns of `set`.
+pub fn compute_many_set(store: &Store, ids: &[String], set: &FeatureSet) -> Result<FeatureMatrix, FeatureError> {
+    set.validate()?;
+    let records: Vec<HopRecord> = ids.par_iter().map(|id| store.record(id)).collect::<Result<_, _>>()?;
+    let rows = compute_records(store, &records, set)?;
+    Ok(FeatureMatrix { ids: ids.to_vec(), names: set.names.clone(), rows })
+}
+
+/// Descriptor rows of loaded records (parallel; hosts loaded once per distinct host and ion).
+pub(crate) fn compute_records(store: &Store, records: &[HopRecord], set: &FeatureSet) -> Result<Vec<Vec<f64>>, FeatureError> {
+    let cols = set.columns()?;
+    let mut keys: Vec<(&StructureId, Element, &str)> = records.iter().map(|r| (&r.host, r.ion, r.id.as_str())).collect();
+    keys.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    keys.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
+    let contexts: HashMap<(&StructureId, Element), Arc<geometry::HostContext>> = keys
+        .par_iter()
+        .map(|&(sid, ion, id)| {
+            let host = store.structure(sid).map_err(|e| FeatureError::Host { id: id.to_string(), host: sid.clone(), source: e })?;
+            if host.is_empty() {
+                return Err(FeatureError::Record { id: id.to_string(), msg: "host structure has no atoms".into() });
+            }
+            Ok(((sid, ion), Arc::new(geometry::HostContext::new(&host, ion))))
+        })
+        .collect::<Result<_, FeatureError>>()?;
+    records
+        .par_iter()
+        .map(|r| {
+            if !r.initial.iter().chain(r.final_site.iter()).all(|x| x.is_finite()) {
+                return Err(FeatureError::Record { id: r.id.clone(), msg: format!("non-finite hop endpoints {:?} -> {:?}", r.initial, r.final_site) });
+            }
+            let ctx = &contexts[&(&r.host, r.ion)];
+            Ok(set.select(&cols, &compute_with(ctx, r)?))
+        })
+        .collect()
+}

@@ -1,0 +1,168 @@
+//! Stored models (keyspace `M`): [`ModelRecord`] and its save / load / list / drop.
+//!
+//! Key: `store::key(b'M', &[name])`. Value: bincode of `(MODEL_RECORD_VERSION, ModelRecord)`.
+//! Every write is one atomic [`WriteSet`] with its audit entry (op `model`).
+
+use super::{Model, ModelError, Result};
+use crate::store::{self, Store, WriteSet};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Version of the stored encoding of a [`ModelRecord`].
+pub const MODEL_RECORD_VERSION: u32 = 1;
+
+/// Longest model name accepted.
+pub const MAX_NAME_LEN: usize = 128;
+
+/// A trained model with everything needed to reproduce and audit it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelRecord {
+    /// Model name (see [`validate_name`]).
+    pub name: String,
+    /// Model kind (`random_forest`, `boosted_trees`, `mean`).
+    pub kind: String,
+    /// Hyperparameters, canonical ([`Params::to_map`](super::Params::to_map)).
+    pub params: BTreeMap<String, String>,
+    /// Feature set name and version the model was trained on (e.g. `hop-v1@1`).
+    pub feature_set: String,
+    /// Feature names, in column order.
+    pub feature_names: Vec<String>,
+    /// Fingerprint of the split whose training partition was used ("" when none).
+    pub split_fingerprint: String,
+    /// Ids of the training rows.
+    pub train_ids: Vec<String>,
+    /// The fitted model ([`Model::to_bytes`]).
+    pub blob: Vec<u8>,
+    /// Named scores (e.g. `test_mae`, `cv_mae`, `test_r2`).
+    pub metrics: BTreeMap<String, f64>,
+    /// Free-form log lines of training (tuning table, timings, ...).
+    pub training_log: Vec<String>,
+    /// RFC 3339 creation time.
+    pub created_at: String,
+}
+
+impl ModelRecord {
+    /// A record for a fitted model: kind, params, feature names and blob from `model`,
+    /// creation time now, no metrics or log yet.
+    pub fn from_model(name: &str, model: &Model, feature_set: &str, split_fingerprint: &str, train_ids: Vec<String>) -> Result<ModelRecord> {
+        Ok(ModelRecord {
+            name: name.to_string(),
+            kind: model.kind().as_str().to_string(),
+            params: model.params().to_map(),
+            feature_set: feature_set.to_string(),
+            feature_names: model.feature_names().to_vec(),
+            split_fingerprint: split_fingerprint.to_string(),
+            train_ids,
+            blob: model.to_bytes()?,
+            metrics: BTreeMap::new(),
+            training_log: Vec::new(),
+            created_at: crate::import::now(),
+        })
+    }
+
+    /// Decode the fitted model.
+    pub fn model(&self) -> Result<Model> {
+        Model::from_bytes(&self.blob)
+    }
+}
+
+/// Store key of a model.
+pub fn model_key(name: &str) -> Vec<u8> {
+    store::key(b'M', &[name.as_bytes()])
+}
+
+/// Check a model name: 1 to [`MAX_NAME_LEN`] ASCII letters, digits, `_`, `-`, `.`, starting
+/// with a letter or digit.
+pub fn validate_name(name: &str) -> Result<()> {
+    let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    if name.is_empty() || name.len() > MAX_NAME_LEN || !name.chars().all(ok) || !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Err(ModelError::InvalidName(format!(
+            "invalid model name '{name}': use 1 to {MAX_NAME_LEN} ASCII letters, digits, '_', '-' or '.', starting with a letter or digit"
+        )));
+    }
+    Ok(())
+}
+
+fn decode(name: &str, bytes: &[u8]) -> Result<ModelRecord> {
+    let (ver, rec): (u32, ModelRecord) = bincode::deserialize(bytes).map_err(|e| ModelError::Decode(format!("stored model '{name}': {e}")))?;
+    if ver != MODEL_RECORD_VERSION {
+        return Err(ModelError::Decode(format!("stored model '{name}' has format version {ver}, this hopdb reads {MODEL_RECORD_VERSION}")));
+    }
+    Ok(rec)
+}
+
+/// Save a model record under its name in one atomic write (op `model`). Errors when the
+/// name is invalid, the blob does not decode, or a model of that name exists and `replace` is
+/// false.
+pub fn save(store: &Store, rec: &ModelRecord, replace: bool) -> Result<()> {
+    validate_name(&rec.name)?;
+    let model = rec.model()?;
+    if model.kind().as_str() != rec.kind {
+        return Err(ModelError::Decode(format!("record kind '{}' does not match its blob ({})", rec.kind, model.kind())));
+    }
+    let key = model_key(&rec.name);
+    let existed = store.get_raw(&key)?.is_some();
+    if existed && !replace {
+        return Err(ModelError::Exists(rec.name.clone()));
+    }
+    let verb = if existed { "replace" } else { "save" };
+    let mut ws = WriteSet::new(
+        "model",
+        format!("{verb} model '{}': {} on {} rows x {} features ({})", rec.name, rec.kind, rec.train_ids.len(), rec.feature_names.len(), rec.feature_set),
+    );
+    let bytes = bincode::serialize(&(MODEL_RECORD_VERSION, rec)).map_err(|e| ModelError::Decode(format!("cannot encode record: {e}")))?;
+    ws.put_raw(key, bytes);
+    store.commit(ws)?;
+    Ok(())
+}
+
+/// Load a model record by name; [`ModelError::NotFound`] when there is none.
+pub fn load(store: &Store, name: &str) -> Result<ModelRecord> {
+    match store.get_raw(&model_key(name))? {
+        Some(v) => decode(name, &v),
+        None => Err(ModelError::NotFound(name.to_string())),
+    }
+}
+
+/// True when a model of that name exists.
+pub fn exists(store: &Store, name: &str) -> Result<bool> {
+    Ok(store.get_raw(&model_key(name))?.is_some())
+}
+
+/// Names of the stored models, in name order (reads no blob).
+pub fn names(store: &Store) -> Result<Vec<String>> {
+    let mut prefix = store::key(b'M', &[]);
+    prefix.push(0);
+    let mut out = Vec::new();
+    for kv in store.scan_raw(&prefix) {
+        let (k, _) = kv?;
+        out.push(String::from_utf8_lossy(&k[prefix.len()..]).into_owned());
+    }
+    Ok(out)
+}
+
+/// Every stored model record, in name order.
+pub fn list(store: &Store) -> Result<Vec<ModelRecord>> {
+    let mut prefix = store::key(b'M', &[]);
+    prefix.push(0);
+    let mut out = Vec::new();
+    for kv in store.scan_raw(&prefix) {
+        let (k, v) = kv?;
+        let name = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+        out.push(decode(&name, &v)?);
+    }
+    Ok(out)
+}
+
+/// Delete a stored model in one atomic write (op `model`); [`ModelError::NotFound`] when
+/// there is none.
+pub fn drop(store: &Store, name: &str) -> Result<()> {
+    let key = model_key(name);
+    if store.get_raw(&key)?.is_none() {
+        return Err(ModelError::NotFound(name.to_string()));
+    }
+    let mut ws = WriteSet::new("model", format!("drop model '{name}'"));
+    ws.remove_raw(key);
+    store.commit(ws)?;
+    Ok(())
+}
