@@ -79,5 +79,18 @@ fn bvse_crosscheck_against_ions() {
             }
             Err(e) => println!("{jid:4} {name:24} py {:?} rust error: {e}", r.get("error").or(r.get("barrier"))),
         }
+        if let (Ok((_, p)), Some(pyox)) = (rust, r["oxidation_states"].as_array()) {
+            let (_, _, ion, host, _, _) = hops.iter().find(|h| h.0 == *jid).unwrap();
+            let mut diffs = Vec::new();
+            for (i, (a, b)) in pyox.iter().zip(&p.oxidation_states).enumerate() {
+                if a.as_i64().unwrap() != *b as i64 {
+                    let e = if i < host.len() { host.species[i] } else { *ion };
+                    diffs.push(format!("{i}:{e} py {a} rust {b}"));
+                }
+            }
+            if !diffs.is_empty() {
+                println!("      ox diffs ({:?} vs py {}): {}", p.basis, r["ox_mode"], diffs.join(", "));
+            }
+        }
     }
 }

@@ -30,9 +30,19 @@ fn store() -> &'static Store {
             let groups = store.class_groups().expect("class groups");
             let (cands, errs) = hopdb::import::devi::read_dir(Path::new(DATA), &groups)
                 .unwrap_or_else(|e| panic!("read the dataset at {DATA}: {e}"));
-            let report = hopdb::import::commit(&store, cands, errs, &Default::default(), "devi2025 for hopql_docs")
-                .expect("import the dataset");
-            assert_eq!(report.added.len(), 619, "the reference documents the 619-hop dataset");
+            let report = hopdb::import::commit(
+                &store,
+                cands,
+                errs,
+                &Default::default(),
+                "devi2025 for hopql_docs",
+            )
+            .expect("import the dataset");
+            assert_eq!(
+                report.added.len(),
+                619,
+                "the reference documents the 619-hop dataset"
+            );
             (dir, store)
         })
         .1
@@ -75,7 +85,11 @@ fn blocks(lines: &[&str]) -> Vec<Block> {
             b.body.push(l.to_string());
         }
     }
-    assert!(cur.is_none(), "unclosed code fence in {}", doc_path().display());
+    assert!(
+        cur.is_none(),
+        "unclosed code fence in {}",
+        doc_path().display()
+    );
     out
 }
 
@@ -84,7 +98,10 @@ fn blocks(lines: &[&str]) -> Vec<Block> {
 fn run_example(src: &str) -> (String, &'static str) {
     match exec::run_script(store(), src) {
         Ok(tables) => {
-            let parts: Vec<String> = tables.iter().map(|t| t.to_csv().trim_end().to_string()).collect();
+            let parts: Vec<String> = tables
+                .iter()
+                .map(|t| t.to_csv().trim_end().to_string())
+                .collect();
             (parts.join("\n\n"), "csv")
         }
         // A single statement prints its error; a script also names the failing statement.
@@ -156,7 +173,9 @@ fn doc_examples_match_their_outputs() {
         let (actual, kind) = run_example(&src);
         let next = bs.get(k + 1).filter(|n| {
             (n.info == "csv" || n.info == "text")
-                && lines[b.close + 1..n.open].iter().all(|l| l.trim().is_empty())
+                && lines[b.close + 1..n.open]
+                    .iter()
+                    .all(|l| l.trim().is_empty())
         });
         let fresh = || {
             let mut v = vec![format!("```{kind}")];
@@ -185,7 +204,10 @@ fn doc_examples_match_their_outputs() {
             }
         }
     }
-    assert!(examples >= 40, "expected the reference to have many examples, found {examples}");
+    assert!(
+        examples >= 40,
+        "expected the reference to have many examples, found {examples}"
+    );
     if bless && !edits.is_empty() {
         let mut out: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
         edits.sort_by_key(|e| std::cmp::Reverse(e.0));
@@ -196,7 +218,12 @@ fn doc_examples_match_their_outputs() {
         eprintln!("blessed {} block(s) of {}", failures.len(), path.display());
         return;
     }
-    assert!(failures.is_empty(), "{} of {examples} examples fail:\n\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {examples} examples fail:\n\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 /// The field table of the reference (between `<!-- fields:begin -->` and
@@ -205,14 +232,20 @@ fn doc_examples_match_their_outputs() {
 #[test]
 fn field_table_is_in_sync_with_fields() {
     let text = std::fs::read_to_string(doc_path()).expect("read docs/QUERY_LANGUAGE.md");
-    let start = text.find("<!-- fields:begin -->").expect("fields:begin marker");
+    let start = text
+        .find("<!-- fields:begin -->")
+        .expect("fields:begin marker");
     let end = text.find("<!-- fields:end -->").expect("fields:end marker");
     let rows: Vec<Vec<String>> = text[start..end]
         .lines()
         .filter(|l| l.starts_with('|'))
         .skip(2) // header and separator
         .map(|l| {
-            l.trim().trim_matches('|').split('|').map(|c| c.trim().trim_matches('`').to_string()).collect()
+            l.trim()
+                .trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().trim_matches('`').to_string())
+                .collect()
         })
         .collect();
     let expected: Vec<Vec<String>> = FIELDS
@@ -221,7 +254,11 @@ fn field_table_is_in_sync_with_fields() {
             vec![
                 d.name.to_string(),
                 d.ty.name().to_string(),
-                if d.indexed { "yes".to_string() } else { "no".to_string() },
+                if d.indexed {
+                    "yes".to_string()
+                } else {
+                    "no".to_string()
+                },
                 d.doc.to_string(),
             ]
         })
@@ -250,16 +287,66 @@ fn every_construct_has_an_example() {
         .collect::<Vec<_>>()
         .join("\n");
     let constructs = [
-        "SELECT *", " AS ", "WHERE", " AND ", " OR ", "NOT (", "NOT ", " = ", " != ", " <> ", " < ", " <= ",
-        " > ", " >= ", " BETWEEN ", "NOT BETWEEN", " IN (", "NOT IN", " LIKE ", "NOT LIKE", "IS NULL",
-        "IS NOT NULL", "HAS '", "HAS ALL", "HAS ANY", "HAS ONLY", "COUNT(*)", "AVG(", "MIN(",
-        "MAX(", "SUM(", "STDDEV(", "MEDIAN(", "GROUP BY", "ORDER BY", " DESC", " ASC", "LIMIT", "OFFSET",
-        "EXPLAIN", "DESCRIBE", "SHOW STATS", "TRUE", "FALSE", "--", "''",
+        "SELECT *",
+        " AS ",
+        "WHERE",
+        " AND ",
+        " OR ",
+        "NOT (",
+        "NOT ",
+        " = ",
+        " != ",
+        " <> ",
+        " < ",
+        " <= ",
+        " > ",
+        " >= ",
+        " BETWEEN ",
+        "NOT BETWEEN",
+        " IN (",
+        "NOT IN",
+        " LIKE ",
+        "NOT LIKE",
+        "IS NULL",
+        "IS NOT NULL",
+        "HAS '",
+        "HAS ALL",
+        "HAS ANY",
+        "HAS ONLY",
+        "COUNT(*)",
+        "AVG(",
+        "MIN(",
+        "MAX(",
+        "SUM(",
+        "STDDEV(",
+        "MEDIAN(",
+        "GROUP BY",
+        "ORDER BY",
+        " DESC",
+        " ASC",
+        "LIMIT",
+        "OFFSET",
+        "EXPLAIN",
+        "DESCRIBE",
+        "SHOW STATS",
+        "TRUE",
+        "FALSE",
+        "--",
+        "''",
     ];
-    let missing: Vec<&str> = constructs.iter().copied().filter(|c| !examples.contains(c)).collect();
-    assert!(missing.is_empty(), "constructs without an executed example: {missing:?}");
+    let missing: Vec<&str> = constructs
+        .iter()
+        .copied()
+        .filter(|c| !examples.contains(c))
+        .collect();
     assert!(
-        examples.match_indices("COUNT(").any(|(i, _)| !examples[i + 6..].starts_with('*')),
+        missing.is_empty(),
+        "constructs without an executed example: {missing:?}"
+    );
+    assert!(
+        examples
+            .match_indices("COUNT(")
+            .any(|(i, _)| !examples[i + 6..].starts_with('*')),
         "COUNT(field) has no executed example"
     );
 }
@@ -268,7 +355,20 @@ fn every_construct_has_an_example() {
 #[test]
 fn repl_commands_are_documented() {
     let text = std::fs::read_to_string(doc_path()).expect("read docs/QUERY_LANGUAGE.md");
-    for cmd in [".help", ".schema", ".timer on", ".format csv", ".quit", ".exit", "HOPDB_HISTORY", "Ctrl-C", "Ctrl-D"] {
-        assert!(text.contains(cmd), "docs/QUERY_LANGUAGE.md does not mention {cmd}");
+    for cmd in [
+        ".help",
+        ".schema",
+        ".timer on",
+        ".format csv",
+        ".quit",
+        ".exit",
+        "HOPDB_HISTORY",
+        "Ctrl-C",
+        "Ctrl-D",
+    ] {
+        assert!(
+            text.contains(cmd),
+            "docs/QUERY_LANGUAGE.md does not mention {cmd}"
+        );
     }
 }

@@ -27,7 +27,8 @@ fn make_store(dir: &Path) -> PathBuf {
     let db = dir.join("db");
     let store = Store::create(&db).expect("create store");
     let groups = store.class_groups().expect("class groups");
-    let (cands, errs) = hopdb::import::devi::read_dir(Path::new(DATA), &groups).expect("read dataset");
+    let (cands, errs) =
+        hopdb::import::devi::read_dir(Path::new(DATA), &groups).expect("read dataset");
     hopdb::import::commit(&store, cands, errs, &Default::default(), "repl_pty").expect("import");
     db
 }
@@ -44,12 +45,26 @@ struct Repl {
 impl Repl {
     fn start(db: &Path, history: &Path) -> Repl {
         let (mut master, mut slave) = (-1, -1);
-        let mut ws = libc::winsize { ws_row: 50, ws_col: 160, ws_xpixel: 0, ws_ypixel: 0 };
+        let ws = libc::winsize {
+            ws_row: 50,
+            ws_col: 160,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
         // SAFETY: openpty writes two fds into the provided ints; the other pointers may be null.
-        let rc = unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null_mut(), &mut ws) };
+        let rc = unsafe {
+            libc::openpty(
+                &mut master,
+                &mut slave,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                &ws,
+            )
+        };
         assert_eq!(rc, 0, "openpty failed: {}", std::io::Error::last_os_error());
         // SAFETY: `master` and `slave` are fresh fds that we own from here on.
-        let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+        let (master, slave) =
+            unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_hopdb"));
         cmd.arg("--db")
             .arg(db)
@@ -89,7 +104,12 @@ impl Repl {
                 sink.lock().unwrap().extend_from_slice(&buf[..n]);
             }
         });
-        Repl { child, writer, output, cursor: 0 }
+        Repl {
+            child,
+            writer,
+            output,
+            cursor: 0,
+        }
     }
 
     /// The transcript so far, without carriage returns and terminal escape sequences.
@@ -110,14 +130,19 @@ impl Repl {
                 return got;
             }
             if start.elapsed() > TIMEOUT {
-                panic!("timed out waiting for {needle:?}; transcript after the cursor:\n{}", &t[self.cursor.min(t.len())..]);
+                panic!(
+                    "timed out waiting for {needle:?}; transcript after the cursor:\n{}",
+                    &t[self.cursor.min(t.len())..]
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
     fn send(&mut self, keys: &str) {
-        self.writer.write_all(keys.as_bytes()).expect("write to pty");
+        self.writer
+            .write_all(keys.as_bytes())
+            .expect("write to pty");
         self.writer.flush().expect("flush pty");
     }
 
@@ -132,12 +157,19 @@ impl Repl {
         let start = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
-                assert!(status.success(), "hopdb repl exited with {status}; transcript:\n{}", self.transcript());
+                assert!(
+                    status.success(),
+                    "hopdb repl exited with {status}; transcript:\n{}",
+                    self.transcript()
+                );
                 return;
             }
             if start.elapsed() > TIMEOUT {
                 let _ = self.child.kill();
-                panic!("hopdb repl did not exit; transcript:\n{}", self.transcript());
+                panic!(
+                    "hopdb repl did not exit; transcript:\n{}",
+                    self.transcript()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -160,16 +192,15 @@ fn clean(s: &str) -> String {
     while let Some(c) = it.next() {
         match c {
             '\r' => {}
-            '\x1b' => match it.next() {
-                Some('[') => {
+            '\x1b' => {
+                if it.next() == Some('[') {
                     for d in it.by_ref() {
                         if ('@'..='~').contains(&d) {
                             break;
                         }
                     }
                 }
-                Some(_) | None => {}
-            },
+            }
             c => out.push(c),
         }
     }
@@ -184,7 +215,10 @@ fn repl_session_through_a_pty() {
 
     let mut r = Repl::start(&db, &history);
     let banner = r.expect("hopdb> ");
-    assert!(banner.contains("HopQL shell") && banner.contains("619 hops"), "banner: {banner}");
+    assert!(
+        banner.contains("HopQL shell") && banner.contains("619 hops"),
+        "banner: {banner}"
+    );
 
     // A statement over three lines, with the continuation prompt, in the table format.
     r.line("SELECT ion, COUNT(*)");
@@ -195,7 +229,10 @@ fn repl_session_through_a_pty() {
     let out = r.expect("(9 rows)");
     let rows: Vec<&str> = out.lines().filter(|l| l.starts_with('│')).collect();
     assert_eq!(rows.len(), 10, "header and 9 rows expected:\n{out}");
-    assert!(rows[0].contains("ion") && rows[0].contains("COUNT(*)"), "{out}");
+    assert!(
+        rows[0].contains("ion") && rows[0].contains("COUNT(*)"),
+        "{out}"
+    );
     assert!(rows[1].contains("Al") && rows[1].contains('7'), "{out}");
     assert!(rows[4].contains("Li") && rows[4].contains("175"), "{out}");
     r.expect("hopdb> ");
@@ -210,7 +247,10 @@ fn repl_session_through_a_pty() {
     // A parse error prints the caret rendering, and the shell carries on.
     r.line("SELECT emm FROM hops;");
     let err = r.expect("^^^");
-    assert!(err.contains("error: unknown field 'emm', did you mean 'em'?"), "{err}");
+    assert!(
+        err.contains("error: unknown field 'emm', did you mean 'em'?"),
+        "{err}"
+    );
     assert!(err.contains("1 | SELECT emm FROM hops;"), "{err}");
     r.expect("hopdb> ");
     r.line("SELECT COUNT(*) AS k FROM hops WHERE ion = 'K';");
@@ -254,8 +294,14 @@ fn repl_session_through_a_pty() {
 
     // History was saved, the multi-line statement as one entry.
     let saved = std::fs::read_to_string(&history).expect("history file");
-    assert!(saved.contains("SELECT ion, COUNT(*)\\nFROM hops GROUP BY ion\\nORDER BY ion;"), "history:\n{saved}");
-    assert!(!saved.contains("nonsense"), "a cancelled statement is not history:\n{saved}");
+    assert!(
+        saved.contains("SELECT ion, COUNT(*)\\nFROM hops GROUP BY ion\\nORDER BY ion;"),
+        "history:\n{saved}"
+    );
+    assert!(
+        !saved.contains("nonsense"),
+        "a cancelled statement is not history:\n{saved}"
+    );
 
     // A new session recalls it with the Up arrow; Ctrl-D leaves.
     let mut r = Repl::start(&db, &history);

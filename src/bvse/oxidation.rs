@@ -70,28 +70,46 @@ pub fn assign_oxidation_states(s: &Structure) -> Result<Vec<i8>, BvseError> {
 }
 
 /// Classes of equivalent sites, each sorted by site index, ordered by their first site.
+///
+/// Two sites are equivalent when they hold the same element, their neighbour shells within
+/// the fingerprint radius agree, and the minimum-image distances from each to every other
+/// site agree (as multisets per element), all within twice the tolerance. The second test
+/// (computed only for sites whose shells agree) tells apart sites that look alike locally
+/// but not with respect to a distant defect, as a space-group analysis of the whole cell does.
 fn equivalence_classes(s: &Structure, opts: &OxidationOptions) -> Vec<Vec<usize>> {
     let n = s.len();
     if opts.symm_tol <= 0.0 {
         return (0..n).map(|i| vec![i]).collect();
     }
+    let sorted = |mut v: Vec<(u8, f64)>| {
+        v.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+        v
+    };
     let nl = NeighborList::build(s, opts.fingerprint_radius);
-    // Shell of each site: (element, distance) sorted by element then distance.
     let shells: Vec<Vec<(u8, f64)>> = nl
         .iter()
-        .map(|list| {
-            let mut v: Vec<(u8, f64)> = list.iter().map(|nb| (s.species[nb.index].z(), nb.distance)).collect();
-            v.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
-            v
-        })
+        .map(|list| sorted(list.iter().map(|nb| (s.species[nb.index].z(), nb.distance)).collect()))
         .collect();
+    let mut global: Vec<Option<Vec<(u8, f64)>>> = vec![None; n];
+    let mut global_of = |i: usize| -> Vec<(u8, f64)> {
+        global[i]
+            .get_or_insert_with(|| {
+                sorted((0..n).filter(|&j| j != i).map(|j| (s.species[j].z(), s.lattice.min_image_distance(s.frac[i], s.frac[j]))).collect())
+            })
+            .clone()
+    };
     let tol = 2.0 * opts.symm_tol + 1e-9;
     let same = |a: &[(u8, f64)], b: &[(u8, f64)]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.0 == y.0 && (x.1 - y.1).abs() <= tol);
     let mut classes: Vec<Vec<usize>> = Vec::new();
     for i in 0..n {
-        let found = classes
-            .iter()
-            .position(|c| s.species[c[0]] == s.species[i] && same(&shells[c[0]], &shells[i]));
+        let mut found = None;
+        for (k, c) in classes.iter().enumerate() {
+            let r = c[0];
+            if s.species[r] == s.species[i] && same(&shells[r], &shells[i]) && same(&global_of(r), &global_of(i)) {
+                found = Some(k);
+                break;
+            }
+        }
         match found {
             Some(k) => classes[k].push(i),
             None => classes.push(vec![i]),

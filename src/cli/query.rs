@@ -199,7 +199,11 @@ pub fn complete_word(line: &str, pos: usize) -> (usize, Vec<String>) {
     }
     for k in KEYWORDS {
         if k.to_ascii_lowercase().starts_with(&lower) {
-            add(if lower_case { k.to_ascii_lowercase() } else { k.to_string() });
+            add(if lower_case {
+                k.to_ascii_lowercase()
+            } else {
+                k.to_string()
+            });
         }
     }
     out.sort();

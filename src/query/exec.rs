@@ -110,6 +110,8 @@ pub fn query(store: &Store, src: &str) -> Result<ResultTable, ExecError> {
 /// Every statement is parsed first, in order (a syntax error anywhere means nothing runs);
 /// then the statements run in order, stopping at the first failure. The error names the
 /// statement (1-based number, line, text); its caret position is relative to the script.
+// A script fails at most once, so the size of the error does not matter.
+#[allow(clippy::result_large_err)]
 pub fn run_script(store: &Store, src: &str) -> Result<Vec<ResultTable>, ScriptError> {
     let mut stmts = Vec::new();
     for (i, (span, parsed)) in parse_statements(src).into_iter().enumerate() {
@@ -472,11 +474,17 @@ fn fetch<'s>(store: &'s Store, access: &Access) -> Result<RecordIter<'s>, StoreE
         Access::FullScan => Box::new(store.records()),
         Access::PrimaryKey { ids } => {
             let ids = ids.clone();
-            Box::new(ids.into_iter().filter_map(move |id| store.get(&id).transpose()))
+            Box::new(
+                ids.into_iter()
+                    .filter_map(move |id| store.get(&id).transpose()),
+            )
         }
         Access::Index { probes } => {
             let ids = plan::probe_ids(store, probes)?;
-            Box::new(ids.into_iter().filter_map(move |id| store.get(&id).transpose()))
+            Box::new(
+                ids.into_iter()
+                    .filter_map(move |id| store.get(&id).transpose()),
+            )
         }
     })
 }
@@ -535,7 +543,7 @@ impl<T: Ord> PartialEq for SortEntry<T> {
 impl<T: Ord> Eq for SortEntry<T> {}
 impl<T: Ord> PartialOrd for SortEntry<T> {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.order(other))
+        Some(self.cmp(other))
     }
 }
 impl<T: Ord> Ord for SortEntry<T> {
@@ -635,9 +643,18 @@ fn full_scan_plan(sel: &Select) -> Plan {
 }
 
 /// A non-grouped query: filter, project, sort, limit.
-fn select_rows(sel: &Select, plan: &Plan, records: RecordIter<'_>) -> Result<Vec<Vec<Value>>, ExecError> {
+fn select_rows(
+    sel: &Select,
+    plan: &Plan,
+    records: RecordIter<'_>,
+) -> Result<Vec<Vec<Value>>, ExecError> {
     let fields = output_fields(sel);
-    let project = |rec: &HopRecord| fields.iter().map(|f| field_value(rec, *f)).collect::<Vec<_>>();
+    let project = |rec: &HopRecord| {
+        fields
+            .iter()
+            .map(|f| field_value(rec, *f))
+            .collect::<Vec<_>>()
+    };
     if sel.order_by.is_empty() {
         // Streaming: stop as soon as LIMIT + OFFSET rows have matched.
         let budget = row_budget(sel);
@@ -679,7 +696,13 @@ fn select_rows(sel: &Select, plan: &Plan, records: RecordIter<'_>) -> Result<Vec
 }
 
 /// The sort key of a non-grouped row.
-fn row_sort_key(sel: &Select, o: &OrderBy, rec: &HopRecord, fields: &[Field], row: &[Value]) -> Value {
+fn row_sort_key(
+    sel: &Select,
+    o: &OrderBy,
+    rec: &HopRecord,
+    fields: &[Field],
+    row: &[Value],
+) -> Value {
     match &o.key {
         OrderKey::Field(f) => field_value(rec, *f),
         OrderKey::Alias(a) => match sel.item_by_alias(a) {
@@ -699,11 +722,23 @@ fn row_sort_key(sel: &Select, o: &OrderBy, rec: &HopRecord, fields: &[Field], ro
 #[derive(Debug, Clone)]
 enum Acc {
     Count(i64),
-    Avg { n: u64, sum: f64 },
-    Sum { n: u64, real: f64, int: i128, is_int: bool },
+    Avg {
+        n: u64,
+        sum: f64,
+    },
+    Sum {
+        n: u64,
+        real: f64,
+        int: i128,
+        is_int: bool,
+    },
     Min(Option<Value>),
     Max(Option<Value>),
-    Stddev { n: u64, mean: f64, m2: f64 },
+    Stddev {
+        n: u64,
+        mean: f64,
+        m2: f64,
+    },
     Median(Vec<f64>),
 }
 
@@ -759,12 +794,18 @@ impl Acc {
                 }
             }
             Acc::Min(best) => {
-                if best.as_ref().is_none_or(|b| sort_cmp(&v, b) == Ordering::Less) {
+                if best
+                    .as_ref()
+                    .is_none_or(|b| sort_cmp(&v, b) == Ordering::Less)
+                {
                     *best = Some(v);
                 }
             }
             Acc::Max(best) => {
-                if best.as_ref().is_none_or(|b| sort_cmp(&v, b) == Ordering::Greater) {
+                if best
+                    .as_ref()
+                    .is_none_or(|b| sort_cmp(&v, b) == Ordering::Greater)
+                {
                     *best = Some(v);
                 }
             }
@@ -850,7 +891,11 @@ fn query_aggregates(sel: &Select) -> Vec<Aggregate> {
 }
 
 /// A grouped query: one accumulator set per group, then sort and limit the groups.
-fn select_grouped(sel: &Select, plan: &Plan, records: RecordIter<'_>) -> Result<Vec<Vec<Value>>, ExecError> {
+fn select_grouped(
+    sel: &Select,
+    plan: &Plan,
+    records: RecordIter<'_>,
+) -> Result<Vec<Vec<Value>>, ExecError> {
     let aggs = query_aggregates(sel);
     let mut groups: BTreeMap<Vec<Key>, Vec<Acc>> = BTreeMap::new();
     for rec in records {
@@ -858,7 +903,11 @@ fn select_grouped(sel: &Select, plan: &Plan, records: RecordIter<'_>) -> Result<
         if !passes(&plan.residual, &rec) {
             continue;
         }
-        let key: Vec<Key> = sel.group_by.iter().map(|f| Key(field_value(&rec, *f))).collect();
+        let key: Vec<Key> = sel
+            .group_by
+            .iter()
+            .map(|f| Key(field_value(&rec, *f)))
+            .collect();
         let accs = groups
             .entry(key)
             .or_insert_with(|| aggs.iter().map(Acc::new).collect());
@@ -889,7 +938,11 @@ fn select_grouped(sel: &Select, plan: &Plan, records: RecordIter<'_>) -> Result<
     let mut entries: Vec<SortEntry<usize>> = Vec::with_capacity(groups.len());
     for (gi, (key, accs)) in groups.iter().enumerate() {
         let vals: Vec<Value> = accs.iter().map(Acc::finish).collect();
-        let row: Vec<Value> = sel.items.iter().map(|it| item_value(it, key, &vals)).collect();
+        let row: Vec<Value> = sel
+            .items
+            .iter()
+            .map(|it| item_value(it, key, &vals))
+            .collect();
         let keys = sel
             .order_by
             .iter()
@@ -900,7 +953,9 @@ fn select_grouped(sel: &Select, plan: &Plan, records: RecordIter<'_>) -> Result<
                     OrderKey::Alias(name) => sel
                         .item_by_alias(name)
                         .map_or(Value::Null, |(_, it)| item_value(it, key, &vals)),
-                    OrderKey::Column(n) => row.get(n.saturating_sub(1)).cloned().unwrap_or(Value::Null),
+                    OrderKey::Column(n) => {
+                        row.get(n.saturating_sub(1)).cloned().unwrap_or(Value::Null)
+                    }
                 };
                 (v, o.descending)
             })
@@ -910,7 +965,10 @@ fn select_grouped(sel: &Select, plan: &Plan, records: RecordIter<'_>) -> Result<
     if !sel.order_by.is_empty() {
         entries.sort();
     }
-    Ok(apply_limit(entries.into_iter().map(|e| e.row).collect(), sel))
+    Ok(apply_limit(
+        entries.into_iter().map(|e| e.row).collect(),
+        sel,
+    ))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -967,7 +1025,11 @@ pub fn explain(store: &Store, sel: &Select) -> Result<ResultTable, ExecError> {
         ),
         Access::Index { probes } => {
             for (i, p) in probes.iter().enumerate() {
-                let op = if i == 0 { "index probe" } else { "index intersect" };
+                let op = if i == 0 {
+                    "index probe"
+                } else {
+                    "index intersect"
+                };
                 add(&mut t, op, p.describe(), Some(p.estimate));
             }
             add(
@@ -979,13 +1041,21 @@ pub fn explain(store: &Store, sel: &Select) -> Result<ResultTable, ExecError> {
         }
     }
     for (p, why) in &plan.skipped {
-        add(&mut t, "index not used", format!("{}: {why}", p.describe()), Some(p.estimate));
+        add(
+            &mut t,
+            "index not used",
+            format!("{}: {why}", p.describe()),
+            Some(p.estimate),
+        );
     }
     for r in &plan.residual {
         add(&mut t, "filter", r.to_string(), None);
     }
     if sel.is_aggregate() {
-        let aggs: Vec<String> = query_aggregates(sel).iter().map(|a| a.to_string()).collect();
+        let aggs: Vec<String> = query_aggregates(sel)
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
         let detail = if sel.group_by.is_empty() {
             format!("one group: {}", aggs.join(", "))
         } else {
@@ -994,22 +1064,38 @@ pub fn explain(store: &Store, sel: &Select) -> Result<ResultTable, ExecError> {
         };
         add(&mut t, "aggregate", detail, None);
         if !sel.order_by.is_empty() {
-            add(&mut t, "sort", format!("groups by {}, then group key", order_text(sel)), None);
+            add(
+                &mut t,
+                "sort",
+                format!("groups by {}, then group key", order_text(sel)),
+                None,
+            );
         }
     } else if !sel.order_by.is_empty() {
         match row_budget(sel) {
             Some(k) => add(
                 &mut t,
                 "top-n sort",
-                format!("keep the first {k} rows by {}, then id (bounded heap)", order_text(sel)),
+                format!(
+                    "keep the first {k} rows by {}, then id (bounded heap)",
+                    order_text(sel)
+                ),
                 None,
             ),
-            None => add(&mut t, "sort", format!("{}, then id", order_text(sel)), None),
+            None => add(
+                &mut t,
+                "sort",
+                format!("{}, then id", order_text(sel)),
+                None,
+            ),
         }
     }
     if let Some(l) = sel.limit {
         let detail = if sel.order_by.is_empty() && !sel.is_aggregate() {
-            format!("{} rows after skipping {} (stops reading early)", l.count, l.offset)
+            format!(
+                "{} rows after skipping {} (stops reading early)",
+                l.count, l.offset
+            )
         } else {
             format!("{} rows after skipping {}", l.count, l.offset)
         };
@@ -1124,17 +1210,32 @@ mod tests {
             "SELECT id FROM hops WHERE fidelity = 'BVSE'",
         ];
         for q in queries {
-            let Ok(stmt) = parse_statement(q) else { continue };
-            let Statement::Select(sq) = stmt else { unreachable!() };
+            let Ok(stmt) = parse_statement(q) else {
+                continue;
+            };
+            let Statement::Select(sq) = stmt else {
+                unreachable!()
+            };
             let a = run_select(&s, &sq, false).unwrap();
             let b = run_select(&s, &sq, true).unwrap();
             assert_eq!(a, b, "{q}");
         }
         let ids = run(&s, "SELECT id FROM hops LIMIT 2");
-        let Value::Str(first) = &ids.rows[0][0] else { panic!() };
-        let t = run(&s, &format!("SELECT id FROM hops WHERE id = '{first}' AND id IN ('{first}', 'x')"));
+        let Value::Str(first) = &ids.rows[0][0] else {
+            panic!()
+        };
+        let t = run(
+            &s,
+            &format!("SELECT id FROM hops WHERE id = '{first}' AND id IN ('{first}', 'x')"),
+        );
         assert_eq!(t.rows, vec![vec![Value::Str(first.clone())]]);
-        let p = plan::plan(&s, &sel(&format!("SELECT * FROM hops WHERE id = '{first}' AND em > 0"))).unwrap();
+        let p = plan::plan(
+            &s,
+            &sel(&format!(
+                "SELECT * FROM hops WHERE id = '{first}' AND em > 0"
+            )),
+        )
+        .unwrap();
         assert!(matches!(p.access, Access::PrimaryKey { .. }));
         assert_eq!(p.residual.len(), 1);
     }
@@ -1142,12 +1243,22 @@ mod tests {
     #[test]
     fn planner_picks_the_most_selective_probe() {
         let (_d, s) = store(60);
-        let p = plan::plan(&s, &sel("SELECT * FROM hops WHERE elements HAS ALL 'O', 'Mn' AND em < 1")).unwrap();
-        let Access::Index { probes } = &p.access else { panic!("{p:?}") };
+        let p = plan::plan(
+            &s,
+            &sel("SELECT * FROM hops WHERE elements HAS ALL 'O', 'Mn' AND em < 1"),
+        )
+        .unwrap();
+        let Access::Index { probes } = &p.access else {
+            panic!("{p:?}")
+        };
         assert!(probes.windows(2).all(|w| w[0].estimate <= w[1].estimate));
         assert_eq!(p.residual.len(), 1, "{p:?}");
         // HAS ONLY keeps its residual check.
-        let p = plan::plan(&s, &sel("SELECT * FROM hops WHERE elements HAS ONLY 'Zn', 'Ti', 'S'")).unwrap();
+        let p = plan::plan(
+            &s,
+            &sel("SELECT * FROM hops WHERE elements HAS ONLY 'Zn', 'Ti', 'S'"),
+        )
+        .unwrap();
         assert_eq!(p.residual.len(), 1, "{p:?}");
         // fidelity = 'bvse' covers everything: full scan.
         let p = plan::plan(&s, &sel("SELECT * FROM hops WHERE fidelity = 'bvse'")).unwrap();
@@ -1159,18 +1270,55 @@ mod tests {
     fn null_semantics() {
         let (_d, s) = store(20);
         // partition is NULL for every synthetic record.
-        assert_eq!(run(&s, "SELECT COUNT(*) FROM hops WHERE partition = 'train'").rows[0][0], Value::Int(0));
-        assert_eq!(run(&s, "SELECT COUNT(*) FROM hops WHERE NOT (partition = 'train')").rows[0][0], Value::Int(0));
-        assert_eq!(run(&s, "SELECT COUNT(*) FROM hops WHERE partition IS NULL").rows[0][0], Value::Int(20));
         assert_eq!(
-            run(&s, "SELECT COUNT(*) FROM hops WHERE partition = 'x' OR em >= 0").rows[0][0],
+            run(&s, "SELECT COUNT(*) FROM hops WHERE partition = 'train'").rows[0][0],
+            Value::Int(0)
+        );
+        assert_eq!(
+            run(
+                &s,
+                "SELECT COUNT(*) FROM hops WHERE NOT (partition = 'train')"
+            )
+            .rows[0][0],
+            Value::Int(0)
+        );
+        assert_eq!(
+            run(&s, "SELECT COUNT(*) FROM hops WHERE partition IS NULL").rows[0][0],
             Value::Int(20)
         );
-        assert_eq!(run(&s, "SELECT COUNT(partition), COUNT(*) FROM hops").rows[0], vec![Value::Int(0), Value::Int(20)]);
+        assert_eq!(
+            run(
+                &s,
+                "SELECT COUNT(*) FROM hops WHERE partition = 'x' OR em >= 0"
+            )
+            .rows[0][0],
+            Value::Int(20)
+        );
+        assert_eq!(
+            run(&s, "SELECT COUNT(partition), COUNT(*) FROM hops").rows[0],
+            vec![Value::Int(0), Value::Int(20)]
+        );
         // Aggregates over nothing.
-        let t = run(&s, "SELECT COUNT(*), AVG(em), SUM(natoms), STDDEV(em), MEDIAN(em) FROM hops WHERE em < 0");
-        assert_eq!(t.rows, vec![vec![Value::Int(0), Value::Null, Value::Null, Value::Null, Value::Null]]);
-        assert!(run(&s, "SELECT ion, COUNT(*) FROM hops WHERE em < 0 GROUP BY ion").rows.is_empty());
+        let t = run(
+            &s,
+            "SELECT COUNT(*), AVG(em), SUM(natoms), STDDEV(em), MEDIAN(em) FROM hops WHERE em < 0",
+        );
+        assert_eq!(
+            t.rows,
+            vec![vec![
+                Value::Int(0),
+                Value::Null,
+                Value::Null,
+                Value::Null,
+                Value::Null
+            ]]
+        );
+        assert!(run(
+            &s,
+            "SELECT ion, COUNT(*) FROM hops WHERE em < 0 GROUP BY ion"
+        )
+        .rows
+        .is_empty());
     }
 
     #[test]
@@ -1183,7 +1331,10 @@ mod tests {
         let mut sorted = ems.clone();
         sorted.sort_by(f64::total_cmp);
         let median = (sorted[14] + sorted[15]) / 2.0;
-        let t = run(&s, "SELECT COUNT(em), AVG(em), MIN(em), MAX(em), STDDEV(em), MEDIAN(em) FROM hops");
+        let t = run(
+            &s,
+            "SELECT COUNT(em), AVG(em), MIN(em), MAX(em), STDDEV(em), MEDIAN(em) FROM hops",
+        );
         let num = |v: &Value| as_f64(v).unwrap();
         assert_eq!(t.rows[0][0], Value::Int(30));
         assert!((num(&t.rows[0][1]) - mean).abs() < 1e-12);
@@ -1200,7 +1351,10 @@ mod tests {
     fn order_limit_and_ties() {
         let (_d, s) = store(40);
         let all = run(&s, "SELECT id, em FROM hops ORDER BY em DESC, id");
-        let top = run(&s, "SELECT id, em FROM hops ORDER BY em DESC LIMIT 5 OFFSET 3");
+        let top = run(
+            &s,
+            "SELECT id, em FROM hops ORDER BY em DESC LIMIT 5 OFFSET 3",
+        );
         assert_eq!(top.rows, all.rows[3..8].to_vec());
         // Ties broken by id: sorting by a constant column gives id order.
         let by_fid = run(&s, "SELECT id FROM hops ORDER BY fidelity LIMIT 4");
@@ -1211,7 +1365,10 @@ mod tests {
         assert_eq!(col.rows, alias.rows);
         assert_eq!(col.rows, all.rows[..5].to_vec());
         assert!(run(&s, "SELECT id FROM hops LIMIT 0").rows.is_empty());
-        let g = run(&s, "SELECT ion, COUNT(*) AS n FROM hops GROUP BY ion ORDER BY n DESC, ion LIMIT 2");
+        let g = run(
+            &s,
+            "SELECT ion, COUNT(*) AS n FROM hops GROUP BY ion ORDER BY n DESC, ion LIMIT 2",
+        );
         assert_eq!(g.rows.len(), 2);
         let g_all = run(&s, "SELECT ion, COUNT(*) FROM hops GROUP BY ion");
         let names: Vec<String> = g_all.rows.iter().map(|r| r[0].to_string()).collect();
@@ -1265,7 +1422,12 @@ mod tests {
         assert_eq!((e.statement, e.line), (2, 3));
         assert_eq!(e.text, "SELECT emm FROM hops");
         let msg = e.to_string();
-        assert!(msg.starts_with("statement 2 at line 3 failed: SELECT emm FROM hops\nerror: unknown field 'emm'"), "{msg}");
+        assert!(
+            msg.starts_with(
+                "statement 2 at line 3 failed: SELECT emm FROM hops\nerror: unknown field 'emm'"
+            ),
+            "{msg}"
+        );
         assert!(msg.contains("\n3 | SELECT emm\n"), "{msg}");
         let e = run_script(&s, "SELECT * FROM hops;\nSELECT * FROM").unwrap_err();
         assert_eq!((e.statement, e.line), (2, 2));
@@ -1277,11 +1439,17 @@ mod tests {
         let t = run(&s, "EXPLAIN SELECT ion, COUNT(*) FROM hops WHERE elements HAS 'O' AND em < 1 GROUP BY ion ORDER BY 2 DESC LIMIT 3");
         let ops: Vec<String> = t.rows.iter().map(|r| r[1].to_string()).collect();
         assert_eq!(ops.last().map(String::as_str), Some("project"));
-        assert!(ops.contains(&"filter".to_string()) && ops.contains(&"aggregate".to_string()), "{ops:?}");
+        assert!(
+            ops.contains(&"filter".to_string()) && ops.contains(&"aggregate".to_string()),
+            "{ops:?}"
+        );
         let d = run(&s, "DESCRIBE hops");
         assert_eq!(d.rows.len(), FIELDS.len());
         assert_eq!(d.rows[0][3], Value::Int(20));
         let st = run(&s, "SHOW STATS");
-        assert!(st.rows.iter().any(|r| r[1] == Value::Str("hops".into()) && r[2] == Value::Int(20)));
+        assert!(st
+            .rows
+            .iter()
+            .any(|r| r[1] == Value::Str("hops".into()) && r[2] == Value::Int(20)));
     }
 }

@@ -126,7 +126,10 @@ enum Access1 {
     /// `id = ...` / `id IN (...)`: exactly these ids.
     Ids(BTreeSet<String>),
     /// Index probes to intersect; `exact` when they answer the conjunct completely.
-    Probes { probes: Vec<Vec<(Field, String)>>, exact: bool },
+    Probes {
+        probes: Vec<Vec<(Field, String)>>,
+        exact: bool,
+    },
 }
 
 fn str_lit(l: &Literal) -> Option<&str> {
@@ -209,8 +212,16 @@ fn access_of(e: &Expr) -> Option<Access1> {
         }
         Expr::Or(a, b) => {
             // A union of two single-probe conditions is one probe.
-            let (Some(Access1::Probes { probes: pa, exact: ea }), Some(Access1::Probes { probes: pb, exact: eb })) =
-                (access_of(a), access_of(b))
+            let (
+                Some(Access1::Probes {
+                    probes: pa,
+                    exact: ea,
+                }),
+                Some(Access1::Probes {
+                    probes: pb,
+                    exact: eb,
+                }),
+            ) = (access_of(a), access_of(b))
             else {
                 return None;
             };
@@ -253,7 +264,11 @@ pub fn plan(store: &Store, sel: &Select) -> StoreResult<Plan> {
 /// [`plan`], optionally without counting the store for a full scan's estimate (execution does
 /// not need it; `EXPLAIN` does). Without it a full scan's `estimated_rows` is 0.
 pub fn plan_with(store: &Store, sel: &Select, estimate_scan: bool) -> StoreResult<Plan> {
-    let conjuncts: Vec<&Expr> = sel.filter.as_ref().map(|f| f.conjuncts()).unwrap_or_default();
+    let conjuncts: Vec<&Expr> = sel
+        .filter
+        .as_ref()
+        .map(|f| f.conjuncts())
+        .unwrap_or_default();
 
     // Primary key: the intersection of every id condition; everything else is residual.
     let mut ids: Option<BTreeSet<String>> = None;
@@ -314,7 +329,11 @@ pub fn plan_with(store: &Store, sel: &Select, estimate_scan: bool) -> StoreResul
     if cands.is_empty() {
         return Ok(Plan {
             access: Access::FullScan,
-            estimated_rows: if estimate_scan { record_count(store)? } else { 0 },
+            estimated_rows: if estimate_scan {
+                record_count(store)?
+            } else {
+                0
+            },
             residual: conjuncts.iter().map(|c| (*c).clone()).collect(),
             skipped: Vec::new(),
             store_records: None,
