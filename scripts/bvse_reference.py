@@ -129,9 +129,12 @@ def barrier(rec):
     energies = [float(im.get_potential_energy()) for im in images]
     t1 = time.perf_counter()
     e0 = energies[0]
+    finite = all(np.isfinite(energies))
+    if not finite:
+        out["error"] = "non-finite band energies (the path runs through an atom)"
     out.update(
-        energies=[e - e0 for e in energies],
-        barrier=max(energies) - min(energies),
+        energies=[e - e0 if finite else None for e in energies],
+        barrier=max(energies) - min(energies) if finite else None,
         converged=converged,
         steps=int(opt.nsteps),
         seconds=t1 - t0,
@@ -162,7 +165,7 @@ def main():
         except Exception as e:  # noqa: BLE001
             r = {"jid": rec["jid"], "sys_name": rec["sys_name"], "error": f"{type(e).__name__}: {e}"}
         results.append(r)
-        msg = r.get("error") or f"barrier {r['barrier']:.4f} eV conv={r['converged']} steps={r['steps']} {r['seconds']:.2f} s"
+        msg = r.get("error") if r.get("barrier") is None else f"barrier {r['barrier']:.4f} eV conv={r['converged']} steps={r['steps']} {r['seconds']:.2f} s"
         print(f"{r['jid']:4d} {r['sys_name']:28s} {msg}", file=sys.stderr, flush=True)
     with open(a.out, "w") as f:
         json.dump(results, f, indent=1)

@@ -143,6 +143,26 @@ pub fn index_entries(r: &HopRecord) -> Vec<(&'static str, String)> {
     v
 }
 
+/// Numeric fields with a range index (prefix `n`): order-preserving keys, so `em < 0.3` or
+/// `hop_length BETWEEN 2 AND 3` reads only the matching entries.
+pub const RANGE_INDEXED_FIELDS: &[&str] = &["em", "hop_length"];
+
+/// Range-index entries of a record: (field, value).
+pub fn range_index_entries(r: &HopRecord) -> [(&'static str, f64); 2] {
+    [("em", r.em), ("hop_length", r.hop_length)]
+}
+
+/// Order-preserving 8-byte encoding of a finite f64 (byte order = numeric order).
+pub fn encode_ordered(x: f64) -> [u8; 8] {
+    let bits = x.to_bits();
+    let t = if bits >> 63 == 1 { !bits } else { bits ^ (1 << 63) };
+    t.to_be_bytes()
+}
+
+fn range_key(field: &str, x: f64, id: &str) -> Vec<u8> {
+    key(b'n', &[field.as_bytes(), &encode_ordered(x), id.as_bytes()])
+}
+
 /// Fields that have a secondary index.
 pub const INDEXED_FIELDS: &[&str] = &["fidelity", "ion", "source", "group", "class", "sys_name", "partition", "elements"];
 
@@ -230,6 +250,9 @@ impl WriteSet {
         for (f, v) in index_entries(old) {
             self.batch.remove(index_key(f, &v, &old.id));
         }
+        for (f, x) in range_index_entries(old) {
+            self.batch.remove(range_key(f, x, &old.id));
+        }
         self.put_record(new);
     }
 
@@ -237,6 +260,9 @@ impl WriteSet {
         self.batch.insert(key(b'r', &[r.id.as_bytes()]), encode(r));
         for (f, v) in index_entries(r) {
             self.batch.insert(index_key(f, &v, &r.id), &[] as &[u8]);
+        }
+        for (f, x) in range_index_entries(r) {
+            self.batch.insert(range_key(f, x, &r.id), &[] as &[u8]);
         }
         self.records += 1;
     }
@@ -415,6 +441,64 @@ impl Store {
             out.push(String::from_utf8_lossy(&k[prefix.len()..]).into_owned());
         }
         Ok(out)
+    }
+
+    /// Ids (in value order) of records whose range-indexed numeric `field` lies within the
+    /// bounds.
+    pub fn ids_in_range(&self, field: &str, lo: std::ops::Bound<f64>, hi: std::ops::Bound<f64>) -> Result<Vec<String>> {
+        self.scan_range(field, lo, hi, true).map(|(ids, _)| ids)
+    }
+
+    /// Number of records whose range-indexed `field` lies within the bounds (reads keys only).
+    pub fn count_in_range(&self, field: &str, lo: std::ops::Bound<f64>, hi: std::ops::Bound<f64>) -> Result<usize> {
+        self.scan_range(field, lo, hi, false).map(|(_, n)| n)
+    }
+
+    fn scan_range(&self, field: &str, lo: std::ops::Bound<f64>, hi: std::ops::Bound<f64>, collect: bool) -> Result<(Vec<String>, usize)> {
+        use std::ops::Bound::*;
+        let mut prefix = key(b'n', &[field.as_bytes()]);
+        prefix.push(SEP);
+        let at = |x: f64| {
+            let mut k = prefix.clone();
+            k.extend_from_slice(&encode_ordered(x));
+            k
+        };
+        // Keys are prefix + 8 value bytes + SEP + id; 0xff after the value sorts past every id.
+        let start = match lo {
+            Unbounded => prefix.clone(),
+            Included(x) => at(x),
+            Excluded(x) => {
+                let mut k = at(x);
+                k.push(0xff);
+                k
+            }
+        };
+        let end = match hi {
+            Unbounded => {
+                let mut k = prefix.clone();
+                k.extend_from_slice(&[0xff; 10]);
+                k
+            }
+            Included(x) => {
+                let mut k = at(x);
+                k.push(0xff);
+                k
+            }
+            Excluded(x) => at(x),
+        };
+        let mut ids = Vec::new();
+        let mut n = 0;
+        if start >= end {
+            return Ok((ids, 0));
+        }
+        for kv in self.db.range(start..end) {
+            let (k, _) = kv?;
+            n += 1;
+            if collect {
+                ids.push(String::from_utf8_lossy(&k[prefix.len() + 9..]).into_owned());
+            }
+        }
+        Ok((ids, n))
     }
 
     /// Distinct values of an indexed field with their record counts.

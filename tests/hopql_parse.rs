@@ -1003,8 +1003,13 @@ fn reserved_and_identifiers() {
 fn fields_table() {
     assert_eq!(FIELDS.len(), 31);
     let em = hopdb::query::fields::lookup("EM").unwrap();
-    assert_eq!((em.name, em.ty, em.indexed), ("em", FieldType::Num, false));
+    assert_eq!((em.name, em.ty, em.indexed), ("em", FieldType::Num, true));
     assert!(hopdb::query::fields::lookup("elements").unwrap().indexed);
+    // `indexed` agrees with the store's secondary and range indexes (and the primary key).
+    for f in FIELDS {
+        let stored = f.name == "id" || hopdb::store::INDEXED_FIELDS.contains(&f.name) || hopdb::store::RANGE_INDEXED_FIELDS.contains(&f.name);
+        assert_eq!(f.indexed, stored, "{}", f.name);
+    }
     assert_eq!(hopdb::query::fields::suggest("emm"), Some("em"));
     assert_eq!(
         hopdb::query::fields::suggest("sourc_file"),

@@ -109,7 +109,7 @@ fn importances_find_the_informative_features() {
         let imp = model::importances(&m);
         let top: BTreeSet<&str> = imp[..2].iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(top, BTreeSet::from(["a", "b"]), "{kind}: {imp:?}");
-        assert!((imp.iter().map(|(_, v)| v).sum::<f64>() - 1.0).abs() < 1e-4);
+        assert!((imp.iter().map(|(_, v)| v).sum::<f64>() - 1.0).abs() < 1e-4, "{kind}: {imp:?}");
         let perm = model::permutation_importance(&m, &x, &y, 3, 5).unwrap();
         let top: BTreeSet<&str> = perm[..2].iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(top, BTreeSet::from(["a", "b"]), "{kind}: {perm:?}");
@@ -235,6 +235,16 @@ fn cross_validation_and_tuning() {
     assert_eq!(cv, model::cross_validate(&p, &x, &y, Some(&groups), 5, 1).unwrap());
     for i in 0..240 {
         assert_eq!(cv.folds[i], cv.folds[(i / 6) * 6]);
+    }
+    // Out-of-fold predictions are those of a plain fit on the other folds.
+    for kind in [Kind::RandomForest, Kind::BoostedTrees] {
+        let p = params(kind, &[("trees", "40"), ("target", "identity")]);
+        let cv = model::cross_validate(&p, &x, &y, Some(&groups), 5, 1).unwrap();
+        let (train, test): (Vec<usize>, Vec<usize>) = (0..240).partition(|&i| cv.folds[i] != 2);
+        let rows = |ix: &[usize]| ix.iter().map(|&i| x[i].clone()).collect::<Vec<_>>();
+        let m = model::fit(&rows(&train), &train.iter().map(|&i| y[i]).collect::<Vec<_>>(), &p).unwrap();
+        let direct = model::predict(&m, &rows(&test)).unwrap();
+        assert_eq!(direct, test.iter().map(|&i| cv.predictions[i]).collect::<Vec<_>>(), "{kind}");
     }
 
     let grid = Grid::new().fixed("trees", "40").fixed("target", "identity").axis("mtry", &["1", "4"]).axis("min_samples_leaf", &["1", "20"]);
@@ -372,8 +382,10 @@ fn tune_on_devi2025() {
     let ytr: Vec<f64> = train_ids.iter().map(|id| em[id.as_str()]).collect();
     let yte: Vec<f64> = test_ids.iter().map(|id| em[id.as_str()]).collect();
     let groups: Vec<String> = train_ids.iter().map(|id| hosts[id].clone()).collect();
+    // HOPDB_TUNE_KINDS=rf,gbt picks the kinds, HOPDB_TUNE_GRID='key=v1,v2;key2=v' the grid.
     let grid_env = std::env::var("HOPDB_TUNE_GRID").ok();
-    for kind in [Kind::RandomForest, Kind::BoostedTrees] {
+    let kinds: Vec<Kind> = std::env::var("HOPDB_TUNE_KINDS").map(|s| s.split(',').map(|k| k.parse().unwrap()).collect()).unwrap_or(vec![Kind::RandomForest, Kind::BoostedTrees]);
+    for kind in kinds {
         let grid = match &grid_env {
             Some(spec) => Grid::from_map(&spec.split(';').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).collect()),
             None => Grid::default_for(kind),

@@ -144,7 +144,8 @@ impl Field {
                 Some(k) => k,
                 None => {
                     let term = if q < 0 {
-                        let bv = p.softbv(ion, ion_ox, e, q).ok_or(BvseError::MissingPair { cation: ion, cation_ox: ion_ox, anion: e, anion_ox: q })?;
+                        let bv =
+                            p.softbv(ion, ion_ox, e, q).ok_or(BvseError::MissingPair { cation: ion, cation_ox: ion_ox, anion: e, anion_ox: q })?;
                         PairTerm::Morse { r_min: bv.r_min, alpha: bv.alpha, d0: bv.d0 }
                     } else if q > 0 {
                         let n2 = p.principal_n(e).ok_or(BvseError::MissingElementData { element: e, what: "principal quantum number" })?;
@@ -234,8 +235,8 @@ impl Field {
             let (de, dd) = self.term(nb.index).energy_deriv(r);
             e += de;
             let g = if exact { dd / r } else { dd };
-            for a in 0..3 {
-                f[a] += g * nb.vector[a];
+            for (fa, va) in f.iter_mut().zip(nb.vector) {
+                *fa += g * va;
             }
         }
         (e, f)

@@ -64,6 +64,17 @@ impl HopCandidate {
         add(s.frac[self.to], [self.image[0] as f64, self.image[1] as f64, self.image[2] as f64])
     }
 
+    /// The structure without the jump's end sites: the host of the jump (the ion leaves
+    /// `from` and fills the vacancy at `to`; every other site stays occupied).
+    pub fn host(&self, s: &Structure) -> Structure {
+        let keep: Vec<usize> = (0..s.len()).filter(|&k| k != self.from && k != self.to).collect();
+        Structure {
+            lattice: s.lattice.clone(),
+            species: keep.iter().map(|&k| s.species[k]).collect(),
+            frac: keep.iter().map(|&k| s.frac[k]).collect(),
+        }
+    }
+
     /// The image shift as a fractional vector.
     pub fn shift(&self) -> Vec3 {
         [self.image[0] as f64, self.image[1] as f64, self.image[2] as f64]
@@ -157,9 +168,11 @@ pub fn enumerate_hops(s: &Structure, ion: Element, opts: &HopSearchOptions) -> V
     };
     let mut classes: Vec<Candidate> = Vec::new();
     for c in found {
-        let hit = classes.iter_mut().rev().take_while(|r| c.hop.length - r.hop.length <= opts.length_tol).find(|r| {
-            same_shell(&r.mid_shell, &c.mid_shell, opts.env_tol) && same_ends(r.ends, c.ends)
-        });
+        let hit = classes
+            .iter_mut()
+            .rev()
+            .take_while(|r| c.hop.length - r.hop.length <= opts.length_tol)
+            .find(|r| same_shell(&r.mid_shell, &c.mid_shell, opts.env_tol) && same_ends(r.ends, c.ends));
         match hit {
             Some(r) => r.hop.multiplicity += 1,
             None => classes.push(c),

@@ -4,7 +4,7 @@
 //! bond-valence force field (Morse-type attraction to counter-ions, screened Coulomb repulsion
 //! from like-charged ions; [`field`]), the framework's oxidation states come from bond-valence
 //! sums with charge balance ([`oxidation`]), and the barrier of a hop is found by a nudged
-//! elastic band along the straight segment between its sites ([`neb`]). [`hops`] enumerates
+//! elastic band along the straight segment between its sites ([`mod@neb`]). [`hops`] enumerates
 //! the distinct jumps of a structure for corpus generation.
 //!
 //! Two recipes ([`Recipe`]):
@@ -176,7 +176,9 @@ pub struct PreparedHop {
     pub ion: Element,
     /// Its oxidation state.
     pub ion_ox: i8,
-    /// Oxidation states of host + ion(s) in the order host sites, initial, [final].
+    /// Oxidation states of host + ion(s) in the order host sites, initial, final
+    /// (the final site's state is a copy of the initial one when the basis is
+    /// [`OxidationBasis::HostWithInitialSite`]).
     pub oxidation_states: Vec<i8>,
     /// Which structure they were assigned on.
     pub basis: OxidationBasis,
@@ -213,8 +215,7 @@ fn with_ions(host: &Structure, ion: Element, sites: &[Vec3]) -> Structure {
 /// and the field.
 pub fn prepare_hop(host: &Structure, ion: Element, initial: Vec3, final_site: Vec3, recipe: Recipe) -> Result<PreparedHop, BvseError> {
     let lat = &host.lattice;
-    let (ci, cf) = (lat.to_cart(initial), lat.to_cart(final_site));
-    let d = norm(sub(cf, ci));
+    let d = norm(sub(lat.to_cart(final_site), lat.to_cart(initial)));
     if d < 0.01 || !d.is_finite() {
         return Err(BvseError::CoincidentEndpoints { distance: d });
     }
@@ -228,6 +229,50 @@ pub fn prepare_hop(host: &Structure, ion: Element, initial: Vec3, final_site: Ve
         }
         Err(e) => return Err(e),
     };
+    finish_prepare(host, ion, initial, final_site, recipe, ox, basis)
+}
+
+/// Like [`prepare_hop`] but with oxidation states given by the caller, in the order host
+/// sites, ion at the initial site, and optionally ion at the final site (which otherwise
+/// takes the initial site's state).
+pub fn prepare_hop_with_oxidation_states(
+    host: &Structure,
+    ion: Element,
+    initial: Vec3,
+    final_site: Vec3,
+    recipe: Recipe,
+    ox: &[i8],
+) -> Result<PreparedHop, BvseError> {
+    let n = host.len();
+    let (ci, cf) = (host.lattice.to_cart(initial), host.lattice.to_cart(final_site));
+    let d = norm(sub(cf, ci));
+    if d < 0.01 || !d.is_finite() {
+        return Err(BvseError::CoincidentEndpoints { distance: d });
+    }
+    let mut ox = ox.to_vec();
+    let basis = match ox.len() {
+        l if l == n + 2 => OxidationBasis::HostWithBothSites,
+        l if l == n + 1 => {
+            ox.push(ox[n]);
+            OxidationBasis::HostWithInitialSite
+        }
+        l => return Err(BvseError::InvalidInput(format!("{l} oxidation states for a host of {n} sites (expected {} or {})", n + 1, n + 2))),
+    };
+    finish_prepare(host, ion, initial, final_site, recipe, ox, basis)
+}
+
+fn finish_prepare(
+    host: &Structure,
+    ion: Element,
+    initial: Vec3,
+    final_site: Vec3,
+    recipe: Recipe,
+    ox: Vec<i8>,
+    basis: OxidationBasis,
+) -> Result<PreparedHop, BvseError> {
+    let n = host.len();
+    let lat = &host.lattice;
+    let (ci, cf) = (lat.to_cart(initial), lat.to_cart(final_site));
     let ion_ox = ox[n];
     if ion_ox <= 0 {
         return Err(BvseError::InvalidInput(format!("mobile ion {ion} was assigned oxidation state {ion_ox:+}; only cations can migrate in BVSE")));

@@ -18,7 +18,10 @@
 //!    decreasing probability, branches pruned when charge neutrality is out of reach, at most
 //!    [`OxidationOptions::max_permutations`] nodes) keeps the charge-neutral assignment with
 //!    the highest product of probabilities in which the states of one element differ by at
-//!    most one.
+//!    most one. Scores within a relative 1e-9 count as equal and the first one found is kept
+//!    (pymatgen compares exactly, so among charge orderings that differ only by rounding of
+//!    the bond-valence sums of equivalent-looking sites its pick is arbitrary; hopdb's is
+//!    deterministic).
 //!
 //! The defaults are those the `ions` package passes to BVAnalyzer (symmetry tolerance 1e-3 A,
 //! 4 A neighbour radius, 10,000 permutations, O- forbidden, distances scaled by 1.05).
@@ -32,6 +35,9 @@ use crate::structure::Structure;
 /// Elements whose bonds count in the bond-valence sum (O'Keeffe and Brese's electronegative
 /// elements, as in pymatgen): H B C Si N P As Sb O S Se Te F Cl Br I.
 pub const BV_ELECTRONEGATIVE: [u8; 16] = [1, 5, 6, 14, 7, 15, 33, 51, 8, 16, 34, 52, 9, 17, 35, 53];
+
+/// Relative difference below which two assignment scores count as equal.
+const SCORE_TIE: f64 = 1e-9;
 
 /// Settings of the oxidation-state analysis.
 #[derive(Clone, Debug, PartialEq)]
@@ -86,17 +92,10 @@ fn equivalence_classes(s: &Structure, opts: &OxidationOptions) -> Vec<Vec<usize>
         v
     };
     let nl = NeighborList::build(s, opts.fingerprint_radius);
-    let shells: Vec<Vec<(u8, f64)>> = nl
-        .iter()
-        .map(|list| sorted(list.iter().map(|nb| (s.species[nb.index].z(), nb.distance)).collect()))
-        .collect();
+    let shells: Vec<Vec<(u8, f64)>> = nl.iter().map(|list| sorted(list.iter().map(|nb| (s.species[nb.index].z(), nb.distance)).collect())).collect();
     let mut global: Vec<Option<Vec<(u8, f64)>>> = vec![None; n];
-    let mut global_of = |i: usize| -> Vec<(u8, f64)> {
-        global[i]
-            .get_or_insert_with(|| {
-                sorted((0..n).filter(|&j| j != i).map(|j| (s.species[j].z(), s.lattice.min_image_distance(s.frac[i], s.frac[j]))).collect())
-            })
-            .clone()
+    let global_of = |i: usize| -> Vec<(u8, f64)> {
+        sorted((0..n).filter(|&j| j != i).map(|j| (s.species[j].z(), s.lattice.min_image_distance(s.frac[i], s.frac[j]))).collect())
     };
     let tol = 2.0 * opts.symm_tol + 1e-9;
     let same = |a: &[(u8, f64)], b: &[(u8, f64)]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.0 == y.0 && (x.1 - y.1).abs() <= tol);
@@ -105,7 +104,15 @@ fn equivalence_classes(s: &Structure, opts: &OxidationOptions) -> Vec<Vec<usize>
         let mut found = None;
         for (k, c) in classes.iter().enumerate() {
             let r = c[0];
-            if s.species[r] == s.species[i] && same(&shells[r], &shells[i]) && same(&global_of(r), &global_of(i)) {
+            if s.species[r] != s.species[i] || !same(&shells[r], &shells[i]) {
+                continue;
+            }
+            for x in [r, i] {
+                if global[x].is_none() {
+                    global[x] = Some(global_of(x));
+                }
+            }
+            if same(global[r].as_deref().unwrap_or_default(), global[i].as_deref().unwrap_or_default()) {
                 found = Some(k);
                 break;
             }
@@ -163,10 +170,13 @@ impl Search<'_> {
         let k = assigned.len();
         let mut hi = 0i64;
         let mut lo = 0i64;
-        for c in 0..self.sizes.len() {
-            let (h, l) = if c < k { (assigned[c] as i64, assigned[c] as i64) } else { (self.vmax[c], self.vmin[c]) };
-            hi += h * self.sizes[c];
-            lo += l * self.sizes[c];
+        for (c, &size) in self.sizes.iter().enumerate() {
+            let (h, l) = match assigned.get(c) {
+                Some(&v) => (v as i64, v as i64),
+                None => (self.vmax[c], self.vmin[c]),
+            };
+            hi += h * size;
+            lo += l * size;
         }
         if hi < 0 || lo > 0 {
             self.nodes += 1;
@@ -204,7 +214,9 @@ impl Search<'_> {
         for (c, &ox) in v.iter().enumerate() {
             score *= self.candidates[c].iter().find(|x| x.0 == ox).map_or(0.0, |x| x.1);
         }
-        if score > self.best_score {
+        // Scores within a relative 1e-9 are ties (symmetry-equivalent sites whose
+        // bond-valence sums differ only by rounding); the first one found is kept.
+        if score > self.best_score * (1.0 + SCORE_TIE) {
             self.best_score = score;
             self.best = Some(v.to_vec());
         }

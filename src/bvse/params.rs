@@ -80,9 +80,7 @@ fn data_lines(text: &'static str) -> impl Iterator<Item = (usize, Vec<&'static s
 }
 
 fn num(s: &str, file: &str, line: usize) -> f64 {
-    s.trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("bvse data {file} line {line}: bad number '{s}'"))
+    s.trim().parse().unwrap_or_else(|_| panic!("bvse data {file} line {line}: bad number '{s}'"))
 }
 
 fn opt_num(s: &str, file: &str, line: usize) -> Option<f64> {
@@ -113,12 +111,7 @@ impl Params {
             let a = elem(f[2], file, line);
             let cox = num(f[1], file, line) as i8;
             let aox = num(f[3], file, line) as i8;
-            let p = SoftBv {
-                r0: num(f[4], file, line),
-                r_min: num(f[5], file, line),
-                alpha: num(f[6], file, line),
-                d0: num(f[7], file, line),
-            };
+            let p = SoftBv { r0: num(f[4], file, line), r_min: num(f[5], file, line), alpha: num(f[6], file, line), d0: num(f[7], file, line) };
             softbv.insert((c.z(), cox, a.z(), aox), p);
         }
         let mut elements = vec![ElementData::default(); crate::element::SYMBOLS.len() - 1];

@@ -23,6 +23,25 @@ const COULOMB: f64 = 14.399_645;
 const CROWD_RADIUS: f64 = 2.5;
 /// Smallest denominator of the ratio descriptors (A).
 const MIN_DENOM: f64 = 0.1;
+/// Steepness of the softBV-like Morse term (1/A; softBV's alpha = 1/b is 1.5-2.1).
+const LITE_ALPHA: f64 = 2.0;
+/// Morse minimum of the softBV-like term as a fraction of `r_ion + r_anion`.
+const LITE_RMIN: f64 = 0.92;
+/// Bond-breaking energy of the softBV-like Morse term (eV).
+const LITE_D0: f64 = 1.0;
+/// Screening factor of the softBV-like Coulomb term.
+const LITE_SCREEN: f64 = 0.74;
+/// Radii of the rings of the relaxation disc perpendicular to the hop (A).
+const DISC_RINGS: [f64; 3] = [0.3, 0.6, 0.9];
+/// Points per ring of the relaxation disc.
+const DISC_SPOKES: usize = 6;
+/// Interaction cutoff of the disc evaluations (A): every atom within it of a disc point is in
+/// the 6 A environment of the disc centre.
+const DISC_CUTOFF: f64 = ENV_RADIUS - 1.25;
+/// Number of intervals of the pair-energy tables, uniform in r^2 over [MIN_R^2, DISC_CUTOFF^2].
+const TABLE_N: usize = 2048;
+const TABLE_R2_0: f64 = MIN_R * MIN_R;
+const TABLE_STEP: f64 = (DISC_CUTOFF * DISC_CUTOFF - MIN_R * MIN_R) / TABLE_N as f64;
 
 /// What a host atom is to the mobile ion.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -40,6 +59,16 @@ pub(crate) struct HostContext {
     role: Vec<Role>,
     charge: Vec<f64>,
     radius: Vec<f64>,
+    /// Per atom: Morse minimum (anions) or Coulomb prefactor (positive ions), eV A.
+    lite_a: Vec<f64>,
+    /// Per atom: screening length of the Coulomb term (A).
+    lite_s: Vec<f64>,
+    /// Per atom: index of its pair-energy table in `tables`.
+    table_of: Vec<usize>,
+    /// softBV-like pair energy tabulated on a uniform grid of r^2 (see [`TABLE_N`]).
+    tables: Vec<Vec<f64>>,
+    d0: f64,
+    alpha: f64,
     has: [bool; 3],
     r_ion: f64,
     q_ion: f64,
@@ -56,18 +85,61 @@ impl HostContext {
             .map(|&e| if e == ion { Role::Same } else if e.is_anion() { Role::Anion } else { Role::Cation })
             .collect();
         let has = [Role::Anion, Role::Cation, Role::Same].map(|r| role.contains(&r));
-        HostContext {
+        let (r_ion, q_ion) = (ionic_radius(ion), nominal_charge(ion));
+        let (mut lite_a, mut lite_s) = (vec![0.0; host.len()], vec![1.0; host.len()]);
+        for (j, &e) in host.species.iter().enumerate() {
+            let q = nominal_charge(e);
+            if role[j] == Role::Anion {
+                lite_a[j] = tun("T_RMIN", LITE_RMIN) * (r_ion + ionic_radius(e));
+            } else if q > 0.0 {
+                lite_a[j] = COULOMB * q_ion * q / (ion.period() as f64 * e.period() as f64).sqrt();
+                lite_s[j] = tun("T_SCREEN", LITE_SCREEN) * (ion.covalent_radius() + e.covalent_radius());
+                lite_a[j] *= tun("T_CSCALE", 1.0);
+            }
+        }
+        let mut ctx = HostContext {
+            table_of: vec![0; host.len()],
+            tables: vec![],
+            alpha: tun("T_ALPHA", LITE_ALPHA),
+            d0: LITE_D0 * q_ion.abs().powf(tun("T_D0POW", 0.0)),
+            lite_a,
+            lite_s,
             lattice: host.lattice.clone(),
             locator: PointLocator::new(host, ENV_RADIUS),
             charge: host.species.iter().map(|&e| nominal_charge(e)).collect(),
             radius: host.species.iter().map(|&e| ionic_radius(e)).collect(),
             role,
             has,
-            r_ion: ionic_radius(ion),
-            q_ion: nominal_charge(ion),
+            r_ion,
+            q_ion,
             wolf_shift: erfc(WOLF_ALPHA * ENV_RADIUS) / ENV_RADIUS,
             host_desc: host_descriptors(host, ion),
+        };
+        // One table per distinct element (atoms of one element share a pair energy).
+        let mut seen: Vec<(Element, usize)> = vec![];
+        for (j, &e) in host.species.iter().enumerate() {
+            let k = match seen.iter().find(|x| x.0 == e) {
+                Some(&(_, k)) => k,
+                None => {
+                    let k = ctx.tables.len();
+                    ctx.tables.push((0..=TABLE_N).map(|i| ctx.lite_pair(j, (TABLE_R2_0 + i as f64 * TABLE_STEP).sqrt())).collect());
+                    seen.push((e, k));
+                    k
+                }
+            };
+            ctx.table_of[j] = k;
         }
+        ctx
+    }
+
+    /// Tabulated pair energy of atom `j` at squared distance `d2` (< DISC_CUTOFF^2), linearly
+    /// interpolated in r^2; distances below MIN_R count as MIN_R.
+    fn lite_pair_table(&self, j: usize, d2: f64) -> f64 {
+        let x = ((d2 - TABLE_R2_0) / TABLE_STEP).max(0.0);
+        let i = (x as usize).min(TABLE_N - 1);
+        let f = (x - i as f64).min(1.0);
+        let t = &self.tables[self.table_of[j]];
+        t[i] + f * (t[i + 1] - t[i])
     }
 
     fn idx(r: Role) -> usize {
@@ -88,6 +160,73 @@ impl HostContext {
             None => (DIST_CAP, None),
         }
     }
+}
+
+fn tun(name: &str, default: f64) -> f64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+impl HostContext {
+    /// softBV-like pair energy (eV) of the mobile ion with host atom `j` at distance `rr`
+    /// (already clamped): Morse attraction to anions, screened Coulomb repulsion from positive
+    /// ions, nothing otherwise.
+    fn lite_pair(&self, j: usize, rr: f64) -> f64 {
+        if self.role[j] == Role::Anion {
+            let m = (self.alpha * (self.lite_a[j] - rr)).exp();
+            0.5 * self.d0 * (m * m - 2.0 * m)
+        } else if self.charge[j] > 0.0 {
+            self.lite_a[j] / rr * erfc(rr / self.lite_s[j])
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Over the disc points `p + o` (`o` in `offsets`, the first being the centre), using the
+/// environment `buf` of the centre: the largest nearest-framework distance (capped at
+/// [`DISC_CUTOFF`]) and the lowest softBV-like energy (atoms within [`DISC_CUTOFF`]).
+fn relax_disc(ctx: &HostContext, buf: &[Neighbor], offsets: &[Vec3]) -> (f64, f64) {
+    let (mut best_d, mut best_e) = (f64::NEG_INFINITY, f64::INFINITY);
+    for o in offsets {
+        let (mut d_min2, mut energy) = (DISC_CUTOFF * DISC_CUTOFF, 0.0);
+        for n in buf {
+            let v = sub(n.vector, *o);
+            let d2 = v[0] * v[0] + v[1] * v[1] + v[2] * v[2];
+            if d2 > DISC_CUTOFF * DISC_CUTOFF {
+                continue;
+            }
+            if ctx.role[n.index] != Role::Same && d2 < d_min2 {
+                d_min2 = d2;
+            }
+            energy += ctx.lite_pair_table(n.index, d2);
+        }
+        best_d = best_d.max(d_min2.sqrt());
+        best_e = best_e.min(energy);
+    }
+    (best_d, best_e)
+}
+
+/// Offsets of the relaxation disc perpendicular to `dir`: the centre, then the rings.
+fn disc_offsets(dir: Vec3) -> Vec<Vec3> {
+    let len = crate::structure::norm(dir);
+    let d = if len > 1e-9 { scale(dir, 1.0 / len) } else { [1.0, 0.0, 0.0] };
+    // A vector not parallel to d, then two unit vectors perpendicular to it and each other.
+    let helper = if d[0].abs() < 0.9 { [1.0, 0.0, 0.0] } else { [0.0, 1.0, 0.0] };
+    let u = crate::structure::cross(d, helper);
+    let u = scale(u, 1.0 / crate::structure::norm(u));
+    let v = crate::structure::cross(d, u);
+    let mut out = vec![[0.0; 3]];
+    let nr = tun("T_RINGS", 3.0) as usize;
+    let rmax = tun("T_RMAX", 0.9).min(1.25);
+    let spokes = tun("T_SPOKES", DISC_SPOKES as f64) as usize;
+    let rings: Vec<f64> = (1..=nr).map(|k| rmax * k as f64 / nr as f64).collect();
+    for (k, r) in rings.iter().enumerate() {
+        for s in 0..spokes {
+            let phi = (s as f64 + 0.5 * (k % 2) as f64) * std::f64::consts::TAU / spokes as f64;
+            out.push(add(scale(u, r * phi.cos()), scale(v, r * phi.sin())));
+        }
+    }
+    out
 }
 
 /// Complementary error function (Abramowitz & Stegun 7.1.26, |error| < 1.5e-7), x >= 0.
@@ -112,6 +251,9 @@ struct PointEnv {
     v_all: f64,
     v_wolf: f64,
     v_cat: f64,
+    lite: f64,
+    relax_d_fw: f64,
+    relax_lite: f64,
 }
 
 impl PointEnv {
@@ -122,7 +264,7 @@ impl PointEnv {
 
 /// Environment of the Cartesian point `p`; `buf` is scratch, `crowd` collects framework
 /// (site, image, is_anion) within [`CROWD_RADIUS`].
-fn env_at(ctx: &HostContext, p: Vec3, buf: &mut Vec<Neighbor>, crowd: &mut Vec<(usize, [i32; 3], bool)>) -> PointEnv {
+fn env_at(ctx: &HostContext, p: Vec3, disc: &[Vec3], buf: &mut Vec<Neighbor>, crowd: &mut Vec<(usize, [i32; 3], bool)>) -> PointEnv {
     ctx.locator.within_into(p, ENV_RADIUS, buf);
     let mut e = PointEnv { d_an: f64::INFINITY, d_cat: f64::INFINITY, d_same: f64::INFINITY, window: f64::INFINITY, ..Default::default() };
     for n in buf.iter() {
@@ -159,6 +301,7 @@ fn env_at(ctx: &HostContext, p: Vec3, buf: &mut Vec<Neighbor>, crowd: &mut Vec<(
         if q > 0.0 {
             e.v_cat += w;
         }
+        e.lite += ctx.lite_pair(j, rr);
     }
     // Nothing of a class within the environment: exact nearest search, capped.
     if !e.d_an.is_finite() {
@@ -176,14 +319,16 @@ fn env_at(ctx: &HostContext, p: Vec3, buf: &mut Vec<Neighbor>, crowd: &mut Vec<(
     e.d_cat = e.d_cat.min(DIST_CAP);
     e.d_same = e.d_same.min(DIST_CAP);
     e.window = e.window.min(DIST_CAP);
+    (e.relax_d_fw, e.relax_lite) = relax_disc(ctx, buf, disc);
     e
 }
 
-/// Distances of the `k` nearest framework atoms to `p`, ascending (padded with the cap).
-fn k_nearest_framework(ctx: &HostContext, p: Vec3, k: usize, start: f64) -> Vec<f64> {
-    let mut r = start.max(1.0);
+/// Distances of the `k` nearest atoms whose role passes `keep` to `p`, ascending (capped, and
+/// padded with the cap).
+fn k_nearest(ctx: &HostContext, p: Vec3, k: usize, start: f64, keep: impl Fn(Role) -> bool) -> Vec<f64> {
+    let mut r = start.clamp(1.0, DIST_CAP);
     loop {
-        let got: Vec<f64> = ctx.locator.within(p, r).iter().filter(|n| ctx.role[n.index] != Role::Same).map(|n| n.distance.min(DIST_CAP)).take(k).collect();
+        let got: Vec<f64> = ctx.locator.within(p, r).iter().filter(|n| keep(ctx.role[n.index])).map(|n| n.distance.min(DIST_CAP)).take(k).collect();
         if got.len() >= k || r >= DIST_CAP {
             let mut got = got;
             got.resize(k, DIST_CAP);
@@ -220,7 +365,8 @@ pub(crate) fn describe(ctx: &HostContext, initial: Vec3, final_site: Vec3, row: 
     let t_of = |i: usize| i as f64 / last as f64;
     let mut buf = Vec::with_capacity(256);
     let mut crowd = Vec::new();
-    let prof: Vec<PointEnv> = (0..n).map(|i| env_at(ctx, add(a, scale(hop, t_of(i))), &mut buf, &mut crowd)).collect();
+    let disc = disc_offsets(hop);
+    let prof: Vec<PointEnv> = (0..n).map(|i| env_at(ctx, add(a, scale(hop, t_of(i))), &disc, &mut buf, &mut crowd)).collect();
     let band: [usize; 5] = [0, last / 4, last / 2, 3 * last / 4, last];
     let (p0, mid, p4) = (&prof[0], &prof[last / 2], &prof[last]);
 
@@ -246,11 +392,14 @@ pub(crate) fn describe(ctx: &HostContext, initial: Vec3, final_site: Vec3, row: 
     row.push("bn_an_t", pos(i_an, bn_an));
     row.push("bn_fw_ratio", ratio(bn_fw, 0.5 * (p0.d_fw() + p4.d_fw())));
     row.push("bn_an_ratio", ratio(bn_an, 0.5 * (p0.d_an + p4.d_an)));
-    let k4 = k_nearest_framework(ctx, add(a, scale(hop, t_of(i_fw))), 4, bn_fw + 1.5);
+    let k4 = k_nearest(ctx, add(a, scale(hop, t_of(i_fw))), 4, bn_fw + 1.5, |r| r != Role::Same);
     row.push("bn_k3_mean", k4[..3].iter().sum::<f64>() / 3.0);
     row.push("bn_k4_mean", k4.iter().sum::<f64>() / 4.0);
     row.push("bn_k3_dist", k4[2]);
     row.push("bn_k4_dist", k4[3]);
+    let k4a = k_nearest(ctx, add(a, scale(hop, t_of(i_an))), 4, bn_an + 1.5, |r| r == Role::Anion);
+    row.push("bn_an_k3_mean", k4a[..3].iter().sum::<f64>() / 3.0);
+    row.push("bn_an_k4_mean", k4a.iter().sum::<f64>() / 4.0);
     let (i_w, bn_w) = argmin(&prof, |e| e.window);
     row.push("bn_window", bn_w);
     row.push("bn_window_t", pos(i_w, bn_w));
@@ -304,6 +453,17 @@ pub(crate) fn describe(ctx: &HostContext, initial: Vec3, final_site: Vec3, row: 
     row.push("es_wolf_barrier", k * (max_of(&prof, |e| e.v_wolf) - p0.v_wolf));
     row.push("es_wolf_end_diff", k * (p4.v_wolf - p0.v_wolf));
     row.push("es_cat_barrier", k * (max_of(&prof, |e| e.v_cat) - p0.v_cat));
+    let lite_max = max_of(&prof, |e| e.lite);
+    row.push("bvse_lite_barrier", lite_max - p0.lite);
+    row.push("bvse_lite_span", lite_max - min_of(&prof, |e| e.lite));
+    row.push("bvse_lite_end_diff", p4.lite - p0.lite);
+    let (_, rbn) = argmin(&prof, |e| e.relax_d_fw);
+    row.push("rbn_fw_min", rbn);
+    row.push("rbn_fw_gain", rbn - bn_fw);
+    let rlite_max = max_of(&prof, |e| e.relax_lite);
+    row.push("rbvse_lite_barrier", rlite_max - p0.relax_lite);
+    row.push("rbvse_lite_span", rlite_max - min_of(&prof, |e| e.relax_lite));
+    row.push("rbvse_lite_end_diff", p4.relax_lite - p0.relax_lite);
 
     // Host, ion, composition.
     for (name, v) in &ctx.host_desc {

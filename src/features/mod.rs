@@ -120,7 +120,7 @@ use std::sync::{Arc, OnceLock};
 /// Number of points sampled along the straight hop (t = i / 40).
 pub const PATH_SAMPLES: usize = 41;
 /// Radius of the environment of a point (A).
-pub const ENV_RADIUS: f64 = 6.0;
+pub const ENV_RADIUS: f64 = 7.0;
 /// Cap of every distance descriptor and fill value of undefined distances (A).
 pub const DIST_CAP: f64 = 10.0;
 /// Name of the default feature set.

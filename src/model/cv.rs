@@ -108,11 +108,12 @@ fn prepare(x: &[Vec<f64>], y: &[f64], groups: Option<&[String]>, k: usize, seed:
     Ok(Prepared { p, folds, splits })
 }
 
-/// Fit on one fold's training rows and predict its held-out rows (eV).
-fn run_fold(x: &[Vec<f64>], y: &[f64], prep: &Prepared, fold: usize, params: &Params) -> Result<Vec<f64>> {
+/// Fit on one fold's training rows and predict its held-out rows (eV). `parallel`: let the
+/// fit itself use several threads (only worth it when there are fewer jobs than threads).
+fn run_fold(x: &[Vec<f64>], y: &[f64], prep: &Prepared, fold: usize, params: &Params, parallel: bool) -> Result<Vec<f64>> {
     let (train, test) = &prep.splits[fold];
     let names: Vec<String> = (0..prep.p).map(super::default_feature_name).collect();
-    let model = fit_rows(x, y, Some(train), prep.p, names, params, true)?;
+    let model = fit_rows(x, y, Some(train), prep.p, names, params, parallel)?;
     predict_rows(&model, x, Some(test), prep.p)
 }
 
@@ -124,7 +125,8 @@ fn fold_mae(y: &[f64], rows: &[usize], pred: &[f64]) -> f64 {
 /// per group when `None`), in parallel over folds.
 pub fn cross_validate(params: &Params, x: &[Vec<f64>], y: &[f64], groups: Option<&[String]>, k: usize, seed: u64) -> Result<CvResult> {
     let prep = prepare(x, y, groups, k, seed, params.target)?;
-    let preds: Vec<Vec<f64>> = (0..k).into_par_iter().map(|f| run_fold(x, y, &prep, f, params)).collect::<Result<_>>()?;
+    let inner = k < rayon::current_num_threads();
+    let preds: Vec<Vec<f64>> = (0..k).into_par_iter().map(|f| run_fold(x, y, &prep, f, params, inner)).collect::<Result<_>>()?;
     let mut predictions = vec![0.0; x.len()];
     let mut fold_maes = Vec::with_capacity(k);
     for (f, pred) in preds.iter().enumerate() {
@@ -184,22 +186,22 @@ impl Grid {
         g
     }
 
-    /// The default search of a kind: what [`tune`] explores when given no grid. Sized so that
-    /// a 5-fold search on ~560 rows x ~150 features takes well under 2 minutes on 2 cores.
+    /// The default search of a kind: what a TUNE explores when given no grid. Sized so that a
+    /// 5-fold search on ~560 rows x ~140 features takes under a minute on 2 cores.
     ///
-    /// * random forest (300 trees, log1p): `mtry` in {0.2, 0.33, 0.5, 0.7} x
-    ///   `min_samples_leaf` in {1, 2, 4} (12 points);
-    /// * boosted trees (log1p): `max_depth` in {3, 4, 6} x `learning_rate` in {0.03, 0.06}
-    ///   x `colsample` in {0.3, 0.6}, with `trees` = 600 and `subsample` 0.8 (12 points);
+    /// * random forest (300 trees, other settings default): `mtry` in {0.1, 0.15, 0.25, 0.4}
+    ///   x `min_samples_leaf` in {1, 2, 4} (12 points);
+    /// * boosted trees (500 rounds, other settings default): `max_depth` in {4, 6, 8} x
+    ///   `learning_rate` in {0.03, 0.06} x `colsample` in {0.2, 0.4} (12 points);
     /// * mean: the one point.
     pub fn default_for(kind: Kind) -> Grid {
         match kind {
-            Kind::RandomForest => Grid::new().fixed("trees", "300").axis("mtry", &["0.2", "0.33", "0.5", "0.7"]).axis("min_samples_leaf", &["1", "2", "4"]),
+            Kind::RandomForest => Grid::new().fixed("trees", "300").axis("mtry", &["0.1", "0.15", "0.25", "0.4"]).axis("min_samples_leaf", &["1", "2", "4"]),
             Kind::BoostedTrees => Grid::new()
-                .fixed("trees", "600")
-                .axis("max_depth", &["3", "4", "6"])
+                .fixed("trees", "500")
+                .axis("max_depth", &["4", "6", "8"])
                 .axis("learning_rate", &["0.03", "0.06"])
-                .axis("colsample", &["0.3", "0.6"]),
+                .axis("colsample", &["0.2", "0.4"]),
             Kind::Mean => Grid::new(),
         }
     }
@@ -265,10 +267,11 @@ pub fn tune(kind: Kind, x: &[Vec<f64>], y: &[f64], groups: Option<&[String]>, gr
     let needs_log = params.iter().any(|p| p.target == super::Target::Log1p);
     let prep = prepare(x, y, groups, k, seed, if needs_log { super::Target::Log1p } else { super::Target::Identity })?;
     let jobs: Vec<(usize, usize)> = (0..params.len()).flat_map(|i| (0..k).map(move |f| (i, f))).collect();
+    let inner = jobs.len() < rayon::current_num_threads();
     let maes: Vec<f64> = jobs
         .par_iter()
         .map(|&(i, f)| {
-            let pred = run_fold(x, y, &prep, f, &params[i])?;
+            let pred = run_fold(x, y, &prep, f, &params[i], inner)?;
             Ok(fold_mae(y, &prep.splits[f].1, &pred))
         })
         .collect::<Result<_>>()?;

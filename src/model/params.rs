@@ -103,8 +103,12 @@ pub struct ForestParams {
 }
 
 impl Default for ForestParams {
+    /// 500 trees, unlimited depth, leaves of >= 1 row, `mtry` 0.15: the best region of a
+    /// grouped 5-fold CV search on the devi2025 training partition (`hop-v1` descriptors;
+    /// `mtry` 0.1 to 0.2 and leaves of 1 to 2 rows are within 0.003 eV of each other, larger
+    /// `mtry` is slightly worse).
     fn default() -> Self {
-        ForestParams { trees: 500, max_depth: None, min_samples_leaf: 1, min_samples_split: 2, mtry: Mtry::Fraction(0.33) }
+        ForestParams { trees: 500, max_depth: None, min_samples_leaf: 1, min_samples_split: 2, mtry: Mtry::Fraction(0.15) }
     }
 }
 
@@ -121,7 +125,7 @@ pub struct BoostParams {
     pub min_leaf_weight: f64,
     /// Fraction of rows sampled for each tree (`subsample`; 1 = no sampling).
     pub subsample: f64,
-    /// Fraction of features sampled for each tree (`colsample`).
+    /// Fraction of features sampled for each tree (`colsample`; at least one feature).
     pub colsample: f64,
     /// L2 penalty on leaf weights (`l2`).
     pub l2: f64,
@@ -132,8 +136,12 @@ pub struct BoostParams {
 }
 
 impl Default for BoostParams {
+    /// 500 rounds at learning rate 0.03, depth 6, leaves of >= 3 rows, 80 % of the rows and
+    /// 20 % of the features per tree, L2 1, 32 bins: the best region of a grouped 5-fold CV
+    /// search on the devi2025 training partition (`hop-v1` descriptors). The CV error is flat
+    /// from 400 to 1000 rounds; 32 bins scored as well as 256 and fit about 3x faster.
     fn default() -> Self {
-        BoostParams { trees: 500, learning_rate: 0.05, max_depth: 4, min_leaf_weight: 3.0, subsample: 0.8, colsample: 0.5, l2: 1.0, gamma: 0.0, nbins: 256 }
+        BoostParams { trees: 500, learning_rate: 0.03, max_depth: 6, min_leaf_weight: 3.0, subsample: 0.8, colsample: 0.2, l2: 1.0, gamma: 0.0, nbins: 32 }
     }
 }
 

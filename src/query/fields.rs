@@ -101,7 +101,7 @@ pub static FIELDS: &[FieldDef] = &[
         "Composition of the simulation cell",
     ),
     def("ion", Str, true, "Migrating ion species, e.g. 'Li'"),
-    def("em", Num, false, "Migration barrier Em in eV"),
+    def("em", Num, true, "Migration barrier Em in eV"),
     def(
         "fidelity",
         Str,
@@ -178,7 +178,7 @@ pub static FIELDS: &[FieldDef] = &[
         true,
         "Element symbols of the host structure (query with HAS)",
     ),
-    def("hop_length", Num, false, "Length of the hop in Angstrom"),
+    def("hop_length", Num, true, "Length of the hop in Angstrom"),
     def("volume", Num, false, "Cell volume in cubic Angstrom"),
     def(
         "citation",

@@ -12,7 +12,7 @@
 //!   [`parse_expr`]) and reports problems as [`QueryError`]s that point at the token.
 //! * [`mod@print`] implements `Display` for the tree, printing canonical HopQL that parses back
 //!   to an equal tree.
-//! * [`plan`] chooses how a `SELECT` reads the store (primary key, secondary indexes, or a
+//! * [`mod@plan`] chooses how a `SELECT` reads the store (primary key, secondary indexes, or a
 //!   full scan) and which conditions are left to check per record.
 //! * [`exec`] runs statements against a store ([`execute`], [`run_script`]) and returns
 //!   [`crate::table::ResultTable`]s. `docs/QUERY_LANGUAGE.md` is the language reference.

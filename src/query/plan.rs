@@ -14,13 +14,74 @@
 //!   [`INTERSECT_FACTOR`] times larger than the most selective one is not read: its condition
 //!   is checked per record instead. When even the best probe covers more than half of the
 //!   store, a full scan is cheaper than fetching by id, and every condition is residual.
+//! * `em` and `hop_length` have range indexes ([`crate::store::RANGE_INDEXED_FIELDS`]):
+//!   `<`, `<=`, `>`, `>=`, `=` against a number and `BETWEEN` become range probes.
 //! * `HAS ONLY` and probes that were not read keep their conjunct in the residual filter;
 //!   probes that answer their conjunct exactly drop it.
 
 use super::ast::{CompareOp, Expr, HasMode, Literal, Operand, Select};
 use super::fields::{Field, FieldType};
-use crate::store::{key, Result as StoreResult, Store, INDEXED_FIELDS};
+use crate::store::{key, Result as StoreResult, Store, INDEXED_FIELDS, RANGE_INDEXED_FIELDS};
 use std::collections::BTreeSet;
+use std::ops::Bound;
+
+/// One index lookup term.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Term {
+    /// The `(field, value)` entries of the secondary index.
+    Eq(Field, String),
+    /// The entries of a range-indexed numeric field within bounds.
+    Range(Field, Bound<f64>, Bound<f64>),
+}
+
+impl Term {
+    /// The term as HopQL.
+    pub fn describe(&self) -> String {
+        use super::print::{format_number, quote_string};
+        match self {
+            Term::Eq(f, v) if f.ty() == FieldType::StrList => format!("{f} HAS {}", quote_string(v)),
+            Term::Eq(f, v) => format!("{f} = {}", quote_string(v)),
+            Term::Range(f, lo, hi) => match (lo, hi) {
+                (Bound::Included(a), Bound::Included(b)) => format!("{f} BETWEEN {} AND {}", format_number(*a), format_number(*b)),
+                _ => {
+                    let mut parts = vec![];
+                    match lo {
+                        Bound::Included(a) => parts.push(format!("{f} >= {}", format_number(*a))),
+                        Bound::Excluded(a) => parts.push(format!("{f} > {}", format_number(*a))),
+                        Bound::Unbounded => {}
+                    }
+                    match hi {
+                        Bound::Included(b) => parts.push(format!("{f} <= {}", format_number(*b))),
+                        Bound::Excluded(b) => parts.push(format!("{f} < {}", format_number(*b))),
+                        Bound::Unbounded => {}
+                    }
+                    parts.join(" AND ")
+                }
+            },
+        }
+    }
+
+    /// Number of index entries under the term (reads keys only).
+    pub fn count(&self, store: &Store) -> StoreResult<usize> {
+        match self {
+            Term::Eq(f, v) => index_count(store, f.name(), v),
+            Term::Range(f, lo, hi) => store.count_in_range(f.name(), *lo, *hi),
+        }
+    }
+
+    /// Ids of the records under the term.
+    pub fn ids(&self, store: &Store) -> StoreResult<Vec<String>> {
+        match self {
+            Term::Eq(f, v) => store.ids_where(f.name(), v),
+            Term::Range(f, lo, hi) => store.ids_in_range(f.name(), *lo, *hi),
+        }
+    }
+}
+
+/// Whether `field` has a range index.
+pub fn has_range_index(field: Field) -> bool {
+    RANGE_INDEXED_FIELDS.contains(&field.name())
+}
 
 /// A probe more than this many times larger (by estimate) than the most selective probe is
 /// not read; its condition is evaluated per record instead.
@@ -30,8 +91,8 @@ pub const INTERSECT_FACTOR: usize = 16;
 /// (`(field, value)` pairs) holds, i.e. the union of their index entries.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IndexProbe {
-    /// The `(field, value)` index entries whose id sets are united.
-    pub terms: Vec<(Field, String)>,
+    /// The index terms whose id sets are united.
+    pub terms: Vec<Term>,
     /// Number of index entries under those terms (an upper bound of the ids returned).
     pub estimate: usize,
     /// The condition the probe came from, as HopQL (for `EXPLAIN`).
@@ -43,11 +104,22 @@ impl IndexProbe {
     /// `ion = 'Li' OR group = 'OLIVINE'`.
     pub fn describe(&self) -> String {
         use super::print::quote_string;
-        let one_field = self.terms.windows(2).all(|w| w[0].0 == w[1].0);
-        match (self.terms.first(), one_field) {
-            (None, _) => "nothing".to_string(),
-            (Some((f, _)), true) => {
-                let vals: Vec<String> = self.terms.iter().map(|(_, v)| quote_string(v)).collect();
+        let eq: Option<Vec<(Field, &String)>> = self
+            .terms
+            .iter()
+            .map(|t| match t {
+                Term::Eq(f, v) => Some((*f, v)),
+                Term::Range(..) => None,
+            })
+            .collect();
+        let one_field = self.terms.windows(2).all(|w| match (&w[0], &w[1]) {
+            (Term::Eq(a, _), Term::Eq(b, _)) => a == b,
+            _ => false,
+        });
+        match (eq, one_field) {
+            (Some(eq), true) if !eq.is_empty() => {
+                let f = eq[0].0;
+                let vals: Vec<String> = eq.iter().map(|(_, v)| quote_string(v)).collect();
                 let list = f.ty() == FieldType::StrList;
                 match (vals.len(), list) {
                     (1, false) => format!("{f} = {}", vals[0]),
@@ -56,18 +128,8 @@ impl IndexProbe {
                     (_, true) => format!("{f} HAS ANY {}", vals.join(", ")),
                 }
             }
-            (Some(_), false) => self
-                .terms
-                .iter()
-                .map(|(f, v)| {
-                    if f.ty() == FieldType::StrList {
-                        format!("{f} HAS {}", quote_string(v))
-                    } else {
-                        format!("{f} = {}", quote_string(v))
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(" OR "),
+            _ if self.terms.is_empty() => "nothing".to_string(),
+            _ => self.terms.iter().map(Term::describe).collect::<Vec<_>>().join(" OR "),
         }
     }
 }
@@ -100,7 +162,7 @@ pub struct Plan {
     pub residual: Vec<Expr>,
     /// Index probes that were considered but not read, with why (for `EXPLAIN`).
     pub skipped: Vec<(IndexProbe, String)>,
-    /// Number of records in the store, when the planner needed it (else `None`).
+    /// Number of records in the store, when the planner counted them all (else `None`).
     pub store_records: Option<usize>,
 }
 
@@ -127,7 +189,7 @@ enum Access1 {
     Ids(BTreeSet<String>),
     /// Index probes to intersect; `exact` when they answer the conjunct completely.
     Probes {
-        probes: Vec<Vec<(Field, String)>>,
+        probes: Vec<Vec<Term>>,
         exact: bool,
     },
 }
@@ -156,6 +218,17 @@ fn field_eq(e: &Expr) -> Option<(Field, &str)> {
     }
 }
 
+/// The operator seen from the other side: `3 < em` is `em > 3`.
+fn flip(op: CompareOp) -> CompareOp {
+    match op {
+        CompareOp::Lt => CompareOp::Gt,
+        CompareOp::Le => CompareOp::Ge,
+        CompareOp::Gt => CompareOp::Lt,
+        CompareOp::Ge => CompareOp::Le,
+        other => other,
+    }
+}
+
 fn access_of(e: &Expr) -> Option<Access1> {
     if let Some((f, v)) = field_eq(e) {
         if f.name() == "id" {
@@ -163,7 +236,7 @@ fn access_of(e: &Expr) -> Option<Access1> {
         }
         if has_secondary_index(f) && f.ty() == FieldType::Str {
             return Some(Access1::Probes {
-                probes: vec![vec![(f, v.to_string())]],
+                probes: vec![vec![Term::Eq(f, v.to_string())]],
                 exact: true,
             });
         }
@@ -182,7 +255,7 @@ fn access_of(e: &Expr) -> Option<Access1> {
             }
             if has_secondary_index(*field) && field.ty() == FieldType::Str {
                 return Some(Access1::Probes {
-                    probes: vec![vals.iter().map(|v| (*field, v.to_string())).collect()],
+                    probes: vec![vals.iter().map(|v| Term::Eq(*field, v.to_string())).collect()],
                     exact: true,
                 });
             }
@@ -193,10 +266,10 @@ fn access_of(e: &Expr) -> Option<Access1> {
             mode,
             values,
         } if has_secondary_index(*field) => {
-            let terms = |vs: &[String]| vs.iter().map(|v| (*field, v.clone())).collect::<Vec<_>>();
+            let terms = |vs: &[String]| vs.iter().map(|v| Term::Eq(*field, v.clone())).collect::<Vec<_>>();
             Some(match mode {
                 HasMode::One | HasMode::All => Access1::Probes {
-                    probes: values.iter().map(|v| vec![(*field, v.clone())]).collect(),
+                    probes: values.iter().map(|v| vec![Term::Eq(*field, v.clone())]).collect(),
                     exact: true,
                 },
                 HasMode::Any => Access1::Probes {
@@ -209,6 +282,28 @@ fn access_of(e: &Expr) -> Option<Access1> {
                     exact: false,
                 },
             })
+        }
+        Expr::Compare { left, op, right } => {
+            let (f, x, op) = match (left, right) {
+                (Operand::Field(f), Operand::Literal(Literal::Num(x))) => (*f, *x, *op),
+                (Operand::Literal(Literal::Num(x)), Operand::Field(f)) => (*f, *x, flip(*op)),
+                _ => return None,
+            };
+            if !has_range_index(f) || !x.is_finite() {
+                return None;
+            }
+            let (lo, hi) = match op {
+                CompareOp::Eq => (Bound::Included(x), Bound::Included(x)),
+                CompareOp::Lt => (Bound::Unbounded, Bound::Excluded(x)),
+                CompareOp::Le => (Bound::Unbounded, Bound::Included(x)),
+                CompareOp::Gt => (Bound::Excluded(x), Bound::Unbounded),
+                CompareOp::Ge => (Bound::Included(x), Bound::Unbounded),
+                CompareOp::Ne => return None,
+            };
+            Some(Access1::Probes { probes: vec![vec![Term::Range(f, lo, hi)]], exact: true })
+        }
+        Expr::Between { field, negated: false, low: Literal::Num(a), high: Literal::Num(b) } if has_range_index(*field) => {
+            Some(Access1::Probes { probes: vec![vec![Term::Range(*field, Bound::Included(*a), Bound::Included(*b))]], exact: true })
         }
         Expr::Or(a, b) => {
             // A union of two single-probe conditions is one probe.
@@ -246,10 +341,19 @@ fn access_of(e: &Expr) -> Option<Access1> {
 /// Number of records, counted from the `fidelity` index (one small key per record) rather
 /// than by reading the records themselves.
 pub fn record_count(store: &Store) -> StoreResult<usize> {
+    record_count_up_to(store, usize::MAX)
+}
+
+/// [`record_count`], but stop counting at `limit` (the result is then `limit`): enough to
+/// decide "more than half the store" without scanning a large store's index to its end.
+pub fn record_count_up_to(store: &Store, limit: usize) -> StoreResult<usize> {
     let mut prefix = key(b'x', &[b"fidelity"]);
     prefix.push(0);
     let mut n = 0;
     for kv in store.scan_raw(&prefix) {
+        if n >= limit {
+            break;
+        }
         kv?;
         n += 1;
     }
@@ -312,8 +416,8 @@ pub fn plan_with(store: &Store, sel: &Select, estimate_scan: bool) -> StoreResul
             exact[i] = ex;
             for terms in probes {
                 let mut estimate = 0;
-                for (f, v) in &terms {
-                    estimate += index_count(store, f.name(), v)?;
+                for t in &terms {
+                    estimate += t.count(store)?;
                 }
                 cands.push(Cand {
                     probe: IndexProbe {
@@ -341,12 +445,15 @@ pub fn plan_with(store: &Store, sel: &Select, estimate_scan: bool) -> StoreResul
     }
     // Most selective first; stable, so ties keep the order of the WHERE clause.
     cands.sort_by_key(|c| c.probe.estimate);
-    let total = record_count(store)?;
     let best = cands[0].probe.estimate;
+    // Count the store only as far as the decision needs: past 2 * best, the index wins.
+    let cap = best.saturating_mul(2).saturating_add(1);
+    let counted = record_count_up_to(store, cap)?;
+    let total = if counted < cap { Some(counted) } else { None };
     let mut residual_mask = vec![true; conjuncts.len()];
     let mut used: Vec<IndexProbe> = Vec::new();
     let mut skipped: Vec<(IndexProbe, String)> = Vec::new();
-    if best.saturating_mul(2) > total {
+    if let Some(total) = total.filter(|&t| best.saturating_mul(2) > t) {
         for c in cands {
             skipped.push((
                 c.probe,
@@ -391,7 +498,7 @@ pub fn plan_with(store: &Store, sel: &Select, estimate_scan: bool) -> StoreResul
         access: Access::Index { probes: used },
         residual,
         skipped,
-        store_records: Some(total),
+        store_records: total,
     })
 }
 
@@ -401,8 +508,8 @@ pub fn probe_ids(store: &Store, probes: &[IndexProbe]) -> StoreResult<BTreeSet<S
     let mut acc: Option<BTreeSet<String>> = None;
     for p in probes {
         let mut set = BTreeSet::new();
-        for (f, v) in &p.terms {
-            set.extend(store.ids_where(f.name(), v)?);
+        for t in &p.terms {
+            set.extend(t.ids(store)?);
         }
         let next = match acc {
             None => set,
