@@ -31,6 +31,11 @@ demo: build check-data
 		$(BIN) --db $(DEMO_DB) query "SELECT sys_name, ion, em FROM hops WHERE fidelity = 'dft' AND ion IN ('Mg','Ca') AND em < 0.65 ORDER BY em LIMIT 10"; \
 		$(BIN) --db $(DEMO_DB) query "SELECT group, COUNT(*) AS hops, AVG(em), MIN(em), MAX(em) FROM hops WHERE elements HAS ALL 'Li','O' GROUP BY group ORDER BY hops DESC"; \
 	fi
+	@echo "== reproducible splits: the paper's partition, a stratified split, scenarios =="
+	$(BIN) --db $(DEMO_DB) query "CREATE SPLIT paper FROM PARTITION" | tail -4
+	$(BIN) --db $(DEMO_DB) query "CREATE SPLIT s1 FROM (SELECT * FROM hops WHERE fidelity = 'dft') STRATIFIED BY group TEST 10% SEED 42" | head -1
+	$(BIN) --db $(DEMO_DB) query "CREATE SPLIT cv FROM (SELECT * FROM hops) GROUPED KFOLD 5 SEED 1" | head -1
+	$(BIN) --db $(DEMO_DB) query "SCENARIOS OF SPLIT paper" | head -14
 
 test:
 	$(CARGO) test --locked

@@ -24,20 +24,20 @@ const CROWD_RADIUS: f64 = 2.5;
 /// Smallest denominator of the ratio descriptors (A).
 const MIN_DENOM: f64 = 0.1;
 /// Steepness of the softBV-like Morse term (1/A; softBV's alpha = 1/b is 1.5-2.1).
-const LITE_ALPHA: f64 = 2.0;
+const LITE_ALPHA: f64 = 1.6;
 /// Morse minimum of the softBV-like term as a fraction of `r_ion + r_anion`.
 const LITE_RMIN: f64 = 0.92;
-/// Bond-breaking energy of the softBV-like Morse term (eV).
+/// Bond-breaking energy of the softBV-like Morse term per unit of the mobile ion's charge (eV).
 const LITE_D0: f64 = 1.0;
 /// Screening factor of the softBV-like Coulomb term.
 const LITE_SCREEN: f64 = 0.74;
 /// Radii of the rings of the relaxation disc perpendicular to the hop (A).
-const DISC_RINGS: [f64; 3] = [0.3, 0.6, 0.9];
+const DISC_RINGS: [f64; 5] = [0.25, 0.5, 0.75, 1.0, 1.25];
 /// Points per ring of the relaxation disc.
-const DISC_SPOKES: usize = 6;
+const DISC_SPOKES: usize = 8;
 /// Interaction cutoff of the disc evaluations (A): every atom within it of a disc point is in
 /// the 6 A environment of the disc centre.
-const DISC_CUTOFF: f64 = ENV_RADIUS - 1.25;
+const DISC_CUTOFF: f64 = ENV_RADIUS - DISC_RINGS[DISC_RINGS.len() - 1];
 /// Number of intervals of the pair-energy tables, uniform in r^2 over [MIN_R^2, DISC_CUTOFF^2].
 const TABLE_N: usize = 2048;
 const TABLE_R2_0: f64 = MIN_R * MIN_R;
@@ -67,8 +67,8 @@ pub(crate) struct HostContext {
     table_of: Vec<usize>,
     /// softBV-like pair energy tabulated on a uniform grid of r^2 (see [`TABLE_N`]).
     tables: Vec<Vec<f64>>,
+    /// Morse bond-breaking energy for this mobile ion (eV).
     d0: f64,
-    alpha: f64,
     has: [bool; 3],
     r_ion: f64,
     q_ion: f64,
@@ -90,18 +90,16 @@ impl HostContext {
         for (j, &e) in host.species.iter().enumerate() {
             let q = nominal_charge(e);
             if role[j] == Role::Anion {
-                lite_a[j] = tun("T_RMIN", LITE_RMIN) * (r_ion + ionic_radius(e));
+                lite_a[j] = LITE_RMIN * (r_ion + ionic_radius(e));
             } else if q > 0.0 {
                 lite_a[j] = COULOMB * q_ion * q / (ion.period() as f64 * e.period() as f64).sqrt();
-                lite_s[j] = tun("T_SCREEN", LITE_SCREEN) * (ion.covalent_radius() + e.covalent_radius());
-                lite_a[j] *= tun("T_CSCALE", 1.0);
+                lite_s[j] = LITE_SCREEN * (ion.covalent_radius() + e.covalent_radius());
             }
         }
         let mut ctx = HostContext {
             table_of: vec![0; host.len()],
             tables: vec![],
-            alpha: tun("T_ALPHA", LITE_ALPHA),
-            d0: LITE_D0 * q_ion.abs().powf(tun("T_D0POW", 0.0)),
+            d0: LITE_D0 * q_ion.abs(),
             lite_a,
             lite_s,
             lattice: host.lattice.clone(),
@@ -162,17 +160,13 @@ impl HostContext {
     }
 }
 
-fn tun(name: &str, default: f64) -> f64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
 impl HostContext {
     /// softBV-like pair energy (eV) of the mobile ion with host atom `j` at distance `rr`
     /// (already clamped): Morse attraction to anions, screened Coulomb repulsion from positive
     /// ions, nothing otherwise.
     fn lite_pair(&self, j: usize, rr: f64) -> f64 {
         if self.role[j] == Role::Anion {
-            let m = (self.alpha * (self.lite_a[j] - rr)).exp();
+            let m = (LITE_ALPHA * (self.lite_a[j] - rr)).exp();
             0.5 * self.d0 * (m * m - 2.0 * m)
         } else if self.charge[j] > 0.0 {
             self.lite_a[j] / rr * erfc(rr / self.lite_s[j])
@@ -216,13 +210,9 @@ fn disc_offsets(dir: Vec3) -> Vec<Vec3> {
     let u = scale(u, 1.0 / crate::structure::norm(u));
     let v = crate::structure::cross(d, u);
     let mut out = vec![[0.0; 3]];
-    let nr = tun("T_RINGS", 3.0) as usize;
-    let rmax = tun("T_RMAX", 0.9).min(1.25);
-    let spokes = tun("T_SPOKES", DISC_SPOKES as f64) as usize;
-    let rings: Vec<f64> = (1..=nr).map(|k| rmax * k as f64 / nr as f64).collect();
-    for (k, r) in rings.iter().enumerate() {
-        for s in 0..spokes {
-            let phi = (s as f64 + 0.5 * (k % 2) as f64) * std::f64::consts::TAU / spokes as f64;
+    for (k, r) in DISC_RINGS.iter().enumerate() {
+        for s in 0..DISC_SPOKES {
+            let phi = (s as f64 + 0.5 * (k % 2) as f64) * std::f64::consts::TAU / DISC_SPOKES as f64;
             out.push(add(scale(u, r * phi.cos()), scale(v, r * phi.sin())));
         }
     }

@@ -40,7 +40,7 @@ pub fn group_folds<G: AsRef<str>>(groups: &[G], k: usize, seed: u64) -> Result<V
     }
     let mut order: Vec<(&str, usize)> = sizes.into_iter().collect();
     order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
-    order.sort_by(|a, b| b.1.cmp(&a.1));
+    order.sort_by_key(|g| std::cmp::Reverse(g.1));
     let mut load = vec![0usize; k];
     let mut fold_of: BTreeMap<&str, usize> = BTreeMap::new();
     for (g, n) in order {

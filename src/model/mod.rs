@@ -325,7 +325,7 @@ pub(crate) fn column_major(x: &[Vec<f64>], rows: Option<&[usize]>, p: usize) -> 
 /// A fitted backend.
 enum Fitted {
     Forest(forest::Forest),
-    Boost(boost::Booster),
+    Boost(Box<boost::Booster>),
     Mean(f64),
 }
 
@@ -410,7 +410,7 @@ impl Model {
         }
         let fitted = match (&repr.params.algo, repr.payload) {
             (Algo::RandomForest(_), Payload::Forest(b)) => Fitted::Forest(forest::Forest::from_bytes(&b)?),
-            (Algo::BoostedTrees(_), Payload::Boost(s)) => Fitted::Boost(boost::Booster::from_json(&s)?),
+            (Algo::BoostedTrees(_), Payload::Boost(s)) => Fitted::Boost(Box::new(boost::Booster::from_json(&s)?)),
             (Algo::Mean, Payload::Mean(m)) => Fitted::Mean(m),
             _ => return Err(ModelError::Decode("payload does not match the model kind".into())),
         };
@@ -478,7 +478,7 @@ pub(crate) fn fit_rows(x: &[Vec<f64>], y: &[f64], rows: Option<&[usize]>, p: usi
         }
         Algo::BoostedTrees(bp) => {
             let cm = column_major(x, rows, p);
-            Fitted::Boost(boost::Booster::fit(&cm, n, p, &yt, bp, params.seed, parallel)?)
+            Fitted::Boost(Box::new(boost::Booster::fit(&cm, n, p, &yt, bp, params.seed, parallel)?))
         }
     };
     Ok(Model { params: params.clone(), feature_names: names, n_train: n, fitted })

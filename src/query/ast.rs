@@ -21,6 +21,75 @@ pub enum Statement {
     Describe(Table),
     /// `SHOW STATS`: summary statistics of the store.
     ShowStats,
+    /// `CREATE SPLIT name FROM ...`: cut and store a reproducible split.
+    CreateSplit(CreateSplit),
+    /// `SHOW SPLITS`: every stored split.
+    ShowSplits,
+    /// `SHOW SPLIT name`: per-group counts and the fingerprint.
+    ShowSplit(String),
+    /// `DROP SPLIT name`.
+    DropSplit(String),
+    /// `EXPORT SPLIT name TO 'file'` (JSON, or CSV when the file ends in `.csv`).
+    ExportSplit {
+        /// Split name.
+        name: String,
+        /// Output path.
+        path: String,
+    },
+    /// `SCENARIOS OF SPLIT name`: scenario A/B/C of every test hop.
+    Scenarios(String),
+}
+
+/// Where a split's hops come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SplitSource {
+    /// The train/test partition recorded at import.
+    Partition,
+    /// The hops a query selects.
+    Query(Box<Select>),
+}
+
+/// The algorithm of `CREATE SPLIT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SplitMethod {
+    /// Stratified test set; `by_class` stratifies by the published class label instead of the
+    /// normalised group.
+    Stratified {
+        /// Stratify by class label (true) or normalised group (false).
+        by_class: bool,
+    },
+    /// Uniform random test set.
+    Random,
+    /// k folds; `grouped` keeps the hops of one host structure in one fold.
+    KFold {
+        /// Number of folds.
+        k: u64,
+        /// Group by host structure.
+        grouped: bool,
+    },
+    /// One partition pair per structural group.
+    LeaveOneGroupOut,
+}
+
+/// `CREATE SPLIT` and its options (percentages are stored as fractions).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateSplit {
+    /// Split name.
+    pub name: String,
+    /// Source of the hops.
+    pub source: SplitSource,
+    /// Algorithm (default: stratified by group for a query source).
+    pub method: Option<SplitMethod>,
+    /// TEST fraction.
+    pub test: Option<f64>,
+    /// SEED.
+    pub seed: Option<u64>,
+    /// MIN_GROUP: groups below this share get no test hop.
+    pub min_group: Option<f64>,
+    /// ONE_HOP: groups below this share (and above MIN_GROUP) get exactly one test hop.
+    pub one_hop: Option<f64>,
+    /// VALIDATION: fraction of train carved out (grouped by host) for early stopping.
+    pub validation: Option<f64>,
 }
 
 /// A table that statements can name. Today there is only `hops`.

@@ -52,6 +52,17 @@ pub enum ExecError {
     /// The store failed while the statement ran.
     #[error("store error while running the statement: {0}")]
     Store(#[from] StoreError),
+    /// A split statement failed (bad parameters, unknown split, a query that selects nothing).
+    #[error("{0}")]
+    Split(#[from] crate::split::SplitError),
+    /// Writing an exported file failed.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
 }
 
 /// A script stopped at a failing statement.
@@ -97,6 +108,7 @@ pub fn execute(store: &Store, stmt: &Statement) -> Result<ResultTable, ExecError
         Statement::Explain(sel) => explain(store, sel),
         Statement::Describe(t) => describe(store, *t),
         Statement::ShowStats => show_stats(store),
+        other => super::splits::execute(store, other),
     }
 }
 
@@ -603,7 +615,7 @@ fn apply_limit(rows: Vec<Vec<Value>>, sel: &Select) -> Vec<Vec<Value>> {
     }
 }
 
-fn run_select(store: &Store, sel: &Select, force_scan: bool) -> Result<ResultTable, ExecError> {
+pub(crate) fn run_select(store: &Store, sel: &Select, force_scan: bool) -> Result<ResultTable, ExecError> {
     let plan = if force_scan {
         full_scan_plan(sel)
     } else {

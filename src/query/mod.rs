@@ -26,6 +26,7 @@ pub mod fields;
 pub mod parser;
 pub mod plan;
 pub mod print;
+pub mod splits;
 
 pub use ast::{
     like_match, AggFunc, Aggregate, CompareOp, Expr, HasMode, Limit, Literal, Operand, OrderBy,

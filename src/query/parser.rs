@@ -334,7 +334,36 @@ fn describe_rule(rule: Rule) -> &'static str {
     match rule {
         EOI => "end of input",
         WHITESPACE | COMMENT => "whitespace",
-        single | script | statement => "a statement (SELECT, EXPLAIN, DESCRIBE or SHOW STATS)",
+        single | script | statement => "a statement (SELECT, EXPLAIN, DESCRIBE, SHOW, CREATE SPLIT, DROP SPLIT, EXPORT SPLIT or SCENARIOS)",
+        kw_create | create_split => "CREATE",
+        kw_split => "SPLIT",
+        kw_splits | show_splits => "SPLITS",
+        show_split => "SHOW SPLIT",
+        kw_drop | drop_split => "DROP",
+        kw_export | export_split => "EXPORT",
+        kw_to => "TO",
+        kw_partition => "PARTITION",
+        kw_stratified | stratified => "STRATIFIED",
+        kw_random | random_method => "RANDOM",
+        kw_grouped => "GROUPED",
+        kw_kfold | kfold_method => "KFOLD",
+        kw_leave | logo_method => "LEAVE ONE GROUP OUT",
+        kw_one => "ONE",
+        kw_out => "OUT",
+        kw_test => "TEST",
+        kw_seed => "SEED",
+        kw_min_group => "MIN_GROUP",
+        kw_one_hop => "ONE_HOP",
+        kw_validation => "VALIDATION",
+        kw_scenarios | scenarios => "SCENARIOS",
+        kw_of => "OF",
+        split_name => "a split name",
+        fraction => "a percentage (e.g. 10%) or a fraction (0.1)",
+        seed_value => "a seed (a whole number)",
+        split_source => "PARTITION or a parenthesised SELECT",
+        stratify_key => "group or class",
+        split_method => "a split method (STRATIFIED BY, RANDOM, KFOLD, GROUPED KFOLD, LEAVE ONE GROUP OUT)",
+        split_option => "a split option (TEST, SEED, MIN_GROUP, ONE_HOP, VALIDATION)",
         expr_only | expr | and_expr | not_expr | predicate => "a condition",
         select | kw_select => "SELECT",
         explain | kw_explain => "EXPLAIN",
@@ -393,6 +422,10 @@ fn describe_rule(rule: Rule) -> &'static str {
         order_item | order_key => "a sort key (field, aggregate, alias or column number)",
         ident_char => "a letter, digit or '_'",
     }
+}
+
+fn split_name_of(pair: Pair<'_>) -> String {
+    pair.into_inner().find(|p| p.as_rule() == Rule::split_name).map(|p| p.as_str().to_string()).unwrap_or_default()
 }
 
 /// A short description of what is at byte `pos` of `src`, for "found ..." and the caret.
@@ -592,8 +625,93 @@ impl<'s> Builder<'s> {
                 Ok(Statement::Describe(self.table(t)?))
             }
             Rule::show_stats => Ok(Statement::ShowStats),
+            Rule::show_splits => Ok(Statement::ShowSplits),
+            Rule::show_split => Ok(Statement::ShowSplit(split_name_of(inner))),
+            Rule::drop_split => Ok(Statement::DropSplit(split_name_of(inner))),
+            Rule::scenarios => Ok(Statement::Scenarios(split_name_of(inner))),
+            Rule::export_split => {
+                let name = split_name_of(inner.clone());
+                let s = inner.into_inner().find(|p| p.as_rule() == Rule::string).expect("export has a path");
+                let path = s.into_inner().next().map(|p| p.as_str().replace("''", "'")).unwrap_or_default();
+                Ok(Statement::ExportSplit { name, path })
+            }
+            Rule::create_split => self.create_split(inner),
             r => unreachable!("unexpected statement rule {r:?}"),
         }
+    }
+
+    fn create_split(&self, pair: Pair<'_>) -> Result<Statement, QueryError> {
+        let mut c = CreateSplit {
+            name: String::new(),
+            source: SplitSource::Partition,
+            method: None,
+            test: None,
+            seed: None,
+            min_group: None,
+            one_hop: None,
+            validation: None,
+        };
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::split_name => c.name = p.as_str().to_string(),
+                Rule::split_source => {
+                    if let Some(sel) = p.into_inner().find(|q| q.as_rule() == Rule::select) {
+                        c.source = SplitSource::Query(Box::new(self.select(sel)?));
+                    }
+                }
+                Rule::split_method => {
+                    let m = p.into_inner().next().expect("method");
+                    c.method = Some(match m.as_rule() {
+                        Rule::stratified => {
+                            let key = m.into_inner().find(|q| q.as_rule() == Rule::stratify_key).expect("key");
+                            SplitMethod::Stratified { by_class: key.as_str().eq_ignore_ascii_case("class") }
+                        }
+                        Rule::random_method => SplitMethod::Random,
+                        Rule::kfold_method => {
+                            let grouped = m.clone().into_inner().any(|q| q.as_rule() == Rule::kw_grouped);
+                            let k = m.into_inner().find(|q| q.as_rule() == Rule::uint).expect("k");
+                            let kv: u64 = k.as_str().parse().map_err(|_| self.err(ErrorKind::Invalid, k.as_span(), "the number of folds is too large"))?;
+                            if kv < 2 {
+                                return Err(self.err(ErrorKind::Invalid, k.as_span(), "KFOLD needs at least 2 folds"));
+                            }
+                            SplitMethod::KFold { k: kv, grouped }
+                        }
+                        _ => SplitMethod::LeaveOneGroupOut,
+                    });
+                }
+                Rule::split_option => {
+                    let mut it = p.into_inner();
+                    let kw = it.next().expect("keyword");
+                    let v = it.next().expect("value");
+                    if kw.as_rule() == Rule::kw_seed {
+                        let seed: u64 = v.as_str().parse().map_err(|_| {
+                            self.err(ErrorKind::Invalid, v.as_span(), format!("SEED must be a whole number between 0 and {}, not {}", u64::MAX, v.as_str()))
+                        })?;
+                        c.seed = Some(seed);
+                        continue;
+                    }
+                    let text = v.as_str();
+                    let (num, pct) = match text.strip_suffix('%') {
+                        Some(n) => (n, true),
+                        None => (text, false),
+                    };
+                    let x: f64 = num.parse().map_err(|_| self.err(ErrorKind::Invalid, v.as_span(), format!("not a number: {text}")))?;
+                    let x = if pct { x / 100.0 } else { x };
+                    let slot = match kw.as_rule() {
+                        Rule::kw_test => &mut c.test,
+                        Rule::kw_min_group => &mut c.min_group,
+                        Rule::kw_one_hop => &mut c.one_hop,
+                        _ => &mut c.validation,
+                    };
+                    if !(x > 0.0 && x < 1.0) && !(x == 0.0 && kw.as_rule() == Rule::kw_min_group) {
+                        return Err(self.err(ErrorKind::Invalid, v.as_span(), format!("{} must be a fraction between 0 and 1 (exclusive), e.g. 10% or 0.1; got {text}", kw.as_str().to_uppercase())));
+                    }
+                    *slot = Some(x);
+                }
+                _ => {}
+            }
+        }
+        Ok(Statement::CreateSplit(c))
     }
 
     fn table(&self, pair: Pair<'_>) -> Result<Table, QueryError> {

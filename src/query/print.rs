@@ -39,6 +39,42 @@ impl Display for Statement {
             Statement::Explain(s) => write!(f, "EXPLAIN {s}"),
             Statement::Describe(t) => write!(f, "DESCRIBE {t}"),
             Statement::ShowStats => f.write_str("SHOW STATS"),
+            Statement::ShowSplits => f.write_str("SHOW SPLITS"),
+            Statement::ShowSplit(n) => write!(f, "SHOW SPLIT {n}"),
+            Statement::DropSplit(n) => write!(f, "DROP SPLIT {n}"),
+            Statement::ExportSplit { name, path } => write!(f, "EXPORT SPLIT {name} TO {}", quote_string(path)),
+            Statement::Scenarios(n) => write!(f, "SCENARIOS OF SPLIT {n}"),
+            Statement::CreateSplit(c) => {
+                write!(f, "CREATE SPLIT {} FROM ", c.name)?;
+                match &c.source {
+                    SplitSource::Partition => f.write_str("PARTITION")?,
+                    SplitSource::Query(q) => write!(f, "({q})")?,
+                }
+                match c.method {
+                    None => {}
+                    Some(SplitMethod::Stratified { by_class }) => write!(f, " STRATIFIED BY {}", if by_class { "class" } else { "group" })?,
+                    Some(SplitMethod::Random) => f.write_str(" RANDOM")?,
+                    Some(SplitMethod::KFold { k, grouped }) => write!(f, " {}KFOLD {k}", if grouped { "GROUPED " } else { "" })?,
+                    Some(SplitMethod::LeaveOneGroupOut) => f.write_str(" LEAVE ONE GROUP OUT")?,
+                }
+                let pct = |x: f64| format!("{}%", format_number(x * 100.0));
+                if let Some(x) = c.test {
+                    write!(f, " TEST {}", pct(x))?;
+                }
+                if let Some(s) = c.seed {
+                    write!(f, " SEED {s}")?;
+                }
+                if let Some(x) = c.min_group {
+                    write!(f, " MIN_GROUP {}", pct(x))?;
+                }
+                if let Some(x) = c.one_hop {
+                    write!(f, " ONE_HOP {}", pct(x))?;
+                }
+                if let Some(x) = c.validation {
+                    write!(f, " VALIDATION {}", pct(x))?;
+                }
+                Ok(())
+            }
         }
     }
 }
