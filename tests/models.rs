@@ -322,13 +322,14 @@ fn end_to_end_on_devi2025() {
         let p = Params::default_for(kind);
         let m = model::fit_labeled(&xtr, &ytr, Labels::new(&train_ids, &fm.names), &p).unwrap();
         let fit_s = t.elapsed().as_secs_f64();
+        let blob = m.to_bytes().unwrap().len();
         let pred = model::predict(&m, &xte).unwrap();
         let met = eval::metrics(&yte, &pred).unwrap();
         let cls = eval::classify(&yte, &pred, DEFAULT_THRESHOLD).unwrap();
         let se = eval::bootstrap(&yte, &pred, 1000, 1).unwrap();
         eprintln!(
-            "{kind:>14}: paper-split test MAE {:.3} ± {:.3} eV, RMSE {:.3}, R^2 {:.3} ± {:.3}, accuracy@0.65 {:.3} (fit {fit_s:.1} s)",
-            met.mae, se.mae, met.rmse, met.r2, se.r2, cls.accuracy
+            "{kind:>14}: paper-split test MAE {:.3} ± {:.3} eV, RMSE {:.3}, R^2 {:.3} ± {:.3}, accuracy@0.65 {:.3} (fit {fit_s:.1} s, {:.1} MB)",
+            met.mae, se.mae, met.rmse, met.r2, se.r2, cls.accuracy, blob as f64 / 1e6
         );
         match kind {
             Kind::Mean => assert!(met.mae > 0.4),
