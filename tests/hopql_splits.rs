@@ -128,6 +128,28 @@ fn bad_input_is_a_clear_error() {
 }
 
 #[test]
+fn learning_curves_and_id_lists() {
+    let (_d, store) = fresh_store();
+    query(&store, "CREATE SPLIT paper FROM PARTITION").unwrap();
+    query(&store, "CREATE SPLIT lc FROM SPLIT paper LEARNING CURVE 100, 200, 400, ALL SEED 1").unwrap();
+    let s = hopdb::split::load(&store, "lc").unwrap();
+    let sizes: Vec<usize> = ["train_100", "train_200", "train_400", "train_559"].iter().map(|p| s.partition(p).len()).collect();
+    assert_eq!(sizes, vec![100, 200, 400, 559]);
+    for w in ["train_100", "train_200", "train_400", "train_559"].windows(2) {
+        let small: BTreeSet<&String> = s.partition(w[0]).iter().collect();
+        let big: BTreeSet<&String> = s.partition(w[1]).iter().collect();
+        assert!(small.is_subset(&big), "{} not inside {}", w[0], w[1]);
+    }
+    assert_eq!(s.test().len(), 60);
+    assert!(query(&store, "CREATE SPLIT lc2 FROM SPLIT paper LEARNING CURVE 600").unwrap_err().to_string().contains("larger than"));
+    query(&store, "CREATE SPLIT mine FROM IDS ('devi2025:LiCoO2_1', 'devi2025:LiCoO2_2') TEST ('devi2025:Li4P2S7')").unwrap();
+    let m = hopdb::split::load(&store, "mine").unwrap();
+    assert_eq!((m.train().len(), m.test().len()), (2, 1));
+    let e = query(&store, "CREATE SPLIT bad FROM IDS ('devi2025:nope') TEST ('devi2025:Li4P2S7')").unwrap_err().to_string();
+    assert!(e.contains("not in the store") && e.contains("devi2025:nope"), "{e}");
+}
+
+#[test]
 fn split_statements_print_and_reparse() {
     for q in [
         S1,
@@ -141,6 +163,8 @@ fn split_statements_print_and_reparse() {
         "DROP SPLIT s1",
         "EXPORT SPLIT s1 TO 'it''s.json'",
         "SCENARIOS OF SPLIT s1",
+        "CREATE SPLIT lc FROM SPLIT paper LEARNING CURVE 100, 200, ALL SEED 2",
+        "CREATE SPLIT m FROM IDS ('a', 'b') TEST ('c')",
     ] {
         let a = hopdb::query::parse_statement(q).unwrap();
         let b = hopdb::query::parse_statement(&a.to_string()).unwrap_or_else(|e| panic!("{a}: {e}"));

@@ -363,7 +363,7 @@ fn end_to_end_on_devi2025() {
 /// `cargo test --release --test models -- --ignored --nocapture`). Prints the tables, the
 /// tuned test scores and the time of each search.
 #[test]
-#[ignore]
+#[ignore = "slow grid search (minutes); run by hand to re-derive the default hyperparameters"]
 fn tune_on_devi2025() {
     if !Path::new(DEVI_DIR).join("band_train.json").is_file() {
         eprintln!("skipping: {DEVI_DIR} not found");

@@ -1,5 +1,5 @@
 //! Path-geometry and electrostatic descriptors: the environment of 41 points along the
-//! straight hop, from one sorted 6 A neighbour query per point (see [`crate::features`]).
+//! straight hop, from one sorted 7 A neighbour query per point (see [`crate::features`]).
 
 use super::chem::{host_descriptors, ionic_radius, nominal_charge};
 use super::{Row, DIST_CAP, ENV_RADIUS, PATH_SAMPLES};
@@ -15,6 +15,8 @@ const FERMI_WIDTH: f64 = 0.1;
 const BV_B: f64 = 0.37;
 /// Distances below this are clamped in 1/r and bond-valence terms (A).
 const MIN_R: f64 = 0.5;
+/// Cutoff of the point-charge sums (A).
+const ES_CUTOFF: f64 = 6.0;
 /// Damping parameter of the Wolf sum (1/A).
 const WOLF_ALPHA: f64 = 0.25;
 /// e^2 / (4 pi eps0) in eV A.
@@ -36,11 +38,13 @@ const DISC_RINGS: [f64; 5] = [0.25, 0.5, 0.75, 1.0, 1.25];
 /// Points per ring of the relaxation disc.
 const DISC_SPOKES: usize = 8;
 /// Interaction cutoff of the disc evaluations (A): every atom within it of a disc point is in
-/// the 6 A environment of the disc centre.
+/// the 7 A environment of the disc centre.
 const DISC_CUTOFF: f64 = ENV_RADIUS - DISC_RINGS[DISC_RINGS.len() - 1];
 /// Number of intervals of the pair-energy tables, uniform in r^2 over [MIN_R^2, DISC_CUTOFF^2].
 const TABLE_N: usize = 2048;
+/// Squared distance of the first table entry (A^2).
 const TABLE_R2_0: f64 = MIN_R * MIN_R;
+/// Table spacing in r^2 (A^2).
 const TABLE_STEP: f64 = (DISC_CUTOFF * DISC_CUTOFF - MIN_R * MIN_R) / TABLE_N as f64;
 
 /// What a host atom is to the mobile ion.
@@ -110,7 +114,7 @@ impl HostContext {
             has,
             r_ion,
             q_ion,
-            wolf_shift: erfc(WOLF_ALPHA * ENV_RADIUS) / ENV_RADIUS,
+            wolf_shift: erfc(WOLF_ALPHA * ES_CUTOFF) / ES_CUTOFF,
             host_desc: host_descriptors(host, ion),
         };
         // One table per distinct element (atoms of one element share a pair energy).
@@ -279,17 +283,19 @@ fn env_at(ctx: &HostContext, p: Vec3, disc: &[Vec3], buf: &mut Vec<Neighbor>, cr
             Role::Cation => e.d_cat = e.d_cat.min(d),
             Role::Same => e.d_same = e.d_same.min(d),
         }
-        if role != Role::Same {
-            e.v_fw += q / rr;
-            if d <= CROWD_RADIUS {
-                crowd.push((j, n.image, role == Role::Anion));
-            }
+        if role != Role::Same && d <= CROWD_RADIUS {
+            crowd.push((j, n.image, role == Role::Anion));
         }
-        e.v_all += q / rr;
-        let w = q * (erfc(WOLF_ALPHA * rr) / rr - ctx.wolf_shift);
-        e.v_wolf += w;
-        if q > 0.0 {
-            e.v_cat += w;
+        if d <= ES_CUTOFF {
+            if role != Role::Same {
+                e.v_fw += q / rr;
+            }
+            e.v_all += q / rr;
+            let w = q * (erfc(WOLF_ALPHA * rr) / rr - ctx.wolf_shift);
+            e.v_wolf += w;
+            if q > 0.0 {
+                e.v_cat += w;
+            }
         }
         e.lite += ctx.lite_pair(j, rr);
     }

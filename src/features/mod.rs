@@ -19,7 +19,9 @@
 //!   radius where Shannon gives none. `r_ion` is the mobile ion's.
 //! * Nominal charge `q(X)` ([`nominal_charge`]): the first listed common oxidation state of
 //!   X; for anion formers the first *negative* one; 0 for elements with none (noble gases).
-//! * The environment of a point is every host atom within [`ENV_RADIUS`] = 6 A of it.
+//! * The environment of a point is every host atom image within [`ENV_RADIUS`] = 7 A of it
+//!   (one sorted neighbour query per sample point).
+//! * Minima and maxima over the path are over the 41 samples (ties: the first, smallest `t`).
 //!
 //! # Fill values (undefined descriptors)
 //!
@@ -30,6 +32,7 @@
 //!   other than the mobile species, no same-species ions): [`DIST_CAP`] (10 A), as if the
 //!   nearest such atom were out of reach; windows without anions likewise use 10 A;
 //! * the position `t` of a minimum that does not exist (distance filled everywhere): 0.5;
+//! * the relaxed free distance `rbn_fw_min` is capped at 5.75 A (the disc cutoff below);
 //! * ratios whose denominator is below 0.1 A use 0.1 A as the denominator;
 //! * properties an element lacks (electronegativity of noble gases): the element is left out
 //!   of that property's statistics; a statistic over no element is 0; the main-anion
@@ -48,7 +51,9 @@
 //!   same for anions.
 //! * `bn_fw_ratio`, `bn_an_ratio` (1): bottleneck over the mean of the two endpoint values.
 //! * `bn_k3_mean`, `bn_k4_mean` (A): mean distance of the 3 and 4 nearest framework atoms to the
-//!   framework bottleneck point; `bn_k3_dist`, `bn_k4_dist` (A): distance of the 3rd and 4th.
+//!   framework bottleneck point; `bn_k3_dist`, `bn_k4_dist` (A): distance of the 3rd and 4th;
+//!   `bn_an_k3_mean`, `bn_an_k4_mean` (A): mean distance of the 3 and 4 nearest anions to the
+//!   anion bottleneck point (about the radius of the anion ring the ion passes through).
 //! * `bn_window` (A): the window radius, the minimum over the path of
 //!   `min_j (d_j - r_j)` over anions j (distance to the anion's surface); `bn_window_t`: where;
 //!   `bn_squeeze` (A) = `bn_window - r_ion` (negative: the ion must push the anions apart);
@@ -67,7 +72,7 @@
 //!   counted separately) within 2.5 A of any path sample.
 //! * `hop_over_d_an` (1): hop length over the mean endpoint nearest-anion distance.
 //! * Bond-valence proxy: with `e_j = exp((R0_j - d_j) / 0.37 A)`, `R0_j = r_ion + r_j`, over
-//!   anions within 6 A (d clamped to >= 0.5 A): `bv_p0`, `bv_mid`, `bv_p4` (valence units,
+//!   anions within 7 A (d clamped to >= 0.5 A): `bv_p0`, `bv_mid`, `bv_p4` (valence units,
 //!   `S = sum_j e_j`), `bv_path_min`, `bv_path_max`, `bv_mid_ratio` = S(mid) / mean endpoint S
 //!   (1 when the endpoints have none); a Morse-type site energy `M = sum_j (e_j^2 - 2 e_j)`
 //!   (dimensionless, bond depth 1): `morse_barrier` = max over the path of M minus M(initial),
@@ -85,6 +90,26 @@
 //!   potential `sum_j q_j (erfc(0.25 r)/r - erfc(1.5)/6)` of all host atoms within 6 A, minus
 //!   its initial value; `es_wolf_end_diff` (eV): final minus initial;
 //!   `es_cat_barrier` (eV): the Wolf barrier from positively charged host atoms only.
+//!
+//! **softBV-like energy landscape** (a crude, parameter-free stand-in for BVSE: generic
+//! parameters from radii and nominal charges, not the fitted softBV table). Energy of the
+//! mobile ion at a point, eV, summed over host atoms within 7 A (d clamped to >= 0.5 A):
+//! anions j contribute the Morse term `D0/2 ((exp(1.6 (Rmin_j - d)) - 1)^2 - 1)` with
+//! `Rmin_j = 0.92 (r_ion + r_j)` and `D0 = 1 eV x |q_ion|`; positively charged atoms (framework
+//! cations and same-species ions) contribute the screened Coulomb repulsion
+//! `14.4 q_ion q_j / sqrt(n_ion n_j) erfc(d / s_j) / d`, `s_j = 0.74 (rcov_ion + rcov_j)`, `n` =
+//! period (the softBV / `ions` functional form).
+//!
+//! * `bvse_lite_barrier` (eV): maximum over the straight path minus the initial value;
+//!   `bvse_lite_span`: maximum minus minimum over the path; `bvse_lite_end_diff`: final minus
+//!   initial.
+//! * Relaxed path: at every sample the ion may move within a disc perpendicular to the hop
+//!   (centre plus rings of 0.25, 0.5, 0.75, 1.0 and 1.25 A, 8 points each; interactions within
+//!   5.75 A of the displaced point, pair energies tabulated). `rbvse_lite_barrier`,
+//!   `rbvse_lite_span`, `rbvse_lite_end_diff` (eV): as above for the lowest energy on each
+//!   disc (a one-shot string relaxation, not a NEB); `rbn_fw_min` (A): minimum over the path
+//!   of the largest nearest-framework distance on the disc (the bottleneck of a path that may
+//!   bend by up to 1.25 A); `rbn_fw_gain` (A) = `rbn_fw_min - bn_fw_min`.
 //!
 //! **Host** (the host plus the mobile ion at its initial site, `N = host atoms + 1`)
 //!

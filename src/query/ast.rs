@@ -47,6 +47,21 @@ pub enum SplitSource {
     Partition,
     /// The hops a query selects.
     Query(Box<Select>),
+    /// Explicit id lists: `IDS ('a', ...) TEST ('b', ...)`.
+    Ids {
+        /// Training ids.
+        train: Vec<String>,
+        /// Test ids.
+        test: Vec<String>,
+    },
+    /// Nested learning-curve subsets of another split's training partition:
+    /// `SPLIT base LEARNING CURVE 100, 200, ALL` (`None` is ALL).
+    LearningCurve {
+        /// The split whose train partition is subsampled (its test partition is kept).
+        base: String,
+        /// Subset sizes.
+        sizes: Vec<Option<u64>>,
+    },
 }
 
 /// The algorithm of `CREATE SPLIT`.
@@ -69,6 +84,21 @@ pub enum SplitMethod {
     },
     /// One partition pair per structural group.
     LeaveOneGroupOut,
+}
+
+impl CreateSplit {
+    /// The source as HopQL text (recorded as the split's query).
+    pub fn source_text(&self) -> String {
+        let mut c = self.clone();
+        c.method = None;
+        c.test = None;
+        c.seed = None;
+        c.min_group = None;
+        c.one_hop = None;
+        c.validation = None;
+        let full = Statement::CreateSplit(c).to_string();
+        full.split_once(" FROM ").map(|(_, s)| s.to_string()).unwrap_or(full)
+    }
 }
 
 /// `CREATE SPLIT` and its options (percentages are stored as fractions).

@@ -358,6 +358,11 @@ fn describe_rule(rule: Rule) -> &'static str {
         kw_scenarios | scenarios => "SCENARIOS",
         kw_of => "OF",
         split_name => "a split name",
+        kw_ids | ids_source => "IDS",
+        id_list => "a parenthesised list of ids",
+        kw_learning | curve_source => "LEARNING CURVE",
+        kw_curve => "CURVE",
+        curve_size => "a size or ALL",
         fraction => "a percentage (e.g. 10%) or a fraction (0.1)",
         seed_value => "a seed (a whole number)",
         split_source => "PARTITION or a parenthesised SELECT",
@@ -655,8 +660,35 @@ impl<'s> Builder<'s> {
             match p.as_rule() {
                 Rule::split_name => c.name = p.as_str().to_string(),
                 Rule::split_source => {
-                    if let Some(sel) = p.into_inner().find(|q| q.as_rule() == Rule::select) {
-                        c.source = SplitSource::Query(Box::new(self.select(sel)?));
+                    if let Some(inner) = p.into_inner().find(|q| matches!(q.as_rule(), Rule::select | Rule::ids_source | Rule::curve_source)) {
+                        c.source = match inner.as_rule() {
+                            Rule::select => SplitSource::Query(Box::new(self.select(inner)?)),
+                            Rule::ids_source => {
+                                let lists: Vec<Vec<String>> = inner
+                                    .into_inner()
+                                    .filter(|q| q.as_rule() == Rule::id_list)
+                                    .map(|l| {
+                                        l.into_inner()
+                                            .filter(|s| s.as_rule() == Rule::string)
+                                            .map(|s| s.into_inner().next().map(|x| x.as_str().replace("''", "'")).unwrap_or_default())
+                                            .collect()
+                                    })
+                                    .collect();
+                                SplitSource::Ids { train: lists[0].clone(), test: lists[1].clone() }
+                            }
+                            _ => {
+                                let base = split_name_of(inner.clone());
+                                let mut sizes = vec![];
+                                for cs in inner.into_inner().filter(|q| q.as_rule() == Rule::curve_size) {
+                                    let v = cs.into_inner().next().expect("size");
+                                    sizes.push(match v.as_rule() {
+                                        Rule::uint => Some(v.as_str().parse::<u64>().map_err(|_| self.err(ErrorKind::Invalid, v.as_span(), "size too large"))?),
+                                        _ => None,
+                                    });
+                                }
+                                SplitSource::LearningCurve { base, sizes }
+                            }
+                        };
                     }
                 }
                 Rule::split_method => {

@@ -49,6 +49,14 @@ impl Display for Statement {
                 match &c.source {
                     SplitSource::Partition => f.write_str("PARTITION")?,
                     SplitSource::Query(q) => write!(f, "({q})")?,
+                    SplitSource::Ids { train, test } => {
+                        let list = |v: &[String]| v.iter().map(|s| quote_string(s)).collect::<Vec<_>>().join(", ");
+                        write!(f, "IDS ({}) TEST ({})", list(train), list(test))?
+                    }
+                    SplitSource::LearningCurve { base, sizes } => {
+                        let s: Vec<String> = sizes.iter().map(|x| x.map_or("ALL".to_string(), |n| n.to_string())).collect();
+                        write!(f, "SPLIT {base} LEARNING CURVE {}", s.join(", "))?
+                    }
                 }
                 match c.method {
                     None => {}

@@ -61,8 +61,31 @@ fn create(store: &Store, c: &CreateSplit) -> Result<ResultTable, ExecError> {
         return Err(SplitError::Exists(c.name.clone()).into());
     }
     let seed = c.seed.unwrap_or(DEFAULT_SEED);
+    if let SplitSource::Ids { train, test } = &c.source {
+        let s = split::from_ids(train, test)?.named(&c.name).from_query(c.source_text());
+        let unknown = split::unknown_ids(store, &s)?;
+        if !unknown.is_empty() {
+            return Err(SplitError::Invalid(format!("{} id(s) are not in the store: {}", unknown.len(), unknown.join(", "))).into());
+        }
+        split::save(store, &s, false)?;
+        return Ok(split::summary_table(&s, store)?);
+    }
+    if let SplitSource::LearningCurve { base, sizes } = &c.source {
+        let b = split::load(store, base)?;
+        let sizes: Vec<usize> = sizes.iter().map(|x| x.map_or(split::ALL, |n| usize::try_from(n).unwrap_or(usize::MAX - 1))).collect();
+        let mut s = split::learning_curve(b.train(), &sizes, seed)?;
+        // Keep the base split's test partition, so every subset is evaluated on the same hops.
+        s.partitions.insert("test".to_string(), b.test().to_vec());
+        let s = split::Split::new(s.algorithm, s.params.clone(), s.seed, s.partitions.clone())
+            .with_param("base_fingerprint", b.fingerprint.clone())
+            .named(&c.name)
+            .from_query(c.source_text());
+        split::save(store, &s, false)?;
+        return Ok(split::summary_table(&s, store)?);
+    }
     let (records, query_text): (Vec<HopRecord>, String) = match &c.source {
         SplitSource::Partition => (store.records().collect::<Result<_, _>>()?, "PARTITION".to_string()),
+        SplitSource::Ids { .. } | SplitSource::LearningCurve { .. } => unreachable!("handled above"),
         SplitSource::Query(q) => {
             let ids = selected_ids(store, q)?;
             let recs = ids.iter().map(|id| store.record(id)).collect::<Result<_, _>>()?;
