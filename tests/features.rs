@@ -395,6 +395,27 @@ fn a_set_selects_columns_and_errors_name_the_record() {
     assert!(e.contains("test:rocksalt"), "{e}");
 }
 
+#[test]
+fn hosts_without_framework_or_anions_use_fill_values() {
+    // bcc Li metal with a vacancy hop: no framework atom at all.
+    let lat = Lattice::new([[3.5, 0.0, 0.0], [0.0, 3.5, 0.0], [0.0, 0.0, 3.5]]).unwrap();
+    let host = Structure::new(lat, vec![el("Li")], vec![[0.5, 0.5, 0.5]]).unwrap();
+    let r = record("li_metal", el("Li"), &host, [0.0, 0.0, 0.0], [1.0, 0.0, 0.0]);
+    let d = Desc(compute(&r, &host).unwrap());
+    for name in ["d_fw_p2", "d_an_p0", "d_cat_p4", "bn_fw_min", "bn_window", "bn_k4_dist"] {
+        close(d.get(name), features::DIST_CAP, 0.0, name);
+    }
+    close(d.get("bn_fw_t"), 0.5, 0.0, "no bottleneck position");
+    close(d.get("cn_mid"), 0.0, 0.0, "no anions");
+    close(d.get("anion_is_other"), 1.0, 0.0, "no anion: other");
+    close(d.get("anion_en"), 0.0, 0.0, "no anion: en 0");
+    close(d.get("vol_per_anion"), 3.5f64.powi(3), 1e-9, "no anion: cell volume");
+    close(d.get("d_same_p0"), 3.5 * 3f64.sqrt() / 2.0, 1e-9, "bcc neighbour");
+    // An empty host is an error that names the record.
+    let empty = Structure::new(host.lattice.clone(), vec![], vec![]).unwrap();
+    assert!(compute(&r, &empty).unwrap_err().to_string().contains("test:li_metal"));
+}
+
 // ---------------------------------------------------------------- store
 
 fn fixture_store(dir: &Path) -> (Store, Vec<String>) {

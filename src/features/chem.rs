@@ -95,7 +95,7 @@ pub(crate) fn host_descriptors(host: &Structure, ion: Element) -> Vec<(String, f
     for s in ANION_ONE_HOT {
         push(&format!("anion_is_{s}"), (main_sym == Some(s)) as u8 as f64);
     }
-    push("anion_is_other", main_sym.map_or(true, |m| !ANION_ONE_HOT.contains(&m)) as u8 as f64);
+    push("anion_is_other", main_sym.is_none_or(|m| !ANION_ONE_HOT.contains(&m)) as u8 as f64);
 
     push("ion_z", ion.z() as f64);
     push("ion_charge", nominal_charge(ion));

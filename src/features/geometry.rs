@@ -134,13 +134,13 @@ impl HostContext {
         ctx
     }
 
-    /// Tabulated pair energy of atom `j` at squared distance `d2` (< DISC_CUTOFF^2), linearly
-    /// interpolated in r^2; distances below MIN_R count as MIN_R.
-    fn lite_pair_table(&self, j: usize, d2: f64) -> f64 {
-        let x = ((d2 - TABLE_R2_0) / TABLE_STEP).max(0.0);
+    /// Tabulated pair energy (table `table`, see `table_of`) at squared distance `d2`
+    /// (< DISC_CUTOFF^2), linearly interpolated in r^2; distances below MIN_R count as MIN_R.
+    fn lite_pair_table(&self, table: usize, d2: f64) -> f64 {
+        let x = ((d2 - TABLE_R2_0) * (1.0 / TABLE_STEP)).max(0.0);
         let i = (x as usize).min(TABLE_N - 1);
         let f = (x - i as f64).min(1.0);
-        let t = &self.tables[self.table_of[j]];
+        let t = &self.tables[table];
         t[i] + f * (t[i + 1] - t[i])
     }
 
@@ -183,20 +183,24 @@ impl HostContext {
 /// Over the disc points `p + o` (`o` in `offsets`, the first being the centre), using the
 /// environment `buf` of the centre: the largest nearest-framework distance (capped at
 /// [`DISC_CUTOFF`]) and the lowest softBV-like energy (atoms within [`DISC_CUTOFF`]).
-fn relax_disc(ctx: &HostContext, buf: &[Neighbor], offsets: &[Vec3]) -> (f64, f64) {
+/// `scratch` is reused memory.
+fn relax_disc(ctx: &HostContext, buf: &[Neighbor], offsets: &[Vec3], scratch: &mut Vec<(Vec3, usize, bool)>) -> (f64, f64) {
+    const CUT2: f64 = DISC_CUTOFF * DISC_CUTOFF;
+    scratch.clear();
+    scratch.extend(buf.iter().map(|n| (n.vector, ctx.table_of[n.index], ctx.role[n.index] != Role::Same)));
     let (mut best_d, mut best_e) = (f64::NEG_INFINITY, f64::INFINITY);
     for o in offsets {
-        let (mut d_min2, mut energy) = (DISC_CUTOFF * DISC_CUTOFF, 0.0);
-        for n in buf {
-            let v = sub(n.vector, *o);
+        let (mut d_min2, mut energy) = (CUT2, 0.0);
+        for &(vec, table, fw) in scratch.iter() {
+            let v = sub(vec, *o);
             let d2 = v[0] * v[0] + v[1] * v[1] + v[2] * v[2];
-            if d2 > DISC_CUTOFF * DISC_CUTOFF {
+            if d2 > CUT2 {
                 continue;
             }
-            if ctx.role[n.index] != Role::Same && d2 < d_min2 {
+            if fw && d2 < d_min2 {
                 d_min2 = d2;
             }
-            energy += ctx.lite_pair_table(n.index, d2);
+            energy += ctx.lite_pair_table(table, d2);
         }
         best_d = best_d.max(d_min2.sqrt());
         best_e = best_e.min(energy);
@@ -258,7 +262,7 @@ impl PointEnv {
 
 /// Environment of the Cartesian point `p`; `buf` is scratch, `crowd` collects framework
 /// (site, image, is_anion) within [`CROWD_RADIUS`].
-fn env_at(ctx: &HostContext, p: Vec3, disc: &[Vec3], buf: &mut Vec<Neighbor>, crowd: &mut Vec<(usize, [i32; 3], bool)>) -> PointEnv {
+fn env_at(ctx: &HostContext, p: Vec3, disc: &[Vec3], buf: &mut Vec<Neighbor>, scratch: &mut Vec<(Vec3, usize, bool)>, crowd: &mut Vec<(usize, [i32; 3], bool)>) -> PointEnv {
     ctx.locator.within_into(p, ENV_RADIUS, buf);
     let mut e = PointEnv { d_an: f64::INFINITY, d_cat: f64::INFINITY, d_same: f64::INFINITY, window: f64::INFINITY, ..Default::default() };
     for n in buf.iter() {
@@ -315,7 +319,7 @@ fn env_at(ctx: &HostContext, p: Vec3, disc: &[Vec3], buf: &mut Vec<Neighbor>, cr
     e.d_cat = e.d_cat.min(DIST_CAP);
     e.d_same = e.d_same.min(DIST_CAP);
     e.window = e.window.min(DIST_CAP);
-    (e.relax_d_fw, e.relax_lite) = relax_disc(ctx, buf, disc);
+    (e.relax_d_fw, e.relax_lite) = relax_disc(ctx, buf, disc, scratch);
     e
 }
 
@@ -362,7 +366,8 @@ pub(crate) fn describe(ctx: &HostContext, initial: Vec3, final_site: Vec3, row: 
     let mut buf = Vec::with_capacity(256);
     let mut crowd = Vec::new();
     let disc = disc_offsets(hop);
-    let prof: Vec<PointEnv> = (0..n).map(|i| env_at(ctx, add(a, scale(hop, t_of(i))), &disc, &mut buf, &mut crowd)).collect();
+    let mut scratch = Vec::with_capacity(256);
+    let prof: Vec<PointEnv> = (0..n).map(|i| env_at(ctx, add(a, scale(hop, t_of(i))), &disc, &mut buf, &mut scratch, &mut crowd)).collect();
     let band: [usize; 5] = [0, last / 4, last / 2, 3 * last / 4, last];
     let (p0, mid, p4) = (&prof[0], &prof[last / 2], &prof[last]);
 
