@@ -18,6 +18,7 @@ pub mod split;
 pub mod scenario;
 pub mod eval;
 pub mod model;
+pub mod modeling;
 
 /// The version of hopdb that wrote a record or a store (from Cargo.toml).
 pub const HOPDB_VERSION: &str = env!("CARGO_PKG_VERSION");

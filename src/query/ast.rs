@@ -38,6 +38,158 @@ pub enum Statement {
     },
     /// `SCENARIOS OF SPLIT name`: scenario A/B/C of every test hop.
     Scenarios(String),
+    /// `TRAIN name AS kind ON SPLIT s [PRETRAINED ON (SELECT ...)] [WITH k = v, ...] [REPLACE]`.
+    Train(TrainModel),
+    /// `TUNE name AS kind ON SPLIT s [WITH k = (v1, v2), ...] [FOLDS k] [SEED n] [REPLACE]`.
+    Tune(TuneModel),
+    /// `EVALUATE m ON SPLIT s [BY group|scenario|hop] [THRESHOLD x] [FORCE]`.
+    Evaluate(EvaluateModel),
+    /// `PREDICT m FOR (SELECT ...)`.
+    Predict {
+        /// Model name.
+        model: String,
+        /// The hops to predict.
+        query: Box<Select>,
+    },
+    /// `CROSS VALIDATE kind ON SPLIT s [WITH k = v, ...]` over the folds of a k-fold split.
+    CrossValidate {
+        /// Model kind.
+        kind: ModelKind,
+        /// A k-fold split.
+        split: String,
+        /// Hyperparameters.
+        params: Vec<ModelParam>,
+    },
+    /// `SHOW MODELS`.
+    ShowModels,
+    /// `DESCRIBE MODEL m`: parameters, metrics, training log, feature importances.
+    DescribeModel(String),
+    /// `DROP MODEL m` (and its predictions).
+    DropModel(String),
+    /// `SHOW PREDICTIONS OF m [WHERE expr] [LIMIT n [OFFSET k]]`: stored predictions, the
+    /// condition evaluated on the predicted hops.
+    ShowPredictions {
+        /// Model name.
+        model: String,
+        /// Condition on the hops.
+        filter: Option<Expr>,
+        /// LIMIT.
+        limit: Option<Limit>,
+    },
+    /// `EXPORT PREDICTIONS OF m TO 'file'` (CSV, or JSON when the file ends in `.json`).
+    ExportPredictions {
+        /// Model name.
+        model: String,
+        /// Output path.
+        path: String,
+    },
+}
+
+/// A model kind as written: `random_forest`, `boosted_trees`, `mean`, `gnn(band)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelKind {
+    /// Kind name.
+    pub name: String,
+    /// Variant in parentheses, if any.
+    pub variant: Option<String>,
+}
+
+/// One value of a `WITH` parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParamAtom {
+    /// A number, as written.
+    Num(String),
+    /// A quoted string.
+    Str(String),
+    /// A bare word (`log1p`, `sqrt`).
+    Word(String),
+}
+
+/// `key = value` or `key = (v1, v2, ...)` (a list is a search axis in `TUNE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelParam {
+    /// Parameter name (lower case).
+    pub key: String,
+    /// Its values (one unless written as a list).
+    pub values: Vec<ParamAtom>,
+    /// Written as a parenthesised list.
+    pub list: bool,
+}
+
+impl ParamAtom {
+    /// The value as text (strings unquoted).
+    pub fn text(&self) -> &str {
+        match self {
+            ParamAtom::Num(s) | ParamAtom::Str(s) | ParamAtom::Word(s) => s,
+        }
+    }
+}
+
+/// Parameters as the string map the model layer parses (lists joined with commas).
+pub fn param_map(params: &[ModelParam]) -> std::collections::BTreeMap<String, String> {
+    params.iter().map(|p| (p.key.clone(), p.values.iter().map(ParamAtom::text).collect::<Vec<_>>().join(","))).collect()
+}
+
+/// `TRAIN`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainModel {
+    /// Name to save the model under.
+    pub name: String,
+    /// Kind.
+    pub kind: ModelKind,
+    /// Split whose train partition is fitted.
+    pub split: String,
+    /// Pre-training hops (graph networks).
+    pub pretrained_on: Option<Box<Select>>,
+    /// Hyperparameters.
+    pub params: Vec<ModelParam>,
+    /// Replace a model of the same name.
+    pub replace: bool,
+}
+
+/// `TUNE`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TuneModel {
+    /// Name to save the best model under.
+    pub name: String,
+    /// Kind.
+    pub kind: ModelKind,
+    /// Split whose train partition is searched.
+    pub split: String,
+    /// Grid: lists are axes, single values fixed.
+    pub params: Vec<ModelParam>,
+    /// FOLDS.
+    pub folds: Option<u64>,
+    /// SEED of the fold assignment.
+    pub seed: Option<u64>,
+    /// Replace a model of the same name.
+    pub replace: bool,
+}
+
+/// What `EVALUATE ... BY` breaks the errors down by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvalBy {
+    /// Structural group.
+    Group,
+    /// Scenario A/B/C/none.
+    Scenario,
+    /// Every test hop.
+    Hop,
+}
+
+/// `EVALUATE`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvaluateModel {
+    /// Model name.
+    pub model: String,
+    /// Split name.
+    pub split: String,
+    /// Breakdown (None: the summary).
+    pub by: Option<EvalBy>,
+    /// THRESHOLD (eV).
+    pub threshold: Option<f64>,
+    /// FORCE: evaluate even if the split's training set differs from the model's.
+    pub force: bool,
 }
 
 /// Where a split's hops come from.

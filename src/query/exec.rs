@@ -55,6 +55,9 @@ pub enum ExecError {
     /// A split statement failed (bad parameters, unknown split, a query that selects nothing).
     #[error("{0}")]
     Split(#[from] crate::split::SplitError),
+    /// A model statement failed (unknown model, bad hyperparameters, training set mismatch).
+    #[error("{0}")]
+    Modeling(#[from] crate::modeling::ModelingError),
     /// Writing an exported file failed.
     #[error("cannot write {path}: {source}")]
     Io {
@@ -108,6 +111,16 @@ pub fn execute(store: &Store, stmt: &Statement) -> Result<ResultTable, ExecError
         Statement::Explain(sel) => explain(store, sel),
         Statement::Describe(t) => describe(store, *t),
         Statement::ShowStats => show_stats(store),
+        Statement::Train(_)
+        | Statement::Tune(_)
+        | Statement::Evaluate(_)
+        | Statement::Predict { .. }
+        | Statement::CrossValidate { .. }
+        | Statement::ShowModels
+        | Statement::DescribeModel(_)
+        | Statement::DropModel(_)
+        | Statement::ShowPredictions { .. }
+        | Statement::ExportPredictions { .. } => super::models::execute(store, stmt),
         other => super::splits::execute(store, other),
     }
 }

@@ -27,6 +27,7 @@ pub mod parser;
 pub mod plan;
 pub mod print;
 pub mod splits;
+pub mod models;
 
 pub use ast::{
     like_match, AggFunc, Aggregate, CompareOp, Expr, HasMode, Limit, Literal, Operand, OrderBy,

@@ -334,7 +334,33 @@ fn describe_rule(rule: Rule) -> &'static str {
     match rule {
         EOI => "end of input",
         WHITESPACE | COMMENT => "whitespace",
-        single | script | statement => "a statement (SELECT, EXPLAIN, DESCRIBE, SHOW, CREATE SPLIT, DROP SPLIT, EXPORT SPLIT or SCENARIOS)",
+        single | script | statement => "a statement (SELECT, EXPLAIN, DESCRIBE, SHOW, CREATE SPLIT, DROP, EXPORT, SCENARIOS, TRAIN, TUNE, EVALUATE, PREDICT or CROSS VALIDATE)",
+        kw_train | train_model => "TRAIN",
+        kw_tune | tune_model => "TUNE",
+        kw_evaluate | evaluate_model => "EVALUATE",
+        kw_predict | predict_model => "PREDICT",
+        kw_cross | cross_validate => "CROSS VALIDATE",
+        kw_validate => "VALIDATE",
+        kw_model | describe_model | drop_model => "MODEL",
+        kw_models | show_models => "MODELS",
+        kw_predictions | show_predictions | export_predictions => "PREDICTIONS",
+        kw_on | on_split => "ON SPLIT",
+        kw_with | with_clause => "WITH",
+        kw_for => "FOR",
+        kw_folds => "FOLDS",
+        kw_threshold => "THRESHOLD",
+        kw_force => "FORCE",
+        kw_replace => "REPLACE",
+        kw_pretrained | pretrained_on => "PRETRAINED ON",
+        model_name => "a model name",
+        kind_name | model_kind => "a model kind (random_forest, boosted_trees, mean or gnn(variant))",
+        kind_variant => "a variant name",
+        param | param_key => "a parameter (name = value)",
+        param_value | param_atom | param_word => "a parameter value (number, 'string' or word)",
+        param_list => "a parenthesised list of values",
+        tune_option => "FOLDS or SEED",
+        eval_dim => "group, scenario or hop",
+        eval_option => "BY, THRESHOLD or FORCE",
         kw_create | create_split => "CREATE",
         kw_split => "SPLIT",
         kw_splits | show_splits => "SPLITS",
@@ -427,6 +453,10 @@ fn describe_rule(rule: Rule) -> &'static str {
         order_item | order_key => "a sort key (field, aggregate, alias or column number)",
         ident_char => "a letter, digit or '_'",
     }
+}
+
+fn model_name_of(pair: Pair<'_>) -> String {
+    pair.into_inner().find(|p| p.as_rule() == Rule::model_name).map(|p| p.as_str().to_string()).unwrap_or_default()
 }
 
 fn split_name_of(pair: Pair<'_>) -> String {
@@ -641,8 +671,145 @@ impl<'s> Builder<'s> {
                 Ok(Statement::ExportSplit { name, path })
             }
             Rule::create_split => self.create_split(inner),
+            Rule::train_model | Rule::tune_model | Rule::evaluate_model | Rule::predict_model | Rule::cross_validate => self.model_statement(inner),
+            Rule::show_models => Ok(Statement::ShowModels),
+            Rule::describe_model => Ok(Statement::DescribeModel(model_name_of(inner))),
+            Rule::drop_model => Ok(Statement::DropModel(model_name_of(inner))),
+            Rule::show_predictions => {
+                let model = model_name_of(inner.clone());
+                let (mut filter, mut limit) = (None, None);
+                for p in inner.into_inner() {
+                    match p.as_rule() {
+                        Rule::where_clause => {
+                            let e = p.into_inner().find(|q| q.as_rule() == Rule::expr).expect("where has expr");
+                            filter = Some(self.expr(e)?.0);
+                        }
+                        Rule::limit_clause => {
+                            let mut nums = p.into_inner().filter(|q| q.as_rule() == Rule::uint);
+                            let count = self.uint(nums.next().expect("limit has a count"))?;
+                            let offset = match nums.next() {
+                                Some(o) => self.uint(o)?,
+                                None => 0,
+                            };
+                            limit = Some(Limit { count, offset });
+                        }
+                        _ => {}
+                    }
+                }
+                Ok(Statement::ShowPredictions { model, filter, limit })
+            }
+            Rule::export_predictions => {
+                let model = model_name_of(inner.clone());
+                let s = inner.into_inner().find(|p| p.as_rule() == Rule::string).expect("export has a path");
+                let path = s.into_inner().next().map(|p| p.as_str().replace("''", "'")).unwrap_or_default();
+                Ok(Statement::ExportPredictions { model, path })
+            }
             r => unreachable!("unexpected statement rule {r:?}"),
         }
+    }
+
+    fn model_kind(&self, pair: Pair<'_>) -> ModelKind {
+        let mut k = ModelKind { name: String::new(), variant: None };
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::kind_name => k.name = p.as_str().to_ascii_lowercase(),
+                Rule::kind_variant => k.variant = Some(p.as_str().to_ascii_lowercase()),
+                _ => {}
+            }
+        }
+        k
+    }
+
+    fn params(&self, pair: Pair<'_>) -> Result<Vec<ModelParam>, QueryError> {
+        let mut out: Vec<ModelParam> = Vec::new();
+        for p in pair.into_inner().filter(|q| q.as_rule() == Rule::param) {
+            let mut it = p.into_inner();
+            let key_pair = it.next().expect("param key");
+            let key = key_pair.as_str().to_ascii_lowercase();
+            if out.iter().any(|q| q.key == key) {
+                return Err(self.err(ErrorKind::Invalid, key_pair.as_span(), format!("parameter '{key}' is given twice")));
+            }
+            let value = it.next().expect("param value").into_inner().next().expect("value");
+            let list = value.as_rule() == Rule::param_list;
+            let atoms: Vec<Pair<'_>> = if list { value.into_inner().filter(|q| q.as_rule() == Rule::param_atom).collect() } else { vec![value] };
+            let mut values = Vec::new();
+            for a in atoms {
+                let v = a.into_inner().next().expect("atom");
+                values.push(match v.as_rule() {
+                    Rule::number => ParamAtom::Num(v.as_str().to_string()),
+                    Rule::string => ParamAtom::Str(v.into_inner().next().map(|x| x.as_str().replace("''", "'")).unwrap_or_default()),
+                    _ => ParamAtom::Word(v.as_str().to_string()),
+                });
+            }
+            out.push(ModelParam { key, values, list });
+        }
+        Ok(out)
+    }
+
+    fn model_statement(&self, pair: Pair<'_>) -> Result<Statement, QueryError> {
+        let rule = pair.as_rule();
+        let (mut name, mut kind, mut split, mut params) = (String::new(), ModelKind { name: String::new(), variant: None }, String::new(), Vec::new());
+        let (mut pretrained, mut query, mut replace, mut force) = (None, None, false, false);
+        let (mut folds, mut seed, mut by, mut threshold) = (None, None, None, None);
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::model_name => name = p.as_str().to_string(),
+                Rule::model_kind => kind = self.model_kind(p),
+                Rule::on_split => split = split_name_of(p),
+                Rule::with_clause => params = self.params(p)?,
+                Rule::kw_replace => replace = true,
+                Rule::pretrained_on => {
+                    let sel = p.into_inner().find(|q| q.as_rule() == Rule::select).expect("select");
+                    pretrained = Some(Box::new(self.select(sel)?));
+                }
+                Rule::select => query = Some(Box::new(self.select(p)?)),
+                Rule::tune_option => {
+                    let mut it = p.into_inner();
+                    let kw = it.next().expect("keyword");
+                    let v = it.next().expect("value");
+                    let n = self.uint(v.clone())?;
+                    if kw.as_rule() == Rule::kw_folds {
+                        if n < 2 {
+                            return Err(self.err(ErrorKind::Invalid, v.as_span(), "FOLDS needs at least 2 folds"));
+                        }
+                        folds = Some(n);
+                    } else {
+                        seed = Some(n);
+                    }
+                }
+                Rule::eval_option => {
+                    let mut it = p.into_inner();
+                    let kw = it.next().expect("keyword");
+                    match kw.as_rule() {
+                        Rule::kw_force => force = true,
+                        Rule::kw_by => {
+                            let d = it.next().expect("dimension");
+                            by = Some(match d.as_str().to_ascii_lowercase().as_str() {
+                                "group" => EvalBy::Group,
+                                "scenario" => EvalBy::Scenario,
+                                _ => EvalBy::Hop,
+                            });
+                        }
+                        _ => {
+                            let v = it.next().expect("threshold");
+                            let x: f64 = v.as_str().parse().map_err(|_| self.err(ErrorKind::Invalid, v.as_span(), "not a number"))?;
+                            if !(x.is_finite() && x > 0.0) {
+                                return Err(self.err(ErrorKind::Invalid, v.as_span(), "THRESHOLD must be a positive number of eV"));
+                            }
+                            threshold = Some(x);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(match rule {
+            Rule::train_model => Statement::Train(TrainModel { name, kind, split, pretrained_on: pretrained, params, replace }),
+            Rule::tune_model => Statement::Tune(TuneModel { name, kind, split, params, folds, seed, replace }),
+            Rule::evaluate_model => Statement::Evaluate(EvaluateModel { model: name, split, by, threshold, force }),
+            Rule::predict_model => Statement::Predict { model: name, query: query.expect("predict has a query") },
+            _ => Statement::CrossValidate { kind, split, params },
+        })
     }
 
     fn create_split(&self, pair: Pair<'_>) -> Result<Statement, QueryError> {

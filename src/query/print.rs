@@ -83,7 +83,103 @@ impl Display for Statement {
                 }
                 Ok(())
             }
+            Statement::Train(t) => {
+                write!(f, "TRAIN {} AS {} ON SPLIT {}", t.name, t.kind, t.split)?;
+                if let Some(q) = &t.pretrained_on {
+                    write!(f, " PRETRAINED ON ({q})")?;
+                }
+                write_params(f, &t.params)?;
+                if t.replace {
+                    f.write_str(" REPLACE")?;
+                }
+                Ok(())
+            }
+            Statement::Tune(t) => {
+                write!(f, "TUNE {} AS {} ON SPLIT {}", t.name, t.kind, t.split)?;
+                write_params(f, &t.params)?;
+                if let Some(k) = t.folds {
+                    write!(f, " FOLDS {k}")?;
+                }
+                if let Some(s) = t.seed {
+                    write!(f, " SEED {s}")?;
+                }
+                if t.replace {
+                    f.write_str(" REPLACE")?;
+                }
+                Ok(())
+            }
+            Statement::Evaluate(e) => {
+                write!(f, "EVALUATE {} ON SPLIT {}", e.model, e.split)?;
+                match e.by {
+                    None => {}
+                    Some(EvalBy::Group) => f.write_str(" BY group")?,
+                    Some(EvalBy::Scenario) => f.write_str(" BY scenario")?,
+                    Some(EvalBy::Hop) => f.write_str(" BY hop")?,
+                }
+                if let Some(x) = e.threshold {
+                    write!(f, " THRESHOLD {}", format_number(x))?;
+                }
+                if e.force {
+                    f.write_str(" FORCE")?;
+                }
+                Ok(())
+            }
+            Statement::Predict { model, query } => write!(f, "PREDICT {model} FOR ({query})"),
+            Statement::CrossValidate { kind, split, params } => {
+                write!(f, "CROSS VALIDATE {kind} ON SPLIT {split}")?;
+                write_params(f, params)
+            }
+            Statement::ShowModels => f.write_str("SHOW MODELS"),
+            Statement::DescribeModel(m) => write!(f, "DESCRIBE MODEL {m}"),
+            Statement::DropModel(m) => write!(f, "DROP MODEL {m}"),
+            Statement::ShowPredictions { model, filter, limit } => {
+                write!(f, "SHOW PREDICTIONS OF {model}")?;
+                if let Some(e) = filter {
+                    write!(f, " WHERE {e}")?;
+                }
+                if let Some(l) = limit {
+                    write!(f, " LIMIT {}", l.count)?;
+                    if l.offset > 0 {
+                        write!(f, " OFFSET {}", l.offset)?;
+                    }
+                }
+                Ok(())
+            }
+            Statement::ExportPredictions { model, path } => write!(f, "EXPORT PREDICTIONS OF {model} TO {}", quote_string(path)),
         }
+    }
+}
+
+fn write_params(f: &mut Formatter<'_>, params: &[ModelParam]) -> fmt::Result {
+    if params.is_empty() {
+        return Ok(());
+    }
+    f.write_str(" WITH ")?;
+    for (i, p) in params.iter().enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        write!(f, "{} = ", p.key)?;
+        let atoms: Vec<String> = p.values.iter().map(|a| match a {
+            ParamAtom::Num(s) | ParamAtom::Word(s) => s.clone(),
+            ParamAtom::Str(s) => quote_string(s),
+        }).collect();
+        if p.list {
+            write!(f, "({})", atoms.join(", "))?;
+        } else {
+            f.write_str(&atoms.join(", "))?;
+        }
+    }
+    Ok(())
+}
+
+impl Display for ModelKind {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)?;
+        if let Some(v) = &self.variant {
+            write!(f, "({v})")?;
+        }
+        Ok(())
     }
 }
 

@@ -39,7 +39,7 @@ pub fn execute(store: &Store, stmt: &Statement) -> Result<ResultTable, ExecError
 }
 
 /// The ids a split's query selects, in id order.
-fn selected_ids(store: &Store, sel: &Select) -> Result<Vec<String>, ExecError> {
+pub(crate) fn selected_ids(store: &Store, sel: &Select) -> Result<Vec<String>, ExecError> {
     if sel.is_aggregate() {
         return Err(SplitError::Invalid("the query of a split must select hops, not groups or aggregates".into()).into());
     }

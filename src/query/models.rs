@@ -1,0 +1,305 @@
+//! Execution of the model statements (`TRAIN`, `TUNE`, `EVALUATE`, `PREDICT`,
+//! `CROSS VALIDATE`, `SHOW MODELS`, `DESCRIBE MODEL`, `DROP MODEL`, `SHOW PREDICTIONS`,
+//! `EXPORT PREDICTIONS`): a thin layer over [`crate::modeling`].
+
+use super::ast::{param_map, EvalBy, ModelKind, ModelParam, Statement};
+use super::exec::{eval, ExecError};
+use super::splits::selected_ids;
+use crate::model::{self, registry, Grid, Kind, ModelError};
+use crate::modeling::{self, EvalOptions, ModelingError, TrainRequest};
+use crate::store::Store;
+use crate::table::{ResultTable, Value};
+
+/// Number of feature importances `DESCRIBE MODEL` lists.
+pub const DESCRIBE_TOP_FEATURES: usize = 20;
+
+/// Run a model statement.
+pub fn execute(store: &Store, stmt: &Statement) -> Result<ResultTable, ExecError> {
+    match stmt {
+        Statement::Train(t) => {
+            let mut params = param_map(&t.params);
+            if t.kind.name == modeling::GNN_KIND {
+                let pre = match &t.pretrained_on {
+                    Some(q) => Some(selected_ids(store, q)?),
+                    None => None,
+                };
+                if let Some(v) = &t.kind.variant {
+                    params.insert("variant".into(), v.clone());
+                }
+                let rec = modeling::train_gnn(store, &t.name, &t.split, &params, pre.as_deref(), t.replace)?;
+                return Ok(trained_table(&rec, &t.split));
+            }
+            if t.pretrained_on.is_some() {
+                return Err(invalid(format!("PRETRAINED ON applies to graph networks (gnn), not to {}", t.kind.name)));
+            }
+            let kind = tree_kind(&t.kind)?;
+            let rec = modeling::train(store, &TrainRequest { name: t.name.clone(), kind, params, split: t.split.clone(), replace: t.replace })?;
+            Ok(trained_table(&rec, &t.split))
+        }
+        Statement::Tune(t) => {
+            let kind = tree_kind(&t.kind)?;
+            let req = TrainRequest { name: t.name.clone(), kind, params: Default::default(), split: t.split.clone(), replace: t.replace };
+            let grid = if t.params.is_empty() { None } else { Some(grid_of(&t.params)) };
+            let folds = t.folds.map_or(modeling::DEFAULT_TUNE_FOLDS, |k| k as usize);
+            let out = modeling::tune(store, &req, grid.as_ref(), folds, t.seed.unwrap_or(model::DEFAULT_SEED))?;
+            let mut table = ResultTable::new(&["rank", "cv_mae", "cv_std", "setting"]);
+            for (i, row) in out.search.table.iter().enumerate() {
+                let point: Vec<String> = row.point.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                table.push(vec![Value::Int(i as i64 + 1), Value::Num(row.mean_mae), Value::Num(row.std_mae), Value::Str(point.join(", "))]);
+            }
+            Ok(table.titled(format!(
+                "model '{}' saved: {} with {} (grouped {folds}-fold CV MAE {:.4} eV inside the train partition of '{}')",
+                t.name,
+                kind,
+                out.search.best,
+                out.search.best_mae,
+                t.split
+            )))
+        }
+        Statement::Evaluate(e) => {
+            let opts = EvalOptions { threshold: e.threshold.unwrap_or(modeling::DEFAULT_THRESHOLD), force: e.force, ..EvalOptions::default() };
+            let ev = modeling::evaluate(store, &e.model, &e.split, &opts)?;
+            Ok(match e.by {
+                None => summary_table(&ev),
+                Some(EvalBy::Group) => breakdown("group", &ev.by_group),
+                Some(EvalBy::Scenario) => breakdown("scenario", &ev.by_scenario),
+                Some(EvalBy::Hop) => {
+                    let mut t = ResultTable::new(&["id", "group", "scenario", "em", "predicted", "error"]);
+                    for p in ev.partition("test") {
+                        t.push(vec![
+                            Value::Str(p.id.clone()),
+                            Value::Str(ev.groups.get(&p.id).cloned().unwrap_or_default()),
+                            Value::Str(ev.scenarios.get(&p.id).cloned().unwrap_or_else(|| "none".into())),
+                            Value::Num(p.em),
+                            Value::Num(p.predicted),
+                            Value::Num(p.predicted - p.em),
+                        ]);
+                    }
+                    t
+                }
+            })
+        }
+        Statement::Predict { model, query } => {
+            let ids = selected_ids(store, query)?;
+            let preds = modeling::predict(store, model, &ids, true)?;
+            let mut t = ResultTable::new(&["id", "em", "predicted", "error"]);
+            for p in preds {
+                t.push(vec![Value::Str(p.id), Value::Num(p.em), Value::Num(p.predicted), Value::Num(p.predicted - p.em)]);
+            }
+            Ok(t)
+        }
+        Statement::CrossValidate { kind, split, params } => {
+            let k = tree_kind(kind)?;
+            let cv = modeling::cross_validate_split(store, k, &param_map(params), split, modeling::DEFAULT_THRESHOLD)?;
+            let mut t = ResultTable::new(&["fold", "hops", "mae", "rmse", "r2", "accuracy"]);
+            for (i, f) in cv.folds.iter().enumerate() {
+                let n = cv.predictions.iter().filter(|p| &p.partition == f).count();
+                t.push(vec![Value::Str(f.clone()), Value::Int(n as i64), Value::Num(cv.fold_maes[i]), Value::Null, Value::Null, Value::Null]);
+            }
+            t.push(vec![Value::Str("mean of folds".into()), Value::Int(cv.pooled.n as i64), Value::Num(cv.mean_mae), Value::Null, Value::Null, Value::Null]);
+            t.push(vec![
+                Value::Str("pooled".into()),
+                Value::Int(cv.pooled.n as i64),
+                Value::Num(cv.pooled.mae),
+                Value::Num(cv.pooled.rmse),
+                Value::Num(cv.pooled.r2),
+                Value::Num(cv.classification.accuracy),
+            ]);
+            Ok(t)
+        }
+        Statement::ShowModels => {
+            let mut t = ResultTable::new(&["name", "kind", "split", "train_hops", "features", "test_mae", "cv_mae", "created_at"]);
+            for r in registry::list(store).map_err(ModelingError::from)? {
+                let metric = |k: &str| r.metrics.get(k).map_or(Value::Null, |x| Value::Num(*x));
+                t.push(vec![
+                    Value::Str(r.name.clone()),
+                    Value::Str(kind_label(&r)),
+                    Value::Str(r.split_fingerprint.chars().take(12).collect()),
+                    Value::Int(r.train_ids.len() as i64),
+                    Value::Int(r.feature_names.len() as i64),
+                    metric("test_mae"),
+                    metric("cv_mae"),
+                    Value::Str(r.created_at.clone()),
+                ]);
+            }
+            Ok(t)
+        }
+        Statement::DescribeModel(name) => describe_model(store, name),
+        Statement::DropModel(name) => {
+            let n = modeling::drop_model(store, name)?;
+            let mut t = ResultTable::new(&["dropped", "predictions"]);
+            t.push(vec![Value::Str(name.clone()), Value::Int(n as i64)]);
+            Ok(t)
+        }
+        Statement::ShowPredictions { model, filter, limit } => {
+            let t = predictions_table(store, model, filter.as_ref())?;
+            Ok(match limit {
+                Some(l) => {
+                    let mut out = ResultTable::new(&t.columns.iter().map(String::as_str).collect::<Vec<_>>());
+                    for row in t.rows.into_iter().skip(l.offset as usize).take(l.count as usize) {
+                        out.push(row);
+                    }
+                    out
+                }
+                None => t,
+            })
+        }
+        Statement::ExportPredictions { model, path } => {
+            let t = predictions_table(store, model, None)?;
+            let text = if path.to_ascii_lowercase().ends_with(".json") { t.to_json() } else { t.to_csv() };
+            std::fs::write(path, text).map_err(|e| ExecError::Io { path: path.clone(), source: e })?;
+            let mut out = ResultTable::new(&["model", "file", "predictions"]);
+            out.push(vec![Value::Str(model.clone()), Value::Str(path.clone()), Value::Int(t.rows.len() as i64)]);
+            Ok(out)
+        }
+        other => unreachable!("not a model statement: {other}"),
+    }
+}
+
+fn invalid(msg: String) -> ExecError {
+    ModelingError::Invalid(msg).into()
+}
+
+fn tree_kind(k: &ModelKind) -> Result<Kind, ExecError> {
+    let kind = Kind::parse(&k.name).ok_or_else(|| {
+        invalid(format!("unknown model kind '{}': use random_forest (rf), boosted_trees (gbt), mean, or gnn(<variant>)", k.name))
+    })?;
+    if let Some(v) = &k.variant {
+        return Err(invalid(format!("{} takes no variant, got ({v})", kind)));
+    }
+    Ok(kind)
+}
+
+/// A `TUNE` grid: lists are axes, single values fixed settings.
+fn grid_of(params: &[ModelParam]) -> Grid {
+    let mut g = Grid::new();
+    for p in params {
+        let vals: Vec<&str> = p.values.iter().map(|a| a.text()).collect();
+        if p.list && vals.len() > 1 {
+            g = g.axis(&p.key, &vals);
+        } else {
+            g = g.fixed(&p.key, &vals.join(","));
+        }
+    }
+    g
+}
+
+fn kind_label(r: &model::ModelRecord) -> String {
+    match r.params.get("variant") {
+        Some(v) if r.kind == modeling::GNN_KIND => format!("gnn({v})"),
+        _ => r.kind.clone(),
+    }
+}
+
+fn trained_table(rec: &model::ModelRecord, split: &str) -> ResultTable {
+    let mut t = ResultTable::new(&["model", "kind", "split", "train_hops", "features", "train_mae", "fit_seconds"]);
+    let metric = |k: &str| rec.metrics.get(k).map_or(Value::Null, |x| Value::Num(*x));
+    t.push(vec![
+        Value::Str(rec.name.clone()),
+        Value::Str(kind_label(rec)),
+        Value::Str(split.to_string()),
+        Value::Int(rec.train_ids.len() as i64),
+        Value::Int(rec.feature_names.len() as i64),
+        metric("train_mae"),
+        metric("fit_seconds"),
+    ]);
+    t
+}
+
+fn summary_table(ev: &modeling::Evaluation) -> ResultTable {
+    let mut t = ResultTable::new(&["metric", "value", "bootstrap_se"]);
+    let b = ev.bootstrap.as_ref();
+    let se = |f: fn(&crate::eval::BootstrapErrors) -> f64| b.map_or(Value::Null, |b| Value::Num(f(b)));
+    let c = &ev.classification;
+    let rows: Vec<(&str, Value, Value)> = vec![
+        ("test_hops", Value::Int(ev.test.n as i64), Value::Null),
+        ("mae", Value::Num(ev.test.mae), se(|b| b.mae)),
+        ("rmse", Value::Num(ev.test.rmse), se(|b| b.rmse)),
+        ("r2", Value::Num(ev.test.r2), se(|b| b.r2)),
+        ("max_error", Value::Num(ev.test.max_error), Value::Null),
+        ("threshold", Value::Num(c.threshold), Value::Null),
+        ("accuracy", Value::Num(c.accuracy), se(|b| b.accuracy)),
+        ("precision_good", Value::Num(c.precision_good), Value::Null),
+        ("recall_good", Value::Num(c.recall_good), Value::Null),
+        ("precision_bad", Value::Num(c.precision_bad), Value::Null),
+        ("recall_bad", Value::Num(c.recall_bad), Value::Null),
+        ("true_good_pred_good", Value::Int(c.confusion[0][0] as i64), Value::Null),
+        ("true_good_pred_bad", Value::Int(c.confusion[0][1] as i64), Value::Null),
+        ("true_bad_pred_good", Value::Int(c.confusion[1][0] as i64), Value::Null),
+        ("true_bad_pred_bad", Value::Int(c.confusion[1][1] as i64), Value::Null),
+        ("train_mae", Value::Num(ev.train.mae), Value::Null),
+    ];
+    for (k, v, s) in rows {
+        t.push(vec![Value::Str(k.into()), v, s]);
+    }
+    t.titled(format!("model '{}' on the test partition of split '{}'", ev.model, ev.split))
+}
+
+fn breakdown(what: &str, rows: &[(String, usize, f64)]) -> ResultTable {
+    let mut t = ResultTable::new(&[what, "hops", "mae"]);
+    for (k, n, mae) in rows {
+        t.push(vec![Value::Str(k.clone()), Value::Int(*n as i64), Value::Num(*mae)]);
+    }
+    t
+}
+
+fn describe_model(store: &Store, name: &str) -> Result<ResultTable, ExecError> {
+    let r = registry::load(store, name).map_err(ModelingError::from)?;
+    let mut t = ResultTable::new(&["section", "key", "value"]);
+    let mut put = |s: &str, k: &str, v: Value| t.push(vec![Value::Str(s.into()), Value::Str(k.into()), v]);
+    put("model", "name", Value::Str(r.name.clone()));
+    put("model", "kind", Value::Str(kind_label(&r)));
+    put("model", "feature_set", Value::Str(r.feature_set.clone()));
+    put("model", "features", Value::Int(r.feature_names.len() as i64));
+    put("model", "split_fingerprint", Value::Str(r.split_fingerprint.clone()));
+    put("model", "train_hops", Value::Int(r.train_ids.len() as i64));
+    put("model", "created_at", Value::Str(r.created_at.clone()));
+    for (k, v) in &r.params {
+        put("param", k, Value::Str(v.clone()));
+    }
+    for (k, v) in &r.metrics {
+        put("metric", k, Value::Num(*v));
+    }
+    for (i, line) in r.training_log.iter().enumerate() {
+        put("log", &format!("{:03}", i + 1), Value::Str(line.clone()));
+    }
+    if r.kind != modeling::GNN_KIND {
+        let m = r.model().map_err(ModelingError::from)?;
+        let imp = model::importances(&m);
+        if imp.is_empty() {
+            put("importance", "(none)", Value::Str(format!("{} has no feature importances", r.kind)));
+        }
+        for (f, v) in imp.into_iter().take(DESCRIBE_TOP_FEATURES) {
+            put("importance", &f, Value::Num(v));
+        }
+    }
+    Ok(t.titled(format!("model '{name}'")))
+}
+
+/// Stored predictions of a model joined with their hops, filtered by `filter`.
+fn predictions_table(store: &Store, model: &str, filter: Option<&super::ast::Expr>) -> Result<ResultTable, ExecError> {
+    if !registry::exists(store, model).map_err(ModelingError::from)? {
+        return Err(ModelingError::from(ModelError::NotFound(model.to_string())).into());
+    }
+    let preds = modeling::load_predictions(store, model)?;
+    let mut t = ResultTable::new(&["id", "partition", "split", "group", "ion", "em", "predicted", "error"]);
+    for p in preds {
+        let Some(rec) = store.get(&p.id)? else { continue };
+        if let Some(e) = filter {
+            if eval(e, &rec) != Some(true) {
+                continue;
+            }
+        }
+        t.push(vec![
+            Value::Str(p.id.clone()),
+            Value::Str(p.partition.clone()),
+            Value::Str(p.split.clone()),
+            rec.material.group.clone().map_or(Value::Null, Value::Str),
+            Value::Str(rec.ion.symbol().to_string()),
+            Value::Num(p.em),
+            Value::Num(p.predicted),
+            Value::Num(p.predicted - p.em),
+        ]);
+    }
+    Ok(t)
+}
