@@ -19,6 +19,8 @@ pub mod scenario;
 pub mod eval;
 pub mod model;
 pub mod modeling;
+pub mod report;
+pub mod paper_bench;
 
 /// The version of hopdb that wrote a record or a store (from Cargo.toml).
 pub const HOPDB_VERSION: &str = env!("CARGO_PKG_VERSION");

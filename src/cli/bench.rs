@@ -25,10 +25,60 @@ pub enum BenchCmd {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// The paper benchmark: mean, random forest and boosted trees on the paper's 559/60
+    /// split and in grouped 5-fold CV over all 619 hops, beside the published rows.
+    #[command(after_help = "Example:\n  hopdb bench paper --data ../shared/data/devi2025 --seeds 5 --write-docs docs/benchmarks.md\n  hopdb bench paper --seeds 1 --no-tune --format json")]
+    Paper {
+        /// The devi2025 dataset directory.
+        #[arg(long, default_value = "../shared/data/devi2025")]
+        data: PathBuf,
+        /// Seeds of the grouped 5-fold cross-validation (the CV MAE is their mean).
+        #[arg(long, default_value_t = 5)]
+        seeds: usize,
+        /// Use the default hyperparameters instead of tuning (faster).
+        #[arg(long)]
+        no_tune: bool,
+        /// Also write the Markdown page (e.g. docs/benchmarks.md).
+        #[arg(long)]
+        write_docs: Option<PathBuf>,
+        /// Keep the benchmark's store here (must not exist) instead of a temporary directory.
+        #[arg(long)]
+        keep_store: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
 }
 
 pub fn run(cmd: BenchCmd) -> Result<()> {
     match cmd {
+        BenchCmd::Paper { data, seeds, no_tune, write_docs, keep_store, format } => {
+            if !data.join("band_train.json").is_file() {
+                anyhow::bail!("dataset not found: {} has no band_train.json (pass --data DIR)", data.display());
+            }
+            let opts = hopdb::paper_bench::PaperBenchOptions { data_dir: data, seeds, tune: !no_tune, ..Default::default() };
+            let tmp = tempfile::tempdir()?;
+            let store_dir = match &keep_store {
+                Some(p) if p.exists() => anyhow::bail!("--keep-store {} already exists", p.display()),
+                Some(p) => p.clone(),
+                None => tmp.path().join("store"),
+            };
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_style(indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}").expect("valid template"));
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            let b = hopdb::paper_bench::run(&opts, &store_dir, &|m: &str| bar.set_message(m.to_string()))?;
+            bar.finish_and_clear();
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&b)?),
+                f => println!("{}", hopdb::paper_bench::table(&b).titled("Paper benchmark (test: the paper's 60 hops; CV: grouped 5-fold over all 619)").render(f)),
+            }
+            if let Some(path) = write_docs {
+                let cmd = format!("hopdb bench paper --seeds {seeds}{} --write-docs {}", if no_tune { " --no-tune" } else { "" }, path.display());
+                std::fs::write(&path, hopdb::paper_bench::markdown(&b, &cmd)).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+                eprintln!("wrote {}", path.display());
+            }
+            Ok(())
+        }
         BenchCmd::Import { devi, synthetic, runs, format } => {
             let runs = runs.max(1);
             let mut t = ResultTable::new(&["corpus", "records", "runs", "median s", "records/s", "MiB on disk"]).titled("Import benchmark (medians)");

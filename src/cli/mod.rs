@@ -1,6 +1,7 @@
 //! Command-line parsing (clap) and dispatch. Every command is a thin wrapper over the library.
 
 mod bench;
+mod report;
 mod query;
 mod records;
 
@@ -62,7 +63,7 @@ pub enum Command {
     /// Built-in benchmarks (medians over several runs).
     #[command(subcommand)]
     Bench(bench::BenchCmd),
-    /// Run one HopQL statement (SELECT, EXPLAIN, DESCRIBE hops, SHOW STATS).
+    /// Run one HopQL statement (SELECT, EXPLAIN, splits, TRAIN / TUNE / EVALUATE / PREDICT, ...).
     #[command(after_help = "Example:\n  hopdb query \"SELECT ion, COUNT(*) AS n, AVG(em) FROM hops GROUP BY ion ORDER BY n DESC\"\n  hopdb query \"SELECT sys_name, em FROM hops WHERE elements HAS ALL 'Li', 'O' ORDER BY em LIMIT 5\" --format csv\n\nThe language reference is docs/QUERY_LANGUAGE.md.")]
     Query(query::QueryArgs),
     /// Run a HopQL script file (statements end with ';'); stops at the first failing statement.
@@ -71,6 +72,9 @@ pub enum Command {
     /// Interactive HopQL shell with history, tab completion and dot commands (.help).
     #[command(after_help = "Example:\n  hopdb --db barriers.db repl\n  hopdb> SELECT ion, COUNT(*)\n     ...> FROM hops GROUP BY ion;\n  hopdb> .format csv\n  hopdb> .quit\n\nHistory is kept in $HOPDB_HISTORY, else ~/.hopdb_history.")]
     Repl(query::ReplArgs),
+    /// Write a Markdown report with SVG plots (parity, errors, groups, confusion) for a model.
+    #[command(after_help = "Example:\n  hopdb query \"TRAIN gbt AS boosted_trees ON SPLIT paper\"\n  hopdb report gbt --out reports/gbt\n  hopdb report gbt --split paper --out reports/gbt")]
+    Report(report::ReportArgs),
     /// Show the append-only audit log of writes.
     #[command(after_help = "Example:\n  hopdb log --limit 20")]
     Log {
@@ -110,5 +114,6 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Query(a) => query::query(&cli.db, a),
         Command::Run(a) => query::run_file(&cli.db, a),
         Command::Repl(a) => query::repl(&cli.db, a),
+        Command::Report(a) => report::report(&cli.db, a),
     }
 }
