@@ -36,6 +36,14 @@ demo: build check-data
 	$(BIN) --db $(DEMO_DB) query "CREATE SPLIT s1 FROM (SELECT * FROM hops WHERE fidelity = 'dft') STRATIFIED BY group TEST 10% SEED 42" | head -1
 	$(BIN) --db $(DEMO_DB) query "CREATE SPLIT cv FROM (SELECT * FROM hops) GROUPED KFOLD 5 SEED 1" | head -1
 	$(BIN) --db $(DEMO_DB) query "SCENARIOS OF SPLIT paper" | head -14
+	@echo "== models trained in place: tune boosted trees inside the 559 training hops, evaluate on the 60 test hops =="
+	$(BIN) --db $(DEMO_DB) query "TUNE gbt AS boosted_trees ON SPLIT paper" | head -8
+	$(BIN) --db $(DEMO_DB) query "EVALUATE gbt ON SPLIT paper"
+	$(BIN) --db $(DEMO_DB) query "EVALUATE gbt ON SPLIT paper BY scenario"
+	$(BIN) --db $(DEMO_DB) query "CROSS VALIDATE boosted_trees ON SPLIT cv"
+	$(BIN) --db $(DEMO_DB) report gbt --out demo-report
+	@echo "== the paper benchmark (about a minute): hopdb's models beside the published ones =="
+	$(BIN) bench paper --data $(DATA) --seeds 5
 
 test:
 	$(CARGO) test --locked
@@ -45,5 +53,5 @@ bench: build
 	$(BIN) bench import --devi $(DATA) --synthetic 120000 --runs 3
 
 clean:
-	rm -rf $(DEMO_DB)
+	rm -rf $(DEMO_DB) demo-report
 	$(CARGO) clean

@@ -143,7 +143,7 @@ pub fn published_rows(data_dir: &Path, resamples: usize, notes: &mut Vec<String>
             p.push(b);
         }
     }
-    out.push(row("MODEL-3 (pre-trained ALIGNN, band)", "published", &format!("test ({})", y.len()), &y, &p, resamples)?);
+    out.push(row("MODEL-3 (ALIGNN, band)", "published", &format!("test ({})", y.len()), &y, &p, resamples)?);
     let test_names: Vec<String> = rows.iter().map(|r| r[cs].clone()).collect();
 
     let tab_path = data_dir.join("tabulation.csv");
@@ -165,7 +165,7 @@ pub fn published_rows(data_dir: &Path, resamples: usize, notes: &mut Vec<String>
         if !missing.is_empty() {
             notes.push(format!("{mace}: no value for {} of the 60 test hops ({}); its row covers the other {}", missing.len(), missing.join(", "), y.len()));
         }
-        out.push(row(&format!("{mace} (MACE-MP-0 NEB)"), "published", &format!("test ({})", y.len()), &y, &p, resamples)?);
+        out.push(row(&format!("{mace} (MACE-MP-0)"), "published", &format!("test ({})", y.len()), &y, &p, resamples)?);
     }
 
     let train_path = data_dir.join("paper_predictions_train.csv");
@@ -265,25 +265,25 @@ fn opt(x: Option<f64>, digits: usize) -> String {
     x.map_or(String::new(), |v| format!("{v:.digits$}"))
 }
 
-/// The benchmark as a result table (one row per model).
+/// The benchmark as a result table (one row per model; `±` columns are bootstrap standard
+/// errors, and the standard deviation over seeds for the CV).
 pub fn table(b: &PaperBench) -> crate::table::ResultTable {
     use crate::table::{ResultTable, Value};
-    let mut t = ResultTable::new(&["model", "source", "evaluated on", "MAE", "±", "R2", "±", "accuracy", "±", "CV MAE (619)", "± seeds", "fit s"]);
-    let o = |x: Option<f64>| x.map_or(Value::Null, Value::Num);
+    let mut t = ResultTable::new(&["model", "on", "MAE", "R2", "accuracy", "CV MAE (619)", "fit s"]);
+    let pm = |x: f64, se: f64| Value::Str(format!("{x:.3} ± {se:.3}"));
     for r in &b.rows {
+        let name = if r.source == "hopdb" { r.model.clone() } else { format!("{} [published]", r.model) };
         t.push(vec![
-            Value::Str(r.model.clone()),
-            Value::Str(r.source.clone()),
+            Value::Str(name),
             Value::Str(r.evaluated_on.clone()),
-            Value::Num(r.metrics.mae),
-            Value::Num(r.bootstrap.mae),
-            Value::Num(r.metrics.r2),
-            Value::Num(r.bootstrap.r2),
-            Value::Num(r.classification.accuracy),
-            Value::Num(r.bootstrap.accuracy),
-            o(r.cv_mae),
-            o(r.cv_mae_sd),
-            o(r.fit_seconds),
+            pm(r.metrics.mae, r.bootstrap.mae),
+            pm(r.metrics.r2, r.bootstrap.r2),
+            pm(r.classification.accuracy, r.bootstrap.accuracy),
+            match (r.cv_mae, r.cv_mae_sd) {
+                (Some(m), Some(sd)) => pm(m, sd),
+                _ => Value::Null,
+            },
+            r.fit_seconds.map_or(Value::Null, |x| Value::Str(format!("{x:.2}"))),
         ]);
     }
     t

@@ -240,3 +240,46 @@ fn report_writes_markdown_and_svg_plots() {
     let e = hopdb::report::write_report(&store, "gbt", None, out.path()).unwrap_err().to_string();
     assert!(e.contains("--split"), "{e}");
 }
+
+#[test]
+fn published_rows_reproduce_the_papers_figures() {
+    let mut notes = vec![];
+    let rows = hopdb::paper_bench::published_rows(Path::new(DATA), 1000, &mut notes).unwrap();
+    let m3 = rows.iter().find(|r| r.model.starts_with("MODEL-3") && r.evaluated_on == "test (60)").unwrap();
+    // The paper: MODEL-3 test MAE 0.261 eV, R^2 0.703, 80 % accuracy at 0.65 eV.
+    assert!((m3.metrics.mae - 0.261).abs() < 0.0005, "{}", m3.metrics.mae);
+    assert!((m3.metrics.r2 - 0.703).abs() < 0.0005, "{}", m3.metrics.r2);
+    assert!((m3.classification.accuracy - 0.80).abs() < 1e-12);
+    // MACE-MP-0 NEB with relaxation: 0.340 eV in the paper.
+    let mace = rows.iter().find(|r| r.model.starts_with("MACE-RELAX")).unwrap();
+    assert!((mace.metrics.mae - 0.340).abs() < 0.0005, "{}", mace.metrics.mae);
+    // Three test hops have no MACE-NO-RELAX value; the note names them.
+    let norelax = rows.iter().find(|r| r.model.starts_with("MACE-NO-RELAX")).unwrap();
+    assert_eq!(norelax.metrics.n, 57);
+    assert!(notes.iter().any(|n| n.contains("MgTi2O4")), "{notes:?}");
+    assert_eq!(rows.iter().filter(|r| r.evaluated_on == "train (559)").count(), 4);
+}
+
+#[test]
+fn bench_paper_cli_runs_and_writes_the_page() {
+    let out = tempfile::tempdir().unwrap();
+    let page = out.path().join("benchmarks.md");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_hopdb"))
+        .args(["bench", "paper", "--data", DATA, "--seeds", "1", "--no-tune", "--format", "json", "--write-docs"])
+        .arg(&page)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 10);
+    let gbt = rows.iter().find(|r| r["model"] == "hopdb boosted trees").unwrap();
+    assert!(gbt["metrics"]["mae"].as_f64().unwrap() < 0.3);
+    assert!(gbt["cv_mae"].as_f64().unwrap() < 0.35);
+    let md = std::fs::read_to_string(&page).unwrap();
+    assert!(md.contains("| hopdb boosted trees | test (60) |"), "{md}");
+    // A missing dataset is a clear error.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_hopdb")).args(["bench", "paper", "--data", "/nonexistent"]).output().unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("band_train.json"));
+}
