@@ -137,7 +137,11 @@ const KEYWORDS: &[&str] = &[
     "SELECT", "FROM", "WHERE", "GROUP", "BY", "ORDER", "ASC", "DESC", "LIMIT", "OFFSET", "AS",
     "AND", "OR", "NOT", "BETWEEN", "IN", "LIKE", "IS", "NULL", "TRUE", "FALSE", "HAS", "ALL",
     "ANY", "ONLY", "EXPLAIN", "DESCRIBE", "SHOW", "STATS", "COUNT", "AVG", "MIN", "MAX", "SUM",
-    "STDDEV", "MEDIAN", "hops",
+    "STDDEV", "MEDIAN", "hops", "CREATE", "SPLIT", "SPLITS", "DROP", "EXPORT", "TO", "PARTITION",
+    "STRATIFIED", "RANDOM", "GROUPED", "KFOLD", "TEST", "SEED", "SCENARIOS", "OF", "TRAIN", "TUNE",
+    "EVALUATE", "PREDICT", "CROSS", "VALIDATE", "MODEL", "MODELS", "PREDICTIONS", "ON", "WITH",
+    "FOR", "FOLDS", "THRESHOLD", "FORCE", "REPLACE", "PRETRAINED", "random_forest", "boosted_trees",
+    "mean", "gnn",
 ];
 
 const DOT_COMMANDS: &[&str] = &[".help", ".schema", ".timer", ".format", ".quit", ".exit"];
@@ -148,6 +152,9 @@ Statements end with ';' and may span several lines:
      GROUP BY ion ORDER BY ion;
   EXPLAIN SELECT * FROM hops WHERE elements HAS 'O';
   DESCRIBE hops;   SHOW STATS;
+  CREATE SPLIT paper FROM PARTITION;   SHOW SPLITS;
+  TRAIN gbt AS boosted_trees ON SPLIT paper;   EVALUATE gbt ON SPLIT paper;
+  SHOW MODELS;   SHOW PREDICTIONS OF gbt WHERE partition = 'test';
 Commands:
   .help                     this text
   .schema                   the fields of the hops table
