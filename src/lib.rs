@@ -21,6 +21,7 @@ pub mod model;
 pub mod modeling;
 pub mod report;
 pub mod paper_bench;
+pub mod progress;
 
 /// The version of hopdb that wrote a record or a store (from Cargo.toml).
 pub const HOPDB_VERSION: &str = env!("CARGO_PKG_VERSION");

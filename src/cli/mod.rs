@@ -1,6 +1,7 @@
 //! Command-line parsing (clap) and dispatch. Every command is a thin wrapper over the library.
 
 mod bench;
+mod progress;
 mod report;
 mod query;
 mod records;
@@ -90,6 +91,7 @@ pub enum Command {
 /// Parse arguments, run the command, print errors, and return the exit code.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
+    hopdb::progress::install(std::sync::Arc::new(progress::BarSink::default()));
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -268,13 +268,16 @@ pub fn tune(kind: Kind, x: &[Vec<f64>], y: &[f64], groups: Option<&[String]>, gr
     let prep = prepare(x, y, groups, k, seed, if needs_log { super::Target::Log1p } else { super::Target::Identity })?;
     let jobs: Vec<(usize, usize)> = (0..params.len()).flat_map(|i| (0..k).map(move |f| (i, f))).collect();
     let inner = jobs.len() < rayon::current_num_threads();
+    let task = crate::progress::start(&format!("TUNE {kind}: {} points x {k} folds", params.len()), jobs.len() as u64);
     let maes: Vec<f64> = jobs
         .par_iter()
         .map(|&(i, f)| {
             let pred = run_fold(x, y, &prep, f, &params[i], inner)?;
+            task.inc(1);
             Ok(fold_mae(y, &prep.splits[f].1, &pred))
         })
         .collect::<Result<_>>()?;
+    task.finish();
     let mut table: Vec<TuneRow> = points
         .into_iter()
         .zip(params)
