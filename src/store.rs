@@ -1,4 +1,5 @@
-//! The embedded store: one sled tree with key-prefixed keyspaces, values in bincode.
+//! The embedded store: one sled tree with key-prefixed keyspaces, values in bincode
+//! (records, structures and audit entries compressed with zstd, see [`encode`]).
 //!
 //! Keyspaces (first byte of the key, then `\0`-separated parts):
 //!
@@ -27,7 +28,18 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 /// Version of the on-disk layout. Opening a store written with another version is an error.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// * 1: values in plain bincode, sled's own (page-level) zstd compression.
+/// * 2: records, structures and audit entries compressed per value by hopdb (zstd, a one-byte
+///   tag in front), sled's compression off. sled's compression pins a zstd-sys that cannot
+///   share a build with libtorch's (tch), so hopdb compresses values itself.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// zstd level of stored values (3: zstd's default; higher levels gained little on records).
+pub const VALUE_ZSTD_LEVEL: i32 = 3;
+
+/// Values shorter than this are stored uncompressed (tag 0).
+const COMPRESS_MIN_LEN: usize = 128;
 
 const SEP: u8 = 0;
 
@@ -205,11 +217,36 @@ fn now() -> String {
 }
 
 fn decode<T: serde::de::DeserializeOwned>(k: &[u8], v: &[u8]) -> Result<T> {
-    bincode::deserialize(v).map_err(|e| StoreError::Corrupt { key: String::from_utf8_lossy(k).replace('\0', "/"), msg: e.to_string() })
+    let corrupt = |msg: String| StoreError::Corrupt { key: String::from_utf8_lossy(k).replace('\0', "/"), msg };
+    match v.split_first() {
+        Some((0, body)) => bincode::deserialize(body).map_err(|e| corrupt(e.to_string())),
+        Some((1, body)) => {
+            let raw = zstd::stream::decode_all(body).map_err(|e| corrupt(format!("zstd: {e}")))?;
+            bincode::deserialize(&raw).map_err(|e| corrupt(e.to_string()))
+        }
+        Some((t, _)) => Err(corrupt(format!("unknown value encoding tag {t}"))),
+        None => Err(corrupt("empty value".into())),
+    }
 }
 
+/// bincode, then zstd when the value is long enough to gain; one tag byte in front
+/// (0: plain, 1: zstd).
 fn encode<T: Serialize>(v: &T) -> Vec<u8> {
-    bincode::serialize(v).expect("in-memory values always encode")
+    let raw = bincode::serialize(v).expect("in-memory values always encode");
+    if raw.len() >= COMPRESS_MIN_LEN {
+        if let Ok(z) = zstd::bulk::compress(&raw, VALUE_ZSTD_LEVEL) {
+            if z.len() < raw.len() {
+                let mut out = Vec::with_capacity(z.len() + 1);
+                out.push(1);
+                out.extend_from_slice(&z);
+                return out;
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(raw.len() + 1);
+    out.push(0);
+    out.extend_from_slice(&raw);
+    out
 }
 
 /// An open hopdb store.
@@ -283,11 +320,10 @@ impl WriteSet {
     }
 }
 
-/// sled settings: space-efficient mode with zstd compression. Large import batches make sled
-/// write many page versions; compression cuts the store size by about 40 % (measured on a
-/// synthetic 12k-hop corpus) for a modest import-time cost.
+/// sled settings: space-efficient mode (large import batches make sled write many page
+/// versions); values are compressed by [`encode`], not by sled.
 fn sled_config(dir: &Path) -> sled::Config {
-    sled::Config::new().path(dir.join("data")).mode(sled::Mode::LowSpace).use_compression(true)
+    sled::Config::new().path(dir.join("data")).mode(sled::Mode::LowSpace)
 }
 
 fn lock_file(dir: &Path) -> Result<File> {
@@ -337,7 +373,15 @@ impl Store {
             return Err(StoreError::NotAStore(path.to_path_buf()));
         }
         let lock = lock_file(path)?;
-        let db = sled_config(path).open()?;
+        let db = match sled_config(path).open() {
+            Ok(db) => db,
+            // Schema 1 stores were written with sled's compression on, which sled refuses to
+            // open with it off: report it as the schema mismatch it is.
+            Err(e) if e.to_string().contains("use_compression") => {
+                return Err(StoreError::SchemaMismatch { path: path.to_path_buf(), found: 1, expected: SCHEMA_VERSION, hopdb: crate::HOPDB_VERSION })
+            }
+            Err(e) => return Err(e.into()),
+        };
         let ver = db.get(key(b'm', &[b"schema_version"]))?;
         let store = Store { path: path.to_path_buf(), db, _lock: lock };
         match ver {

@@ -135,17 +135,12 @@ fn a_locked_store_fails_fast_with_in_use_and_works_once_released() {
     assert_eq!(s.log_ops(), vec!["init", "import"]);
 }
 
-/// Open the store's sled database (PATH/data) from the test, bypassing hopdb. sled refuses to
-/// reopen a database with another compression setting than it was created with, so try both.
+/// Open the store's sled database (PATH/data) from the test, bypassing hopdb.
 fn open_sled_directly(store: &std::path::Path) -> sled::Db {
-    let mut errors = Vec::new();
-    for compression in [true, false] {
-        match sled::Config::new().path(store.join("data")).use_compression(compression).open() {
-            Ok(db) => return db,
-            Err(e) => errors.push(format!("use_compression({compression}): {e}")),
-        }
-    }
-    panic!("cannot open {}/data with sled: {}", store.display(), errors.join("; "))
+    sled::Config::new()
+        .path(store.join("data"))
+        .open()
+        .unwrap_or_else(|e| panic!("cannot open {}/data with sled: {e}", store.display()))
 }
 
 /// True when process `pid` holds a flock on `file`, according to /proc/locks

@@ -421,9 +421,11 @@ mod tests {
         let (_, c) = complete_word("SEL", 3);
         assert_eq!(c, vec!["SELECT".to_string()]);
         let (_, c) = complete_word("SELECT * FROM hops WHERE gr", 27);
-        assert_eq!(c, vec!["group".to_string()]);
+        assert_eq!(c, vec!["group".to_string(), "grouped".to_string()]);
         let (_, c) = complete_word("SELECT * FROM hops WHERE GR", 27);
-        assert_eq!(c, vec!["GROUP".to_string(), "group".to_string()]);
+        assert_eq!(c, vec!["GROUP".to_string(), "GROUPED".to_string(), "group".to_string()]);
+        let (_, c) = complete_word("TUNE m AS boo", 13);
+        assert_eq!(c, vec!["boosted_trees".to_string()]);
         let (start, c) = complete_word(".ti", 3);
         assert_eq!((start, c), (0, vec![".timer".to_string()]));
         let (_, c) = complete_word("SELECT * FROM hops WHERE ion = 'L", 33);
