@@ -195,7 +195,7 @@ fn a_store_of_another_schema_version_is_refused() {
     };
     {
         let db = open_sled_directly(&s.path);
-        assert_eq!(db.get(key).unwrap().unwrap().as_ref(), &1u32.to_be_bytes(), "schema version 1, big-endian u32");
+        assert_eq!(db.get(key).unwrap().unwrap().as_ref(), &hopdb::store::SCHEMA_VERSION.to_be_bytes(), "the schema version, big-endian u32");
     }
     set_version(99);
     for args in
@@ -204,8 +204,8 @@ fn a_store_of_another_schema_version_is_refused() {
         let err = s.run(&args).err();
         assert_contains_all(&err, &["schema version", "99", &s.db()], &args.join(" "));
     }
-    // Nothing was written under the wrong version: back at version 1 the store is as it was.
-    set_version(1);
+    // Nothing was written under the wrong version: back at the right version the store is as it was.
+    set_version(hopdb::store::SCHEMA_VERSION);
     assert_eq!(s.count(), 3);
     assert_eq!(s.log_ops(), vec!["init", "import"]);
 }
