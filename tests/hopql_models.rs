@@ -5,6 +5,8 @@
 
 use hopdb::query::exec::query;
 use hopdb::query::parse_statement;
+mod common;
+
 use hopdb::store::Store;
 use hopdb::table::{ResultTable, Value};
 use std::collections::BTreeMap;
@@ -13,10 +15,7 @@ use std::path::Path;
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/devi2025");
 
 fn fresh_store() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::create(dir.path().join("s")).unwrap();
-    let (c, e) = hopdb::import::devi::read_dir(Path::new(DATA), &store.class_groups().unwrap()).unwrap();
-    hopdb::import::commit(&store, c, e, &Default::default(), "t").unwrap();
+    let (dir, store) = common::devi_store();
     query(&store, "CREATE SPLIT paper FROM PARTITION").unwrap();
     (dir, store)
 }

@@ -684,15 +684,7 @@ impl<'s> Builder<'s> {
                             let e = p.into_inner().find(|q| q.as_rule() == Rule::expr).expect("where has expr");
                             filter = Some(self.expr(e)?.0);
                         }
-                        Rule::limit_clause => {
-                            let mut nums = p.into_inner().filter(|q| q.as_rule() == Rule::uint);
-                            let count = self.uint(nums.next().expect("limit has a count"))?;
-                            let offset = match nums.next() {
-                                Some(o) => self.uint(o)?,
-                                None => 0,
-                            };
-                            limit = Some(Limit { count, offset });
-                        }
+                        Rule::limit_clause => limit = Some(self.limit(p)?),
                         _ => {}
                     }
                 }
@@ -706,6 +698,16 @@ impl<'s> Builder<'s> {
             }
             r => unreachable!("unexpected statement rule {r:?}"),
         }
+    }
+
+    fn limit(&self, pair: Pair<'_>) -> Result<Limit, QueryError> {
+        let mut nums = pair.into_inner().filter(|q| q.as_rule() == Rule::uint);
+        let count = self.uint(nums.next().expect("limit has a count"))?;
+        let offset = match nums.next() {
+            Some(o) => self.uint(o)?,
+            None => 0,
+        };
+        Ok(Limit { count, offset })
     }
 
     fn model_kind(&self, pair: Pair<'_>) -> ModelKind {
@@ -1038,15 +1040,7 @@ impl<'s> Builder<'s> {
                 Rule::order_by => {
                     order_pairs.extend(p.into_inner().filter(|q| q.as_rule() == Rule::order_item));
                 }
-                Rule::limit_clause => {
-                    let mut nums = p.into_inner().filter(|q| q.as_rule() == Rule::uint);
-                    let count = self.uint(nums.next().expect("limit has a count"))?;
-                    let offset = match nums.next() {
-                        Some(o) => self.uint(o)?,
-                        None => 0,
-                    };
-                    limit = Some(Limit { count, offset });
-                }
+                Rule::limit_clause => limit = Some(self.limit(p)?),
                 _ => {}
             }
         }

@@ -225,3 +225,13 @@ pub fn synthetic_band_json(n: usize) -> String {
         .collect();
     serde_json::to_string(&recs).expect("encodes")
 }
+
+/// A fresh store in a temporary directory with the 619 devi2025 hops imported through the
+/// library (keep the directory alive as long as the store).
+pub fn devi_store() -> (tempfile::TempDir, hopdb::store::Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = hopdb::store::Store::create(dir.path().join("s")).unwrap();
+    let (c, e) = hopdb::import::devi::read_dir(&devi_dir(), &store.class_groups().unwrap()).unwrap();
+    hopdb::import::commit(&store, c, e, &Default::default(), "t").unwrap();
+    (dir, store)
+}
