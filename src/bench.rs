@@ -77,3 +77,71 @@ pub fn import_synthetic(n: usize, seed: u64, scratch: &Path) -> anyhow::Result<I
     drop(store);
     Ok(ImportRun { records: rep.added.len(), seconds, bytes_on_disk: dir_size(scratch) })
 }
+
+/// Timings of the model pipeline on the devi2025 hops, `runs` times each (medians are taken
+/// by the caller): descriptors of all hops (computed, not read from the cache), a fit of the
+/// random forest and of the boosted trees with the settings `TUNE` picks on the paper's
+/// training partition, and one full default `TUNE` of each (5-fold grouped CV, 12 points).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ModelTimings {
+    /// `(what, seconds of each run)`.
+    pub rows: Vec<(String, Vec<f64>)>,
+}
+
+/// Measure [`ModelTimings`]: `runs` runs of the descriptor and fit timings, `tune_runs` runs
+/// of each TUNE (0 skips them).
+pub fn model_timings(dataset: &Path, runs: usize, tune_runs: usize) -> anyhow::Result<ModelTimings> {
+    use crate::model::{self, Grid, Kind, Params};
+    let dir = tempfile::tempdir()?;
+    let store = Store::create(dir.path().join("store"))?;
+    let (c, e) = import::devi::read_dir(dataset, &store.class_groups()?)?;
+    import::commit(&store, c, e, &ImportOptions::default(), "bench")?;
+    let mut ids: Vec<String> = store.records().map(|r| r.map(|r| r.id)).collect::<Result<_, _>>()?;
+    ids.sort();
+    let mut rows = Vec::new();
+    let mut secs = Vec::new();
+    let mut fm = None;
+    for _ in 0..runs.max(1) {
+        let t = Instant::now();
+        fm = Some(crate::features::compute_many(&store, &ids)?);
+        secs.push(t.elapsed().as_secs_f64());
+    }
+    let fm = fm.expect("at least one run");
+    rows.push((format!("descriptors of {} hops (hop-v1, {} columns)", ids.len(), fm.names.len()), secs));
+    let train: Vec<usize> = ids.iter().enumerate().filter(|(_, id)| store.get(id).ok().flatten().is_some_and(|r| r.partition == Some(crate::record::SourcePartition::Train))).map(|(i, _)| i).collect();
+    let x: Vec<Vec<f64>> = train.iter().map(|&i| fm.rows[i].clone()).collect();
+    let y: Vec<f64> = train.iter().map(|&i| store.get(&ids[i]).ok().flatten().map_or(f64::NAN, |r| r.em)).collect();
+    let groups: Vec<String> = {
+        let recs: Vec<_> = train.iter().map(|&i| store.record(&ids[i])).collect::<Result<_, _>>()?;
+        let comp = crate::split::host_components(&recs);
+        recs.iter().map(|r| comp.get(&r.id).cloned().unwrap_or_default()).collect()
+    };
+    let settings: [(Kind, &[(&str, &str)]); 2] = [
+        (Kind::RandomForest, &[("trees", "300"), ("mtry", "0.25"), ("min_samples_leaf", "2")]),
+        (Kind::BoostedTrees, &[("trees", "500"), ("max_depth", "4"), ("learning_rate", "0.03"), ("colsample", "0.4")]),
+    ];
+    for (kind, kv) in settings {
+        let map = kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let p = Params::parse(kind, &map)?;
+        let mut secs = Vec::new();
+        for _ in 0..runs.max(1) {
+            let t = Instant::now();
+            model::fit(&x, &y, &p)?;
+            secs.push(t.elapsed().as_secs_f64());
+        }
+        rows.push((format!("fit {p} on {} hops", x.len()), secs));
+    }
+    for kind in [Kind::RandomForest, Kind::BoostedTrees] {
+        let grid = Grid::default_for(kind);
+        let mut secs = Vec::new();
+        for _ in 0..tune_runs {
+            let t = Instant::now();
+            model::tune(kind, &x, &y, Some(&groups), &grid, 5, model::DEFAULT_SEED)?;
+            secs.push(t.elapsed().as_secs_f64());
+        }
+        if tune_runs > 0 {
+            rows.push((format!("TUNE {kind}: default grid ({} points) x 5 grouped folds", grid.points().len()), secs));
+        }
+    }
+    Ok(ModelTimings { rows })
+}

@@ -25,6 +25,23 @@ pub enum BenchCmd {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Model pipeline timings: descriptors of all hops, fits of the tuned forest and boosted
+    /// trees, and full default TUNE searches (medians over runs).
+    #[command(after_help = "Example:\n  hopdb bench models --data ../shared/data/devi2025 --runs 5 --tune-runs 1")]
+    Models {
+        /// The devi2025 dataset directory.
+        #[arg(long, default_value = "../shared/data/devi2025")]
+        data: PathBuf,
+        /// Runs of the descriptor and fit timings.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Runs of each TUNE (0 skips them).
+        #[arg(long, default_value_t = 1)]
+        tune_runs: usize,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// The paper benchmark: mean, random forest and boosted trees on the paper's 559/60
     /// split and in grouped 5-fold CV over all 619 hops, beside the published rows.
     #[command(after_help = "Example:\n  hopdb bench paper --data ../shared/data/devi2025 --seeds 5 --write-docs docs/benchmarks.md\n  hopdb bench paper --seeds 1 --no-tune --format json")]
@@ -52,6 +69,20 @@ pub enum BenchCmd {
 
 pub fn run(cmd: BenchCmd) -> Result<()> {
     match cmd {
+        BenchCmd::Models { data, runs, tune_runs, format } => {
+            if !data.join("band_train.json").is_file() {
+                anyhow::bail!("dataset not found: {} has no band_train.json (pass --data DIR)", data.display());
+            }
+            let m = bench::model_timings(&data, runs, tune_runs)?;
+            let mut t = ResultTable::new(&["operation", "runs", "median s", "min s", "max s"]).titled("Model pipeline timings");
+            for (what, secs) in &m.rows {
+                let min = secs.iter().copied().fold(f64::INFINITY, f64::min);
+                let max = secs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                t.push(vec![Value::Str(what.clone()), Value::Int(secs.len() as i64), Value::Num(median(secs)), Value::Num(min), Value::Num(max)]);
+            }
+            println!("{}", t.render(format));
+            Ok(())
+        }
         BenchCmd::Paper { data, seeds, no_tune, write_docs, keep_store, format } => {
             if !data.join("band_train.json").is_file() {
                 anyhow::bail!("dataset not found: {} has no band_train.json (pass --data DIR)", data.display());
