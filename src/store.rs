@@ -254,6 +254,35 @@ pub struct Store {
     path: PathBuf,
     db: sled::Db,
     _lock: File,
+    /// What this process knows of the record count: `(n, exact)`, where `exact == false` means
+    /// "at least n". Reset by every [`Store::commit`] (the only write path; the store's flock
+    /// keeps other processes out), so it is never stale.
+    count_hint: std::sync::Mutex<(usize, bool)>,
+}
+
+/// The ids under one index term, kept as the raw index keys sled returned (no copy per id).
+#[derive(Clone, Debug, Default)]
+pub struct IdKeys {
+    keys: Vec<sled::IVec>,
+    /// Bytes before the id in each key.
+    skip: usize,
+}
+
+impl IdKeys {
+    /// Number of ids.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The ids as bytes, in index order.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.keys.iter().map(move |k| &k[self.skip..])
+    }
 }
 
 /// A set of writes applied atomically by [`Store::commit`], with its audit entry.
@@ -361,7 +390,7 @@ impl Store {
         for (label, group) in crate::import::classes::DEFAULT_CLASS_GROUPS {
             ws.set_class_group(label, group);
         }
-        let store = Store { path: path.to_path_buf(), db, _lock: lock };
+        let store = Store { path: path.to_path_buf(), db, _lock: lock, count_hint: std::sync::Mutex::new((0, false)) };
         store.commit(ws)?;
         Ok(store)
     }
@@ -383,7 +412,7 @@ impl Store {
             Err(e) => return Err(e.into()),
         };
         let ver = db.get(key(b'm', &[b"schema_version"]))?;
-        let store = Store { path: path.to_path_buf(), db, _lock: lock };
+        let store = Store { path: path.to_path_buf(), db, _lock: lock, count_hint: std::sync::Mutex::new((0, false)) };
         match ver {
             None => Err(StoreError::NotAStore(path.to_path_buf())),
             Some(v) => {
@@ -429,9 +458,81 @@ impl Store {
             hopdb_version: crate::HOPDB_VERSION.to_string(),
         };
         batch.insert(key(b'a', &[&seq.to_be_bytes()]), encode(&entry));
+        // Whatever the outcome, forget what was known of the record count.
+        *self.count_hint.lock().unwrap_or_else(|e| e.into_inner()) = (0, false);
         self.db.apply_batch(batch)?;
         self.db.flush()?;
         Ok(())
+    }
+
+    /// Number of records, counted only up to `limit` (the result is then `limit`): enough to
+    /// decide "more than half the store" without reading a large store's index to its end.
+    /// Counts keys of the `fidelity` index (one small key per record), and remembers what it
+    /// learnt until the next commit, so repeated queries in one process do not count again.
+    pub fn record_count_up_to(&self, limit: usize) -> Result<usize> {
+        {
+            let hint = self.count_hint.lock().unwrap_or_else(|e| e.into_inner());
+            if hint.1 || hint.0 >= limit {
+                return Ok(hint.0.min(limit));
+            }
+        }
+        let mut prefix = key(b'x', &[b"fidelity"]);
+        prefix.push(SEP);
+        let mut n = 0;
+        for k in self.db.scan_prefix(&prefix).keys() {
+            if n >= limit {
+                break;
+            }
+            k?;
+            n += 1;
+        }
+        let mut hint = self.count_hint.lock().unwrap_or_else(|e| e.into_inner());
+        if n > hint.0 || n < limit {
+            *hint = (n, n < limit);
+        }
+        Ok(n)
+    }
+
+    /// Ids of records whose indexed `field` equals `value` (in id order, as raw keys), reading
+    /// at most `limit` index keys; the flag is false when the limit cut the read short.
+    pub fn id_keys_where(&self, field: &str, value: &str, limit: usize) -> Result<(IdKeys, bool)> {
+        let mut prefix = key(b'x', &[field.as_bytes(), value.as_bytes()]);
+        prefix.push(SEP);
+        let mut keys = Vec::new();
+        for k in self.db.scan_prefix(&prefix).keys() {
+            if keys.len() >= limit {
+                return Ok((IdKeys { keys, skip: prefix.len() }, false));
+            }
+            keys.push(k?);
+        }
+        Ok((IdKeys { keys, skip: prefix.len() }, true))
+    }
+
+    /// Ids of records whose range-indexed `field` lies within the bounds (in value order, as
+    /// raw keys), reading at most `limit` index keys; the flag is false when the limit cut the
+    /// read short.
+    pub fn id_keys_in_range(&self, field: &str, lo: std::ops::Bound<f64>, hi: std::ops::Bound<f64>, limit: usize) -> Result<(IdKeys, bool)> {
+        let (start, end, skip) = self.range_bounds(field, lo, hi);
+        let mut keys = Vec::new();
+        if start >= end {
+            return Ok((IdKeys { keys, skip }, true));
+        }
+        for k in self.db.range(start..end).keys() {
+            if keys.len() >= limit {
+                return Ok((IdKeys { keys, skip }, false));
+            }
+            keys.push(k?);
+        }
+        Ok((IdKeys { keys, skip }, true))
+    }
+
+    /// A record by id given as bytes (as in [`IdKeys`]).
+    pub fn get_by_id_bytes(&self, id: &[u8]) -> Result<Option<HopRecord>> {
+        let k = key(b'r', &[id]);
+        match self.db.get(&k)? {
+            Some(v) => Ok(Some(decode(&k, &v)?)),
+            None => Ok(None),
+        }
     }
 
     /// A record by id.
@@ -498,7 +599,8 @@ impl Store {
         self.scan_range(field, lo, hi, false).map(|(_, n)| n)
     }
 
-    fn scan_range(&self, field: &str, lo: std::ops::Bound<f64>, hi: std::ops::Bound<f64>, collect: bool) -> Result<(Vec<String>, usize)> {
+    /// Key range `[start, end)` of a range-index probe and the length of the key before the id.
+    fn range_bounds(&self, field: &str, lo: std::ops::Bound<f64>, hi: std::ops::Bound<f64>) -> (Vec<u8>, Vec<u8>, usize) {
         use std::ops::Bound::*;
         let mut prefix = key(b'n', &[field.as_bytes()]);
         prefix.push(SEP);
@@ -530,6 +632,11 @@ impl Store {
             }
             Excluded(x) => at(x),
         };
+        (start, end, prefix.len() + 9)
+    }
+
+    fn scan_range(&self, field: &str, lo: std::ops::Bound<f64>, hi: std::ops::Bound<f64>, collect: bool) -> Result<(Vec<String>, usize)> {
+        let (start, end, skip) = self.range_bounds(field, lo, hi);
         let mut ids = Vec::new();
         let mut n = 0;
         if start >= end {
@@ -539,7 +646,7 @@ impl Store {
             let (k, _) = kv?;
             n += 1;
             if collect {
-                ids.push(String::from_utf8_lossy(&k[prefix.len() + 9..]).into_owned());
+                ids.push(String::from_utf8_lossy(&k[skip..]).into_owned());
             }
         }
         Ok((ids, n))

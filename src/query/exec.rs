@@ -494,8 +494,11 @@ fn passes(residual: &[Expr], rec: &HopRecord) -> bool {
 type RecordIter<'s> = Box<dyn Iterator<Item = Result<HopRecord, StoreError>> + 's>;
 
 /// The records an access path fetches, in id order.
-fn fetch<'s>(store: &'s Store, access: &Access) -> Result<RecordIter<'s>, StoreError> {
-    Ok(match access {
+fn fetch<'s>(store: &'s Store, plan: &mut Plan) -> Result<RecordIter<'s>, StoreError> {
+    if let (Access::Index { .. }, Some(ids)) = (&plan.access, plan.ids.take()) {
+        return Ok(Box::new(ids.into_iter().filter_map(move |id| store.get(&id).transpose())));
+    }
+    Ok(match &plan.access {
         Access::FullScan => Box::new(store.records()),
         Access::PrimaryKey { ids } => {
             let ids = ids.clone();
@@ -629,7 +632,7 @@ fn apply_limit(rows: Vec<Vec<Value>>, sel: &Select) -> Vec<Vec<Value>> {
 }
 
 pub(crate) fn run_select(store: &Store, sel: &Select, force_scan: bool) -> Result<ResultTable, ExecError> {
-    let plan = if force_scan {
+    let mut plan = if force_scan {
         full_scan_plan(sel)
     } else {
         plan::plan_with(store, sel, false)?
@@ -642,7 +645,7 @@ pub(crate) fn run_select(store: &Store, sel: &Select, force_scan: bool) -> Resul
     if sel.limit.is_some_and(|l| l.count == 0) {
         return Ok(table);
     }
-    let records = fetch(store, &plan.access)?;
+    let records = fetch(store, &mut plan)?;
     table.rows = if sel.is_aggregate() {
         select_grouped(sel, &plan, records)?
     } else {
@@ -664,6 +667,7 @@ fn full_scan_plan(sel: &Select) -> Plan {
             .unwrap_or_default(),
         skipped: Vec::new(),
         store_records: None,
+        ids: None,
     }
 }
 

@@ -9,11 +9,17 @@
 //!   ([`crate::store::INDEXED_FIELDS`]), `elements HAS 'X'`, `HAS ALL` (one probe per
 //!   element), `HAS ANY` and `HAS ONLY` become index probes ([`IndexProbe`]). An `OR` of such
 //!   single-probe conditions is one probe too (the union of their id sets).
-//! * Each probe's size is estimated by counting its index entries (a prefix count). Probes are
-//!   read most selective first and their id sets intersected. A probe more than
-//!   [`INTERSECT_FACTOR`] times larger than the most selective one is not read: its condition
+//! * Each probe's size is estimated by reading its index keys (keys only, no records), and
+//!   the keys are kept: the id sets are intersected from them without a second index read,
+//!   most selective probe first (a hash set of its ids, narrowed by one pass over each other
+//!   probe's keys). When planning for execution, a probe read after a smaller one is cut off
+//!   once it passes [`INTERSECT_FACTOR`] times that size. A probe more than
+//!   [`INTERSECT_FACTOR`] times larger than the most selective one is not used: its condition
 //!   is checked per record instead. When even the best probe covers more than half of the
-//!   store, a full scan is cheaper than fetching by id, and every condition is residual.
+//!   store, a full scan is cheaper than fetching by id, and every condition is residual (the
+//!   store is counted only up to twice the best probe, and the store remembers what it
+//!   counted until its next write).
+//! * Only the records whose ids survive the intersection are fetched and decoded.
 //! * `em` and `hop_length` have range indexes ([`crate::store::RANGE_INDEXED_FIELDS`]):
 //!   `<`, `<=`, `>`, `>=`, `=` against a number and `BETWEEN` become range probes.
 //! * `HAS ONLY` and probes that were not read keep their conjunct in the residual filter;
@@ -21,8 +27,9 @@
 
 use super::ast::{CompareOp, Expr, HasMode, Literal, Operand, Select};
 use super::fields::{Field, FieldType};
-use crate::store::{key, Result as StoreResult, Store, INDEXED_FIELDS, RANGE_INDEXED_FIELDS};
-use std::collections::BTreeSet;
+use crate::store::{key, IdKeys, Result as StoreResult, Store, INDEXED_FIELDS, RANGE_INDEXED_FIELDS};
+use std::collections::{BTreeSet, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Bound;
 
 /// One index lookup term.
@@ -66,6 +73,15 @@ impl Term {
         match self {
             Term::Eq(f, v) => index_count(store, f.name(), v),
             Term::Range(f, lo, hi) => store.count_in_range(f.name(), *lo, *hi),
+        }
+    }
+
+    /// The term's ids as raw index keys, reading at most `limit` keys (the flag is false when
+    /// the limit cut the read short).
+    pub fn id_keys(&self, store: &Store, limit: usize) -> StoreResult<(IdKeys, bool)> {
+        match self {
+            Term::Eq(f, v) => store.id_keys_where(f.name(), v, limit),
+            Term::Range(f, lo, hi) => store.id_keys_in_range(f.name(), *lo, *hi, limit),
         }
     }
 
@@ -164,6 +180,9 @@ pub struct Plan {
     pub skipped: Vec<(IndexProbe, String)>,
     /// Number of records in the store, when the planner counted them all (else `None`).
     pub store_records: Option<usize>,
+    /// For an index access planned for execution: the selected ids, in id order, from the
+    /// index keys the planner already read to estimate the probes (`None` otherwise).
+    pub ids: Option<Vec<String>>,
 }
 
 /// Number of index entries of `(field, value)`: a prefix count that reads no records.
@@ -347,17 +366,7 @@ pub fn record_count(store: &Store) -> StoreResult<usize> {
 /// [`record_count`], but stop counting at `limit` (the result is then `limit`): enough to
 /// decide "more than half the store" without scanning a large store's index to its end.
 pub fn record_count_up_to(store: &Store, limit: usize) -> StoreResult<usize> {
-    let mut prefix = key(b'x', &[b"fidelity"]);
-    prefix.push(0);
-    let mut n = 0;
-    for kv in store.scan_raw(&prefix) {
-        if n >= limit {
-            break;
-        }
-        kv?;
-        n += 1;
-    }
-    Ok(n)
+    store.record_count_up_to(limit)
 }
 
 /// Plan a `SELECT`: pick its access path from the `WHERE` conjuncts (see the module docs).
@@ -401,23 +410,46 @@ pub fn plan_with(store: &Store, sel: &Select, estimate_scan: bool) -> StoreResul
             residual,
             skipped: Vec::new(),
             store_records: None,
+            ids: None,
         });
     }
 
-    // Secondary-index probes, each remembering its conjunct.
+    // Secondary-index probes, each remembering its conjunct. Each probe is estimated by
+    // reading its index keys, which are kept: the ids are intersected from them without a
+    // second read. For execution (`!estimate_scan`) a probe is read only as far as the
+    // decision needs: once one probe is known to have `b` ids, a later one is cut off after
+    // `b * INTERSECT_FACTOR + 1` keys (it is then skipped anyway, and its estimate is that
+    // lower bound). `EXPLAIN` reads every probe to the end, so its estimates are exact.
     struct Cand {
         probe: IndexProbe,
         conjunct: usize,
+        keys: Vec<IdKeys>,
     }
     let mut cands: Vec<Cand> = Vec::new();
     let mut exact = vec![false; conjuncts.len()];
+    let mut best_read: Option<usize> = None;
     for (i, c) in conjuncts.iter().enumerate() {
         if let Some(Access1::Probes { probes, exact: ex }) = access_of(c) {
             exact[i] = ex;
             for terms in probes {
+                let limit = match best_read {
+                    Some(b) if !estimate_scan => b.saturating_mul(INTERSECT_FACTOR).max(1).saturating_add(1),
+                    _ => usize::MAX,
+                };
                 let mut estimate = 0;
+                let mut complete = true;
+                let mut keys = Vec::with_capacity(terms.len());
                 for t in &terms {
-                    estimate += t.count(store)?;
+                    let (k, done) = t.id_keys(store, limit.saturating_sub(estimate))?;
+                    estimate += k.len();
+                    keys.push(k);
+                    if !done {
+                        complete = false;
+                        break;
+                    }
+                }
+                if complete {
+                    best_read = Some(best_read.map_or(estimate, |b| b.min(estimate)));
                 }
                 cands.push(Cand {
                     probe: IndexProbe {
@@ -426,6 +458,7 @@ pub fn plan_with(store: &Store, sel: &Select, estimate_scan: bool) -> StoreResul
                         condition: (*c).to_string(),
                     },
                     conjunct: i,
+                    keys,
                 });
             }
         }
@@ -441,6 +474,7 @@ pub fn plan_with(store: &Store, sel: &Select, estimate_scan: bool) -> StoreResul
             residual: conjuncts.iter().map(|c| (*c).clone()).collect(),
             skipped: Vec::new(),
             store_records: None,
+            ids: None,
         });
     }
     // Most selective first; stable, so ties keep the order of the WHERE clause.
@@ -466,10 +500,12 @@ pub fn plan_with(store: &Store, sel: &Select, estimate_scan: bool) -> StoreResul
             residual: conjuncts.iter().map(|c| (*c).clone()).collect(),
             skipped,
             store_records: Some(total),
+            ids: None,
         });
     }
     // A conjunct leaves the residual filter only when all of its probes are read.
     let mut all_read = vec![true; conjuncts.len()];
+    let mut used_keys: Vec<Vec<IdKeys>> = Vec::new();
     for c in cands {
         if c.probe.estimate > best.saturating_mul(INTERSECT_FACTOR).max(1) {
             all_read[c.conjunct] = false;
@@ -479,8 +515,10 @@ pub fn plan_with(store: &Store, sel: &Select, estimate_scan: bool) -> StoreResul
             skipped.push((c.probe, why));
         } else {
             used.push(c.probe);
+            used_keys.push(c.keys);
         }
     }
+    let ids = if estimate_scan { None } else { Some(intersect_keys(&used_keys)) };
     for i in 0..conjuncts.len() {
         // `exact` is only set for conjuncts that produced probes.
         if exact[i] && all_read[i] {
@@ -499,27 +537,91 @@ pub fn plan_with(store: &Store, sel: &Select, estimate_scan: bool) -> StoreResul
         residual,
         skipped,
         store_records: total,
+        ids,
     })
 }
 
-/// The ids selected by an index access path, in id order: the union of each probe's terms,
-/// intersected across probes (stopping early once empty).
-pub fn probe_ids(store: &Store, probes: &[IndexProbe]) -> StoreResult<BTreeSet<String>> {
-    let mut acc: Option<BTreeSet<String>> = None;
-    for p in probes {
-        let mut set = BTreeSet::new();
-        for t in &p.terms {
-            set.extend(t.ids(store)?);
+/// A set of ids (as bytes) with a fast non-cryptographic hash: the ids come from the store's
+/// own index keys, and SipHash was a measurable share of an index intersection.
+type IdSet<'a> = HashSet<&'a [u8], BuildHasherDefault<IdHasher>>;
+
+/// Multiply-rotate hash over 8-byte words (the FxHash scheme).
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl IdHasher {
+    #[inline]
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for IdHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().unwrap_or([0; 8])));
         }
-        let next = match acc {
-            None => set,
-            Some(prev) => prev.intersection(&set).cloned().collect(),
-        };
-        let empty = next.is_empty();
-        acc = Some(next);
-        if empty {
-            break;
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w));
         }
     }
-    Ok(acc.unwrap_or_default())
+
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// The intersection of the probes' id sets (each the union of its terms' keys), most
+/// selective probe first: a hash set of the first probe's ids, narrowed by one pass over each
+/// further probe's keys. Returned in id order.
+fn intersect_keys(probes: &[Vec<IdKeys>]) -> Vec<String> {
+    let mut iter = probes.iter();
+    let Some(first) = iter.next() else {
+        return Vec::new();
+    };
+    let mut acc: IdSet = first.iter().flat_map(IdKeys::iter).collect();
+    for p in iter {
+        if acc.is_empty() {
+            break;
+        }
+        let mut next = IdSet::with_capacity_and_hasher(acc.len(), Default::default());
+        for id in p.iter().flat_map(IdKeys::iter) {
+            if acc.contains(id) {
+                next.insert(id);
+            }
+        }
+        acc = next;
+    }
+    let mut ids: Vec<&[u8]> = acc.into_iter().collect();
+    ids.sort_unstable();
+    ids.into_iter().map(|id| String::from_utf8_lossy(id).into_owned()).collect()
+}
+
+/// The ids selected by an index access path, in id order: the union of each probe's terms,
+/// intersected across probes in the given order.
+pub fn probe_ids(store: &Store, probes: &[IndexProbe]) -> StoreResult<BTreeSet<String>> {
+    let mut keys = Vec::with_capacity(probes.len());
+    for p in probes {
+        let mut terms = Vec::with_capacity(p.terms.len());
+        for t in &p.terms {
+            terms.push(t.id_keys(store, usize::MAX)?.0);
+        }
+        keys.push(terms);
+    }
+    Ok(intersect_keys(&keys).into_iter().collect())
 }
