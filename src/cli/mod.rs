@@ -1,6 +1,8 @@
 //! Command-line parsing (clap) and dispatch. Every command is a thin wrapper over the library.
 
 mod bench;
+#[cfg(feature = "gnn")]
+mod gnn;
 mod query;
 mod records;
 
@@ -71,6 +73,10 @@ pub enum Command {
     /// Interactive HopQL shell with history, tab completion and dot commands (.help).
     #[command(after_help = "Example:\n  hopdb --db barriers.db repl\n  hopdb> SELECT ion, COUNT(*)\n     ...> FROM hops GROUP BY ion;\n  hopdb> .format csv\n  hopdb> .quit\n\nHistory is kept in $HOPDB_HISTORY, else ~/.hopdb_history.")]
     Repl(query::ReplArgs),
+    /// Graph neural networks (libtorch): train, pre-train, cross-validate, benchmark.
+    #[cfg(feature = "gnn")]
+    #[command(subcommand)]
+    Gnn(gnn::GnnCmd),
     /// Show the append-only audit log of writes.
     #[command(after_help = "Example:\n  hopdb log --limit 20")]
     Log {
@@ -110,5 +116,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Query(a) => query::query(&cli.db, a),
         Command::Run(a) => query::run_file(&cli.db, a),
         Command::Repl(a) => query::repl(&cli.db, a),
+        #[cfg(feature = "gnn")]
+        Command::Gnn(c) => gnn::run(&cli.db, c),
     }
 }
