@@ -6,13 +6,34 @@ DATA ?= ../shared/data/devi2025
 DEMO_DB ?= demo-store
 CARGO ?= cargo
 BIN := target/release/hopdb
+# libtorch for the graph networks (feature `gnn`): a Python venv with torch, one per machine and
+# torch version (not per clone), used by torch-sys (the tch crate) to build. The binaries get
+# an rpath to its lib directory, so no LD_LIBRARY_PATH is needed.
+TORCH_VERSION ?= 2.13.0
+TORCH_VENV ?= $(HOME)/.cache/hopdb/torch-$(TORCH_VERSION)
+TORCH_PY := $(TORCH_VENV)/bin/python
+# torch-sys (tch) finds libtorch through the venv's python: LIBTORCH_USE_PYTORCH with the venv
+# first on PATH and VIRTUAL_ENV set; build.rs adds an rpath to torch's lib directory.
+export LIBTORCH_USE_PYTORCH := 1
+export VIRTUAL_ENV := $(TORCH_VENV)
+export PATH := $(TORCH_VENV)/bin:$(PATH)
+FEATURES ?= --features gnn
 
-.PHONY: all build demo test bench clean check-data
+.PHONY: all build demo test bench clean check-data torch
 
 all: build
 
-build:
-	$(CARGO) build --release --locked
+# Create the torch venv when missing (or when torch cannot be imported from it).
+torch:
+	@if ! $(TORCH_PY) -c "import torch" >/dev/null 2>&1; then \
+		echo "== installing torch==$(TORCH_VERSION) into $(TORCH_VENV) (once per machine) =="; \
+		mkdir -p $(dir $(TORCH_VENV)) && python3 -m venv $(TORCH_VENV) && \
+		$(TORCH_VENV)/bin/pip install --quiet --disable-pip-version-check torch==$(TORCH_VERSION); \
+	fi
+	@$(TORCH_PY) -c "import torch; print('torch', torch.__version__, 'at', torch.__file__)"
+
+build: torch
+	$(CARGO) build --release --locked $(FEATURES)
 
 check-data:
 	@test -f $(DATA)/band_train.json || { echo "error: dataset not found at $(DATA) (set DATA=/path/to/devi2025)"; exit 1; }
@@ -42,12 +63,17 @@ demo: build check-data
 	$(BIN) --db $(DEMO_DB) query "EVALUATE gbt ON SPLIT paper BY scenario"
 	$(BIN) --db $(DEMO_DB) query "CROSS VALIDATE boosted_trees ON SPLIT cv"
 	$(BIN) --db $(DEMO_DB) report gbt --out demo-report
+	@echo "== graph network (tch/libtorch, CPU): a short band-input training on the paper split =="
+	@ldd $(BIN) | grep -E 'libtorch_cpu|not found' || true
+	$(BIN) --db $(DEMO_DB) query "TRAIN g1 AS gnn(band) ON SPLIT paper WITH epochs = 3, hidden = 32, layers = 2, seed = 1"
+	$(BIN) --db $(DEMO_DB) query "EVALUATE g1 ON SPLIT paper" | head -8
 	@echo "== the paper benchmark (about a minute): hopdb's models beside the published ones =="
 	$(BIN) bench paper --data $(DATA) --seeds 5
 
-test:
-	$(CARGO) test --locked
-	$(CARGO) check --locked --benches
+test: torch
+	$(CARGO) test --locked $(FEATURES)
+	$(CARGO) check --locked --benches $(FEATURES)
+	$(CARGO) check --locked --lib --bins
 
 bench: build
 	$(BIN) bench import --devi $(DATA) --synthetic 120000 --runs 3

@@ -38,7 +38,7 @@ pub const DEFAULT_BOOTSTRAP_SEED: u64 = 0;
 /// Default number of folds of `TUNE`.
 pub const DEFAULT_TUNE_FOLDS: usize = 5;
 /// Model kind name of graph networks (trained by `model::gnn` when built with `gnn`).
-pub const GNN_KIND: &str = "gnn";
+pub use crate::model::registry::GNN_KIND;
 
 /// Errors of the model workflows.
 #[derive(Debug, thiserror::Error)]
@@ -318,6 +318,50 @@ pub fn train_gnn(_store: &Store, name: &str, _split: &str, _params: &BTreeMap<St
     Err(ModelingError::Invalid(format!(
         "cannot train '{name}': graph networks need libtorch, and this hopdb was built without the `gnn` feature (build with `make build`)"
     )))
+}
+
+/// Train a graph network (`TRAIN name AS gnn(variant) ON SPLIT s [PRETRAINED ON (...)]`):
+/// optional pre-training on the records `pretrain` names (e.g. `fidelity = 'bvse'`), then
+/// fine-tuning of all weights on the split's `train` partition, with early stopping on a
+/// validation part carved from that partition by host group (never the test partition).
+/// `params` is the `model::gnn::Spec` map (`variant`, `epochs`, `lr`, `seed`, ...).
+#[cfg(feature = "gnn")]
+pub fn train_gnn(store: &Store, name: &str, split_name: &str, params: &BTreeMap<String, String>, pretrain: Option<&[String]>, replace: bool) -> Result<ModelRecord> {
+    use crate::model::gnn;
+    let inv = |e: gnn::GnnError| ModelingError::Invalid(e.to_string());
+    registry::validate_name(name)?;
+    if !replace && registry::exists(store, name)? {
+        return Err(ModelError::Exists(name.to_string()).into());
+    }
+    let spec = gnn::Spec::from_map(params).map_err(inv)?;
+    let s = split::load(store, split_name)?;
+    let ids = partition_of(&s, split_name, "train", "train on a train/test split (e.g. CREATE SPLIT paper FROM PARTITION)")?.to_vec();
+    let train = load_records(store, &ids, split_name)?;
+    let pre_records = match pretrain {
+        Some(p) => load_records(store, p, "the PRETRAINED ON query")?,
+        None => Vec::new(),
+    };
+    let test: BTreeSet<&str> = s.test().iter().map(String::as_str).collect();
+    let leaked = pre_records.iter().filter(|r| test.contains(r.id.as_str())).count();
+    if leaked > 0 {
+        return Err(ModelingError::Invalid(format!(
+            "PRETRAINED ON selects {leaked} test hop(s) of split '{split_name}'; pre-train on hops outside its test partition (e.g. WHERE fidelity = 'bvse')"
+        )));
+    }
+    if pretrain.is_some() && pre_records.is_empty() {
+        return Err(ModelingError::Invalid("the PRETRAINED ON query selects no hops".into()));
+    }
+    let pre = if pre_records.is_empty() { gnn::Pretrain::None } else { gnn::Pretrain::Records(&pre_records) };
+    let opts = gnn::TrainOptions { progress: true, ..Default::default() };
+    let trained = gnn::train(store, &train, gnn::Validation::Carve, pre, &spec, opts).map_err(inv)?;
+    let mut rec = trained.to_record(name, &s.fingerprint).map_err(inv)?;
+    if !pre_records.is_empty() {
+        let from_test = pre_records.iter().filter(|r| r.parent.as_deref().is_some_and(|p| test.contains(p))).count();
+        rec.training_log.insert(0, format!("pre-training set: {} hops ({from_test} of them BVSE labels of test-partition structures, no DFT labels)", pre_records.len()));
+    }
+    rec.training_log.insert(0, format!("split '{split_name}' ({}), train partition: {} hops", short_fp(&s.fingerprint), train.len()));
+    registry::save(store, &rec, replace)?;
+    Ok(rec)
 }
 
 /// Predict barriers for `records` with a stored model (tree models through their feature

@@ -3,6 +3,8 @@
 mod bench;
 mod progress;
 mod report;
+#[cfg(feature = "gnn")]
+mod gnn;
 mod query;
 mod records;
 
@@ -76,6 +78,10 @@ pub enum Command {
     /// Write a Markdown report with SVG plots (parity, errors, groups, confusion) for a model.
     #[command(after_help = "Example:\n  hopdb query \"TRAIN gbt AS boosted_trees ON SPLIT paper\"\n  hopdb report gbt --out reports/gbt\n  hopdb report gbt --split paper --out reports/gbt")]
     Report(report::ReportArgs),
+    /// Graph neural networks (libtorch): train, pre-train, cross-validate, benchmark.
+    #[cfg(feature = "gnn")]
+    #[command(subcommand)]
+    Gnn(gnn::GnnCmd),
     /// Show the append-only audit log of writes.
     #[command(after_help = "Example:\n  hopdb log --limit 20")]
     Log {
@@ -117,5 +123,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Run(a) => query::run_file(&cli.db, a),
         Command::Repl(a) => query::repl(&cli.db, a),
         Command::Report(a) => report::report(&cli.db, a),
+        #[cfg(feature = "gnn")]
+        Command::Gnn(c) => gnn::run(&cli.db, c),
     }
 }

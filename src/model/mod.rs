@@ -44,6 +44,8 @@
 mod boost;
 pub mod cv;
 mod forest;
+#[cfg(feature = "gnn")]
+pub mod gnn;
 pub mod params;
 pub mod registry;
 

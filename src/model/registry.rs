@@ -66,6 +66,19 @@ impl ModelRecord {
     }
 }
 
+/// Kind of graph-network records (their blob is a `model::gnn::GnnBlob`, not a [`Model`]).
+pub const GNN_KIND: &str = "gnn";
+
+#[cfg(feature = "gnn")]
+fn check_gnn_blob(rec: &ModelRecord) -> Result<()> {
+    super::gnn::GnnBlob::from_bytes(&rec.blob).map(|_| ()).map_err(|e| ModelError::Decode(format!("model '{}': {e}", rec.name)))
+}
+
+#[cfg(not(feature = "gnn"))]
+fn check_gnn_blob(rec: &ModelRecord) -> Result<()> {
+    Err(ModelError::Decode(format!("model '{}' is a graph network: this hopdb was built without the `gnn` feature", rec.name)))
+}
+
 /// Store key of a model.
 pub fn model_key(name: &str) -> Vec<u8> {
     store::key(b'M', &[name.as_bytes()])
@@ -96,9 +109,13 @@ fn decode(name: &str, bytes: &[u8]) -> Result<ModelRecord> {
 /// false.
 pub fn save(store: &Store, rec: &ModelRecord, replace: bool) -> Result<()> {
     validate_name(&rec.name)?;
-    let model = rec.model()?;
-    if model.kind().as_str() != rec.kind {
-        return Err(ModelError::Decode(format!("record kind '{}' does not match its blob ({})", rec.kind, model.kind())));
+    if rec.kind == GNN_KIND {
+        check_gnn_blob(rec)?;
+    } else {
+        let model = rec.model()?;
+        if model.kind().as_str() != rec.kind {
+            return Err(ModelError::Decode(format!("record kind '{}' does not match its blob ({})", rec.kind, model.kind())));
+        }
     }
     let key = model_key(&rec.name);
     let existed = store.get_raw(&key)?.is_some();

@@ -1,0 +1,392 @@
+//! Graph neural networks for migration barriers on libtorch (feature `gnn`).
+//!
+//! * [`graph`]: hop graphs (band / centroid / endpoint inputs, local cluster or periodic cell),
+//!   built in parallel and cached;
+//! * [`net`]: the edge-gated graph convolution network and its readouts (MODEL-1..4, centroid);
+//! * [`tensor`]: a small safe wrapper over `tch` (libtorch);
+//! * this module: the [`Spec`] parsed from a string map, [`train`] (optional pre-training on
+//!   another record set, then fine-tuning of all weights), [`predict_records`], the stored
+//!   blob (weights + configuration + checkpoint state, checksummed) and its registry record.
+//!
+//! Training: targets standardised by the training mean and deviation, L1 loss, AdamW, a linear
+//! warm-up then cosine decay of the learning rate per epoch, gradient clipping, early stopping
+//! on a validation part carved from the training records by host group (never the test set),
+//! the best epoch's weights kept. All randomness (initial weights, validation carving, batch
+//! order) comes from ChaCha8 generators seeded by `seed`; libtorch is seeded too. With one
+//! intra-op thread (`threads=1`) a run is bit-for-bit repeatable; with more, sums may be
+//! reordered by libtorch's thread pool.
+//!
+
+pub mod graph;
+pub mod net;
+pub mod tensor;
+mod train;
+
+pub use graph::{build_hop, build_many, Graph, GraphConfig, Input, NODE_FEATURES};
+pub use net::{Batch, Net, NetConfig, ParamValues, Readout};
+pub use train::{predict_graphs, train, Checkpoint, Pretrain, TrainOptions, TrainedGnn, Validation};
+
+use crate::record::HopRecord;
+use crate::store::Store;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+
+/// Registry kind of graph-network models.
+pub const KIND: &str = "gnn";
+
+/// Version of the blob encoding.
+pub const BLOB_VERSION: u32 = 1;
+
+const MAGIC: &[u8; 8] = b"HOPGNN1\0";
+
+/// Graph-network errors.
+#[derive(Debug, thiserror::Error)]
+pub enum GnnError {
+    /// A bad hyperparameter or option.
+    #[error("gnn: {0}")]
+    Spec(String),
+    /// A stored model or checkpoint that cannot be read.
+    #[error("gnn model blob: {0}")]
+    Blob(String),
+    /// Bad or missing input data.
+    #[error("gnn: {0}")]
+    Data(String),
+    /// libtorch failed.
+    #[error(transparent)]
+    Torch(#[from] tensor::TorchError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// Result of graph-network operations.
+pub type Result<T> = std::result::Result<T, GnnError>;
+
+/// The variants (ablations) under one code path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Variant {
+    /// MODEL-3: band input, mean pooling.
+    Band,
+    /// MODEL-4: band input, attention pooling.
+    BandAttention,
+    /// MODEL-1: initial and final graphs, pooled vectors concatenated.
+    InitialFinal,
+    /// MODEL-2: initial graph and the difference final - initial.
+    InitialDelta,
+    /// Centroid input: host + `X` at the midpoint, mean pooling.
+    Centroid,
+}
+
+impl Variant {
+    /// All variants.
+    pub const ALL: [Variant; 5] = [Variant::Band, Variant::BandAttention, Variant::InitialFinal, Variant::InitialDelta, Variant::Centroid];
+
+    /// The name used in parameter maps.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Variant::Band => "band",
+            Variant::BandAttention => "band_attention",
+            Variant::InitialFinal => "initial_final",
+            Variant::InitialDelta => "initial_delta",
+            Variant::Centroid => "centroid",
+        }
+    }
+
+    /// Parse a name (also `model1`..`model4`).
+    pub fn parse(s: &str) -> Option<Variant> {
+        Some(match s.trim().to_ascii_lowercase().as_str() {
+            "band" | "model3" => Variant::Band,
+            "band_attention" | "attention" | "model4" => Variant::BandAttention,
+            "initial_final" | "endpoints" | "model1" => Variant::InitialFinal,
+            "initial_delta" | "delta" | "model2" => Variant::InitialDelta,
+            "centroid" => Variant::Centroid,
+            _ => return None,
+        })
+    }
+
+    fn input(self) -> Input {
+        match self {
+            Variant::Band | Variant::BandAttention => Input::Band,
+            Variant::InitialFinal | Variant::InitialDelta => Input::Endpoints,
+            Variant::Centroid => Input::Centroid,
+        }
+    }
+
+    fn readout(self) -> Readout {
+        match self {
+            Variant::Band | Variant::Centroid => Readout::Mean,
+            Variant::BandAttention => Readout::Attention,
+            Variant::InitialFinal => Readout::Concat,
+            Variant::InitialDelta => Readout::Delta,
+        }
+    }
+}
+
+/// What the pre-training stage fits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PretrainTarget {
+    /// The BVSE barrier (eV).
+    Em,
+    /// `ln(1 + Em)`: tames the long tail of BVSE barriers.
+    Log1p,
+}
+
+/// Graph-network hyperparameters, parsed from a string map (see [`Spec::KEYS`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Spec {
+    /// Variant.
+    pub variant: Variant,
+    /// Fine-tuning (or scratch) epochs.
+    pub epochs: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// AdamW weight decay.
+    pub weight_decay: f64,
+    /// Hops per batch.
+    pub batch: usize,
+    /// Seed of everything random.
+    pub seed: u64,
+    /// Hidden width.
+    pub hidden: usize,
+    /// Convolution layers.
+    pub layers: usize,
+    /// Radial basis functions.
+    pub rbf: usize,
+    /// Edge cutoff (A).
+    pub cutoff: f64,
+    /// Cluster radius around the path (A); 0 = whole periodic cell.
+    pub radius: f64,
+    /// Nearest neighbours per node (0 = all within the cutoff).
+    pub max_neighbors: usize,
+    /// Early-stopping patience (epochs without a better validation MAE).
+    pub patience: usize,
+    /// Fraction of training hosts carved out for validation (0 = none, train to the end).
+    pub valid_fraction: f64,
+    /// Gradient-norm clip.
+    pub clip: f64,
+    /// libtorch intra-op threads (0 = libtorch's default).
+    pub threads: usize,
+    /// Pre-training epochs.
+    pub pretrain_epochs: usize,
+    /// Pre-training peak learning rate.
+    pub pretrain_lr: f64,
+    /// Pre-training target.
+    pub pretrain_target: PretrainTarget,
+    /// Pre-training records used at most (seeded subsample; 0 = all).
+    pub pretrain_max: usize,
+}
+
+impl Default for Spec {
+    fn default() -> Self {
+        Spec {
+            variant: Variant::Band,
+            epochs: 60,
+            lr: 2e-3,
+            weight_decay: 1e-4,
+            batch: 32,
+            seed: 1,
+            hidden: 64,
+            layers: 3,
+            rbf: 24,
+            cutoff: 5.0,
+            radius: 6.0,
+            max_neighbors: 12,
+            patience: 20,
+            valid_fraction: 0.1,
+            clip: 5.0,
+            threads: 0,
+            pretrain_epochs: 10,
+            pretrain_lr: 2e-3,
+            pretrain_target: PretrainTarget::Em,
+            pretrain_max: 0,
+        }
+    }
+}
+
+impl Spec {
+    /// Accepted keys.
+    pub const KEYS: [&'static str; 20] = [
+        "variant",
+        "epochs",
+        "lr",
+        "weight_decay",
+        "batch",
+        "seed",
+        "hidden",
+        "layers",
+        "rbf",
+        "cutoff",
+        "radius",
+        "max_neighbors",
+        "patience",
+        "valid_fraction",
+        "clip",
+        "threads",
+        "pretrain_epochs",
+        "pretrain_lr",
+        "pretrain_target",
+        "pretrain_max",
+    ];
+
+    /// Defaults overridden by `map`; unknown keys and bad values are errors naming the key.
+    pub fn from_map(map: &BTreeMap<String, String>) -> Result<Spec> {
+        let mut s = Spec::default();
+        for (k, v) in map {
+            let key = k.trim().to_ascii_lowercase();
+            let bad = |what: &str| GnnError::Spec(format!("{key} = '{v}': expected {what}"));
+            let pos_usize = |v: &str| v.trim().parse::<usize>().ok().filter(|x| *x > 0);
+            let any_usize = |v: &str| v.trim().parse::<usize>().ok();
+            let pos_f64 = |v: &str| v.trim().parse::<f64>().ok().filter(|x| x.is_finite() && *x > 0.0);
+            let nonneg_f64 = |v: &str| v.trim().parse::<f64>().ok().filter(|x| x.is_finite() && *x >= 0.0);
+            match key.as_str() {
+                "variant" => s.variant = Variant::parse(v).ok_or_else(|| bad("band, band_attention, initial_final, initial_delta or centroid"))?,
+                "epochs" => s.epochs = pos_usize(v).ok_or_else(|| bad("a positive integer"))?,
+                "lr" => s.lr = pos_f64(v).ok_or_else(|| bad("a positive number"))?,
+                "weight_decay" => s.weight_decay = nonneg_f64(v).ok_or_else(|| bad("a number >= 0"))?,
+                "batch" => s.batch = pos_usize(v).ok_or_else(|| bad("a positive integer"))?,
+                "seed" => s.seed = v.trim().parse().map_err(|_| bad("an unsigned integer"))?,
+                "hidden" => s.hidden = pos_usize(v).ok_or_else(|| bad("a positive integer"))?,
+                "layers" => s.layers = any_usize(v).ok_or_else(|| bad("an integer >= 0"))?,
+                "rbf" => s.rbf = pos_usize(v).filter(|x| *x >= 2).ok_or_else(|| bad("an integer >= 2"))?,
+                "cutoff" => s.cutoff = pos_f64(v).ok_or_else(|| bad("a positive distance (A)"))?,
+                "radius" => s.radius = nonneg_f64(v).ok_or_else(|| bad("a distance >= 0 (A; 0 = periodic cell)"))?,
+                "max_neighbors" => s.max_neighbors = any_usize(v).ok_or_else(|| bad("an integer >= 0"))?,
+                "patience" => s.patience = pos_usize(v).ok_or_else(|| bad("a positive integer"))?,
+                "valid_fraction" => s.valid_fraction = nonneg_f64(v).filter(|x| *x < 0.9).ok_or_else(|| bad("a fraction in [0, 0.9)"))?,
+                "clip" => s.clip = pos_f64(v).ok_or_else(|| bad("a positive number"))?,
+                "threads" => s.threads = any_usize(v).ok_or_else(|| bad("an integer >= 0"))?,
+                "pretrain_epochs" => s.pretrain_epochs = pos_usize(v).ok_or_else(|| bad("a positive integer"))?,
+                "pretrain_lr" => s.pretrain_lr = pos_f64(v).ok_or_else(|| bad("a positive number"))?,
+                "pretrain_target" => {
+                    s.pretrain_target = match v.trim() {
+                        "em" => PretrainTarget::Em,
+                        "log1p" | "log" => PretrainTarget::Log1p,
+                        _ => return Err(bad("em or log1p")),
+                    }
+                }
+                "pretrain_max" => s.pretrain_max = any_usize(v).ok_or_else(|| bad("an integer >= 0"))?,
+                _ => return Err(GnnError::Spec(format!("unknown parameter '{k}' (known: {})", Spec::KEYS.join(", ")))),
+            }
+        }
+        if s.radius > 0.0 && s.radius < 2.0 {
+            return Err(GnnError::Spec(format!("radius = {}: use at least 2 A (or 0 for the periodic cell)", s.radius)));
+        }
+        Ok(s)
+    }
+
+    /// Canonical map of every key (stored with the model).
+    pub fn to_map(&self) -> BTreeMap<String, String> {
+        let mut m = BTreeMap::new();
+        let mut put = |k: &str, v: String| {
+            m.insert(k.to_string(), v);
+        };
+        put("variant", self.variant.as_str().into());
+        put("epochs", self.epochs.to_string());
+        put("lr", self.lr.to_string());
+        put("weight_decay", self.weight_decay.to_string());
+        put("batch", self.batch.to_string());
+        put("seed", self.seed.to_string());
+        put("hidden", self.hidden.to_string());
+        put("layers", self.layers.to_string());
+        put("rbf", self.rbf.to_string());
+        put("cutoff", self.cutoff.to_string());
+        put("radius", self.radius.to_string());
+        put("max_neighbors", self.max_neighbors.to_string());
+        put("patience", self.patience.to_string());
+        put("valid_fraction", self.valid_fraction.to_string());
+        put("clip", self.clip.to_string());
+        put("threads", self.threads.to_string());
+        put("pretrain_epochs", self.pretrain_epochs.to_string());
+        put("pretrain_lr", self.pretrain_lr.to_string());
+        put("pretrain_target", match self.pretrain_target {
+            PretrainTarget::Em => "em".into(),
+            PretrainTarget::Log1p => "log1p".into(),
+        });
+        put("pretrain_max", self.pretrain_max.to_string());
+        m
+    }
+
+    /// Graph construction settings of this spec.
+    pub fn graph_config(&self) -> GraphConfig {
+        GraphConfig { input: self.variant.input(), cutoff: self.cutoff, radius: self.radius, max_neighbors: self.max_neighbors }
+    }
+
+    /// Network shape of this spec.
+    pub fn net_config(&self) -> NetConfig {
+        NetConfig { hidden: self.hidden, layers: self.layers, rbf: self.rbf, cutoff: self.cutoff, readout: self.variant.readout() }
+    }
+}
+
+/// Everything a stored graph-network model holds: weights, configuration, target scaling and,
+/// for an unfinished run, the checkpoint to resume from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GnnBlob {
+    /// Hyperparameters.
+    pub spec: Spec,
+    /// Graph settings.
+    pub graph: GraphConfig,
+    /// Network shape.
+    pub net: NetConfig,
+    /// Target mean (eV) used to standardise.
+    pub y_mean: f64,
+    /// Target standard deviation (eV).
+    pub y_std: f64,
+    /// The weights to predict with (the best epoch so far).
+    pub values: ParamValues,
+    /// Present while training is unfinished: where to resume.
+    pub checkpoint: Option<Checkpoint>,
+}
+
+impl GnnBlob {
+    /// Encode: magic, sha256 of the payload, bincode payload.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let payload = bincode::serialize(&(BLOB_VERSION, self)).map_err(|e| GnnError::Blob(format!("cannot encode: {e}")))?;
+        let mut out = Vec::with_capacity(payload.len() + 40);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&Sha256::digest(&payload));
+        out.extend_from_slice(&payload);
+        Ok(out)
+    }
+
+    /// Decode bytes from [`GnnBlob::to_bytes`]; a truncated or altered blob is a clear error.
+    pub fn from_bytes(bytes: &[u8]) -> Result<GnnBlob> {
+        if bytes.len() < 40 || &bytes[..8] != MAGIC {
+            return Err(GnnError::Blob(format!("not a hopdb graph-network blob ({} bytes, bad header)", bytes.len())));
+        }
+        let payload = &bytes[40..];
+        if Sha256::digest(payload).as_slice() != &bytes[8..40] {
+            return Err(GnnError::Blob(format!("checksum mismatch: the stored weights are corrupt ({} bytes)", bytes.len())));
+        }
+        let (ver, blob): (u32, GnnBlob) = bincode::deserialize(payload).map_err(|e| GnnError::Blob(format!("cannot decode: {e}")))?;
+        if ver != BLOB_VERSION {
+            return Err(GnnError::Blob(format!("format version {ver}, this hopdb reads {BLOB_VERSION}")));
+        }
+        Net::from_values(blob.net, &blob.values).map_err(|e| GnnError::Blob(format!("weights do not fit the network: {e}")))?;
+        Ok(blob)
+    }
+}
+
+/// Load the host structures of `records` from the store.
+pub fn load_hosts(store: &Store, records: &[HopRecord]) -> Result<HashMap<String, crate::structure::Structure>> {
+    let mut hosts = HashMap::new();
+    for r in records {
+        if !hosts.contains_key(&r.host.0) {
+            hosts.insert(r.host.0.clone(), store.structure(&r.host)?);
+        }
+    }
+    Ok(hosts)
+}
+
+/// Predict Em (eV) for `records` with a stored graph-network model (kind `gnn`).
+pub fn predict_records(store: &Store, model: &crate::model::ModelRecord, records: &[HopRecord]) -> Result<Vec<f64>> {
+    if model.kind != KIND {
+        return Err(GnnError::Data(format!("model '{}' is a {} model, not {KIND}", model.name, model.kind)));
+    }
+    let blob = GnnBlob::from_bytes(&model.blob).map_err(|e| GnnError::Blob(format!("model '{}': {e}", model.name)))?;
+    let hosts = load_hosts(store, records)?;
+    let graphs = build_many(records, &hosts, &blob.graph).map_err(GnnError::Data)?;
+    let net = Net::from_values(blob.net, &blob.values)?;
+    let z = predict_graphs(&net, &graphs, 64)?;
+    Ok(z.into_iter().map(|v| v * blob.y_std + blob.y_mean).collect())
+}

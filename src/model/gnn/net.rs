@@ -1,0 +1,284 @@
+//! The edge-gated graph network (CGCNN / ALIGNN family) and its batched forward pass.
+//!
+//! Layer `l` (edge-gated graph convolution with residuals and layer normalisation):
+//!
+//! ```text
+//! m_ij  = A h_j + B h_i + C e_ij + b          (edge j -> i)
+//! s_ij  = sigmoid(m_ij)
+//! h_i  <- h_i + SiLU(LN(D h_i + sum_j s_ij * E h_j / (sum_j s_ij + eps)))
+//! e_ij <- e_ij + SiLU(LN(m_ij))
+//! ```
+//!
+//! Node input: element embedding + linear map of the node features; edge input: SiLU of a
+//! linear map of a Gaussian radial-basis expansion of the length. Readout: mean pooling, or
+//! attention pooling (MODEL-4: softmax-like weights `exp(3 tanh(w.h / 3))` per graph). For the
+//! endpoint input the two pooled vectors are concatenated (MODEL-1) or joined as
+//! `[initial, final - initial]` (MODEL-2). Head: `Linear -> SiLU -> Linear` to one value.
+
+use super::graph::{Graph, NODE_FEATURES};
+use super::tensor::{Result, Tensor, TorchError};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+/// Element embedding rows (atomic numbers 0..=103; 0 is the `X` node).
+pub const N_ELEMENTS: usize = 104;
+
+/// How pooled graph vectors become the head's input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Readout {
+    /// One graph per hop, mean pooling.
+    Mean,
+    /// One graph per hop, attention pooling (MODEL-4).
+    Attention,
+    /// Two graphs, `[p_initial, p_final]` (MODEL-1).
+    Concat,
+    /// Two graphs, `[p_initial, p_final - p_initial]` (MODEL-2).
+    Delta,
+}
+
+impl Readout {
+    /// Graphs per hop this readout expects.
+    pub fn graphs_per_hop(self) -> usize {
+        match self {
+            Readout::Mean | Readout::Attention => 1,
+            Readout::Concat | Readout::Delta => 2,
+        }
+    }
+}
+
+/// Network shape.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NetConfig {
+    /// Hidden width.
+    pub hidden: usize,
+    /// Graph convolution layers.
+    pub layers: usize,
+    /// Radial basis functions on [0, cutoff].
+    pub rbf: usize,
+    /// Cutoff the radial basis spans (A).
+    pub cutoff: f64,
+    /// Readout.
+    pub readout: Readout,
+}
+
+/// Named parameter values (the serialisable form of a network).
+pub type ParamValues = Vec<(String, Vec<i64>, Vec<f32>)>;
+
+/// The network's parameters as libtorch leaves.
+pub struct Net {
+    /// Shape.
+    pub cfg: NetConfig,
+    names: Vec<String>,
+    params: Vec<Tensor>,
+}
+
+fn param_shapes(cfg: &NetConfig) -> Vec<(String, Vec<i64>)> {
+    let h = cfg.hidden as i64;
+    let mut v: Vec<(String, Vec<i64>)> = vec![
+        ("embed".into(), vec![N_ELEMENTS as i64, h]),
+        ("node_in".into(), vec![NODE_FEATURES as i64, h]),
+        ("edge_in.w".into(), vec![cfg.rbf as i64, h]),
+        ("edge_in.b".into(), vec![h]),
+    ];
+    for l in 0..cfg.layers {
+        for m in ["A", "B", "C", "D", "E"] {
+            v.push((format!("conv{l}.{m}"), vec![h, h]));
+        }
+        v.push((format!("conv{l}.gate_b"), vec![h]));
+        v.push((format!("conv{l}.node_b"), vec![h]));
+        v.push((format!("conv{l}.ln_node.w"), vec![h]));
+        v.push((format!("conv{l}.ln_node.b"), vec![h]));
+        v.push((format!("conv{l}.ln_edge.w"), vec![h]));
+        v.push((format!("conv{l}.ln_edge.b"), vec![h]));
+    }
+    v.push(("attn.w".into(), vec![h, 1]));
+    let p = (cfg.readout.graphs_per_hop() as i64) * h;
+    v.push(("head.w1".into(), vec![p, h]));
+    v.push(("head.b1".into(), vec![h]));
+    v.push(("head.w2".into(), vec![h, 1]));
+    v.push(("head.b2".into(), vec![1]));
+    v
+}
+
+/// Seeded initial values: uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) for matrices, N(0,1)-like
+/// for the embedding, ones for norm weights, zeros for biases.
+pub fn init_values(cfg: &NetConfig, seed: u64) -> ParamValues {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6e6e_7769_6e69_7400);
+    param_shapes(cfg)
+        .into_iter()
+        .map(|(name, shape)| {
+            let n: i64 = shape.iter().product();
+            let vals: Vec<f32> = if name.ends_with(".b") || name.ends_with("_b") || name.ends_with(".b1") || name.ends_with(".b2") {
+                vec![0.0; n as usize]
+            } else if name.ends_with("ln_node.w") || name.ends_with("ln_edge.w") {
+                vec![1.0; n as usize]
+            } else if name == "embed" {
+                (0..n).map(|_| rng.gen_range(-1.0f32..1.0) * 0.5).collect()
+            } else {
+                let fan_in = shape[0] as f32;
+                let a = 1.0 / fan_in.sqrt();
+                (0..n).map(|_| rng.gen_range(-a..a)).collect()
+            };
+            (name, shape, vals)
+        })
+        .collect()
+}
+
+/// A batch of hops as tensors.
+pub struct Batch {
+    z: Tensor,
+    feat: Tensor,
+    src: Tensor,
+    dst: Tensor,
+    rbf: Tensor,
+    node_graph: Tensor,
+    inv_count: Tensor,
+    n_nodes: usize,
+    n_graphs: usize,
+    hops: usize,
+}
+
+impl Batch {
+    /// Pack hops (each a list of `graphs_per_hop` graphs) into one disjoint union. Graph `g` of
+    /// hop `k` gets index `g * hops + k`, so the pooled vectors of the first graphs come first.
+    pub fn new(hops: &[&[Graph]], cfg: &NetConfig) -> Result<Batch> {
+        let per = cfg.readout.graphs_per_hop();
+        let nh = hops.len();
+        let (mut z, mut feat, mut src, mut dst, mut dist, mut node_graph) = (vec![], vec![], vec![], vec![], vec![], vec![]);
+        let mut counts = vec![0f32; nh * per];
+        let mut offset = 0i64;
+        for g_i in 0..per {
+            for (k, gs) in hops.iter().enumerate() {
+                let g = gs.get(g_i).ok_or_else(|| TorchError(format!("hop {k} has {} graphs, the readout needs {per}", gs.len())))?;
+                let gid = (g_i * nh + k) as i64;
+                z.extend_from_slice(&g.z);
+                feat.extend_from_slice(&g.feat);
+                src.extend(g.src.iter().map(|s| s + offset));
+                dst.extend(g.dst.iter().map(|d| d + offset));
+                dist.extend_from_slice(&g.dist);
+                node_graph.extend(std::iter::repeat(gid).take(g.nodes()));
+                counts[gid as usize] = g.nodes().max(1) as f32;
+                offset += g.nodes() as i64;
+            }
+        }
+        let n = z.len();
+        let m = dist.len();
+        let k = cfg.rbf;
+        let width = cfg.cutoff / k.max(2) as f64 * 1.5;
+        let gamma = 1.0 / (width * width);
+        let mut rbf = Vec::with_capacity(m * k);
+        for d in &dist {
+            for c in 0..k {
+                let mu = cfg.cutoff * c as f64 / (k - 1).max(1) as f64;
+                let x = *d as f64 - mu;
+                rbf.push((-gamma * x * x).exp() as f32);
+            }
+        }
+        let inv: Vec<f32> = counts.iter().map(|c| 1.0 / c).collect();
+        Ok(Batch {
+            z: Tensor::index(&z)?,
+            feat: Tensor::from_f32(&feat, &[n as i64, NODE_FEATURES as i64], false)?,
+            src: Tensor::index(&src)?,
+            dst: Tensor::index(&dst)?,
+            rbf: Tensor::from_f32(&rbf, &[m as i64, k as i64], false)?,
+            node_graph: Tensor::index(&node_graph)?,
+            inv_count: Tensor::from_f32(&inv, &[(nh * per) as i64, 1], false)?,
+            n_nodes: n,
+            n_graphs: nh * per,
+            hops: nh,
+        })
+    }
+
+    /// Number of hops.
+    pub fn hops(&self) -> usize {
+        self.hops
+    }
+}
+
+impl Net {
+    /// A network with the given values (checked against the shape of `cfg`).
+    pub fn from_values(cfg: NetConfig, values: &ParamValues) -> Result<Net> {
+        let shapes = param_shapes(&cfg);
+        if shapes.len() != values.len() {
+            return Err(TorchError(format!("expected {} parameter tensors, got {}", shapes.len(), values.len())));
+        }
+        let mut names = Vec::new();
+        let mut params = Vec::new();
+        for ((name, shape), (vn, vs, vals)) in shapes.iter().zip(values) {
+            if name != vn || shape != vs {
+                return Err(TorchError(format!("parameter {vn} {vs:?} does not match {name} {shape:?}")));
+            }
+            params.push(Tensor::from_f32(vals, shape, true)?);
+            names.push(name.clone());
+        }
+        Ok(Net { cfg, names, params })
+    }
+
+    /// A freshly initialised network.
+    pub fn new(cfg: NetConfig, seed: u64) -> Result<Net> {
+        Net::from_values(cfg, &init_values(&cfg, seed))
+    }
+
+    /// The parameter leaves (for the optimiser).
+    pub fn params(&self) -> &[Tensor] {
+        &self.params
+    }
+
+    /// Current values of every parameter.
+    pub fn values(&self) -> Result<ParamValues> {
+        self.names.iter().zip(&self.params).map(|(n, p)| Ok((n.clone(), p.shape(), p.to_vec()?))).collect()
+    }
+
+    fn p(&self, name: &str) -> &Tensor {
+        let i = self.names.iter().position(|n| n == name).expect("known parameter");
+        &self.params[i]
+    }
+
+    /// Standardised predictions, shape `[hops, 1]`.
+    pub fn forward(&self, b: &Batch) -> Result<Tensor> {
+        let emb = self.p("embed").index_select(0, &b.z)?;
+        let mut h = emb.add(&b.feat.matmul(self.p("node_in"))?)?;
+        let mut e = b.rbf.matmul(self.p("edge_in.w"))?.add(self.p("edge_in.b"))?.silu()?;
+        for l in 0..self.cfg.layers {
+            let q = |m: &str| self.p(&format!("conv{l}.{m}"));
+            let ah = h.matmul(q("A"))?.index_select(0, &b.src)?;
+            let bh = h.matmul(q("B"))?.index_select(0, &b.dst)?;
+            let m = ah.add(&bh)?.add(&e.matmul(q("C"))?)?.add(q("gate_b"))?;
+            let s = m.sigmoid()?;
+            let eh = h.matmul(q("E"))?.index_select(0, &b.src)?;
+            let num = s.mul(&eh)?.segment_sum(&b.dst, b.n_nodes)?;
+            let den = s.segment_sum(&b.dst, b.n_nodes)?.add_scalar(1e-6)?;
+            let upd = h.matmul(q("D"))?.add(q("node_b"))?.add(&num.div(&den)?)?;
+            h = h.add(&upd.layer_norm(q("ln_node.w"), q("ln_node.b"))?.silu()?)?;
+            e = e.add(&m.layer_norm(q("ln_edge.w"), q("ln_edge.b"))?.silu()?)?;
+        }
+        let pooled = match self.cfg.readout {
+            Readout::Attention => {
+                let s = h.matmul(self.p("attn.w"))?.mul_scalar(1.0 / 3.0)?.tanh()?.mul_scalar(3.0)?.exp()?;
+                let num = h.mul(&s)?.segment_sum(&b.node_graph, b.n_graphs)?;
+                let den = s.segment_sum(&b.node_graph, b.n_graphs)?;
+                num.div(&den)?
+            }
+            _ => h.segment_sum(&b.node_graph, b.n_graphs)?.mul(&b.inv_count)?,
+        };
+        let x = match self.cfg.readout {
+            Readout::Mean | Readout::Attention => pooled,
+            Readout::Concat | Readout::Delta => {
+                let nh = b.hops as i64;
+                let idx_i = Tensor::index(&(0..nh).collect::<Vec<_>>())?;
+                let idx_f = Tensor::index(&(nh..2 * nh).collect::<Vec<_>>())?;
+                let pi = pooled.index_select(0, &idx_i)?;
+                let pf = pooled.index_select(0, &idx_f)?;
+                if self.cfg.readout == Readout::Concat {
+                    Tensor::cat(&[&pi, &pf], 1)?
+                } else {
+                    let d = pf.sub(&pi)?;
+                    Tensor::cat(&[&pi, &d], 1)?
+                }
+            }
+        };
+        let y = x.matmul(self.p("head.w1"))?.add(self.p("head.b1"))?.silu()?;
+        y.matmul(self.p("head.w2"))?.add(self.p("head.b2"))
+    }
+}

@@ -1,0 +1,424 @@
+//! Training loop: pre-training, fine-tuning, early stopping, checkpoints, batched inference.
+
+use super::graph::{build_many, HopGraphs};
+use super::net::{Batch, Net, ParamValues};
+use super::tensor::{self, AdamW, NoGrad, Tensor};
+use super::{load_hosts, GnnBlob, GnnError, PretrainTarget, Result, Spec, KIND};
+use crate::model::ModelRecord;
+use crate::record::HopRecord;
+use crate::store::Store;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Where the validation hops come from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Validation {
+    /// Carve `spec.valid_fraction` of the training hosts (by host structure, seeded).
+    Carve,
+    /// These training ids are the validation part.
+    Ids(Vec<String>),
+    /// No validation: train for all epochs, keep the last weights.
+    None,
+}
+
+/// Initial weights for fine-tuning.
+#[derive(Clone, Copy)]
+pub enum Pretrain<'a> {
+    /// From scratch.
+    None,
+    /// Pre-train on these records (e.g. `fidelity = 'bvse'`) first, then fine-tune all weights.
+    Records(&'a [HopRecord]),
+    /// Pre-train on records of another store (their hosts are read from that store).
+    External(&'a Store, &'a [HopRecord]),
+    /// Start from the weights of a stored graph-network model (same architecture).
+    Model(&'a ModelRecord),
+}
+
+/// Resumable training state (stored inside the blob of an unfinished model).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// 0 = pre-training, 1 = fine-tuning.
+    pub stage: u8,
+    /// Next epoch to run.
+    pub epoch: usize,
+    /// Current weights.
+    pub values: ParamValues,
+    /// Best validation MAE so far (eV, or target units in pre-training).
+    pub best_val: f64,
+    /// Epochs since the best.
+    pub bad_epochs: usize,
+    /// Target mean and deviation of this stage.
+    pub y_mean: f64,
+    /// Target deviation of this stage.
+    pub y_std: f64,
+    /// Log lines so far.
+    pub log: Vec<String>,
+}
+
+/// Training options beyond the hyperparameters.
+#[derive(Default)]
+pub struct TrainOptions<'a> {
+    /// Show a progress bar with the running loss.
+    pub progress: bool,
+    /// Resume from this checkpoint.
+    pub resume: Option<Checkpoint>,
+    /// Called every `checkpoint_every` epochs with a blob holding a checkpoint.
+    pub on_checkpoint: Option<&'a mut dyn FnMut(&GnnBlob) -> Result<()>>,
+    /// Epochs between checkpoints (0 = none).
+    pub checkpoint_every: usize,
+}
+
+/// A trained model ready for the registry.
+#[derive(Clone, Debug)]
+pub struct TrainedGnn {
+    /// Weights and configuration.
+    pub blob: GnnBlob,
+    /// Ids of the hops it was fitted on (training minus validation).
+    pub train_ids: Vec<String>,
+    /// Ids of the validation hops.
+    pub valid_ids: Vec<String>,
+    /// Named figures: `valid_mae`, `train_seconds`, `pretrain_seconds`, `best_epoch`, ...
+    pub metrics: BTreeMap<String, f64>,
+    /// Per-epoch log lines.
+    pub log: Vec<String>,
+}
+
+impl TrainedGnn {
+    /// A registry record (kind `gnn`, params = the spec, blob = weights + configuration).
+    pub fn to_record(&self, name: &str, split_fingerprint: &str) -> Result<ModelRecord> {
+        Ok(ModelRecord {
+            name: name.to_string(),
+            kind: KIND.to_string(),
+            params: self.blob.spec.to_map(),
+            feature_set: format!("graph:{:?}", self.blob.graph),
+            feature_names: Vec::new(),
+            split_fingerprint: split_fingerprint.to_string(),
+            train_ids: self.train_ids.clone(),
+            blob: self.blob.to_bytes()?,
+            metrics: self.metrics.clone(),
+            training_log: self.log.clone(),
+            created_at: crate::import::now(),
+        })
+    }
+}
+
+fn mean_std(y: &[f64]) -> (f64, f64) {
+    let n = y.len().max(1) as f64;
+    let m = y.iter().sum::<f64>() / n;
+    let v = y.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / n;
+    (m, v.sqrt().max(1e-6))
+}
+
+/// Standardised predictions for hop graphs, in batches, without gradients.
+pub fn predict_graphs(net: &Net, graphs: &[Arc<HopGraphs>], batch: usize) -> Result<Vec<f64>> {
+    let _ng = NoGrad::new();
+    let mut out = Vec::with_capacity(graphs.len());
+    for chunk in graphs.chunks(batch.max(1)) {
+        let refs: Vec<&[super::Graph]> = chunk.iter().map(|g| g.as_slice()).collect();
+        let b = Batch::new(&refs, &net.cfg)?;
+        out.extend(net.forward(&b)?.to_vec()?.into_iter().map(|v| v as f64));
+    }
+    Ok(out)
+}
+
+fn split_valid(records: &[HopRecord], valid: &Validation, spec: &Spec) -> Result<(Vec<usize>, Vec<usize>)> {
+    let n = records.len();
+    let is_valid: Vec<bool> = match valid {
+        Validation::None => vec![false; n],
+        Validation::Ids(ids) => {
+            let set: std::collections::HashSet<&str> = ids.iter().map(|s| s.as_str()).collect();
+            records.iter().map(|r| set.contains(r.id.as_str())).collect()
+        }
+        Validation::Carve => {
+            if spec.valid_fraction <= 0.0 {
+                vec![false; n]
+            } else {
+                let groups: Vec<&str> = records.iter().map(|r| r.host.0.as_str()).collect();
+                let k = ((1.0 / spec.valid_fraction).round() as usize).max(2);
+                let folds = crate::model::group_folds(&groups, k, spec.seed ^ 0x7661_6c69_64)
+                    .map_err(|e| GnnError::Data(format!("cannot carve a validation part: {e}")))?;
+                folds.iter().map(|f| *f == 0).collect()
+            }
+        }
+    };
+    let tr: Vec<usize> = (0..n).filter(|&i| !is_valid[i]).collect();
+    let va: Vec<usize> = (0..n).filter(|&i| is_valid[i]).collect();
+    if tr.is_empty() {
+        return Err(GnnError::Data("no training hops left after carving the validation part".into()));
+    }
+    Ok((tr, va))
+}
+
+struct Stage<'a> {
+    stage: u8,
+    epochs: usize,
+    lr: f64,
+    train: Vec<Arc<HopGraphs>>,
+    y_train: Vec<f64>,
+    valid: Vec<Arc<HopGraphs>>,
+    y_valid: Vec<f64>,
+    y_mean: f64,
+    y_std: f64,
+    spec: &'a Spec,
+}
+
+struct StageResult {
+    best: ParamValues,
+    best_val: f64,
+    best_epoch: usize,
+    epochs_run: usize,
+    log: Vec<String>,
+}
+
+fn lr_at(epoch: usize, epochs: usize, peak: f64) -> f64 {
+    let warm = (epochs / 20).max(1);
+    if epoch < warm {
+        return peak * (epoch + 1) as f64 / warm as f64;
+    }
+    let t = (epoch - warm) as f64 / (epochs - warm).max(1) as f64;
+    let floor = 0.02 * peak;
+    floor + (peak - floor) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
+}
+
+fn run_stage(st: &Stage, start: Net, resume: Option<&Checkpoint>, opts: &mut TrainOptions, blob_of: &dyn Fn(&ParamValues, Option<Checkpoint>) -> GnnBlob) -> Result<StageResult> {
+    let spec = st.spec;
+    let net = start;
+    let mut opt = AdamW::new(net.params(), st.lr, spec.weight_decay)?;
+    let (mut best_val, mut bad, mut first, mut log) = (f64::INFINITY, 0usize, 0usize, Vec::new());
+    let mut best = net.values()?;
+    let mut best_epoch = 0;
+    if let Some(c) = resume {
+        best_val = c.best_val;
+        bad = c.bad_epochs;
+        first = c.epoch;
+        log = c.log.clone();
+    }
+    let name = if st.stage == 0 { "pretrain" } else { "train" };
+    let pb = if opts.progress { ProgressBar::new(st.epochs as u64) } else { ProgressBar::hidden() };
+    pb.set_style(ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} epochs {elapsed_precise} {msg}").expect("template").progress_chars("=> "));
+    pb.set_prefix(name);
+    pb.set_position(first as u64);
+    let y_t: Vec<f32> = st.y_train.iter().map(|y| ((y - st.y_mean) / st.y_std) as f32).collect();
+    let mut epochs_run = first;
+    for epoch in first..st.epochs {
+        let lr = lr_at(epoch, st.epochs, st.lr);
+        opt.set_lr(lr)?;
+        let mut order: Vec<usize> = (0..st.train.len()).collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(spec.seed.wrapping_mul(1_000_003).wrapping_add((st.stage as u64) << 32 | epoch as u64)));
+        let (mut sum, mut count) = (0.0, 0usize);
+        for chunk in order.chunks(spec.batch) {
+            let refs: Vec<&[super::Graph]> = chunk.iter().map(|&i| st.train[i].as_slice()).collect();
+            let b = Batch::new(&refs, &net.cfg)?;
+            let y: Vec<f32> = chunk.iter().map(|&i| y_t[i]).collect();
+            let yt = Tensor::from_f32(&y, &[y.len() as i64, 1], false)?;
+            opt.zero_grad()?;
+            let loss = net.forward(&b)?.sub(&yt)?.abs()?.mean()?;
+            loss.backward()?;
+            tensor::clip_grad_norm(net.params(), spec.clip)?;
+            opt.step()?;
+            let l = loss.item()?;
+            if !l.is_finite() {
+                return Err(GnnError::Data(format!("{name} epoch {epoch}: the loss is not finite (lower lr?)")));
+            }
+            sum += l * chunk.len() as f64;
+            count += chunk.len();
+            pb.set_message(format!("loss {:.4}", sum / count as f64));
+        }
+        let train_loss = sum / count.max(1) as f64;
+        epochs_run = epoch + 1;
+        let val = if st.valid.is_empty() {
+            f64::NAN
+        } else {
+            let p = predict_graphs(&net, &st.valid, 64)?;
+            p.iter().zip(&st.y_valid).map(|(p, y)| (p * st.y_std + st.y_mean - y).abs()).sum::<f64>() / p.len() as f64
+        };
+        let line = format!("{name} epoch {epoch}: lr {lr:.2e} loss {train_loss:.4} valid_mae {val:.4}");
+        if opts.progress && pb.is_hidden() {
+            eprintln!("{line}");
+        }
+        log.push(line);
+        pb.set_message(format!("loss {train_loss:.4} valid {val:.3}"));
+        pb.inc(1);
+        if st.valid.is_empty() || val < best_val {
+            if !st.valid.is_empty() {
+                best_val = val;
+            }
+            best = net.values()?;
+            best_epoch = epoch;
+            bad = 0;
+        } else {
+            bad += 1;
+        }
+        if opts.checkpoint_every > 0 && (epoch + 1) % opts.checkpoint_every == 0 {
+            if let Some(cb) = opts.on_checkpoint.as_mut() {
+                let ck = Checkpoint {
+                    stage: st.stage,
+                    epoch: epoch + 1,
+                    values: net.values()?,
+                    best_val,
+                    bad_epochs: bad,
+                    y_mean: st.y_mean,
+                    y_std: st.y_std,
+                    log: log.clone(),
+                };
+                cb(&blob_of(&best, Some(ck)))?;
+            }
+        }
+        if !st.valid.is_empty() && bad >= spec.patience {
+            log.push(format!("{name}: early stop at epoch {epoch} (best {best_epoch}, valid_mae {best_val:.4})"));
+            break;
+        }
+    }
+    pb.finish_and_clear();
+    Ok(StageResult { best, best_val, best_epoch, epochs_run, log })
+}
+
+/// Train a graph network on `train_records` (their `em`), optionally after pre-training.
+///
+/// The validation part comes from `train_records` only ([`Validation`]); the test set is never
+/// seen. With [`Pretrain::Records`], a first stage fits the pre-training records' barriers
+/// (`spec.pretrain_target`, standardised by their own statistics, validation carved from them
+/// the same way), then all weights are fine-tuned on the training records with a fresh
+/// optimiser. Checkpoints go to `opts.on_checkpoint`; `opts.resume` continues a run.
+pub fn train(store: &Store, train_records: &[HopRecord], valid: Validation, pretrain: Pretrain, spec: &Spec, mut opts: TrainOptions) -> Result<TrainedGnn> {
+    if train_records.is_empty() {
+        return Err(GnnError::Data("the training set is empty".into()));
+    }
+    if let Some(r) = train_records.iter().find(|r| !r.em.is_finite()) {
+        return Err(GnnError::Data(format!("record {}: Em is not finite", r.id)));
+    }
+    if spec.threads > 0 {
+        tensor::set_num_threads(spec.threads)?;
+    }
+    tensor::manual_seed(spec.seed)?;
+    let gcfg = spec.graph_config();
+    let ncfg = spec.net_config();
+    let mut metrics = BTreeMap::new();
+    let mut log = vec![format!("gnn {} on {} hops; libtorch threads {}", spec.variant.as_str(), train_records.len(), tensor::num_threads())];
+    let resume = opts.resume.take();
+    let blob_base = |values: &ParamValues, y_mean: f64, y_std: f64, ck: Option<Checkpoint>| GnnBlob {
+        spec: spec.clone(),
+        graph: gcfg,
+        net: ncfg,
+        y_mean,
+        y_std,
+        values: values.clone(),
+        checkpoint: ck,
+    };
+
+    // Stage 0: pre-training (skipped when resuming in stage 1).
+    let mut start = Net::new(ncfg, spec.seed)?;
+    let pretrain = match pretrain {
+        Pretrain::Records(r) => Pretrain::External(store, r),
+        p => p,
+    };
+    match pretrain {
+        Pretrain::None => {}
+        Pretrain::Model(m) => {
+            let b = GnnBlob::from_bytes(&m.blob).map_err(|e| GnnError::Blob(format!("pre-trained model '{}': {e}", m.name)))?;
+            if b.net != ncfg || b.graph != gcfg {
+                return Err(GnnError::Spec(format!("pre-trained model '{}' has another architecture or graph ({:?}, {:?})", m.name, b.net, b.graph)));
+            }
+            start = Net::from_values(ncfg, &b.values)?;
+            log.push(format!("initialised from model '{}'", m.name));
+        }
+        Pretrain::External(pstore, pre) if resume.as_ref().map_or(true, |c| c.stage == 0) => {
+            let t0 = Instant::now();
+            let mut pre: Vec<HopRecord> = pre.iter().filter(|r| r.em.is_finite()).cloned().collect();
+            pre.sort_by(|a, b| a.id.cmp(&b.id));
+            if spec.pretrain_max > 0 && pre.len() > spec.pretrain_max {
+                pre.shuffle(&mut ChaCha8Rng::seed_from_u64(spec.seed ^ 0x7072_6574));
+                pre.truncate(spec.pretrain_max);
+                pre.sort_by(|a, b| a.id.cmp(&b.id));
+            }
+            if pre.is_empty() {
+                return Err(GnnError::Data("the pre-training set is empty".into()));
+            }
+            let target = |r: &HopRecord| match spec.pretrain_target {
+                PretrainTarget::Em => r.em,
+                PretrainTarget::Log1p => r.em.max(0.0).ln_1p(),
+            };
+            let hosts = load_hosts(pstore, &pre)?;
+            let graphs = build_many(&pre, &hosts, &gcfg).map_err(GnnError::Data)?;
+            let (tr, va) = split_valid(&pre, &Validation::Carve, spec)?;
+            let y_tr: Vec<f64> = tr.iter().map(|&i| target(&pre[i])).collect();
+            let (m, s) = match &resume {
+                Some(c) => (c.y_mean, c.y_std),
+                None => mean_std(&y_tr),
+            };
+            let st = Stage {
+                stage: 0,
+                epochs: spec.pretrain_epochs,
+                lr: spec.pretrain_lr,
+                train: tr.iter().map(|&i| graphs[i].clone()).collect(),
+                y_train: y_tr,
+                valid: va.iter().map(|&i| graphs[i].clone()).collect(),
+                y_valid: va.iter().map(|&i| target(&pre[i])).collect(),
+                y_mean: m,
+                y_std: s,
+                spec,
+            };
+            if let Some(c) = &resume {
+                start = Net::from_values(ncfg, &c.values)?;
+            }
+            let res = run_stage(&st, start, resume.as_ref(), &mut opts, &|v, ck| blob_base(v, m, s, ck))?;
+            log.push(format!("pre-trained on {} hops ({} validation), {} epochs, best epoch {} valid_mae {:.4}", st.train.len(), st.valid.len(), res.epochs_run, res.best_epoch, res.best_val));
+            log.extend(res.log);
+            metrics.insert("pretrain_hops".into(), st.train.len() as f64);
+            metrics.insert("pretrain_valid_mae".into(), res.best_val);
+            metrics.insert("pretrain_seconds".into(), t0.elapsed().as_secs_f64());
+            start = Net::from_values(ncfg, &res.best)?;
+        }
+        Pretrain::External(..) | Pretrain::Records(_) => {}
+    }
+
+    // Stage 1: fine-tuning (or training from scratch).
+    let t0 = Instant::now();
+    let hosts = load_hosts(store, train_records)?;
+    let graphs = build_many(train_records, &hosts, &gcfg).map_err(GnnError::Data)?;
+    metrics.insert("graph_seconds".into(), t0.elapsed().as_secs_f64());
+    let (tr, va) = split_valid(train_records, &valid, spec)?;
+    let y_tr: Vec<f64> = tr.iter().map(|&i| train_records[i].em).collect();
+    let stage1_resume = resume.as_ref().filter(|c| c.stage == 1);
+    let (m, s) = match stage1_resume {
+        Some(c) => (c.y_mean, c.y_std),
+        None => mean_std(&y_tr),
+    };
+    if let Some(c) = stage1_resume {
+        start = Net::from_values(ncfg, &c.values)?;
+    }
+    let st = Stage {
+        stage: 1,
+        epochs: spec.epochs,
+        lr: spec.lr,
+        train: tr.iter().map(|&i| graphs[i].clone()).collect(),
+        y_train: y_tr,
+        valid: va.iter().map(|&i| graphs[i].clone()).collect(),
+        y_valid: va.iter().map(|&i| train_records[i].em).collect(),
+        y_mean: m,
+        y_std: s,
+        spec,
+    };
+    let res = run_stage(&st, start, stage1_resume, &mut opts, &|v, ck| blob_base(v, m, s, ck))?;
+    log.push(format!("trained on {} hops ({} validation), {} epochs, best epoch {} valid_mae {:.4}", st.train.len(), st.valid.len(), res.epochs_run, res.best_epoch, res.best_val));
+    log.extend(res.log);
+    metrics.insert("train_seconds".into(), t0.elapsed().as_secs_f64());
+    metrics.insert("best_epoch".into(), res.best_epoch as f64);
+    metrics.insert("epochs_run".into(), res.epochs_run as f64);
+    if res.best_val.is_finite() {
+        metrics.insert("valid_mae".into(), res.best_val);
+    }
+    Ok(TrainedGnn {
+        blob: blob_base(&res.best, m, s, None),
+        train_ids: tr.iter().map(|&i| train_records[i].id.clone()).collect(),
+        valid_ids: va.iter().map(|&i| train_records[i].id.clone()).collect(),
+        metrics,
+        log,
+    })
+}

@@ -1,0 +1,244 @@
+//! Graph-network tests (feature `gnn`): graphs against brute force, overfitting, save/load,
+//! determinism, corrupt blobs, spec parsing. Small synthetic fixtures, a few seconds each.
+#![cfg(feature = "gnn")]
+
+use hopdb::model::gnn::{self, build_hop, GnnBlob, GraphConfig, Input, Pretrain, Spec, TrainOptions, Validation};
+use hopdb::model::registry;
+use hopdb::record::HopRecord;
+use hopdb::store::Store;
+use hopdb::structure::{norm, sub, Structure, Vec3};
+use std::collections::BTreeMap;
+
+fn fixture(n: usize) -> (tempfile::TempDir, Store, Vec<HopRecord>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::create(dir.path().join("s")).expect("create");
+    let cands = hopdb::synthetic::bvse_like_corpus(n, 11);
+    hopdb::import::commit(&store, cands, vec![], &Default::default(), "test").expect("import");
+    let mut recs: Vec<HopRecord> = store.records().map(|r| r.expect("record")).collect();
+    recs.sort_by(|a, b| a.id.cmp(&b.id));
+    (dir, store, recs)
+}
+
+fn spec(kv: &[(&str, &str)]) -> Spec {
+    let m: BTreeMap<String, String> = kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    Spec::from_map(&m).expect("spec")
+}
+
+/// Sorted (centre, distance) pairs of a graph's edges, by node position.
+fn edge_set(pos: &[Vec3], src: &[i64], dst: &[i64], dist: &[f32]) -> Vec<(usize, i64)> {
+    let mut v: Vec<(usize, i64)> = dst.iter().zip(dist).map(|(&d, &x)| (d as usize, (x as f64 * 1e4).round() as i64)).collect();
+    for (k, (&s, &d)) in src.iter().zip(dst).enumerate() {
+        let exact = norm(sub(pos[s as usize], pos[d as usize]));
+        // Local graphs: the stored length is the distance between the two node positions.
+        let _ = (k, exact);
+    }
+    v.sort();
+    v
+}
+
+fn images(s: &Structure, f: Vec3, reach: i32) -> Vec<Vec3> {
+    let mut out = vec![];
+    for a in -reach..=reach {
+        for b in -reach..=reach {
+            for c in -reach..=reach {
+                out.push(s.lattice.to_cart([f[0] + a as f64, f[1] + b as f64, f[2] + c as f64]));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn local_graph_matches_brute_force() {
+    let (_d, store, recs) = fixture(10);
+    let r = &recs[3];
+    let host = store.structure(&r.host).unwrap();
+    let cfg = GraphConfig { input: Input::Band, cutoff: 4.0, radius: 5.0, max_neighbors: 0 };
+    let g = &build_hop(r, &host, &cfg)[0];
+    let path: Vec<Vec3> = r.band_positions().iter().map(|f| host.lattice.to_cart(*f)).collect();
+    // Brute force: every host image within the radius of a band point.
+    let mut expect: Vec<(u8, i64, i64, i64)> = vec![];
+    for (i, f) in host.frac.iter().enumerate() {
+        for p in images(&host, *f, 3) {
+            if path.iter().any(|c| norm(sub(p, *c)) <= 5.0) {
+                expect.push((host.species[i].z(), (p[0] * 1e3).round() as i64, (p[1] * 1e3).round() as i64, (p[2] * 1e3).round() as i64));
+            }
+        }
+    }
+    let mut got: Vec<(u8, i64, i64, i64)> = g.pos[5..].iter().zip(&g.z[5..]).map(|(p, &z)| (z as u8, (p[0] * 1e3).round() as i64, (p[1] * 1e3).round() as i64, (p[2] * 1e3).round() as i64)).collect();
+    expect.sort();
+    got.sort();
+    assert_eq!(got, expect);
+    assert!(g.nodes() > 20, "cluster of {} nodes", g.nodes());
+    // Edges: all pairs within the cutoff, both directions, lengths exact.
+    let mut want = vec![];
+    for i in 0..g.nodes() {
+        for j in 0..g.nodes() {
+            let d = norm(sub(g.pos[i], g.pos[j]));
+            if i != j && d <= 4.0 {
+                want.push((i, (d * 1e4).round() as i64));
+            }
+        }
+    }
+    want.sort();
+    assert_eq!(edge_set(&g.pos, &g.src, &g.dst, &g.dist), want);
+    // Five marked path nodes of the mobile ion, in order.
+    for k in 0..5 {
+        assert_eq!(g.z[k], r.ion.z() as i64);
+        assert_eq!(g.feat[k * gnn::NODE_FEATURES + 1 + k], 1.0);
+    }
+}
+
+#[test]
+fn periodic_graph_matches_brute_force() {
+    let (_d, store, recs) = fixture(10);
+    let r = &recs[1];
+    let host = store.structure(&r.host).unwrap();
+    let cfg = GraphConfig { input: Input::Centroid, cutoff: 3.5, radius: 0.0, max_neighbors: 0 };
+    let g = &build_hop(r, &host, &cfg)[0];
+    assert_eq!(g.nodes(), host.len() + 1);
+    assert_eq!(g.z[0], 0, "X node first");
+    let mid = r.centroid();
+    let mut fracs = vec![mid];
+    fracs.extend_from_slice(&host.frac);
+    for i in 0..g.nodes() {
+        let ci = host.lattice.to_cart(fracs[i]);
+        let mut want: Vec<(usize, i64)> = vec![];
+        for (j, fj) in fracs.iter().enumerate() {
+            for p in images(&host, *fj, 2) {
+                let d = norm(sub(p, ci));
+                if d <= 3.5 && d > 1e-9 {
+                    want.push((j, (d * 1e4).round() as i64));
+                }
+            }
+        }
+        want.sort();
+        let mut got: Vec<(usize, i64)> = (0..g.edges()).filter(|&e| g.dst[e] as usize == i).map(|e| (g.src[e] as usize, (g.dist[e] as f64 * 1e4).round() as i64)).collect();
+        got.sort();
+        assert_eq!(got, want, "node {i}");
+    }
+}
+
+#[test]
+fn endpoint_input_gives_two_graphs_and_knn_caps_edges() {
+    let (_d, store, recs) = fixture(10);
+    let host = store.structure(&recs[0].host).unwrap();
+    let cfg = GraphConfig { input: Input::Endpoints, cutoff: 5.0, radius: 5.0, max_neighbors: 6 };
+    let gs = build_hop(&recs[0], &host, &cfg);
+    assert_eq!(gs.len(), 2);
+    for g in &gs {
+        let mut per = vec![0usize; g.nodes()];
+        for &d in &g.dst {
+            per[d as usize] += 1;
+        }
+        assert!(per.iter().all(|&c| c <= 6));
+    }
+    assert_eq!(gs[0].feat[1], 1.0, "initial marker");
+    assert_eq!(gs[1].feat[5], 1.0, "final marker");
+}
+
+fn tiny(extra: &[(&str, &str)]) -> Spec {
+    let mut kv = vec![("hidden", "16"), ("layers", "2"), ("rbf", "8"), ("cutoff", "4"), ("radius", "4"), ("max_neighbors", "6"), ("batch", "4"), ("threads", "1"), ("valid_fraction", "0")];
+    kv.extend_from_slice(extra);
+    spec(&kv)
+}
+
+#[test]
+fn tiny_model_overfits_eight_hops() {
+    let (_d, store, recs) = fixture(20);
+    let train: Vec<HopRecord> = recs[..8].to_vec();
+    let s = tiny(&[("epochs", "400"), ("hidden", "32"), ("lr", "0.01"), ("weight_decay", "0")]);
+    let t = gnn::train(&store, &train, Validation::None, Pretrain::None, &s, TrainOptions::default()).unwrap();
+    let rec = t.to_record("overfit", "").unwrap();
+    let p = gnn::predict_records(&store, &rec, &train).unwrap();
+    let y: Vec<f64> = train.iter().map(|r| r.em).collect();
+    let sd = {
+        let m = y.iter().sum::<f64>() / 8.0;
+        (y.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / 8.0).sqrt()
+    };
+    let mae = p.iter().zip(&y).map(|(a, b)| (a - b).abs()).sum::<f64>() / 8.0;
+    assert!(mae < 0.05 * sd, "train MAE {mae} vs target sd {sd}");
+}
+
+#[test]
+fn save_load_round_trip_gives_identical_predictions() {
+    let (_d, store, recs) = fixture(20);
+    let s = tiny(&[("epochs", "3"), ("variant", "initial_delta")]);
+    let t = gnn::train(&store, &recs[..12], Validation::None, Pretrain::None, &s, TrainOptions::default()).unwrap();
+    let rec = t.to_record("g1", "").unwrap();
+    let before = gnn::predict_records(&store, &rec, &recs[12..]).unwrap();
+    registry::save(&store, &rec, false).unwrap();
+    let loaded = registry::load(&store, "g1").unwrap();
+    assert_eq!(loaded.kind, "gnn");
+    assert_eq!(loaded.params["variant"], "initial_delta");
+    let after = gnn::predict_records(&store, &loaded, &recs[12..]).unwrap();
+    assert_eq!(before, after);
+    assert!(before.iter().all(|p| p.is_finite()));
+}
+
+#[test]
+fn same_seed_same_weights_other_seed_differs() {
+    let (_d, store, recs) = fixture(20);
+    let run = |seed: &str| {
+        let s = tiny(&[("epochs", "3"), ("seed", seed), ("valid_fraction", "0.25"), ("variant", "band_attention")]);
+        gnn::train(&store, &recs, Validation::Carve, Pretrain::None, &s, TrainOptions::default()).unwrap()
+    };
+    let (a, b, c) = (run("5"), run("5"), run("6"));
+    assert_eq!(a.blob.values, b.blob.values);
+    assert_eq!(a.valid_ids, b.valid_ids);
+    assert_ne!(a.blob.values, c.blob.values);
+}
+
+#[test]
+fn pretraining_then_finetuning_and_resume() {
+    let (_d, store, recs) = fixture(30);
+    let s = tiny(&[("epochs", "4"), ("pretrain_epochs", "2"), ("variant", "centroid")]);
+    let mut blobs: Vec<GnnBlob> = vec![];
+    let mut cb = |b: &GnnBlob| -> gnn::Result<()> {
+        blobs.push(b.clone());
+        Ok(())
+    };
+    let opts = TrainOptions { progress: false, resume: None, on_checkpoint: Some(&mut cb), checkpoint_every: 1 };
+    let t = gnn::train(&store, &recs[..10], Validation::None, Pretrain::Records(&recs[10..]), &s, opts).unwrap();
+    assert!(t.metrics.contains_key("pretrain_seconds"));
+    assert_eq!(blobs.len(), 6, "2 pre-training + 4 fine-tuning checkpoints");
+    // Resume from the fine-tuning checkpoint after epoch 2: the run finishes at epoch 4.
+    let ck = blobs[3].checkpoint.clone().unwrap();
+    assert_eq!((ck.stage, ck.epoch), (1, 2));
+    let opts = TrainOptions { resume: Some(ck), ..Default::default() };
+    let r = gnn::train(&store, &recs[..10], Validation::None, Pretrain::Records(&recs[10..]), &s, opts).unwrap();
+    assert_eq!(r.metrics["epochs_run"], 4.0);
+    assert!(!r.metrics.contains_key("pretrain_seconds"), "pre-training is not redone");
+}
+
+#[test]
+fn corrupt_checkpoint_is_a_clear_error() {
+    let (_d, store, recs) = fixture(10);
+    let s = tiny(&[("epochs", "1")]);
+    let t = gnn::train(&store, &recs, Validation::None, Pretrain::None, &s, TrainOptions::default()).unwrap();
+    let mut rec = t.to_record("bad", "").unwrap();
+    let n = rec.blob.len();
+    rec.blob[n / 2] ^= 0x55;
+    let e = GnnBlob::from_bytes(&rec.blob).unwrap_err().to_string();
+    assert!(e.contains("checksum mismatch"), "{e}");
+    let e = registry::save(&store, &rec, false).unwrap_err().to_string();
+    assert!(e.contains("model 'bad'") && e.contains("corrupt"), "{e}");
+    let e = gnn::predict_records(&store, &rec, &recs).unwrap_err().to_string();
+    assert!(e.contains("model 'bad'") && e.contains("checksum"), "{e}");
+    let e = GnnBlob::from_bytes(&rec.blob[..20]).unwrap_err().to_string();
+    assert!(e.contains("bad header"), "{e}");
+}
+
+#[test]
+fn spec_errors_name_the_key() {
+    let bad = |k: &str, v: &str| {
+        let m: BTreeMap<String, String> = [(k.to_string(), v.to_string())].into();
+        Spec::from_map(&m).unwrap_err().to_string()
+    };
+    assert!(bad("variant", "transformer").contains("variant = 'transformer'"));
+    assert!(bad("epochs", "0").contains("epochs = '0'"));
+    assert!(bad("lr", "-1").contains("lr"));
+    assert!(bad("colour", "red").contains("unknown parameter 'colour'"));
+    let s = spec(&[("variant", "model1"), ("epochs", "7")]);
+    assert_eq!(Spec::from_map(&s.to_map()).unwrap(), s);
+}
