@@ -242,3 +242,29 @@ fn spec_errors_name_the_key() {
     let s = spec(&[("variant", "model1"), ("epochs", "7")]);
     assert_eq!(Spec::from_map(&s.to_map()).unwrap(), s);
 }
+
+/// `TRAIN ... AS gnn(variant)` through HopQL on the real dataset: a tiny band model trains on
+/// the paper split's training partition, evaluates on its test partition (the guard accepts
+/// it although the model's fitted ids exclude its validation part), and pre-training that
+/// selects test hops is refused.
+#[test]
+fn hopql_trains_and_evaluates_a_graph_network() {
+    use hopdb::query::exec::query;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::create(dir.path().join("s")).unwrap();
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/devi2025");
+    let (c, e) = hopdb::import::devi::read_dir(&data, &store.class_groups().unwrap()).unwrap();
+    hopdb::import::commit(&store, c, e, &Default::default(), "t").unwrap();
+    query(&store, "CREATE SPLIT paper FROM PARTITION").unwrap();
+    let t = query(&store, "TRAIN g AS gnn(band) ON SPLIT paper WITH epochs = 2, hidden = 16, layers = 2, radius = 4, max_neighbors = 6, seed = 3").unwrap();
+    assert_eq!(t.rows[0][1].to_string(), "gnn(band)");
+    let ev = query(&store, "EVALUATE g ON SPLIT paper").unwrap();
+    let mae = ev.rows.iter().find(|r| r[0].to_string() == "mae").map(|r| r[1].to_string().parse::<f64>().unwrap()).unwrap();
+    assert!(mae.is_finite() && mae > 0.0 && mae < 3.0, "{mae}");
+    let models = query(&store, "SHOW MODELS").unwrap();
+    assert_eq!(models.rows.len(), 1);
+    let e = query(&store, "TRAIN g2 AS gnn(band) ON SPLIT paper PRETRAINED ON (SELECT * FROM hops WHERE partition = 'test') WITH epochs = 1").unwrap_err().to_string();
+    assert!(e.contains("test hop"), "{e}");
+    let e = query(&store, "TRAIN g3 AS gnn(nonsense) ON SPLIT paper").unwrap_err().to_string();
+    assert!(e.contains("nonsense"), "{e}");
+}
