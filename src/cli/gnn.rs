@@ -67,6 +67,10 @@ pub struct TrainArgs {
     /// Replace models of the same name.
     #[arg(long)]
     pub replace: bool,
+    /// Also report the average of the graph network's and this stored tree model's test
+    /// predictions (a tree model trained on the same split, e.g. by `TUNE gbt ... ON SPLIT paper`).
+    #[arg(long, value_name = "MODEL")]
+    pub ensemble_with: Option<String>,
     /// Do not save the models.
     #[arg(long)]
     pub no_save: bool,
@@ -90,6 +94,17 @@ pub struct CvArgs {
     /// Start every fold from this stored (pre-trained) gnn model.
     #[arg(long)]
     pub init_from: Option<String>,
+    /// Use the folds `fold0..foldK` of this stored k-fold split (CREATE SPLIT cv FROM (...)
+    /// GROUPED KFOLD 5 SEED 1) instead of `--folds/--seed`, so the folds match CROSS VALIDATE's.
+    #[arg(long)]
+    pub split: Option<String>,
+    /// With --split: also cross-validate this tree kind (rf or gbt, default parameters or
+    /// `--ensemble-set`) on the same folds and report it and the average of both.
+    #[arg(long, value_name = "KIND")]
+    pub ensemble: Option<String>,
+    /// Tree hyperparameters for --ensemble (key=value), repeatable.
+    #[arg(long = "ensemble-set", value_name = "KEY=VALUE")]
+    pub ensemble_set: Vec<String>,
     /// Write out-of-fold predictions (id,em,pred) to this CSV.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -223,13 +238,25 @@ fn train_cmd(db: &Path, a: TrainArgs, pretrain_only: bool) -> Result<()> {
         None => None,
     };
     let seeds = if a.seeds.is_empty() { vec![spec.seed] } else { a.seeds.clone() };
-    let mut t = ResultTable::new(&["model", "seed", "valid MAE", "test MAE", "+-", "test R2", "+-", "acc@0.65", "+-", "epochs", "seconds"]).titled(format!(
+    let tree_test = match &a.ensemble_with {
+        Some(m) => {
+            let rec = registry::load(&store, m)?;
+            if rec.kind == gnn::KIND {
+                bail!("--ensemble-with {m}: expected a tree model (rf or gbt), this one is a graph network");
+            }
+            Some(hopdb::modeling::predict_records(&store, &rec, &test)?)
+        }
+        None => None,
+    };
+    let mut ens_maes = vec![];
+    let mut t = ResultTable::new(&["model", "seed", "valid MAE", "test MAE", "+-", "test R2", "+-", "acc@0.65", "+-", "paths distinct", "epochs", "seconds"]).titled(format!(
         "gnn {} on the paper split ({} train, {} test)",
         spec.variant.as_str(),
         train.len(),
         test.len()
     ));
     let mut maes = vec![];
+    let mut ensemble_rows: Vec<Vec<Value>> = vec![];
     for &seed in &seeds {
         let mut s = spec.clone();
         s.seed = seed;
@@ -266,14 +293,9 @@ fn train_cmd(db: &Path, a: TrainArgs, pretrain_only: bool) -> Result<()> {
             let mut ps = s.clone();
             ps.epochs = s.pretrain_epochs;
             ps.lr = s.pretrain_lr;
+            ps.target = s.pretrain_target;
             let st = ext_store.as_ref().unwrap_or(&store);
-            let mut recs = pre_recs.to_vec();
-            if s.pretrain_target == gnn::PretrainTarget::Log1p {
-                for r in &mut recs {
-                    r.em = r.em.max(0.0).ln_1p();
-                }
-            }
-            gnn::train(st, &recs, Validation::Carve, Pretrain::None, &ps, opts)?
+            gnn::train(st, pre_recs, Validation::Carve, Pretrain::None, &ps, opts)?
         } else {
             gnn::train(&store, &train, Validation::Carve, pre, &s, opts)?
         };
@@ -289,8 +311,35 @@ fn train_cmd(db: &Path, a: TrainArgs, pretrain_only: bool) -> Result<()> {
             rec.metrics.insert("test_r2".into(), e.m.r2);
             rec.metrics.insert("test_accuracy".into(), e.acc);
             row.extend([Value::Num(e.m.mae), Value::Num(e.se.mae), Value::Num(e.m.r2), Value::Num(e.se.r2), Value::Num(e.acc), Value::Num(e.se.accuracy)]);
+            if let Some(tp) = &tree_test {
+                let avg: Vec<f64> = p.iter().zip(tp).map(|(a, b)| 0.5 * (a + b)).collect();
+                let en = evaluate(&y, &avg)?;
+                ens_maes.push(en.m.mae);
+                rec.metrics.insert("ensemble_test_mae".into(), en.m.mae);
+                ensemble_rows.push(vec![
+                    Value::Str(format!("{name} + {}", a.ensemble_with.as_deref().unwrap_or(""))),
+                    Value::Int(seed as i64),
+                    Value::Null,
+                    Value::Num(en.m.mae),
+                    Value::Num(en.se.mae),
+                    Value::Num(en.m.r2),
+                    Value::Num(en.se.r2),
+                    Value::Num(en.acc),
+                    Value::Num(en.se.accuracy),
+                    Value::Null,
+                    Value::Null,
+                    Value::Null,
+                ]);
+            }
         } else {
             row.extend((0..6).map(|_| Value::Null));
+        }
+        if pretrain_only {
+            row.push(Value::Null);
+        } else {
+            let (distinct, hosts) = distinct_paths(&store, &rec, &train)?;
+            rec.metrics.insert("multi_path_distinct".into(), distinct);
+            row.push(Value::Str(format!("{:.0}% of {hosts}", 100.0 * distinct)));
         }
         row.push(Value::Int(trained.metrics.get("epochs_run").copied().unwrap_or(0.0) as i64));
         row.push(Value::Num(secs));
@@ -299,28 +348,83 @@ fn train_cmd(db: &Path, a: TrainArgs, pretrain_only: bool) -> Result<()> {
             save_model(&store, &rec, true)?;
         }
     }
+    let mean_row = |label: &str, v: &[f64]| {
+        let m = v.iter().sum::<f64>() / v.len() as f64;
+        let sd = (v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (v.len() - 1) as f64).sqrt();
+        vec![Value::Str(label.into()), Value::Null, Value::Null, Value::Num(m), Value::Num(sd), Value::Null, Value::Null, Value::Null, Value::Null, Value::Null, Value::Null, Value::Null]
+    };
     if maes.len() > 1 {
-        let m = maes.iter().sum::<f64>() / maes.len() as f64;
-        let sd = (maes.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (maes.len() - 1) as f64).sqrt();
-        t.push(vec![Value::Str("mean over seeds".into()), Value::Null, Value::Null, Value::Num(m), Value::Num(sd), Value::Null, Value::Null, Value::Null, Value::Null, Value::Null, Value::Null]);
+        t.push(mean_row("mean over seeds", &maes));
+    }
+    for r in ensemble_rows {
+        t.push(r);
+    }
+    if ens_maes.len() > 1 {
+        t.push(mean_row("ensemble mean over seeds", &ens_maes));
     }
     println!("{}", t.render(a.format));
     Ok(())
+}
+
+/// The paper's Fig. 3a question: does the model tell the pathways of one structure apart?
+/// Over the host structures with several hops among `records`, the fraction whose predictions
+/// spread by more than 0.01 eV; returns (fraction, number of such hosts).
+fn distinct_paths(store: &Store, model: &ModelRecord, records: &[HopRecord]) -> Result<(f64, usize)> {
+    let mut by_host: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, r) in records.iter().enumerate() {
+        by_host.entry(r.host.0.as_str()).or_default().push(i);
+    }
+    let multi: Vec<&Vec<usize>> = by_host.values().filter(|v| v.len() > 1).collect();
+    if multi.is_empty() {
+        return Ok((f64::NAN, 0));
+    }
+    let p = gnn::predict_records(store, model, records)?;
+    let distinct = multi
+        .iter()
+        .filter(|ix| {
+            let (lo, hi) = ix.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &i| (lo.min(p[i]), hi.max(p[i])));
+            hi - lo > 0.01
+        })
+        .count();
+    Ok((distinct as f64 / multi.len() as f64, multi.len()))
 }
 
 fn cv_cmd(db: &Path, a: CvArgs) -> Result<()> {
     let store = Store::open(db)?;
     let spec = spec_of(&a.set)?;
     let all = dft_records(&store)?;
-    let groups: Vec<&str> = all.iter().map(|r| r.host.0.as_str()).collect();
-    let folds = hopdb::model::group_folds(&groups, a.folds, a.seed)?;
+    let (all, folds, nfolds) = match &a.split {
+        Some(name) => {
+            let s = hopdb::split::load(&store, name)?;
+            let mut fold_names: Vec<String> = s.partition_names().into_iter().filter(|n| n.starts_with("fold")).map(str::to_string).collect();
+            fold_names.sort_by_key(|n| n[4..].parse::<usize>().unwrap_or(usize::MAX));
+            if fold_names.len() < 2 {
+                bail!("split '{name}' has no fold partitions (fold0, fold1, ...): create it with GROUPED KFOLD");
+            }
+            let by_id: BTreeMap<&str, &HopRecord> = all.iter().map(|r| (r.id.as_str(), r)).collect();
+            let (mut recs, mut fo) = (vec![], vec![]);
+            for (k, f) in fold_names.iter().enumerate() {
+                for id in s.partition(f) {
+                    let r = by_id.get(id.as_str()).ok_or_else(|| anyhow!("split '{name}': hop {id} is not a DFT hop of this store"))?;
+                    recs.push((*r).clone());
+                    fo.push(k);
+                }
+            }
+            (recs, fo, fold_names.len())
+        }
+        None => {
+            let groups: Vec<&str> = all.iter().map(|r| r.host.0.as_str()).collect();
+            let f = hopdb::model::group_folds(&groups, a.folds, a.seed)?;
+            (all, f, a.folds)
+        }
+    };
     let init = match &a.init_from {
         Some(n) => Some(registry::load(&store, n)?),
         None => None,
     };
     let mut pred = vec![f64::NAN; all.len()];
-    let mut t = ResultTable::new(&["fold", "train", "test", "MAE", "R2", "seconds"]).titled(format!("gnn {} grouped {}-fold CV over {} DFT hops", spec.variant.as_str(), a.folds, all.len()));
-    for f in 0..a.folds {
+    let mut t = ResultTable::new(&["fold", "train", "test", "MAE", "R2", "seconds"]).titled(format!("gnn {} grouped {}-fold CV over {} DFT hops", spec.variant.as_str(), nfolds, all.len()));
+    for f in 0..nfolds {
         let tr: Vec<HopRecord> = all.iter().zip(&folds).filter(|(_, &k)| k != f).map(|(r, _)| r.clone()).collect();
         let te_idx: Vec<usize> = (0..all.len()).filter(|&i| folds[i] == f).collect();
         let te: Vec<HopRecord> = te_idx.iter().map(|&i| all[i].clone()).collect();
@@ -342,6 +446,23 @@ fn cv_cmd(db: &Path, a: CvArgs) -> Result<()> {
     let y: Vec<f64> = all.iter().map(|r| r.em).collect();
     let m = eval::metrics(&y, &pred)?;
     t.push(vec![Value::Str("all (out of fold)".into()), Value::Int(all.len() as i64), Value::Int(all.len() as i64), Value::Num(m.mae), Value::Num(m.r2), Value::Null]);
+    if let Some(kind) = &a.ensemble {
+        let split = a.split.as_deref().ok_or_else(|| anyhow!("--ensemble needs --split (the tree model must see the same folds)"))?;
+        let kind = hopdb::model::Kind::parse(kind).ok_or_else(|| anyhow!("--ensemble {kind}: expected rf or gbt"))?;
+        let mut params = BTreeMap::new();
+        for kv in &a.ensemble_set {
+            let (k, v) = kv.split_once('=').ok_or_else(|| anyhow!("--ensemble-set {kv}: expected KEY=VALUE"))?;
+            params.insert(k.trim().to_string(), v.trim().to_string());
+        }
+        let cv = hopdb::modeling::cross_validate_split(&store, kind, &params, split, 0.65)?;
+        let tree: BTreeMap<&str, f64> = cv.predictions.iter().map(|p| (p.id.as_str(), p.predicted)).collect();
+        let tp: Vec<f64> = all.iter().map(|r| tree.get(r.id.as_str()).copied().ok_or_else(|| anyhow!("no tree prediction for {}", r.id))).collect::<Result<_>>()?;
+        let tm = eval::metrics(&y, &tp)?;
+        t.push(vec![Value::Str(format!("{} alone (out of fold)", kind.as_str())), Value::Int(all.len() as i64), Value::Int(all.len() as i64), Value::Num(tm.mae), Value::Num(tm.r2), Value::Null]);
+        let avg: Vec<f64> = pred.iter().zip(&tp).map(|(a, b)| 0.5 * (a + b)).collect();
+        let em = eval::metrics(&y, &avg)?;
+        t.push(vec![Value::Str(format!("average gnn + {} (out of fold)", kind.as_str())), Value::Int(all.len() as i64), Value::Int(all.len() as i64), Value::Num(em.mae), Value::Num(em.r2), Value::Null]);
+    }
     if let Some(out) = &a.out {
         let mut w = csv::Writer::from_path(out)?;
         w.write_record(["id", "em", "pred"])?;

@@ -36,7 +36,7 @@ use std::collections::{BTreeMap, HashMap};
 pub const KIND: &str = "gnn";
 
 /// Version of the blob encoding.
-pub const BLOB_VERSION: u32 = 1;
+pub const BLOB_VERSION: u32 = 2;
 
 const MAGIC: &[u8; 8] = b"HOPGNN1\0";
 
@@ -123,14 +123,51 @@ impl Variant {
     }
 }
 
-/// What the pre-training stage fits.
+/// What a training stage fits: the barrier itself or its logarithm (standardised either way).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum PretrainTarget {
-    /// The BVSE barrier (eV).
+pub enum Target {
+    /// The barrier (eV).
     Em,
-    /// `ln(1 + Em)`: tames the long tail of BVSE barriers.
+    /// `ln(1 + Em)`: tames the long tail of barriers (predictions are mapped back with `exp - 1`).
     Log1p,
 }
+
+impl Target {
+    /// The fitted value for a barrier `em` (eV).
+    pub fn forward(self, em: f64) -> f64 {
+        match self {
+            Target::Em => em,
+            Target::Log1p => em.max(0.0).ln_1p(),
+        }
+    }
+
+    /// The barrier (eV) for a fitted value.
+    pub fn inverse(self, y: f64) -> f64 {
+        match self {
+            Target::Em => y,
+            Target::Log1p => y.exp_m1(),
+        }
+    }
+
+    /// Name as in [`Spec::KEYS`] values.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Target::Em => "em",
+            Target::Log1p => "log1p",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Target> {
+        match s.trim() {
+            "em" => Some(Target::Em),
+            "log1p" | "log" => Some(Target::Log1p),
+            _ => None,
+        }
+    }
+}
+
+/// The pre-training target (the same choice as the fine-tuning [`Target`]).
+pub type PretrainTarget = Target;
 
 /// Graph-network hyperparameters, parsed from a string map (see [`Spec::KEYS`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -165,14 +202,18 @@ pub struct Spec {
     pub valid_fraction: f64,
     /// Gradient-norm clip.
     pub clip: f64,
-    /// libtorch intra-op threads (0 = libtorch's default).
+    /// What fine-tuning fits: `em` or `log1p` (standardised either way; L1 loss on that scale).
+    pub target: Target,
+    /// libtorch intra-op threads (0 = libtorch's default, all cores). The default is 1: one
+    /// thread is bit-for-bit repeatable, and on a loaded 2-core machine libgomp's spinning
+    /// worker threads made training about 20 times slower than one thread.
     pub threads: usize,
     /// Pre-training epochs.
     pub pretrain_epochs: usize,
     /// Pre-training peak learning rate.
     pub pretrain_lr: f64,
     /// Pre-training target.
-    pub pretrain_target: PretrainTarget,
+    pub pretrain_target: Target,
     /// Pre-training records used at most (seeded subsample; 0 = all).
     pub pretrain_max: usize,
 }
@@ -195,7 +236,8 @@ impl Default for Spec {
             patience: 20,
             valid_fraction: 0.1,
             clip: 5.0,
-            threads: 0,
+            target: Target::Em,
+            threads: 1,
             pretrain_epochs: 10,
             pretrain_lr: 2e-3,
             pretrain_target: PretrainTarget::Em,
@@ -206,7 +248,7 @@ impl Default for Spec {
 
 impl Spec {
     /// Accepted keys.
-    pub const KEYS: [&'static str; 20] = [
+    pub const KEYS: [&'static str; 21] = [
         "variant",
         "epochs",
         "lr",
@@ -222,6 +264,7 @@ impl Spec {
         "patience",
         "valid_fraction",
         "clip",
+        "target",
         "threads",
         "pretrain_epochs",
         "pretrain_lr",
@@ -258,11 +301,11 @@ impl Spec {
                 "threads" => s.threads = any_usize(v).ok_or_else(|| bad("an integer >= 0"))?,
                 "pretrain_epochs" => s.pretrain_epochs = pos_usize(v).ok_or_else(|| bad("a positive integer"))?,
                 "pretrain_lr" => s.pretrain_lr = pos_f64(v).ok_or_else(|| bad("a positive number"))?,
+                "target" => s.target = Target::parse(v).ok_or_else(|| bad("em or log1p"))?,
                 "pretrain_target" => {
-                    s.pretrain_target = match v.trim() {
-                        "em" => PretrainTarget::Em,
-                        "log1p" | "log" => PretrainTarget::Log1p,
-                        _ => return Err(bad("em or log1p")),
+                    s.pretrain_target = match Target::parse(v) {
+                        Some(t) => t,
+                        None => return Err(bad("em or log1p")),
                     }
                 }
                 "pretrain_max" => s.pretrain_max = any_usize(v).ok_or_else(|| bad("an integer >= 0"))?,
@@ -299,10 +342,8 @@ impl Spec {
         put("threads", self.threads.to_string());
         put("pretrain_epochs", self.pretrain_epochs.to_string());
         put("pretrain_lr", self.pretrain_lr.to_string());
-        put("pretrain_target", match self.pretrain_target {
-            PretrainTarget::Em => "em".into(),
-            PretrainTarget::Log1p => "log1p".into(),
-        });
+        put("target", self.target.as_str().into());
+        put("pretrain_target", self.pretrain_target.as_str().into());
         put("pretrain_max", self.pretrain_max.to_string());
         m
     }
@@ -388,5 +429,5 @@ pub fn predict_records(store: &Store, model: &crate::model::ModelRecord, records
     let graphs = build_many(records, &hosts, &blob.graph).map_err(GnnError::Data)?;
     let net = Net::from_values(blob.net, &blob.values)?;
     let z = predict_graphs(&net, &graphs, 64)?;
-    Ok(z.into_iter().map(|v| v * blob.y_std + blob.y_mean).collect())
+    Ok(z.into_iter().map(|v| blob.spec.target.inverse(v * blob.y_std + blob.y_mean)).collect())
 }

@@ -3,7 +3,7 @@
 use super::graph::{build_many, HopGraphs};
 use super::net::{Batch, Net, ParamValues};
 use super::tensor::{self, AdamW, NoGrad, Tensor};
-use super::{load_hosts, GnnBlob, GnnError, PretrainTarget, Result, Spec, KIND};
+use super::{load_hosts, GnnBlob, GnnError, Result, Spec, Target, KIND};
 use crate::model::ModelRecord;
 use crate::record::HopRecord;
 use crate::store::Store;
@@ -49,7 +49,7 @@ pub struct Checkpoint {
     pub epoch: usize,
     /// Current weights.
     pub values: ParamValues,
-    /// Best validation MAE so far (eV, or target units in pre-training).
+    /// Best validation MAE so far (eV).
     pub best_val: f64,
     /// Epochs since the best.
     pub bad_epochs: usize,
@@ -162,9 +162,11 @@ struct Stage<'a> {
     train: Vec<Arc<HopGraphs>>,
     y_train: Vec<f64>,
     valid: Vec<Arc<HopGraphs>>,
+    /// Validation barriers in eV (the validation MAE is in eV whatever the target).
     y_valid: Vec<f64>,
     y_mean: f64,
     y_std: f64,
+    target: Target,
     spec: &'a Spec,
 }
 
@@ -236,7 +238,7 @@ fn run_stage(st: &Stage, start: Net, resume: Option<&Checkpoint>, opts: &mut Tra
             f64::NAN
         } else {
             let p = predict_graphs(&net, &st.valid, 64)?;
-            p.iter().zip(&st.y_valid).map(|(p, y)| (p * st.y_std + st.y_mean - y).abs()).sum::<f64>() / p.len() as f64
+            p.iter().zip(&st.y_valid).map(|(p, y)| (st.target.inverse(p * st.y_std + st.y_mean) - y).abs()).sum::<f64>() / p.len() as f64
         };
         let line = format!("{name} epoch {epoch}: lr {lr:.2e} loss {train_loss:.4} valid_mae {val:.4}");
         if opts.progress && pb.is_hidden() {
@@ -340,10 +342,7 @@ pub fn train(store: &Store, train_records: &[HopRecord], valid: Validation, pret
             if pre.is_empty() {
                 return Err(GnnError::Data("the pre-training set is empty".into()));
             }
-            let target = |r: &HopRecord| match spec.pretrain_target {
-                PretrainTarget::Em => r.em,
-                PretrainTarget::Log1p => r.em.max(0.0).ln_1p(),
-            };
+            let target = |r: &HopRecord| spec.pretrain_target.forward(r.em);
             let hosts = load_hosts(pstore, &pre)?;
             let graphs = build_many(&pre, &hosts, &gcfg).map_err(GnnError::Data)?;
             let (tr, va) = split_valid(&pre, &Validation::Carve, spec)?;
@@ -359,9 +358,10 @@ pub fn train(store: &Store, train_records: &[HopRecord], valid: Validation, pret
                 train: tr.iter().map(|&i| graphs[i].clone()).collect(),
                 y_train: y_tr,
                 valid: va.iter().map(|&i| graphs[i].clone()).collect(),
-                y_valid: va.iter().map(|&i| target(&pre[i])).collect(),
+                y_valid: va.iter().map(|&i| pre[i].em).collect(),
                 y_mean: m,
                 y_std: s,
+                target: spec.pretrain_target,
                 spec,
             };
             if let Some(c) = &resume {
@@ -384,7 +384,7 @@ pub fn train(store: &Store, train_records: &[HopRecord], valid: Validation, pret
     let graphs = build_many(train_records, &hosts, &gcfg).map_err(GnnError::Data)?;
     metrics.insert("graph_seconds".into(), t0.elapsed().as_secs_f64());
     let (tr, va) = split_valid(train_records, &valid, spec)?;
-    let y_tr: Vec<f64> = tr.iter().map(|&i| train_records[i].em).collect();
+    let y_tr: Vec<f64> = tr.iter().map(|&i| spec.target.forward(train_records[i].em)).collect();
     let stage1_resume = resume.as_ref().filter(|c| c.stage == 1);
     let (m, s) = match stage1_resume {
         Some(c) => (c.y_mean, c.y_std),
@@ -403,6 +403,7 @@ pub fn train(store: &Store, train_records: &[HopRecord], valid: Validation, pret
         y_valid: va.iter().map(|&i| train_records[i].em).collect(),
         y_mean: m,
         y_std: s,
+        target: spec.target,
         spec,
     };
     let res = run_stage(&st, start, stage1_resume, &mut opts, &|v, ck| blob_base(v, m, s, ck))?;
