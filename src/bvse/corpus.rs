@@ -35,6 +35,9 @@ pub const COMPUTE_IMPORTER: &str = "bvse-compute";
 pub const CORPUS_IMPORTER: &str = "bvse-corpus";
 /// Mobile ions of the default substitution set.
 pub const DEFAULT_IONS: [&str; 6] = ["Li", "Na", "K", "Mg", "Ca", "Zn"];
+/// Isotropic lattice scales of the default variants: 0.90 to 1.10 in steps of 0.02 (11
+/// lattices per substitution; enough variants for a 100k corpus from the 619-hop dataset).
+pub const DEFAULT_STRAINS: [f64; 11] = [0.90, 0.92, 0.94, 0.96, 0.98, 1.0, 1.02, 1.04, 1.06, 1.08, 1.10];
 /// Key prefix of the corpus's failure markers (`b`, record id -> reason): a work item that
 /// failed is remembered, so a resumed run does not compute it again.
 pub const FAILURE_PREFIX: u8 = b'b';
@@ -467,6 +470,13 @@ pub fn substitute(parent: &Structure, from: Element, ion: Element) -> Structure 
     }
 }
 
+/// `s` with its lattice scaled isotropically by `factor` (fractional coordinates kept).
+pub fn strained(s: &Structure, factor: f64) -> Structure {
+    let m = s.lattice.matrix();
+    let lattice = crate::structure::Lattice::new(std::array::from_fn(|k| crate::structure::scale(m[k], factor))).expect("a scaled lattice stays regular");
+    Structure { lattice, species: s.species.clone(), frac: s.frac.clone() }
+}
+
 /// One hop of the corpus to compute.
 #[derive(Clone, Debug)]
 pub struct WorkItem {
@@ -476,15 +486,17 @@ pub struct WorkItem {
     pub parent: usize,
     /// The mobile ion of the variant.
     pub ion: Element,
+    /// Index into [`CorpusOptions::strains`]: the variant's isotropic lattice scale.
+    pub strain: usize,
     /// The jump (sites of the parent structure).
     pub hop: HopCandidate,
 }
 
 /// Content id of a corpus hop: `hopdb-bvse:c-<ion>-<16 hex>`, the hex from sha256 over the
-/// parent structure's address, the ion, the two sites (site indices of the canonical parent
-/// and the image), the recipe and [`CORPUS_RULES_VERSION`].
-pub fn corpus_id(parent: &StructureId, ion: Element, hop: &HopCandidate, recipe: Recipe) -> String {
-    let text = format!("{}|{}|{}|{}|{:?}|{}|{}", parent.0, ion.symbol(), hop.from, hop.to, hop.image, recipe.as_str(), CORPUS_RULES_VERSION);
+/// parent structure's address, the ion, the lattice scale (4 decimals), the two sites (site
+/// indices of the canonical parent and the image), the recipe and [`CORPUS_RULES_VERSION`].
+pub fn corpus_id(parent: &StructureId, ion: Element, strain: f64, hop: &HopCandidate, recipe: Recipe) -> String {
+    let text = format!("{}|{}|{strain:.4}|{}|{}|{:?}|{}|{}", parent.0, ion.symbol(), hop.from, hop.to, hop.image, recipe.as_str(), CORPUS_RULES_VERSION);
     let h = hex::encode(Sha256::digest(text.as_bytes()));
     format!("{DATASET}:c-{}-{}", ion.symbol(), &h[..16])
 }
@@ -500,6 +512,8 @@ pub struct CorpusOptions {
     pub batch: usize,
     /// Mobile ions of the substitution variants.
     pub ions: Vec<Element>,
+    /// Isotropic lattice scales of the variants (1.0: the parent's lattice).
+    pub strains: Vec<f64>,
     /// The recipe.
     pub recipe: Recipe,
     /// Hop enumeration settings.
@@ -513,6 +527,7 @@ impl Default for CorpusOptions {
             seed: 0,
             batch: 512,
             ions: DEFAULT_IONS.iter().map(|s| Element::from_symbol(s).expect("known element")).collect(),
+            strains: DEFAULT_STRAINS.to_vec(),
             recipe: Recipe::Hopdb,
             search: HopSearchOptions::default(),
         }
@@ -526,8 +541,10 @@ pub fn work_list(parents: &[Parent], opts: &CorpusOptions) -> Vec<WorkItem> {
     let mut items = Vec::new();
     for (k, (p, hs)) in parents.iter().zip(&hops).enumerate() {
         for &ion in &opts.ions {
-            for h in hs {
-                items.push(WorkItem { id: corpus_id(&p.id, ion, h, opts.recipe), parent: k, ion, hop: h.clone() });
+            for (si, &st) in opts.strains.iter().enumerate() {
+                for h in hs {
+                    items.push(WorkItem { id: corpus_id(&p.id, ion, st, h, opts.recipe), parent: k, ion, strain: si, hop: h.clone() });
+                }
             }
         }
     }
@@ -589,7 +606,7 @@ pub fn remembered_failure(store: &Store, id: &str) -> Result<Option<Failure>, St
 /// Oxidation states of a variant structure (computed once per variant and shared by its hops).
 type VariantStates = Result<Vec<i8>, BvseError>;
 
-fn corpus_one(item: &WorkItem, parent: &Parent, variant: &Structure, ox: &VariantStates, recipe: Recipe) -> Result<HopRecord, Failure> {
+fn corpus_one(item: &WorkItem, parent: &Parent, variant: &Structure, ox: &VariantStates, strain: f64, recipe: Recipe) -> Result<HopRecord, Failure> {
     let fail = |e: &BvseError| Failure { id: item.id.clone(), reason: FailureReason::of(e), message: e.to_string() };
     let ox = ox.as_ref().map_err(fail)?;
     let h = &item.hop;
@@ -606,7 +623,10 @@ fn corpus_one(item: &WorkItem, parent: &Parent, variant: &Structure, ox: &Varian
         return Err(Failure { id: item.id.clone(), reason: FailureReason::NonFiniteBarrier, message: format!("NEB gave Em = {}", res.em) });
     }
     let material = Material { class_label: parent.class_label.clone(), group: parent.group.clone(), ..Default::default() };
-    let substitution = if item.ion == parent.mobile { "no substitution".to_string() } else { format!("{} -> {} on every {} site", parent.mobile, item.ion, parent.mobile) };
+    let mut substitution = if item.ion == parent.mobile { "no substitution".to_string() } else { format!("{} -> {} on every {} site", parent.mobile, item.ion, parent.mobile) };
+    if strain != 1.0 {
+        substitution.push_str(&format!(", lattice scaled by {strain}"));
+    }
     let provenance = Provenance {
         dataset: DATASET.to_string(),
         dataset_version: CORPUS_RULES_VERSION.to_string(),
@@ -627,15 +647,16 @@ fn corpus_one(item: &WorkItem, parent: &Parent, variant: &Structure, ox: &Varian
             h.from,
             h.to,
             h.image,
-            h.length,
-            h.clearance,
+            h.length * strain,
+            h.clearance * strain,
             h.multiplicity,
             res.converged
         )),
     };
     let mut extra = BTreeMap::new();
     extra.insert("multiplicity".to_string(), h.multiplicity as f64);
-    extra.insert("clearance".to_string(), h.clearance);
+    extra.insert("clearance".to_string(), h.clearance * strain);
+    extra.insert("lattice_scale".to_string(), strain);
     Ok(bvse_record(item.id.clone(), item.ion, &host, initial, final_site, &res, recipe, material, provenance, parent.record_id.clone(), extra))
 }
 
@@ -664,7 +685,8 @@ pub fn corpus_with_hook(store: &Store, opts: &CorpusOptions, before_commit: &mut
     let items = work_list(&parents, opts);
     let mut rep = CorpusReport { target: opts.target, parents: parents.len(), available: items.len(), ..Default::default() };
     // Variant structures and their oxidation states, computed on first use.
-    let mut variants: HashMap<(usize, Element), (Structure, VariantStates)> = HashMap::new();
+    let mut states: HashMap<(usize, Element), VariantStates> = HashMap::new();
+    let mut variants: HashMap<(usize, Element, usize), Structure> = HashMap::new();
     // Progress: stored records toward the target.
     let mut pre = 0usize;
     for it in &items {
@@ -695,23 +717,24 @@ pub fn corpus_with_hook(store: &Store, opts: &CorpusOptions, before_commit: &mut
         if batch.is_empty() {
             break;
         }
-        let mut missing: Vec<(usize, Element)> = batch.iter().map(|it| (it.parent, it.ion)).filter(|k| !variants.contains_key(k)).collect();
+        let mut missing: Vec<(usize, Element)> = batch.iter().map(|it| (it.parent, it.ion)).filter(|k| !states.contains_key(k)).collect();
         missing.sort();
         missing.dedup();
-        let fresh: Vec<((usize, Element), (Structure, VariantStates))> = missing
+        let fresh: Vec<((usize, Element), VariantStates)> = missing
             .par_iter()
-            .map(|&(p, ion)| {
-                let s = substitute(&parents[p].structure, parents[p].mobile, ion);
-                let ox = super::assign_oxidation_states(&s);
-                ((p, ion), (s, ox))
-            })
+            .map(|&(p, ion)| ((p, ion), super::assign_oxidation_states(&substitute(&parents[p].structure, parents[p].mobile, ion))))
             .collect();
-        variants.extend(fresh);
+        states.extend(fresh);
+        for it in &batch {
+            variants
+                .entry((it.parent, it.ion, it.strain))
+                .or_insert_with(|| strained(&substitute(&parents[it.parent].structure, parents[it.parent].mobile, it.ion), opts.strains[it.strain]));
+        }
         let results: Vec<Result<HopRecord, Failure>> = batch
             .par_iter()
             .map(|it| {
-                let (s, ox) = &variants[&(it.parent, it.ion)];
-                let r = corpus_one(it, &parents[it.parent], s, ox, opts.recipe);
+                let s = &variants[&(it.parent, it.ion, it.strain)];
+                let r = corpus_one(it, &parents[it.parent], s, &states[&(it.parent, it.ion)], opts.strains[it.strain], opts.recipe);
                 if r.is_ok() {
                     task.inc(1);
                 }
@@ -728,7 +751,7 @@ pub fn corpus_with_hook(store: &Store, opts: &CorpusOptions, before_commit: &mut
         for (res, it) in results.iter().zip(&batch) {
             match res {
                 Ok(rec) => {
-                    let host = it.hop.host(&variants[&(it.parent, it.ion)].0);
+                    let host = it.hop.host(&variants[&(it.parent, it.ion, it.strain)]);
                     ws.insert_record(rec, &host);
                     ids.push(rec.id.clone());
                     nc += usize::from(rec.method.converged == Some(false));

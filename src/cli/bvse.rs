@@ -64,6 +64,9 @@ pub enum BvseCmd {
         /// Mobile ions of the substitution variants (comma-separated).
         #[arg(long, default_value = "Li,Na,K,Mg,Ca,Zn", value_delimiter = ',')]
         ions: Vec<String>,
+        /// Isotropic lattice scales of the variants (comma-separated; 1.0 keeps the lattice).
+        #[arg(long, default_value = "0.90,0.92,0.94,0.96,0.98,1.0,1.02,1.04,1.06,1.08,1.10", value_delimiter = ',')]
+        strains: Vec<f64>,
         /// Recipe.
         #[arg(long, value_enum, default_value_t = RecipeArg::Hopdb)]
         recipe: RecipeArg,
@@ -126,13 +129,16 @@ pub fn run(db: &Path, cmd: BvseCmd) -> Result<()> {
             }
             Ok(())
         }
-        BvseCmd::Corpus { target, seed, batch, ions, recipe, format } => {
+        BvseCmd::Corpus { target, seed, batch, ions, strains, recipe, format } => {
+            if strains.is_empty() || strains.iter().any(|s| !s.is_finite() || *s < 0.5 || *s > 2.0) {
+                anyhow::bail!("--strains: give lattice scales between 0.5 and 2.0, e.g. 1.0,0.97,1.03");
+            }
             let ions: Vec<Element> = ions
                 .iter()
                 .filter(|s| !s.trim().is_empty())
                 .map(|s| Element::from_symbol(s.trim()).map_err(|e| anyhow::anyhow!("--ions: {e}")))
                 .collect::<Result<_>>()?;
-            let opts = CorpusOptions { target, seed, batch, ions, recipe: recipe.into(), ..Default::default() };
+            let opts = CorpusOptions { target, seed, batch, ions, strains, recipe: recipe.into(), ..Default::default() };
             let rep = corpus::corpus(&store, &opts).context("bvse corpus (batches committed before the error are kept; re-run to continue)")?;
             if format == Format::Json {
                 println!("{}", serde_json::to_string_pretty(&rep)?);
