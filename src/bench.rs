@@ -145,3 +145,111 @@ pub fn model_timings(dataset: &Path, runs: usize, tune_runs: usize) -> anyhow::R
     }
     Ok(ModelTimings { rows })
 }
+
+/// One hop timed by [`bvse_timings`].
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct BvseHopTiming {
+    /// jid in `band_train.json`.
+    pub jid: i64,
+    /// System name.
+    pub sys_name: String,
+    /// Host atoms.
+    pub host_atoms: usize,
+    /// Median ms per hop (oxidation states + set-up + NEB), recipe `hopdb`.
+    pub hopdb_ms: f64,
+    /// Same, recipe `ions`.
+    pub ions_ms: f64,
+    /// Barrier with recipe `ions` (eV).
+    pub ions_em: f64,
+    /// Seconds of the Python reference (`ions`) on this hop, when it was run.
+    pub python_s: Option<f64>,
+    /// The Python reference's barrier (eV), when it was run.
+    pub python_em: Option<f64>,
+}
+
+/// Result of [`bvse_timings`].
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct BvseTimings {
+    /// Per hop.
+    pub hops: Vec<BvseHopTiming>,
+    /// Median over hops of the per-hop medians, recipe `hopdb` (ms).
+    pub hopdb_median_ms: f64,
+    /// Same, recipe `ions` (ms).
+    pub ions_median_ms: f64,
+    /// Median Python seconds per hop over the hops it computed, when it was run.
+    pub python_median_s: Option<f64>,
+    /// Python median / hopdb `ions` median over the hops both computed.
+    pub speedup_vs_python: Option<f64>,
+}
+
+/// Time the BVSE engine per hop on the devi2025 training hops whose host has
+/// `min_atoms..=max_atoms` atoms (first `max_hops` by jid that both recipes can compute),
+/// `reps` runs each, one thread; oxidation states are assigned in every run. With `python`
+/// (an interpreter with `ions`, ASE and pymatgen), `scripts/bvse_reference.py` is run on the
+/// same hops in the same invocation for the ratio (a test oracle, never a dependency).
+pub fn bvse_timings(dataset: &Path, min_atoms: usize, max_atoms: usize, max_hops: usize, reps: usize, python: Option<&Path>) -> anyhow::Result<BvseTimings> {
+    use crate::bvse::{self, Recipe};
+    let file = dataset.join("band_train.json");
+    let text = std::fs::read_to_string(&file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text)?;
+    let mut recs: Vec<&serde_json::Value> = v.as_array().ok_or_else(|| anyhow::anyhow!("{}: not a list", file.display()))?.iter().collect();
+    recs.sort_by_key(|r| r["jid"].as_i64().unwrap_or(i64::MAX));
+    let time_hop = |host: &crate::structure::Structure, ion, ini, fin, recipe: Recipe| -> Option<(f64, f64)> {
+        let mut t = Vec::new();
+        let mut em = f64::NAN;
+        for _ in 0..reps.max(1) {
+            let t0 = Instant::now();
+            let r = bvse::prepare_hop(host, ion, ini, fin, recipe).and_then(|p| p.run()).ok()?;
+            t.push(t0.elapsed().as_secs_f64() * 1e3);
+            em = r.em;
+        }
+        Some((median(&t), em))
+    };
+    let mut hops = Vec::new();
+    for r in recs {
+        if hops.len() >= max_hops {
+            break;
+        }
+        let Ok(band) = crate::import::devi::jarvis_structure(&r["atoms"], "atoms") else { continue };
+        let Ok((ion, host, ini, fin)) = crate::import::devi::split_band(&band) else { continue };
+        if host.len() < min_atoms || host.len() > max_atoms {
+            continue;
+        }
+        let Some((ions_ms, ions_em)) = time_hop(&host, ion, ini, fin, Recipe::Ions) else { continue };
+        let Some((hopdb_ms, _)) = time_hop(&host, ion, ini, fin, Recipe::Hopdb) else { continue };
+        hops.push(BvseHopTiming {
+            jid: r["jid"].as_i64().unwrap_or(-1),
+            sys_name: r["sys_name"].as_str().unwrap_or("").to_string(),
+            host_atoms: host.len(),
+            hopdb_ms,
+            ions_ms,
+            ions_em,
+            python_s: None,
+            python_em: None,
+        });
+    }
+    if let Some(py) = python {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/bvse_reference.py");
+        let out = tempfile::NamedTempFile::new()?;
+        let jids = hops.iter().map(|h| h.jid.to_string()).collect::<Vec<_>>().join(",");
+        let status = std::process::Command::new(py).arg(&script).arg("--data").arg(&file).arg("--jids").arg(&jids).arg("--out").arg(out.path()).status()?;
+        if !status.success() {
+            anyhow::bail!("the Python reference failed ({status})");
+        }
+        let res: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.path())?)?;
+        for h in &mut hops {
+            if let Some(p) = res.as_array().and_then(|a| a.iter().find(|x| x["jid"].as_i64() == Some(h.jid))) {
+                if p["barrier"].is_number() {
+                    h.python_s = p["seconds"].as_f64();
+                    h.python_em = p["barrier"].as_f64();
+                }
+            }
+        }
+    }
+    let hopdb_median_ms = median(&hops.iter().map(|h| h.hopdb_ms).collect::<Vec<_>>());
+    let ions_median_ms = median(&hops.iter().map(|h| h.ions_ms).collect::<Vec<_>>());
+    let both: Vec<&BvseHopTiming> = hops.iter().filter(|h| h.python_s.is_some()).collect();
+    let python_median_s = (!both.is_empty()).then(|| median(&both.iter().map(|h| h.python_s.unwrap_or(f64::NAN)).collect::<Vec<_>>()));
+    let speedup_vs_python = python_median_s.map(|p| p * 1e3 / median(&both.iter().map(|h| h.ions_ms).collect::<Vec<_>>()));
+    Ok(BvseTimings { hops, hopdb_median_ms, ions_median_ms, python_median_s, speedup_vs_python })
+}

@@ -27,6 +27,7 @@
 //! Self-interaction of the mobile ion with its own periodic images, which `ions` includes, is
 //! a constant along the path and is left out.
 
+pub mod corpus;
 pub mod field;
 pub mod hops;
 pub mod neb;

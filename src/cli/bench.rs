@@ -42,6 +42,34 @@ pub enum BenchCmd {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// BVSE engine speed: median ms per hop (oxidation states + set-up + NEB, one thread) on
+    /// ~100-atom devi2025 hosts for both recipes; with --python, the `ions` reference on the
+    /// same hops in the same run for the ratio.
+    #[command(after_help = "Example:\n  hopdb bench bvse --data ../shared/data/devi2025 --hops 12 --reps 5\n  hopdb bench bvse --python /tmp/ionsvenv/bin/python --format json")]
+    Bvse {
+        /// The devi2025 dataset directory.
+        #[arg(long, default_value = "../shared/data/devi2025")]
+        data: PathBuf,
+        /// Fewest host atoms of a benchmark hop.
+        #[arg(long, default_value_t = 90)]
+        min_atoms: usize,
+        /// Most host atoms of a benchmark hop.
+        #[arg(long, default_value_t = 115)]
+        max_atoms: usize,
+        /// Hops to time (first by jid that both recipes compute).
+        #[arg(long, default_value_t = 12)]
+        hops: usize,
+        /// Runs per hop (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        reps: usize,
+        /// A Python with `ions`, ASE and pymatgen: also run scripts/bvse_reference.py on the
+        /// same hops (test oracle only).
+        #[arg(long)]
+        python: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// The paper benchmark: mean, random forest and boosted trees on the paper's 559/60
     /// split and in grouped 5-fold CV over all 619 hops, beside the published rows.
     #[command(after_help = "Example:\n  hopdb bench paper --data ../shared/data/devi2025 --seeds 5 --write-docs docs/benchmarks.md\n  hopdb bench paper --seeds 1 --no-tune --format json")]
@@ -69,6 +97,27 @@ pub enum BenchCmd {
 
 pub fn run(cmd: BenchCmd) -> Result<()> {
     match cmd {
+        BenchCmd::Bvse { data, min_atoms, max_atoms, hops, reps, python, format } => {
+            let b = bench::bvse_timings(&data, min_atoms, max_atoms, hops, reps, python.as_deref())?;
+            if format == Format::Json {
+                println!("{}", serde_json::to_string_pretty(&b)?);
+                return Ok(());
+            }
+            let mut t = ResultTable::new(&["jid", "sys_name", "host atoms", "hopdb ms", "ions ms", "ions Em", "python s", "python Em"]).titled("BVSE per-hop time (median of runs, one thread, oxidation states included)");
+            let opt = |x: Option<f64>| x.map_or(Value::Null, Value::Num);
+            for h in &b.hops {
+                t.push(vec![Value::Int(h.jid), Value::Str(h.sys_name.clone()), Value::Int(h.host_atoms as i64), Value::Num(h.hopdb_ms), Value::Num(h.ions_ms), Value::Num(h.ions_em), opt(h.python_s), opt(h.python_em)]);
+            }
+            println!("{}", t.render(format));
+            let mut s = ResultTable::new(&["what", "value"]).titled("Summary");
+            s.push(vec![Value::Str("hops".into()), Value::Int(b.hops.len() as i64)]);
+            s.push(vec![Value::Str("median ms per hop (hopdb recipe)".into()), Value::Num(b.hopdb_median_ms)]);
+            s.push(vec![Value::Str("median ms per hop (ions recipe)".into()), Value::Num(b.ions_median_ms)]);
+            s.push(vec![Value::Str("median s per hop (Python ions)".into()), opt(b.python_median_s)]);
+            s.push(vec![Value::Str("speed-up vs Python (ions recipe)".into()), opt(b.speedup_vs_python)]);
+            println!("{}", s.render(format));
+            Ok(())
+        }
         BenchCmd::Models { data, runs, tune_runs, format } => {
             if !data.join("band_train.json").is_file() {
                 anyhow::bail!("dataset not found: {} has no band_train.json (pass --data DIR)", data.display());

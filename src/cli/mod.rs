@@ -1,6 +1,7 @@
 //! Command-line parsing (clap) and dispatch. Every command is a thin wrapper over the library.
 
 mod bench;
+mod bvse;
 mod progress;
 mod report;
 #[cfg(feature = "gnn")]
@@ -82,6 +83,9 @@ pub enum Command {
     #[cfg(feature = "gnn")]
     #[command(subcommand)]
     Gnn(gnn::GnnCmd),
+    /// BVSE barriers: for stored hops, a substitution corpus, and BVSE vs DFT.
+    #[command(subcommand)]
+    Bvse(bvse::BvseCmd),
     /// Show the append-only audit log of writes.
     #[command(after_help = "Example:\n  hopdb log --limit 20")]
     Log {
@@ -119,6 +123,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Classes(c) => records::classes(&cli.db, c),
         Command::Log { limit, format } => records::log(&cli.db, limit, format),
         Command::Bench(c) => bench::run(c),
+        Command::Bvse(c) => bvse::run(&cli.db, c),
         Command::Query(a) => query::query(&cli.db, a),
         Command::Run(a) => query::run_file(&cli.db, a),
         Command::Repl(a) => query::repl(&cli.db, a),

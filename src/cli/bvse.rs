@@ -1,0 +1,190 @@
+//! `hopdb bvse ...`: BVSE barriers for stored hops, the BVSE corpus, and BVSE vs DFT.
+
+use anyhow::{Context, Result};
+use clap::{Subcommand, ValueEnum};
+use hopdb::bvse::corpus::{self, ComputeOptions, CorpusOptions};
+use hopdb::bvse::Recipe;
+use hopdb::element::Element;
+use hopdb::store::Store;
+use hopdb::table::{Format, ResultTable, Value};
+use std::path::Path;
+
+/// A BVSE recipe on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum RecipeArg {
+    /// hopdb's own: host framework, climbing-image NEB, barrier = max - initial.
+    Hopdb,
+    /// The `ions` package's recipe (8 A supercell, 5 images, no climbing, max - min).
+    Ions,
+}
+
+impl From<RecipeArg> for Recipe {
+    fn from(r: RecipeArg) -> Recipe {
+        match r {
+            RecipeArg::Hopdb => Recipe::Hopdb,
+            RecipeArg::Ions => Recipe::Ions,
+        }
+    }
+}
+
+/// BVSE commands.
+#[derive(Subcommand, Debug)]
+pub enum BvseCmd {
+    /// A BVSE barrier for each selected hop, stored as a `bvse` record linked to it
+    /// (all-or-nothing unless --skip-failed; hops already done are not recomputed).
+    #[command(after_help = "Example:\n  hopdb bvse compute --from \"SELECT * FROM hops WHERE fidelity = 'dft'\" --skip-failed\n  hopdb bvse compute --from \"SELECT * FROM hops WHERE ion = 'Li'\" --recipe ions --format json")]
+    Compute {
+        /// HopQL query selecting the hops.
+        #[arg(long, default_value = "SELECT * FROM hops WHERE fidelity = 'dft'")]
+        from: String,
+        /// Recipe.
+        #[arg(long, value_enum, default_value_t = RecipeArg::Hopdb)]
+        recipe: RecipeArg,
+        /// Store the hops that worked and report the failures (default: write nothing when
+        /// one fails).
+        #[arg(long)]
+        skip_failed: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Build or extend the BVSE corpus: enumerated hops of every stored structure and its
+    /// mobile-ion substitution variants (resumable, one atomic write per batch).
+    #[command(after_help = "Example:\n  hopdb bvse corpus --target 2000 --seed 0\n  hopdb bvse corpus --target 100000 --batch 1024 --ions Li,Na,K,Mg,Ca,Zn\n\nRe-running (or running with a larger target) continues where the last run stopped.\nThe rules are in docs/BVSE_CORPUS.md.")]
+    Corpus {
+        /// Stop once this many corpus records are stored.
+        #[arg(long)]
+        target: usize,
+        /// Seed of the work order (the same seed gives the same corpus).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Hops per batch (one atomic write each).
+        #[arg(long, default_value_t = 512)]
+        batch: usize,
+        /// Mobile ions of the substitution variants (comma-separated).
+        #[arg(long, default_value = "Li,Na,K,Mg,Ca,Zn", value_delimiter = ',')]
+        ions: Vec<String>,
+        /// Isotropic lattice scales of the variants (comma-separated; 1.0 keeps the lattice).
+        #[arg(long, default_value = "0.90,0.92,0.94,0.96,0.98,1.0,1.02,1.04,1.06,1.08,1.10", value_delimiter = ',')]
+        strains: Vec<f64>,
+        /// Recipe.
+        #[arg(long, value_enum, default_value_t = RecipeArg::Hopdb)]
+        recipe: RecipeArg,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Pearson and Spearman correlation, MAE and counts of stored BVSE barriers against
+    /// their parent (DFT) barriers, for all and for converged BVSE records.
+    #[command(after_help = "Example:\n  hopdb bvse compare\n  hopdb bvse compare --from \"SELECT * FROM hops WHERE fidelity = 'bvse' AND ion = 'Li'\" --format json")]
+    Compare {
+        /// HopQL query selecting the BVSE records (default: all).
+        #[arg(long)]
+        from: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+fn counts_table(title: &str, rows: &[(String, Value)]) -> ResultTable {
+    let mut t = ResultTable::new(&["what", "value"]).titled(title);
+    for (k, v) in rows {
+        t.push(vec![Value::Str(k.clone()), v.clone()]);
+    }
+    t
+}
+
+/// Run a BVSE command.
+pub fn run(db: &Path, cmd: BvseCmd) -> Result<()> {
+    let store = Store::open(db)?;
+    match cmd {
+        BvseCmd::Compute { from, recipe, skip_failed, format } => {
+            let ids = corpus::select_ids(&store, &from)?;
+            let opts = ComputeOptions { recipe: recipe.into(), skip_failed };
+            let rep = corpus::compute(&store, &ids, &opts)?;
+            if format == Format::Json {
+                println!("{}", serde_json::to_string_pretty(&rep)?);
+                return Ok(());
+            }
+            let mut rows = vec![
+                ("selected".to_string(), Value::Int(rep.selected as i64)),
+                ("stored".to_string(), Value::Int(rep.stored.len() as i64)),
+                ("stored, not converged".to_string(), Value::Int(rep.not_converged as i64)),
+                ("already stored".to_string(), Value::Int(rep.already_stored as i64)),
+                ("skipped (bvse records)".to_string(), Value::Int(rep.skipped_bvse as i64)),
+                ("failed".to_string(), Value::Int(rep.failures.len() as i64)),
+            ];
+            for (reason, n) in corpus::counts_by_reason(&rep.failures) {
+                rows.push((format!("failed: {reason}"), Value::Int(n as i64)));
+            }
+            rows.push(("seconds".to_string(), Value::Num(rep.seconds)));
+            println!("{}", counts_table(&format!("bvse compute ({})", opts.recipe.as_str()), &rows).render(format));
+            if !rep.failures.is_empty() {
+                let mut t = ResultTable::new(&["record", "reason", "message"]).titled("Failed hops");
+                for f in &rep.failures {
+                    t.push(vec![Value::Str(f.id.clone()), Value::Str(f.reason.to_string()), Value::Str(f.message.clone())]);
+                }
+                println!("{}", t.render(format));
+            }
+            Ok(())
+        }
+        BvseCmd::Corpus { target, seed, batch, ions, strains, recipe, format } => {
+            if strains.is_empty() || strains.iter().any(|s| !s.is_finite() || *s < 0.5 || *s > 2.0) {
+                anyhow::bail!("--strains: give lattice scales between 0.5 and 2.0, e.g. 1.0,0.97,1.03");
+            }
+            let ions: Vec<Element> = ions
+                .iter()
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| Element::from_symbol(s.trim()).map_err(|e| anyhow::anyhow!("--ions: {e}")))
+                .collect::<Result<_>>()?;
+            let opts = CorpusOptions { target, seed, batch, ions, strains, recipe: recipe.into(), ..Default::default() };
+            let rep = corpus::corpus(&store, &opts).context("bvse corpus (batches committed before the error are kept; re-run to continue)")?;
+            if format == Format::Json {
+                println!("{}", serde_json::to_string_pretty(&rep)?);
+                return Ok(());
+            }
+            let mut rows = vec![
+                ("target".to_string(), Value::Int(rep.target as i64)),
+                ("parent structures".to_string(), Value::Int(rep.parents as i64)),
+                ("hops available".to_string(), Value::Int(rep.available as i64)),
+                ("work items scanned".to_string(), Value::Int(rep.scanned as i64)),
+                ("already stored".to_string(), Value::Int(rep.already_stored as i64)),
+                ("already failed".to_string(), Value::Int(rep.already_failed as i64)),
+                ("computed now".to_string(), Value::Int(rep.computed as i64)),
+                ("stored now".to_string(), Value::Int(rep.stored as i64)),
+                ("stored now, not converged".to_string(), Value::Int(rep.not_converged as i64)),
+            ];
+            for (reason, n) in &rep.failed {
+                rows.push((format!("failed now: {reason}"), Value::Int(*n as i64)));
+            }
+            rows.extend([
+                ("batches".to_string(), Value::Int(rep.batches as i64)),
+                ("corpus records".to_string(), Value::Int(rep.corpus_records as i64)),
+                ("work list exhausted".to_string(), Value::Bool(rep.exhausted)),
+                ("seconds".to_string(), Value::Num(rep.seconds)),
+                ("records/s".to_string(), Value::Num(if rep.compute_seconds > 0.0 { rep.stored as f64 / rep.compute_seconds } else { 0.0 })),
+            ]);
+            println!("{}", counts_table(&format!("bvse corpus ({}, seed {seed})", opts.recipe.as_str()), &rows).render(format));
+            if rep.exhausted {
+                eprintln!("note: the work list ran out at {} corpus records, below the target {}", rep.corpus_records, rep.target);
+            }
+            Ok(())
+        }
+        BvseCmd::Compare { from, format } => {
+            let ids = match &from {
+                Some(q) => Some(corpus::select_ids(&store, q)?),
+                None => None,
+            };
+            let rows = corpus::compare(&store, ids.as_deref())?;
+            if rows.is_empty() {
+                anyhow::bail!("no BVSE records with a stored parent selected (run `hopdb bvse compute` first)");
+            }
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+                f => println!("{}", corpus::compare_table(&rows).render(f)),
+            }
+            Ok(())
+        }
+    }
+}
