@@ -268,3 +268,27 @@ fn hopql_trains_and_evaluates_a_graph_network() {
     let e = query(&store, "TRAIN g3 AS gnn(nonsense) ON SPLIT paper").unwrap_err().to_string();
     assert!(e.contains("nonsense"), "{e}");
 }
+
+#[test]
+fn path_pooling_and_log_target_train_and_predict() {
+    let (_d, store, recs) = fixture(20);
+    let train: Vec<HopRecord> = recs[..8].to_vec();
+    // The path-only readout and the log1p target fit 8 hops as well as the defaults do.
+    for pool in ["path", "both"] {
+        let s = tiny(&[("epochs", "400"), ("hidden", "32"), ("lr", "0.01"), ("weight_decay", "0"), ("pool", pool), ("target", "log1p")]);
+        let t = gnn::train(&store, &train, Validation::None, Pretrain::None, &s, TrainOptions::default()).unwrap();
+        assert_eq!(t.blob.spec.pool.as_str(), pool);
+        let rec = t.to_record("p", "").unwrap();
+        let p = gnn::predict_records(&store, &rec, &train).unwrap();
+        // log1p predictions map back through exp - 1: barriers, never below -1 eV.
+        assert!(p.iter().all(|v| v.is_finite() && *v > -1.0));
+        let y: Vec<f64> = train.iter().map(|r| r.em).collect();
+        let mae = p.iter().zip(&y).map(|(a, b)| (a - b).abs()).sum::<f64>() / 8.0;
+        assert!(mae < 0.1, "pool={pool}: train MAE {mae}");
+        // The head sees twice the width when both pools are concatenated.
+        let w1 = rec.params.get("pool").cloned();
+        assert_eq!(w1.as_deref(), Some(pool));
+    }
+    let bad = gnn::Spec::from_map(&[("pool".to_string(), "max".to_string())].into_iter().collect()).unwrap_err().to_string();
+    assert!(bad.contains("pool"), "{bad}");
+}

@@ -233,6 +233,24 @@ fn train_cmd(db: &Path, a: TrainArgs, pretrain_only: bool) -> Result<()> {
         None if a.bvse_self => bvse_twins(&store, &train)?,
         None => Vec::new(),
     };
+    // Pre-training records derived from a test hop's structure (their `parent` is a test hop
+    // or a hop on a test host) are left out: the test structures stay unseen.
+    let ext_records = {
+        let test_hosts: std::collections::HashSet<&str> = test.iter().map(|r| r.host.0.as_str()).collect();
+        let by_id: BTreeMap<&str, &HopRecord> = all.iter().map(|r| (r.id.as_str(), r)).collect();
+        let before = ext_records.len();
+        let kept: Vec<HopRecord> = ext_records
+            .into_iter()
+            .filter(|r| match r.parent.as_deref().and_then(|p| by_id.get(p)) {
+                Some(parent) => parent.partition.map(|p| p.as_str()) != Some("test") && !test_hosts.contains(parent.host.0.as_str()),
+                None => !test_hosts.contains(r.host.0.as_str()),
+            })
+            .collect();
+        if kept.len() < before {
+            eprintln!("pre-training: left out {} of {before} records derived from test structures", before - kept.len());
+        }
+        kept
+    };
     let init = match &a.init_from {
         Some(n) => Some(registry::load(&store, n)?),
         None => None,

@@ -23,7 +23,7 @@ pub mod tensor;
 mod train;
 
 pub use graph::{build_hop, build_many, Graph, GraphConfig, Input, NODE_FEATURES};
-pub use net::{Batch, Net, NetConfig, ParamValues, Readout};
+pub use net::{Batch, Net, NetConfig, ParamValues, Pool, Readout};
 pub use train::{predict_graphs, train, Checkpoint, Pretrain, TrainOptions, TrainedGnn, Validation};
 
 use crate::record::HopRecord;
@@ -202,6 +202,8 @@ pub struct Spec {
     pub valid_fraction: f64,
     /// Gradient-norm clip.
     pub clip: f64,
+    /// Nodes the mean readouts average over: `all` (MODEL-3), `path` or `both`.
+    pub pool: Pool,
     /// What fine-tuning fits: `em` or `log1p` (standardised either way; L1 loss on that scale).
     pub target: Target,
     /// libtorch intra-op threads (0 = libtorch's default, all cores). The default is 1: one
@@ -237,6 +239,7 @@ impl Default for Spec {
             valid_fraction: 0.1,
             clip: 5.0,
             target: Target::Em,
+            pool: Pool::All,
             threads: 1,
             pretrain_epochs: 10,
             pretrain_lr: 2e-3,
@@ -248,7 +251,7 @@ impl Default for Spec {
 
 impl Spec {
     /// Accepted keys.
-    pub const KEYS: [&'static str; 21] = [
+    pub const KEYS: [&'static str; 22] = [
         "variant",
         "epochs",
         "lr",
@@ -265,6 +268,7 @@ impl Spec {
         "valid_fraction",
         "clip",
         "target",
+        "pool",
         "threads",
         "pretrain_epochs",
         "pretrain_lr",
@@ -302,6 +306,7 @@ impl Spec {
                 "pretrain_epochs" => s.pretrain_epochs = pos_usize(v).ok_or_else(|| bad("a positive integer"))?,
                 "pretrain_lr" => s.pretrain_lr = pos_f64(v).ok_or_else(|| bad("a positive number"))?,
                 "target" => s.target = Target::parse(v).ok_or_else(|| bad("em or log1p"))?,
+                "pool" => s.pool = Pool::parse(v).ok_or_else(|| bad("all, path or both"))?,
                 "pretrain_target" => {
                     s.pretrain_target = match Target::parse(v) {
                         Some(t) => t,
@@ -343,6 +348,7 @@ impl Spec {
         put("pretrain_epochs", self.pretrain_epochs.to_string());
         put("pretrain_lr", self.pretrain_lr.to_string());
         put("target", self.target.as_str().into());
+        put("pool", self.pool.as_str().into());
         put("pretrain_target", self.pretrain_target.as_str().into());
         put("pretrain_max", self.pretrain_max.to_string());
         m
@@ -355,7 +361,7 @@ impl Spec {
 
     /// Network shape of this spec.
     pub fn net_config(&self) -> NetConfig {
-        NetConfig { hidden: self.hidden, layers: self.layers, rbf: self.rbf, cutoff: self.cutoff, readout: self.variant.readout() }
+        NetConfig { hidden: self.hidden, layers: self.layers, rbf: self.rbf, cutoff: self.cutoff, readout: self.variant.readout(), pool: self.pool }
     }
 }
 

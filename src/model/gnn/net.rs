@@ -47,6 +47,46 @@ impl Readout {
     }
 }
 
+/// Which nodes the mean readouts average over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Pool {
+    /// Every node (MODEL-3).
+    All,
+    /// The path nodes only (the mobile ion at its sites and images, or the `X` node).
+    Path,
+    /// Both, concatenated (twice the width).
+    Both,
+}
+
+impl Pool {
+    /// Name as accepted by the `pool` key.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Pool::All => "all",
+            Pool::Path => "path",
+            Pool::Both => "both",
+        }
+    }
+
+    /// Parse `all`, `path` or `both`.
+    pub fn parse(s: &str) -> Option<Pool> {
+        match s.trim() {
+            "all" => Some(Pool::All),
+            "path" => Some(Pool::Path),
+            "both" => Some(Pool::Both),
+            _ => None,
+        }
+    }
+
+    fn width(self) -> usize {
+        if self == Pool::Both {
+            2
+        } else {
+            1
+        }
+    }
+}
+
 /// Network shape.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NetConfig {
@@ -60,6 +100,8 @@ pub struct NetConfig {
     pub cutoff: f64,
     /// Readout.
     pub readout: Readout,
+    /// Nodes the mean readouts average over.
+    pub pool: Pool,
 }
 
 /// Named parameter values (the serialisable form of a network).
@@ -93,7 +135,8 @@ fn param_shapes(cfg: &NetConfig) -> Vec<(String, Vec<i64>)> {
         v.push((format!("conv{l}.ln_edge.b"), vec![h]));
     }
     v.push(("attn.w".into(), vec![h, 1]));
-    let p = (cfg.readout.graphs_per_hop() as i64) * h;
+    let pool_width = if cfg.readout == Readout::Attention { 1 } else { cfg.pool.width() as i64 };
+    let p = (cfg.readout.graphs_per_hop() as i64) * h * pool_width;
     v.push(("head.w1".into(), vec![p, h]));
     v.push(("head.b1".into(), vec![h]));
     v.push(("head.w2".into(), vec![h, 1]));
@@ -134,6 +177,8 @@ pub struct Batch {
     rbf: Tensor,
     node_graph: Tensor,
     inv_count: Tensor,
+    path_mask: Tensor,
+    inv_path_count: Tensor,
     n_nodes: usize,
     n_graphs: usize,
     hops: usize,
@@ -147,6 +192,8 @@ impl Batch {
         let nh = hops.len();
         let (mut z, mut feat, mut src, mut dst, mut dist, mut node_graph) = (vec![], vec![], vec![], vec![], vec![], vec![]);
         let mut counts = vec![0f32; nh * per];
+        let mut path_counts = vec![0f32; nh * per];
+        let mut path_mask = vec![];
         let mut offset = 0i64;
         for g_i in 0..per {
             for (k, gs) in hops.iter().enumerate() {
@@ -159,6 +206,10 @@ impl Batch {
                 dist.extend_from_slice(&g.dist);
                 node_graph.extend(std::iter::repeat(gid).take(g.nodes()));
                 counts[gid as usize] = g.nodes().max(1) as f32;
+                // Path nodes: those without the host flag (feature 0).
+                let before = path_mask.len();
+                path_mask.extend(g.feat.chunks(NODE_FEATURES).map(|f| if f[0] > 0.5 { 0f32 } else { 1f32 }));
+                path_counts[gid as usize] = path_mask[before..].iter().sum::<f32>().max(1.0);
                 offset += g.nodes() as i64;
             }
         }
@@ -176,6 +227,7 @@ impl Batch {
             }
         }
         let inv: Vec<f32> = counts.iter().map(|c| 1.0 / c).collect();
+        let inv_path: Vec<f32> = path_counts.iter().map(|c| 1.0 / c).collect();
         Ok(Batch {
             z: Tensor::index(&z)?,
             feat: Tensor::from_f32(&feat, &[n as i64, NODE_FEATURES as i64], false)?,
@@ -184,6 +236,8 @@ impl Batch {
             rbf: Tensor::from_f32(&rbf, &[m as i64, k as i64], false)?,
             node_graph: Tensor::index(&node_graph)?,
             inv_count: Tensor::from_f32(&inv, &[(nh * per) as i64, 1], false)?,
+            path_mask: Tensor::from_f32(&path_mask, &[n as i64, 1], false)?,
+            inv_path_count: Tensor::from_f32(&inv_path, &[(nh * per) as i64, 1], false)?,
             n_nodes: n,
             n_graphs: nh * per,
             hops: nh,
@@ -260,7 +314,15 @@ impl Net {
                 let den = s.segment_sum(&b.node_graph, b.n_graphs)?;
                 num.div(&den)?
             }
-            _ => h.segment_sum(&b.node_graph, b.n_graphs)?.mul(&b.inv_count)?,
+            _ => {
+                let all = || -> Result<Tensor> { h.segment_sum(&b.node_graph, b.n_graphs)?.mul(&b.inv_count) };
+                let path = || -> Result<Tensor> { h.mul(&b.path_mask)?.segment_sum(&b.node_graph, b.n_graphs)?.mul(&b.inv_path_count) };
+                match self.cfg.pool {
+                    Pool::All => all()?,
+                    Pool::Path => path()?,
+                    Pool::Both => Tensor::cat(&[&all()?, &path()?], 1)?,
+                }
+            }
         };
         let x = match self.cfg.readout {
             Readout::Mean | Readout::Attention => pooled,
