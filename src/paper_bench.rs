@@ -29,6 +29,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// `hopdb bench paper --write-docs FILE` keeps everything from this line on in the file it
+/// rewrites (hand-maintained sections such as the graph-network experiments).
+pub const KEEP_MARKER: &str = "<!-- kept by hopdb bench paper: the sections below are not generated -->";
+
 /// One row of the benchmark table.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct BenchRow {

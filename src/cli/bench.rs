@@ -154,7 +154,14 @@ pub fn run(cmd: BenchCmd) -> Result<()> {
             }
             if let Some(path) = write_docs {
                 let cmd = format!("hopdb bench paper --seeds {seeds}{} --write-docs {}", if no_tune { " --no-tune" } else { "" }, path.display());
-                std::fs::write(&path, hopdb::paper_bench::markdown(&b, &cmd)).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+                // Sections after the marker (graph-network experiments, maintained from
+                // `hopdb gnn` runs) are kept when the generated part is rewritten.
+                let kept = std::fs::read_to_string(&path).ok().and_then(|old| old.find(hopdb::paper_bench::KEEP_MARKER).map(|i| old[i..].to_string())).unwrap_or_default();
+                let mut text = hopdb::paper_bench::markdown(&b, &cmd);
+                if !kept.is_empty() {
+                    text = format!("{}\n{kept}", text.trim_end());
+                }
+                std::fs::write(&path, text).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
                 eprintln!("wrote {}", path.display());
             }
             Ok(())
