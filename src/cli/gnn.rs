@@ -499,6 +499,9 @@ fn bench_cmd(db: &Path, a: BenchArgs) -> Result<()> {
     let all = dft_records(&store)?;
     let train = partition(&all, "train");
     let hosts = gnn::load_hosts(&store, &all)?;
+    if spec.threads > 0 {
+        gnn::tensor::set_num_threads(spec.threads)?;
+    }
     let mut t = ResultTable::new(&["measurement", "hops", "seconds", "hops/s"]).titled(format!("gnn {} benchmark ({} libtorch threads)", spec.variant.as_str(), gnn::tensor::num_threads()));
     let t0 = Instant::now();
     let g = hopdb::model::gnn::graph::build_many(&all, &hosts, &spec.graph_config()).map_err(|e| anyhow!(e))?;

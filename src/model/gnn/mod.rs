@@ -431,6 +431,9 @@ pub fn predict_records(store: &Store, model: &crate::model::ModelRecord, records
         return Err(GnnError::Data(format!("model '{}' is a {} model, not {KIND}", model.name, model.kind)));
     }
     let blob = GnnBlob::from_bytes(&model.blob).map_err(|e| GnnError::Blob(format!("model '{}': {e}", model.name)))?;
+    if blob.spec.threads > 0 {
+        tensor::set_num_threads(blob.spec.threads)?;
+    }
     let hosts = load_hosts(store, records)?;
     let graphs = build_many(records, &hosts, &blob.graph).map_err(GnnError::Data)?;
     let net = Net::from_values(blob.net, &blob.values)?;
