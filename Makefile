@@ -64,7 +64,7 @@ demo: build check-data
 	$(BIN) --db $(DEMO_DB) query "CROSS VALIDATE boosted_trees ON SPLIT cv"
 	$(BIN) --db $(DEMO_DB) report gbt --out demo-report
 	@echo "== BVSE: a bond-valence (softBV) NEB barrier for every DFT hop that can be computed, against DFT =="
-	$(BIN) --db $(DEMO_DB) bvse compute --skip-failed | head -19
+	$(BIN) --db $(DEMO_DB) bvse compute --skip-failed | head -18
 	$(BIN) --db $(DEMO_DB) bvse compare
 	@echo "== graph network (tch/libtorch, CPU): band input trained from scratch on the paper split (about a minute) =="
 	@ldd $(BIN) | grep -E 'libtorch_cpu|not found' || true
