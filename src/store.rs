@@ -9,6 +9,8 @@
 //! | `r` | record id | [`HopRecord`] |
 //! | `s` | [`StructureId`] | [`Structure`] (content-addressed, shared by records) |
 //! | `x` | field, value, record id | empty: secondary index |
+//! | `n` | field, ordered f64, record id | empty: range index ([`RANGE_INDEXED_FIELDS`]) |
+//! | `c` | field, value, `em`, ordered f64, record id | empty: composite index ([`COMPOSITE_FIELDS`]) |
 //! | `d` | ion, host formula, record id | empty: duplicate-detection bucket |
 //! | `g` | class label | normalised structural group |
 //! | `a` | sequence number (big-endian u64) | [`AuditEntry`] |
@@ -27,13 +29,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-/// Version of the on-disk layout. Opening a store written with another version is an error.
+/// Version of the on-disk layout. A version-2 store is upgraded in place when opened (see
+/// [`Store::open`]); any other version is an error.
 ///
 /// * 1: values in plain bincode, sled's own (page-level) zstd compression.
 /// * 2: records, structures and audit entries compressed per value by hopdb (zstd, a one-byte
 ///   tag in front), sled's compression off. sled's compression pins a zstd-sys that cannot
 ///   share a build with libtorch's (tch), so hopdb compresses values itself.
-pub const SCHEMA_VERSION: u32 = 2;
+/// * 3: adds the composite `(field, em)` indexes under prefix `c`.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// zstd level of stored values (3: zstd's default; higher levels gained little on records).
 pub const VALUE_ZSTD_LEVEL: i32 = 3;
@@ -175,6 +179,23 @@ fn range_key(field: &str, x: f64, id: &str) -> Vec<u8> {
     key(b'n', &[field.as_bytes(), &encode_ordered(x), id.as_bytes()])
 }
 
+/// Low-cardinality indexed fields that also have a composite index with [`COMPOSITE_RANGE_FIELD`]
+/// (prefix `c`): `ion = 'Mg' AND em < 0.3` reads only the keys of the matching records, in `em`
+/// order, instead of intersecting the `ion` and `em` indexes.
+pub const COMPOSITE_FIELDS: &[&str] = &["fidelity", "ion", "source", "group", "partition"];
+
+/// The numeric field of the composite indexes.
+pub const COMPOSITE_RANGE_FIELD: &str = "em";
+
+/// Composite-index entries of a record: (field, value), each paired with its `em`.
+pub fn composite_index_entries(r: &HopRecord) -> Vec<(&'static str, String)> {
+    index_entries(r).into_iter().filter(|(f, _)| COMPOSITE_FIELDS.contains(f)).collect()
+}
+
+fn composite_key(field: &str, value: &str, x: f64, id: &str) -> Vec<u8> {
+    key(b'c', &[field.as_bytes(), value.as_bytes(), COMPOSITE_RANGE_FIELD.as_bytes(), &encode_ordered(x), id.as_bytes()])
+}
+
 /// Fields that have a secondary index.
 pub const INDEXED_FIELDS: &[&str] = &["fidelity", "ion", "source", "group", "class", "sys_name", "partition", "elements"];
 
@@ -221,12 +242,42 @@ fn decode<T: serde::de::DeserializeOwned>(k: &[u8], v: &[u8]) -> Result<T> {
     match v.split_first() {
         Some((0, body)) => bincode::deserialize(body).map_err(|e| corrupt(e.to_string())),
         Some((1, body)) => {
-            let raw = zstd::stream::decode_all(body).map_err(|e| corrupt(format!("zstd: {e}")))?;
+            let raw = decompress(body).map_err(|e| corrupt(format!("zstd: {e}")))?;
             bincode::deserialize(&raw).map_err(|e| corrupt(e.to_string()))
         }
         Some((t, _)) => Err(corrupt(format!("unknown value encoding tag {t}"))),
         None => Err(corrupt("empty value".into())),
     }
+}
+
+/// Largest decompressed value accepted (a frame that claims more is corrupt).
+const MAX_VALUE_LEN: u64 = 1 << 30;
+
+thread_local! {
+    /// One zstd decompression context per thread, reused: creating a context per value cost
+    /// more than the decompression itself (about 20 us of 27 us per record fetch).
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Decompress one zstd frame written by [`encode`] (which records the content size).
+fn decompress(body: &[u8]) -> std::io::Result<Vec<u8>> {
+    let size = match zstd::zstd_safe::get_frame_content_size(body) {
+        Ok(Some(n)) if n <= MAX_VALUE_LEN => n as usize,
+        // No size in the frame (not written by this encoder): the streaming decoder copes.
+        Ok(None) => return zstd::stream::decode_all(body),
+        Ok(Some(n)) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("frame claims {n} bytes"))),
+        Err(_) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "not a zstd frame")),
+    };
+    DECOMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(zstd::bulk::Decompressor::new()?);
+        }
+        match slot.as_mut() {
+            Some(d) => d.decompress(body, size),
+            None => zstd::stream::decode_all(body),
+        }
+    })
 }
 
 /// bincode, then zstd when the value is long enough to gain; one tag byte in front
@@ -319,6 +370,9 @@ impl WriteSet {
         for (f, x) in range_index_entries(old) {
             self.batch.remove(range_key(f, x, &old.id));
         }
+        for (f, v) in composite_index_entries(old) {
+            self.batch.remove(composite_key(f, &v, old.em, &old.id));
+        }
         self.put_record(new);
     }
 
@@ -329,6 +383,9 @@ impl WriteSet {
         }
         for (f, x) in range_index_entries(r) {
             self.batch.insert(range_key(f, x, &r.id), &[] as &[u8]);
+        }
+        for (f, v) in composite_index_entries(r) {
+            self.batch.insert(composite_key(f, &v, r.em, &r.id), &[] as &[u8]);
         }
         self.records += 1;
     }
@@ -420,13 +477,43 @@ impl Store {
                     key: "m/schema_version".into(),
                     msg: format!("{} bytes", v.len()),
                 })?);
-                if found != SCHEMA_VERSION {
+                if found == 2 {
+                    store.upgrade_from_v2()?;
+                    Ok(store)
+                } else if found != SCHEMA_VERSION {
                     Err(StoreError::SchemaMismatch { path: path.to_path_buf(), found, expected: SCHEMA_VERSION, hopdb: crate::HOPDB_VERSION })
                 } else {
                     Ok(store)
                 }
             }
         }
+    }
+
+    /// Schema 2 -> 3: add the composite indexes. Records are read in chunks and their keys
+    /// written in batches; the schema version moves to 3 in the last batch, with its audit
+    /// entry. An interrupted upgrade leaves version 2 and some composite keys, which are
+    /// derived from the records alone, so the next open simply writes them again.
+    fn upgrade_from_v2(&self) -> Result<()> {
+        const CHUNK: usize = 20_000;
+        let mut batch = sled::Batch::default();
+        let mut pending = 0usize;
+        let mut n = 0u64;
+        for rec in self.records() {
+            let r = rec?;
+            for (f, v) in composite_index_entries(&r) {
+                batch.insert(composite_key(f, &v, r.em, &r.id), &[] as &[u8]);
+            }
+            n += 1;
+            pending += 1;
+            if pending == CHUNK {
+                self.db.apply_batch(std::mem::take(&mut batch))?;
+                pending = 0;
+            }
+        }
+        self.db.apply_batch(batch)?;
+        let mut ws = WriteSet::new("upgrade", format!("schema 2 -> {SCHEMA_VERSION}: composite (field, em) indexes for {n} records"));
+        ws.put_raw(key(b'm', &[b"schema_version"]), SCHEMA_VERSION.to_be_bytes().to_vec());
+        self.commit(ws)
     }
 
     /// Open the store at `path`, creating it first when the path does not exist.
@@ -599,42 +686,70 @@ impl Store {
         self.scan_range(field, lo, hi, false).map(|(_, n)| n)
     }
 
-    /// Key range `[start, end)` of a range-index probe and the length of the key before the id.
-    fn range_bounds(&self, field: &str, lo: std::ops::Bound<f64>, hi: std::ops::Bound<f64>) -> (Vec<u8>, Vec<u8>, usize) {
-        use std::ops::Bound::*;
-        let mut prefix = key(b'n', &[field.as_bytes()]);
+    /// Ids of records whose composite-indexed `field` equals `value` and whose `em` lies within
+    /// the bounds (in `em` order, as raw keys), reading at most `limit` index keys; the flag is
+    /// false when the limit cut the read short.
+    pub fn id_keys_where_in_range(&self, field: &str, value: &str, lo: std::ops::Bound<f64>, hi: std::ops::Bound<f64>, limit: usize) -> Result<(IdKeys, bool)> {
+        let mut prefix = key(b'c', &[field.as_bytes(), value.as_bytes(), COMPOSITE_RANGE_FIELD.as_bytes()]);
         prefix.push(SEP);
-        let at = |x: f64| {
-            let mut k = prefix.clone();
-            k.extend_from_slice(&encode_ordered(x));
-            k
-        };
-        // Keys are prefix + 8 value bytes + SEP + id; 0xff after the value sorts past every id.
-        let start = match lo {
-            Unbounded => prefix.clone(),
-            Included(x) => at(x),
-            Excluded(x) => {
-                let mut k = at(x);
-                k.push(0xff);
-                k
+        let (start, end, skip) = ordered_bounds(prefix, lo, hi);
+        let mut keys = Vec::new();
+        if start >= end {
+            return Ok((IdKeys { keys, skip }, true));
+        }
+        for k in self.db.range(start..end).keys() {
+            if keys.len() >= limit {
+                return Ok((IdKeys { keys, skip }, false));
             }
-        };
-        let end = match hi {
-            Unbounded => {
-                let mut k = prefix.clone();
-                k.extend_from_slice(&[0xff; 10]);
-                k
-            }
-            Included(x) => {
-                let mut k = at(x);
-                k.push(0xff);
-                k
-            }
-            Excluded(x) => at(x),
-        };
-        (start, end, prefix.len() + 9)
+            keys.push(k?);
+        }
+        Ok((IdKeys { keys, skip }, true))
     }
 
+    /// Key range `[start, end)` of a range-index probe and the length of the key before the id.
+    fn range_bounds(&self, field: &str, lo: std::ops::Bound<f64>, hi: std::ops::Bound<f64>) -> (Vec<u8>, Vec<u8>, usize) {
+        let mut prefix = key(b'n', &[field.as_bytes()]);
+        prefix.push(SEP);
+        ordered_bounds(prefix, lo, hi)
+    }
+}
+
+/// Key range `[start, end)` over keys `prefix + 8 ordered value bytes + SEP + id` with the
+/// value within the bounds, and the length of the key before the id.
+fn ordered_bounds(prefix: Vec<u8>, lo: std::ops::Bound<f64>, hi: std::ops::Bound<f64>) -> (Vec<u8>, Vec<u8>, usize) {
+    use std::ops::Bound::*;
+    let at = |x: f64| {
+        let mut k = prefix.clone();
+        k.extend_from_slice(&encode_ordered(x));
+        k
+    };
+    // Keys are prefix + 8 value bytes + SEP + id; 0xff after the value sorts past every id.
+    let start = match lo {
+        Unbounded => prefix.clone(),
+        Included(x) => at(x),
+        Excluded(x) => {
+            let mut k = at(x);
+            k.push(0xff);
+            k
+        }
+    };
+    let end = match hi {
+        Unbounded => {
+            let mut k = prefix.clone();
+            k.extend_from_slice(&[0xff; 10]);
+            k
+        }
+        Included(x) => {
+            let mut k = at(x);
+            k.push(0xff);
+            k
+        }
+        Excluded(x) => at(x),
+    };
+    (start, end, prefix.len() + 9)
+}
+
+impl Store {
     fn scan_range(&self, field: &str, lo: std::ops::Bound<f64>, hi: std::ops::Bound<f64>, collect: bool) -> Result<(Vec<String>, usize)> {
         let (start, end, skip) = self.range_bounds(field, lo, hi);
         let mut ids = Vec::new();

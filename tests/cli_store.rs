@@ -211,6 +211,37 @@ fn a_store_of_another_schema_version_is_refused() {
 }
 
 #[test]
+fn a_schema_2_store_is_upgraded_in_place_when_opened() {
+    let s = TempStore::init();
+    s.import_valid_fixture();
+    let q = ["query", "SELECT id, em FROM hops WHERE ion IN ('Li', 'Na', 'Mg') AND em < 10 ORDER BY id", "--format", "csv"];
+    let expected = s.run(&q).ok();
+    assert!(expected.lines().count() > 1, "{expected}");
+    // Make it a schema-2 store: no composite index keys (prefix `c`), version 2.
+    {
+        let db = open_sled_directly(&s.path);
+        let composite: Vec<_> = db.scan_prefix(b"c\0").keys().map(|k| k.unwrap()).collect();
+        assert!(!composite.is_empty(), "a schema-3 store has composite index keys");
+        for k in composite {
+            db.remove(k).unwrap();
+        }
+        db.insert(b"m\0schema_version", 2u32.to_be_bytes().to_vec()).unwrap();
+        db.flush().unwrap();
+    }
+    // The next open upgrades it: the same answer, through the rebuilt composite index.
+    assert_eq!(s.run(&q).ok(), expected);
+    let explain = s.run(&["query", "EXPLAIN SELECT id FROM hops WHERE ion = 'Li' AND em < 10"]).ok();
+    assert!(explain.contains("ion = 'Li' AND em < 10"), "{explain}");
+    assert_eq!(s.log_ops(), vec!["init", "import", "upgrade"]);
+    let db = open_sled_directly(&s.path);
+    assert_eq!(db.get(b"m\0schema_version").unwrap().unwrap().as_ref(), &hopdb::store::SCHEMA_VERSION.to_be_bytes());
+    // One composite key per (record, composite field) entry of the secondary index.
+    let secondary: usize = hopdb::store::COMPOSITE_FIELDS.iter().map(|f| db.scan_prefix(format!("x\0{f}\0").as_bytes()).count()).sum();
+    assert!(secondary >= 3 * 3, "fidelity, ion and source at least: {secondary}");
+    assert_eq!(db.scan_prefix(b"c\0").count(), secondary);
+}
+
+#[test]
 fn edit_appends_a_revision_and_show_reports_it() {
     let s = TempStore::init();
     s.import_valid_fixture();

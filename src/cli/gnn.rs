@@ -502,7 +502,7 @@ fn bench_cmd(db: &Path, a: BenchArgs) -> Result<()> {
     if spec.threads > 0 {
         gnn::tensor::set_num_threads(spec.threads)?;
     }
-    let mut t = ResultTable::new(&["measurement", "hops", "seconds", "hops/s"]).titled(format!("gnn {} benchmark ({} libtorch threads)", spec.variant.as_str(), gnn::tensor::num_threads()));
+    let mut t = ResultTable::new(&["measurement", "hops", "seconds", "hops/s"]).titled(format!("gnn {} benchmark ({} libtorch threads, device {})", spec.variant.as_str(), gnn::tensor::num_threads(), gnn::tensor::device_name(gnn::tensor::device()?)));
     let t0 = Instant::now();
     let g = hopdb::model::gnn::graph::build_many(&all, &hosts, &spec.graph_config()).map_err(|e| anyhow!(e))?;
     let gs = t0.elapsed().as_secs_f64();

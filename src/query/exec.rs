@@ -1243,6 +1243,19 @@ mod tests {
             "SELECT id FROM hops WHERE em BETWEEN 0.3 AND 0.9 ORDER BY em",
             "SELECT id FROM hops WHERE em = 0.5 OR ion = 'Li'",
             "SELECT id FROM hops WHERE em > 100",
+            // Composite (field, em) probes: merged intervals, ties of bounds, empty
+            // intervals, IN lists and ORs of one field, two composite fields at once.
+            "SELECT id, em FROM hops WHERE ion = 'Mg' AND em < 0.6",
+            "SELECT id FROM hops WHERE em >= 0.2 AND ion IN ('Li', 'Mg') AND em <= 0.9 ORDER BY em",
+            "SELECT id FROM hops WHERE ion = 'Na' AND em > 0.4 AND em >= 0.4",
+            "SELECT id FROM hops WHERE ion = 'Na' AND em < 0.4 AND em <= 0.4",
+            "SELECT id FROM hops WHERE ion = 'Na' AND em > 0.7 AND em < 0.3",
+            "SELECT id FROM hops WHERE (ion = 'Ca' OR ion = 'K') AND em BETWEEN 0.2 AND 0.8",
+            "SELECT id FROM hops WHERE fidelity = 'bvse' AND ion = 'Zn' AND em < 0.8",
+            "SELECT id FROM hops WHERE ion = 'Li' AND em = 0.5",
+            "SELECT id FROM hops WHERE ion = 'Li' AND em < 0.9 AND hop_length < 3 AND elements HAS 'O'",
+            "SELECT ion, COUNT(*), MIN(em) FROM hops WHERE source = 'synthetic' AND em > 0.3 GROUP BY ion",
+            "SELECT id FROM hops WHERE ion = 'Li' AND NOT em < 0.5",
         ];
         for q in queries {
             let Ok(stmt) = parse_statement(q) else {
@@ -1273,6 +1286,30 @@ mod tests {
         .unwrap();
         assert!(matches!(p.access, Access::PrimaryKey { .. }));
         assert_eq!(p.residual.len(), 1);
+    }
+
+    #[test]
+    fn composite_probes_answer_both_conditions_and_follow_edits() {
+        let (_d, s) = store(120);
+        let q = "SELECT id, em FROM hops WHERE ion = 'Mg' AND em < 0.6 AND em > 0.1";
+        let p = plan::plan(&s, &sel(q)).unwrap();
+        let Access::Index { probes } = &p.access else { panic!("{p:?}") };
+        assert_eq!(probes.len(), 1, "{p:?}");
+        assert!(matches!(probes[0].terms.as_slice(), [plan::Term::EqRange(..)]), "{p:?}");
+        assert_eq!(probes[0].describe(), "ion = 'Mg' AND em > 0.1 AND em < 0.6");
+        assert!(p.residual.is_empty(), "the composite probe answers all three conjuncts: {p:?}");
+        let before = run(&s, q);
+        assert!(!before.rows.is_empty(), "the synthetic store has Mg hops in (0.1, 0.6)");
+        // Move one matching record out of the interval: its old composite key must go.
+        let Value::Str(id) = &before.rows[0][0] else { panic!() };
+        s.edit(id, &[crate::record::Edit::Em(5.0)], "test").unwrap();
+        let after = run(&s, q);
+        assert_eq!(after.rows.len(), before.rows.len() - 1);
+        assert!(after.rows.iter().all(|r| r[0] != Value::Str(id.clone())));
+        let Statement::Select(sq) = parse_statement(q).unwrap() else { unreachable!() };
+        assert_eq!(run_select(&s, &sq, false).unwrap(), run_select(&s, &sq, true).unwrap());
+        let moved = run(&s, "SELECT id FROM hops WHERE ion = 'Mg' AND em > 4");
+        assert!(moved.rows.contains(&vec![Value::Str(id.clone())]), "{moved:?}");
     }
 
     #[test]

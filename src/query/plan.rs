@@ -22,12 +22,17 @@
 //! * Only the records whose ids survive the intersection are fetched and decoded.
 //! * `em` and `hop_length` have range indexes ([`crate::store::RANGE_INDEXED_FIELDS`]):
 //!   `<`, `<=`, `>`, `>=`, `=` against a number and `BETWEEN` become range probes.
+//! * A conjunct `field = 'v'` / `field IN (...)` on a field with a composite index
+//!   ([`crate::store::COMPOSITE_FIELDS`]) together with range conditions on `em` becomes one
+//!   composite probe ([`Term::EqRange`]): the `em` conditions are merged into one interval and
+//!   the probe reads only the keys of records that satisfy both, so `ion = 'Mg' AND em < 0.3`
+//!   neither reads all Mg keys nor all `em < 0.3` keys.
 //! * `HAS ONLY` and probes that were not read keep their conjunct in the residual filter;
 //!   probes that answer their conjunct exactly drop it.
 
 use super::ast::{CompareOp, Expr, HasMode, Literal, Operand, Select};
 use super::fields::{Field, FieldType};
-use crate::store::{key, IdKeys, Result as StoreResult, Store, INDEXED_FIELDS, RANGE_INDEXED_FIELDS};
+use crate::store::{key, IdKeys, Result as StoreResult, Store, COMPOSITE_FIELDS, COMPOSITE_RANGE_FIELD, INDEXED_FIELDS, RANGE_INDEXED_FIELDS};
 use std::collections::{BTreeSet, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Bound;
@@ -39,32 +44,19 @@ pub enum Term {
     Eq(Field, String),
     /// The entries of a range-indexed numeric field within bounds.
     Range(Field, Bound<f64>, Bound<f64>),
+    /// The entries of the composite index of `(field, value)` whose `em` lies within bounds.
+    EqRange(Field, String, Bound<f64>, Bound<f64>),
 }
 
 impl Term {
     /// The term as HopQL.
     pub fn describe(&self) -> String {
-        use super::print::{format_number, quote_string};
+        use super::print::quote_string;
         match self {
             Term::Eq(f, v) if f.ty() == FieldType::StrList => format!("{f} HAS {}", quote_string(v)),
             Term::Eq(f, v) => format!("{f} = {}", quote_string(v)),
-            Term::Range(f, lo, hi) => match (lo, hi) {
-                (Bound::Included(a), Bound::Included(b)) => format!("{f} BETWEEN {} AND {}", format_number(*a), format_number(*b)),
-                _ => {
-                    let mut parts = vec![];
-                    match lo {
-                        Bound::Included(a) => parts.push(format!("{f} >= {}", format_number(*a))),
-                        Bound::Excluded(a) => parts.push(format!("{f} > {}", format_number(*a))),
-                        Bound::Unbounded => {}
-                    }
-                    match hi {
-                        Bound::Included(b) => parts.push(format!("{f} <= {}", format_number(*b))),
-                        Bound::Excluded(b) => parts.push(format!("{f} < {}", format_number(*b))),
-                        Bound::Unbounded => {}
-                    }
-                    parts.join(" AND ")
-                }
-            },
+            Term::EqRange(f, v, lo, hi) => format!("{f} = {} AND {}", quote_string(v), range_text(COMPOSITE_RANGE_FIELD, *lo, *hi)),
+            Term::Range(f, lo, hi) => range_text(f.name(), *lo, *hi),
         }
     }
 
@@ -73,6 +65,7 @@ impl Term {
         match self {
             Term::Eq(f, v) => index_count(store, f.name(), v),
             Term::Range(f, lo, hi) => store.count_in_range(f.name(), *lo, *hi),
+            Term::EqRange(f, v, lo, hi) => Ok(store.id_keys_where_in_range(f.name(), v, *lo, *hi, usize::MAX)?.0.len()),
         }
     }
 
@@ -82,6 +75,7 @@ impl Term {
         match self {
             Term::Eq(f, v) => store.id_keys_where(f.name(), v, limit),
             Term::Range(f, lo, hi) => store.id_keys_in_range(f.name(), *lo, *hi, limit),
+            Term::EqRange(f, v, lo, hi) => store.id_keys_where_in_range(f.name(), v, *lo, *hi, limit),
         }
     }
 
@@ -90,8 +84,125 @@ impl Term {
         match self {
             Term::Eq(f, v) => store.ids_where(f.name(), v),
             Term::Range(f, lo, hi) => store.ids_in_range(f.name(), *lo, *hi),
+            Term::EqRange(..) => {
+                let (keys, _) = self.id_keys(store, usize::MAX)?;
+                Ok(keys.iter().map(|id| String::from_utf8_lossy(id).into_owned()).collect())
+            }
         }
     }
+}
+
+/// A range condition as HopQL: `em < 0.3`, `em > 0.1 AND em <= 0.5`, `em BETWEEN 0.1 AND 0.3`.
+fn range_text(f: &str, lo: Bound<f64>, hi: Bound<f64>) -> String {
+    use super::print::format_number;
+    match (lo, hi) {
+        (Bound::Included(a), Bound::Included(b)) => format!("{f} BETWEEN {} AND {}", format_number(a), format_number(b)),
+        _ => {
+            let mut parts = vec![];
+            match lo {
+                Bound::Included(a) => parts.push(format!("{f} >= {}", format_number(a))),
+                Bound::Excluded(a) => parts.push(format!("{f} > {}", format_number(a))),
+                Bound::Unbounded => {}
+            }
+            match hi {
+                Bound::Included(b) => parts.push(format!("{f} <= {}", format_number(b))),
+                Bound::Excluded(b) => parts.push(format!("{f} < {}", format_number(b))),
+                Bound::Unbounded => {}
+            }
+            if parts.is_empty() {
+                format!("{f} IS NOT NULL")
+            } else {
+                parts.join(" AND ")
+            }
+        }
+    }
+}
+
+/// The intersection of two intervals given by bounds: the larger lower bound and the smaller
+/// upper bound (an excluded bound is the tighter of two at the same value).
+fn intersect_bounds(a: (Bound<f64>, Bound<f64>), b: (Bound<f64>, Bound<f64>)) -> (Bound<f64>, Bound<f64>) {
+    use Bound::*;
+    let value = |x: &Bound<f64>| match x {
+        Included(v) | Excluded(v) => Some(*v),
+        Unbounded => None,
+    };
+    let lo = match (value(&a.0), value(&b.0)) {
+        (None, _) => b.0,
+        (_, None) => a.0,
+        (Some(x), Some(y)) if x > y => a.0,
+        (Some(x), Some(y)) if y > x => b.0,
+        _ => if matches!(a.0, Excluded(_)) { a.0 } else { b.0 },
+    };
+    let hi = match (value(&a.1), value(&b.1)) {
+        (None, _) => b.1,
+        (_, None) => a.1,
+        (Some(x), Some(y)) if x < y => a.1,
+        (Some(x), Some(y)) if y < x => b.1,
+        _ => if matches!(a.1, Excluded(_)) { a.1 } else { b.1 },
+    };
+    (lo, hi)
+}
+
+/// One probe before it is read: the conjuncts it answers and its terms (united).
+struct Pending {
+    conjuncts: Vec<usize>,
+    terms: Vec<Term>,
+}
+
+/// Rewrite probes to use the composite indexes: when some conjuncts are range conditions on
+/// `em` and another is `field = 'v'` / `field IN (...)` on a composite field, the `em`
+/// ranges are merged into one interval and each such equality probe becomes a composite
+/// probe that answers its conjunct and all the `em` conjuncts; the separate `em` probes go.
+fn use_composite_indexes(pending: Vec<Pending>, exact: &[bool]) -> Vec<Pending> {
+    let is_em_range = |p: &Pending| {
+        matches!(p.terms.as_slice(), [Term::Range(f, ..)] if f.name() == COMPOSITE_RANGE_FIELD) && p.conjuncts.iter().all(|&i| exact[i])
+    };
+    let composite_field = |p: &Pending| -> Option<Field> {
+        let Some(Term::Eq(f0, _)) = p.terms.first() else { return None };
+        let same = p.terms.iter().all(|t| matches!(t, Term::Eq(f, _) if f == f0));
+        (same && COMPOSITE_FIELDS.contains(&f0.name()) && p.conjuncts.iter().all(|&i| exact[i])).then_some(*f0)
+    };
+    let mut range: Option<(Bound<f64>, Bound<f64>)> = None;
+    let mut range_conjuncts = Vec::new();
+    for p in pending.iter().filter(|p| is_em_range(p)) {
+        if let [Term::Range(_, lo, hi)] = p.terms.as_slice() {
+            range = Some(match range {
+                None => (*lo, *hi),
+                Some(r) => intersect_bounds(r, (*lo, *hi)),
+            });
+            range_conjuncts.extend(p.conjuncts.iter().copied());
+        }
+    }
+    let Some((lo, hi)) = range else { return pending };
+    if !pending.iter().any(|p| composite_field(p).is_some()) {
+        return pending;
+    }
+    let mut out = Vec::with_capacity(pending.len());
+    for p in pending {
+        if is_em_range(&p) {
+            continue;
+        }
+        match composite_field(&p) {
+            Some(f) => {
+                let mut conjuncts = p.conjuncts;
+                conjuncts.extend(range_conjuncts.iter().copied());
+                let terms = p
+                    .terms
+                    .into_iter()
+                    .filter_map(|t| match t {
+                        Term::Eq(_, v) => Some(Term::EqRange(f, v, lo, hi)),
+                        _ => None,
+                    })
+                    .collect();
+                out.push(Pending { conjuncts, terms });
+            }
+            None => out.push(p),
+        }
+    }
+    // Composite probes first: each is no larger than the probes it replaced, and the first
+    // probe read bounds how far the later ones are read.
+    out.sort_by_key(|p| !matches!(p.terms.first(), Some(Term::EqRange(..))));
+    out
 }
 
 /// Whether `field` has a range index.
@@ -120,12 +231,27 @@ impl IndexProbe {
     /// `ion = 'Li' OR group = 'OLIVINE'`.
     pub fn describe(&self) -> String {
         use super::print::quote_string;
+        // Composite probes over several values of one field with one `em` interval:
+        // `ion IN ('Li', 'Mg') AND em < 0.3`.
+        if let [Term::EqRange(f0, _, lo, hi), ..] = self.terms.as_slice() {
+            let vals: Option<Vec<String>> = self
+                .terms
+                .iter()
+                .map(|t| match t {
+                    Term::EqRange(f, v, l, h) if f == f0 && l == lo && h == hi => Some(quote_string(v)),
+                    _ => None,
+                })
+                .collect();
+            if let Some(vals) = vals.filter(|v| v.len() > 1) {
+                return format!("{f0} IN ({}) AND {}", vals.join(", "), range_text(COMPOSITE_RANGE_FIELD, *lo, *hi));
+            }
+        }
         let eq: Option<Vec<(Field, &String)>> = self
             .terms
             .iter()
             .map(|t| match t {
                 Term::Eq(f, v) => Some((*f, v)),
-                Term::Range(..) => None,
+                Term::Range(..) | Term::EqRange(..) => None,
             })
             .collect();
         let one_field = self.terms.windows(2).all(|w| match (&w[0], &w[1]) {
@@ -422,46 +548,49 @@ pub fn plan_with(store: &Store, sel: &Select, estimate_scan: bool) -> StoreResul
     // lower bound). `EXPLAIN` reads every probe to the end, so its estimates are exact.
     struct Cand {
         probe: IndexProbe,
-        conjunct: usize,
+        conjuncts: Vec<usize>,
         keys: Vec<IdKeys>,
     }
     let mut cands: Vec<Cand> = Vec::new();
     let mut exact = vec![false; conjuncts.len()];
     let mut best_read: Option<usize> = None;
+    let mut pending = Vec::new();
     for (i, c) in conjuncts.iter().enumerate() {
         if let Some(Access1::Probes { probes, exact: ex }) = access_of(c) {
             exact[i] = ex;
-            for terms in probes {
-                let limit = match best_read {
-                    Some(b) if !estimate_scan => b.saturating_mul(INTERSECT_FACTOR).max(1).saturating_add(1),
-                    _ => usize::MAX,
-                };
-                let mut estimate = 0;
-                let mut complete = true;
-                let mut keys = Vec::with_capacity(terms.len());
-                for t in &terms {
-                    let (k, done) = t.id_keys(store, limit.saturating_sub(estimate))?;
-                    estimate += k.len();
-                    keys.push(k);
-                    if !done {
-                        complete = false;
-                        break;
-                    }
-                }
-                if complete {
-                    best_read = Some(best_read.map_or(estimate, |b| b.min(estimate)));
-                }
-                cands.push(Cand {
-                    probe: IndexProbe {
-                        terms,
-                        estimate,
-                        condition: (*c).to_string(),
-                    },
-                    conjunct: i,
-                    keys,
-                });
+            pending.extend(probes.into_iter().map(|terms| Pending { conjuncts: vec![i], terms }));
+        }
+    }
+    for Pending { conjuncts: covered, terms } in use_composite_indexes(pending, &exact) {
+        let limit = match best_read {
+            Some(b) if !estimate_scan => b.saturating_mul(INTERSECT_FACTOR).max(1).saturating_add(1),
+            _ => usize::MAX,
+        };
+        let mut estimate = 0;
+        let mut complete = true;
+        let mut keys = Vec::with_capacity(terms.len());
+        for t in &terms {
+            let (k, done) = t.id_keys(store, limit.saturating_sub(estimate))?;
+            estimate += k.len();
+            keys.push(k);
+            if !done {
+                complete = false;
+                break;
             }
         }
+        if complete {
+            best_read = Some(best_read.map_or(estimate, |b| b.min(estimate)));
+        }
+        let condition = covered.iter().map(|&i| conjuncts[i].to_string()).collect::<Vec<_>>().join(" AND ");
+        cands.push(Cand {
+            probe: IndexProbe {
+                terms,
+                estimate,
+                condition,
+            },
+            conjuncts: covered,
+            keys,
+        });
     }
     if cands.is_empty() {
         return Ok(Plan {
@@ -508,7 +637,9 @@ pub fn plan_with(store: &Store, sel: &Select, estimate_scan: bool) -> StoreResul
     let mut used_keys: Vec<Vec<IdKeys>> = Vec::new();
     for c in cands {
         if c.probe.estimate > best.saturating_mul(INTERSECT_FACTOR).max(1) {
-            all_read[c.conjunct] = false;
+            for &i in &c.conjuncts {
+                all_read[i] = false;
+            }
             let why = format!(
                 "more than {INTERSECT_FACTOR} times the most selective probe: checked per record"
             );

@@ -1,8 +1,68 @@
 //! A small wrapper over tch (libtorch): owned [`Tensor`] handles with the operations the graph
 //! network needs, autograd, gradient clipping and an AdamW optimiser, every fallible call
 //! returning a [`Result`] with libtorch's message instead of panicking.
+//!
+//! Every tensor lives on one process-wide [`device`]: the first CUDA GPU when libtorch sees one,
+//! the CPU otherwise; `HOPDB_DEVICE=cpu|cuda|cuda:N` or [`set_device`] chooses another.
 
+use std::sync::Mutex;
 use tch::{Kind, TchError};
+
+/// Where tensors are created (`None`: not chosen yet).
+static DEVICE: Mutex<Option<tch::Device>> = Mutex::new(None);
+
+/// Parse a device name: `auto` (CUDA if available, else CPU), `cpu`, `cuda` or `cuda:N`.
+pub fn parse_device(name: &str) -> Result<tch::Device> {
+    let n = name.trim().to_ascii_lowercase();
+    match n.as_str() {
+        "auto" | "" => Ok(tch::Device::cuda_if_available()),
+        "cpu" => Ok(tch::Device::Cpu),
+        _ => {
+            let idx = match n.strip_prefix("cuda") {
+                Some("") => 0,
+                Some(rest) => rest
+                    .strip_prefix(':')
+                    .and_then(|i| i.parse::<usize>().ok())
+                    .ok_or_else(|| TorchError(format!("device '{name}': expected auto, cpu, cuda or cuda:N")))?,
+                None => return Err(TorchError(format!("device '{name}': expected auto, cpu, cuda or cuda:N"))),
+            };
+            let count = tch::Cuda::device_count().max(0) as usize;
+            if idx >= count {
+                return Err(TorchError(format!("device '{name}': libtorch sees {count} CUDA device(s)")));
+            }
+            Ok(tch::Device::Cuda(idx))
+        }
+    }
+}
+
+/// The device new tensors go to. Chosen on first use from `HOPDB_DEVICE` (default `auto`:
+/// `Device::cuda_if_available()`); an unusable `HOPDB_DEVICE` is an error.
+pub fn device() -> Result<tch::Device> {
+    let mut d = DEVICE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(dev) = *d {
+        return Ok(dev);
+    }
+    let dev = match std::env::var("HOPDB_DEVICE") {
+        Ok(v) => parse_device(&v).map_err(|e| TorchError(format!("HOPDB_DEVICE: {}", e.0)))?,
+        Err(_) => tch::Device::cuda_if_available(),
+    };
+    *d = Some(dev);
+    Ok(dev)
+}
+
+/// Put new tensors on `dev` from now on (tensors made before stay where they are).
+pub fn set_device(dev: tch::Device) {
+    *DEVICE.lock().unwrap_or_else(|e| e.into_inner()) = Some(dev);
+}
+
+/// A device as text: `cpu` or `cuda:N`.
+pub fn device_name(dev: tch::Device) -> String {
+    match dev {
+        tch::Device::Cpu => "cpu".into(),
+        tch::Device::Cuda(i) => format!("cuda:{i}"),
+        other => format!("{other:?}").to_ascii_lowercase(),
+    }
+}
 
 /// An error raised inside libtorch.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -20,7 +80,7 @@ impl From<TchError> for TorchError {
 /// Result of a tensor operation.
 pub type Result<T> = std::result::Result<T, TorchError>;
 
-/// An owned libtorch tensor (CPU, `f32` or `i64`).
+/// An owned libtorch tensor (`f32` or `i64`, on [`device`]).
 pub struct Tensor(pub(crate) tch::Tensor);
 
 impl std::fmt::Debug for Tensor {
@@ -54,7 +114,7 @@ impl Tensor {
         if n as usize != data.len() {
             return Err(TorchError(format!("shape {shape:?} needs {n} values, got {}", data.len())));
         }
-        let t = tch::Tensor::f_from_slice(data)?.f_reshape(shape)?;
+        let t = tch::Tensor::f_from_slice(data)?.f_reshape(shape)?.f_to_device(device()?)?;
         Ok(Tensor(if requires_grad { t.set_requires_grad(true) } else { t }))
     }
 
@@ -64,7 +124,7 @@ impl Tensor {
         if n as usize != data.len() {
             return Err(TorchError(format!("shape {shape:?} needs {n} values, got {}", data.len())));
         }
-        Ok(Tensor(tch::Tensor::f_from_slice(data)?.f_reshape(shape)?))
+        Ok(Tensor(tch::Tensor::f_from_slice(data)?.f_reshape(shape)?.f_to_device(device()?)?))
     }
 
     /// A 1-D index tensor.
@@ -84,7 +144,7 @@ impl Tensor {
 
     /// The values as `f32`, row-major (detached from the graph).
     pub fn to_vec(&self) -> Result<Vec<f32>> {
-        let t = self.0.f_detach()?.f_to_kind(Kind::Float)?.f_contiguous()?;
+        let t = self.0.f_detach()?.f_to_device(tch::Device::Cpu)?.f_to_kind(Kind::Float)?.f_contiguous()?;
         let n = t.numel();
         let mut out = vec![0f32; n];
         t.f_copy_data(&mut out, n)?;

@@ -302,7 +302,7 @@ pub fn train(store: &Store, train_records: &[HopRecord], valid: Validation, pret
     let gcfg = spec.graph_config();
     let ncfg = spec.net_config();
     let mut metrics = BTreeMap::new();
-    let mut log = vec![format!("gnn {} on {} hops; libtorch threads {}", spec.variant.as_str(), train_records.len(), tensor::num_threads())];
+    let mut log = vec![format!("gnn {} on {} hops; libtorch threads {}, device {}", spec.variant.as_str(), train_records.len(), tensor::num_threads(), tensor::device_name(tensor::device()?))];
     let resume = opts.resume.take();
     let blob_base = |values: &ParamValues, y_mean: f64, y_std: f64, ck: Option<Checkpoint>| GnnBlob {
         spec: spec.clone(),
