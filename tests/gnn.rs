@@ -292,3 +292,63 @@ fn path_pooling_and_log_target_train_and_predict() {
     let bad = gnn::Spec::from_map(&[("pool".to_string(), "max".to_string())].into_iter().collect()).unwrap_err().to_string();
     assert!(bad.contains("pool"), "{bad}");
 }
+
+#[test]
+fn experiment_helpers_hold_out_test_structures_and_nest_subsets() {
+    use gnn::experiment::{corpus_records, training_subset, without_held_out};
+    let (_d, store, recs) = fixture(30);
+    // Nested learning-curve subsets, in id order, the same on every call.
+    let a = training_subset(&recs, 10);
+    let b = training_subset(&recs, 20);
+    assert_eq!(a.len(), 10);
+    assert!(a.iter().all(|r| b.iter().any(|s| s.id == r.id)), "subsets are nested");
+    assert!(a.windows(2).all(|w| w[0].id < w[1].id));
+    assert_eq!(training_subset(&recs, 10).iter().map(|r| &r.id).collect::<Vec<_>>(), a.iter().map(|r| &r.id).collect::<Vec<_>>());
+    assert_eq!(training_subset(&recs, 999).len(), recs.len());
+    // Held-out structures: derived records go whether they name a held-out hop as parent,
+    // a hop on a held-out host, or (without a parent) sit on a held-out host themselves.
+    let held = vec![recs[0].clone()];
+    let same_host = recs.iter().find(|r| r.id != recs[0].id && r.host == recs[0].host).cloned();
+    let other = recs.iter().find(|r| r.host != recs[0].host).cloned().expect("another host");
+    let derived = |parent: Option<&HopRecord>, host_of: &HopRecord, id: &str| {
+        let mut r = host_of.clone();
+        r.id = id.to_string();
+        r.parent = parent.map(|p| p.id.clone());
+        r
+    };
+    let mut pre = vec![derived(Some(&recs[0]), &other, "c:parent-held"), derived(None, &recs[0], "c:on-held-host"), derived(Some(&other), &other, "c:kept")];
+    if let Some(s) = &same_host {
+        pre.push(derived(Some(s), &other, "c:parent-on-held-host"));
+    }
+    let n = pre.len();
+    let (kept, dropped) = without_held_out(pre, &recs, &held);
+    assert_eq!(kept.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), vec!["c:kept"]);
+    assert_eq!(dropped, n - 1);
+    // Corpus draws: all bvse records, or a seeded subsample in id order.
+    let all = corpus_records(&store, 0, 1).unwrap();
+    assert_eq!(all.len(), recs.len());
+    let s1 = corpus_records(&store, 7, 1).unwrap();
+    assert_eq!(s1.len(), 7);
+    assert_eq!(corpus_records(&store, 7, 1).unwrap().iter().map(|r| &r.id).collect::<Vec<_>>(), s1.iter().map(|r| &r.id).collect::<Vec<_>>());
+    assert_ne!(corpus_records(&store, 7, 2).unwrap().iter().map(|r| &r.id).collect::<Vec<_>>(), s1.iter().map(|r| &r.id).collect::<Vec<_>>());
+}
+
+#[test]
+fn device_names_parse_and_bad_ones_are_errors() {
+    use gnn::tensor::{device_name, parse_device};
+    assert_eq!(device_name(parse_device("cpu").unwrap()), "cpu");
+    // `auto` is whatever libtorch finds: the CPU on a machine without CUDA.
+    let auto = parse_device("auto").unwrap();
+    if !tch_cuda_available() {
+        assert_eq!(device_name(auto), "cpu");
+        let e = parse_device("cuda").unwrap_err().to_string();
+        assert!(e.contains("0 CUDA device"), "{e}");
+    }
+    let e = parse_device("tpu").unwrap_err().to_string();
+    assert!(e.contains("expected auto, cpu, cuda or cuda:N"), "{e}");
+    assert!(parse_device("cuda:x").is_err());
+}
+
+fn tch_cuda_available() -> bool {
+    gnn::tensor::parse_device("auto").map(|d| gnn::tensor::device_name(d) != "cpu").unwrap_or(false)
+}

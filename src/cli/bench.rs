@@ -72,7 +72,11 @@ pub enum BenchCmd {
     },
     /// The paper benchmark: mean, random forest and boosted trees on the paper's 559/60
     /// split and in grouped 5-fold CV over all 619 hops, beside the published rows.
-    #[command(after_help = "Example:\n  hopdb bench paper --data ../shared/data/devi2025 --seeds 5 --write-docs docs/benchmarks.md\n  hopdb bench paper --seeds 1 --no-tune --format json")]
+    /// With `--gnn` (builds with the `gnn` feature) also graph-network rows: band, centroid and
+    /// initial+final from scratch, a learning curve, and with `--gnn-pretrain-db` the band
+    /// network pre-trained on a BVSE corpus (about 15 min of one core from scratch, 20 more
+    /// with pre-training).
+    #[command(after_help = "Example:\n  hopdb bench paper --data ../shared/data/devi2025 --seeds 5 --write-docs docs/benchmarks.md\n  hopdb bench paper --seeds 1 --no-tune --format json\n  hopdb bench paper --gnn --gnn-pretrain-db corpus.db --write-docs docs/benchmarks.md")]
     Paper {
         /// The devi2025 dataset directory.
         #[arg(long, default_value = "../shared/data/devi2025")]
@@ -89,10 +93,83 @@ pub enum BenchCmd {
         /// Keep the benchmark's store here (must not exist) instead of a temporary directory.
         #[arg(long)]
         keep_store: Option<PathBuf>,
+        /// Graph-network rows too (see above).
+        #[cfg(feature = "gnn")]
+        #[arg(long)]
+        gnn: bool,
+        /// Graph-network variants from scratch (comma-separated).
+        #[cfg(feature = "gnn")]
+        #[arg(long, value_delimiter = ',', default_value = "band,centroid,initial_final")]
+        gnn_variants: Vec<String>,
+        /// Seeds of the graph networks' grouped CV.
+        #[cfg(feature = "gnn")]
+        #[arg(long, default_value_t = 1)]
+        gnn_cv_seeds: usize,
+        /// Learning-curve training sizes (comma-separated; 0 for none).
+        #[cfg(feature = "gnn")]
+        #[arg(long, value_delimiter = ',', default_value = "100,200,400")]
+        gnn_learning_curve: Vec<usize>,
+        /// Graph-network settings on top of the chosen ones (KEY=VALUE, repeatable).
+        #[cfg(feature = "gnn")]
+        #[arg(long = "gnn-set")]
+        gnn_set: Vec<String>,
+        /// A store holding a BVSE corpus (`hopdb bvse corpus`): adds the pre-trained rows.
+        #[cfg(feature = "gnn")]
+        #[arg(long)]
+        gnn_pretrain_db: Option<PathBuf>,
+        /// Corpus records drawn for pre-training (0 = all).
+        #[cfg(feature = "gnn")]
+        #[arg(long, default_value_t = 20_000)]
+        gnn_pretrain_max: usize,
+        /// Pre-training epochs.
+        #[cfg(feature = "gnn")]
+        #[arg(long, default_value_t = 5)]
+        gnn_pretrain_epochs: usize,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+}
+
+/// The graph-network options of `bench paper`, or `None` without `--gnn`.
+#[cfg(feature = "gnn")]
+fn gnn_bench_options(cmd: &BenchCmd) -> Result<Option<hopdb::paper_bench::gnn::GnnBenchOptions>> {
+    let BenchCmd::Paper { gnn, gnn_variants, gnn_cv_seeds, gnn_learning_curve, gnn_set, gnn_pretrain_db, gnn_pretrain_max, gnn_pretrain_epochs, .. } = cmd else {
+        return Ok(None);
+    };
+    if !*gnn {
+        if gnn_pretrain_db.is_some() {
+            anyhow::bail!("--gnn-pretrain-db needs --gnn");
+        }
+        return Ok(None);
+    }
+    let variants = gnn_variants
+        .iter()
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| hopdb::model::gnn::Variant::parse(v).ok_or_else(|| anyhow::anyhow!("--gnn-variants {v}: expected band, band_attention, initial_final, initial_delta or centroid")))
+        .collect::<Result<Vec<_>>>()?;
+    let mut settings = std::collections::BTreeMap::new();
+    for kv in gnn_set {
+        let (k, v) = kv.split_once('=').ok_or_else(|| anyhow::anyhow!("--gnn-set {kv}: expected KEY=VALUE"))?;
+        settings.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    let opts = hopdb::paper_bench::gnn::GnnBenchOptions {
+        settings,
+        variants,
+        cv_seeds: (*gnn_cv_seeds).max(1),
+        learning_curve: gnn_learning_curve.iter().copied().filter(|&n| n > 0).collect(),
+        pretrain_db: gnn_pretrain_db.clone(),
+        pretrain_max: *gnn_pretrain_max,
+        pretrain_epochs: (*gnn_pretrain_epochs).max(1),
+    };
+    // Bad settings fail now, not after the trees.
+    opts.spec(hopdb::model::gnn::Variant::Band, 1)?;
+    if let Some(p) = &opts.pretrain_db {
+        if !p.join("data").is_dir() {
+            anyhow::bail!("--gnn-pretrain-db {}: no hopdb store there", p.display());
+        }
+    }
+    Ok(Some(opts))
 }
 
 pub fn run(cmd: BenchCmd) -> Result<()> {
@@ -132,11 +209,25 @@ pub fn run(cmd: BenchCmd) -> Result<()> {
             println!("{}", t.render(format));
             Ok(())
         }
-        BenchCmd::Paper { data, seeds, no_tune, write_docs, keep_store, format } => {
+        cmd @ BenchCmd::Paper { .. } => {
+            #[cfg(feature = "gnn")]
+            let gnn_opts = gnn_bench_options(&cmd)?;
+            let BenchCmd::Paper { data, seeds, no_tune, write_docs, keep_store, format, .. } = cmd else { unreachable!() };
             if !data.join("band_train.json").is_file() {
                 anyhow::bail!("dataset not found: {} has no band_train.json (pass --data DIR)", data.display());
             }
-            let opts = hopdb::paper_bench::PaperBenchOptions { data_dir: data, seeds, tune: !no_tune, ..Default::default() };
+            #[cfg(feature = "gnn")]
+            let with_gnn = gnn_opts.is_some();
+            #[cfg(not(feature = "gnn"))]
+            let with_gnn = false;
+            let opts = hopdb::paper_bench::PaperBenchOptions {
+                data_dir: data,
+                seeds,
+                tune: !no_tune,
+                #[cfg(feature = "gnn")]
+                gnn: gnn_opts,
+                ..Default::default()
+            };
             let tmp = tempfile::tempdir()?;
             let store_dir = match &keep_store {
                 Some(p) if p.exists() => anyhow::bail!("--keep-store {} already exists", p.display()),
@@ -153,7 +244,7 @@ pub fn run(cmd: BenchCmd) -> Result<()> {
                 f => println!("{}", hopdb::paper_bench::table(&b).titled("Paper benchmark (test: the paper's 60 hops; CV: grouped 5-fold over all 619)").render(f)),
             }
             if let Some(path) = write_docs {
-                let cmd = format!("hopdb bench paper --seeds {seeds}{} --write-docs {}", if no_tune { " --no-tune" } else { "" }, path.display());
+                let cmd = format!("hopdb bench paper --seeds {seeds}{}{} --write-docs {}", if no_tune { " --no-tune" } else { "" }, if with_gnn { " --gnn ..." } else { "" }, path.display());
                 // Sections after the marker (graph-network experiments, maintained from
                 // `hopdb gnn` runs) are kept when the generated part is rewritten.
                 let kept = std::fs::read_to_string(&path).ok().and_then(|old| old.find(hopdb::paper_bench::KEEP_MARKER).map(|i| old[i..].to_string())).unwrap_or_default();

@@ -205,11 +205,7 @@ fn train_cmd(db: &Path, a: TrainArgs, pretrain_only: bool) -> Result<()> {
         bail!("no DFT hops with partition 'train' in {}", db.display());
     }
     if let Some(n) = a.train_size {
-        use rand::seq::SliceRandom;
-        use rand::SeedableRng;
-        train.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(4242));
-        train.truncate(n.min(train.len()));
-        train.sort_by(|x, y| x.id.cmp(&y.id));
+        train = gnn::experiment::training_subset(&train, n);
     }
     // Pre-training records.
     let ext_store = match &a.pretrain_db {
@@ -217,37 +213,17 @@ fn train_cmd(db: &Path, a: TrainArgs, pretrain_only: bool) -> Result<()> {
         None => None,
     };
     let ext_records: Vec<HopRecord> = match &ext_store {
-        Some(s) => {
-            let ids = s.ids_where("fidelity", "bvse")?;
-            let mut ids = ids;
-            ids.sort();
-            if spec.pretrain_max > 0 && ids.len() > spec.pretrain_max {
-                use rand::seq::SliceRandom;
-                use rand::SeedableRng;
-                ids.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(spec.seed ^ 0x7072_6574));
-                ids.truncate(spec.pretrain_max);
-                ids.sort();
-            }
-            ids.iter().map(|id| s.record(id)).collect::<std::result::Result<_, _>>()?
-        }
+        Some(s) => gnn::experiment::corpus_records(s, spec.pretrain_max, spec.seed)?,
         None if a.bvse_self => bvse_twins(&store, &train)?,
         None => Vec::new(),
     };
     // Pre-training records derived from a test hop's structure (their `parent` is a test hop
     // or a hop on a test host) are left out: the test structures stay unseen.
     let ext_records = {
-        let test_hosts: std::collections::HashSet<&str> = test.iter().map(|r| r.host.0.as_str()).collect();
-        let by_id: BTreeMap<&str, &HopRecord> = all.iter().map(|r| (r.id.as_str(), r)).collect();
         let before = ext_records.len();
-        let kept: Vec<HopRecord> = ext_records
-            .into_iter()
-            .filter(|r| match r.parent.as_deref().and_then(|p| by_id.get(p)) {
-                Some(parent) => parent.partition.map(|p| p.as_str()) != Some("test") && !test_hosts.contains(parent.host.0.as_str()),
-                None => !test_hosts.contains(r.host.0.as_str()),
-            })
-            .collect();
-        if kept.len() < before {
-            eprintln!("pre-training: left out {} of {before} records derived from test structures", before - kept.len());
+        let (kept, dropped) = gnn::experiment::without_held_out(ext_records, &all, &test);
+        if dropped > 0 {
+            eprintln!("pre-training: left out {dropped} of {before} records derived from test structures");
         }
         kept
     };
@@ -355,7 +331,7 @@ fn train_cmd(db: &Path, a: TrainArgs, pretrain_only: bool) -> Result<()> {
         if pretrain_only {
             row.push(Value::Null);
         } else {
-            let (distinct, hosts) = distinct_paths(&store, &rec, &train)?;
+            let (distinct, hosts) = gnn::experiment::distinct_paths(&store, &rec, &train)?;
             rec.metrics.insert("multi_path_distinct".into(), distinct);
             row.push(Value::Str(format!("{:.0}% of {hosts}", 100.0 * distinct)));
         }
@@ -382,29 +358,6 @@ fn train_cmd(db: &Path, a: TrainArgs, pretrain_only: bool) -> Result<()> {
     }
     println!("{}", t.render(a.format));
     Ok(())
-}
-
-/// The paper's Fig. 3a question: does the model tell the pathways of one structure apart?
-/// Over the host structures with several hops among `records`, the fraction whose predictions
-/// spread by more than 0.01 eV; returns (fraction, number of such hosts).
-fn distinct_paths(store: &Store, model: &ModelRecord, records: &[HopRecord]) -> Result<(f64, usize)> {
-    let mut by_host: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (i, r) in records.iter().enumerate() {
-        by_host.entry(r.host.0.as_str()).or_default().push(i);
-    }
-    let multi: Vec<&Vec<usize>> = by_host.values().filter(|v| v.len() > 1).collect();
-    if multi.is_empty() {
-        return Ok((f64::NAN, 0));
-    }
-    let p = gnn::predict_records(store, model, records)?;
-    let distinct = multi
-        .iter()
-        .filter(|ix| {
-            let (lo, hi) = ix.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &i| (lo.min(p[i]), hi.max(p[i])));
-            hi - lo > 0.01
-        })
-        .count();
-    Ok((distinct as f64 / multi.len() as f64, multi.len()))
 }
 
 fn cv_cmd(db: &Path, a: CvArgs) -> Result<()> {

@@ -19,6 +19,7 @@
 
 pub mod graph;
 pub mod net;
+pub mod experiment;
 pub mod tensor;
 mod train;
 

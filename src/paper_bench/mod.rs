@@ -29,6 +29,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+#[cfg(feature = "gnn")]
+pub mod gnn;
+
 /// `hopdb bench paper --write-docs FILE` keeps everything from this line on in the file it
 /// rewrites (hand-maintained sections such as the graph-network experiments).
 pub const KEEP_MARKER: &str = "<!-- kept by hopdb bench paper: the sections below are not generated -->";
@@ -90,11 +93,21 @@ pub struct PaperBenchOptions {
     pub tune: bool,
     /// Bootstrap resamples.
     pub resamples: usize,
+    /// Graph-network rows too (`None`: trees only).
+    #[cfg(feature = "gnn")]
+    pub gnn: Option<gnn::GnnBenchOptions>,
 }
 
 impl Default for PaperBenchOptions {
     fn default() -> Self {
-        PaperBenchOptions { data_dir: PathBuf::from("../shared/data/devi2025"), seeds: 5, tune: true, resamples: modeling::DEFAULT_RESAMPLES }
+        PaperBenchOptions {
+            data_dir: PathBuf::from("../shared/data/devi2025"),
+            seeds: 5,
+            tune: true,
+            resamples: modeling::DEFAULT_RESAMPLES,
+            #[cfg(feature = "gnn")]
+            gnn: None,
+        }
     }
 }
 
@@ -259,6 +272,12 @@ pub fn run(opts: &PaperBenchOptions, store_dir: &Path, progress: &dyn Fn(&str)) 
         };
         r.params = params.to_string();
         rows.push(r);
+    }
+    #[cfg(feature = "gnn")]
+    if let Some(g) = &opts.gnn {
+        let pick = |part: &[String]| -> anyhow::Result<Vec<crate::record::HopRecord>> { Ok(modeling::load_records(&store, part, "split paper")?) };
+        let d = gnn::GnnBenchData { store: &store, all: &data.records, groups: &data.groups, train: pick(paper.train())?, test: pick(paper.test())? };
+        rows.extend(gnn::rows(&d, g, opts.resamples, progress, &mut notes)?);
     }
     progress("recomputing the published rows");
     rows.extend(published_rows(&opts.data_dir, opts.resamples, &mut notes)?);

@@ -1,0 +1,216 @@
+//! Graph-network rows of the paper benchmark (`hopdb bench paper --gnn`, feature `gnn`).
+//!
+//! Protocol, the same as the tree rows where it can be:
+//!
+//! * settings: the ones chosen on validation hops carved from the 559 training hops in
+//!   `docs/gnn-experiments.md` (hidden 32, 8 neighbours, `log1p` target, up to 60 epochs with
+//!   early stopping on a host-grouped validation carve of the training hops), overridable;
+//! * test rows: one model per variant, seed 1, trained on the 559 hops and evaluated once on
+//!   the 60 test hops (bootstrap standard errors as for the trees);
+//! * CV rows: grouped 5-fold CV over all 619 hops on exactly the folds of the tree rows (the
+//!   same host groups and fold seeds 1..=cv_seeds), model seed = fold seed;
+//! * learning curve: the band network on nested subsets of the training hops (100 / 200 / 400),
+//!   evaluated on the 60 test hops;
+//! * with a BVSE corpus store: pre-training on a seeded subsample of its `bvse` records, minus
+//!   every record derived from a test structure, then the same rows fine-tuned from it.
+
+use super::{row, BenchRow};
+use crate::model::gnn::{self, experiment, Pretrain, Spec, TrainOptions, Validation, Variant};
+use crate::model::ModelRecord;
+use crate::record::HopRecord;
+use crate::store::Store;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// What `hopdb bench paper --gnn` runs.
+#[derive(Clone, Debug)]
+pub struct GnnBenchOptions {
+    /// Spec overrides on top of [`GnnBenchOptions::default_settings`].
+    pub settings: BTreeMap<String, String>,
+    /// Variants with a test row and a CV row (from scratch).
+    pub variants: Vec<Variant>,
+    /// Seeds of the grouped CV (folds and model), at least 1.
+    pub cv_seeds: usize,
+    /// Training-set sizes of the learning curve (band; empty = none).
+    pub learning_curve: Vec<usize>,
+    /// A store with a BVSE corpus to pre-train on (`None`: no pre-trained rows).
+    pub pretrain_db: Option<PathBuf>,
+    /// Corpus records used for pre-training (seeded subsample; 0 = all).
+    pub pretrain_max: usize,
+    /// Pre-training epochs.
+    pub pretrain_epochs: usize,
+}
+
+impl GnnBenchOptions {
+    /// The settings chosen in `docs/gnn-experiments.md` on validation hops only.
+    pub fn default_settings() -> BTreeMap<String, String> {
+        [("hidden", "32"), ("max_neighbors", "8"), ("target", "log1p"), ("epochs", "60")].into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    /// The spec of `variant` with these settings.
+    pub fn spec(&self, variant: Variant, seed: u64) -> anyhow::Result<Spec> {
+        let mut m = GnnBenchOptions::default_settings();
+        m.extend(self.settings.clone());
+        m.insert("variant".into(), variant.as_str().into());
+        m.insert("seed".into(), seed.to_string());
+        m.insert("pretrain_epochs".into(), self.pretrain_epochs.to_string());
+        Ok(Spec::from_map(&m)?)
+    }
+}
+
+impl Default for GnnBenchOptions {
+    fn default() -> Self {
+        GnnBenchOptions {
+            settings: BTreeMap::new(),
+            variants: vec![Variant::Band, Variant::Centroid, Variant::InitialFinal],
+            cv_seeds: 1,
+            learning_curve: vec![100, 200, 400],
+            pretrain_db: None,
+            pretrain_max: 20_000,
+            pretrain_epochs: 5,
+        }
+    }
+}
+
+/// The records, host groups and partitions the rows are computed on.
+pub struct GnnBenchData<'a> {
+    /// The benchmark's store (the 619 DFT hops, split `paper`).
+    pub store: &'a Store,
+    /// All DFT hops, in the order of `groups`.
+    pub all: &'a [HopRecord],
+    /// Host group of each hop (the tree rows' CV groups).
+    pub groups: &'a [String],
+    /// The 559 training hops.
+    pub train: Vec<HopRecord>,
+    /// The 60 test hops.
+    pub test: Vec<HopRecord>,
+}
+
+fn quiet() -> TrainOptions<'static> {
+    TrainOptions { progress: false, ..Default::default() }
+}
+
+/// Train on `train` (optionally from `init`) and evaluate on the test hops: one row.
+fn test_row(d: &GnnBenchData, label: &str, spec: &Spec, train: &[HopRecord], init: Option<&ModelRecord>, resamples: usize) -> anyhow::Result<(BenchRow, ModelRecord)> {
+    let t = Instant::now();
+    let pre = init.map_or(Pretrain::None, Pretrain::Model);
+    let trained = gnn::train(d.store, train, Validation::Carve, pre, spec, quiet())?;
+    let secs = t.elapsed().as_secs_f64();
+    let rec = trained.to_record("bench-gnn", "")?;
+    let p = gnn::predict_records(d.store, &rec, &d.test)?;
+    let y: Vec<f64> = d.test.iter().map(|r| r.em).collect();
+    let mut r = row(label, "hopdb", &format!("test ({})", d.test.len()), &y, &p, resamples)?;
+    r.fit_seconds = Some(secs);
+    r.params = params_text(spec);
+    Ok((r, rec))
+}
+
+/// Grouped 5-fold CV over all hops on the tree rows' folds: (mean over seeds of the mean fold
+/// MAE, its standard deviation over seeds, mean pooled R²).
+fn cv(d: &GnnBenchData, spec: &Spec, init: Option<&ModelRecord>, seeds: usize, progress: &dyn Fn(&str), label: &str) -> anyhow::Result<(f64, f64, f64)> {
+    let (mut maes, mut r2s) = (Vec::new(), Vec::new());
+    for s in 1..=seeds.max(1) as u64 {
+        let folds = crate::model::group_folds(d.groups, 5, s)?;
+        let mut pred = vec![f64::NAN; d.all.len()];
+        let mut fold_maes = Vec::new();
+        for f in 0..5 {
+            progress(&format!("{label}: grouped CV seed {s}, fold {}/5", f + 1));
+            let tr: Vec<HopRecord> = d.all.iter().zip(&folds).filter(|(_, &k)| k != f).map(|(r, _)| r.clone()).collect();
+            let te_idx: Vec<usize> = (0..d.all.len()).filter(|&i| folds[i] == f).collect();
+            let te: Vec<HopRecord> = te_idx.iter().map(|&i| d.all[i].clone()).collect();
+            let mut sp = spec.clone();
+            sp.seed = s;
+            let pre = init.map_or(Pretrain::None, Pretrain::Model);
+            let trained = gnn::train(d.store, &tr, Validation::Carve, pre, &sp, quiet())?;
+            let rec = trained.to_record("bench-gnn-cv", "")?;
+            let p = gnn::predict_records(d.store, &rec, &te)?;
+            let y: Vec<f64> = te.iter().map(|r| r.em).collect();
+            fold_maes.push(crate::eval::metrics(&y, &p)?.mae);
+            for (k, &i) in te_idx.iter().enumerate() {
+                pred[i] = p[k];
+            }
+        }
+        let y: Vec<f64> = d.all.iter().map(|r| r.em).collect();
+        maes.push(fold_maes.iter().sum::<f64>() / fold_maes.len() as f64);
+        r2s.push(crate::eval::metrics(&y, &pred)?.r2);
+    }
+    let mean = maes.iter().sum::<f64>() / maes.len() as f64;
+    let sd = if maes.len() > 1 { (maes.iter().map(|m| (m - mean).powi(2)).sum::<f64>() / (maes.len() - 1) as f64).sqrt() } else { 0.0 };
+    Ok((mean, sd, r2s.iter().sum::<f64>() / r2s.len() as f64))
+}
+
+fn params_text(spec: &Spec) -> String {
+    let m = spec.to_map();
+    let keys = ["variant", "hidden", "layers", "max_neighbors", "radius", "target", "pool", "epochs", "lr", "batch", "seed"];
+    keys.iter().filter_map(|k| m.get(*k).map(|v| format!("{k}={v}"))).collect::<Vec<_>>().join(", ")
+}
+
+/// The graph-network rows (see the module docs); remarks go to `notes`.
+pub fn rows(d: &GnnBenchData, opts: &GnnBenchOptions, resamples: usize, progress: &dyn Fn(&str), notes: &mut Vec<String>) -> anyhow::Result<Vec<BenchRow>> {
+    let mut out = Vec::new();
+    let mut band_scratch: Option<ModelRecord> = None;
+    for &v in &opts.variants {
+        let label = format!("hopdb gnn {} (scratch)", v.as_str());
+        progress(&format!("{label}: training on the 559 training hops"));
+        let spec = opts.spec(v, 1)?;
+        let (mut r, rec) = test_row(d, &label, &spec, &d.train, None, resamples)?;
+        let (m, sd, r2) = cv(d, &spec, None, opts.cv_seeds, progress, &label)?;
+        (r.cv_mae, r.cv_mae_sd, r.cv_r2) = (Some(m), Some(sd), Some(r2));
+        if v == Variant::Band {
+            band_scratch = Some(rec);
+        }
+        out.push(r);
+    }
+    if let Some(rec) = &band_scratch {
+        let (frac, hosts) = experiment::distinct_paths(d.store, rec, &d.train)?;
+        notes.push(format!("Paths distinct (paper Fig. 3a), band from scratch: {:.0} % of the {hosts} training host structures with several hops get predictions that differ by more than 0.01 eV.", 100.0 * frac));
+    }
+    for &n in &opts.learning_curve {
+        let label = format!("hopdb gnn band (scratch), {n} train hops");
+        progress(&label);
+        let sub = experiment::training_subset(&d.train, n);
+        out.push(test_row(d, &label, &opts.spec(Variant::Band, 1)?, &sub, None, resamples)?.0);
+    }
+    let Some(corpus_path) = &opts.pretrain_db else {
+        return Ok(out);
+    };
+    let corpus = Store::open(corpus_path).map_err(|e| anyhow::anyhow!("opening the pre-training corpus {}: {e}", corpus_path.display()))?;
+    let spec = opts.spec(Variant::Band, 1)?;
+    let pre = experiment::corpus_records(&corpus, opts.pretrain_max, spec.seed)?;
+    let drawn = pre.len();
+    let (pre, dropped) = experiment::without_held_out(pre, d.all, &d.test);
+    if pre.is_empty() {
+        anyhow::bail!("the pre-training corpus {} has no usable bvse records", corpus_path.display());
+    }
+    progress(&format!("pre-training the band network on {} BVSE hops ({} epochs)", pre.len(), opts.pretrain_epochs));
+    let t = Instant::now();
+    let mut ps = spec.clone();
+    ps.epochs = spec.pretrain_epochs;
+    ps.lr = spec.pretrain_lr;
+    ps.target = spec.pretrain_target;
+    let pretrained = gnn::train(&corpus, &pre, Validation::Carve, Pretrain::None, &ps, quiet())?.to_record("bench-gnn-pre", "")?;
+    notes.push(format!(
+        "Pre-training: {} of {drawn} BVSE corpus records drawn (seeded subsample of {}) after leaving out {dropped} derived from the 60 test structures, {} epochs, {:.0} s.",
+        pre.len(),
+        corpus_path.display(),
+        opts.pretrain_epochs,
+        t.elapsed().as_secs_f64()
+    ));
+    let label = "hopdb gnn band (BVSE pre-trained)".to_string();
+    progress(&format!("{label}: fine-tuning on the 559 training hops"));
+    let (mut r, rec) = test_row(d, &label, &spec, &d.train, Some(&pretrained), resamples)?;
+    let (m, sd, r2) = cv(d, &spec, Some(&pretrained), opts.cv_seeds, progress, &label)?;
+    (r.cv_mae, r.cv_mae_sd, r.cv_r2) = (Some(m), Some(sd), Some(r2));
+    out.push(r);
+    let (frac, hosts) = experiment::distinct_paths(d.store, &rec, &d.train)?;
+    notes.push(format!("Paths distinct, band pre-trained: {:.0} % of the {hosts} multi-hop training host structures.", 100.0 * frac));
+    notes.push("The pre-trained CV row reuses the one pre-trained model, whose corpus leaves out only the paper's test structures: BVSE barriers (never DFT labels) of structures derived from a CV fold's test hosts can be in it.".into());
+    for &n in &opts.learning_curve {
+        let label = format!("hopdb gnn band (BVSE pre-trained), {n} train hops");
+        progress(&label);
+        let sub = experiment::training_subset(&d.train, n);
+        out.push(test_row(d, &label, &spec, &sub, Some(&pretrained), resamples)?.0);
+    }
+    Ok(out)
+}
