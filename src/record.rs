@@ -254,6 +254,35 @@ pub struct HopRecord {
 pub const BAND_POINTS: usize = 5;
 
 impl HopRecord {
+    /// A record of a hop with its barrier and nothing else: no metadata, method, provenance,
+    /// flags or revisions, and the host-derived fields (`host`, `host_natoms`, `elements`,
+    /// `volume`, `hop_length`) empty until `import::finish_record` fills them from the host.
+    /// Fill the rest with struct-update syntax: `HopRecord { material, ..HopRecord::new(...) }`.
+    pub fn new(id: impl Into<String>, ion: Element, initial: Vec3, final_site: Vec3, em: f64, fidelity: Fidelity) -> HopRecord {
+        HopRecord {
+            id: id.into(),
+            ion,
+            host: StructureId(String::new()),
+            host_natoms: 0,
+            elements: vec![],
+            volume: 0.0,
+            hop_length: 0.0,
+            initial,
+            final_site,
+            images: vec![],
+            em,
+            fidelity,
+            method: Method::default(),
+            material: Material::default(),
+            provenance: Provenance::default(),
+            partition: None,
+            flags: vec![],
+            parent: None,
+            extra: BTreeMap::new(),
+            revisions: vec![],
+        }
+    }
+
     /// Hop length in Angstrom (host lattice).
     pub fn compute_hop_length(&self, host: &Structure) -> f64 {
         norm(host.lattice.to_cart(crate::structure::sub(self.final_site, self.initial)))

@@ -599,7 +599,12 @@ impl Store {
     /// raw keys), reading at most `limit` index keys; the flag is false when the limit cut the
     /// read short.
     pub fn id_keys_in_range(&self, field: &str, lo: std::ops::Bound<f64>, hi: std::ops::Bound<f64>, limit: usize) -> Result<(IdKeys, bool)> {
-        let (start, end, skip) = self.range_bounds(field, lo, hi);
+        self.id_keys_between(self.range_bounds(field, lo, hi), limit)
+    }
+
+    /// The keys in `[start, end)` as ids after `skip` bytes, at most `limit` of them; the flag
+    /// is false when the limit cut the read short.
+    fn id_keys_between(&self, (start, end, skip): (Vec<u8>, Vec<u8>, usize), limit: usize) -> Result<(IdKeys, bool)> {
         let mut keys = Vec::new();
         if start >= end {
             return Ok((IdKeys { keys, skip }, true));
@@ -692,18 +697,7 @@ impl Store {
     pub fn id_keys_where_in_range(&self, field: &str, value: &str, lo: std::ops::Bound<f64>, hi: std::ops::Bound<f64>, limit: usize) -> Result<(IdKeys, bool)> {
         let mut prefix = key(b'c', &[field.as_bytes(), value.as_bytes(), COMPOSITE_RANGE_FIELD.as_bytes()]);
         prefix.push(SEP);
-        let (start, end, skip) = ordered_bounds(prefix, lo, hi);
-        let mut keys = Vec::new();
-        if start >= end {
-            return Ok((IdKeys { keys, skip }, true));
-        }
-        for k in self.db.range(start..end).keys() {
-            if keys.len() >= limit {
-                return Ok((IdKeys { keys, skip }, false));
-            }
-            keys.push(k?);
-        }
-        Ok((IdKeys { keys, skip }, true))
+        self.id_keys_between(ordered_bounds(prefix, lo, hi), limit)
     }
 
     /// Key range `[start, end)` of a range-index probe and the length of the key before the id.

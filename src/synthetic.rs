@@ -4,11 +4,10 @@
 
 use crate::element::Element;
 use crate::import::{finish_record, Candidate};
-use crate::record::{record_id, Fidelity, HopRecord, Material, Method, Provenance, StructureId};
+use crate::record::{record_id, Fidelity, HopRecord, Material, Method, Provenance};
 use crate::structure::{Lattice, Structure, Vec3};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::collections::BTreeMap;
 
 /// Hops generated per synthetic host.
 pub const HOPS_PER_HOST: usize = 10;
@@ -93,35 +92,19 @@ pub fn bvse_like_corpus(n: usize, seed: u64) -> Vec<Candidate> {
             let em = (rng.gen_range(-1.5f64..1.0) + rng.gen_range(-0.5f64..0.5)).exp();
             let sid = format!("host{host_no:06}_hop{h:02}");
             let mut r = HopRecord {
-                id: record_id("synthetic", &sid),
-                ion,
-                host: StructureId(String::new()),
-                host_natoms: 0,
-                elements: vec![],
-                volume: 0.0,
-                hop_length: 0.0,
-                initial,
-                final_site,
-                images: vec![],
-                em,
-                fidelity: Fidelity::Bvse,
                 method: Method { code: Some("synthetic".into()), converged: Some(true), ..Default::default() },
                 material: Material { sys_name: Some(sid.clone()), class_label: Some(group.clone()), group: Some(group.clone()), ..Default::default() },
                 provenance: Provenance {
                     dataset: "synthetic".into(),
                     dataset_version: format!("seed {seed}"),
                     source_file: "(generated)".into(),
-                    source_record_id: sid,
+                    source_record_id: sid.clone(),
                     importer: "synthetic".into(),
                     hopdb_version: crate::HOPDB_VERSION.into(),
                     imported_at: crate::import::now(),
                     ..Default::default()
                 },
-                partition: None,
-                flags: vec![],
-                parent: None,
-                extra: BTreeMap::new(),
-                revisions: vec![],
+                ..HopRecord::new(record_id("synthetic", &sid), ion, initial, final_site, em, Fidelity::Bvse)
             };
             finish_record(&mut r, &host);
             out.push(Candidate { record: r, host, origin: format!("synthetic host {host_no} hop {h}") });

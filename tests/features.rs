@@ -4,10 +4,9 @@
 use hopdb::element::Element;
 use hopdb::features::{self, cached_matrix, cached_matrix_report, compute, compute_many, descriptor_names, FeatureSet};
 use hopdb::import::{finish_record, Candidate};
-use hopdb::record::{Fidelity, HopRecord, Material, Method, Provenance, StructureId};
+use hopdb::record::{Fidelity, HopRecord, Material, Provenance};
 use hopdb::store::{Store, WriteSet};
 use hopdb::structure::{Lattice, Structure, Vec3};
-use std::collections::BTreeMap;
 use std::path::Path;
 
 fn el(s: &str) -> Element {
@@ -16,26 +15,9 @@ fn el(s: &str) -> Element {
 
 fn record(id: &str, ion: Element, host: &Structure, initial: Vec3, final_site: Vec3) -> HopRecord {
     let mut r = HopRecord {
-        id: format!("test:{id}"),
-        ion,
-        host: StructureId(String::new()),
-        host_natoms: 0,
-        elements: vec![],
-        volume: 0.0,
-        hop_length: 0.0,
-        initial,
-        final_site,
-        images: vec![],
-        em: 0.5,
-        fidelity: Fidelity::Dft,
-        method: Method::default(),
         material: Material { sys_name: Some(id.to_string()), ..Default::default() },
         provenance: Provenance { dataset: "test".into(), source_record_id: id.into(), importer: "test".into(), ..Default::default() },
-        partition: None,
-        flags: vec![],
-        parent: None,
-        extra: BTreeMap::new(),
-        revisions: vec![],
+        ..HopRecord::new(format!("test:{id}"), ion, initial, final_site, 0.5, Fidelity::Dft)
     };
     finish_record(&mut r, host);
     r

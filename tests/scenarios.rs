@@ -3,7 +3,7 @@
 
 use hopdb::element::Element;
 use hopdb::import::{finish_record, Candidate};
-use hopdb::record::{Fidelity, HopRecord, Material, Method, Provenance, StructureId};
+use hopdb::record::{Fidelity, HopRecord, Provenance};
 use hopdb::scenario::{classify, Scenario};
 use hopdb::store::Store;
 use hopdb::structure::{Lattice, Structure, Vec3};
@@ -47,26 +47,8 @@ fn hop(id: &str, full: &Structure, from: usize, to: usize) -> Candidate {
     let initial = full.frac[from_idx];
     let final_site = hopdb::import::nearest_image(&full.lattice, initial, full.frac[to_idx]);
     let mut r = HopRecord {
-        id: format!("fx:{id}"),
-        ion: full.species[from_idx],
-        host: StructureId(String::new()),
-        host_natoms: 0,
-        elements: vec![],
-        volume: 0.0,
-        hop_length: 0.0,
-        initial,
-        final_site,
-        images: vec![],
-        em: 0.5,
-        fidelity: Fidelity::Dft,
-        method: Method::default(),
-        material: Material::default(),
         provenance: Provenance { dataset: "fx".into(), source_record_id: id.into(), ..Default::default() },
-        partition: None,
-        flags: vec![],
-        parent: None,
-        extra: BTreeMap::new(),
-        revisions: vec![],
+        ..HopRecord::new(format!("fx:{id}"), full.species[from_idx], initial, final_site, 0.5, Fidelity::Dft)
     };
     finish_record(&mut r, &host);
     Candidate { record: r, host, origin: id.into() }

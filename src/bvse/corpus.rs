@@ -222,18 +222,7 @@ fn bvse_record(
         extra.insert(format!("bvse_e{k:02}"), *e);
     }
     let mut r = HopRecord {
-        id,
-        ion,
-        host: StructureId(String::new()),
-        host_natoms: 0,
-        elements: vec![],
-        volume: 0.0,
-        hop_length: 0.0,
-        initial,
-        final_site,
         images,
-        em: res.em,
-        fidelity: Fidelity::Bvse,
         method: Method {
             xc: None,
             code: Some(method_code(recipe)),
@@ -243,11 +232,10 @@ fn bvse_record(
         },
         material,
         provenance,
-        partition: None,
         flags: if res.converged { vec![] } else { vec![NOT_CONVERGED_FLAG.to_string()] },
         parent: Some(parent),
         extra,
-        revisions: vec![],
+        ..HopRecord::new(id, ion, initial, final_site, res.em, Fidelity::Bvse)
     };
     finish_record(&mut r, host);
     r

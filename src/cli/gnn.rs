@@ -332,8 +332,10 @@ fn train_cmd(db: &Path, a: TrainArgs, pretrain_only: bool) -> Result<()> {
             row.push(Value::Null);
         } else {
             let (distinct, hosts) = gnn::experiment::distinct_paths(&store, &rec, &train)?;
-            rec.metrics.insert("multi_path_distinct".into(), distinct);
-            row.push(Value::Str(format!("{:.0}% of {hosts}", 100.0 * distinct)));
+            if hosts > 0 {
+                rec.metrics.insert("multi_path_distinct".into(), distinct);
+            }
+            row.push(Value::Str(if hosts == 0 { "no multi-hop hosts".to_string() } else { format!("{:.0}% of {hosts}", 100.0 * distinct) }));
         }
         row.push(Value::Int(trained.metrics.get("epochs_run").copied().unwrap_or(0.0) as i64));
         row.push(Value::Num(secs));
