@@ -548,3 +548,22 @@ fn c45_empty_result() {
     let t = q("SELECT AVG(em) FROM hops WHERE em > 100");
     assert_eq!(t.rows, vec![vec![Value::Null]]);
 }
+
+#[test]
+fn c46_composite_index_equality_and_em_ranges() {
+    // Answered by one composite (field, em) probe; expected answers from the raw files.
+    let t = q("SELECT id FROM hops WHERE partition = 'test' AND em < 0.5 ORDER BY em DESC");
+    let want = ids_sorted_by(raw().iter().filter(|r| r.partition == "test" && r.em < 0.5).collect(), |r| r.em, true);
+    assert!(want.len() >= 5, "{}", want.len());
+    assert_eq!(col_ids(&t, 0), want);
+    let t = q("SELECT id FROM hops WHERE ion IN ('Na', 'Mg') AND em > 0.2 AND em <= 0.8 ORDER BY em");
+    let want = ids_sorted_by(raw().iter().filter(|r| (r.ion == "Na" || r.ion == "Mg") && r.em > 0.2 && r.em <= 0.8).collect(), |r| r.em, false);
+    assert!(want.len() >= 10, "{}", want.len());
+    assert_eq!(col_ids(&t, 0), want);
+    let layered = n_where(|r| r.group == "LAYERED" && r.em >= 0.3 && r.em <= 0.6);
+    assert!(layered >= 10, "{layered}");
+    assert_eq!(count("SELECT COUNT(*) FROM hops WHERE group = 'LAYERED' AND em BETWEEN 0.3 AND 0.6"), layered);
+    assert_eq!(count("SELECT COUNT(*) FROM hops WHERE ion = 'Li' AND em > 0.9 AND em < 0.4"), 0);
+    let plan = q("EXPLAIN SELECT id FROM hops WHERE partition = 'test' AND em < 0.5");
+    assert_eq!(s(&plan.rows[0][2]), "partition = 'test' AND em < 0.5", "{plan:?}");
+}
