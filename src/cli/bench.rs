@@ -216,10 +216,26 @@ pub fn run(cmd: BenchCmd) -> Result<()> {
             if !data.join("band_train.json").is_file() {
                 anyhow::bail!("dataset not found: {} has no band_train.json (pass --data DIR)", data.display());
             }
+            // How the graph-network rows were asked for, for the command line in the docs.
             #[cfg(feature = "gnn")]
-            let with_gnn = gnn_opts.is_some();
+            let gnn_flags = match &gnn_opts {
+                Some(g) => {
+                    let mut f = String::from(" --gnn");
+                    if g.cv_seeds != 1 {
+                        f += &format!(" --gnn-cv-seeds {}", g.cv_seeds);
+                    }
+                    for (k, v) in &g.settings {
+                        f += &format!(" --gnn-set {k}={v}");
+                    }
+                    if let Some(p) = &g.pretrain_db {
+                        f += &format!(" --gnn-pretrain-db {} --gnn-pretrain-max {} --gnn-pretrain-epochs {}", p.display(), g.pretrain_max, g.pretrain_epochs);
+                    }
+                    f
+                }
+                None => String::new(),
+            };
             #[cfg(not(feature = "gnn"))]
-            let with_gnn = false;
+            let gnn_flags = String::new();
             let opts = hopdb::paper_bench::PaperBenchOptions {
                 data_dir: data,
                 seeds,
@@ -244,7 +260,7 @@ pub fn run(cmd: BenchCmd) -> Result<()> {
                 f => println!("{}", hopdb::paper_bench::table(&b).titled("Paper benchmark (test: the paper's 60 hops; CV: grouped 5-fold over all 619)").render(f)),
             }
             if let Some(path) = write_docs {
-                let cmd = format!("hopdb bench paper --seeds {seeds}{}{} --write-docs {}", if no_tune { " --no-tune" } else { "" }, if with_gnn { " --gnn ..." } else { "" }, path.display());
+                let cmd = format!("hopdb bench paper --seeds {seeds}{}{} --write-docs {}", if no_tune { " --no-tune" } else { "" }, gnn_flags, path.display());
                 // Sections after the marker (graph-network experiments, maintained from
                 // `hopdb gnn` runs) are kept when the generated part is rewritten.
                 let kept = std::fs::read_to_string(&path).ok().and_then(|old| old.find(hopdb::paper_bench::KEEP_MARKER).map(|i| old[i..].to_string())).unwrap_or_default();
