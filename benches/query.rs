@@ -51,21 +51,27 @@ fn synthetic_store(n: usize) -> Store {
 }
 
 /// Peak heap growth (bytes) while running `src`: the highest live heap during the query minus
-/// the live heap just before it. Measured on a third run, so that both stores are compared
-/// with sled's page cache already filled (the executor's working memory, not the cache fill,
-/// which sled bounds by its own capacity setting whatever the store size). On the 120k store
-/// the cache is still filling during the second run (57.7, 2.6, then 0.24 MiB of growth on
-/// runs 1-3, while plainly iterating the records grows the heap by 0.03 MiB).
+/// the live heap just before it, the median of three runs after three warm-up runs. The
+/// warm-up fills sled's page cache (bounded by its capacity setting whatever the store size),
+/// so what is left is the executor's working memory. On the 120k store the cache is still
+/// filling during the second and third runs (growth 57.7, 2.6, 0.24 MiB on runs 1-3, then
+/// 0.01-0.04 MiB, the same as plainly iterating the records).
 fn peak_growth(store: &Store, src: &str) -> usize {
-    for _ in 0..2 {
+    for _ in 0..3 {
         drop(hopdb::query::exec::query(store, src).expect("query"));
     }
-    let base = LIVE.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
-    let t = hopdb::query::exec::query(store, src).expect("query");
-    let peak = PEAK.load(Ordering::Relaxed);
-    drop(t);
-    peak.saturating_sub(base)
+    let mut runs: Vec<usize> = (0..3)
+        .map(|_| {
+            let base = LIVE.load(Ordering::Relaxed);
+            PEAK.store(base, Ordering::Relaxed);
+            let t = hopdb::query::exec::query(store, src).expect("query");
+            let peak = PEAK.load(Ordering::Relaxed);
+            drop(t);
+            peak.saturating_sub(base)
+        })
+        .collect();
+    runs.sort_unstable();
+    runs[1]
 }
 
 fn bench(c: &mut Criterion) {
