@@ -352,3 +352,48 @@ fn device_names_parse_and_bad_ones_are_errors() {
 fn tch_cuda_available() -> bool {
     gnn::tensor::parse_device("auto").map(|d| gnn::tensor::device_name(d) != "cpu").unwrap_or(false)
 }
+
+/// `hopdb bench paper --gnn` end to end on the real dataset, with tiny settings: the scratch
+/// and pre-trained rows (test, grouped CV on the trees' folds, learning curve) and the notes.
+#[test]
+fn bench_paper_gnn_rows_end_to_end() {
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/devi2025");
+    let dir = tempfile::tempdir().unwrap();
+    // A small BVSE "corpus" store to pre-train on.
+    let corpus = dir.path().join("corpus");
+    {
+        let store = Store::create(&corpus).unwrap();
+        hopdb::import::commit(&store, hopdb::synthetic::bvse_like_corpus(40, 5), vec![], &Default::default(), "test").unwrap();
+    }
+    let page = dir.path().join("bench.md");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_hopdb"))
+        .args(["bench", "paper", "--data", data, "--seeds", "1", "--no-tune", "--format", "json", "--gnn", "--gnn-variants", "band"])
+        .args(["--gnn-learning-curve", "100", "--gnn-set", "epochs=2", "--gnn-set", "hidden=8", "--gnn-set", "layers=1", "--gnn-pretrain-epochs", "1", "--gnn-pretrain-db"])
+        .arg(&corpus)
+        .arg("--write-docs")
+        .arg(&page)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    let find = |name: &str| rows.iter().find(|r| r["model"] == name).unwrap_or_else(|| panic!("no row {name}: {rows:?}"));
+    for name in ["hopdb gnn band (scratch)", "hopdb gnn band (BVSE pre-trained)"] {
+        let r = find(name);
+        assert_eq!(r["evaluated_on"], "test (60)");
+        assert!(r["metrics"]["mae"].as_f64().unwrap().is_finite());
+        assert!(r["cv_mae"].as_f64().unwrap() > 0.0, "{r}");
+        assert_eq!(r["cv_seeds"], 1);
+    }
+    for name in ["hopdb gnn band (scratch), 100 train hops", "hopdb gnn band (BVSE pre-trained), 100 train hops"] {
+        assert!(find(name)["cv_mae"].is_null());
+    }
+    let notes: Vec<&str> = v["notes"].as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
+    assert!(notes.iter().any(|n| n.starts_with("Pre-training: 40 of 40")), "{notes:?}");
+    let md = std::fs::read_to_string(&page).unwrap();
+    assert!(md.contains("--gnn --gnn-set epochs=2") && md.contains("(1 seed)") && md.contains("chosen on validation"), "{md}");
+    // A pre-training store that is not there is refused before anything runs.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_hopdb")).args(["bench", "paper", "--data", data, "--gnn", "--gnn-pretrain-db", "/nonexistent"]).output().unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no hopdb store"));
+}

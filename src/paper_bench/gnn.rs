@@ -156,7 +156,7 @@ pub fn rows(d: &GnnBenchData, opts: &GnnBenchOptions, resamples: usize, progress
         let spec = opts.spec(v, 1)?;
         let (mut r, rec) = test_row(d, &label, &spec, &d.train, None, resamples)?;
         let (m, sd, r2) = cv(d, &spec, None, opts.cv_seeds, progress, &label)?;
-        (r.cv_mae, r.cv_mae_sd, r.cv_r2) = (Some(m), Some(sd), Some(r2));
+        (r.cv_mae, r.cv_mae_sd, r.cv_r2, r.cv_seeds) = (Some(m), Some(sd), Some(r2), Some(opts.cv_seeds.max(1)));
         if v == Variant::Band {
             band_scratch = Some(rec);
         }
@@ -201,7 +201,7 @@ pub fn rows(d: &GnnBenchData, opts: &GnnBenchOptions, resamples: usize, progress
     progress(&format!("{label}: fine-tuning on the 559 training hops"));
     let (mut r, rec) = test_row(d, &label, &spec, &d.train, Some(&pretrained), resamples)?;
     let (m, sd, r2) = cv(d, &spec, Some(&pretrained), opts.cv_seeds, progress, &label)?;
-    (r.cv_mae, r.cv_mae_sd, r.cv_r2) = (Some(m), Some(sd), Some(r2));
+    (r.cv_mae, r.cv_mae_sd, r.cv_r2, r.cv_seeds) = (Some(m), Some(sd), Some(r2), Some(opts.cv_seeds.max(1)));
     out.push(r);
     let (frac, hosts) = experiment::distinct_paths(d.store, &rec, &d.train)?;
     notes.push(format!("Paths distinct, band pre-trained: {:.0} % of the {hosts} multi-hop training host structures.", 100.0 * frac));
