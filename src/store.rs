@@ -889,3 +889,37 @@ impl Store {
         Ok(new)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_round_trip_through_every_encoding() {
+        let long: Vec<String> = (0..64).map(|i| format!("value number {i}")).collect();
+        // Long enough to be compressed (tag 1, content size in the frame), and short (tag 0).
+        let enc = encode(&long);
+        assert_eq!(enc[0], 1);
+        assert_eq!(decode::<Vec<String>>(b"k", &enc).unwrap(), long);
+        let short = vec!["a".to_string()];
+        assert_eq!(encode(&short)[0], 0);
+        assert_eq!(decode::<Vec<String>>(b"k", &encode(&short)).unwrap(), short);
+        // A frame without a content size (a streaming encoder) still decodes.
+        let raw = bincode::serialize(&long).unwrap();
+        let mut streamed = vec![1u8];
+        let mut enc_stream = zstd::stream::Encoder::new(Vec::new(), 3).unwrap();
+        std::io::Write::write_all(&mut enc_stream, &raw).unwrap();
+        streamed.extend(enc_stream.finish().unwrap());
+        assert_eq!(zstd::zstd_safe::get_frame_content_size(&streamed[1..]).ok().flatten(), None, "the streaming frame has no size");
+        assert_eq!(decode::<Vec<String>>(b"k", &streamed).unwrap(), long);
+        // Damaged values are errors that name the key, never panics.
+        let mut bad = enc.clone();
+        bad.truncate(bad.len() / 2);
+        let e = decode::<Vec<String>>(b"r\0x", &bad).unwrap_err().to_string();
+        assert!(e.contains("r/x") && e.contains("zstd"), "{e}");
+        let e = decode::<Vec<String>>(b"k", &[1, 0, 1, 2, 3]).unwrap_err().to_string();
+        assert!(e.contains("zstd"), "{e}");
+        let e = decode::<Vec<String>>(b"k", &[7, 1]).unwrap_err().to_string();
+        assert!(e.contains("unknown value encoding tag 7"), "{e}");
+    }
+}
