@@ -397,24 +397,13 @@ fn cv_cmd(db: &Path, a: CvArgs) -> Result<()> {
     };
     let mut pred = vec![f64::NAN; all.len()];
     let mut t = ResultTable::new(&["fold", "train", "test", "MAE", "R2", "seconds"]).titled(format!("gnn {} grouped {}-fold CV over {} DFT hops", spec.variant.as_str(), nfolds, all.len()));
-    for f in 0..nfolds {
-        let tr: Vec<HopRecord> = all.iter().zip(&folds).filter(|(_, &k)| k != f).map(|(r, _)| r.clone()).collect();
-        let te_idx: Vec<usize> = (0..all.len()).filter(|&i| folds[i] == f).collect();
-        let te: Vec<HopRecord> = te_idx.iter().map(|&i| all[i].clone()).collect();
-        let t0 = Instant::now();
-        let pre = match &init {
-            Some(m) => Pretrain::Model(m),
-            None => Pretrain::None,
-        };
-        let trained = gnn::train(&store, &tr, Validation::Carve, pre, &spec, TrainOptions { progress: true, ..Default::default() })?;
-        let rec = trained.to_record("cv-fold", "")?;
-        let p = gnn::predict_records(&store, &rec, &te)?;
-        for (k, &i) in te_idx.iter().enumerate() {
-            pred[i] = p[k];
+    for (f, fold) in gnn::experiment::out_of_fold(&store, &all, &folds, nfolds, &spec, init.as_ref(), true, &|_| {})?.into_iter().enumerate() {
+        for (k, &i) in fold.test_idx.iter().enumerate() {
+            pred[i] = fold.pred[k];
         }
-        let y: Vec<f64> = te.iter().map(|r| r.em).collect();
-        let m = eval::metrics(&y, &p)?;
-        t.push(vec![Value::Int(f as i64), Value::Int(tr.len() as i64), Value::Int(te.len() as i64), Value::Num(m.mae), Value::Num(m.r2), Value::Num(t0.elapsed().as_secs_f64())]);
+        let y: Vec<f64> = fold.test_idx.iter().map(|&i| all[i].em).collect();
+        let m = eval::metrics(&y, &fold.pred)?;
+        t.push(vec![Value::Int(f as i64), Value::Int(fold.train as i64), Value::Int(fold.test_idx.len() as i64), Value::Num(m.mae), Value::Num(m.r2), Value::Num(fold.seconds)]);
     }
     let y: Vec<f64> = all.iter().map(|r| r.em).collect();
     let m = eval::metrics(&y, &pred)?;

@@ -114,21 +114,14 @@ fn cv(d: &GnnBenchData, spec: &Spec, init: Option<&ModelRecord>, seeds: usize, p
         let folds = crate::model::group_folds(d.groups, 5, s)?;
         let mut pred = vec![f64::NAN; d.all.len()];
         let mut fold_maes = Vec::new();
-        for f in 0..5 {
-            progress(&format!("{label}: grouped CV seed {s}, fold {}/5", f + 1));
-            let tr: Vec<HopRecord> = d.all.iter().zip(&folds).filter(|(_, &k)| k != f).map(|(r, _)| r.clone()).collect();
-            let te_idx: Vec<usize> = (0..d.all.len()).filter(|&i| folds[i] == f).collect();
-            let te: Vec<HopRecord> = te_idx.iter().map(|&i| d.all[i].clone()).collect();
-            let mut sp = spec.clone();
-            sp.seed = s;
-            let pre = init.map_or(Pretrain::None, Pretrain::Model);
-            let trained = gnn::train(d.store, &tr, Validation::Carve, pre, &sp, quiet())?;
-            let rec = trained.to_record("bench-gnn-cv", "")?;
-            let p = gnn::predict_records(d.store, &rec, &te)?;
-            let y: Vec<f64> = te.iter().map(|r| r.em).collect();
-            fold_maes.push(crate::eval::metrics(&y, &p)?.mae);
-            for (k, &i) in te_idx.iter().enumerate() {
-                pred[i] = p[k];
+        let mut sp = spec.clone();
+        sp.seed = s;
+        let before = |f: usize| progress(&format!("{label}: grouped CV seed {s}, fold {}/5", f + 1));
+        for fold in experiment::out_of_fold(d.store, d.all, &folds, 5, &sp, init, false, &before)? {
+            let y: Vec<f64> = fold.test_idx.iter().map(|&i| d.all[i].em).collect();
+            fold_maes.push(crate::eval::metrics(&y, &fold.pred)?.mae);
+            for (k, &i) in fold.test_idx.iter().enumerate() {
+                pred[i] = fold.pred[k];
             }
         }
         let y: Vec<f64> = d.all.iter().map(|r| r.em).collect();

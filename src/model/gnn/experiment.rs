@@ -80,3 +80,45 @@ pub fn distinct_paths(store: &Store, model: &ModelRecord, records: &[HopRecord])
         .count();
     Ok((distinct as f64 / multi.len() as f64, multi.len()))
 }
+
+/// One fold of [`out_of_fold`]: the indices (into `all`) it held out, their predictions, the
+/// number of training hops and the seconds the fold took.
+pub struct FoldPredictions {
+    /// Indices into `all` of the held-out hops.
+    pub test_idx: Vec<usize>,
+    /// Predicted Em (eV) of those hops, in the same order.
+    pub pred: Vec<f64>,
+    /// Hops trained on.
+    pub train: usize,
+    /// Wall seconds of training and prediction.
+    pub seconds: f64,
+}
+
+/// Grouped k-fold training: for each fold `f` in `0..k`, train `spec` (from `init` when
+/// given) on the hops whose `folds[i] != f` and predict the others. `before(f)` runs before
+/// each fold (progress messages); `progress_bars` shows the training bars.
+pub fn out_of_fold(
+    store: &Store,
+    all: &[HopRecord],
+    folds: &[usize],
+    k: usize,
+    spec: &super::Spec,
+    init: Option<&ModelRecord>,
+    progress_bars: bool,
+    before: &dyn Fn(usize),
+) -> Result<Vec<FoldPredictions>> {
+    use super::{train, Pretrain, TrainOptions, Validation};
+    let mut out = Vec::with_capacity(k);
+    for f in 0..k {
+        before(f);
+        let t = std::time::Instant::now();
+        let tr: Vec<HopRecord> = all.iter().zip(folds).filter(|(_, &g)| g != f).map(|(r, _)| r.clone()).collect();
+        let test_idx: Vec<usize> = (0..all.len()).filter(|&i| folds[i] == f).collect();
+        let te: Vec<HopRecord> = test_idx.iter().map(|&i| all[i].clone()).collect();
+        let pre = init.map_or(Pretrain::None, Pretrain::Model);
+        let trained = train(store, &tr, Validation::Carve, pre, spec, TrainOptions { progress: progress_bars, ..Default::default() })?;
+        let pred = predict_records(store, &trained.to_record("cv-fold", "")?, &te)?;
+        out.push(FoldPredictions { test_idx, pred, train: tr.len(), seconds: t.elapsed().as_secs_f64() });
+    }
+    Ok(out)
+}
