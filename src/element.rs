@@ -292,7 +292,7 @@ impl<'de> Deserialize<'de> for Element {
 
 /// Error for a symbol or atomic number that names no element.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("unknown element '{0}'")]
+#[error("unknown element {}", crate::input::quote(.0))]
 pub struct UnknownElement(pub String);
 
 impl Element {

@@ -267,7 +267,7 @@ pub fn candidate_from_jsonl_line(line: &str, origin: String) -> Result<Candidate
 /// keeping every field of each record (id, provenance, flags, revisions) as exported.
 pub fn read_jsonl(file: &Path) -> Result<(Vec<Candidate>, Vec<Rejection>), ImportError> {
     let (bytes, _sha) = crate::import::read_with_sha(file)?;
-    let text = String::from_utf8(bytes).map_err(|e| ImportError::Malformed { file: file.to_path_buf(), msg: format!("not UTF-8 text: {e}") })?;
+    let text = crate::input::utf8_text(bytes).map_err(|msg| ImportError::Malformed { file: file.to_path_buf(), msg })?;
     let mut cands = Vec::new();
     let mut rej = Vec::new();
     for (k, line) in text.lines().enumerate() {

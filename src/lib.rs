@@ -2,6 +2,7 @@
 //! in solids. See `docs/ARCHITECTURE.md` for the map of modules and the data flow.
 
 pub mod element;
+pub mod input;
 pub mod structure;
 pub mod bvse;
 pub mod record;

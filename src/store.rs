@@ -88,9 +88,20 @@ pub enum StoreError {
     /// A request that makes no sense (bad argument).
     #[error("{0}")]
     Invalid(String),
-    /// Underlying sled error.
+    /// The store's files are damaged (sled found corrupt data, or the store's own keys are
+    /// missing). The path is `None` when the error arose below the layer that knows it; callers
+    /// that know it fill it in with [`StoreError::at`].
+    #[error("{}", damaged_message(path.as_deref(), detail))]
+    Damaged {
+        /// The store directory, when known.
+        path: Option<PathBuf>,
+        /// What was found.
+        detail: String,
+    },
+    /// Underlying sled error (not a corruption: those are [`StoreError::Damaged`]). Not marked
+    /// as the source, so that a chained rendering does not print sled's message twice.
     #[error("storage error: {0}")]
-    Sled(#[from] sled::Error),
+    Sled(sled::Error),
     /// Filesystem error.
     #[error("I/O error on {path}: {source}")]
     Io {
@@ -99,6 +110,52 @@ pub enum StoreError {
         /// The error.
         source: std::io::Error,
     },
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        match e {
+            sled::Error::Corruption { at, .. } => StoreError::Damaged {
+                path: None,
+                detail: match at {
+                    Some(ptr) => format!("sled read corrupted data at {ptr:?}"),
+                    None => "sled read corrupted data".to_string(),
+                },
+            },
+            e => StoreError::Sled(e),
+        }
+    }
+}
+
+impl StoreError {
+    /// A damaged-store error with the same message (sled errors are not `Clone`).
+    fn clone_message(&self) -> StoreError {
+        match self {
+            StoreError::Damaged { path, detail } => StoreError::Damaged { path: path.clone(), detail: detail.clone() },
+            e => StoreError::Invalid(e.to_string()),
+        }
+    }
+
+    /// The same error, naming the store at `path` where it is a damaged-store error that does
+    /// not name one yet.
+    pub fn at(self, store: &Path) -> StoreError {
+        match self {
+            StoreError::Damaged { path: None, detail } => StoreError::Damaged { path: Some(store.to_path_buf()), detail },
+            e => e,
+        }
+    }
+}
+
+fn damaged_message(path: Option<&Path>, detail: &str) -> String {
+    let at = path.map_or_else(|| "the store".to_string(), |p| format!("the store at {}", p.display()));
+    let p = path.map_or_else(|| "STORE".to_string(), |p| p.display().to_string());
+    format!(
+        "{at} is damaged ({detail}); nothing was changed. To recover: restore the directory from a \
+         backup; or copy it aside, then try `hopdb --db {p} log` (the audit log of the writes it \
+         held) and `hopdb --db {p} export jsonl --out rescue.jsonl` (what is still readable), and \
+         re-import that into a new store with `hopdb --db NEW import jsonl rescue.jsonl`. Do not \
+         run `hopdb init` over it."
+    )
 }
 
 /// Result alias for store operations.
@@ -408,6 +465,32 @@ impl WriteSet {
 
 /// sled settings: space-efficient mode (large import batches make sled write many page
 /// versions); values are compressed by [`encode`], not by sled.
+/// The error for a store directory whose sled tree has no schema version: damaged when the tree
+/// or its data file holds anything, else not a store (an interrupted `init`).
+fn missing_schema_version(store: &Store) -> StoreError {
+    if let Some(mark) = store.watermark() {
+        return StoreError::Damaged {
+            path: Some(store.path.clone()),
+            detail: format!("its schema version is missing, though it recorded writes up to audit entry {} ({}, {})", mark.seq, mark.at, mark.op),
+        };
+    }
+    let keys = store.db.len();
+    let file_bytes = std::fs::metadata(store.path.join("data").join("db")).map(|m| m.len()).unwrap_or(0);
+    if keys > 0 {
+        StoreError::Damaged { path: Some(store.path.clone()), detail: format!("its schema version is missing but it holds {keys} keys") }
+    } else if file_bytes > 0 {
+        StoreError::Damaged {
+            path: Some(store.path.clone()),
+            detail: format!("sled recovered no keys from a data file of {file_bytes} bytes (a truncated file or a lost snapshot)"),
+        }
+    } else {
+        StoreError::NotAStore(store.path.clone())
+    }
+}
+
+/// The file beside sled's directory that records the store's last durable write.
+pub const WATERMARK_FILE: &str = "hopdb.state";
+
 fn sled_config(dir: &Path) -> sled::Config {
     sled::Config::new().path(dir.join("data")).mode(sled::Mode::LowSpace)
 }
@@ -426,6 +509,11 @@ fn lock_file(dir: &Path) -> Result<File> {
 }
 
 impl Store {
+    /// A sled error as a store error, naming this store when it is a corruption.
+    fn sled_error(&self, e: sled::Error) -> StoreError {
+        StoreError::from(e).at(&self.path)
+    }
+
     /// Create a new, empty store at `path` (a directory that must not exist or be empty).
     pub fn create(path: impl AsRef<Path>) -> Result<Store> {
         let path = path.as_ref();
@@ -466,12 +554,12 @@ impl Store {
             Err(e) if e.to_string().contains("use_compression") => {
                 return Err(StoreError::SchemaMismatch { path: path.to_path_buf(), found: 1, expected: SCHEMA_VERSION, hopdb: crate::HOPDB_VERSION })
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(StoreError::from(e).at(path)),
         };
-        let ver = db.get(key(b'm', &[b"schema_version"]))?;
+        let ver = db.get(key(b'm', &[b"schema_version"])).map_err(|e| StoreError::from(e).at(path))?;
         let store = Store { path: path.to_path_buf(), db, _lock: lock, count_hint: std::sync::Mutex::new((0, false)) };
         match ver {
-            None => Err(StoreError::NotAStore(path.to_path_buf())),
+            None => Err(missing_schema_version(&store)),
             Some(v) => {
                 let found = u32::from_be_bytes(v.as_ref().try_into().map_err(|_| StoreError::Corrupt {
                     key: "m/schema_version".into(),
@@ -483,6 +571,7 @@ impl Store {
                 } else if found != SCHEMA_VERSION {
                     Err(StoreError::SchemaMismatch { path: path.to_path_buf(), found, expected: SCHEMA_VERSION, hopdb: crate::HOPDB_VERSION })
                 } else {
+                    store.check_watermark()?;
                     Ok(store)
                 }
             }
@@ -506,14 +595,32 @@ impl Store {
             n += 1;
             pending += 1;
             if pending == CHUNK {
-                self.db.apply_batch(std::mem::take(&mut batch))?;
+                self.db.apply_batch(std::mem::take(&mut batch)).map_err(|e| self.sled_error(e))?;
                 pending = 0;
             }
         }
-        self.db.apply_batch(batch)?;
+        self.db.apply_batch(batch).map_err(|e| self.sled_error(e))?;
         let mut ws = WriteSet::new("upgrade", format!("schema 2 -> {SCHEMA_VERSION}: composite (field, em) indexes for {n} records"));
         ws.put_raw(key(b'm', &[b"schema_version"]), SCHEMA_VERSION.to_be_bytes().to_vec());
         self.commit(ws)
+    }
+
+    /// Open a store for salvage: like [`Store::open`], except that a store that lost writes
+    /// (see [`StoreError::Damaged`]) is opened all the same, with that error returned beside it,
+    /// so that what is still intact can be read (`hopdb log`, `hopdb export`).
+    pub fn open_for_salvage(path: impl AsRef<Path>) -> Result<(Store, Option<StoreError>)> {
+        let path = path.as_ref();
+        match Store::open(path) {
+            Ok(s) => Ok((s, None)),
+            Err(e @ StoreError::Damaged { .. }) if path.join(WATERMARK_FILE).is_file() => {
+                // The open failed only on the watermark when sled itself opened: retry without it.
+                let lock = lock_file(path)?;
+                let db = sled_config(path).open().map_err(|_| e.clone_message())?;
+                let store = Store { path: path.to_path_buf(), db, _lock: lock, count_hint: std::sync::Mutex::new((0, false)) };
+                Ok((store, Some(e)))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Open the store at `path`, creating it first when the path does not exist.
@@ -534,7 +641,7 @@ impl Store {
     /// Apply a write set atomically, with its audit entry, and flush it to disk.
     pub fn commit(&self, ws: WriteSet) -> Result<()> {
         let WriteSet { mut batch, records, op, summary } = ws;
-        let seq = self.db.generate_id()?;
+        let seq = self.db.generate_id().map_err(|e| self.sled_error(e))?;
         let entry = AuditEntry {
             seq,
             at: now(),
@@ -547,9 +654,54 @@ impl Store {
         batch.insert(key(b'a', &[&seq.to_be_bytes()]), encode(&entry));
         // Whatever the outcome, forget what was known of the record count.
         *self.count_hint.lock().unwrap_or_else(|e| e.into_inner()) = (0, false);
-        self.db.apply_batch(batch)?;
-        self.db.flush()?;
+        self.db.apply_batch(batch).map_err(|e| self.sled_error(e))?;
+        self.db.flush().map_err(|e| self.sled_error(e))?;
+        self.write_watermark(&entry);
         Ok(())
+    }
+
+    /// Record the audit entry of the last durable write beside sled's files, so that an open
+    /// can tell a store that lost writes (a damaged or truncated data file, from which sled
+    /// recovers silently to an earlier state) from a healthy one. Best effort: written after
+    /// sled's flush (so sled is never behind it) through a rename (so it is never half
+    /// written); a failure to write it only weakens that check.
+    fn write_watermark(&self, entry: &AuditEntry) {
+        let tmp = self.path.join(format!("{WATERMARK_FILE}.tmp"));
+        if let Ok(text) = serde_json::to_vec(entry) {
+            if std::fs::write(&tmp, text).is_ok() {
+                let _ = std::fs::rename(&tmp, self.path.join(WATERMARK_FILE));
+            }
+        }
+    }
+
+    /// The last write recorded beside sled (see [`Store::write_watermark`]), if readable.
+    fn watermark(&self) -> Option<AuditEntry> {
+        let bytes = std::fs::read(self.path.join(WATERMARK_FILE)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Fail with [`StoreError::Damaged`] when the last write recorded beside sled is not in
+    /// the audit log: sled recovered an earlier state and the writes after it are lost.
+    fn check_watermark(&self) -> Result<()> {
+        let Some(mark) = self.watermark() else { return Ok(()) };
+        if self.db.contains_key(key(b'a', &[&mark.seq.to_be_bytes()])).map_err(|e| self.sled_error(e))? {
+            return Ok(());
+        }
+        let last = self.db.scan_prefix(key(b'a', &[])).next_back().transpose().map_err(|e| self.sled_error(e))?;
+        let kept = match last.and_then(|(k, v)| decode::<AuditEntry>(&k, &v).ok()) {
+            Some(e) => format!("its audit log ends at entry {} ({}, {}: {})", e.seq, e.at, e.op, crate::input::quote(&e.summary)),
+            None => "its audit log is empty".to_string(),
+        };
+        Err(StoreError::Damaged {
+            path: Some(self.path.clone()),
+            detail: format!(
+                "its last write, audit entry {} ({}, {}: {}), is missing: {kept}, so sled recovered an earlier state and the writes after it are lost",
+                mark.seq,
+                mark.at,
+                mark.op,
+                crate::input::quote(&mark.summary)
+            ),
+        })
     }
 
     /// Number of records, counted only up to `limit` (the result is then `limit`): enough to
@@ -570,7 +722,7 @@ impl Store {
             if n >= limit {
                 break;
             }
-            k?;
+            k.map_err(|e| self.sled_error(e))?;
             n += 1;
         }
         let mut hint = self.count_hint.lock().unwrap_or_else(|e| e.into_inner());
@@ -590,7 +742,7 @@ impl Store {
             if keys.len() >= limit {
                 return Ok((IdKeys { keys, skip: prefix.len() }, false));
             }
-            keys.push(k?);
+            keys.push(k.map_err(|e| self.sled_error(e))?);
         }
         Ok((IdKeys { keys, skip: prefix.len() }, true))
     }
@@ -613,7 +765,7 @@ impl Store {
             if keys.len() >= limit {
                 return Ok((IdKeys { keys, skip }, false));
             }
-            keys.push(k?);
+            keys.push(k.map_err(|e| self.sled_error(e))?);
         }
         Ok((IdKeys { keys, skip }, true))
     }
@@ -621,7 +773,7 @@ impl Store {
     /// A record by id given as bytes (as in [`IdKeys`]).
     pub fn get_by_id_bytes(&self, id: &[u8]) -> Result<Option<HopRecord>> {
         let k = key(b'r', &[id]);
-        match self.db.get(&k)? {
+        match self.db.get(&k).map_err(|e| self.sled_error(e))? {
             Some(v) => Ok(Some(decode(&k, &v)?)),
             None => Ok(None),
         }
@@ -630,7 +782,7 @@ impl Store {
     /// A record by id.
     pub fn get(&self, id: &str) -> Result<Option<HopRecord>> {
         let k = key(b'r', &[id.as_bytes()]);
-        match self.db.get(&k)? {
+        match self.db.get(&k).map_err(|e| self.sled_error(e))? {
             Some(v) => Ok(Some(decode(&k, &v)?)),
             None => Ok(None),
         }
@@ -643,13 +795,13 @@ impl Store {
 
     /// True when a record with this id exists.
     pub fn contains(&self, id: &str) -> Result<bool> {
-        Ok(self.db.contains_key(key(b'r', &[id.as_bytes()]))?)
+        Ok(self.db.contains_key(key(b'r', &[id.as_bytes()])).map_err(|e| self.sled_error(e))?)
     }
 
     /// A host structure by content address.
     pub fn structure(&self, sid: &StructureId) -> Result<Structure> {
         let k = key(b's', &[sid.0.as_bytes()]);
-        match self.db.get(&k)? {
+        match self.db.get(&k).map_err(|e| self.sled_error(e))? {
             Some(v) => decode(&k, &v),
             None => Err(StoreError::Corrupt { key: format!("s/{sid}"), msg: "host structure missing".into() }),
         }
@@ -663,7 +815,7 @@ impl Store {
     /// Stream every record in id order without loading the store into memory.
     pub fn records(&self) -> impl Iterator<Item = Result<HopRecord>> + '_ {
         self.db.scan_prefix(key(b'r', &[])).map(|kv| {
-            let (k, v) = kv?;
+            let (k, v) = kv.map_err(|e| self.sled_error(e))?;
             decode(&k, &v)
         })
     }
@@ -674,7 +826,7 @@ impl Store {
         prefix.push(SEP);
         let mut out = Vec::new();
         for kv in self.db.scan_prefix(&prefix) {
-            let (k, _) = kv?;
+            let (k, _) = kv.map_err(|e| self.sled_error(e))?;
             out.push(String::from_utf8_lossy(&k[prefix.len()..]).into_owned());
         }
         Ok(out)
@@ -752,7 +904,7 @@ impl Store {
             return Ok((ids, 0));
         }
         for kv in self.db.range(start..end) {
-            let (k, _) = kv?;
+            let (k, _) = kv.map_err(|e| self.sled_error(e))?;
             n += 1;
             if collect {
                 ids.push(String::from_utf8_lossy(&k[skip..]).into_owned());
@@ -767,7 +919,7 @@ impl Store {
         prefix.push(SEP);
         let mut out = BTreeMap::new();
         for kv in self.db.scan_prefix(&prefix) {
-            let (k, _) = kv?;
+            let (k, _) = kv.map_err(|e| self.sled_error(e))?;
             let rest = &k[prefix.len()..];
             let end = rest.iter().position(|&b| b == SEP).unwrap_or(rest.len());
             *out.entry(String::from_utf8_lossy(&rest[..end]).into_owned()).or_insert(0) += 1;
@@ -781,7 +933,7 @@ impl Store {
         prefix.push(SEP);
         let mut out = Vec::new();
         for kv in self.db.scan_prefix(&prefix) {
-            let (k, _) = kv?;
+            let (k, _) = kv.map_err(|e| self.sled_error(e))?;
             out.push(String::from_utf8_lossy(&k[prefix.len()..]).into_owned());
         }
         Ok(out)
@@ -792,7 +944,7 @@ impl Store {
         let prefix = key(b'g', &[]);
         let mut out = BTreeMap::new();
         for kv in self.db.scan_prefix(&prefix) {
-            let (k, v) = kv?;
+            let (k, v) = kv.map_err(|e| self.sled_error(e))?;
             out.insert(String::from_utf8_lossy(&k[prefix.len() + 1..]).into_owned(), String::from_utf8_lossy(&v).into_owned());
         }
         Ok(out)
@@ -836,7 +988,7 @@ impl Store {
         self.db
             .scan_prefix(key(b'a', &[]))
             .map(|kv| {
-                let (k, v) = kv?;
+                let (k, v) = kv.map_err(|e| self.sled_error(e))?;
                 decode(&k, &v)
             })
             .collect()
@@ -844,18 +996,18 @@ impl Store {
 
     /// Size of the store's files on disk, in bytes.
     pub fn size_on_disk(&self) -> Result<u64> {
-        Ok(self.db.size_on_disk()?)
+        Ok(self.db.size_on_disk().map_err(|e| self.sled_error(e))?)
     }
 
     /// Read a raw value (for modules that own a keyspace).
     pub fn get_raw(&self, k: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self.db.get(k)?.map(|v| v.to_vec()))
+        Ok(self.db.get(k).map_err(|e| self.sled_error(e))?.map(|v| v.to_vec()))
     }
 
     /// Scan a raw key prefix (for modules that own a keyspace).
     pub fn scan_raw(&self, prefix: &[u8]) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + '_ {
         self.db.scan_prefix(prefix).map(|kv| {
-            let (k, v) = kv?;
+            let (k, v) = kv.map_err(|e| self.sled_error(e))?;
             Ok((k.to_vec(), v.to_vec()))
         })
     }
@@ -866,7 +1018,7 @@ impl Store {
         self.db
             .scan_prefix(&prefix)
             .keys()
-            .map(|k| Ok(StructureId(String::from_utf8_lossy(&k?[prefix.len() + 1..]).into_owned())))
+            .map(|k| Ok(StructureId(String::from_utf8_lossy(&k.map_err(|e| self.sled_error(e))?[prefix.len() + 1..]).into_owned())))
             .collect()
     }
 }

@@ -19,12 +19,15 @@ use std::time::Instant;
 /// Arguments of `hopdb query`.
 #[derive(Args, Debug)]
 pub struct QueryArgs {
-    /// The HopQL statement (SELECT, EXPLAIN, DESCRIBE hops or SHOW STATS); several may be
-    /// separated by ';'.
+    /// The HopQL statement (SELECT, EXPLAIN, DESCRIBE, SHOW, splits, models); several may be
+    /// separated by ';' and run in order.
     pub statement: String,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Refuse text that holds more than one statement (for scripts that pass a query through).
+    #[arg(long)]
+    pub single: bool,
 }
 
 /// Arguments of `hopdb run`.
@@ -73,6 +76,11 @@ pub fn query(db: &Path, a: QueryArgs) -> Result<()> {
     let parsed = query::parse_statements(&a.statement);
     if parsed.is_empty() {
         bail!("no statement given (e.g. hopdb query \"SELECT COUNT(*) FROM hops\")");
+    }
+    if a.single && parsed.len() > 1 {
+        let (span, _) = &parsed[1];
+        let (line, column) = span.line_col(&a.statement);
+        bail!("--single: the text holds {} statements; the second starts at line {line}, column {column}", parsed.len());
     }
     let mut stmts: Vec<Statement> = Vec::new();
     for (_, p) in parsed {

@@ -325,13 +325,28 @@ fn import_into(store: &Store, cmd: ImportCmd) -> Result<usize> {
             (c, e, common, format!("jsonl {}", file.display()))
         }
     };
-    let report = import::commit(store, cands, errs, &opts(common), &summary)?;
+    let report = import::commit(store, cands, errs, &opts(common), &summary).map_err(|e| match e {
+        import::ImportError::Invalid(_) => anyhow::anyhow!("{e}\n(use --skip-invalid to import the valid records and report the rest)"),
+        e => e.into(),
+    })?;
     print_report(&report, common.format, common.dry_run);
     Ok(if common.dry_run { 0 } else { report.added.len() })
 }
 
 pub fn add(db: &Path, a: AddArgs) -> Result<()> {
+    // As for `import`: a store created for this hop is removed again when nothing was added.
+    let created = !db.join("data").is_dir();
     let store = Store::open_or_create(db)?;
+    let result = add_into(&store, a);
+    if created && !matches!(result, Ok(true)) {
+        drop(store);
+        let _ = std::fs::remove_dir_all(db);
+    }
+    result.map(|_| ())
+}
+
+/// Add one hop to an open store; true when a record was added.
+fn add_into(store: &Store, a: AddArgs) -> Result<bool> {
     let ion = hopdb::element::Element::from_symbol(&a.ion).map_err(|e| anyhow::anyhow!("--ion: {e}"))?;
     let id = match &a.id {
         Some(id) => id.clone(),
@@ -346,18 +361,21 @@ pub fn add(db: &Path, a: AddArgs) -> Result<()> {
         Ok(c) => (vec![c], vec![]),
         Err(reason) => (vec![], vec![import::Rejection { origin: format!("{} -> {}", a.initial.display(), a.final_.display()), reason }]),
     };
-    let report = import::commit(&store, cands, errs, &ImportOptions::default(), &format!("add {}", meta.id))?;
+    let report = import::commit(store, cands, errs, &ImportOptions::default(), &format!("add {}", meta.id))?;
     match (report.added.first(), report.duplicates.first()) {
         (Some(id), _) => {
             println!("added {id}");
             for (_, flags) in &report.flagged {
                 println!("flagged: {}", flags.join(", "));
             }
+            Ok(true)
         }
-        (None, Some((_, existing))) => println!("not added: the same hop with the same barrier is already stored as {existing}"),
+        (None, Some((_, existing))) => {
+            println!("not added: the same hop with the same barrier is already stored as {existing}");
+            Ok(false)
+        }
         _ => bail!("nothing added"),
     }
-    Ok(())
 }
 
 pub fn stats(db: &Path, format: Format) -> Result<()> {
@@ -458,8 +476,17 @@ pub fn edit(db: &Path, a: EditArgs) -> Result<()> {
     Ok(())
 }
 
+/// Open a store for reading what is intact: a store that lost writes is opened with a warning.
+fn open_for_salvage(db: &Path) -> Result<Store> {
+    let (store, damage) = Store::open_for_salvage(db)?;
+    if let Some(e) = damage {
+        eprintln!("warning: {e}\nwarning: reading what is intact");
+    }
+    Ok(store)
+}
+
 pub fn export(db: &Path, a: ExportArgs) -> Result<()> {
-    let store = open(db)?;
+    let store = open_for_salvage(db)?;
     let ids: Vec<String> = store.records().map(|r| r.map(|r| r.id)).collect::<Result<_, _>>()?;
     let mut out: Box<dyn std::io::Write> = match &a.out {
         Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?)),
@@ -505,7 +532,7 @@ pub fn classes(db: &Path, c: ClassesCmd) -> Result<()> {
 }
 
 pub fn log(db: &Path, limit: Option<usize>, format: Format) -> Result<()> {
-    let store = open(db)?;
+    let store = open_for_salvage(db)?;
     let log = store.audit_log()?;
     let skip = limit.map_or(0, |l| log.len().saturating_sub(l));
     let mut t = ResultTable::new(&["seq", "at", "op", "records", "user", "hopdb", "summary"]).titled("Audit log");

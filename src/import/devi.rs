@@ -42,13 +42,41 @@ pub struct TabulationRow {
     pub mace_no_relax: Option<f64>,
 }
 
-/// Read `tabulation.csv` keyed by sys_name.
+/// The delimiter of a CSV file judged from its header line: `,`, `;` or a tab, whichever occurs
+/// most (a comma when none does).
+pub fn sniff_delimiter(header_line: &str) -> u8 {
+    [b',', b';', b'\t']
+        .into_iter()
+        .max_by_key(|d| (header_line.bytes().filter(|b| b == d).count(), *d == b','))
+        .unwrap_or(b',')
+}
+
+/// Read `tabulation.csv` keyed by sys_name. The delimiter may be `,`, `;` or a tab (judged from
+/// the header); a UTF-8 byte-order mark is accepted. A numeric cell that is not a number is an
+/// error naming its row and column (an empty cell is a missing value).
 pub fn read_tabulation(path: &Path) -> Result<HashMap<String, TabulationRow>, ImportError> {
     let malformed = |msg: String| ImportError::Malformed { file: path.to_path_buf(), msg };
-    let mut rdr = csv::Reader::from_path(path).map_err(|e| malformed(e.to_string()))?;
-    let headers = rdr.headers().map_err(|e| malformed(e.to_string()))?.clone();
+    let text = crate::input::read_text(path).map_err(malformed)?;
+    let delimiter = sniff_delimiter(text.lines().next().unwrap_or(""));
+    let mut rdr = csv::ReaderBuilder::new().delimiter(delimiter).from_reader(text.as_bytes());
+    let headers = rdr.headers().map_err(|e| malformed(format!("line 1: {e}")))?.clone();
     let col = |name: &str| headers.iter().position(|h| h.trim() == name);
-    let need = |name: &str| col(name).ok_or_else(|| malformed(format!("missing column '{name}'")));
+    let need = |name: &str| {
+        col(name).ok_or_else(|| {
+            let shown: Vec<String> = headers.iter().take(12).map(crate::input::quote).collect();
+            let more = if headers.len() > 12 { format!(" and {} more", headers.len() - 12) } else { String::new() };
+            let delim = match delimiter {
+                b',' => "','".to_string(),
+                b'\t' => "a tab".to_string(),
+                d => format!("'{}'", d as char),
+            };
+            malformed(format!(
+                "line 1: missing column '{name}' (read the header with delimiter {delim} as {} column(s): {}{more})",
+                headers.len(),
+                shown.join(", ")
+            ))
+        })
+    };
     let (c_class, c_comp, c_xc, c_cs, c_sg, c_path, c_sys, c_em) = (
         need("CLASS")?,
         need("COMPOSITION")?,
@@ -62,12 +90,23 @@ pub fn read_tabulation(path: &Path) -> Result<HashMap<String, TabulationRow>, Im
     let (c_mr, c_mn) = (col("MACE-RELAX"), col("MACE-NO-RELAX"));
     let mut out = HashMap::new();
     for (n, row) in rdr.records().enumerate() {
-        let row = row.map_err(|e| malformed(format!("row {}: {e}", n + 2)))?;
+        let line = n + 2;
+        let row = row.map_err(|e| malformed(format!("line {line}: {e}")))?;
         let get = |c: usize| row.get(c).unwrap_or("").trim().to_string();
-        let num = |c: Option<usize>| c.and_then(|c| row.get(c)).and_then(|s| s.trim().parse::<f64>().ok());
+        let num = |c: Option<usize>| -> Result<Option<f64>, ImportError> {
+            let Some(c) = c else { return Ok(None) };
+            let cell = row.get(c).unwrap_or("").trim();
+            if cell.is_empty() {
+                return Ok(None);
+            }
+            match cell.parse::<f64>() {
+                Ok(x) if x.is_finite() => Ok(Some(x)),
+                _ => Err(malformed(format!("line {line}, column '{}': {} is not a number", headers.get(c).unwrap_or("?").trim(), crate::input::quote(cell)))),
+            }
+        };
         let sys = get(c_sys);
         if sys.is_empty() {
-            return Err(malformed(format!("row {}: empty sys_name", n + 2)));
+            return Err(malformed(format!("line {line}: empty sys_name")));
         }
         let r = TabulationRow {
             class: get(c_class),
@@ -76,12 +115,12 @@ pub fn read_tabulation(path: &Path) -> Result<HashMap<String, TabulationRow>, Im
             crystal_system: get(c_cs),
             space_group: get(c_sg),
             path: get(c_path),
-            em: num(Some(c_em)),
-            mace_relax: num(c_mr),
-            mace_no_relax: num(c_mn),
+            em: num(Some(c_em))?,
+            mace_relax: num(c_mr)?,
+            mace_no_relax: num(c_mn)?,
         };
         if out.insert(sys.clone(), r).is_some() {
-            return Err(malformed(format!("row {}: sys_name '{sys}' appears twice", n + 2)));
+            return Err(malformed(format!("line {line}: sys_name {} appears twice", crate::input::quote(&sys))));
         }
     }
     Ok(out)
@@ -104,7 +143,7 @@ pub fn jarvis_structure(v: &Value, field: &str) -> Result<Structure, String> {
     let mut species = Vec::with_capacity(els.len());
     for (i, e) in els.iter().enumerate() {
         let s = e.as_str().ok_or_else(|| format!("field {field}.elements[{i}]: not a string"))?;
-        species.push(Element::from_symbol(s).map_err(|_| format!("field {field}.elements[{i}]: unknown element '{s}'"))?);
+        species.push(Element::from_symbol(s).map_err(|_| format!("field {field}.elements[{i}]: unknown element {}", crate::input::quote(s)))?);
     }
     if species.len() != coords.len() {
         return Err(format!("field {field}: {} elements but {} coords", species.len(), coords.len()));
@@ -269,7 +308,7 @@ fn base_record(
 
 fn records_array(file: &Path) -> Result<(Vec<Value>, String), ImportError> {
     let (bytes, sha) = super::read_with_sha(file)?;
-    let text = String::from_utf8(bytes).map_err(|e| ImportError::Malformed { file: file.to_path_buf(), msg: format!("not UTF-8 text: {e}") })?;
+    let text = crate::input::utf8_text(bytes).map_err(|msg| ImportError::Malformed { file: file.to_path_buf(), msg })?;
     let v = parse_json_lenient(&text).map_err(|e| ImportError::Malformed { file: file.to_path_buf(), msg: format!("malformed JSON: {e}") })?;
     match v {
         Value::Array(a) => Ok((a, sha)),

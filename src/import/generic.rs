@@ -214,11 +214,11 @@ fn candidate_from_row(row: &Row, base: &Path, opts: &GenericOptions) -> Result<C
     let em = em_s.parse::<f64>().map_err(|_| format!("field em: not a number ('{em_s}')"))?;
     let state = match get("state") {
         None => None,
-        Some(s) => Some(IntercalationState::parse(s).ok_or_else(|| format!("field state: '{s}' is not charged, discharged or intermediate"))?),
+        Some(s) => Some(IntercalationState::parse(s).ok_or_else(|| format!("field state: {} is not charged, discharged or intermediate", crate::input::quote(s)))?),
     };
     let fidelity = match get("fidelity") {
         None => None,
-        Some(s) => Some(Fidelity::parse(s).ok_or_else(|| format!("field fidelity: '{s}' is not dft, bvse, mlip or experiment"))?),
+        Some(s) => Some(Fidelity::parse(s).ok_or_else(|| format!("field fidelity: {} is not dft, bvse, mlip or experiment", crate::input::quote(s)))?),
     };
     let s = |k: &str| get(k).map(str::to_string);
     let meta = GenericMeta {
@@ -266,7 +266,7 @@ fn csv_rows(file: &Path, text: &str) -> Result<Vec<NumberedRow>, ImportError> {
     let headers: Vec<String> = rdr.headers().map_err(|e| malformed(format!("line 1: {e}")))?.iter().map(|h| h.trim().to_string()).collect();
     for h in &headers {
         if !COLUMNS.contains(&h.as_str()) {
-            return Err(malformed(format!("line 1: unknown column '{h}' (known columns: {})", COLUMNS.join(", "))));
+            return Err(malformed(format!("line 1: unknown column {} (known columns: {})", crate::input::quote(h), COLUMNS.join(", "))));
         }
     }
     for need in ["id", "ion", "initial", "final", "em"] {
@@ -326,7 +326,7 @@ fn jsonl_rows(text: &str) -> Vec<NumberedRow> {
 /// [`ImportError::Malformed`]; a bad row is a [`Rejection`] naming the line, id and field.
 pub fn read_manifest(file: &Path, opts: &GenericOptions) -> Result<(Vec<Candidate>, Vec<Rejection>), ImportError> {
     let (bytes, sha) = super::read_with_sha(file)?;
-    let text = String::from_utf8(bytes).map_err(|e| ImportError::Malformed { file: file.to_path_buf(), msg: format!("not UTF-8 text: {e}") })?;
+    let text = crate::input::utf8_text(bytes).map_err(|msg| ImportError::Malformed { file: file.to_path_buf(), msg })?;
     let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
     let rows = if is_jsonl(file, &text) { jsonl_rows(&text) } else { csv_rows(file, &text)? };
     let mut cands = Vec::new();

@@ -35,6 +35,7 @@
 
 use super::{finish_record, Candidate, ImportError, Rejection};
 use crate::element::Element;
+use crate::input::quote;
 use crate::record::{record_id, Fidelity, HopRecord, Material, Method, Provenance, StructureId};
 use crate::structure::{self, Lattice, Structure, Vec3};
 use sha2::{Digest, Sha256};
@@ -220,13 +221,13 @@ struct RawFrame {
 fn property_columns(props: &str) -> Result<(usize, bool, usize, usize), String> {
     let parts: Vec<&str> = props.split(':').collect();
     if !parts.len().is_multiple_of(3) {
-        return Err(format!("Properties '{props}' is not a list of name:type:count triples"));
+        return Err(format!("Properties {} is not a list of name:type:count triples", quote(props)));
     }
     let mut col = 0;
     let mut species = None;
     let mut pos = None;
     for t in parts.chunks(3) {
-        let n: usize = t[2].parse().map_err(|_| format!("Properties '{props}': column count '{}' is not an integer", t[2]))?;
+        let n: usize = t[2].parse().map_err(|_| format!("Properties {}: column count {} is not an integer", quote(props), quote(t[2])))?;
         let name = t[0].to_ascii_lowercase();
         let ty = t[1].to_ascii_uppercase();
         if (name == "species" || name == "symbols" || name == "element") && ty == "S" && n == 1 {
@@ -238,8 +239,8 @@ fn property_columns(props: &str) -> Result<(usize, bool, usize, usize), String> 
         }
         col += n;
     }
-    let (sc, by_z) = species.ok_or_else(|| format!("Properties '{props}' has no species:S:1 column"))?;
-    let pc = pos.ok_or_else(|| format!("Properties '{props}' has no pos:R:3 column"))?;
+    let (sc, by_z) = species.ok_or_else(|| format!("Properties {} has no species:S:1 column", quote(props)))?;
+    let pc = pos.ok_or_else(|| format!("Properties {} has no pos:R:3 column", quote(props)))?;
     Ok((sc, by_z, pc, col))
 }
 
@@ -251,7 +252,7 @@ fn parse_lattice(v: &str) -> Result<Lattice, String> {
     }
     let mut m = [[0.0; 3]; 3];
     for (k, t) in nums.iter().enumerate() {
-        m[k / 3][k % 3] = t.parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| format!("Lattice entry '{t}' is not a number"))?;
+        m[k / 3][k % 3] = t.parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| format!("Lattice entry {} is not a number", quote(t)))?;
     }
     Lattice::new(m).map_err(|e| format!("Lattice: {e}"))
 }
@@ -274,25 +275,25 @@ fn parse_frame(number: usize, line: usize, info_line: &str, atoms: &[String]) ->
             let ln = line + 2 + k;
             let toks: Vec<&str> = a.split_whitespace().collect();
             if toks.len() < ncols {
-                return Err(format!("line {ln}: expected {ncols} columns (Properties={props}), found {}", toks.len()));
+                return Err(format!("line {ln}: expected {ncols} columns (Properties={}), found {}", quote(props), toks.len()));
             }
             let sym = toks[sc];
             let e = if sym == "X" {
                 None
             } else if by_z {
-                let z: u8 = sym.parse().map_err(|_| format!("line {ln}: atomic number '{sym}' is not an integer"))?;
+                let z: u8 = sym.parse().map_err(|_| format!("line {ln}: atomic number {} is not an integer", quote(sym)))?;
                 if z == 0 {
                     None
                 } else {
-                    Some(Element::from_z(z).map_err(|_| format!("unknown element 'Z={sym}' at line {ln}"))?)
+                    Some(Element::from_z(z).map_err(|_| format!("unknown element Z={} at line {ln}", quote(sym)))?)
                 }
             } else {
-                Some(Element::from_symbol(sym).map_err(|_| format!("unknown element '{sym}' at line {ln}"))?)
+                Some(Element::from_symbol(sym).map_err(|_| format!("unknown element {} at line {ln}", quote(sym)))?)
             };
             let mut p = [0.0; 3];
             for d in 0..3 {
                 let t = toks[pc + d];
-                p[d] = t.parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| format!("line {ln}: coordinate '{t}' is not a number"))?;
+                p[d] = t.parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| format!("line {ln}: coordinate {} is not a number", quote(t)))?;
             }
             species.push(e);
             cart.push(p);
@@ -326,8 +327,11 @@ fn read_frames(file: &Path) -> Result<(Vec<RawFrame>, String), ImportError> {
         }
         hasher.update(&buf);
         *lineno += 1;
-        let s = String::from_utf8(buf.clone())
-            .map_err(|_| ImportError::Malformed { file: file.to_path_buf(), msg: format!("line {lineno}: not UTF-8 text") })?;
+        let s = std::str::from_utf8(&buf).map_err(|e| {
+            let column = String::from_utf8_lossy(&buf[..e.valid_up_to()]).chars().count() + 1;
+            ImportError::Malformed { file: file.to_path_buf(), msg: format!("line {lineno}, column {column}: not UTF-8 text") }
+        })?;
+        let s = if *lineno == 1 { crate::input::strip_bom(s) } else { s };
         Ok(Some(s.trim_end_matches(['\n', '\r']).to_string()))
     };
     let mut frames = Vec::new();
@@ -347,14 +351,14 @@ fn read_frames(file: &Path) -> Result<(Vec<RawFrame>, String), ImportError> {
                 } else {
                     String::new()
                 };
-                return Err(malformed(format!("line {count_ln}: expected the atom count of frame {number}, found '{}'{hint}", count_line.trim())));
+                return Err(malformed(format!("line {count_ln}: expected the atom count of frame {number}, found {}{hint}", quote(count_line.trim()))));
             }
         };
         if natoms == 0 {
             return Err(malformed(format!("line {count_ln}: frame {number} has an atom count of 0")));
         }
         let info_line = next_line(&mut lineno)?.ok_or_else(|| malformed(format!("line {}: file ends before the info line of frame {number}", count_ln + 1)))?;
-        let mut atoms = Vec::with_capacity(natoms);
+        let mut atoms = Vec::with_capacity(crate::input::capacity_for(natoms));
         for k in 0..natoms {
             match next_line(&mut lineno)? {
                 None => {
@@ -366,8 +370,8 @@ fn read_frames(file: &Path) -> Result<(Vec<RawFrame>, String), ImportError> {
                     let t: Vec<&str> = l.split_whitespace().collect();
                     if t.len() == 1 && t[0].parse::<usize>().is_ok() || t.is_empty() {
                         return Err(malformed(format!(
-                            "line {count_ln}: frame {number} declares {natoms} atoms but line {lineno} ('{}') is not an atom line after {k} atoms",
-                            l.trim()
+                            "line {count_ln}: frame {number} declares {natoms} atoms but line {lineno} ({}) is not an atom line after {k} atoms",
+                            quote(l.trim())
                         )));
                     }
                     atoms.push(l);
@@ -392,14 +396,14 @@ fn parse_em(info: &[(String, String)]) -> Result<Option<f64>, String> {
             .ok()
             .filter(|x| x.is_finite())
             .map(Some)
-            .ok_or_else(|| format!("field em: not a finite number ('{v}')")),
+            .ok_or_else(|| format!("field em: not a finite number ({})", quote(v))),
     }
 }
 
 fn parse_ion(info: &[(String, String)]) -> Result<Option<Element>, String> {
     match info_first(info, &["ion", "mobile_ion"]) {
         None => Ok(None),
-        Some(v) => Element::from_symbol(v).map(Some).map_err(|_| format!("field ion: unknown element '{v}'")),
+        Some(v) => Element::from_symbol(v).map(Some).map_err(|_| format!("field ion: unknown element {}", quote(v))),
     }
 }
 
@@ -581,7 +585,7 @@ fn candidate_from_trajectory(frames: &[&Frame], opts: &LitrajOptions, file: &Pat
                     format!("field em: missing (no em= in any frame and no energy= in frame {} at line {})", f.number, f.line)
                 })?;
                 es.push(v.trim().parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| {
-                    format!("field energy: not a finite number ('{v}') in frame {} at line {}", f.number, f.line)
+                    format!("field energy: not a finite number ({}) in frame {} at line {}", quote(v), f.number, f.line)
                 })?);
             }
             es.iter().cloned().fold(f64::NEG_INFINITY, f64::max) - es[0]

@@ -56,8 +56,20 @@ pub struct Rejection {
 
 impl std::fmt::Display for Rejection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.origin, self.reason)
+        let line = format!("{}: {}", self.origin, self.reason);
+        f.write_str(&crate::input::cap_message(&line))
     }
+}
+
+/// Rejections listed in an [`ImportError::Invalid`] message; the rest are counted.
+pub const MAX_LISTED_REJECTIONS: usize = 20;
+
+fn list_rejections(rej: &[Rejection]) -> String {
+    let mut out: Vec<String> = rej.iter().take(MAX_LISTED_REJECTIONS).map(|r| format!("  - {r}")).collect();
+    if rej.len() > MAX_LISTED_REJECTIONS {
+        out.push(format!("  ... and {} more", rej.len() - MAX_LISTED_REJECTIONS));
+    }
+    out.join("\n")
 }
 
 /// Import options.
@@ -88,10 +100,10 @@ pub struct ImportReport {
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     /// One or more records are invalid (and `skip_invalid` was not given).
-    #[error("{} invalid record(s); nothing was imported (use --skip-invalid to import the valid ones):\n{}", .0.len(), .0.iter().map(|r| format!("  - {r}")).collect::<Vec<_>>().join("\n"))]
+    #[error("{} invalid record(s); nothing was imported:\n{}", .0.len(), list_rejections(.0))]
     Invalid(Vec<Rejection>),
     /// A source file could not be read or parsed at all.
-    #[error("{file}: {msg}")]
+    #[error("{}: {}", file.display(), crate::input::cap_message(msg))]
     Malformed {
         /// The file.
         file: PathBuf,
@@ -257,7 +269,7 @@ pub fn commit(
     let mut seen_ids: HashMap<String, String> = HashMap::new();
     for c in candidates {
         if let Some(prev) = seen_ids.get(&c.record.id) {
-            rejected.push(Rejection { origin: c.origin.clone(), reason: format!("record id '{}' appears twice in this import (also at {prev})", c.record.id) });
+            rejected.push(Rejection { origin: c.origin.clone(), reason: format!("record id {} appears twice in this import (also at {prev})", crate::input::quote(&c.record.id)) });
             continue;
         }
         seen_ids.insert(c.record.id.clone(), c.origin.clone());
@@ -286,7 +298,7 @@ pub fn commit(
                 report.duplicates.push((c.origin.clone(), existing.id.clone()));
                 continue;
             }
-            let reason = format!("record id '{}' already exists in the store with a different hop; edit it with `hopdb edit` instead", c.record.id);
+            let reason = format!("record id {} already exists in the store with a different hop; edit it with `hopdb edit` instead", crate::input::quote(&c.record.id));
             if opts.skip_invalid {
                 report.rejected.push(Rejection { origin: c.origin.clone(), reason });
                 continue;

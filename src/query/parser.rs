@@ -133,24 +133,27 @@ impl QueryError {
         self.render_with(line_text_at(src, start))
     }
 
-    fn render_with(&self, line_text: &str) -> String {
+    fn render_with(&self, full_line: &str) -> String {
+        // A long line is shown as a window around the token, the caret on the same character.
+        let (line_text, column) = crate::input::window(full_line, self.column);
+        let line_text = line_text.as_str();
         let num = self.line.to_string();
         let pad = " ".repeat(num.len());
         // Characters of the line before the token; keep tabs so the caret lines up.
         let prefix: String = line_text
             .chars()
-            .take(self.column.saturating_sub(1))
+            .take(column.saturating_sub(1))
             .map(|c| if c == '\t' { '\t' } else { ' ' })
             .collect();
         let line_chars = line_text.chars().count();
         let token_chars = self.span.end.saturating_sub(self.span.start);
-        let avail = line_chars.saturating_sub(self.column.saturating_sub(1));
-        let width = count_chars_capped(line_text, self.column.saturating_sub(1), token_chars)
+        let avail = line_chars.saturating_sub(column.saturating_sub(1));
+        let width = count_chars_capped(line_text, column.saturating_sub(1), token_chars)
             .min(avail)
             .max(1);
         let mut out = format!(
             "error: {}\n{pad}--> line {}, column {}\n{pad} |\n{num} | {}\n{pad} | {prefix}{}",
-            self.message,
+            crate::input::cap_message(&self.message),
             self.line,
             self.column,
             line_text,
@@ -600,7 +603,7 @@ fn syntax_error(src: &str, e: pest::error::Error<Rule>) -> QueryError {
         ErrorVariant::CustomError { .. } => false,
     };
     if wants_name && !token.is_empty() && is_reserved(token) {
-        err = err.with_help(format!("'{token}' is a reserved word"));
+        err = err.with_help(format!("{} is a reserved word", crate::input::quote(&token)));
     } else if token.starts_with('"') {
         err = err.with_help("strings are written in single quotes: 'text'");
     }
@@ -729,7 +732,7 @@ impl<'s> Builder<'s> {
             let key_pair = it.next().expect("param key");
             let key = key_pair.as_str().to_ascii_lowercase();
             if out.iter().any(|q| q.key == key) {
-                return Err(self.err(ErrorKind::Invalid, key_pair.as_span(), format!("parameter '{key}' is given twice")));
+                return Err(self.err(ErrorKind::Invalid, key_pair.as_span(), format!("parameter {} is given twice", crate::input::quote(&key))));
             }
             let value = it.next().expect("param value").into_inner().next().expect("value");
             let list = value.as_rule() == Rule::param_list;
@@ -920,8 +923,8 @@ impl<'s> Builder<'s> {
         Table::lookup(name).ok_or_else(|| {
             let names = Table::ALL.iter().map(|t| t.name());
             let msg = match fields::closest(name, names) {
-                Some(s) => format!("unknown table '{name}', did you mean '{s}'?"),
-                None => format!("unknown table '{name}'"),
+                Some(s) => format!("unknown table {}, did you mean '{s}'?", crate::input::quote(&name)),
+                None => format!("unknown table {}", crate::input::quote(&name)),
             };
             self.err(ErrorKind::UnknownTable, pair.as_span(), msg)
                 .with_help("the only table is 'hops'")
@@ -938,13 +941,13 @@ impl<'s> Builder<'s> {
             Some(s) => self.err(
                 ErrorKind::UnknownField,
                 span,
-                format!("unknown field '{name}', did you mean '{s}'?"),
+                format!("unknown field {}, did you mean '{s}'?", crate::input::quote(&name)),
             ),
             None => self
                 .err(
                     ErrorKind::UnknownField,
                     span,
-                    format!("unknown field '{name}'"),
+                    format!("unknown field {}", crate::input::quote(&name)),
                 )
                 .with_help("DESCRIBE hops lists the fields"),
         }
@@ -1055,7 +1058,7 @@ impl<'s> Builder<'s> {
                     return Err(self.err(
                         ErrorKind::Invalid,
                         *span,
-                        format!("duplicate alias '{a}'"),
+                        format!("duplicate alias {}", crate::input::quote(&a)),
                     ));
                 }
             }
@@ -1253,8 +1256,8 @@ impl<'s> Builder<'s> {
                     let aliases = items.iter().filter_map(|(i, _, _)| i.alias());
                     let cands: Vec<&str> = aliases.chain(FIELDS.iter().map(|d| d.name)).collect();
                     let msg = match fields::closest(name, cands) {
-                        Some(s) => format!("unknown field or alias '{name}', did you mean '{s}'?"),
-                        None => format!("unknown field or alias '{name}'"),
+                        Some(s) => format!("unknown field or alias {}, did you mean '{s}'?", crate::input::quote(&name)),
+                        None => format!("unknown field or alias {}", crate::input::quote(&name)),
                     };
                     return Err(self.err(ErrorKind::UnknownField, span, msg));
                 }
@@ -1674,9 +1677,9 @@ impl<'s> Builder<'s> {
         if symbols.contains(&sym) {
             return Ok(());
         }
-        let mut e = self.err(ErrorKind::Invalid, span, format!("unknown element '{sym}'"));
+        let mut e = self.err(ErrorKind::Invalid, span, format!("unknown element {}", crate::input::quote(&sym)));
         if let Some(s) = symbols.iter().find(|s| s.eq_ignore_ascii_case(sym.trim())) {
-            e.message = format!("unknown element '{sym}', did you mean '{s}'?");
+            e.message = format!("unknown element {}, did you mean '{s}'?", crate::input::quote(&sym));
         } else {
             e = e.with_help("element symbols are case-sensitive, e.g. 'Li', 'O'");
         }

@@ -19,6 +19,7 @@
 
 use super::{wrap_frac, Lattice, Structure, Vec3};
 use crate::element::Element;
+use crate::input::quote;
 use std::path::Path;
 
 /// Sites of one element closer than this (Angstrom) after applying symmetry are one site.
@@ -61,7 +62,7 @@ pub fn read_structure(path: &Path) -> Result<Structure, String> {
             path.display()
         )
     })?;
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let text = crate::input::read_text(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let res = match fmt {
         StructureFormat::Cif => parse_cif(&text),
         StructureFormat::Poscar => parse_poscar(&text),
@@ -143,7 +144,7 @@ struct Tok {
 
 fn cif_tokens(text: &str) -> Result<Vec<Tok>, String> {
     let mut out = Vec::new();
-    let lines: Vec<&str> = text.lines().collect();
+    let lines: Vec<&str> = crate::input::strip_bom(text).lines().collect();
     let mut i = 0;
     while i < lines.len() {
         let line = lines[i];
@@ -358,6 +359,10 @@ fn apply_symop(op: &[Affine; 3], f: Vec3) -> Vec3 {
     r
 }
 
+/// Most site images (asymmetric-unit sites times symmetry operations) a CIF may expand to; more
+/// is refused rather than spending minutes de-duplicating them.
+pub const MAX_SYMMETRY_IMAGES: usize = 100_000;
+
 /// Parse CIF text (first data block) into a structure; errors name the line.
 pub fn parse_cif(text: &str) -> Result<Structure, String> {
     let toks = cif_tokens(text)?;
@@ -369,7 +374,7 @@ pub fn parse_cif(text: &str) -> Result<Structure, String> {
         .enumerate()
     {
         let t = item(name).ok_or_else(|| format!("missing {name}"))?;
-        cell[k] = cif_number(&t.text).ok_or_else(|| format!("line {}: {name} is not a number ('{}')", t.line, t.text))?;
+        cell[k] = cif_number(&t.text).ok_or_else(|| format!("line {}: {name} is not a number ({})", t.line, quote(&t.text)))?;
         if cell[k] <= 0.0 {
             return Err(format!("line {}: {name} must be positive, found {}", t.line, cell[k]));
         }
@@ -401,11 +406,11 @@ pub fn parse_cif(text: &str) -> Result<Structure, String> {
     for row in &sites.rows {
         let sym_tok = c_type.map(|c| &row[c]).filter(|t| t.text != "?" && t.text != ".").or(c_label.map(|c| &row[c]))
             .ok_or_else(|| format!("line {}: site has no element symbol", row[cx].line))?;
-        let e = element_from_label(&sym_tok.text).ok_or_else(|| format!("unknown element '{}' at line {}", sym_tok.text, sym_tok.line))?;
+        let e = element_from_label(&sym_tok.text).ok_or_else(|| format!("unknown element {} at line {}", quote(&sym_tok.text), sym_tok.line))?;
         let mut f = [0.0; 3];
         for (k, c) in [cx, cy, cz].into_iter().enumerate() {
             let t = &row[c];
-            f[k] = cif_number(&t.text).ok_or_else(|| format!("line {}: fractional coordinate '{}' is not a number", t.line, t.text))?;
+            f[k] = cif_number(&t.text).ok_or_else(|| format!("line {}: fractional coordinate {} is not a number", t.line, quote(&t.text)))?;
         }
         species.push(e);
         frac.push(f);
@@ -425,14 +430,22 @@ pub fn parse_cif(text: &str) -> Result<Structure, String> {
     if let Some((l, c)) = op_loop {
         for row in &l.rows {
             let t = &row[c];
-            ops.push(parse_symop(&t.text).ok_or_else(|| format!("line {}: cannot parse symmetry operation '{}'", t.line, t.text))?);
+            ops.push(parse_symop(&t.text).ok_or_else(|| format!("line {}: cannot parse symmetry operation {}", t.line, quote(&t.text)))?);
         }
     } else if let Some(t) = item("_symmetry_equiv_pos_as_xyz").or(item("_space_group_symop_operation_xyz")) {
-        ops.push(parse_symop(&t.text).ok_or_else(|| format!("line {}: cannot parse symmetry operation '{}'", t.line, t.text))?);
+        ops.push(parse_symop(&t.text).ok_or_else(|| format!("line {}: cannot parse symmetry operation {}", t.line, quote(&t.text)))?);
     }
     let identity_only = ops.is_empty() || (ops.len() == 1 && ops[0] == [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]]);
     if identity_only {
         return Structure::new(lattice, species, frac).map_err(|e| e.to_string());
+    }
+    let images = species.len().saturating_mul(ops.len());
+    if images > MAX_SYMMETRY_IMAGES {
+        return Err(format!(
+            "{} sites times {} symmetry operations make {images} images, more than hopdb expands ({MAX_SYMMETRY_IMAGES}); give the full cell (P1)",
+            species.len(),
+            ops.len()
+        ));
     }
     let mut out_sp: Vec<Element> = Vec::new();
     let mut out_f: Vec<Vec3> = Vec::new();
@@ -455,7 +468,7 @@ pub fn parse_cif(text: &str) -> Result<Structure, String> {
 fn parse_floats(line: &str, n: usize, ln: usize, what: &str) -> Result<Vec<f64>, String> {
     let toks: Vec<&str> = line.split_whitespace().collect();
     if toks.len() < n {
-        return Err(format!("line {ln}: expected {n} numbers for {what}, found '{}'", line.trim()));
+        return Err(format!("line {ln}: expected {n} numbers for {what}, found {}", quote(line.trim())));
     }
     toks[..n]
         .iter()
@@ -463,14 +476,14 @@ fn parse_floats(line: &str, n: usize, ln: usize, what: &str) -> Result<Vec<f64>,
             t.parse::<f64>()
                 .ok()
                 .filter(|x| x.is_finite())
-                .ok_or_else(|| format!("line {ln}: '{t}' in {what} is not a number"))
+                .ok_or_else(|| format!("line {ln}: {} in {what} is not a number", quote(t)))
         })
         .collect()
 }
 
 /// Parse VASP 5 POSCAR/CONTCAR text; errors name the line.
 pub fn parse_poscar(text: &str) -> Result<Structure, String> {
-    let lines: Vec<&str> = text.lines().collect();
+    let lines: Vec<&str> = crate::input::strip_bom(text).lines().collect();
     let get = |i: usize, what: &str| -> Result<&str, String> {
         lines.get(i).copied().ok_or_else(|| format!("line {}: file ends before the {what}", i + 1))
     };
@@ -521,13 +534,13 @@ pub fn parse_poscar(text: &str) -> Result<Structure, String> {
     let mut elements = Vec::with_capacity(sp_toks.len());
     for t in &sp_toks {
         let base = t.split(['_', '/']).next().unwrap_or(t);
-        let e = Element::from_symbol(base).map_err(|_| format!("unknown element '{t}' at line 6"))?;
+        let e = Element::from_symbol(base).map_err(|_| format!("unknown element {} at line 6", quote(t)))?;
         elements.push(e);
     }
     let count_line = get(6, "atom counts")?;
     let counts: Vec<usize> = count_line
         .split_whitespace()
-        .map(|t| t.parse::<usize>().map_err(|_| format!("line 7: atom count '{t}' is not a non-negative integer")))
+        .map(|t| t.parse::<usize>().map_err(|_| format!("line 7: atom count {} is not a non-negative integer", quote(t))))
         .collect::<Result<_, _>>()?;
     if counts.len() != elements.len() {
         return Err(format!("line 7: {} counts for {} species on line 6", counts.len(), elements.len()));
@@ -541,12 +554,18 @@ pub fn parse_poscar(text: &str) -> Result<Structure, String> {
     let cartesian = match mode.chars().next() {
         Some('c' | 'C' | 'k' | 'K') => true,
         Some('d' | 'D') => false,
-        _ => return Err(format!("line {}: expected 'Direct' or 'Cartesian', found '{mode}'", idx + 1)),
+        _ => return Err(format!("line {}: expected 'Direct' or 'Cartesian', found {}", idx + 1, quote(&mode))),
     };
     idx += 1;
-    let total: usize = counts.iter().sum();
-    let mut species = Vec::with_capacity(total);
-    let mut coords = Vec::with_capacity(total);
+    let total = counts
+        .iter()
+        .try_fold(0usize, |acc, &n| acc.checked_add(n))
+        .ok_or_else(|| format!("line 7: the atom counts add up to more than {}", usize::MAX))?;
+    if total == 0 {
+        return Err("line 7: the atom counts add up to zero".into());
+    }
+    let mut species = Vec::with_capacity(crate::input::capacity_for(total));
+    let mut coords = Vec::with_capacity(crate::input::capacity_for(total));
     for (e, n) in elements.iter().zip(&counts) {
         for _ in 0..*n {
             let ln = idx + 1;
