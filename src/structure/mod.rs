@@ -25,6 +25,16 @@ pub enum StructureError {
         /// Which quantity held the NaN or infinity.
         what: String,
     },
+    /// A lattice entry or coordinate beyond the range hopdb accepts ([`MAX_COORDINATE`]).
+    #[error("{what} out of range: {value:e} (at most {max:e} in magnitude)")]
+    OutOfRange {
+        /// Which quantity.
+        what: String,
+        /// The value found.
+        value: f64,
+        /// The largest magnitude accepted.
+        max: f64,
+    },
     /// Species and coordinate arrays differ in length.
     #[error("{species} species but {coords} coordinates")]
     LengthMismatch {
@@ -143,11 +153,21 @@ pub fn wrap_frac(f: Vec3) -> Vec3 {
 /// Smallest volume (A^3) accepted for a cell; anything below is treated as singular.
 pub const MIN_CELL_VOLUME: f64 = 1e-3;
 
+/// Largest magnitude of a fractional coordinate (in cells): a site a million cells away is a
+/// broken file, and periodic-image arithmetic stays exact below it.
+pub const MAX_COORDINATE: f64 = 1e6;
+
+/// Largest magnitude of a lattice-vector component, in Angstrom.
+pub const MAX_LATTICE_ENTRY: f64 = 1e6;
+
 impl Lattice {
     /// Build a lattice from row vectors; rejects non-finite entries and singular cells.
     pub fn new(matrix: [Vec3; 3]) -> Result<Self, StructureError> {
         if matrix.iter().flatten().any(|x| !x.is_finite()) {
             return Err(StructureError::NonFinite { what: "lattice".into() });
+        }
+        if let Some(&x) = matrix.iter().flatten().find(|x| x.abs() > MAX_LATTICE_ENTRY) {
+            return Err(StructureError::OutOfRange { what: "lattice entry (Angstrom)".into(), value: x, max: MAX_LATTICE_ENTRY });
         }
         let volume = det3(&matrix);
         let scale = matrix.iter().map(|v| norm(*v)).product::<f64>();
@@ -274,6 +294,9 @@ impl Structure {
         }
         if frac.iter().flatten().any(|x| !x.is_finite()) {
             return Err(StructureError::NonFinite { what: "coordinates".into() });
+        }
+        if let Some(&x) = frac.iter().flatten().find(|x| x.abs() > MAX_COORDINATE) {
+            return Err(StructureError::OutOfRange { what: "fractional coordinate".into(), value: x, max: MAX_COORDINATE });
         }
         Ok(Structure { lattice, species, frac })
     }
