@@ -78,6 +78,22 @@ const ALLOC_SLACK: usize = 8 << 20;
 const MAX_MESSAGE: usize = 2048;
 
 /// Run `f`, returning its result and the peak bytes it allocated above what was live before.
+/// The location and message of the last panic (the hook keeps it; the run goes on).
+static LAST_PANIC: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
+/// Record panics instead of printing them, so a run reports every failing case at the end.
+fn quiet_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let loc = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+        let msg = info.payload().downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| info.payload().downcast_ref::<String>().cloned()).unwrap_or_default();
+        *LAST_PANIC.lock().unwrap_or_else(|e| e.into_inner()) = format!("{msg} at {loc}");
+    }));
+}
+
+fn last_panic() -> String {
+    LAST_PANIC.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
 fn measured<T>(f: impl FnOnce() -> T) -> (T, usize) {
     let base = LIVE.load(Ordering::Relaxed);
     PEAK.store(base, Ordering::Relaxed);
@@ -385,7 +401,7 @@ struct Tally {
 
 /// Fuzz the readers with `cases` mutated inputs; every `commit_every`-th case whose reader
 /// returned something is also committed to `store` (which must be unchanged when that fails).
-fn fuzz_readers(cases: usize, seed: u64, commit_every: usize, store: &Store) -> BTreeMap<Reader, Tally> {
+fn fuzz_readers(cases: usize, seed: u64, commit_every: usize, store: &Store, failures: &mut Vec<String>) -> BTreeMap<Reader, Tally> {
     let seeds = seeds(store);
     let groups = store.class_groups().unwrap();
     let work = tempfile::tempdir_in(shm_or_tmp()).unwrap();
@@ -398,6 +414,9 @@ fn fuzz_readers(cases: usize, seed: u64, commit_every: usize, store: &Store) -> 
     let mut state = store_state(store);
     let opts = ImportOptions::default();
     for case in 0..cases {
+        if case > 0 && case % 100_000 == 0 {
+            eprintln!("fuzz: {case} reader cases, {} failures so far", failures.len());
+        }
         let reader = Reader::ALL[case % Reader::ALL.len()];
         let base = seeds[&reader].choose(&mut rng).unwrap();
         let input = mutate(&mut rng, base, reader.json());
@@ -405,7 +424,10 @@ fn fuzz_readers(cases: usize, seed: u64, commit_every: usize, store: &Store) -> 
         std::fs::write(&file, &input).unwrap();
         let (outcome, peak) = measured(|| catch_unwind(AssertUnwindSafe(|| read(reader, &file, &groups))));
         let describe = || format!("case {case} ({reader:?}, seed {seed}), input of {} bytes starting {:?}", input.len(), String::from_utf8_lossy(&input[..input.len().min(200)]));
-        let outcome = outcome.unwrap_or_else(|_| panic!("the reader panicked on {}", describe()));
+        let Ok(outcome) = outcome else {
+            failures.push(format!("the reader panicked ({}) on {}", last_panic(), describe()));
+            continue;
+        };
         let bound = ALLOC_FACTOR * input.len() + ALLOC_SLACK;
         assert!(peak <= bound, "the reader allocated {peak} bytes (bound {bound}) on {}", describe());
         let t = tallies.entry(reader).or_default();
@@ -427,8 +449,10 @@ fn fuzz_readers(cases: usize, seed: u64, commit_every: usize, store: &Store) -> 
                 }
                 if (cands.len() + rejections.len()) > 0 && rng.gen_ratio(1, commit_every as u32) {
                     t.commits += 1;
-                    let res = catch_unwind(AssertUnwindSafe(|| import::commit(store, cands, rejections, &opts, "fuzz")))
-                        .unwrap_or_else(|_| panic!("commit panicked on {}", describe()));
+                    let Ok(res) = catch_unwind(AssertUnwindSafe(|| import::commit(store, cands, rejections, &opts, "fuzz"))) else {
+                        failures.push(format!("commit panicked ({}) on {}", last_panic(), describe()));
+                        continue;
+                    };
                     let now = store_state(store);
                     match res {
                         Ok(_) => state = now,
@@ -578,7 +602,7 @@ fn mutate_query(rng: &mut ChaCha8Rng, q: &str) -> String {
 }
 
 /// Fuzz the parser and executor with `cases` mutated statements against `store`.
-fn fuzz_queries(cases: usize, seed: u64, store: &Store) -> (usize, usize, usize) {
+fn fuzz_queries(cases: usize, seed: u64, store: &Store, failures: &mut Vec<String>) -> (usize, usize, usize) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let (mut parsed, mut executed) = (0, 0);
     for case in 0..cases {
@@ -586,7 +610,10 @@ fn fuzz_queries(cases: usize, seed: u64, store: &Store) -> (usize, usize, usize)
         let q = mutate_query(&mut rng, seed_query);
         let describe = || format!("query case {case} (seed {seed}): {:?}", &q[..q.len().min(300)]);
         let (res, peak) = measured(|| catch_unwind(AssertUnwindSafe(|| query::parse_statements(&q))));
-        let stmts = res.unwrap_or_else(|_| panic!("the parser panicked on {}", describe()));
+        let Ok(stmts) = res else {
+            failures.push(format!("the parser panicked ({}) on {}", last_panic(), describe()));
+            continue;
+        };
         assert!(peak <= ALLOC_FACTOR * q.len() + ALLOC_SLACK, "the parser allocated {peak} bytes on {}", describe());
         for (_, s) in stmts {
             match s {
@@ -601,8 +628,10 @@ fn fuzz_queries(cases: usize, seed: u64, store: &Store) -> (usize, usize, usize)
                         continue;
                     }
                     let before = (store_state(store), split_names(store));
-                    let out = catch_unwind(AssertUnwindSafe(|| query::execute(store, &stmt)))
-                        .unwrap_or_else(|_| panic!("the executor panicked on {}", describe()));
+                    let Ok(out) = catch_unwind(AssertUnwindSafe(|| query::execute(store, &stmt))) else {
+                        failures.push(format!("the executor panicked ({}) on {}", last_panic(), describe()));
+                        continue;
+                    };
                     executed += 1;
                     if let Err(e) = out {
                         let msg = e.to_string();
@@ -638,9 +667,12 @@ fn report(tallies: &BTreeMap<Reader, Tally>, queries: (usize, usize, usize), sec
 fn fuzz_short() {
     let (_dir, store) = common::devi_store();
     let t0 = Instant::now();
-    let tallies = fuzz_readers(2_700, 7, 9, &store);
-    let q = fuzz_queries(1_500, 7, &store);
+    quiet_panics();
+    let mut failures = Vec::new();
+    let tallies = fuzz_readers(2_700, 7, 9, &store, &mut failures);
+    let q = fuzz_queries(1_500, 7, &store, &mut failures);
     eprintln!("{}", report(&tallies, q, t0.elapsed().as_secs_f64()));
+    assert!(failures.is_empty(), "{} failing cases:\n{}", failures.len(), failures.join("\n"));
     for r in Reader::ALL {
         let t = &tallies[&r];
         assert!(t.errors > 0 && t.accepted + t.errors == t.cases, "{r:?}: {t:?}");
@@ -655,7 +687,10 @@ fn fuzz_long() {
     let (readers, queries, seed) = (env("HOPDB_FUZZ_READER_CASES", 1_000_000), env("HOPDB_FUZZ_QUERY_CASES", 100_000), env("HOPDB_FUZZ_SEED", 1) as u64);
     let (_dir, store) = common::devi_store();
     let t0 = Instant::now();
-    let tallies = fuzz_readers(readers, seed, 97, &store);
-    let q = fuzz_queries(queries, seed, &store);
+    quiet_panics();
+    let mut failures = Vec::new();
+    let tallies = fuzz_readers(readers, seed, 97, &store, &mut failures);
+    let q = fuzz_queries(queries, seed, &store, &mut failures);
     println!("{}", report(&tallies, q, t0.elapsed().as_secs_f64()));
+    assert!(failures.is_empty(), "{} failing cases (the first 30):\n{}", failures.len(), failures.iter().take(30).cloned().collect::<Vec<_>>().join("\n"));
 }

@@ -50,6 +50,8 @@ pub const CENTROID_TOLERANCE: f64 = 0.1;
 /// Smallest displacement (Angstrom) between the first and last frame of a trajectory that
 /// counts as the moving ion.
 pub const MIN_TRAJECTORY_HOP: f64 = 0.5;
+/// Most columns an atom line may declare through `Properties`.
+pub const MAX_PROPERTY_COLUMNS: usize = 10_000;
 /// Citation recorded on LiTraj records.
 pub const CITATION: &str = "A. Dembitsky et al., LiTraj: Li-ion migration trajectories and barriers (nebBVSE122k BVSE and nebDFT2k DFT-NEB datasets)";
 /// Default dataset name for nebBVSE122k.
@@ -223,7 +225,7 @@ fn property_columns(props: &str) -> Result<(usize, bool, usize, usize), String> 
     if !parts.len().is_multiple_of(3) {
         return Err(format!("Properties {} is not a list of name:type:count triples", quote(props)));
     }
-    let mut col = 0;
+    let mut col: usize = 0;
     let mut species = None;
     let mut pos = None;
     for t in parts.chunks(3) {
@@ -237,7 +239,10 @@ fn property_columns(props: &str) -> Result<(usize, bool, usize, usize), String> 
         } else if (name == "pos" || name == "positions") && ty == "R" && n == 3 {
             pos = Some(col);
         }
-        col += n;
+        col = col
+            .checked_add(n)
+            .filter(|&c| c <= MAX_PROPERTY_COLUMNS)
+            .ok_or_else(|| format!("Properties {}: more than {MAX_PROPERTY_COLUMNS} columns", quote(props)))?;
     }
     let (sc, by_z) = species.ok_or_else(|| format!("Properties {} has no species:S:1 column", quote(props)))?;
     let pc = pos.ok_or_else(|| format!("Properties {} has no pos:R:3 column", quote(props)))?;
