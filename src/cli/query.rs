@@ -1,7 +1,7 @@
 //! HopQL commands: `query` (one statement), `run` (a script file) and `repl` (an interactive
 //! shell with history, completion and dot commands).
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{bail, Result};
 use clap::Args;
 use hopdb::query::{self, exec, ExecError, Statement, FIELDS};
 use hopdb::store::Store;
@@ -137,8 +137,7 @@ pub fn query(db: &Path, a: QueryArgs) -> Result<()> {
 /// `hopdb run FILE`: run a script; on failure print the results so far, then name the
 /// statement that failed.
 pub fn run_file(db: &Path, a: RunArgs) -> Result<()> {
-    let src = std::fs::read_to_string(&a.file)
-        .with_context(|| format!("cannot read script {}", a.file.display()))?;
+    let src = hopdb::input::read_text(&a.file).map_err(|e| anyhow::anyhow!("script {}: {e}", a.file.display()))?;
     let store = open(db)?;
     match exec::run_script(&store, &src) {
         Ok(tables) => {

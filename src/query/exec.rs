@@ -53,13 +53,14 @@ pub enum ExecError {
     #[error("store error while running the statement: {0}")]
     Store(#[from] StoreError),
     /// A split statement failed (bad parameters, unknown split, a query that selects nothing).
-    #[error("{0}")]
+    /// Messages that quote the statement are cut to [`crate::input::MAX_MESSAGE_BYTES`].
+    #[error("{}", crate::input::cap_message(&.0.to_string()))]
     Split(#[from] crate::split::SplitError),
     /// A model statement failed (unknown model, bad hyperparameters, training set mismatch).
-    #[error("{0}")]
+    #[error("{}", crate::input::cap_message(&.0.to_string()))]
     Modeling(#[from] crate::modeling::ModelingError),
     /// A split or result export failed.
-    #[error("{0}")]
+    #[error("{}", crate::input::cap_message(&.0.to_string()))]
     Export(#[from] crate::export::ExportError),
     /// Writing an exported file failed.
     #[error("cannot write {path}: {source}")]
