@@ -67,7 +67,7 @@ pub fn read_structure(path: &Path) -> Result<Structure, String> {
         StructureFormat::Cif => parse_cif(&text),
         StructureFormat::Poscar => parse_poscar(&text),
     };
-    res.map_err(|e| format!("{}: {e}", path.display()))
+    res.map_err(|e| format!("{}: {}", path.display(), crate::input::cap_message(&e)))
 }
 
 /// Write a structure to `path` in the format implied by its name (see [`format_of`]).
@@ -270,7 +270,7 @@ fn parse_block(toks: &[Tok]) -> Result<CifBlock, String> {
                     block.items.push((name, v.clone()));
                     i += 2;
                 }
-                _ => return Err(format!("line {}: data name {} has no value", t.line, t.text)),
+                _ => return Err(format!("line {}: data name {} has no value", t.line, quote(&t.text))),
             }
         } else {
             // Stray value or a save frame keyword: ignore.
