@@ -397,3 +397,28 @@ fn bench_paper_gnn_rows_end_to_end() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("no hopdb store"));
 }
+
+#[test]
+fn graph_network_screens_hops_that_are_not_in_the_store() {
+    use hopdb::modeling::{predict_new, NewHop};
+    let (_d, store, recs) = fixture(20);
+    let s = tiny(&[("epochs", "3"), ("variant", "band")]);
+    let t = gnn::train(&store, &recs[..12], Validation::None, Pretrain::None, &s, TrainOptions::default()).unwrap();
+    registry::save(&store, &t.to_record("g_screen", "").unwrap(), false).unwrap();
+    let rec = registry::load(&store, "g_screen").unwrap();
+    let stored = gnn::predict_records(&store, &rec, &recs[12..]).unwrap();
+    // The same hops given as endpoint structures (not through their store ids).
+    let hops: Vec<NewHop> = recs[12..]
+        .iter()
+        .map(|r| {
+            let host = store.structure(&r.host).unwrap();
+            NewHop { initial: r.initial_structure(&host), final_: r.final_structure(&host), ion: None }
+        })
+        .collect();
+    let new = predict_new(&store, "g_screen", &hops).unwrap();
+    assert_eq!(new.len(), stored.len());
+    for (a, b) in new.iter().zip(&stored) {
+        assert!((a - b).abs() <= 1e-9, "{a} vs {b}");
+    }
+    assert!(new.iter().all(|p| p.is_finite()));
+}
