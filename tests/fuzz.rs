@@ -122,7 +122,9 @@ fn measured<T>(f: impl FnOnce() -> T) -> (T, usize) {
 macro_rules! check {
     ($failures:expr, $cond:expr, $($fmt:tt)+) => {
         if !$cond {
-            $failures.push(format!($($fmt)+));
+            let f = format!($($fmt)+);
+            eprintln!("FAILURE: {f}");
+            $failures.push(f);
         }
     };
 }
@@ -451,7 +453,7 @@ fn fuzz_readers(cases: usize, seed: u64, commit_every: usize, store: &Store, fai
         let (outcome, peak) = measured(|| guarded(|| read(reader, &file, &groups)));
         let describe = || format!("case {case} ({reader:?}, seed {seed}), input of {} bytes starting {:?}", input.len(), String::from_utf8_lossy(&input[..input.len().min(200)]));
         let Ok(outcome) = outcome else {
-            failures.push(format!("the reader panicked ({}) on {}", last_panic(), describe()));
+            check!(failures, false, "the reader panicked ({}) on {}", last_panic(), describe());
             continue;
         };
         let bound = ALLOC_FACTOR * input.len() + ALLOC_SLACK;
@@ -476,7 +478,7 @@ fn fuzz_readers(cases: usize, seed: u64, commit_every: usize, store: &Store, fai
                 if (cands.len() + rejections.len()) > 0 && rng.gen_ratio(1, commit_every as u32) {
                     t.commits += 1;
                     let Ok(res) = guarded(|| import::commit(store, cands, rejections, &opts, "fuzz")) else {
-                        failures.push(format!("commit panicked ({}) on {}", last_panic(), describe()));
+                        check!(failures, false, "commit panicked ({}) on {}", last_panic(), describe());
                         continue;
                     };
                     let now = store_state(store);
@@ -647,16 +649,21 @@ fn random_param(rng: &mut ChaCha8Rng) -> hopdb::table::Value {
 fn fuzz_queries(cases: usize, seed: u64, store: &Store, failures: &mut Vec<String>) -> (usize, usize, usize) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let (mut parsed, mut executed) = (0, 0);
+    let mut slowest = (0.0f64, String::new());
     for case in 0..cases {
+        if case > 0 && case % 10_000 == 0 {
+            eprintln!("fuzz: {case} statements, {} failures so far", failures.len());
+        }
         let seed_query = QUERY_SEEDS[rng.gen_range(0..QUERY_SEEDS.len())];
         let q = mutate_query(&mut rng, seed_query);
         let describe = || format!("query case {case} (seed {seed}): {:?}", q.chars().take(300).collect::<String>());
         // A third of the cases bind random values to the statement's placeholders ('?' appears
         // in the vocabulary and in some seeds).
         let params: Vec<hopdb::table::Value> = if rng.gen_ratio(1, 3) { (0..rng.gen_range(0..4)).map(|_| random_param(&mut rng)).collect() } else { Vec::new() };
+        let started = Instant::now();
         let (res, peak) = measured(|| guarded(|| if params.is_empty() { query::parse_statements(&q) } else { query::parse_statements_bound(&q, &params) }));
         let Ok(stmts) = res else {
-            failures.push(format!("the parser panicked ({}) on {}", last_panic(), describe()));
+            check!(failures, false, "the parser panicked ({}) on {}", last_panic(), describe());
             continue;
         };
         check!(failures, peak <= ALLOC_FACTOR * q.len() + ALLOC_SLACK, "the parser allocated {peak} bytes on {}", describe());
@@ -674,7 +681,7 @@ fn fuzz_queries(cases: usize, seed: u64, store: &Store, failures: &mut Vec<Strin
                     }
                     let before = (store_state(store), split_names(store));
                     let Ok(out) = guarded(|| query::execute(store, &stmt)) else {
-                        failures.push(format!("the executor panicked ({}) on {}", last_panic(), describe()));
+                        check!(failures, false, "the executor panicked ({}) on {}", last_panic(), describe());
                         continue;
                     };
                     executed += 1;
@@ -686,7 +693,15 @@ fn fuzz_queries(cases: usize, seed: u64, store: &Store, failures: &mut Vec<Strin
                 }
             }
         }
+        let took = started.elapsed().as_secs_f64();
+        if took > slowest.0 {
+            slowest = (took, describe());
+        }
+        if took > 5.0 {
+            eprintln!("fuzz: slow statement ({took:.1} s): {}", describe());
+        }
     }
+    eprintln!("fuzz: slowest statement {:.2} s: {}", slowest.0, slowest.1);
     (cases, parsed, executed)
 }
 

@@ -533,6 +533,19 @@ fn find_endpoints(lat: &Lattice, frac: &[Vec3], species: &[Option<Element>], x: 
     }
 }
 
+/// Every position of a frame within [`structure::MAX_COORDINATE`] cells of the origin.
+fn in_range(frac: &[Vec3], f: &Frame) -> Result<(), String> {
+    match frac.iter().position(|p| p.iter().any(|x| !x.is_finite() || x.abs() > structure::MAX_COORDINATE)) {
+        None => Ok(()),
+        Some(k) => Err(format!(
+            "line {}: atom {} lies more than {:e} cells from the origin",
+            f.line + 2 + k,
+            k + 1,
+            structure::MAX_COORDINATE
+        )),
+    }
+}
+
 fn candidate_from_centroid_frame(f: &Frame, opts: &LitrajOptions, file: &Path, sha: &str, imported_at: &str) -> Result<Candidate, String> {
     let mut r = base_record(&f.info, opts, file, sha, "litraj-xyz", imported_at)?;
     r.em = parse_em(&f.info)?.ok_or("field em: missing (no em= in the info line)")?;
@@ -542,14 +555,16 @@ fn candidate_from_centroid_frame(f: &Frame, opts: &LitrajOptions, file: &Path, s
         return Err(format!("expected exactly one centroid atom X, found {}", xs.len()));
     }
     let frac: Vec<Vec3> = f.cart.iter().map(|c| f.lattice.to_frac(*c)).collect();
+    in_range(&frac, f)?;
     let x = frac[xs[0]];
     let (i, j, fin) = find_endpoints(&f.lattice, &frac, &f.species, x, ion)?;
     let keep: Vec<usize> = (0..frac.len()).filter(|&k| k != i && k != j && k != xs[0]).collect();
-    let host = Structure {
-        lattice: f.lattice.clone(),
-        species: keep.iter().map(|&k| f.species[k].expect("X was removed")).collect(),
-        frac: keep.iter().map(|&k| frac[k]).collect(),
-    };
+    let host = Structure::new(
+        f.lattice.clone(),
+        keep.iter().map(|&k| f.species[k].expect("X was removed")).collect(),
+        keep.iter().map(|&k| frac[k]).collect(),
+    )
+    .map_err(|e| format!("frame {} at line {}: host: {e}", f.number, f.line))?;
     r.ion = f.species[i].expect("endpoints are elements");
     r.initial = frac[i];
     r.final_site = fin;
@@ -600,6 +615,9 @@ fn candidate_from_trajectory(frames: &[&Frame], opts: &LitrajOptions, file: &Pat
     let ion_given = parse_ion(&first.info)?;
     let lat = &first.lattice;
     let fracs: Vec<Vec<Vec3>> = frames.iter().map(|f| f.cart.iter().map(|c| f.lattice.to_frac(*c)).collect()).collect();
+    for (fr, f) in fracs.iter().zip(frames) {
+        in_range(fr, f)?;
+    }
     let n = first.species.len();
     let mut disp: Vec<(f64, usize)> = (0..n)
         .filter(|&k| first.species[k].is_some())
@@ -639,11 +657,12 @@ fn candidate_from_trajectory(frames: &[&Frame], opts: &LitrajOptions, file: &Pat
         path.push(super::nearest_image(lat, prev, fr[k]));
     }
     let keep: Vec<usize> = (0..n).filter(|&j| j != k && first.species[j].is_some()).collect();
-    let host = Structure {
-        lattice: lat.clone(),
-        species: keep.iter().map(|&j| first.species[j].expect("X was removed")).collect(),
-        frac: keep.iter().map(|&j| fracs[0][j]).collect(),
-    };
+    let host = Structure::new(
+        lat.clone(),
+        keep.iter().map(|&j| first.species[j].expect("X was removed")).collect(),
+        keep.iter().map(|&j| fracs[0][j]).collect(),
+    )
+    .map_err(|e| format!("frame {} at line {}: host: {e}", first.number, first.line))?;
     r.ion = ion;
     r.initial = path[0];
     r.final_site = path[path.len() - 1];

@@ -194,7 +194,8 @@ pub fn validate(c: &Candidate, strict: bool) -> Result<Vec<String>, String> {
     if c.host.is_empty() {
         return Err("host structure has no atoms besides the mobile ion".into());
     }
-    for (what, site) in [("initial", r.initial), ("final", r.final_site)] {
+    let images = r.images.iter().map(|&p| ("image", p));
+    for (what, site) in [("initial", r.initial), ("final", r.final_site)].into_iter().chain(images) {
         if let Some(x) = site.iter().find(|x| !x.is_finite() || x.abs() > structure::MAX_COORDINATE) {
             return Err(format!("field {what} site: fractional coordinate {x} is not a finite number of at most {:e} cells", structure::MAX_COORDINATE));
         }
