@@ -382,19 +382,7 @@ fn check_nesting(src: &str) -> Result<(), QueryError> {
     let mut i = 0;
     while i < b.len() {
         match b[i] {
-            b'\'' => {
-                i += 1;
-                while i < b.len() {
-                    if b[i] == b'\'' {
-                        if b.get(i + 1) == Some(&b'\'') {
-                            i += 1;
-                        } else {
-                            break;
-                        }
-                    }
-                    i += 1;
-                }
-            }
+            b'\'' => i = skip_string(b, i),
             b'-' if b.get(i + 1) == Some(&b'-') => {
                 while i < b.len() && b[i] != b'\n' {
                     i += 1;
