@@ -253,42 +253,6 @@ pub struct HopRecord {
 /// Symbol of the centroid marker atom in LiTraj's layout (not an element).
 pub const CENTROID_SYMBOL: &str = "X";
 
-/// A structural view of a hop (see [`HopRecord::view_sites`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum View {
-    /// Host plus the ion at its initial site.
-    Initial,
-    /// Host plus the ion at its final site.
-    Final,
-    /// The five ion images along the straight path, then the host.
-    Band,
-    /// Host, both endpoints, and the `X` marker at the midpoint (LiTraj).
-    Centroid,
-}
-
-impl View {
-    /// Parse `initial`, `final`, `band` or `centroid`.
-    pub fn parse(s: &str) -> Option<View> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "initial" => Some(View::Initial),
-            "final" => Some(View::Final),
-            "band" => Some(View::Band),
-            "centroid" => Some(View::Centroid),
-            _ => None,
-        }
-    }
-
-    /// The view's name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            View::Initial => "initial",
-            View::Final => "final",
-            View::Band => "band",
-            View::Centroid => "centroid",
-        }
-    }
-}
-
 /// Number of points in the band view: initial, three linear images, final (the paper's MODEL-3).
 pub const BAND_POINTS: usize = 5;
 
@@ -364,31 +328,18 @@ impl HopRecord {
         Structure { lattice: host.lattice.clone(), species, frac }
     }
 
-    /// The sites of one view of the hop, for callers outside Rust (the Python package's
-    /// `atoms` / `structure`): element symbols (`X` for the centroid marker, which is no
-    /// element) and fractional coordinates in the host lattice.
-    ///
-    /// * `Initial` / `Final`: [`HopRecord::initial_structure`] / [`HopRecord::final_structure`]
-    ///   (the ion first, then the host);
-    /// * `Band`: [`HopRecord::band_structure`] (the five ion images first, then the host);
-    /// * `Centroid`: LiTraj's centroid layout, as `hopdb export xyz` writes it: the host, the
-    ///   ion at its initial and at its final site, then `X` at the midpoint of the hop.
-    pub fn view_sites(&self, host: &Structure, view: View) -> (Vec<String>, Vec<Vec3>) {
-        let of = |s: Structure| (s.species.iter().map(|e| e.symbol().to_string()).collect(), s.frac);
-        match view {
-            View::Initial => of(self.initial_structure(host)),
-            View::Final => of(self.final_structure(host)),
-            View::Band => of(self.band_structure(host)),
-            View::Centroid => {
-                let mut symbols: Vec<String> = host.species.iter().map(|e| e.symbol().to_string()).collect();
-                let mut frac = host.frac.clone();
-                for (sym, p) in [(self.ion.symbol(), self.initial), (self.ion.symbol(), self.final_site), (CENTROID_SYMBOL, self.centroid())] {
-                    symbols.push(sym.to_string());
-                    frac.push(p);
-                }
-                (symbols, frac)
-            }
+    /// LiTraj's centroid frame of the hop, as `hopdb export xyz` writes it: the host, the ion
+    /// at its initial and at its final site, then the marker [`CENTROID_SYMBOL`] (`X`, no
+    /// element) at the midpoint. Element symbols and fractional coordinates in the host
+    /// lattice (the Python package's `atoms(id, "centroid")`).
+    pub fn litraj_centroid_sites(&self, host: &Structure) -> (Vec<String>, Vec<Vec3>) {
+        let mut symbols: Vec<String> = host.species.iter().map(|e| e.symbol().to_string()).collect();
+        let mut frac = host.frac.clone();
+        for (sym, p) in [(self.ion.symbol(), self.initial), (self.ion.symbol(), self.final_site), (CENTROID_SYMBOL, self.centroid())] {
+            symbols.push(sym.to_string());
+            frac.push(p);
         }
+        (symbols, frac)
     }
 
     /// The structural group if set, else the class label as published.
