@@ -12,6 +12,8 @@
 //!   then the centroid `X`; Cartesian positions; the info line carries `Lattice`, `Properties`,
 //!   `em`, `edge_id`, `material_id`, `id` and provenance keys.
 
+pub mod split;
+
 use crate::import::{Candidate, ImportError, Rejection};
 use crate::record::{HopRecord, StructureId};
 use crate::store::{Store, StoreError};
@@ -57,6 +59,18 @@ pub enum ExportError {
     /// Encoding a value failed.
     #[error("encoding error: {0}")]
     Encode(String),
+    /// The request cannot be exported in the asked layout (e.g. a split without the
+    /// partitions a format needs).
+    #[error("{0}")]
+    Invalid(String),
+    /// Writing a file failed.
+    #[error("cannot write {path}: {source}")]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
 }
 
 #[derive(Serialize)]
@@ -72,17 +86,17 @@ struct LineOwned {
 }
 
 /// Hosts read from the store, kept while consecutive records share them.
-struct HostCache<'a> {
+pub(crate) struct HostCache<'a> {
     store: &'a Store,
     map: HashMap<StructureId, Structure>,
 }
 
 impl<'a> HostCache<'a> {
-    fn new(store: &'a Store) -> Self {
+    pub(crate) fn new(store: &'a Store) -> Self {
         HostCache { store, map: HashMap::new() }
     }
 
-    fn get(&mut self, sid: &StructureId) -> Result<&Structure, StoreError> {
+    pub(crate) fn get(&mut self, sid: &StructureId) -> Result<&Structure, StoreError> {
         if !self.map.contains_key(sid) {
             if self.map.len() >= 256 {
                 self.map.clear();

@@ -348,6 +348,51 @@ impl HopRecord {
     }
 }
 
+/// Which structure of a hop a consumer sees: the paper's band input, an endpoint, or the
+/// midpoint of the hop.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum HopView {
+    /// The five ion positions along the straight band, then the host.
+    Band,
+    /// Host plus the ion at its initial site (the default).
+    #[default]
+    Initial,
+    /// Host plus the ion at its final site.
+    Final,
+    /// Host plus the ion at the midpoint of the hop (LiTraj's centroid).
+    Centroid,
+}
+
+impl HopView {
+    /// Every view.
+    pub const ALL: &'static [HopView] = &[HopView::Band, HopView::Initial, HopView::Final, HopView::Centroid];
+
+    /// The lower-case name (`band`, `initial`, `final`, `centroid`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HopView::Band => "band",
+            HopView::Initial => "initial",
+            HopView::Final => "final",
+            HopView::Centroid => "centroid",
+        }
+    }
+
+    /// The view called `s` (case-insensitive).
+    pub fn parse(s: &str) -> Option<HopView> {
+        HopView::ALL.iter().copied().find(|v| v.as_str().eq_ignore_ascii_case(s))
+    }
+
+    /// The structure of `r` (whose host is `host`) in this view.
+    pub fn structure(self, r: &HopRecord, host: &Structure) -> Structure {
+        match self {
+            HopView::Band => r.band_structure(host),
+            HopView::Initial => r.initial_structure(host),
+            HopView::Final => r.final_structure(host),
+            HopView::Centroid => r.with_ion_at(host, &[r.centroid()]),
+        }
+    }
+}
+
 /// Build a record id from a dataset name and a source record id.
 pub fn record_id(dataset: &str, source_record_id: &str) -> String {
     format!("{dataset}:{source_record_id}")

@@ -68,7 +68,7 @@ pub enum Command {
     #[command(subcommand)]
     Bench(bench::BenchCmd),
     /// Run one HopQL statement (SELECT, EXPLAIN, splits, TRAIN / TUNE / EVALUATE / PREDICT, ...).
-    #[command(after_help = "Example:\n  hopdb query \"SELECT ion, COUNT(*) AS n, AVG(em) FROM hops GROUP BY ion ORDER BY n DESC\"\n  hopdb query \"SELECT sys_name, em FROM hops WHERE elements HAS ALL 'Li', 'O' ORDER BY em LIMIT 5\" --format csv\n\nThe language reference is docs/QUERY_LANGUAGE.md.")]
+    #[command(after_help = "Example:\n  hopdb query \"SELECT ion, COUNT(*) AS n, AVG(em) FROM hops GROUP BY ion ORDER BY n DESC\"\n  hopdb query \"SELECT sys_name, em FROM hops WHERE elements HAS ALL 'Li', 'O' ORDER BY em LIMIT 5\" --format csv\n  hopdb query \"SELECT sys_name, em FROM hops WHERE ion = ? AND em < ? ORDER BY em\" --param Mg --param 0.3\n\nThe language reference is docs/QUERY_LANGUAGE.md.")]
     Query(query::QueryArgs),
     /// Run a HopQL script file (statements end with ';'); stops at the first failing statement.
     #[command(after_help = "Example:\n  hopdb run report.hql --format csv\n\nreport.hql:\n  -- barriers of Mg conductors\n  SELECT sys_name, em FROM hops WHERE ion = 'Mg' ORDER BY em LIMIT 10;\n  SELECT group, COUNT(*) FROM hops GROUP BY group;")]

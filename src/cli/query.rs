@@ -5,7 +5,7 @@ use anyhow::{bail, Context as _, Result};
 use clap::Args;
 use hopdb::query::{self, exec, ExecError, Statement, FIELDS};
 use hopdb::store::Store;
-use hopdb::table::{Format, ResultTable};
+use hopdb::table::{Format, ResultTable, Value};
 use rustyline::completion::{Completer, Pair};
 use rustyline::error::ReadlineError;
 use rustyline::highlight::Highlighter;
@@ -22,9 +22,35 @@ pub struct QueryArgs {
     /// The HopQL statement (SELECT, EXPLAIN, DESCRIBE hops or SHOW STATS); several may be
     /// separated by ';'.
     pub statement: String,
+    /// A value for the next '?' placeholder (repeat in order). A whole number is an integer,
+    /// another number a number, true/false a boolean, null NULL, anything else a string;
+    /// wrap a value in single quotes to force a string ('42').
+    #[arg(long = "param", value_name = "VALUE", allow_hyphen_values = true)]
+    pub params: Vec<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+}
+
+/// A `--param` value as a typed value (see [`QueryArgs::params`]).
+pub fn param_value(text: &str) -> Value {
+    if let Some(inner) = text.strip_prefix('\'').and_then(|t| t.strip_suffix('\'')).filter(|_| text.len() >= 2) {
+        return Value::Str(inner.to_string());
+    }
+    let t = text.trim();
+    if let Ok(i) = t.parse::<i64>() {
+        return Value::Int(i);
+    }
+    match t.parse::<f64>() {
+        Ok(x) if x.is_finite() && !t.eq_ignore_ascii_case("inf") && !t.eq_ignore_ascii_case("nan") => return Value::Num(x),
+        _ => {}
+    }
+    match t.to_ascii_lowercase().as_str() {
+        "true" => Value::Bool(true),
+        "false" => Value::Bool(false),
+        "null" => Value::Null,
+        _ => Value::Str(text.to_string()),
+    }
 }
 
 /// Arguments of `hopdb run`.
@@ -70,7 +96,11 @@ fn strip_error_prefix(rendered: &str) -> &str {
 
 /// `hopdb query "STATEMENT"`.
 pub fn query(db: &Path, a: QueryArgs) -> Result<()> {
-    let parsed = query::parse_statements(&a.statement);
+    let params: Vec<Value> = a.params.iter().map(|p| param_value(p)).collect();
+    if let Err(e) = query::check_param_count(&a.statement, params.len()) {
+        bail!("{}", strip_error_prefix(&e.to_string()));
+    }
+    let parsed = query::parse_statements_bound(&a.statement, &params);
     if parsed.is_empty() {
         bail!("no statement given (e.g. hopdb query \"SELECT COUNT(*) FROM hops\")");
     }

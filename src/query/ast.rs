@@ -9,6 +9,40 @@
 //! new [`Statement`] variants; nothing else in the tree depends on the set of statements.
 
 pub use super::fields::Field;
+pub use crate::record::HopView;
+
+/// The layout `EXPORT SPLIT ... FORMAT kind` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SplitExportFormat {
+    /// The split as JSON (its partitions, parameters and fingerprint).
+    Json,
+    /// One `id,partition` row per hop.
+    Csv,
+    /// ALIGNN's `train_alignn.py` folder: `id_prop.csv`, one POSCAR per hop, a config fragment.
+    Alignn,
+    /// One LiTraj-style extended XYZ file per partition.
+    Extxyz,
+}
+
+impl SplitExportFormat {
+    /// Every format.
+    pub const ALL: &'static [SplitExportFormat] = &[Self::Json, Self::Csv, Self::Alignn, Self::Extxyz];
+
+    /// The lower-case keyword.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Json => "json",
+            Self::Csv => "csv",
+            Self::Alignn => "alignn",
+            Self::Extxyz => "extxyz",
+        }
+    }
+
+    /// The format called `s` (case-insensitive).
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|f| f.as_str().eq_ignore_ascii_case(s))
+    }
+}
 
 /// One HopQL statement.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,12 +63,17 @@ pub enum Statement {
     ShowSplit(String),
     /// `DROP SPLIT name`.
     DropSplit(String),
-    /// `EXPORT SPLIT name TO 'file'` (JSON, or CSV when the file ends in `.csv`).
+    /// `EXPORT SPLIT name [FORMAT kind [VIEW view]] TO 'path'`: without FORMAT, JSON (or CSV
+    /// when the file ends in `.csv`); `alignn` and `extxyz` write a folder.
     ExportSplit {
         /// Split name.
         name: String,
-        /// Output path.
+        /// Output path (a file for json/csv, a folder for alignn/extxyz).
         path: String,
+        /// FORMAT, when given.
+        format: Option<SplitExportFormat>,
+        /// VIEW of each hop's structure (alignn only; default initial).
+        view: Option<HopView>,
     },
     /// `SCENARIOS OF SPLIT name`: scenario A/B/C of every test hop.
     Scenarios(String),

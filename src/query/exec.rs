@@ -30,7 +30,7 @@ use super::ast::{
     Statement, Table,
 };
 use super::fields::{Field, FieldType, FIELDS};
-use super::parser::{parse_statement, QueryError, Span};
+use super::parser::{param_count_error, parse_statement_at, parse_statement_with_params, placeholder_offsets, QueryError, Span};
 use super::plan::{self, Access, Plan};
 use crate::record::HopRecord;
 use crate::store::{Store, StoreError};
@@ -58,6 +58,9 @@ pub enum ExecError {
     /// A model statement failed (unknown model, bad hyperparameters, training set mismatch).
     #[error("{0}")]
     Modeling(#[from] crate::modeling::ModelingError),
+    /// A split or result export failed.
+    #[error("{0}")]
+    Export(#[from] crate::export::ExportError),
     /// Writing an exported file failed.
     #[error("cannot write {path}: {source}")]
     Io {
@@ -127,8 +130,36 @@ pub fn execute(store: &Store, stmt: &Statement) -> Result<ResultTable, ExecError
 
 /// Parse and run one statement.
 pub fn query(store: &Store, src: &str) -> Result<ResultTable, ExecError> {
-    let stmt = parse_statement(src)?;
+    query_with_params(store, src, &[])
+}
+
+/// Parse one statement, bind its `?` placeholders to `params` (as values, never as text: see
+/// [`super::parser::parse_statement_with_params`]) and run it.
+pub fn query_with_params(store: &Store, src: &str, params: &[Value]) -> Result<ResultTable, ExecError> {
+    let stmt = parse_statement_with_params(src, params)?;
     execute(store, &stmt)
+}
+
+/// Run a script (one statement or several, as [`run_script`]) whose `?` placeholders are bound
+/// to `params` in order of appearance across the whole script. A count of parameters other
+/// than the number of placeholders is an error before anything runs.
+// A script fails at most once, so the size of the error does not matter.
+#[allow(clippy::result_large_err)]
+pub fn execute_with_params(store: &Store, src: &str, params: &[Value]) -> Result<Vec<ResultTable>, ScriptError> {
+    let slots = placeholder_offsets(src);
+    if let Some(e) = param_count_error(src, &slots, params.len(), 0) {
+        let spans = statement_spans(src);
+        let at = spans.iter().position(|s| s.end >= e.span.start).unwrap_or(spans.len().saturating_sub(1));
+        let span = spans.get(at).copied().unwrap_or(Span { start: 0, end: src.len() });
+        return Err(ScriptError {
+            statement: at + 1,
+            line: span.line_col(src).0,
+            text: one_line(span.text(src)),
+            error: ExecError::Query(e),
+            completed: Vec::new(),
+        });
+    }
+    run_parsed(store, src, parse_statements_bound(src, params))
 }
 
 /// Run a script: statements separated by `;` (`--` comments and empty statements allowed).
@@ -138,8 +169,14 @@ pub fn query(store: &Store, src: &str) -> Result<ResultTable, ExecError> {
 // A script fails at most once, so the size of the error does not matter.
 #[allow(clippy::result_large_err)]
 pub fn run_script(store: &Store, src: &str) -> Result<Vec<ResultTable>, ScriptError> {
+    run_parsed(store, src, parse_statements(src))
+}
+
+/// Run statements parsed from `src`, or report the first that did not parse.
+#[allow(clippy::result_large_err)]
+fn run_parsed(store: &Store, src: &str, parsed: Vec<(Span, Result<Statement, QueryError>)>) -> Result<Vec<ResultTable>, ScriptError> {
     let mut stmts = Vec::new();
-    for (i, (span, parsed)) in parse_statements(src).into_iter().enumerate() {
+    for (i, (span, parsed)) in parsed.into_iter().enumerate() {
         match parsed {
             Ok(stmt) => stmts.push((span, stmt)),
             Err(e) => {
@@ -175,10 +212,20 @@ pub fn run_script(store: &Store, src: &str) -> Result<Vec<ResultTable>, ScriptEr
 /// that the first statement in the text that fails is the one reported. Errors are located
 /// in the whole script (line, column and caret line refer to `src`).
 pub fn parse_statements(src: &str) -> Vec<(Span, Result<Statement, QueryError>)> {
+    parse_statements_bound(src, &[])
+}
+
+/// [`parse_statements`] binding the placeholders of the whole script to `params` in order
+/// (each statement gets the parameters of its own placeholders).
+pub fn parse_statements_bound(src: &str, params: &[Value]) -> Vec<(Span, Result<Statement, QueryError>)> {
+    let slots = placeholder_offsets(src);
     statement_spans(src)
         .into_iter()
         .map(|span| {
-            let parsed = parse_statement(span.text(src)).map_err(|e| {
+            let first = slots.iter().take_while(|&&o| o < span.start).count();
+            let mine = slots[first..].iter().take_while(|&&o| o < span.end).count();
+            let bound = params.get(first..first + mine).unwrap_or(&[]);
+            let parsed = parse_statement_at(span.text(src), bound, first).map_err(|e| {
                 let shifted = Span {
                     start: e.span.start + span.start,
                     end: e.span.end + span.start,

@@ -35,11 +35,12 @@ pub use ast::{
 };
 pub use fields::{Field, FieldDef, FieldType, FIELDS};
 pub use parser::{
-    is_identifier, is_reserved, parse_expr, parse_script, parse_statement, ErrorKind, QueryError,
-    Span,
+    check_param_count, is_identifier, is_reserved, parse_expr, parse_script, parse_statement,
+    parse_statement_with_params, placeholder_offsets, ErrorKind, QueryError, Span,
 };
 pub use exec::{
-    describe, execute, explain, fields_table, is_complete, parse_statements, query, run_script,
-    show_stats, statement_spans, ExecError, ScriptError,
+    describe, execute, execute_with_params, explain, fields_table, is_complete, parse_statements,
+    parse_statements_bound, query, query_with_params, run_script, show_stats, statement_spans,
+    ExecError, ScriptError,
 };
 pub use plan::{plan, Access, IndexProbe, Plan};

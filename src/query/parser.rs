@@ -7,6 +7,7 @@
 
 use super::ast::*;
 use super::fields::{self, FieldType, FIELDS};
+use crate::table::Value;
 use pest::Parser as _;
 
 mod grammar {
@@ -202,17 +203,113 @@ fn line_text_at(src: &str, offset: usize) -> &str {
 // Entry points
 // ---------------------------------------------------------------------------------------
 
-/// Parse exactly one statement (a trailing `;` is allowed).
+/// Parse exactly one statement (a trailing `;` is allowed). A statement with `?`
+/// placeholders needs [`parse_statement_with_params`].
 pub fn parse_statement(src: &str) -> Result<Statement, QueryError> {
+    parse_statement_with_params(src, &[])
+}
+
+/// Parse exactly one statement and bind its `?` placeholders, in order of appearance, to
+/// `params`. A bound value is a value, never text: a string parameter is one string literal
+/// (or name, or path) whatever it contains. The value goes through the checks a written
+/// literal would (types, element symbols, ranges); errors point at the `?` and name the
+/// parameter, and a count other than the number of placeholders is an error.
+pub fn parse_statement_with_params(src: &str, params: &[Value]) -> Result<Statement, QueryError> {
+    parse_statement_at(src, params, 0)
+}
+
+/// [`parse_statement_with_params`] where `params` are parameters `first + 1 ..` of a longer
+/// list (a statement of a script), for the parameter numbers in error messages.
+pub(crate) fn parse_statement_at(src: &str, params: &[Value], first: usize) -> Result<Statement, QueryError> {
     check_nesting(src)?;
     let mut pairs = HopqlParser::parse(Rule::single, src).map_err(|e| syntax_error(src, e))?;
     let single = pairs.next().expect("the single rule produces one pair");
-    let b = Builder { src };
+    let b = Builder::bound(src, params, first)?;
     let stmt = single
         .into_inner()
         .find(|p| p.as_rule() == Rule::statement)
         .expect("single contains a statement");
-    b.statement(stmt)
+    b.statement(stmt).map_err(|e| b.name_parameter(e))
+}
+
+/// Byte offsets of the `?` placeholders of `src`, in order (question marks inside string
+/// literals and `--` comments are text, not placeholders).
+pub fn placeholder_offsets(src: &str) -> Vec<usize> {
+    let b = src.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\'' => i = skip_string(b, i),
+            b'-' if b.get(i + 1) == Some(&b'-') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'?' => out.push(i),
+            _ => {}
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Index of the closing quote of the string literal opening at `i` (or the end of `b`).
+fn skip_string(b: &[u8], mut i: usize) -> usize {
+    i += 1;
+    while i < b.len() {
+        if b[i] == b'\'' {
+            if b.get(i + 1) == Some(&b'\'') {
+                i += 1;
+            } else {
+                break;
+            }
+        }
+        i += 1;
+    }
+    i
+}
+
+/// Check that `given` parameters fit the `?` placeholders of `src` (a statement or a
+/// script): the error says how many are expected and points at the first placeholder without
+/// a value, or at the last one when there are too many.
+pub fn check_param_count(src: &str, given: usize) -> Result<(), QueryError> {
+    match param_count_error(src, &placeholder_offsets(src), given, 0) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// The error for `given` parameters bound to a text whose placeholders are at `slots`
+/// (parameters `first + 1 ..` of the caller's list), or `None` when the counts agree.
+pub(crate) fn param_count_error(src: &str, slots: &[usize], given: usize, first: usize) -> Option<QueryError> {
+    if slots.len() == given {
+        return None;
+    }
+    let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
+    let msg = format!(
+        "the statement has {} but {} {} given",
+        plural(slots.len(), "'?' placeholder"),
+        plural(given, "parameter"),
+        if given == 1 { "was" } else { "were" }
+    );
+    let span = match slots.get(given) {
+        // Too few: the first placeholder without a value.
+        Some(&at) => Span { start: at, end: at + 1 },
+        // Too many: the last placeholder, or the start of the statement.
+        None => match slots.last() {
+            Some(&at) => Span { start: at, end: at + 1 },
+            None => {
+                let start = src.len() - src.trim_start().len();
+                Span { start, end: (start + 1).min(src.len()) }
+            }
+        },
+    };
+    let help = match slots.get(given) {
+        Some(_) => format!("parameter {} is missing: pass one value per '?'", first + given + 1),
+        None => "pass one value per '?' (a '?' inside quotes is text, not a placeholder)".to_string(),
+    };
+    Some(QueryError::new(src, ErrorKind::Invalid, span, msg).with_help(help))
 }
 
 /// Parse a script: statements separated by `;` (a trailing `;` and empty statements are
@@ -222,7 +319,7 @@ pub fn parse_script(src: &str) -> Result<Vec<(Span, Statement)>, QueryError> {
     check_nesting(src)?;
     let mut pairs = HopqlParser::parse(Rule::script, src).map_err(|e| syntax_error(src, e))?;
     let script = pairs.next().expect("the script rule produces one pair");
-    let b = Builder { src };
+    let b = Builder::bound(src, &[], 0)?;
     script
         .into_inner()
         .filter(|p| p.as_rule() == Rule::statement)
@@ -249,7 +346,7 @@ pub fn parse_expr(src: &str) -> Result<Expr, QueryError> {
     check_nesting(src)?;
     let mut pairs = HopqlParser::parse(Rule::expr_only, src).map_err(|e| syntax_error(src, e))?;
     let top = pairs.next().expect("the expr_only rule produces one pair");
-    let b = Builder { src };
+    let b = Builder::bound(src, &[], 0)?;
     let e = top
         .into_inner()
         .find(|p| p.as_rule() == Rule::expr)
@@ -352,6 +449,14 @@ fn describe_rule(rule: Rule) -> &'static str {
         kw_force => "FORCE",
         kw_replace => "REPLACE",
         kw_pretrained | pretrained_on => "PRETRAINED ON",
+        placeholder => "a '?' placeholder",
+        split_ref => "a split name or '?'",
+        model_ref => "a model name or '?'",
+        path_value => "a 'string' or '?'",
+        kw_format | export_format => "FORMAT",
+        export_kind => "an export format (alignn, extxyz, json or csv)",
+        kw_view => "VIEW",
+        view_name => "a view (band, initial, final or centroid)",
         model_name => "a model name",
         kind_name | model_kind => "a model kind (random_forest, boosted_trees, mean or gnn(variant))",
         kind_variant => "a variant name",
@@ -455,12 +560,9 @@ fn describe_rule(rule: Rule) -> &'static str {
     }
 }
 
-fn model_name_of(pair: Pair<'_>) -> String {
-    pair.into_inner().find(|p| p.as_rule() == Rule::model_name).map(|p| p.as_str().to_string()).unwrap_or_default()
-}
-
-fn split_name_of(pair: Pair<'_>) -> String {
-    pair.into_inner().find(|p| p.as_rule() == Rule::split_name).map(|p| p.as_str().to_string()).unwrap_or_default()
+/// The text of a `string` pair, quotes removed and `''` unescaped.
+fn unquote(pair: Pair<'_>) -> String {
+    pair.into_inner().next().map(|p| p.as_str().replace("''", "'")).unwrap_or_default()
 }
 
 /// A short description of what is at byte `pos` of `src`, for "found ..." and the caret.
@@ -619,6 +721,24 @@ enum Lit {
 
 struct Builder<'s> {
     src: &'s str,
+    /// Values bound to the placeholders, in order.
+    params: &'s [Value],
+    /// Byte offsets of the placeholders in `src`, in order.
+    slots: Vec<usize>,
+    /// Number of parameters before `params` in the caller's list (for messages).
+    first: usize,
+}
+
+/// `value` described for an error message: `the string 'x'`, `the number 3`, ...
+fn describe_value(v: &Value) -> String {
+    match v {
+        Value::Null => "NULL".to_string(),
+        Value::Bool(b) => format!("the boolean {b}"),
+        Value::Int(i) => format!("the integer {i}"),
+        Value::Num(x) => format!("the number {x}"),
+        Value::Str(s) => format!("the string {}", super::print::quote_string(s)),
+        Value::List(l) => format!("a list of {} values", l.len()),
+    }
 }
 
 /// A built expression with its tree depth.
@@ -637,6 +757,105 @@ fn compatible(a: FieldType, b: FieldType) -> bool {
 }
 
 impl<'s> Builder<'s> {
+    /// A builder for `src` whose placeholders take `params` (checked to match in number).
+    fn bound(src: &'s str, params: &'s [Value], first: usize) -> Result<Builder<'s>, QueryError> {
+        let slots = placeholder_offsets(src);
+        match param_count_error(src, &slots, params.len(), first) {
+            Some(e) => Err(e),
+            None => Ok(Builder { src, params, slots, first }),
+        }
+    }
+
+    /// An error located at a placeholder says which parameter it is about.
+    fn name_parameter(&self, mut e: QueryError) -> QueryError {
+        if let Ok(i) = self.slots.binary_search(&e.span.start) {
+            let n = self.first + i + 1;
+            if !e.message.starts_with("parameter ") {
+                e.message = format!("parameter {n}: {}", e.message);
+            }
+        }
+        e
+    }
+
+    /// The value bound to the placeholder `pair`.
+    fn param(&self, pair: &Pair<'_>) -> &'s Value {
+        let i = self
+            .slots
+            .binary_search(&pair.as_span().start())
+            .expect("every placeholder the grammar accepts is found by the scanner");
+        &self.params[i]
+    }
+
+    /// A type error at placeholder `pair`: it needed `want` for `what`.
+    fn param_type_err(&self, pair: &Pair<'_>, want: &str, what: &str) -> QueryError {
+        let got = describe_value(self.param(pair));
+        self.err(ErrorKind::Type, pair.as_span(), format!("{what} needs {want}, but the value bound is {got}"))
+    }
+
+    /// A string bound to placeholder `pair` (a path or an id).
+    fn param_str(&self, pair: &Pair<'_>, what: &str) -> Result<String, QueryError> {
+        match self.param(pair) {
+            Value::Str(s) => Ok(s.clone()),
+            _ => Err(self.param_type_err(pair, "a string", what)),
+        }
+    }
+
+    /// A whole number >= 0 bound to placeholder `pair`.
+    fn param_uint(&self, pair: &Pair<'_>, what: &str) -> Result<u64, QueryError> {
+        match self.param(pair) {
+            Value::Int(i) if *i >= 0 => Ok(*i as u64),
+            Value::Num(x) if x.fract() == 0.0 && *x >= 0.0 && *x < 1.8e19 => Ok(*x as u64),
+            _ => Err(self.param_type_err(pair, "a whole number >= 0", what)),
+        }
+    }
+
+    /// A finite number bound to placeholder `pair`.
+    fn param_num(&self, pair: &Pair<'_>, what: &str) -> Result<f64, QueryError> {
+        match self.param(pair) {
+            Value::Int(i) => Ok(*i as f64),
+            Value::Num(x) if x.is_finite() => Ok(*x),
+            _ => Err(self.param_type_err(pair, "a finite number", what)),
+        }
+    }
+
+    /// A split or model name: written (`split_ref` / `model_ref`) or bound to a placeholder.
+    fn name_ref(&self, pair: Pair<'_>, what: &str) -> Result<String, QueryError> {
+        let inner = pair.into_inner().next().expect("a name reference has one child");
+        if inner.as_rule() != Rule::placeholder {
+            return Ok(inner.as_str().to_string());
+        }
+        let name = self.param_str(&inner, what)?;
+        let ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        if !ok {
+            return Err(self.err(ErrorKind::Invalid, inner.as_span(), format!("{what} {} is not a valid name", super::print::quote_string(&name)))
+                .with_help("names are letters, digits, '_', '-' and '.'"));
+        }
+        Ok(name)
+    }
+
+    /// The first `split_ref` / `model_ref` child of `pair`, resolved.
+    fn child_name(&self, pair: Pair<'_>, rule: Rule, what: &str) -> Result<String, QueryError> {
+        let r = pair.into_inner().find(|p| p.as_rule() == rule).expect("the statement has a name");
+        self.name_ref(r, what)
+    }
+
+    /// A quoted string or a bound string (`path_value`).
+    fn path_value(&self, pair: Pair<'_>, what: &str) -> Result<String, QueryError> {
+        let inner = pair.into_inner().next().expect("a path has one child");
+        match inner.as_rule() {
+            Rule::placeholder => self.param_str(&inner, what),
+            _ => Ok(unquote(inner)),
+        }
+    }
+
+    /// A whole number: written (`uint`) or bound.
+    fn uint_or_param(&self, pair: Pair<'_>, what: &str) -> Result<u64, QueryError> {
+        match pair.as_rule() {
+            Rule::placeholder => self.param_uint(&pair, what),
+            _ => self.uint(pair),
+        }
+    }
+
     fn err(&self, kind: ErrorKind, span: pest::Span<'_>, msg: impl Into<String>) -> QueryError {
         QueryError::new(self.src, kind, span.into(), msg)
     }
@@ -661,22 +880,17 @@ impl<'s> Builder<'s> {
             }
             Rule::show_stats => Ok(Statement::ShowStats),
             Rule::show_splits => Ok(Statement::ShowSplits),
-            Rule::show_split => Ok(Statement::ShowSplit(split_name_of(inner))),
-            Rule::drop_split => Ok(Statement::DropSplit(split_name_of(inner))),
-            Rule::scenarios => Ok(Statement::Scenarios(split_name_of(inner))),
-            Rule::export_split => {
-                let name = split_name_of(inner.clone());
-                let s = inner.into_inner().find(|p| p.as_rule() == Rule::string).expect("export has a path");
-                let path = s.into_inner().next().map(|p| p.as_str().replace("''", "'")).unwrap_or_default();
-                Ok(Statement::ExportSplit { name, path })
-            }
+            Rule::show_split => Ok(Statement::ShowSplit(self.child_name(inner, Rule::split_ref, "the split name")?)),
+            Rule::drop_split => Ok(Statement::DropSplit(self.child_name(inner, Rule::split_ref, "the split name")?)),
+            Rule::scenarios => Ok(Statement::Scenarios(self.child_name(inner, Rule::split_ref, "the split name")?)),
+            Rule::export_split => self.export_split(inner),
             Rule::create_split => self.create_split(inner),
             Rule::train_model | Rule::tune_model | Rule::evaluate_model | Rule::predict_model | Rule::cross_validate => self.model_statement(inner),
             Rule::show_models => Ok(Statement::ShowModels),
-            Rule::describe_model => Ok(Statement::DescribeModel(model_name_of(inner))),
-            Rule::drop_model => Ok(Statement::DropModel(model_name_of(inner))),
+            Rule::describe_model => Ok(Statement::DescribeModel(self.child_name(inner, Rule::model_ref, "the model name")?)),
+            Rule::drop_model => Ok(Statement::DropModel(self.child_name(inner, Rule::model_ref, "the model name")?)),
             Rule::show_predictions => {
-                let model = model_name_of(inner.clone());
+                let model = self.child_name(inner.clone(), Rule::model_ref, "the model name")?;
                 let (mut filter, mut limit) = (None, None);
                 for p in inner.into_inner() {
                     match p.as_rule() {
@@ -691,9 +905,9 @@ impl<'s> Builder<'s> {
                 Ok(Statement::ShowPredictions { model, filter, limit })
             }
             Rule::export_predictions => {
-                let model = model_name_of(inner.clone());
-                let s = inner.into_inner().find(|p| p.as_rule() == Rule::string).expect("export has a path");
-                let path = s.into_inner().next().map(|p| p.as_str().replace("''", "'")).unwrap_or_default();
+                let model = self.child_name(inner.clone(), Rule::model_ref, "the model name")?;
+                let s = inner.into_inner().find(|p| p.as_rule() == Rule::path_value).expect("export has a path");
+                let path = self.path_value(s, "the file name")?;
                 Ok(Statement::ExportPredictions { model, path })
             }
             r => unreachable!("unexpected statement rule {r:?}"),
@@ -701,10 +915,10 @@ impl<'s> Builder<'s> {
     }
 
     fn limit(&self, pair: Pair<'_>) -> Result<Limit, QueryError> {
-        let mut nums = pair.into_inner().filter(|q| q.as_rule() == Rule::uint);
-        let count = self.uint(nums.next().expect("limit has a count"))?;
+        let mut nums = pair.into_inner().filter(|q| matches!(q.as_rule(), Rule::uint | Rule::placeholder));
+        let count = self.uint_or_param(nums.next().expect("limit has a count"), "LIMIT")?;
         let offset = match nums.next() {
-            Some(o) => self.uint(o)?,
+            Some(o) => self.uint_or_param(o, "OFFSET")?,
             None => 0,
         };
         Ok(Limit { count, offset })
@@ -738,6 +952,7 @@ impl<'s> Builder<'s> {
             for a in atoms {
                 let v = a.into_inner().next().expect("atom");
                 values.push(match v.as_rule() {
+                    Rule::placeholder => self.param_atom(&v, &key)?,
                     Rule::number => ParamAtom::Num(v.as_str().to_string()),
                     Rule::string => ParamAtom::Str(v.into_inner().next().map(|x| x.as_str().replace("''", "'")).unwrap_or_default()),
                     _ => ParamAtom::Word(v.as_str().to_string()),
@@ -748,6 +963,45 @@ impl<'s> Builder<'s> {
         Ok(out)
     }
 
+    /// A `WITH` value bound to a placeholder: a number, or a string (a word such as `log1p`
+    /// is passed as a string).
+    fn param_atom(&self, pair: &Pair<'_>, key: &str) -> Result<ParamAtom, QueryError> {
+        match self.param(pair) {
+            Value::Int(i) => Ok(ParamAtom::Num(i.to_string())),
+            Value::Num(x) if x.is_finite() => Ok(ParamAtom::Num(format!("{x}"))),
+            Value::Str(s) => Ok(ParamAtom::Str(s.clone())),
+            _ => Err(self.param_type_err(pair, "a number or a string", &format!("parameter '{key}'"))),
+        }
+    }
+
+    /// `EXPORT SPLIT name [FORMAT kind [VIEW view]] TO 'path'`.
+    fn export_split(&self, pair: Pair<'_>) -> Result<Statement, QueryError> {
+        let (mut name, mut path, mut format, mut view) = (String::new(), String::new(), None, None);
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::split_ref => name = self.name_ref(p, "the split name")?,
+                Rule::path_value => path = self.path_value(p, "the output path")?,
+                Rule::export_format => {
+                    for q in p.into_inner() {
+                        match q.as_rule() {
+                            Rule::export_kind => format = SplitExportFormat::parse(q.as_str()),
+                            Rule::view_name => {
+                                view = Some(HopView::parse(q.as_str()).expect("the grammar admits known views"));
+                                if format != Some(SplitExportFormat::Alignn) {
+                                    return Err(self.err(ErrorKind::Invalid, q.as_span(), "VIEW applies to FORMAT alignn only")
+                                        .with_help("extxyz frames are LiTraj's centroid layout; json and csv list ids"));
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(Statement::ExportSplit { name, path, format, view })
+    }
+
     fn model_statement(&self, pair: Pair<'_>) -> Result<Statement, QueryError> {
         let rule = pair.as_rule();
         let (mut name, mut kind, mut split, mut params) = (String::new(), ModelKind { name: String::new(), variant: None }, String::new(), Vec::new());
@@ -755,9 +1009,9 @@ impl<'s> Builder<'s> {
         let (mut folds, mut seed, mut by, mut threshold) = (None, None, None, None);
         for p in pair.into_inner() {
             match p.as_rule() {
-                Rule::model_name => name = p.as_str().to_string(),
+                Rule::model_ref => name = self.name_ref(p, "the model name")?,
                 Rule::model_kind => kind = self.model_kind(p),
-                Rule::on_split => split = split_name_of(p),
+                Rule::on_split => split = self.child_name(p, Rule::split_ref, "the split name")?,
                 Rule::with_clause => params = self.params(p)?,
                 Rule::kw_replace => replace = true,
                 Rule::pretrained_on => {
@@ -769,7 +1023,7 @@ impl<'s> Builder<'s> {
                     let mut it = p.into_inner();
                     let kw = it.next().expect("keyword");
                     let v = it.next().expect("value");
-                    let n = self.uint(v.clone())?;
+                    let n = self.uint_or_param(v.clone(), if kw.as_rule() == Rule::kw_folds { "FOLDS" } else { "SEED" })?;
                     if kw.as_rule() == Rule::kw_folds {
                         if n < 2 {
                             return Err(self.err(ErrorKind::Invalid, v.as_span(), "FOLDS needs at least 2 folds"));
@@ -794,7 +1048,10 @@ impl<'s> Builder<'s> {
                         }
                         _ => {
                             let v = it.next().expect("threshold");
-                            let x: f64 = v.as_str().parse().map_err(|_| self.err(ErrorKind::Invalid, v.as_span(), "not a number"))?;
+                            let x: f64 = match v.as_rule() {
+                                Rule::placeholder => self.param_num(&v, "THRESHOLD")?,
+                                _ => v.as_str().parse().map_err(|_| self.err(ErrorKind::Invalid, v.as_span(), "not a number"))?,
+                            };
                             if !(x.is_finite() && x > 0.0) {
                                 return Err(self.err(ErrorKind::Invalid, v.as_span(), "THRESHOLD must be a positive number of eV"));
                             }
@@ -827,7 +1084,7 @@ impl<'s> Builder<'s> {
         };
         for p in pair.into_inner() {
             match p.as_rule() {
-                Rule::split_name => c.name = p.as_str().to_string(),
+                Rule::split_ref => c.name = self.name_ref(p, "the split name")?,
                 Rule::split_source => {
                     if let Some(inner) = p.into_inner().find(|q| matches!(q.as_rule(), Rule::select | Rule::ids_source | Rule::curve_source)) {
                         c.source = match inner.as_rule() {
@@ -838,20 +1095,21 @@ impl<'s> Builder<'s> {
                                     .filter(|q| q.as_rule() == Rule::id_list)
                                     .map(|l| {
                                         l.into_inner()
-                                            .filter(|s| s.as_rule() == Rule::string)
-                                            .map(|s| s.into_inner().next().map(|x| x.as_str().replace("''", "'")).unwrap_or_default())
-                                            .collect()
+                                            .filter(|s| s.as_rule() == Rule::path_value)
+                                            .map(|s| self.path_value(s, "an id"))
+                                            .collect::<Result<Vec<_>, _>>()
                                     })
-                                    .collect();
+                                    .collect::<Result<_, _>>()?;
                                 SplitSource::Ids { train: lists[0].clone(), test: lists[1].clone() }
                             }
                             _ => {
-                                let base = split_name_of(inner.clone());
+                                let base = self.child_name(inner.clone(), Rule::split_ref, "the split name")?;
                                 let mut sizes = vec![];
                                 for cs in inner.into_inner().filter(|q| q.as_rule() == Rule::curve_size) {
                                     let v = cs.into_inner().next().expect("size");
                                     sizes.push(match v.as_rule() {
                                         Rule::uint => Some(v.as_str().parse::<u64>().map_err(|_| self.err(ErrorKind::Invalid, v.as_span(), "size too large"))?),
+                                        Rule::placeholder => Some(self.param_uint(&v, "a learning-curve size")?),
                                         _ => None,
                                     });
                                 }
@@ -870,8 +1128,11 @@ impl<'s> Builder<'s> {
                         Rule::random_method => SplitMethod::Random,
                         Rule::kfold_method => {
                             let grouped = m.clone().into_inner().any(|q| q.as_rule() == Rule::kw_grouped);
-                            let k = m.into_inner().find(|q| q.as_rule() == Rule::uint).expect("k");
-                            let kv: u64 = k.as_str().parse().map_err(|_| self.err(ErrorKind::Invalid, k.as_span(), "the number of folds is too large"))?;
+                            let k = m.into_inner().find(|q| matches!(q.as_rule(), Rule::uint | Rule::placeholder)).expect("k");
+                            let kv: u64 = match k.as_rule() {
+                                Rule::placeholder => self.param_uint(&k, "KFOLD")?,
+                                _ => k.as_str().parse().map_err(|_| self.err(ErrorKind::Invalid, k.as_span(), "the number of folds is too large"))?,
+                            };
                             if kv < 2 {
                                 return Err(self.err(ErrorKind::Invalid, k.as_span(), "KFOLD needs at least 2 folds"));
                             }
@@ -884,6 +1145,10 @@ impl<'s> Builder<'s> {
                     let mut it = p.into_inner();
                     let kw = it.next().expect("keyword");
                     let v = it.next().expect("value");
+                    if kw.as_rule() == Rule::kw_seed && v.as_rule() == Rule::placeholder {
+                        c.seed = Some(self.param_uint(&v, "SEED")?);
+                        continue;
+                    }
                     if kw.as_rule() == Rule::kw_seed {
                         let seed: u64 = v.as_str().parse().map_err(|_| {
                             self.err(ErrorKind::Invalid, v.as_span(), format!("SEED must be a whole number between 0 and {}, not {}", u64::MAX, v.as_str()))
@@ -891,7 +1156,14 @@ impl<'s> Builder<'s> {
                         c.seed = Some(seed);
                         continue;
                     }
-                    let text = v.as_str();
+                    let bound;
+                    let text = match v.as_rule() {
+                        Rule::placeholder => {
+                            bound = self.param_fraction(&v, kw.as_str())?;
+                            bound.as_str()
+                        }
+                        _ => v.as_str(),
+                    };
                     let (num, pct) = match text.strip_suffix('%') {
                         Some(n) => (n, true),
                         None => (text, false),
@@ -913,6 +1185,17 @@ impl<'s> Builder<'s> {
             }
         }
         Ok(Statement::CreateSplit(c))
+    }
+
+    /// A fraction bound to a placeholder, as the text a written one would have: a number
+    /// (`0.1`) or a string with a percent sign (`'10%'`).
+    fn param_fraction(&self, pair: &Pair<'_>, kw: &str) -> Result<String, QueryError> {
+        match self.param(pair) {
+            Value::Int(i) => Ok(i.to_string()),
+            Value::Num(x) if x.is_finite() => Ok(format!("{x}")),
+            Value::Str(s) if s.strip_suffix('%').is_some_and(|n| n.trim().parse::<f64>().is_ok()) => Ok(s.trim().to_string()),
+            _ => Err(self.param_type_err(pair, "a fraction (0.1) or a percentage ('10%')", &kw.to_uppercase())),
+        }
     }
 
     fn table(&self, pair: Pair<'_>) -> Result<Table, QueryError> {
@@ -988,7 +1271,25 @@ impl<'s> Builder<'s> {
             Rule::kw_true => Lit::Value(Literal::Bool(true)),
             Rule::kw_false => Lit::Value(Literal::Bool(false)),
             Rule::kw_null => Lit::Null,
+            Rule::placeholder => self.bound_literal(&inner)?,
             r => unreachable!("unexpected literal rule {r:?}"),
+        })
+    }
+
+    /// The value bound to a placeholder in a literal position, as a literal.
+    fn bound_literal(&self, pair: &Pair<'_>) -> Result<Lit, QueryError> {
+        Ok(match self.param(pair) {
+            Value::Null => Lit::Null,
+            Value::Bool(b) => Lit::Value(Literal::Bool(*b)),
+            Value::Int(i) => Lit::Value(Literal::Num(*i as f64)),
+            Value::Num(x) if x.is_finite() => Lit::Value(Literal::Num(*x)),
+            Value::Num(x) => return Err(self.err(ErrorKind::Invalid, pair.as_span(), format!("number {x} is out of range"))),
+            Value::Str(s) => Lit::Value(Literal::Str(s.clone())),
+            Value::List(_) => {
+                return Err(self
+                    .err(ErrorKind::Type, pair.as_span(), "a list cannot be bound to one value")
+                    .with_help("write one '?' per value, e.g. ion IN (?, ?) or elements HAS ALL ?, ?"))
+            }
         })
     }
 

@@ -42,7 +42,16 @@ impl Display for Statement {
             Statement::ShowSplits => f.write_str("SHOW SPLITS"),
             Statement::ShowSplit(n) => write!(f, "SHOW SPLIT {n}"),
             Statement::DropSplit(n) => write!(f, "DROP SPLIT {n}"),
-            Statement::ExportSplit { name, path } => write!(f, "EXPORT SPLIT {name} TO {}", quote_string(path)),
+            Statement::ExportSplit { name, path, format, view } => {
+                write!(f, "EXPORT SPLIT {name}")?;
+                if let Some(k) = format {
+                    write!(f, " FORMAT {}", k.as_str())?;
+                }
+                if let Some(v) = view {
+                    write!(f, " VIEW {}", v.as_str())?;
+                }
+                write!(f, " TO {}", quote_string(path))
+            }
             Statement::Scenarios(n) => write!(f, "SCENARIOS OF SPLIT {n}"),
             Statement::CreateSplit(c) => {
                 write!(f, "CREATE SPLIT {} FROM ", c.name)?;

@@ -2,7 +2,7 @@
 //! `DROP SPLIT`, `EXPORT SPLIT`, `SCENARIOS OF SPLIT`): a thin layer over [`crate::split`]
 //! and [`crate::scenario`].
 
-use super::ast::{CreateSplit, Select, SelectItem, SplitMethod, SplitSource, Statement};
+use super::ast::{CreateSplit, Select, SelectItem, SplitExportFormat, SplitMethod, SplitSource, Statement};
 use super::exec::{run_select, ExecError};
 use super::fields::Field;
 use crate::record::HopRecord;
@@ -25,9 +25,18 @@ pub fn execute(store: &Store, stmt: &Statement) -> Result<ResultTable, ExecError
             t.push(vec![Value::Str(name.clone())]);
             Ok(t)
         }
-        Statement::ExportSplit { name, path } => {
+        Statement::ExportSplit { name, path, format: Some(f @ (SplitExportFormat::Alignn | SplitExportFormat::Extxyz)), view } => {
             let s = split::load(store, name)?;
-            let text = if path.to_ascii_lowercase().ends_with(".csv") { split::export_csv(&s) } else { split::export_json(&s) };
+            let summary = crate::export::split::export(store, &s, *f, view.unwrap_or_default(), std::path::Path::new(path))?;
+            Ok(summary.table())
+        }
+        Statement::ExportSplit { name, path, format, .. } => {
+            let s = split::load(store, name)?;
+            let csv = match format {
+                Some(f) => *f == SplitExportFormat::Csv,
+                None => path.to_ascii_lowercase().ends_with(".csv"),
+            };
+            let text = if csv { split::export_csv(&s) } else { split::export_json(&s) };
             std::fs::write(path, text).map_err(|e| ExecError::Io { path: path.clone(), source: e })?;
             let mut t = ResultTable::new(&["split", "file", "ids", "fingerprint"]);
             t.push(vec![Value::Str(name.clone()), Value::Str(path.clone()), Value::Int(s.all_ids().len() as i64), Value::Str(s.fingerprint.clone())]);
