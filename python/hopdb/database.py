@@ -321,3 +321,17 @@ class Database:
     def splits(self) -> List[str]:
         """Names of the stored splits."""
         return list(self._store.split_names())
+
+    # -- exports --------------------------------------------------------------------------
+
+    def export_split(self, name: str, format: str, dir: PathLike, view: Optional[str] = None) -> Dict[str, int]:
+        """Write a stored split for another ML stack (``EXPORT SPLIT name FORMAT ... TO dir``).
+
+        ``format="alignn"``: ALIGNN's ``train_alignn.py`` folder (``id_prop.csv`` rows ordered
+        train, val, test; one POSCAR per hop in ``view``, default ``initial``;
+        ``config_hopdb.json`` with the counts and ``keep_data_order``), so ALIGNN reproduces
+        the split exactly; the split needs a ``val`` partition. ``format="extxyz"``: one
+        LiTraj-style ``<partition>.extxyz`` per partition, which ``ase.io.read(f, ":")`` loads
+        with ``em`` in each frame's info. Returns hops written per partition.
+        """
+        return dict(self._store.export_split(name, format, os.fspath(dir), view))

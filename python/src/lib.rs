@@ -4,12 +4,13 @@
 
 use hopdb::import::source::{self, Added, HopStructures, NewRecord, Source};
 use hopdb::import::{ImportError, ImportOptions, ImportReport};
-use hopdb::record::{Edit, Fidelity, HopRecord, IntercalationState, SourcePartition};
+use hopdb::record::{Edit, Fidelity, HopRecord, HopView, IntercalationState, SourcePartition};
+use hopdb::table::Value;
 use hopdb::store::{Store, StoreError};
 use hopdb::structure::{Lattice, Structure, Vec3};
-use pyo3::exceptions::{PyException, PyValueError};
+use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyTuple};
 use std::path::PathBuf;
 use std::sync::RwLock;
 
@@ -30,6 +31,7 @@ enum Failure {
     Query(hopdb::query::exec::ExecError),
     Split(hopdb::split::SplitError),
     Modeling(hopdb::modeling::ModelingError),
+    Export(hopdb::export::ExportError),
     Value(String),
     Closed,
 }
@@ -47,6 +49,11 @@ impl From<ImportError> for Failure {
 impl From<hopdb::query::exec::ExecError> for Failure {
     fn from(e: hopdb::query::exec::ExecError) -> Self {
         Failure::Query(e)
+    }
+}
+impl From<hopdb::export::ExportError> for Failure {
+    fn from(e: hopdb::export::ExportError) -> Self {
+        Failure::Export(e)
     }
 }
 impl From<hopdb::split::SplitError> for Failure {
@@ -135,6 +142,8 @@ impl Failure {
             Failure::Query(e) => Error::new_err(e.to_string()),
             Failure::Split(e) => split_err(&e),
             Failure::Modeling(e) => modeling_err(&e),
+            Failure::Export(hopdb::export::ExportError::Store(e)) => store_err(&e),
+            Failure::Export(e) => Error::new_err(e.to_string()),
             Failure::Value(m) => PyValueError::new_err(m),
             Failure::Closed => Error::new_err("the database is closed"),
         }
@@ -197,17 +206,45 @@ fn structure_from(cell: [[f64; 3]; 3], symbols: &[String], frac: &[Vec3], what: 
 
 type Sites = ([[f64; 3]; 3], Vec<String>, Vec<Vec3>);
 
-/// The sites of one view of a stored hop: the library's views, or LiTraj's centroid frame.
+/// The sites of one view of a stored hop: the library's [`HopView`]s, except that `centroid`
+/// is LiTraj's centroid frame with its `X` marker ([`HopRecord::litraj_centroid_sites`]).
 fn view_sites(r: &HopRecord, host: &Structure, view: &str) -> Res<Sites> {
-    let of = |s: Structure| (s.species.iter().map(|e| e.symbol().to_string()).collect(), s.frac);
-    let (symbols, frac) = match view {
-        "initial" => of(r.initial_structure(host)),
-        "final" => of(r.final_structure(host)),
-        "band" => of(r.band_structure(host)),
-        "centroid" => r.litraj_centroid_sites(host),
-        other => return Err(Failure::Value(format!("unknown view '{other}' (initial, final, band or centroid)"))),
+    let v = HopView::parse(view).ok_or_else(|| Failure::Value(format!("unknown view '{view}' (initial, final, band or centroid)")))?;
+    let (symbols, frac) = match v {
+        HopView::Centroid => r.litraj_centroid_sites(host),
+        other => {
+            let s = other.structure(r, host);
+            (s.species.iter().map(|e| e.symbol().to_string()).collect(), s.frac)
+        }
     };
     Ok((*host.lattice.matrix(), symbols, frac))
+}
+
+/// Python values bound to `?` placeholders: None, bool, int, float, str, or a list of str.
+fn params_of(params: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Value>> {
+    let Some(list) = params else { return Ok(vec![]) };
+    let mut out = Vec::new();
+    for (k, item) in list.try_iter()?.enumerate() {
+        let item = item?;
+        let v = if item.is_none() {
+            Value::Null
+        } else if let Ok(b) = item.cast::<PyBool>() {
+            Value::Bool(b.is_true())
+        } else if item.is_instance_of::<PyInt>() {
+            Value::Int(item.extract::<i64>()?)
+        } else if item.is_instance_of::<PyFloat>() {
+            Value::Num(item.extract::<f64>()?)
+        } else if let Ok(s) = item.extract::<String>() {
+            Value::Str(s)
+        } else if let Ok(l) = item.extract::<Vec<String>>() {
+            Value::List(l)
+        } else {
+            let t = item.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+            return Err(PyTypeError::new_err(format!("parameter {}: cannot bind a {t} (None, bool, int, float, str or a list of str)", k + 1)));
+        };
+        out.push(v);
+    }
+    Ok(out)
 }
 
 fn partition_of(p: Option<&str>) -> Res<Option<SourcePartition>> {
@@ -455,6 +492,40 @@ impl PyStore {
             serde_json::to_value(&sp).map_err(|e| Failure::Value(e.to_string()))
         })?;
         json_to_py(py, &v)
+    }
+
+    /// The `id` column of one statement's result (`?` bound to `params`), for iterating
+    /// over records.
+    #[pyo3(signature = (hql, params = None))]
+    fn query_ids(&self, py: Python<'_>, hql: String, params: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<String>> {
+        let params = params_of(params)?;
+        self.with(py, move |s| {
+            let t = hopdb::query::exec::query_with_params(s, &hql, &params)?;
+            let col = t.columns.iter().position(|c| c == "id").ok_or_else(|| Failure::Value(format!("the statement returns no 'id' column (it returns: {})", t.columns.join(", "))))?;
+            t.rows
+                .into_iter()
+                .map(|mut r| match std::mem::replace(&mut r[col], Value::Null) {
+                    Value::Str(id) => Ok(id),
+                    other => Err(Failure::Value(format!("the 'id' column holds {other}, not a record id"))),
+                })
+                .collect()
+        })
+    }
+
+    /// Export a stored split for another ML stack (`alignn` or `extxyz`) into the folder
+    /// `dir`; `view` is the ALIGNN structure view. Returns [(partition, hops written)].
+    #[pyo3(signature = (name, format, dir, view = None))]
+    fn export_split(&self, py: Python<'_>, name: String, format: String, dir: PathBuf, view: Option<String>) -> PyResult<Vec<(String, usize)>> {
+        use hopdb::query::ast::SplitExportFormat;
+        let fmt = SplitExportFormat::parse(&format).ok_or_else(|| PyValueError::new_err(format!("unknown split export format '{format}' (alignn or extxyz)")))?;
+        let view = match view.as_deref() {
+            None => HopView::default(),
+            Some(v) => HopView::parse(v).ok_or_else(|| PyValueError::new_err(format!("unknown view '{v}' (initial, final, band or centroid)")))?,
+        };
+        self.with(py, move |s| {
+            let split = hopdb::split::load(s, &name)?;
+            Ok(hopdb::export::split::export(s, &split, fmt, view, &dir)?.partitions)
+        })
     }
 
     /// Names of the stored splits.
