@@ -335,3 +335,9 @@ class Database:
         with ``em`` in each frame's info. Returns hops written per partition.
         """
         return dict(self._store.export_split(name, format, os.fspath(dir), view))
+
+    def export_xyz(self, path: PathLike, query: Optional[str] = None, params: Optional[Sequence[Any]] = None) -> int:
+        """Write LiTraj-style extended XYZ (``hopdb export xyz``), one frame per record: every
+        record, or those whose ids a SELECT ``query`` returns. ``ase.io.read(path, ":")`` loads
+        it. Returns the number of frames written."""
+        return self._store.export_xyz(os.fspath(path), query, None if params is None else list(params))

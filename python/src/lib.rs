@@ -256,6 +256,18 @@ fn partition_of(p: Option<&str>) -> Res<Option<SourcePartition>> {
     }
 }
 
+/// The `id` column of a result table.
+fn ids_of(t: hopdb::table::ResultTable) -> Res<Vec<String>> {
+    let col = t.columns.iter().position(|c| c == "id").ok_or_else(|| Failure::Value(format!("the statement returns no 'id' column (it returns: {})", t.columns.join(", "))))?;
+    t.rows
+        .into_iter()
+        .map(|mut r| match std::mem::replace(&mut r[col], Value::Null) {
+            Value::Str(id) => Ok(id),
+            other => Err(Failure::Value(format!("the 'id' column holds {other}, not a record id"))),
+        })
+        .collect()
+}
+
 // ---------------------------------------------------------------------------------------
 // The database handle
 // ---------------------------------------------------------------------------------------
@@ -500,15 +512,7 @@ impl PyStore {
     fn query_ids(&self, py: Python<'_>, hql: String, params: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<String>> {
         let params = params_of(params)?;
         self.with(py, move |s| {
-            let t = hopdb::query::exec::query_with_params(s, &hql, &params)?;
-            let col = t.columns.iter().position(|c| c == "id").ok_or_else(|| Failure::Value(format!("the statement returns no 'id' column (it returns: {})", t.columns.join(", "))))?;
-            t.rows
-                .into_iter()
-                .map(|mut r| match std::mem::replace(&mut r[col], Value::Null) {
-                    Value::Str(id) => Ok(id),
-                    other => Err(Failure::Value(format!("the 'id' column holds {other}, not a record id"))),
-                })
-                .collect()
+            ids_of(hopdb::query::exec::query_with_params(s, &hql, &params)?)
         })
     }
 
@@ -528,6 +532,22 @@ impl PyStore {
         })
     }
 
+    /// Write records as LiTraj-style extended XYZ (`hopdb export xyz`): every record, or the
+    /// ids `query` returns (`?` bound to `params`). Returns the number of frames written.
+    #[pyo3(signature = (path, query = None, params = None))]
+    fn export_xyz(&self, py: Python<'_>, path: PathBuf, query: Option<String>, params: Option<&Bound<'_, PyAny>>) -> PyResult<usize> {
+        let params = params_of(params)?;
+        self.with(py, move |s| {
+            let ids: Vec<String> = match &query {
+                None => s.records().map(|r| r.map(|r| r.id)).collect::<Result<_, _>>()?,
+                Some(q) => ids_of(hopdb::query::exec::query_with_params(s, q, &params)?)?,
+            };
+            let f = std::fs::File::create(&path).map_err(|e| Failure::Value(format!("cannot create {}: {e}", path.display())))?;
+            let mut out = std::io::BufWriter::new(f);
+            Ok(hopdb::export::export_xyz(s, ids, &mut out)?)
+        })
+    }
+
     /// Names of the stored splits.
     fn split_names(&self, py: Python<'_>) -> PyResult<Vec<String>> {
         self.with(py, |s| Ok(hopdb::split::list(s)?.into_iter().map(|sp| sp.name).collect()))
@@ -536,6 +556,21 @@ impl PyStore {
     fn __repr__(&self) -> String {
         format!("<hopdb._hopdb.Store {}{}>", self.path.display(), if self.closed() { " (closed)" } else { "" })
     }
+}
+
+/// Create a store at `path` holding `n` deterministic synthetic BVSE-like hops (LiTraj-style
+/// hosts, the corpus of `hopdb bench import --synthetic` and the query benchmarks), committed
+/// like any import. For benchmarks; returns the number of records added.
+#[pyfunction]
+#[pyo3(signature = (path, n, seed = 42))]
+fn create_synthetic_store(py: Python<'_>, path: PathBuf, n: usize, seed: u64) -> PyResult<usize> {
+    let out = py.detach(move || -> Res<usize> {
+        let store = Store::create(&path)?;
+        let cands = hopdb::synthetic::bvse_like_corpus(n, seed);
+        let rep = hopdb::import::commit(&store, cands, vec![], &ImportOptions::default(), &format!("synthetic corpus of {n} hops, seed {seed}"))?;
+        Ok(rep.added.len())
+    });
+    out.map_err(|e| e.to_py_err(py))
 }
 
 /// The version of the hopdb library this module was built from.
@@ -554,5 +589,6 @@ fn _hopdb(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("NotFound", py.get_type::<NotFound>())?;
     m.add_class::<PyStore>()?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
+    m.add_function(wrap_pyfunction!(create_synthetic_store, m)?)?;
     Ok(())
 }
