@@ -99,6 +99,9 @@ demo: build check-data
 	$(BIN) --db $(DEMO_DB) query "EVALUATE g1 ON SPLIT paper" | head -8
 	@echo "== the paper benchmark (about a minute): hopdb's models beside the published ones =="
 	$(BIN) bench paper --data $(DATA) --seeds 5
+	@echo "== Python: the same store from a notebook (query into pandas, a hop as ase.Atoms, an ALIGNN export) =="
+	$(MAKE) --no-print-directory pyenv
+	$(PYENV_PY) python/examples/demo.py $(DEMO_DB) demo-report
 
 test: torch
 	$(CARGO) test --locked $(FEATURES)
