@@ -130,3 +130,45 @@ def test_not_found(db):
         db.query("EVALUATE no_such_model ON SPLIT paper")
     with pytest.raises(hopdb.NotFound, match="no hopdb store"):
         hopdb.open("/nonexistent/hopdb-store")
+
+
+def test_hostile_inputs_raise_errors_not_panics(scratch_copy):
+    """Each bad input is a Python exception of the documented kinds; a Rust panic would surface
+    as pyo3's PanicException (a BaseException), which these checks would not catch."""
+    from ase import Atoms
+
+    with hopdb.open(scratch_copy) as db:
+        for q, params in [
+            ("", None),
+            ("SELECT", None),
+            ("SELECT * FROM hops LIMIT 99999999999999999999999", None),
+            ("SELECT * FROM hops WHERE em < ?", [float("nan")]),
+            ("SELECT * FROM hops WHERE em < ? AND ion = ?", ["x"]),
+            ("SELECT * FROM hops; DROP SPLIT paper", None),
+            ("SELECT ((((((((((em)))))))))) FROM hops WHERE " + " AND ".join(["em > 0"] * 400), None),
+        ]:
+            with pytest.raises((hopdb.Error, ValueError, TypeError)):
+                db.query(q, params)
+        assert "paper" in db.splits()
+        ini = db.atoms("devi2025:Li4P2S7", "initial")
+        fin = db.atoms("devi2025:Li4P2S7", "final")
+        bad_cell = ini.copy()
+        bad_cell.set_cell([[0, 0, 0], [0, 1, 0], [0, 0, 1]])
+        nan_pos = ini.copy()
+        nan_pos.positions[3] = [float("nan")] * 3
+        for kw in [
+            dict(initial=ini, final=fin, ion="Li", em=float("nan")),
+            dict(initial=ini, final=fin, ion="Li", em=float("inf")),
+            dict(initial=bad_cell, final=fin, ion="Li", em=0.3),
+            dict(initial=nan_pos, final=fin, ion="Li", em=0.3),
+            dict(initial=Atoms(cell=[3, 3, 3], pbc=True), final=Atoms(cell=[3, 3, 3], pbc=True), ion="Li", em=0.3),
+            dict(initial=ini, final=fin[:-1], ion="Li", em=0.3),
+        ]:
+            with pytest.raises((hopdb.Error, ValueError)):
+                db.add(**kw)
+        for bad in (float("nan"), -1.0, float("inf")):
+            with pytest.raises(hopdb.Error):
+                db.edit("devi2025:Li4P2S7", em=bad, reason="x")
+        with pytest.raises(hopdb.NotFound):
+            db.atoms("")
+        assert len(db) == 619
