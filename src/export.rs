@@ -12,6 +12,7 @@
 //!   then the centroid `X`; Cartesian positions; the info line carries `Lattice`, `Properties`,
 //!   `em`, `edge_id`, `material_id`, `id` and provenance keys.
 
+pub mod parquet;
 pub mod split;
 
 use crate::import::{Candidate, ImportError, Rejection};

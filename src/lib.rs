@@ -19,6 +19,7 @@ pub mod scenario;
 pub mod eval;
 pub mod model;
 pub mod modeling;
+pub mod optimade;
 pub mod report;
 pub mod paper_bench;
 pub mod progress;

@@ -37,6 +37,9 @@ pub const DEFAULT_RESAMPLES: usize = 1000;
 pub const DEFAULT_BOOTSTRAP_SEED: u64 = 0;
 /// Default number of folds of `TUNE`.
 pub const DEFAULT_TUNE_FOLDS: usize = 5;
+pub mod screen;
+pub use screen::{predict_new, NewHop};
+
 /// Model kind name of graph networks (trained by `model::gnn` when built with `gnn`).
 pub use crate::model::registry::GNN_KIND;
 

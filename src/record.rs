@@ -481,6 +481,12 @@ impl HopRecord {
 }
 
 impl HopRecord {
+    /// The `(symbol, count)` composition of the hop's cell (host plus the mobile ion) read
+    /// from `material.formula`; `None` when the formula is missing or malformed.
+    pub fn composition(&self) -> Option<Vec<(String, u64)>> {
+        crate::optimade::parse_composition(&self.material.formula)
+    }
+
     /// The value of a queryable field (the names of `query::fields`), `None` for an unknown
     /// name, [`Value::Null`] when the record has no value.
     pub fn field(&self, name: &str) -> Option<Value> {
@@ -518,6 +524,13 @@ impl HopRecord {
             "converged" => self.method.converged.map_or(Value::Null, Value::Bool),
             "imported_at" => s(&self.provenance.imported_at),
             "revisions" => Value::Int(self.revisions.len() as i64),
+            "nsites" => Value::Int(self.host_natoms as i64 + 1),
+            "chemical_formula_reduced" => self.composition().map_or(Value::Null, |c| Value::Str(crate::optimade::formula_reduced(&c))),
+            "chemical_formula_anonymous" => self.composition().map_or(Value::Null, |c| Value::Str(crate::optimade::formula_anonymous(&c))),
+            "elements_ratios" => self.composition().map_or(Value::Null, |c| {
+                let symbols: Vec<&str> = self.elements.iter().map(|e| e.symbol()).collect();
+                Value::NumList(crate::optimade::elements_ratios(&c, &symbols))
+            }),
             _ => return None,
         })
     }

@@ -1,5 +1,10 @@
 //! Tabular results: the one value type that queries, statistics and reports produce, and its
-//! renderings as a comfy-table table, CSV or JSON.
+//! renderings as a comfy-table table, CSV or JSON; [`arrow`] turns a table into an Arrow
+//! record batch with exact column types.
+
+pub mod arrow;
+
+pub use crate::query::fields::FieldType as ColumnType;
 
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, ContentArrangement, Table};
 use serde::Serialize;
@@ -21,6 +26,8 @@ pub enum Value {
     Str(String),
     /// List of texts (e.g. elements).
     List(Vec<String>),
+    /// List of numbers (e.g. element ratios).
+    NumList(Vec<f64>),
 }
 
 impl fmt::Display for Value {
@@ -42,6 +49,7 @@ impl fmt::Display for Value {
             }
             Value::Str(s) => f.write_str(s),
             Value::List(v) => f.write_str(&v.join(",")),
+            Value::NumList(v) => f.write_str(&v.iter().map(|x| format!("{x}")).collect::<Vec<_>>().join(",")),
         }
     }
 }
@@ -70,6 +78,29 @@ impl std::str::FromStr for Format {
     }
 }
 
+/// The type of a column holding `values` (see [`ResultTable::column_types`]).
+fn infer_type<'a>(values: impl Iterator<Item = &'a Value>) -> ColumnType {
+    let mut ty: Option<ColumnType> = None;
+    for v in values {
+        let t = match v {
+            Value::Null => continue,
+            Value::Bool(_) => ColumnType::Bool,
+            Value::Int(_) => ColumnType::Int,
+            Value::Num(_) => ColumnType::Num,
+            Value::Str(_) => ColumnType::Str,
+            Value::List(_) => ColumnType::StrList,
+            Value::NumList(_) => ColumnType::NumList,
+        };
+        ty = Some(match ty {
+            None => t,
+            Some(prev) if prev == t => t,
+            Some(prev) if prev.is_numeric() && t.is_numeric() => ColumnType::Num,
+            Some(_) => return ColumnType::Str,
+        });
+    }
+    ty.unwrap_or(ColumnType::Str)
+}
+
 /// A result table: named columns and rows of values.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ResultTable {
@@ -79,12 +110,33 @@ pub struct ResultTable {
     pub columns: Vec<String>,
     /// Rows, each as long as `columns`.
     pub rows: Vec<Vec<Value>>,
+    /// The declared type of each column (HopQL field types), or empty when the producer did
+    /// not declare them; then [`ResultTable::column_types`] infers them from the values.
+    #[serde(skip)]
+    pub types: Vec<ColumnType>,
 }
 
 impl ResultTable {
     /// A table with the given columns and no rows.
     pub fn new(columns: &[&str]) -> Self {
-        ResultTable { title: None, columns: columns.iter().map(|s| s.to_string()).collect(), rows: vec![] }
+        ResultTable { title: None, columns: columns.iter().map(|s| s.to_string()).collect(), rows: vec![], types: vec![] }
+    }
+
+    /// Declare the column types (one per column).
+    pub fn typed(mut self, types: Vec<ColumnType>) -> Self {
+        debug_assert_eq!(types.len(), self.columns.len());
+        self.types = types;
+        self
+    }
+
+    /// The type of every column: the declared types when there are as many as columns, else
+    /// inferred from the values (integers and numbers in one column make `Num`, anything
+    /// mixed with strings `Str`, a column of NULLs `Str`).
+    pub fn column_types(&self) -> Vec<ColumnType> {
+        if self.types.len() == self.columns.len() {
+            return self.types.clone();
+        }
+        (0..self.columns.len()).map(|c| infer_type(self.rows.iter().map(|r| &r[c]))).collect()
     }
 
     /// Set the title.

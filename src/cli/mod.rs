@@ -6,6 +6,7 @@ mod progress;
 mod report;
 #[cfg(feature = "gnn")]
 mod gnn;
+mod predict;
 mod query;
 mod records;
 
@@ -58,8 +59,8 @@ pub enum Command {
     /// Edit a record; every change appends a revision with the reason.
     #[command(after_help = "Example:\n  hopdb edit devi2025:LiCoO2_1 --em 0.45 --reason 'corrected in erratum'")]
     Edit(records::EditArgs),
-    /// Export records as JSON lines, CSV (metadata) or extended XYZ.
-    #[command(after_help = "Example:\n  hopdb export jsonl --out all.jsonl\n  hopdb export csv --out meta.csv")]
+    /// Export records as JSON lines, CSV (metadata) or extended XYZ, or a query result as Parquet.
+    #[command(after_help = "Example:\n  hopdb export jsonl --out all.jsonl\n  hopdb export csv --out meta.csv\n  hopdb export parquet --out hops.parquet\n  hopdb export parquet --out mg.parquet --query \"SELECT sys_name, em, elements FROM hops WHERE ion = ?\" --param Mg")]
     Export(records::ExportArgs),
     /// Show or change the mapping from published class labels to structural groups.
     #[command(subcommand)]
@@ -76,6 +77,9 @@ pub enum Command {
     /// Interactive HopQL shell with history, tab completion and dot commands (.help).
     #[command(after_help = "Example:\n  hopdb --db barriers.db repl\n  hopdb> SELECT ion, COUNT(*)\n     ...> FROM hops GROUP BY ion;\n  hopdb> .format csv\n  hopdb> .quit\n\nHistory is kept in $HOPDB_HISTORY, else ~/.hopdb_history.")]
     Repl(query::ReplArgs),
+    /// Predict barriers with a stored model for hops given as structure files (not in the store).
+    #[command(after_help = "Example:\n  hopdb query \"TRAIN gbt AS boosted_trees ON SPLIT paper\"\n  hopdb predict gbt --initial ini.cif --final fin.cif --ion Li\n  hopdb predict gbt --initial a/POSCAR_ini --final a/POSCAR_fin --initial b_ini.extxyz --final b_fin.extxyz --format json\n\nThe ion is inferred as the one atom that moves when --ion is not given.")]
+    Predict(predict::PredictArgs),
     /// Write a Markdown report with SVG plots (parity, errors, groups, confusion) for a model.
     #[command(after_help = "Example:\n  hopdb query \"TRAIN gbt AS boosted_trees ON SPLIT paper\"\n  hopdb report gbt --out reports/gbt\n  hopdb report gbt --split paper --out reports/gbt")]
     Report(report::ReportArgs),
@@ -127,6 +131,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Query(a) => query::query(&cli.db, a),
         Command::Run(a) => query::run_file(&cli.db, a),
         Command::Repl(a) => query::repl(&cli.db, a),
+        Command::Predict(a) => predict::predict(&cli.db, a),
         Command::Report(a) => report::report(&cli.db, a),
         #[cfg(feature = "gnn")]
         Command::Gnn(c) => gnn::run(&cli.db, c),

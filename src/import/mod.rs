@@ -166,6 +166,36 @@ pub fn finish_record(r: &mut HopRecord, host: &Structure) {
     r.material.formula = r.initial_structure(host).formula();
 }
 
+/// How far (Angstrom) the mobile ion must move between two endpoint structures, and how
+/// close every other atom must stay ([`hop_from_endpoints`]); the value `hopdb add` uses.
+pub const ENDPOINT_TOLERANCE: f64 = 0.1;
+
+/// A record and its host for a hop given by its two endpoint structures, built as an import
+/// builds them: the hop from [`hop_from_endpoints`] (the ion inferred when `ion` is `None`),
+/// the derived fields from [`finish_record`]. The record has id `id`, no barrier (`em` 0, dft
+/// fidelity) and no metadata: a transient record for screening, never committed as is.
+pub fn record_from_endpoints(id: &str, initial: &Structure, final_: &Structure, ion: Option<Element>) -> Result<(HopRecord, Structure), String> {
+    let hop = hop_from_endpoints(initial, final_, ion, ENDPOINT_TOLERANCE)?;
+    let mut r = HopRecord::new(id, hop.ion, hop.initial, hop.final_site, 0.0, crate::record::Fidelity::Dft);
+    finish_record(&mut r, &hop.host);
+    Ok((r, hop.host))
+}
+
+/// The final site of a hop given by two positions read from files: the shortest periodic
+/// image ([`nearest_image`]), except when the displacement as written is just as short but
+/// points elsewhere (a hop of half a lattice vector has two shortest images, two different
+/// paths): then the files say which path is meant and the written final site is kept.
+pub fn hop_image(lattice: &structure::Lattice, initial: Vec3, final_site: Vec3) -> Vec3 {
+    let near = nearest_image(lattice, initial, final_site);
+    let len = |f: Vec3| structure::norm(lattice.to_cart(structure::sub(f, initial)));
+    let other_point = structure::norm(lattice.to_cart(structure::sub(final_site, near))) > 1e-6;
+    if other_point && len(final_site) <= len(near) + 1e-6 {
+        final_site
+    } else {
+        near
+    }
+}
+
 /// Unwrap `final_site` so the hop initial -> final is the shortest periodic image.
 pub fn nearest_image(lattice: &structure::Lattice, initial: Vec3, final_site: Vec3) -> Vec3 {
     let v = lattice.min_image_vector(initial, final_site);
@@ -522,7 +552,7 @@ pub fn hop_from_endpoints(ini: &Structure, fin: &Structure, ion: Option<Element>
         frac: host_idx.iter().map(|&k| ini.frac[k]).collect(),
     };
     let initial = ini.frac[i];
-    let final_site = nearest_image(&ini.lattice, initial, fin.frac[j]);
+    let final_site = hop_image(&ini.lattice, initial, fin.frac[j]);
     Ok(EndpointHop { ion: ini.species[i], host, initial, final_site })
 }
 

@@ -595,6 +595,16 @@ pub enum Expr {
         /// The values (at least one).
         values: Vec<String>,
     },
+    /// OPTIMADE list length: `field LENGTH [op] n` on a list field; an empty or missing
+    /// list has length 0 (never unknown).
+    Length {
+        /// The list field.
+        field: Field,
+        /// How the length compares with `length` (`=` when none is written).
+        op: CompareOp,
+        /// The length compared with.
+        length: u64,
+    },
     /// Both hold.
     And(Box<Expr>, Box<Expr>),
     /// Either holds.
@@ -649,7 +659,8 @@ impl Expr {
             | Expr::In { field, .. }
             | Expr::Like { field, .. }
             | Expr::IsNull { field, .. }
-            | Expr::Has { field, .. } => out.push(*field),
+            | Expr::Has { field, .. }
+            | Expr::Length { field, .. } => out.push(*field),
             Expr::And(a, b) | Expr::Or(a, b) => {
                 a.collect_fields(out);
                 b.collect_fields(out);

@@ -346,6 +346,7 @@ pub fn is_complete(src: &str) -> bool {
 fn field_value(rec: &HopRecord, field: Field) -> Value {
     match rec.field(field.name()) {
         Some(Value::List(l)) if l.is_empty() => Value::Null,
+        Some(Value::NumList(l)) if l.is_empty() => Value::Null,
         Some(v) => v,
         None => Value::Null,
     }
@@ -375,6 +376,7 @@ fn compare(a: &Value, b: &Value) -> Option<Ordering> {
         (Value::Str(x), Value::Str(y)) => Some(x.cmp(y)),
         (Value::Bool(x), Value::Bool(y)) => Some(x.cmp(y)),
         (Value::List(x), Value::List(y)) => Some(x.cmp(y)),
+        (Value::NumList(x), Value::NumList(y)) => x.partial_cmp(y),
         _ => match (as_f64(a), as_f64(b)) {
             (Some(x), Some(y)) => x.partial_cmp(&y),
             _ => None,
@@ -388,7 +390,8 @@ fn type_rank(v: &Value) -> u8 {
         Value::Int(_) | Value::Num(_) => 1,
         Value::Str(_) => 2,
         Value::List(_) => 3,
-        Value::Null => 4,
+        Value::NumList(_) => 4,
+        Value::Null => 5,
     }
 }
 
@@ -510,6 +513,14 @@ pub(crate) fn eval(e: &Expr, rec: &HopRecord) -> Option<bool> {
                 HasMode::Only => !list.is_empty() && list.iter().all(|x| values.contains(x)),
             })
         }
+        Expr::Length { field, op, length } => {
+            let n = match rec.field(field.name()) {
+                Some(Value::List(l)) => l.len(),
+                Some(Value::NumList(l)) => l.len(),
+                _ => 0,
+            };
+            Some(op.holds((n as u64).cmp(length)))
+        }
         Expr::And(a, b) => match eval(a, rec) {
             Some(false) => Some(false),
             ra => match (ra, eval(b, rec)) {
@@ -574,6 +585,30 @@ fn output_columns(sel: &Select) -> Vec<String> {
         }
     }
     cols
+}
+
+/// The type of each output column: a field's type; `COUNT` an integer, `SUM` of an integer
+/// field an integer, `MIN`/`MAX` the field's type, other aggregates a number.
+pub fn output_types(sel: &Select) -> Vec<FieldType> {
+    let mut out = Vec::new();
+    for it in &sel.items {
+        match it {
+            SelectItem::Star => out.extend(FIELDS.iter().map(|d| d.ty)),
+            SelectItem::Field { field, .. } => out.push(field.ty()),
+            SelectItem::Aggregate { agg, .. } => out.push(aggregate_type(agg)),
+        }
+    }
+    out
+}
+
+/// The type of an aggregate's value (see [`output_types`]).
+pub fn aggregate_type(agg: &Aggregate) -> FieldType {
+    match (agg.func, agg.arg) {
+        (AggFunc::Count, _) => FieldType::Int,
+        (AggFunc::Sum, Some(f)) if f.ty() == FieldType::Int => FieldType::Int,
+        (AggFunc::Min | AggFunc::Max, Some(f)) => f.ty(),
+        _ => FieldType::Num,
+    }
 }
 
 /// The fields a non-grouped query outputs, `*` expanded.
@@ -688,6 +723,7 @@ pub(crate) fn run_select(store: &Store, sel: &Select, force_scan: bool) -> Resul
         title: None,
         columns: output_columns(sel),
         rows: Vec::new(),
+        types: output_types(sel),
     };
     if sel.limit.is_some_and(|l| l.count == 0) {
         return Ok(table);

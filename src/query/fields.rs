@@ -16,8 +16,10 @@ pub enum FieldType {
     Int,
     /// A boolean.
     Bool,
-    /// A list of strings (queried with `HAS`).
+    /// A list of strings (queried with `HAS` and `LENGTH`).
     StrList,
+    /// A list of numbers (queried with `LENGTH`).
+    NumList,
 }
 
 impl FieldType {
@@ -29,6 +31,7 @@ impl FieldType {
             FieldType::Int => "Int",
             FieldType::Bool => "Bool",
             FieldType::StrList => "StrList",
+            FieldType::NumList => "NumList",
         }
     }
 
@@ -40,12 +43,18 @@ impl FieldType {
             FieldType::Int => "an integer",
             FieldType::Bool => "a boolean",
             FieldType::StrList => "a list of strings",
+            FieldType::NumList => "a list of numbers",
         }
     }
 
     /// True for `Num` and `Int`.
     pub fn is_numeric(self) -> bool {
         matches!(self, FieldType::Num | FieldType::Int)
+    }
+
+    /// True for the list types `StrList` and `NumList`.
+    pub fn is_list(self) -> bool {
+        matches!(self, FieldType::StrList | FieldType::NumList)
     }
 }
 
@@ -77,7 +86,7 @@ const fn def(name: &'static str, ty: FieldType, indexed: bool, doc: &'static str
     }
 }
 
-use FieldType::{Bool, Int, Num, Str, StrList};
+use FieldType::{Bool, Int, Num, NumList, Str, StrList};
 
 /// Every queryable field of the `hops` table, in `SELECT *` column order.
 pub static FIELDS: &[FieldDef] = &[
@@ -92,7 +101,7 @@ pub static FIELDS: &[FieldDef] = &[
         "formula",
         Str,
         false,
-        "Reduced chemical formula of the host structure",
+        "Composition of the hop's cell (host plus the mobile ion), elements by atomic number, e.g. 'Li17 O36 Co18'",
     ),
     def(
         "composition",
@@ -170,13 +179,13 @@ pub static FIELDS: &[FieldDef] = &[
         "nelements",
         Int,
         false,
-        "Number of distinct elements in the host structure",
+        "Number of distinct elements of the cell (host and mobile ion)",
     ),
     def(
         "elements",
         StrList,
         true,
-        "Element symbols of the host structure (query with HAS)",
+        "Element symbols of the cell (host and mobile ion) by atomic number (query with HAS, LENGTH)",
     ),
     def("hop_length", Num, true, "Length of the hop in Angstrom"),
     def("volume", Num, false, "Cell volume in cubic Angstrom"),
@@ -217,6 +226,25 @@ pub static FIELDS: &[FieldDef] = &[
         "Time the record was imported (RFC 3339)",
     ),
     def("revisions", Int, false, "Number of revisions of the record"),
+    def(
+        "chemical_formula_reduced",
+        Str,
+        false,
+        "OPTIMADE reduced formula of the cell (host and mobile ion): elements alphabetical, counts divided by their gcd",
+    ),
+    def(
+        "chemical_formula_anonymous",
+        Str,
+        false,
+        "OPTIMADE anonymous formula: the reduced counts largest first, named A, B, C, ...",
+    ),
+    def("nsites", Int, false, "OPTIMADE number of sites of the cell (host and mobile ion; the same as natoms)"),
+    def(
+        "elements_ratios",
+        NumList,
+        false,
+        "OPTIMADE share of the sites of each element, in the order of elements (query with LENGTH)",
+    ),
 ];
 
 /// Index into [`FIELDS`] of the field called `name` (case-insensitive).

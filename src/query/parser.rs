@@ -530,6 +530,7 @@ fn describe_rule(rule: Rule) -> &'static str {
         kw_true => "TRUE",
         kw_false => "FALSE",
         has_tail | kw_has => "HAS",
+        length_tail | kw_length => "LENGTH",
         has_mode => "ALL/ANY/ONLY",
         kw_all => "ALL",
         kw_any => "ANY",
@@ -544,7 +545,7 @@ fn describe_rule(rule: Rule) -> &'static str {
         number => "a number",
         uint => "a whole number",
         string | string_inner => "a string literal",
-        field_pred => "a comparison operator (=, !=, <, <=, >, >=, BETWEEN, IN, LIKE, IS or HAS)",
+        field_pred => "a comparison operator (=, !=, <, <=, >, >=, BETWEEN, IN, LIKE, IS, HAS or LENGTH)",
         compare_tail | cmp_op => "a comparison operator",
         paren_expr | lparen => "'('",
         rparen => "')'",
@@ -738,6 +739,7 @@ fn describe_value(v: &Value) -> String {
         Value::Num(x) => format!("the number {x}"),
         Value::Str(s) => format!("the string {}", super::print::quote_string(s)),
         Value::List(l) => format!("a list of {} values", l.len()),
+        Value::NumList(l) => format!("a list of {} numbers", l.len()),
     }
 }
 
@@ -1285,7 +1287,7 @@ impl<'s> Builder<'s> {
             Value::Num(x) if x.is_finite() => Lit::Value(Literal::Num(*x)),
             Value::Num(x) => return Err(self.err(ErrorKind::Invalid, pair.as_span(), format!("number {x} is out of range"))),
             Value::Str(s) => Lit::Value(Literal::Str(s.clone())),
-            Value::List(_) => {
+            Value::List(_) | Value::NumList(_) => {
                 return Err(self
                     .err(ErrorKind::Type, pair.as_span(), "a list cannot be bound to one value")
                     .with_help("write one '?' per value, e.g. ion IN (?, ?) or elements HAS ALL ?, ?"))
@@ -1699,17 +1701,22 @@ impl<'s> Builder<'s> {
     ) -> Result<Expr, QueryError> {
         for (o, span) in [(&left, lspan), (&right, rspan)] {
             if let Operand::Field(f) = o {
-                if f.ty() == FieldType::StrList {
+                if f.ty().is_list() {
+                    let help = match f.ty() {
+                        FieldType::StrList => format!("use HAS, e.g. {f} HAS 'Li', or LENGTH, e.g. {f} LENGTH 3"),
+                        _ => format!("use LENGTH, e.g. {f} LENGTH 3"),
+                    };
                     return Err(self
                         .err(
                             ErrorKind::Type,
                             span,
                             format!(
-                                "field '{f}' is a list of strings and cannot be compared with {}",
+                                "field '{f}' is {} and cannot be compared with {}",
+                                f.ty().describe(),
                                 op.symbol()
                             ),
                         )
-                        .with_help(format!("use HAS, e.g. {f} HAS 'Li'")));
+                        .with_help(help));
                 }
             }
         }
@@ -1794,7 +1801,7 @@ impl<'s> Builder<'s> {
             self.err(
                 ErrorKind::Type,
                 fspan,
-                format!("field '{field}' is a list of strings; {what} does not apply to it"),
+                format!("field '{field}' is {}; {what} does not apply to it", field.ty().describe()),
             )
             .with_help(help)
         };
@@ -1822,6 +1829,7 @@ impl<'s> Builder<'s> {
                             format!("use HAS, e.g. {field} HAS 'Li'"),
                         ))
                     }
+                    FieldType::NumList => return Err(list_error("BETWEEN", format!("use LENGTH, e.g. {field} LENGTH >= 2"))),
                     FieldType::Bool => {
                         return Err(self.err(
                             ErrorKind::Type,
@@ -1844,7 +1852,7 @@ impl<'s> Builder<'s> {
                 })
             }
             Rule::in_tail => {
-                if field.ty() == FieldType::StrList {
+                if field.ty().is_list() {
                     return Err(list_error(
                         "IN",
                         format!("use HAS ANY, e.g. {field} HAS ANY 'Li', 'Na'"),
@@ -1894,6 +1902,7 @@ impl<'s> Builder<'s> {
                 }
             }
             Rule::null_tail => Ok(Expr::IsNull { field, negated }),
+            Rule::length_tail => self.length(field, fspan, tail),
             Rule::has_tail => self.has(field, fspan, tail),
             r => unreachable!("unexpected predicate tail {r:?}"),
         }
@@ -1968,6 +1977,24 @@ impl<'s> Builder<'s> {
             mode,
             values,
         })
+    }
+
+    /// `field LENGTH [op] n` on a list field (OPTIMADE); `=` when no operator is written.
+    fn length(&self, field: Field, fspan: pest::Span<'_>, tail: Pair<'_>) -> Result<Expr, QueryError> {
+        if !field.ty().is_list() {
+            let lists: Vec<&str> = FIELDS.iter().filter(|d| d.ty.is_list()).map(|d| d.name).collect();
+            return Err(self.err(ErrorKind::Type, fspan, format!("LENGTH needs a list field ({}), but '{field}' has type {}", lists.join(", "), field.ty())));
+        }
+        let mut op = CompareOp::Eq;
+        let mut length = 0;
+        for p in tail.into_inner() {
+            match p.as_rule() {
+                Rule::cmp_op => op = CompareOp::from_symbol(p.as_str()).expect("grammar admits known ops"),
+                Rule::uint | Rule::placeholder => length = self.uint_or_param(p, "LENGTH")?,
+                _ => {}
+            }
+        }
+        Ok(Expr::Length { field, op, length })
     }
 
     fn check_element(&self, sym: &str, span: pest::Span<'_>) -> Result<(), QueryError> {

@@ -407,6 +407,8 @@ impl Display for Expr {
                 }
                 Ok(())
             }
+            Expr::Length { field, op: CompareOp::Eq, length } => write!(f, "{field} LENGTH {length}"),
+            Expr::Length { field, op, length } => write!(f, "{field} LENGTH {} {length}", op.symbol()),
             // AND and OR are left-associative: a right operand of the same operator needs
             // parentheses to keep its shape, and OR under AND always does.
             Expr::And(a, b) => {

@@ -573,6 +573,8 @@ pub fn parse_poscar(text: &str) -> Result<Structure, String> {
 
 /// Write a VASP 5 POSCAR (scale 1, direct coordinates). Sites are grouped by element in order
 /// of first appearance (VASP needs each species contiguous), so the atom order may change.
+/// Numbers are written in the shortest form that reads back to the same `f64`, so a structure
+/// survives a write and a read exactly.
 pub fn write_poscar(s: &Structure, comment: &str) -> String {
     use std::fmt::Write;
     let mut order: Vec<Element> = Vec::new();
@@ -586,7 +588,7 @@ pub fn write_poscar(s: &Structure, comment: &str) -> String {
     let _ = writeln!(out, "{}", if comment.is_empty() { s.formula() } else { comment.to_string() });
     let _ = writeln!(out, "1.0");
     for r in s.lattice.matrix() {
-        let _ = writeln!(out, "  {:20.12} {:20.12} {:20.12}", r[0], r[1], r[2]);
+        let _ = writeln!(out, "  {:>22} {:>22} {:>22}", r[0], r[1], r[2]);
     }
     let _ = writeln!(out, "{}", order.iter().map(|e| format!("{:>4}", e.symbol())).collect::<Vec<_>>().join(" "));
     let _ = writeln!(
@@ -597,7 +599,7 @@ pub fn write_poscar(s: &Structure, comment: &str) -> String {
     let _ = writeln!(out, "Direct");
     for e in &order {
         for (f, _) in s.frac.iter().zip(&s.species).filter(|(_, x)| *x == e) {
-            let _ = writeln!(out, "  {:18.12} {:18.12} {:18.12} {}", f[0], f[1], f[2], e.symbol());
+            let _ = writeln!(out, "  {:>22} {:>22} {:>22} {}", f[0], f[1], f[2], e.symbol());
         }
     }
     out

@@ -3,6 +3,7 @@
 
 pub mod neighbors;
 pub mod io;
+pub mod extxyz;
 
 use crate::element::Element;
 use serde::{Deserialize, Serialize};

@@ -436,7 +436,24 @@ pub fn predict_records(store: &Store, model: &crate::model::ModelRecord, records
         tensor::set_num_threads(blob.spec.threads)?;
     }
     let hosts = load_hosts(store, records)?;
-    let graphs = build_many(records, &hosts, &blob.graph).map_err(GnnError::Data)?;
+    predict_loaded(blob, records, &hosts)
+}
+
+/// Predict Em (eV) for `records` whose hosts are given (keyed by the records' host ids), e.g.
+/// transient records of hops that are not in the store.
+pub fn predict_with_hosts(model: &crate::model::ModelRecord, records: &[HopRecord], hosts: &HashMap<String, crate::structure::Structure>) -> Result<Vec<f64>> {
+    if model.kind != KIND {
+        return Err(GnnError::Data(format!("model '{}' is a {} model, not {KIND}", model.name, model.kind)));
+    }
+    let blob = GnnBlob::from_bytes(&model.blob).map_err(|e| GnnError::Blob(format!("model '{}': {e}", model.name)))?;
+    if blob.spec.threads > 0 {
+        tensor::set_num_threads(blob.spec.threads)?;
+    }
+    predict_loaded(blob, records, hosts)
+}
+
+fn predict_loaded(blob: GnnBlob, records: &[HopRecord], hosts: &HashMap<String, crate::structure::Structure>) -> Result<Vec<f64>> {
+    let graphs = build_many(records, hosts, &blob.graph).map_err(GnnError::Data)?;
     let net = Net::from_values(blob.net, &blob.values)?;
     let z = predict_graphs(&net, &graphs, 64)?;
     Ok(z.into_iter().map(|v| blob.spec.target.inverse(v * blob.y_std + blob.y_mean)).collect())
