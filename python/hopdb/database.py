@@ -322,6 +322,46 @@ class Database:
         """Names of the stored splits."""
         return list(self._store.split_names())
 
+    # -- screening ------------------------------------------------------------------------
+
+    def predict(
+        self,
+        model: str,
+        pairs: Optional[Sequence[Tuple[Any, Any]]] = None,
+        *,
+        initial: Any = None,
+        final: Any = None,
+        ion: Union[None, str, Sequence[Optional[str]]] = None,
+    ) -> Any:
+        """Predicted Em (eV) from a stored model for hops that are not in the store.
+
+        Give one hop as ``initial=``/``final=`` (``ase.Atoms`` or pymatgen Structures: host plus
+        the ion at its initial / final site, same cell) and get a float, or a list of
+        ``(initial, final)`` pairs and get a list. ``ion`` names the mobile ion (one symbol for
+        all, or one per pair); without it the ion is the one atom that moves. Each hop is built
+        exactly as an import would build it, so a stored hop given as structures gets the
+        prediction ``PREDICT`` gives the stored record. Tree models work in every build; graph
+        networks need a build with the ``gnn`` feature. Nothing is written.
+        """
+        single = pairs is None
+        if single:
+            if initial is None or final is None:
+                raise TypeError("give initial= and final=, or a list of (initial, final) pairs")
+            pairs = [(initial, final)]
+        elif initial is not None or final is not None:
+            raise TypeError("give either pairs or initial=/final=, not both")
+        pairs = list(pairs)
+        ions: List[Optional[str]]
+        if ion is None or isinstance(ion, str):
+            ions = [ion] * len(pairs)
+        else:
+            ions = list(ion)
+            if len(ions) != len(pairs):
+                raise ValueError(f"{len(ions)} ions for {len(pairs)} hops")
+        hops = [(_sites_of(a, f"hop {k + 1} initial"), _sites_of(b, f"hop {k + 1} final"), i) for k, ((a, b), i) in enumerate(zip(pairs, ions))]
+        out = self._store.predict(model, hops)
+        return out[0] if single else out
+
     # -- exports --------------------------------------------------------------------------
 
     def export_split(self, name: str, format: str, dir: PathLike, view: Optional[str] = None) -> Dict[str, int]:
@@ -341,3 +381,9 @@ class Database:
         record, or those whose ids a SELECT ``query`` returns. ``ase.io.read(path, ":")`` loads
         it. Returns the number of frames written."""
         return self._store.export_xyz(os.fspath(path), query, None if params is None else list(params))
+
+    def export_parquet(self, path: PathLike, query: Optional[str] = None, params: Optional[Sequence[Any]] = None) -> int:
+        """Write the result of one statement (default ``SELECT * FROM hops``) as a Parquet file
+        (``hopdb export parquet``), with the column types of :meth:`query`; pyarrow, pandas,
+        polars, DuckDB and Spark read it. Returns the number of rows written."""
+        return self._store.export_parquet(os.fspath(path), query, None if params is None else list(params))

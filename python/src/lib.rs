@@ -4,13 +4,17 @@
 
 use hopdb::import::source::{self, Added, HopStructures, NewRecord, Source};
 use hopdb::import::{ImportError, ImportOptions, ImportReport};
+use hopdb::modeling::screen::NewHop;
 use hopdb::record::{Edit, Fidelity, HopRecord, HopView, IntercalationState, SourcePartition};
 use hopdb::table::Value;
 use hopdb::store::{Store, StoreError};
 use hopdb::structure::{Lattice, Structure, Vec3};
 use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyTuple};
+use pyo3::types::{PyBool, PyCapsule, PyDict, PyFloat, PyInt, PyList, PyTuple};
+use hopdb::table::arrow::arrow_array::ffi_stream::FFI_ArrowArrayStream;
+use hopdb::table::arrow::arrow_array::{RecordBatch, RecordBatchIterator};
+use std::sync::Mutex;
 use std::path::PathBuf;
 use std::sync::RwLock;
 
@@ -268,6 +272,42 @@ fn ids_of(t: hopdb::table::ResultTable) -> Res<Vec<String>> {
         .collect()
 }
 
+/// A query result on its way to pyarrow: an Arrow C stream exported through the Arrow PyCapsule
+/// interface (`__arrow_c_stream__`), which `pyarrow.table()` (and polars, DuckDB, ...) import
+/// without copying. The library builds the `RecordBatch` (`hopdb::table::arrow`); this type only
+/// carries it across.
+#[pyclass(module = "hopdb._hopdb", name = "ArrowStream")]
+struct ArrowStream {
+    stream: Mutex<Option<FFI_ArrowArrayStream>>,
+}
+
+impl ArrowStream {
+    fn of(batch: RecordBatch) -> ArrowStream {
+        let schema = batch.schema();
+        let reader = RecordBatchIterator::new(vec![Ok(batch)], schema);
+        ArrowStream { stream: Mutex::new(Some(FFI_ArrowArrayStream::new(Box::new(reader)))) }
+    }
+}
+
+#[pymethods]
+impl ArrowStream {
+    /// The Arrow PyCapsule stream protocol: a capsule named `arrow_array_stream` holding the
+    /// C stream (consumed once).
+    #[pyo3(signature = (requested_schema = None))]
+    fn __arrow_c_stream__<'py>(&self, py: Python<'py>, requested_schema: Option<Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyCapsule>> {
+        let _ = requested_schema; // the schema is the result's own; pyarrow casts when it asks for another
+        let stream = self.stream.lock().unwrap_or_else(|p| p.into_inner()).take().ok_or_else(|| Error::new_err("this Arrow stream was already consumed"))?;
+        PyCapsule::new_with_value(py, stream, c"arrow_array_stream")
+    }
+}
+
+/// A result table as a `pyarrow.Table`, through the Arrow C stream interface.
+fn to_pyarrow<'py>(py: Python<'py>, table: hopdb::table::ResultTable) -> PyResult<Bound<'py, PyAny>> {
+    let batch = py.detach(move || hopdb::table::arrow::to_record_batch(&table)).map_err(|e| Error::new_err(format!("cannot convert the result to Arrow: {e}")))?;
+    let stream = Bound::new(py, ArrowStream::of(batch))?;
+    py.import("pyarrow")?.call_method1("table", (stream,))
+}
+
 // ---------------------------------------------------------------------------------------
 // The database handle
 // ---------------------------------------------------------------------------------------
@@ -506,6 +546,45 @@ impl PyStore {
         json_to_py(py, &v)
     }
 
+    /// Run one HopQL statement (`?` bound to `params`); the result as a `pyarrow.Table`.
+    #[pyo3(signature = (hql, params = None))]
+    fn query<'py>(&self, py: Python<'py>, hql: String, params: Option<&Bound<'_, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+        let params = params_of(params)?;
+        let table = self.with(py, move |s| Ok(hopdb::query::exec::query_with_params(s, &hql, &params)?))?;
+        to_pyarrow(py, table)
+    }
+
+    /// Predicted Em (eV) from the stored model `model` for hops that are not in the store, each
+    /// given as (initial sites, final sites, ion or None); nothing is written.
+    fn predict(&self, py: Python<'_>, model: String, hops: Vec<(Sites, Sites, Option<String>)>) -> PyResult<Vec<f64>> {
+        let conv = || -> Res<Vec<NewHop>> {
+            hops.iter()
+                .enumerate()
+                .map(|(i, (a, b, ion))| {
+                    let what = |s: &str| format!("hop {} {s}", i + 1);
+                    let ion = match ion {
+                        None => None,
+                        Some(x) => Some(hopdb::element::Element::from_symbol(x).map_err(|e| Failure::Value(format!("{}: {e}", what("ion"))))?),
+                    };
+                    Ok(NewHop { initial: structure_from(a.0, &a.1, &a.2, &what("initial"))?, final_: structure_from(b.0, &b.1, &b.2, &what("final"))?, ion })
+                })
+                .collect()
+        };
+        let new = conv().map_err(|e| e.to_py_err(py))?;
+        self.with(py, move |s| Ok(hopdb::modeling::screen::predict_new(s, &model, &new)?))
+    }
+
+    /// Write the result of one statement (default `SELECT * FROM hops`) as a Parquet file
+    /// (`hopdb export parquet`). Returns the number of rows written.
+    #[pyo3(signature = (path, query = None, params = None))]
+    fn export_parquet(&self, py: Python<'_>, path: PathBuf, query: Option<String>, params: Option<&Bound<'_, PyAny>>) -> PyResult<usize> {
+        let params = params_of(params)?;
+        self.with(py, move |s| {
+            let table = hopdb::query::exec::query_with_params(s, query.as_deref().unwrap_or("SELECT * FROM hops"), &params)?;
+            Ok(hopdb::export::parquet::write_parquet(&table, &path)?)
+        })
+    }
+
     /// The `id` column of one statement's result (`?` bound to `params`), for iterating
     /// over records.
     #[pyo3(signature = (hql, params = None))]
@@ -588,6 +667,7 @@ fn _hopdb(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ImportRejected", py.get_type::<ImportRejected>())?;
     m.add("NotFound", py.get_type::<NotFound>())?;
     m.add_class::<PyStore>()?;
+    m.add_class::<ArrowStream>()?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
     m.add_function(wrap_pyfunction!(create_synthetic_store, m)?)?;
     Ok(())

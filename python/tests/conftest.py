@@ -44,10 +44,7 @@ def store_path(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path
     with hopdb.open(path, create=True) as db:
         report = db.import_devi(data_dir)
         assert len(report.added) == 619
-        try:
-            db.query("CREATE SPLIT paper FROM PARTITION")
-        except AttributeError:  # TEMP until the arrow path exists
-            subprocess.run([str(_hopdb_bin()), "--db", str(path), "query", "CREATE SPLIT paper FROM PARTITION"], check=False)
+        db.query("CREATE SPLIT paper FROM PARTITION")
     return path
 
 

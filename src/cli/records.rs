@@ -1,6 +1,6 @@
 //! Record commands: init, import, add, stats, show, edit, export, classes, log.
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use hopdb::import::source::{Added, HopStructures, NewRecord, Source};
 use hopdb::import::{self, ImportOptions, ImportReport};
