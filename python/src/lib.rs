@@ -37,6 +37,7 @@ enum Failure {
     Modeling(hopdb::modeling::ModelingError),
     Export(hopdb::export::ExportError),
     Value(String),
+    Other(String),
     Closed,
 }
 
@@ -149,6 +150,7 @@ impl Failure {
             Failure::Export(hopdb::export::ExportError::Store(e)) => store_err(&e),
             Failure::Export(e) => Error::new_err(e.to_string()),
             Failure::Value(m) => PyValueError::new_err(m),
+            Failure::Other(m) => Error::new_err(m),
             Failure::Closed => Error::new_err("the database is closed"),
         }
     }
@@ -262,12 +264,12 @@ fn partition_of(p: Option<&str>) -> Res<Option<SourcePartition>> {
 
 /// The `id` column of a result table.
 fn ids_of(t: hopdb::table::ResultTable) -> Res<Vec<String>> {
-    let col = t.columns.iter().position(|c| c == "id").ok_or_else(|| Failure::Value(format!("the statement returns no 'id' column (it returns: {})", t.columns.join(", "))))?;
+    let col = t.columns.iter().position(|c| c == "id").ok_or_else(|| Failure::Other(format!("the statement returns no 'id' column (it returns: {})", t.columns.join(", "))))?;
     t.rows
         .into_iter()
         .map(|mut r| match std::mem::replace(&mut r[col], Value::Null) {
             Value::Str(id) => Ok(id),
-            other => Err(Failure::Value(format!("the 'id' column holds {other}, not a record id"))),
+            other => Err(Failure::Other(format!("the 'id' column holds {other}, not a record id"))),
         })
         .collect()
 }
@@ -376,7 +378,7 @@ impl PyStore {
     fn record<'py>(&self, py: Python<'py>, id: String) -> PyResult<Bound<'py, PyAny>> {
         let v = self.with(py, move |s| {
             let r = s.record(&s.resolve_id(&id)?)?;
-            serde_json::to_value(&r).map_err(|e| Failure::Value(e.to_string()))
+            serde_json::to_value(&r).map_err(|e| Failure::Other(e.to_string()))
         })?;
         json_to_py(py, &v)
     }
@@ -531,7 +533,7 @@ impl PyStore {
         let v = self.with(py, move |s| {
             let id = s.resolve_id(&id)?;
             let r = s.edit(&id, &edits, &reason)?;
-            serde_json::to_value(&r).map_err(|e| Failure::Value(e.to_string()))
+            serde_json::to_value(&r).map_err(|e| Failure::Other(e.to_string()))
         })?;
         json_to_py(py, &v)
     }
@@ -541,7 +543,7 @@ impl PyStore {
     fn split<'py>(&self, py: Python<'py>, name: String) -> PyResult<Bound<'py, PyAny>> {
         let v = self.with(py, move |s| {
             let sp = hopdb::split::load(s, &name)?;
-            serde_json::to_value(&sp).map_err(|e| Failure::Value(e.to_string()))
+            serde_json::to_value(&sp).map_err(|e| Failure::Other(e.to_string()))
         })?;
         json_to_py(py, &v)
     }
@@ -621,7 +623,7 @@ impl PyStore {
                 None => s.records().map(|r| r.map(|r| r.id)).collect::<Result<_, _>>()?,
                 Some(q) => ids_of(hopdb::query::exec::query_with_params(s, q, &params)?)?,
             };
-            let f = std::fs::File::create(&path).map_err(|e| Failure::Value(format!("cannot create {}: {e}", path.display())))?;
+            let f = std::fs::File::create(&path).map_err(|e| Failure::Other(format!("cannot create {}: {e}", path.display())))?;
             let mut out = std::io::BufWriter::new(f);
             Ok(hopdb::export::export_xyz(s, ids, &mut out)?)
         })

@@ -496,6 +496,9 @@ pub fn hop_from_endpoints(ini: &Structure, fin: &Structure, ion: Option<Element>
     if ini.len() != fin.len() {
         return Err(format!("initial structure has {} atoms, final has {}", ini.len(), fin.len()));
     }
+    if ini.len() < 2 {
+        return Err(format!("the endpoints have {} atom(s): a hop needs the mobile ion and a host", ini.len()));
+    }
     for i in 0..3 {
         let (a, b) = (ini.lattice.matrix()[i], fin.lattice.matrix()[i]);
         if structure::norm(structure::sub(a, b)) > 0.1 * structure::norm(a) {

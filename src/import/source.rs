@@ -220,3 +220,16 @@ mod tests {
         assert_eq!(r.parts().record, "frames 1-3 (lines 1-30)");
     }
 }
+
+#[cfg(test)]
+mod endpoint_tests {
+    use crate::structure::{Lattice, Structure};
+
+    #[test]
+    fn empty_endpoints_are_an_error_not_a_panic() {
+        let l = Lattice::new([[3.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 3.0]]).unwrap();
+        let empty = Structure::new(l, vec![], vec![]).unwrap();
+        let e = super::super::hop_from_endpoints(&empty, &empty, None, 0.1).unwrap_err();
+        assert!(e.contains("0 atom(s)"), "{e}");
+    }
+}
