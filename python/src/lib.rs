@@ -297,7 +297,8 @@ impl ArrowStream {
     /// C stream (consumed once).
     #[pyo3(signature = (requested_schema = None))]
     fn __arrow_c_stream__<'py>(&self, py: Python<'py>, requested_schema: Option<Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyCapsule>> {
-        let _ = requested_schema; // the schema is the result's own; pyarrow casts when it asks for another
+        // The protocol lets a producer ignore a requested schema: the result keeps its own types.
+        let _ = requested_schema;
         let stream = self.stream.lock().unwrap_or_else(|p| p.into_inner()).take().ok_or_else(|| Error::new_err("this Arrow stream was already consumed"))?;
         PyCapsule::new_with_value(py, stream, c"arrow_array_stream")
     }
