@@ -138,7 +138,7 @@ def main() -> None:
         "## Python package: query into pandas vs ASE db",
         "",
         f"Written by `python python/bench/bench_query.py --write-docs docs/benchmarks.md` (hopdb {hopdb.__version__}, "
-        f"Python {platform.python_version()}, {os.cpu_count()} CPUs). Store: {n} synthetic LiTraj-style BVSE hops "
+        f"Python {platform.python_version()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end, release build). Store: {n} synthetic LiTraj-style BVSE hops "
         f"(`hopdb bench import --synthetic`'s corpus, seed 42); the same hops exported as extended XYZ and written into an "
         f"ASE SQLite database with `ion`, `em` as key-value pairs. Query `{QUERY}`: {len(df)} rows, "
         f"{len(df.columns)} columns.",
