@@ -11,6 +11,10 @@
 //!   [`crate::import::litraj`]: the host atoms, the ion at its initial and at its final site,
 //!   then the centroid `X`; Cartesian positions; the info line carries `Lattice`, `Properties`,
 //!   `em`, `edge_id`, `material_id`, `id` and provenance keys.
+//!
+//! Submodules: [`parquet`] writes any query result as a Parquet file with typed columns;
+//! [`split`] writes a split for other machine-learning stacks (ALIGNN's folder layout, one
+//! extended XYZ file per partition).
 
 pub mod parquet;
 pub mod split;

@@ -115,6 +115,11 @@ fn names_paths_and_options_bind_in_split_and_model_statements() {
     run(&store, "TRAIN ? AS mean ON SPLIT ?", &[s("m0"), s("pv")]);
     let described = run(&store, "DESCRIBE MODEL ?", &[s("m0")]);
     assert!(!described.rows.is_empty());
+    run(&store, "TRAIN ? AS random_forest ON SPLIT ? WITH trees = ?, max_depth = ?", &[s("rf"), s("pv"), Value::Int(10), Value::Int(3)]);
+    let rf = hopdb::model::registry::load(&store, "rf").unwrap();
+    assert_eq!((rf.params["trees"].as_str(), rf.params["max_depth"].as_str()), ("10", "3"));
+    let e = query_error(query_with_params(&store, "TRAIN x AS random_forest ON SPLIT pv WITH trees = ?", &[Value::Bool(true)]).unwrap_err());
+    assert_eq!(e.message, "parameter 1: parameter 'trees' needs a number or a string, but the value bound is the boolean true");
     run(&store, "DROP SPLIT ?", &[s("ids")]);
     assert!(!hopdb::split::exists(&store, "ids").unwrap());
     // A bound name must be a name.

@@ -1001,7 +1001,8 @@ fn reserved_and_identifiers() {
 
 #[test]
 fn fields_table() {
-    assert_eq!(FIELDS.len(), 31);
+    // 31 fields plus the OPTIMADE four (chemical_formula_reduced, chemical_formula_anonymous, nsites, elements_ratios).
+    assert_eq!(FIELDS.len(), 35);
     let em = hopdb::query::fields::lookup("EM").unwrap();
     assert_eq!((em.name, em.ty, em.indexed), ("em", FieldType::Num, true));
     assert!(hopdb::query::fields::lookup("elements").unwrap().indexed);
@@ -1055,14 +1056,14 @@ fn arb_string() -> impl Strategy<Value = String> {
 /// A literal that fits a field of type `ty`.
 fn arb_literal_for(ty: FieldType) -> BoxedStrategy<Literal> {
     match ty {
-        FieldType::Num | FieldType::Int => arb_num().prop_map(Literal::Num).boxed(),
+        FieldType::Num | FieldType::Int | FieldType::NumList => arb_num().prop_map(Literal::Num).boxed(),
         FieldType::Str | FieldType::StrList => arb_string().prop_map(Literal::Str).boxed(),
         FieldType::Bool => any::<bool>().prop_map(Literal::Bool).boxed(),
     }
 }
 
 fn scalar_field() -> impl Strategy<Value = Field> {
-    pick(fields_where(|t| t != FieldType::StrList))
+    pick(fields_where(|t| !t.is_list()))
 }
 
 fn arb_compare() -> impl Strategy<Value = Expr> {

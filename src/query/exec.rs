@@ -1285,6 +1285,7 @@ pub fn show_stats(store: &Store) -> Result<ResultTable, ExecError> {
 mod tests {
     use super::*;
     use crate::import::{commit, ImportOptions};
+    use crate::query::parser::parse_statement;
 
     fn store(n: usize) -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();

@@ -772,7 +772,7 @@ impl<'s> Builder<'s> {
     fn name_parameter(&self, mut e: QueryError) -> QueryError {
         if let Ok(i) = self.slots.binary_search(&e.span.start) {
             let n = self.first + i + 1;
-            if !e.message.starts_with("parameter ") {
+            if !e.message.starts_with(&format!("parameter {n}:")) {
                 e.message = format!("parameter {n}: {}", e.message);
             }
         }
