@@ -18,8 +18,16 @@ export LIBTORCH_USE_PYTORCH := 1
 export VIRTUAL_ENV := $(TORCH_VENV)
 export PATH := $(TORCH_VENV)/bin:$(PATH)
 FEATURES ?= --features gnn
+# The Python package (python/): a venv per machine and pinned requirements (not per clone),
+# keyed by the hash of python/requirements-test.txt, with pytest, pyarrow, pandas, ase,
+# pymatgen and maturin; the package is built into it without libtorch. PYPROFILE=release
+# builds an optimised extension (the benchmark does); dev reuses `cargo test`'s dependencies.
+PYREQ := python/requirements-test.txt
+PYENV ?= $(HOME)/.cache/hopdb/pyenv-$(shell sha256sum $(PYREQ) | cut -c1-12)
+PYENV_PY := $(PYENV)/bin/python
+PYPROFILE ?= dev
 
-.PHONY: all build demo test bench clean check-data torch
+.PHONY: all build demo test bench clean check-data torch pyenv pydeps pytest pybench
 
 all: build
 
@@ -31,6 +39,25 @@ torch:
 		$(TORCH_VENV)/bin/pip install --quiet --disable-pip-version-check torch==$(TORCH_VERSION); \
 	fi
 	@$(TORCH_PY) -c "import torch; print('torch', torch.__version__, 'at', torch.__file__)"
+
+# Create the Python venv when missing or incomplete.
+pydeps:
+	@if ! $(PYENV_PY) -c "import pytest, pyarrow, pandas, ase, pymatgen" >/dev/null 2>&1 || ! test -x $(PYENV)/bin/maturin; then \
+		echo "== installing the Python test environment into $(PYENV) (once per machine) =="; \
+		mkdir -p $(dir $(PYENV)) && python3 -m venv $(PYENV) && \
+		$(PYENV)/bin/pip install --quiet --disable-pip-version-check -r $(PYREQ); \
+	fi
+
+# Build the package (maturin, profile $(PYPROFILE)) and install it into the venv.
+pyenv: pydeps
+	@echo "== building and installing the hopdb Python package ($(PYPROFILE)) into $(PYENV) =="
+	env -u VIRTUAL_ENV PATH=$(PYENV)/bin:$$PATH MATURIN_PEP517_ARGS="--profile $(PYPROFILE) --locked" \
+		$(PYENV)/bin/pip install --quiet --disable-pip-version-check --no-build-isolation --no-deps --force-reinstall ./python
+	@$(PYENV_PY) -c "import hopdb; print('hopdb', hopdb.__version__, 'for Python at', hopdb.__file__)"
+
+# The Python tests, through the installed package (needs target/debug/hopdb for the CLI comparisons).
+pytest: pyenv
+	HOPDB_BIN=$(CURDIR)/target/debug/hopdb HOPDB_DATA=$(DATA) $(PYENV_PY) -m pytest -q -p no:cacheprovider python/tests
 
 build: torch
 	$(CARGO) build --release --locked $(FEATURES)
@@ -72,11 +99,15 @@ demo: build check-data
 	$(BIN) --db $(DEMO_DB) query "EVALUATE g1 ON SPLIT paper" | head -8
 	@echo "== the paper benchmark (about a minute): hopdb's models beside the published ones =="
 	$(BIN) bench paper --data $(DATA) --seeds 5
+	@echo "== Python: the same store from a notebook (query into pandas, a hop as ase.Atoms, an ALIGNN export) =="
+	$(MAKE) --no-print-directory pyenv
+	$(PYENV_PY) python/examples/demo.py $(DEMO_DB) demo-report
 
 test: torch
 	$(CARGO) test --locked $(FEATURES)
 	$(CARGO) check --locked --benches $(FEATURES)
 	$(CARGO) check --locked --lib --bins
+	$(MAKE) pytest
 
 bench: build
 	$(BIN) bench import --devi $(DATA) --synthetic 120000 --runs 3

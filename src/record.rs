@@ -250,6 +250,9 @@ pub struct HopRecord {
     pub revisions: Vec<Revision>,
 }
 
+/// Symbol of the centroid marker atom in LiTraj's layout (not an element).
+pub const CENTROID_SYMBOL: &str = "X";
+
 /// Number of points in the band view: initial, three linear images, final (the paper's MODEL-3).
 pub const BAND_POINTS: usize = 5;
 
@@ -323,6 +326,20 @@ impl HopRecord {
         let mut frac = sites.to_vec();
         frac.extend_from_slice(&host.frac);
         Structure { lattice: host.lattice.clone(), species, frac }
+    }
+
+    /// LiTraj's centroid frame of the hop, as `hopdb export xyz` writes it: the host, the ion
+    /// at its initial and at its final site, then the marker [`CENTROID_SYMBOL`] (`X`, no
+    /// element) at the midpoint. Element symbols and fractional coordinates in the host
+    /// lattice (the Python package's `atoms(id, "centroid")`).
+    pub fn litraj_centroid_sites(&self, host: &Structure) -> (Vec<String>, Vec<Vec3>) {
+        let mut symbols: Vec<String> = host.species.iter().map(|e| e.symbol().to_string()).collect();
+        let mut frac = host.frac.clone();
+        for (sym, p) in [(self.ion.symbol(), self.initial), (self.ion.symbol(), self.final_site), (CENTROID_SYMBOL, self.centroid())] {
+            symbols.push(sym.to_string());
+            frac.push(p);
+        }
+        (symbols, frac)
     }
 
     /// The structural group if set, else the class label as published.

@@ -77,6 +77,17 @@ pub enum StoreError {
     /// No record with that id.
     #[error("no record with id '{0}'")]
     NotFound(String),
+    /// No record has this id or sys_name ([`Store::resolve_id`]).
+    #[error("no record with id or sys_name '{0}'")]
+    NoSuchRecord(String),
+    /// A sys_name given for an id matches several records ([`Store::resolve_id`]).
+    #[error("sys_name '{name}' matches {} records ({}); give the id", .ids.len(), .ids.join(", "))]
+    AmbiguousName {
+        /// The name.
+        name: String,
+        /// The ids it matches.
+        ids: Vec<String>,
+    },
     /// A value failed to decode: the store is damaged.
     #[error("corrupt value under key '{key}': {msg}")]
     Corrupt {
@@ -791,6 +802,21 @@ impl Store {
     /// A record by id, or [`StoreError::NotFound`].
     pub fn record(&self, id: &str) -> Result<HopRecord> {
         self.get(id)?.ok_or_else(|| StoreError::NotFound(id.to_string()))
+    }
+
+    /// The id of the record named `id_or_name`: the id itself when a record has it, else the
+    /// one record whose `sys_name` it is ([`StoreError::NoSuchRecord`] when none,
+    /// [`StoreError::AmbiguousName`] when several).
+    pub fn resolve_id(&self, id_or_name: &str) -> Result<String> {
+        if self.contains(id_or_name)? {
+            return Ok(id_or_name.to_string());
+        }
+        let mut ids = self.ids_where("sys_name", id_or_name)?;
+        match ids.len() {
+            1 => Ok(ids.remove(0)),
+            0 => Err(StoreError::NoSuchRecord(id_or_name.to_string())),
+            _ => Err(StoreError::AmbiguousName { name: id_or_name.to_string(), ids }),
+        }
     }
 
     /// True when a record with this id exists.

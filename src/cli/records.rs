@@ -2,6 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
+use hopdb::import::source::{Added, HopStructures, NewRecord, Source};
 use hopdb::import::{self, ImportOptions, ImportReport};
 use hopdb::record::{Edit, Fidelity, IntercalationState, SourcePartition};
 use hopdb::store::Store;
@@ -290,50 +291,28 @@ pub fn import(db: &Path, cmd: ImportCmd) -> Result<()> {
 
 /// Run an import into an open store; returns the number of records added.
 fn import_into(store: &Store, cmd: ImportCmd) -> Result<usize> {
-    let groups = store.class_groups()?;
-    let (cands, errs, common, summary) = match &cmd {
-        ImportCmd::Devi { dir, common } => {
-            let (c, e) = import::devi::read_dir(dir, &groups)?;
-            (c, e, common, format!("devi2025 from {}", dir.display()))
+    let part = |p: &Option<PartitionArg>| {
+        p.map(|p| match p {
+            PartitionArg::Train => SourcePartition::Train,
+            PartitionArg::Test => SourcePartition::Test,
+        })
+    };
+    let (source, common) = match cmd {
+        ImportCmd::Devi { dir, common } => (Source::Devi { dir }, common),
+        ImportCmd::Band { file, dataset, partition, tabulation, common } => {
+            (Source::Band { file, dataset, partition: part(&partition), tabulation }, common)
         }
-        ImportCmd::Band { file, dataset, partition, tabulation, common } | ImportCmd::Endpoints { file, dataset, partition, tabulation, common } => {
-            let tab = match tabulation {
-                Some(p) => import::devi::read_tabulation(p)?,
-                None => Default::default(),
-            };
-            let ctx = import::devi::DeviContext { tabulation: &tab, class_groups: &groups, dataset, imported_at: import::now() };
-            let part = partition.map(|p| match p {
-                PartitionArg::Train => SourcePartition::Train,
-                PartitionArg::Test => SourcePartition::Test,
-            });
-            let (c, e) = if matches!(cmd, ImportCmd::Band { .. }) {
-                import::devi::read_band_file(&ctx, file, part)?
-            } else {
-                import::devi::read_endpoints_file(&ctx, file, part)?
-            };
-            (c, e, common, format!("{dataset} from {}", file.display()))
+        ImportCmd::Endpoints { file, dataset, partition, tabulation, common } => {
+            (Source::Endpoints { file, dataset, partition: part(&partition), tabulation }, common)
         }
         ImportCmd::Xyz { file, fidelity, dataset, trajectory, common } => {
-            let fid = Fidelity::parse(fidelity).with_context(|| format!("unknown fidelity '{fidelity}' (dft, bvse, mlip, experiment)"))?;
-            let mut o = import::litraj::LitrajOptions::for_fidelity(fid);
-            if let Some(d) = dataset {
-                o.dataset = d.clone();
-            }
-            o.trajectory = *trajectory;
-            let (c, e) = import::litraj::read_xyz_file(file, &o)?;
-            (c, e, common, format!("{} from {}", o.dataset, file.display()))
+            let fidelity = Fidelity::parse(&fidelity).with_context(|| format!("unknown fidelity '{fidelity}' (dft, bvse, mlip, experiment)"))?;
+            (Source::Xyz { file, fidelity, dataset, trajectory }, common)
         }
-        ImportCmd::Manifest { file, dataset, common } => {
-            let o = import::generic::GenericOptions { dataset: dataset.clone(), class_groups: groups.clone(), ..Default::default() };
-            let (c, e) = import::generic::read_manifest(file, &o)?;
-            (c, e, common, format!("{dataset} manifest {}", file.display()))
-        }
-        ImportCmd::Jsonl { file, common } => {
-            let (c, e) = hopdb::export::read_jsonl(file)?;
-            (c, e, common, format!("jsonl {}", file.display()))
-        }
+        ImportCmd::Manifest { file, dataset, common } => (Source::Manifest { file, dataset }, common),
+        ImportCmd::Jsonl { file, common } => (Source::Jsonl { file }, common),
     };
-    let report = import::commit(store, cands, errs, &opts(common), &summary).map_err(|e| match e {
+    let report = import::source::import(store, &source, &opts(&common)).map_err(|e| match e {
         import::ImportError::Invalid(_) => anyhow::anyhow!("{e}\n(use --skip-invalid to import the valid records and report the rest)"),
         e => e.into(),
     })?;
@@ -356,33 +335,20 @@ pub fn add(db: &Path, a: AddArgs) -> Result<()> {
 /// Add one hop to an open store; true when a record was added.
 fn add_into(store: &Store, a: AddArgs) -> Result<bool> {
     let ion = hopdb::element::Element::from_symbol(&a.ion).map_err(|e| anyhow::anyhow!("--ion: {e}"))?;
-    let id = match &a.id {
-        Some(id) => id.clone(),
-        None => {
-            let stem = |p: &Path| p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-            format!("{}__{}", stem(&a.initial), stem(&a.final_))
-        }
-    };
-    let meta = import::generic::GenericMeta { id, xc: a.xc.clone(), doi: a.doi.clone(), notes: a.notes.clone(), ..Default::default() };
-    let o = import::generic::GenericOptions { dataset: a.dataset.clone(), class_groups: store.class_groups()?, ..Default::default() };
-    let (cands, errs) = match import::generic::candidate_from_files(&a.initial, &a.final_, ion, a.em, &meta, &o) {
-        Ok(c) => (vec![c], vec![]),
-        Err(reason) => (vec![], vec![import::Rejection { origin: format!("{} -> {}", a.initial.display(), a.final_.display()), reason }]),
-    };
-    let report = import::commit(store, cands, errs, &ImportOptions::default(), &format!("add {}", meta.id))?;
-    match (report.added.first(), report.duplicates.first()) {
-        (Some(id), _) => {
+    let meta = import::generic::GenericMeta { id: a.id.clone().unwrap_or_default(), xc: a.xc.clone(), doi: a.doi.clone(), notes: a.notes.clone(), ..Default::default() };
+    let new = NewRecord { structures: HopStructures::Files { initial: a.initial.clone(), final_: a.final_.clone() }, ion, em: a.em, meta, dataset: a.dataset.clone() };
+    match import::source::add(store, new)? {
+        Added::Added { id, flags } => {
             println!("added {id}");
-            for (_, flags) in &report.flagged {
+            if !flags.is_empty() {
                 println!("flagged: {}", flags.join(", "));
             }
             Ok(true)
         }
-        (None, Some((_, existing))) => {
+        Added::Duplicate(existing) => {
             println!("not added: the same hop with the same barrier is already stored as {existing}");
             Ok(false)
         }
-        _ => bail!("nothing added"),
     }
 }
 
@@ -400,15 +366,7 @@ pub fn stats(db: &Path, format: Format) -> Result<()> {
 }
 
 fn resolve_id(store: &Store, id: &str) -> Result<String> {
-    if store.contains(id)? {
-        return Ok(id.to_string());
-    }
-    let by_name = store.ids_where("sys_name", id)?;
-    match by_name.len() {
-        1 => Ok(by_name[0].clone()),
-        0 => bail!("no record with id or sys_name '{id}'"),
-        n => bail!("sys_name '{id}' matches {n} records ({}); give the id", by_name.join(", ")),
-    }
+    Ok(store.resolve_id(id)?)
 }
 
 pub fn show(db: &Path, id: &str, format: Format) -> Result<()> {

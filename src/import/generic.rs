@@ -58,6 +58,7 @@ use super::{finish_record, Candidate, ImportError, Rejection};
 use crate::element::Element;
 use crate::record::{record_id, Fidelity, HopRecord, IntercalationState, Material, Method, Provenance, StructureId};
 use crate::structure::io::read_structure;
+use crate::structure::Structure;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -123,6 +124,60 @@ fn file_name(p: &Path) -> String {
 /// `hopdb add` and by [`read_manifest`]). The hop is derived with
 /// [`super::hop_from_endpoints`] (tolerance 0.1 A); errors name the file or field.
 pub fn candidate_from_files(initial: &Path, final_: &Path, ion: Element, em: f64, meta: &GenericMeta, opts: &GenericOptions) -> Result<Candidate, String> {
+    check_meta(meta, em)?;
+    let read = |p: &Path, field: &str| -> Result<_, String> {
+        if !p.is_file() {
+            return Err(format!("field {field}: no such file '{}'", p.display()));
+        }
+        read_structure(p).map_err(|e| format!("field {field}: {e}"))
+    };
+    let ini = read(initial, "initial")?;
+    let fin = read(final_, "final")?;
+    let mut h = Sha256::new();
+    for p in [initial, final_] {
+        h.update(std::fs::read(p).map_err(|e| format!("cannot read '{}': {e}", p.display()))?);
+    }
+    let source = StructureSource {
+        file: format!("{},{}", file_name(initial), file_name(final_)),
+        sha256: hex::encode(h.finalize()),
+        importer: "generic-files",
+        origin: format!("{} -> {}", initial.display(), final_.display()),
+    };
+    candidate_from_structures(&ini, &fin, ion, em, meta, opts, source)
+}
+
+/// Where the structures of [`candidate_from_structures`] came from, for provenance and messages.
+#[derive(Clone, Debug)]
+pub struct StructureSource {
+    /// `provenance.source_file` (e.g. `a.cif,b.cif`).
+    pub file: String,
+    /// `provenance.source_sha256` of the source bytes.
+    pub sha256: String,
+    /// `provenance.importer`.
+    pub importer: &'static str,
+    /// The candidate's origin in messages.
+    pub origin: String,
+}
+
+impl StructureSource {
+    /// The source of structures handed over in memory (e.g. `ase.Atoms` from Python): the
+    /// sha256 is taken over both structures' canonical encodings, so the same structures give
+    /// the same provenance (and [`StructureSource::content_id`]) on every machine.
+    pub fn in_memory(initial: &Structure, final_: &Structure, what: &str, importer: &'static str) -> StructureSource {
+        let mut h = Sha256::new();
+        for s in [initial, final_] {
+            h.update(bincode::serialize(s).expect("structures encode"));
+        }
+        StructureSource { file: what.to_string(), sha256: hex::encode(h.finalize()), importer, origin: what.to_string() }
+    }
+
+    /// A record id derived from the content: `<formula without spaces>-<first 12 hex digits of the sha256>`.
+    pub fn content_id(&self, initial: &Structure) -> String {
+        format!("{}-{}", initial.formula().replace(' ', ""), &self.sha256[..12.min(self.sha256.len())])
+    }
+}
+
+fn check_meta(meta: &GenericMeta, em: f64) -> Result<(), String> {
     if meta.id.trim().is_empty() {
         return Err("field id: missing or empty".into());
     }
@@ -132,20 +187,23 @@ pub fn candidate_from_files(initial: &Path, final_: &Path, ion: Element, em: f64
     if em < 0.0 {
         return Err(format!("field em: negative barrier {em} eV"));
     }
-    let read = |p: &Path, field: &str| -> Result<_, String> {
-        if !p.is_file() {
-            return Err(format!("field {field}: no such file '{}'", p.display()));
-        }
-        read_structure(p).map_err(|e| format!("field {field}: {e}"))
-    };
-    let ini = read(initial, "initial")?;
-    let fin = read(final_, "final")?;
-    let hop = super::hop_from_endpoints(&ini, &fin, Some(ion), 0.1).map_err(|e| format!("initial/final: {e}"))?;
-    let mut h = Sha256::new();
-    for p in [initial, final_] {
-        h.update(std::fs::read(p).map_err(|e| format!("cannot read '{}': {e}", p.display()))?);
-    }
-    let sha = hex::encode(h.finalize());
+    Ok(())
+}
+
+/// Build a candidate from the initial and final structures of a hop (what
+/// [`candidate_from_files`] does once the files are read; also used for structures handed over
+/// in memory). The hop is derived with [`super::hop_from_endpoints`] (tolerance 0.1 A).
+pub fn candidate_from_structures(
+    ini: &Structure,
+    fin: &Structure,
+    ion: Element,
+    em: f64,
+    meta: &GenericMeta,
+    opts: &GenericOptions,
+    source: StructureSource,
+) -> Result<Candidate, String> {
+    check_meta(meta, em)?;
+    let hop = super::hop_from_endpoints(ini, fin, Some(ion), 0.1).map_err(|e| format!("initial/final: {e}"))?;
     let id = meta.id.trim();
     let group = meta.class.as_deref().map(|c| super::classes::group_for(&opts.class_groups, c));
     let mut r = HopRecord {
@@ -176,13 +234,13 @@ pub fn candidate_from_files(initial: &Path, final_: &Path, ion: Element, em: f64
         provenance: Provenance {
             dataset: opts.dataset.clone(),
             dataset_version: opts.dataset_version.clone(),
-            source_file: format!("{},{}", file_name(initial), file_name(final_)),
-            source_sha256: sha,
+            source_file: source.file,
+            source_sha256: source.sha256,
             source_record_id: id.to_string(),
             citation: meta.citation.clone(),
             doi: meta.doi.clone(),
             bibtex: None,
-            importer: "generic-files".into(),
+            importer: source.importer.into(),
             hopdb_version: crate::HOPDB_VERSION.to_string(),
             imported_at: super::now(),
             notes: meta.notes.clone(),
@@ -194,7 +252,7 @@ pub fn candidate_from_files(initial: &Path, final_: &Path, ion: Element, em: f64
         revisions: vec![],
     };
     finish_record(&mut r, &hop.host);
-    Ok(Candidate { record: r, host: hop.host, origin: format!("{} -> {}", initial.display(), final_.display()) })
+    Ok(Candidate { record: r, host: hop.host, origin: source.origin })
 }
 
 /// One manifest row as text fields (absent or empty fields are not in the map).

@@ -10,6 +10,7 @@ pub mod classes;
 pub mod devi;
 pub mod generic;
 pub mod litraj;
+pub mod source;
 
 use crate::element::Element;
 use crate::record::{HopRecord, StructureId};
@@ -52,6 +53,41 @@ pub struct Rejection {
     pub origin: String,
     /// Why, naming the field.
     pub reason: String,
+}
+
+/// The parts of a [`Rejection`], for callers that want them separately (the Python package's
+/// `ImportRejected.rejections`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RejectionParts {
+    /// The source file (empty when the origin names none, e.g. structures handed over in memory).
+    pub file: String,
+    /// The record within the file: `record 3 (LiCoO2_1)`, `line 4 (id)`, `frame 2 (line 7)`,
+    /// or the whole origin when it has no file part.
+    pub record: String,
+    /// The field the reason names (`field em: ...` gives `em`), empty when it names none.
+    pub field: String,
+    /// The reason, without the `field NAME: ` prefix.
+    pub message: String,
+}
+
+impl Rejection {
+    /// Split the origin and reason into file, record, field and message. Every reader writes
+    /// its origin as `FILE, RECORD` (`FILE, record N (name)`, `FILE, line N (id)`,
+    /// `FILE, frame N (...)`) and names the field as a `field NAME: ` prefix of the reason; an
+    /// origin without `, ` (e.g. `a.cif -> b.cif`) is all record.
+    pub fn parts(&self) -> RejectionParts {
+        let starts = ["record ", "line ", "frame ", "frames "];
+        let at = self.origin.match_indices(", ").map(|(i, _)| i).find(|&i| starts.iter().any(|s| self.origin[i + 2..].starts_with(s)));
+        let (file, record) = match at {
+            Some(at) => (self.origin[..at].to_string(), self.origin[at + 2..].to_string()),
+            None => (String::new(), self.origin.clone()),
+        };
+        let (field, message) = match self.reason.strip_prefix("field ").and_then(|r| r.split_once(": ")) {
+            Some((f, m)) if !f.is_empty() && !f.contains(' ') => (f.to_string(), m.to_string()),
+            _ => (String::new(), self.reason.clone()),
+        };
+        RejectionParts { file, record, field, message }
+    }
 }
 
 impl std::fmt::Display for Rejection {
@@ -477,6 +513,9 @@ pub struct EndpointHop {
 pub fn hop_from_endpoints(ini: &Structure, fin: &Structure, ion: Option<Element>, tol: f64) -> Result<EndpointHop, String> {
     if ini.len() != fin.len() {
         return Err(format!("initial structure has {} atoms, final has {}", ini.len(), fin.len()));
+    }
+    if ini.len() < 2 {
+        return Err(format!("the endpoints have {} atom(s): a hop needs the mobile ion and a host", ini.len()));
     }
     for i in 0..3 {
         let (a, b) = (ini.lattice.matrix()[i], fin.lattice.matrix()[i]);

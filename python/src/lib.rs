@@ -1,0 +1,677 @@
+//! `hopdb._hopdb`: the compiled part of the Python package. Every method is a thin layer over
+//! the Rust library (the same calls the CLI makes); the pure-Python package `hopdb` wraps it
+//! with ASE / pymatgen / pandas conveniences. Long calls release the GIL.
+
+use hopdb::import::source::{self, Added, HopStructures, NewRecord, Source};
+use hopdb::import::{ImportError, ImportOptions, ImportReport};
+use hopdb::modeling::screen::NewHop;
+use hopdb::record::{Edit, Fidelity, HopRecord, HopView, IntercalationState, SourcePartition};
+use hopdb::table::Value;
+use hopdb::store::{Store, StoreError};
+use hopdb::structure::{Lattice, Structure, Vec3};
+use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyCapsule, PyDict, PyFloat, PyInt, PyList, PyTuple};
+use hopdb::table::arrow::arrow_array::ffi_stream::FFI_ArrowArrayStream;
+use hopdb::table::arrow::arrow_array::{RecordBatch, RecordBatchIterator};
+use std::sync::Mutex;
+use std::path::PathBuf;
+use std::sync::RwLock;
+
+pyo3::create_exception!(_hopdb, Error, PyException, "Base class of every error hopdb raises.");
+pyo3::create_exception!(_hopdb, QueryError, Error, "A HopQL statement did not parse or validate; `.line` and `.column` (1-based) locate the offending token, and str() shows the line with a caret under it.");
+pyo3::create_exception!(_hopdb, StoreLockedError, Error, "Another process holds the store (one process at a time: close it there first).");
+pyo3::create_exception!(_hopdb, ImportRejected, Error, "An import wrote nothing: `.rejections` lists (file, record, field, message) for every rejected record.");
+pyo3::create_exception!(_hopdb, NotFound, Error, "No record, split or model with that name.");
+
+// ---------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------
+
+/// Every library error this module can meet, converted to the Python exception it maps to.
+enum Failure {
+    Store(StoreError),
+    Import(ImportError),
+    Query(hopdb::query::exec::ExecError),
+    Split(hopdb::split::SplitError),
+    Modeling(hopdb::modeling::ModelingError),
+    Export(hopdb::export::ExportError),
+    Value(String),
+    Other(String),
+    Closed,
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::Store(e)
+    }
+}
+impl From<ImportError> for Failure {
+    fn from(e: ImportError) -> Self {
+        Failure::Import(e)
+    }
+}
+impl From<hopdb::query::exec::ExecError> for Failure {
+    fn from(e: hopdb::query::exec::ExecError) -> Self {
+        Failure::Query(e)
+    }
+}
+impl From<hopdb::export::ExportError> for Failure {
+    fn from(e: hopdb::export::ExportError) -> Self {
+        Failure::Export(e)
+    }
+}
+impl From<hopdb::split::SplitError> for Failure {
+    fn from(e: hopdb::split::SplitError) -> Self {
+        Failure::Split(e)
+    }
+}
+impl From<hopdb::modeling::ModelingError> for Failure {
+    fn from(e: hopdb::modeling::ModelingError) -> Self {
+        Failure::Modeling(e)
+    }
+}
+
+fn store_err(e: &StoreError) -> PyErr {
+    match e {
+        StoreError::Locked(_) => StoreLockedError::new_err(e.to_string()),
+        StoreError::NotFound(_) | StoreError::NoSuchRecord(_) | StoreError::NotAStore(_) => NotFound::new_err(e.to_string()),
+        _ => Error::new_err(e.to_string()),
+    }
+}
+
+fn split_err(e: &hopdb::split::SplitError) -> PyErr {
+    use hopdb::split::SplitError as S;
+    match e {
+        S::NotFound(_) => NotFound::new_err(e.to_string()),
+        S::Store(s) => store_err(s),
+        _ => Error::new_err(e.to_string()),
+    }
+}
+
+fn modeling_err(e: &hopdb::modeling::ModelingError) -> PyErr {
+    use hopdb::modeling::ModelingError as M;
+    match e {
+        M::Model(hopdb::model::ModelError::NotFound(_)) => NotFound::new_err(e.to_string()),
+        M::Split(s) => split_err(s),
+        M::Store(s) => store_err(s),
+        _ => Error::new_err(e.to_string()),
+    }
+}
+
+fn rejected(py: Python<'_>, msg: String, rows: Vec<(String, String, String, String)>) -> PyErr {
+    let err = ImportRejected::new_err(msg);
+    let list = PyList::empty(py);
+    for (file, record, field, message) in rows {
+        if let Ok(t) = PyTuple::new(py, [file, record, field, message]) {
+            let _ = list.append(t);
+        }
+    }
+    let _ = err.value(py).setattr("rejections", list);
+    err
+}
+
+impl Failure {
+    fn to_py_err(self, py: Python<'_>) -> PyErr {
+        use hopdb::query::exec::ExecError as X;
+        match self {
+            Failure::Store(e) => store_err(&e),
+            Failure::Import(ImportError::Invalid(rej)) => {
+                let msg = ImportError::Invalid(rej.clone()).to_string();
+                let rows = rej
+                    .iter()
+                    .map(|r| {
+                        let p = r.parts();
+                        (p.file, p.record, p.field, p.message)
+                    })
+                    .collect();
+                rejected(py, msg, rows)
+            }
+            Failure::Import(e @ ImportError::Malformed { .. }) => {
+                let ImportError::Malformed { file, msg } = &e else { unreachable!() };
+                let row = (file.display().to_string(), String::new(), String::new(), msg.clone());
+                rejected(py, e.to_string(), vec![row])
+            }
+            Failure::Import(ImportError::Store(e)) => store_err(&e),
+            Failure::Query(X::Query(q)) => {
+                let err = QueryError::new_err(q.to_string());
+                let v = err.value(py);
+                let _ = v.setattr("line", q.line);
+                let _ = v.setattr("column", q.column);
+                let _ = v.setattr("message", q.message.clone());
+                err
+            }
+            Failure::Query(X::Store(e)) => store_err(&e),
+            Failure::Query(X::Split(e)) => split_err(&e),
+            Failure::Query(X::Modeling(e)) => modeling_err(&e),
+            Failure::Query(e) => Error::new_err(e.to_string()),
+            Failure::Split(e) => split_err(&e),
+            Failure::Modeling(e) => modeling_err(&e),
+            Failure::Export(hopdb::export::ExportError::Store(e)) => store_err(&e),
+            Failure::Export(e) => Error::new_err(e.to_string()),
+            Failure::Value(m) => PyValueError::new_err(m),
+            Failure::Other(m) => Error::new_err(m),
+            Failure::Closed => Error::new_err("the database is closed"),
+        }
+    }
+}
+
+type Res<T> = Result<T, Failure>;
+
+// ---------------------------------------------------------------------------------------
+// Conversions
+// ---------------------------------------------------------------------------------------
+
+/// A JSON value as plain Python objects (dict, list, str, int, float, bool, None).
+fn json_to_py<'py>(py: Python<'py>, v: &serde_json::Value) -> PyResult<Bound<'py, PyAny>> {
+    use serde_json::Value as J;
+    Ok(match v {
+        J::Null => py.None().into_bound(py),
+        J::Bool(b) => b.into_pyobject(py)?.to_owned().into_any(),
+        J::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                i.into_pyobject(py)?.into_any()
+            } else if let Some(u) = n.as_u64() {
+                u.into_pyobject(py)?.into_any()
+            } else {
+                n.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any()
+            }
+        }
+        J::String(s) => s.into_pyobject(py)?.into_any(),
+        J::Array(a) => {
+            let l = PyList::empty(py);
+            for x in a {
+                l.append(json_to_py(py, x)?)?;
+            }
+            l.into_any()
+        }
+        J::Object(m) => {
+            let d = PyDict::new(py);
+            for (k, x) in m {
+                d.set_item(k, json_to_py(py, x)?)?;
+            }
+            d.into_any()
+        }
+    })
+}
+
+fn report_to_py<'py>(py: Python<'py>, r: &ImportReport) -> PyResult<Bound<'py, PyAny>> {
+    json_to_py(py, &serde_json::to_value(r).map_err(|e| Error::new_err(e.to_string()))?)
+}
+
+/// A structure from a cell (rows are lattice vectors, Angstrom), element symbols and fractional
+/// coordinates.
+fn structure_from(cell: [[f64; 3]; 3], symbols: &[String], frac: &[Vec3], what: &str) -> Res<Structure> {
+    let lattice = Lattice::new(cell).map_err(|e| Failure::Value(format!("{what}: cell: {e}")))?;
+    let species = symbols
+        .iter()
+        .map(|s| hopdb::element::Element::from_symbol(s).map_err(|e| Failure::Value(format!("{what}: {e}"))))
+        .collect::<Res<Vec<_>>>()?;
+    Structure::new(lattice, species, frac.to_vec()).map_err(|e| Failure::Value(format!("{what}: {e}")))
+}
+
+type Sites = ([[f64; 3]; 3], Vec<String>, Vec<Vec3>);
+
+/// The sites of one view of a stored hop: the library's [`HopView`]s, except that `centroid`
+/// is LiTraj's centroid frame with its `X` marker ([`HopRecord::litraj_centroid_sites`]).
+fn view_sites(r: &HopRecord, host: &Structure, view: &str) -> Res<Sites> {
+    let v = HopView::parse(view).ok_or_else(|| Failure::Value(format!("unknown view '{view}' (initial, final, band or centroid)")))?;
+    let (symbols, frac) = match v {
+        HopView::Centroid => r.litraj_centroid_sites(host),
+        other => {
+            let s = other.structure(r, host);
+            (s.species.iter().map(|e| e.symbol().to_string()).collect(), s.frac)
+        }
+    };
+    Ok((*host.lattice.matrix(), symbols, frac))
+}
+
+/// Python values bound to `?` placeholders: None, bool, int, float, str, or a list of str.
+fn params_of(params: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Value>> {
+    let Some(list) = params else { return Ok(vec![]) };
+    let mut out = Vec::new();
+    for (k, item) in list.try_iter()?.enumerate() {
+        let item = item?;
+        let v = if item.is_none() {
+            Value::Null
+        } else if let Ok(b) = item.cast::<PyBool>() {
+            Value::Bool(b.is_true())
+        } else if item.is_instance_of::<PyInt>() {
+            Value::Int(item.extract::<i64>()?)
+        } else if item.is_instance_of::<PyFloat>() {
+            Value::Num(item.extract::<f64>()?)
+        } else if let Ok(s) = item.extract::<String>() {
+            Value::Str(s)
+        } else if let Ok(l) = item.extract::<Vec<String>>() {
+            Value::List(l)
+        } else {
+            let t = item.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+            return Err(PyTypeError::new_err(format!("parameter {}: cannot bind a {t} (None, bool, int, float, str or a list of str)", k + 1)));
+        };
+        out.push(v);
+    }
+    Ok(out)
+}
+
+fn partition_of(p: Option<&str>) -> Res<Option<SourcePartition>> {
+    match p {
+        None => Ok(None),
+        Some("train") => Ok(Some(SourcePartition::Train)),
+        Some("test") => Ok(Some(SourcePartition::Test)),
+        Some(o) => Err(Failure::Value(format!("unknown partition '{o}' (train or test)"))),
+    }
+}
+
+/// The `id` column of a result table.
+fn ids_of(t: hopdb::table::ResultTable) -> Res<Vec<String>> {
+    let col = t.columns.iter().position(|c| c == "id").ok_or_else(|| Failure::Other(format!("the statement returns no 'id' column (it returns: {})", t.columns.join(", "))))?;
+    t.rows
+        .into_iter()
+        .map(|mut r| match std::mem::replace(&mut r[col], Value::Null) {
+            Value::Str(id) => Ok(id),
+            other => Err(Failure::Other(format!("the 'id' column holds {other}, not a record id"))),
+        })
+        .collect()
+}
+
+/// A query result on its way to pyarrow: an Arrow C stream exported through the Arrow PyCapsule
+/// interface (`__arrow_c_stream__`), which `pyarrow.table()` (and polars, DuckDB, ...) import
+/// without copying. The library builds the `RecordBatch` (`hopdb::table::arrow`); this type only
+/// carries it across.
+#[pyclass(module = "hopdb._hopdb", name = "ArrowStream")]
+struct ArrowStream {
+    stream: Mutex<Option<FFI_ArrowArrayStream>>,
+}
+
+impl ArrowStream {
+    fn of(batch: RecordBatch) -> ArrowStream {
+        let schema = batch.schema();
+        let reader = RecordBatchIterator::new(vec![Ok(batch)], schema);
+        ArrowStream { stream: Mutex::new(Some(FFI_ArrowArrayStream::new(Box::new(reader)))) }
+    }
+}
+
+#[pymethods]
+impl ArrowStream {
+    /// The Arrow PyCapsule stream protocol: a capsule named `arrow_array_stream` holding the
+    /// C stream (consumed once).
+    #[pyo3(signature = (requested_schema = None))]
+    fn __arrow_c_stream__<'py>(&self, py: Python<'py>, requested_schema: Option<Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyCapsule>> {
+        // The protocol lets a producer ignore a requested schema: the result keeps its own types.
+        let _ = requested_schema;
+        let stream = self.stream.lock().unwrap_or_else(|p| p.into_inner()).take().ok_or_else(|| Error::new_err("this Arrow stream was already consumed"))?;
+        PyCapsule::new_with_value(py, stream, c"arrow_array_stream")
+    }
+}
+
+/// A result table as a `pyarrow.Table`, through the Arrow C stream interface.
+fn to_pyarrow<'py>(py: Python<'py>, table: hopdb::table::ResultTable) -> PyResult<Bound<'py, PyAny>> {
+    let batch = py.detach(move || hopdb::table::arrow::to_record_batch(&table)).map_err(|e| Error::new_err(format!("cannot convert the result to Arrow: {e}")))?;
+    let stream = Bound::new(py, ArrowStream::of(batch))?;
+    py.import("pyarrow")?.call_method1("table", (stream,))
+}
+
+// ---------------------------------------------------------------------------------------
+// The database handle
+// ---------------------------------------------------------------------------------------
+
+/// An open hopdb store. Only one process may hold a store at a time; `close()` releases it.
+#[pyclass(module = "hopdb._hopdb", name = "Store")]
+struct PyStore {
+    path: PathBuf,
+    store: RwLock<Option<Store>>,
+}
+
+impl PyStore {
+    /// Run `f` on the open store with the GIL released.
+    fn with<T: Send>(&self, py: Python<'_>, f: impl FnOnce(&Store) -> Res<T> + Send) -> PyResult<T> {
+        let out = py.detach(|| {
+            let guard = self.store.read().unwrap_or_else(|p| p.into_inner());
+            match guard.as_ref() {
+                Some(s) => f(s),
+                None => Err(Failure::Closed),
+            }
+        });
+        out.map_err(|e| e.to_py_err(py))
+    }
+}
+
+#[pymethods]
+impl PyStore {
+    /// Open the store at `path` (`create=True`: create it when missing).
+    #[new]
+    #[pyo3(signature = (path, create = false))]
+    fn new(py: Python<'_>, path: PathBuf, create: bool) -> PyResult<Self> {
+        let p = path.clone();
+        let store = py.detach(move || if create { Store::open_or_create(&p) } else { Store::open(&p) }).map_err(|e| store_err(&e))?;
+        Ok(PyStore { path, store: RwLock::new(Some(store)) })
+    }
+
+    /// The store's path.
+    #[getter]
+    fn path(&self) -> PathBuf {
+        self.path.clone()
+    }
+
+    /// True once closed.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.store.read().unwrap_or_else(|p| p.into_inner()).is_none()
+    }
+
+    /// Release the store (its lock and files); later calls raise `hopdb.Error`.
+    fn close(&self, py: Python<'_>) {
+        let taken = py.detach(|| self.store.write().unwrap_or_else(|p| p.into_inner()).take());
+        py.detach(move || drop(taken));
+    }
+
+    /// Number of records.
+    fn count(&self, py: Python<'_>) -> PyResult<usize> {
+        self.with(py, |s| Ok(s.count()))
+    }
+
+    /// The id of the record with this id or sys_name.
+    fn resolve_id(&self, py: Python<'_>, id: String) -> PyResult<String> {
+        self.with(py, move |s| Ok(s.resolve_id(&id)?))
+    }
+
+    /// Every field of a record (id or sys_name), as plain Python objects.
+    fn record<'py>(&self, py: Python<'py>, id: String) -> PyResult<Bound<'py, PyAny>> {
+        let v = self.with(py, move |s| {
+            let r = s.record(&s.resolve_id(&id)?)?;
+            serde_json::to_value(&r).map_err(|e| Failure::Other(e.to_string()))
+        })?;
+        json_to_py(py, &v)
+    }
+
+    /// The host structure of a record: (cell rows, symbols, fractional coordinates).
+    fn host(&self, py: Python<'_>, id: String) -> PyResult<Sites> {
+        self.with(py, move |s| {
+            let r = s.record(&s.resolve_id(&id)?)?;
+            let h = s.structure(&r.host)?;
+            Ok((*h.lattice.matrix(), h.species.iter().map(|e| e.symbol().to_string()).collect(), h.frac.clone()))
+        })
+    }
+
+    /// One view of a stored hop (`initial`, `final`, `band`, `centroid`): (cell rows, symbols,
+    /// fractional coordinates).
+    fn sites(&self, py: Python<'_>, id: String, view: String) -> PyResult<Sites> {
+        self.with(py, move |s| {
+            let r = s.record(&s.resolve_id(&id)?)?;
+            let h = s.structure(&r.host)?;
+            view_sites(&r, &h, &view)
+        })
+    }
+
+    /// Import a source (`kind`: devi, band, endpoints, xyz, manifest, jsonl) with the CLI's
+    /// all-or-nothing rules; returns the import report as a dict.
+    #[pyo3(signature = (kind, path, *, dataset = None, partition = None, tabulation = None, fidelity = None, trajectory = false, skip_invalid = false, strict = false, dry_run = false))]
+    #[allow(clippy::too_many_arguments)]
+    fn import_source<'py>(
+        &self,
+        py: Python<'py>,
+        kind: &str,
+        path: PathBuf,
+        dataset: Option<String>,
+        partition: Option<String>,
+        tabulation: Option<PathBuf>,
+        fidelity: Option<String>,
+        trajectory: bool,
+        skip_invalid: bool,
+        strict: bool,
+        dry_run: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let part = partition_of(partition.as_deref()).map_err(|e| e.to_py_err(py))?;
+        let dataset_or = |d: &str| dataset.clone().unwrap_or_else(|| d.to_string());
+        let src = match kind {
+            "devi" => Source::Devi { dir: path },
+            "band" => Source::Band { file: path, dataset: dataset_or("devi2025"), partition: part, tabulation },
+            "endpoints" => Source::Endpoints { file: path, dataset: dataset_or("devi2025"), partition: part, tabulation },
+            "xyz" => {
+                let f = fidelity.as_deref().unwrap_or("bvse");
+                let fidelity = Fidelity::parse(f).ok_or_else(|| PyValueError::new_err(format!("unknown fidelity '{f}' (dft, bvse, mlip, experiment)")))?;
+                Source::Xyz { file: path, fidelity, dataset: dataset.clone(), trajectory }
+            }
+            "manifest" => Source::Manifest { file: path, dataset: dataset_or(hopdb::import::generic::DEFAULT_DATASET) },
+            "jsonl" => Source::Jsonl { file: path },
+            other => return Err(PyValueError::new_err(format!("unknown import kind '{other}'"))),
+        };
+        let opts = ImportOptions { skip_invalid, strict, dry_run };
+        let report = self.with(py, move |s| Ok(source::import(s, &src, &opts)?))?;
+        report_to_py(py, &report)
+    }
+
+    /// Add one hop from its initial and final structures, each (cell rows, symbols, fractional
+    /// coordinates). Returns (added, id, flags): added is False when the same hop with the same
+    /// barrier is already stored as `id`.
+    #[pyo3(signature = (initial, final_, ion, em, *, id = None, dataset = None, xc = None, doi = None, citation = None, notes = None, class_label = None, sys_name = None, path = None, state = None, fidelity = None, code = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn add(
+        &self,
+        py: Python<'_>,
+        initial: Sites,
+        final_: Sites,
+        ion: String,
+        em: f64,
+        id: Option<String>,
+        dataset: Option<String>,
+        xc: Option<String>,
+        doi: Option<String>,
+        citation: Option<String>,
+        notes: Option<String>,
+        class_label: Option<String>,
+        sys_name: Option<String>,
+        path: Option<String>,
+        state: Option<String>,
+        fidelity: Option<String>,
+        code: Option<String>,
+    ) -> PyResult<(bool, String, Vec<String>)> {
+        let conv = || -> Res<NewRecord> {
+            let ion = hopdb::element::Element::from_symbol(&ion).map_err(|e| Failure::Value(format!("ion: {e}")))?;
+            let ini = structure_from(initial.0, &initial.1, &initial.2, "initial")?;
+            let fin = structure_from(final_.0, &final_.1, &final_.2, "final")?;
+            let state = match state.as_deref() {
+                None => None,
+                Some(s) => Some(IntercalationState::parse(s).ok_or_else(|| Failure::Value(format!("unknown state '{s}' (charged, discharged or intermediate)")))?),
+            };
+            let fidelity = match fidelity.as_deref() {
+                None => None,
+                Some(f) => Some(Fidelity::parse(f).ok_or_else(|| Failure::Value(format!("unknown fidelity '{f}' (dft, bvse, mlip, experiment)")))?),
+            };
+            let meta = hopdb::import::generic::GenericMeta { id: id.unwrap_or_default(), xc, doi, citation, notes, class: class_label, sys_name, path, state, fidelity, code };
+            Ok(NewRecord {
+                structures: HopStructures::InMemory { initial: ini, final_: fin, what: "python:ase.Atoms".into() },
+                ion,
+                em,
+                meta,
+                dataset: dataset.unwrap_or_else(|| hopdb::import::generic::DEFAULT_DATASET.into()),
+            })
+        };
+        let new = conv().map_err(|e| e.to_py_err(py))?;
+        let added = self.with(py, move |s| Ok(source::add(s, new)?))?;
+        Ok(match added {
+            Added::Added { id, flags } => (true, id, flags),
+            Added::Duplicate(id) => (false, id, vec![]),
+        })
+    }
+
+    /// Edit a record (id or sys_name) with the CLI's rules: every change is one revision with
+    /// the reason, all written in one batch or none. Returns the record afterwards.
+    #[pyo3(signature = (id, *, reason, em = None, xc = None, state = None, doi = None, notes = None, add_flags = vec![], remove_flags = vec![]))]
+    #[allow(clippy::too_many_arguments)]
+    fn edit<'py>(
+        &self,
+        py: Python<'py>,
+        id: String,
+        reason: String,
+        em: Option<f64>,
+        xc: Option<String>,
+        state: Option<String>,
+        doi: Option<String>,
+        notes: Option<String>,
+        add_flags: Vec<String>,
+        remove_flags: Vec<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let mut edits = Vec::new();
+        if let Some(x) = em {
+            edits.push(Edit::Em(x));
+        }
+        if let Some(x) = xc {
+            edits.push(Edit::Xc(x));
+        }
+        if let Some(x) = state {
+            let s = IntercalationState::parse(&x).ok_or_else(|| PyValueError::new_err(format!("unknown state '{x}' (charged, discharged or intermediate)")))?;
+            edits.push(Edit::State(s));
+        }
+        if let Some(x) = doi {
+            edits.push(Edit::Doi(x));
+        }
+        if let Some(x) = notes {
+            edits.push(Edit::Notes(x));
+        }
+        edits.extend(add_flags.into_iter().map(Edit::AddFlag));
+        edits.extend(remove_flags.into_iter().map(Edit::RemoveFlag));
+        let v = self.with(py, move |s| {
+            let id = s.resolve_id(&id)?;
+            let r = s.edit(&id, &edits, &reason)?;
+            serde_json::to_value(&r).map_err(|e| Failure::Other(e.to_string()))
+        })?;
+        json_to_py(py, &v)
+    }
+
+    /// A stored split as a dict: name, query, algorithm, params, seed, partitions, fingerprint,
+    /// created_at.
+    fn split<'py>(&self, py: Python<'py>, name: String) -> PyResult<Bound<'py, PyAny>> {
+        let v = self.with(py, move |s| {
+            let sp = hopdb::split::load(s, &name)?;
+            serde_json::to_value(&sp).map_err(|e| Failure::Other(e.to_string()))
+        })?;
+        json_to_py(py, &v)
+    }
+
+    /// Run one HopQL statement (`?` bound to `params`); the result as a `pyarrow.Table`.
+    #[pyo3(signature = (hql, params = None))]
+    fn query<'py>(&self, py: Python<'py>, hql: String, params: Option<&Bound<'_, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+        let params = params_of(params)?;
+        let table = self.with(py, move |s| Ok(hopdb::query::exec::query_with_params(s, &hql, &params)?))?;
+        to_pyarrow(py, table)
+    }
+
+    /// Predicted Em (eV) from the stored model `model` for hops that are not in the store, each
+    /// given as (initial sites, final sites, ion or None); nothing is written.
+    fn predict(&self, py: Python<'_>, model: String, hops: Vec<(Sites, Sites, Option<String>)>) -> PyResult<Vec<f64>> {
+        let conv = || -> Res<Vec<NewHop>> {
+            hops.iter()
+                .enumerate()
+                .map(|(i, (a, b, ion))| {
+                    let what = |s: &str| format!("hop {} {s}", i + 1);
+                    let ion = match ion {
+                        None => None,
+                        Some(x) => Some(hopdb::element::Element::from_symbol(x).map_err(|e| Failure::Value(format!("{}: {e}", what("ion"))))?),
+                    };
+                    Ok(NewHop { initial: structure_from(a.0, &a.1, &a.2, &what("initial"))?, final_: structure_from(b.0, &b.1, &b.2, &what("final"))?, ion })
+                })
+                .collect()
+        };
+        let new = conv().map_err(|e| e.to_py_err(py))?;
+        self.with(py, move |s| Ok(hopdb::modeling::screen::predict_new(s, &model, &new)?))
+    }
+
+    /// Write the result of one statement (default `SELECT * FROM hops`) as a Parquet file
+    /// (`hopdb export parquet`). Returns the number of rows written.
+    #[pyo3(signature = (path, query = None, params = None))]
+    fn export_parquet(&self, py: Python<'_>, path: PathBuf, query: Option<String>, params: Option<&Bound<'_, PyAny>>) -> PyResult<usize> {
+        let params = params_of(params)?;
+        self.with(py, move |s| {
+            let table = hopdb::query::exec::query_with_params(s, query.as_deref().unwrap_or("SELECT * FROM hops"), &params)?;
+            Ok(hopdb::export::parquet::write_parquet(&table, &path)?)
+        })
+    }
+
+    /// The `id` column of one statement's result (`?` bound to `params`), for iterating
+    /// over records.
+    #[pyo3(signature = (hql, params = None))]
+    fn query_ids(&self, py: Python<'_>, hql: String, params: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<String>> {
+        let params = params_of(params)?;
+        self.with(py, move |s| {
+            ids_of(hopdb::query::exec::query_with_params(s, &hql, &params)?)
+        })
+    }
+
+    /// Export a stored split for another ML stack (`alignn` or `extxyz`) into the folder
+    /// `dir`; `view` is the ALIGNN structure view. Returns [(partition, hops written)].
+    #[pyo3(signature = (name, format, dir, view = None))]
+    fn export_split(&self, py: Python<'_>, name: String, format: String, dir: PathBuf, view: Option<String>) -> PyResult<Vec<(String, usize)>> {
+        use hopdb::query::ast::SplitExportFormat;
+        let fmt = SplitExportFormat::parse(&format).ok_or_else(|| PyValueError::new_err(format!("unknown split export format '{format}' (alignn or extxyz)")))?;
+        let view = match view.as_deref() {
+            None => HopView::default(),
+            Some(v) => HopView::parse(v).ok_or_else(|| PyValueError::new_err(format!("unknown view '{v}' (initial, final, band or centroid)")))?,
+        };
+        self.with(py, move |s| {
+            let split = hopdb::split::load(s, &name)?;
+            Ok(hopdb::export::split::export(s, &split, fmt, view, &dir)?.partitions)
+        })
+    }
+
+    /// Write records as LiTraj-style extended XYZ (`hopdb export xyz`): every record, or the
+    /// ids `query` returns (`?` bound to `params`). Returns the number of frames written.
+    #[pyo3(signature = (path, query = None, params = None))]
+    fn export_xyz(&self, py: Python<'_>, path: PathBuf, query: Option<String>, params: Option<&Bound<'_, PyAny>>) -> PyResult<usize> {
+        let params = params_of(params)?;
+        self.with(py, move |s| {
+            let ids: Vec<String> = match &query {
+                None => s.records().map(|r| r.map(|r| r.id)).collect::<Result<_, _>>()?,
+                Some(q) => ids_of(hopdb::query::exec::query_with_params(s, q, &params)?)?,
+            };
+            let f = std::fs::File::create(&path).map_err(|e| Failure::Other(format!("cannot create {}: {e}", path.display())))?;
+            let mut out = std::io::BufWriter::new(f);
+            Ok(hopdb::export::export_xyz(s, ids, &mut out)?)
+        })
+    }
+
+    /// Names of the stored splits.
+    fn split_names(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        self.with(py, |s| Ok(hopdb::split::list(s)?.into_iter().map(|sp| sp.name).collect()))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<hopdb._hopdb.Store {}{}>", self.path.display(), if self.closed() { " (closed)" } else { "" })
+    }
+}
+
+/// Create a store at `path` holding `n` deterministic synthetic BVSE-like hops (LiTraj-style
+/// hosts, the corpus of `hopdb bench import --synthetic` and the query benchmarks), committed
+/// like any import. For benchmarks; returns the number of records added.
+#[pyfunction]
+#[pyo3(signature = (path, n, seed = 42))]
+fn create_synthetic_store(py: Python<'_>, path: PathBuf, n: usize, seed: u64) -> PyResult<usize> {
+    let out = py.detach(move || -> Res<usize> {
+        let store = Store::create(&path)?;
+        let cands = hopdb::synthetic::bvse_like_corpus(n, seed);
+        let rep = hopdb::import::commit(&store, cands, vec![], &ImportOptions::default(), &format!("synthetic corpus of {n} hops, seed {seed}"))?;
+        Ok(rep.added.len())
+    });
+    out.map_err(|e| e.to_py_err(py))
+}
+
+/// The version of the hopdb library this module was built from.
+#[pyfunction]
+fn version() -> &'static str {
+    hopdb::HOPDB_VERSION
+}
+
+#[pymodule]
+fn _hopdb(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("Error", py.get_type::<Error>())?;
+    m.add("QueryError", py.get_type::<QueryError>())?;
+    m.add("StoreLockedError", py.get_type::<StoreLockedError>())?;
+    m.add("ImportRejected", py.get_type::<ImportRejected>())?;
+    m.add("NotFound", py.get_type::<NotFound>())?;
+    m.add_class::<PyStore>()?;
+    m.add_class::<ArrowStream>()?;
+    m.add_function(wrap_pyfunction!(version, m)?)?;
+    m.add_function(wrap_pyfunction!(create_synthetic_store, m)?)?;
+    Ok(())
+}
