@@ -741,7 +741,7 @@ fn fuzz_short() {
 }
 
 #[test]
-#[ignore = "the long fuzz run, about 45 minutes on one core: cargo test --test fuzz -- --ignored fuzz_long --nocapture"]
+#[ignore = "the long fuzz run, about an hour on one core: cargo test --test fuzz -- --ignored fuzz_long --nocapture"]
 fn fuzz_long() {
     let env = |k: &str, d: usize| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
     let (readers, queries, seed) = (env("HOPDB_FUZZ_READER_CASES", 1_000_000), env("HOPDB_FUZZ_QUERY_CASES", 100_000), env("HOPDB_FUZZ_SEED", 1) as u64);
