@@ -490,6 +490,19 @@ impl HopRecord {
     /// The value of a queryable field (the names of `query::fields`), `None` for an unknown
     /// name, [`Value::Null`] when the record has no value.
     pub fn field(&self, name: &str) -> Option<Value> {
+        self.field_in(name, &std::cell::OnceCell::new())
+    }
+
+    /// The values of several fields of this record, in order (`None` for an unknown name):
+    /// [`HopRecord::field`] for each, with the formula parsed once for all the OPTIMADE fields.
+    pub fn fields<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Vec<Option<Value>> {
+        let composition = std::cell::OnceCell::new();
+        names.into_iter().map(|name| self.field_in(name, &composition)).collect()
+    }
+
+    /// [`HopRecord::field`], with the parsed composition shared through `composition`.
+    fn field_in(&self, name: &str, composition: &std::cell::OnceCell<Option<Vec<(String, u64)>>>) -> Option<Value> {
+        let comp = || composition.get_or_init(|| self.composition()).as_ref();
         let s = |x: &str| Value::Str(x.to_string());
         let o = |x: &Option<String>| x.as_ref().map_or(Value::Null, |v| Value::Str(v.clone()));
         Some(match name {
@@ -525,11 +538,11 @@ impl HopRecord {
             "imported_at" => s(&self.provenance.imported_at),
             "revisions" => Value::Int(self.revisions.len() as i64),
             "nsites" => Value::Int(self.host_natoms as i64 + 1),
-            "chemical_formula_reduced" => self.composition().map_or(Value::Null, |c| Value::Str(crate::optimade::formula_reduced(&c))),
-            "chemical_formula_anonymous" => self.composition().map_or(Value::Null, |c| Value::Str(crate::optimade::formula_anonymous(&c))),
-            "elements_ratios" => self.composition().map_or(Value::Null, |c| {
+            "chemical_formula_reduced" => comp().map_or(Value::Null, |c| Value::Str(crate::optimade::formula_reduced(c))),
+            "chemical_formula_anonymous" => comp().map_or(Value::Null, |c| Value::Str(crate::optimade::formula_anonymous(c))),
+            "elements_ratios" => comp().map_or(Value::Null, |c| {
                 let symbols: Vec<&str> = self.elements.iter().map(|e| e.symbol()).collect();
-                Value::NumList(crate::optimade::elements_ratios(&c, &symbols))
+                Value::NumList(crate::optimade::elements_ratios(c, &symbols))
             }),
             _ => return None,
         })

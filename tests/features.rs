@@ -237,7 +237,8 @@ fn descriptor_names_are_unique_and_about_130() {
     assert_eq!(set.len(), names.len(), "duplicate descriptor names");
     assert!((100..=150).contains(&names.len()), "{} descriptors", names.len());
     let fs = FeatureSet::hop_v1();
-    assert_eq!((fs.name.as_str(), fs.version), ("hop-v1", 1));
+    assert_eq!((fs.name.as_str(), fs.version), ("hop-v1", features::HOP_V1_VERSION));
+    assert_eq!(features::HOP_V1_VERSION, 2);
     assert_eq!(fs.names.len(), names.len());
     assert_eq!(FeatureSet::default(), fs);
     assert!(FeatureSet::new("x", 1, vec!["hop_length".into(), "nope".into()]).is_err());
@@ -454,7 +455,7 @@ fn cache_reuses_vectors_and_recomputes_on_version_or_hop_change() {
     }
     assert!(store.get_raw(&features::feature_key(&set, &ids[0])).unwrap().is_some());
     // A version bump recomputes everything under new keys.
-    let v2 = FeatureSet { version: 2, ..set.clone() };
+    let v2 = FeatureSet { version: set.version + 1, ..set.clone() };
     let (m3, rep3) = cached_matrix_report(&store, &ids, &v2).unwrap();
     assert_eq!((rep3.hits, rep3.computed), (0, 5));
     assert_eq!(m3.rows, m1.rows);

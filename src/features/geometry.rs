@@ -338,9 +338,24 @@ fn k_nearest(ctx: &HostContext, p: Vec3, k: usize, start: f64, keep: impl Fn(Rol
     }
 }
 
-/// Index and value of the minimum of `f` over the profile (first on ties).
+/// Relative tolerance within which two profile values count as tied in [`argmin`].
+const TIE_TOLERANCE: f64 = 1e-9;
+
+/// Index and value of the minimum of `f` over the profile: the first point whose value is
+/// within [`TIE_TOLERANCE`] (relative) of the minimum. On a symmetric path the minimum is
+/// reached at two mirror points whose values differ only by rounding; taking the first one
+/// within the tolerance keeps the position (and the descriptors read there) the same when the
+/// coordinates change by rounding (a structure passed through Cartesian coordinates, as
+/// `ase.Atoms` keep them).
 fn argmin(prof: &[PointEnv], f: impl Fn(&PointEnv) -> f64) -> (usize, f64) {
-    prof.iter().enumerate().map(|(i, e)| (i, f(e))).fold((0, f64::INFINITY), |b, x| if x.1 < b.1 { x } else { b })
+    let values: Vec<f64> = prof.iter().map(f).collect();
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    if !min.is_finite() {
+        return (0, min);
+    }
+    let tol = TIE_TOLERANCE * (1.0 + min.abs());
+    let i = values.iter().position(|&v| v <= min + tol).unwrap_or(0);
+    (i, values[i])
 }
 
 fn max_of(prof: &[PointEnv], f: impl Fn(&PointEnv) -> f64) -> f64 {

@@ -23,7 +23,7 @@ pub struct ModelRecord {
     pub kind: String,
     /// Hyperparameters, canonical ([`Params::to_map`](super::Params::to_map)).
     pub params: BTreeMap<String, String>,
-    /// Feature set name and version the model was trained on (e.g. `hop-v1@1`).
+    /// Feature set name and version the model was trained on (e.g. `hop-v1@2`).
     pub feature_set: String,
     /// Feature names, in column order.
     pub feature_names: Vec<String>,

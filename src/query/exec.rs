@@ -35,6 +35,7 @@ use super::plan::{self, Access, Plan};
 use crate::record::HopRecord;
 use crate::store::{Store, StoreError};
 use crate::table::{ResultTable, Value};
+use rayon::prelude::*;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::fmt;
@@ -552,28 +553,49 @@ fn passes(residual: &[Expr], rec: &HopRecord) -> bool {
 
 type RecordIter<'s> = Box<dyn Iterator<Item = Result<HopRecord, StoreError>> + 's>;
 
-/// The records an access path fetches, in id order.
-fn fetch<'s>(store: &'s Store, plan: &mut Plan) -> Result<RecordIter<'s>, StoreError> {
-    if let (Access::Index { .. }, Some(ids)) = (&plan.access, plan.ids.take()) {
-        return Ok(Box::new(ids.into_iter().filter_map(move |id| store.get(&id).transpose())));
-    }
-    Ok(match &plan.access {
-        Access::FullScan => Box::new(store.records()),
-        Access::PrimaryKey { ids } => {
-            let ids = ids.clone();
-            Box::new(
-                ids.into_iter()
-                    .filter_map(move |id| store.get(&id).transpose()),
-            )
+/// Fetched records in batches, in id order.
+type RecordBatches<'s> = Box<dyn Iterator<Item = Result<Vec<HopRecord>, StoreError>> + 's>;
+
+/// Records per batch: enough to spread the fetches (sled reads, decompression, decoding) over
+/// the cores, few enough that a `LIMIT` without `ORDER BY` stops soon after it is met.
+const FETCH_BATCH: usize = 1024;
+
+/// The records an access path fetches, in id order, in batches. When the ids are known
+/// before reading (index and primary-key access), each batch is fetched in parallel.
+fn fetch<'s>(store: &'s Store, plan: &mut Plan) -> Result<RecordBatches<'s>, StoreError> {
+    let ids = match (&plan.access, plan.ids.take()) {
+        (Access::Index { .. }, Some(ids)) => ids,
+        (Access::Index { probes }, None) => plan::probe_ids(store, probes)?.into_iter().collect(),
+        (Access::PrimaryKey { ids }, _) => ids.clone(),
+        (Access::FullScan, _) => {
+            let mut records = store.records();
+            return Ok(Box::new(std::iter::from_fn(move || {
+                let batch: Result<Vec<HopRecord>, StoreError> = records.by_ref().take(FETCH_BATCH).collect();
+                match batch {
+                    Ok(b) if b.is_empty() => None,
+                    other => Some(other),
+                }
+            })));
         }
-        Access::Index { probes } => {
-            let ids = plan::probe_ids(store, probes)?;
-            Box::new(
-                ids.into_iter()
-                    .filter_map(move |id| store.get(&id).transpose()),
-            )
+    };
+    let mut start = 0;
+    Ok(Box::new(std::iter::from_fn(move || {
+        if start >= ids.len() {
+            return None;
         }
-    })
+        let end = (start + FETCH_BATCH).min(ids.len());
+        let chunk = &ids[start..end];
+        start = end;
+        Some(chunk.par_iter().filter_map(|id| store.get(id).transpose()).collect())
+    })))
+}
+
+/// The batches as one record at a time.
+fn one_by_one(batches: RecordBatches<'_>) -> RecordIter<'_> {
+    Box::new(batches.flat_map(|b| match b {
+        Ok(records) => records.into_iter().map(Ok).collect::<Vec<_>>(),
+        Err(e) => vec![Err(e)],
+    }))
 }
 
 /// The output columns: `*` expanded to every field.
@@ -731,7 +753,7 @@ pub(crate) fn run_select(store: &Store, sel: &Select, force_scan: bool) -> Resul
     }
     let records = fetch(store, &mut plan)?;
     table.rows = if sel.is_aggregate() {
-        select_grouped(sel, &plan, records)?
+        select_grouped(sel, &plan, one_by_one(records))?
     } else {
         select_rows(sel, &plan, records)?
     };
@@ -755,57 +777,64 @@ fn full_scan_plan(sel: &Select) -> Plan {
     }
 }
 
-/// A non-grouped query: filter, project, sort, limit.
+/// A non-grouped query: filter, project, sort, limit. Each batch of fetched records is
+/// filtered and projected in parallel; the rows keep the fetch order.
 fn select_rows(
     sel: &Select,
     plan: &Plan,
-    records: RecordIter<'_>,
+    batches: RecordBatches<'_>,
 ) -> Result<Vec<Vec<Value>>, ExecError> {
     let fields = output_fields(sel);
-    let project = |rec: &HopRecord| {
-        fields
-            .iter()
-            .map(|f| field_value(rec, *f))
-            .collect::<Vec<_>>()
-    };
+    let project = |rec: &HopRecord| project_row(rec, &fields);
     if sel.order_by.is_empty() {
-        // Streaming: stop as soon as LIMIT + OFFSET rows have matched.
+        // Streaming: stop after the batch in which LIMIT + OFFSET rows have matched.
         let budget = row_budget(sel);
         let mut rows = Vec::new();
-        let mut matched = 0usize;
-        for rec in records {
-            if budget.is_some_and(|b| matched >= b) {
+        for batch in batches {
+            if budget.is_some_and(|b| rows.len() >= b) {
                 break;
             }
-            let rec = rec?;
-            if !passes(&plan.residual, &rec) {
-                continue;
-            }
-            matched += 1;
-            rows.push(project(&rec));
+            let batch = batch?;
+            let matched: Vec<Vec<Value>> = batch.par_iter().filter(|rec| passes(&plan.residual, rec)).map(project).collect();
+            rows.extend(matched);
         }
         return Ok(apply_limit(rows, sel));
     }
     let mut top: TopK<String> = TopK::new(row_budget(sel));
-    for rec in records {
-        let rec = rec?;
-        if !passes(&plan.residual, &rec) {
-            continue;
-        }
-        let row = project(&rec);
-        let keys = sel
-            .order_by
-            .iter()
-            .map(|o| (row_sort_key(sel, o, &rec, &fields, &row), o.descending))
+    for batch in batches {
+        let batch = batch?;
+        let entries: Vec<SortEntry<String>> = batch
+            .par_iter()
+            .filter(|rec| passes(&plan.residual, rec))
+            .map(|rec| {
+                let row = project(rec);
+                let keys = sel
+                    .order_by
+                    .iter()
+                    .map(|o| (row_sort_key(sel, o, rec, &fields, &row), o.descending))
+                    .collect();
+                SortEntry { keys, tie: rec.id.clone(), row }
+            })
             .collect();
-        top.push(SortEntry {
-            keys,
-            tie: rec.id.clone(),
-            row,
-        });
+        for e in entries {
+            top.push(e);
+        }
     }
     let rows = top.into_sorted().into_iter().map(|e| e.row).collect();
     Ok(apply_limit(rows, sel))
+}
+
+/// The output row of `rec`: the values of `fields`, empty lists as NULL (as [`field_value`]).
+fn project_row(rec: &HopRecord, fields: &[Field]) -> Vec<Value> {
+    rec.fields(fields.iter().map(|f| f.name()))
+        .into_iter()
+        .map(|v| match v {
+            Some(Value::List(l)) if l.is_empty() => Value::Null,
+            Some(Value::NumList(l)) if l.is_empty() => Value::Null,
+            Some(v) => v,
+            None => Value::Null,
+        })
+        .collect()
 }
 
 /// The sort key of a non-grouped row.
