@@ -218,7 +218,8 @@ impl FeatureSet {
     /// The default set `hop-v1`: every descriptor, in canonical order. Version 2: the
     /// bottleneck position along the path is the first point within a relative 1e-9 of the
     /// minimum (version 1 took the strict minimum, which rounding could move to the mirror
-    /// point of a symmetric path; 52 of the 619 devi2025 hops changed).
+    /// point of a symmetric path), and every value is rounded to a 2^-30 grid
+    /// ([`DESCRIPTOR_GRID_SCALE`]), so descriptors do not change when coordinates change by rounding.
     pub fn hop_v1() -> Self {
         FeatureSet { name: HOP_V1.to_string(), version: HOP_V1_VERSION, names: descriptor_names().to_vec() }
     }
@@ -354,7 +355,36 @@ fn compute_with(ctx: &geometry::HostContext, record: &HopRecord) -> Result<Vec<f
     geometry::describe(ctx, record.initial, record.final_site, &mut row);
     debug_assert_eq!(row.values.len(), descriptor_names().len());
     check_finite(&record.id, &row.values)?;
-    Ok(row.values)
+    let exact = exact_descriptors();
+    Ok(row.values.into_iter().zip(exact).map(|(v, &keep)| if keep { v } else { snap(v) }).collect())
+}
+
+/// Every descriptor is rounded to a multiple of 2^-30 (about 9.3e-10, in the descriptor's own
+/// unit: A, eV, counts): far below any physical meaning, far above rounding noise. A structure
+/// passed through Cartesian coordinates (as `ase.Atoms` keep it) changes descriptors by
+/// ~1e-15, and two hops of one host share values (the initial site's environment) up to such
+/// noise; without the grid a tree's split at one of them, or a difference that is zero in
+/// exact arithmetic (`morse_end_diff` on a symmetric hop) changing sign, flips a prediction.
+/// A binary grid, so that values with few decimals (from coordinates written with few
+/// decimals) do not fall on its midpoints, and the rounding is exact arithmetic.
+pub const DESCRIPTOR_GRID_SCALE: f64 = (1u64 << 30) as f64;
+
+/// Which descriptors are left off the grid: the bottleneck positions (`*_t`), a sample index
+/// over the path length, which rounding cannot move and whose decimal values (0.175) read
+/// better exact.
+fn exact_descriptors() -> &'static [bool] {
+    static EXACT: OnceLock<Vec<bool>> = OnceLock::new();
+    EXACT.get_or_init(|| descriptor_names().iter().map(|n| n.ends_with("_t")).collect())
+}
+
+/// `v` on the grid of [`DESCRIPTOR_GRID_SCALE`], with `-0.0` as `0.0`.
+fn snap(v: f64) -> f64 {
+    let s = (v * DESCRIPTOR_GRID_SCALE).round() / DESCRIPTOR_GRID_SCALE;
+    if s == 0.0 {
+        0.0
+    } else {
+        s
+    }
 }
 
 /// All `hop-v1` descriptors of one hop, in the order of [`descriptor_names`].
