@@ -33,7 +33,7 @@ fn bvse_ids(store: &Store) -> Vec<String> {
 #[test]
 fn compute_stores_linked_records_once() {
     let (_d, store) = small_store(&GOOD);
-    let ids = corpus::select_ids(&store, "SELECT id FROM hops WHERE fidelity = 'dft'").unwrap();
+    let ids = hopdb::query::select_ids(&store, "SELECT id FROM hops WHERE fidelity = 'dft'").unwrap();
     assert_eq!(ids.len(), GOOD.len());
     let rep = corpus::compute(&store, &ids, &ComputeOptions::default()).unwrap();
     assert_eq!(rep.stored.len(), GOOD.len(), "{:?}", rep.failures);
@@ -260,7 +260,7 @@ fn ranks_naive(x: &[f64]) -> Vec<f64> {
 #[test]
 fn compare_matches_an_independent_computation() {
     let (_d, store) = devi_store();
-    let ids = corpus::select_ids(&store, "SELECT * FROM hops WHERE ion = 'Li' OR ion = 'Na'").unwrap();
+    let ids = hopdb::query::select_ids(&store, "SELECT * FROM hops WHERE ion = 'Li' OR ion = 'Na'").unwrap();
     let rep = corpus::compute(&store, &ids, &ComputeOptions { skip_failed: true, ..Default::default() }).unwrap();
     assert!(rep.stored.len() > 30, "{}", rep.stored.len());
     let rows = corpus::compare(&store, None).unwrap();
@@ -324,7 +324,7 @@ fn cli_help_has_examples_and_corpus_runs() {
 fn bvse_descriptor_experiment() {
     use hopdb::model::{self, Kind, Params};
     let (_d, store) = devi_store();
-    let all = corpus::select_ids(&store, "SELECT * FROM hops WHERE fidelity = 'dft'").unwrap();
+    let all = hopdb::query::select_ids(&store, "SELECT * FROM hops WHERE fidelity = 'dft'").unwrap();
     corpus::compute(&store, &all, &ComputeOptions { skip_failed: true, ..Default::default() }).unwrap();
     let kv = [("trees", "500"), ("max_depth", "4"), ("learning_rate", "0.03"), ("colsample", "0.4")];
     let params = Params::parse(Kind::BoostedTrees, &kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()).unwrap();

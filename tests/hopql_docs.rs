@@ -9,7 +9,7 @@
 //! `HOPQL_DOCS_BLESS=1 cargo test --test hopql_docs` rewrites the expected blocks that do not
 //! match (and adds missing ones) from the actual output; review the diff before keeping it.
 
-use hopdb::query::{exec, fields::FIELDS};
+use hopdb::query::fields::FIELDS;
 use hopdb::store::Store;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -96,7 +96,7 @@ fn blocks(lines: &[&str]) -> Vec<Block> {
 /// What an example prints: each result table as CSV (separated by a blank line), or the
 /// error of the first failing statement.
 fn run_example(src: &str) -> (String, &'static str) {
-    match exec::run_script(store(), src) {
+    match hopdb::query::run_script(store(), src) {
         Ok(tables) => {
             let parts: Vec<String> = tables
                 .iter()
@@ -105,7 +105,7 @@ fn run_example(src: &str) -> (String, &'static str) {
             (parts.join("\n\n"), "csv")
         }
         // A single statement prints its error; a script also names the failing statement.
-        Err(e) if exec::statement_spans(src).len() > 1 => (e.to_string(), "text"),
+        Err(e) if hopdb::query::statement_spans(src).len() > 1 => (e.to_string(), "text"),
         Err(e) => (e.error.to_string(), "text"),
     }
 }

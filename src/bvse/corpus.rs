@@ -149,10 +149,7 @@ pub fn counts_by_reason(failures: &[Failure]) -> BTreeMap<FailureReason, usize> 
 /// the batches of a corpus run committed before it.
 #[derive(Debug, thiserror::Error)]
 pub enum CorpusError {
-    /// The selecting query failed.
-    #[error("query: {0}")]
-    Query(#[from] crate::query::ExecError),
-    /// A query that is not a SELECT of hops.
+    /// Bad input (e.g. an unknown recipe or record).
     #[error("{0}")]
     Invalid(String),
     /// Some hops failed and failures were not to be skipped.
@@ -272,15 +269,6 @@ pub struct ComputeReport {
     pub failures: Vec<Failure>,
     /// Wall seconds of the whole operation.
     pub seconds: f64,
-}
-
-/// Ids selected by a HopQL `SELECT` (any projection; only its `WHERE`/`LIMIT` matter), in id
-/// order.
-pub fn select_ids(store: &Store, query: &str) -> Result<Vec<String>, CorpusError> {
-    match crate::query::parse_statement(query).map_err(|e| CorpusError::Invalid(format!("{e}")))? {
-        crate::query::Statement::Select(sel) => Ok(crate::query::splits::selected_ids(store, &sel)?),
-        other => Err(CorpusError::Invalid(format!("--from needs a SELECT over hops, not: {other}"))),
-    }
 }
 
 /// Compute and store a BVSE barrier for each record in `ids` (see the module docs): one

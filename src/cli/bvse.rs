@@ -100,7 +100,7 @@ pub fn run(db: &Path, cmd: BvseCmd) -> Result<()> {
     let store = Store::open(db)?;
     match cmd {
         BvseCmd::Compute { from, recipe, skip_failed, format } => {
-            let ids = corpus::select_ids(&store, &from)?;
+            let ids = hopdb::query::select_ids(&store, &from)?;
             let opts = ComputeOptions { recipe: recipe.into(), skip_failed };
             let rep = corpus::compute(&store, &ids, &opts)?;
             if format == Format::Json {
@@ -173,7 +173,7 @@ pub fn run(db: &Path, cmd: BvseCmd) -> Result<()> {
         }
         BvseCmd::Compare { from, format } => {
             let ids = match &from {
-                Some(q) => Some(corpus::select_ids(&store, q)?),
+                Some(q) => Some(hopdb::query::select_ids(&store, q)?),
                 None => None,
             };
             let rows = corpus::compare(&store, ids.as_deref())?;

@@ -139,7 +139,7 @@ pub fn query(db: &Path, a: QueryArgs) -> Result<()> {
 pub fn run_file(db: &Path, a: RunArgs) -> Result<()> {
     let src = hopdb::input::read_text(&a.file).map_err(|e| anyhow::anyhow!("script {}: {e}", a.file.display()))?;
     let store = open(db)?;
-    match exec::run_script(&store, &src) {
+    match hopdb::query::run_script(&store, &src) {
         Ok(tables) => {
             print_tables(&tables, a.format);
             Ok(())
@@ -319,7 +319,7 @@ fn dot_command(cmd: &str, s: &mut Session) -> Next {
     match (name, arg) {
         (".quit" | ".exit", _) => return Next::Quit,
         (".help", _) => println!("{HELP}"),
-        (".schema", _) => print_tables(&[exec::fields_table()], s.format),
+        (".schema", _) => print_tables(&[hopdb::query::fields_table()], s.format),
         (".timer", Some("on")) => s.timer = true,
         (".timer", Some("off")) => s.timer = false,
         (".timer", None) => println!("timer is {}", if s.timer { "on" } else { "off" }),
@@ -423,7 +423,7 @@ pub fn repl(db: &Path, a: ReplArgs) -> Result<()> {
                     buf.push('\n');
                 }
                 buf.push_str(&line);
-                if exec::is_complete(&buf) {
+                if hopdb::query::is_complete(&buf) {
                     let _ = rl.add_history_entry(buf.as_str());
                     save(&mut rl);
                     run_buffer(&store, &buf, &session);

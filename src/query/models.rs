@@ -3,8 +3,9 @@
 //! `EXPORT PREDICTIONS`): a thin layer over [`crate::modeling`].
 
 use super::ast::{param_map, EvalBy, ModelKind, ModelParam, Statement};
-use super::exec::{eval, ExecError};
-use super::splits::selected_ids;
+use super::error::ExecError;
+use super::predicate::eval;
+use super::select::selected_ids;
 use crate::model::{self, registry, Grid, Kind, ModelError};
 use crate::modeling::{self, EvalOptions, ModelingError, TrainRequest};
 use crate::store::Store;

@@ -2,9 +2,9 @@
 //! `DROP SPLIT`, `EXPORT SPLIT`, `SCENARIOS OF SPLIT`): a thin layer over [`crate::split`]
 //! and [`crate::scenario`].
 
-use super::ast::{CreateSplit, Select, SelectItem, SplitExportFormat, SplitMethod, SplitSource, Statement};
-use super::exec::{run_select, ExecError};
-use super::fields::Field;
+use super::ast::{CreateSplit, SplitExportFormat, SplitMethod, SplitSource, Statement};
+use super::error::ExecError;
+use super::select::selected_ids;
 use crate::record::HopRecord;
 use crate::split::{self, SplitError, Stratum, StratifiedOptions};
 use crate::store::Store;
@@ -45,23 +45,6 @@ pub fn execute(store: &Store, stmt: &Statement) -> Result<ResultTable, ExecError
         Statement::Scenarios(name) => scenarios(store, name),
         other => unreachable!("not a split statement: {other}"),
     }
-}
-
-/// The ids a split's query selects, in id order.
-pub(crate) fn selected_ids(store: &Store, sel: &Select) -> Result<Vec<String>, ExecError> {
-    if sel.is_aggregate() {
-        return Err(SplitError::Invalid("the query of a split must select hops, not groups or aggregates".into()).into());
-    }
-    let id = Field::lookup("id").expect("id is a field");
-    let q = Select { items: vec![SelectItem::Field { field: id, alias: None }], order_by: vec![], ..sel.clone() };
-    let t = run_select(store, &q, false)?;
-    let mut ids: Vec<String> = t.rows.into_iter().filter_map(|r| match r.into_iter().next() {
-        Some(Value::Str(s)) => Some(s),
-        _ => None,
-    }).collect();
-    ids.sort();
-    ids.dedup();
-    Ok(ids)
 }
 
 fn create(store: &Store, c: &CreateSplit) -> Result<ResultTable, ExecError> {
