@@ -25,20 +25,7 @@ impl ImportRun {
     }
 }
 
-/// Median of a list of numbers (NaN when empty).
-pub fn median(xs: &[f64]) -> f64 {
-    if xs.is_empty() {
-        return f64::NAN;
-    }
-    let mut v = xs.to_vec();
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        0.5 * (v[n / 2 - 1] + v[n / 2])
-    }
-}
+pub use crate::eval::median;
 
 fn dir_size(p: &Path) -> u64 {
     let mut total = 0;

@@ -212,13 +212,42 @@ pub fn classify(y_true: &[f64], y_pred: &[f64], threshold: f64) -> Result<Classi
     })
 }
 
+// ---------------------------------------------------------------------------------------
+// Summary statistics (the one copy: metrics, cross-validation, benchmarks and reports use these)
+// ---------------------------------------------------------------------------------------
+
+/// Arithmetic mean (NaN when empty).
+pub fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len() as f64
+}
+
 /// Sample standard deviation (`n - 1` denominator); 0 for fewer than two values.
-fn std_dev(v: &[f64]) -> f64 {
+pub fn sample_std(v: &[f64]) -> f64 {
     if v.len() < 2 {
         return 0.0;
     }
-    let m = v.iter().sum::<f64>() / v.len() as f64;
+    let m = mean(v);
     (v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (v.len() - 1) as f64).sqrt()
+}
+
+/// Mean and sample standard deviation ([`mean`], [`sample_std`]).
+pub fn mean_std(v: &[f64]) -> (f64, f64) {
+    (mean(v), sample_std(v))
+}
+
+/// Median (the mean of the middle two for an even count; NaN when empty).
+pub fn median(xs: &[f64]) -> f64 {
+    if xs.is_empty() {
+        return f64::NAN;
+    }
+    let mut v = xs.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    }
 }
 
 /// Bootstrap standard errors of MAE, RMSE, R^2 and accuracy (at [`DEFAULT_THRESHOLD`]):
@@ -256,10 +285,10 @@ pub fn bootstrap_at(y_true: &[f64], y_pred: &[f64], n_resamples: usize, seed: u6
         n_resamples,
         seed,
         threshold,
-        mae: std_dev(&mae),
-        rmse: std_dev(&rmse),
-        r2: std_dev(&r2),
-        accuracy: std_dev(&acc),
+        mae: sample_std(&mae),
+        rmse: sample_std(&rmse),
+        r2: sample_std(&r2),
+        accuracy: sample_std(&acc),
     })
 }
 

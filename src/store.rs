@@ -543,7 +543,7 @@ impl Store {
         let mut ws = WriteSet::new("init", format!("created store (schema {SCHEMA_VERSION})"));
         ws.put_raw(key(b'm', &[b"schema_version"]), SCHEMA_VERSION.to_be_bytes().to_vec());
         ws.put_raw(key(b'm', &[b"created_at"]), now().into_bytes());
-        for (label, group) in crate::import::classes::DEFAULT_CLASS_GROUPS {
+        for (label, group) in crate::record::classes::DEFAULT_CLASS_GROUPS {
             ws.set_class_group(label, group);
         }
         let store = Store { path: path.to_path_buf(), db, _lock: lock, count_hint: std::sync::Mutex::new((0, false)) };

@@ -3,8 +3,9 @@
 //! record batch with exact column types.
 
 pub mod arrow;
+mod column;
 
-pub use crate::query::fields::FieldType as ColumnType;
+pub use column::ColumnType;
 
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, ContentArrangement, Table};
 use serde::Serialize;

@@ -373,7 +373,7 @@ fn read(reader: Reader, file: &Path, groups: &BTreeMap<String, String>) -> ReadO
             let o = generic::GenericOptions { class_groups: groups.clone(), ..Default::default() };
             generic::read_manifest(file, &o).map_err(err)
         }
-        Reader::Jsonl => hopdb::export::read_jsonl(file).map_err(err),
+        Reader::Jsonl => hopdb::import::jsonl::read_jsonl(file).map_err(err),
     }
 }
 

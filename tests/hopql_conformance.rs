@@ -46,7 +46,7 @@ fn raw() -> &'static Vec<Raw> {
             let row = row.unwrap();
             tab.insert(row[6].to_string(), row.iter().map(|s| s.trim().to_string()).collect::<Vec<_>>());
         }
-        let groups: BTreeMap<&str, &str> = hopdb::import::classes::DEFAULT_CLASS_GROUPS.iter().copied().collect();
+        let groups: BTreeMap<&str, &str> = hopdb::record::classes::DEFAULT_CLASS_GROUPS.iter().copied().collect();
         let mut out = vec![];
         for (file, part) in [("band_train.json", "train"), ("band_test.json", "test")] {
             let v: J = serde_json::from_str(&std::fs::read_to_string(Path::new(DATA).join(file)).unwrap()).unwrap();

@@ -409,7 +409,7 @@ fn jsonl_export_import_round_trip() {
     assert_eq!(export::export_jsonl(&a, ids.clone(), &mut f).unwrap(), 5);
     drop(f);
 
-    let (c, r) = export::read_jsonl(&out).unwrap();
+    let (c, r) = hopdb::import::jsonl::read_jsonl(&out).unwrap();
     assert!(r.is_empty(), "{r:?}");
     assert_eq!(c.len(), 5);
     let b = Store::create(dir.path().join("b")).unwrap();
@@ -435,7 +435,7 @@ fn jsonl_tampered_host_is_rejected() {
     v["host"]["frac"][0][0] = serde_json::json!(0.123);
     let p = dir.path().join("t.jsonl");
     std::fs::write(&p, format!("{v}\nnot json\n")).unwrap();
-    let (c, r) = export::read_jsonl(&p).unwrap();
+    let (c, r) = hopdb::import::jsonl::read_jsonl(&p).unwrap();
     assert!(c.is_empty());
     assert_eq!(r.len(), 2);
     assert!(r[0].reason.contains("field host"), "{}", r[0].reason);
@@ -495,12 +495,12 @@ fn exact_json_reads_floats_bit_for_bit() {
         let x: f64 = rng.gen::<f64>() * 10f64.powi(rng.gen_range(-8..8));
         let v = serde_json::json!({"x": x, "s": "a\"b\\c\u{e9}\u{1F600}\n", "a": [1, -2, 3.5e-7, null, true]});
         let text = serde_json::to_string(&v).unwrap();
-        let back = export::parse_json_exact(&text).unwrap();
+        let back = hopdb::import::jsonl::parse_json_exact(&text).unwrap();
         assert_eq!(back["x"].as_f64().unwrap().to_bits(), x.to_bits(), "{text}");
         assert_eq!(back["s"], v["s"]);
         assert_eq!(back["a"], v["a"]);
     }
-    assert!(export::parse_json_exact("{\"a\": 1,}").is_err());
-    assert!(export::parse_json_exact("[1] x").is_err());
-    assert_eq!(export::parse_json_exact("\"\\ud83d\\ude00\"").unwrap(), serde_json::json!("\u{1F600}"));
+    assert!(hopdb::import::jsonl::parse_json_exact("{\"a\": 1,}").is_err());
+    assert!(hopdb::import::jsonl::parse_json_exact("[1] x").is_err());
+    assert_eq!(hopdb::import::jsonl::parse_json_exact("\"\\ud83d\\ude00\"").unwrap(), serde_json::json!("\u{1F600}"));
 }

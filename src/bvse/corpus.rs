@@ -872,8 +872,8 @@ pub fn compare(store: &Store, ids: Option<&[String]>) -> Result<Vec<CompareRow>,
                 pearson: pearson(&x, &y),
                 spearman: spearman(&x, &y),
                 mae,
-                median_bvse: crate::bench::median(&x),
-                median_parent: crate::bench::median(&y),
+                median_bvse: crate::eval::median(&x),
+                median_parent: crate::eval::median(&y),
             });
         }
     }

@@ -504,7 +504,7 @@ pub fn classes(db: &Path, c: ClassesCmd) -> Result<()> {
             for l in labels {
                 t.push(vec![
                     Value::Str(l.clone()),
-                    Value::Str(hopdb::import::classes::group_for(&map, l)),
+                    Value::Str(hopdb::record::classes::group_for(&map, l)),
                     Value::Int(*counts.get(l).unwrap_or(&0) as i64),
                 ]);
             }

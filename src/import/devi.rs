@@ -257,7 +257,7 @@ fn base_record(
             }
         }
     }
-    let group = class.as_deref().map(|c| super::classes::group_for(ctx.class_groups, c));
+    let group = class.as_deref().map(|c| crate::record::classes::group_for(ctx.class_groups, c));
     let r = HopRecord {
         id: record_id(ctx.dataset, sys),
         ion: Element::from_z(1).expect("H exists"),

@@ -205,7 +205,7 @@ pub fn candidate_from_structures(
     check_meta(meta, em)?;
     let hop = super::hop_from_endpoints(ini, fin, Some(ion), 0.1).map_err(|e| format!("initial/final: {e}"))?;
     let id = meta.id.trim();
-    let group = meta.class.as_deref().map(|c| super::classes::group_for(&opts.class_groups, c));
+    let group = meta.class.as_deref().map(|c| crate::record::classes::group_for(&opts.class_groups, c));
     let mut r = HopRecord {
         id: record_id(&opts.dataset, id),
         ion: hop.ion,

@@ -33,6 +33,7 @@
 //! The source record id is `<material_id>_<edge_id>` (just `<edge_id>` when there is no material
 //! id); `material_id` becomes the record's `sys_name` and a numeric `edge_id` is kept in `extra`.
 
+pub use crate::structure::extxyz::parse_info_line;
 use super::{finish_record, Candidate, ImportError, Rejection};
 use crate::element::Element;
 use crate::input::quote;
@@ -100,90 +101,6 @@ impl Default for LitrajOptions {
     }
 }
 
-/// Parse an extended-XYZ info line into `(key, value)` pairs, in order. Values lose their
-/// quotes (with `\"` and `\\` unescaped); a key without `=` gets the value `T`.
-pub fn parse_info_line(line: &str) -> Result<Vec<(String, String)>, String> {
-    let chars: Vec<char> = line.chars().collect();
-    let mut out = Vec::new();
-    let mut i = 0;
-    let skip_ws = |i: &mut usize| {
-        while *i < chars.len() && chars[*i].is_whitespace() {
-            *i += 1;
-        }
-    };
-    loop {
-        skip_ws(&mut i);
-        if i >= chars.len() {
-            break;
-        }
-        let start = i;
-        while i < chars.len() && !chars[i].is_whitespace() && chars[i] != '=' {
-            i += 1;
-        }
-        let key: String = chars[start..i].iter().collect();
-        let mut j = i;
-        skip_ws(&mut j);
-        if j < chars.len() && chars[j] == '=' {
-            i = j + 1;
-            skip_ws(&mut i);
-            if key.is_empty() {
-                return Err("'=' without a key".into());
-            }
-            let mut value = String::new();
-            if i < chars.len() && (chars[i] == '"' || chars[i] == '\'') {
-                let q = chars[i];
-                i += 1;
-                let mut closed = false;
-                while i < chars.len() {
-                    let c = chars[i];
-                    if c == '\\' && i + 1 < chars.len() {
-                        value.push(chars[i + 1]);
-                        i += 2;
-                        continue;
-                    }
-                    if c == q {
-                        closed = true;
-                        i += 1;
-                        break;
-                    }
-                    value.push(c);
-                    i += 1;
-                }
-                if !closed {
-                    return Err(format!("unterminated quote in the value of '{key}'"));
-                }
-            } else if i < chars.len() && (chars[i] == '{' || chars[i] == '[') {
-                let (open, close) = if chars[i] == '{' { ('{', '}') } else { ('[', ']') };
-                let mut depth = 0;
-                while i < chars.len() {
-                    let c = chars[i];
-                    if c == open {
-                        depth += 1;
-                    } else if c == close {
-                        depth -= 1;
-                    }
-                    value.push(c);
-                    i += 1;
-                    if depth == 0 {
-                        break;
-                    }
-                }
-                if depth != 0 {
-                    return Err(format!("unbalanced '{open}' in the value of '{key}'"));
-                }
-            } else {
-                while i < chars.len() && !chars[i].is_whitespace() {
-                    value.push(chars[i]);
-                    i += 1;
-                }
-            }
-            out.push((key, value));
-        } else {
-            out.push((key, "T".to_string()));
-        }
-    }
-    Ok(out)
-}
 
 /// Look up an info key, case-insensitively.
 fn info_get<'a>(info: &'a [(String, String)], key: &str) -> Option<&'a str> {

@@ -6,9 +6,9 @@
 //! writes them in one atomic batch. By default one invalid record rejects the whole import;
 //! with `skip_invalid` the valid ones are imported and every rejected one is reported.
 
-pub mod classes;
 pub mod devi;
 pub mod generic;
+pub mod jsonl;
 pub mod litraj;
 pub mod source;
 
@@ -159,10 +159,7 @@ pub fn read_with_sha(path: &Path) -> Result<(Vec<u8>, String), ImportError> {
     Ok((bytes, sha))
 }
 
-/// The current time, RFC 3339, for provenance.
-pub fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
+pub use crate::record::now;
 
 /// Fill in the derived fields of a record from its host: host id, atom count, elements, volume.
 pub fn finish_record(r: &mut HopRecord, host: &Structure) {

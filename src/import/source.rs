@@ -104,7 +104,7 @@ pub fn read(store: &Store, source: &Source) -> Result<(Vec<Candidate>, Vec<Rejec
             (c, e, format!("{dataset} manifest {}", file.display()))
         }
         Source::Jsonl { file } => {
-            let (c, e) = crate::export::read_jsonl(file)?;
+            let (c, e) = super::jsonl::read_jsonl(file)?;
             (c, e, format!("jsonl {}", file.display()))
         }
     })

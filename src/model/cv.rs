@@ -10,6 +10,7 @@
 //! [`tune`] scores every point of a [`Grid`] on the same folds, in parallel over
 //! (point, fold) pairs, using only the rows it is given (pass the training partition only).
 
+use crate::eval::mean_std;
 use super::{fit_rows, predict_rows, validate, Kind, Labels, ModelError, Params, Result};
 use crate::eval::{self, Metrics};
 use rand::seq::SliceRandom;
@@ -70,12 +71,6 @@ pub struct CvResult {
     pub pooled: Metrics,
 }
 
-fn mean_std(v: &[f64]) -> (f64, f64) {
-    let n = v.len() as f64;
-    let m = v.iter().sum::<f64>() / n;
-    let s = if v.len() > 1 { (v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1.0)).sqrt() } else { 0.0 };
-    (m, s)
-}
 
 /// Checked data and folds shared by [`cross_validate`] and [`tune`].
 struct Prepared {

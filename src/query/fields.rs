@@ -5,64 +5,8 @@
 use serde::Serialize;
 use std::fmt;
 
-/// The value type of a queryable field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-pub enum FieldType {
-    /// A string.
-    Str,
-    /// A floating-point number.
-    Num,
-    /// An integer.
-    Int,
-    /// A boolean.
-    Bool,
-    /// A list of strings (queried with `HAS` and `LENGTH`).
-    StrList,
-    /// A list of numbers (queried with `LENGTH`).
-    NumList,
-}
-
-impl FieldType {
-    /// The short type name used in `DESCRIBE` output and error messages (`"Num"`, ...).
-    pub fn name(self) -> &'static str {
-        match self {
-            FieldType::Str => "Str",
-            FieldType::Num => "Num",
-            FieldType::Int => "Int",
-            FieldType::Bool => "Bool",
-            FieldType::StrList => "StrList",
-            FieldType::NumList => "NumList",
-        }
-    }
-
-    /// A phrase for error messages, e.g. `"a number"`.
-    pub fn describe(self) -> &'static str {
-        match self {
-            FieldType::Str => "a string",
-            FieldType::Num => "a number",
-            FieldType::Int => "an integer",
-            FieldType::Bool => "a boolean",
-            FieldType::StrList => "a list of strings",
-            FieldType::NumList => "a list of numbers",
-        }
-    }
-
-    /// True for `Num` and `Int`.
-    pub fn is_numeric(self) -> bool {
-        matches!(self, FieldType::Num | FieldType::Int)
-    }
-
-    /// True for the list types `StrList` and `NumList`.
-    pub fn is_list(self) -> bool {
-        matches!(self, FieldType::StrList | FieldType::NumList)
-    }
-}
-
-impl fmt::Display for FieldType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+/// The value type of a queryable field: the type of a result column ([`crate::table::ColumnType`]).
+pub use crate::table::ColumnType as FieldType;
 
 /// The definition of one queryable field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -304,7 +304,7 @@ impl Split {
             seed,
             partitions,
             fingerprint: String::new(),
-            created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            created_at: crate::record::now(),
         };
         s.fingerprint = s.compute_fingerprint();
         s

@@ -58,7 +58,7 @@ fn lattice(value: &str) -> Result<Lattice, String> {
 pub fn parse_extxyz(text: &str) -> Result<Structure, String> {
     let lines: Vec<&str> = text.lines().collect();
     let n: usize = lines.first().and_then(|l| l.trim().parse().ok()).ok_or("line 1: expected the number of atoms")?;
-    let info = crate::import::litraj::parse_info_line(lines.get(1).ok_or("line 2: missing info line")?).map_err(|e| format!("line 2: {e}"))?;
+    let info = parse_info_line(lines.get(1).ok_or("line 2: missing info line")?).map_err(|e| format!("line 2: {e}"))?;
     let get = |k: &str| info.iter().find(|(key, _)| key.eq_ignore_ascii_case(k)).map(|(_, v)| v.as_str());
     let lat = lattice(get("Lattice").ok_or("line 2: no Lattice=\"...\" (a periodic cell is needed)")?)?;
     let (sc, pc) = columns(get("Properties").unwrap_or("species:S:1:pos:R:3"))?;
@@ -81,6 +81,91 @@ pub fn parse_extxyz(text: &str) -> Result<Structure, String> {
         frac.push(lat.to_frac(p));
     }
     Structure::new(lat, species, frac).map_err(|e| e.to_string())
+}
+
+/// Parse an extended-XYZ info line into `(key, value)` pairs, in order. Values lose their
+/// quotes (with `\"` and `\\` unescaped); a key without `=` gets the value `T`.
+pub fn parse_info_line(line: &str) -> Result<Vec<(String, String)>, String> {
+    let chars: Vec<char> = line.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let skip_ws = |i: &mut usize| {
+        while *i < chars.len() && chars[*i].is_whitespace() {
+            *i += 1;
+        }
+    };
+    loop {
+        skip_ws(&mut i);
+        if i >= chars.len() {
+            break;
+        }
+        let start = i;
+        while i < chars.len() && !chars[i].is_whitespace() && chars[i] != '=' {
+            i += 1;
+        }
+        let key: String = chars[start..i].iter().collect();
+        let mut j = i;
+        skip_ws(&mut j);
+        if j < chars.len() && chars[j] == '=' {
+            i = j + 1;
+            skip_ws(&mut i);
+            if key.is_empty() {
+                return Err("'=' without a key".into());
+            }
+            let mut value = String::new();
+            if i < chars.len() && (chars[i] == '"' || chars[i] == '\'') {
+                let q = chars[i];
+                i += 1;
+                let mut closed = false;
+                while i < chars.len() {
+                    let c = chars[i];
+                    if c == '\\' && i + 1 < chars.len() {
+                        value.push(chars[i + 1]);
+                        i += 2;
+                        continue;
+                    }
+                    if c == q {
+                        closed = true;
+                        i += 1;
+                        break;
+                    }
+                    value.push(c);
+                    i += 1;
+                }
+                if !closed {
+                    return Err(format!("unterminated quote in the value of '{key}'"));
+                }
+            } else if i < chars.len() && (chars[i] == '{' || chars[i] == '[') {
+                let (open, close) = if chars[i] == '{' { ('{', '}') } else { ('[', ']') };
+                let mut depth = 0;
+                while i < chars.len() {
+                    let c = chars[i];
+                    if c == open {
+                        depth += 1;
+                    } else if c == close {
+                        depth -= 1;
+                    }
+                    value.push(c);
+                    i += 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                if depth != 0 {
+                    return Err(format!("unbalanced '{open}' in the value of '{key}'"));
+                }
+            } else {
+                while i < chars.len() && !chars[i].is_whitespace() {
+                    value.push(chars[i]);
+                    i += 1;
+                }
+            }
+            out.push((key, value));
+        } else {
+            out.push((key, "T".to_string()));
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

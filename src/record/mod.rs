@@ -6,6 +6,9 @@
 //! metadata scans never decode atoms. The derived views (band, initial, final, centroid)
 //! take the host as an argument.
 
+
+pub mod classes;
+
 use crate::element::Element;
 use crate::table::Value;
 use crate::structure::{lerp, norm, Structure, Vec3};
@@ -547,4 +550,10 @@ impl HopRecord {
             _ => return None,
         })
     }
+}
+
+/// The current time, RFC 3339 in UTC to the second: the time stamp of provenance, audit
+/// entries and model records.
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
