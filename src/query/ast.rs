@@ -11,38 +11,7 @@
 pub use super::fields::Field;
 pub use crate::record::HopView;
 
-/// The layout `EXPORT SPLIT ... FORMAT kind` writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SplitExportFormat {
-    /// The split as JSON (its partitions, parameters and fingerprint).
-    Json,
-    /// One `id,partition` row per hop.
-    Csv,
-    /// ALIGNN's `train_alignn.py` folder: `id_prop.csv`, one POSCAR per hop, a config fragment.
-    Alignn,
-    /// One LiTraj-style extended XYZ file per partition.
-    Extxyz,
-}
-
-impl SplitExportFormat {
-    /// Every format.
-    pub const ALL: &'static [SplitExportFormat] = &[Self::Json, Self::Csv, Self::Alignn, Self::Extxyz];
-
-    /// The lower-case keyword.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Json => "json",
-            Self::Csv => "csv",
-            Self::Alignn => "alignn",
-            Self::Extxyz => "extxyz",
-        }
-    }
-
-    /// The format called `s` (case-insensitive).
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.iter().copied().find(|f| f.as_str().eq_ignore_ascii_case(s))
-    }
-}
+pub use crate::export::split::SplitExportFormat;
 
 /// One HopQL statement.
 #[derive(Debug, Clone, PartialEq)]
