@@ -24,7 +24,7 @@ use crate::model::{self, registry, Grid, Kind, Labels, ModelError, ModelRecord, 
 use crate::record::HopRecord;
 use crate::scenario;
 use crate::split::{self, Split, SplitError};
-use crate::store::{self, Store, StoreError, WriteSet};
+use crate::store::{Keyspace, Store, StoreError, WriteSet};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
@@ -652,23 +652,13 @@ pub fn cross_validate_split(store: &Store, kind: Kind, params: &BTreeMap<String,
 /// Version of the stored encoding of a [`Prediction`].
 pub const PREDICTION_FORMAT_VERSION: u32 = 1;
 
-fn prediction_prefix(model: &str) -> Vec<u8> {
-    let mut p = store::key(b'P', &[model.as_bytes()]);
-    p.push(0);
-    p
-}
-
-fn prediction_key(model: &str, id: &str) -> Vec<u8> {
-    store::key(b'P', &[model.as_bytes(), id.as_bytes()])
-}
-
 /// Save predictions of `model` in one atomic write (op `predict`), replacing earlier
-/// predictions of the same hops.
+/// predictions of the same hops: named objects (model, record id) of the store's
+/// [`Keyspace::Prediction`] keyspace, value `(PREDICTION_FORMAT_VERSION, Prediction)`.
 pub fn save_predictions(store: &Store, model: &str, rows: &[Prediction], summary: &str) -> Result<()> {
     let mut ws = WriteSet::new("predict", summary.to_string());
     for p in rows {
-        let bytes = bincode::serialize(&(PREDICTION_FORMAT_VERSION, p)).map_err(|e| ModelingError::Invalid(format!("cannot encode prediction: {e}")))?;
-        ws.put_raw(prediction_key(model, &p.id), bytes);
+        ws.put_object(Keyspace::Prediction, &[model, &p.id], &(PREDICTION_FORMAT_VERSION, p));
     }
     store.commit(ws)?;
     Ok(())
@@ -677,10 +667,12 @@ pub fn save_predictions(store: &Store, model: &str, rows: &[Prediction], summary
 /// The stored predictions of `model`, in id order.
 pub fn load_predictions(store: &Store, model: &str) -> Result<Vec<Prediction>> {
     let mut out = Vec::new();
-    for kv in store.scan_raw(&prediction_prefix(model)) {
-        let (k, v) = kv?;
-        let (ver, p): (u32, Prediction) = bincode::deserialize(&v)
-            .map_err(|e| ModelingError::Invalid(format!("stored prediction {} is unreadable: {e}", String::from_utf8_lossy(&k))))?;
+    for (_, stored) in store.list_objects::<(u32, Prediction)>(Keyspace::Prediction, &[model])? {
+        let (ver, p) = match stored {
+            Ok(v) => v,
+            Err(StoreError::Corrupt { key, msg }) => return Err(ModelingError::Invalid(format!("stored prediction {key} is unreadable: {msg}"))),
+            Err(e) => return Err(e.into()),
+        };
         if ver != PREDICTION_FORMAT_VERSION {
             return Err(ModelingError::Invalid(format!("stored prediction has format version {ver}, this hopdb reads {PREDICTION_FORMAT_VERSION}")));
         }
@@ -695,13 +687,11 @@ pub fn drop_model(store: &Store, name: &str) -> Result<usize> {
         return Err(ModelError::NotFound(name.to_string()).into());
     }
     let mut ws = WriteSet::new("model", format!("drop model '{name}' and its predictions"));
-    ws.remove_raw(registry::model_key(name));
-    let mut n = 0;
-    for kv in store.scan_raw(&prediction_prefix(name)) {
-        let (k, _) = kv?;
-        ws.remove_raw(k);
-        n += 1;
+    ws.remove_object(Keyspace::Model, &[name]);
+    let ids = store.object_names(Keyspace::Prediction, &[name])?;
+    for id in &ids {
+        ws.remove_object(Keyspace::Prediction, &[name, id]);
     }
     store.commit(ws)?;
-    Ok(n)
+    Ok(ids.len())
 }

@@ -453,7 +453,7 @@ fn cache_reuses_vectors_and_recomputes_on_version_or_hop_change() {
     for (a, b) in m1.rows.iter().zip(&m2.rows) {
         assert!(a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()));
     }
-    assert!(store.get_raw(&features::feature_key(&set, &ids[0])).unwrap().is_some());
+    assert!(features::is_cached(&store, &set, &ids[0]).unwrap());
     // A version bump recomputes everything under new keys.
     let v2 = FeatureSet { version: set.version + 1, ..set.clone() };
     let (m3, rep3) = cached_matrix_report(&store, &ids, &v2).unwrap();

@@ -13,7 +13,7 @@ use super::{barrier_for_hop, enumerate_hops, prepare_hop_with_oxidation_states, 
 use crate::element::Element;
 use crate::import::finish_record;
 use crate::record::{Fidelity, HopRecord, Material, Method, Provenance, StructureId};
-use crate::store::{key, Store, StoreError, WriteSet};
+use crate::store::{Keyspace, Store, StoreError, WriteSet};
 use crate::structure::{wrap_frac, Structure, Vec3};
 use crate::table::{ResultTable, Value};
 use rand::seq::SliceRandom;
@@ -38,9 +38,6 @@ pub const DEFAULT_IONS: [&str; 6] = ["Li", "Na", "K", "Mg", "Ca", "Zn"];
 /// Isotropic lattice scales of the default variants: 0.90 to 1.10 in steps of 0.02 (11
 /// lattices per substitution; enough variants for a 100k corpus from the 619-hop dataset).
 pub const DEFAULT_STRAINS: [f64; 11] = [0.90, 0.92, 0.94, 0.96, 0.98, 1.0, 1.02, 1.04, 1.06, 1.08, 1.10];
-/// Key prefix of the corpus's failure markers (`b`, record id -> reason): a work item that
-/// failed is remembered, so a resumed run does not compute it again.
-pub const FAILURE_PREFIX: u8 = b'b';
 /// Two sites closer than this (Angstrom) are the same site when a parent structure is
 /// rebuilt from a hop (the ion is not added a second time).
 pub const SAME_SITE_TOLERANCE: f64 = 0.5;
@@ -566,16 +563,17 @@ pub struct CorpusReport {
     pub compute_seconds: f64,
 }
 
-fn failure_key(id: &str) -> Vec<u8> {
-    key(FAILURE_PREFIX, &[id.as_bytes()])
-}
+/// Failure markers of the corpus: named objects of the store's [`Keyspace::CorpusFailure`]
+/// keyspace, keyed by the corpus record id, value `(reason, message)`. A work item that failed
+/// is remembered, so a resumed run does not compute it again.
+const FAILURES: Keyspace = Keyspace::CorpusFailure;
 
 /// The failure remembered for a corpus work item, if any.
 pub fn remembered_failure(store: &Store, id: &str) -> Result<Option<Failure>, StoreError> {
-    Ok(store.get_raw(&failure_key(id))?.map(|v| {
-        let text = String::from_utf8_lossy(&v).into_owned();
-        let (reason, message) = text.split_once('\n').unwrap_or((&text, ""));
-        Failure { id: id.to_string(), reason: FailureReason::parse(reason).unwrap_or(FailureReason::InvalidInput), message: message.to_string() }
+    Ok(store.load_object::<(String, String)>(FAILURES, &[id])?.map(|(reason, message)| Failure {
+        id: id.to_string(),
+        reason: FailureReason::parse(&reason).unwrap_or(FailureReason::InvalidInput),
+        message,
     }))
 }
 
@@ -683,7 +681,7 @@ pub fn corpus_with_hook(store: &Store, opts: &CorpusOptions, before_commit: &mut
             if store.contains(&it.id)? {
                 have += 1;
                 rep.already_stored += 1;
-            } else if store.get_raw(&failure_key(&it.id))?.is_some() {
+            } else if store.has_object(FAILURES, &[&it.id])? {
                 rep.already_failed += 1;
             } else {
                 batch.push(it);
@@ -733,7 +731,7 @@ pub fn corpus_with_hook(store: &Store, opts: &CorpusOptions, before_commit: &mut
                     nc += usize::from(rec.method.converged == Some(false));
                 }
                 Err(f) => {
-                    ws.put_raw(failure_key(&f.id), format!("{}\n{}", f.reason.as_str(), f.message).into_bytes());
+                    ws.put_object(FAILURES, &[&f.id], &(f.reason.as_str(), &f.message));
                     *failed_now.entry(f.reason.as_str().to_string()).or_insert(0) += 1;
                 }
             }
@@ -759,10 +757,8 @@ pub fn corpus_with_hook(store: &Store, opts: &CorpusOptions, before_commit: &mut
 /// Counts of the corpus's remembered failures by reason (the whole store).
 pub fn remembered_failures(store: &Store) -> Result<BTreeMap<String, usize>, StoreError> {
     let mut out = BTreeMap::new();
-    for kv in store.scan_raw(&key(FAILURE_PREFIX, &[])) {
-        let (_, v) = kv?;
-        let text = String::from_utf8_lossy(&v).into_owned();
-        let reason = text.split('\n').next().unwrap_or("").to_string();
+    for (_, stored) in store.list_objects::<(String, String)>(FAILURES, &[])? {
+        let (reason, _) = stored?;
         *out.entry(reason).or_insert(0) += 1;
     }
     Ok(out)

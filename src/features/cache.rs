@@ -1,7 +1,8 @@
 //! Descriptor vectors cached in the store.
 //!
-//! Key: `store::key(b'f', &[set name, decimal set version, record id])`. Value: bincode of
-//! [`CachedRow`]: a sha256 of the hop's inputs (set name, version and column names, record
+//! Each vector is a named object of the store's [`Keyspace::Features`] keyspace, keyed by
+//! (set name, decimal set version, record id); its value (through the store's codec) is a
+//! `CachedRow`: a sha256 of the hop's inputs (set name, version and column names, record
 //! id, host id, ion, initial and final site bits) and the `Vec<f64>` of the set's columns. A
 //! vector is reused only when the hash matches, so bumping the set's version or changing a
 //! record's hop (host, ion or sites) recomputes it; Em and metadata are not inputs and do not
@@ -9,7 +10,7 @@
 
 use super::{compute_records, FeatureError, FeatureMatrix, FeatureSet};
 use crate::record::HopRecord;
-use crate::store::{self, Store, WriteSet};
+use crate::store::{Keyspace, Store, StoreError, WriteSet};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -32,9 +33,21 @@ pub struct CacheReport {
     pub computed: usize,
 }
 
-/// The store key of a record's cached vector for `set`.
-pub fn feature_key(set: &FeatureSet, id: &str) -> Vec<u8> {
-    store::key(b'f', &[set.name.as_bytes(), set.version.to_string().as_bytes(), id.as_bytes()])
+/// True when the store holds a cached vector of `set` for the record `id` (valid or not: the
+/// input hash is checked only when it is used).
+pub fn is_cached(store: &Store, set: &FeatureSet, id: &str) -> Result<bool, StoreError> {
+    store.has_object(Keyspace::Features, &[&set.name, &set.version.to_string(), id])
+}
+
+/// The cached vector of `set` for `r`, when there is one whose input hash is `hash` and whose
+/// values fit the set; a value that does not decode counts as none (it is recomputed).
+fn cached_row(store: &Store, set: &FeatureSet, r: &HopRecord, hash: &str) -> Result<Option<Vec<f64>>, StoreError> {
+    let row = match store.load_object::<CachedRow>(Keyspace::Features, &[&set.name, &set.version.to_string(), &r.id]) {
+        Ok(row) => row,
+        Err(StoreError::Corrupt { .. }) => None,
+        Err(e) => return Err(e),
+    };
+    Ok(row.filter(|c| c.input_hash == hash && c.values.len() == set.names.len() && c.values.iter().all(|x| x.is_finite())).map(|c| c.values))
 }
 
 fn input_hash(set: &FeatureSet, r: &HopRecord) -> String {
@@ -71,11 +84,7 @@ pub fn cached_matrix_report(store: &Store, ids: &[String], set: &FeatureSet) -> 
         .map(|id| {
             let r = store.record(id)?;
             let hash = input_hash(set, &r);
-            let hit = store
-                .get_raw(&feature_key(set, id))?
-                .and_then(|v| bincode::deserialize::<CachedRow>(&v).ok())
-                .filter(|c| c.input_hash == hash && c.values.len() == set.names.len() && c.values.iter().all(|x| x.is_finite()))
-                .map(|c| c.values);
+            let hit = cached_row(store, set, &r, &hash)?;
             Ok((r, hash, hit))
         })
         .collect::<Result<_, FeatureError>>()?;
@@ -85,10 +94,10 @@ pub fn cached_matrix_report(store: &Store, ids: &[String], set: &FeatureSet) -> 
     let report = CacheReport { hits: looked.len() - miss.len(), computed: miss.len() };
     if !fresh.is_empty() {
         let mut ws = WriteSet::new("features", format!("cached {} descriptor vectors of feature set {} v{}", fresh.len(), set.name, set.version));
+        let version = set.version.to_string();
         for (&i, values) in miss.iter().zip(&fresh) {
             let (r, hash, _) = &looked[i];
-            let v = bincode::serialize(&CachedRow { input_hash: hash.clone(), values: values.clone() }).expect("vectors encode");
-            ws.put_raw(feature_key(set, &r.id), v);
+            ws.put_object(Keyspace::Features, &[&set.name, &version, &r.id], &CachedRow { input_hash: hash.clone(), values: values.clone() });
         }
         ws.records = fresh.len() as u64;
         store.commit(ws)?;

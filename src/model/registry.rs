@@ -1,10 +1,11 @@
-//! Stored models (keyspace `M`): [`ModelRecord`] and its save / load / list / drop.
+//! Stored models: [`ModelRecord`] and its save / load / list / drop.
 //!
-//! Key: `store::key(b'M', &[name])`. Value: bincode of `(MODEL_RECORD_VERSION, ModelRecord)`.
-//! Every write is one atomic [`WriteSet`] with its audit entry (op `model`).
+//! A model is a named object of the store's [`Keyspace::Model`] keyspace (key: its name; value:
+//! `(MODEL_RECORD_VERSION, ModelRecord)` through the store's codec). Every write is one atomic
+//! write set with its audit entry (op `model`).
 
 use super::{Model, ModelError, Result};
-use crate::store::{self, Store, WriteSet};
+use crate::store::{self, Keyspace, Saved, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -79,11 +80,6 @@ fn check_gnn_blob(rec: &ModelRecord) -> Result<()> {
     Err(ModelError::Decode(format!("model '{}' is a graph network: this hopdb was built without the `gnn` feature", rec.name)))
 }
 
-/// Store key of a model.
-pub fn model_key(name: &str) -> Vec<u8> {
-    store::key(b'M', &[name.as_bytes()])
-}
-
 /// Check a model name: 1 to [`MAX_NAME_LEN`] ASCII letters, digits, `_`, `-`, `.`, starting
 /// with a letter or digit.
 pub fn validate_name(name: &str) -> Result<()> {
@@ -96,8 +92,14 @@ pub fn validate_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-fn decode(name: &str, bytes: &[u8]) -> Result<ModelRecord> {
-    let (ver, rec): (u32, ModelRecord) = bincode::deserialize(bytes).map_err(|e| ModelError::Decode(format!("stored model '{name}': {e}")))?;
+/// The model stored as `name`, from its decoded value: a value that does not decode or has
+/// another format version is [`ModelError::Decode`].
+fn checked(name: &str, stored: store::Result<(u32, ModelRecord)>) -> Result<ModelRecord> {
+    let (ver, rec) = match stored {
+        Ok(v) => v,
+        Err(StoreError::Corrupt { msg, .. }) => return Err(ModelError::Decode(format!("stored model '{name}': {msg}"))),
+        Err(e) => return Err(e.into()),
+    };
     if ver != MODEL_RECORD_VERSION {
         return Err(ModelError::Decode(format!("stored model '{name}' has format version {ver}, this hopdb reads {MODEL_RECORD_VERSION}")));
     }
@@ -117,69 +119,45 @@ pub fn save(store: &Store, rec: &ModelRecord, replace: bool) -> Result<()> {
             return Err(ModelError::Decode(format!("record kind '{}' does not match its blob ({})", rec.kind, model.kind())));
         }
     }
-    let key = model_key(&rec.name);
-    let existed = store.get_raw(&key)?.is_some();
-    if existed && !replace {
-        return Err(ModelError::Exists(rec.name.clone()));
+    let summary = |replacing: bool| {
+        let verb = if replacing { "replace" } else { "save" };
+        format!("{verb} model '{}': {} on {} rows x {} features ({})", rec.name, rec.kind, rec.train_ids.len(), rec.feature_names.len(), rec.feature_set)
+    };
+    match store.save_object(Keyspace::Model, &[&rec.name], &(MODEL_RECORD_VERSION, rec), replace, "model", summary)? {
+        Saved::Exists => Err(ModelError::Exists(rec.name.clone())),
+        Saved::Created | Saved::Replaced => Ok(()),
     }
-    let verb = if existed { "replace" } else { "save" };
-    let mut ws = WriteSet::new(
-        "model",
-        format!("{verb} model '{}': {} on {} rows x {} features ({})", rec.name, rec.kind, rec.train_ids.len(), rec.feature_names.len(), rec.feature_set),
-    );
-    let bytes = bincode::serialize(&(MODEL_RECORD_VERSION, rec)).map_err(|e| ModelError::Decode(format!("cannot encode record: {e}")))?;
-    ws.put_raw(key, bytes);
-    store.commit(ws)?;
-    Ok(())
 }
 
 /// Load a model record by name; [`ModelError::NotFound`] when there is none.
 pub fn load(store: &Store, name: &str) -> Result<ModelRecord> {
-    match store.get_raw(&model_key(name))? {
-        Some(v) => decode(name, &v),
-        None => Err(ModelError::NotFound(name.to_string())),
+    match store.load_object(Keyspace::Model, &[name]) {
+        Ok(None) => Err(ModelError::NotFound(name.to_string())),
+        Ok(Some(v)) => checked(name, Ok(v)),
+        Err(e) => checked(name, Err(e)),
     }
 }
 
 /// True when a model of that name exists.
 pub fn exists(store: &Store, name: &str) -> Result<bool> {
-    Ok(store.get_raw(&model_key(name))?.is_some())
+    Ok(store.has_object(Keyspace::Model, &[name])?)
 }
 
 /// Names of the stored models, in name order (reads no blob).
 pub fn names(store: &Store) -> Result<Vec<String>> {
-    let mut prefix = store::key(b'M', &[]);
-    prefix.push(0);
-    let mut out = Vec::new();
-    for kv in store.scan_raw(&prefix) {
-        let (k, _) = kv?;
-        out.push(String::from_utf8_lossy(&k[prefix.len()..]).into_owned());
-    }
-    Ok(out)
+    Ok(store.object_names(Keyspace::Model, &[])?)
 }
 
 /// Every stored model record, in name order.
 pub fn list(store: &Store) -> Result<Vec<ModelRecord>> {
-    let mut prefix = store::key(b'M', &[]);
-    prefix.push(0);
-    let mut out = Vec::new();
-    for kv in store.scan_raw(&prefix) {
-        let (k, v) = kv?;
-        let name = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
-        out.push(decode(&name, &v)?);
-    }
-    Ok(out)
+    store.list_objects(Keyspace::Model, &[])?.into_iter().map(|(name, v)| checked(&name, v)).collect()
 }
 
 /// Delete a stored model in one atomic write (op `model`); [`ModelError::NotFound`] when
 /// there is none.
 pub fn drop(store: &Store, name: &str) -> Result<()> {
-    let key = model_key(name);
-    if store.get_raw(&key)?.is_none() {
+    if !store.remove_object(Keyspace::Model, &[name], "model", format!("drop model '{name}'"))? {
         return Err(ModelError::NotFound(name.to_string()));
     }
-    let mut ws = WriteSet::new("model", format!("drop model '{name}'"));
-    ws.remove_raw(key);
-    store.commit(ws)?;
     Ok(())
 }

@@ -32,7 +32,7 @@
 
 use super::ast::{CompareOp, Expr, HasMode, Literal, Operand, Select};
 use super::fields::{Field, FieldType};
-use crate::store::{key, IdKeys, Result as StoreResult, Store, COMPOSITE_FIELDS, COMPOSITE_RANGE_FIELD, INDEXED_FIELDS, RANGE_INDEXED_FIELDS};
+use crate::store::{IdKeys, Result as StoreResult, Store, COMPOSITE_FIELDS, COMPOSITE_RANGE_FIELD, INDEXED_FIELDS, RANGE_INDEXED_FIELDS};
 use std::collections::{BTreeSet, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Bound;
@@ -63,7 +63,7 @@ impl Term {
     /// Number of index entries under the term (reads keys only).
     pub fn count(&self, store: &Store) -> StoreResult<usize> {
         match self {
-            Term::Eq(f, v) => index_count(store, f.name(), v),
+            Term::Eq(f, v) => store.index_count(f.name(), v),
             Term::Range(f, lo, hi) => store.count_in_range(f.name(), *lo, *hi),
             Term::EqRange(f, v, lo, hi) => Ok(store.id_keys_where_in_range(f.name(), v, *lo, *hi, usize::MAX)?.0.len()),
         }
@@ -309,18 +309,6 @@ pub struct Plan {
     /// For an index access planned for execution: the selected ids, in id order, from the
     /// index keys the planner already read to estimate the probes (`None` otherwise).
     pub ids: Option<Vec<String>>,
-}
-
-/// Number of index entries of `(field, value)`: a prefix count that reads no records.
-pub fn index_count(store: &Store, field: &str, value: &str) -> StoreResult<usize> {
-    let mut prefix = key(b'x', &[field.as_bytes(), value.as_bytes()]);
-    prefix.push(0);
-    let mut n = 0;
-    for kv in store.scan_raw(&prefix) {
-        kv?;
-        n += 1;
-    }
-    Ok(n)
 }
 
 /// Whether `field` has a secondary index in the store (`id` is the primary key instead).

@@ -88,10 +88,12 @@
 //!
 //! # Storage
 //!
-//! A split is stored under `store::key(b'p', &[name])` as bincode of
-//! `(SPLIT_FORMAT_VERSION, Split)`; every save or drop is one atomic write set with op `split`.
+//! A split is a named object of the store's [`Keyspace::Split`] keyspace (key: its name;
+//! value: `(SPLIT_FORMAT_VERSION, Split)` through the store's codec); every save or drop is one
+//! atomic write set with op `split`.
 //!
 //! [`StructureId`]: crate::record::StructureId
+//! [`Keyspace::Split`]: crate::store::Keyspace::Split
 
 mod algo;
 mod report;

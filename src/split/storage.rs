@@ -1,18 +1,14 @@
-//! Splits in the store (keyspace `p`) and their export as JSON or CSV.
+//! Splits in the store (keyspace [`Keyspace::Split`], a named object per split, value
+//! `(SPLIT_FORMAT_VERSION, Split)`) and their export as JSON or CSV.
 
 use super::{invalid, Result, Split, SplitError};
-use crate::store::{self, Store, WriteSet};
+use crate::store::{self, Keyspace, Saved, Store, StoreError};
 
 /// Version of the stored encoding of a split (written before the split itself).
 pub const SPLIT_FORMAT_VERSION: u32 = 1;
 
 /// Longest split name accepted.
 pub const MAX_NAME_LEN: usize = 128;
-
-/// Store key of a split.
-pub fn split_key(name: &str) -> Vec<u8> {
-    store::key(b'p', &[name.as_bytes()])
-}
 
 /// Check a split name: 1 to [`MAX_NAME_LEN`] characters, ASCII letters, digits, `_`, `-`, `.`,
 /// starting with a letter or digit.
@@ -26,9 +22,16 @@ pub fn validate_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-fn decode(name: &str, bytes: &[u8]) -> Result<Split> {
+/// The split stored as `name`, from its decoded value: a value that does not decode, has
+/// another format version, or whose fingerprint does not match its members is
+/// [`SplitError::Corrupt`].
+fn checked(name: &str, stored: store::Result<(u32, Split)>) -> Result<Split> {
     let corrupt = |msg: String| SplitError::Corrupt { name: name.to_string(), msg };
-    let (ver, split): (u32, Split) = bincode::deserialize(bytes).map_err(|e| corrupt(e.to_string()))?;
+    let (ver, split) = match stored {
+        Ok(v) => v,
+        Err(StoreError::Corrupt { msg, .. }) => return Err(corrupt(msg)),
+        Err(e) => return Err(e.into()),
+    };
     if ver != SPLIT_FORMAT_VERSION {
         return Err(corrupt(format!("format version {ver}, this hopdb reads {SPLIT_FORMAT_VERSION}")));
     }
@@ -46,61 +49,48 @@ pub fn save(store: &Store, split: &Split, replace: bool) -> Result<()> {
     if !split.verify() {
         return invalid(format!("split '{}' has a fingerprint that does not match its members", split.name));
     }
-    let key = split_key(&split.name);
-    let existed = store.get_raw(&key)?.is_some();
-    if existed && !replace {
-        return Err(SplitError::Exists(split.name.clone()));
-    }
     let sizes = split.partition_names().iter().map(|p| format!("{p} {}", split.partition(p).len())).collect::<Vec<_>>().join(", ");
-    let verb = if existed { "replace" } else { "save" };
-    let mut ws = WriteSet::new(
-        "split",
-        format!("{verb} split '{}': {} ({sizes}), fingerprint {}", split.name, split.algorithm, split.fingerprint),
-    );
-    let bytes = bincode::serialize(&(SPLIT_FORMAT_VERSION, split)).expect("splits always encode");
-    ws.put_raw(key, bytes);
-    store.commit(ws)?;
-    Ok(())
+    let summary = |replacing: bool| {
+        let verb = if replacing { "replace" } else { "save" };
+        format!("{verb} split '{}': {} ({sizes}), fingerprint {}", split.name, split.algorithm, split.fingerprint)
+    };
+    match store.save_object(Keyspace::Split, &[&split.name], &(SPLIT_FORMAT_VERSION, split), replace, "split", summary)? {
+        Saved::Exists => Err(SplitError::Exists(split.name.clone())),
+        Saved::Created | Saved::Replaced => Ok(()),
+    }
 }
 
 /// Load a split by name; [`SplitError::NotFound`] when there is none. The fingerprint is
 /// checked against the members.
 pub fn load(store: &Store, name: &str) -> Result<Split> {
-    match store.get_raw(&split_key(name))? {
-        Some(v) => decode(name, &v),
-        None => Err(SplitError::NotFound(name.to_string())),
+    match store.load_object(Keyspace::Split, &[name]) {
+        Ok(None) => Err(SplitError::NotFound(name.to_string())),
+        Ok(Some(v)) => checked(name, Ok(v)),
+        Err(e) => checked(name, Err(e)),
     }
 }
 
 /// True when a split of that name exists.
 pub fn exists(store: &Store, name: &str) -> Result<bool> {
-    Ok(store.get_raw(&split_key(name))?.is_some())
+    Ok(store.has_object(Keyspace::Split, &[name])?)
 }
 
 /// Every stored split, in name order.
 pub fn list(store: &Store) -> Result<Vec<Split>> {
-    let mut prefix = store::key(b'p', &[]);
-    prefix.push(0);
-    let mut out = Vec::new();
-    for kv in store.scan_raw(&prefix) {
-        let (k, v) = kv?;
-        let name = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
-        out.push(decode(&name, &v)?);
-    }
-    Ok(out)
+    store.list_objects(Keyspace::Split, &[])?.into_iter().map(|(name, v)| checked(&name, v)).collect()
 }
 
 /// Delete a split, in one atomic write (op `split`); [`SplitError::NotFound`] when there is none.
 pub fn drop_split(store: &Store, name: &str) -> Result<()> {
-    let key = split_key(name);
-    let old = match store.get_raw(&key)? {
-        Some(v) => v,
-        None => return Err(SplitError::NotFound(name.to_string())),
+    let fp = match store.load_object::<(u32, Split)>(Keyspace::Split, &[name]) {
+        Ok(None) => return Err(SplitError::NotFound(name.to_string())),
+        Ok(Some(v)) => checked(name, Ok(v)).map(|s| s.fingerprint).unwrap_or_else(|_| "unreadable".into()),
+        Err(StoreError::Corrupt { .. }) => "unreadable".to_string(),
+        Err(e) => return Err(e.into()),
     };
-    let fp = decode(name, &old).map(|s| s.fingerprint).unwrap_or_else(|_| "unreadable".into());
-    let mut ws = WriteSet::new("split", format!("drop split '{name}' (fingerprint {fp})"));
-    ws.remove_raw(key);
-    store.commit(ws)?;
+    if !store.remove_object(Keyspace::Split, &[name], "split", format!("drop split '{name}' (fingerprint {fp})"))? {
+        return Err(SplitError::NotFound(name.to_string()));
+    }
     Ok(())
 }
 

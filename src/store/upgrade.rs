@@ -1,0 +1,175 @@
+//! In-place upgrades of stores written with an older schema version, run by [`Store::open`].
+//!
+//! * 2 -> 3: the composite `(field, em)` index keys, derived from the records.
+//! * 3 -> 4: the values of the object keyspaces ([`Keyspace::OBJECTS`]) re-encoded through the
+//!   store's codec: plain bincode becomes the codec's tagged form of the same bincode, and a
+//!   corpus failure's text `reason\nmessage` becomes the pair `(reason, message)`.
+//!
+//! A version-2 store gets both. The re-encoding, the new schema version and the audit entry
+//! (op `upgrade`) are one atomic write; composite keys come before it in batches of their own,
+//! so an interrupted upgrade leaves the old version and is simply done again on the next open.
+
+use super::codec::{encode, encode_bincode};
+use super::index::{composite_index_entries, composite_key};
+use super::keyspace::{prefix, Keyspace};
+use super::{Result, Store, WriteSet, SCHEMA_VERSION, SCHEMA_VERSION_KEY};
+
+/// The older schema versions [`Store::open`] upgrades in place.
+pub(super) const UPGRADABLE: [u32; 2] = [2, 3];
+
+impl Store {
+    /// Upgrade a store of schema version `found` (one of [`UPGRADABLE`]) to [`SCHEMA_VERSION`]
+    /// (see the module doc).
+    pub(super) fn upgrade(&self, found: u32) -> Result<()> {
+        let mut steps = Vec::new();
+        if found == 2 {
+            let n = self.add_composite_indexes()?;
+            steps.push(format!("composite (field, em) indexes for {n} records"));
+        }
+        let mut ws = WriteSet::new("upgrade", String::new());
+        let n = self.reencode_objects(&mut ws)?;
+        let spaces: Vec<String> = Keyspace::OBJECTS.iter().map(|k| (k.byte() as char).to_string()).collect();
+        steps.push(format!("{n} values of keyspaces {} re-encoded through the store codec", spaces.join(", ")));
+        ws.summary = format!("schema {found} -> {SCHEMA_VERSION}: {}", steps.join("; "));
+        ws.put_meta(SCHEMA_VERSION_KEY, SCHEMA_VERSION.to_be_bytes().to_vec());
+        self.commit(ws)
+    }
+
+    /// Schema 2 -> 3: write the composite index keys of every record, in batches of their own
+    /// (derived from the records alone, so writing them twice is harmless). Returns the number
+    /// of records.
+    fn add_composite_indexes(&self) -> Result<u64> {
+        const CHUNK: usize = 20_000;
+        let mut batch = sled::Batch::default();
+        let mut pending = 0usize;
+        let mut n = 0u64;
+        for rec in self.records() {
+            let r = rec?;
+            for (f, v) in composite_index_entries(&r) {
+                batch.insert(composite_key(f, &v, r.em, &r.id), &[] as &[u8]);
+            }
+            n += 1;
+            pending += 1;
+            if pending == CHUNK {
+                self.db.apply_batch(std::mem::take(&mut batch)).map_err(|e| self.sled_error(e))?;
+                pending = 0;
+            }
+        }
+        self.db.apply_batch(batch).map_err(|e| self.sled_error(e))?;
+        Ok(n)
+    }
+
+    /// Schema 3 -> 4: put the codec's form of every value of the object keyspaces into `ws`.
+    /// Returns the number of values.
+    fn reencode_objects(&self, ws: &mut WriteSet) -> Result<usize> {
+        let mut n = 0;
+        for space in Keyspace::OBJECTS {
+            for kv in self.db.scan_prefix(prefix(space, &[])) {
+                let (k, v) = kv.map_err(|e| self.sled_error(e))?;
+                let new = if space == Keyspace::CorpusFailure {
+                    let text = String::from_utf8_lossy(&v);
+                    let (reason, message) = text.split_once('\n').unwrap_or((&text, ""));
+                    encode(&(reason, message))
+                } else {
+                    encode_bincode(&v)
+                };
+                ws.batch.insert(k, new);
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::codec::decode;
+    use super::super::keyspace::key;
+    use super::*;
+    use crate::bvse::corpus::{remembered_failure, remembered_failures, Failure, FailureReason};
+    use crate::features::{cached_matrix_report, FeatureSet};
+    use crate::model::registry::{self, ModelRecord, MODEL_RECORD_VERSION};
+    use crate::modeling::{load_predictions, Prediction, PREDICTION_FORMAT_VERSION};
+    use crate::split::{self, SPLIT_FORMAT_VERSION};
+    use std::collections::BTreeMap;
+
+    fn model_record() -> ModelRecord {
+        ModelRecord {
+            name: "m1".into(),
+            kind: "mean".into(),
+            params: BTreeMap::from([("target".to_string(), "em".to_string())]),
+            feature_set: "hop-v1@2".into(),
+            feature_names: vec!["a".into(), "b".into()],
+            split_fingerprint: "abc".into(),
+            train_ids: vec!["x".into(); 40],
+            blob: (0..=255u8).cycle().take(600).collect(),
+            metrics: BTreeMap::from([("test_mae".to_string(), 0.25)]),
+            training_log: vec!["trained".into()],
+            created_at: "2025-01-01T00:00:00Z".into(),
+        }
+    }
+
+    fn prediction(id: &str, predicted: f64) -> Prediction {
+        Prediction { id: id.into(), partition: "test".into(), split: "s1".into(), em: 0.5, predicted }
+    }
+
+    /// Rewrite `store` as a schema-3 store: the object keyspaces in their old encodings (plain
+    /// bincode; text for corpus failures), written with raw puts.
+    fn write_v3(store: &Store, split: &split::Split, ids: &[String]) {
+        let put = |k: Vec<u8>, v: Vec<u8>| store.db.insert(k, v).unwrap();
+        // The features cache, computed by this hopdb, back to plain bincode.
+        for kv in store.db.scan_prefix(prefix(Keyspace::Features, &[])) {
+            let (k, v) = kv.unwrap();
+            let row: (String, Vec<f64>) = decode(&k, &v).unwrap();
+            put(k.to_vec(), bincode::serialize(&row).unwrap());
+        }
+        put(key(Keyspace::Split, &[b"s1"]), bincode::serialize(&(SPLIT_FORMAT_VERSION, split)).unwrap());
+        put(key(Keyspace::Model, &[b"m1"]), bincode::serialize(&(MODEL_RECORD_VERSION, &model_record())).unwrap());
+        for (id, p) in [(&ids[0], 0.4), (&ids[1], 0.6)] {
+            put(key(Keyspace::Prediction, &[b"m1", id.as_bytes()]), bincode::serialize(&(PREDICTION_FORMAT_VERSION, &prediction(id, p))).unwrap());
+        }
+        put(key(Keyspace::CorpusFailure, &[b"bvse:x1"]), b"no anion\nthe structure has no anion".to_vec());
+        put(key(Keyspace::Meta, &[b"schema_version"]), 3u32.to_be_bytes().to_vec());
+        store.db.flush().unwrap();
+    }
+
+    #[test]
+    fn a_schema_3_store_is_upgraded_in_place_when_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let store = Store::create(&path).unwrap();
+        let mut ws = WriteSet::new("import", "synthetic");
+        let mut ids = Vec::new();
+        for c in crate::synthetic::bvse_like_corpus(3, 7) {
+            ws.insert_record(&c.record, &c.host);
+            ids.push(c.record.id.clone());
+        }
+        store.commit(ws).unwrap();
+        let set = FeatureSet::hop_v1();
+        let (features, _) = cached_matrix_report(&store, &ids, &set).unwrap();
+        let split = split::from_ids(&ids[..2], &ids[2..]).unwrap().named("s1");
+        write_v3(&store, &split, &ids);
+        drop(store);
+
+        let store = Store::open(&path).unwrap();
+        let log = store.audit_log().unwrap();
+        let last = log.last().unwrap();
+        assert_eq!(last.op, "upgrade");
+        assert_eq!(last.summary, "schema 3 -> 4: 8 values of keyspaces f, M, P, p, b re-encoded through the store codec");
+        let ver = store.db.get(key(Keyspace::Meta, &[b"schema_version"])).unwrap().unwrap();
+        assert_eq!(ver.as_ref(), &SCHEMA_VERSION.to_be_bytes());
+        assert_eq!(split::load(&store, "s1").unwrap(), split);
+        assert_eq!(registry::load(&store, "m1").unwrap(), model_record());
+        assert_eq!(load_predictions(&store, "m1").unwrap(), [prediction(&ids[0], 0.4), prediction(&ids[1], 0.6)]);
+        let (again, rep) = cached_matrix_report(&store, &ids, &set).unwrap();
+        assert_eq!((rep.hits, rep.computed), (3, 0), "the cached vectors survive the upgrade");
+        assert!(again.rows.iter().flatten().zip(features.rows.iter().flatten()).all(|(a, b)| a.to_bits() == b.to_bits()));
+        let failure = Failure { id: "bvse:x1".into(), reason: FailureReason::NoAnion, message: "the structure has no anion".into() };
+        assert_eq!(remembered_failure(&store, "bvse:x1").unwrap(), Some(failure));
+        assert_eq!(remembered_failures(&store).unwrap(), BTreeMap::from([("no anion".to_string(), 1)]));
+        drop(store);
+        // Upgraded once: the next open finds version 4 and writes nothing.
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.audit_log().unwrap().len(), log.len());
+    }
+}
