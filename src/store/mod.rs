@@ -223,7 +223,6 @@ pub struct AuditEntry {
     pub hopdb_version: String,
 }
 
-
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
