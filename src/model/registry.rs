@@ -57,7 +57,7 @@ impl ModelRecord {
             blob: model.to_bytes()?,
             metrics: BTreeMap::new(),
             training_log: Vec::new(),
-            created_at: crate::import::now(),
+            created_at: crate::record::now(),
         })
     }
 

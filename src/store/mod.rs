@@ -53,7 +53,7 @@ pub use index::{
 pub use keyspace::Keyspace;
 pub use objects::Saved;
 
-use crate::record::{HopRecord, StructureId};
+use crate::record::{now, HopRecord, StructureId};
 use crate::structure::Structure;
 use codec::{decode, encode};
 use index::{composite_key, index_key, range_key};
@@ -221,10 +221,6 @@ pub struct AuditEntry {
     pub user: Option<String>,
     /// hopdb version that wrote the entry.
     pub hopdb_version: String,
-}
-
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// An open hopdb store.
