@@ -299,52 +299,9 @@ pub fn neb(field: &Field, initial: Vec3, final_: Vec3, opts: &NebOptions) -> Res
     let region = field.region(mid, 0.5 * length + 3.0);
     let mut pos: Vec<Vec3> = (0..n).map(|i| lerp(initial, final_, i as f64 / (n - 1) as f64)).collect();
     let mut e = vec![0.0; n];
-    let mut f = vec![[0.0; 3]; n];
-    let mut endpoints_converged = true;
-    for &end in &[0, n - 1] {
-        if opts.relax_endpoints {
-            let (x, en, conv, _) = relax_point(&region, pos[end], opts.endpoint_fmax, opts.endpoint_max_steps, opts.fire);
-            pos[end] = x;
-            e[end] = en;
-            endpoints_converged &= conv;
-        } else {
-            e[end] = region.energy(pos[end]);
-        }
-    }
-    let eval = |pos: &[Vec3], e: &mut [f64], f: &mut [Vec3]| {
-        for i in 1..pos.len() - 1 {
-            let (en, fo) = region.energy_force(pos[i]);
-            e[i] = en;
-            f[i] = fo;
-        }
-    };
-    let dof = 3 * (n - 2);
-    let mut x: Vec<f64> = pos[1..n - 1].iter().flatten().copied().collect();
-    let mut g = vec![0.0; dof];
-    let mut climbing = opts.climb && opts.climb_after_fmax <= 0.0;
-    let mut opt = Fire::new(opts.fire);
-    eval(&pos, &mut e, &mut f);
-    let mut fmax = band_forces(&pos, &e, &f, opts.spring_k, climbing, &mut g);
-    let mut steps = 0;
-    loop {
-        if opts.climb && !climbing && (fmax < opts.climb_after_fmax || steps >= opts.max_steps / 2) {
-            climbing = true;
-            opt = Fire::new(opts.fire);
-            fmax = band_forces(&pos, &e, &f, opts.spring_k, climbing, &mut g);
-        }
-        let done = fmax < opts.fmax && (climbing || !opts.climb);
-        if done || steps >= opts.max_steps {
-            break;
-        }
-        opt.step(&mut x, &g);
-        steps += 1;
-        for i in 1..n - 1 {
-            pos[i] = [x[3 * (i - 1)], x[3 * (i - 1) + 1], x[3 * (i - 1) + 2]];
-        }
-        eval(&pos, &mut e, &mut f);
-        fmax = band_forces(&pos, &e, &f, opts.spring_k, climbing, &mut g);
-    }
-    let band_converged = fmax < opts.fmax && (climbing || !opts.climb);
+    let endpoints_converged = settle_endpoints(&region, &mut pos, &mut e, opts);
+    let band = relax_band(&region, &mut pos, &mut e, opts);
+    let band_converged = band.fmax < opts.fmax && (band.climbing || !opts.climb);
     let e0 = e[0];
     let rel: Vec<f64> = e.iter().map(|x| x - e0).collect();
     let (mut imax, mut emax, mut emin) = (0, f64::NEG_INFINITY, f64::INFINITY);
@@ -370,8 +327,79 @@ pub fn neb(field: &Field, initial: Vec3, final_: Vec3, opts: &NebOptions) -> Res
         converged: band_converged && endpoints_converged,
         band_converged,
         endpoints_converged,
-        steps,
-        fmax,
+        steps: band.steps,
+        fmax: band.fmax,
         initial_energy: e0,
     })
+}
+
+/// Relax the band's two end points (when asked) and set their energies in `e`. Returns
+/// whether both relaxations converged (true when they are not relaxed).
+fn settle_endpoints(region: &Region<'_>, pos: &mut [Vec3], e: &mut [f64], opts: &NebOptions) -> bool {
+    let n = pos.len();
+    let mut endpoints_converged = true;
+    for &end in &[0, n - 1] {
+        if opts.relax_endpoints {
+            let (x, en, conv, _) = relax_point(region, pos[end], opts.endpoint_fmax, opts.endpoint_max_steps, opts.fire);
+            pos[end] = x;
+            e[end] = en;
+            endpoints_converged &= conv;
+        } else {
+            e[end] = region.energy(pos[end]);
+        }
+    }
+    endpoints_converged
+}
+
+/// Where the band's optimisation stopped.
+struct BandRelaxation {
+    /// FIRE steps taken.
+    steps: usize,
+    /// The largest per-image NEB force at the end.
+    fmax: f64,
+    /// Whether the climbing image was on at the end.
+    climbing: bool,
+}
+
+/// Optimise the interior images with FIRE until the NEB forces are below `fmax` (with the
+/// climbing image on, when asked: from the start, or once the forces fall below
+/// `climb_after_fmax` or half the steps are spent) or the steps run out. Updates `pos` and
+/// the interior energies in `e`.
+fn relax_band(region: &Region<'_>, pos: &mut [Vec3], e: &mut [f64], opts: &NebOptions) -> BandRelaxation {
+    let n = pos.len();
+    let mut f = vec![[0.0; 3]; n];
+    let eval = |pos: &[Vec3], e: &mut [f64], f: &mut [Vec3]| {
+        for i in 1..pos.len() - 1 {
+            let (en, fo) = region.energy_force(pos[i]);
+            e[i] = en;
+            f[i] = fo;
+        }
+    };
+    let dof = 3 * (n - 2);
+    let mut x: Vec<f64> = pos[1..n - 1].iter().flatten().copied().collect();
+    let mut g = vec![0.0; dof];
+    let mut climbing = opts.climb && opts.climb_after_fmax <= 0.0;
+    let mut opt = Fire::new(opts.fire);
+    eval(pos, e, &mut f);
+    let mut fmax = band_forces(pos, e, &f, opts.spring_k, climbing, &mut g);
+    let mut steps = 0;
+    loop {
+        if opts.climb && !climbing && (fmax < opts.climb_after_fmax || steps >= opts.max_steps / 2) {
+            climbing = true;
+            opt = Fire::new(opts.fire);
+            fmax = band_forces(pos, e, &f, opts.spring_k, climbing, &mut g);
+        }
+        let done = fmax < opts.fmax && (climbing || !opts.climb);
+        if done || steps >= opts.max_steps {
+            break;
+        }
+        opt.step(&mut x, &g);
+        steps += 1;
+        for i in 1..n - 1 {
+            pos[i] = [x[3 * (i - 1)], x[3 * (i - 1) + 1], x[3 * (i - 1) + 2]];
+        }
+        eval(pos, e, &mut f);
+        fmax = band_forces(pos, e, &f, opts.spring_k, climbing, &mut g);
+    }
+    BandRelaxation { steps, fmax, climbing }
 }

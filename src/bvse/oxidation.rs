@@ -229,19 +229,8 @@ impl Search<'_> {
 /// without bond-valence data, a site whose bond-valence sum fits no oxidation state, or no
 /// charge-balanced assignment within the search budget.
 pub fn assign_oxidation_states_with(s: &Structure, opts: &OxidationOptions) -> Result<Vec<i8>, BvseError> {
-    if s.is_empty() {
-        return Err(BvseError::InvalidInput("empty structure: no sites to assign oxidation states to".into()));
-    }
-    if !s.species.iter().any(|e| e.is_anion_former()) {
-        return Err(BvseError::NoAnion { formula: s.formula() });
-    }
+    check_assignable(s)?;
     let p = Params::global();
-    for e in s.elements() {
-        let d = p.element(e);
-        if d.bv_r.is_none() || d.bv_c.is_none() {
-            return Err(BvseError::MissingElementData { element: e, what: "O'Keeffe-Brese bond-valence parameters (r, c)" });
-        }
-    }
     let mut classes = equivalence_classes(s, opts);
     // Most electronegative first; the sort is stable, so ties keep the class order.
     let chi = |c: &Vec<usize>| p.element(s.species[c[0]]).electronegativity.unwrap_or(f64::NAN);
@@ -249,29 +238,7 @@ pub fn assign_oxidation_states_with(s: &Structure, opts: &OxidationOptions) -> R
     let nl = NeighborList::build(s, opts.max_radius);
     let mut candidates: Vec<Vec<(i8, f64)>> = Vec::with_capacity(classes.len());
     for c in &classes {
-        let site = c[0];
-        let e = s.species[site];
-        let bvs = bv_sum(s, &nl, site, opts.distance_scale, p);
-        let mut prob: Vec<(i8, f64)> = p
-            .species_stats(e)
-            .iter()
-            .filter(|st| st.ox != 0 && st.std > 0.0 && !opts.forbidden.contains(&(e, st.ox)))
-            .map(|st| {
-                let z = bvs - st.mean;
-                (st.ox, (-(z * z) / 2.0 / (st.std * st.std)).exp() / st.std * st.count)
-            })
-            .collect();
-        let total: f64 = prob.iter().map(|x| x.1).sum();
-        for x in prob.iter_mut() {
-            x.1 = if total != 0.0 { x.1 / total } else { 0.0 };
-        }
-        prob.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap_or(std::cmp::Ordering::Equal));
-        let top = prob.first().map_or(0.0, |x| x.1);
-        prob.retain(|x| x.1 > 0.01 * top);
-        if prob.is_empty() {
-            return Err(BvseError::NoOxidationState { element: e, site, bv_sum: bvs });
-        }
-        candidates.push(prob);
+        candidates.push(class_candidates(s, &nl, c[0], opts, p)?);
     }
     let sizes: Vec<i64> = classes.iter().map(|c| c.len() as i64).collect();
     let class_element: Vec<Element> = classes.iter().map(|c| s.species[c[0]]).collect();
@@ -290,31 +257,7 @@ pub fn assign_oxidation_states_with(s: &Structure, opts: &OxidationOptions) -> R
     };
     search.recurse(&mut Vec::with_capacity(classes.len()));
     let Some(best) = search.best else {
-        let mut per_element: Vec<(Element, Vec<i8>)> = Vec::new();
-        for (c, cand) in class_element.iter().zip(&candidates) {
-            let entry = match per_element.iter_mut().position(|x| x.0 == *c) {
-                Some(k) => &mut per_element[k].1,
-                None => {
-                    per_element.push((*c, Vec::new()));
-                    &mut per_element.last_mut().expect("just pushed").1
-                }
-            };
-            for (ox, _) in cand {
-                if !entry.contains(ox) {
-                    entry.push(*ox);
-                }
-            }
-        }
-        per_element.sort_by_key(|x| x.0);
-        let states = per_element
-            .iter()
-            .map(|(e, v)| {
-                let mut v = v.clone();
-                v.sort();
-                format!("{e}{{{}}}", v.iter().map(|x| format!("{x:+}")).collect::<Vec<_>>().join(","))
-            })
-            .collect::<Vec<_>>()
-            .join(" ");
+        let states = candidate_states(&class_element, &candidates);
         return Err(BvseError::NoChargeBalance { formula: s.formula(), candidates: states, classes: classes.len(), nodes: search.nodes });
     };
     let mut out = vec![0i8; s.len()];
@@ -324,4 +267,81 @@ pub fn assign_oxidation_states_with(s: &Structure, opts: &OxidationOptions) -> R
         }
     }
     Ok(out)
+}
+
+/// A structure can be assigned oxidation states: it has sites, an anion-forming element, and
+/// bond-valence parameters for every element.
+fn check_assignable(s: &Structure) -> Result<(), BvseError> {
+    if s.is_empty() {
+        return Err(BvseError::InvalidInput("empty structure: no sites to assign oxidation states to".into()));
+    }
+    if !s.species.iter().any(|e| e.is_anion_former()) {
+        return Err(BvseError::NoAnion { formula: s.formula() });
+    }
+    let p = Params::global();
+    for e in s.elements() {
+        let d = p.element(e);
+        if d.bv_r.is_none() || d.bv_c.is_none() {
+            return Err(BvseError::MissingElementData { element: e, what: "O'Keeffe-Brese bond-valence parameters (r, c)" });
+        }
+    }
+    Ok(())
+}
+
+/// The plausible oxidation states of a class's representative `site`, with their
+/// probabilities given its bond-valence sum (normalised, most likely first, those below 1%
+/// of the most likely dropped). An error when none is left.
+fn class_candidates(s: &Structure, nl: &NeighborList, site: usize, opts: &OxidationOptions, p: &Params) -> Result<Vec<(i8, f64)>, BvseError> {
+    let e = s.species[site];
+    let bvs = bv_sum(s, nl, site, opts.distance_scale, p);
+    let mut prob: Vec<(i8, f64)> = p
+        .species_stats(e)
+        .iter()
+        .filter(|st| st.ox != 0 && st.std > 0.0 && !opts.forbidden.contains(&(e, st.ox)))
+        .map(|st| {
+            let z = bvs - st.mean;
+            (st.ox, (-(z * z) / 2.0 / (st.std * st.std)).exp() / st.std * st.count)
+        })
+        .collect();
+    let total: f64 = prob.iter().map(|x| x.1).sum();
+    for x in prob.iter_mut() {
+        x.1 = if total != 0.0 { x.1 / total } else { 0.0 };
+    }
+    prob.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap_or(std::cmp::Ordering::Equal));
+    let top = prob.first().map_or(0.0, |x| x.1);
+    prob.retain(|x| x.1 > 0.01 * top);
+    if prob.is_empty() {
+        return Err(BvseError::NoOxidationState { element: e, site, bv_sum: bvs });
+    }
+    Ok(prob)
+}
+
+/// The candidate oxidation states per element, for the no-charge-balance error: `O{-2}
+/// Li{+1} Mn{+2,+3}` (elements in order, states ascending).
+fn candidate_states(class_element: &[Element], candidates: &[Vec<(i8, f64)>]) -> String {
+    let mut per_element: Vec<(Element, Vec<i8>)> = Vec::new();
+    for (c, cand) in class_element.iter().zip(candidates) {
+        let entry = match per_element.iter_mut().position(|x| x.0 == *c) {
+            Some(k) => &mut per_element[k].1,
+            None => {
+                per_element.push((*c, Vec::new()));
+                &mut per_element.last_mut().expect("just pushed").1
+            }
+        };
+        for (ox, _) in cand {
+            if !entry.contains(ox) {
+                entry.push(*ox);
+            }
+        }
+    }
+    per_element.sort_by_key(|x| x.0);
+    per_element
+        .iter()
+        .map(|(e, v)| {
+            let mut v = v.clone();
+            v.sort();
+            format!("{e}{{{}}}", v.iter().map(|x| format!("{x:+}")).collect::<Vec<_>>().join(","))
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -372,22 +372,70 @@ fn ratio(num: f64, den: f64) -> f64 {
 
 /// Push every descriptor of the hop `initial -> final_site` (fractional, unwrapped) in `ctx`.
 pub(crate) fn describe(ctx: &HostContext, initial: Vec3, final_site: Vec3, row: &mut Row) {
-    let n = PATH_SAMPLES;
-    let last = n - 1;
-    let a = ctx.lattice.to_cart(initial);
-    let hop = ctx.lattice.to_cart(sub(final_site, initial));
-    let hop_length = crate::structure::norm(hop);
-    let t_of = |i: usize| i as f64 / last as f64;
-    let mut buf = Vec::with_capacity(256);
-    let mut crowd = Vec::new();
-    let disc = disc_offsets(hop);
-    let mut scratch = Vec::with_capacity(256);
-    let prof: Vec<PointEnv> = (0..n).map(|i| env_at(ctx, add(a, scale(hop, t_of(i))), &disc, &mut buf, &mut scratch, &mut crowd)).collect();
-    let band: [usize; 5] = [0, last / 4, last / 2, 3 * last / 4, last];
-    let (p0, mid, p4) = (&prof[0], &prof[last / 2], &prof[last]);
+    let path = HopPath::sample(ctx, initial, final_site);
+    let bn_fw = push_path_geometry(ctx, &path, row);
+    push_coordination(&path, row);
+    push_profile_stats(&path, row);
+    push_bond_valence(&path, row);
+    push_electrostatics(ctx, &path, bn_fw, row);
+    // Host, ion, composition.
+    for (name, v) in &ctx.host_desc {
+        row.push(name, *v);
+    }
+}
 
-    // Path geometry.
-    row.push("hop_length", hop_length);
+/// The hop's straight path, sampled at [`PATH_SAMPLES`] points.
+struct HopPath {
+    /// Cartesian start of the hop.
+    a: Vec3,
+    /// Cartesian hop vector.
+    hop: Vec3,
+    /// Its length.
+    hop_length: f64,
+    /// The environment at each sample point, from start to end.
+    prof: Vec<PointEnv>,
+    /// The distinct framework atoms (index, image, anion) that crowd the path, sorted.
+    crowd: Vec<(usize, [i32; 3], bool)>,
+}
+
+impl HopPath {
+    /// Sample the environment along `initial -> final_site` (fractional, unwrapped).
+    fn sample(ctx: &HostContext, initial: Vec3, final_site: Vec3) -> HopPath {
+        let n = PATH_SAMPLES;
+        let a = ctx.lattice.to_cart(initial);
+        let hop = ctx.lattice.to_cart(sub(final_site, initial));
+        let hop_length = crate::structure::norm(hop);
+        let mut buf = Vec::with_capacity(256);
+        let mut crowd = Vec::new();
+        let disc = disc_offsets(hop);
+        let mut scratch = Vec::with_capacity(256);
+        let prof: Vec<PointEnv> = (0..n).map(|i| env_at(ctx, add(a, scale(hop, t_of(i))), &disc, &mut buf, &mut scratch, &mut crowd)).collect();
+        crowd.sort_unstable();
+        crowd.dedup();
+        HopPath { a, hop, hop_length, prof, crowd }
+    }
+
+    /// The initial point, the midpoint and the final point.
+    fn ends(&self) -> (&PointEnv, &PointEnv, &PointEnv) {
+        let last = PATH_SAMPLES - 1;
+        (&self.prof[0], &self.prof[last / 2], &self.prof[last])
+    }
+}
+
+/// The path parameter (0 to 1) of sample point `i`.
+fn t_of(i: usize) -> f64 {
+    let last = PATH_SAMPLES - 1;
+    i as f64 / last as f64
+}
+
+/// Push the path geometry: distances at the band points, the bottleneck (narrowest point)
+/// and its neighbours, the window. Returns the framework bottleneck distance `bn_fw_min`.
+fn push_path_geometry(ctx: &HostContext, path: &HopPath, row: &mut Row) -> f64 {
+    let last = PATH_SAMPLES - 1;
+    let (prof, a, hop) = (&path.prof, path.a, path.hop);
+    let band: [usize; 5] = [0, last / 4, last / 2, 3 * last / 4, last];
+    let (p0, _, p4) = path.ends();
+    row.push("hop_length", path.hop_length);
     for (what, f) in [
         ("fw", (|e: &PointEnv| e.d_fw()) as fn(&PointEnv) -> f64),
         ("an", |e: &PointEnv| e.d_an),
@@ -398,8 +446,8 @@ pub(crate) fn describe(ctx: &HostContext, initial: Vec3, final_site: Vec3, row: 
             row.push(&format!("d_{what}_p{k}"), f(&prof[i]));
         }
     }
-    let (i_fw, bn_fw) = argmin(&prof, |e| e.d_fw());
-    let (i_an, bn_an) = argmin(&prof, |e| e.d_an);
+    let (i_fw, bn_fw) = argmin(prof, |e| e.d_fw());
+    let (i_an, bn_an) = argmin(prof, |e| e.d_an);
     // A minimum that is the fill value everywhere has no position: 0.5.
     let pos = |i: usize, v: f64| if v >= DIST_CAP { 0.5 } else { t_of(i) };
     row.push("bn_fw_min", bn_fw);
@@ -416,75 +464,92 @@ pub(crate) fn describe(ctx: &HostContext, initial: Vec3, final_site: Vec3, row: 
     let k4a = k_nearest(ctx, add(a, scale(hop, t_of(i_an))), 4, bn_an + 1.5, |r| r == Role::Anion);
     row.push("bn_an_k3_mean", k4a[..3].iter().sum::<f64>() / 3.0);
     row.push("bn_an_k4_mean", k4a.iter().sum::<f64>() / 4.0);
-    let (i_w, bn_w) = argmin(&prof, |e| e.window);
+    let (i_w, bn_w) = argmin(prof, |e| e.window);
     row.push("bn_window", bn_w);
     row.push("bn_window_t", pos(i_w, bn_w));
     row.push("bn_squeeze", bn_w - ctx.r_ion);
     row.push("window_p0", p0.window);
     row.push("window_p4", p4.window);
     row.push("window_drop", 0.5 * (p0.window + p4.window) - bn_w);
+    bn_fw
+}
 
+/// Push the coordination numbers at the ends and the midpoint, along the path, and their
+/// changes and asymmetries.
+fn push_coordination(path: &HopPath, row: &mut Row) {
+    let prof = &path.prof;
+    let (p0, mid, p4) = path.ends();
     row.push("cn_p0", p0.cn);
     row.push("cn_mid", mid.cn);
     row.push("cn_p4", p4.cn);
     row.push("scn_p0", p0.scn);
     row.push("scn_mid", mid.scn);
     row.push("scn_p4", p4.scn);
-    row.push("cn_path_min", min_of(&prof, |e| e.cn));
-    row.push("scn_path_min", min_of(&prof, |e| e.scn));
+    row.push("cn_path_min", min_of(prof, |e| e.cn));
+    row.push("scn_path_min", min_of(prof, |e| e.scn));
     row.push("cn_change", mid.cn - 0.5 * (p0.cn + p4.cn));
     row.push("scn_change", mid.scn - 0.5 * (p0.scn + p4.scn));
     row.push("cn_asym", (p4.cn - p0.cn).abs());
     row.push("scn_asym", (p4.scn - p0.scn).abs());
     row.push("d_an_asym", (p4.d_an - p0.d_an).abs());
     row.push("d_fw_asym", (p4.d_fw() - p0.d_fw()).abs());
+}
 
+/// Push the anion and framework distance profiles' statistics, the crowding of the path and
+/// the hop length over the end anion distance.
+fn push_profile_stats(path: &HopPath, row: &mut Row) {
+    let n = PATH_SAMPLES;
+    let prof = &path.prof;
+    let (p0, _, p4) = path.ends();
     let an_mean = prof.iter().map(|e| e.d_an).sum::<f64>() / n as f64;
     let an_var = prof.iter().map(|e| (e.d_an - an_mean).powi(2)).sum::<f64>() / n as f64;
     row.push("an_profile_mean", an_mean);
     row.push("an_profile_std", an_var.sqrt());
     row.push("fw_profile_mean", prof.iter().map(|e| e.d_fw()).sum::<f64>() / n as f64);
-    crowd.sort_unstable();
-    crowd.dedup();
-    row.push("crowd_fw", crowd.len() as f64);
-    row.push("crowd_an", crowd.iter().filter(|c| c.2).count() as f64);
-    row.push("hop_over_d_an", ratio(hop_length, 0.5 * (p0.d_an + p4.d_an)));
+    row.push("crowd_fw", path.crowd.len() as f64);
+    row.push("crowd_an", path.crowd.iter().filter(|c| c.2).count() as f64);
+    row.push("hop_over_d_an", ratio(path.hop_length, 0.5 * (p0.d_an + p4.d_an)));
+}
 
+/// Push the bond-valence sums along the path and the Morse barrier.
+fn push_bond_valence(path: &HopPath, row: &mut Row) {
+    let prof = &path.prof;
+    let (p0, mid, p4) = path.ends();
     row.push("bv_p0", p0.bv);
     row.push("bv_mid", mid.bv);
     row.push("bv_p4", p4.bv);
-    row.push("bv_path_min", min_of(&prof, |e| e.bv));
-    row.push("bv_path_max", max_of(&prof, |e| e.bv));
+    row.push("bv_path_min", min_of(prof, |e| e.bv));
+    row.push("bv_path_max", max_of(prof, |e| e.bv));
     let bv_end = 0.5 * (p0.bv + p4.bv);
     row.push("bv_mid_ratio", if bv_end > 0.0 { mid.bv / bv_end } else { 1.0 });
-    row.push("morse_barrier", max_of(&prof, |e| e.morse) - p0.morse);
+    row.push("morse_barrier", max_of(prof, |e| e.morse) - p0.morse);
     row.push("morse_end_diff", p4.morse - p0.morse);
+}
 
-    // Electrostatics.
-    row.push("d_cat_path_min", min_of(&prof, |e| e.d_cat));
-    row.push("d_same_path_min", min_of(&prof, |e| e.d_same));
+/// Push the electrostatic descriptors, the BVSE-lite barriers and the relaxed bottleneck
+/// (its gain over the framework bottleneck `bn_fw`).
+fn push_electrostatics(ctx: &HostContext, path: &HopPath, bn_fw: f64, row: &mut Row) {
+    let prof = &path.prof;
+    let (p0, mid, p4) = path.ends();
+    row.push("d_cat_path_min", min_of(prof, |e| e.d_cat));
+    row.push("d_same_path_min", min_of(prof, |e| e.d_same));
     row.push("es_fw_mid_minus_init", mid.v_fw - p0.v_fw);
     row.push("es_all_mid_minus_init", mid.v_all - p0.v_all);
     let k = COULOMB * ctx.q_ion;
-    row.push("es_wolf_barrier", k * (max_of(&prof, |e| e.v_wolf) - p0.v_wolf));
+    row.push("es_wolf_barrier", k * (max_of(prof, |e| e.v_wolf) - p0.v_wolf));
     row.push("es_wolf_end_diff", k * (p4.v_wolf - p0.v_wolf));
-    row.push("es_cat_barrier", k * (max_of(&prof, |e| e.v_cat) - p0.v_cat));
-    let lite_max = max_of(&prof, |e| e.lite);
+    row.push("es_cat_barrier", k * (max_of(prof, |e| e.v_cat) - p0.v_cat));
+    let lite_max = max_of(prof, |e| e.lite);
     row.push("bvse_lite_barrier", lite_max - p0.lite);
-    row.push("bvse_lite_span", lite_max - min_of(&prof, |e| e.lite));
+    row.push("bvse_lite_span", lite_max - min_of(prof, |e| e.lite));
     row.push("bvse_lite_end_diff", p4.lite - p0.lite);
-    let (_, rbn) = argmin(&prof, |e| e.relax_d_fw);
+    let (_, rbn) = argmin(prof, |e| e.relax_d_fw);
     row.push("rbn_fw_min", rbn);
     row.push("rbn_fw_gain", rbn - bn_fw);
-    let rlite_max = max_of(&prof, |e| e.relax_lite);
+    let rlite_max = max_of(prof, |e| e.relax_lite);
     row.push("rbvse_lite_barrier", rlite_max - p0.relax_lite);
-    row.push("rbvse_lite_span", rlite_max - min_of(&prof, |e| e.relax_lite));
+    row.push("rbvse_lite_span", rlite_max - min_of(prof, |e| e.relax_lite));
     row.push("rbvse_lite_end_diff", p4.relax_lite - p0.relax_lite);
-
-    // Host, ion, composition.
-    for (name, v) in &ctx.host_desc {
-        row.push(name, *v);
-    }
 }
 
 #[cfg(test)]

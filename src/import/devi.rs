@@ -218,6 +218,8 @@ pub struct DeviContext<'a> {
     pub imported_at: String,
 }
 
+/// The record of a DeVI JSON object, without its structures: barrier, class and group,
+/// tabulated metadata, flags and provenance. Returns it with its `sys_name`.
 fn base_record(
     ctx: &DeviContext,
     obj: &serde_json::Map<String, Value>,
@@ -234,29 +236,8 @@ fn base_record(
     let class = obj.get("class").and_then(|v| v.as_str()).map(|s| s.trim().to_string());
     let tab = ctx.tabulation.get(sys);
     let opt = |s: Option<&String>| s.filter(|x| !x.is_empty()).cloned();
-    let mut extra = BTreeMap::new();
-    if let Some(t) = tab {
-        if let Some(x) = t.mace_relax {
-            extra.insert("mace_relax_em".to_string(), x);
-        }
-        if let Some(x) = t.mace_no_relax {
-            extra.insert("mace_no_relax_em".to_string(), x);
-        }
-    }
-    if let Some(j) = obj.get("jid").and_then(json_number) {
-        extra.insert("jid".to_string(), j);
-    }
-    let mut flags = Vec::new();
-    if !ctx.tabulation.is_empty() {
-        match tab {
-            None => flags.push("not-in-tabulation".to_string()),
-            Some(t) => {
-                if t.em.map_or(true, |x| (x - em).abs() > 1e-6) {
-                    flags.push("em-differs-from-tabulation".to_string());
-                }
-            }
-        }
-    }
+    let extra = extra_values(tab, obj);
+    let flags = tabulation_flags(ctx, tab, em);
     let group = class.as_deref().map(|c| crate::record::classes::group_for(ctx.class_groups, c));
     let r = HopRecord {
         id: record_id(ctx.dataset, sys),
@@ -283,20 +264,7 @@ fn base_record(
             path_label: opt(tab.map(|t| &t.path)),
             state: None,
         },
-        provenance: Provenance {
-            dataset: ctx.dataset.to_string(),
-            dataset_version: DATASET_VERSION.to_string(),
-            source_file: file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
-            source_sha256: sha.to_string(),
-            source_record_id: sys.to_string(),
-            citation: Some(CITATION.to_string()),
-            doi: None,
-            bibtex: None,
-            importer: importer.to_string(),
-            hopdb_version: crate::HOPDB_VERSION.to_string(),
-            imported_at: ctx.imported_at.clone(),
-            notes: None,
-        },
+        provenance: provenance(ctx, file, sha, sys, importer),
         partition,
         flags,
         parent: None,
@@ -304,6 +272,59 @@ fn base_record(
         revisions: vec![],
     };
     Ok((r, sys.to_string()))
+}
+
+/// The record's extra values: the tabulated MACE barriers (relaxed and not) and the JARVIS
+/// id, where present.
+fn extra_values(tab: Option<&TabulationRow>, obj: &serde_json::Map<String, Value>) -> BTreeMap<String, f64> {
+    let mut extra = BTreeMap::new();
+    if let Some(t) = tab {
+        if let Some(x) = t.mace_relax {
+            extra.insert("mace_relax_em".to_string(), x);
+        }
+        if let Some(x) = t.mace_no_relax {
+            extra.insert("mace_no_relax_em".to_string(), x);
+        }
+    }
+    if let Some(j) = obj.get("jid").and_then(json_number) {
+        extra.insert("jid".to_string(), j);
+    }
+    extra
+}
+
+/// Flags from the tabulation, when one was given: the record is not in it, or its barrier
+/// `em` differs from the tabulated one.
+fn tabulation_flags(ctx: &DeviContext, tab: Option<&TabulationRow>, em: f64) -> Vec<String> {
+    let mut flags = Vec::new();
+    if !ctx.tabulation.is_empty() {
+        match tab {
+            None => flags.push("not-in-tabulation".to_string()),
+            Some(t) => {
+                if t.em.map_or(true, |x| (x - em).abs() > 1e-6) {
+                    flags.push("em-differs-from-tabulation".to_string());
+                }
+            }
+        }
+    }
+    flags
+}
+
+/// The provenance of record `sys` of the dataset read from `file`.
+fn provenance(ctx: &DeviContext, file: &Path, sha: &str, sys: &str, importer: &str) -> Provenance {
+    Provenance {
+        dataset: ctx.dataset.to_string(),
+        dataset_version: DATASET_VERSION.to_string(),
+        source_file: file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+        source_sha256: sha.to_string(),
+        source_record_id: sys.to_string(),
+        citation: Some(CITATION.to_string()),
+        doi: None,
+        bibtex: None,
+        importer: importer.to_string(),
+        hopdb_version: crate::HOPDB_VERSION.to_string(),
+        imported_at: ctx.imported_at.clone(),
+        notes: None,
+    }
 }
 
 fn records_array(file: &Path) -> Result<(Vec<Value>, String), ImportError> {

@@ -489,10 +489,52 @@ fn candidate_from_centroid_frame(f: &Frame, opts: &LitrajOptions, file: &Path, s
     Ok(Candidate { record: r, host, origin: String::new() })
 }
 
+/// The candidate of a NEB trajectory (frames of the same atoms, initial to final): the atom
+/// that moves is the ion, its path unwrapped frame by frame gives the endpoints and images,
+/// the other atoms of the first frame the host.
 fn candidate_from_trajectory(frames: &[&Frame], opts: &LitrajOptions, file: &Path, sha: &str, imported_at: &str) -> Result<Candidate, String> {
     let first = frames[0];
-    let last = frames[frames.len() - 1];
     let mut r = base_record(&first.info, opts, file, sha, "litraj-xyz-trajectory", imported_at)?;
+    check_same_atoms(frames)?;
+    r.em = trajectory_barrier(frames)?;
+    let ion_given = parse_ion(&first.info)?;
+    let lat = &first.lattice;
+    let fracs: Vec<Vec<Vec3>> = frames.iter().map(|f| f.cart.iter().map(|c| f.lattice.to_frac(*c)).collect()).collect();
+    for (fr, f) in fracs.iter().zip(frames) {
+        in_range(fr, f)?;
+    }
+    let (ion, k) = moving_atom(frames, &fracs)?;
+    if let Some(e) = ion_given {
+        if e != ion {
+            return Err(format!("field ion: the info line names {e} but the atom that moves is {ion} (atom {})", k + 1));
+        }
+    }
+    // Unwrap the ion's path frame by frame.
+    let mut path = vec![fracs[0][k]];
+    for fr in &fracs[1..] {
+        let prev = *path.last().expect("non-empty");
+        path.push(super::nearest_image(lat, prev, fr[k]));
+    }
+    let n = first.species.len();
+    let keep: Vec<usize> = (0..n).filter(|&j| j != k && first.species[j].is_some()).collect();
+    let host = Structure::new(
+        lat.clone(),
+        keep.iter().map(|&j| first.species[j].expect("X was removed")).collect(),
+        keep.iter().map(|&j| fracs[0][j]).collect(),
+    )
+    .map_err(|e| format!("frame {} at line {}: host: {e}", first.number, first.line))?;
+    r.ion = ion;
+    r.initial = path[0];
+    r.final_site = path[path.len() - 1];
+    r.images = path[1..path.len() - 1].to_vec();
+    r.method.n_images = Some(r.images.len() as u32);
+    finish_record(&mut r, &host);
+    Ok(Candidate { record: r, host, origin: String::new() })
+}
+
+/// Every frame of a trajectory lists the same atoms in the same order as the first.
+fn check_same_atoms(frames: &[&Frame]) -> Result<(), String> {
+    let first = frames[0];
     for f in &frames[1..] {
         if f.species != first.species {
             return Err(format!(
@@ -505,36 +547,36 @@ fn candidate_from_trajectory(frames: &[&Frame], opts: &LitrajOptions, file: &Pat
             ));
         }
     }
-    // Barrier: em of any frame, else from per-frame energies.
-    let mut em = None;
+    Ok(())
+}
+
+/// The barrier of a trajectory: `em` of the first frame that has one, else the highest
+/// per-frame `energy` less the first frame's.
+fn trajectory_barrier(frames: &[&Frame]) -> Result<f64, String> {
     for f in frames {
         if let Some(x) = parse_em(&f.info).map_err(|e| format!("frame {} (line {}): {e}", f.number, f.line))? {
-            em = Some(x);
-            break;
+            return Ok(x);
         }
     }
-    let em = match em {
-        Some(x) => x,
-        None => {
-            let mut es = Vec::with_capacity(frames.len());
-            for f in frames {
-                let v = info_get(&f.info, "energy").ok_or_else(|| {
-                    format!("field em: missing (no em= in any frame and no energy= in frame {} at line {})", f.number, f.line)
-                })?;
-                es.push(v.trim().parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| {
-                    format!("field energy: not a finite number ({}) in frame {} at line {}", quote(v), f.number, f.line)
-                })?);
-            }
-            es.iter().cloned().fold(f64::NEG_INFINITY, f64::max) - es[0]
-        }
-    };
-    r.em = em;
-    let ion_given = parse_ion(&first.info)?;
+    let mut es = Vec::with_capacity(frames.len());
+    for f in frames {
+        let v = info_get(&f.info, "energy").ok_or_else(|| {
+            format!("field em: missing (no em= in any frame and no energy= in frame {} at line {})", f.number, f.line)
+        })?;
+        es.push(v.trim().parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| {
+            format!("field energy: not a finite number ({}) in frame {} at line {}", quote(v), f.number, f.line)
+        })?);
+    }
+    Ok(es.iter().cloned().fold(f64::NEG_INFINITY, f64::max) - es[0])
+}
+
+/// The one atom (not X) that moves between the first and the last frame (`fracs`: each
+/// frame's fractional coordinates): its element and index. An error when none moves by
+/// [`MIN_TRAJECTORY_HOP`], or a second atom moves more than half as far.
+fn moving_atom(frames: &[&Frame], fracs: &[Vec<Vec3>]) -> Result<(Element, usize), String> {
+    let first = frames[0];
+    let last = frames[frames.len() - 1];
     let lat = &first.lattice;
-    let fracs: Vec<Vec<Vec3>> = frames.iter().map(|f| f.cart.iter().map(|c| f.lattice.to_frac(*c)).collect()).collect();
-    for (fr, f) in fracs.iter().zip(frames) {
-        in_range(fr, f)?;
-    }
     let n = first.species.len();
     let mut disp: Vec<(f64, usize)> = (0..n)
         .filter(|&k| first.species[k].is_some())
@@ -561,32 +603,7 @@ fn candidate_from_trajectory(frames: &[&Frame], opts: &LitrajOptions, file: &Pat
             ));
         }
     }
-    let ion = first.species[k].expect("not X");
-    if let Some(e) = ion_given {
-        if e != ion {
-            return Err(format!("field ion: the info line names {e} but the atom that moves is {ion} (atom {})", k + 1));
-        }
-    }
-    // Unwrap the ion's path frame by frame.
-    let mut path = vec![fracs[0][k]];
-    for fr in &fracs[1..] {
-        let prev = *path.last().expect("non-empty");
-        path.push(super::nearest_image(lat, prev, fr[k]));
-    }
-    let keep: Vec<usize> = (0..n).filter(|&j| j != k && first.species[j].is_some()).collect();
-    let host = Structure::new(
-        lat.clone(),
-        keep.iter().map(|&j| first.species[j].expect("X was removed")).collect(),
-        keep.iter().map(|&j| fracs[0][j]).collect(),
-    )
-    .map_err(|e| format!("frame {} at line {}: host: {e}", first.number, first.line))?;
-    r.ion = ion;
-    r.initial = path[0];
-    r.final_site = path[path.len() - 1];
-    r.images = path[1..path.len() - 1].to_vec();
-    r.method.n_images = Some(r.images.len() as u32);
-    finish_record(&mut r, &host);
-    Ok(Candidate { record: r, host, origin: String::new() })
+    Ok((first.species[k].expect("not X"), k))
 }
 
 fn key_label(key: &Option<(String, String)>) -> String {

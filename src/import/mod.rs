@@ -333,6 +333,48 @@ pub fn commit(
     summary: &str,
 ) -> Result<ImportReport, ImportError> {
     let mut report = ImportReport::default();
+    let valid = validate_batch(candidates, read_errors, opts, &mut report)?;
+    let mut batch = Batch {
+        store,
+        host_cache: HashMap::new(),
+        batch_buckets: HashMap::new(),
+        accepted: Vec::new(),
+        accepted_index: HashMap::new(),
+        touched: HashMap::new(),
+    };
+    for (mut c, flags) in valid {
+        if batch.known_id(&c, opts, &mut report)? {
+            continue;
+        }
+        // Same hop already stored or earlier in this import: the same barrier is a duplicate
+        // (skipped); another barrier for the same hop is kept and flagged for curation.
+        let bucket = store::dup_bucket(&c.record, &c.host);
+        if let Some((id, em)) = batch.find_same_hop(&c)? {
+            if (em - c.record.em).abs() <= DUPLICATE_EM_TOLERANCE {
+                report.duplicates.push((c.origin.clone(), id));
+                continue;
+            }
+            batch.flag_conflict(&mut c, &id, em)?;
+        }
+        batch.accept(c, flags, bucket);
+    }
+    let ws = batch.write_set(summary, &mut report);
+    if !opts.dry_run && !batch.accepted.is_empty() {
+        store.commit(ws)?;
+    }
+    Ok(report)
+}
+
+/// Validate the candidates, rejecting ids repeated within the import; the reader's errors
+/// count as rejections too. Any rejection fails the import unless invalid records are
+/// skipped, in which case they go to the report. Returns the valid candidates with their
+/// validation flags.
+fn validate_batch(
+    candidates: Vec<Candidate>,
+    read_errors: Vec<Rejection>,
+    opts: &ImportOptions,
+    report: &mut ImportReport,
+) -> Result<Vec<(Candidate, Vec<String>)>, ImportError> {
     let mut rejected = read_errors;
     let mut valid: Vec<(Candidate, Vec<String>)> = Vec::with_capacity(candidates.len());
     let mut seen_ids: HashMap<String, String> = HashMap::new();
@@ -351,109 +393,130 @@ pub fn commit(
         return Err(ImportError::Invalid(rejected));
     }
     report.rejected = rejected;
+    Ok(valid)
+}
 
-    let mut ws = WriteSet::new("import", summary.to_string());
-    // Hops accepted in this batch, by duplicate bucket, to catch duplicates within the import.
-    let mut batch_buckets: HashMap<Vec<u8>, Vec<usize>> = HashMap::new();
-    let mut host_cache: HashMap<StructureId, Structure> = HashMap::new();
-    let mut accepted: Vec<(Candidate, Vec<String>)> = Vec::new();
-    let mut accepted_index: HashMap<String, usize> = HashMap::new();
-    // Stored records updated by this import (conflict flags): id -> (old, new).
-    let mut touched: HashMap<String, (HopRecord, HopRecord)> = HashMap::new();
-    for (mut c, flags) in valid {
-        if let Some(existing) = store.get(&c.record.id)? {
-            let host = cached_host(store, &mut host_cache, &existing.host)?;
-            if same_hop(&c.record, &c.host, &existing, &host, SAME_HOP_TOLERANCE) {
-                report.duplicates.push((c.origin.clone(), existing.id.clone()));
-                continue;
-            }
-            let reason = format!("record id {} already exists in the store with a different hop; edit it with `hopdb edit` instead", crate::input::quote(&c.record.id));
-            if opts.skip_invalid {
-                report.rejected.push(Rejection { origin: c.origin.clone(), reason });
-                continue;
-            }
-            return Err(ImportError::Invalid(vec![Rejection { origin: c.origin.clone(), reason }]));
+/// The state of one import while its valid candidates are deduplicated against the store
+/// and against each other.
+struct Batch<'s> {
+    store: &'s Store,
+    /// Hosts of stored records read so far.
+    host_cache: HashMap<StructureId, Structure>,
+    /// Hops accepted in this batch, by duplicate bucket, to catch duplicates within the import.
+    batch_buckets: HashMap<Vec<u8>, Vec<usize>>,
+    /// Candidates accepted so far, with their validation flags.
+    accepted: Vec<(Candidate, Vec<String>)>,
+    /// Index into `accepted` by record id.
+    accepted_index: HashMap<String, usize>,
+    /// Stored records updated by this import (conflict flags): id -> (old, new).
+    touched: HashMap<String, (HopRecord, HopRecord)>,
+}
+
+impl Batch<'_> {
+    /// Whether the candidate's id is already in the store, and so handled: the same hop is a
+    /// duplicate (reported); another hop under that id is rejected, or fails the import
+    /// unless invalid records are skipped.
+    fn known_id(&mut self, c: &Candidate, opts: &ImportOptions, report: &mut ImportReport) -> Result<bool, ImportError> {
+        let Some(existing) = self.store.get(&c.record.id)? else {
+            return Ok(false);
+        };
+        let host = cached_host(self.store, &mut self.host_cache, &existing.host)?;
+        if same_hop(&c.record, &c.host, &existing, &host, SAME_HOP_TOLERANCE) {
+            report.duplicates.push((c.origin.clone(), existing.id.clone()));
+            return Ok(true);
         }
-        // Same hop already stored or earlier in this import: the same barrier is a duplicate
-        // (skipped); another barrier for the same hop is kept and flagged for curation.
-        let bucket = store::dup_bucket(&c.record, &c.host);
+        let reason = format!("record id {} already exists in the store with a different hop; edit it with `hopdb edit` instead", crate::input::quote(&c.record.id));
+        if opts.skip_invalid {
+            report.rejected.push(Rejection { origin: c.origin.clone(), reason });
+            return Ok(true);
+        }
+        Err(ImportError::Invalid(vec![Rejection { origin: c.origin.clone(), reason }]))
+    }
+
+    /// The id and barrier of a record with the same hop as the candidate: first in the
+    /// store, then among the hops accepted earlier in this import (`None` if neither has one).
+    fn find_same_hop(&mut self, c: &Candidate) -> Result<Option<(String, f64)>, ImportError> {
         let neighbours = store::dup_neighbour_buckets(&c.record, &c.host);
-        let mut same: Option<(String, f64)> = None;
-        'store: for b in &neighbours {
-            for id in store.ids_in_bucket(b)? {
-                let other = store.record(&id)?;
-                let host = cached_host(store, &mut host_cache, &other.host)?;
+        for b in &neighbours {
+            for id in self.store.ids_in_bucket(b)? {
+                let other = self.store.record(&id)?;
+                let host = cached_host(self.store, &mut self.host_cache, &other.host)?;
                 if same_hop(&c.record, &c.host, &other, &host, SAME_HOP_TOLERANCE) {
-                    same = Some((id, other.em));
-                    break 'store;
+                    return Ok(Some((id, other.em)));
                 }
             }
         }
-        if same.is_none() {
-            for &k in neighbours.iter().flat_map(|b| batch_buckets.get(b).map(|v| v.as_slice()).unwrap_or(&[])) {
-                let (o, _) = &accepted[k];
-                if same_hop(&c.record, &c.host, &o.record, &o.host, SAME_HOP_TOLERANCE) {
-                    same = Some((o.record.id.clone(), o.record.em));
-                    break;
-                }
+        for &k in neighbours.iter().flat_map(|b| self.batch_buckets.get(b).map(|v| v.as_slice()).unwrap_or(&[])) {
+            let (o, _) = &self.accepted[k];
+            if same_hop(&c.record, &c.host, &o.record, &o.host, SAME_HOP_TOLERANCE) {
+                return Ok(Some((o.record.id.clone(), o.record.em)));
             }
         }
-        if let Some((id, em)) = same {
-            if (em - c.record.em).abs() <= DUPLICATE_EM_TOLERANCE {
-                report.duplicates.push((c.origin.clone(), id));
-                continue;
-            }
-            // Flag both records of the pair (idempotent, so re-imports change nothing).
-            mark_conflict(&mut c.record, &id, em);
-            let (cid, cem) = (c.record.id.clone(), c.record.em);
-            if let Some(&k) = accepted_index.get(&id) {
-                mark_conflict(&mut accepted[k].0.record, &cid, cem);
-            } else {
-                let entry = match touched.remove(&id) {
-                    Some(e) => e,
-                    None => {
-                        let old = store.record(&id)?;
-                        (old.clone(), old)
-                    }
-                };
-                let (old, mut new) = entry;
-                if mark_conflict(&mut new, &cid, cem) {
-                    new.revisions.push(crate::record::Revision {
-                        at: now(),
-                        field: "flags".into(),
-                        old: old.flags.join(","),
-                        new: new.flags.join(","),
-                        reason: format!("import found the same hop as {cid} with Em {cem} eV"),
-                    });
-                }
-                touched.insert(id.clone(), (old, new));
-            }
+        Ok(None)
+    }
+
+    /// Flag both records of a conflicting pair, the candidate and record `id` (barrier `em`,
+    /// accepted earlier or stored): idempotent, so re-imports change nothing. A stored
+    /// record's change is kept in `touched`, with a revision.
+    fn flag_conflict(&mut self, c: &mut Candidate, id: &str, em: f64) -> Result<(), ImportError> {
+        mark_conflict(&mut c.record, id, em);
+        let (cid, cem) = (c.record.id.clone(), c.record.em);
+        if let Some(&k) = self.accepted_index.get(id) {
+            mark_conflict(&mut self.accepted[k].0.record, &cid, cem);
+            return Ok(());
         }
+        let entry = match self.touched.remove(id) {
+            Some(e) => e,
+            None => {
+                let old = self.store.record(id)?;
+                (old.clone(), old)
+            }
+        };
+        let (old, mut new) = entry;
+        if mark_conflict(&mut new, &cid, cem) {
+            new.revisions.push(crate::record::Revision {
+                at: now(),
+                field: "flags".into(),
+                old: old.flags.join(","),
+                new: new.flags.join(","),
+                reason: format!("import found the same hop as {cid} with Em {cem} eV"),
+            });
+        }
+        self.touched.insert(id.to_string(), (old, new));
+        Ok(())
+    }
+
+    /// Accept the candidate (its validation flags added to the record) under its duplicate
+    /// bucket.
+    fn accept(&mut self, mut c: Candidate, flags: Vec<String>, bucket: Vec<u8>) {
         for f in &flags {
             if !c.record.flags.contains(f) {
                 c.record.flags.push(f.clone());
             }
         }
-        batch_buckets.entry(bucket).or_default().push(accepted.len());
-        accepted_index.insert(c.record.id.clone(), accepted.len());
-        accepted.push((c, flags));
+        self.batch_buckets.entry(bucket).or_default().push(self.accepted.len());
+        self.accepted_index.insert(c.record.id.clone(), self.accepted.len());
+        self.accepted.push((c, flags));
     }
-    for (old, new) in touched.values() {
-        if old != new {
-            ws.update_record(old, new);
+
+    /// The write set of the import: the changed stored records and the accepted ones, which
+    /// the report lists as added (and flagged).
+    fn write_set(&self, summary: &str, report: &mut ImportReport) -> WriteSet {
+        let mut ws = WriteSet::new("import", summary.to_string());
+        for (old, new) in self.touched.values() {
+            if old != new {
+                ws.update_record(old, new);
+            }
         }
-    }
-    for (c, _) in &accepted {
-        ws.insert_record(&c.record, &c.host);
-        report.added.push(c.record.id.clone());
-        if !c.record.flags.is_empty() {
-            report.flagged.push((c.record.id.clone(), c.record.flags.clone()));
+        for (c, _) in &self.accepted {
+            ws.insert_record(&c.record, &c.host);
+            report.added.push(c.record.id.clone());
+            if !c.record.flags.is_empty() {
+                report.flagged.push((c.record.id.clone(), c.record.flags.clone()));
+            }
         }
+        ws
     }
-    if !opts.dry_run && !accepted.is_empty() {
-        store.commit(ws)?;
-    }
-    Ok(report)
 }
 
 /// Mark `r` as having the same hop as `other_id` (barrier `other_em`): flag and note, both

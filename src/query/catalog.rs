@@ -30,86 +30,26 @@ fn order_text(sel: &Select) -> String {
 /// projection, in the order they run.
 pub fn explain(store: &Store, sel: &Select) -> Result<ResultTable, ExecError> {
     let plan = plan::plan(store, sel)?;
-    let mut t = ResultTable::new(&["step", "operation", "detail", "rows"]);
-    let mut step = 0i64;
-    let mut add = |t: &mut ResultTable, op: &str, detail: String, rows: Option<usize>| {
-        step += 1;
-        t.push(vec![
-            Value::Int(step),
-            Value::Str(op.to_string()),
-            Value::Str(detail),
-            rows.map_or(Value::Null, |n| Value::Int(n as i64)),
-        ]);
+    let mut steps = Steps {
+        t: ResultTable::new(&["step", "operation", "detail", "rows"]),
+        step: 0,
     };
-    match &plan.access {
-        Access::FullScan => add(
-            &mut t,
-            "full scan",
-            "every record, in id order".to_string(),
-            Some(plan.estimated_rows),
-        ),
-        Access::PrimaryKey { ids } => add(
-            &mut t,
-            "primary key",
-            if ids.len() == 1 {
-                format!("id = {}", quote_list(ids))
-            } else {
-                format!("id IN ({})", quote_list(ids))
-            },
-            Some(ids.len()),
-        ),
-        Access::Index { probes } => {
-            for (i, p) in probes.iter().enumerate() {
-                let op = if i == 0 {
-                    "index probe"
-                } else {
-                    "index intersect"
-                };
-                add(&mut t, op, p.describe(), Some(p.estimate));
-            }
-            add(
-                &mut t,
-                "fetch",
-                "records by id, in id order".to_string(),
-                Some(plan.estimated_rows),
-            );
-        }
-    }
+    access_steps(&mut steps, &plan);
     for (p, why) in &plan.skipped {
-        add(
-            &mut t,
+        steps.add(
             "index not used",
             format!("{}: {why}", p.describe()),
             Some(p.estimate),
         );
     }
     for r in &plan.residual {
-        add(&mut t, "filter", r.to_string(), None);
+        steps.add("filter", r.to_string(), None);
     }
     if sel.is_aggregate() {
-        let aggs: Vec<String> = query_aggregates(sel)
-            .iter()
-            .map(|a| a.to_string())
-            .collect();
-        let detail = if sel.group_by.is_empty() {
-            format!("one group: {}", aggs.join(", "))
-        } else {
-            let g: Vec<&str> = sel.group_by.iter().map(|f| f.name()).collect();
-            format!("GROUP BY {}: {}", g.join(", "), aggs.join(", "))
-        };
-        add(&mut t, "aggregate", detail, None);
-        if !sel.order_by.is_empty() {
-            add(
-                &mut t,
-                "sort",
-                format!("groups by {}, then group key", order_text(sel)),
-                None,
-            );
-        }
+        aggregate_steps(&mut steps, sel);
     } else if !sel.order_by.is_empty() {
         match row_budget(sel) {
-            Some(k) => add(
-                &mut t,
+            Some(k) => steps.add(
                 "top-n sort",
                 format!(
                     "keep the first {k} rows by {}, then id (bounded heap)",
@@ -117,8 +57,7 @@ pub fn explain(store: &Store, sel: &Select) -> Result<ResultTable, ExecError> {
                 ),
                 None,
             ),
-            None => add(
-                &mut t,
+            None => steps.add(
                 "sort",
                 format!("{}, then id", order_text(sel)),
                 None,
@@ -134,10 +73,87 @@ pub fn explain(store: &Store, sel: &Select) -> Result<ResultTable, ExecError> {
         } else {
             format!("{} rows after skipping {}", l.count, l.offset)
         };
-        add(&mut t, "limit", detail, None);
+        steps.add("limit", detail, None);
     }
-    add(&mut t, "project", output_columns(sel).join(", "), None);
-    Ok(t)
+    steps.add("project", output_columns(sel).join(", "), None);
+    Ok(steps.t)
+}
+
+/// The `EXPLAIN` table being built, with the number of its last step.
+struct Steps {
+    t: ResultTable,
+    step: i64,
+}
+
+impl Steps {
+    /// Append the next step: its operation, detail and estimated rows (if known).
+    fn add(&mut self, op: &str, detail: String, rows: Option<usize>) {
+        self.step += 1;
+        self.t.push(vec![
+            Value::Int(self.step),
+            Value::Str(op.to_string()),
+            Value::Str(detail),
+            rows.map_or(Value::Null, |n| Value::Int(n as i64)),
+        ]);
+    }
+}
+
+/// The steps of the plan's access path: a full scan, a primary-key read, or index probes
+/// followed by the fetch by id.
+fn access_steps(steps: &mut Steps, plan: &plan::Plan) {
+    match &plan.access {
+        Access::FullScan => steps.add(
+            "full scan",
+            "every record, in id order".to_string(),
+            Some(plan.estimated_rows),
+        ),
+        Access::PrimaryKey { ids } => steps.add(
+            "primary key",
+            if ids.len() == 1 {
+                format!("id = {}", quote_list(ids))
+            } else {
+                format!("id IN ({})", quote_list(ids))
+            },
+            Some(ids.len()),
+        ),
+        Access::Index { probes } => {
+            for (i, p) in probes.iter().enumerate() {
+                let op = if i == 0 {
+                    "index probe"
+                } else {
+                    "index intersect"
+                };
+                steps.add(op, p.describe(), Some(p.estimate));
+            }
+            steps.add(
+                "fetch",
+                "records by id, in id order".to_string(),
+                Some(plan.estimated_rows),
+            );
+        }
+    }
+}
+
+/// The aggregation step of a grouped query, and the sort of its groups when ordered.
+fn aggregate_steps(steps: &mut Steps, sel: &Select) {
+    let aggs: Vec<String> = query_aggregates(sel)
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    let detail = if sel.group_by.is_empty() {
+        format!("one group: {}", aggs.join(", "))
+    } else {
+        let g: Vec<&str> = sel.group_by.iter().map(|f| f.name()).collect();
+        format!("GROUP BY {}: {}", g.join(", "), aggs.join(", "))
+    };
+    steps.add("aggregate", detail, None);
+    if !sel.order_by.is_empty() {
+        steps.add(
+            "sort",
+            format!("groups by {}, then group key", order_text(sel)),
+            None,
+        );
+    }
 }
 
 /// The fields of the `hops` table (`field`, `type`, `indexed`, `doc`), without reading the

@@ -2,7 +2,7 @@
 //! `CROSS VALIDATE`, `SHOW MODELS`, `DESCRIBE MODEL`, `DROP MODEL`, `SHOW PREDICTIONS`,
 //! `EXPORT PREDICTIONS`): a thin layer over [`crate::modeling`].
 
-use super::ast::{param_map, EvalBy, ModelKind, ModelParam, Statement};
+use super::ast::{param_map, EvalBy, EvaluateModel, Expr, Limit, ModelKind, ModelParam, Select, Statement, TrainModel, TuneModel};
 use super::error::ExecError;
 use super::predicate::eval;
 use super::select::selected_ids;
@@ -17,114 +17,12 @@ pub const DESCRIBE_TOP_FEATURES: usize = 20;
 /// Run a model statement.
 pub fn execute(store: &Store, stmt: &Statement) -> Result<ResultTable, ExecError> {
     match stmt {
-        Statement::Train(t) => {
-            let mut params = param_map(&t.params);
-            if t.kind.name == modeling::GNN_KIND {
-                let pre = match &t.pretrained_on {
-                    Some(q) => Some(selected_ids(store, q)?),
-                    None => None,
-                };
-                if let Some(v) = &t.kind.variant {
-                    params.insert("variant".into(), v.clone());
-                }
-                let rec = modeling::train_gnn(store, &t.name, &t.split, &params, pre.as_deref(), t.replace)?;
-                return Ok(trained_table(&rec, &t.split));
-            }
-            if t.pretrained_on.is_some() {
-                return Err(invalid(format!("PRETRAINED ON applies to graph networks (gnn), not to {}", t.kind.name)));
-            }
-            let kind = tree_kind(&t.kind)?;
-            let rec = modeling::train(store, &TrainRequest { name: t.name.clone(), kind, params, split: t.split.clone(), replace: t.replace })?;
-            Ok(trained_table(&rec, &t.split))
-        }
-        Statement::Tune(t) => {
-            let kind = tree_kind(&t.kind)?;
-            let req = TrainRequest { name: t.name.clone(), kind, params: Default::default(), split: t.split.clone(), replace: t.replace };
-            let grid = if t.params.is_empty() { None } else { Some(grid_of(&t.params)) };
-            let folds = t.folds.map_or(modeling::DEFAULT_TUNE_FOLDS, |k| k as usize);
-            let out = modeling::tune(store, &req, grid.as_ref(), folds, t.seed.unwrap_or(model::DEFAULT_SEED))?;
-            let mut table = ResultTable::new(&["rank", "cv_mae", "cv_std", "setting"]);
-            for (i, row) in out.search.table.iter().enumerate() {
-                let point: Vec<String> = row.point.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                table.push(vec![Value::Int(i as i64 + 1), Value::Num(row.mean_mae), Value::Num(row.std_mae), Value::Str(point.join(", "))]);
-            }
-            Ok(table.titled(format!(
-                "model '{}' saved: {} with {} (grouped {folds}-fold CV MAE {:.4} eV inside the train partition of '{}')",
-                t.name,
-                kind,
-                out.search.best,
-                out.search.best_mae,
-                t.split
-            )))
-        }
-        Statement::Evaluate(e) => {
-            let opts = EvalOptions { threshold: e.threshold.unwrap_or(modeling::DEFAULT_THRESHOLD), force: e.force, ..EvalOptions::default() };
-            let ev = modeling::evaluate(store, &e.model, &e.split, &opts)?;
-            Ok(match e.by {
-                None => summary_table(&ev),
-                Some(EvalBy::Group) => breakdown("group", &ev.by_group),
-                Some(EvalBy::Scenario) => breakdown("scenario", &ev.by_scenario),
-                Some(EvalBy::Hop) => {
-                    let mut t = ResultTable::new(&["id", "group", "scenario", "em", "predicted", "error"]);
-                    for p in ev.partition("test") {
-                        t.push(vec![
-                            Value::Str(p.id.clone()),
-                            Value::Str(ev.groups.get(&p.id).cloned().unwrap_or_default()),
-                            Value::Str(ev.scenarios.get(&p.id).cloned().unwrap_or_else(|| "none".into())),
-                            Value::Num(p.em),
-                            Value::Num(p.predicted),
-                            Value::Num(p.predicted - p.em),
-                        ]);
-                    }
-                    t
-                }
-            })
-        }
-        Statement::Predict { model, query } => {
-            let ids = selected_ids(store, query)?;
-            let preds = modeling::predict(store, model, &ids, true)?;
-            let mut t = ResultTable::new(&["id", "em", "predicted", "error"]);
-            for p in preds {
-                t.push(vec![Value::Str(p.id), Value::Num(p.em), Value::Num(p.predicted), Value::Num(p.predicted - p.em)]);
-            }
-            Ok(t)
-        }
-        Statement::CrossValidate { kind, split, params } => {
-            let k = tree_kind(kind)?;
-            let cv = modeling::cross_validate_split(store, k, &param_map(params), split, modeling::DEFAULT_THRESHOLD)?;
-            let mut t = ResultTable::new(&["fold", "hops", "mae", "rmse", "r2", "accuracy"]);
-            for (i, f) in cv.folds.iter().enumerate() {
-                let n = cv.predictions.iter().filter(|p| &p.partition == f).count();
-                t.push(vec![Value::Str(f.clone()), Value::Int(n as i64), Value::Num(cv.fold_maes[i]), Value::Null, Value::Null, Value::Null]);
-            }
-            t.push(vec![Value::Str("mean of folds".into()), Value::Int(cv.pooled.n as i64), Value::Num(cv.mean_mae), Value::Null, Value::Null, Value::Null]);
-            t.push(vec![
-                Value::Str("pooled".into()),
-                Value::Int(cv.pooled.n as i64),
-                Value::Num(cv.pooled.mae),
-                Value::Num(cv.pooled.rmse),
-                Value::Num(cv.pooled.r2),
-                Value::Num(cv.classification.accuracy),
-            ]);
-            Ok(t)
-        }
-        Statement::ShowModels => {
-            let mut t = ResultTable::new(&["name", "kind", "split", "train_hops", "features", "test_mae", "cv_mae", "created_at"]);
-            for r in registry::list(store).map_err(ModelingError::from)? {
-                let metric = |k: &str| r.metrics.get(k).map_or(Value::Null, |x| Value::Num(*x));
-                t.push(vec![
-                    Value::Str(r.name.clone()),
-                    Value::Str(kind_label(&r)),
-                    Value::Str(r.split_fingerprint.chars().take(12).collect()),
-                    Value::Int(r.train_ids.len() as i64),
-                    Value::Int(r.feature_names.len() as i64),
-                    metric("test_mae"),
-                    metric("cv_mae"),
-                    Value::Str(r.created_at.clone()),
-                ]);
-            }
-            Ok(t)
-        }
+        Statement::Train(t) => train(store, t),
+        Statement::Tune(t) => tune(store, t),
+        Statement::Evaluate(e) => evaluate(store, e),
+        Statement::Predict { model, query } => predict(store, model, query),
+        Statement::CrossValidate { kind, split, params } => cross_validate(store, kind, split, params),
+        Statement::ShowModels => show_models(store),
         Statement::DescribeModel(name) => describe_model(store, name),
         Statement::DropModel(name) => {
             let n = modeling::drop_model(store, name)?;
@@ -132,29 +30,155 @@ pub fn execute(store: &Store, stmt: &Statement) -> Result<ResultTable, ExecError
             t.push(vec![Value::Str(name.clone()), Value::Int(n as i64)]);
             Ok(t)
         }
-        Statement::ShowPredictions { model, filter, limit } => {
-            let t = predictions_table(store, model, filter.as_ref())?;
-            Ok(match limit {
-                Some(l) => {
-                    let mut out = ResultTable::new(&t.columns.iter().map(String::as_str).collect::<Vec<_>>());
-                    for row in t.rows.into_iter().skip(l.offset as usize).take(l.count as usize) {
-                        out.push(row);
-                    }
-                    out
-                }
-                None => t,
-            })
-        }
-        Statement::ExportPredictions { model, path } => {
-            let t = predictions_table(store, model, None)?;
-            let text = if path.to_ascii_lowercase().ends_with(".json") { t.to_json() } else { t.to_csv() };
-            std::fs::write(path, text).map_err(|e| ExecError::Io { path: path.clone(), source: e })?;
-            let mut out = ResultTable::new(&["model", "file", "predictions"]);
-            out.push(vec![Value::Str(model.clone()), Value::Str(path.clone()), Value::Int(t.rows.len() as i64)]);
-            Ok(out)
-        }
+        Statement::ShowPredictions { model, filter, limit } => show_predictions(store, model, filter.as_ref(), limit.as_ref()),
+        Statement::ExportPredictions { model, path } => export_predictions(store, model, path),
         other => unreachable!("not a model statement: {other}"),
     }
+}
+
+/// `TRAIN`: a graph network (optionally pretrained on a query's hops) or a tree model.
+fn train(store: &Store, t: &TrainModel) -> Result<ResultTable, ExecError> {
+    let mut params = param_map(&t.params);
+    if t.kind.name == modeling::GNN_KIND {
+        let pre = match &t.pretrained_on {
+            Some(q) => Some(selected_ids(store, q)?),
+            None => None,
+        };
+        if let Some(v) = &t.kind.variant {
+            params.insert("variant".into(), v.clone());
+        }
+        let rec = modeling::train_gnn(store, &t.name, &t.split, &params, pre.as_deref(), t.replace)?;
+        return Ok(trained_table(&rec, &t.split));
+    }
+    if t.pretrained_on.is_some() {
+        return Err(invalid(format!("PRETRAINED ON applies to graph networks (gnn), not to {}", t.kind.name)));
+    }
+    let kind = tree_kind(&t.kind)?;
+    let rec = modeling::train(store, &TrainRequest { name: t.name.clone(), kind, params, split: t.split.clone(), replace: t.replace })?;
+    Ok(trained_table(&rec, &t.split))
+}
+
+/// `TUNE`: a grouped cross-validated grid search; one row per setting, best first.
+fn tune(store: &Store, t: &TuneModel) -> Result<ResultTable, ExecError> {
+    let kind = tree_kind(&t.kind)?;
+    let req = TrainRequest { name: t.name.clone(), kind, params: Default::default(), split: t.split.clone(), replace: t.replace };
+    let grid = if t.params.is_empty() { None } else { Some(grid_of(&t.params)) };
+    let folds = t.folds.map_or(modeling::DEFAULT_TUNE_FOLDS, |k| k as usize);
+    let out = modeling::tune(store, &req, grid.as_ref(), folds, t.seed.unwrap_or(model::DEFAULT_SEED))?;
+    let mut table = ResultTable::new(&["rank", "cv_mae", "cv_std", "setting"]);
+    for (i, row) in out.search.table.iter().enumerate() {
+        let point: Vec<String> = row.point.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        table.push(vec![Value::Int(i as i64 + 1), Value::Num(row.mean_mae), Value::Num(row.std_mae), Value::Str(point.join(", "))]);
+    }
+    Ok(table.titled(format!(
+        "model '{}' saved: {} with {} (grouped {folds}-fold CV MAE {:.4} eV inside the train partition of '{}')",
+        t.name,
+        kind,
+        out.search.best,
+        out.search.best_mae,
+        t.split
+    )))
+}
+
+/// `EVALUATE`: the summary, or a breakdown by group, scenario or hop.
+fn evaluate(store: &Store, e: &EvaluateModel) -> Result<ResultTable, ExecError> {
+    let opts = EvalOptions { threshold: e.threshold.unwrap_or(modeling::DEFAULT_THRESHOLD), force: e.force, ..EvalOptions::default() };
+    let ev = modeling::evaluate(store, &e.model, &e.split, &opts)?;
+    Ok(match e.by {
+        None => summary_table(&ev),
+        Some(EvalBy::Group) => breakdown("group", &ev.by_group),
+        Some(EvalBy::Scenario) => breakdown("scenario", &ev.by_scenario),
+        Some(EvalBy::Hop) => {
+            let mut t = ResultTable::new(&["id", "group", "scenario", "em", "predicted", "error"]);
+            for p in ev.partition("test") {
+                t.push(vec![
+                    Value::Str(p.id.clone()),
+                    Value::Str(ev.groups.get(&p.id).cloned().unwrap_or_default()),
+                    Value::Str(ev.scenarios.get(&p.id).cloned().unwrap_or_else(|| "none".into())),
+                    Value::Num(p.em),
+                    Value::Num(p.predicted),
+                    Value::Num(p.predicted - p.em),
+                ]);
+            }
+            t
+        }
+    })
+}
+
+/// `PREDICT`: the model's predictions for the hops a query selects.
+fn predict(store: &Store, model: &str, query: &Select) -> Result<ResultTable, ExecError> {
+    let ids = selected_ids(store, query)?;
+    let preds = modeling::predict(store, model, &ids, true)?;
+    let mut t = ResultTable::new(&["id", "em", "predicted", "error"]);
+    for p in preds {
+        t.push(vec![Value::Str(p.id), Value::Num(p.em), Value::Num(p.predicted), Value::Num(p.predicted - p.em)]);
+    }
+    Ok(t)
+}
+
+/// `CROSS VALIDATE`: one row per fold, then the mean of folds and the pooled metrics.
+fn cross_validate(store: &Store, kind: &ModelKind, split: &str, params: &[ModelParam]) -> Result<ResultTable, ExecError> {
+    let k = tree_kind(kind)?;
+    let cv = modeling::cross_validate_split(store, k, &param_map(params), split, modeling::DEFAULT_THRESHOLD)?;
+    let mut t = ResultTable::new(&["fold", "hops", "mae", "rmse", "r2", "accuracy"]);
+    for (i, f) in cv.folds.iter().enumerate() {
+        let n = cv.predictions.iter().filter(|p| &p.partition == f).count();
+        t.push(vec![Value::Str(f.clone()), Value::Int(n as i64), Value::Num(cv.fold_maes[i]), Value::Null, Value::Null, Value::Null]);
+    }
+    t.push(vec![Value::Str("mean of folds".into()), Value::Int(cv.pooled.n as i64), Value::Num(cv.mean_mae), Value::Null, Value::Null, Value::Null]);
+    t.push(vec![
+        Value::Str("pooled".into()),
+        Value::Int(cv.pooled.n as i64),
+        Value::Num(cv.pooled.mae),
+        Value::Num(cv.pooled.rmse),
+        Value::Num(cv.pooled.r2),
+        Value::Num(cv.classification.accuracy),
+    ]);
+    Ok(t)
+}
+
+/// `SHOW MODELS`: one row per saved model.
+fn show_models(store: &Store) -> Result<ResultTable, ExecError> {
+    let mut t = ResultTable::new(&["name", "kind", "split", "train_hops", "features", "test_mae", "cv_mae", "created_at"]);
+    for r in registry::list(store).map_err(ModelingError::from)? {
+        let metric = |k: &str| r.metrics.get(k).map_or(Value::Null, |x| Value::Num(*x));
+        t.push(vec![
+            Value::Str(r.name.clone()),
+            Value::Str(kind_label(&r)),
+            Value::Str(r.split_fingerprint.chars().take(12).collect()),
+            Value::Int(r.train_ids.len() as i64),
+            Value::Int(r.feature_names.len() as i64),
+            metric("test_mae"),
+            metric("cv_mae"),
+            Value::Str(r.created_at.clone()),
+        ]);
+    }
+    Ok(t)
+}
+
+/// `SHOW PREDICTIONS`: the stored predictions (filtered), with `LIMIT`/`OFFSET` applied.
+fn show_predictions(store: &Store, model: &str, filter: Option<&Expr>, limit: Option<&Limit>) -> Result<ResultTable, ExecError> {
+    let t = predictions_table(store, model, filter)?;
+    Ok(match limit {
+        Some(l) => {
+            let mut out = ResultTable::new(&t.columns.iter().map(String::as_str).collect::<Vec<_>>());
+            for row in t.rows.into_iter().skip(l.offset as usize).take(l.count as usize) {
+                out.push(row);
+            }
+            out
+        }
+        None => t,
+    })
+}
+
+/// `EXPORT PREDICTIONS`: write the stored predictions as CSV (or JSON) and report the file.
+fn export_predictions(store: &Store, model: &str, path: &str) -> Result<ResultTable, ExecError> {
+    let t = predictions_table(store, model, None)?;
+    let text = if path.to_ascii_lowercase().ends_with(".json") { t.to_json() } else { t.to_csv() };
+    std::fs::write(path, text).map_err(|e| ExecError::Io { path: path.to_string(), source: e })?;
+    let mut out = ResultTable::new(&["model", "file", "predictions"]);
+    out.push(vec![Value::Str(model.to_string()), Value::Str(path.to_string()), Value::Int(t.rows.len() as i64)]);
+    Ok(out)
 }
 
 fn invalid(msg: String) -> ExecError {

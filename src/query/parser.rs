@@ -416,12 +416,21 @@ fn check_nesting(src: &str) -> Result<(), QueryError> {
 // Syntax errors: pest's rule names in words
 // ---------------------------------------------------------------------------------------
 
-/// Human words for a grammar rule, as used in "expected ..." messages.
+/// Human words for a grammar rule, as used in "expected ..." messages: each rule is
+/// described by exactly one of the groups below (the unit tests check it).
 fn describe_rule(rule: Rule) -> &'static str {
+    statement_rule_words(rule)
+        .or_else(|| split_rule_words(rule))
+        .or_else(|| clause_rule_words(rule))
+        .or_else(|| token_rule_words(rule))
+        .unwrap_or("a token")
+}
+
+/// Words for the statement rules and those of the model statements (`TRAIN`, `TUNE`,
+/// `EVALUATE`, ...).
+fn statement_rule_words(rule: Rule) -> Option<&'static str> {
     use Rule::*;
-    match rule {
-        EOI => "end of input",
-        WHITESPACE | COMMENT => "whitespace",
+    Some(match rule {
         single | script | statement => "a statement (SELECT, EXPLAIN, DESCRIBE, SHOW, CREATE SPLIT, DROP, EXPORT, SCENARIOS, TRAIN, TUNE, EVALUATE, PREDICT or CROSS VALIDATE)",
         kw_train | train_model => "TRAIN",
         kw_tune | tune_model => "TUNE",
@@ -457,6 +466,15 @@ fn describe_rule(rule: Rule) -> &'static str {
         tune_option => "FOLDS or SEED",
         eval_dim => "group, scenario or hop",
         eval_option => "BY, THRESHOLD or FORCE",
+        _ => return None,
+    })
+}
+
+/// Words for the rules of the split statements (`CREATE SPLIT`, `SHOW SPLITS`, `DROP`,
+/// `EXPORT`, ...).
+fn split_rule_words(rule: Rule) -> Option<&'static str> {
+    use Rule::*;
+    Some(match rule {
         kw_create | create_split => "CREATE",
         kw_split => "SPLIT",
         kw_splits | show_splits => "SPLITS",
@@ -491,6 +509,14 @@ fn describe_rule(rule: Rule) -> &'static str {
         stratify_key => "group or class",
         split_method => "a split method (STRATIFIED BY, RANDOM, KFOLD, GROUPED KFOLD, LEAVE ONE GROUP OUT)",
         split_option => "a split option (TEST, SEED, MIN_GROUP, ONE_HOP, VALIDATION)",
+        _ => return None,
+    })
+}
+
+/// Words for the rules of `SELECT`, its clauses and the conditions of `WHERE`.
+fn clause_rule_words(rule: Rule) -> Option<&'static str> {
+    use Rule::*;
+    Some(match rule {
         expr_only | expr | and_expr | not_expr | predicate => "a condition",
         select | kw_select => "SELECT",
         explain | kw_explain => "EXPLAIN",
@@ -526,6 +552,14 @@ fn describe_rule(rule: Rule) -> &'static str {
         kw_all => "ALL",
         kw_any => "ANY",
         kw_only => "ONLY",
+        _ => return None,
+    })
+}
+
+/// Words for the lexical rules: names, literals, punctuation, end of input and whitespace.
+fn token_rule_words(rule: Rule) -> Option<&'static str> {
+    use Rule::*;
+    Some(match rule {
         reserved => "a keyword",
         ident => "a name",
         alias_name => "an alias name",
@@ -549,7 +583,10 @@ fn describe_rule(rule: Rule) -> &'static str {
         agg_func => "an aggregate function",
         order_item | order_key => "a sort key (field, aggregate, alias or column number)",
         ident_char => "a letter, digit or '_'",
-    }
+        EOI => "end of input",
+        WHITESPACE | COMMENT => "whitespace",
+        _ => return None,
+    })
 }
 
 /// The text of a `string` pair, quotes removed and `''` unescaped.
@@ -617,6 +654,9 @@ fn join_words(words: &[&str]) -> String {
     }
 }
 
+/// The syntax error for a pest failure at `src`: what was expected (or not allowed) and what
+/// was found, with help for an unterminated string, a reserved word used as a name, or a
+/// double-quoted string.
 fn syntax_error(src: &str, e: pest::error::Error<Rule>) -> QueryError {
     use pest::error::{ErrorVariant, InputLocation};
     let pos = match e.location {
@@ -632,41 +672,7 @@ fn syntax_error(src: &str, e: pest::error::Error<Rule>) -> QueryError {
         ErrorVariant::ParsingError {
             positives,
             negatives,
-        } => {
-            let mut words: Vec<&str> = Vec::new();
-            // "end of input" reads best last.
-            let mut ordered: Vec<Rule> = positives
-                .iter()
-                .copied()
-                .filter(|r| *r != Rule::EOI)
-                .collect();
-            if positives.contains(&Rule::EOI) {
-                ordered.push(Rule::EOI);
-            }
-            for r in &ordered {
-                let w = describe_rule(*r);
-                if !words.contains(&w) {
-                    words.push(w);
-                }
-            }
-            if !words.is_empty() {
-                format!("expected {}, found {found}", join_words(&words))
-            } else if !negatives.is_empty() {
-                let mut neg: Vec<&str> = Vec::new();
-                for r in negatives {
-                    let w = describe_rule(*r);
-                    if !neg.contains(&w) {
-                        neg.push(w);
-                    }
-                }
-                format!(
-                    "unexpected {found} (not allowed here: {})",
-                    join_words(&neg)
-                )
-            } else {
-                format!("unexpected {found}")
-            }
-        }
+        } => parsing_error_message(positives, negatives, &found),
         ErrorVariant::CustomError { message } => message.clone(),
     };
     let token = span.text(src);
@@ -701,9 +707,50 @@ fn syntax_error(src: &str, e: pest::error::Error<Rule>) -> QueryError {
     err
 }
 
+/// The message of a parsing failure: "expected A, B or C, found X" from the rules that
+/// were expected (end of input last), else "unexpected X" with the rules not allowed.
+fn parsing_error_message(positives: &[Rule], negatives: &[Rule], found: &str) -> String {
+    let mut words: Vec<&str> = Vec::new();
+    // "end of input" reads best last.
+    let mut ordered: Vec<Rule> = positives
+        .iter()
+        .copied()
+        .filter(|r| *r != Rule::EOI)
+        .collect();
+    if positives.contains(&Rule::EOI) {
+        ordered.push(Rule::EOI);
+    }
+    for r in &ordered {
+        let w = describe_rule(*r);
+        if !words.contains(&w) {
+            words.push(w);
+        }
+    }
+    if !words.is_empty() {
+        format!("expected {}, found {found}", join_words(&words))
+    } else if !negatives.is_empty() {
+        let mut neg: Vec<&str> = Vec::new();
+        for r in negatives {
+            let w = describe_rule(*r);
+            if !neg.contains(&w) {
+                neg.push(w);
+            }
+        }
+        format!(
+            "unexpected {found} (not allowed here: {})",
+            join_words(&neg)
+        )
+    } else {
+        format!("unexpected {found}")
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Parse tree to AST
 // ---------------------------------------------------------------------------------------
+
+/// A select item with its span and its alias's span (for messages).
+type SpannedItem<'i> = (SelectItem, pest::Span<'i>, Option<pest::Span<'i>>);
 
 /// A literal as written, before NULL is rejected.
 enum Lit {
@@ -1080,104 +1127,117 @@ impl<'s> Builder<'s> {
                 Rule::split_ref => c.name = self.name_ref(p, "the split name")?,
                 Rule::split_source => {
                     if let Some(inner) = p.into_inner().find(|q| matches!(q.as_rule(), Rule::select | Rule::ids_source | Rule::curve_source)) {
-                        c.source = match inner.as_rule() {
-                            Rule::select => SplitSource::Query(Box::new(self.select(inner)?)),
-                            Rule::ids_source => {
-                                let lists: Vec<Vec<String>> = inner
-                                    .into_inner()
-                                    .filter(|q| q.as_rule() == Rule::id_list)
-                                    .map(|l| {
-                                        l.into_inner()
-                                            .filter(|s| s.as_rule() == Rule::path_value)
-                                            .map(|s| self.path_value(s, "an id"))
-                                            .collect::<Result<Vec<_>, _>>()
-                                    })
-                                    .collect::<Result<_, _>>()?;
-                                SplitSource::Ids { train: lists[0].clone(), test: lists[1].clone() }
-                            }
-                            _ => {
-                                let base = self.child_name(inner.clone(), Rule::split_ref, "the split name")?;
-                                let mut sizes = vec![];
-                                for cs in inner.into_inner().filter(|q| q.as_rule() == Rule::curve_size) {
-                                    let v = cs.into_inner().next().expect("size");
-                                    sizes.push(match v.as_rule() {
-                                        Rule::uint => Some(v.as_str().parse::<u64>().map_err(|_| self.err(ErrorKind::Invalid, v.as_span(), "size too large"))?),
-                                        Rule::placeholder => Some(self.param_uint(&v, "a learning-curve size")?),
-                                        _ => None,
-                                    });
-                                }
-                                SplitSource::LearningCurve { base, sizes }
-                            }
-                        };
+                        c.source = self.split_source(inner)?;
                     }
                 }
-                Rule::split_method => {
-                    let m = p.into_inner().next().expect("method");
-                    c.method = Some(match m.as_rule() {
-                        Rule::stratified => {
-                            let key = m.into_inner().find(|q| q.as_rule() == Rule::stratify_key).expect("key");
-                            SplitMethod::Stratified { by_class: key.as_str().eq_ignore_ascii_case("class") }
-                        }
-                        Rule::random_method => SplitMethod::Random,
-                        Rule::kfold_method => {
-                            let grouped = m.clone().into_inner().any(|q| q.as_rule() == Rule::kw_grouped);
-                            let k = m.into_inner().find(|q| matches!(q.as_rule(), Rule::uint | Rule::placeholder)).expect("k");
-                            let kv: u64 = match k.as_rule() {
-                                Rule::placeholder => self.param_uint(&k, "KFOLD")?,
-                                _ => k.as_str().parse().map_err(|_| self.err(ErrorKind::Invalid, k.as_span(), "the number of folds is too large"))?,
-                            };
-                            if kv < 2 {
-                                return Err(self.err(ErrorKind::Invalid, k.as_span(), "KFOLD needs at least 2 folds"));
-                            }
-                            SplitMethod::KFold { k: kv, grouped }
-                        }
-                        _ => SplitMethod::LeaveOneGroupOut,
-                    });
-                }
-                Rule::split_option => {
-                    let mut it = p.into_inner();
-                    let kw = it.next().expect("keyword");
-                    let v = it.next().expect("value");
-                    if kw.as_rule() == Rule::kw_seed && v.as_rule() == Rule::placeholder {
-                        c.seed = Some(self.param_uint(&v, "SEED")?);
-                        continue;
-                    }
-                    if kw.as_rule() == Rule::kw_seed {
-                        let seed: u64 = v.as_str().parse().map_err(|_| {
-                            self.err(ErrorKind::Invalid, v.as_span(), format!("SEED must be a whole number between 0 and {}, not {}", u64::MAX, v.as_str()))
-                        })?;
-                        c.seed = Some(seed);
-                        continue;
-                    }
-                    let bound;
-                    let text = match v.as_rule() {
-                        Rule::placeholder => {
-                            bound = self.param_fraction(&v, kw.as_str())?;
-                            bound.as_str()
-                        }
-                        _ => v.as_str(),
-                    };
-                    let (num, pct) = match text.strip_suffix('%') {
-                        Some(n) => (n, true),
-                        None => (text, false),
-                    };
-                    let x: f64 = num.parse().map_err(|_| self.err(ErrorKind::Invalid, v.as_span(), format!("not a number: {text}")))?;
-                    let x = if pct { x / 100.0 } else { x };
-                    let slot = match kw.as_rule() {
-                        Rule::kw_test => &mut c.test,
-                        Rule::kw_min_group => &mut c.min_group,
-                        Rule::kw_one_hop => &mut c.one_hop,
-                        _ => &mut c.validation,
-                    };
-                    if !(x > 0.0 && x < 1.0) && !(x == 0.0 && kw.as_rule() == Rule::kw_min_group) {
-                        return Err(self.err(ErrorKind::Invalid, v.as_span(), format!("{} must be a fraction between 0 and 1 (exclusive), e.g. 10% or 0.1; got {text}", kw.as_str().to_uppercase())));
-                    }
-                    *slot = Some(x);
-                }
+                Rule::split_method => c.method = Some(self.split_method(p)?),
+                Rule::split_option => self.split_option(p, &mut c)?,
                 _ => {}
             }
         }
         Ok(Statement::CreateSplit(c))
+    }
+
+    /// The source of `CREATE SPLIT`: a query, `IDS (...) (...)` or `LEARNING CURVE OF s`.
+    fn split_source(&self, inner: Pair<'_>) -> Result<SplitSource, QueryError> {
+        Ok(match inner.as_rule() {
+            Rule::select => SplitSource::Query(Box::new(self.select(inner)?)),
+            Rule::ids_source => {
+                let lists: Vec<Vec<String>> = inner
+                    .into_inner()
+                    .filter(|q| q.as_rule() == Rule::id_list)
+                    .map(|l| {
+                        l.into_inner()
+                            .filter(|s| s.as_rule() == Rule::path_value)
+                            .map(|s| self.path_value(s, "an id"))
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                    .collect::<Result<_, _>>()?;
+                SplitSource::Ids { train: lists[0].clone(), test: lists[1].clone() }
+            }
+            _ => {
+                let base = self.child_name(inner.clone(), Rule::split_ref, "the split name")?;
+                let mut sizes = vec![];
+                for cs in inner.into_inner().filter(|q| q.as_rule() == Rule::curve_size) {
+                    let v = cs.into_inner().next().expect("size");
+                    sizes.push(match v.as_rule() {
+                        Rule::uint => Some(v.as_str().parse::<u64>().map_err(|_| self.err(ErrorKind::Invalid, v.as_span(), "size too large"))?),
+                        Rule::placeholder => Some(self.param_uint(&v, "a learning-curve size")?),
+                        _ => None,
+                    });
+                }
+                SplitSource::LearningCurve { base, sizes }
+            }
+        })
+    }
+
+    /// The method of `CREATE SPLIT`: stratified, random, (grouped) k-fold or leave one group out.
+    fn split_method(&self, p: Pair<'_>) -> Result<SplitMethod, QueryError> {
+        let m = p.into_inner().next().expect("method");
+        Ok(match m.as_rule() {
+            Rule::stratified => {
+                let key = m.into_inner().find(|q| q.as_rule() == Rule::stratify_key).expect("key");
+                SplitMethod::Stratified { by_class: key.as_str().eq_ignore_ascii_case("class") }
+            }
+            Rule::random_method => SplitMethod::Random,
+            Rule::kfold_method => {
+                let grouped = m.clone().into_inner().any(|q| q.as_rule() == Rule::kw_grouped);
+                let k = m.into_inner().find(|q| matches!(q.as_rule(), Rule::uint | Rule::placeholder)).expect("k");
+                let kv: u64 = match k.as_rule() {
+                    Rule::placeholder => self.param_uint(&k, "KFOLD")?,
+                    _ => k.as_str().parse().map_err(|_| self.err(ErrorKind::Invalid, k.as_span(), "the number of folds is too large"))?,
+                };
+                if kv < 2 {
+                    return Err(self.err(ErrorKind::Invalid, k.as_span(), "KFOLD needs at least 2 folds"));
+                }
+                SplitMethod::KFold { k: kv, grouped }
+            }
+            _ => SplitMethod::LeaveOneGroupOut,
+        })
+    }
+
+    /// One option of `CREATE SPLIT` into `c`: `SEED n`, or a fraction (`TEST`, `MIN_GROUP`,
+    /// `ONE_HOP`, `VALIDATION`) written as `10%` or `0.1`.
+    fn split_option(&self, p: Pair<'_>, c: &mut CreateSplit) -> Result<(), QueryError> {
+        let mut it = p.into_inner();
+        let kw = it.next().expect("keyword");
+        let v = it.next().expect("value");
+        if kw.as_rule() == Rule::kw_seed && v.as_rule() == Rule::placeholder {
+            c.seed = Some(self.param_uint(&v, "SEED")?);
+            return Ok(());
+        }
+        if kw.as_rule() == Rule::kw_seed {
+            let seed: u64 = v.as_str().parse().map_err(|_| {
+                self.err(ErrorKind::Invalid, v.as_span(), format!("SEED must be a whole number between 0 and {}, not {}", u64::MAX, v.as_str()))
+            })?;
+            c.seed = Some(seed);
+            return Ok(());
+        }
+        let bound;
+        let text = match v.as_rule() {
+            Rule::placeholder => {
+                bound = self.param_fraction(&v, kw.as_str())?;
+                bound.as_str()
+            }
+            _ => v.as_str(),
+        };
+        let (num, pct) = match text.strip_suffix('%') {
+            Some(n) => (n, true),
+            None => (text, false),
+        };
+        let x: f64 = num.parse().map_err(|_| self.err(ErrorKind::Invalid, v.as_span(), format!("not a number: {text}")))?;
+        let x = if pct { x / 100.0 } else { x };
+        let slot = match kw.as_rule() {
+            Rule::kw_test => &mut c.test,
+            Rule::kw_min_group => &mut c.min_group,
+            Rule::kw_one_hop => &mut c.one_hop,
+            _ => &mut c.validation,
+        };
+        if !(x > 0.0 && x < 1.0) && !(x == 0.0 && kw.as_rule() == Rule::kw_min_group) {
+            return Err(self.err(ErrorKind::Invalid, v.as_span(), format!("{} must be a fraction between 0 and 1 (exclusive), e.g. 10% or 0.1; got {text}", kw.as_str().to_uppercase())));
+        }
+        *slot = Some(x);
+        Ok(())
     }
 
     /// A fraction bound to a placeholder, as the text a written one would have: a number
@@ -1304,7 +1364,7 @@ impl<'s> Builder<'s> {
     // ---- select ----------------------------------------------------------------------
 
     fn select(&self, pair: Pair<'_>) -> Result<Select, QueryError> {
-        let mut items: Vec<(SelectItem, pest::Span<'_>, Option<pest::Span<'_>>)> = Vec::new();
+        let mut items: Vec<SpannedItem<'_>> = Vec::new();
         let mut from = Table::Hops;
         let mut filter = None;
         let mut group_by: Vec<(Field, pest::Span<'_>)> = Vec::new();
@@ -1339,21 +1399,7 @@ impl<'s> Builder<'s> {
             }
         }
 
-        // Aliases are unique (case-insensitively).
-        for (i, (item, _, alias_span)) in items.iter().enumerate() {
-            if let (Some(a), Some(span)) = (item.alias(), alias_span) {
-                let dup = items[..i]
-                    .iter()
-                    .any(|(prev, _, _)| prev.alias().is_some_and(|b| b.eq_ignore_ascii_case(a)));
-                if dup {
-                    return Err(self.err(
-                        ErrorKind::Invalid,
-                        *span,
-                        format!("duplicate alias {}", crate::input::quote(&a)),
-                    ));
-                }
-            }
-        }
+        self.check_unique_aliases(&items)?;
 
         let mut order_by = Vec::new();
         let mut order_spans = Vec::new();
@@ -1374,46 +1420,72 @@ impl<'s> Builder<'s> {
         };
 
         if sel.is_aggregate() {
-            for (item, span, _) in &items {
-                match item {
-                    SelectItem::Star => {
-                        return Err(self
-                            .err(
-                                ErrorKind::Invalid,
-                                *span,
-                                "'*' cannot be selected in a grouped query",
-                            )
-                            .with_help("list the GROUP BY fields and aggregates instead"));
-                    }
-                    SelectItem::Field { field, .. } if !sel.group_by.contains(field) => {
-                        return Err(self
-                            .err(
-                                ErrorKind::Invalid,
-                                *span,
-                                format!(
-                                    "field '{field}' must appear in GROUP BY or inside an aggregate"
-                                ),
-                            )
-                            .with_help(format!(
-                                "add 'GROUP BY {field}' or use e.g. MIN({field})"
-                            )));
-                    }
-                    _ => {}
-                }
-            }
-            for (o, span) in sel.order_by.iter().zip(&order_spans) {
-                if let OrderKey::Field(field) = &o.key {
-                    if !sel.group_by.contains(field) {
-                        return Err(self.err(
-                            ErrorKind::Invalid,
-                            *span,
-                            format!("cannot sort a grouped query by field '{field}', which is not in GROUP BY"),
-                        ));
-                    }
+            self.check_grouped(&sel, &items, &order_spans)?;
+        }
+        Ok(sel)
+    }
+
+    /// Aliases are unique (case-insensitively): the first repeated alias is an error.
+    fn check_unique_aliases(&self, items: &[SpannedItem<'_>]) -> Result<(), QueryError> {
+        for (i, (item, _, alias_span)) in items.iter().enumerate() {
+            if let (Some(a), Some(span)) = (item.alias(), alias_span) {
+                let dup = items[..i]
+                    .iter()
+                    .any(|(prev, _, _)| prev.alias().is_some_and(|b| b.eq_ignore_ascii_case(a)));
+                if dup {
+                    return Err(self.err(
+                        ErrorKind::Invalid,
+                        *span,
+                        format!("duplicate alias {}", crate::input::quote(&a)),
+                    ));
                 }
             }
         }
-        Ok(sel)
+        Ok(())
+    }
+
+    /// In a grouped query, `*` cannot be selected, and selected fields and sort fields must
+    /// appear in `GROUP BY`.
+    fn check_grouped(&self, sel: &Select, items: &[SpannedItem<'_>], order_spans: &[pest::Span<'_>]) -> Result<(), QueryError> {
+        for (item, span, _) in items {
+            match item {
+                SelectItem::Star => {
+                    return Err(self
+                        .err(
+                            ErrorKind::Invalid,
+                            *span,
+                            "'*' cannot be selected in a grouped query",
+                        )
+                        .with_help("list the GROUP BY fields and aggregates instead"));
+                }
+                SelectItem::Field { field, .. } if !sel.group_by.contains(field) => {
+                    return Err(self
+                        .err(
+                            ErrorKind::Invalid,
+                            *span,
+                            format!(
+                                "field '{field}' must appear in GROUP BY or inside an aggregate"
+                            ),
+                        )
+                        .with_help(format!(
+                            "add 'GROUP BY {field}' or use e.g. MIN({field})"
+                        )));
+                }
+                _ => {}
+            }
+        }
+        for (o, span) in sel.order_by.iter().zip(order_spans) {
+            if let OrderKey::Field(field) = &o.key {
+                if !sel.group_by.contains(field) {
+                    return Err(self.err(
+                        ErrorKind::Invalid,
+                        *span,
+                        format!("cannot sort a grouped query by field '{field}', which is not in GROUP BY"),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn select_item<'i>(
@@ -1788,114 +1860,132 @@ impl<'s> Builder<'s> {
             .clone()
             .into_inner()
             .any(|p| p.as_rule() == Rule::kw_not);
-        let list_error = |what: &str, help: String| {
-            self.err(
-                ErrorKind::Type,
-                fspan,
-                format!("field '{field}' is {}; {what} does not apply to it", field.ty().describe()),
-            )
-            .with_help(help)
-        };
         match rule {
-            Rule::compare_tail => {
-                let mut inner = tail.into_inner();
-                let op_pair = inner.next().expect("compare op");
-                let op =
-                    CompareOp::from_symbol(op_pair.as_str()).expect("grammar admits known ops");
-                let (right, rspan) = self.operand(inner.next().expect("compare operand"))?;
-                self.compare(
-                    Operand::Field(field),
-                    fspan,
-                    op,
-                    op_pair.as_span(),
-                    right,
-                    rspan,
-                )
-            }
-            Rule::between_tail => {
-                match field.ty() {
-                    FieldType::StrList => {
-                        return Err(list_error(
-                            "BETWEEN",
-                            format!("use HAS, e.g. {field} HAS 'Li'"),
-                        ))
-                    }
-                    FieldType::NumList => return Err(list_error("BETWEEN", format!("use LENGTH, e.g. {field} LENGTH >= 2"))),
-                    FieldType::Bool => {
-                        return Err(self.err(
-                            ErrorKind::Type,
-                            fspan,
-                            format!(
-                            "BETWEEN needs a numeric or string field, but '{field}' has type Bool"
-                        ),
-                        ))
-                    }
-                    _ => {}
-                }
-                let mut lits = tail.into_inner().filter(|p| p.as_rule() == Rule::literal);
-                let low = self.typed_value(field, lits.next().expect("low bound"), "BETWEEN")?;
-                let high = self.typed_value(field, lits.next().expect("high bound"), "BETWEEN")?;
-                Ok(Expr::Between {
-                    field,
-                    negated,
-                    low,
-                    high,
-                })
-            }
-            Rule::in_tail => {
-                if field.ty().is_list() {
-                    return Err(list_error(
-                        "IN",
-                        format!("use HAS ANY, e.g. {field} HAS ANY 'Li', 'Na'"),
-                    ));
-                }
-                let values = tail
-                    .into_inner()
-                    .filter(|p| p.as_rule() == Rule::literal)
-                    .map(|p| self.typed_value(field, p, "IN"))
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(Expr::In {
-                    field,
-                    negated,
-                    values,
-                })
-            }
-            Rule::like_tail => {
-                if field.ty() != FieldType::Str {
-                    return Err(self.err(
-                        ErrorKind::Type,
-                        fspan,
-                        format!(
-                            "LIKE needs a string field, but '{field}' has type {}",
-                            field.ty()
-                        ),
-                    ));
-                }
-                let p = tail
-                    .into_inner()
-                    .find(|p| p.as_rule() == Rule::literal)
-                    .expect("pattern");
-                let span = p.as_span();
-                match self.value(p, "LIKE")? {
-                    Literal::Str(pattern) => Ok(Expr::Like {
-                        field,
-                        negated,
-                        pattern,
-                    }),
-                    other => Err(self.err(
-                        ErrorKind::Type,
-                        span,
-                        format!(
-                            "LIKE needs a string pattern, but {}",
-                            describe_literal(&other)
-                        ),
-                    )),
-                }
-            }
+            Rule::compare_tail => self.field_compare(field, fspan, tail),
+            Rule::between_tail => self.between(field, fspan, negated, tail),
+            Rule::in_tail => self.in_list(field, fspan, negated, tail),
+            Rule::like_tail => self.like(field, fspan, negated, tail),
             Rule::null_tail => Ok(Expr::IsNull { field, negated }),
             Rule::length_tail => self.length(field, fspan, tail),
             Rule::has_tail => self.has(field, fspan, tail),
             r => unreachable!("unexpected predicate tail {r:?}"),
+        }
+    }
+
+    /// The type error of a predicate `what` that does not apply to a list field, with help.
+    fn list_error(&self, field: Field, fspan: pest::Span<'_>, what: &str, help: String) -> QueryError {
+        self.err(
+            ErrorKind::Type,
+            fspan,
+            format!("field '{field}' is {}; {what} does not apply to it", field.ty().describe()),
+        )
+        .with_help(help)
+    }
+
+    /// `field op operand`: a comparison with the field on the left.
+    fn field_compare(&self, field: Field, fspan: pest::Span<'_>, tail: Pair<'_>) -> Result<Expr, QueryError> {
+        let mut inner = tail.into_inner();
+        let op_pair = inner.next().expect("compare op");
+        let op =
+            CompareOp::from_symbol(op_pair.as_str()).expect("grammar admits known ops");
+        let (right, rspan) = self.operand(inner.next().expect("compare operand"))?;
+        self.compare(
+            Operand::Field(field),
+            fspan,
+            op,
+            op_pair.as_span(),
+            right,
+            rspan,
+        )
+    }
+
+    /// `field [NOT] BETWEEN low AND high` on a numeric or string field.
+    fn between(&self, field: Field, fspan: pest::Span<'_>, negated: bool, tail: Pair<'_>) -> Result<Expr, QueryError> {
+        match field.ty() {
+            FieldType::StrList => {
+                return Err(self.list_error(
+                    field,
+                    fspan,
+                    "BETWEEN",
+                    format!("use HAS, e.g. {field} HAS 'Li'"),
+                ))
+            }
+            FieldType::NumList => return Err(self.list_error(field, fspan, "BETWEEN", format!("use LENGTH, e.g. {field} LENGTH >= 2"))),
+            FieldType::Bool => {
+                return Err(self.err(
+                    ErrorKind::Type,
+                    fspan,
+                    format!(
+                    "BETWEEN needs a numeric or string field, but '{field}' has type Bool"
+                ),
+                ))
+            }
+            _ => {}
+        }
+        let mut lits = tail.into_inner().filter(|p| p.as_rule() == Rule::literal);
+        let low = self.typed_value(field, lits.next().expect("low bound"), "BETWEEN")?;
+        let high = self.typed_value(field, lits.next().expect("high bound"), "BETWEEN")?;
+        Ok(Expr::Between {
+            field,
+            negated,
+            low,
+            high,
+        })
+    }
+
+    /// `field [NOT] IN (v, ...)` on a scalar field.
+    fn in_list(&self, field: Field, fspan: pest::Span<'_>, negated: bool, tail: Pair<'_>) -> Result<Expr, QueryError> {
+        if field.ty().is_list() {
+            return Err(self.list_error(
+                field,
+                fspan,
+                "IN",
+                format!("use HAS ANY, e.g. {field} HAS ANY 'Li', 'Na'"),
+            ));
+        }
+        let values = tail
+            .into_inner()
+            .filter(|p| p.as_rule() == Rule::literal)
+            .map(|p| self.typed_value(field, p, "IN"))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Expr::In {
+            field,
+            negated,
+            values,
+        })
+    }
+
+    /// `field [NOT] LIKE 'pattern'` on a string field.
+    fn like(&self, field: Field, fspan: pest::Span<'_>, negated: bool, tail: Pair<'_>) -> Result<Expr, QueryError> {
+        if field.ty() != FieldType::Str {
+            return Err(self.err(
+                ErrorKind::Type,
+                fspan,
+                format!(
+                    "LIKE needs a string field, but '{field}' has type {}",
+                    field.ty()
+                ),
+            ));
+        }
+        let p = tail
+            .into_inner()
+            .find(|p| p.as_rule() == Rule::literal)
+            .expect("pattern");
+        let span = p.as_span();
+        match self.value(p, "LIKE")? {
+            Literal::Str(pattern) => Ok(Expr::Like {
+                field,
+                negated,
+                pattern,
+            }),
+            other => Err(self.err(
+                ErrorKind::Type,
+                span,
+                format!(
+                    "LIKE needs a string pattern, but {}",
+                    describe_literal(&other)
+                ),
+            )),
         }
     }
 
@@ -2044,9 +2134,15 @@ mod tests {
 
     #[test]
     fn every_rule_has_words() {
-        // describe_rule is exhaustive by construction; make sure nothing is empty.
+        // Every rule is described by exactly one group of describe_rule, in words.
         for r in [Rule::EOI, Rule::field_pred, Rule::operand] {
             assert!(!describe_rule(r).is_empty());
+        }
+        for &r in Rule::all_rules() {
+            let groups = [statement_rule_words(r), split_rule_words(r), clause_rule_words(r), token_rule_words(r)];
+            let described: Vec<&str> = groups.into_iter().flatten().collect();
+            assert_eq!(described.len(), 1, "{r:?} is described by {} groups", described.len());
+            assert!(!described[0].is_empty());
         }
     }
 

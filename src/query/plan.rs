@@ -364,111 +364,130 @@ fn flip(op: CompareOp) -> CompareOp {
 
 fn access_of(e: &Expr) -> Option<Access1> {
     if let Some((f, v)) = field_eq(e) {
-        if f.name() == "id" {
-            return Some(Access1::Ids(BTreeSet::from([v.to_string()])));
-        }
-        if has_secondary_index(f) && f.ty() == FieldType::Str {
-            return Some(Access1::Probes {
-                probes: vec![vec![Term::Eq(f, v.to_string())]],
-                exact: true,
-            });
-        }
-        return None;
+        return access_of_eq(f, v);
     }
     match e {
         Expr::In {
             field,
             negated: false,
             values,
-        } => {
-            let vals: Option<Vec<&str>> = values.iter().map(str_lit).collect();
-            let vals = vals?;
-            if field.name() == "id" {
-                return Some(Access1::Ids(vals.iter().map(|s| s.to_string()).collect()));
-            }
-            if has_secondary_index(*field) && field.ty() == FieldType::Str {
-                return Some(Access1::Probes {
-                    probes: vec![vals.iter().map(|v| Term::Eq(*field, v.to_string())).collect()],
-                    exact: true,
-                });
-            }
-            None
-        }
+        } => access_of_in(*field, values),
         Expr::Has {
             field,
             mode,
             values,
-        } if has_secondary_index(*field) => {
-            let terms = |vs: &[String]| vs.iter().map(|v| Term::Eq(*field, v.clone())).collect::<Vec<_>>();
-            Some(match mode {
-                HasMode::One | HasMode::All => Access1::Probes {
-                    probes: values.iter().map(|v| vec![Term::Eq(*field, v.clone())]).collect(),
-                    exact: true,
-                },
-                HasMode::Any => Access1::Probes {
-                    probes: vec![terms(values)],
-                    exact: true,
-                },
-                // Records whose list has any of the values: a superset, checked per record.
-                HasMode::Only => Access1::Probes {
-                    probes: vec![terms(values)],
-                    exact: false,
-                },
-            })
-        }
-        Expr::Compare { left, op, right } => {
-            let (f, x, op) = match (left, right) {
-                (Operand::Field(f), Operand::Literal(Literal::Num(x))) => (*f, *x, *op),
-                (Operand::Literal(Literal::Num(x)), Operand::Field(f)) => (*f, *x, flip(*op)),
-                _ => return None,
-            };
-            if !has_range_index(f) || !x.is_finite() {
-                return None;
-            }
-            let (lo, hi) = match op {
-                CompareOp::Eq => (Bound::Included(x), Bound::Included(x)),
-                CompareOp::Lt => (Bound::Unbounded, Bound::Excluded(x)),
-                CompareOp::Le => (Bound::Unbounded, Bound::Included(x)),
-                CompareOp::Gt => (Bound::Excluded(x), Bound::Unbounded),
-                CompareOp::Ge => (Bound::Included(x), Bound::Unbounded),
-                CompareOp::Ne => return None,
-            };
-            Some(Access1::Probes { probes: vec![vec![Term::Range(f, lo, hi)]], exact: true })
-        }
+        } if has_secondary_index(*field) => Some(access_of_has(*field, mode, values)),
+        Expr::Compare { left, op, right } => access_of_compare(left, *op, right),
         Expr::Between { field, negated: false, low: Literal::Num(a), high: Literal::Num(b) } if has_range_index(*field) => {
             Some(Access1::Probes { probes: vec![vec![Term::Range(*field, Bound::Included(*a), Bound::Included(*b))]], exact: true })
         }
-        Expr::Or(a, b) => {
-            // A union of two single-probe conditions is one probe.
-            let (
-                Some(Access1::Probes {
-                    probes: pa,
-                    exact: ea,
-                }),
-                Some(Access1::Probes {
-                    probes: pb,
-                    exact: eb,
-                }),
-            ) = (access_of(a), access_of(b))
-            else {
-                return None;
-            };
-            if pa.len() != 1 || pb.len() != 1 {
-                return None;
-            }
-            let mut terms = pa.into_iter().next().unwrap_or_default();
-            for t in pb.into_iter().next().unwrap_or_default() {
-                if !terms.contains(&t) {
-                    terms.push(t);
-                }
-            }
-            Some(Access1::Probes {
-                probes: vec![terms],
-                exact: ea && eb,
-            })
-        }
+        Expr::Or(a, b) => access_of_or(a, b),
         _ => None,
     }
+}
+
+/// The access path of `field = 'v'`: the primary key for `id`, else a probe of the field's
+/// secondary index (string fields only).
+fn access_of_eq(f: Field, v: &str) -> Option<Access1> {
+    if f.name() == "id" {
+        return Some(Access1::Ids(BTreeSet::from([v.to_string()])));
+    }
+    if has_secondary_index(f) && f.ty() == FieldType::Str {
+        return Some(Access1::Probes {
+            probes: vec![vec![Term::Eq(f, v.to_string())]],
+            exact: true,
+        });
+    }
+    None
+}
+
+/// The access path of `field IN ('a', 'b', ...)` (string values only): the primary key for
+/// `id`, else one probe uniting the values' index entries.
+fn access_of_in(field: Field, values: &[Literal]) -> Option<Access1> {
+    let vals: Option<Vec<&str>> = values.iter().map(str_lit).collect();
+    let vals = vals?;
+    if field.name() == "id" {
+        return Some(Access1::Ids(vals.iter().map(|s| s.to_string()).collect()));
+    }
+    if has_secondary_index(field) && field.ty() == FieldType::Str {
+        return Some(Access1::Probes {
+            probes: vec![vals.iter().map(|v| Term::Eq(field, v.to_string())).collect()],
+            exact: true,
+        });
+    }
+    None
+}
+
+/// The probes of `field HAS [ONE|ALL|ANY|ONLY] ...` on an indexed list field.
+fn access_of_has(field: Field, mode: &HasMode, values: &[String]) -> Access1 {
+    let terms = |vs: &[String]| vs.iter().map(|v| Term::Eq(field, v.clone())).collect::<Vec<_>>();
+    match mode {
+        HasMode::One | HasMode::All => Access1::Probes {
+            probes: values.iter().map(|v| vec![Term::Eq(field, v.clone())]).collect(),
+            exact: true,
+        },
+        HasMode::Any => Access1::Probes {
+            probes: vec![terms(values)],
+            exact: true,
+        },
+        // Records whose list has any of the values: a superset, checked per record.
+        HasMode::Only => Access1::Probes {
+            probes: vec![terms(values)],
+            exact: false,
+        },
+    }
+}
+
+/// The range probe of a comparison between a range-indexed field and a finite number
+/// (either side; `!=` has none).
+fn access_of_compare(left: &Operand, op: CompareOp, right: &Operand) -> Option<Access1> {
+    let (f, x, op) = match (left, right) {
+        (Operand::Field(f), Operand::Literal(Literal::Num(x))) => (*f, *x, op),
+        (Operand::Literal(Literal::Num(x)), Operand::Field(f)) => (*f, *x, flip(op)),
+        _ => return None,
+    };
+    if !has_range_index(f) || !x.is_finite() {
+        return None;
+    }
+    let (lo, hi) = match op {
+        CompareOp::Eq => (Bound::Included(x), Bound::Included(x)),
+        CompareOp::Lt => (Bound::Unbounded, Bound::Excluded(x)),
+        CompareOp::Le => (Bound::Unbounded, Bound::Included(x)),
+        CompareOp::Gt => (Bound::Excluded(x), Bound::Unbounded),
+        CompareOp::Ge => (Bound::Included(x), Bound::Unbounded),
+        CompareOp::Ne => return None,
+    };
+    Some(Access1::Probes { probes: vec![vec![Term::Range(f, lo, hi)]], exact: true })
+}
+
+/// The access path of `a OR b`: a union of two single-probe conditions is one probe.
+fn access_of_or(a: &Expr, b: &Expr) -> Option<Access1> {
+    let (
+        Some(Access1::Probes {
+            probes: pa,
+            exact: ea,
+        }),
+        Some(Access1::Probes {
+            probes: pb,
+            exact: eb,
+        }),
+    ) = (access_of(a), access_of(b))
+    else {
+        return None;
+    };
+    if pa.len() != 1 || pb.len() != 1 {
+        return None;
+    }
+    let mut terms = pa.into_iter().next().unwrap_or_default();
+    for t in pb.into_iter().next().unwrap_or_default() {
+        if !terms.contains(&t) {
+            terms.push(t);
+        }
+    }
+    Some(Access1::Probes {
+        probes: vec![terms],
+        exact: ea && eb,
+    })
 }
 
 /// Number of records, counted from the `fidelity` index (one small key per record) rather
@@ -496,8 +515,30 @@ pub fn plan_with(store: &Store, sel: &Select, estimate_scan: bool) -> StoreResul
         .as_ref()
         .map(|f| f.conjuncts())
         .unwrap_or_default();
+    if let Some(plan) = primary_key_plan(&conjuncts) {
+        return Ok(plan);
+    }
+    let (cands, exact) = read_candidates(store, &conjuncts, estimate_scan)?;
+    if cands.is_empty() {
+        return Ok(Plan {
+            access: Access::FullScan,
+            estimated_rows: if estimate_scan {
+                record_count(store)?
+            } else {
+                0
+            },
+            residual: conjuncts.iter().map(|c| (*c).clone()).collect(),
+            skipped: Vec::new(),
+            store_records: None,
+            ids: None,
+        });
+    }
+    index_plan(store, &conjuncts, cands, &exact, estimate_scan)
+}
 
-    // Primary key: the intersection of every id condition; everything else is residual.
+/// The primary-key plan when some conjunct is an id condition: the intersection of every id
+/// condition, with everything else residual (`None` without id conditions).
+fn primary_key_plan(conjuncts: &[&Expr]) -> Option<Plan> {
     let mut ids: Option<BTreeSet<String>> = None;
     let mut pk_exact = vec![false; conjuncts.len()];
     for (i, c) in conjuncts.iter().enumerate() {
@@ -509,36 +550,43 @@ pub fn plan_with(store: &Store, sel: &Select, estimate_scan: bool) -> StoreResul
             pk_exact[i] = true;
         }
     }
-    if let Some(ids) = ids {
-        let residual = conjuncts
-            .iter()
-            .zip(&pk_exact)
-            .filter(|(_, done)| !**done)
-            .map(|(c, _)| (*c).clone())
-            .collect();
-        return Ok(Plan {
-            estimated_rows: ids.len(),
-            access: Access::PrimaryKey {
-                ids: ids.into_iter().collect(),
-            },
-            residual,
-            skipped: Vec::new(),
-            store_records: None,
-            ids: None,
-        });
-    }
+    let ids = ids?;
+    let residual = conjuncts
+        .iter()
+        .zip(&pk_exact)
+        .filter(|(_, done)| !**done)
+        .map(|(c, _)| (*c).clone())
+        .collect();
+    Some(Plan {
+        estimated_rows: ids.len(),
+        access: Access::PrimaryKey {
+            ids: ids.into_iter().collect(),
+        },
+        residual,
+        skipped: Vec::new(),
+        store_records: None,
+        ids: None,
+    })
+}
 
-    // Secondary-index probes, each remembering its conjunct. Each probe is estimated by
-    // reading its index keys, which are kept: the ids are intersected from them without a
-    // second read. For execution (`!estimate_scan`) a probe is read only as far as the
-    // decision needs: once one probe is known to have `b` ids, a later one is cut off after
-    // `b * INTERSECT_FACTOR + 1` keys (it is then skipped anyway, and its estimate is that
-    // lower bound). `EXPLAIN` reads every probe to the end, so its estimates are exact.
-    struct Cand {
-        probe: IndexProbe,
-        conjuncts: Vec<usize>,
-        keys: Vec<IdKeys>,
-    }
+/// A secondary-index probe that was read (perhaps cut short), remembering its conjuncts and
+/// the index keys it read.
+struct Cand {
+    probe: IndexProbe,
+    conjuncts: Vec<usize>,
+    keys: Vec<IdKeys>,
+}
+
+/// The secondary-index probes of the conjuncts, each read to estimate it, and for each
+/// conjunct whether its probes answer it exactly.
+///
+/// Each probe is estimated by reading its index keys, which are kept: the ids are
+/// intersected from them without a second read. For execution (`!estimate_scan`) a probe is
+/// read only as far as the decision needs: once one probe is known to have `b` ids, a later
+/// one is cut off after `b * INTERSECT_FACTOR + 1` keys (it is then skipped anyway, and its
+/// estimate is that lower bound). `EXPLAIN` reads every probe to the end, so its estimates
+/// are exact.
+fn read_candidates(store: &Store, conjuncts: &[&Expr], estimate_scan: bool) -> StoreResult<(Vec<Cand>, Vec<bool>)> {
     let mut cands: Vec<Cand> = Vec::new();
     let mut exact = vec![false; conjuncts.len()];
     let mut best_read: Option<usize> = None;
@@ -580,20 +628,13 @@ pub fn plan_with(store: &Store, sel: &Select, estimate_scan: bool) -> StoreResul
             keys,
         });
     }
-    if cands.is_empty() {
-        return Ok(Plan {
-            access: Access::FullScan,
-            estimated_rows: if estimate_scan {
-                record_count(store)?
-            } else {
-                0
-            },
-            residual: conjuncts.iter().map(|c| (*c).clone()).collect(),
-            skipped: Vec::new(),
-            store_records: None,
-            ids: None,
-        });
-    }
+    Ok((cands, exact))
+}
+
+/// The plan from read probes (at least one): a full scan when even the most selective probe
+/// covers more than half of the store, else an index access over the probes within
+/// [`INTERSECT_FACTOR`] of the best, the others checked per record.
+fn index_plan(store: &Store, conjuncts: &[&Expr], mut cands: Vec<Cand>, exact: &[bool], estimate_scan: bool) -> StoreResult<Plan> {
     // Most selective first; stable, so ties keep the order of the WHERE clause.
     cands.sort_by_key(|c| c.probe.estimate);
     let best = cands[0].probe.estimate;
@@ -601,25 +642,12 @@ pub fn plan_with(store: &Store, sel: &Select, estimate_scan: bool) -> StoreResul
     let cap = best.saturating_mul(2).saturating_add(1);
     let counted = record_count_up_to(store, cap)?;
     let total = if counted < cap { Some(counted) } else { None };
+    if let Some(total) = total.filter(|&t| best.saturating_mul(2) > t) {
+        return Ok(half_store_plan(conjuncts, cands, total));
+    }
     let mut residual_mask = vec![true; conjuncts.len()];
     let mut used: Vec<IndexProbe> = Vec::new();
     let mut skipped: Vec<(IndexProbe, String)> = Vec::new();
-    if let Some(total) = total.filter(|&t| best.saturating_mul(2) > t) {
-        for c in cands {
-            skipped.push((
-                c.probe,
-                format!("covers more than half of the {total} records: a full scan is cheaper"),
-            ));
-        }
-        return Ok(Plan {
-            access: Access::FullScan,
-            estimated_rows: total,
-            residual: conjuncts.iter().map(|c| (*c).clone()).collect(),
-            skipped,
-            store_records: Some(total),
-            ids: None,
-        });
-    }
     // A conjunct leaves the residual filter only when all of its probes are read.
     let mut all_read = vec![true; conjuncts.len()];
     let mut used_keys: Vec<Vec<IdKeys>> = Vec::new();
@@ -658,6 +686,26 @@ pub fn plan_with(store: &Store, sel: &Select, estimate_scan: bool) -> StoreResul
         store_records: total,
         ids,
     })
+}
+
+/// The full-scan plan when the best probe covers more than half of the `total` records:
+/// every probe is skipped and every conjunct is residual.
+fn half_store_plan(conjuncts: &[&Expr], cands: Vec<Cand>, total: usize) -> Plan {
+    let mut skipped: Vec<(IndexProbe, String)> = Vec::new();
+    for c in cands {
+        skipped.push((
+            c.probe,
+            format!("covers more than half of the {total} records: a full scan is cheaper"),
+        ));
+    }
+    Plan {
+        access: Access::FullScan,
+        estimated_rows: total,
+        residual: conjuncts.iter().map(|c| (*c).clone()).collect(),
+        skipped,
+        store_records: Some(total),
+        ids: None,
+    }
 }
 
 /// A set of ids (as bytes) with a fast non-cryptographic hash: the ids come from the store's

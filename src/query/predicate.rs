@@ -133,25 +133,7 @@ pub(crate) fn eval(e: &Expr, rec: &HopRecord) -> Option<bool> {
             field,
             negated,
             values,
-        } => {
-            let v = field_value(rec, *field);
-            if v == Value::Null {
-                return None;
-            }
-            let mut unknown = false;
-            for l in values {
-                match compare(&v, &literal_value(l)) {
-                    Some(Ordering::Equal) => return Some(!*negated),
-                    Some(_) => {}
-                    None => unknown = true,
-                }
-            }
-            if unknown {
-                None
-            } else {
-                Some(*negated)
-            }
-        }
+        } => eval_in(rec, *field, *negated, values),
         Expr::Like {
             field,
             negated,
@@ -167,18 +149,7 @@ pub(crate) fn eval(e: &Expr, rec: &HopRecord) -> Option<bool> {
             field,
             mode,
             values,
-        } => {
-            let list = match field_value(rec, *field) {
-                Value::List(l) => l,
-                _ => Vec::new(),
-            };
-            let has = |v: &String| list.iter().any(|x| x == v);
-            Some(match mode {
-                HasMode::One | HasMode::All => values.iter().all(has),
-                HasMode::Any => values.iter().any(has),
-                HasMode::Only => !list.is_empty() && list.iter().all(|x| values.contains(x)),
-            })
-        }
+        } => Some(eval_has(rec, *field, mode, values)),
         Expr::Length { field, op, length } => {
             let n = match rec.field(field.name()) {
                 Some(Value::List(l)) => l.len(),
@@ -204,6 +175,42 @@ pub(crate) fn eval(e: &Expr, rec: &HopRecord) -> Option<bool> {
             },
         },
         Expr::Not(a) => eval(a, rec).map(|b| !b),
+    }
+}
+
+/// `field [NOT] IN (...)`: unknown for a missing value, or when no value matched and some
+/// comparison was unknown.
+fn eval_in(rec: &HopRecord, field: Field, negated: bool, values: &[Literal]) -> Option<bool> {
+    let v = field_value(rec, field);
+    if v == Value::Null {
+        return None;
+    }
+    let mut unknown = false;
+    for l in values {
+        match compare(&v, &literal_value(l)) {
+            Some(Ordering::Equal) => return Some(!negated),
+            Some(_) => {}
+            None => unknown = true,
+        }
+    }
+    if unknown {
+        None
+    } else {
+        Some(negated)
+    }
+}
+
+/// `field HAS [ALL|ANY|ONLY] ...` on a list field (a missing list is empty).
+fn eval_has(rec: &HopRecord, field: Field, mode: &HasMode, values: &[String]) -> bool {
+    let list = match field_value(rec, field) {
+        Value::List(l) => l,
+        _ => Vec::new(),
+    };
+    let has = |v: &String| list.iter().any(|x| x == v);
+    match mode {
+        HasMode::One | HasMode::All => values.iter().all(has),
+        HasMode::Any => values.iter().any(has),
+        HasMode::Only => !list.is_empty() && list.iter().all(|x| values.contains(x)),
     }
 }
 

@@ -53,86 +53,10 @@ impl Display for Statement {
                 write!(f, " TO {}", quote_string(path))
             }
             Statement::Scenarios(n) => write!(f, "SCENARIOS OF SPLIT {n}"),
-            Statement::CreateSplit(c) => {
-                write!(f, "CREATE SPLIT {} FROM ", c.name)?;
-                match &c.source {
-                    SplitSource::Partition => f.write_str("PARTITION")?,
-                    SplitSource::Query(q) => write!(f, "({q})")?,
-                    SplitSource::Ids { train, test } => {
-                        let list = |v: &[String]| v.iter().map(|s| quote_string(s)).collect::<Vec<_>>().join(", ");
-                        write!(f, "IDS ({}) TEST ({})", list(train), list(test))?
-                    }
-                    SplitSource::LearningCurve { base, sizes } => {
-                        let s: Vec<String> = sizes.iter().map(|x| x.map_or("ALL".to_string(), |n| n.to_string())).collect();
-                        write!(f, "SPLIT {base} LEARNING CURVE {}", s.join(", "))?
-                    }
-                }
-                match c.method {
-                    None => {}
-                    Some(SplitMethod::Stratified { by_class }) => write!(f, " STRATIFIED BY {}", if by_class { "class" } else { "group" })?,
-                    Some(SplitMethod::Random) => f.write_str(" RANDOM")?,
-                    Some(SplitMethod::KFold { k, grouped }) => write!(f, " {}KFOLD {k}", if grouped { "GROUPED " } else { "" })?,
-                    Some(SplitMethod::LeaveOneGroupOut) => f.write_str(" LEAVE ONE GROUP OUT")?,
-                }
-                let pct = |x: f64| format!("{}%", format_number(x * 100.0));
-                if let Some(x) = c.test {
-                    write!(f, " TEST {}", pct(x))?;
-                }
-                if let Some(s) = c.seed {
-                    write!(f, " SEED {s}")?;
-                }
-                if let Some(x) = c.min_group {
-                    write!(f, " MIN_GROUP {}", pct(x))?;
-                }
-                if let Some(x) = c.one_hop {
-                    write!(f, " ONE_HOP {}", pct(x))?;
-                }
-                if let Some(x) = c.validation {
-                    write!(f, " VALIDATION {}", pct(x))?;
-                }
-                Ok(())
-            }
-            Statement::Train(t) => {
-                write!(f, "TRAIN {} AS {} ON SPLIT {}", t.name, t.kind, t.split)?;
-                if let Some(q) = &t.pretrained_on {
-                    write!(f, " PRETRAINED ON ({q})")?;
-                }
-                write_params(f, &t.params)?;
-                if t.replace {
-                    f.write_str(" REPLACE")?;
-                }
-                Ok(())
-            }
-            Statement::Tune(t) => {
-                write!(f, "TUNE {} AS {} ON SPLIT {}", t.name, t.kind, t.split)?;
-                write_params(f, &t.params)?;
-                if let Some(k) = t.folds {
-                    write!(f, " FOLDS {k}")?;
-                }
-                if let Some(s) = t.seed {
-                    write!(f, " SEED {s}")?;
-                }
-                if t.replace {
-                    f.write_str(" REPLACE")?;
-                }
-                Ok(())
-            }
-            Statement::Evaluate(e) => {
-                write!(f, "EVALUATE {} ON SPLIT {}", e.model, e.split)?;
-                match e.by {
-                    None => {}
-                    Some(EvalBy::Group) => f.write_str(" BY group")?,
-                    Some(EvalBy::Scenario) => f.write_str(" BY scenario")?,
-                    Some(EvalBy::Hop) => f.write_str(" BY hop")?,
-                }
-                if let Some(x) = e.threshold {
-                    write!(f, " THRESHOLD {}", format_number(x))?;
-                }
-                if e.force {
-                    f.write_str(" FORCE")?;
-                }
-                Ok(())
-            }
+            Statement::CreateSplit(c) => write_create_split(f, c),
+            Statement::Train(t) => write_train(f, t),
+            Statement::Tune(t) => write_tune(f, t),
+            Statement::Evaluate(e) => write_evaluate(f, e),
             Statement::Predict { model, query } => write!(f, "PREDICT {model} FOR ({query})"),
             Statement::CrossValidate { kind, split, params } => {
                 write!(f, "CROSS VALIDATE {kind} ON SPLIT {split}")?;
@@ -157,6 +81,94 @@ impl Display for Statement {
             Statement::ExportPredictions { model, path } => write!(f, "EXPORT PREDICTIONS OF {model} TO {}", quote_string(path)),
         }
     }
+}
+
+/// `CREATE SPLIT name FROM source [method] [options]`.
+fn write_create_split(f: &mut Formatter<'_>, c: &CreateSplit) -> fmt::Result {
+    write!(f, "CREATE SPLIT {} FROM ", c.name)?;
+    match &c.source {
+        SplitSource::Partition => f.write_str("PARTITION")?,
+        SplitSource::Query(q) => write!(f, "({q})")?,
+        SplitSource::Ids { train, test } => {
+            let list = |v: &[String]| v.iter().map(|s| quote_string(s)).collect::<Vec<_>>().join(", ");
+            write!(f, "IDS ({}) TEST ({})", list(train), list(test))?
+        }
+        SplitSource::LearningCurve { base, sizes } => {
+            let s: Vec<String> = sizes.iter().map(|x| x.map_or("ALL".to_string(), |n| n.to_string())).collect();
+            write!(f, "SPLIT {base} LEARNING CURVE {}", s.join(", "))?
+        }
+    }
+    match c.method {
+        None => {}
+        Some(SplitMethod::Stratified { by_class }) => write!(f, " STRATIFIED BY {}", if by_class { "class" } else { "group" })?,
+        Some(SplitMethod::Random) => f.write_str(" RANDOM")?,
+        Some(SplitMethod::KFold { k, grouped }) => write!(f, " {}KFOLD {k}", if grouped { "GROUPED " } else { "" })?,
+        Some(SplitMethod::LeaveOneGroupOut) => f.write_str(" LEAVE ONE GROUP OUT")?,
+    }
+    let pct = |x: f64| format!("{}%", format_number(x * 100.0));
+    if let Some(x) = c.test {
+        write!(f, " TEST {}", pct(x))?;
+    }
+    if let Some(s) = c.seed {
+        write!(f, " SEED {s}")?;
+    }
+    if let Some(x) = c.min_group {
+        write!(f, " MIN_GROUP {}", pct(x))?;
+    }
+    if let Some(x) = c.one_hop {
+        write!(f, " ONE_HOP {}", pct(x))?;
+    }
+    if let Some(x) = c.validation {
+        write!(f, " VALIDATION {}", pct(x))?;
+    }
+    Ok(())
+}
+
+/// `TRAIN name AS kind ON SPLIT s [PRETRAINED ON (q)] [WITH ...] [REPLACE]`.
+fn write_train(f: &mut Formatter<'_>, t: &TrainModel) -> fmt::Result {
+    write!(f, "TRAIN {} AS {} ON SPLIT {}", t.name, t.kind, t.split)?;
+    if let Some(q) = &t.pretrained_on {
+        write!(f, " PRETRAINED ON ({q})")?;
+    }
+    write_params(f, &t.params)?;
+    if t.replace {
+        f.write_str(" REPLACE")?;
+    }
+    Ok(())
+}
+
+/// `TUNE name AS kind ON SPLIT s [WITH ...] [FOLDS k] [SEED n] [REPLACE]`.
+fn write_tune(f: &mut Formatter<'_>, t: &TuneModel) -> fmt::Result {
+    write!(f, "TUNE {} AS {} ON SPLIT {}", t.name, t.kind, t.split)?;
+    write_params(f, &t.params)?;
+    if let Some(k) = t.folds {
+        write!(f, " FOLDS {k}")?;
+    }
+    if let Some(s) = t.seed {
+        write!(f, " SEED {s}")?;
+    }
+    if t.replace {
+        f.write_str(" REPLACE")?;
+    }
+    Ok(())
+}
+
+/// `EVALUATE m ON SPLIT s [BY dim] [THRESHOLD x] [FORCE]`.
+fn write_evaluate(f: &mut Formatter<'_>, e: &EvaluateModel) -> fmt::Result {
+    write!(f, "EVALUATE {} ON SPLIT {}", e.model, e.split)?;
+    match e.by {
+        None => {}
+        Some(EvalBy::Group) => f.write_str(" BY group")?,
+        Some(EvalBy::Scenario) => f.write_str(" BY scenario")?,
+        Some(EvalBy::Hop) => f.write_str(" BY hop")?,
+    }
+    if let Some(x) = e.threshold {
+        write!(f, " THRESHOLD {}", format_number(x))?;
+    }
+    if e.force {
+        f.write_str(" FORCE")?;
+    }
+    Ok(())
 }
 
 fn write_params(f: &mut Formatter<'_>, params: &[ModelParam]) -> fmt::Result {

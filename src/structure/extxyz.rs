@@ -89,13 +89,8 @@ pub fn parse_info_line(line: &str) -> Result<Vec<(String, String)>, String> {
     let chars: Vec<char> = line.chars().collect();
     let mut out = Vec::new();
     let mut i = 0;
-    let skip_ws = |i: &mut usize| {
-        while *i < chars.len() && chars[*i].is_whitespace() {
-            *i += 1;
-        }
-    };
     loop {
-        skip_ws(&mut i);
+        skip_ws(&chars, &mut i);
         if i >= chars.len() {
             break;
         }
@@ -105,67 +100,91 @@ pub fn parse_info_line(line: &str) -> Result<Vec<(String, String)>, String> {
         }
         let key: String = chars[start..i].iter().collect();
         let mut j = i;
-        skip_ws(&mut j);
+        skip_ws(&chars, &mut j);
         if j < chars.len() && chars[j] == '=' {
             i = j + 1;
-            skip_ws(&mut i);
+            skip_ws(&chars, &mut i);
             if key.is_empty() {
                 return Err("'=' without a key".into());
             }
-            let mut value = String::new();
-            if i < chars.len() && (chars[i] == '"' || chars[i] == '\'') {
-                let q = chars[i];
-                i += 1;
-                let mut closed = false;
-                while i < chars.len() {
-                    let c = chars[i];
-                    if c == '\\' && i + 1 < chars.len() {
-                        value.push(chars[i + 1]);
-                        i += 2;
-                        continue;
-                    }
-                    if c == q {
-                        closed = true;
-                        i += 1;
-                        break;
-                    }
-                    value.push(c);
-                    i += 1;
-                }
-                if !closed {
-                    return Err(format!("unterminated quote in the value of '{key}'"));
-                }
+            let value = if i < chars.len() && (chars[i] == '"' || chars[i] == '\'') {
+                quoted_value(&chars, &mut i, &key)?
             } else if i < chars.len() && (chars[i] == '{' || chars[i] == '[') {
-                let (open, close) = if chars[i] == '{' { ('{', '}') } else { ('[', ']') };
-                let mut depth = 0;
-                while i < chars.len() {
-                    let c = chars[i];
-                    if c == open {
-                        depth += 1;
-                    } else if c == close {
-                        depth -= 1;
-                    }
-                    value.push(c);
-                    i += 1;
-                    if depth == 0 {
-                        break;
-                    }
-                }
-                if depth != 0 {
-                    return Err(format!("unbalanced '{open}' in the value of '{key}'"));
-                }
+                bracketed_value(&chars, &mut i, &key)?
             } else {
+                let mut value = String::new();
                 while i < chars.len() && !chars[i].is_whitespace() {
                     value.push(chars[i]);
                     i += 1;
                 }
-            }
+                value
+            };
             out.push((key, value));
         } else {
             out.push((key, "T".to_string()));
         }
     }
     Ok(out)
+}
+
+/// Move `i` past any whitespace in `chars`.
+fn skip_ws(chars: &[char], i: &mut usize) {
+    while *i < chars.len() && chars[*i].is_whitespace() {
+        *i += 1;
+    }
+}
+
+/// The value quoted at `chars[*i]` (`"` or `'`), without its quotes and with backslash
+/// escapes resolved; `i` moves past the closing quote.
+fn quoted_value(chars: &[char], i: &mut usize, key: &str) -> Result<String, String> {
+    let mut value = String::new();
+    let q = chars[*i];
+    *i += 1;
+    let mut closed = false;
+    while *i < chars.len() {
+        let c = chars[*i];
+        if c == '\\' && *i + 1 < chars.len() {
+            value.push(chars[*i + 1]);
+            *i += 2;
+            continue;
+        }
+        if c == q {
+            closed = true;
+            *i += 1;
+            break;
+        }
+        value.push(c);
+        *i += 1;
+    }
+    if !closed {
+        return Err(format!("unterminated quote in the value of '{key}'"));
+    }
+    Ok(value)
+}
+
+/// The value bracketed at `chars[*i]` (`{...}` or `[...]`, nesting allowed), brackets kept;
+/// `i` moves past the closing bracket.
+fn bracketed_value(chars: &[char], i: &mut usize, key: &str) -> Result<String, String> {
+    let mut value = String::new();
+    let (open, close) = if chars[*i] == '{' { ('{', '}') } else { ('[', ']') };
+    let mut depth = 0;
+    while *i < chars.len() {
+        let c = chars[*i];
+        if c == open {
+            depth += 1;
+        } else if c == close {
+            depth -= 1;
+        }
+        value.push(c);
+        *i += 1;
+        if depth == 0 {
+            break;
+        }
+    }
+    if depth != 0 {
+        return Err(format!("unbalanced '{open}' in the value of '{key}'"));
+    }
+    Ok(value)
 }
 
 #[cfg(test)]

@@ -367,21 +367,43 @@ pub const MAX_SYMMETRY_IMAGES: usize = 100_000;
 pub fn parse_cif(text: &str) -> Result<Structure, String> {
     let toks = cif_tokens(text)?;
     let block = parse_block(&toks)?;
-    let item = |name: &str| block.items.iter().find(|(n, _)| n == name).map(|(_, t)| t);
+    let lattice = cif_lattice(&block)?;
+    let (species, frac) = cif_sites(&block)?;
+    let ops = cif_symops(&block)?;
+    let identity_only = ops.is_empty() || (ops.len() == 1 && ops[0] == [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]]);
+    if identity_only {
+        return Structure::new(lattice, species, frac).map_err(|e| e.to_string());
+    }
+    expand_symmetry(lattice, &species, &frac, &ops)
+}
+
+impl CifBlock {
+    /// The single item `name`, if the block has it.
+    fn item(&self, name: &str) -> Option<&Tok> {
+        self.items.iter().find(|(n, _)| n == name).map(|(_, t)| t)
+    }
+}
+
+/// The lattice of a CIF block from its six cell parameters (lengths positive).
+fn cif_lattice(block: &CifBlock) -> Result<Lattice, String> {
     let mut cell = [0.0; 6];
     for (k, name) in ["_cell_length_a", "_cell_length_b", "_cell_length_c", "_cell_angle_alpha", "_cell_angle_beta", "_cell_angle_gamma"]
         .iter()
         .enumerate()
     {
-        let t = item(name).ok_or_else(|| format!("missing {name}"))?;
+        let t = block.item(name).ok_or_else(|| format!("missing {name}"))?;
         cell[k] = cif_number(&t.text).ok_or_else(|| format!("line {}: {name} is not a number ({})", t.line, quote(&t.text)))?;
         if cell[k] <= 0.0 {
             return Err(format!("line {}: {name} must be positive, found {}", t.line, cell[k]));
         }
     }
-    let line_a = item("_cell_length_a").map(|t| t.line).unwrap_or(0);
-    let lattice = lattice_from_parameters(cell[0], cell[1], cell[2], cell[3], cell[4], cell[5]).map_err(|e| format!("line {line_a}: {e}"))?;
+    let line_a = block.item("_cell_length_a").map(|t| t.line).unwrap_or(0);
+    lattice_from_parameters(cell[0], cell[1], cell[2], cell[3], cell[4], cell[5]).map_err(|e| format!("line {line_a}: {e}"))
+}
 
+/// The sites of a CIF block's `_atom_site_` loop: the element of each (from its type symbol,
+/// else its label) and its fractional coordinates.
+fn cif_sites(block: &CifBlock) -> Result<(Vec<Element>, Vec<Vec3>), String> {
     let sites = block
         .loops
         .iter()
@@ -418,8 +440,12 @@ pub fn parse_cif(text: &str) -> Result<Structure, String> {
     if species.is_empty() {
         return Err(format!("line {}: the _atom_site_ loop has no sites", sites.line));
     }
+    Ok((species, frac))
+}
 
-    // Symmetry operations.
+/// The symmetry operations of a CIF block: a loop of them, or a single item (none if the
+/// block has neither).
+fn cif_symops(block: &CifBlock) -> Result<Vec<[Affine; 3]>, String> {
     let op_loop = block.loops.iter().find_map(|l| {
         l.names
             .iter()
@@ -432,13 +458,16 @@ pub fn parse_cif(text: &str) -> Result<Structure, String> {
             let t = &row[c];
             ops.push(parse_symop(&t.text).ok_or_else(|| format!("line {}: cannot parse symmetry operation {}", t.line, quote(&t.text)))?);
         }
-    } else if let Some(t) = item("_symmetry_equiv_pos_as_xyz").or(item("_space_group_symop_operation_xyz")) {
+    } else if let Some(t) = block.item("_symmetry_equiv_pos_as_xyz").or(block.item("_space_group_symop_operation_xyz")) {
         ops.push(parse_symop(&t.text).ok_or_else(|| format!("line {}: cannot parse symmetry operation {}", t.line, quote(&t.text)))?);
     }
-    let identity_only = ops.is_empty() || (ops.len() == 1 && ops[0] == [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]]);
-    if identity_only {
-        return Structure::new(lattice, species, frac).map_err(|e| e.to_string());
-    }
+    Ok(ops)
+}
+
+/// The structure of the asymmetric-unit sites under the symmetry operations: every image,
+/// wrapped into the cell, except those within [`SYMMETRY_MERGE_DISTANCE`] of an earlier
+/// image of the same element (refused past [`MAX_SYMMETRY_IMAGES`] images).
+fn expand_symmetry(lattice: Lattice, species: &[Element], frac: &[Vec3], ops: &[[Affine; 3]]) -> Result<Structure, String> {
     let images = species.len().saturating_mul(ops.len());
     if images > MAX_SYMMETRY_IMAGES {
         return Err(format!(
@@ -449,8 +478,8 @@ pub fn parse_cif(text: &str) -> Result<Structure, String> {
     }
     let mut out_sp: Vec<Element> = Vec::new();
     let mut out_f: Vec<Vec3> = Vec::new();
-    for (e, f) in species.iter().zip(&frac) {
-        for op in &ops {
+    for (e, f) in species.iter().zip(frac) {
+        for op in ops {
             let g = wrap_frac(apply_symop(op, *f));
             let dup = out_f
                 .iter()
@@ -484,79 +513,9 @@ fn parse_floats(line: &str, n: usize, ln: usize, what: &str) -> Result<Vec<f64>,
 /// Parse VASP 5 POSCAR/CONTCAR text; errors name the line.
 pub fn parse_poscar(text: &str) -> Result<Structure, String> {
     let lines: Vec<&str> = crate::input::strip_bom(text).lines().collect();
-    let get = |i: usize, what: &str| -> Result<&str, String> {
-        lines.get(i).copied().ok_or_else(|| format!("line {}: file ends before the {what}", i + 1))
-    };
-    // Line 2: scale factor(s).
-    let scale_line = get(1, "scale factor")?;
-    let stoks: Vec<&str> = scale_line.split_whitespace().collect();
-    let scales: Vec<f64> = match stoks.len() {
-        0 => return Err("line 2: missing scale factor".into()),
-        1 | 2 => parse_floats(scale_line, 1, 2, "the scale factor")?,
-        _ => parse_floats(scale_line, 3, 2, "the scale factors")?,
-    };
-    let mut m = [[0.0; 3]; 3];
-    for (k, row) in m.iter_mut().enumerate() {
-        let v = parse_floats(get(2 + k, "lattice vectors")?, 3, 3 + k, "a lattice vector")?;
-        row.copy_from_slice(&v);
-    }
-    let raw = Lattice::new(m).map_err(|e| format!("lines 3-5: {e}"))?;
-    let mut factor = [1.0; 3];
-    if scales.len() == 1 {
-        let s = scales[0];
-        if s == 0.0 {
-            return Err("line 2: scale factor is zero".into());
-        }
-        let f = if s < 0.0 { (-s / raw.volume()).cbrt() } else { s };
-        factor = [f; 3];
-    } else {
-        if scales.iter().any(|&s| s <= 0.0) {
-            return Err("line 2: per-axis scale factors must be positive".into());
-        }
-        factor.copy_from_slice(&scales);
-    }
-    for r in m.iter_mut() {
-        for k in 0..3 {
-            r[k] *= factor[k];
-        }
-    }
-    let lattice = Lattice::new(m).map_err(|e| format!("lines 3-5: {e}"))?;
-
-    // Line 6: species (VASP 5).
-    let sp_line = get(5, "species line")?;
-    let sp_toks: Vec<&str> = sp_line.split_whitespace().collect();
-    if sp_toks.is_empty() {
-        return Err("line 6: empty species line".into());
-    }
-    if sp_toks.iter().all(|t| t.parse::<f64>().is_ok()) {
-        return Err("line 6: expected element symbols (VASP 5 format); files without a species line (VASP 4) are not supported".into());
-    }
-    let mut elements = Vec::with_capacity(sp_toks.len());
-    for t in &sp_toks {
-        let base = t.split(['_', '/']).next().unwrap_or(t);
-        let e = Element::from_symbol(base).map_err(|_| format!("unknown element {} at line 6", quote(t)))?;
-        elements.push(e);
-    }
-    let count_line = get(6, "atom counts")?;
-    let counts: Vec<usize> = count_line
-        .split_whitespace()
-        .map(|t| t.parse::<usize>().map_err(|_| format!("line 7: atom count {} is not a non-negative integer", quote(t))))
-        .collect::<Result<_, _>>()?;
-    if counts.len() != elements.len() {
-        return Err(format!("line 7: {} counts for {} species on line 6", counts.len(), elements.len()));
-    }
-    let mut idx = 7;
-    let mut mode = get(idx, "coordinate mode")?.trim().to_string();
-    if mode.starts_with(['s', 'S']) {
-        idx += 1;
-        mode = get(idx, "coordinate mode")?.trim().to_string();
-    }
-    let cartesian = match mode.chars().next() {
-        Some('c' | 'C' | 'k' | 'K') => true,
-        Some('d' | 'D') => false,
-        _ => return Err(format!("line {}: expected 'Direct' or 'Cartesian', found {}", idx + 1, quote(&mode))),
-    };
-    idx += 1;
+    let (lattice, factor) = poscar_lattice(&lines)?;
+    let (elements, counts) = poscar_species(&lines)?;
+    let (first_site, cartesian) = poscar_coordinate_mode(&lines)?;
     let total = counts
         .iter()
         .try_fold(0usize, |acc, &n| acc.checked_add(n))
@@ -564,6 +523,7 @@ pub fn parse_poscar(text: &str) -> Result<Structure, String> {
     if total == 0 {
         return Err("line 7: the atom counts add up to zero".into());
     }
+    let mut idx = first_site;
     let mut species = Vec::with_capacity(crate::input::capacity_for(total));
     let mut coords = Vec::with_capacity(crate::input::capacity_for(total));
     for (e, n) in elements.iter().zip(&counts) {
@@ -588,6 +548,96 @@ pub fn parse_poscar(text: &str) -> Result<Structure, String> {
         Structure::new(lattice, species, coords)
     };
     s.map_err(|e| e.to_string())
+}
+
+/// Line `i` (0-based) of a POSCAR, or an error saying the file ends before `what`.
+fn poscar_line<'t>(lines: &[&'t str], i: usize, what: &str) -> Result<&'t str, String> {
+    lines.get(i).copied().ok_or_else(|| format!("line {}: file ends before the {what}", i + 1))
+}
+
+/// The scaled lattice of a POSCAR (lines 2-5: one scale factor, negative for a volume, or
+/// three per-axis factors, then the lattice vectors), and the per-axis scale factors.
+fn poscar_lattice(lines: &[&str]) -> Result<(Lattice, [f64; 3]), String> {
+    // Line 2: scale factor(s).
+    let scale_line = poscar_line(lines, 1, "scale factor")?;
+    let stoks: Vec<&str> = scale_line.split_whitespace().collect();
+    let scales: Vec<f64> = match stoks.len() {
+        0 => return Err("line 2: missing scale factor".into()),
+        1 | 2 => parse_floats(scale_line, 1, 2, "the scale factor")?,
+        _ => parse_floats(scale_line, 3, 2, "the scale factors")?,
+    };
+    let mut m = [[0.0; 3]; 3];
+    for (k, row) in m.iter_mut().enumerate() {
+        let v = parse_floats(poscar_line(lines, 2 + k, "lattice vectors")?, 3, 3 + k, "a lattice vector")?;
+        row.copy_from_slice(&v);
+    }
+    let raw = Lattice::new(m).map_err(|e| format!("lines 3-5: {e}"))?;
+    let mut factor = [1.0; 3];
+    if scales.len() == 1 {
+        let s = scales[0];
+        if s == 0.0 {
+            return Err("line 2: scale factor is zero".into());
+        }
+        let f = if s < 0.0 { (-s / raw.volume()).cbrt() } else { s };
+        factor = [f; 3];
+    } else {
+        if scales.iter().any(|&s| s <= 0.0) {
+            return Err("line 2: per-axis scale factors must be positive".into());
+        }
+        factor.copy_from_slice(&scales);
+    }
+    for r in m.iter_mut() {
+        for k in 0..3 {
+            r[k] *= factor[k];
+        }
+    }
+    let lattice = Lattice::new(m).map_err(|e| format!("lines 3-5: {e}"))?;
+    Ok((lattice, factor))
+}
+
+/// The elements (line 6, VASP 5 species line; `Li_sv` and `Li/...` name Li) and their atom
+/// counts (line 7) of a POSCAR.
+fn poscar_species(lines: &[&str]) -> Result<(Vec<Element>, Vec<usize>), String> {
+    let sp_line = poscar_line(lines, 5, "species line")?;
+    let sp_toks: Vec<&str> = sp_line.split_whitespace().collect();
+    if sp_toks.is_empty() {
+        return Err("line 6: empty species line".into());
+    }
+    if sp_toks.iter().all(|t| t.parse::<f64>().is_ok()) {
+        return Err("line 6: expected element symbols (VASP 5 format); files without a species line (VASP 4) are not supported".into());
+    }
+    let mut elements = Vec::with_capacity(sp_toks.len());
+    for t in &sp_toks {
+        let base = t.split(['_', '/']).next().unwrap_or(t);
+        let e = Element::from_symbol(base).map_err(|_| format!("unknown element {} at line 6", quote(t)))?;
+        elements.push(e);
+    }
+    let count_line = poscar_line(lines, 6, "atom counts")?;
+    let counts: Vec<usize> = count_line
+        .split_whitespace()
+        .map(|t| t.parse::<usize>().map_err(|_| format!("line 7: atom count {} is not a non-negative integer", quote(t))))
+        .collect::<Result<_, _>>()?;
+    if counts.len() != elements.len() {
+        return Err(format!("line 7: {} counts for {} species on line 6", counts.len(), elements.len()));
+    }
+    Ok((elements, counts))
+}
+
+/// The coordinate mode of a POSCAR (line 8, or 9 after a "Selective dynamics" line): the
+/// index of the first site line and whether the coordinates are Cartesian.
+fn poscar_coordinate_mode(lines: &[&str]) -> Result<(usize, bool), String> {
+    let mut idx = 7;
+    let mut mode = poscar_line(lines, idx, "coordinate mode")?.trim().to_string();
+    if mode.starts_with(['s', 'S']) {
+        idx += 1;
+        mode = poscar_line(lines, idx, "coordinate mode")?.trim().to_string();
+    }
+    let cartesian = match mode.chars().next() {
+        Some('c' | 'C' | 'k' | 'K') => true,
+        Some('d' | 'D') => false,
+        _ => return Err(format!("line {}: expected 'Direct' or 'Cartesian', found {}", idx + 1, quote(&mode))),
+    };
+    Ok((idx + 1, cartesian))
 }
 
 /// Write a VASP 5 POSCAR (scale 1, direct coordinates). Sites are grouped by element in order

@@ -48,87 +48,110 @@ fn mismatch(table: &ResultTable, c: usize, row: usize, ty: ColumnType, v: &Value
     ArrowError::InvalidArgumentError(format!("column '{}' has type {ty}, but row {} holds {v:?}", table.columns[c], row + 1))
 }
 
+/// Column `c` of `table` as an Arrow array of `ty`'s type.
 fn column(table: &ResultTable, c: usize, ty: ColumnType) -> Result<ArrayRef, ArrowError> {
-    let cells = table.rows.iter().map(|r| &r[c]).enumerate();
+    match ty {
+        ColumnType::Str => Ok(str_column(table, c)),
+        ColumnType::Num => num_column(table, c),
+        ColumnType::Int => int_column(table, c),
+        ColumnType::Bool => bool_column(table, c),
+        ColumnType::StrList => str_list_column(table, c),
+        ColumnType::NumList => num_list_column(table, c),
+    }
+}
+
+/// The cells of column `c`, with their row numbers.
+fn cells(table: &ResultTable, c: usize) -> impl Iterator<Item = (usize, &Value)> {
+    table.rows.iter().map(move |r| &r[c]).enumerate()
+}
+
+/// A `Str` column: strings as they are, anything else as its text.
+fn str_column(table: &ResultTable, c: usize) -> ArrayRef {
     let n = table.rows.len();
-    Ok(match ty {
-        ColumnType::Str => {
-            let mut b = StringBuilder::with_capacity(n, n * 8);
-            for (_, v) in cells {
-                match v {
-                    Value::Null => b.append_null(),
-                    Value::Str(s) => b.append_value(s),
-                    other => b.append_value(other.to_string()),
-                }
-            }
-            Arc::new(b.finish())
+    let mut b = StringBuilder::with_capacity(n, n * 8);
+    for (_, v) in cells(table, c) {
+        match v {
+            Value::Null => b.append_null(),
+            Value::Str(s) => b.append_value(s),
+            other => b.append_value(other.to_string()),
         }
-        ColumnType::Num => {
-            let mut b = Float64Builder::with_capacity(n);
-            for (i, v) in cells {
-                match v {
-                    Value::Null => b.append_null(),
-                    Value::Num(x) => b.append_value(*x),
-                    Value::Int(k) => b.append_value(*k as f64),
-                    other => return Err(mismatch(table, c, i, ty, other)),
-                }
-            }
-            Arc::new(b.finish())
+    }
+    Arc::new(b.finish())
+}
+
+/// A `Num` column: integers widen to floats.
+fn num_column(table: &ResultTable, c: usize) -> Result<ArrayRef, ArrowError> {
+    let mut b = Float64Builder::with_capacity(table.rows.len());
+    for (i, v) in cells(table, c) {
+        match v {
+            Value::Null => b.append_null(),
+            Value::Num(x) => b.append_value(*x),
+            Value::Int(k) => b.append_value(*k as f64),
+            other => return Err(mismatch(table, c, i, ColumnType::Num, other)),
         }
-        ColumnType::Int => {
-            let mut b = Int64Builder::with_capacity(n);
-            for (i, v) in cells {
-                match v {
-                    Value::Null => b.append_null(),
-                    Value::Int(k) => b.append_value(*k),
-                    Value::Num(x) if x.fract() == 0.0 && x.abs() < 9.2e18 => b.append_value(*x as i64),
-                    other => return Err(mismatch(table, c, i, ty, other)),
-                }
-            }
-            Arc::new(b.finish())
+    }
+    Ok(Arc::new(b.finish()))
+}
+
+/// An `Int` column: whole numbers that fit narrow to integers.
+fn int_column(table: &ResultTable, c: usize) -> Result<ArrayRef, ArrowError> {
+    let mut b = Int64Builder::with_capacity(table.rows.len());
+    for (i, v) in cells(table, c) {
+        match v {
+            Value::Null => b.append_null(),
+            Value::Int(k) => b.append_value(*k),
+            Value::Num(x) if x.fract() == 0.0 && x.abs() < 9.2e18 => b.append_value(*x as i64),
+            other => return Err(mismatch(table, c, i, ColumnType::Int, other)),
         }
-        ColumnType::Bool => {
-            let mut b = BooleanBuilder::with_capacity(n);
-            for (i, v) in cells {
-                match v {
-                    Value::Null => b.append_null(),
-                    Value::Bool(x) => b.append_value(*x),
-                    other => return Err(mismatch(table, c, i, ty, other)),
-                }
-            }
-            Arc::new(b.finish())
+    }
+    Ok(Arc::new(b.finish()))
+}
+
+/// A `Bool` column.
+fn bool_column(table: &ResultTable, c: usize) -> Result<ArrayRef, ArrowError> {
+    let mut b = BooleanBuilder::with_capacity(table.rows.len());
+    for (i, v) in cells(table, c) {
+        match v {
+            Value::Null => b.append_null(),
+            Value::Bool(x) => b.append_value(*x),
+            other => return Err(mismatch(table, c, i, ColumnType::Bool, other)),
         }
-        ColumnType::StrList => {
-            let mut b = ListBuilder::new(StringBuilder::new());
-            for (i, v) in cells {
-                match v {
-                    Value::Null => b.append_null(),
-                    Value::List(items) => {
-                        for s in items {
-                            b.values().append_value(s);
-                        }
-                        b.append(true);
-                    }
-                    other => return Err(mismatch(table, c, i, ty, other)),
+    }
+    Ok(Arc::new(b.finish()))
+}
+
+/// A `StrList` column, as `List<Utf8>`.
+fn str_list_column(table: &ResultTable, c: usize) -> Result<ArrayRef, ArrowError> {
+    let mut b = ListBuilder::new(StringBuilder::new());
+    for (i, v) in cells(table, c) {
+        match v {
+            Value::Null => b.append_null(),
+            Value::List(items) => {
+                for s in items {
+                    b.values().append_value(s);
                 }
+                b.append(true);
             }
-            Arc::new(b.finish())
+            other => return Err(mismatch(table, c, i, ColumnType::StrList, other)),
         }
-        ColumnType::NumList => {
-            let mut b = ListBuilder::new(Float64Builder::new());
-            for (i, v) in cells {
-                match v {
-                    Value::Null => b.append_null(),
-                    Value::NumList(items) => {
-                        b.values().append_slice(items);
-                        b.append(true);
-                    }
-                    other => return Err(mismatch(table, c, i, ty, other)),
-                }
+    }
+    Ok(Arc::new(b.finish()))
+}
+
+/// A `NumList` column, as `List<Float64>`.
+fn num_list_column(table: &ResultTable, c: usize) -> Result<ArrayRef, ArrowError> {
+    let mut b = ListBuilder::new(Float64Builder::new());
+    for (i, v) in cells(table, c) {
+        match v {
+            Value::Null => b.append_null(),
+            Value::NumList(items) => {
+                b.values().append_slice(items);
+                b.append(true);
             }
-            Arc::new(b.finish())
+            other => return Err(mismatch(table, c, i, ColumnType::NumList, other)),
         }
-    })
+    }
+    Ok(Arc::new(b.finish()))
 }
 
 #[cfg(test)]
