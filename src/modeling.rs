@@ -29,10 +29,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
-/// Default good/bad conductor threshold (eV), as in the paper.
-pub const DEFAULT_THRESHOLD: f64 = 0.65;
-/// Default number of bootstrap resamples, as in the paper.
-pub const DEFAULT_RESAMPLES: usize = 1000;
+/// Default good/bad conductor threshold (eV), as in the paper (defined in [`crate::eval`]).
+pub use crate::eval::DEFAULT_THRESHOLD;
+/// Default number of bootstrap resamples, as in the paper (defined in [`crate::eval`]).
+pub use crate::eval::DEFAULT_RESAMPLES;
 /// Default seed of the bootstrap resampling.
 pub const DEFAULT_BOOTSTRAP_SEED: u64 = 0;
 /// Default number of folds of `TUNE`.

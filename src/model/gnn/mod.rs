@@ -6,7 +6,11 @@
 //! * [`tensor`]: a small safe wrapper over `tch` (libtorch);
 //! * this module: the [`Spec`] parsed from a string map, [`train`] (optional pre-training on
 //!   another record set, then fine-tuning of all weights), [`predict_records`], the stored
-//!   blob (weights + configuration + checkpoint state, checksummed) and its registry record.
+//!   blob (weights + configuration + checkpoint state, checksummed) and its registry record;
+//! * [`experiment`]: pieces of the experiment protocol (pre-training corpora without held-out
+//!   structures, nested subsets, out-of-fold training, paths distinct);
+//! * [`workflow`]: the experiment workflows behind `hopdb gnn` (train over seeds, pre-train,
+//!   cross-validate, benchmark), shared by every front end.
 //!
 //! Training: targets standardised by the training mean and deviation, L1 loss, AdamW, a linear
 //! warm-up then cosine decay of the learning rate per epoch, gradient clipping, early stopping
@@ -22,6 +26,7 @@ pub mod net;
 pub mod experiment;
 pub mod tensor;
 mod train;
+pub mod workflow;
 
 pub use graph::{build_hop, build_many, Graph, GraphConfig, Input, NODE_FEATURES};
 pub use net::{Batch, Net, NetConfig, ParamValues, Pool, Readout};
