@@ -752,3 +752,102 @@ pub fn bench(store: &Store, req: &BenchRequest) -> Result<BenchReport> {
         inference_seconds: crate::bench::median(&secs),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::SourcePartition;
+    use std::sync::{Arc, Mutex};
+
+    /// A store of `n` synthetic DFT hops, every fourth in partition `test`.
+    fn paper_store(n: usize) -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::create(dir.path().join("s")).expect("create");
+        let mut cands = crate::synthetic::bvse_like_corpus(n, 11);
+        for (i, c) in cands.iter_mut().enumerate() {
+            c.record.fidelity = Fidelity::Dft;
+            c.record.partition = Some(if i % 4 == 0 { SourcePartition::Test } else { SourcePartition::Train });
+        }
+        crate::import::commit(&store, cands, vec![], &Default::default(), "test").expect("import");
+        (dir, store)
+    }
+
+    fn tiny(epochs: usize) -> Spec {
+        let kv = [("hidden", "8"), ("layers", "1"), ("rbf", "8"), ("cutoff", "4"), ("radius", "4"), ("max_neighbors", "6"), ("batch", "4"), ("threads", "1"), ("epochs", &epochs.to_string())];
+        Spec::from_map(&kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()).expect("spec")
+    }
+
+    fn request(name: &str, seeds: Vec<u64>) -> TrainRequest<'static> {
+        TrainRequest {
+            name: name.into(),
+            spec: tiny(2),
+            seeds,
+            init_from: None,
+            corpus: None,
+            bvse_self: false,
+            pretrain_only: false,
+            train_size: None,
+            checkpoint_every: 0,
+            resume: false,
+            ensemble_with: None,
+            save: true,
+            progress: false,
+        }
+    }
+
+    #[test]
+    fn seed_stats_use_the_sample_deviation() {
+        let s = SeedStats::of(&[1.0, 2.0, 3.0]);
+        assert_eq!((s.mean, s.sd, s.n), (2.0, 1.0, 3));
+        assert_eq!(SeedStats::of(&[4.0]).sd, 0.0);
+        assert!(SeedStats::of(&[]).mean.is_nan());
+    }
+
+    #[test]
+    fn train_over_seeds_scores_saves_and_repeats() {
+        let (_d, store) = paper_store(16);
+        let r = train(&store, &request("g", vec![1, 2])).expect("train");
+        assert_eq!((r.train_hops, r.test_hops), (12, 4));
+        assert_eq!(r.runs.iter().map(|x| x.name.as_str()).collect::<Vec<_>>(), ["g-s1", "g-s2"]);
+        let maes: Vec<f64> = r.runs.iter().map(|x| x.test.as_ref().expect("test scores").metrics.mae).collect();
+        assert_eq!(r.test_mae, SeedStats::of(&maes));
+        for run in &r.runs {
+            assert_eq!(registry::load(&store, &run.name).expect("saved").metrics["test_mae"], run.model.metrics["test_mae"]);
+        }
+        let again = train(&store, &request("g", vec![1, 2])).expect("train again");
+        assert_eq!(again.test_mae, r.test_mae, "same seeds, same numbers");
+        let e = train(&store, &TrainRequest { pretrain_only: true, ..request("p", vec![]) }).expect_err("nothing to pre-train on");
+        assert!(e.to_string().contains("pre-training set is empty"), "{e}");
+    }
+
+    #[derive(Default)]
+    struct Epochs(Mutex<Vec<String>>);
+
+    impl crate::progress::Sink for Epochs {
+        fn start(&self, _: &str, _: u64) {}
+        fn inc(&self, _: u64) {}
+        fn finish(&self) {}
+        fn epoch(&self, e: &crate::progress::Epoch) {
+            self.0.lock().expect("lock").push(e.to_string());
+        }
+    }
+
+    #[test]
+    fn training_reports_epochs_as_progress_events_and_cv_pools_folds() {
+        let (_d, store) = paper_store(16);
+        let sink = Arc::new(Epochs::default());
+        crate::progress::install(sink.clone());
+        let r = train(&store, &TrainRequest { progress: true, save: false, ..request("ev", vec![]) }).expect("train");
+        crate::progress::uninstall();
+        let logged: Vec<&String> = r.runs[0].model.training_log.iter().filter(|l| l.starts_with("train epoch")).collect();
+        let seen = sink.0.lock().expect("lock").clone();
+        assert_eq!(logged.len(), 2);
+        assert!(logged.iter().all(|l| seen.contains(l)), "{seen:?}");
+        assert!(registry::load(&store, "ev").is_err(), "not saved");
+        let req = CvRequest { spec: tiny(1), folds: 3, seed: 1, init_from: None, split: None, ensemble: None, progress: false };
+        let cv = cv(&store, &req).expect("cv");
+        assert_eq!(cv.out_of_fold.folds.iter().map(|f| f.test).sum::<usize>(), 16);
+        let y: Vec<f64> = cv.records.iter().map(|r| r.em).collect();
+        assert_eq!(cv.out_of_fold.pooled, eval::metrics(&y, &cv.out_of_fold.predictions).expect("metrics"));
+    }
+}
