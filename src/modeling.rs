@@ -6,7 +6,9 @@
 //! `CROSS VALIDATE` and `SHOW PREDICTIONS` run on, and what `hopdb bench paper` and
 //! `hopdb report` use. It joins four lower modules: [`crate::split`] (which hops),
 //! [`crate::features`] (descriptor rows, cached in the store), [`crate::model`] (fit, predict,
-//! registry) and [`crate::eval`] (metrics, classification, bootstrap).
+//! registry) and [`crate::eval`] (metrics, classification, bootstrap). With the `gnn` feature,
+//! `gnn` holds the graph-network experiment workflows behind `hopdb gnn` and
+//! `hopdb bench paper --gnn` (train over seeds, pre-train, cross-validate, benchmark).
 //!
 //! # Invariants
 //!
@@ -38,6 +40,9 @@ pub const DEFAULT_BOOTSTRAP_SEED: u64 = 0;
 /// Default number of folds of `TUNE`.
 pub const DEFAULT_TUNE_FOLDS: usize = 5;
 pub mod screen;
+/// The graph-network experiment workflows (`hopdb gnn`, `hopdb bench paper --gnn`).
+#[cfg(feature = "gnn")]
+pub mod gnn;
 pub use screen::{predict_new, NewHop};
 
 /// Model kind name of graph networks (trained by `model::gnn` when built with `gnn`).

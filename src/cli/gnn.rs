@@ -3,7 +3,7 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
-use hopdb::model::gnn::workflow::{self, BenchRequest, CvRequest, SeedStats, TestScores, TrainRequest, TreeEnsemble};
+use hopdb::modeling::gnn::{self as workflow, BenchRequest, CvRequest, SeedStats, TestScores, TrainRequest, TreeEnsemble};
 use hopdb::model::gnn::Spec;
 use hopdb::store::Store;
 use hopdb::table::{Format, ResultTable, Value};

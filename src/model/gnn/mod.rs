@@ -8,9 +8,10 @@
 //!   another record set, then fine-tuning of all weights), [`predict_records`], the stored
 //!   blob (weights + configuration + checkpoint state, checksummed) and its registry record;
 //! * [`experiment`]: pieces of the experiment protocol (pre-training corpora without held-out
-//!   structures, nested subsets, out-of-fold training, paths distinct);
-//! * [`workflow`]: the experiment workflows behind `hopdb gnn` (train over seeds, pre-train,
-//!   cross-validate, benchmark), shared by every front end.
+//!   structures, nested subsets, out-of-fold training, paths distinct).
+//!
+//! The experiment workflows built from these (train over seeds, pre-train, cross-validate,
+//! benchmark) are `crate::modeling::gnn`, in the workflow layer.
 //!
 //! Training: targets standardised by the training mean and deviation, L1 loss, AdamW, a linear
 //! warm-up then cosine decay of the learning rate per epoch, gradient clipping, early stopping
@@ -26,7 +27,6 @@ pub mod net;
 pub mod experiment;
 pub mod tensor;
 mod train;
-pub mod workflow;
 
 pub use graph::{build_hop, build_many, Graph, GraphConfig, Input, NODE_FEATURES};
 pub use net::{Batch, Net, NetConfig, ParamValues, Pool, Readout};

@@ -104,7 +104,7 @@ impl TrainedGnn {
             blob: self.blob.to_bytes()?,
             metrics: self.metrics.clone(),
             training_log: self.log.clone(),
-            created_at: crate::import::now(),
+            created_at: crate::record::now(),
         })
     }
 }

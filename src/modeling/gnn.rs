@@ -1,19 +1,21 @@
-//! The graph-network experiment workflows behind `hopdb gnn train | pretrain | cv | bench`,
-//! callable from any front end: [`train`] (several seeds on the paper split, optional
-//! pre-training on a BVSE corpus or on BVSE twins of the training hops, fine-tuning from a
-//! stored model, ensembles with a tree model, checkpoints and resuming), [`cross_validate`]
-//! and [`cv`] (out-of-fold training on grouped folds or a stored k-fold split),
-//! [`cv_over_seeds`] (the benchmark's grouped CV over fold seeds) and [`bench`] (timings).
+//! The graph-network experiment workflows behind `hopdb gnn train | pretrain | cv | bench`
+//! (feature `gnn`), callable from any front end: [`train`] (several seeds on the paper split,
+//! optional pre-training on a BVSE corpus or on BVSE twins of the training hops, fine-tuning
+//! from a stored model, ensembles with a stored tree model, checkpoints and resuming),
+//! [`cross_validate`] and [`cv`] (out-of-fold training on grouped folds or a stored k-fold
+//! split, optionally beside a tree model on the same folds), [`cv_over_seeds`] (the paper
+//! benchmark's grouped CV over fold seeds) and [`bench`] (timings). The network itself and
+//! the protocol's pieces are in [`crate::model::gnn`] and its `experiment` module.
 //!
 //! The functions take the store and plain option structs and return result structs; nothing
 //! is printed. Training epochs are reported through [`crate::progress`] when a request asks for
 //! progress, and what the CLI used to print along the way (BVSE twins computed, pre-training
-//! records left out, graph sizes) is sent as [`crate::progress::notice`] as well as returned.
+//! records left out, graph sizes) is sent as a [`crate::progress::notice`] as well as returned.
 
-use super::{experiment, load_hosts, predict_records, GnnBlob, GnnError, Pretrain, Spec, TrainOptions, TrainedGnn, Validation, Variant, KIND};
+use super::ModelingError;
 use crate::eval::{self, BootstrapErrors, EvalError, Metrics};
+use crate::model::gnn::{self, experiment, load_hosts, predict_records, GnnBlob, GnnError, Pretrain, Spec, TrainOptions, TrainedGnn, Validation, Variant, KIND};
 use crate::model::{registry, Kind, ModelError, ModelRecord};
-use crate::modeling::ModelingError;
 use crate::record::{Fidelity, HopRecord};
 use crate::split::SplitError;
 use crate::store::{Store, StoreError};
@@ -91,10 +93,8 @@ pub struct SeedStats {
 impl SeedStats {
     /// The statistics of `values`.
     pub fn of(values: &[f64]) -> SeedStats {
-        let n = values.len();
-        let mean = values.iter().sum::<f64>() / n as f64;
-        let sd = if n > 1 { (values.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1) as f64).sqrt() } else { 0.0 };
-        SeedStats { mean, sd, n }
+        let (mean, sd) = eval::mean_std(values);
+        SeedStats { mean, sd, n: values.len() }
     }
 }
 
@@ -231,7 +231,7 @@ pub fn pretrain_spec(spec: &Spec) -> Spec {
 /// Pre-training alone: training on `records` (hosts in `store`) with [`pretrain_spec`], a
 /// validation part carved from them.
 pub fn pretrain(store: &Store, records: &[HopRecord], spec: &Spec, opts: TrainOptions) -> Result<TrainedGnn> {
-    Ok(super::train(store, records, Validation::Carve, Pretrain::None, &pretrain_spec(spec), opts)?)
+    Ok(gnn::train(store, records, Validation::Carve, Pretrain::None, &pretrain_spec(spec), opts)?)
 }
 
 /// Save `rec` to the registry (replacing a model of the same name).
@@ -374,11 +374,11 @@ fn ensemble_partner(store: &Store, name: Option<&str>, test: &[HopRecord]) -> Re
     if rec.kind == KIND {
         return invalid(format!("--ensemble-with {m}: expected a tree model (rf or gbt), this one is a graph network"));
     }
-    Ok(Some(crate::modeling::predict_records(store, &rec, test)?))
+    Ok(Some(super::predict_records(store, &rec, test)?))
 }
 
 /// The model name and spec of one seed, and the checkpoint to resume from.
-fn seed_setup(cx: &TrainContext, seed: u64) -> Result<(String, Spec, Option<super::Checkpoint>)> {
+fn seed_setup(cx: &TrainContext, seed: u64) -> Result<(String, Spec, Option<gnn::Checkpoint>)> {
     let name = if cx.several { format!("{}-s{seed}", cx.req.name) } else { cx.req.name.clone() };
     let mut s = cx.req.spec.clone();
     s.seed = seed;
@@ -404,7 +404,7 @@ fn train_seed(cx: &TrainContext, seed: u64) -> Result<SeedRun> {
         _ => Pretrain::None,
     };
     let t0 = Instant::now();
-    let mut cb = |b: &GnnBlob| -> super::Result<()> {
+    let mut cb = |b: &GnnBlob| -> gnn::Result<()> {
         let tg = TrainedGnn { blob: b.clone(), train_ids: vec![], valid_ids: vec![], metrics: BTreeMap::new(), log: vec!["checkpoint".into()] };
         let rec = tg.to_record(&name, "")?;
         registry::save(store, &rec, true).map_err(|e| GnnError::Data(format!("checkpoint: {e}")))?;
@@ -415,7 +415,7 @@ fn train_seed(cx: &TrainContext, seed: u64) -> Result<SeedRun> {
     let trained = if req.pretrain_only {
         pretrain(req.corpus.unwrap_or(store), &cx.pre.records, &s, opts)?
     } else {
-        super::train(store, &cx.train, Validation::Carve, pre, &s, opts)?
+        gnn::train(store, &cx.train, Validation::Carve, pre, &s, opts)?
     };
     let seconds = t0.elapsed().as_secs_f64();
     let mut rec = trained.to_record(&name, "")?;
@@ -614,7 +614,7 @@ pub fn cv(store: &Store, req: &CvRequest) -> Result<CvReport> {
 
 /// Cross-validate the tree model on `split`'s folds and average it with `pred`.
 fn tree_ensemble(store: &Store, t: &TreeEnsemble, split: &str, records: &[HopRecord], pred: &[f64]) -> Result<CvEnsemble> {
-    let cv = crate::modeling::cross_validate_split(store, t.kind, &t.params, split, eval::DEFAULT_THRESHOLD)?;
+    let cv = super::cross_validate_split(store, t.kind, &t.params, split, eval::DEFAULT_THRESHOLD)?;
     let tree: BTreeMap<&str, f64> = cv.predictions.iter().map(|p| (p.id.as_str(), p.predicted)).collect();
     let mut tp = Vec::with_capacity(records.len());
     for r in records {
@@ -663,7 +663,7 @@ pub fn cv_over_seeds(store: &Store, plan: SeedCvPlan, spec: &Spec, init: Option<
         maes.push(oof.mean_fold_mae);
         r2s.push(oof.pooled.r2);
     }
-    Ok(SeedCv { mae: SeedStats::of(&maes), r2: r2s.iter().sum::<f64>() / r2s.len() as f64 })
+    Ok(SeedCv { mae: SeedStats::of(&maes), r2: eval::mean(&r2s) })
 }
 
 /// What [`bench`] runs.
@@ -714,18 +714,18 @@ pub fn bench(store: &Store, req: &BenchRequest) -> Result<BenchReport> {
     let train = partition(&all, "train");
     let hosts = load_hosts(store, &all)?;
     if spec.threads > 0 {
-        super::tensor::set_num_threads(spec.threads).map_err(GnnError::from)?;
+        gnn::tensor::set_num_threads(spec.threads).map_err(GnnError::from)?;
     }
-    let threads = super::tensor::num_threads();
-    let device = super::tensor::device_name(super::tensor::device().map_err(GnnError::from)?);
+    let threads = gnn::tensor::num_threads();
+    let device = gnn::tensor::device_name(gnn::tensor::device().map_err(GnnError::from)?);
     let t0 = Instant::now();
-    let g = super::graph::build_many(&all, &hosts, &spec.graph_config()).map_err(GnnError::Data)?;
+    let g = gnn::build_many(&all, &hosts, &spec.graph_config()).map_err(GnnError::Data)?;
     let graph_seconds = t0.elapsed().as_secs_f64();
     let (n_nodes, n_edges) = g.iter().flat_map(|h| h.iter()).fold((0, 0), |(n, e), x| (n + x.nodes(), e + x.edges()));
     let (nodes_per_hop, edges_per_hop) = (n_nodes as f64 / all.len() as f64, n_edges as f64 / all.len() as f64);
     crate::progress::notice(&format!("graphs: {nodes_per_hop:.1} nodes and {edges_per_hop:.1} edges per hop"));
     let t0 = Instant::now();
-    let trained = super::train(store, &train, Validation::Carve, Pretrain::None, spec, TrainOptions { progress: req.progress, ..Default::default() })?;
+    let trained = gnn::train(store, &train, Validation::Carve, Pretrain::None, spec, TrainOptions { progress: req.progress, ..Default::default() })?;
     let train_seconds = t0.elapsed().as_secs_f64();
     let rec = trained.to_record("bench", "")?;
     let mut secs = vec![];
@@ -749,7 +749,7 @@ pub fn bench(store: &Store, req: &BenchRequest) -> Result<BenchReport> {
         epochs_run: trained.metrics.get("epochs_run").copied().unwrap_or(f64::NAN),
         epochs: spec.epochs,
         train_seconds,
-        inference_seconds: crate::bench::median(&secs),
+        inference_seconds: eval::median(&secs),
     })
 }
 
