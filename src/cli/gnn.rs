@@ -136,6 +136,7 @@ fn spec_of(set: &[String]) -> Result<Spec> {
     Ok(Spec::from_map(&key_values("--set", set)?)?)
 }
 
+/// Run a `hopdb gnn` command against the store at `db`.
 pub fn run(db: &Path, cmd: GnnCmd) -> Result<()> {
     match cmd {
         GnnCmd::Train(a) => train_cmd(db, a, false),
