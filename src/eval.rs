@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 /// Default good/bad conductor threshold on the barrier (eV): good when Em < 0.65 eV.
 pub const DEFAULT_THRESHOLD: f64 = 0.65;
 
-/// Default number of bootstrap resamples.
+/// Default number of bootstrap resamples (as in the paper).
 pub const DEFAULT_RESAMPLES: usize = 1000;
 
 /// Errors of metric computation.

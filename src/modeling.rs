@@ -6,7 +6,9 @@
 //! `CROSS VALIDATE` and `SHOW PREDICTIONS` run on, and what `hopdb bench paper` and
 //! `hopdb report` use. It joins four lower modules: [`crate::split`] (which hops),
 //! [`crate::features`] (descriptor rows, cached in the store), [`crate::model`] (fit, predict,
-//! registry) and [`crate::eval`] (metrics, classification, bootstrap).
+//! registry) and [`crate::eval`] (metrics, classification, bootstrap). With the `gnn` feature,
+//! `gnn` holds the graph-network experiment workflows behind `hopdb gnn` and
+//! `hopdb bench paper --gnn` (train over seeds, pre-train, cross-validate, benchmark).
 //!
 //! # Invariants
 //!
@@ -29,15 +31,18 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
-/// Default good/bad conductor threshold (eV), as in the paper.
-pub const DEFAULT_THRESHOLD: f64 = 0.65;
-/// Default number of bootstrap resamples, as in the paper.
-pub const DEFAULT_RESAMPLES: usize = 1000;
+/// Default good/bad conductor threshold (eV), as in the paper (defined in [`crate::eval`]).
+pub use crate::eval::DEFAULT_THRESHOLD;
+/// Default number of bootstrap resamples, as in the paper (defined in [`crate::eval`]).
+pub use crate::eval::DEFAULT_RESAMPLES;
 /// Default seed of the bootstrap resampling.
 pub const DEFAULT_BOOTSTRAP_SEED: u64 = 0;
 /// Default number of folds of `TUNE`.
 pub const DEFAULT_TUNE_FOLDS: usize = 5;
 pub mod screen;
+/// The graph-network experiment workflows (`hopdb gnn`, `hopdb bench paper --gnn`).
+#[cfg(feature = "gnn")]
+pub mod gnn;
 pub use screen::{predict_new, NewHop};
 
 /// Model kind name of graph networks (trained by `model::gnn` when built with `gnn`).

@@ -56,7 +56,7 @@ impl fmt::Display for Value {
 }
 
 /// Output format for results.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Format {
     /// A human-readable table.
     #[default]

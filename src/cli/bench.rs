@@ -22,7 +22,7 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 3)]
         runs: usize,
         /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Table)]
+        #[arg(long, value_parser = crate::cli::format_parser(), default_value = "table")]
         format: Format,
     },
     /// Model pipeline timings: descriptors of all hops, fits of the tuned forest and boosted
@@ -39,7 +39,7 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 1)]
         tune_runs: usize,
         /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Table)]
+        #[arg(long, value_parser = crate::cli::format_parser(), default_value = "table")]
         format: Format,
     },
     /// BVSE engine speed: median ms per hop (oxidation states + set-up + NEB, one thread) on
@@ -67,7 +67,7 @@ pub enum BenchCmd {
         #[arg(long)]
         python: Option<PathBuf>,
         /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Table)]
+        #[arg(long, value_parser = crate::cli::format_parser(), default_value = "table")]
         format: Format,
     },
     /// The paper benchmark: mean, random forest and boosted trees on the paper's 559/60
@@ -126,7 +126,7 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 5)]
         gnn_pretrain_epochs: usize,
         /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Table)]
+        #[arg(long, value_parser = crate::cli::format_parser(), default_value = "table")]
         format: Format,
     },
 }

@@ -45,7 +45,7 @@ pub enum BvseCmd {
         #[arg(long)]
         skip_failed: bool,
         /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Table)]
+        #[arg(long, value_parser = crate::cli::format_parser(), default_value = "table")]
         format: Format,
     },
     /// Build or extend the BVSE corpus: enumerated hops of every stored structure and its
@@ -71,7 +71,7 @@ pub enum BvseCmd {
         #[arg(long, value_enum, default_value_t = RecipeArg::Hopdb)]
         recipe: RecipeArg,
         /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Table)]
+        #[arg(long, value_parser = crate::cli::format_parser(), default_value = "table")]
         format: Format,
     },
     /// Pearson and Spearman correlation, MAE and counts of stored BVSE barriers against
@@ -82,7 +82,7 @@ pub enum BvseCmd {
         #[arg(long)]
         from: Option<String>,
         /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Table)]
+        #[arg(long, value_parser = crate::cli::format_parser(), default_value = "table")]
         format: Format,
     },
 }

@@ -3,16 +3,12 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
-use hopdb::eval;
-use hopdb::model::gnn::{self, GnnBlob, Pretrain, Spec, TrainOptions, Validation};
-use hopdb::model::{registry, ModelRecord};
-use hopdb::record::{Fidelity, HopRecord};
+use hopdb::modeling::gnn::{self as workflow, BenchRequest, CvRequest, SeedStats, TestScores, TrainRequest, TreeEnsemble};
+use hopdb::model::gnn::Spec;
 use hopdb::store::Store;
 use hopdb::table::{Format, ResultTable, Value};
-use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 /// Graph-network commands.
 #[derive(Subcommand, Debug)]
@@ -75,7 +71,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub no_save: bool,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
+    #[arg(long, value_parser = crate::cli::format_parser(), default_value = "table")]
     pub format: Format,
 }
 
@@ -109,7 +105,7 @@ pub struct CvArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
+    #[arg(long, value_parser = crate::cli::format_parser(), default_value = "table")]
     pub format: Format,
 }
 
@@ -123,66 +119,24 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 5)]
     pub runs: usize,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
+    #[arg(long, value_parser = crate::cli::format_parser(), default_value = "table")]
     pub format: Format,
 }
 
-fn spec_of(set: &[String]) -> Result<Spec> {
+fn key_values(flag: &str, set: &[String]) -> Result<BTreeMap<String, String>> {
     let mut m = BTreeMap::new();
     for kv in set {
-        let (k, v) = kv.split_once('=').ok_or_else(|| anyhow!("--set {kv}: expected KEY=VALUE"))?;
+        let (k, v) = kv.split_once('=').ok_or_else(|| anyhow!("{flag} {kv}: expected KEY=VALUE"))?;
         m.insert(k.trim().to_string(), v.trim().to_string());
     }
-    Ok(Spec::from_map(&m)?)
+    Ok(m)
 }
 
-fn dft_records(store: &Store) -> Result<Vec<HopRecord>> {
-    let mut v: Vec<HopRecord> = store.ids_where("fidelity", "dft")?.iter().map(|id| store.record(id)).collect::<std::result::Result<_, _>>()?;
-    v.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(v)
+fn spec_of(set: &[String]) -> Result<Spec> {
+    Ok(Spec::from_map(&key_values("--set", set)?)?)
 }
 
-fn partition<'a>(recs: &'a [HopRecord], name: &str) -> Vec<HopRecord> {
-    recs.iter().filter(|r| r.partition.map(|p| p.as_str()) == Some(name)).cloned().collect()
-}
-
-/// BVSE barriers (hopdb recipe) of `records`, as `bvse` twins with the same hosts.
-fn bvse_twins(store: &Store, records: &[HopRecord]) -> Result<Vec<HopRecord>> {
-    let hosts = gnn::load_hosts(store, records)?;
-    let t0 = Instant::now();
-    let out: Vec<HopRecord> = records
-        .par_iter()
-        .filter_map(|r| {
-            let host = &hosts[&r.host.0];
-            let res = hopdb::bvse::barrier_for_hop(r, host, hopdb::bvse::Recipe::Hopdb).ok()?;
-            if !res.em.is_finite() || res.em > 20.0 {
-                return None;
-            }
-            let mut t = r.clone();
-            t.id = format!("bvse-twin:{}", r.id);
-            t.em = res.em;
-            t.fidelity = Fidelity::Bvse;
-            Some(t)
-        })
-        .collect();
-    eprintln!("BVSE barriers of {} hops ({} usable) in {:.1} s", records.len(), out.len(), t0.elapsed().as_secs_f64());
-    Ok(out)
-}
-
-struct Eval {
-    m: eval::Metrics,
-    acc: f64,
-    se: eval::BootstrapErrors,
-}
-
-fn evaluate(y: &[f64], p: &[f64]) -> Result<Eval> {
-    Ok(Eval { m: eval::metrics(y, p)?, acc: eval::classify(y, p, eval::DEFAULT_THRESHOLD)?.accuracy, se: eval::bootstrap(y, p, eval::DEFAULT_RESAMPLES, 7)? })
-}
-
-fn save_model(store: &Store, rec: &ModelRecord, replace: bool) -> Result<()> {
-    registry::save(store, rec, replace).with_context(|| format!("saving model '{}'", rec.name))
-}
-
+/// Run a `hopdb gnn` command against the store at `db`.
 pub fn run(db: &Path, cmd: GnnCmd) -> Result<()> {
     match cmd {
         GnnCmd::Train(a) => train_cmd(db, a, false),
@@ -198,238 +152,113 @@ fn train_cmd(db: &Path, a: TrainArgs, pretrain_only: bool) -> Result<()> {
     if let Some(n) = a.pretrain_max {
         spec.pretrain_max = n;
     }
-    let all = dft_records(&store)?;
-    let mut train = partition(&all, "train");
-    let test = partition(&all, "test");
-    if train.is_empty() {
-        bail!("no DFT hops with partition 'train' in {}", db.display());
+    if pretrain_only && a.pretrain_db.is_none() && !a.bvse_self {
+        bail!("pretrain needs --pretrain-db or --bvse-self");
     }
-    if let Some(n) = a.train_size {
-        train = gnn::experiment::training_subset(&train, n);
-    }
-    // Pre-training records.
-    let ext_store = match &a.pretrain_db {
+    let corpus = match &a.pretrain_db {
         Some(p) => Some(Store::open(p).with_context(|| format!("opening the pre-training store {}", p.display()))?),
         None => None,
     };
-    let ext_records: Vec<HopRecord> = match &ext_store {
-        Some(s) => gnn::experiment::corpus_records(s, spec.pretrain_max, spec.seed)?,
-        None if a.bvse_self => bvse_twins(&store, &train)?,
-        None => Vec::new(),
+    let req = TrainRequest {
+        name: a.name.clone(),
+        spec,
+        seeds: a.seeds.clone(),
+        init_from: a.init_from.clone(),
+        corpus: corpus.as_ref(),
+        bvse_self: a.bvse_self,
+        pretrain_only,
+        train_size: a.train_size,
+        checkpoint_every: a.checkpoint_every,
+        resume: a.resume,
+        ensemble_with: a.ensemble_with.clone(),
+        save: !a.no_save,
+        progress: true,
     };
-    // Pre-training records derived from a test hop's structure (their `parent` is a test hop
-    // or a hop on a test host) are left out: the test structures stay unseen.
-    let ext_records = {
-        let before = ext_records.len();
-        let (kept, dropped) = gnn::experiment::without_held_out(ext_records, &all, &test);
-        if dropped > 0 {
-            eprintln!("pre-training: left out {dropped} of {before} records derived from test structures");
-        }
-        kept
-    };
-    let init = match &a.init_from {
-        Some(n) => Some(registry::load(&store, n)?),
-        None => None,
-    };
-    let seeds = if a.seeds.is_empty() { vec![spec.seed] } else { a.seeds.clone() };
-    let tree_test = match &a.ensemble_with {
-        Some(m) => {
-            let rec = registry::load(&store, m)?;
-            if rec.kind == gnn::KIND {
-                bail!("--ensemble-with {m}: expected a tree model (rf or gbt), this one is a graph network");
-            }
-            Some(hopdb::modeling::predict_records(&store, &rec, &test)?)
-        }
-        None => None,
-    };
-    let mut ens_maes = vec![];
-    let mut t = ResultTable::new(&["model", "seed", "valid MAE", "test MAE", "+-", "test R2", "+-", "acc@0.65", "+-", "paths distinct", "epochs", "seconds"]).titled(format!(
-        "gnn {} on the paper split ({} train, {} test)",
-        spec.variant.as_str(),
-        train.len(),
-        test.len()
-    ));
-    let mut maes = vec![];
-    let mut ensemble_rows: Vec<Vec<Value>> = vec![];
-    for &seed in &seeds {
-        let mut s = spec.clone();
-        s.seed = seed;
-        let name = if seeds.len() == 1 { a.name.clone() } else { format!("{}-s{seed}", a.name) };
-        let resume = if a.resume {
-            let rec = registry::load(&store, &name)?;
-            let blob = GnnBlob::from_bytes(&rec.blob)?;
-            s = blob.spec.clone();
-            Some(blob.checkpoint.ok_or_else(|| anyhow!("model '{name}' is finished: nothing to resume"))?)
-        } else {
-            None
-        };
-        let pre = match (&init, &ext_store) {
-            (Some(m), _) => Pretrain::Model(m),
-            (None, Some(es)) => Pretrain::External(es, &ext_records),
-            (None, None) if !ext_records.is_empty() => Pretrain::Records(&ext_records),
-            _ => Pretrain::None,
-        };
-        let t0 = Instant::now();
-        let save_every = if a.no_save { 0 } else { a.checkpoint_every };
-        let mut cb = |b: &GnnBlob| -> gnn::Result<()> {
-            let tg = gnn::TrainedGnn { blob: b.clone(), train_ids: vec![], valid_ids: vec![], metrics: BTreeMap::new(), log: vec!["checkpoint".into()] };
-            let rec = tg.to_record(&name, "")?;
-            registry::save(&store, &rec, true).map_err(|e| gnn::GnnError::Data(format!("checkpoint: {e}")))?;
-            Ok(())
-        };
-        let opts = TrainOptions { progress: true, resume, on_checkpoint: Some(&mut cb), checkpoint_every: save_every };
-        let trained = if pretrain_only {
-            let pre_recs: &[HopRecord] = &ext_records;
-            if pre_recs.is_empty() {
-                bail!("pretrain needs --pretrain-db or --bvse-self");
-            }
-            // Pre-training alone is training on the BVSE records with the pre-training settings.
-            let mut ps = s.clone();
-            ps.epochs = s.pretrain_epochs;
-            ps.lr = s.pretrain_lr;
-            ps.target = s.pretrain_target;
-            let st = ext_store.as_ref().unwrap_or(&store);
-            gnn::train(st, pre_recs, Validation::Carve, Pretrain::None, &ps, opts)?
-        } else {
-            gnn::train(&store, &train, Validation::Carve, pre, &s, opts)?
-        };
-        let secs = t0.elapsed().as_secs_f64();
-        let mut rec = trained.to_record(&name, "")?;
-        let mut row = vec![Value::Str(name.clone()), Value::Int(seed as i64), Value::Num(trained.metrics.get("valid_mae").copied().unwrap_or(f64::NAN))];
-        if !pretrain_only && !test.is_empty() {
-            let p = gnn::predict_records(&store, &rec, &test)?;
-            let y: Vec<f64> = test.iter().map(|r| r.em).collect();
-            let e = evaluate(&y, &p)?;
-            maes.push(e.m.mae);
-            rec.metrics.insert("test_mae".into(), e.m.mae);
-            rec.metrics.insert("test_r2".into(), e.m.r2);
-            rec.metrics.insert("test_accuracy".into(), e.acc);
-            row.extend([Value::Num(e.m.mae), Value::Num(e.se.mae), Value::Num(e.m.r2), Value::Num(e.se.r2), Value::Num(e.acc), Value::Num(e.se.accuracy)]);
-            if let Some(tp) = &tree_test {
-                let avg: Vec<f64> = p.iter().zip(tp).map(|(a, b)| 0.5 * (a + b)).collect();
-                let en = evaluate(&y, &avg)?;
-                ens_maes.push(en.m.mae);
-                rec.metrics.insert("ensemble_test_mae".into(), en.m.mae);
-                ensemble_rows.push(vec![
-                    Value::Str(format!("{name} + {}", a.ensemble_with.as_deref().unwrap_or(""))),
-                    Value::Int(seed as i64),
-                    Value::Null,
-                    Value::Num(en.m.mae),
-                    Value::Num(en.se.mae),
-                    Value::Num(en.m.r2),
-                    Value::Num(en.se.r2),
-                    Value::Num(en.acc),
-                    Value::Num(en.se.accuracy),
-                    Value::Null,
-                    Value::Null,
-                    Value::Null,
-                ]);
-            }
-        } else {
-            row.extend((0..6).map(|_| Value::Null));
-        }
-        if pretrain_only {
-            row.push(Value::Null);
-        } else {
-            let (distinct, hosts) = gnn::experiment::distinct_paths(&store, &rec, &train)?;
-            if hosts > 0 {
-                rec.metrics.insert("multi_path_distinct".into(), distinct);
-            }
-            row.push(Value::Str(if hosts == 0 { "no multi-hop hosts".to_string() } else { format!("{:.0}% of {hosts}", 100.0 * distinct) }));
-        }
-        row.push(Value::Int(trained.metrics.get("epochs_run").copied().unwrap_or(0.0) as i64));
-        row.push(Value::Num(secs));
-        t.push(row);
-        if !a.no_save {
-            save_model(&store, &rec, true)?;
-        }
-    }
-    let mean_row = |label: &str, v: &[f64]| {
-        let m = v.iter().sum::<f64>() / v.len() as f64;
-        let sd = (v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (v.len() - 1) as f64).sqrt();
-        vec![Value::Str(label.into()), Value::Null, Value::Null, Value::Num(m), Value::Num(sd), Value::Null, Value::Null, Value::Null, Value::Null, Value::Null, Value::Null, Value::Null]
-    };
-    if maes.len() > 1 {
-        t.push(mean_row("mean over seeds", &maes));
-    }
-    for r in ensemble_rows {
-        t.push(r);
-    }
-    if ens_maes.len() > 1 {
-        t.push(mean_row("ensemble mean over seeds", &ens_maes));
-    }
-    println!("{}", t.render(a.format));
+    let r = workflow::train(&store, &req)?;
+    println!("{}", train_table(&r, a.ensemble_with.as_deref().unwrap_or("")).render(a.format));
     Ok(())
+}
+
+/// Test columns of a row: score, its bootstrap error, for MAE, R² and accuracy.
+fn score_cells(e: &TestScores) -> [Value; 6] {
+    [Value::Num(e.metrics.mae), Value::Num(e.bootstrap.mae), Value::Num(e.metrics.r2), Value::Num(e.bootstrap.r2), Value::Num(e.accuracy), Value::Num(e.bootstrap.accuracy)]
+}
+
+fn mean_row(label: &str, s: &SeedStats) -> Vec<Value> {
+    let mut row = vec![Value::Str(label.into()), Value::Null, Value::Null, Value::Num(s.mean), Value::Num(s.sd)];
+    row.extend((0..7).map(|_| Value::Null));
+    row
+}
+
+fn train_table(r: &workflow::TrainReport, partner: &str) -> ResultTable {
+    let acc = format!("acc@{}", hopdb::eval::DEFAULT_THRESHOLD);
+    let mut t = ResultTable::new(&["model", "seed", "valid MAE", "test MAE", "+-", "test R2", "+-", acc.as_str(), "+-", "paths distinct", "epochs", "seconds"])
+        .titled(format!("gnn {} on the paper split ({} train, {} test)", r.variant.as_str(), r.train_hops, r.test_hops));
+    let mut ensemble_rows = vec![];
+    for run in &r.runs {
+        let mut row = vec![Value::Str(run.name.clone()), Value::Int(run.seed as i64), Value::Num(run.valid_mae)];
+        match &run.test {
+            Some(e) => row.extend(score_cells(e)),
+            None => row.extend((0..6).map(|_| Value::Null)),
+        }
+        row.push(match run.paths_distinct {
+            None => Value::Null,
+            Some((_, 0)) => Value::Str("no multi-hop hosts".to_string()),
+            Some((distinct, hosts)) => Value::Str(format!("{:.0}% of {hosts}", 100.0 * distinct)),
+        });
+        row.push(Value::Int(run.epochs_run as i64));
+        row.push(Value::Num(run.seconds));
+        t.push(row);
+        if let Some(en) = &run.ensemble {
+            let mut row = vec![Value::Str(format!("{} + {partner}", run.name)), Value::Int(run.seed as i64), Value::Null];
+            row.extend(score_cells(en));
+            row.extend([Value::Null, Value::Null, Value::Null]);
+            ensemble_rows.push(row);
+        }
+    }
+    if r.test_mae.n > 1 {
+        t.push(mean_row("mean over seeds", &r.test_mae));
+    }
+    for row in ensemble_rows {
+        t.push(row);
+    }
+    if r.ensemble_mae.n > 1 {
+        t.push(mean_row("ensemble mean over seeds", &r.ensemble_mae));
+    }
+    t
 }
 
 fn cv_cmd(db: &Path, a: CvArgs) -> Result<()> {
     let store = Store::open(db)?;
     let spec = spec_of(&a.set)?;
-    let all = dft_records(&store)?;
-    let (all, folds, nfolds) = match &a.split {
-        Some(name) => {
-            let s = hopdb::split::load(&store, name)?;
-            let mut fold_names: Vec<String> = s.partition_names().into_iter().filter(|n| n.starts_with("fold")).map(str::to_string).collect();
-            fold_names.sort_by_key(|n| n[4..].parse::<usize>().unwrap_or(usize::MAX));
-            if fold_names.len() < 2 {
-                bail!("split '{name}' has no fold partitions (fold0, fold1, ...): create it with GROUPED KFOLD");
+    let ensemble = match &a.ensemble {
+        Some(kind) => {
+            if a.split.is_none() {
+                bail!("--ensemble needs --split (the tree model must see the same folds)");
             }
-            let by_id: BTreeMap<&str, &HopRecord> = all.iter().map(|r| (r.id.as_str(), r)).collect();
-            let (mut recs, mut fo) = (vec![], vec![]);
-            for (k, f) in fold_names.iter().enumerate() {
-                for id in s.partition(f) {
-                    let r = by_id.get(id.as_str()).ok_or_else(|| anyhow!("split '{name}': hop {id} is not a DFT hop of this store"))?;
-                    recs.push((*r).clone());
-                    fo.push(k);
-                }
-            }
-            (recs, fo, fold_names.len())
+            let kind = hopdb::model::Kind::parse(kind).ok_or_else(|| anyhow!("--ensemble {kind}: expected rf or gbt"))?;
+            Some(TreeEnsemble { kind, params: key_values("--ensemble-set", &a.ensemble_set)? })
         }
-        None => {
-            let groups: Vec<&str> = all.iter().map(|r| r.host.0.as_str()).collect();
-            let f = hopdb::model::group_folds(&groups, a.folds, a.seed)?;
-            (all, f, a.folds)
-        }
-    };
-    let init = match &a.init_from {
-        Some(n) => Some(registry::load(&store, n)?),
         None => None,
     };
-    let mut pred = vec![f64::NAN; all.len()];
-    let mut t = ResultTable::new(&["fold", "train", "test", "MAE", "R2", "seconds"]).titled(format!("gnn {} grouped {}-fold CV over {} DFT hops", spec.variant.as_str(), nfolds, all.len()));
-    for (f, fold) in gnn::experiment::out_of_fold(&store, &all, &folds, nfolds, &spec, init.as_ref(), true, &|_| {})?.into_iter().enumerate() {
-        for (k, &i) in fold.test_idx.iter().enumerate() {
-            pred[i] = fold.pred[k];
-        }
-        let y: Vec<f64> = fold.test_idx.iter().map(|&i| all[i].em).collect();
-        let m = eval::metrics(&y, &fold.pred)?;
-        t.push(vec![Value::Int(f as i64), Value::Int(fold.train as i64), Value::Int(fold.test_idx.len() as i64), Value::Num(m.mae), Value::Num(m.r2), Value::Num(fold.seconds)]);
+    let req = CvRequest { spec, folds: a.folds, seed: a.seed, init_from: a.init_from.clone(), split: a.split.clone(), ensemble, progress: true };
+    let r = workflow::cv(&store, &req)?;
+    let (n, oof) = (r.records.len(), &r.out_of_fold);
+    let mut t = ResultTable::new(&["fold", "train", "test", "MAE", "R2", "seconds"]).titled(format!("gnn {} grouped {}-fold CV over {} DFT hops", r.variant.as_str(), oof.folds.len(), n));
+    for (f, fold) in oof.folds.iter().enumerate() {
+        t.push(vec![Value::Int(f as i64), Value::Int(fold.train as i64), Value::Int(fold.test as i64), Value::Num(fold.metrics.mae), Value::Num(fold.metrics.r2), Value::Num(fold.seconds)]);
     }
-    let y: Vec<f64> = all.iter().map(|r| r.em).collect();
-    let m = eval::metrics(&y, &pred)?;
-    t.push(vec![Value::Str("all (out of fold)".into()), Value::Int(all.len() as i64), Value::Int(all.len() as i64), Value::Num(m.mae), Value::Num(m.r2), Value::Null]);
-    if let Some(kind) = &a.ensemble {
-        let split = a.split.as_deref().ok_or_else(|| anyhow!("--ensemble needs --split (the tree model must see the same folds)"))?;
-        let kind = hopdb::model::Kind::parse(kind).ok_or_else(|| anyhow!("--ensemble {kind}: expected rf or gbt"))?;
-        let mut params = BTreeMap::new();
-        for kv in &a.ensemble_set {
-            let (k, v) = kv.split_once('=').ok_or_else(|| anyhow!("--ensemble-set {kv}: expected KEY=VALUE"))?;
-            params.insert(k.trim().to_string(), v.trim().to_string());
-        }
-        let cv = hopdb::modeling::cross_validate_split(&store, kind, &params, split, 0.65)?;
-        let tree: BTreeMap<&str, f64> = cv.predictions.iter().map(|p| (p.id.as_str(), p.predicted)).collect();
-        let tp: Vec<f64> = all.iter().map(|r| tree.get(r.id.as_str()).copied().ok_or_else(|| anyhow!("no tree prediction for {}", r.id))).collect::<Result<_>>()?;
-        let tm = eval::metrics(&y, &tp)?;
-        t.push(vec![Value::Str(format!("{} alone (out of fold)", kind.as_str())), Value::Int(all.len() as i64), Value::Int(all.len() as i64), Value::Num(tm.mae), Value::Num(tm.r2), Value::Null]);
-        let avg: Vec<f64> = pred.iter().zip(&tp).map(|(a, b)| 0.5 * (a + b)).collect();
-        let em = eval::metrics(&y, &avg)?;
-        t.push(vec![Value::Str(format!("average gnn + {} (out of fold)", kind.as_str())), Value::Int(all.len() as i64), Value::Int(all.len() as i64), Value::Num(em.mae), Value::Num(em.r2), Value::Null]);
+    let all_row = |label: String, m: &hopdb::eval::Metrics| vec![Value::Str(label), Value::Int(n as i64), Value::Int(n as i64), Value::Num(m.mae), Value::Num(m.r2), Value::Null];
+    t.push(all_row("all (out of fold)".into(), &oof.pooled));
+    if let Some(e) = &r.ensemble {
+        t.push(all_row(format!("{} alone (out of fold)", e.kind.as_str()), &e.tree));
+        t.push(all_row(format!("average gnn + {} (out of fold)", e.kind.as_str()), &e.average));
     }
     if let Some(out) = &a.out {
         let mut w = csv::Writer::from_path(out)?;
         w.write_record(["id", "em", "pred"])?;
-        for (r, p) in all.iter().zip(&pred) {
-            w.write_record([r.id.clone(), r.em.to_string(), p.to_string()])?;
+        for (rec, p) in r.records.iter().zip(&oof.predictions) {
+            w.write_record([rec.id.clone(), rec.em.to_string(), p.to_string()])?;
         }
         w.flush()?;
     }
@@ -440,38 +269,12 @@ fn cv_cmd(db: &Path, a: CvArgs) -> Result<()> {
 fn bench_cmd(db: &Path, a: BenchArgs) -> Result<()> {
     let store = Store::open(db)?;
     let spec = spec_of(&a.set)?;
-    let all = dft_records(&store)?;
-    let train = partition(&all, "train");
-    let hosts = gnn::load_hosts(&store, &all)?;
-    if spec.threads > 0 {
-        gnn::tensor::set_num_threads(spec.threads)?;
-    }
-    let mut t = ResultTable::new(&["measurement", "hops", "seconds", "hops/s"]).titled(format!("gnn {} benchmark ({} libtorch threads, device {})", spec.variant.as_str(), gnn::tensor::num_threads(), gnn::tensor::device_name(gnn::tensor::device()?)));
-    let t0 = Instant::now();
-    let g = hopdb::model::gnn::graph::build_many(&all, &hosts, &spec.graph_config()).map_err(|e| anyhow!(e))?;
-    let gs = t0.elapsed().as_secs_f64();
-    let (n_nodes, n_edges) = g.iter().flat_map(|h| h.iter()).fold((0, 0), |(n, e), x| (n + x.nodes(), e + x.edges()));
-    eprintln!("graphs: {:.1} nodes and {:.1} edges per hop", n_nodes as f64 / all.len() as f64, n_edges as f64 / all.len() as f64);
-    t.push(vec![Value::Str("graph building (cold, rayon)".into()), Value::Int(all.len() as i64), Value::Num(gs), Value::Num(all.len() as f64 / gs)]);
-    let t0 = Instant::now();
-    let trained = gnn::train(&store, &train, Validation::Carve, Pretrain::None, &spec, TrainOptions { progress: true, ..Default::default() })?;
-    let ts = t0.elapsed().as_secs_f64();
-    t.push(vec![
-        Value::Str(format!("training, {} epochs run (of {})", trained.metrics["epochs_run"], spec.epochs)),
-        Value::Int(train.len() as i64),
-        Value::Num(ts),
-        Value::Null,
-    ]);
-    let rec = trained.to_record("bench", "")?;
-    let mut secs = vec![];
-    for _ in 0..a.runs.max(1) {
-        let t0 = Instant::now();
-        let p = gnn::predict_records(&store, &rec, &all)?;
-        assert_eq!(p.len(), all.len());
-        secs.push(t0.elapsed().as_secs_f64());
-    }
-    let m = hopdb::bench::median(&secs);
-    t.push(vec![Value::Str("inference (graphs cached, median)".into()), Value::Int(all.len() as i64), Value::Num(m), Value::Num(all.len() as f64 / m)]);
+    let b = workflow::bench(&store, &BenchRequest { spec, runs: a.runs, progress: true })?;
+    let mut t = ResultTable::new(&["measurement", "hops", "seconds", "hops/s"]).titled(format!("gnn {} benchmark ({} libtorch threads, device {})", b.variant.as_str(), b.threads, b.device));
+    t.push(vec![Value::Str("graph building (cold, rayon)".into()), Value::Int(b.hops as i64), Value::Num(b.graph_seconds), Value::Num(b.hops as f64 / b.graph_seconds)]);
+    t.push(vec![Value::Str(format!("training, {} epochs run (of {})", b.epochs_run, b.epochs)), Value::Int(b.train_hops as i64), Value::Num(b.train_seconds), Value::Null]);
+    let m = b.inference_seconds;
+    t.push(vec![Value::Str("inference (graphs cached, median)".into()), Value::Int(b.hops as i64), Value::Num(m), Value::Num(b.hops as f64 / m)]);
     println!("{}", t.render(a.format));
     Ok(())
 }

@@ -44,7 +44,7 @@ pub enum Command {
     #[command(after_help = "Example:\n  hopdb stats --format json")]
     Stats {
         /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Table)]
+        #[arg(long, value_parser = crate::cli::format_parser(), default_value = "table")]
         format: Format,
     },
     /// Show one record with its provenance and revision history.
@@ -53,7 +53,7 @@ pub enum Command {
         /// Record id (or a sys_name, when unique).
         id: String,
         /// Output format (json gives the full record).
-        #[arg(long, value_enum, default_value_t = Format::Table)]
+        #[arg(long, value_parser = crate::cli::format_parser(), default_value = "table")]
         format: Format,
     },
     /// Edit a record; every change appends a revision with the reason.
@@ -97,9 +97,21 @@ pub enum Command {
         #[arg(long)]
         limit: Option<usize>,
         /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Table)]
+        #[arg(long, value_parser = crate::cli::format_parser(), default_value = "table")]
         format: Format,
     },
+}
+
+/// The parser of `--format`: the library's [`Format`] by name, with the values and help a
+/// derived `ValueEnum` would show (the library does not depend on clap).
+pub(crate) fn format_parser() -> impl clap::builder::TypedValueParser<Value = Format> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new([
+        PossibleValue::new("table").help("A human-readable table"),
+        PossibleValue::new("csv").help("Comma-separated values with a header row"),
+        PossibleValue::new("json").help("A JSON array of objects"),
+    ])
+    .map(|s| s.parse::<Format>().expect("a listed format name"))
 }
 
 /// Parse arguments, run the command, print errors, and return the exit code.

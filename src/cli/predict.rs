@@ -28,7 +28,7 @@ pub struct PredictArgs {
     #[arg(long)]
     pub ion: Vec<String>,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
+    #[arg(long, value_parser = crate::cli::format_parser(), default_value = "table")]
     pub format: Format,
 }
 

@@ -28,7 +28,7 @@ pub struct QueryArgs {
     #[arg(long = "param", value_name = "VALUE", allow_hyphen_values = true)]
     pub params: Vec<String>,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
+    #[arg(long, value_parser = crate::cli::format_parser(), default_value = "table")]
     pub format: Format,
     /// Refuse text that holds more than one statement (for scripts that pass a query through).
     #[arg(long)]
@@ -62,7 +62,7 @@ pub struct RunArgs {
     /// The script: HopQL statements separated by ';', `--` comments allowed.
     pub file: PathBuf,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
+    #[arg(long, value_parser = crate::cli::format_parser(), default_value = "table")]
     pub format: Format,
 }
 
@@ -70,7 +70,7 @@ pub struct RunArgs {
 #[derive(Args, Debug)]
 pub struct ReplArgs {
     /// Initial output format (change it with `.format`).
-    #[arg(long, value_enum, default_value_t = Format::Table)]
+    #[arg(long, value_parser = crate::cli::format_parser(), default_value = "table")]
     pub format: Format,
 }
 

@@ -22,7 +22,7 @@ pub struct CommonImport {
     #[arg(long)]
     pub dry_run: bool,
     /// Output format of the report.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
+    #[arg(long, value_parser = crate::cli::format_parser(), default_value = "table")]
     pub format: Format,
 }
 
@@ -218,7 +218,7 @@ pub enum ClassesCmd {
     #[command(after_help = "Example:\n  hopdb classes list")]
     List {
         /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Table)]
+        #[arg(long, value_parser = crate::cli::format_parser(), default_value = "table")]
         format: Format,
     },
     /// Map a class label to a structural group (re-derives the group of its records).

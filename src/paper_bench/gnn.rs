@@ -15,6 +15,7 @@
 //!   every record derived from a test structure, then the same rows fine-tuned from it.
 
 use super::{row, BenchRow};
+use crate::modeling::gnn::{self as workflow, PretrainSource, SeedCvPlan};
 use crate::model::gnn::{self, experiment, Pretrain, Spec, TrainOptions, Validation, Variant};
 use crate::model::ModelRecord;
 use crate::record::HopRecord;
@@ -109,28 +110,10 @@ fn test_row(d: &GnnBenchData, label: &str, spec: &Spec, train: &[HopRecord], ini
 /// Grouped 5-fold CV over all hops on the tree rows' folds: (mean over seeds of the mean fold
 /// MAE, its standard deviation over seeds, mean pooled R²).
 fn cv(d: &GnnBenchData, spec: &Spec, init: Option<&ModelRecord>, seeds: usize, progress: &dyn Fn(&str), label: &str) -> anyhow::Result<(f64, f64, f64)> {
-    let (mut maes, mut r2s) = (Vec::new(), Vec::new());
-    for s in 1..=seeds.max(1) as u64 {
-        let folds = crate::model::group_folds(d.groups, 5, s)?;
-        let mut pred = vec![f64::NAN; d.all.len()];
-        let mut fold_maes = Vec::new();
-        let mut sp = spec.clone();
-        sp.seed = s;
-        let before = |f: usize| progress(&format!("{label}: grouped CV seed {s}, fold {}/5", f + 1));
-        for fold in experiment::out_of_fold(d.store, d.all, &folds, 5, &sp, init, false, &before)? {
-            let y: Vec<f64> = fold.test_idx.iter().map(|&i| d.all[i].em).collect();
-            fold_maes.push(crate::eval::metrics(&y, &fold.pred)?.mae);
-            for (k, &i) in fold.test_idx.iter().enumerate() {
-                pred[i] = fold.pred[k];
-            }
-        }
-        let y: Vec<f64> = d.all.iter().map(|r| r.em).collect();
-        maes.push(fold_maes.iter().sum::<f64>() / fold_maes.len() as f64);
-        r2s.push(crate::eval::metrics(&y, &pred)?.r2);
-    }
-    let mean = maes.iter().sum::<f64>() / maes.len() as f64;
-    let sd = if maes.len() > 1 { (maes.iter().map(|m| (m - mean).powi(2)).sum::<f64>() / (maes.len() - 1) as f64).sqrt() } else { 0.0 };
-    Ok((mean, sd, r2s.iter().sum::<f64>() / r2s.len() as f64))
+    let plan = SeedCvPlan { records: d.all, groups: d.groups, k: 5, seeds };
+    let before = |s: u64, f: usize| progress(&format!("{label}: grouped CV seed {s}, fold {}/5", f + 1));
+    let r = workflow::cv_over_seeds(d.store, plan, spec, init, &before)?;
+    Ok((r.mae.mean, r.mae.sd, r.r2))
 }
 
 fn params_text(spec: &Spec) -> String {
@@ -170,19 +153,15 @@ pub fn rows(d: &GnnBenchData, opts: &GnnBenchOptions, resamples: usize, progress
     };
     let corpus = Store::open(corpus_path).map_err(|e| anyhow::anyhow!("opening the pre-training corpus {}: {e}", corpus_path.display()))?;
     let spec = opts.spec(Variant::Band, 1)?;
-    let pre = experiment::corpus_records(&corpus, opts.pretrain_max, spec.seed)?;
-    let drawn = pre.len();
-    let (pre, dropped) = experiment::without_held_out(pre, d.all, &d.test);
+    let source = PretrainSource::Corpus { store: &corpus, max: opts.pretrain_max, seed: spec.seed };
+    let set = workflow::pretrain_set(d.store, source, &d.train, d.all, &d.test)?;
+    let (pre, drawn, dropped) = (set.records, set.drawn, set.left_out);
     if pre.is_empty() {
         anyhow::bail!("the pre-training corpus {} has no usable bvse records", corpus_path.display());
     }
     progress(&format!("pre-training the band network on {} BVSE hops ({} epochs)", pre.len(), opts.pretrain_epochs));
     let t = Instant::now();
-    let mut ps = spec.clone();
-    ps.epochs = spec.pretrain_epochs;
-    ps.lr = spec.pretrain_lr;
-    ps.target = spec.pretrain_target;
-    let pretrained = gnn::train(&corpus, &pre, Validation::Carve, Pretrain::None, &ps, quiet())?.to_record("bench-gnn-pre", "")?;
+    let pretrained = workflow::pretrain(&corpus, &pre, &spec, quiet())?.to_record("bench-gnn-pre", "")?;
     notes.push(format!(
         "Pre-training: {} of {drawn} BVSE corpus records drawn (seeded subsample of {}) after leaving out {dropped} derived from the 60 test structures, {} epochs, {:.0} s.",
         pre.len(),

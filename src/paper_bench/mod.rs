@@ -257,8 +257,7 @@ pub fn run(opts: &PaperBenchOptions, store_dir: &Path, progress: &dyn Fn(&str)) 
             maes.push(cv.mean_mae);
             r2s.push(cv.pooled.r2);
         }
-        let mean = maes.iter().sum::<f64>() / maes.len() as f64;
-        let sd = if maes.len() > 1 { (maes.iter().map(|m| (m - mean).powi(2)).sum::<f64>() / (maes.len() - 1) as f64).sqrt() } else { 0.0 };
+        let (mean, sd) = eval::mean_std(&maes);
         let mut r = BenchRow {
             model: format!("hopdb {label}"),
             source: "hopdb".into(),
@@ -268,7 +267,7 @@ pub fn run(opts: &PaperBenchOptions, store_dir: &Path, progress: &dyn Fn(&str)) 
             bootstrap: ev.bootstrap.expect("resamples > 0"),
             cv_mae: Some(mean),
             cv_mae_sd: Some(sd),
-            cv_r2: Some(r2s.iter().sum::<f64>() / r2s.len() as f64),
+            cv_r2: Some(eval::mean(&r2s)),
             cv_seeds: Some(seeds),
             fit_seconds: rec.metrics.get("fit_seconds").copied(),
             tune_seconds,

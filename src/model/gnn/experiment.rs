@@ -96,7 +96,8 @@ pub struct FoldPredictions {
 
 /// Grouped k-fold training: for each fold `f` in `0..k`, train `spec` (from `init` when
 /// given) on the hops whose `folds[i] != f` and predict the others. `before(f)` runs before
-/// each fold (progress messages); `progress_bars` shows the training bars.
+/// each fold (progress messages); `progress` reports the training epochs through
+/// [`crate::progress`].
 pub fn out_of_fold(
     store: &Store,
     all: &[HopRecord],
@@ -104,7 +105,7 @@ pub fn out_of_fold(
     k: usize,
     spec: &super::Spec,
     init: Option<&ModelRecord>,
-    progress_bars: bool,
+    progress: bool,
     before: &dyn Fn(usize),
 ) -> Result<Vec<FoldPredictions>> {
     use super::{train, Pretrain, TrainOptions, Validation};
@@ -116,7 +117,7 @@ pub fn out_of_fold(
         let test_idx: Vec<usize> = (0..all.len()).filter(|&i| folds[i] == f).collect();
         let te: Vec<HopRecord> = test_idx.iter().map(|&i| all[i].clone()).collect();
         let pre = init.map_or(Pretrain::None, Pretrain::Model);
-        let trained = train(store, &tr, Validation::Carve, pre, spec, TrainOptions { progress: progress_bars, ..Default::default() })?;
+        let trained = train(store, &tr, Validation::Carve, pre, spec, TrainOptions { progress, ..Default::default() })?;
         let pred = predict_records(store, &trained.to_record("cv-fold", "")?, &te)?;
         out.push(FoldPredictions { test_idx, pred, train: tr.len(), seconds: t.elapsed().as_secs_f64() });
     }

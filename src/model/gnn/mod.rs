@@ -6,7 +6,12 @@
 //! * [`tensor`]: a small safe wrapper over `tch` (libtorch);
 //! * this module: the [`Spec`] parsed from a string map, [`train`] (optional pre-training on
 //!   another record set, then fine-tuning of all weights), [`predict_records`], the stored
-//!   blob (weights + configuration + checkpoint state, checksummed) and its registry record.
+//!   blob (weights + configuration + checkpoint state, checksummed) and its registry record;
+//! * [`experiment`]: pieces of the experiment protocol (pre-training corpora without held-out
+//!   structures, nested subsets, out-of-fold training, paths distinct).
+//!
+//! The experiment workflows built from these (train over seeds, pre-train, cross-validate,
+//! benchmark) are `crate::modeling::gnn`, in the workflow layer.
 //!
 //! Training: targets standardised by the training mean and deviation, L1 loss, AdamW, a linear
 //! warm-up then cosine decay of the learning rate per epoch, gradient clipping, early stopping

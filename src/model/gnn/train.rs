@@ -5,9 +5,9 @@ use super::net::{Batch, Net, ParamValues};
 use super::tensor::{self, AdamW, NoGrad, Tensor};
 use super::{load_hosts, GnnBlob, GnnError, Result, Spec, Target, KIND};
 use crate::model::ModelRecord;
+use crate::progress::{self, Epoch, Task};
 use crate::record::HopRecord;
 use crate::store::Store;
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -64,7 +64,8 @@ pub struct Checkpoint {
 /// Training options beyond the hyperparameters.
 #[derive(Default)]
 pub struct TrainOptions<'a> {
-    /// Show a progress bar with the running loss.
+    /// Report progress (one step per epoch, the running loss, an [`Epoch`] event per epoch)
+    /// through [`crate::progress`].
     pub progress: bool,
     /// Resume from this checkpoint.
     pub resume: Option<Checkpoint>,
@@ -103,7 +104,7 @@ impl TrainedGnn {
             blob: self.blob.to_bytes()?,
             metrics: self.metrics.clone(),
             training_log: self.log.clone(),
-            created_at: crate::import::now(),
+            created_at: crate::record::now(),
         })
     }
 }
@@ -202,10 +203,8 @@ fn run_stage(st: &Stage, start: Net, resume: Option<&Checkpoint>, opts: &mut Tra
         log = c.log.clone();
     }
     let name = if st.stage == 0 { "pretrain" } else { "train" };
-    let pb = if opts.progress { ProgressBar::new(st.epochs as u64) } else { ProgressBar::hidden() };
-    pb.set_style(ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} epochs {elapsed_precise} {msg}").expect("template").progress_chars("=> "));
-    pb.set_prefix(name);
-    pb.set_position(first as u64);
+    let task = if opts.progress { progress::start(&format!("{name} epochs"), st.epochs as u64) } else { Task::hidden() };
+    task.inc(first as u64);
     let y_t: Vec<f32> = st.y_train.iter().map(|y| ((y - st.y_mean) / st.y_std) as f32).collect();
     let mut epochs_run = first;
     for epoch in first..st.epochs {
@@ -230,7 +229,7 @@ fn run_stage(st: &Stage, start: Net, resume: Option<&Checkpoint>, opts: &mut Tra
             }
             sum += l * chunk.len() as f64;
             count += chunk.len();
-            pb.set_message(format!("loss {:.4}", sum / count as f64));
+            task.message(&format!("loss {:.4}", sum / count as f64));
         }
         let train_loss = sum / count.max(1) as f64;
         epochs_run = epoch + 1;
@@ -240,13 +239,10 @@ fn run_stage(st: &Stage, start: Net, resume: Option<&Checkpoint>, opts: &mut Tra
             let p = predict_graphs(&net, &st.valid, 64)?;
             p.iter().zip(&st.y_valid).map(|(p, y)| (st.target.inverse(p * st.y_std + st.y_mean) - y).abs()).sum::<f64>() / p.len() as f64
         };
-        let line = format!("{name} epoch {epoch}: lr {lr:.2e} loss {train_loss:.4} valid_mae {val:.4}");
-        if opts.progress && pb.is_hidden() {
-            eprintln!("{line}");
-        }
-        log.push(line);
-        pb.set_message(format!("loss {train_loss:.4} valid {val:.3}"));
-        pb.inc(1);
+        let done = Epoch { stage: name, epoch, epochs: st.epochs, lr, loss: train_loss, valid_mae: val };
+        log.push(done.to_string());
+        task.epoch(&done);
+        task.inc(1);
         if st.valid.is_empty() || val < best_val {
             if !st.valid.is_empty() {
                 best_val = val;
@@ -277,7 +273,7 @@ fn run_stage(st: &Stage, start: Net, resume: Option<&Checkpoint>, opts: &mut Tra
             break;
         }
     }
-    pb.finish_and_clear();
+    task.finish();
     Ok(StageResult { best, best_val, best_epoch, epochs_run, log })
 }
 
