@@ -25,7 +25,7 @@ impl ImportRun {
     }
 }
 
-pub use crate::eval::median;
+pub use crate::metrics::median;
 
 fn dir_size(p: &Path) -> u64 {
     let mut total = 0;

@@ -342,7 +342,7 @@ fn bvse_descriptor_experiment() {
                 fold_of.push(k);
             }
         }
-        let d = hopdb::modeling::dataset(&store, &ids, &hopdb::modeling::default_feature_set(), &name).unwrap();
+        let d = hopdb::workflow::dataset(&store, &ids, &hopdb::workflow::default_feature_set(), &name).unwrap();
         let extra: Vec<Vec<f64>> = d
             .ids
             .iter()

@@ -400,7 +400,7 @@ fn bench_paper_gnn_rows_end_to_end() {
 
 #[test]
 fn graph_network_screens_hops_that_are_not_in_the_store() {
-    use hopdb::modeling::{predict_new, NewHop};
+    use hopdb::workflow::{predict_new, NewHop};
     let (_d, store, recs) = fixture(20);
     let s = tiny(&[("epochs", "3"), ("variant", "band")]);
     let t = gnn::train(&store, &recs[..12], Validation::None, Pretrain::None, &s, TrainOptions::default()).unwrap();

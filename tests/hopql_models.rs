@@ -97,7 +97,7 @@ fn train_evaluate_predict_and_stored_predictions() {
     assert!(text.starts_with("id,partition,split,group,ion,em,predicted,error"));
     let d = query(&store, "DROP MODEL gbt").unwrap();
     assert_eq!(d.rows[0][1], Value::Int(619));
-    assert!(hopdb::modeling::load_predictions(&store, "gbt").unwrap().is_empty());
+    assert!(hopdb::workflow::load_predictions(&store, "gbt").unwrap().is_empty());
     assert!(err_of(&store, "SHOW PREDICTIONS OF gbt").contains("gbt"));
 }
 

@@ -2,7 +2,7 @@
 //! a smooth synthetic function, serialisation round trips, determinism, input errors, grouped
 //! folds, tuning, the model registry, and an end-to-end run on the real devi2025 dataset.
 
-use hopdb::eval::{self, EvalError, DEFAULT_THRESHOLD};
+use hopdb::metrics::{self, EvalError, DEFAULT_THRESHOLD};
 use hopdb::model::{self, registry, Grid, Kind, Labels, ModelError, ModelRecord, Params};
 use hopdb::store::Store;
 use rand::{Rng, SeedableRng};
@@ -34,7 +34,7 @@ fn metrics_match_hand_computed_values() {
     // errors -0.1, +0.2, -0.4, +0.3; mean of y_true = 0.95
     let t = [0.5, 0.6, 1.2, 1.5];
     let p = [0.4, 0.8, 0.8, 1.8];
-    let m = eval::metrics(&t, &p).unwrap();
+    let m = metrics::metrics(&t, &p).unwrap();
     assert_eq!(m.n, 4);
     assert!((m.mae - 0.25).abs() < 1e-12);
     assert!((m.rmse - (0.30f64 / 4.0).sqrt()).abs() < 1e-12);
@@ -43,29 +43,29 @@ fn metrics_match_hand_computed_values() {
     assert!((m.max_error - 0.4).abs() < 1e-12);
 
     // Good conductor = Em < 0.65. true: G G B B; pred: G B G B.
-    let c = eval::classify(&t, &p, DEFAULT_THRESHOLD).unwrap();
+    let c = metrics::classify(&t, &p, DEFAULT_THRESHOLD).unwrap();
     assert_eq!(c.confusion, [[1, 1], [0, 2]]);
     assert_eq!(c.accuracy, 0.75);
     assert_eq!((c.precision_good, c.recall_good), (1.0, 0.5));
     assert!((c.precision_bad - 2.0 / 3.0).abs() < 1e-12);
     assert_eq!(c.recall_bad, 1.0);
 
-    let by = eval::errors_by(&["Li", "Na", "Li", "Na"], &t, &p).unwrap();
+    let by = metrics::errors_by(&["Li", "Na", "Li", "Na"], &t, &p).unwrap();
     assert_eq!(by.len(), 2);
     assert_eq!((by[0].0.as_str(), by[0].1), ("Li", 2));
     assert!((by[0].2 - 0.25).abs() < 1e-12 && (by[1].2 - 0.25).abs() < 1e-12);
 
-    assert!(matches!(eval::metrics(&[1.0, 2.0], &[1.0]), Err(EvalError::LengthMismatch { .. })));
-    assert!(matches!(eval::metrics(&[], &[]), Err(EvalError::Empty)));
+    assert!(matches!(metrics::metrics(&[1.0, 2.0], &[1.0]), Err(EvalError::LengthMismatch { .. })));
+    assert!(matches!(metrics::metrics(&[], &[]), Err(EvalError::Empty)));
 }
 
 #[test]
 fn bootstrap_is_seeded() {
     let (x, y) = smooth(80, 2, 1);
     let pred: Vec<f64> = x.iter().zip(&y).map(|(r, t)| t + 0.3 * r[0].cos()).collect();
-    let a = eval::bootstrap(&y, &pred, 1000, 11).unwrap();
-    let b = eval::bootstrap(&y, &pred, 1000, 11).unwrap();
-    let c = eval::bootstrap(&y, &pred, 1000, 12).unwrap();
+    let a = metrics::bootstrap(&y, &pred, 1000, 11).unwrap();
+    let b = metrics::bootstrap(&y, &pred, 1000, 11).unwrap();
+    let c = metrics::bootstrap(&y, &pred, 1000, 12).unwrap();
     assert_eq!(a, b);
     assert_ne!(a.mae, c.mae);
     assert_eq!(a.n_resamples, 1000);
@@ -81,7 +81,7 @@ fn fit_and_score(kind: Kind, extra: &[(&str, &str)]) -> f64 {
     kv.extend_from_slice(extra);
     let m = model::fit(&x, &y, &params(kind, &kv)).unwrap();
     let pred = model::predict(&m, &xt).unwrap();
-    let met = eval::metrics(&yt, &pred).unwrap();
+    let met = metrics::metrics(&yt, &pred).unwrap();
     eprintln!("{kind}: synthetic test MAE {:.4}, R^2 {:.4}", met.mae, met.r2);
     met.mae
 }
@@ -324,9 +324,9 @@ fn end_to_end_on_devi2025() {
         let fit_s = t.elapsed().as_secs_f64();
         let blob = m.to_bytes().unwrap().len();
         let pred = model::predict(&m, &xte).unwrap();
-        let met = eval::metrics(&yte, &pred).unwrap();
-        let cls = eval::classify(&yte, &pred, DEFAULT_THRESHOLD).unwrap();
-        let se = eval::bootstrap(&yte, &pred, 1000, 1).unwrap();
+        let met = metrics::metrics(&yte, &pred).unwrap();
+        let cls = metrics::classify(&yte, &pred, DEFAULT_THRESHOLD).unwrap();
+        let se = metrics::bootstrap(&yte, &pred, 1000, 1).unwrap();
         eprintln!(
             "{kind:>14}: paper-split test MAE {:.3} ± {:.3} eV, RMSE {:.3}, R^2 {:.3} ± {:.3}, accuracy@0.65 {:.3} (fit {fit_s:.1} s, {:.1} MB)",
             met.mae, se.mae, met.rmse, met.r2, se.r2, cls.accuracy, blob as f64 / 1e6
@@ -399,7 +399,7 @@ fn tune_on_devi2025() {
             eprintln!("  {:<50} CV MAE {:.4} ± {:.4}", pt.join(" "), row.mean_mae, row.std_mae);
         }
         let m = model::fit(&ftr.rows, &ytr, &res.best).unwrap();
-        let met = eval::metrics(&yte, &model::predict(&m, &fte.rows).unwrap()).unwrap();
+        let met = metrics::metrics(&yte, &model::predict(&m, &fte.rows).unwrap()).unwrap();
         eprintln!("{kind}: best {} -> test MAE {:.3}, R^2 {:.3}", res.best, met.mae, met.r2);
     }
 }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use hopdb::modeling::{predict_new, NewHop};
+use hopdb::workflow::{predict_new, NewHop};
 use hopdb::query::exec::query;
 use hopdb::structure::{io::write_poscar, Structure};
 use hopdb::table::Value;

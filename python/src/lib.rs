@@ -4,7 +4,7 @@
 
 use hopdb::import::source::{self, Added, HopStructures, NewRecord, Source};
 use hopdb::import::{ImportError, ImportOptions, ImportReport};
-use hopdb::modeling::screen::NewHop;
+use hopdb::workflow::screen::NewHop;
 use hopdb::record::{Edit, Fidelity, HopRecord, HopView, IntercalationState, SourcePartition};
 use hopdb::table::Value;
 use hopdb::store::{Store, StoreError};
@@ -40,7 +40,7 @@ enum Failure {
     Import(ImportError),
     Query(hopdb::query::exec::ExecError),
     Split(hopdb::split::SplitError),
-    Modeling(hopdb::modeling::ModelingError),
+    Modeling(hopdb::workflow::WorkflowError),
     Export(hopdb::export::ExportError),
     Value(String),
     Other(String),
@@ -72,8 +72,8 @@ impl From<hopdb::split::SplitError> for Failure {
         Failure::Split(e)
     }
 }
-impl From<hopdb::modeling::ModelingError> for Failure {
-    fn from(e: hopdb::modeling::ModelingError) -> Self {
+impl From<hopdb::workflow::WorkflowError> for Failure {
+    fn from(e: hopdb::workflow::WorkflowError) -> Self {
         Failure::Modeling(e)
     }
 }
@@ -95,8 +95,8 @@ fn split_err(e: &hopdb::split::SplitError) -> PyErr {
     }
 }
 
-fn modeling_err(e: &hopdb::modeling::ModelingError) -> PyErr {
-    use hopdb::modeling::ModelingError as M;
+fn modeling_err(e: &hopdb::workflow::WorkflowError) -> PyErr {
+    use hopdb::workflow::WorkflowError as M;
     match e {
         M::Model(hopdb::model::ModelError::NotFound(_)) => NotFound::new_err(e.to_string()),
         M::Split(s) => split_err(s),
@@ -149,7 +149,7 @@ impl Failure {
             }
             Failure::Query(X::Store(e)) => store_err(&e),
             Failure::Query(X::Split(e)) => split_err(&e),
-            Failure::Query(X::Modeling(e)) => modeling_err(&e),
+            Failure::Query(X::Workflow(e)) => modeling_err(&e),
             Failure::Query(e) => Error::new_err(e.to_string()),
             Failure::Split(e) => split_err(&e),
             Failure::Modeling(e) => modeling_err(&e),
@@ -580,7 +580,7 @@ impl PyStore {
                 .collect()
         };
         let new = conv().map_err(|e| e.to_py_err(py))?;
-        self.with(py, move |s| Ok(hopdb::modeling::screen::predict_new(s, &model, &new)?))
+        self.with(py, move |s| Ok(hopdb::workflow::screen::predict_new(s, &model, &new)?))
     }
 
     /// Write the result of one statement (default `SELECT * FROM hops`) as a Parquet file

@@ -868,8 +868,8 @@ pub fn compare(store: &Store, ids: Option<&[String]>) -> Result<Vec<CompareRow>,
                 pearson: pearson(&x, &y),
                 spearman: spearman(&x, &y),
                 mae,
-                median_bvse: crate::eval::median(&x),
-                median_parent: crate::eval::median(&y),
+                median_bvse: crate::metrics::median(&x),
+                median_parent: crate::metrics::median(&y),
             });
         }
     }

@@ -3,7 +3,7 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
-use hopdb::modeling::gnn::{self as workflow, BenchRequest, CvRequest, SeedStats, TestScores, TrainRequest, TreeEnsemble};
+use hopdb::workflow::gnn::{self as workflow, BenchRequest, CvRequest, SeedStats, TestScores, TrainRequest, TreeEnsemble};
 use hopdb::model::gnn::Spec;
 use hopdb::store::Store;
 use hopdb::table::{Format, ResultTable, Value};
@@ -191,7 +191,7 @@ fn mean_row(label: &str, s: &SeedStats) -> Vec<Value> {
 }
 
 fn train_table(r: &workflow::TrainReport, partner: &str) -> ResultTable {
-    let acc = format!("acc@{}", hopdb::eval::DEFAULT_THRESHOLD);
+    let acc = format!("acc@{}", hopdb::metrics::DEFAULT_THRESHOLD);
     let mut t = ResultTable::new(&["model", "seed", "valid MAE", "test MAE", "+-", "test R2", "+-", acc.as_str(), "+-", "paths distinct", "epochs", "seconds"])
         .titled(format!("gnn {} on the paper split ({} train, {} test)", r.variant.as_str(), r.train_hops, r.test_hops));
     let mut ensemble_rows = vec![];
@@ -248,7 +248,7 @@ fn cv_cmd(db: &Path, a: CvArgs) -> Result<()> {
     for (f, fold) in oof.folds.iter().enumerate() {
         t.push(vec![Value::Int(f as i64), Value::Int(fold.train as i64), Value::Int(fold.test as i64), Value::Num(fold.metrics.mae), Value::Num(fold.metrics.r2), Value::Num(fold.seconds)]);
     }
-    let all_row = |label: String, m: &hopdb::eval::Metrics| vec![Value::Str(label), Value::Int(n as i64), Value::Int(n as i64), Value::Num(m.mae), Value::Num(m.r2), Value::Null];
+    let all_row = |label: String, m: &hopdb::metrics::Metrics| vec![Value::Str(label), Value::Int(n as i64), Value::Int(n as i64), Value::Num(m.mae), Value::Num(m.r2), Value::Null];
     t.push(all_row("all (out of fold)".into(), &oof.pooled));
     if let Some(e) = &r.ensemble {
         t.push(all_row(format!("{} alone (out of fold)", e.kind.as_str()), &e.tree));

@@ -4,8 +4,8 @@
 use anyhow::{bail, Result};
 use clap::Args;
 use hopdb::element::Element;
-use hopdb::modeling::screen::{new_records, predict_built};
-use hopdb::modeling::NewHop;
+use hopdb::workflow::screen::{new_records, predict_built};
+use hopdb::workflow::NewHop;
 use hopdb::store::Store;
 use hopdb::structure::extxyz::read_any;
 use hopdb::table::{Format, ResultTable, Value};

@@ -10,9 +10,9 @@
 //! [`tune`] scores every point of a [`Grid`] on the same folds, in parallel over
 //! (point, fold) pairs, using only the rows it is given (pass the training partition only).
 
-use crate::eval::mean_std;
+use crate::metrics::mean_std;
 use super::{fit_rows, predict_rows, validate, Kind, Labels, ModelError, Params, Result};
-use crate::eval::{self, Metrics};
+use crate::metrics::{self, Metrics};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -132,7 +132,7 @@ pub fn cross_validate(params: &Params, x: &[Vec<f64>], y: &[f64], groups: Option
         fold_maes.push(fold_mae(y, test, pred));
     }
     let (mean_mae, std_mae) = mean_std(&fold_maes);
-    let pooled = eval::metrics(y, &predictions)?;
+    let pooled = metrics::metrics(y, &predictions)?;
     Ok(CvResult { k, fold_maes, mean_mae, std_mae, predictions, folds: prep.folds, pooled })
 }
 

@@ -164,7 +164,7 @@ pub enum ModelError {
     Exists(String),
     /// Metric computation failed.
     #[error(transparent)]
-    Eval(#[from] crate::eval::EvalError),
+    Eval(#[from] crate::metrics::EvalError),
     /// Store error.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),

@@ -15,7 +15,7 @@
 //!   every record derived from a test structure, then the same rows fine-tuned from it.
 
 use super::{row, BenchRow};
-use crate::modeling::gnn::{self as workflow, PretrainSource, SeedCvPlan};
+use crate::workflow::gnn::{self as workflow, PretrainSource, SeedCvPlan};
 use crate::model::gnn::{self, experiment, Pretrain, Spec, TrainOptions, Validation, Variant};
 use crate::model::ModelRecord;
 use crate::record::HopRecord;

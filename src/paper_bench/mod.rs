@@ -19,10 +19,10 @@
 //!   with the same metric code (MODEL-3 on the test partition, MACE-MP-0 NEB with and without
 //!   end-point relaxation on the test partition, MODEL-1..4 on the training partition).
 
-use crate::eval::{self, BootstrapErrors, Classification, Metrics};
+use crate::metrics::{self, BootstrapErrors, Classification, Metrics};
 use crate::import::{self, ImportOptions};
 use crate::model::{self, Grid, Kind, Params};
-use crate::modeling::{self, EvalOptions, TrainRequest};
+use crate::workflow::{self, EvalOptions, TrainRequest};
 use crate::split;
 use crate::store::Store;
 use std::collections::BTreeMap;
@@ -106,7 +106,7 @@ impl Default for PaperBenchOptions {
             data_dir: PathBuf::from("../shared/data/devi2025"),
             seeds: 5,
             tune: true,
-            resamples: modeling::DEFAULT_RESAMPLES,
+            resamples: workflow::DEFAULT_RESAMPLES,
             #[cfg(feature = "gnn")]
             gnn: None,
         }
@@ -118,9 +118,9 @@ fn row(model: &str, source: &str, on: &str, y: &[f64], p: &[f64], resamples: usi
         model: model.to_string(),
         source: source.to_string(),
         evaluated_on: on.to_string(),
-        metrics: eval::metrics(y, p)?,
-        classification: eval::classify(y, p, modeling::DEFAULT_THRESHOLD)?,
-        bootstrap: eval::bootstrap_at(y, p, resamples, modeling::DEFAULT_BOOTSTRAP_SEED, modeling::DEFAULT_THRESHOLD)?,
+        metrics: metrics::metrics(y, p)?,
+        classification: metrics::classify(y, p, workflow::DEFAULT_THRESHOLD)?,
+        bootstrap: metrics::bootstrap_at(y, p, resamples, workflow::DEFAULT_BOOTSTRAP_SEED, workflow::DEFAULT_THRESHOLD)?,
         cv_mae: None,
         cv_mae_sd: None,
         cv_r2: None,
@@ -225,7 +225,7 @@ pub fn run(opts: &PaperBenchOptions, store_dir: &Path, progress: &dyn Fn(&str)) 
         v
     };
     let t = Instant::now();
-    let data = modeling::dataset(&store, &all_ids, &modeling::default_feature_set(), "all hops")?;
+    let data = workflow::dataset(&store, &all_ids, &workflow::default_feature_set(), "all hops")?;
     let descriptor_seconds = t.elapsed().as_secs_f64();
 
     let mut rows = Vec::new();
@@ -235,15 +235,15 @@ pub fn run(opts: &PaperBenchOptions, store_dir: &Path, progress: &dyn Fn(&str)) 
         let req = TrainRequest { name: name.clone(), kind, params: BTreeMap::new(), split: "paper".into(), replace: true };
         let (rec, tune_seconds) = if opts.tune && kind != Kind::Mean {
             progress(&format!("tuning the {label} (grouped 5-fold CV inside the 559 training hops)"));
-            let out = modeling::tune(&store, &req, None, modeling::DEFAULT_TUNE_FOLDS, model::DEFAULT_SEED)?;
+            let out = workflow::tune(&store, &req, None, workflow::DEFAULT_TUNE_FOLDS, model::DEFAULT_SEED)?;
             let secs = out.model.metrics.get("tune_seconds").copied();
             (out.model, secs)
         } else {
             progress(&format!("training the {label}"));
-            (modeling::train(&store, &req)?, None)
+            (workflow::train(&store, &req)?, None)
         };
         progress(&format!("evaluating the {label} on the 60 test hops"));
-        let ev = modeling::evaluate(&store, &name, "paper", &EvalOptions { resamples: opts.resamples, ..EvalOptions::default() })?;
+        let ev = workflow::evaluate(&store, &name, "paper", &EvalOptions { resamples: opts.resamples, ..EvalOptions::default() })?;
         let params = Params::parse(kind, &rec.params)?;
         progress(&format!("grouped 5-fold CV of the {label} over all 619 hops, {seeds} seed(s)"));
         let (mut maes, mut r2s) = (Vec::new(), Vec::new());
@@ -257,7 +257,7 @@ pub fn run(opts: &PaperBenchOptions, store_dir: &Path, progress: &dyn Fn(&str)) 
             maes.push(cv.mean_mae);
             r2s.push(cv.pooled.r2);
         }
-        let (mean, sd) = eval::mean_std(&maes);
+        let (mean, sd) = metrics::mean_std(&maes);
         let mut r = BenchRow {
             model: format!("hopdb {label}"),
             source: "hopdb".into(),
@@ -267,7 +267,7 @@ pub fn run(opts: &PaperBenchOptions, store_dir: &Path, progress: &dyn Fn(&str)) 
             bootstrap: ev.bootstrap.expect("resamples > 0"),
             cv_mae: Some(mean),
             cv_mae_sd: Some(sd),
-            cv_r2: Some(eval::mean(&r2s)),
+            cv_r2: Some(metrics::mean(&r2s)),
             cv_seeds: Some(seeds),
             fit_seconds: rec.metrics.get("fit_seconds").copied(),
             tune_seconds,
@@ -278,7 +278,7 @@ pub fn run(opts: &PaperBenchOptions, store_dir: &Path, progress: &dyn Fn(&str)) 
     }
     #[cfg(feature = "gnn")]
     if let Some(g) = &opts.gnn {
-        let pick = |part: &[String]| -> anyhow::Result<Vec<crate::record::HopRecord>> { Ok(modeling::load_records(&store, part, "split paper")?) };
+        let pick = |part: &[String]| -> anyhow::Result<Vec<crate::record::HopRecord>> { Ok(workflow::load_records(&store, part, "split paper")?) };
         let d = gnn::GnnBenchData { store: &store, all: &data.records, groups: &data.groups, train: pick(paper.train())?, test: pick(paper.test())? };
         rows.extend(gnn::rows(&d, g, opts.resamples, progress, &mut notes)?);
     }

@@ -24,7 +24,7 @@ pub enum ExecError {
     Split(#[from] crate::split::SplitError),
     /// A model statement failed (unknown model, bad hyperparameters, training set mismatch).
     #[error("{}", crate::input::cap_message(&.0.to_string()))]
-    Modeling(#[from] crate::modeling::ModelingError),
+    Workflow(#[from] crate::workflow::WorkflowError),
     /// A split or result export failed.
     #[error("{}", crate::input::cap_message(&.0.to_string()))]
     Export(#[from] crate::export::ExportError),

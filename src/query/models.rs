@@ -1,13 +1,13 @@
 //! Execution of the model statements (`TRAIN`, `TUNE`, `EVALUATE`, `PREDICT`,
 //! `CROSS VALIDATE`, `SHOW MODELS`, `DESCRIBE MODEL`, `DROP MODEL`, `SHOW PREDICTIONS`,
-//! `EXPORT PREDICTIONS`): a thin layer over [`crate::modeling`].
+//! `EXPORT PREDICTIONS`): a thin layer over [`crate::workflow`].
 
 use super::ast::{param_map, EvalBy, EvaluateModel, Expr, Limit, ModelKind, ModelParam, Select, Statement, TrainModel, TuneModel};
 use super::error::ExecError;
 use super::predicate::eval;
 use super::select::selected_ids;
 use crate::model::{self, registry, Grid, Kind, ModelError};
-use crate::modeling::{self, EvalOptions, ModelingError, TrainRequest};
+use crate::workflow::{self, EvalOptions, WorkflowError, TrainRequest};
 use crate::store::Store;
 use crate::table::{ResultTable, Value};
 
@@ -25,7 +25,7 @@ pub fn execute(store: &Store, stmt: &Statement) -> Result<ResultTable, ExecError
         Statement::ShowModels => show_models(store),
         Statement::DescribeModel(name) => describe_model(store, name),
         Statement::DropModel(name) => {
-            let n = modeling::drop_model(store, name)?;
+            let n = workflow::drop_model(store, name)?;
             let mut t = ResultTable::new(&["dropped", "predictions"]);
             t.push(vec![Value::Str(name.clone()), Value::Int(n as i64)]);
             Ok(t)
@@ -39,7 +39,7 @@ pub fn execute(store: &Store, stmt: &Statement) -> Result<ResultTable, ExecError
 /// `TRAIN`: a graph network (optionally pretrained on a query's hops) or a tree model.
 fn train(store: &Store, t: &TrainModel) -> Result<ResultTable, ExecError> {
     let mut params = param_map(&t.params);
-    if t.kind.name == modeling::GNN_KIND {
+    if t.kind.name == workflow::GNN_KIND {
         let pre = match &t.pretrained_on {
             Some(q) => Some(selected_ids(store, q)?),
             None => None,
@@ -47,14 +47,14 @@ fn train(store: &Store, t: &TrainModel) -> Result<ResultTable, ExecError> {
         if let Some(v) = &t.kind.variant {
             params.insert("variant".into(), v.clone());
         }
-        let rec = modeling::train_gnn(store, &t.name, &t.split, &params, pre.as_deref(), t.replace)?;
+        let rec = workflow::train_gnn(store, &t.name, &t.split, &params, pre.as_deref(), t.replace)?;
         return Ok(trained_table(&rec, &t.split));
     }
     if t.pretrained_on.is_some() {
         return Err(invalid(format!("PRETRAINED ON applies to graph networks (gnn), not to {}", t.kind.name)));
     }
     let kind = tree_kind(&t.kind)?;
-    let rec = modeling::train(store, &TrainRequest { name: t.name.clone(), kind, params, split: t.split.clone(), replace: t.replace })?;
+    let rec = workflow::train(store, &TrainRequest { name: t.name.clone(), kind, params, split: t.split.clone(), replace: t.replace })?;
     Ok(trained_table(&rec, &t.split))
 }
 
@@ -63,8 +63,8 @@ fn tune(store: &Store, t: &TuneModel) -> Result<ResultTable, ExecError> {
     let kind = tree_kind(&t.kind)?;
     let req = TrainRequest { name: t.name.clone(), kind, params: Default::default(), split: t.split.clone(), replace: t.replace };
     let grid = if t.params.is_empty() { None } else { Some(grid_of(&t.params)) };
-    let folds = t.folds.map_or(modeling::DEFAULT_TUNE_FOLDS, |k| k as usize);
-    let out = modeling::tune(store, &req, grid.as_ref(), folds, t.seed.unwrap_or(model::DEFAULT_SEED))?;
+    let folds = t.folds.map_or(workflow::DEFAULT_TUNE_FOLDS, |k| k as usize);
+    let out = workflow::tune(store, &req, grid.as_ref(), folds, t.seed.unwrap_or(model::DEFAULT_SEED))?;
     let mut table = ResultTable::new(&["rank", "cv_mae", "cv_std", "setting"]);
     for (i, row) in out.search.table.iter().enumerate() {
         let point: Vec<String> = row.point.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -82,8 +82,8 @@ fn tune(store: &Store, t: &TuneModel) -> Result<ResultTable, ExecError> {
 
 /// `EVALUATE`: the summary, or a breakdown by group, scenario or hop.
 fn evaluate(store: &Store, e: &EvaluateModel) -> Result<ResultTable, ExecError> {
-    let opts = EvalOptions { threshold: e.threshold.unwrap_or(modeling::DEFAULT_THRESHOLD), force: e.force, ..EvalOptions::default() };
-    let ev = modeling::evaluate(store, &e.model, &e.split, &opts)?;
+    let opts = EvalOptions { threshold: e.threshold.unwrap_or(workflow::DEFAULT_THRESHOLD), force: e.force, ..EvalOptions::default() };
+    let ev = workflow::evaluate(store, &e.model, &e.split, &opts)?;
     Ok(match e.by {
         None => summary_table(&ev),
         Some(EvalBy::Group) => breakdown("group", &ev.by_group),
@@ -108,7 +108,7 @@ fn evaluate(store: &Store, e: &EvaluateModel) -> Result<ResultTable, ExecError> 
 /// `PREDICT`: the model's predictions for the hops a query selects.
 fn predict(store: &Store, model: &str, query: &Select) -> Result<ResultTable, ExecError> {
     let ids = selected_ids(store, query)?;
-    let preds = modeling::predict(store, model, &ids, true)?;
+    let preds = workflow::predict(store, model, &ids, true)?;
     let mut t = ResultTable::new(&["id", "em", "predicted", "error"]);
     for p in preds {
         t.push(vec![Value::Str(p.id), Value::Num(p.em), Value::Num(p.predicted), Value::Num(p.predicted - p.em)]);
@@ -119,7 +119,7 @@ fn predict(store: &Store, model: &str, query: &Select) -> Result<ResultTable, Ex
 /// `CROSS VALIDATE`: one row per fold, then the mean of folds and the pooled metrics.
 fn cross_validate(store: &Store, kind: &ModelKind, split: &str, params: &[ModelParam]) -> Result<ResultTable, ExecError> {
     let k = tree_kind(kind)?;
-    let cv = modeling::cross_validate_split(store, k, &param_map(params), split, modeling::DEFAULT_THRESHOLD)?;
+    let cv = workflow::cross_validate_split(store, k, &param_map(params), split, workflow::DEFAULT_THRESHOLD)?;
     let mut t = ResultTable::new(&["fold", "hops", "mae", "rmse", "r2", "accuracy"]);
     for (i, f) in cv.folds.iter().enumerate() {
         let n = cv.predictions.iter().filter(|p| &p.partition == f).count();
@@ -140,7 +140,7 @@ fn cross_validate(store: &Store, kind: &ModelKind, split: &str, params: &[ModelP
 /// `SHOW MODELS`: one row per saved model.
 fn show_models(store: &Store) -> Result<ResultTable, ExecError> {
     let mut t = ResultTable::new(&["name", "kind", "split", "train_hops", "features", "test_mae", "cv_mae", "created_at"]);
-    for r in registry::list(store).map_err(ModelingError::from)? {
+    for r in registry::list(store).map_err(WorkflowError::from)? {
         let metric = |k: &str| r.metrics.get(k).map_or(Value::Null, |x| Value::Num(*x));
         t.push(vec![
             Value::Str(r.name.clone()),
@@ -182,7 +182,7 @@ fn export_predictions(store: &Store, model: &str, path: &str) -> Result<ResultTa
 }
 
 fn invalid(msg: String) -> ExecError {
-    ModelingError::Invalid(msg).into()
+    WorkflowError::Invalid(msg).into()
 }
 
 fn tree_kind(k: &ModelKind) -> Result<Kind, ExecError> {
@@ -211,7 +211,7 @@ fn grid_of(params: &[ModelParam]) -> Grid {
 
 fn kind_label(r: &model::ModelRecord) -> String {
     match r.params.get("variant") {
-        Some(v) if r.kind == modeling::GNN_KIND => format!("gnn({v})"),
+        Some(v) if r.kind == workflow::GNN_KIND => format!("gnn({v})"),
         _ => r.kind.clone(),
     }
 }
@@ -231,10 +231,10 @@ fn trained_table(rec: &model::ModelRecord, split: &str) -> ResultTable {
     t
 }
 
-fn summary_table(ev: &modeling::Evaluation) -> ResultTable {
+fn summary_table(ev: &workflow::Evaluation) -> ResultTable {
     let mut t = ResultTable::new(&["metric", "value", "bootstrap_se"]);
     let b = ev.bootstrap.as_ref();
-    let se = |f: fn(&crate::eval::BootstrapErrors) -> f64| b.map_or(Value::Null, |b| Value::Num(f(b)));
+    let se = |f: fn(&crate::metrics::BootstrapErrors) -> f64| b.map_or(Value::Null, |b| Value::Num(f(b)));
     let c = &ev.classification;
     let rows: Vec<(&str, Value, Value)> = vec![
         ("test_hops", Value::Int(ev.test.n as i64), Value::Null),
@@ -269,7 +269,7 @@ fn breakdown(what: &str, rows: &[(String, usize, f64)]) -> ResultTable {
 }
 
 fn describe_model(store: &Store, name: &str) -> Result<ResultTable, ExecError> {
-    let r = registry::load(store, name).map_err(ModelingError::from)?;
+    let r = registry::load(store, name).map_err(WorkflowError::from)?;
     let mut t = ResultTable::new(&["section", "key", "value"]);
     let mut put = |s: &str, k: &str, v: Value| t.push(vec![Value::Str(s.into()), Value::Str(k.into()), v]);
     put("model", "name", Value::Str(r.name.clone()));
@@ -288,8 +288,8 @@ fn describe_model(store: &Store, name: &str) -> Result<ResultTable, ExecError> {
     for (i, line) in r.training_log.iter().enumerate() {
         put("log", &format!("{:03}", i + 1), Value::Str(line.clone()));
     }
-    if r.kind != modeling::GNN_KIND {
-        let m = r.model().map_err(ModelingError::from)?;
+    if r.kind != workflow::GNN_KIND {
+        let m = r.model().map_err(WorkflowError::from)?;
         let imp = model::importances(&m);
         if imp.is_empty() {
             put("importance", "(none)", Value::Str(format!("{} has no feature importances", r.kind)));
@@ -303,10 +303,10 @@ fn describe_model(store: &Store, name: &str) -> Result<ResultTable, ExecError> {
 
 /// Stored predictions of a model joined with their hops, filtered by `filter`.
 fn predictions_table(store: &Store, model: &str, filter: Option<&super::ast::Expr>) -> Result<ResultTable, ExecError> {
-    if !registry::exists(store, model).map_err(ModelingError::from)? {
-        return Err(ModelingError::from(ModelError::NotFound(model.to_string())).into());
+    if !registry::exists(store, model).map_err(WorkflowError::from)? {
+        return Err(WorkflowError::from(ModelError::NotFound(model.to_string())).into());
     }
-    let preds = modeling::load_predictions(store, model)?;
+    let preds = workflow::load_predictions(store, model)?;
     let mut t = ResultTable::new(&["id", "partition", "split", "group", "ion", "em", "predicted", "error"]);
     for p in preds {
         let Some(rec) = store.get(&p.id)? else { continue };

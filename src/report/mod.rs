@@ -10,7 +10,7 @@
 pub mod plots;
 
 use crate::model::registry;
-use crate::modeling::{self, EvalOptions, Evaluation, ModelingError};
+use crate::workflow::{self, EvalOptions, Evaluation, WorkflowError};
 use crate::split;
 use crate::store::Store;
 use crate::table::{ResultTable, Value};
@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 pub enum ReportError {
     /// Evaluating the model failed.
     #[error("{0}")]
-    Modeling(#[from] ModelingError),
+    Modeling(#[from] WorkflowError),
     /// A plot failed.
     #[error("{0}")]
     Plot(#[from] plots::PlotError),
@@ -89,7 +89,7 @@ pub struct ReportFiles {
 /// Evaluate model `model_name` on `split_name` (default: the stored split it was trained on)
 /// and write the Markdown report with its plots into `out_dir` (created if missing).
 pub fn write_report(store: &Store, model_name: &str, split_name: Option<&str>, out_dir: &Path) -> Result<ReportFiles> {
-    let rec = registry::load(store, model_name).map_err(ModelingError::from)?;
+    let rec = registry::load(store, model_name).map_err(WorkflowError::from)?;
     let split_name = match split_name {
         Some(s) => s.to_string(),
         None => split_with_fingerprint(store, &rec.split_fingerprint)?.ok_or_else(|| {
@@ -99,7 +99,7 @@ pub fn write_report(store: &Store, model_name: &str, split_name: Option<&str>, o
             ))
         })?,
     };
-    let ev = modeling::evaluate(store, model_name, &split_name, &EvalOptions { save: false, ..EvalOptions::default() })?;
+    let ev = workflow::evaluate(store, model_name, &split_name, &EvalOptions { save: false, ..EvalOptions::default() })?;
     std::fs::create_dir_all(out_dir).map_err(|e| ReportError::Io { path: out_dir.to_path_buf(), source: e })?;
 
     let pairs = |part: &str| ev.partition(part).map(|p| (p.em, p.predicted)).collect::<Vec<_>>();
@@ -167,7 +167,7 @@ fn markdown(rec: &crate::model::ModelRecord, ev: &Evaluation) -> String {
     for (k, n, mae) in &ev.by_group {
         let _ = writeln!(s, "| {k} | {n} | {mae:.3} |");
     }
-    let mut worst: Vec<&modeling::Prediction> = ev.partition("test").collect();
+    let mut worst: Vec<&workflow::Prediction> = ev.partition("test").collect();
     worst.sort_by(|a, b| (b.predicted - b.em).abs().total_cmp(&(a.predicted - a.em).abs()));
     let _ = writeln!(s, "\n## Largest test errors\n\n| hop | group | scenario | DFT Em | predicted |\n|---|---|---|---:|---:|");
     for p in worst.iter().take(10) {
@@ -181,7 +181,7 @@ fn markdown(rec: &crate::model::ModelRecord, ev: &Evaluation) -> String {
             p.predicted
         );
     }
-    if rec.kind != modeling::GNN_KIND {
+    if rec.kind != workflow::GNN_KIND {
         if let Ok(m) = rec.model() {
             let imp = crate::model::importances(&m);
             if !imp.is_empty() {

@@ -89,7 +89,7 @@ mod tests {
     use crate::bvse::corpus::{remembered_failure, remembered_failures, Failure, FailureReason};
     use crate::features::{cached_matrix_report, FeatureSet};
     use crate::model::registry::{self, ModelRecord, MODEL_RECORD_VERSION};
-    use crate::modeling::{load_predictions, Prediction, PREDICTION_FORMAT_VERSION};
+    use crate::workflow::{load_predictions, Prediction, PREDICTION_FORMAT_VERSION};
     use crate::split::{self, SPLIT_FORMAT_VERSION};
     use std::collections::BTreeMap;
 

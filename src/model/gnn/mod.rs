@@ -11,7 +11,7 @@
 //!   structures, nested subsets, out-of-fold training, paths distinct).
 //!
 //! The experiment workflows built from these (train over seeds, pre-train, cross-validate,
-//! benchmark) are `crate::modeling::gnn`, in the workflow layer.
+//! benchmark) are `crate::workflow::gnn`, in the workflow layer.
 //!
 //! Training: targets standardised by the training mean and deviation, L1 loss, AdamW, a linear
 //! warm-up then cosine decay of the learning rate per epoch, gradient clipping, early stopping

@@ -6,7 +6,7 @@
 //! `CROSS VALIDATE` and `SHOW PREDICTIONS` run on, and what `hopdb bench paper` and
 //! `hopdb report` use. It joins four lower modules: [`crate::split`] (which hops),
 //! [`crate::features`] (descriptor rows, cached in the store), [`crate::model`] (fit, predict,
-//! registry) and [`crate::eval`] (metrics, classification, bootstrap). With the `gnn` feature,
+//! registry) and [`crate::metrics`] (metrics, classification, bootstrap). With the `gnn` feature,
 //! `gnn` holds the graph-network experiment workflows behind `hopdb gnn` and
 //! `hopdb bench paper --gnn` (train over seeds, pre-train, cross-validate, benchmark).
 //!
@@ -20,7 +20,7 @@
 //! * Predictions (keyspace `P`, key `(model, id)`) are written in one atomic batch per
 //!   statement; dropping a model drops its predictions in the same batch.
 
-use crate::eval::{self, BootstrapErrors, Classification, EvalError, Metrics};
+use crate::metrics::{self, BootstrapErrors, Classification, EvalError, Metrics};
 use crate::features::{self, FeatureError, FeatureSet};
 use crate::model::{self, registry, Grid, Kind, Labels, ModelError, ModelRecord, Params, TuneResult};
 use crate::record::HopRecord;
@@ -31,10 +31,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
-/// Default good/bad conductor threshold (eV), as in the paper (defined in [`crate::eval`]).
-pub use crate::eval::DEFAULT_THRESHOLD;
-/// Default number of bootstrap resamples, as in the paper (defined in [`crate::eval`]).
-pub use crate::eval::DEFAULT_RESAMPLES;
+/// Default good/bad conductor threshold (eV), as in the paper (defined in [`crate::metrics`]).
+pub use crate::metrics::DEFAULT_THRESHOLD;
+/// Default number of bootstrap resamples, as in the paper (defined in [`crate::metrics`]).
+pub use crate::metrics::DEFAULT_RESAMPLES;
 /// Default seed of the bootstrap resampling.
 pub const DEFAULT_BOOTSTRAP_SEED: u64 = 0;
 /// Default number of folds of `TUNE`.
@@ -50,7 +50,7 @@ pub use crate::model::registry::GNN_KIND;
 
 /// Errors of the model workflows.
 #[derive(Debug, thiserror::Error)]
-pub enum ModelingError {
+pub enum WorkflowError {
     /// Fitting, predicting or the registry failed.
     #[error("{0}")]
     Model(#[from] ModelError),
@@ -114,7 +114,7 @@ pub enum ModelingError {
 }
 
 /// Result alias of this module.
-pub type Result<T> = std::result::Result<T, ModelingError>;
+pub type Result<T> = std::result::Result<T, WorkflowError>;
 
 /// One stored prediction (keyspace `P`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -184,7 +184,7 @@ pub fn load_records(store: &Store, ids: &[String], what: &str) -> Result<Vec<Hop
         }
     }
     if let Some(first) = missing.first() {
-        return Err(ModelingError::MissingRecords { split: what.to_string(), count: missing.len(), first: first.clone() });
+        return Err(WorkflowError::MissingRecords { split: what.to_string(), count: missing.len(), first: first.clone() });
     }
     Ok(out)
 }
@@ -204,7 +204,7 @@ pub fn dataset(store: &Store, ids: &[String], set: &FeatureSet, what: &str) -> R
 fn partition_of<'a>(s: &'a Split, name: &str, partition: &str, hint: &str) -> Result<&'a [String]> {
     let ids = s.partition(partition);
     if ids.is_empty() {
-        return Err(ModelingError::MissingPartition {
+        return Err(WorkflowError::MissingPartition {
             split: name.to_string(),
             partition: partition.to_string(),
             have: s.partition_names().join(", "),
@@ -256,7 +256,7 @@ pub fn train(store: &Store, req: &TrainRequest) -> Result<ModelRecord> {
     let m = model::fit_labeled(&d.x, &d.y, Labels::new(&d.ids, &d.names), &params)?;
     let t_fit = t1.elapsed().as_secs_f64();
     let pred = model::predict(&m, &d.x)?;
-    let fit = eval::metrics(&d.y, &pred)?;
+    let fit = metrics::metrics(&d.y, &pred)?;
     let mut rec = ModelRecord::from_model(&req.name, &m, &feature_set_label(&set), &s.fingerprint, d.ids.clone())?;
     rec.metrics.insert("train_mae".into(), fit.mae);
     rec.metrics.insert("train_r2".into(), fit.r2);
@@ -323,7 +323,7 @@ pub fn tune(store: &Store, req: &TrainRequest, grid: Option<&Grid>, folds: usize
 /// only in builds with the `gnn` feature (libtorch).
 #[cfg(not(feature = "gnn"))]
 pub fn train_gnn(_store: &Store, name: &str, _split: &str, _params: &BTreeMap<String, String>, _pretrain: Option<&[String]>, _replace: bool) -> Result<ModelRecord> {
-    Err(ModelingError::Invalid(format!(
+    Err(WorkflowError::Invalid(format!(
         "cannot train '{name}': graph networks need libtorch, and this hopdb was built without the `gnn` feature (build with `make build`)"
     )))
 }
@@ -336,7 +336,7 @@ pub fn train_gnn(_store: &Store, name: &str, _split: &str, _params: &BTreeMap<St
 #[cfg(feature = "gnn")]
 pub fn train_gnn(store: &Store, name: &str, split_name: &str, params: &BTreeMap<String, String>, pretrain: Option<&[String]>, replace: bool) -> Result<ModelRecord> {
     use crate::model::gnn;
-    let inv = |e: gnn::GnnError| ModelingError::Invalid(e.to_string());
+    let inv = |e: gnn::GnnError| WorkflowError::Invalid(e.to_string());
     registry::validate_name(name)?;
     if !replace && registry::exists(store, name)? {
         return Err(ModelError::Exists(name.to_string()).into());
@@ -352,12 +352,12 @@ pub fn train_gnn(store: &Store, name: &str, split_name: &str, params: &BTreeMap<
     let test: BTreeSet<&str> = s.test().iter().map(String::as_str).collect();
     let leaked = pre_records.iter().filter(|r| test.contains(r.id.as_str())).count();
     if leaked > 0 {
-        return Err(ModelingError::Invalid(format!(
+        return Err(WorkflowError::Invalid(format!(
             "PRETRAINED ON selects {leaked} test hop(s) of split '{split_name}'; pre-train on hops outside its test partition (e.g. WHERE fidelity = 'bvse')"
         )));
     }
     if pretrain.is_some() && pre_records.is_empty() {
-        return Err(ModelingError::Invalid("the PRETRAINED ON query selects no hops".into()));
+        return Err(WorkflowError::Invalid("the PRETRAINED ON query selects no hops".into()));
     }
     let pre = if pre_records.is_empty() { gnn::Pretrain::None } else { gnn::Pretrain::Records(&pre_records) };
     let opts = gnn::TrainOptions { progress: true, ..Default::default() };
@@ -390,19 +390,19 @@ pub fn predict_records(store: &Store, rec: &ModelRecord, records: &[HopRecord]) 
 
 #[cfg(feature = "gnn")]
 fn predict_gnn(store: &Store, rec: &ModelRecord, records: &[HopRecord]) -> Result<Vec<f64>> {
-    crate::model::gnn::predict_records(store, rec, records).map_err(|e| ModelingError::Invalid(e.to_string()))
+    crate::model::gnn::predict_records(store, rec, records).map_err(|e| WorkflowError::Invalid(e.to_string()))
 }
 
 #[cfg(not(feature = "gnn"))]
 fn predict_gnn(_store: &Store, rec: &ModelRecord, _records: &[HopRecord]) -> Result<Vec<f64>> {
-    Err(ModelingError::Invalid(format!("model '{}' is a graph network; this hopdb was built without the `gnn` feature (build with `make build`)", rec.name)))
+    Err(WorkflowError::Invalid(format!("model '{}' is a graph network; this hopdb was built without the `gnn` feature (build with `make build`)", rec.name)))
 }
 
 /// The feature set a tree model was trained on, checked against its column names.
 fn feature_set_of(rec: &ModelRecord) -> Result<FeatureSet> {
     let set = default_feature_set();
     if rec.feature_set != feature_set_label(&set) || rec.feature_names != set.names {
-        return Err(ModelingError::Invalid(format!(
+        return Err(WorkflowError::Invalid(format!(
             "model '{}' was trained on feature set {} ({} columns); this hopdb computes {} ({} columns): retrain it",
             rec.name,
             rec.feature_set,
@@ -488,7 +488,7 @@ fn check_training_set(rec: &ModelRecord, s: &Split, split_name: &str) -> Result<
         return Ok(());
     }
     let overlap = s.test().iter().filter(|id| mine.contains(id.as_str())).count();
-    Err(ModelingError::TrainingSetDiffers {
+    Err(WorkflowError::TrainingSetDiffers {
         model: rec.name.clone(),
         split: split_name.to_string(),
         model_train: mine.len(),
@@ -503,7 +503,7 @@ fn check_training_set(rec: &ModelRecord, s: &Split, split_name: &str) -> Result<
 /// and by scenario A/B/C; predictions of train and test saved when `opts.save`.
 pub fn evaluate(store: &Store, model_name: &str, split_name: &str, opts: &EvalOptions) -> Result<Evaluation> {
     if !(opts.threshold.is_finite() && opts.threshold > 0.0) {
-        return Err(ModelingError::Invalid(format!("threshold must be a positive number of eV, got {}", opts.threshold)));
+        return Err(WorkflowError::Invalid(format!("threshold must be a positive number of eV, got {}", opts.threshold)));
     }
     let rec = registry::load(store, model_name)?;
     let s = split::load(store, split_name)?;
@@ -518,17 +518,17 @@ pub fn evaluate(store: &Store, model_name: &str, split_name: &str, opts: &EvalOp
     let p_train = predict_records(store, &rec, &train)?;
     let y_test: Vec<f64> = test.iter().map(|r| r.em).collect();
     let y_train: Vec<f64> = train.iter().map(|r| r.em).collect();
-    let test_m = eval::metrics(&y_test, &p_test)?;
-    let train_m = if train.is_empty() { Metrics { n: 0, mae: f64::NAN, rmse: f64::NAN, r2: f64::NAN, max_error: f64::NAN } } else { eval::metrics(&y_train, &p_train)? };
-    let classification = eval::classify(&y_test, &p_test, opts.threshold)?;
-    let bootstrap = if opts.resamples > 0 { Some(eval::bootstrap_at(&y_test, &p_test, opts.resamples, opts.seed, opts.threshold)?) } else { None };
+    let test_m = metrics::metrics(&y_test, &p_test)?;
+    let train_m = if train.is_empty() { Metrics { n: 0, mae: f64::NAN, rmse: f64::NAN, r2: f64::NAN, max_error: f64::NAN } } else { metrics::metrics(&y_train, &p_train)? };
+    let classification = metrics::classify(&y_test, &p_test, opts.threshold)?;
+    let bootstrap = if opts.resamples > 0 { Some(metrics::bootstrap_at(&y_test, &p_test, opts.resamples, opts.seed, opts.threshold)?) } else { None };
     let group_of = |r: &HopRecord| r.material.group.clone().unwrap_or_else(|| split::NO_GROUP.to_string());
     let test_groups: Vec<String> = test.iter().map(group_of).collect();
-    let by_group = eval::errors_by(&test_groups, &y_test, &p_test)?;
+    let by_group = metrics::errors_by(&test_groups, &y_test, &p_test)?;
     let tags = scenario::classify(store, &train_ids, &test_ids)?;
     let scen: BTreeMap<String, String> = tags.iter().map(|t| (t.id.clone(), t.scenario.as_str().to_string())).collect();
     let scen_keys: Vec<String> = test.iter().map(|r| scen.get(&r.id).cloned().unwrap_or_else(|| "none".into())).collect();
-    let by_scenario = eval::errors_by(&scen_keys, &y_test, &p_test)?;
+    let by_scenario = metrics::errors_by(&scen_keys, &y_test, &p_test)?;
     let mut predictions = Vec::with_capacity(train.len() + test.len());
     for (part, recs, preds) in [("train", &train, &p_train), ("test", &test, &p_test)] {
         for (r, p) in recs.iter().zip(preds.iter()) {
@@ -606,7 +606,7 @@ pub fn cross_validate_split(store: &Store, kind: Kind, params: &BTreeMap<String,
     let s = split::load(store, split_name)?;
     let folds: Vec<String> = s.partition_names().into_iter().filter(|n| n.starts_with("fold")).map(str::to_string).collect();
     if folds.len() < 2 {
-        return Err(ModelingError::MissingPartition {
+        return Err(WorkflowError::MissingPartition {
             split: split_name.to_string(),
             partition: "fold0, fold1, ...".into(),
             have: s.partition_names().join(", "),
@@ -636,13 +636,13 @@ pub fn cross_validate_split(store: &Store, kind: Kind, params: &BTreeMap<String,
     for r in results {
         let (k, te, p) = r?;
         let yt: Vec<f64> = te.iter().map(|&i| d.y[i]).collect();
-        fold_maes[k] = eval::metrics(&yt, &p)?.mae;
+        fold_maes[k] = metrics::metrics(&yt, &p)?.mae;
         for (i, v) in te.into_iter().zip(p) {
             pred[i] = v;
         }
     }
-    let pooled = eval::metrics(&d.y, &pred)?;
-    let classification = eval::classify(&d.y, &pred, threshold)?;
+    let pooled = metrics::metrics(&d.y, &pred)?;
+    let classification = metrics::classify(&d.y, &pred, threshold)?;
     let mean_mae = fold_maes.iter().sum::<f64>() / fold_maes.len() as f64;
     let predictions = (0..d.len())
         .map(|i| Prediction { id: d.ids[i].clone(), partition: folds[fold_of[i]].clone(), split: split_name.to_string(), em: d.y[i], predicted: pred[i] })
@@ -675,11 +675,11 @@ pub fn load_predictions(store: &Store, model: &str) -> Result<Vec<Prediction>> {
     for (_, stored) in store.list_objects::<(u32, Prediction)>(Keyspace::Prediction, &[model])? {
         let (ver, p) = match stored {
             Ok(v) => v,
-            Err(StoreError::Corrupt { key, msg }) => return Err(ModelingError::Invalid(format!("stored prediction {key} is unreadable: {msg}"))),
+            Err(StoreError::Corrupt { key, msg }) => return Err(WorkflowError::Invalid(format!("stored prediction {key} is unreadable: {msg}"))),
             Err(e) => return Err(e.into()),
         };
         if ver != PREDICTION_FORMAT_VERSION {
-            return Err(ModelingError::Invalid(format!("stored prediction has format version {ver}, this hopdb reads {PREDICTION_FORMAT_VERSION}")));
+            return Err(WorkflowError::Invalid(format!("stored prediction has format version {ver}, this hopdb reads {PREDICTION_FORMAT_VERSION}")));
         }
         out.push(p);
     }

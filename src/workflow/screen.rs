@@ -5,7 +5,7 @@
 //! [`crate::import::finish_record`]), so its descriptors are those the same hop would have
 //! if it were imported. Nothing is written to the store.
 
-use super::{feature_set_of, ModelingError, Result, GNN_KIND};
+use super::{feature_set_of, WorkflowError, Result, GNN_KIND};
 use crate::element::Element;
 use crate::features;
 use crate::model::{self, registry, ModelRecord};
@@ -34,7 +34,7 @@ pub fn new_records(hops: &[NewHop]) -> Result<Vec<(HopRecord, Structure)>> {
         .enumerate()
         .map(|(i, h)| {
             crate::import::record_from_endpoints(&format!("new:{}", i + 1), &h.initial, &h.final_, h.ion)
-                .map_err(|e| ModelingError::Invalid(format!("hop {}: {e}", i + 1)))
+                .map_err(|e| WorkflowError::Invalid(format!("hop {}: {e}", i + 1)))
         })
         .collect()
 }
@@ -66,10 +66,10 @@ pub fn predict_built(rec: &ModelRecord, built: &[(HopRecord, Structure)]) -> Res
 fn predict_gnn(rec: &ModelRecord, built: &[(HopRecord, Structure)]) -> Result<Vec<f64>> {
     let records: Vec<HopRecord> = built.iter().map(|(r, _)| r.clone()).collect();
     let hosts = built.iter().map(|(r, h)| (r.host.0.clone(), h.clone())).collect();
-    crate::model::gnn::predict_with_hosts(rec, &records, &hosts).map_err(|e| ModelingError::Invalid(e.to_string()))
+    crate::model::gnn::predict_with_hosts(rec, &records, &hosts).map_err(|e| WorkflowError::Invalid(e.to_string()))
 }
 
 #[cfg(not(feature = "gnn"))]
 fn predict_gnn(rec: &ModelRecord, _built: &[(HopRecord, Structure)]) -> Result<Vec<f64>> {
-    Err(ModelingError::Invalid(format!("model '{}' is a graph network; this hopdb was built without the `gnn` feature (build with `make build`)", rec.name)))
+    Err(WorkflowError::Invalid(format!("model '{}' is a graph network; this hopdb was built without the `gnn` feature (build with `make build`)", rec.name)))
 }

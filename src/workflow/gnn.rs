@@ -12,8 +12,8 @@
 //! progress, and what the CLI used to print along the way (BVSE twins computed, pre-training
 //! records left out, graph sizes) is sent as a [`crate::progress::notice`] as well as returned.
 
-use super::ModelingError;
-use crate::eval::{self, BootstrapErrors, EvalError, Metrics};
+use super::WorkflowError;
+use crate::metrics::{self, BootstrapErrors, EvalError, Metrics};
 use crate::model::gnn::{self, experiment, load_hosts, predict_records, GnnBlob, GnnError, Pretrain, Spec, TrainOptions, TrainedGnn, Validation, Variant, KIND};
 use crate::model::{registry, Kind, ModelError, ModelRecord};
 use crate::record::{Fidelity, HopRecord};
@@ -28,7 +28,7 @@ pub const BOOTSTRAP_SEED: u64 = 7;
 
 /// Errors of the workflows.
 #[derive(Debug, thiserror::Error)]
-pub enum WorkflowError {
+pub enum GnnWorkflowError {
     /// Training or prediction failed.
     #[error(transparent)]
     Gnn(#[from] GnnError),
@@ -37,7 +37,7 @@ pub enum WorkflowError {
     Model(#[from] ModelError),
     /// A tree-model workflow (ensemble partner) failed.
     #[error(transparent)]
-    Modeling(#[from] ModelingError),
+    Workflow(#[from] WorkflowError),
     /// Metrics could not be computed.
     #[error(transparent)]
     Eval(#[from] EvalError),
@@ -61,10 +61,10 @@ pub enum WorkflowError {
 }
 
 /// Result of the workflows.
-pub type Result<T> = std::result::Result<T, WorkflowError>;
+pub type Result<T> = std::result::Result<T, GnnWorkflowError>;
 
 fn invalid<T>(msg: impl Into<String>) -> Result<T> {
-    Err(WorkflowError::Invalid(msg.into()))
+    Err(GnnWorkflowError::Invalid(msg.into()))
 }
 
 /// All DFT hops of the store, in id order.
@@ -93,13 +93,13 @@ pub struct SeedStats {
 impl SeedStats {
     /// The statistics of `values`.
     pub fn of(values: &[f64]) -> SeedStats {
-        let (mean, sd) = eval::mean_std(values);
+        let (mean, sd) = metrics::mean_std(values);
         SeedStats { mean, sd, n: values.len() }
     }
 }
 
-/// Test-set figures of one model: metrics, accuracy at [`eval::DEFAULT_THRESHOLD`] and
-/// bootstrap standard errors ([`eval::DEFAULT_RESAMPLES`] resamples, [`BOOTSTRAP_SEED`]).
+/// Test-set figures of one model: metrics, accuracy at [`metrics::DEFAULT_THRESHOLD`] and
+/// bootstrap standard errors ([`metrics::DEFAULT_RESAMPLES`] resamples, [`BOOTSTRAP_SEED`]).
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct TestScores {
     /// Regression metrics.
@@ -113,9 +113,9 @@ pub struct TestScores {
 /// The [`TestScores`] of predictions `p` for barriers `y`.
 pub fn test_scores(y: &[f64], p: &[f64]) -> Result<TestScores> {
     Ok(TestScores {
-        metrics: eval::metrics(y, p)?,
-        accuracy: eval::classify(y, p, eval::DEFAULT_THRESHOLD)?.accuracy,
-        bootstrap: eval::bootstrap(y, p, eval::DEFAULT_RESAMPLES, BOOTSTRAP_SEED)?,
+        metrics: metrics::metrics(y, p)?,
+        accuracy: metrics::classify(y, p, metrics::DEFAULT_THRESHOLD)?.accuracy,
+        bootstrap: metrics::bootstrap(y, p, metrics::DEFAULT_RESAMPLES, BOOTSTRAP_SEED)?,
     })
 }
 
@@ -236,7 +236,7 @@ pub fn pretrain(store: &Store, records: &[HopRecord], spec: &Spec, opts: TrainOp
 
 /// Save `rec` to the registry (replacing a model of the same name).
 fn save(store: &Store, rec: &ModelRecord) -> Result<()> {
-    registry::save(store, rec, true).map_err(|cause| WorkflowError::Save { name: rec.name.clone(), cause })
+    registry::save(store, rec, true).map_err(|cause| GnnWorkflowError::Save { name: rec.name.clone(), cause })
 }
 
 /// What [`train`] runs.
@@ -504,11 +504,11 @@ pub fn cross_validate(store: &Store, folds: Folds, spec: &Spec, init: Option<&Mo
             pred[i] = fold.pred[k];
         }
         let y: Vec<f64> = fold.test_idx.iter().map(|&i| all[i].em).collect();
-        let metrics = eval::metrics(&y, &fold.pred)?;
+        let metrics = metrics::metrics(&y, &fold.pred)?;
         out.push(CvFold { train: fold.train, test: fold.test_idx.len(), metrics, seconds: fold.seconds });
     }
     let y: Vec<f64> = all.iter().map(|r| r.em).collect();
-    let pooled = eval::metrics(&y, &pred)?;
+    let pooled = metrics::metrics(&y, &pred)?;
     let mean_fold_mae = out.iter().map(|f| f.metrics.mae).sum::<f64>() / out.len() as f64;
     Ok(OutOfFold { folds: out, predictions: pred, pooled, mean_fold_mae })
 }
@@ -614,7 +614,7 @@ pub fn cv(store: &Store, req: &CvRequest) -> Result<CvReport> {
 
 /// Cross-validate the tree model on `split`'s folds and average it with `pred`.
 fn tree_ensemble(store: &Store, t: &TreeEnsemble, split: &str, records: &[HopRecord], pred: &[f64]) -> Result<CvEnsemble> {
-    let cv = super::cross_validate_split(store, t.kind, &t.params, split, eval::DEFAULT_THRESHOLD)?;
+    let cv = super::cross_validate_split(store, t.kind, &t.params, split, metrics::DEFAULT_THRESHOLD)?;
     let tree: BTreeMap<&str, f64> = cv.predictions.iter().map(|p| (p.id.as_str(), p.predicted)).collect();
     let mut tp = Vec::with_capacity(records.len());
     for r in records {
@@ -625,7 +625,7 @@ fn tree_ensemble(store: &Store, t: &TreeEnsemble, split: &str, records: &[HopRec
     }
     let y: Vec<f64> = records.iter().map(|r| r.em).collect();
     let avg: Vec<f64> = pred.iter().zip(&tp).map(|(a, b)| 0.5 * (a + b)).collect();
-    Ok(CvEnsemble { kind: t.kind, tree: eval::metrics(&y, &tp)?, average: eval::metrics(&y, &avg)? })
+    Ok(CvEnsemble { kind: t.kind, tree: metrics::metrics(&y, &tp)?, average: metrics::metrics(&y, &avg)? })
 }
 
 /// The hops, host groups, fold count and seeds of [`cv_over_seeds`].
@@ -663,7 +663,7 @@ pub fn cv_over_seeds(store: &Store, plan: SeedCvPlan, spec: &Spec, init: Option<
         maes.push(oof.mean_fold_mae);
         r2s.push(oof.pooled.r2);
     }
-    Ok(SeedCv { mae: SeedStats::of(&maes), r2: eval::mean(&r2s) })
+    Ok(SeedCv { mae: SeedStats::of(&maes), r2: metrics::mean(&r2s) })
 }
 
 /// What [`bench`] runs.
@@ -749,7 +749,7 @@ pub fn bench(store: &Store, req: &BenchRequest) -> Result<BenchReport> {
         epochs_run: trained.metrics.get("epochs_run").copied().unwrap_or(f64::NAN),
         epochs: spec.epochs,
         train_seconds,
-        inference_seconds: eval::median(&secs),
+        inference_seconds: metrics::median(&secs),
     })
 }
 
@@ -848,6 +848,6 @@ mod tests {
         let cv = cv(&store, &req).expect("cv");
         assert_eq!(cv.out_of_fold.folds.iter().map(|f| f.test).sum::<usize>(), 16);
         let y: Vec<f64> = cv.records.iter().map(|r| r.em).collect();
-        assert_eq!(cv.out_of_fold.pooled, eval::metrics(&y, &cv.out_of_fold.predictions).expect("metrics"));
+        assert_eq!(cv.out_of_fold.pooled, metrics::metrics(&y, &cv.out_of_fold.predictions).expect("metrics"));
     }
 }
