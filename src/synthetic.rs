@@ -147,7 +147,7 @@ fn synthetic_record(sid: &str, group: &str, seed: u64, ion: Element, initial: Ve
             source_record_id: sid.to_string(),
             importer: "synthetic".into(),
             hopdb_version: crate::HOPDB_VERSION.into(),
-            imported_at: crate::import::now(),
+            imported_at: crate::record::now(),
             ..Default::default()
         },
         ..HopRecord::new(record_id("synthetic", sid), ion, initial, final_site, em, Fidelity::Bvse)

@@ -354,7 +354,7 @@ pub fn compute_one(r: &HopRecord, host: &Structure, recipe: Recipe) -> Result<Ho
         bibtex: None,
         importer: COMPUTE_IMPORTER.to_string(),
         hopdb_version: crate::HOPDB_VERSION.to_string(),
-        imported_at: crate::import::now(),
+        imported_at: crate::record::now(),
         notes: Some(format!(
             "BVSE barrier (recipe {}) of the hop of parent record {} ({} Em = {} eV), same host and sites; converged = {}",
             recipe.as_str(),
@@ -612,7 +612,7 @@ fn corpus_one(item: &WorkItem, parent: &Parent, variant: &Structure, ox: &Varian
         bibtex: None,
         importer: CORPUS_IMPORTER.to_string(),
         hopdb_version: crate::HOPDB_VERSION.to_string(),
-        imported_at: crate::import::now(),
+        imported_at: crate::record::now(),
         notes: Some(format!(
             "corpus hop (recipe {}): parent structure {} (full crystal of record {}), {substitution}; jump site {} -> site {} image {:?}, length {:.3} A, clearance {:.3} A, multiplicity {}; converged = {}",
             recipe.as_str(),

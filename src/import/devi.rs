@@ -412,7 +412,7 @@ pub fn read_dir(dir: &Path, class_groups: &BTreeMap<String, String>) -> Result<(
     };
     let tab_path = need("tabulation.csv")?;
     let tabulation = read_tabulation(&tab_path)?;
-    let ctx = DeviContext { tabulation: &tabulation, class_groups, dataset: DATASET, imported_at: super::now() };
+    let ctx = DeviContext { tabulation: &tabulation, class_groups, dataset: DATASET, imported_at: crate::record::now() };
     let (mut cands, mut rej) = read_band_file(&ctx, &need("band_train.json")?, Some(SourcePartition::Train))?;
     let (c2, r2) = read_band_file(&ctx, &need("band_test.json")?, Some(SourcePartition::Test))?;
     cands.extend(c2);

@@ -242,7 +242,7 @@ pub fn candidate_from_structures(
             bibtex: None,
             importer: source.importer.into(),
             hopdb_version: crate::HOPDB_VERSION.to_string(),
-            imported_at: super::now(),
+            imported_at: crate::record::now(),
             notes: meta.notes.clone(),
         },
         partition: None,

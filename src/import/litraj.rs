@@ -626,7 +626,7 @@ pub fn read_xyz_file(file: &Path, opts: &LitrajOptions) -> Result<(Vec<Candidate
         let more = if frames.len() > 5 { format!(" (and {} more frames)", frames.len() - 5) } else { String::new() };
         return Err(ImportError::Malformed { file: file.to_path_buf(), msg: format!("{}{more}", errs.join("; ")) });
     }
-    let imported_at = super::now();
+    let imported_at = crate::record::now();
     let fname = file.display().to_string();
     // Group consecutive frames with the same key.
     let mut groups: Vec<Vec<&RawFrame>> = Vec::new();

@@ -159,7 +159,6 @@ pub fn read_with_sha(path: &Path) -> Result<(Vec<u8>, String), ImportError> {
     Ok((bytes, sha))
 }
 
-pub use crate::record::now;
 
 /// Fill in the derived fields of a record from its host: host id, atom count, elements, volume.
 pub fn finish_record(r: &mut HopRecord, host: &Structure) {
@@ -475,7 +474,7 @@ impl Batch<'_> {
         let (old, mut new) = entry;
         if mark_conflict(&mut new, &cid, cem) {
             new.revisions.push(crate::record::Revision {
-                at: now(),
+                at: crate::record::now(),
                 field: "flags".into(),
                 old: old.flags.join(","),
                 new: new.flags.join(","),

@@ -81,7 +81,7 @@ pub fn read(store: &Store, source: &Source) -> Result<(Vec<Candidate>, Vec<Rejec
                 Some(p) => devi::read_tabulation(p)?,
                 None => Default::default(),
             };
-            let ctx = devi::DeviContext { tabulation: &tab, class_groups: &groups, dataset, imported_at: super::now() };
+            let ctx = devi::DeviContext { tabulation: &tab, class_groups: &groups, dataset, imported_at: crate::record::now() };
             let (c, e) = if matches!(source, Source::Band { .. }) {
                 devi::read_band_file(&ctx, file, *partition)?
             } else {
