@@ -28,11 +28,18 @@ pub struct Stats {
     pub flags: BTreeMap<String, usize>,
     /// Size on disk in bytes.
     pub bytes_on_disk: u64,
+    /// The data version: sequence number of the last write.
+    pub data_version: u64,
+    /// Time of the last write (RFC 3339).
+    pub data_version_at: String,
 }
 
 /// Compute the statistics: index-backed counts plus one streaming scan for XC and flags.
 pub fn compute(store: &Store) -> Result<Stats> {
+    let version = store.version()?;
     let mut st = Stats {
+        data_version: version.seq,
+        data_version_at: version.at,
         fidelity: store.index_counts("fidelity")?,
         ion: store.index_counts("ion")?,
         group: store.index_counts("group")?,
@@ -73,6 +80,7 @@ impl Stats {
         overall.push(vec![Value::Str("class labels".into()), Value::Int(self.class.len() as i64)]);
         overall.push(vec![Value::Str("structural groups".into()), Value::Int(self.group.len() as i64)]);
         overall.push(vec![Value::Str("MiB on disk".into()), Value::Num(self.bytes_on_disk as f64 / 1048576.0)]);
+        overall.push(vec![Value::Str("data version".into()), Value::Str(format!("{} ({})", self.data_version, self.data_version_at))]);
         vec![
             overall,
             count_table("By fidelity", "fidelity", &self.fidelity),

@@ -22,6 +22,7 @@
 
 use crate::metrics::{self, BootstrapErrors, Classification, EvalError, Metrics};
 use crate::features::{self, FeatureError, FeatureSet};
+use crate::model::lineage::{self, Lineage, Staleness};
 use crate::model::{self, registry, Grid, Kind, Labels, ModelError, ModelRecord, Params, TuneResult};
 use crate::record::HopRecord;
 use crate::scenario;
@@ -111,6 +112,14 @@ pub enum WorkflowError {
     /// Anything else the caller asked for that cannot be done.
     #[error("{0}")]
     Invalid(String),
+    /// STRICT was asked for and the model's training data changed since it was trained.
+    #[error("model '{model}' is {detail} (STRICT refuses a stale model)")]
+    Stale {
+        /// Model name.
+        model: String,
+        /// The staleness summary.
+        detail: String,
+    },
 }
 
 /// Result alias of this module.
@@ -236,13 +245,35 @@ pub struct TrainRequest {
     pub split: String,
     /// Replace a model of the same name.
     pub replace: bool,
+    /// Save as the next version of the model of that name (`RETRAIN`), keeping the current one
+    /// as `name@k` with its predictions.
+    pub next_version: bool,
+}
+
+/// Save a freshly trained model: as the next version of its name (`next_version`), or under
+/// its name (replacing one when `replace`). Returns the record as saved.
+fn save_trained(store: &Store, rec: ModelRecord, replace: bool, next_version: bool) -> Result<ModelRecord> {
+    if !next_version {
+        registry::save(store, &rec, replace)?;
+        return Ok(rec);
+    }
+    let base = rec.name.clone();
+    let (mut ws, saved, old_key) = registry::next_version(store, rec)?;
+    for id in store.object_names(Keyspace::Prediction, &[&base])? {
+        if let Some(p) = store.load_object::<(u32, Prediction)>(Keyspace::Prediction, &[&base, &id])? {
+            ws.put_object(Keyspace::Prediction, &[&old_key, &id], &p);
+            ws.remove_object(Keyspace::Prediction, &[&base, &id]);
+        }
+    }
+    store.commit(ws)?;
+    Ok(saved)
 }
 
 /// Fit `req.kind` on the `train` partition of split `req.split` and save it in the registry.
 /// The record carries the split fingerprint, the training ids, the training MAE and timings.
 pub fn train(store: &Store, req: &TrainRequest) -> Result<ModelRecord> {
     registry::validate_name(&req.name)?;
-    if !req.replace && registry::exists(store, &req.name)? {
+    if !req.replace && !req.next_version && registry::exists(store, &req.name)? {
         return Err(ModelError::Exists(req.name.clone()).into());
     }
     let params = Params::parse(req.kind, &req.params)?;
@@ -258,14 +289,14 @@ pub fn train(store: &Store, req: &TrainRequest) -> Result<ModelRecord> {
     let pred = model::predict(&m, &d.x)?;
     let fit = metrics::metrics(&d.y, &pred)?;
     let mut rec = ModelRecord::from_model(&req.name, &m, &feature_set_label(&set), &s.fingerprint, d.ids.clone())?;
+    rec.lineage = Some(Lineage::now(store, &d.records, &rec.feature_set, &req.split, &s.fingerprint)?);
     rec.metrics.insert("train_mae".into(), fit.mae);
     rec.metrics.insert("train_r2".into(), fit.r2);
     rec.metrics.insert("fit_seconds".into(), t_fit);
     rec.training_log.push(format!("split '{}' ({}), train partition: {} hops, {} features", req.split, short_fp(&s.fingerprint), d.len(), d.names.len()));
     rec.training_log.push(format!("params: {}", params));
     rec.training_log.push(format!("descriptors {t_features:.2} s, fit {t_fit:.2} s, training MAE {:.4} eV", fit.mae));
-    registry::save(store, &rec, req.replace)?;
-    Ok(rec)
+    save_trained(store, rec, req.replace, req.next_version)
 }
 
 /// Outcome of [`tune`]: the search table and the model refitted with the best setting.
@@ -282,7 +313,7 @@ pub struct TuneOutcome {
 /// and save it as `req.name`. `grid` empty: the kind's default grid.
 pub fn tune(store: &Store, req: &TrainRequest, grid: Option<&Grid>, folds: usize, seed: u64) -> Result<TuneOutcome> {
     registry::validate_name(&req.name)?;
-    if !req.replace && registry::exists(store, &req.name)? {
+    if !req.replace && !req.next_version && registry::exists(store, &req.name)? {
         return Err(ModelError::Exists(req.name.clone()).into());
     }
     let grid = match grid {
@@ -300,6 +331,7 @@ pub fn tune(store: &Store, req: &TrainRequest, grid: Option<&Grid>, folds: usize
     let m = model::fit_labeled(&d.x, &d.y, Labels::new(&d.ids, &d.names), &search.best)?;
     let t_fit = t1.elapsed().as_secs_f64();
     let mut rec = ModelRecord::from_model(&req.name, &m, &feature_set_label(&set), &s.fingerprint, d.ids.clone())?;
+    rec.lineage = Some(Lineage::now(store, &d.records, &rec.feature_set, &req.split, &s.fingerprint)?);
     rec.metrics.insert("cv_mae".into(), search.best_mae);
     rec.metrics.insert("tune_seconds".into(), t_search);
     rec.metrics.insert("fit_seconds".into(), t_fit);
@@ -315,14 +347,22 @@ pub fn tune(store: &Store, req: &TrainRequest, grid: Option<&Grid>, folds: usize
         rec.training_log.push(format!("  cv_mae {:.4} +- {:.4}  {}", row.mean_mae, row.std_mae, point.join(", ")));
     }
     rec.training_log.push(format!("best: {} (cv_mae {:.4} eV); refit on all {} hops in {t_fit:.2} s", search.best, search.best_mae, d.len()));
-    registry::save(store, &rec, req.replace)?;
+    let rec = save_trained(store, rec, req.replace, req.next_version)?;
     Ok(TuneOutcome { search, model: rec })
 }
 
 /// Train a graph network (`TRAIN name AS gnn(variant) ON SPLIT s [PRETRAINED ON (...)]`):
 /// only in builds with the `gnn` feature (libtorch).
 #[cfg(not(feature = "gnn"))]
-pub fn train_gnn(_store: &Store, name: &str, _split: &str, _params: &BTreeMap<String, String>, _pretrain: Option<&[String]>, _replace: bool) -> Result<ModelRecord> {
+pub fn train_gnn(
+    _store: &Store,
+    name: &str,
+    _split: &str,
+    _params: &BTreeMap<String, String>,
+    _pretrain: Option<(&str, &[String])>,
+    _replace: bool,
+    _next_version: bool,
+) -> Result<ModelRecord> {
     Err(WorkflowError::Invalid(format!(
         "cannot train '{name}': graph networks need libtorch, and this hopdb was built without the `gnn` feature (build with `make build`)"
     )))
@@ -332,13 +372,22 @@ pub fn train_gnn(_store: &Store, name: &str, _split: &str, _params: &BTreeMap<St
 /// optional pre-training on the records `pretrain` names (e.g. `fidelity = 'bvse'`), then
 /// fine-tuning of all weights on the split's `train` partition, with early stopping on a
 /// validation part carved from that partition by host group (never the test partition).
-/// `params` is the `model::gnn::Spec` map (`variant`, `epochs`, `lr`, `seed`, ...).
+/// `params` is the `model::gnn::Spec` map (`variant`, `epochs`, `lr`, `seed`, ...);
+/// `pretrain` the pre-training query (HopQL, kept in the lineage) and the ids it selected.
 #[cfg(feature = "gnn")]
-pub fn train_gnn(store: &Store, name: &str, split_name: &str, params: &BTreeMap<String, String>, pretrain: Option<&[String]>, replace: bool) -> Result<ModelRecord> {
+pub fn train_gnn(
+    store: &Store,
+    name: &str,
+    split_name: &str,
+    params: &BTreeMap<String, String>,
+    pretrain: Option<(&str, &[String])>,
+    replace: bool,
+    next_version: bool,
+) -> Result<ModelRecord> {
     use crate::model::gnn;
     let inv = |e: gnn::GnnError| WorkflowError::Invalid(e.to_string());
     registry::validate_name(name)?;
-    if !replace && registry::exists(store, name)? {
+    if !replace && !next_version && registry::exists(store, name)? {
         return Err(ModelError::Exists(name.to_string()).into());
     }
     let spec = gnn::Spec::from_map(params).map_err(inv)?;
@@ -346,7 +395,7 @@ pub fn train_gnn(store: &Store, name: &str, split_name: &str, params: &BTreeMap<
     let ids = partition_of(&s, split_name, "train", "train on a train/test split (e.g. CREATE SPLIT paper FROM PARTITION)")?.to_vec();
     let train = load_records(store, &ids, split_name)?;
     let pre_records = match pretrain {
-        Some(p) => load_records(store, p, "the PRETRAINED ON query")?,
+        Some((_, p)) => load_records(store, p, "the PRETRAINED ON query")?,
         None => Vec::new(),
     };
     let test: BTreeSet<&str> = s.test().iter().map(String::as_str).collect();
@@ -363,13 +412,15 @@ pub fn train_gnn(store: &Store, name: &str, split_name: &str, params: &BTreeMap<
     let opts = gnn::TrainOptions { progress: true, ..Default::default() };
     let trained = gnn::train(store, &train, gnn::Validation::Carve, pre, &spec, opts).map_err(inv)?;
     let mut rec = trained.to_record(name, &s.fingerprint).map_err(inv)?;
+    let mut lineage = Lineage::now(store, &train, &rec.feature_set, split_name, &s.fingerprint)?;
+    lineage.pretrain_query = pretrain.map(|(q, _)| q.to_string());
+    rec.lineage = Some(lineage);
     if !pre_records.is_empty() {
         let from_test = pre_records.iter().filter(|r| r.parent.as_deref().is_some_and(|p| test.contains(p))).count();
         rec.training_log.insert(0, format!("pre-training set: {} hops ({from_test} of them BVSE labels of test-partition structures, no DFT labels)", pre_records.len()));
     }
     rec.training_log.insert(0, format!("split '{split_name}' ({}), train partition: {} hops", short_fp(&s.fingerprint), train.len()));
-    registry::save(store, &rec, replace)?;
-    Ok(rec)
+    save_trained(store, rec, replace, next_version)
 }
 
 /// Predict barriers for `records` with a stored model (tree models through their feature
@@ -427,11 +478,13 @@ pub struct EvalOptions {
     pub force: bool,
     /// Save the predictions (train and test partitions) in the store.
     pub save: bool,
+    /// Refuse a stale model ([`WorkflowError::Stale`]) instead of noting it.
+    pub strict: bool,
 }
 
 impl Default for EvalOptions {
     fn default() -> Self {
-        EvalOptions { threshold: DEFAULT_THRESHOLD, resamples: DEFAULT_RESAMPLES, seed: DEFAULT_BOOTSTRAP_SEED, force: false, save: true }
+        EvalOptions { threshold: DEFAULT_THRESHOLD, resamples: DEFAULT_RESAMPLES, seed: DEFAULT_BOOTSTRAP_SEED, force: false, save: true, strict: false }
     }
 }
 
@@ -462,6 +515,8 @@ pub struct Evaluation {
     pub scenarios: BTreeMap<String, String>,
     /// Structural group of each hop of the split.
     pub groups: BTreeMap<String, String>,
+    /// When the model is stale, why (its training hops changed since it was trained).
+    pub stale: Option<String>,
 }
 
 impl Evaluation {
@@ -506,6 +561,7 @@ pub fn evaluate(store: &Store, model_name: &str, split_name: &str, opts: &EvalOp
         return Err(WorkflowError::Invalid(format!("threshold must be a positive number of eV, got {}", opts.threshold)));
     }
     let rec = registry::load(store, model_name)?;
+    let stale = freshness(store, &rec, opts.strict)?;
     let s = split::load(store, split_name)?;
     let test_ids = partition_of(&s, split_name, "test", "evaluate on a train/test split")?.to_vec();
     if !opts.force {
@@ -549,6 +605,7 @@ pub fn evaluate(store: &Store, model_name: &str, split_name: &str, opts: &EvalOp
         predictions,
         scenarios: scen,
         groups,
+        stale,
     };
     if opts.save {
         save_predictions(store, &rec.name, &e.predictions, &format!("evaluate model '{}' on split '{}'", rec.name, split_name))?;
@@ -565,6 +622,81 @@ pub fn evaluate(store: &Store, model_name: &str, split_name: &str, opts: &EvalOp
     Ok(e)
 }
 
+/// `None` when `rec` is fresh (or has no lineage); the staleness summary when its training
+/// hops changed since it was trained, or [`WorkflowError::Stale`] when `strict`.
+fn freshness(store: &Store, rec: &ModelRecord, strict: bool) -> Result<Option<String>> {
+    match lineage::staleness(store, rec)? {
+        Some(s) if s.is_stale() => {
+            let detail = s.summary(5);
+            if strict {
+                Err(WorkflowError::Stale { model: rec.name.clone(), detail })
+            } else {
+                Ok(Some(detail))
+            }
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Whether the stored model `model_name` is stale ([`lineage::staleness`]): `None` for a model
+/// without lineage.
+pub fn staleness(store: &Store, model_name: &str) -> Result<Option<Staleness>> {
+    let rec = registry::load(store, model_name)?;
+    Ok(lineage::staleness(store, &rec)?)
+}
+
+/// [`predict`], first checking the model's freshness: the staleness summary beside the
+/// predictions when it is stale, or [`WorkflowError::Stale`] when `strict`.
+pub fn predict_checked(store: &Store, model_name: &str, ids: &[String], save: bool, strict: bool) -> Result<(Vec<Prediction>, Option<String>)> {
+    let rec = registry::load(store, model_name)?;
+    let stale = freshness(store, &rec, strict)?;
+    Ok((predict(store, model_name, ids, save)?, stale))
+}
+
+/// What `RETRAIN` fits: the latest version of a model, its kind and settings as recorded.
+#[derive(Clone, Debug)]
+pub struct RetrainPlan {
+    /// The model's latest version as stored.
+    pub current: ModelRecord,
+    /// The split whose training partition it was fitted on.
+    pub split: String,
+    /// For graph networks pre-trained on a query: the query.
+    pub pretrain_query: Option<String>,
+}
+
+/// The plan of `RETRAIN name`: `name` must be a model's base name (or its latest version) and
+/// carry lineage (the split it was trained on).
+pub fn retrain_plan(store: &Store, name: &str) -> Result<RetrainPlan> {
+    let (base, version) = registry::parse_ref(name);
+    let current = registry::load(store, base)?;
+    if let Some(v) = version {
+        if v != current.version {
+            return Err(WorkflowError::Invalid(format!(
+                "RETRAIN works on a model's latest version: '{base}' is at version {}; '{name}' is kept as it was",
+                current.version
+            )));
+        }
+    }
+    let Some(lin) = current.lineage.clone() else {
+        return Err(WorkflowError::Invalid(format!(
+            "model '{base}' was trained before hopdb recorded lineage (the split it learned from); train it again with TRAIN ... REPLACE"
+        )));
+    };
+    if lin.split.is_empty() {
+        return Err(WorkflowError::Invalid(format!("model '{base}' records no split to retrain on")));
+    }
+    Ok(RetrainPlan { current, split: lin.split, pretrain_query: lin.pretrain_query })
+}
+
+/// `RETRAIN` a tree model: fit its kind and hyperparameters (a tuned model's chosen ones) on
+/// the training partition of its split as the store holds it now, saved as the next version
+/// (the current one kept as `name@k` with its predictions and metrics).
+pub fn retrain_trees(store: &Store, plan: &RetrainPlan) -> Result<ModelRecord> {
+    let kind = Kind::parse(&plan.current.kind).ok_or_else(|| WorkflowError::Invalid(format!("model '{}' has kind '{}', which RETRAIN cannot fit", plan.current.name, plan.current.kind)))?;
+    let req = TrainRequest { name: plan.current.name.clone(), kind, params: plan.current.params.clone(), split: plan.split.clone(), replace: false, next_version: true };
+    train(store, &req)
+}
+
 /// Predict with a stored model for `ids` (e.g. the result of a query) and save the
 /// predictions under partition `predict`.
 pub fn predict(store: &Store, model_name: &str, ids: &[String], save: bool) -> Result<Vec<Prediction>> {
@@ -577,7 +709,7 @@ pub fn predict(store: &Store, model_name: &str, ids: &[String], save: bool) -> R
         .map(|(r, predicted)| Prediction { id: r.id.clone(), partition: "predict".into(), split: String::new(), em: r.em, predicted })
         .collect();
     if save && !out.is_empty() {
-        save_predictions(store, model_name, &out, &format!("predict with model '{model_name}' for {} hop(s)", out.len()))?;
+        save_predictions(store, &rec.name, &out, &format!("predict with model '{model_name}' for {} hop(s)", out.len()))?;
     }
     Ok(out)
 }
@@ -686,17 +818,39 @@ pub fn load_predictions(store: &Store, model: &str) -> Result<Vec<Prediction>> {
     Ok(out)
 }
 
-/// Drop a model and its stored predictions in one atomic write.
+/// Drop a model and its stored predictions in one atomic write: `rf` drops every version of
+/// it (`rf`, `rf@1`, ...), `rf@1` that version alone. Returns the number of predictions dropped.
 pub fn drop_model(store: &Store, name: &str) -> Result<usize> {
     if !registry::exists(store, name)? {
         return Err(ModelError::NotFound(name.to_string()).into());
     }
-    let mut ws = WriteSet::new("model", format!("drop model '{name}' and its predictions"));
-    ws.remove_object(Keyspace::Model, &[name]);
-    let ids = store.object_names(Keyspace::Prediction, &[name])?;
-    for id in &ids {
-        ws.remove_object(Keyspace::Prediction, &[name, id]);
+    let keys: Vec<String> = match registry::parse_ref(name) {
+        (base, None) => store
+            .object_names(Keyspace::Model, &[])?
+            .into_iter()
+            .filter(|k| {
+                let (b, v) = registry::parse_ref(k);
+                b == base && (v.is_some() || k == base)
+            })
+            .collect(),
+        (base, Some(v)) => {
+            let rec = registry::load(store, name)?;
+            if rec.name == base && rec.version == v {
+                return Err(WorkflowError::Invalid(format!("'{name}' is the latest version of '{base}': drop it as DROP MODEL {base} (which drops every version)")));
+            }
+            vec![name.to_string()]
+        }
+    };
+    let mut ws = WriteSet::new("model", format!("drop model {} and its predictions", keys.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ")));
+    let mut n = 0;
+    for key in &keys {
+        ws.remove_object(Keyspace::Model, &[key]);
+        let ids = store.object_names(Keyspace::Prediction, &[key])?;
+        for id in &ids {
+            ws.remove_object(Keyspace::Prediction, &[key, id]);
+        }
+        n += ids.len();
     }
     store.commit(ws)?;
-    Ok(ids.len())
+    Ok(n)
 }

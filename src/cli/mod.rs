@@ -59,6 +59,12 @@ pub enum Command {
     /// Edit a record; every change appends a revision with the reason.
     #[command(after_help = "Example:\n  hopdb edit devi2025:LiCoO2_1 --em 0.45 --reason 'corrected in erratum'")]
     Edit(records::EditArgs),
+    /// Remove records (a retraction): they leave every query, their earlier states stay in the history.
+    #[command(after_help = "Example:\n  hopdb remove devi2025:LiCoO2_1 --reason 'retracted: wrong supercell'\n  hopdb query \"SELECT id, em FROM hops AS OF 12 WHERE id = 'devi2025:LiCoO2_1'\"")]
+    Remove(records::RemoveArgs),
+    /// List the records added, removed and changed between two data versions (or times).
+    #[command(after_help = "Example:\n  hopdb stats                # shows the data version\n  hopdb diff 12              # from version 12 to now\n  hopdb diff 12 15 --format csv\n  hopdb diff 2026-12-01 '2026-12-06 12:00:00'")]
+    Diff(records::DiffArgs),
     /// Export records as JSON lines, CSV (metadata) or extended XYZ, or a query result as Parquet.
     #[command(after_help = "Example:\n  hopdb export jsonl --out all.jsonl\n  hopdb export csv --out meta.csv\n  hopdb export parquet --out hops.parquet\n  hopdb export parquet --out mg.parquet --query \"SELECT sys_name, em, elements FROM hops WHERE ion = ?\" --param Mg")]
     Export(records::ExportArgs),
@@ -135,6 +141,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Stats { format } => records::stats(&cli.db, format),
         Command::Show { id, format } => records::show(&cli.db, &id, format),
         Command::Edit(a) => records::edit(&cli.db, a),
+        Command::Remove(a) => records::remove(&cli.db, a),
+        Command::Diff(a) => records::diff(&cli.db, a),
         Command::Export(a) => records::export(&cli.db, a),
         Command::Classes(c) => records::classes(&cli.db, c),
         Command::Log { limit, format } => records::log(&cli.db, limit, format),

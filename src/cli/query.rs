@@ -33,6 +33,9 @@ pub struct QueryArgs {
     /// Refuse text that holds more than one statement (for scripts that pass a query through).
     #[arg(long)]
     pub single: bool,
+    /// Refuse to EVALUATE or PREDICT with a stale model (as the statements' STRICT option).
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// A `--param` value as a typed value (see [`QueryArgs::params`]).
@@ -115,11 +118,17 @@ pub fn query(db: &Path, a: QueryArgs) -> Result<()> {
     let mut stmts: Vec<Statement> = Vec::new();
     for (_, p) in parsed {
         match p {
-            Ok(s) => stmts.push(s),
+            Ok(mut s) => {
+                if a.strict {
+                    s.set_strict();
+                }
+                stmts.push(s)
+            }
             Err(e) => bail!("{}", strip_error_prefix(&e.to_string())),
         }
     }
     let store = open(db)?;
+    let before = store.version()?.seq;
     let mut tables = Vec::new();
     for s in &stmts {
         match exec::execute(&store, s) {
@@ -131,6 +140,9 @@ pub fn query(db: &Path, a: QueryArgs) -> Result<()> {
         }
     }
     print_tables(&tables, a.format);
+    if store.version()?.seq != before {
+        super::records::note_version(&store)?;
+    }
     Ok(())
 }
 

@@ -282,11 +282,107 @@ pub fn import(db: &Path, cmd: ImportCmd) -> Result<()> {
     let store = Store::open_or_create(db)?;
     let result = import_into(&store, cmd);
     let wrote = matches!(&result, Ok(n) if *n > 0);
+    if wrote {
+        note_version(&store)?;
+    }
     if created && !wrote {
         drop(store);
         let _ = std::fs::remove_dir_all(db);
     }
     result.map(|_| ())
+}
+
+/// Say the store's data version after a write (on stderr, so that outputs stay clean).
+pub(crate) fn note_version(store: &Store) -> Result<()> {
+    eprintln!("data version {}", store.version()?);
+    Ok(())
+}
+
+/// Arguments of `hopdb remove`.
+#[derive(Args, Debug)]
+pub struct RemoveArgs {
+    /// Record ids (or sys_names, when unique).
+    #[arg(required = true)]
+    pub ids: Vec<String>,
+    /// Why (recorded in the audit log; `hopdb diff` shows it).
+    #[arg(long)]
+    pub reason: String,
+}
+
+pub fn remove(db: &Path, a: RemoveArgs) -> Result<()> {
+    let store = open(db)?;
+    let ids = a.ids.iter().map(|id| resolve_id(&store, id)).collect::<Result<Vec<_>>>()?;
+    let v = store.remove(&ids, &a.reason)?;
+    println!("removed {} record(s): {}", ids.len(), ids.join(", "));
+    eprintln!("data version {v}");
+    Ok(())
+}
+
+/// Arguments of `hopdb diff`.
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    /// The earlier state: a data version (`hopdb log`, `hopdb stats`) or a time ('2026-12-06T15:00:00Z', '2026-12-06').
+    pub from: String,
+    /// The later state (default: the store now).
+    pub to: Option<String>,
+    /// Output format.
+    #[arg(long, value_parser = crate::cli::format_parser(), default_value = "table")]
+    pub format: Format,
+}
+
+fn as_of(text: &str) -> hopdb::store::AsOf {
+    match text.trim().parse::<u64>() {
+        Ok(v) => hopdb::store::AsOf::Version(v),
+        Err(_) => hopdb::store::AsOf::Time(text.to_string()),
+    }
+}
+
+pub fn diff(db: &Path, a: DiffArgs) -> Result<()> {
+    use hopdb::store::Change;
+    let store = open(db)?;
+    let from = store.resolve_version(&as_of(&a.from))?;
+    let to = match &a.to {
+        Some(t) => store.resolve_version(&as_of(t))?,
+        None => store.version()?,
+    };
+    if from.seq > to.seq {
+        bail!("diff {} {}: the first version must not be later than the second", from.seq, to.seq);
+    }
+    let changes = store.diff(from.seq, to.seq)?;
+    let mut t = ResultTable::new(&["id", "change", "field", "old", "new", "reason"])
+        .titled(format!("Changes from data version {from} to {to}: {} record(s)", changes.len()));
+    let removal_reasons: std::collections::BTreeMap<String, String> = store
+        .audit_log()?
+        .into_iter()
+        .filter(|e| e.op == "remove" && e.seq > from.seq && e.seq <= to.seq)
+        .flat_map(|e| {
+            let (ids, reason) = e.summary.split_once(": ").map(|(i, r)| (i.to_string(), r.to_string())).unwrap_or_default();
+            ids.split(", ").map(|id| (id.to_string(), reason.clone())).collect::<Vec<_>>()
+        })
+        .collect();
+    for (id, c) in changes {
+        match c {
+            Change::Added => t.push(vec![Value::Str(id), Value::Str("added".into()), Value::Null, Value::Null, Value::Null, Value::Null]),
+            Change::Removed => {
+                let reason = removal_reasons.get(&id).cloned().map_or(Value::Null, Value::Str);
+                t.push(vec![Value::Str(id), Value::Str("removed".into()), Value::Null, Value::Null, Value::Null, reason])
+            }
+            Change::Changed(fields) => {
+                for f in fields {
+                    t.push(vec![
+                        Value::Str(id.clone()),
+                        Value::Str("changed".into()),
+                        Value::Str(f.field),
+                        Value::Str(f.old),
+                        Value::Str(f.new),
+                        f.reason.map_or(Value::Null, Value::Str),
+                    ]);
+                }
+            }
+        }
+    }
+    println!("{}", t.render(a.format));
+    Ok(())
 }
 
 /// Run an import into an open store; returns the number of records added.
@@ -439,6 +535,7 @@ pub fn edit(db: &Path, a: EditArgs) -> Result<()> {
     edits.extend(a.remove_flag.into_iter().map(Edit::RemoveFlag));
     let r = store.edit(&id, &edits, &a.reason)?;
     println!("{id}: {} revision(s) recorded, now em = {} eV", edits.len(), r.em);
+    note_version(&store)?;
     Ok(())
 }
 
@@ -513,6 +610,7 @@ pub fn classes(db: &Path, c: ClassesCmd) -> Result<()> {
         ClassesCmd::Set { label, group, reason } => {
             let n = store.set_class_group(&label, &group, &reason)?;
             println!("'{label}' -> '{group}': {n} record(s) regrouped");
+            note_version(&store)?;
         }
     }
     Ok(())

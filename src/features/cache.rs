@@ -50,7 +50,9 @@ fn cached_row(store: &Store, set: &FeatureSet, r: &HopRecord, hash: &str) -> Res
     Ok(row.filter(|c| c.input_hash == hash && c.values.len() == set.names.len() && c.values.iter().all(|x| x.is_finite())).map(|c| c.values))
 }
 
-fn input_hash(set: &FeatureSet, r: &HopRecord) -> String {
+/// sha256 (hex) of a hop's inputs under `set`: set name, version and column names, record id,
+/// host id, ion, initial and final site bits (what a cached vector depends on).
+pub fn input_hash(set: &FeatureSet, r: &HopRecord) -> String {
     let mut h = Sha256::new();
     h.update(set.name.as_bytes());
     h.update([0]);

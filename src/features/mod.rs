@@ -131,7 +131,7 @@ mod cache;
 mod chem;
 mod geometry;
 
-pub use cache::{cached_matrix, cached_matrix_report, is_cached, CacheReport};
+pub use cache::{cached_matrix, cached_matrix_report, input_hash, is_cached, CacheReport};
 pub use chem::{ionic_radius, nominal_charge};
 
 use crate::record::{HopRecord, StructureId};

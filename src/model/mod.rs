@@ -47,6 +47,7 @@ mod forest;
 #[cfg(feature = "gnn")]
 pub mod gnn;
 pub mod params;
+pub mod lineage;
 pub mod registry;
 
 pub use cv::{cross_validate, group_folds, tune, CvResult, Grid, TuneResult, TuneRow};

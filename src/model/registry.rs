@@ -5,12 +5,13 @@
 //! write set with its audit entry (op `model`).
 
 use super::{Model, ModelError, Result};
-use crate::store::{self, Keyspace, Saved, Store, StoreError};
+use crate::store::{self, Keyspace, Saved, Store, StoreError, WriteSet};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Version of the stored encoding of a [`ModelRecord`].
-pub const MODEL_RECORD_VERSION: u32 = 1;
+/// Version of the stored encoding of a [`ModelRecord`]: 2 adds `version` and `lineage`
+/// (version-1 values are still read: version 1, no lineage).
+pub const MODEL_RECORD_VERSION: u32 = 2;
 
 /// Longest model name accepted.
 pub const MAX_NAME_LEN: usize = 128;
@@ -40,9 +41,77 @@ pub struct ModelRecord {
     pub training_log: Vec<String>,
     /// RFC 3339 creation time.
     pub created_at: String,
+    /// Version of the model under its base name: 1 when first trained, +1 per `RETRAIN`. The
+    /// latest version is stored under the base name (`rf`), earlier ones under `rf@1`, ...
+    pub version: u32,
+    /// What the model learned from (None for models trained before hopdb recorded it).
+    pub lineage: Option<super::lineage::Lineage>,
+}
+
+/// A model record as stored with format version 1 (before versions and lineage).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelRecordV1 {
+    /// See [`ModelRecord`].
+    pub name: String,
+    /// See [`ModelRecord`].
+    pub kind: String,
+    /// See [`ModelRecord`].
+    pub params: BTreeMap<String, String>,
+    /// See [`ModelRecord`].
+    pub feature_set: String,
+    /// See [`ModelRecord`].
+    pub feature_names: Vec<String>,
+    /// See [`ModelRecord`].
+    pub split_fingerprint: String,
+    /// See [`ModelRecord`].
+    pub train_ids: Vec<String>,
+    /// See [`ModelRecord`].
+    pub blob: Vec<u8>,
+    /// See [`ModelRecord`].
+    pub metrics: BTreeMap<String, f64>,
+    /// See [`ModelRecord`].
+    pub training_log: Vec<String>,
+    /// See [`ModelRecord`].
+    pub created_at: String,
+}
+
+impl From<ModelRecordV1> for ModelRecord {
+    fn from(v: ModelRecordV1) -> ModelRecord {
+        ModelRecord {
+            name: v.name,
+            kind: v.kind,
+            params: v.params,
+            feature_set: v.feature_set,
+            feature_names: v.feature_names,
+            split_fingerprint: v.split_fingerprint,
+            train_ids: v.train_ids,
+            blob: v.blob,
+            metrics: v.metrics,
+            training_log: v.training_log,
+            created_at: v.created_at,
+            version: 1,
+            lineage: None,
+        }
+    }
+}
+
+/// Split a model reference `rf@2` into its base name and version (`None`: the latest).
+pub fn parse_ref(name: &str) -> (&str, Option<u32>) {
+    match name.rsplit_once('@') {
+        Some((base, v)) => match v.parse::<u32>() {
+            Ok(n) => (base, Some(n)),
+            Err(_) => (name, None),
+        },
+        None => (name, None),
+    }
 }
 
 impl ModelRecord {
+    /// The base name (`rf` for `rf@1`).
+    pub fn base_name(&self) -> &str {
+        parse_ref(&self.name).0
+    }
+
     /// A record for a fitted model: kind, params, feature names and blob from `model`,
     /// creation time now, no metrics or log yet.
     pub fn from_model(name: &str, model: &Model, feature_set: &str, split_fingerprint: &str, train_ids: Vec<String>) -> Result<ModelRecord> {
@@ -58,6 +127,8 @@ impl ModelRecord {
             metrics: BTreeMap::new(),
             training_log: Vec::new(),
             created_at: crate::record::now(),
+            version: 1,
+            lineage: None,
         })
     }
 
@@ -92,16 +163,20 @@ pub fn validate_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// The model stored as `name`, from its decoded value: a value that does not decode or has
-/// another format version is [`ModelError::Decode`].
-fn checked(name: &str, stored: store::Result<(u32, ModelRecord)>) -> Result<ModelRecord> {
+/// The model stored under `key`, from its decoded value; a value that does not decode as
+/// the current format is read again as format version 1. A value that decodes as neither,
+/// or has another format version, is [`ModelError::Decode`].
+fn checked(store: &Store, key: &str, stored: store::Result<(u32, ModelRecord)>) -> Result<ModelRecord> {
     let (ver, rec) = match stored {
         Ok(v) => v,
-        Err(StoreError::Corrupt { msg, .. }) => return Err(ModelError::Decode(format!("stored model '{name}': {msg}"))),
+        Err(StoreError::Corrupt { msg, .. }) => match store.load_object::<(u32, ModelRecordV1)>(Keyspace::Model, &[key]) {
+            Ok(Some((1, v1))) => return Ok(v1.into()),
+            _ => return Err(ModelError::Decode(format!("stored model '{key}': {msg}"))),
+        },
         Err(e) => return Err(e.into()),
     };
     if ver != MODEL_RECORD_VERSION {
-        return Err(ModelError::Decode(format!("stored model '{name}' has format version {ver}, this hopdb reads {MODEL_RECORD_VERSION}")));
+        return Err(ModelError::Decode(format!("stored model '{key}' has format version {ver}, this hopdb reads {MODEL_RECORD_VERSION}")));
     }
     Ok(rec)
 }
@@ -110,15 +185,8 @@ fn checked(name: &str, stored: store::Result<(u32, ModelRecord)>) -> Result<Mode
 /// name is invalid, the blob does not decode, or a model of that name exists and `replace` is
 /// false.
 pub fn save(store: &Store, rec: &ModelRecord, replace: bool) -> Result<()> {
-    validate_name(&rec.name)?;
-    if rec.kind == GNN_KIND {
-        check_gnn_blob(rec)?;
-    } else {
-        let model = rec.model()?;
-        if model.kind().as_str() != rec.kind {
-            return Err(ModelError::Decode(format!("record kind '{}' does not match its blob ({})", rec.kind, model.kind())));
-        }
-    }
+    validate_name(rec.base_name())?;
+    check_blob(rec)?;
     let summary = |replacing: bool| {
         let verb = if replacing { "replace" } else { "save" };
         format!("{verb} model '{}': {} on {} rows x {} features ({})", rec.name, rec.kind, rec.train_ids.len(), rec.feature_names.len(), rec.feature_set)
@@ -129,18 +197,71 @@ pub fn save(store: &Store, rec: &ModelRecord, replace: bool) -> Result<()> {
     }
 }
 
-/// Load a model record by name; [`ModelError::NotFound`] when there is none.
-pub fn load(store: &Store, name: &str) -> Result<ModelRecord> {
-    match store.load_object(Keyspace::Model, &[name]) {
-        Ok(None) => Err(ModelError::NotFound(name.to_string())),
-        Ok(Some(v)) => checked(name, Ok(v)),
-        Err(e) => checked(name, Err(e)),
-    }
+/// The writes that make `new` the next version of the model stored under its base name: the
+/// current version moves to `name@k`, and `new` (its `version` set to k + 1) takes the base
+/// name. Returns the write set (op `model`; the caller adds what else moves with the model,
+/// e.g. its predictions, and commits it), the record as it will be saved, and `name@k`.
+pub fn next_version(store: &Store, mut new: ModelRecord) -> Result<(WriteSet, ModelRecord, String)> {
+    let base = new.base_name().to_string();
+    validate_name(&base)?;
+    check_blob(&new)?;
+    let old = load(store, &base)?;
+    let old_key = format!("{base}@{}", old.version);
+    let mut moved = old.clone();
+    moved.name = old_key.clone();
+    new.name = base.clone();
+    new.version = old.version + 1;
+    let mut ws = WriteSet::new("model", format!("retrain model '{base}': version {} (version {} kept as '{old_key}')", new.version, old.version));
+    ws.put_object(Keyspace::Model, &[&old_key], &(MODEL_RECORD_VERSION, &moved));
+    ws.put_object(Keyspace::Model, &[&base], &(MODEL_RECORD_VERSION, &new));
+    Ok((ws, new, old_key))
 }
 
-/// True when a model of that name exists.
+/// Check that a record's blob decodes as its kind.
+fn check_blob(rec: &ModelRecord) -> Result<()> {
+    if rec.kind == GNN_KIND {
+        check_gnn_blob(rec)?;
+    } else {
+        let model = rec.model()?;
+        if model.kind().as_str() != rec.kind {
+            return Err(ModelError::Decode(format!("record kind '{}' does not match its blob ({})", rec.kind, model.kind())));
+        }
+    }
+    Ok(())
+}
+
+/// Load a model record by name: `rf` (the latest version) or `rf@k` (version k, the latest
+/// included); [`ModelError::NotFound`] when there is none.
+pub fn load(store: &Store, name: &str) -> Result<ModelRecord> {
+    let raw = |key: &str| -> Result<Option<ModelRecord>> {
+        match store.load_object(Keyspace::Model, &[key]) {
+            Ok(None) => Ok(None),
+            Ok(Some(v)) => checked(store, key, Ok(v)).map(Some),
+            Err(e) => checked(store, key, Err(e)).map(Some),
+        }
+    };
+    if let Some(rec) = raw(name)? {
+        return Ok(rec);
+    }
+    if let (base, Some(k)) = parse_ref(name) {
+        if let Some(rec) = raw(base)? {
+            if rec.version == k {
+                return Ok(rec);
+            }
+        }
+    }
+    Err(ModelError::NotFound(name.to_string()))
+}
+
+/// True when a model of that name exists (`rf@k` included, as [`load`] resolves it).
 pub fn exists(store: &Store, name: &str) -> Result<bool> {
-    Ok(store.has_object(Keyspace::Model, &[name])?)
+    if store.has_object(Keyspace::Model, &[name])? {
+        return Ok(true);
+    }
+    match parse_ref(name) {
+        (base, Some(_)) if store.has_object(Keyspace::Model, &[base])? => Ok(load(store, name).is_ok()),
+        _ => Ok(false),
+    }
 }
 
 /// Names of the stored models, in name order (reads no blob).
@@ -150,7 +271,7 @@ pub fn names(store: &Store) -> Result<Vec<String>> {
 
 /// Every stored model record, in name order.
 pub fn list(store: &Store) -> Result<Vec<ModelRecord>> {
-    store.list_objects(Keyspace::Model, &[])?.into_iter().map(|(name, v)| checked(&name, v)).collect()
+    store.list_objects(Keyspace::Model, &[])?.into_iter().map(|(name, v)| checked(store, &name, v)).collect()
 }
 
 /// Delete a stored model in one atomic write (op `model`); [`ModelError::NotFound`] when

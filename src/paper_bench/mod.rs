@@ -232,7 +232,7 @@ pub fn run(opts: &PaperBenchOptions, store_dir: &Path, progress: &dyn Fn(&str)) 
     let kinds = [(Kind::Mean, "mean predictor"), (Kind::RandomForest, "random forest"), (Kind::BoostedTrees, "boosted trees")];
     for (kind, label) in kinds {
         let name = kind.as_str().to_string();
-        let req = TrainRequest { name: name.clone(), kind, params: BTreeMap::new(), split: "paper".into(), replace: true };
+        let req = TrainRequest { name: name.clone(), kind, params: BTreeMap::new(), split: "paper".into(), replace: true, next_version: false };
         let (rec, tune_seconds) = if opts.tune && kind != Kind::Mean {
             progress(&format!("tuning the {label} (grouped 5-fold CV inside the 559 training hops)"));
             let out = workflow::tune(&store, &req, None, workflow::DEFAULT_TUNE_FOLDS, model::DEFAULT_SEED)?;

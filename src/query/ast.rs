@@ -52,13 +52,17 @@ pub enum Statement {
     Tune(TuneModel),
     /// `EVALUATE m ON SPLIT s [BY group|scenario|hop] [THRESHOLD x] [FORCE]`.
     Evaluate(EvaluateModel),
-    /// `PREDICT m FOR (SELECT ...)`.
+    /// `PREDICT m FOR (SELECT ...) [STRICT]`.
     Predict {
         /// Model name.
         model: String,
         /// The hops to predict.
         query: Box<Select>,
+        /// STRICT: refuse a stale model (one whose training hops changed since it was trained).
+        strict: bool,
     },
+    /// `RETRAIN m`: fit m's settings on the current data as m's next version.
+    Retrain(String),
     /// `CROSS VALIDATE kind ON SPLIT s [WITH k = v, ...]` over the folds of a k-fold split.
     CrossValidate {
         /// Model kind.
@@ -198,6 +202,8 @@ pub struct EvaluateModel {
     pub threshold: Option<f64>,
     /// FORCE: evaluate even if the split's training set differs from the model's.
     pub force: bool,
+    /// STRICT: refuse a stale model (one whose training hops changed since it was trained).
+    pub strict: bool,
 }
 
 /// Where a split's hops come from.
@@ -324,6 +330,20 @@ pub struct Select {
     pub order_by: Vec<OrderBy>,
     /// `LIMIT n [OFFSET m]`.
     pub limit: Option<Limit>,
+    /// `AS OF version | 'time'`: answer from the store as it was then (None: as it is).
+    pub as_of: Option<crate::store::AsOf>,
+}
+
+impl Statement {
+    /// Make `EVALUATE` and `PREDICT` refuse a stale model (their `STRICT` option); other
+    /// statements are unchanged.
+    pub fn set_strict(&mut self) {
+        match self {
+            Statement::Evaluate(e) => e.strict = true,
+            Statement::Predict { strict, .. } => *strict = true,
+            _ => {}
+        }
+    }
 }
 
 impl Select {
@@ -336,6 +356,7 @@ impl Select {
             group_by: Vec::new(),
             order_by: Vec::new(),
             limit: None,
+            as_of: None,
         }
     }
 

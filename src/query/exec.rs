@@ -31,7 +31,8 @@ pub fn execute(store: &Store, stmt: &Statement) -> Result<ResultTable, ExecError
         | Statement::DescribeModel(_)
         | Statement::DropModel(_)
         | Statement::ShowPredictions { .. }
-        | Statement::ExportPredictions { .. } => super::models::execute(store, stmt),
+        | Statement::ExportPredictions { .. }
+        | Statement::Retrain(_) => super::models::execute(store, stmt),
         other => super::splits::execute(store, other),
     }
 }

@@ -6,7 +6,7 @@ use super::ast::{param_map, EvalBy, EvaluateModel, Expr, Limit, ModelKind, Model
 use super::error::ExecError;
 use super::predicate::eval;
 use super::select::selected_ids;
-use crate::model::{self, registry, Grid, Kind, ModelError};
+use crate::model::{self, lineage, registry, Grid, Kind, ModelError};
 use crate::workflow::{self, EvalOptions, WorkflowError, TrainRequest};
 use crate::store::Store;
 use crate::table::{ResultTable, Value};
@@ -20,7 +20,8 @@ pub fn execute(store: &Store, stmt: &Statement) -> Result<ResultTable, ExecError
         Statement::Train(t) => train(store, t),
         Statement::Tune(t) => tune(store, t),
         Statement::Evaluate(e) => evaluate(store, e),
-        Statement::Predict { model, query } => predict(store, model, query),
+        Statement::Predict { model, query, strict } => predict(store, model, query, *strict),
+        Statement::Retrain(name) => retrain(store, name),
         Statement::CrossValidate { kind, split, params } => cross_validate(store, kind, split, params),
         Statement::ShowModels => show_models(store),
         Statement::DescribeModel(name) => describe_model(store, name),
@@ -41,27 +42,28 @@ fn train(store: &Store, t: &TrainModel) -> Result<ResultTable, ExecError> {
     let mut params = param_map(&t.params);
     if t.kind.name == workflow::GNN_KIND {
         let pre = match &t.pretrained_on {
-            Some(q) => Some(selected_ids(store, q)?),
+            Some(q) => Some((q.to_string(), selected_ids(store, q)?)),
             None => None,
         };
         if let Some(v) = &t.kind.variant {
             params.insert("variant".into(), v.clone());
         }
-        let rec = workflow::train_gnn(store, &t.name, &t.split, &params, pre.as_deref(), t.replace)?;
+        let pre = pre.as_ref().map(|(q, ids)| (q.as_str(), ids.as_slice()));
+        let rec = workflow::train_gnn(store, &t.name, &t.split, &params, pre, t.replace, false)?;
         return Ok(trained_table(&rec, &t.split));
     }
     if t.pretrained_on.is_some() {
         return Err(invalid(format!("PRETRAINED ON applies to graph networks (gnn), not to {}", t.kind.name)));
     }
     let kind = tree_kind(&t.kind)?;
-    let rec = workflow::train(store, &TrainRequest { name: t.name.clone(), kind, params, split: t.split.clone(), replace: t.replace })?;
+    let rec = workflow::train(store, &TrainRequest { name: t.name.clone(), kind, params, split: t.split.clone(), replace: t.replace, next_version: false })?;
     Ok(trained_table(&rec, &t.split))
 }
 
 /// `TUNE`: a grouped cross-validated grid search; one row per setting, best first.
 fn tune(store: &Store, t: &TuneModel) -> Result<ResultTable, ExecError> {
     let kind = tree_kind(&t.kind)?;
-    let req = TrainRequest { name: t.name.clone(), kind, params: Default::default(), split: t.split.clone(), replace: t.replace };
+    let req = TrainRequest { name: t.name.clone(), kind, params: Default::default(), split: t.split.clone(), replace: t.replace, next_version: false };
     let grid = if t.params.is_empty() { None } else { Some(grid_of(&t.params)) };
     let folds = t.folds.map_or(workflow::DEFAULT_TUNE_FOLDS, |k| k as usize);
     let out = workflow::tune(store, &req, grid.as_ref(), folds, t.seed.unwrap_or(model::DEFAULT_SEED))?;
@@ -82,9 +84,21 @@ fn tune(store: &Store, t: &TuneModel) -> Result<ResultTable, ExecError> {
 
 /// `EVALUATE`: the summary, or a breakdown by group, scenario or hop.
 fn evaluate(store: &Store, e: &EvaluateModel) -> Result<ResultTable, ExecError> {
-    let opts = EvalOptions { threshold: e.threshold.unwrap_or(workflow::DEFAULT_THRESHOLD), force: e.force, ..EvalOptions::default() };
+    let opts = EvalOptions { threshold: e.threshold.unwrap_or(workflow::DEFAULT_THRESHOLD), force: e.force, strict: e.strict, ..EvalOptions::default() };
     let ev = workflow::evaluate(store, &e.model, &e.split, &opts)?;
-    Ok(match e.by {
+    let table = evaluation_table(&ev, e.by);
+    Ok(match &ev.stale {
+        Some(why) => {
+            let title = table.title.clone().map_or(String::new(), |t| format!("; {t}"));
+            table.titled(format!("warning: model '{}' is {why}{title}", ev.model))
+        }
+        None => table,
+    })
+}
+
+/// The table `EVALUATE` shows: the summary, or a breakdown.
+fn evaluation_table(ev: &workflow::Evaluation, by: Option<EvalBy>) -> ResultTable {
+    match by {
         None => summary_table(&ev),
         Some(EvalBy::Group) => breakdown("group", &ev.by_group),
         Some(EvalBy::Scenario) => breakdown("scenario", &ev.by_scenario),
@@ -102,18 +116,49 @@ fn evaluate(store: &Store, e: &EvaluateModel) -> Result<ResultTable, ExecError> 
             }
             t
         }
-    })
+    }
 }
 
-/// `PREDICT`: the model's predictions for the hops a query selects.
-fn predict(store: &Store, model: &str, query: &Select) -> Result<ResultTable, ExecError> {
+/// `PREDICT`: the model's predictions for the hops a query selects; a stale model is named
+/// in the title (or refused with `STRICT`).
+fn predict(store: &Store, model: &str, query: &Select, strict: bool) -> Result<ResultTable, ExecError> {
     let ids = selected_ids(store, query)?;
-    let preds = workflow::predict(store, model, &ids, true)?;
+    let (preds, stale) = workflow::predict_checked(store, model, &ids, true, strict)?;
     let mut t = ResultTable::new(&["id", "em", "predicted", "error"]);
     for p in preds {
         t.push(vec![Value::Str(p.id), Value::Num(p.em), Value::Num(p.predicted), Value::Num(p.predicted - p.em)]);
     }
-    Ok(t)
+    Ok(match stale {
+        Some(why) => t.titled(format!("warning: model '{model}' is {why}")),
+        None => t,
+    })
+}
+
+/// `RETRAIN m`: m's kind and settings fitted on the current data as m's next version.
+fn retrain(store: &Store, name: &str) -> Result<ResultTable, ExecError> {
+    let plan = workflow::retrain_plan(store, name)?;
+    let before = plan.current.version;
+    let rec = if plan.current.kind == workflow::GNN_KIND {
+        let pre = match &plan.pretrain_query {
+            Some(q) => {
+                let sel = match super::parser::parse_statement(q)? {
+                    Statement::Select(sel) => sel,
+                    other => return Err(invalid(format!("the recorded pre-training query is not a SELECT: {other}"))),
+                };
+                Some((q.clone(), selected_ids(store, &sel)?))
+            }
+            None => None,
+        };
+        let pre = pre.as_ref().map(|(q, ids)| (q.as_str(), ids.as_slice()));
+        workflow::train_gnn(store, &plan.current.name, &plan.split, &plan.current.params, pre, false, true)?
+    } else {
+        workflow::retrain_trees(store, &plan)?
+    };
+    let base = rec.name.clone();
+    Ok(trained_table(&rec, &plan.split).titled(format!(
+        "model '{base}' retrained as version {} ('{base}@{}'); version {before} kept as '{base}@{before}'",
+        rec.version, rec.version
+    )))
 }
 
 /// `CROSS VALIDATE`: one row per fold, then the mean of folds and the pooled metrics.
@@ -137,19 +182,36 @@ fn cross_validate(store: &Store, kind: &ModelKind, split: &str, params: &[ModelP
     Ok(t)
 }
 
-/// `SHOW MODELS`: one row per saved model.
+/// `SHOW MODELS`: one row per saved model (every version), with whether its training hops
+/// changed since it was trained (`stale`, and why).
 fn show_models(store: &Store) -> Result<ResultTable, ExecError> {
-    let mut t = ResultTable::new(&["name", "kind", "split", "train_hops", "features", "test_mae", "cv_mae", "created_at"]);
+    let mut t = ResultTable::new(&[
+        "name", "version", "kind", "split", "train_hops", "features", "test_mae", "cv_mae", "data_version", "stale", "why", "created_at",
+    ]);
     for r in registry::list(store).map_err(WorkflowError::from)? {
         let metric = |k: &str| r.metrics.get(k).map_or(Value::Null, |x| Value::Num(*x));
+        let st = lineage::staleness(store, &r).map_err(WorkflowError::from)?;
+        let (stale, why) = match &st {
+            Some(s) if s.is_stale() => (Value::Bool(true), Value::Str(s.summary(3))),
+            Some(_) => (Value::Bool(false), Value::Null),
+            None => (Value::Null, Value::Str("no lineage (trained before hopdb recorded it)".into())),
+        };
+        let split = match &r.lineage {
+            Some(l) if !l.split.is_empty() => l.split.clone(),
+            _ => r.split_fingerprint.chars().take(12).collect(),
+        };
         t.push(vec![
             Value::Str(r.name.clone()),
+            Value::Int(r.version as i64),
             Value::Str(kind_label(&r)),
-            Value::Str(r.split_fingerprint.chars().take(12).collect()),
+            Value::Str(split),
             Value::Int(r.train_ids.len() as i64),
             Value::Int(r.feature_names.len() as i64),
             metric("test_mae"),
             metric("cv_mae"),
+            r.lineage.as_ref().map_or(Value::Null, |l| Value::Int(l.data_version as i64)),
+            stale,
+            why,
             Value::Str(r.created_at.clone()),
         ]);
     }
@@ -253,6 +315,7 @@ fn summary_table(ev: &workflow::Evaluation) -> ResultTable {
         ("true_bad_pred_good", Value::Int(c.confusion[1][0] as i64), Value::Null),
         ("true_bad_pred_bad", Value::Int(c.confusion[1][1] as i64), Value::Null),
         ("train_mae", Value::Num(ev.train.mae), Value::Null),
+        ("stale", Value::Bool(ev.stale.is_some()), Value::Null),
     ];
     for (k, v, s) in rows {
         t.push(vec![Value::Str(k.into()), v, s]);
@@ -279,6 +342,18 @@ fn describe_model(store: &Store, name: &str) -> Result<ResultTable, ExecError> {
     put("model", "split_fingerprint", Value::Str(r.split_fingerprint.clone()));
     put("model", "train_hops", Value::Int(r.train_ids.len() as i64));
     put("model", "created_at", Value::Str(r.created_at.clone()));
+    put("model", "version", Value::Int(r.version as i64));
+    if let Some(l) = &r.lineage {
+        put("lineage", "split", Value::Str(l.split.clone()));
+        put("lineage", "data_version", Value::Str(format!("{} ({})", l.data_version, l.data_version_at)));
+        put("lineage", "content_hash", Value::Str(l.content_hash.clone()));
+        if let Some(q) = &l.pretrain_query {
+            put("lineage", "pretrained_on", Value::Str(q.clone()));
+        }
+        if let Some(s) = lineage::staleness(store, &r).map_err(WorkflowError::from)? {
+            put("lineage", "status", Value::Str(s.summary(20)));
+        }
+    }
     for (k, v) in &r.params {
         put("param", k, Value::Str(v.clone()));
     }
@@ -306,7 +381,8 @@ fn predictions_table(store: &Store, model: &str, filter: Option<&super::ast::Exp
     if !registry::exists(store, model).map_err(WorkflowError::from)? {
         return Err(WorkflowError::from(ModelError::NotFound(model.to_string())).into());
     }
-    let preds = workflow::load_predictions(store, model)?;
+    let key = registry::load(store, model).map_err(WorkflowError::from)?.name;
+    let preds = workflow::load_predictions(store, &key)?;
     let mut t = ResultTable::new(&["id", "partition", "split", "group", "ion", "em", "predicted", "error"]);
     for p in preds {
         let Some(rec) = store.get(&p.id)? else { continue };

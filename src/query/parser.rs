@@ -447,6 +447,9 @@ fn statement_rule_words(rule: Rule) -> Option<&'static str> {
         kw_folds => "FOLDS",
         kw_threshold => "THRESHOLD",
         kw_force => "FORCE",
+        kw_strict => "STRICT",
+        kw_retrain | retrain_model => "RETRAIN",
+        as_of => "AS OF",
         kw_replace => "REPLACE",
         kw_pretrained | pretrained_on => "PRETRAINED ON",
         placeholder => "a '?' placeholder",
@@ -929,6 +932,7 @@ impl<'s> Builder<'s> {
             Rule::show_models => Ok(Statement::ShowModels),
             Rule::describe_model => Ok(Statement::DescribeModel(self.child_name(inner, Rule::model_ref, "the model name")?)),
             Rule::drop_model => Ok(Statement::DropModel(self.child_name(inner, Rule::model_ref, "the model name")?)),
+            Rule::retrain_model => Ok(Statement::Retrain(self.child_name(inner, Rule::model_ref, "the model name")?)),
             Rule::show_predictions => {
                 let model = self.child_name(inner.clone(), Rule::model_ref, "the model name")?;
                 let (mut filter, mut limit) = (None, None);
@@ -1045,7 +1049,7 @@ impl<'s> Builder<'s> {
     fn model_statement(&self, pair: Pair<'_>) -> Result<Statement, QueryError> {
         let rule = pair.as_rule();
         let (mut name, mut kind, mut split, mut params) = (String::new(), ModelKind { name: String::new(), variant: None }, String::new(), Vec::new());
-        let (mut pretrained, mut query, mut replace, mut force) = (None, None, false, false);
+        let (mut pretrained, mut query, mut replace, mut force, mut strict) = (None, None, false, false, false);
         let (mut folds, mut seed, mut by, mut threshold) = (None, None, None, None);
         for p in pair.into_inner() {
             match p.as_rule() {
@@ -1054,6 +1058,7 @@ impl<'s> Builder<'s> {
                 Rule::on_split => split = self.child_name(p, Rule::split_ref, "the split name")?,
                 Rule::with_clause => params = self.params(p)?,
                 Rule::kw_replace => replace = true,
+                Rule::kw_strict => strict = true,
                 Rule::pretrained_on => {
                     let sel = p.into_inner().find(|q| q.as_rule() == Rule::select).expect("select");
                     pretrained = Some(Box::new(self.select(sel)?));
@@ -1078,6 +1083,7 @@ impl<'s> Builder<'s> {
                     let kw = it.next().expect("keyword");
                     match kw.as_rule() {
                         Rule::kw_force => force = true,
+                        Rule::kw_strict => strict = true,
                         Rule::kw_by => {
                             let d = it.next().expect("dimension");
                             by = Some(match d.as_str().to_ascii_lowercase().as_str() {
@@ -1105,8 +1111,8 @@ impl<'s> Builder<'s> {
         Ok(match rule {
             Rule::train_model => Statement::Train(TrainModel { name, kind, split, pretrained_on: pretrained, params, replace }),
             Rule::tune_model => Statement::Tune(TuneModel { name, kind, split, params, folds, seed, replace }),
-            Rule::evaluate_model => Statement::Evaluate(EvaluateModel { model: name, split, by, threshold, force }),
-            Rule::predict_model => Statement::Predict { model: name, query: query.expect("predict has a query") },
+            Rule::evaluate_model => Statement::Evaluate(EvaluateModel { model: name, split, by, threshold, force, strict }),
+            Rule::predict_model => Statement::Predict { model: name, query: query.expect("predict has a query"), strict },
             _ => Statement::CrossValidate { kind, split, params },
         })
     }
@@ -1370,8 +1376,10 @@ impl<'s> Builder<'s> {
         let mut group_by: Vec<(Field, pest::Span<'_>)> = Vec::new();
         let mut order_pairs = Vec::new();
         let mut limit = None;
+        let mut as_of = None;
         for p in pair.into_inner() {
             match p.as_rule() {
+                Rule::as_of => as_of = Some(self.as_of(p)?),
                 Rule::select_list => {
                     for item in p.into_inner().filter(|q| q.as_rule() == Rule::select_item) {
                         items.push(self.select_item(item)?);
@@ -1417,12 +1425,27 @@ impl<'s> Builder<'s> {
             group_by: group_fields,
             order_by,
             limit,
+            as_of,
         };
 
         if sel.is_aggregate() {
             self.check_grouped(&sel, &items, &order_spans)?;
         }
         Ok(sel)
+    }
+
+    /// `AS OF n | 'time' | ?`: a bound whole number is a version, a bound string a time.
+    fn as_of(&self, pair: Pair<'_>) -> Result<crate::store::AsOf, QueryError> {
+        use crate::store::AsOf;
+        let v = pair.into_inner().find(|q| !matches!(q.as_rule(), Rule::kw_as | Rule::kw_of)).expect("AS OF has a value");
+        match v.as_rule() {
+            Rule::uint => Ok(AsOf::Version(self.uint(v)?)),
+            Rule::string => Ok(AsOf::Time(unquote(v))),
+            _ => match self.param(&v) {
+                Value::Str(t) => Ok(AsOf::Time(t.clone())),
+                _ => self.param_uint(&v, "AS OF").map(AsOf::Version).map_err(|_| self.param_type_err(&v, "a data version (a whole number) or a time (a string)", "AS OF")),
+            },
+        }
     }
 
     /// Aliases are unique (case-insensitively): the first repeated alias is an error.

@@ -57,7 +57,14 @@ impl Display for Statement {
             Statement::Train(t) => write_train(f, t),
             Statement::Tune(t) => write_tune(f, t),
             Statement::Evaluate(e) => write_evaluate(f, e),
-            Statement::Predict { model, query } => write!(f, "PREDICT {model} FOR ({query})"),
+            Statement::Predict { model, query, strict } => {
+                write!(f, "PREDICT {model} FOR ({query})")?;
+                if *strict {
+                    f.write_str(" STRICT")?;
+                }
+                Ok(())
+            }
+            Statement::Retrain(m) => write!(f, "RETRAIN {m}"),
             Statement::CrossValidate { kind, split, params } => {
                 write!(f, "CROSS VALIDATE {kind} ON SPLIT {split}")?;
                 write_params(f, params)
@@ -168,6 +175,9 @@ fn write_evaluate(f: &mut Formatter<'_>, e: &EvaluateModel) -> fmt::Result {
     if e.force {
         f.write_str(" FORCE")?;
     }
+    if e.strict {
+        f.write_str(" STRICT")?;
+    }
     Ok(())
 }
 
@@ -225,6 +235,9 @@ impl Display for Select {
         f.write_str("SELECT ")?;
         write_list(f, &self.items)?;
         write!(f, " FROM {}", self.from)?;
+        if let Some(v) = &self.as_of {
+            write!(f, " AS OF {v}")?;
+        }
         if let Some(e) = &self.filter {
             write!(f, " WHERE {e}")?;
         }

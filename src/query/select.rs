@@ -76,6 +76,42 @@ fn fetch<'s>(store: &'s Store, plan: &mut Plan) -> Result<RecordBatches<'s>, Sto
     })))
 }
 
+/// The fetched batches as of an earlier version: records changed since are left out and
+/// their states at that version (`changes`, from [`Store::changes_after`]) merged in, in id
+/// order. The old states did not go through the access path, so the caller checks the whole
+/// `WHERE` clause on every record.
+fn as_of_batches<'s>(batches: RecordBatches<'s>, changes: BTreeMap<String, Option<HopRecord>>) -> RecordBatches<'s> {
+    let changed: std::collections::HashSet<String> = changes.keys().cloned().collect();
+    let mut olds = changes.into_values().flatten().collect::<Vec<HopRecord>>().into_iter().peekable();
+    let mut batches = batches.fuse();
+    Box::new(std::iter::from_fn(move || loop {
+        match batches.next() {
+            Some(Ok(batch)) => {
+                let last = batch.last().map(|r| r.id.clone());
+                let current: Vec<HopRecord> = batch.into_iter().filter(|r| !changed.contains(&r.id)).collect();
+                let mut old = Vec::new();
+                while let (Some(o), Some(l)) = (olds.peek(), last.as_ref()) {
+                    if o.id > *l {
+                        break;
+                    }
+                    old.extend(olds.next());
+                }
+                if current.is_empty() && old.is_empty() {
+                    continue;
+                }
+                let mut merged: Vec<HopRecord> = current.into_iter().chain(old).collect();
+                merged.sort_by(|a, b| a.id.cmp(&b.id));
+                return Some(Ok(merged));
+            }
+            Some(Err(e)) => return Some(Err(e)),
+            None => {
+                let rest: Vec<HopRecord> = olds.by_ref().collect();
+                return if rest.is_empty() { None } else { Some(Ok(rest)) };
+            }
+        }
+    }))
+}
+
 /// The batches as one record at a time.
 fn one_by_one(batches: RecordBatches<'_>) -> RecordIter<'_> {
     Box::new(batches.flat_map(|b| match b {
@@ -223,11 +259,20 @@ fn apply_limit(rows: Vec<Vec<Value>>, sel: &Select) -> Vec<Vec<Value>> {
 }
 
 pub(crate) fn run_select(store: &Store, sel: &Select, force_scan: bool) -> Result<ResultTable, ExecError> {
-    let mut plan = if force_scan {
+    let changes = match &sel.as_of {
+        Some(a) => store.changes_after(store.resolve_version(a)?.seq)?,
+        None => BTreeMap::new(),
+    };
+    let mut plan = if force_scan || !changes.is_empty() {
+        // Records changed since AS OF are read in their old state, which no index knows:
+        // the whole WHERE clause is checked on every record.
         full_scan_plan(sel)
     } else {
         plan::plan_with(store, sel, false)?
     };
+    if !changes.is_empty() && !force_scan {
+        plan.access = plan::plan_with(store, sel, false)?.access;
+    }
     let mut table = ResultTable {
         title: None,
         columns: output_columns(sel),
@@ -237,7 +282,10 @@ pub(crate) fn run_select(store: &Store, sel: &Select, force_scan: bool) -> Resul
     if sel.limit.is_some_and(|l| l.count == 0) {
         return Ok(table);
     }
-    let records = fetch(store, &mut plan)?;
+    let mut records = fetch(store, &mut plan)?;
+    if !changes.is_empty() {
+        records = as_of_batches(records, changes);
+    }
     table.rows = if sel.is_aggregate() {
         select_grouped(sel, &plan, one_by_one(records))?
     } else {

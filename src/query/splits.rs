@@ -18,7 +18,7 @@ pub fn execute(store: &Store, stmt: &Statement) -> Result<ResultTable, ExecError
     match stmt {
         Statement::CreateSplit(c) => create(store, c),
         Statement::ShowSplits => Ok(split::list_table(store)?),
-        Statement::ShowSplit(name) => Ok(split::summary_table(&split::load(store, name)?, store)?),
+        Statement::ShowSplit(name) => show_split(store, name),
         Statement::DropSplit(name) => {
             split::drop_split(store, name)?;
             let mut t = ResultTable::new(&["dropped"]);
@@ -80,9 +80,24 @@ fn create(store: &Store, c: &CreateSplit) -> Result<ResultTable, ExecError> {
         SplitSource::Ids { .. } | SplitSource::LearningCurve { .. } => unreachable!("handled above"),
         SplitSource::Query(q) => {
             let ids = selected_ids(store, q)?;
-            let recs = ids.iter().map(|id| store.record(id)).collect::<Result<_, _>>()?;
+            // A query AS OF an earlier version splits the records as they were then.
+            let mut then = match &q.as_of {
+                Some(a) => store.changes_after(store.resolve_version(a)?.seq)?,
+                None => Default::default(),
+            };
+            let recs = ids
+                .iter()
+                .map(|id| match then.remove(id) {
+                    Some(Some(old)) => Ok(old),
+                    _ => store.record(id),
+                })
+                .collect::<Result<_, _>>()?;
             (recs, q.to_string())
         }
+    };
+    let selected_at = match &c.source {
+        SplitSource::Query(q) if q.as_of.is_some() => store.resolve_version(q.as_of.as_ref().expect("checked"))?.seq,
+        _ => store.version()?.seq,
     };
     if records.is_empty() {
         return Err(SplitError::Invalid(format!("the query selects no hops: {query_text}")).into());
@@ -119,9 +134,68 @@ fn create(store: &Store, c: &CreateSplit) -> Result<ResultTable, ExecError> {
         }
         s = split::add_validation(&s, &items, v, seed, true)?;
     }
-    let s = s.named(&c.name).from_query(query_text);
+    let s = s.named(&c.name).from_query(query_text).at_version(selected_at);
     split::save(store, &s, false)?;
     Ok(split::summary_table(&s, store)?)
+}
+
+/// How a split's query answers today compared with its members ([`split_drift`]).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct SplitDrift {
+    /// The data version the split was made at (None: not recorded).
+    pub made_at: Option<u64>,
+    /// The store's data version now.
+    pub now: u64,
+    /// Ids the split's query selects today that the split does not hold (None: the split was
+    /// not made from a re-runnable query).
+    pub added: Option<Vec<String>>,
+    /// Member ids the query no longer selects (removed, or edited out of its condition).
+    pub dropped: Option<Vec<String>>,
+    /// Member ids whose records changed since the split was made.
+    pub changed: Vec<String>,
+}
+
+impl SplitDrift {
+    /// One line for `SHOW SPLIT`.
+    pub fn summary(&self) -> String {
+        let made = self.made_at.map_or_else(|| "at an unrecorded data version".to_string(), |v| format!("at data version {v}"));
+        let query = match (&self.added, &self.dropped) {
+            (Some(a), Some(d)) if a.is_empty() && d.is_empty() => "its query selects the same hops today".to_string(),
+            (Some(a), Some(d)) => format!("its query now selects {} more and {} fewer hops (the split is unchanged)", a.len(), d.len()),
+            _ => "its source is not a re-runnable query".to_string(),
+        };
+        let changed = if self.changed.is_empty() { String::new() } else { format!("; {} member hop(s) changed since", self.changed.len()) };
+        format!("made {made} (now {}); {query}{changed}", self.now)
+    }
+}
+
+/// Whether the split's query would select different ids today, and which members changed
+/// since it was made; the split itself is not touched.
+pub fn split_drift(store: &Store, s: &split::Split) -> Result<SplitDrift, ExecError> {
+    let now = store.version()?.seq;
+    let members: std::collections::BTreeSet<String> = s.all_ids().into_iter().map(|x| x.to_string()).collect();
+    let (mut added, mut dropped) = (None, None);
+    if let Ok(super::ast::Statement::Select(mut sel)) = super::parser::parse_statement(&s.query) {
+        // Today's answer of the query, even when it was pinned with AS OF.
+        sel.as_of = None;
+        let today: std::collections::BTreeSet<String> = selected_ids(store, &sel)?.into_iter().collect();
+        added = Some(today.difference(&members).cloned().collect());
+        dropped = Some(members.difference(&today).cloned().collect());
+    }
+    let changed = match s.data_version {
+        Some(v) if v >= store.history_from()? => store.changes_after(v)?.into_keys().filter(|id| members.contains(id)).collect(),
+        _ => Vec::new(),
+    };
+    Ok(SplitDrift { made_at: s.data_version, now, added, dropped, changed })
+}
+
+/// `SHOW SPLIT`: the per-group counts, titled with the split and how its query answers today.
+fn show_split(store: &Store, name: &str) -> Result<ResultTable, ExecError> {
+    let s = split::load(store, name)?;
+    let drift = split_drift(store, &s)?;
+    let t = split::summary_table(&s, store)?;
+    let title = t.title.clone().unwrap_or_default();
+    Ok(t.titled(format!("{title}; {}", drift.summary())))
 }
 
 fn scenarios(store: &Store, name: &str) -> Result<ResultTable, ExecError> {

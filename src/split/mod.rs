@@ -284,6 +284,46 @@ pub struct Split {
     pub fingerprint: String,
     /// RFC 3339 time of creation.
     pub created_at: String,
+    /// The store's data version the members were selected at (None: not recorded). Not part
+    /// of the fingerprint.
+    pub data_version: Option<u64>,
+}
+
+/// A split as stored with format version 1 (before `data_version`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SplitV1 {
+    /// See [`Split`].
+    pub name: String,
+    /// See [`Split`].
+    pub query: String,
+    /// See [`Split`].
+    pub algorithm: Algorithm,
+    /// See [`Split`].
+    pub params: BTreeMap<String, String>,
+    /// See [`Split`].
+    pub seed: Option<u64>,
+    /// See [`Split`].
+    pub partitions: BTreeMap<String, Vec<String>>,
+    /// See [`Split`].
+    pub fingerprint: String,
+    /// See [`Split`].
+    pub created_at: String,
+}
+
+impl From<SplitV1> for Split {
+    fn from(v: SplitV1) -> Split {
+        Split {
+            name: v.name,
+            query: v.query,
+            algorithm: v.algorithm,
+            params: v.params,
+            seed: v.seed,
+            partitions: v.partitions,
+            fingerprint: v.fingerprint,
+            created_at: v.created_at,
+            data_version: None,
+        }
+    }
 }
 
 impl Split {
@@ -307,6 +347,7 @@ impl Split {
             partitions,
             fingerprint: String::new(),
             created_at: crate::record::now(),
+            data_version: None,
         };
         s.fingerprint = s.compute_fingerprint();
         s
@@ -321,6 +362,12 @@ impl Split {
     /// Set the query text the items were selected with.
     pub fn from_query(mut self, query: impl Into<String>) -> Self {
         self.query = query.into();
+        self
+    }
+
+    /// Set the data version the items were selected at.
+    pub fn at_version(mut self, version: u64) -> Self {
+        self.data_version = Some(version);
         self
     }
 

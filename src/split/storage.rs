@@ -4,8 +4,9 @@
 use super::{invalid, Result, Split, SplitError};
 use crate::store::{self, Keyspace, Saved, Store, StoreError};
 
-/// Version of the stored encoding of a split (written before the split itself).
-pub const SPLIT_FORMAT_VERSION: u32 = 1;
+/// Version of the stored encoding of a split (written before the split itself): 2 adds
+/// `data_version` (version-1 values are still read, without it).
+pub const SPLIT_FORMAT_VERSION: u32 = 2;
 
 /// Longest split name accepted.
 pub const MAX_NAME_LEN: usize = 128;
@@ -25,11 +26,14 @@ pub fn validate_name(name: &str) -> Result<()> {
 /// The split stored as `name`, from its decoded value: a value that does not decode, has
 /// another format version, or whose fingerprint does not match its members is
 /// [`SplitError::Corrupt`].
-fn checked(name: &str, stored: store::Result<(u32, Split)>) -> Result<Split> {
+fn checked(store: &Store, name: &str, stored: store::Result<(u32, Split)>) -> Result<Split> {
     let corrupt = |msg: String| SplitError::Corrupt { name: name.to_string(), msg };
     let (ver, split) = match stored {
         Ok(v) => v,
-        Err(StoreError::Corrupt { msg, .. }) => return Err(corrupt(msg)),
+        Err(StoreError::Corrupt { msg, .. }) => match store.load_object::<(u32, super::SplitV1)>(Keyspace::Split, &[name]) {
+            Ok(Some((1, v1))) => (SPLIT_FORMAT_VERSION, Split::from(v1)),
+            _ => return Err(corrupt(msg)),
+        },
         Err(e) => return Err(e.into()),
     };
     if ver != SPLIT_FORMAT_VERSION {
@@ -65,8 +69,8 @@ pub fn save(store: &Store, split: &Split, replace: bool) -> Result<()> {
 pub fn load(store: &Store, name: &str) -> Result<Split> {
     match store.load_object(Keyspace::Split, &[name]) {
         Ok(None) => Err(SplitError::NotFound(name.to_string())),
-        Ok(Some(v)) => checked(name, Ok(v)),
-        Err(e) => checked(name, Err(e)),
+        Ok(Some(v)) => checked(store, name, Ok(v)),
+        Err(e) => checked(store, name, Err(e)),
     }
 }
 
@@ -77,14 +81,14 @@ pub fn exists(store: &Store, name: &str) -> Result<bool> {
 
 /// Every stored split, in name order.
 pub fn list(store: &Store) -> Result<Vec<Split>> {
-    store.list_objects(Keyspace::Split, &[])?.into_iter().map(|(name, v)| checked(&name, v)).collect()
+    store.list_objects(Keyspace::Split, &[])?.into_iter().map(|(name, v)| checked(store, &name, v)).collect()
 }
 
 /// Delete a split, in one atomic write (op `split`); [`SplitError::NotFound`] when there is none.
 pub fn drop_split(store: &Store, name: &str) -> Result<()> {
     let fp = match store.load_object::<(u32, Split)>(Keyspace::Split, &[name]) {
         Ok(None) => return Err(SplitError::NotFound(name.to_string())),
-        Ok(Some(v)) => checked(name, Ok(v)).map(|s| s.fingerprint).unwrap_or_else(|_| "unreadable".into()),
+        Ok(Some(v)) => checked(store, name, Ok(v)).map(|s| s.fingerprint).unwrap_or_else(|_| "unreadable".into()),
         Err(StoreError::Corrupt { .. }) => "unreadable".to_string(),
         Err(e) => return Err(e.into()),
     };

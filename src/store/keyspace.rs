@@ -39,11 +39,13 @@ pub enum Keyspace {
     Split,
     /// Failure markers of BVSE corpus work items (`b`), by corpus record id.
     CorpusFailure,
+    /// Record history (`h`): the state of a record before each write that changed it.
+    History,
 }
 
 impl Keyspace {
     /// Every keyspace, in the order of the module doc's table.
-    pub const ALL: [Keyspace; 14] = [
+    pub const ALL: [Keyspace; 15] = [
         Keyspace::Meta,
         Keyspace::Record,
         Keyspace::Structure,
@@ -58,6 +60,7 @@ impl Keyspace {
         Keyspace::Prediction,
         Keyspace::Split,
         Keyspace::CorpusFailure,
+        Keyspace::History,
     ];
 
     /// The keyspaces that hold named objects ([`super::Store::load_object`] and friends).
@@ -80,6 +83,7 @@ impl Keyspace {
             Keyspace::Prediction => b'P',
             Keyspace::Split => b'p',
             Keyspace::CorpusFailure => b'b',
+            Keyspace::History => b'h',
         }
     }
 
@@ -110,6 +114,7 @@ impl Keyspace {
             Keyspace::Prediction => "model name, record id",
             Keyspace::Split => "split name",
             Keyspace::CorpusFailure => "corpus record id",
+            Keyspace::History => "data version (u64 BE), record id",
         }
     }
 
@@ -130,6 +135,7 @@ impl Keyspace {
             Keyspace::Prediction => "codec: `(PREDICTION_FORMAT_VERSION, Prediction)`",
             Keyspace::Split => "codec: `(SPLIT_FORMAT_VERSION, Split)`",
             Keyspace::CorpusFailure => "codec: `(reason, message)` of a failed BVSE corpus hop (a resumed run skips it)",
+            Keyspace::History => "codec: `Option<HopRecord>`, the record before the write of that version (`None`: it did not exist)",
         }
     }
 

@@ -22,6 +22,7 @@
 //! | `P` | model name, record id | codec: `(PREDICTION_FORMAT_VERSION, Prediction)` |
 //! | `p` | split name | codec: `(SPLIT_FORMAT_VERSION, Split)` |
 //! | `b` | corpus record id | codec: `(reason, message)` of a failed BVSE corpus hop (a resumed run skips it) |
+//! | `h` | data version (u64 BE), record id | codec: `Option<HopRecord>`, the record before the write of that version (`None`: it did not exist) |
 //!
 //! Records, structures, index entries, duplicate buckets and class groups are written by
 //! [`WriteSet`]'s own methods and read by [`Store`]'s (the `index` submodule holds the index
@@ -36,10 +37,18 @@
 //! [`sled::Batch`] applied to the one tree, which sled recovers atomically after a crash, and it
 //! carries its own audit entry. An import that fails validation writes nothing.
 //!
+//! Versions: the sequence number of a write's audit entry is the store's *data version* after
+//! it ([`DataVersion`], monotone). Every write that inserts, changes or removes a record also
+//! keeps, in the same batch, the record as it was before (keyspace `h`, keyed by the version
+//! first), so the store as of any earlier version can be rebuilt from the current records and
+//! the history written after it (the `history` submodule: [`Store::changes_after`],
+//! [`Store::diff`]).
+//!
 //! One process uses a store at a time: [`Store::open`] takes an exclusive lock on
 //! `PATH/hopdb.lock` and fails at once with [`StoreError::Locked`] when another process holds it.
 
 mod codec;
+mod history;
 mod index;
 mod keyspace;
 mod objects;
@@ -51,6 +60,7 @@ pub use index::{
     COMPOSITE_RANGE_FIELD, DUP_BIN_WIDTH, INDEXED_FIELDS, RANGE_INDEXED_FIELDS,
 };
 pub use keyspace::Keyspace;
+pub use history::{AsOf, Change, DataVersion, FieldChange};
 pub use objects::Saved;
 
 use crate::record::{now, HopRecord, StructureId};
@@ -74,7 +84,10 @@ use std::path::{Path, PathBuf};
 /// * 4: the object keyspaces (features cache `f`, models `M`, predictions `P`, splits `p`,
 ///   corpus failures `b`) store their values through the store's codec like records (before,
 ///   plain bincode, and text for `b`).
-pub const SCHEMA_VERSION: u32 = 4;
+/// * 5: record history (`h`): every write keeps the records it changes as they were, so the
+///   store can answer as of an earlier data version. An upgraded store keeps history from the
+///   upgrade on (meta `history_from`).
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// The meta name of the schema version (a big-endian u32).
 const SCHEMA_VERSION_KEY: &str = "schema_version";
@@ -242,16 +255,27 @@ pub struct WriteSet {
     pub records: u64,
     op: String,
     summary: String,
+    /// The state before this write of every record it touches (first touch wins), written to
+    /// the history keyspace under the write's version by [`Store::commit`].
+    history: Vec<(String, Option<HopRecord>)>,
+    touched: std::collections::HashSet<String>,
 }
 
 impl WriteSet {
     /// A new write set for operation `op` with a one-line summary.
     pub fn new(op: &str, summary: impl Into<String>) -> Self {
-        WriteSet { batch: sled::Batch::default(), records: 0, op: op.to_string(), summary: summary.into() }
+        WriteSet { op: op.to_string(), summary: summary.into(), ..WriteSet::default() }
+    }
+
+    fn remember(&mut self, id: &str, before: Option<&HopRecord>) {
+        if self.touched.insert(id.to_string()) {
+            self.history.push((id.to_string(), before.cloned()));
+        }
     }
 
     /// Insert a new record (and its host structure, its index and duplicate-bucket entries).
     pub fn insert_record(&mut self, r: &HopRecord, host: &Structure) {
+        self.remember(&r.id, None);
         self.batch.insert(key(Keyspace::Structure, &[r.host.0.as_bytes()]), encode(host));
         self.put_record(r);
         let mut b = dup_bucket(r, host);
@@ -260,8 +284,27 @@ impl WriteSet {
         self.batch.insert(b, &[] as &[u8]);
     }
 
+    /// Remove a record: its value, index entries and duplicate-bucket entry (its host
+    /// structure stays: other records and the history may share it).
+    pub fn remove_record(&mut self, old: &HopRecord, host: &Structure) {
+        self.remember(&old.id, Some(old));
+        self.remove_index_entries(old);
+        self.batch.remove(key(Keyspace::Record, &[old.id.as_bytes()]));
+        let mut b = dup_bucket(old, host);
+        b.push(SEP);
+        b.extend_from_slice(old.id.as_bytes());
+        self.batch.remove(b);
+        self.records += 1;
+    }
+
     /// Replace a record's value and move its index entries from `old` to `new`.
     pub fn update_record(&mut self, old: &HopRecord, new: &HopRecord) {
+        self.remember(&old.id, Some(old));
+        self.remove_index_entries(old);
+        self.put_record(new);
+    }
+
+    fn remove_index_entries(&mut self, old: &HopRecord) {
         for (f, v) in index_entries(old) {
             self.batch.remove(index_key(f, &v, &old.id));
         }
@@ -271,7 +314,6 @@ impl WriteSet {
         for (f, v) in composite_index_entries(old) {
             self.batch.remove(composite_key(f, &v, old.em, &old.id));
         }
-        self.put_record(new);
     }
 
     fn put_record(&mut self, r: &HopRecord) {
@@ -367,6 +409,7 @@ impl Store {
         let db = sled_config(path).open()?;
         let mut ws = WriteSet::new("init", format!("created store (schema {SCHEMA_VERSION})"));
         ws.put_meta(SCHEMA_VERSION_KEY, SCHEMA_VERSION.to_be_bytes().to_vec());
+        ws.put_meta(history::HISTORY_FROM_KEY, 0u64.to_be_bytes().to_vec());
         ws.put_meta("created_at", now().into_bytes());
         for (label, group) in crate::record::classes::DEFAULT_CLASS_GROUPS {
             ws.set_class_group(label, group);
@@ -448,10 +491,14 @@ impl Store {
         &self.path
     }
 
-    /// Apply a write set atomically, with its audit entry, and flush it to disk.
-    pub fn commit(&self, ws: WriteSet) -> Result<()> {
-        let WriteSet { mut batch, records, op, summary } = ws;
+    /// Apply a write set atomically, with its audit entry and the history of the records it
+    /// touches, and flush it to disk. Returns the data version it made.
+    pub fn commit(&self, ws: WriteSet) -> Result<DataVersion> {
+        let WriteSet { mut batch, records, op, summary, history, .. } = ws;
         let seq = self.db.generate_id().map_err(|e| self.sled_error(e))?;
+        for (id, before) in &history {
+            batch.insert(history::history_key(seq, id), encode(before));
+        }
         let entry = AuditEntry {
             seq,
             at: now(),
@@ -467,7 +514,7 @@ impl Store {
         self.db.apply_batch(batch).map_err(|e| self.sled_error(e))?;
         self.db.flush().map_err(|e| self.sled_error(e))?;
         self.write_watermark(&entry);
-        Ok(())
+        Ok(DataVersion { seq, at: entry.at })
     }
 
     /// Record the audit entry of the last durable write beside sled's files, so that an open
@@ -666,5 +713,28 @@ impl Store {
         ws.update_record(&old, &new);
         self.commit(ws)?;
         Ok(new)
+    }
+
+    /// Remove records (a retraction) in one atomic write whose audit entry carries the reason;
+    /// their earlier states stay in the history (`AS OF`, `hopdb diff`). Fails, removing
+    /// nothing, when an id is unknown, repeated, or the reason is empty.
+    pub fn remove(&self, ids: &[String], reason: &str) -> Result<DataVersion> {
+        if reason.trim().is_empty() {
+            return Err(StoreError::Invalid("a removal needs a reason (--reason)".into()));
+        }
+        if ids.is_empty() {
+            return Err(StoreError::Invalid("nothing to remove: give at least one record id".into()));
+        }
+        let mut seen = BTreeSet::new();
+        let mut ws = WriteSet::new("remove", format!("{}: {reason}", ids.join(", ")));
+        for id in ids {
+            if !seen.insert(id.as_str()) {
+                return Err(StoreError::Invalid(format!("record '{id}' is named twice")));
+            }
+            let old = self.record(id)?;
+            let host = self.structure(&old.host)?;
+            ws.remove_record(&old, &host);
+        }
+        self.commit(ws)
     }
 }

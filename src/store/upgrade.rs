@@ -5,7 +5,10 @@
 //!   store's codec: plain bincode becomes the codec's tagged form of the same bincode, and a
 //!   corpus failure's text `reason\nmessage` becomes the pair `(reason, message)`.
 //!
-//! A version-2 store gets both. The re-encoding, the new schema version and the audit entry
+//! * 4 -> 5: record history (keyspace `h`) starts: meta `history_from` is set to the store's
+//!   data version before the upgrade (earlier versions cannot be rebuilt; later ones can).
+//!
+//! A version-2 store gets all of them. The re-encoding, the new schema version and the audit entry
 //! (op `upgrade`) are one atomic write; composite keys come before it in batches of their own,
 //! so an interrupted upgrade leaves the old version and is simply done again on the next open.
 
@@ -15,7 +18,7 @@ use super::keyspace::{prefix, Keyspace};
 use super::{Result, Store, WriteSet, SCHEMA_VERSION, SCHEMA_VERSION_KEY};
 
 /// The older schema versions [`Store::open`] upgrades in place.
-pub(super) const UPGRADABLE: [u32; 2] = [2, 3];
+pub(super) const UPGRADABLE: [u32; 3] = [2, 3, 4];
 
 impl Store {
     /// Upgrade a store of schema version `found` (one of [`UPGRADABLE`]) to [`SCHEMA_VERSION`]
@@ -27,12 +30,17 @@ impl Store {
             steps.push(format!("composite (field, em) indexes for {n} records"));
         }
         let mut ws = WriteSet::new("upgrade", String::new());
-        let n = self.reencode_objects(&mut ws)?;
-        let spaces: Vec<String> = Keyspace::OBJECTS.iter().map(|k| (k.byte() as char).to_string()).collect();
-        steps.push(format!("{n} values of keyspaces {} re-encoded through the store codec", spaces.join(", ")));
+        if found < 4 {
+            let n = self.reencode_objects(&mut ws)?;
+            let spaces: Vec<String> = Keyspace::OBJECTS.iter().map(|k| (k.byte() as char).to_string()).collect();
+            steps.push(format!("{n} values of keyspaces {} re-encoded through the store codec", spaces.join(", ")));
+        }
+        let from = self.version()?.seq;
+        ws.put_meta(super::history::HISTORY_FROM_KEY, from.to_be_bytes().to_vec());
+        steps.push(format!("record history kept from data version {from} on"));
         ws.summary = format!("schema {found} -> {SCHEMA_VERSION}: {}", steps.join("; "));
         ws.put_meta(SCHEMA_VERSION_KEY, SCHEMA_VERSION.to_be_bytes().to_vec());
-        self.commit(ws)
+        self.commit(ws).map(|_| ())
     }
 
     /// Schema 2 -> 3: write the composite index keys of every record, in batches of their own

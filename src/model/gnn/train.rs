@@ -105,6 +105,8 @@ impl TrainedGnn {
             metrics: self.metrics.clone(),
             training_log: self.log.clone(),
             created_at: crate::record::now(),
+            version: 1,
+            lineage: None,
         })
     }
 }
