@@ -718,7 +718,7 @@ fn syntax_error_words() {
         ),
         (
             "SELECT * FROM hops xyz",
-            "expected WHERE, GROUP BY, ORDER BY, LIMIT, ';' or end of input, found 'xyz'",
+            "expected WHERE, GROUP BY, ORDER BY, LIMIT, ';', AS OF or end of input, found 'xyz'",
         ),
     ];
     for (src, want) in cases {
@@ -1306,6 +1306,12 @@ fn build_select(r: RawSelect) -> Select {
             descending: *descending,
         });
     }
+    // AS OF in a third of the cases, as a version or a time (with a quote to escape).
+    let as_of = match (items.len() + order_by.len()) % 3 {
+        0 => Some(hopdb::store::AsOf::Version(items.len() as u64 * 7)),
+        1 => Some(hopdb::store::AsOf::Time("2026-12-06 15:00:00 o'clock".into())),
+        _ => None,
+    };
     Select {
         items,
         from: Table::Hops,
@@ -1313,6 +1319,7 @@ fn build_select(r: RawSelect) -> Select {
         group_by,
         order_by,
         limit: r.limit.map(|(count, offset)| Limit { count, offset }),
+        as_of,
     }
 }
 

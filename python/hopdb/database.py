@@ -144,7 +144,7 @@ class Database:
 
     # -- queries --------------------------------------------------------------------------
 
-    def query(self, hql: str, params: Optional[Sequence[Any]] = None) -> "pyarrow.Table":
+    def query(self, hql: str, params: Optional[Sequence[Any]] = None, as_of: Union[int, str, None] = None) -> "pyarrow.Table":
         """Run one HopQL statement (SELECT, EXPLAIN, SHOW, DESCRIBE, split and model statements).
 
         Returns a ``pyarrow.Table`` whose columns are typed from HopQL's field types (string,
@@ -152,8 +152,31 @@ class Database:
         the ``?`` placeholders in order, as values (str, int, float, bool, None, or a list of
         str): never spliced into the text. A statement that does not parse raises
         :class:`hopdb.QueryError` with ``.line`` and ``.column``.
+
+        ``as_of`` answers a SELECT from the store as it was at a data version (an int, see
+        :attr:`version`) or a time (a str such as ``"2026-12-06T15:00:00Z"`` or
+        ``"2026-12-06"``, UTC), like ``SELECT ... FROM hops AS OF ...`` (docs/LINEAGE.md).
         """
-        return self._store.query(hql, None if params is None else list(params))
+        return self._store.query(hql, None if params is None else list(params), as_of)
+
+    @property
+    def version(self) -> Tuple[int, str]:
+        """The store's data version: (sequence number of its last write, that write's time).
+        Every write advances it; ``query(..., as_of=v)`` answers as of an earlier one."""
+        return self._store.version
+
+    def diff(self, a: Union[int, str], b: Union[int, str, None] = None) -> List[Dict[str, Any]]:
+        """The records that differ between data versions (or times) ``a`` and ``b`` (default:
+        now): one dict per added or removed record and per changed field, with keys ``id``,
+        ``change`` (``added``, ``removed``, ``changed``), ``field``, ``old``, ``new`` and
+        ``reason`` (as ``hopdb diff``)."""
+        keys = ("id", "change", "field", "old", "new", "reason")
+        return [dict(zip(keys, row)) for row in self._store.diff(a, b)]
+
+    def remove(self, ids: Union[str, Sequence[str]], reason: str) -> Tuple[int, str]:
+        """Remove records (a retraction) with a reason, in one atomic write; they stay in the
+        history (``as_of``, :meth:`diff`). Returns the new data version."""
+        return self._store.remove([ids] if isinstance(ids, str) else list(ids), reason)
 
     def record(self, id: str) -> Dict[str, Any]:
         """Every stored field of a record (by id, or by a sys_name naming one record).

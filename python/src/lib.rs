@@ -233,6 +233,33 @@ fn view_sites(r: &HopRecord, host: &Structure, view: &str) -> Res<Sites> {
 }
 
 /// Python values bound to `?` placeholders: None, bool, int, float, str, or a list of str.
+/// An `as_of=` argument: an int is a data version, a str a time.
+fn as_of_of(v: Option<&Bound<'_, PyAny>>) -> PyResult<Option<hopdb::store::AsOf>> {
+    let Some(v) = v else { return Ok(None) };
+    if v.is_none() {
+        return Ok(None);
+    }
+    if v.is_instance_of::<pyo3::types::PyBool>() {
+        return Err(pyo3::exceptions::PyTypeError::new_err("as_of must be a data version (int) or a time (str), not a bool"));
+    }
+    if let Ok(n) = v.extract::<u64>() {
+        return Ok(Some(hopdb::store::AsOf::Version(n)));
+    }
+    if let Ok(t) = v.extract::<String>() {
+        return Ok(Some(hopdb::store::AsOf::Time(t)));
+    }
+    Err(pyo3::exceptions::PyTypeError::new_err(format!("as_of must be a data version (int >= 0) or a time (str), got {}", v.get_type().name()?)))
+}
+
+/// Parse one statement with its parameters, set its AS OF when given, and run it.
+fn run_as_of(s: &Store, hql: &str, params: &[Value], as_of: Option<hopdb::store::AsOf>) -> Res<hopdb::table::ResultTable> {
+    let mut stmt = hopdb::query::parse_statement_with_params(hql, params).map_err(hopdb::query::exec::ExecError::from)?;
+    if let Some(a) = as_of {
+        stmt.set_as_of(a).map_err(Failure::Value)?;
+    }
+    Ok(hopdb::query::execute(s, &stmt)?)
+}
+
 fn params_of(params: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Value>> {
     let Some(list) = params else { return Ok(vec![]) };
     let mut out = Vec::new();
@@ -555,12 +582,64 @@ impl PyStore {
         json_to_py(py, &v)
     }
 
-    /// Run one HopQL statement (`?` bound to `params`); the result as a `pyarrow.Table`.
-    #[pyo3(signature = (hql, params = None))]
-    fn query<'py>(&self, py: Python<'py>, hql: String, params: Option<&Bound<'_, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+    /// Run one HopQL statement (`?` bound to `params`; a SELECT answered as of `as_of`, a
+    /// data version or a time, when given); the result as a `pyarrow.Table`.
+    #[pyo3(signature = (hql, params = None, as_of = None))]
+    fn query<'py>(&self, py: Python<'py>, hql: String, params: Option<&Bound<'_, PyAny>>, as_of: Option<&Bound<'_, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
         let params = params_of(params)?;
-        let table = self.with(py, move |s| Ok(hopdb::query::exec::query_with_params(s, &hql, &params)?))?;
+        let as_of = as_of_of(as_of)?;
+        let table = self.with(py, move |s| run_as_of(s, &hql, &params, as_of))?;
         to_pyarrow(py, table)
+    }
+
+    /// The store's data version: (sequence number of the last write, its RFC 3339 time).
+    #[getter]
+    fn version(&self, py: Python<'_>) -> PyResult<(u64, String)> {
+        self.with(py, |s| {
+            let v = s.version()?;
+            Ok((v.seq, v.at))
+        })
+    }
+
+    /// The records that differ between data versions `a` and `b` (None: now), as a list of
+    /// (id, change, field, old, new, reason) with change `added`, `removed` or `changed`.
+    #[pyo3(signature = (a, b = None))]
+    #[allow(clippy::type_complexity)]
+    fn diff(&self, py: Python<'_>, a: &Bound<'_, PyAny>, b: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(String, String, Option<String>, Option<String>, Option<String>, Option<String>)>> {
+        let a = as_of_of(Some(a))?.expect("given");
+        let b = as_of_of(b)?;
+        self.with(py, move |s| {
+            let from = s.resolve_version(&a)?.seq;
+            let to = match &b {
+                Some(b) => s.resolve_version(b)?.seq,
+                None => s.version()?.seq,
+            };
+            if from > to {
+                return Err(Failure::Value(format!("diff({from}, {to}): the first version must not be later than the second")));
+            }
+            let mut out = Vec::new();
+            for (id, c) in s.diff(from, to)? {
+                match c {
+                    hopdb::store::Change::Added => out.push((id, "added".into(), None, None, None, None)),
+                    hopdb::store::Change::Removed => out.push((id, "removed".into(), None, None, None, None)),
+                    hopdb::store::Change::Changed(fields) => {
+                        for f in fields {
+                            out.push((id.clone(), "changed".into(), Some(f.field), Some(f.old), Some(f.new), f.reason));
+                        }
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Remove records (a retraction, with a reason); returns the new data version.
+    fn remove(&self, py: Python<'_>, ids: Vec<String>, reason: String) -> PyResult<(u64, String)> {
+        self.with(py, move |s| {
+            let ids = ids.iter().map(|id| s.resolve_id(id)).collect::<Result<Vec<_>, _>>()?;
+            let v = s.remove(&ids, &reason)?;
+            Ok((v.seq, v.at))
+        })
     }
 
     /// Predicted Em (eV) from the stored model `model` for hops that are not in the store, each
@@ -594,14 +673,13 @@ impl PyStore {
         })
     }
 
-    /// The `id` column of one statement's result (`?` bound to `params`), for iterating
-    /// over records.
-    #[pyo3(signature = (hql, params = None))]
-    fn query_ids(&self, py: Python<'_>, hql: String, params: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<String>> {
+    /// The `id` column of one statement's result (`?` bound to `params`, `as_of` as for
+    /// `query`), for iterating over records.
+    #[pyo3(signature = (hql, params = None, as_of = None))]
+    fn query_ids(&self, py: Python<'_>, hql: String, params: Option<&Bound<'_, PyAny>>, as_of: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<String>> {
         let params = params_of(params)?;
-        self.with(py, move |s| {
-            ids_of(hopdb::query::exec::query_with_params(s, &hql, &params)?)
-        })
+        let as_of = as_of_of(as_of)?;
+        self.with(py, move |s| ids_of(run_as_of(s, &hql, &params, as_of)?))
     }
 
     /// Export a stored split for another ML stack (`alignn` or `extxyz`) into the folder

@@ -335,6 +335,18 @@ pub struct Select {
 }
 
 impl Statement {
+    /// Answer a `SELECT` (or `EXPLAIN SELECT`) as of an earlier state of the store (its
+    /// `AS OF`, replacing any); an error naming the statement for any other statement.
+    pub fn set_as_of(&mut self, as_of: crate::store::AsOf) -> Result<(), String> {
+        match self {
+            Statement::Select(sel) | Statement::Explain(sel) => {
+                sel.as_of = Some(as_of);
+                Ok(())
+            }
+            other => Err(format!("as_of applies to SELECT and EXPLAIN SELECT, not to: {other}")),
+        }
+    }
+
     /// Make `EVALUATE` and `PREDICT` refuse a stale model (their `STRICT` option); other
     /// statements are unchanged.
     pub fn set_strict(&mut self) {

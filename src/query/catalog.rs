@@ -35,6 +35,16 @@ pub fn explain(store: &Store, sel: &Select) -> Result<ResultTable, ExecError> {
         step: 0,
     };
     access_steps(&mut steps, &plan);
+    if let Some(a) = &sel.as_of {
+        let v = super::select::resolve_as_of(store, a)?;
+        let changed = store.changes_after(v)?.len();
+        let detail = if changed == 0 {
+            format!("data version {v}: no record changed since, the query runs on the store as it is")
+        } else {
+            format!("data version {v}: {changed} record(s) written since are read in their state then, from the history; every condition is checked on every record")
+        };
+        steps.add("as of", detail, Some(changed));
+    }
     for (p, why) in &plan.skipped {
         steps.add(
             "index not used",

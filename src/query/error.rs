@@ -12,6 +12,10 @@ pub enum ExecError {
     /// The text did not parse or validate (rendered with a caret under the offending token).
     #[error("{0}")]
     Query(#[from] QueryError),
+    /// `AS OF` names no state the store can rebuild (a later version, a time before the store,
+    /// text that is not a time, a version older than the history).
+    #[error("{0}")]
+    AsOf(String),
     /// A statement other than the `SELECT` of hops that was asked for.
     #[error("expected a SELECT over hops, not: {0}")]
     NotSelect(String),

@@ -449,7 +449,7 @@ fn statement_rule_words(rule: Rule) -> Option<&'static str> {
         kw_force => "FORCE",
         kw_strict => "STRICT",
         kw_retrain | retrain_model => "RETRAIN",
-        as_of => "AS OF",
+        as_of | kw_as_of => "AS OF",
         kw_replace => "REPLACE",
         kw_pretrained | pretrained_on => "PRETRAINED ON",
         placeholder => "a '?' placeholder",
@@ -1437,7 +1437,7 @@ impl<'s> Builder<'s> {
     /// `AS OF n | 'time' | ?`: a bound whole number is a version, a bound string a time.
     fn as_of(&self, pair: Pair<'_>) -> Result<crate::store::AsOf, QueryError> {
         use crate::store::AsOf;
-        let v = pair.into_inner().find(|q| !matches!(q.as_rule(), Rule::kw_as | Rule::kw_of)).expect("AS OF has a value");
+        let v = pair.into_inner().find(|q| q.as_rule() != Rule::kw_as_of).expect("AS OF has a value");
         match v.as_rule() {
             Rule::uint => Ok(AsOf::Version(self.uint(v)?)),
             Rule::string => Ok(AsOf::Time(unquote(v))),

@@ -260,7 +260,7 @@ fn apply_limit(rows: Vec<Vec<Value>>, sel: &Select) -> Vec<Vec<Value>> {
 
 pub(crate) fn run_select(store: &Store, sel: &Select, force_scan: bool) -> Result<ResultTable, ExecError> {
     let changes = match &sel.as_of {
-        Some(a) => store.changes_after(store.resolve_version(a)?.seq)?,
+        Some(a) => store.changes_after(resolve_as_of(store, a)?)?,
         None => BTreeMap::new(),
     };
     let mut plan = if force_scan || !changes.is_empty() {
@@ -292,6 +292,15 @@ pub(crate) fn run_select(store: &Store, sel: &Select, force_scan: bool) -> Resul
         select_rows(sel, &plan, records)?
     };
     Ok(table)
+}
+
+/// The data version an `AS OF` names; what it cannot name is [`ExecError::AsOf`].
+pub(crate) fn resolve_as_of(store: &Store, a: &crate::store::AsOf) -> Result<u64, ExecError> {
+    match store.resolve_version(a) {
+        Ok(v) => Ok(v.seq),
+        Err(StoreError::Invalid(m)) => Err(ExecError::AsOf(m)),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// A plan that reads every record and checks the whole `WHERE` clause on each (the

@@ -82,7 +82,7 @@ fn create(store: &Store, c: &CreateSplit) -> Result<ResultTable, ExecError> {
             let ids = selected_ids(store, q)?;
             // A query AS OF an earlier version splits the records as they were then.
             let mut then = match &q.as_of {
-                Some(a) => store.changes_after(store.resolve_version(a)?.seq)?,
+                Some(a) => store.changes_after(super::select::resolve_as_of(store, a)?)?,
                 None => Default::default(),
             };
             let recs = ids
@@ -96,7 +96,7 @@ fn create(store: &Store, c: &CreateSplit) -> Result<ResultTable, ExecError> {
         }
     };
     let selected_at = match &c.source {
-        SplitSource::Query(q) if q.as_of.is_some() => store.resolve_version(q.as_of.as_ref().expect("checked"))?.seq,
+        SplitSource::Query(q) if q.as_of.is_some() => super::select::resolve_as_of(store, q.as_of.as_ref().expect("checked"))?,
         _ => store.version()?.seq,
     };
     if records.is_empty() {

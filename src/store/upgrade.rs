@@ -96,13 +96,13 @@ mod tests {
     use super::*;
     use crate::bvse::corpus::{remembered_failure, remembered_failures, Failure, FailureReason};
     use crate::features::{cached_matrix_report, FeatureSet};
-    use crate::model::registry::{self, ModelRecord, MODEL_RECORD_VERSION};
+    use crate::model::registry::{self, ModelRecord, ModelRecordV1};
     use crate::workflow::{load_predictions, Prediction, PREDICTION_FORMAT_VERSION};
-    use crate::split::{self, SPLIT_FORMAT_VERSION};
+    use crate::split::{self, SplitV1};
     use std::collections::BTreeMap;
 
-    fn model_record() -> ModelRecord {
-        ModelRecord {
+    fn model_record() -> ModelRecordV1 {
+        ModelRecordV1 {
             name: "m1".into(),
             kind: "mean".into(),
             params: BTreeMap::from([("target".to_string(), "em".to_string())]),
@@ -131,8 +131,19 @@ mod tests {
             let row: (String, Vec<f64>) = decode(&k, &v).unwrap();
             put(k.to_vec(), bincode::serialize(&row).unwrap());
         }
-        put(key(Keyspace::Split, &[b"s1"]), bincode::serialize(&(SPLIT_FORMAT_VERSION, split)).unwrap());
-        put(key(Keyspace::Model, &[b"m1"]), bincode::serialize(&(MODEL_RECORD_VERSION, &model_record())).unwrap());
+        // Splits and models in their format version 1 (before data versions and lineage).
+        let v1 = SplitV1 {
+            name: split.name.clone(),
+            query: split.query.clone(),
+            algorithm: split.algorithm.clone(),
+            params: split.params.clone(),
+            seed: split.seed,
+            partitions: split.partitions.clone(),
+            fingerprint: split.fingerprint.clone(),
+            created_at: split.created_at.clone(),
+        };
+        put(key(Keyspace::Split, &[b"s1"]), bincode::serialize(&(1u32, v1)).unwrap());
+        put(key(Keyspace::Model, &[b"m1"]), bincode::serialize(&(1u32, &model_record())).unwrap());
         for (id, p) in [(&ids[0], 0.4), (&ids[1], 0.6)] {
             put(key(Keyspace::Prediction, &[b"m1", id.as_bytes()]), bincode::serialize(&(PREDICTION_FORMAT_VERSION, &prediction(id, p))).unwrap());
         }
@@ -163,11 +174,16 @@ mod tests {
         let log = store.audit_log().unwrap();
         let last = log.last().unwrap();
         assert_eq!(last.op, "upgrade");
-        assert_eq!(last.summary, "schema 3 -> 4: 8 values of keyspaces f, M, P, p, b re-encoded through the store codec");
+        let before_upgrade = log[log.len() - 2].seq;
+        assert_eq!(
+            last.summary,
+            format!("schema 3 -> {SCHEMA_VERSION}: 8 values of keyspaces f, M, P, p, b re-encoded through the store codec; record history kept from data version {before_upgrade} on")
+        );
+        assert_eq!(store.history_from().unwrap(), before_upgrade);
         let ver = store.db.get(key(Keyspace::Meta, &[b"schema_version"])).unwrap().unwrap();
         assert_eq!(ver.as_ref(), &SCHEMA_VERSION.to_be_bytes());
         assert_eq!(split::load(&store, "s1").unwrap(), split);
-        assert_eq!(registry::load(&store, "m1").unwrap(), model_record());
+        assert_eq!(registry::load(&store, "m1").unwrap(), ModelRecord::from(model_record()));
         assert_eq!(load_predictions(&store, "m1").unwrap(), [prediction(&ids[0], 0.4), prediction(&ids[1], 0.6)]);
         let (again, rep) = cached_matrix_report(&store, &ids, &set).unwrap();
         assert_eq!((rep.hits, rep.computed), (3, 0), "the cached vectors survive the upgrade");
@@ -176,7 +192,7 @@ mod tests {
         assert_eq!(remembered_failure(&store, "bvse:x1").unwrap(), Some(failure));
         assert_eq!(remembered_failures(&store).unwrap(), BTreeMap::from([("no anion".to_string(), 1)]));
         drop(store);
-        // Upgraded once: the next open finds version 4 and writes nothing.
+        // Upgraded once: the next open finds the current version and writes nothing.
         let store = Store::open(&path).unwrap();
         assert_eq!(store.audit_log().unwrap().len(), log.len());
     }
