@@ -80,7 +80,7 @@ impl Stats {
         overall.push(vec![Value::Str("class labels".into()), Value::Int(self.class.len() as i64)]);
         overall.push(vec![Value::Str("structural groups".into()), Value::Int(self.group.len() as i64)]);
         overall.push(vec![Value::Str("MiB on disk".into()), Value::Num(self.bytes_on_disk as f64 / 1048576.0)]);
-        overall.push(vec![Value::Str("data version".into()), Value::Str(format!("{} ({})", self.data_version, self.data_version_at))]);
+        overall.push(vec![Value::Str("data version".into()), Value::Int(self.data_version as i64)]);
         vec![
             overall,
             count_table("By fidelity", "fidelity", &self.fidelity),

@@ -329,6 +329,7 @@ fn every_construct_has_an_example() {
         "EXPLAIN",
         "DESCRIBE",
         "SHOW STATS",
+        "AS OF",
         "TRUE",
         "FALSE",
         "--",

@@ -606,7 +606,7 @@ impl PyStore {
     #[pyo3(signature = (a, b = None))]
     #[allow(clippy::type_complexity)]
     fn diff(&self, py: Python<'_>, a: &Bound<'_, PyAny>, b: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(String, String, Option<String>, Option<String>, Option<String>, Option<String>)>> {
-        let a = as_of_of(Some(a))?.expect("given");
+        let a = as_of_of(Some(a))?.ok_or_else(|| pyo3::exceptions::PyTypeError::new_err("diff needs a first version (int) or time (str)"))?;
         let b = as_of_of(b)?;
         self.with(py, move |s| {
             let from = s.resolve_version(&a)?.seq;

@@ -43,7 +43,7 @@ def test_version_as_of_diff_and_remove(scratch_copy):
             db.query("SELECT id FROM hops", as_of="yesterday")
         with pytest.raises(TypeError, match="as_of"):
             db.query("SELECT id FROM hops", as_of=1.5)
-        with pytest.raises(hopdb.Error, match="as_of applies to SELECT"):
+        with pytest.raises(ValueError, match="as_of applies to SELECT"):
             db.query("SHOW MODELS", as_of=v0)
         with pytest.raises(hopdb.Error, match="reason"):
             db.remove(HOP, reason=" ")

@@ -95,9 +95,18 @@ fn counts_table(title: &str, rows: &[(String, Value)]) -> ResultTable {
     t
 }
 
-/// Run a BVSE command.
+/// Run a BVSE command; one that wrote says the store's new data version.
 pub fn run(db: &Path, cmd: BvseCmd) -> Result<()> {
     let store = Store::open(db)?;
+    let before = store.version()?.seq;
+    let out = run_in(&store, cmd);
+    if store.version()?.seq != before {
+        super::records::note_version(&store)?;
+    }
+    out
+}
+
+fn run_in(store: &Store, cmd: BvseCmd) -> Result<()> {
     match cmd {
         BvseCmd::Compute { from, recipe, skip_failed, format } => {
             let ids = hopdb::query::select_ids(&store, &from)?;

@@ -190,7 +190,7 @@ const KEYWORDS: &[&str] = &[
     "STRATIFIED", "RANDOM", "GROUPED", "KFOLD", "TEST", "SEED", "SCENARIOS", "OF", "TRAIN", "TUNE",
     "EVALUATE", "PREDICT", "CROSS", "VALIDATE", "MODEL", "MODELS", "PREDICTIONS", "ON", "WITH",
     "FOR", "FOLDS", "THRESHOLD", "FORCE", "REPLACE", "PRETRAINED", "random_forest", "boosted_trees",
-    "mean", "gnn", "LENGTH", "FORMAT", "VIEW", "alignn", "extxyz", "VALIDATION",
+    "mean", "gnn", "LENGTH", "FORMAT", "VIEW", "alignn", "extxyz", "VALIDATION", "RETRAIN", "STRICT",
 ];
 
 const DOT_COMMANDS: &[&str] = &[".help", ".schema", ".timer", ".format", ".quit", ".exit"];

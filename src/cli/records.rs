@@ -439,6 +439,7 @@ fn add_into(store: &Store, a: AddArgs) -> Result<bool> {
             if !flags.is_empty() {
                 println!("flagged: {}", flags.join(", "));
             }
+            note_version(store)?;
             Ok(true)
         }
         Added::Duplicate(existing) => {
@@ -457,6 +458,9 @@ pub fn stats(db: &Path, format: Format) -> Result<()> {
     }
     for t in st.tables() {
         println!("{}\n", t.render(format));
+    }
+    if format == Format::Table {
+        println!("data version {} ({}): the last write; `hopdb log` lists them, `AS OF` queries earlier ones", st.data_version, st.data_version_at);
     }
     Ok(())
 }

@@ -130,28 +130,32 @@ fn relevant_change(old: &HopRecord, new: Option<&HopRecord>) -> Option<String> {
     (!what.is_empty()).then(|| what.join(", "))
 }
 
+/// Staleness when the history does not reach back to the training (a store upgraded since):
+/// removed training hops by name, other changes through the content hash.
+fn staleness_by_hash(store: &Store, rec: &ModelRecord, lin: &Lineage, now: u64) -> store::Result<Staleness> {
+    let mut records = Vec::new();
+    let mut changed = Vec::new();
+    for id in &rec.train_ids {
+        match store.get(id)? {
+            Some(r) => records.push(r),
+            None => changed.push(HopChange { id: id.clone(), what: "removed".into() }),
+        }
+    }
+    if changed.is_empty() && learned_hash(&records, &rec.feature_set, &rec.split_fingerprint) != lin.content_hash {
+        changed.push(HopChange { id: "(some)".into(), what: "the training data's content hash differs".into() });
+    }
+    Ok(Staleness { trained_at: lin.data_version, now, changed })
+}
+
 /// Whether `rec`'s training hops changed since it was trained; `None` for a model that has no
 /// lineage (trained before hopdb recorded it).
 pub fn staleness(store: &Store, rec: &ModelRecord) -> store::Result<Option<Staleness>> {
     let Some(lin) = &rec.lineage else { return Ok(None) };
     let now = store.version()?.seq;
-    let changes = if lin.data_version < store.history_from()? {
-        // History does not reach back to the training: compare with the content hash.
-        let mut records = Vec::new();
-        let mut changed = Vec::new();
-        for id in &rec.train_ids {
-            match store.get(id)? {
-                Some(r) => records.push(r),
-                None => changed.push(HopChange { id: id.clone(), what: "removed".into() }),
-            }
-        }
-        if changed.is_empty() && learned_hash(&records, &rec.feature_set, &rec.split_fingerprint) != lin.content_hash {
-            changed.push(HopChange { id: "(some)".into(), what: "the training data's content hash differs".into() });
-        }
-        return Ok(Some(Staleness { trained_at: lin.data_version, now, changed }));
-    } else {
-        store.changes_after(lin.data_version)?
-    };
+    if lin.data_version < store.history_from()? {
+        return Ok(Some(staleness_by_hash(store, rec, lin, now)?));
+    }
+    let changes = store.changes_after(lin.data_version)?;
     let mut changed = Vec::new();
     if !changes.is_empty() {
         for id in &rec.train_ids {

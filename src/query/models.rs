@@ -99,7 +99,7 @@ fn evaluate(store: &Store, e: &EvaluateModel) -> Result<ResultTable, ExecError> 
 /// The table `EVALUATE` shows: the summary, or a breakdown.
 fn evaluation_table(ev: &workflow::Evaluation, by: Option<EvalBy>) -> ResultTable {
     match by {
-        None => summary_table(&ev),
+        None => summary_table(ev),
         Some(EvalBy::Group) => breakdown("group", &ev.by_group),
         Some(EvalBy::Scenario) => breakdown("scenario", &ev.by_scenario),
         Some(EvalBy::Hop) => {

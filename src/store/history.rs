@@ -24,7 +24,7 @@ pub(super) const HISTORY_FROM_KEY: &str = "history_from";
 /// A data version: the sequence number of a write's audit entry, and its time.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DataVersion {
-    /// Sequence number (monotone; numbers may be skipped).
+    /// Sequence number: 0 for the store as created, one more per write.
     pub seq: u64,
     /// RFC 3339 time of the write.
     pub at: String,
@@ -226,9 +226,8 @@ impl Store {
                 break;
             }
             let id = String::from_utf8_lossy(&k[plen + 1..]).into_owned();
-            if !out.contains_key(&id) {
-                let before: Option<HopRecord> = decode(&k, &val)?;
-                out.insert(id, before);
+            if let std::collections::btree_map::Entry::Vacant(slot) = out.entry(id) {
+                slot.insert(decode::<Option<HopRecord>>(&k, &val)?);
             }
         }
         Ok(out)
@@ -305,6 +304,20 @@ mod tests {
         }
         store.commit(ws).unwrap();
         (dir, store, ids)
+    }
+
+    #[test]
+    fn versions_count_writes_across_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let store = Store::create(&path).unwrap();
+        assert_eq!(store.version().unwrap().seq, 0, "the store as created is version 0");
+        let v1 = store.commit(WriteSet::new("t", "one")).unwrap();
+        assert_eq!(v1.seq, 1);
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.commit(WriteSet::new("t", "two")).unwrap().seq, 2, "no gap after a reopen");
+        assert_eq!(store.audit_log().unwrap().iter().map(|e| e.seq).collect::<Vec<_>>(), [0, 1, 2]);
     }
 
     #[test]

@@ -245,6 +245,9 @@ pub struct Store {
     /// "at least n". Reset by every [`Store::commit`] (the only write path; the store's flock
     /// keeps other processes out), so it is never stale.
     count_hint: std::sync::Mutex<(usize, bool)>,
+    /// Held by [`Store::commit`] from choosing a write's version until it is applied, so that
+    /// versions follow the order in which writes land (the history depends on it).
+    commit_lock: std::sync::Mutex<()>,
 }
 
 /// A set of writes applied atomically by [`Store::commit`], with its audit entry.
@@ -414,7 +417,7 @@ impl Store {
         for (label, group) in crate::record::classes::DEFAULT_CLASS_GROUPS {
             ws.set_class_group(label, group);
         }
-        let store = Store { path: path.to_path_buf(), db, _lock: lock, count_hint: std::sync::Mutex::new((0, false)) };
+        let store = Store { path: path.to_path_buf(), db, _lock: lock, count_hint: std::sync::Mutex::new((0, false)), commit_lock: std::sync::Mutex::new(()) };
         store.commit(ws)?;
         Ok(store)
     }
@@ -438,7 +441,7 @@ impl Store {
             Err(e) => return Err(StoreError::from(e).at(path)),
         };
         let ver = db.get(key(Keyspace::Meta, &[SCHEMA_VERSION_KEY.as_bytes()])).map_err(|e| StoreError::from(e).at(path))?;
-        let store = Store { path: path.to_path_buf(), db, _lock: lock, count_hint: std::sync::Mutex::new((0, false)) };
+        let store = Store { path: path.to_path_buf(), db, _lock: lock, count_hint: std::sync::Mutex::new((0, false)), commit_lock: std::sync::Mutex::new(()) };
         match ver {
             None => Err(missing_schema_version(&store)),
             Some(v) => {
@@ -469,7 +472,7 @@ impl Store {
                 // The open failed only on the watermark when sled itself opened: retry without it.
                 let lock = lock_file(path)?;
                 let db = sled_config(path).open().map_err(|_| e.clone_message())?;
-                let store = Store { path: path.to_path_buf(), db, _lock: lock, count_hint: std::sync::Mutex::new((0, false)) };
+                let store = Store { path: path.to_path_buf(), db, _lock: lock, count_hint: std::sync::Mutex::new((0, false)), commit_lock: std::sync::Mutex::new(()) };
                 Ok((store, Some(e)))
             }
             Err(e) => Err(e),
@@ -495,7 +498,14 @@ impl Store {
     /// touches, and flush it to disk. Returns the data version it made.
     pub fn commit(&self, ws: WriteSet) -> Result<DataVersion> {
         let WriteSet { mut batch, records, op, summary, history, .. } = ws;
-        let seq = self.db.generate_id().map_err(|e| self.sled_error(e))?;
+        let _in_order = self.commit_lock.lock().unwrap_or_else(|e| e.into_inner());
+        // The next version: one more than the last audit entry's (versions count writes; stores
+        // written before kept sled's generated ids, which only grow).
+        let last = self.db.scan_prefix(key(Keyspace::Audit, &[])).keys().next_back().transpose().map_err(|e| self.sled_error(e))?;
+        let seq = match last {
+            Some(k) => u64::from_be_bytes(k[2..10].try_into().map_err(|_| StoreError::Corrupt { key: "a/...".into(), msg: "short audit key".into() })?) + 1,
+            None => 0,
+        };
         for (id, before) in &history {
             batch.insert(history::history_key(seq, id), encode(before));
         }

@@ -135,7 +135,7 @@ mod tests {
         let v1 = SplitV1 {
             name: split.name.clone(),
             query: split.query.clone(),
-            algorithm: split.algorithm.clone(),
+            algorithm: split.algorithm,
             params: split.params.clone(),
             seed: split.seed,
             partitions: split.partitions.clone(),
