@@ -63,7 +63,7 @@ pub fn summary_table(split: &Split, store: &Store) -> Result<ResultTable> {
 /// The stored splits: name, algorithm, seed, partition sizes, distinct ids, fingerprint,
 /// creation time and query.
 pub fn list_table(store: &Store) -> Result<ResultTable> {
-    let mut t = ResultTable::new(&["name", "algorithm", "seed", "partitions", "ids", "fingerprint", "created_at", "query"]);
+    let mut t = ResultTable::new(&["name", "algorithm", "seed", "partitions", "ids", "fingerprint", "created_at", "data_version", "query"]);
     for s in list(store)? {
         let sizes = s.partition_names().iter().map(|p| format!("{p} {}", s.partition(p).len())).collect::<Vec<_>>().join(", ");
         t.push(vec![
@@ -74,6 +74,7 @@ pub fn list_table(store: &Store) -> Result<ResultTable> {
             Value::Int(s.all_ids().len() as i64),
             Value::Str(s.fingerprint.clone()),
             Value::Str(s.created_at.clone()),
+            s.data_version.map_or(Value::Null, |v| Value::Int(v as i64)),
             if s.query.is_empty() { Value::Null } else { Value::Str(s.query.clone()) },
         ]);
     }
