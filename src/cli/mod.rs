@@ -41,11 +41,14 @@ pub enum Command {
     #[command(after_help = "Example:\n  hopdb add --initial ini.cif --final fin.cif --ion Li --em 0.42 --xc GGA --doi 10.1000/xyz --notes 'Table 2'")]
     Add(records::AddArgs),
     /// Counts by fidelity, mobile ion, structural group, class and XC functional.
-    #[command(after_help = "Example:\n  hopdb stats --format json")]
+    #[command(after_help = "Example:\n  hopdb stats --format json\n  hopdb stats --storage      # where the bytes go, by keyspace")]
     Stats {
         /// Output format.
         #[arg(long, value_parser = crate::cli::format_parser(), default_value = "table")]
         format: Format,
+        /// Also show what each keyspace holds (keys, key and value bytes): a full pass over the store.
+        #[arg(long)]
+        storage: bool,
     },
     /// Show one record with its provenance and revision history.
     #[command(after_help = "Example:\n  hopdb show devi2025:LiCoO2_1")]
@@ -96,6 +99,13 @@ pub enum Command {
     /// BVSE barriers: for stored hops, a substitution corpus, and BVSE vs DFT.
     #[command(subcommand)]
     Bvse(bvse::BvseCmd),
+    /// Rewrite the store into fresh files, reclaiming the space sled's log keeps (crash-safe: the old files stay until the copy is complete).
+    #[command(after_help = "Example:\n  hopdb stats --storage    # keys and values vs. files on disk\n  hopdb compact")]
+    Compact {
+        /// Output format.
+        #[arg(long, value_parser = crate::cli::format_parser(), default_value = "table")]
+        format: Format,
+    },
     /// Show the append-only audit log of writes.
     #[command(after_help = "Example:\n  hopdb log --limit 20")]
     Log {
@@ -138,7 +148,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Init => records::init(&cli.db),
         Command::Import(cmd) => records::import(&cli.db, cmd),
         Command::Add(a) => records::add(&cli.db, a),
-        Command::Stats { format } => records::stats(&cli.db, format),
+        Command::Stats { format, storage } => records::stats(&cli.db, format, storage),
         Command::Show { id, format } => records::show(&cli.db, &id, format),
         Command::Edit(a) => records::edit(&cli.db, a),
         Command::Remove(a) => records::remove(&cli.db, a),
@@ -146,6 +156,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Export(a) => records::export(&cli.db, a),
         Command::Classes(c) => records::classes(&cli.db, c),
         Command::Log { limit, format } => records::log(&cli.db, limit, format),
+        Command::Compact { format } => records::compact(&cli.db, format),
         Command::Bench(c) => bench::run(c),
         Command::Bvse(c) => bvse::run(&cli.db, c),
         Command::Query(a) => query::query(&cli.db, a),

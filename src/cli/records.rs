@@ -449,12 +449,34 @@ fn add_into(store: &Store, a: AddArgs) -> Result<bool> {
     }
 }
 
-pub fn stats(db: &Path, format: Format) -> Result<()> {
+pub fn stats(db: &Path, format: Format, storage: bool) -> Result<()> {
     let store = open(db)?;
     let st = hopdb::stats::compute(&store)?;
+    let usage = if storage { Some(store.keyspace_usage()?) } else { None };
     if format == Format::Json {
-        println!("{}", serde_json::to_string_pretty(&st)?);
+        let mut v = serde_json::to_value(&st)?;
+        if let Some(u) = &usage {
+            v["storage"] = serde_json::to_value(u)?;
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
+    }
+    if let Some(u) = &usage {
+        let total: u64 = u.iter().map(|x| x.key_bytes + x.value_bytes).sum();
+        let mut t = ResultTable::new(&["keyspace", "prefix", "keys", "key MiB", "value MiB", "share"])
+            .titled(format!("Storage: {:.1} MiB of keys and values in {:.1} MiB of files", total as f64 / 1048576.0, st.bytes_on_disk as f64 / 1048576.0));
+        for x in u {
+            let (name, prefix) = x.keyspace.map_or(("(unknown)".to_string(), "?".to_string()), |k| (k.name().to_string(), (k.byte() as char).to_string()));
+            t.push(vec![
+                Value::Str(name),
+                Value::Str(prefix),
+                Value::Int(x.keys as i64),
+                Value::Num(x.key_bytes as f64 / 1048576.0),
+                Value::Num(x.value_bytes as f64 / 1048576.0),
+                Value::Num(if total > 0 { (x.key_bytes + x.value_bytes) as f64 / total as f64 } else { 0.0 }),
+            ]);
+        }
+        println!("{}\n", t.render(format));
     }
     for t in st.tables() {
         println!("{}\n", t.render(format));
@@ -617,6 +639,25 @@ pub fn classes(db: &Path, c: ClassesCmd) -> Result<()> {
             note_version(&store)?;
         }
     }
+    Ok(())
+}
+
+pub fn compact(db: &Path, format: Format) -> Result<()> {
+    let store = open(db)?;
+    let (store, r) = store.compact()?;
+    if format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        let mib = |b: u64| Value::Num(b as f64 / 1048576.0);
+        let mut t = ResultTable::new(&["quantity", "value"]).titled("Compaction");
+        t.push(vec![Value::Str("keys".into()), Value::Int(r.keys as i64)]);
+        t.push(vec![Value::Str("MiB of keys and values".into()), mib(r.bytes)]);
+        t.push(vec![Value::Str("MiB on disk before".into()), mib(r.bytes_on_disk_before)]);
+        t.push(vec![Value::Str("MiB on disk after".into()), mib(r.bytes_on_disk_after)]);
+        t.push(vec![Value::Str("seconds".into()), Value::Num(r.seconds)]);
+        println!("{}", t.render(format));
+    }
+    note_version(&store)?;
     Ok(())
 }
 

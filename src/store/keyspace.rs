@@ -9,7 +9,7 @@ pub(super) const SEP: u8 = 0;
 ///
 /// Invariant: the bytes are distinct and never change (they are on disk); a new keyspace takes
 /// a byte no earlier schema used. The module doc's table is [`Keyspace::markdown_table`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub enum Keyspace {
     /// Store metadata (`m`): schema version and creation time, raw bytes.
     Meta,
@@ -95,6 +95,27 @@ impl Keyspace {
     /// True for the keyspaces of named objects ([`Keyspace::OBJECTS`]).
     pub fn holds_objects(self) -> bool {
         Keyspace::OBJECTS.contains(&self)
+    }
+
+    /// A short name (for reports).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Keyspace::Meta => "meta",
+            Keyspace::Record => "records",
+            Keyspace::Structure => "structures",
+            Keyspace::Index => "index",
+            Keyspace::RangeIndex => "range index",
+            Keyspace::CompositeIndex => "composite index",
+            Keyspace::DupBucket => "duplicate buckets",
+            Keyspace::ClassGroup => "class groups",
+            Keyspace::Audit => "audit log",
+            Keyspace::Features => "features cache",
+            Keyspace::Model => "models",
+            Keyspace::Prediction => "predictions",
+            Keyspace::Split => "splits",
+            Keyspace::CorpusFailure => "corpus failures",
+            Keyspace::History => "record history",
+        }
     }
 
     /// The parts of a key after the prefix byte (for the table).

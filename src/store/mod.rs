@@ -48,6 +48,7 @@
 //! `PATH/hopdb.lock` and fails at once with [`StoreError::Locked`] when another process holds it.
 
 mod codec;
+mod compact;
 mod history;
 mod index;
 mod keyspace;
@@ -60,6 +61,7 @@ pub use index::{
     COMPOSITE_RANGE_FIELD, DUP_BIN_WIDTH, INDEXED_FIELDS, RANGE_INDEXED_FIELDS,
 };
 pub use keyspace::Keyspace;
+pub use compact::CompactReport;
 pub use history::{AsOf, Change, DataVersion, FieldChange};
 pub use objects::Saved;
 
@@ -212,6 +214,19 @@ fn damaged_message(path: Option<&Path>, detail: &str) -> String {
          re-import that into a new store with `hopdb --db NEW import jsonl rescue.jsonl`. Do not \
          run `hopdb init` over it."
     )
+}
+
+/// What one keyspace holds ([`Store::keyspace_usage`]).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct KeyspaceUsage {
+    /// The keyspace (`None`: keys of no known keyspace).
+    pub keyspace: Option<Keyspace>,
+    /// Number of keys.
+    pub keys: u64,
+    /// Bytes of the keys.
+    pub key_bytes: u64,
+    /// Bytes of the values as stored.
+    pub value_bytes: u64,
 }
 
 /// Result alias for store operations.
@@ -373,8 +388,18 @@ pub const WATERMARK_FILE: &str = "hopdb.state";
 /// sled settings: space-efficient mode (large import batches make sled write many page
 /// versions); values are compressed by the store's codec, not by sled.
 fn sled_config(dir: &Path) -> sled::Config {
-    sled::Config::new().path(dir.join("data")).mode(sled::Mode::LowSpace)
+    sled_config_at(&dir.join("data"))
 }
+
+/// [`sled_config`] for sled's files in `data` (the store's `data`, or a compaction's copy).
+fn sled_config_at(data: &Path) -> sled::Config {
+    sled::Config::new().path(data).mode(sled::Mode::LowSpace).cache_capacity(SLED_CACHE_BYTES)
+}
+
+/// sled's page cache: enough for the records and indexes of a 120k-hop store's queries,
+/// a quarter of sled's default (1 GiB), which a full pass (an export, a compaction) would
+/// otherwise fill.
+const SLED_CACHE_BYTES: u64 = 256 << 20;
 
 fn lock_file(dir: &Path) -> Result<File> {
     use fs2::FileExt;
@@ -390,6 +415,11 @@ fn lock_file(dir: &Path) -> Result<File> {
 }
 
 impl Store {
+    /// A store over open sled files, with the lock already held.
+    fn from_parts(path: PathBuf, db: sled::Db, lock: File) -> Store {
+        Store { path, db, _lock: lock, count_hint: std::sync::Mutex::new((0, false)), commit_lock: std::sync::Mutex::new(()) }
+    }
+
     /// A sled error as a store error, naming this store when it is a corruption.
     fn sled_error(&self, e: sled::Error) -> StoreError {
         StoreError::from(e).at(&self.path)
@@ -427,10 +457,11 @@ impl Store {
     /// ([`SCHEMA_VERSION`]'s list) is upgraded in place first, with an audit entry `upgrade`.
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
         let path = path.as_ref();
-        if !path.join("data").is_dir() {
+        if !compact::holds_store(path) {
             return Err(StoreError::NotAStore(path.to_path_buf()));
         }
         let lock = lock_file(path)?;
+        compact::recover(path)?;
         let db = match sled_config(path).open() {
             Ok(db) => db,
             // Schema 1 stores were written with sled's compression on, which sled refuses to
@@ -482,7 +513,7 @@ impl Store {
     /// Open the store at `path`, creating it first when the path does not exist.
     pub fn open_or_create(path: impl AsRef<Path>) -> Result<Store> {
         let p = path.as_ref();
-        if p.join("data").is_dir() {
+        if compact::holds_store(p) {
             Store::open(p)
         } else {
             Store::create(p)
@@ -689,6 +720,27 @@ impl Store {
                 decode(&k, &v)
             })
             .collect()
+    }
+
+    /// What each keyspace holds: keys, key bytes and value bytes as stored (after the codec's
+    /// compression), in the order of [`Keyspace::ALL`]; keys of no known keyspace count under
+    /// `None`. Reads every key and value (a full pass over the store).
+    pub fn keyspace_usage(&self) -> Result<Vec<KeyspaceUsage>> {
+        let mut by: BTreeMap<Option<Keyspace>, KeyspaceUsage> = BTreeMap::new();
+        for kv in self.db.iter() {
+            let (k, v) = kv.map_err(|e| self.sled_error(e))?;
+            let space = k.first().and_then(|b| Keyspace::from_byte(*b));
+            let u = by.entry(space).or_insert(KeyspaceUsage { keyspace: space, keys: 0, key_bytes: 0, value_bytes: 0 });
+            u.keys += 1;
+            u.key_bytes += k.len() as u64;
+            u.value_bytes += v.len() as u64;
+        }
+        let mut out: Vec<KeyspaceUsage> = Keyspace::ALL
+            .iter()
+            .map(|k| by.remove(&Some(*k)).unwrap_or(KeyspaceUsage { keyspace: Some(*k), keys: 0, key_bytes: 0, value_bytes: 0 }))
+            .collect();
+        out.extend(by.into_values());
+        Ok(out)
     }
 
     /// Size of the store's files on disk, in bytes.
