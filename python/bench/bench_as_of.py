@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import hopdb
+from docs_block import write_block
 from hopdb import _hopdb
 
 QUERIES = [
@@ -104,13 +105,7 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if a.write_docs:
-        old = a.write_docs.read_text() if a.write_docs.exists() else ""
-        block = f"{BEGIN}\n{text}{END}\n"
-        if BEGIN in old and END in old:
-            new = old[: old.index(BEGIN)] + block + old[old.index(END) + len(END) + 1 :]
-        else:
-            new = old.rstrip("\n") + "\n\n" + block
-        a.write_docs.write_text(new)
+        write_block(a.write_docs, BEGIN, END, text)
 
 
 if __name__ == "__main__":

@@ -48,50 +48,28 @@ pub struct ModelRecord {
     pub lineage: Option<super::lineage::Lineage>,
 }
 
-/// A model record as stored with format version 1 (before versions and lineage).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ModelRecordV1 {
-    /// See [`ModelRecord`].
-    pub name: String,
-    /// See [`ModelRecord`].
-    pub kind: String,
-    /// See [`ModelRecord`].
-    pub params: BTreeMap<String, String>,
-    /// See [`ModelRecord`].
-    pub feature_set: String,
-    /// See [`ModelRecord`].
-    pub feature_names: Vec<String>,
-    /// See [`ModelRecord`].
-    pub split_fingerprint: String,
-    /// See [`ModelRecord`].
-    pub train_ids: Vec<String>,
-    /// See [`ModelRecord`].
-    pub blob: Vec<u8>,
-    /// See [`ModelRecord`].
-    pub metrics: BTreeMap<String, f64>,
-    /// See [`ModelRecord`].
-    pub training_log: Vec<String>,
-    /// See [`ModelRecord`].
-    pub created_at: String,
-}
+/// A model record as stored with format version 1 (before versions and lineage): the fields
+/// of [`ModelRecord`] up to `created_at`, in order (bincode writes a struct as the tuple of its
+/// fields, so the tuple reads the old values).
+pub type ModelRecordV1 = (
+    String,
+    String,
+    BTreeMap<String, String>,
+    String,
+    Vec<String>,
+    String,
+    Vec<String>,
+    Vec<u8>,
+    BTreeMap<String, f64>,
+    Vec<String>,
+    String,
+);
 
-impl From<ModelRecordV1> for ModelRecord {
-    fn from(v: ModelRecordV1) -> ModelRecord {
-        ModelRecord {
-            name: v.name,
-            kind: v.kind,
-            params: v.params,
-            feature_set: v.feature_set,
-            feature_names: v.feature_names,
-            split_fingerprint: v.split_fingerprint,
-            train_ids: v.train_ids,
-            blob: v.blob,
-            metrics: v.metrics,
-            training_log: v.training_log,
-            created_at: v.created_at,
-            version: 1,
-            lineage: None,
-        }
+impl ModelRecord {
+    /// A record read in format version 1: version 1, no lineage.
+    pub fn from_v1(v: ModelRecordV1) -> ModelRecord {
+        let (name, kind, params, feature_set, feature_names, split_fingerprint, train_ids, blob, metrics, training_log, created_at) = v;
+        ModelRecord { name, kind, params, feature_set, feature_names, split_fingerprint, train_ids, blob, metrics, training_log, created_at, version: 1, lineage: None }
     }
 }
 
@@ -170,7 +148,7 @@ fn checked(store: &Store, key: &str, stored: store::Result<(u32, ModelRecord)>) 
     let (ver, rec) = match stored {
         Ok(v) => v,
         Err(StoreError::Corrupt { msg, .. }) => match store.load_object::<(u32, ModelRecordV1)>(Keyspace::Model, &[key]) {
-            Ok(Some((1, v1))) => return Ok(v1.into()),
+            Ok(Some((1, v1))) => return Ok(ModelRecord::from_v1(v1)),
             _ => return Err(ModelError::Decode(format!("stored model '{key}': {msg}"))),
         },
         Err(e) => return Err(e.into()),

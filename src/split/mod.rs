@@ -289,40 +289,15 @@ pub struct Split {
     pub data_version: Option<u64>,
 }
 
-/// A split as stored with format version 1 (before `data_version`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SplitV1 {
-    /// See [`Split`].
-    pub name: String,
-    /// See [`Split`].
-    pub query: String,
-    /// See [`Split`].
-    pub algorithm: Algorithm,
-    /// See [`Split`].
-    pub params: BTreeMap<String, String>,
-    /// See [`Split`].
-    pub seed: Option<u64>,
-    /// See [`Split`].
-    pub partitions: BTreeMap<String, Vec<String>>,
-    /// See [`Split`].
-    pub fingerprint: String,
-    /// See [`Split`].
-    pub created_at: String,
-}
+/// A split as stored with format version 1 (before `data_version`): the fields of [`Split`]
+/// up to `created_at`, in order (bincode writes a struct as the tuple of its fields).
+pub type SplitV1 = (String, String, Algorithm, BTreeMap<String, String>, Option<u64>, BTreeMap<String, Vec<String>>, String, String);
 
-impl From<SplitV1> for Split {
-    fn from(v: SplitV1) -> Split {
-        Split {
-            name: v.name,
-            query: v.query,
-            algorithm: v.algorithm,
-            params: v.params,
-            seed: v.seed,
-            partitions: v.partitions,
-            fingerprint: v.fingerprint,
-            created_at: v.created_at,
-            data_version: None,
-        }
+impl Split {
+    /// A split read in format version 1 (no data version).
+    pub fn from_v1(v: SplitV1) -> Split {
+        let (name, query, algorithm, params, seed, partitions, fingerprint, created_at) = v;
+        Split { name, query, algorithm, params, seed, partitions, fingerprint, created_at, data_version: None }
     }
 }
 

@@ -31,7 +31,7 @@ fn checked(store: &Store, name: &str, stored: store::Result<(u32, Split)>) -> Re
     let (ver, split) = match stored {
         Ok(v) => v,
         Err(StoreError::Corrupt { msg, .. }) => match store.load_object::<(u32, super::SplitV1)>(Keyspace::Split, &[name]) {
-            Ok(Some((1, v1))) => (SPLIT_FORMAT_VERSION, Split::from(v1)),
+            Ok(Some((1, v1))) => (SPLIT_FORMAT_VERSION, Split::from_v1(v1)),
             _ => return Err(corrupt(msg)),
         },
         Err(e) => return Err(e.into()),

@@ -101,20 +101,22 @@ mod tests {
     use crate::split::{self, SplitV1};
     use std::collections::BTreeMap;
 
+    /// A model record in format version 1 (name, kind, params, feature set, feature names,
+    /// split fingerprint, train ids, blob, metrics, training log, created at).
     fn model_record() -> ModelRecordV1 {
-        ModelRecordV1 {
-            name: "m1".into(),
-            kind: "mean".into(),
-            params: BTreeMap::from([("target".to_string(), "em".to_string())]),
-            feature_set: "hop-v1@2".into(),
-            feature_names: vec!["a".into(), "b".into()],
-            split_fingerprint: "abc".into(),
-            train_ids: vec!["x".into(); 40],
-            blob: (0..=255u8).cycle().take(600).collect(),
-            metrics: BTreeMap::from([("test_mae".to_string(), 0.25)]),
-            training_log: vec!["trained".into()],
-            created_at: "2025-01-01T00:00:00Z".into(),
-        }
+        (
+            "m1".into(),
+            "mean".into(),
+            BTreeMap::from([("target".to_string(), "em".to_string())]),
+            "hop-v1@2".into(),
+            vec!["a".into(), "b".into()],
+            "abc".into(),
+            vec!["x".into(); 40],
+            (0..=255u8).cycle().take(600).collect(),
+            BTreeMap::from([("test_mae".to_string(), 0.25)]),
+            vec!["trained".into()],
+            "2025-01-01T00:00:00Z".into(),
+        )
     }
 
     fn prediction(id: &str, predicted: f64) -> Prediction {
@@ -132,16 +134,16 @@ mod tests {
             put(k.to_vec(), bincode::serialize(&row).unwrap());
         }
         // Splits and models in their format version 1 (before data versions and lineage).
-        let v1 = SplitV1 {
-            name: split.name.clone(),
-            query: split.query.clone(),
-            algorithm: split.algorithm,
-            params: split.params.clone(),
-            seed: split.seed,
-            partitions: split.partitions.clone(),
-            fingerprint: split.fingerprint.clone(),
-            created_at: split.created_at.clone(),
-        };
+        let v1: SplitV1 = (
+            split.name.clone(),
+            split.query.clone(),
+            split.algorithm,
+            split.params.clone(),
+            split.seed,
+            split.partitions.clone(),
+            split.fingerprint.clone(),
+            split.created_at.clone(),
+        );
         put(key(Keyspace::Split, &[b"s1"]), bincode::serialize(&(1u32, v1)).unwrap());
         put(key(Keyspace::Model, &[b"m1"]), bincode::serialize(&(1u32, &model_record())).unwrap());
         for (id, p) in [(&ids[0], 0.4), (&ids[1], 0.6)] {
@@ -183,7 +185,7 @@ mod tests {
         let ver = store.db.get(key(Keyspace::Meta, &[b"schema_version"])).unwrap().unwrap();
         assert_eq!(ver.as_ref(), &SCHEMA_VERSION.to_be_bytes());
         assert_eq!(split::load(&store, "s1").unwrap(), split);
-        assert_eq!(registry::load(&store, "m1").unwrap(), ModelRecord::from(model_record()));
+        assert_eq!(registry::load(&store, "m1").unwrap(), ModelRecord::from_v1(model_record()));
         assert_eq!(load_predictions(&store, "m1").unwrap(), [prediction(&ids[0], 0.4), prediction(&ids[1], 0.6)]);
         let (again, rep) = cached_matrix_report(&store, &ids, &set).unwrap();
         assert_eq!((rep.hits, rep.computed), (3, 0), "the cached vectors survive the upgrade");
