@@ -263,15 +263,15 @@ pub(crate) fn run_select(store: &Store, sel: &Select, force_scan: bool) -> Resul
         Some(a) => store.changes_after(resolve_as_of(store, a)?)?,
         None => BTreeMap::new(),
     };
-    let mut plan = if force_scan || !changes.is_empty() {
-        // Records changed since AS OF are read in their old state, which no index knows:
-        // the whole WHERE clause is checked on every record.
+    let mut plan = if force_scan {
         full_scan_plan(sel)
     } else {
         plan::plan_with(store, sel, false)?
     };
-    if !changes.is_empty() && !force_scan {
-        plan.access = plan::plan_with(store, sel, false)?.access;
+    if !changes.is_empty() {
+        // Records changed since AS OF are merged in their old state, which no index knows:
+        // the whole WHERE clause is checked on every record.
+        plan.residual = full_scan_plan(sel).residual;
     }
     let mut table = ResultTable {
         title: None,
