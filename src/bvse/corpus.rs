@@ -9,7 +9,7 @@
 //! re-running writes nothing twice. The rules (parent structures, substitution, work order,
 //! ids) are documented in `docs/BVSE_CORPUS.md`.
 
-use super::{barrier_for_hop, enumerate_hops, prepare_hop_with_oxidation_states, BvseError, HopCandidate, HopSearchOptions, NebResult, Recipe};
+use super::{enumerate_hops, prepare_hop, prepare_hop_with_oxidation_states, BvseError, HopCandidate, HopSearchOptions, NebResult, PreparedHop, Recipe};
 use crate::element::Element;
 use crate::import::finish_record;
 use crate::record::{Fidelity, HopRecord, Material, Method, Provenance, StructureId};
@@ -29,6 +29,13 @@ pub const DATASET: &str = "hopdb-bvse";
 pub const CORPUS_RULES_VERSION: &str = "1";
 /// Flag of a stored BVSE record whose NEB did not converge.
 pub const NOT_CONVERGED_FLAG: &str = "bvse-not-converged";
+/// Flag of a stored BVSE record whose (mobile ion, anion) softBV pair took fallback
+/// parameters ([`crate::bvse::Params::softbv_fallback`]); `WHERE NOT 'softbv-fallback' IN
+/// flags` leaves such barriers out.
+pub const SOFTBV_FALLBACK_FLAG: &str = "softbv-fallback";
+/// Flag of a stored BVSE record whose framework took fractional oxidation states (the
+/// fractional-average or compensated-anion fallback of [`crate::bvse::oxidation`]).
+pub const FRACTIONAL_OX_FLAG: &str = "bvse-fractional-ox";
 /// Importer name of records written by [`compute`].
 pub const COMPUTE_IMPORTER: &str = "bvse-compute";
 /// Importer name of records written by [`corpus`].
@@ -203,6 +210,7 @@ fn bvse_record(
     provenance: Provenance,
     parent: String,
     mut extra: BTreeMap<String, f64>,
+    prepared: &PreparedHop,
 ) -> HopRecord {
     let opts = recipe.neb_options();
     let n = res.positions.len();
@@ -226,13 +234,40 @@ fn bvse_record(
         },
         material,
         provenance,
-        flags: if res.converged { vec![] } else { vec![NOT_CONVERGED_FLAG.to_string()] },
+        flags: record_flags(res, prepared),
         parent: Some(parent),
         extra,
         ..HopRecord::new(id, ion, initial, final_site, res.em, Fidelity::Bvse)
     };
     finish_record(&mut r, host);
     r
+}
+
+/// The flags of a BVSE record: not converged, softBV fallback, fractional oxidation states.
+fn record_flags(res: &NebResult, prepared: &PreparedHop) -> Vec<String> {
+    let mut flags = Vec::new();
+    if !res.converged {
+        flags.push(NOT_CONVERGED_FLAG.to_string());
+    }
+    if !prepared.field.fallbacks().is_empty() {
+        flags.push(SOFTBV_FALLBACK_FLAG.to_string());
+    }
+    if prepared.oxidation_states.iter().any(|q| *q != q.round()) {
+        flags.push(FRACTIONAL_OX_FLAG.to_string());
+    }
+    flags
+}
+
+/// What a record's provenance notes say about fallbacks (empty when none were used).
+fn fallback_notes(prepared: &PreparedHop) -> String {
+    let mut out = String::new();
+    for fb in prepared.field.fallbacks() {
+        out.push_str(&format!("; softBV fallback {fb}"));
+    }
+    if let Some(m) = prepared.oxidation_method.filter(|m| !m.is_integral()) {
+        out.push_str(&format!("; oxidation states by {}", m.as_str()));
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------------------
@@ -328,7 +363,8 @@ pub fn compute(store: &Store, ids: &[String], opts: &ComputeOptions) -> Result<C
 /// The BVSE record of one stored hop (not written).
 pub fn compute_one(r: &HopRecord, host: &Structure, recipe: Recipe) -> Result<HopRecord, Failure> {
     let fail = |reason: FailureReason, message: String| Failure { id: r.id.clone(), reason, message };
-    let res = barrier_for_hop(r, host, recipe).map_err(|e| fail(FailureReason::of(&e), e.to_string()))?;
+    let prepared = prepare_hop(host, r.ion, r.initial, r.final_site, recipe).map_err(|e| fail(FailureReason::of(&e), e.to_string()))?;
+    let res = prepared.run().map_err(|e| fail(FailureReason::of(&e), e.to_string()))?;
     if !res.em.is_finite() {
         return Err(fail(FailureReason::NonFiniteBarrier, format!("NEB gave Em = {}", res.em)));
     }
@@ -339,7 +375,7 @@ pub fn compute_one(r: &HopRecord, host: &Structure, recipe: Recipe) -> Result<Ho
         group: r.material.group.clone(),
         crystal_system: r.material.crystal_system.clone(),
         space_group: r.material.space_group.clone(),
-        sys_name: None,
+        sys_name: r.material.sys_name.clone(),
         path_label: r.material.path_label.clone(),
         state: r.material.state,
     };
@@ -356,15 +392,16 @@ pub fn compute_one(r: &HopRecord, host: &Structure, recipe: Recipe) -> Result<Ho
         hopdb_version: crate::HOPDB_VERSION.to_string(),
         imported_at: crate::record::now(),
         notes: Some(format!(
-            "BVSE barrier (recipe {}) of the hop of parent record {} ({} Em = {} eV), same host and sites; converged = {}",
+            "BVSE barrier (recipe {}) of the hop of parent record {} ({} Em = {} eV), same host and sites; converged = {}{}",
             recipe.as_str(),
             r.id,
             r.fidelity,
             r.em,
-            res.converged
+            res.converged,
+            fallback_notes(&prepared)
         )),
     };
-    Ok(bvse_record(compute_id(&r.id, recipe), r.ion, host, r.initial, r.final_site, &res, recipe, material, provenance, r.id.clone(), BTreeMap::new()))
+    Ok(bvse_record(compute_id(&r.id, recipe), r.ion, host, r.initial, r.final_site, &res, recipe, material, provenance, r.id.clone(), BTreeMap::new(), &prepared))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -578,7 +615,7 @@ pub fn remembered_failure(store: &Store, id: &str) -> Result<Option<Failure>, St
 }
 
 /// Oxidation states of a variant structure (computed once per variant and shared by its hops).
-type VariantStates = Result<Vec<i8>, BvseError>;
+type VariantStates = Result<Vec<f64>, BvseError>;
 
 fn corpus_one(item: &WorkItem, parent: &Parent, variant: &Structure, ox: &VariantStates, strain: f64, recipe: Recipe) -> Result<HopRecord, Failure> {
     let fail = |e: &BvseError| Failure { id: item.id.clone(), reason: FailureReason::of(e), message: e.to_string() };
@@ -586,13 +623,14 @@ fn corpus_one(item: &WorkItem, parent: &Parent, variant: &Structure, ox: &Varian
     let h = &item.hop;
     let host = h.host(variant);
     let keep = (0..variant.len()).filter(|&k| k != h.from && k != h.to);
-    let mut hop_ox: Vec<i8> = keep.map(|k| ox[k]).collect();
+    let mut hop_ox: Vec<f64> = keep.map(|k| ox[k]).collect();
     hop_ox.push(ox[h.from]);
     if h.to != h.from {
         hop_ox.push(ox[h.to]);
     }
     let (initial, final_site) = (h.initial_frac(variant), h.final_frac(variant));
-    let res = prepare_hop_with_oxidation_states(&host, item.ion, initial, final_site, recipe, &hop_ox).and_then(|p| p.run()).map_err(|e| fail(&e))?;
+    let prepared = prepare_hop_with_oxidation_states(&host, item.ion, initial, final_site, recipe, &hop_ox).map_err(|e| fail(&e))?;
+    let res = prepared.run().map_err(|e| fail(&e))?;
     if !res.em.is_finite() {
         return Err(Failure { id: item.id.clone(), reason: FailureReason::NonFiniteBarrier, message: format!("NEB gave Em = {}", res.em) });
     }
@@ -614,7 +652,7 @@ fn corpus_one(item: &WorkItem, parent: &Parent, variant: &Structure, ox: &Varian
         hopdb_version: crate::HOPDB_VERSION.to_string(),
         imported_at: crate::record::now(),
         notes: Some(format!(
-            "corpus hop (recipe {}): parent structure {} (full crystal of record {}), {substitution}; jump site {} -> site {} image {:?}, length {:.3} A, clearance {:.3} A, multiplicity {}; converged = {}",
+            "corpus hop (recipe {}): parent structure {} (full crystal of record {}), {substitution}; jump site {} -> site {} image {:?}, length {:.3} A, clearance {:.3} A, multiplicity {}; converged = {}{}",
             recipe.as_str(),
             parent.id,
             parent.record_id,
@@ -624,14 +662,15 @@ fn corpus_one(item: &WorkItem, parent: &Parent, variant: &Structure, ox: &Varian
             h.length * strain,
             h.clearance * strain,
             h.multiplicity,
-            res.converged
+            res.converged,
+            fallback_notes(&prepared)
         )),
     };
     let mut extra = BTreeMap::new();
     extra.insert("multiplicity".to_string(), h.multiplicity as f64);
     extra.insert("clearance".to_string(), h.clearance * strain);
     extra.insert("lattice_scale".to_string(), strain);
-    Ok(bvse_record(item.id.clone(), item.ion, &host, initial, final_site, &res, recipe, material, provenance, parent.record_id.clone(), extra))
+    Ok(bvse_record(item.id.clone(), item.ion, &host, initial, final_site, &res, recipe, material, provenance, parent.record_id.clone(), extra, &prepared))
 }
 
 /// Build (or extend) the BVSE corpus (see the module docs and `docs/BVSE_CORPUS.md`): walk

@@ -12,7 +12,7 @@
 //! mobile ion's oxidation state, `q2` the framework atom's, Coulomb terms of opposite-sign
 //! pairs vanish, Morse terms of like-sign pairs vanish.
 
-use super::params::Params;
+use super::params::{Params, SoftBvFallback};
 use super::BvseError;
 use crate::element::Element;
 use crate::structure::neighbors::{Neighbor, PointLocator};
@@ -96,6 +96,13 @@ pub struct Field {
     ion: Element,
     ion_ox: i8,
     forces: ForceConvention,
+    fallbacks: Vec<SoftBvFallback>,
+}
+
+/// Principal quantum number of `e` for the Coulomb screening: the tabulated one (that of
+/// `ions`), else the element's period (the table agrees with the period for most elements).
+fn principal_n(p: &Params, e: Element) -> u8 {
+    p.principal_n(e).unwrap_or_else(|| e.period())
 }
 
 /// Framework atom images near a region of space, with their pair terms laid out for a fast
@@ -117,10 +124,15 @@ impl Field {
     /// whose sites have oxidation states `ox`, with pair interactions summed within `cutoff`
     /// Angstrom over all periodic images of the framework.
     ///
-    /// Errors: `ox` of the wrong length, a mobile ion that is not a cation, no anion in the
-    /// framework, a (cation, anion) pair missing from the softBV table, or a like-charged
-    /// element without a principal quantum number.
-    pub fn new(host: &Structure, ion: Element, ion_ox: i8, ox: &[i8], cutoff: f64) -> Result<Field, BvseError> {
+    /// States may be fractional (an element at an average state): the Coulomb term uses the
+    /// value, the softBV parameters of an anion those of its nearest whole state. A pair the
+    /// softBV table lacks takes [`Params::softbv_fallback`] parameters, listed by
+    /// [`Field::fallbacks`]. An element without a principal quantum number takes its period.
+    ///
+    /// Errors: `ox` of the wrong length or not finite, a mobile ion that is not a cation, no
+    /// anion in the framework, or a (cation, anion) pair with neither tabulated nor fallback
+    /// parameters.
+    pub fn new(host: &Structure, ion: Element, ion_ox: i8, ox: &[f64], cutoff: f64) -> Result<Field, BvseError> {
         if ox.len() != host.len() {
             return Err(BvseError::InvalidInput(format!("{} oxidation states for {} framework sites", ox.len(), host.len())));
         }
@@ -130,33 +142,48 @@ impl Field {
         if !cutoff.is_finite() || cutoff <= 0.0 {
             return Err(BvseError::InvalidInput(format!("cutoff {cutoff} A: must be positive")));
         }
-        if !ox.iter().any(|&q| q < 0) {
+        if let Some(q) = ox.iter().find(|q| !q.is_finite()) {
+            return Err(BvseError::InvalidInput(format!("oxidation state {q} is not a number")));
+        }
+        if !ox.iter().any(|&q| q < 0.0) {
             return Err(BvseError::NoAnion { formula: host.formula() });
         }
         let p = Params::global();
-        let n1 = p.principal_n(ion).ok_or(BvseError::MissingElementData { element: ion, what: "principal quantum number" })?;
+        let n1 = principal_n(p, ion);
         let rc1 = p.covalent_radius(ion);
-        let mut keys: Vec<(Element, i8)> = Vec::new();
+        let mut keys: Vec<(Element, u64)> = Vec::new();
         let mut terms = Vec::new();
+        let mut fallbacks: Vec<SoftBvFallback> = Vec::new();
         let mut kind = Vec::with_capacity(host.len());
         for (&e, &q) in host.species.iter().zip(ox) {
-            let k = match keys.iter().position(|x| *x == (e, q)) {
+            let k = match keys.iter().position(|x| *x == (e, q.to_bits())) {
                 Some(k) => k,
                 None => {
-                    let term = if q < 0 {
-                        let bv =
-                            p.softbv(ion, ion_ox, e, q).ok_or(BvseError::MissingPair { cation: ion, cation_ox: ion_ox, anion: e, anion_ox: q })?;
+                    let term = if q < 0.0 {
+                        let qa = q.round() as i8;
+                        let bv = match p.softbv(ion, ion_ox, e, qa) {
+                            Some(bv) => bv,
+                            None => {
+                                let (bv, fb) = p
+                                    .softbv_fallback(ion, ion_ox, e, qa)
+                                    .ok_or(BvseError::MissingPair { cation: ion, cation_ox: ion_ox, anion: e, anion_ox: qa })?;
+                                if !fallbacks.contains(&fb) {
+                                    fallbacks.push(fb);
+                                }
+                                bv
+                            }
+                        };
                         PairTerm::Morse { r_min: bv.r_min, alpha: bv.alpha, d0: bv.d0 }
-                    } else if q > 0 {
-                        let n2 = p.principal_n(e).ok_or(BvseError::MissingElementData { element: e, what: "principal quantum number" })?;
+                    } else if q > 0.0 {
+                        let n2 = principal_n(p, e);
                         PairTerm::Coulomb {
-                            a: COULOMB_K * ion_ox as f64 * q as f64 / (n1 as f64 * n2 as f64).sqrt(),
+                            a: COULOMB_K * ion_ox as f64 * q / (n1 as f64 * n2 as f64).sqrt(),
                             s: SCREENING_F * (rc1 + p.covalent_radius(e)),
                         }
                     } else {
                         PairTerm::None
                     };
-                    keys.push((e, q));
+                    keys.push((e, q.to_bits()));
                     terms.push(term);
                     keys.len() - 1
                 }
@@ -172,7 +199,13 @@ impl Field {
             ion,
             ion_ox,
             forces: ForceConvention::Exact,
+            fallbacks,
         })
+    }
+
+    /// The softBV pairs that took fallback parameters (empty when every pair is tabulated).
+    pub fn fallbacks(&self) -> &[SoftBvFallback] {
+        &self.fallbacks
     }
 
     /// The same field with another force convention.

@@ -21,9 +21,11 @@
 //!   FIRE (fmax 0.1, 100 steps), NEB with k = 2.0, improved tangent, no climbing image, FIRE
 //!   to fmax 0.1 in at most 100 steps, barrier = max - min over the band.
 //!
-//! Both recipes assign oxidation states to host + ion at the initial site + ion at the final
-//! site (the two ends of the edge, as `ions` does); if no charge-balanced assignment exists
-//! for that, host + ion at the initial site is used and the final site takes the same state.
+//! Both recipes assign oxidation states ([`oxidation`], rules and fallbacks on) to host + ion
+//! at the initial site + ion at the final site (the two ends of the edge, as `ions` does); if
+//! no charge-balanced integer assignment exists for that, host + ion at the initial site is
+//! tried, and the final site takes the same state; only when neither has an integer
+//! assignment does the fractional fallback of the first basis apply.
 //! Self-interaction of the mobile ion with its own periodic images, which `ions` includes, is
 //! a constant along the path and is left out.
 
@@ -37,8 +39,8 @@ pub mod params;
 pub use field::{Field, ForceConvention, PairTerm, Region, COULOMB_K, DEFAULT_CUTOFF, SCREENING_F};
 pub use hops::{enumerate_hops, HopCandidate, HopSearchOptions};
 pub use neb::{neb, BarrierDefinition, Fire, FireParams, NebOptions, NebResult};
-pub use oxidation::{assign_oxidation_states, assign_oxidation_states_with, OxidationOptions};
-pub use params::{ElementData, Params, SoftBv, SpeciesStats};
+pub use oxidation::{analyze, assign_oxidation_states, assign_oxidation_states_with, Assignment, OxidationAnalysis, OxidationMethod, OxidationOptions, SiteClass};
+pub use params::{ElementData, Params, SoftBv, SoftBvFallback, SpeciesStats};
 
 use crate::element::Element;
 use crate::record::HopRecord;
@@ -180,7 +182,9 @@ pub struct PreparedHop {
     /// Oxidation states of host + ion(s) in the order host sites, initial, final
     /// (the final site's state is a copy of the initial one when the basis is
     /// [`OxidationBasis::HostWithInitialSite`]).
-    pub oxidation_states: Vec<i8>,
+    pub oxidation_states: Vec<f64>,
+    /// How they were found (`None` when the caller gave them).
+    pub oxidation_method: Option<OxidationMethod>,
     /// Which structure they were assigned on.
     pub basis: OxidationBasis,
     /// Repetitions of the host cell along a, b, c.
@@ -220,17 +224,55 @@ pub fn prepare_hop(host: &Structure, ion: Element, initial: Vec3, final_site: Ve
     if d < 0.01 || !d.is_finite() {
         return Err(BvseError::CoincidentEndpoints { distance: d });
     }
+    let hop = hop_oxidation_states(host, ion, initial, final_site);
+    let a = hop.outcome?;
+    finish_prepare(host, ion, initial, final_site, recipe, a.states, Some(a.method), hop.basis)
+}
+
+/// The oxidation-state analysis of a hop as [`prepare_hop`] does it, for explaining.
+#[derive(Clone, Debug)]
+pub struct HopOxidation {
+    /// The structure analysed.
+    pub basis: OxidationBasis,
+    /// Its analysis (the last one tried).
+    pub analysis: OxidationAnalysis,
+    /// States in the order host sites, initial, final; or why there are none.
+    pub outcome: Result<Assignment, BvseError>,
+}
+
+/// Oxidation states for the hop of `ion` from `initial` to `final_site` in `host`, basis by
+/// basis as `ions` does (host + both sites, then host + the initial site with the final site
+/// copying it), step by step: BVAnalyzer's search on either basis first, then the wide search
+/// on either, then the fractional fallbacks on host + both sites.
+pub fn hop_oxidation_states(host: &Structure, ion: Element, initial: Vec3, final_site: Vec3) -> HopOxidation {
     let n = host.len();
-    let (ox, basis) = match assign_oxidation_states(&with_ions(host, ion, &[initial, final_site])) {
-        Ok(ox) => (ox, OxidationBasis::HostWithBothSites),
-        Err(BvseError::NoChargeBalance { .. }) => {
-            let mut ox = assign_oxidation_states(&with_ions(host, ion, &[initial]))?;
-            ox.push(ox[n]);
-            (ox, OxidationBasis::HostWithInitialSite)
+    let opts = OxidationOptions::default();
+    let both = analyze(&with_ions(host, ion, &[initial, final_site]), &opts);
+    let done = |basis: OxidationBasis, analysis: &OxidationAnalysis| {
+        let mut outcome = analysis.outcome.clone();
+        if basis == OxidationBasis::HostWithInitialSite {
+            if let Ok(a) = &mut outcome {
+                a.states.push(a.states[n]);
+            }
         }
-        Err(e) => return Err(e),
+        HopOxidation { basis, analysis: analysis.clone(), outcome }
     };
-    finish_prepare(host, ion, initial, final_site, recipe, ox, basis)
+    let method = |a: &OxidationAnalysis| a.outcome.as_ref().ok().map(|x| x.method);
+    match &both.outcome {
+        Ok(a) if a.method == OxidationMethod::BondValence => return done(OxidationBasis::HostWithBothSites, &both),
+        Err(e) if !matches!(e, BvseError::NoChargeBalance { .. }) => return done(OxidationBasis::HostWithBothSites, &both),
+        _ => {}
+    }
+    let one = analyze(&with_ions(host, ion, &[initial]), &opts);
+    for m in [OxidationMethod::BondValence, OxidationMethod::WideSearch] {
+        if m == OxidationMethod::WideSearch && method(&both) == Some(m) {
+            return done(OxidationBasis::HostWithBothSites, &both);
+        }
+        if method(&one) == Some(m) {
+            return done(OxidationBasis::HostWithInitialSite, &one);
+        }
+    }
+    done(OxidationBasis::HostWithBothSites, &both)
 }
 
 /// Like [`prepare_hop`] but with oxidation states given by the caller, in the order host
@@ -242,7 +284,7 @@ pub fn prepare_hop_with_oxidation_states(
     initial: Vec3,
     final_site: Vec3,
     recipe: Recipe,
-    ox: &[i8],
+    ox: &[f64],
 ) -> Result<PreparedHop, BvseError> {
     let n = host.len();
     let (ci, cf) = (host.lattice.to_cart(initial), host.lattice.to_cart(final_site));
@@ -259,22 +301,27 @@ pub fn prepare_hop_with_oxidation_states(
         }
         l => return Err(BvseError::InvalidInput(format!("{l} oxidation states for a host of {n} sites (expected {} or {})", n + 1, n + 2))),
     };
-    finish_prepare(host, ion, initial, final_site, recipe, ox, basis)
+    finish_prepare(host, ion, initial, final_site, recipe, ox, None, basis)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn finish_prepare(
     host: &Structure,
     ion: Element,
     initial: Vec3,
     final_site: Vec3,
     recipe: Recipe,
-    ox: Vec<i8>,
+    ox: Vec<f64>,
+    oxidation_method: Option<OxidationMethod>,
     basis: OxidationBasis,
 ) -> Result<PreparedHop, BvseError> {
     let n = host.len();
     let lat = &host.lattice;
     let (ci, cf) = (lat.to_cart(initial), lat.to_cart(final_site));
-    let ion_ox = ox[n];
+    if ox[n] != ox[n].round() {
+        return Err(BvseError::InvalidInput(format!("mobile ion {ion} was assigned the fractional oxidation state {:+.3}; it must be a whole number", ox[n])));
+    }
+    let ion_ox = ox[n] as i8;
     if ion_ox <= 0 {
         return Err(BvseError::InvalidInput(format!("mobile ion {ion} was assigned oxidation state {ion_ox:+}; only cations can migrate in BVSE")));
     }
@@ -283,13 +330,13 @@ fn finish_prepare(
         Some(w) => repeated_framework(host, ion, &ox, initial, final_site, w),
     };
     let field = Field::new(&framework, ion, ion_ox, &fox, recipe.cutoff())?.with_force_convention(recipe.force_convention());
-    Ok(PreparedHop { field, initial: ci, final_: cf, ion, ion_ox, oxidation_states: ox, basis, supercell, recipe })
+    Ok(PreparedHop { field, initial: ci, final_: cf, ion, ion_ox, oxidation_states: ox, oxidation_method, basis, supercell, recipe })
 }
 
 /// The host repeated until every width reaches `width`, with the copies of the hop's two
 /// sites occupied by the mobile species except the moving ion's own site and the arrival site
 /// (the layout of `ions`' `Edge.superedge(...).interpolate(...)`).
-fn repeated_framework(host: &Structure, ion: Element, ox: &[i8], initial: Vec3, final_site: Vec3, width: f64) -> (Structure, Vec<i8>, [usize; 3]) {
+fn repeated_framework(host: &Structure, ion: Element, ox: &[f64], initial: Vec3, final_site: Vec3, width: f64) -> (Structure, Vec<f64>, [usize; 3]) {
     let n = host.len();
     let w = host.lattice.perpendicular_widths();
     let s: [usize; 3] = std::array::from_fn(|k| ((width / w[k]).ceil() as usize).max(1));

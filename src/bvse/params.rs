@@ -34,6 +34,37 @@ pub struct SoftBv {
     pub d0: f64,
 }
 
+/// softBV parameters for a (cation, anion) pair missing from the Chen-Adams table, derived
+/// from the nearest tabulated pair of the same cation (see [`Params::softbv_fallback`]).
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct SoftBvFallback {
+    /// The mobile cation.
+    pub cation: Element,
+    /// Its oxidation state.
+    pub cation_ox: i8,
+    /// The anion without tabulated parameters.
+    pub anion: Element,
+    /// Its oxidation state.
+    pub anion_ox: i8,
+    /// The anion whose parameters were used.
+    pub donor: Element,
+    /// The donor's oxidation state.
+    pub donor_ox: i8,
+    /// Added to the donor's `r0` and `r_min` (Angstrom): the difference of the O'Keeffe-Brese
+    /// bond-valence parameters R0(cation, anion) - R0(cation, donor).
+    pub shift: f64,
+}
+
+impl std::fmt::Display for SoftBvFallback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}{:+}-{}{:+} from {}{:+}-{}{:+} (r shifted by {:+.3} A)",
+            self.cation, self.cation_ox, self.anion, self.anion_ox, self.cation, self.cation_ox, self.donor, self.donor_ox, self.shift
+        )
+    }
+}
+
 /// Per-element data of the BVSE engine.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct ElementData {
@@ -145,6 +176,31 @@ impl Params {
     /// softBV parameters of the pair (cation in state `cation_ox`, anion in state `anion_ox`).
     pub fn softbv(&self, cation: Element, cation_ox: i8, anion: Element, anion_ox: i8) -> Option<SoftBv> {
         self.softbv.get(&(cation.z(), cation_ox, anion.z(), anion_ox)).copied()
+    }
+
+    /// Parameters for a pair the table lacks: those of the same cation (same state) with the
+    /// nearest tabulated anion (same oxidation state first, then the same group of the
+    /// periodic table, then the nearest period, then the lowest atomic number), with `r0` and
+    /// `r_min` shifted by the difference of the O'Keeffe-Brese bond-valence parameters
+    /// R0(cation, anion) - R0(cation, donor); `alpha` and `d0` are the donor's. `None` when
+    /// the cation has no tabulated pair in that state or an element lacks O'Keeffe-Brese
+    /// parameters. Records computed with such parameters carry the flag `softbv-fallback`.
+    pub fn softbv_fallback(&self, cation: Element, cation_ox: i8, anion: Element, anion_ox: i8) -> Option<(SoftBv, SoftBvFallback)> {
+        let r_pair = super::oxidation::okeeffe_brese_r0(self, cation, anion)?;
+        let rank = |a: Element, aox: i8| {
+            (aox != anion_ox, a.group() != anion.group(), (a.period() as i32 - anion.period() as i32).abs(), a.z(), std::cmp::Reverse(aox))
+        };
+        let (&(_, _, az, aox), bv) = self
+            .softbv
+            .iter()
+            .filter(|(k, _)| k.0 == cation.z() && k.1 == cation_ox && k.3 < 0 && k.2 != anion.z())
+            .filter_map(|(k, v)| Element::from_z(k.2).ok().map(|a| ((k, v), a)))
+            .min_by_key(|((k, _), a)| rank(*a, k.3))
+            .map(|(kv, _)| kv)?;
+        let donor = Element::from_z(az).ok()?;
+        let shift = r_pair - super::oxidation::okeeffe_brese_r0(self, cation, donor)?;
+        let params = SoftBv { r0: bv.r0 + shift, r_min: bv.r_min + shift, alpha: bv.alpha, d0: bv.d0 };
+        Some((params, SoftBvFallback { cation, cation_ox, anion, anion_ox, donor, donor_ox: aox, shift }))
     }
 
     /// Number of (cation, state, anion, state) entries in the softBV table.

@@ -74,6 +74,17 @@ pub enum BvseCmd {
         #[arg(long, value_parser = crate::cli::format_parser(), default_value = "table")]
         format: Format,
     },
+    /// How the BVSE engine sees one stored hop: the classes of equivalent sites, their
+    /// bond-valence sums, candidate oxidation states, the rules and the assignment (or why
+    /// there is none), and the softBV pairs it would use.
+    #[command(after_help = "Example:\n  hopdb bvse explain LiCoO2_1\n  hopdb bvse explain devi2025:Li3PS4_1 --format json")]
+    Explain {
+        /// Record id or sys_name.
+        id: String,
+        /// Output format.
+        #[arg(long, value_parser = crate::cli::format_parser(), default_value = "table")]
+        format: Format,
+    },
     /// Pearson and Spearman correlation, MAE and counts of stored BVSE barriers against
     /// their parent (DFT) barriers, for all and for converged BVSE records.
     #[command(after_help = "Example:\n  hopdb bvse compare\n  hopdb bvse compare --from \"SELECT * FROM hops WHERE fidelity = 'bvse' AND ion = 'Li'\" --format json")]
@@ -180,6 +191,7 @@ fn run_in(store: &Store, cmd: BvseCmd) -> Result<()> {
             }
             Ok(())
         }
+        BvseCmd::Explain { id, format } => explain(store, &id, format),
         BvseCmd::Compare { from, format } => {
             let ids = match &from {
                 Some(q) => Some(hopdb::query::select_ids(&store, q)?),
@@ -196,4 +208,79 @@ fn run_in(store: &Store, cmd: BvseCmd) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `hopdb bvse explain`: the oxidation-state analysis of one stored hop, then its softBV pairs.
+fn explain(store: &Store, id: &str, format: Format) -> Result<()> {
+    use hopdb::bvse::{hop_oxidation_states, OxidationBasis};
+    let id = store.resolve_id(id)?;
+    let r = store.record(&id)?;
+    let host = store.structure(&r.host)?;
+    let hop = hop_oxidation_states(&host, r.ion, r.initial, r.final_site);
+    let basis = match hop.basis {
+        OxidationBasis::HostWithBothSites => "host + ion on both sites",
+        OxidationBasis::HostWithInitialSite => "host + ion on the initial site (the final site copies it)",
+    };
+    let prepared = hopdb::bvse::prepare_hop(&host, r.ion, r.initial, r.final_site, Recipe::Hopdb);
+    if format == Format::Json {
+        let classes = &hop.analysis.classes;
+        let out = serde_json::json!({
+            "record": id,
+            "formula": hop.analysis.formula,
+            "basis": basis,
+            "classes": classes,
+            "search_nodes": hop.analysis.nodes,
+            "assignment": hop.outcome.as_ref().ok(),
+            "error": hop.outcome.as_ref().err().map(|e| e.to_string()),
+            "softbv_fallbacks": prepared.as_ref().ok().map(|p| p.field.fallbacks().to_vec()),
+            "prepare_error": prepared.as_ref().err().map(|e| e.to_string()),
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    let title = match &hop.outcome {
+        Ok(a) => format!(
+            "Oxidation states of {} ({basis}): {}{}",
+            hop.analysis.formula,
+            a.method.as_str(),
+            a.fractional.map(|e| format!(", {e} fractional")).unwrap_or_default()
+        ),
+        Err(e) => format!("Oxidation states of {} ({basis}): none ({e})", hop.analysis.formula),
+    };
+    let mut t = ResultTable::new(&["class", "element", "sites", "bv sum", "candidates (probability)", "rule", "state"]).titled(title);
+    for (k, c) in hop.analysis.classes.iter().enumerate() {
+        let sites = if c.sites.len() <= 4 {
+            c.sites.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",")
+        } else {
+            format!("{} ({},{},..)", c.sites.len(), c.sites[0], c.sites[1])
+        };
+        let top = c.candidates.first().map_or(0.0, |x| x.1);
+        let cands = c
+            .candidates
+            .iter()
+            .filter(|x| x.1 > 1e-4 * top)
+            .map(|(v, p)| format!("{v:+} ({p:.3})"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        t.push(vec![
+            Value::Int(k as i64),
+            Value::Str(c.element.to_string()),
+            Value::Str(sites),
+            c.bv_sum.map_or(Value::Null, Value::Num),
+            Value::Str(cands),
+            c.rule.clone().map_or(Value::Null, Value::Str),
+            c.state.map_or(Value::Null, |v| Value::Str(if v == v.round() { format!("{v:+}") } else { format!("{v:+.4}") })),
+        ]);
+    }
+    println!("{}", t.render(format));
+    match &prepared {
+        Ok(p) if p.field.fallbacks().is_empty() => println!("softBV: every (mobile ion, anion) pair is tabulated"),
+        Ok(p) => {
+            for fb in p.field.fallbacks() {
+                println!("softBV fallback: {fb}");
+            }
+        }
+        Err(e) => println!("the hop cannot be set up: {e}"),
+    }
+    Ok(())
 }

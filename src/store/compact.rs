@@ -98,7 +98,7 @@ impl Store {
         remove_dir_if_present(&copy_dir)?;
         let (mut keys, mut bytes) = (0u64, 0u64);
         {
-            let copy = sled_config_at(&copy_dir).cache_capacity(COPY_CACHE_BYTES).open().map_err(|e| StoreError::from(e).at(&dir))?;
+            let copy = super::open_sled(&sled_config_at(&copy_dir).cache_capacity(COPY_CACHE_BYTES)).map_err(|e| StoreError::from(e).at(&dir))?;
             let mut batch = sled::Batch::default();
             let mut pending = 0usize;
             for kv in self.db.iter() {
@@ -123,7 +123,7 @@ impl Store {
         let Store { path, db, _lock, .. } = self;
         drop(db);
         recover(&path)?;
-        let db = sled_config_at(&path.join("data")).open().map_err(|e| StoreError::from(e).at(&path))?;
+        let db = super::open_sled(&sled_config_at(&path.join("data"))).map_err(|e| StoreError::from(e).at(&path))?;
         let store = Store::from_parts(path, db, _lock);
         let after = store.size_on_disk()?;
         let report = CompactReport { keys, bytes, bytes_on_disk_before: before, bytes_on_disk_after: after, seconds: t0.elapsed().as_secs_f64() };

@@ -396,6 +396,22 @@ fn sled_config_at(data: &Path) -> sled::Config {
     sled::Config::new().path(data).mode(sled::Mode::LowSpace).cache_capacity(SLED_CACHE_BYTES)
 }
 
+/// Open sled with `config`. A store closed a moment ago in this process can keep sled's file
+/// lock while sled's flusher thread winds down after the last handle is dropped; since the
+/// caller holds `hopdb.lock`, no other hopdb process has the store, so a lock conflict is
+/// retried for up to five seconds before it is reported.
+pub(crate) fn open_sled(config: &sled::Config) -> sled::Result<sled::Db> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match config.open() {
+            Err(e) if e.to_string().contains("could not acquire lock") && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// sled's page cache: enough for the records and indexes of a 120k-hop store's queries,
 /// a quarter of sled's default (1 GiB), which a full pass (an export, a compaction) would
 /// otherwise fill.
@@ -439,7 +455,7 @@ impl Store {
         }
         std::fs::create_dir_all(path).map_err(|e| StoreError::Io { path: path.to_path_buf(), source: e })?;
         let lock = lock_file(path)?;
-        let db = sled_config(path).open()?;
+        let db = open_sled(&sled_config(path))?;
         let mut ws = WriteSet::new("init", format!("created store (schema {SCHEMA_VERSION})"));
         ws.put_meta(SCHEMA_VERSION_KEY, SCHEMA_VERSION.to_be_bytes().to_vec());
         ws.put_meta(history::HISTORY_FROM_KEY, 0u64.to_be_bytes().to_vec());
@@ -462,7 +478,7 @@ impl Store {
         }
         let lock = lock_file(path)?;
         compact::recover(path)?;
-        let db = match sled_config(path).open() {
+        let db = match open_sled(&sled_config(path)) {
             Ok(db) => db,
             // Schema 1 stores were written with sled's compression on, which sled refuses to
             // open with it off: report it as the schema mismatch it is.
@@ -502,7 +518,7 @@ impl Store {
             Err(e @ StoreError::Damaged { .. }) if path.join(WATERMARK_FILE).is_file() => {
                 // The open failed only on the watermark when sled itself opened: retry without it.
                 let lock = lock_file(path)?;
-                let db = sled_config(path).open().map_err(|_| e.clone_message())?;
+                let db = open_sled(&sled_config(path)).map_err(|_| e.clone_message())?;
                 let store = Store { path: path.to_path_buf(), db, _lock: lock, count_hint: std::sync::Mutex::new((0, false)), commit_lock: std::sync::Mutex::new(()) };
                 Ok((store, Some(e)))
             }
@@ -626,13 +642,27 @@ impl Store {
     }
 
     /// The id of the record named `id_or_name`: the id itself when a record has it, else the
-    /// one record whose `sys_name` it is ([`StoreError::NoSuchRecord`] when none,
-    /// [`StoreError::AmbiguousName`] when several).
+    /// one record whose `sys_name` it is, or of several the one without a parent (derived
+    /// records carry their parent's name) ([`StoreError::NoSuchRecord`] when none,
+    /// [`StoreError::AmbiguousName`] when it stays ambiguous).
     pub fn resolve_id(&self, id_or_name: &str) -> Result<String> {
         if self.contains(id_or_name)? {
             return Ok(id_or_name.to_string());
         }
         let mut ids = self.ids_where("sys_name", id_or_name)?;
+        if ids.len() > 1 {
+            // Derived records (BVSE of a stored hop) carry their parent's name: the one
+            // original record the name belongs to wins.
+            let mut originals = Vec::new();
+            for id in &ids {
+                if self.record(id)?.parent.is_none() {
+                    originals.push(id.clone());
+                }
+            }
+            if originals.len() == 1 {
+                return Ok(originals.remove(0));
+            }
+        }
         match ids.len() {
             1 => Ok(ids.remove(0)),
             0 => Err(StoreError::NoSuchRecord(id_or_name.to_string())),
