@@ -915,6 +915,95 @@ pub fn compare(store: &Store, ids: Option<&[String]>) -> Result<Vec<CompareRow>,
     Ok(out)
 }
 
+/// How many stored hops of one structural group have a BVSE barrier of one recipe.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct CoverageRow {
+    /// The recipe.
+    pub recipe: String,
+    /// Structural group of the hops (`all` for every group together, `(none)` without one).
+    pub group: String,
+    /// Stored hops (non-BVSE records).
+    pub hops: usize,
+    /// Of those, hops with a BVSE record of this recipe.
+    pub with_bvse: usize,
+    /// `with_bvse / hops` in percent.
+    pub percent: f64,
+    /// BVSE records without any flag (converged, tabulated softBV pairs, integer states).
+    pub clean: usize,
+    /// BVSE records flagged `softbv-fallback`.
+    pub softbv_fallback: usize,
+    /// BVSE records flagged `bvse-fractional-ox`.
+    pub fractional_ox: usize,
+}
+
+/// Coverage of the stored hops (non-BVSE records) by BVSE records of `bvse compute`, per
+/// recipe that has any and per structural group, plus an `all` row per recipe.
+pub fn coverage(store: &Store) -> Result<Vec<CoverageRow>, CorpusError> {
+    let recipes = [Recipe::Hopdb, Recipe::Ions];
+    // (recipe, group) -> (hops, with, clean, fallback, fractional)
+    let mut acc: BTreeMap<(usize, String), [usize; 5]> = BTreeMap::new();
+    let mut any = [false; 2];
+    for r in store.records() {
+        let r = r?;
+        if r.fidelity == Fidelity::Bvse {
+            continue;
+        }
+        let group = r.material.group.clone().unwrap_or_else(|| "(none)".to_string());
+        for (k, recipe) in recipes.iter().enumerate() {
+            let b = store.get(&compute_id(&r.id, *recipe))?;
+            any[k] |= b.is_some();
+            for g in [group.clone(), "all".to_string()] {
+                let e = acc.entry((k, g)).or_default();
+                e[0] += 1;
+                if let Some(b) = &b {
+                    e[1] += 1;
+                    e[2] += b.flags.is_empty() as usize;
+                    e[3] += b.flags.iter().any(|f| f == SOFTBV_FALLBACK_FLAG) as usize;
+                    e[4] += b.flags.iter().any(|f| f == FRACTIONAL_OX_FLAG) as usize;
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for ((k, group), e) in acc {
+        if !any[k] {
+            continue;
+        }
+        out.push(CoverageRow {
+            recipe: recipes[k].as_str().to_string(),
+            group,
+            hops: e[0],
+            with_bvse: e[1],
+            percent: if e[0] == 0 { 0.0 } else { 100.0 * e[1] as f64 / e[0] as f64 },
+            clean: e[2],
+            softbv_fallback: e[3],
+            fractional_ox: e[4],
+        });
+    }
+    // `all` first within each recipe.
+    out.sort_by(|a, b| a.recipe.cmp(&b.recipe).then((a.group != "all").cmp(&(b.group != "all"))).then(a.group.cmp(&b.group)));
+    Ok(out)
+}
+
+/// The coverage as a table.
+pub fn coverage_table(rows: &[CoverageRow]) -> ResultTable {
+    let mut t = ResultTable::new(&["recipe", "group", "hops", "with_bvse", "percent", "clean", "softbv_fallback", "fractional_ox"])
+        .titled("Stored hops with a BVSE barrier (bvse compute), per recipe and structural group");
+    for r in rows {
+        t.push(vec![
+            Value::Str(r.recipe.clone()),
+            Value::Str(r.group.clone()),
+            Value::Int(r.hops as i64),
+            Value::Int(r.with_bvse as i64),
+            Value::Num(r.percent),
+            Value::Int(r.clean as i64),
+            Value::Int(r.softbv_fallback as i64),
+            Value::Int(r.fractional_ox as i64),
+        ]);
+    }
+    t
+}
+
 /// The comparison as a table.
 pub fn compare_table(rows: &[CompareRow]) -> ResultTable {
     let mut t = ResultTable::new(&["recipe", "subset", "n", "pearson", "spearman", "mae_ev", "median_bvse_ev", "median_dft_ev"]).titled("BVSE vs parent (DFT) barriers");

@@ -86,7 +86,8 @@ pub enum BvseCmd {
         format: Format,
     },
     /// Pearson and Spearman correlation, MAE and counts of stored BVSE barriers against
-    /// their parent (DFT) barriers, for all and for converged BVSE records.
+    /// their parent (DFT) barriers, for all and for converged BVSE records; then the coverage
+    /// of the stored hops per recipe and structural group (JSON: `agreement`, `coverage`).
     #[command(after_help = "Example:\n  hopdb bvse compare\n  hopdb bvse compare --from \"SELECT * FROM hops WHERE fidelity = 'bvse' AND ion = 'Li'\" --format json")]
     Compare {
         /// HopQL query selecting the BVSE records (default: all).
@@ -201,9 +202,10 @@ fn run_in(store: &Store, cmd: BvseCmd) -> Result<()> {
             if rows.is_empty() {
                 anyhow::bail!("no BVSE records with a stored parent selected (run `hopdb bvse compute` first)");
             }
+            let cov = corpus::coverage(store)?;
             match format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
-                f => println!("{}", corpus::compare_table(&rows).render(f)),
+                Format::Json => println!("{}", serde_json::to_string_pretty(&serde_json::json!({"agreement": rows, "coverage": cov}))?),
+                f => println!("{}\n\n{}", corpus::compare_table(&rows).render(f), corpus::coverage_table(&cov).render(f)),
             }
             Ok(())
         }
