@@ -9,7 +9,8 @@
 //! re-running writes nothing twice. The rules (parent structures, substitution, work order,
 //! ids) are documented in `docs/BVSE_CORPUS.md`.
 
-use super::{enumerate_hops, prepare_hop, prepare_hop_with_oxidation_states, BvseError, HopCandidate, HopSearchOptions, NebResult, PreparedHop, Recipe};
+use super::oxidation::okeeffe_brese_r0;
+use super::{enumerate_hops, prepare_hop, prepare_hop_with_oxidation_states, BvseError, HopCandidate, HopSearchOptions, NebResult, Params, PreparedHop, Recipe};
 use crate::element::Element;
 use crate::import::finish_record;
 use crate::record::{Fidelity, HopRecord, Material, Method, Provenance, StructureId};
@@ -445,11 +446,18 @@ pub fn parent_structure(host: &Structure, ion: Element, initial: Vec3, final_sit
 /// The distinct parent structures of the store's non-BVSE records, ordered by content
 /// address.
 pub fn parents(store: &Store) -> Result<Vec<Parent>, CorpusError> {
+    parents_of(store, None)
+}
+
+/// [`parents`] of the records in `only` (all non-BVSE records when `None`; BVSE records
+/// among them are left out).
+pub fn parents_of(store: &Store, only: Option<&[String]>) -> Result<Vec<Parent>, CorpusError> {
+    let only: Option<std::collections::HashSet<&str>> = only.map(|v| v.iter().map(String::as_str).collect());
     let mut by_id: BTreeMap<StructureId, Parent> = BTreeMap::new();
     let mut hosts: HashMap<StructureId, Structure> = HashMap::new();
     for r in store.records() {
         let r = r?;
-        if r.fidelity == Fidelity::Bvse {
+        if r.fidelity == Fidelity::Bvse || only.as_ref().is_some_and(|o| !o.contains(r.id.as_str())) {
             continue;
         }
         if !hosts.contains_key(&r.host) {
@@ -498,15 +506,168 @@ pub struct WorkItem {
     pub ion: Element,
     /// Index into [`CorpusOptions::strains`]: the variant's isotropic lattice scale.
     pub strain: usize,
+    /// Index into the parent's [`variant_swaps`] (0: no framework substitution).
+    pub swap: usize,
     /// The jump (sites of the parent structure).
     pub hop: HopCandidate,
+}
+
+/// Kinds of framework substitution of the broad corpus (`--swaps`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SwapKind {
+    /// A transition metal replaced by another one in the same oxidation state.
+    Framework,
+    /// The anions replaced within O/S/Se or F/Cl/Br.
+    Anion,
+}
+
+/// Transition metals a framework swap may put on a site of the given oxidation state.
+pub const SWAP_METALS: [(i8, &[&str]); 5] = [
+    (2, &["Mn", "Fe", "Co", "Ni", "Cu", "Zn"]),
+    (3, &["Sc", "Ti", "V", "Cr", "Mn", "Fe", "Co", "Ni"]),
+    (4, &["Ti", "V", "Cr", "Mn", "Zr", "Mo"]),
+    (5, &["V", "Nb", "Ta"]),
+    (6, &["Cr", "Mo", "W"]),
+];
+
+/// Anion families of the anion swaps: every member may replace another of its family.
+pub const SWAP_ANIONS: [&[&str]; 2] = [&["O", "S", "Se"], &["F", "Cl", "Br"]];
+
+/// A framework substitution: every site of each `from` element becomes its `to` element, and
+/// the lattice is scaled by `scale` (the mean ratio of O'Keeffe-Brese bond-valence parameters
+/// R0 of the new and the old cation-anion bonds, so bond lengths follow the new chemistry).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Swap {
+    /// (from, to) pairs, by atomic number of `from`; empty for no substitution.
+    pub pairs: Vec<(Element, Element)>,
+    /// Isotropic lattice scale that goes with it.
+    pub scale: f64,
+}
+
+impl Swap {
+    /// No substitution.
+    pub fn identity() -> Swap {
+        Swap { pairs: Vec::new(), scale: 1.0 }
+    }
+
+    /// `Co->Ni,O->S` (empty for none); part of the corpus id.
+    pub fn label(&self) -> String {
+        self.pairs.iter().map(|(a, b)| format!("{a}->{b}")).collect::<Vec<_>>().join(",")
+    }
+
+    fn map(&self, e: Element) -> Element {
+        self.pairs.iter().find(|p| p.0 == e).map_or(e, |p| p.1)
+    }
+
+    /// `s` with the substitution applied (positions kept, lattice scaled by [`Swap::scale`]).
+    pub fn apply(&self, s: &Structure) -> Structure {
+        if self.pairs.is_empty() {
+            return s.clone();
+        }
+        let t = Structure { lattice: s.lattice.clone(), species: s.species.iter().map(|&e| self.map(e)).collect(), frac: s.frac.clone() };
+        if self.scale == 1.0 {
+            t
+        } else {
+            strained(&t, self.scale)
+        }
+    }
+}
+
+/// The framework substitutions of `parent` for the requested kinds: the identity first, then
+/// every single transition-metal swap (a metal whose sites all hold one integer state, to
+/// each other metal of [`SWAP_METALS`] for that state), every single anion swap (an anion
+/// family member at its common state to each other member of [`SWAP_ANIONS`]), and, when
+/// both kinds are asked for, every pair of one metal swap and one anion swap. Oxidation
+/// states come from the parent's own analysis; a parent without an integer assignment gets
+/// the identity only.
+pub fn variant_swaps(parent: &Parent, kinds: &[SwapKind]) -> Vec<Swap> {
+    let mut out = vec![Swap::identity()];
+    if kinds.is_empty() {
+        return out;
+    }
+    let s = &parent.structure;
+    let Ok(a) = super::analyze(s, &super::OxidationOptions::default()).outcome else { return out };
+    if !a.method.is_integral() {
+        return out;
+    }
+    let el = |x: &str| Element::from_symbol(x).expect("known element");
+    let mut states: BTreeMap<Element, Vec<i8>> = BTreeMap::new();
+    for (e, q) in s.species.iter().zip(&a.states) {
+        let v = states.entry(*e).or_default();
+        if !v.contains(&(*q as i8)) {
+            v.push(*q as i8);
+        }
+    }
+    let present: Vec<Element> = states.keys().copied().collect();
+    let mut metal_swaps: Vec<(Element, Element)> = Vec::new();
+    let mut anion_swaps: Vec<(Element, Element)> = Vec::new();
+    for (&e, v) in &states {
+        if e == parent.mobile || v.len() != 1 {
+            continue;
+        }
+        if kinds.contains(&SwapKind::Framework) && e.is_transition_metal() {
+            if let Some((_, metals)) = SWAP_METALS.iter().find(|m| m.0 == v[0]) {
+                for m in metals.iter().map(|x| el(x)) {
+                    if m != e && !present.contains(&m) {
+                        metal_swaps.push((e, m));
+                    }
+                }
+            }
+        }
+        if kinds.contains(&SwapKind::Anion) && v[0] < 0 {
+            if let Some(family) = SWAP_ANIONS.iter().find(|f| f.contains(&e.symbol())) {
+                for x in family.iter().map(|x| el(x)) {
+                    if x != e && !present.contains(&x) && v[0] == super::oxidation::common_anion_state(x).unwrap_or(0) {
+                        anion_swaps.push((e, x));
+                    }
+                }
+            }
+        }
+    }
+    let mut pairs: Vec<Vec<(Element, Element)>> = metal_swaps.iter().map(|p| vec![*p]).collect();
+    pairs.extend(anion_swaps.iter().map(|p| vec![*p]));
+    for m in &metal_swaps {
+        for x in &anion_swaps {
+            pairs.push(vec![*m, *x]);
+        }
+    }
+    let nl = crate::structure::neighbors::NeighborList::build(s, 3.5);
+    let p = Params::global();
+    for mut pr in pairs {
+        pr.sort_by_key(|x| x.0.z());
+        let swap = Swap { pairs: pr, scale: 1.0 };
+        // Mean R0 ratio over the cation-anion bonds (neighbours within 1.3 R0).
+        let (mut sum, mut n) = (0.0, 0usize);
+        for (i, e) in s.species.iter().enumerate() {
+            if a.states[i] <= 0.0 || *e == parent.mobile {
+                continue;
+            }
+            for nb in nl.of(i) {
+                let f = s.species[nb.index];
+                if a.states[nb.index] >= 0.0 {
+                    continue;
+                }
+                let (Some(r_old), Some(r_new)) = (okeeffe_brese_r0(p, *e, f), okeeffe_brese_r0(p, swap.map(*e), swap.map(f))) else { continue };
+                if nb.distance < 1.3 * r_old {
+                    sum += r_new / r_old;
+                    n += 1;
+                }
+            }
+        }
+        let scale = if n == 0 { 1.0 } else { ((sum / n as f64) * 1e4).round() / 1e4 };
+        out.push(Swap { scale, ..swap });
+    }
+    out
 }
 
 /// Content id of a corpus hop: `hopdb-bvse:c-<ion>-<16 hex>`, the hex from sha256 over the
 /// parent structure's address, the ion, the lattice scale (4 decimals), the two sites (site
 /// indices of the canonical parent and the image), the recipe and [`CORPUS_RULES_VERSION`].
-pub fn corpus_id(parent: &StructureId, ion: Element, strain: f64, hop: &HopCandidate, recipe: Recipe) -> String {
-    let text = format!("{}|{}|{strain:.4}|{}|{}|{:?}|{}|{}", parent.0, ion.symbol(), hop.from, hop.to, hop.image, recipe.as_str(), CORPUS_RULES_VERSION);
+pub fn corpus_id(parent: &StructureId, ion: Element, strain: f64, hop: &HopCandidate, recipe: Recipe, swap: &Swap) -> String {
+    let mut text = format!("{}|{}|{strain:.4}|{}|{}|{:?}|{}|{}", parent.0, ion.symbol(), hop.from, hop.to, hop.image, recipe.as_str(), CORPUS_RULES_VERSION);
+    if !swap.pairs.is_empty() {
+        text.push_str(&format!("|swap:{}", swap.label()));
+    }
     let h = hex::encode(Sha256::digest(text.as_bytes()));
     format!("{DATASET}:c-{}-{}", ion.symbol(), &h[..16])
 }
@@ -528,6 +689,10 @@ pub struct CorpusOptions {
     pub recipe: Recipe,
     /// Hop enumeration settings.
     pub search: HopSearchOptions,
+    /// Framework substitutions of the broad corpus (none: the mobile-ion variants only).
+    pub swaps: Vec<SwapKind>,
+    /// Records whose structures are the parents (`None`: every non-BVSE record).
+    pub parent_records: Option<Vec<String>>,
 }
 
 impl Default for CorpusOptions {
@@ -540,25 +705,36 @@ impl Default for CorpusOptions {
             strains: DEFAULT_STRAINS.to_vec(),
             recipe: Recipe::Hopdb,
             search: HopSearchOptions::default(),
+            swaps: Vec::new(),
+            parent_records: None,
         }
     }
 }
 
-/// The ordered work list: every enumerated hop of every parent, for every ion, sorted by id
-/// and then shuffled with ChaCha8 seeded by `seed`.
-pub fn work_list(parents: &[Parent], opts: &CorpusOptions) -> Vec<WorkItem> {
+/// The ordered work list: every enumerated hop of every parent, for every ion, scale and
+/// framework substitution (`swaps[parent]`, from [`variant_swaps`]), sorted by id and then
+/// shuffled with ChaCha8 seeded by `seed`.
+pub fn work_list(parents: &[Parent], swaps: &[Vec<Swap>], opts: &CorpusOptions) -> Vec<WorkItem> {
     let hops: Vec<Vec<HopCandidate>> = parents.par_iter().map(|p| enumerate_hops(&p.structure, p.mobile, &opts.search)).collect();
-    let mut items = Vec::new();
-    for (k, (p, hs)) in parents.iter().zip(&hops).enumerate() {
-        for &ion in &opts.ions {
-            for (si, &st) in opts.strains.iter().enumerate() {
-                for h in hs {
-                    items.push(WorkItem { id: corpus_id(&p.id, ion, st, h, opts.recipe), parent: k, ion, strain: si, hop: h.clone() });
+    let mut items: Vec<WorkItem> = parents
+        .par_iter()
+        .zip(&hops)
+        .enumerate()
+        .flat_map_iter(|(k, (p, hs))| {
+            let mut v = Vec::new();
+            for (w, swap) in swaps[k].iter().enumerate() {
+                for &ion in &opts.ions {
+                    for (si, &st) in opts.strains.iter().enumerate() {
+                        for h in hs {
+                            v.push(WorkItem { id: corpus_id(&p.id, ion, st, h, opts.recipe, swap), parent: k, ion, strain: si, swap: w, hop: h.clone() });
+                        }
+                    }
                 }
             }
-        }
-    }
-    items.sort_by(|a, b| a.id.cmp(&b.id));
+            v
+        })
+        .collect();
+    items.par_sort_unstable_by(|a, b| a.id.cmp(&b.id));
     items.dedup_by(|a, b| a.id == b.id);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(opts.seed);
     items.shuffle(&mut rng);
@@ -617,7 +793,24 @@ pub fn remembered_failure(store: &Store, id: &str) -> Result<Option<Failure>, St
 /// Oxidation states of a variant structure (computed once per variant and shared by its hops).
 type VariantStates = Result<Vec<f64>, BvseError>;
 
-fn corpus_one(item: &WorkItem, parent: &Parent, variant: &Structure, ox: &VariantStates, strain: f64, recipe: Recipe) -> Result<HopRecord, Failure> {
+/// Oxidation states of a variant; a framework-substituted one must have an integer
+/// assignment (the swap keeps the charges, and the check says it did).
+fn variant_states(s: &Structure, swapped: bool) -> VariantStates {
+    let a = super::analyze(s, &super::OxidationOptions::default());
+    match a.outcome {
+        Ok(x) if swapped && !x.method.is_integral() => Err(BvseError::NoChargeBalance {
+            formula: a.formula,
+            candidates: format!("only a {} assignment (framework swaps must stay integer)", x.method.as_str()),
+            classes: a.classes.len(),
+            nodes: a.nodes,
+        }),
+        Ok(x) => Ok(x.states),
+        Err(e) => Err(e),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn corpus_one(item: &WorkItem, parent: &Parent, swap: &Swap, variant: &Structure, ox: &VariantStates, strain: f64, recipe: Recipe) -> Result<HopRecord, Failure> {
     let fail = |e: &BvseError| Failure { id: item.id.clone(), reason: FailureReason::of(e), message: e.to_string() };
     let ox = ox.as_ref().map_err(fail)?;
     let h = &item.hop;
@@ -636,6 +829,9 @@ fn corpus_one(item: &WorkItem, parent: &Parent, variant: &Structure, ox: &Varian
     }
     let material = Material { class_label: parent.class_label.clone(), group: parent.group.clone(), ..Default::default() };
     let mut substitution = if item.ion == parent.mobile { "no substitution".to_string() } else { format!("{} -> {} on every {} site", parent.mobile, item.ion, parent.mobile) };
+    if !swap.pairs.is_empty() {
+        substitution.push_str(&format!(", framework swap {} (lattice scaled by {})", swap.label(), swap.scale));
+    }
     if strain != 1.0 {
         substitution.push_str(&format!(", lattice scaled by {strain}"));
     }
@@ -659,8 +855,8 @@ fn corpus_one(item: &WorkItem, parent: &Parent, variant: &Structure, ox: &Varian
             h.from,
             h.to,
             h.image,
-            h.length * strain,
-            h.clearance * strain,
+            h.length * strain * swap.scale,
+            h.clearance * strain * swap.scale,
             h.multiplicity,
             res.converged,
             fallback_notes(&prepared)
@@ -668,8 +864,8 @@ fn corpus_one(item: &WorkItem, parent: &Parent, variant: &Structure, ox: &Varian
     };
     let mut extra = BTreeMap::new();
     extra.insert("multiplicity".to_string(), h.multiplicity as f64);
-    extra.insert("clearance".to_string(), h.clearance * strain);
-    extra.insert("lattice_scale".to_string(), strain);
+    extra.insert("clearance".to_string(), h.clearance * strain * swap.scale);
+    extra.insert("lattice_scale".to_string(), strain * swap.scale);
     Ok(bvse_record(item.id.clone(), item.ion, &host, initial, final_site, &res, recipe, material, provenance, parent.record_id.clone(), extra, &prepared))
 }
 
@@ -694,12 +890,18 @@ pub fn corpus_with_hook(store: &Store, opts: &CorpusOptions, before_commit: &mut
     if opts.ions.is_empty() {
         return Err(CorpusError::Invalid("no mobile ions given".into()));
     }
-    let parents = parents(store)?;
-    let items = work_list(&parents, opts);
+    let parents = parents_of(store, opts.parent_records.as_deref())?;
+    if parents.is_empty() {
+        return Err(CorpusError::Invalid("no parent structures: the store (or the --from query) has no non-BVSE records".into()));
+    }
+    let swaps: Vec<Vec<Swap>> = parents.par_iter().map(|p| variant_swaps(p, &opts.swaps)).collect();
+    let items = work_list(&parents, &swaps, opts);
     let mut rep = CorpusReport { target: opts.target, parents: parents.len(), available: items.len(), ..Default::default() };
-    // Variant structures and their oxidation states, computed on first use.
-    let mut states: HashMap<(usize, Element), VariantStates> = HashMap::new();
-    let mut variants: HashMap<(usize, Element, usize), Structure> = HashMap::new();
+    // Variant structures and their oxidation states, computed on first use (the caches are
+    // emptied when they grow large: the shuffled work order rarely returns to a variant).
+    let mut states: HashMap<(usize, Element, usize), VariantStates> = HashMap::new();
+    let mut variants: HashMap<(usize, Element, usize, usize), Structure> = HashMap::new();
+    let base = |p: usize, ion: Element, w: usize| swaps[p][w].apply(&substitute(&parents[p].structure, parents[p].mobile, ion));
     // Progress: stored records toward the target.
     let mut pre = 0usize;
     for it in &items {
@@ -730,24 +932,26 @@ pub fn corpus_with_hook(store: &Store, opts: &CorpusOptions, before_commit: &mut
         if batch.is_empty() {
             break;
         }
-        let mut missing: Vec<(usize, Element)> = batch.iter().map(|it| (it.parent, it.ion)).filter(|k| !states.contains_key(k)).collect();
+        if states.len() > 50_000 {
+            states.clear();
+        }
+        if variants.len() > 50_000 {
+            variants.clear();
+        }
+        let mut missing: Vec<(usize, Element, usize)> = batch.iter().map(|it| (it.parent, it.ion, it.swap)).filter(|k| !states.contains_key(k)).collect();
         missing.sort();
         missing.dedup();
-        let fresh: Vec<((usize, Element), VariantStates)> = missing
-            .par_iter()
-            .map(|&(p, ion)| ((p, ion), super::assign_oxidation_states(&substitute(&parents[p].structure, parents[p].mobile, ion))))
-            .collect();
+        let fresh: Vec<((usize, Element, usize), VariantStates)> =
+            missing.par_iter().map(|&(p, ion, w)| ((p, ion, w), variant_states(&base(p, ion, w), w > 0))).collect();
         states.extend(fresh);
         for it in &batch {
-            variants
-                .entry((it.parent, it.ion, it.strain))
-                .or_insert_with(|| strained(&substitute(&parents[it.parent].structure, parents[it.parent].mobile, it.ion), opts.strains[it.strain]));
+            variants.entry((it.parent, it.ion, it.swap, it.strain)).or_insert_with(|| strained(&base(it.parent, it.ion, it.swap), opts.strains[it.strain]));
         }
         let results: Vec<Result<HopRecord, Failure>> = batch
             .par_iter()
             .map(|it| {
-                let s = &variants[&(it.parent, it.ion, it.strain)];
-                let r = corpus_one(it, &parents[it.parent], s, &states[&(it.parent, it.ion)], opts.strains[it.strain], opts.recipe);
+                let s = &variants[&(it.parent, it.ion, it.swap, it.strain)];
+                let r = corpus_one(it, &parents[it.parent], &swaps[it.parent][it.swap], s, &states[&(it.parent, it.ion, it.swap)], opts.strains[it.strain], opts.recipe);
                 if r.is_ok() {
                     task.inc(1);
                 }
@@ -764,7 +968,7 @@ pub fn corpus_with_hook(store: &Store, opts: &CorpusOptions, before_commit: &mut
         for (res, it) in results.iter().zip(&batch) {
             match res {
                 Ok(rec) => {
-                    let host = it.hop.host(&variants[&(it.parent, it.ion, it.strain)]);
+                    let host = it.hop.host(&variants[&(it.parent, it.ion, it.swap, it.strain)]);
                     ws.insert_record(rec, &host);
                     ids.push(rec.id.clone());
                     nc += usize::from(rec.method.converged == Some(false));
@@ -1020,4 +1224,147 @@ pub fn compare_table(rows: &[CompareRow]) -> ResultTable {
         ]);
     }
     t
+}
+
+// ---------------------------------------------------------------------------------------
+// breadth: how varied a set of BVSE records is
+// ---------------------------------------------------------------------------------------
+
+/// Order statistics of a set of barriers (eV).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Quantiles {
+    /// How many.
+    pub n: usize,
+    /// Smallest.
+    pub min: f64,
+    /// 10th percentile.
+    pub p10: f64,
+    /// 25th percentile.
+    pub p25: f64,
+    /// Median.
+    pub median: f64,
+    /// 75th percentile.
+    pub p75: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+impl Quantiles {
+    /// The quantiles of `v` (linear interpolation between order statistics; NaN when empty).
+    pub fn of(mut v: Vec<f64>) -> Quantiles {
+        v.retain(|x| x.is_finite());
+        v.sort_by(f64::total_cmp);
+        let q = |p: f64| {
+            if v.is_empty() {
+                return f64::NAN;
+            }
+            let x = p * (v.len() - 1) as f64;
+            let (lo, hi) = (x.floor() as usize, x.ceil() as usize);
+            v[lo] + (v[hi] - v[lo]) * (x - lo as f64)
+        };
+        Quantiles { n: v.len(), min: q(0.0), p10: q(0.1), p25: q(0.25), median: q(0.5), p75: q(0.75), p90: q(0.9), max: q(1.0) }
+    }
+}
+
+/// How broad a set of BVSE records is (`hopdb bvse breadth`).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Breadth {
+    /// Records counted.
+    pub records: usize,
+    /// Of those, converged.
+    pub converged: usize,
+    /// Distinct chemical systems (element sets of host and ion).
+    pub chemical_systems: usize,
+    /// Distinct elements.
+    pub elements: usize,
+    /// Distinct mobile ions.
+    pub ions: usize,
+    /// Distinct parent structures (full crystals of the parent records).
+    pub parent_structures: usize,
+    /// Distinct frameworks: parent structures told apart by [`framework_fingerprint`], which
+    /// ignores which elements sit where.
+    pub frameworks: usize,
+    /// Distinct space groups of the parent records (as their metadata gives them).
+    pub space_groups: usize,
+    /// Barriers of the records.
+    pub em: Quantiles,
+    /// Barriers of the store's DFT records, for comparison.
+    pub dft_em: Quantiles,
+}
+
+/// A composition-independent fingerprint of a structure's framework: the anonymous formula
+/// (reduced counts, largest first) and the sorted coordination numbers of its sites
+/// (neighbours within 1.2 times the sum of covalent radii), hashed. Element substitutions and
+/// isotropic strain keep it; a different topology or stoichiometry changes it.
+pub fn framework_fingerprint(s: &Structure) -> String {
+    let p = Params::global();
+    let nl = crate::structure::neighbors::NeighborList::build(s, 4.5);
+    let mut cn: Vec<usize> = (0..s.len())
+        .map(|i| {
+            let ri = p.covalent_radius(s.species[i]);
+            nl.of(i).iter().filter(|nb| nb.distance < 1.2 * (ri + p.covalent_radius(s.species[nb.index]))).count()
+        })
+        .collect();
+    cn.sort_unstable();
+    let counts: Vec<(String, u64)> = s.elements().iter().map(|e| (e.symbol().to_string(), s.species.iter().filter(|x| *x == e).count() as u64)).collect();
+    let text = format!("{}|{:?}", crate::optimade::formula_anonymous(&counts), cn);
+    hex::encode(&Sha256::digest(text.as_bytes())[..8])
+}
+
+/// The breadth of the BVSE records `ids` (all BVSE records when `None`).
+pub fn breadth(store: &Store, ids: Option<&[String]>) -> Result<Breadth, CorpusError> {
+    let ids: Vec<String> = match ids {
+        Some(v) => v.to_vec(),
+        None => store.ids_where("fidelity", Fidelity::Bvse.as_str())?,
+    };
+    let mut systems = std::collections::HashSet::new();
+    let mut elements = std::collections::HashSet::new();
+    let mut ions = std::collections::HashSet::new();
+    let mut parent_ids = std::collections::BTreeSet::new();
+    let mut em = Vec::new();
+    let mut out = Breadth::default();
+    for id in &ids {
+        let r = store.record(id)?;
+        if r.fidelity != Fidelity::Bvse {
+            continue;
+        }
+        out.records += 1;
+        out.converged += usize::from(r.method.converged == Some(true));
+        systems.insert(r.elements.iter().map(|e| e.symbol()).collect::<Vec<_>>().join("-"));
+        elements.extend(r.elements.iter().copied());
+        ions.insert(r.ion);
+        if let Some(p) = &r.parent {
+            parent_ids.insert(p.clone());
+        }
+        em.push(r.em);
+    }
+    let mut structures = std::collections::HashSet::new();
+    let mut frameworks = std::collections::HashSet::new();
+    let mut groups = std::collections::HashSet::new();
+    for pid in &parent_ids {
+        let Some(p) = store.get(pid)? else { continue };
+        let host = store.structure(&p.host)?;
+        let s = parent_structure(&host, p.ion, p.initial, p.final_site);
+        if structures.insert(StructureId::of(&s)) {
+            frameworks.insert(framework_fingerprint(&s));
+        }
+        if let Some(g) = &p.material.space_group {
+            groups.insert(g.clone());
+        }
+    }
+    let mut dft = Vec::new();
+    for id in store.ids_where("fidelity", Fidelity::Dft.as_str())? {
+        dft.push(store.record(&id)?.em);
+    }
+    out.chemical_systems = systems.len();
+    out.elements = elements.len();
+    out.ions = ions.len();
+    out.parent_structures = structures.len();
+    out.frameworks = frameworks.len();
+    out.space_groups = groups.len();
+    out.em = Quantiles::of(em);
+    out.dft_em = Quantiles::of(dft);
+    Ok(out)
 }

@@ -551,7 +551,7 @@ fn check_assignable(s: &Structure, opts: &OxidationOptions) -> Result<(), BvseEr
 }
 
 /// The common anion state of an anion former (its most negative common state).
-fn common_anion_state(e: Element) -> Option<i8> {
+pub(crate) fn common_anion_state(e: Element) -> Option<i8> {
     e.oxidation_states().iter().copied().filter(|&v| v < 0).min()
 }
 

@@ -27,6 +27,15 @@ impl From<RecipeArg> for Recipe {
     }
 }
 
+/// A kind of framework substitution on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum SwapArg {
+    /// Transition metals swapped within one oxidation state.
+    Framework,
+    /// Anions swapped within O/S/Se and F/Cl/Br.
+    Anion,
+}
+
 /// BVSE commands.
 #[derive(Subcommand, Debug)]
 pub enum BvseCmd {
@@ -50,7 +59,7 @@ pub enum BvseCmd {
     },
     /// Build or extend the BVSE corpus: enumerated hops of every stored structure and its
     /// mobile-ion substitution variants (resumable, one atomic write per batch).
-    #[command(after_help = "Example:\n  hopdb bvse corpus --target 2000 --seed 0\n  hopdb bvse corpus --target 100000 --batch 1024 --ions Li,Na,K,Mg,Ca,Zn\n\nRe-running (or running with a larger target) continues where the last run stopped.\nThe rules are in docs/BVSE_CORPUS.md.")]
+    #[command(after_help = "Example:\n  hopdb bvse corpus --target 2000 --seed 0\n  hopdb bvse corpus --target 100000 --batch 1024 --ions Li,Na,K,Mg,Ca,Zn\n  hopdb bvse corpus --target 120000 --swaps framework,anion --strains 1.0\n\nRe-running (or running with a larger target) continues where the last run stopped.\nThe rules are in docs/BVSE_CORPUS.md.")]
     Corpus {
         /// Stop once this many corpus records are stored.
         #[arg(long)]
@@ -70,6 +79,26 @@ pub enum BvseCmd {
         /// Recipe.
         #[arg(long, value_enum, default_value_t = RecipeArg::Hopdb)]
         recipe: RecipeArg,
+        /// Framework substitutions for a broad corpus (comma-separated): `framework`
+        /// (transition metals swapped within one oxidation state), `anion` (O/S/Se, F/Cl/Br).
+        #[arg(long, value_enum, value_delimiter = ',')]
+        swaps: Vec<SwapArg>,
+        /// HopQL query selecting the records whose structures are the parents (default: every
+        /// non-BVSE record).
+        #[arg(long)]
+        from: Option<String>,
+        /// Output format.
+        #[arg(long, value_parser = crate::cli::format_parser(), default_value = "table")]
+        format: Format,
+    },
+    /// How broad the BVSE records are: distinct chemical systems, elements, ions, parent
+    /// structures, frameworks (composition-independent fingerprints) and space groups, and
+    /// the barrier distribution beside the DFT one.
+    #[command(after_help = "Example:\n  hopdb bvse breadth\n  hopdb bvse breadth --from \"SELECT * FROM hops WHERE fidelity = 'bvse' AND converged = true\" --format json")]
+    Breadth {
+        /// HopQL query selecting the BVSE records (default: all).
+        #[arg(long)]
+        from: Option<String>,
         /// Output format.
         #[arg(long, value_parser = crate::cli::format_parser(), default_value = "table")]
         format: Format,
@@ -150,7 +179,7 @@ fn run_in(store: &Store, cmd: BvseCmd) -> Result<()> {
             }
             Ok(())
         }
-        BvseCmd::Corpus { target, seed, batch, ions, strains, recipe, format } => {
+        BvseCmd::Corpus { target, seed, batch, ions, strains, recipe, swaps, from, format } => {
             if strains.is_empty() || strains.iter().any(|s| !s.is_finite() || *s < 0.5 || *s > 2.0) {
                 anyhow::bail!("--strains: give lattice scales between 0.5 and 2.0, e.g. 1.0,0.97,1.03");
             }
@@ -159,7 +188,18 @@ fn run_in(store: &Store, cmd: BvseCmd) -> Result<()> {
                 .filter(|s| !s.trim().is_empty())
                 .map(|s| Element::from_symbol(s.trim()).map_err(|e| anyhow::anyhow!("--ions: {e}")))
                 .collect::<Result<_>>()?;
-            let opts = CorpusOptions { target, seed, batch, ions, strains, recipe: recipe.into(), ..Default::default() };
+            let swaps = swaps
+                .iter()
+                .map(|s| match s {
+                    SwapArg::Framework => corpus::SwapKind::Framework,
+                    SwapArg::Anion => corpus::SwapKind::Anion,
+                })
+                .collect();
+            let parent_records = match &from {
+                Some(q) => Some(hopdb::query::select_ids(store, q)?),
+                None => None,
+            };
+            let opts = CorpusOptions { target, seed, batch, ions, strains, recipe: recipe.into(), swaps, parent_records, ..Default::default() };
             let rep = corpus::corpus(&store, &opts).context("bvse corpus (batches committed before the error are kept; re-run to continue)")?;
             if format == Format::Json {
                 println!("{}", serde_json::to_string_pretty(&rep)?);
@@ -193,6 +233,47 @@ fn run_in(store: &Store, cmd: BvseCmd) -> Result<()> {
             Ok(())
         }
         BvseCmd::Explain { id, format } => explain(store, &id, format),
+        BvseCmd::Breadth { from, format } => {
+            let ids = match &from {
+                Some(q) => Some(hopdb::query::select_ids(store, q)?),
+                None => None,
+            };
+            let b = corpus::breadth(store, ids.as_deref())?;
+            if b.records == 0 {
+                anyhow::bail!("no BVSE records selected (build some with `hopdb bvse corpus` or `hopdb bvse compute`)");
+            }
+            if format == Format::Json {
+                println!("{}", serde_json::to_string_pretty(&b)?);
+                return Ok(());
+            }
+            let rows = vec![
+                ("records".to_string(), Value::Int(b.records as i64)),
+                ("converged".to_string(), Value::Int(b.converged as i64)),
+                ("chemical systems".to_string(), Value::Int(b.chemical_systems as i64)),
+                ("elements".to_string(), Value::Int(b.elements as i64)),
+                ("mobile ions".to_string(), Value::Int(b.ions as i64)),
+                ("parent structures".to_string(), Value::Int(b.parent_structures as i64)),
+                ("frameworks".to_string(), Value::Int(b.frameworks as i64)),
+                ("space groups (parent records)".to_string(), Value::Int(b.space_groups as i64)),
+            ];
+            println!("{}\n", counts_table("Breadth of the BVSE records", &rows).render(format));
+            let mut t = ResultTable::new(&["barriers", "n", "min", "p10", "p25", "median", "p75", "p90", "max"]).titled("Barrier distribution (eV)");
+            for (name, q) in [("bvse (selected)", &b.em), ("dft (store)", &b.dft_em)] {
+                t.push(vec![
+                    Value::Str(name.into()),
+                    Value::Int(q.n as i64),
+                    Value::Num(q.min),
+                    Value::Num(q.p10),
+                    Value::Num(q.p25),
+                    Value::Num(q.median),
+                    Value::Num(q.p75),
+                    Value::Num(q.p90),
+                    Value::Num(q.max),
+                ]);
+            }
+            println!("{}", t.render(format));
+            Ok(())
+        }
         BvseCmd::Compare { from, format } => {
             let ids = match &from {
                 Some(q) => Some(hopdb::query::select_ids(&store, q)?),
