@@ -410,3 +410,89 @@ fn bvse_descriptor_experiment() {
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
     eprintln!("mean over seeds: hop-v1 {:.4} eV, hop-v1 + BVSE {:.4} eV", mean(&base_maes), mean(&aug_maes));
 }
+
+#[test]
+fn framework_swaps_keep_the_charges_and_the_framework() {
+    let (_d, store) = small_store(&["Li2MnO3_4"]);
+    let parents = corpus::parents(&store).unwrap();
+    assert_eq!(parents.len(), 1);
+    let p = &parents[0];
+    let none = corpus::variant_swaps(p, &[]);
+    assert_eq!(none, [corpus::Swap::identity()]);
+    let swaps = corpus::variant_swaps(p, &[corpus::SwapKind::Framework, corpus::SwapKind::Anion]);
+    let labels: Vec<String> = swaps.iter().map(|s| s.label()).collect();
+    // Mn+4 -> the other +4 metals; O -> S, Se; and every metal swap with every anion swap.
+    for want in ["", "Mn->Ti", "Mn->Zr", "O->S", "O->Se", "Mn->Ti,O->S"] {
+        assert!(labels.contains(&want.to_string()), "{want} in {labels:?}");
+    }
+    assert!(!labels.iter().any(|l| l.contains("Mn->Mn") || l.contains("Li->")), "{labels:?}");
+    let metals = corpus::SWAP_METALS.iter().find(|m| m.0 == 4).unwrap().1.len() - 1;
+    assert_eq!(swaps.len(), 1 + metals + 2 + metals * 2);
+    let sulfide = swaps.iter().find(|s| s.label() == "O->S").unwrap();
+    assert!(sulfide.scale > 1.1 && sulfide.scale < 1.5, "S-Mn bonds are longer than O-Mn: {}", sulfide.scale);
+    let fp = corpus::framework_fingerprint(&p.structure);
+    for s in &swaps {
+        let v = s.apply(&p.structure);
+        // Charge neutral by construction, and the analysis agrees: the swapped metal keeps +4.
+        let a = hopdb::bvse::analyze(&v, &Default::default()).outcome.unwrap_or_else(|e| panic!("{}: {e}", s.label()));
+        let total: f64 = a.states.iter().sum();
+        assert!(total.abs() < 1e-9, "{}: {total}", s.label());
+        for (e, q) in v.species.iter().zip(&a.states) {
+            if e.is_transition_metal() {
+                assert_eq!(*q, 4.0, "{}", s.label());
+            }
+        }
+        // Element swaps and strain leave the framework fingerprint alone.
+        assert_eq!(corpus::framework_fingerprint(&corpus::strained(&v, 1.03)), fp, "{}", s.label());
+    }
+    // A different framework gets a different fingerprint.
+    let (_e, other) = small_store(&["KCrO2"]);
+    assert_ne!(corpus::framework_fingerprint(&corpus::parents(&other).unwrap()[0].structure), fp);
+}
+
+#[test]
+fn broad_corpus_and_its_breadth() {
+    let (_d, store) = small_store(&["Li2MnO3_4", "KCrO2"]);
+    let narrow = CorpusOptions { strains: vec![1.0], ions: vec![Element::from_symbol("Li").unwrap()], ..opts(40, 16) };
+    let broad = CorpusOptions { swaps: vec![corpus::SwapKind::Framework, corpus::SwapKind::Anion], ..narrow.clone() };
+    let rep = corpus::corpus(&store, &broad).unwrap();
+    assert_eq!(rep.corpus_records, 40);
+    let recs: Vec<_> = bvse_ids(&store).iter().map(|id| store.record(id).unwrap()).collect();
+    let swapped = recs.iter().filter(|r| r.provenance.notes.as_deref().unwrap().contains("framework swap")).count();
+    assert!(swapped > 20, "most variants are swapped: {swapped} of 40");
+    // Breadth, checked against a direct count.
+    let b = corpus::breadth(&store, None).unwrap();
+    assert_eq!(b.records, 40);
+    let mut systems: Vec<String> = recs.iter().map(|r| r.elements.iter().map(|e| e.symbol()).collect::<Vec<_>>().join("-")).collect();
+    systems.sort();
+    systems.dedup();
+    assert_eq!(b.chemical_systems, systems.len());
+    assert!(b.chemical_systems > 5, "{b:?}");
+    assert!(b.parent_structures <= 2 && b.frameworks <= b.parent_structures && b.frameworks >= 1, "{b:?}");
+    assert_eq!((b.em.n, b.dft_em.n), (40, 2));
+    assert!(b.em.min <= b.em.median && b.em.median <= b.em.max);
+    // The narrow corpus of the same store and seed has other ids: the swap is part of the id.
+    let ids_broad: std::collections::BTreeSet<String> = bvse_ids(&store).into_iter().collect();
+    let (_n, store2) = small_store(&["Li2MnO3_4", "KCrO2"]);
+    corpus::corpus(&store2, &narrow).unwrap();
+    let ids_narrow: std::collections::BTreeSet<String> = bvse_ids(&store2).into_iter().collect();
+    assert!(ids_narrow.len() <= 40);
+    let b2 = corpus::breadth(&store2, None).unwrap();
+    assert!(b2.chemical_systems < b.chemical_systems, "{} vs {}", b2.chemical_systems, b.chemical_systems);
+    assert!(ids_broad.intersection(&ids_narrow).count() < ids_narrow.len());
+    // The CLI: --from restricts the parents; breadth as JSON.
+    drop(store);
+    let db = _d.path().join("s");
+    let db = db.to_string_lossy();
+    let v = run_raw(&["--db", &db, "bvse", "breadth", "--format", "json"]).json();
+    assert_eq!(v["chemical_systems"].as_u64().unwrap() as usize, b.chemical_systems);
+    let v = run_raw(&[
+        "--db", &db, "bvse", "corpus", "--target", "50", "--ions", "Li", "--strains", "1.0", "--swaps", "framework", "--from",
+        "SELECT * FROM hops WHERE sys_name = 'KCrO2'", "--format", "json",
+    ])
+    .json();
+    assert_eq!(v["parents"], 1);
+    let bad = run_raw(&["--db", &db, "bvse", "corpus", "--target", "5", "--from", "SELECT * FROM hops WHERE sys_name = 'nothing'"]);
+    assert!(!bad.output.status.success());
+    assert!(bad.err().contains("no parent structures"), "{}", bad.err());
+}
