@@ -550,7 +550,7 @@ impl Swap {
         Swap { pairs: Vec::new(), scale: 1.0 }
     }
 
-    /// `Co->Ni,O->S` (empty for none); part of the corpus id.
+    /// `O->S,Co->Ni` (empty for none); part of the corpus id.
     pub fn label(&self) -> String {
         self.pairs.iter().map(|(a, b)| format!("{a}->{b}")).collect::<Vec<_>>().join(",")
     }
@@ -1295,16 +1295,16 @@ pub struct Breadth {
 }
 
 /// A composition-independent fingerprint of a structure's framework: the anonymous formula
-/// (reduced counts, largest first) and the sorted coordination numbers of its sites
-/// (neighbours within 1.2 times the sum of covalent radii), hashed. Element substitutions and
-/// isotropic strain keep it; a different topology or stoichiometry changes it.
+/// (reduced counts, largest first) and the sorted coordination numbers of its sites (the
+/// neighbours within 1.25 times the site's nearest-neighbour distance, a rule that does not
+/// look at which elements sit where), hashed. Element substitutions and isotropic strain keep
+/// it; a different topology or stoichiometry changes it.
 pub fn framework_fingerprint(s: &Structure) -> String {
-    let p = Params::global();
-    let nl = crate::structure::neighbors::NeighborList::build(s, 4.5);
+    let nl = crate::structure::neighbors::NeighborList::build(s, 6.0);
     let mut cn: Vec<usize> = (0..s.len())
         .map(|i| {
-            let ri = p.covalent_radius(s.species[i]);
-            nl.of(i).iter().filter(|nb| nb.distance < 1.2 * (ri + p.covalent_radius(s.species[nb.index]))).count()
+            let d0 = nl.of(i).iter().map(|nb| nb.distance).fold(f64::INFINITY, f64::min);
+            nl.of(i).iter().filter(|nb| nb.distance < 1.25 * d0).count()
         })
         .collect();
     cn.sort_unstable();
