@@ -496,3 +496,27 @@ fn broad_corpus_and_its_breadth() {
     assert!(!bad.output.status.success());
     assert!(bad.err().contains("no parent structures"), "{}", bad.err());
 }
+
+#[test]
+fn retry_failed_recomputes_remembered_failures() {
+    let (_d, store) = small_store(&["Li2MnO3_4"]);
+    let li = CorpusOptions { strains: vec![1.0], ions: vec![Element::from_symbol("Li").unwrap()], ..opts(5, 5) };
+    corpus::corpus(&store, &li).unwrap();
+    let first: Vec<String> = bvse_ids(&store);
+    assert_eq!(first.len(), 5);
+    // As if an older engine had failed on one of them.
+    let victim = first[0].clone();
+    store.remove(std::slice::from_ref(&victim), "test: pretend it failed").unwrap();
+    let mut ws = WriteSet::new("test", "old failure marker");
+    ws.put_object(hopdb::store::Keyspace::CorpusFailure, &[&victim], &("no charge balance", "an older engine gave up"));
+    store.commit(ws).unwrap();
+    // A plain re-run skips it and stores the next item instead.
+    let rep = corpus::corpus(&store, &li).unwrap();
+    assert_eq!((rep.already_failed, rep.stored), (1, 1));
+    assert!(!store.contains(&victim).unwrap());
+    // --retry-failed computes it again; the success replaces the marker.
+    let rep = corpus::corpus(&store, &CorpusOptions { retry_failed: true, target: 6, ..li.clone() }).unwrap();
+    assert_eq!((rep.already_failed, rep.stored), (0, 1));
+    assert!(store.contains(&victim).unwrap());
+    assert!(corpus::remembered_failure(&store, &victim).unwrap().is_none());
+}

@@ -693,6 +693,9 @@ pub struct CorpusOptions {
     pub swaps: Vec<SwapKind>,
     /// Records whose structures are the parents (`None`: every non-BVSE record).
     pub parent_records: Option<Vec<String>>,
+    /// Compute work items remembered as failed again (e.g. after an engine upgrade that
+    /// added fallbacks); a success replaces the failure marker in the same batch.
+    pub retry_failed: bool,
 }
 
 impl Default for CorpusOptions {
@@ -707,6 +710,7 @@ impl Default for CorpusOptions {
             search: HopSearchOptions::default(),
             swaps: Vec::new(),
             parent_records: None,
+            retry_failed: false,
         }
     }
 }
@@ -922,7 +926,7 @@ pub fn corpus_with_hook(store: &Store, opts: &CorpusOptions, before_commit: &mut
             if store.contains(&it.id)? {
                 have += 1;
                 rep.already_stored += 1;
-            } else if store.has_object(FAILURES, &[&it.id])? {
+            } else if !opts.retry_failed && store.has_object(FAILURES, &[&it.id])? {
                 rep.already_failed += 1;
             } else {
                 batch.push(it);
@@ -970,6 +974,9 @@ pub fn corpus_with_hook(store: &Store, opts: &CorpusOptions, before_commit: &mut
                 Ok(rec) => {
                     let host = it.hop.host(&variants[&(it.parent, it.ion, it.swap, it.strain)]);
                     ws.insert_record(rec, &host);
+                    if opts.retry_failed {
+                        ws.remove_object(FAILURES, &[&rec.id]);
+                    }
                     ids.push(rec.id.clone());
                     nc += usize::from(rec.method.converged == Some(false));
                 }

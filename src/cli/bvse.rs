@@ -87,6 +87,10 @@ pub enum BvseCmd {
         /// non-BVSE record).
         #[arg(long)]
         from: Option<String>,
+        /// Compute the work items remembered as failed again (after an upgrade of the BVSE
+        /// engine added fallbacks, say); a success replaces the failure marker.
+        #[arg(long)]
+        retry_failed: bool,
         /// Output format.
         #[arg(long, value_parser = crate::cli::format_parser(), default_value = "table")]
         format: Format,
@@ -179,7 +183,7 @@ fn run_in(store: &Store, cmd: BvseCmd) -> Result<()> {
             }
             Ok(())
         }
-        BvseCmd::Corpus { target, seed, batch, ions, strains, recipe, swaps, from, format } => {
+        BvseCmd::Corpus { target, seed, batch, ions, strains, recipe, swaps, from, retry_failed, format } => {
             if strains.is_empty() || strains.iter().any(|s| !s.is_finite() || *s < 0.5 || *s > 2.0) {
                 anyhow::bail!("--strains: give lattice scales between 0.5 and 2.0, e.g. 1.0,0.97,1.03");
             }
@@ -199,7 +203,7 @@ fn run_in(store: &Store, cmd: BvseCmd) -> Result<()> {
                 Some(q) => Some(hopdb::query::select_ids(store, q)?),
                 None => None,
             };
-            let opts = CorpusOptions { target, seed, batch, ions, strains, recipe: recipe.into(), swaps, parent_records, ..Default::default() };
+            let opts = CorpusOptions { target, seed, batch, ions, strains, recipe: recipe.into(), swaps, parent_records, retry_failed, ..Default::default() };
             let rep = corpus::corpus(&store, &opts).context("bvse corpus (batches committed before the error are kept; re-run to continue)")?;
             if format == Format::Json {
                 println!("{}", serde_json::to_string_pretty(&rep)?);
