@@ -445,6 +445,14 @@ fn framework_swaps_keep_the_charges_and_the_framework() {
         // Element swaps and strain leave the framework fingerprint alone.
         assert_eq!(corpus::framework_fingerprint(&corpus::strained(&v, 1.03)), fp, "{}", s.label());
     }
+    // Main-group framework cations swap within their own list, and two swaps combine.
+    let (_o, olivine) = small_store(&["MgMnSiO4_pbnm_2"]);
+    let ol = corpus::variant_swaps(&corpus::parents(&olivine).unwrap()[0], &[corpus::SwapKind::Framework, corpus::SwapKind::Anion]);
+    let ol: Vec<String> = ol.iter().map(|s| s.label()).collect();
+    for want in ["Si->Ge", "Si->Sn", "Mn->Fe", "O->S", "Si->Ge,Mn->Fe", "O->S,Si->Ge"] {
+        assert!(ol.contains(&want.to_string()), "{want} in {ol:?}");
+    }
+    assert!(!ol.iter().any(|l| l.contains("Si->Ti") || l.contains("Mg->")), "no main-group -> metal swaps, the mobile Mg stays: {ol:?}");
     // A different framework gets a different fingerprint.
     let (_e, other) = small_store(&["KCrO2"]);
     assert_ne!(corpus::framework_fingerprint(&corpus::parents(&other).unwrap()[0].structure), fp);

@@ -530,6 +530,11 @@ pub const SWAP_METALS: [(i8, &[&str]); 5] = [
     (6, &["Cr", "Mo", "W"]),
 ];
 
+/// Main-group framework cations a framework swap may put on a site of the given oxidation
+/// state (a main-group cation is only replaced by another of this list).
+pub const SWAP_MAIN_GROUP: [(i8, &[&str]); 5] =
+    [(2, &["Mg", "Zn", "Cd"]), (3, &["Al", "Ga", "In"]), (4, &["Si", "Ge", "Sn"]), (5, &["P", "As", "Sb"]), (6, &["S", "Se"])];
+
 /// Anion families of the anion swaps: every member may replace another of its family.
 pub const SWAP_ANIONS: [&[&str]; 2] = [&["O", "S", "Se"], &["F", "Cl", "Br"]];
 
@@ -574,12 +579,13 @@ impl Swap {
 }
 
 /// The framework substitutions of `parent` for the requested kinds: the identity first, then
-/// every single transition-metal swap (a metal whose sites all hold one integer state, to
-/// each other metal of [`SWAP_METALS`] for that state), every single anion swap (an anion
-/// family member at its common state to each other member of [`SWAP_ANIONS`]), and, when
-/// both kinds are asked for, every pair of one metal swap and one anion swap. Oxidation
-/// states come from the parent's own analysis; a parent without an integer assignment gets
-/// the identity only.
+/// every single cation swap (a framework cation whose sites all hold one integer state, to
+/// each other element of its list for that state: [`SWAP_METALS`] for a transition metal,
+/// [`SWAP_MAIN_GROUP`] for a main-group cation such as P+5 or Al+3), every single anion swap
+/// (an anion family member at its common state to each other member of [`SWAP_ANIONS`]), and
+/// every pair of two single swaps of different elements. Never an element already in the
+/// structure, never the mobile species. Oxidation states come from the parent's own
+/// analysis; a parent without an integer assignment gets the identity only.
 pub fn variant_swaps(parent: &Parent, kinds: &[SwapKind]) -> Vec<Swap> {
     let mut out = vec![Swap::identity()];
     if kinds.is_empty() {
@@ -605,8 +611,9 @@ pub fn variant_swaps(parent: &Parent, kinds: &[SwapKind]) -> Vec<Swap> {
         if e == parent.mobile || v.len() != 1 {
             continue;
         }
-        if kinds.contains(&SwapKind::Framework) && e.is_transition_metal() {
-            if let Some((_, metals)) = SWAP_METALS.iter().find(|m| m.0 == v[0]) {
+        if kinds.contains(&SwapKind::Framework) && v[0] > 0 {
+            let table = if e.is_transition_metal() { &SWAP_METALS } else { &SWAP_MAIN_GROUP };
+            if let Some((_, metals)) = table.iter().find(|m| m.0 == v[0] && (e.is_transition_metal() || m.1.contains(&e.symbol()))) {
                 for m in metals.iter().map(|x| el(x)) {
                     if m != e && !present.contains(&m) {
                         metal_swaps.push((e, m));
@@ -624,11 +631,13 @@ pub fn variant_swaps(parent: &Parent, kinds: &[SwapKind]) -> Vec<Swap> {
             }
         }
     }
-    let mut pairs: Vec<Vec<(Element, Element)>> = metal_swaps.iter().map(|p| vec![*p]).collect();
-    pairs.extend(anion_swaps.iter().map(|p| vec![*p]));
-    for m in &metal_swaps {
-        for x in &anion_swaps {
-            pairs.push(vec![*m, *x]);
+    let singles: Vec<(Element, Element)> = metal_swaps.into_iter().chain(anion_swaps).collect();
+    let mut pairs: Vec<Vec<(Element, Element)>> = singles.iter().map(|p| vec![*p]).collect();
+    for (i, a) in singles.iter().enumerate() {
+        for b in &singles[i + 1..] {
+            if a.0 != b.0 && a.1 != b.1 {
+                pairs.push(vec![*a, *b]);
+            }
         }
     }
     let nl = crate::structure::neighbors::NeighborList::build(s, 3.5);
