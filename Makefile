@@ -93,6 +93,8 @@ demo: build check-data
 	@echo "== BVSE: a bond-valence (softBV) NEB barrier for every DFT hop that can be computed, against DFT =="
 	$(BIN) --db $(DEMO_DB) bvse compute --skip-failed | head -18
 	$(BIN) --db $(DEMO_DB) bvse compare
+	@echo "== why a hop got its BVSE barrier: oxidation states of a mixed-valence cobalt oxide =="
+	$(BIN) --db $(DEMO_DB) bvse explain Co2O4_Mg
 	@echo "== graph network (tch/libtorch, CPU): band input trained from scratch on the paper split (about a minute) =="
 	@ldd $(BIN) | grep -E 'libtorch_cpu|not found' || true
 	$(BIN) --db $(DEMO_DB) query "TRAIN g1 AS gnn(band) ON SPLIT paper WITH epochs = 60, hidden = 32, max_neighbors = 8, target = 'log1p', seed = 1"
