@@ -476,7 +476,8 @@ fn fractional(classes: &[SiteClass], opts: &OxidationOptions) -> Option<(Vec<f64
     elements.sort();
     elements.dedup();
     let total: f64 = classes.iter().zip(&map).map(|(c, v)| c.sites.len() as f64 * v).sum();
-    let mut best: Option<(f64, Element)> = None;
+    // (score, element, its average state)
+    let mut best: Option<(f64, Element, f64)> = None;
     for &e in &elements {
         let of_e: Vec<usize> = (0..classes.len()).filter(|&k| classes[k].element == e).collect();
         if of_e.iter().any(|&k| classes[k].rule.as_deref().is_some_and(|r| r.starts_with("anion"))) || map[of_e[0]] <= 0.0 {
@@ -502,14 +503,11 @@ fn fractional(classes: &[SiteClass], opts: &OxidationOptions) -> Option<(Vec<f64
         let Some(lp) = interpolated_log_p(&pooled, a) else { continue };
         let score = lp * of_e.len() as f64 + (0..classes.len()).filter(|k| !of_e.contains(k)).map(|k| ln_map[k]).sum::<f64>();
         if best.is_none_or(|b| score > b.0) {
-            best = Some((score, e));
+            best = Some((score, e, a));
         }
     }
-    if let Some((_, e)) = best {
-        let of_e: Vec<usize> = (0..classes.len()).filter(|&k| classes[k].element == e).collect();
-        let n_e: f64 = of_e.iter().map(|&k| classes[k].sites.len() as f64).sum();
-        let rest = total - of_e.iter().map(|&k| classes[k].sites.len() as f64 * map[k]).sum::<f64>();
-        let states = (0..classes.len()).map(|k| if of_e.contains(&k) { -rest / n_e } else { map[k] }).collect();
+    if let Some((_, e, a)) = best {
+        let states = (0..classes.len()).map(|k| if classes[k].element == e { a } else { map[k] }).collect();
         return Some((states, OxidationMethod::FractionalAverage, e));
     }
     // Compensated anions: the ruled anion element with the most sites carries the charge.

@@ -132,6 +132,14 @@ pub enum BvseCmd {
     },
 }
 
+/// The ids an optional `--from` query selects (`None` without one).
+fn selected(store: &Store, from: Option<&str>) -> Result<Option<Vec<String>>> {
+    Ok(match from {
+        Some(q) => Some(hopdb::query::select_ids(store, q)?),
+        None => None,
+    })
+}
+
 fn counts_table(title: &str, rows: &[(String, Value)]) -> ResultTable {
     let mut t = ResultTable::new(&["what", "value"]).titled(title);
     for (k, v) in rows {
@@ -199,10 +207,7 @@ fn run_in(store: &Store, cmd: BvseCmd) -> Result<()> {
                     SwapArg::Anion => corpus::SwapKind::Anion,
                 })
                 .collect();
-            let parent_records = match &from {
-                Some(q) => Some(hopdb::query::select_ids(store, q)?),
-                None => None,
-            };
+            let parent_records = selected(store, from.as_deref())?;
             let opts = CorpusOptions { target, seed, batch, ions, strains, recipe: recipe.into(), swaps, parent_records, retry_failed, ..Default::default() };
             let rep = corpus::corpus(&store, &opts).context("bvse corpus (batches committed before the error are kept; re-run to continue)")?;
             if format == Format::Json {
@@ -238,10 +243,7 @@ fn run_in(store: &Store, cmd: BvseCmd) -> Result<()> {
         }
         BvseCmd::Explain { id, format } => explain(store, &id, format),
         BvseCmd::Breadth { from, format } => {
-            let ids = match &from {
-                Some(q) => Some(hopdb::query::select_ids(store, q)?),
-                None => None,
-            };
+            let ids = selected(store, from.as_deref())?;
             let b = corpus::breadth(store, ids.as_deref())?;
             if b.records == 0 {
                 anyhow::bail!("no BVSE records selected (build some with `hopdb bvse corpus` or `hopdb bvse compute`)");
@@ -279,10 +281,7 @@ fn run_in(store: &Store, cmd: BvseCmd) -> Result<()> {
             Ok(())
         }
         BvseCmd::Compare { from, format } => {
-            let ids = match &from {
-                Some(q) => Some(hopdb::query::select_ids(&store, q)?),
-                None => None,
-            };
+            let ids = selected(store, from.as_deref())?;
             let rows = corpus::compare(&store, ids.as_deref())?;
             if rows.is_empty() {
                 anyhow::bail!("no BVSE records with a stored parent selected (run `hopdb bvse compute` first)");
