@@ -146,3 +146,52 @@ mod tests {
         assert_eq!(capacity_for(usize::MAX), MAX_PREALLOCATION);
     }
 }
+
+/// Lines of a text file read one at a time: 1-based line numbers, a leading byte-order mark
+/// dropped, line ends (`\n`, `\r\n`) removed, and an error for invalid UTF-8 naming the line,
+/// column and byte offset as [`utf8_text`] does.
+pub struct Lines<R> {
+    reader: R,
+    buf: Vec<u8>,
+    line: usize,
+    offset: u64,
+}
+
+impl<R: std::io::BufRead> Lines<R> {
+    /// Lines of `reader`.
+    pub fn new(reader: R) -> Self {
+        Lines { reader, buf: Vec::new(), line: 0, offset: 0 }
+    }
+
+    /// The number of the line last returned (0 before the first).
+    pub fn line(&self) -> usize {
+        self.line
+    }
+
+    /// The next line, `None` at the end of the file.
+    pub fn next_line(&mut self) -> Result<Option<String>, String> {
+        self.buf.clear();
+        let n = self.reader.read_until(b'\n', &mut self.buf).map_err(|e| format!("line {}: read error: {e}", self.line + 1))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        self.line += 1;
+        let start = self.offset;
+        self.offset += n as u64;
+        let text = match std::str::from_utf8(&self.buf) {
+            Ok(s) => s,
+            Err(e) => {
+                let bad = e.valid_up_to();
+                let column = String::from_utf8_lossy(&self.buf[..bad]).chars().count() + 1;
+                return Err(format!(
+                    "line {}, column {column}: not UTF-8 text (byte 0x{:02x} at offset {})",
+                    self.line,
+                    self.buf[bad],
+                    start + bad as u64
+                ));
+            }
+        };
+        let text = if self.line == 1 { strip_bom(text) } else { text };
+        Ok(Some(text.trim_end_matches(['\n', '\r']).to_string()))
+    }
+}

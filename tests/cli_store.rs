@@ -389,9 +389,14 @@ fn consistent_count(s: &TempStore, pre: u64, big: u64) -> u64 {
 }
 
 fn spawn_import(s: &TempStore, file: &std::path::Path) -> Child {
+    spawn_import_with(s, file, &[])
+}
+
+fn spawn_import_with(s: &TempStore, file: &std::path::Path, extra: &[&str]) -> Child {
     StdCommand::new(bin_path())
         .env_remove("HOPDB_DB")
         .args(["--db", &s.db(), "import", "band", &file.to_string_lossy(), "--partition", "test", "--format", "json"])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -443,4 +448,62 @@ fn an_import_killed_with_sigkill_is_all_or_nothing() {
     }
     eprintln!("full import {full:?}; (delay, killed while running, records): {outcomes:?}");
     assert!(outcomes.iter().any(|(_, killed, _)| *killed), "no kill landed while the import ran");
+}
+
+/// Keys of one keyspace (by its name in `hopdb stats --storage --format json`).
+fn keyspace_keys(s: &TempStore, keyspace: &str) -> u64 {
+    let st = s.run(&["stats", "--storage", "--format", "json"]).json();
+    st["storage"].as_array().unwrap().iter().find(|u| u["keyspace"] == keyspace).map_or(0, |u| u["keys"].as_u64().unwrap())
+}
+
+/// A streamed import of many batches (a staged write) killed at any moment leaves exactly the
+/// records that were there before, or all of them; the next open leaves no staging behind.
+#[test]
+fn a_staged_import_killed_with_sigkill_is_all_or_nothing() {
+    const BIG: u64 = 3000;
+    const BATCH: &str = "100";
+    let work = tempfile::tempdir().unwrap();
+    let big = work.path().join("big_band.json");
+    std::fs::write(&big, synthetic_band_json(BIG as usize)).unwrap();
+    let fresh = || {
+        let s = TempStore::init();
+        s.import_valid_fixture();
+        s
+    };
+    let s = fresh();
+    let t0 = Instant::now();
+    let status = spawn_import_with(&s, &big, &["--batch-records", BATCH]).wait().unwrap();
+    let full = t0.elapsed();
+    assert!(status.success(), "the staged import succeeds when left alone");
+    assert_eq!(consistent_count(&s, 3, BIG), 3 + BIG);
+    assert_eq!(keyspace_keys(&s, "Staging"), 0, "a published import leaves no staging entries");
+    assert_eq!(keyspace_keys(&s, "History"), 3 + BIG, "one history entry per inserted record");
+    drop(s);
+
+    let mut outcomes = Vec::new();
+    for f in [0.2, 0.35, 0.5, 0.65, 0.8, 0.9, 0.97] {
+        let s = fresh();
+        let mut child = spawn_import_with(&s, &big, &["--batch-records", BATCH]);
+        std::thread::sleep(full.mul_f64(f));
+        let killed = child.try_wait().unwrap().is_none();
+        let _ = child.kill(); // SIGKILL
+        let status = child.wait().unwrap();
+        let n = consistent_count(&s, 3, BIG);
+        if !killed {
+            assert!(status.success(), "the import finished before the kill at {f} but failed: {status}");
+        }
+        assert_eq!(keyspace_keys(&s, "Staging"), 0, "the open after the kill at {f} leaves no staging entries");
+        assert_eq!(keyspace_keys(&s, "History"), n, "no history of an unpublished import is left (kill at {f})");
+        let log = s.log();
+        assert_eq!(log.iter().filter(|e| e["op"] == "import").count() as u64, if n == 3 { 1 } else { 2 }, "kill at {f}");
+        // The store takes the same import again after a kill.
+        if n == 3 {
+            let st = spawn_import_with(&s, &big, &["--batch-records", BATCH]).wait().unwrap();
+            assert!(st.success());
+            assert_eq!(consistent_count(&s, 3, BIG), 3 + BIG, "a rerun after the kill at {f} imports everything");
+        }
+        outcomes.push((f, killed, n));
+    }
+    eprintln!("full import {full:?}; (fraction, killed while running, records): {outcomes:?}");
+    assert!(outcomes.iter().any(|(_, killed, n)| *killed && *n == 3), "no kill landed while the batches were written");
 }

@@ -504,3 +504,100 @@ fn exact_json_reads_floats_bit_for_bit() {
     assert!(hopdb::import::jsonl::parse_json_exact("[1] x").is_err());
     assert_eq!(hopdb::import::jsonl::parse_json_exact("\"\\ud83d\\ude00\"").unwrap(), serde_json::json!("\u{1F600}"));
 }
+
+// ---------------------------------------------------------------- streamed (multi-batch) imports
+
+/// Every key of the store as `hopdb stats --storage` counts it, and the records.
+fn store_state(store: &Store) -> (Vec<(String, u64)>, Vec<String>) {
+    let usage = store.keyspace_usage().unwrap().into_iter().map(|u| (format!("{:?}", u.keyspace), u.keys)).collect();
+    let ids = store.records().map(|r| r.unwrap().id).collect();
+    (usage, ids)
+}
+
+#[test]
+fn a_multi_batch_import_deduplicates_exactly_across_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::create(dir.path().join("s")).unwrap();
+    let cands = hopdb::synthetic::bvse_like_corpus(60, 11);
+    // The same 60 hops again under other ids, and 5 of them with another barrier.
+    let mut again: Vec<Candidate> = cands.clone();
+    for (k, c) in again.iter_mut().enumerate() {
+        c.record.id = format!("{}-again", c.record.id);
+        if k % 12 == 0 {
+            c.record.em += 0.1;
+        }
+    }
+    let mut all = cands.clone();
+    all.extend(again);
+    let opts = ImportOptions { batch_records: 7, ..Default::default() };
+    let rep = import::commit(&store, all.clone(), vec![], &opts, "two copies").unwrap();
+    assert_eq!(rep.added.len(), 65, "60 hops and the 5 other barriers");
+    assert_eq!(rep.duplicates.len(), 55, "the copies in later batches are found in the store");
+    let conflicts = store.records().map(|r| r.unwrap()).filter(|r| r.flags.iter().any(|f| f == import::CONFLICTING_DUPLICATE_FLAG)).count();
+    assert_eq!(conflicts, 10, "both records of each conflicting pair are flagged");
+    let log = store.audit_log().unwrap();
+    assert_eq!(log.iter().filter(|e| e.op == "import").count(), 1, "one write, published once");
+    assert_eq!(log.last().unwrap().records, 70, "65 inserts and 5 flag updates of earlier batches' records");
+    // The same import as one batch gives the same store.
+    let dir1 = tempfile::tempdir().unwrap();
+    let one = Store::create(dir1.path().join("s")).unwrap();
+    let rep1 = import::commit(&one, all, vec![], &ImportOptions { batch_records: 1000, ..Default::default() }, "one batch").unwrap();
+    assert_eq!((rep1.added.len(), rep1.duplicates.len()), (65, 55));
+    let recs = |s: &Store| s.records().map(|r| { let mut r = r.unwrap(); r.revisions.clear(); r }).collect::<Vec<_>>();
+    assert_eq!(recs(&store), recs(&one));
+    // Re-importing adds nothing.
+    let again = import::commit(&store, cands, vec![], &opts, "again").unwrap();
+    assert_eq!((again.added.len(), again.duplicates.len()), (0, 60));
+}
+
+#[test]
+fn a_multi_batch_import_with_a_late_invalid_record_keeps_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::create(dir.path().join("s")).unwrap();
+    import::commit(&store, hopdb::synthetic::bvse_like_corpus(5, 1), vec![], &ImportOptions::default(), "first").unwrap();
+    let before = store_state(&store);
+    let mut cands = hopdb::synthetic::bvse_like_corpus(50, 2);
+    for c in &mut cands {
+        c.record.id = format!("second-{}", c.record.id);
+    }
+    cands[41].record.em = f64::NAN;
+    cands[45].record.em = -1.0;
+    let opts = ImportOptions { batch_records: 10, ..Default::default() };
+    match import::commit(&store, cands.clone(), vec![], &opts, "bad") {
+        Err(ImportError::Invalid(rej)) => assert_eq!(rej.len(), 2, "every invalid record is reported: {rej:?}"),
+        other => panic!("expected Invalid, got {:?}", other.map(|r| r.added.len())),
+    }
+    assert_eq!(store_state(&store), before, "four batches were written and rolled back");
+    // A dry run of many batches reports what the import would do, and writes nothing.
+    let dry = import::commit(&store, cands.clone(), vec![], &ImportOptions { dry_run: true, skip_invalid: true, batch_records: 10, ..Default::default() }, "dry").unwrap();
+    assert_eq!((dry.added.len(), dry.rejected.len()), (48, 2));
+    assert_eq!(store_state(&store), before);
+    let real = import::commit(&store, cands, vec![], &ImportOptions { skip_invalid: true, batch_records: 10, ..Default::default() }, "real").unwrap();
+    assert_eq!(real.added, dry.added);
+    assert_eq!(store.count(), 53);
+}
+
+#[test]
+fn a_reader_error_after_some_batches_keeps_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::create(dir.path().join("s")).unwrap();
+    let before = store_state(&store);
+    let cands = hopdb::synthetic::bvse_like_corpus(30, 4);
+    let items = cands
+        .into_iter()
+        .map(|c| Ok(Ok(c)))
+        .chain(std::iter::once(Err(ImportError::Malformed { file: "x.xyz".into(), msg: "line 9: truncated".into() })));
+    let err = import::commit_stream(&store, items, &ImportOptions { batch_records: 4, ..Default::default() }, "broken").unwrap_err();
+    assert!(err.to_string().contains("line 9: truncated"), "{err}");
+    assert_eq!(store_state(&store), before);
+}
+
+#[test]
+fn litraj_streamed_import_equals_the_collected_read() {
+    let file = fixture("litraj/nebBVSE_2records.xyz");
+    let (c, r) = litraj::read_xyz_file(&file, &LitrajOptions::neb_bvse()).unwrap();
+    let streamed: Vec<_> = litraj::stream_xyz_file(&file, &LitrajOptions::neb_bvse()).unwrap().collect::<Result<Vec<_>, _>>().unwrap();
+    assert_eq!(streamed.len(), c.len() + r.len());
+    let ids: Vec<String> = streamed.iter().filter_map(|x| x.as_ref().ok()).map(|c| c.record.id.clone()).collect();
+    assert_eq!(ids, c.iter().map(|c| c.record.id.clone()).collect::<Vec<_>>());
+}

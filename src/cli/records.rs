@@ -21,6 +21,10 @@ pub struct CommonImport {
     /// Validate and report, write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Records per write batch (memory is bounded by one batch; an import of several batches
+    /// is still all-or-nothing: it is published by one final write).
+    #[arg(long, value_name = "N", default_value_t = hopdb::import::DEFAULT_BATCH_RECORDS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub batch_records: usize,
     /// Output format of the report.
     #[arg(long, value_parser = crate::cli::format_parser(), default_value = "table")]
     pub format: Format,
@@ -245,7 +249,7 @@ pub fn init(db: &Path) -> Result<()> {
 }
 
 fn opts(c: &CommonImport) -> ImportOptions {
-    ImportOptions { skip_invalid: c.skip_invalid, strict: c.strict, dry_run: c.dry_run }
+    ImportOptions { skip_invalid: c.skip_invalid, strict: c.strict, dry_run: c.dry_run, batch_records: c.batch_records }
 }
 
 fn print_report(r: &ImportReport, format: Format, dry_run: bool) {

@@ -34,14 +34,13 @@
 //! id); `material_id` becomes the record's `sys_name` and a numeric `edge_id` is kept in `extra`.
 
 pub use crate::structure::extxyz::parse_info_line;
-use super::{finish_record, Candidate, ImportError, Rejection};
+use super::{finish_record, Candidate, ImportError, ReadItem, Rejection};
 use crate::element::Element;
 use crate::input::quote;
 use crate::record::{record_id, Fidelity, HopRecord, Material, Method, Provenance, StructureId};
 use crate::structure::{self, Lattice, Structure, Vec3};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::io::BufRead;
 use std::path::Path;
 
 /// Elements considered as the mobile ion when a frame does not name it.
@@ -231,68 +230,92 @@ fn group_key(info: &[(String, String)]) -> Option<(String, String)> {
     Some((mat.to_string(), edge.to_string()))
 }
 
-/// Read every frame of an extended XYZ file, hashing its bytes. Structural errors (atom
-/// counts that do not match the file) fail the whole file; errors inside a frame are kept
-/// with the frame.
-fn read_frames(file: &Path) -> Result<(Vec<RawFrame>, String), ImportError> {
+/// The sha256 of a file's bytes, hex, read in pieces.
+pub fn file_sha256(file: &Path) -> Result<String, ImportError> {
+    use std::io::Read;
     let malformed = |msg: String| ImportError::Malformed { file: file.to_path_buf(), msg };
-    let f = std::fs::File::open(file).map_err(|e| malformed(format!("cannot read: {e}")))?;
-    let mut rdr = std::io::BufReader::new(f);
+    let mut f = std::fs::File::open(file).map_err(|e| malformed(format!("cannot read: {e}")))?;
     let mut hasher = Sha256::new();
-    let mut lineno = 0usize;
-    let mut buf = Vec::new();
-    let mut next_line = |lineno: &mut usize| -> Result<Option<String>, ImportError> {
-        buf.clear();
-        let n = rdr.read_until(b'\n', &mut buf).map_err(|e| ImportError::Malformed { file: file.to_path_buf(), msg: format!("read error: {e}") })?;
-        if n == 0 {
-            return Ok(None);
-        }
-        hasher.update(&buf);
-        *lineno += 1;
-        let s = std::str::from_utf8(&buf).map_err(|e| {
-            let column = String::from_utf8_lossy(&buf[..e.valid_up_to()]).chars().count() + 1;
-            ImportError::Malformed { file: file.to_path_buf(), msg: format!("line {lineno}, column {column}: not UTF-8 text") }
-        })?;
-        let s = if *lineno == 1 { crate::input::strip_bom(s) } else { s };
-        Ok(Some(s.trim_end_matches(['\n', '\r']).to_string()))
-    };
-    let mut frames = Vec::new();
+    let mut buf = vec![0u8; 1 << 20];
     loop {
-        let count_line = match next_line(&mut lineno)? {
-            None => break,
-            Some(l) if l.trim().is_empty() => continue,
-            Some(l) => l,
+        let n = f.read(&mut buf).map_err(|e| malformed(format!("read error: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// The frames of an extended XYZ file, read one at a time. Structural errors (atom counts that
+/// do not match the file) end the file with an error; errors inside a frame are kept with the
+/// frame.
+struct FrameReader {
+    file: std::path::PathBuf,
+    lines: crate::input::Lines<std::io::BufReader<std::fs::File>>,
+    /// Frames read so far.
+    count: usize,
+    /// Line of the last frame's atom count.
+    last_line: Option<usize>,
+    done: bool,
+}
+
+impl FrameReader {
+    fn open(file: &Path) -> Result<FrameReader, ImportError> {
+        let f = std::fs::File::open(file).map_err(|e| ImportError::Malformed { file: file.to_path_buf(), msg: format!("cannot read: {e}") })?;
+        Ok(FrameReader {
+            file: file.to_path_buf(),
+            lines: crate::input::Lines::new(std::io::BufReader::with_capacity(1 << 20, f)),
+            count: 0,
+            last_line: None,
+            done: false,
+        })
+    }
+
+    fn malformed(&self, msg: String) -> ImportError {
+        ImportError::Malformed { file: self.file.clone(), msg }
+    }
+
+    fn next_line(&mut self) -> Result<Option<String>, ImportError> {
+        self.lines.next_line().map_err(|msg| ImportError::Malformed { file: self.file.clone(), msg })
+    }
+
+    fn read_frame(&mut self) -> Result<Option<RawFrame>, ImportError> {
+        let count_line = loop {
+            match self.next_line()? {
+                None => return Ok(None),
+                Some(l) if l.trim().is_empty() => continue,
+                Some(l) => break l,
+            }
         };
-        let number = frames.len() + 1;
-        let count_ln = lineno;
+        let number = self.count + 1;
+        let count_ln = self.lines.line();
         let natoms: usize = match count_line.trim().parse() {
             Ok(n) => n,
             Err(_) => {
-                let hint = if let Some(prev) = frames.last().map(|f: &RawFrame| f.line) {
+                let hint = if let Some(prev) = self.last_line {
                     format!(" (does the atom count on line {prev} match the atom lines that follow it?)")
                 } else {
                     String::new()
                 };
-                return Err(malformed(format!("line {count_ln}: expected the atom count of frame {number}, found {}{hint}", quote(count_line.trim()))));
+                return Err(self.malformed(format!("line {count_ln}: expected the atom count of frame {number}, found {}{hint}", quote(count_line.trim()))));
             }
         };
         if natoms == 0 {
-            return Err(malformed(format!("line {count_ln}: frame {number} has an atom count of 0")));
+            return Err(self.malformed(format!("line {count_ln}: frame {number} has an atom count of 0")));
         }
-        let info_line = next_line(&mut lineno)?.ok_or_else(|| malformed(format!("line {}: file ends before the info line of frame {number}", count_ln + 1)))?;
+        let info_line = self.next_line()?.ok_or_else(|| self.malformed(format!("line {}: file ends before the info line of frame {number}", count_ln + 1)))?;
         let mut atoms = Vec::with_capacity(crate::input::capacity_for(natoms));
         for k in 0..natoms {
-            match next_line(&mut lineno)? {
-                None => {
-                    return Err(malformed(format!(
-                        "line {count_ln}: frame {number} declares {natoms} atoms but the file ends after {k} atom lines"
-                    )))
-                }
+            match self.next_line()? {
+                None => return Err(self.malformed(format!("line {count_ln}: frame {number} declares {natoms} atoms but the file ends after {k} atom lines"))),
                 Some(l) => {
-                    let t: Vec<&str> = l.split_whitespace().collect();
-                    if t.len() == 1 && t[0].parse::<usize>().is_ok() || t.is_empty() {
-                        return Err(malformed(format!(
-                            "line {count_ln}: frame {number} declares {natoms} atoms but line {lineno} ({}) is not an atom line after {k} atoms",
+                    let mut t = l.split_whitespace();
+                    let (first, second) = (t.next(), t.next());
+                    if first.is_none() || second.is_none() && first.is_some_and(|f| f.parse::<usize>().is_ok()) {
+                        return Err(self.malformed(format!(
+                            "line {count_ln}: frame {number} declares {natoms} atoms but line {} ({}) is not an atom line after {k} atoms",
+                            self.lines.line(),
                             quote(l.trim())
                         )));
                     }
@@ -301,12 +324,31 @@ fn read_frames(file: &Path) -> Result<(Vec<RawFrame>, String), ImportError> {
             }
         }
         let (info, parsed) = parse_frame(number, count_ln, &info_line, &atoms);
-        frames.push(RawFrame { number, line: count_ln, key: info.as_deref().and_then(group_key), parsed });
+        self.count = number;
+        self.last_line = Some(count_ln);
+        Ok(Some(RawFrame { number, line: count_ln, key: info.as_deref().and_then(group_key), parsed }))
     }
-    if frames.is_empty() {
-        return Err(malformed("no frames: the file is empty".into()));
+}
+
+impl Iterator for FrameReader {
+    type Item = Result<RawFrame, ImportError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.read_frame() {
+            Ok(Some(f)) => Some(Ok(f)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
     }
-    Ok((frames, hex::encode(hasher.finalize())))
 }
 
 fn parse_em(info: &[(String, String)]) -> Result<Option<f64>, String> {
@@ -614,46 +656,110 @@ fn key_label(key: &Option<(String, String)>) -> String {
     }
 }
 
-/// Read a LiTraj extended XYZ file into candidates and per-record rejections.
+/// Read a LiTraj extended XYZ file into candidates and per-record rejections (all of
+/// [`stream_xyz_file`], collected).
 ///
 /// A file whose frames cannot be delimited (an atom count that does not match the atom lines)
 /// or in which no frame can be parsed is [`ImportError::Malformed`], naming the line. When only
 /// some frames are bad, each bad frame (or the trajectory it belongs to) is a [`Rejection`].
 pub fn read_xyz_file(file: &Path, opts: &LitrajOptions) -> Result<(Vec<Candidate>, Vec<Rejection>), ImportError> {
-    let (frames, sha) = read_frames(file)?;
-    if frames.iter().all(|f| f.parsed.is_err()) {
-        let errs: Vec<String> = frames.iter().filter_map(|f| f.parsed.as_ref().err().cloned()).take(5).collect();
-        let more = if frames.len() > 5 { format!(" (and {} more frames)", frames.len() - 5) } else { String::new() };
-        return Err(ImportError::Malformed { file: file.to_path_buf(), msg: format!("{}{more}", errs.join("; ")) });
-    }
-    let imported_at = crate::record::now();
-    let fname = file.display().to_string();
-    // Group consecutive frames with the same key.
-    let mut groups: Vec<Vec<&RawFrame>> = Vec::new();
-    for f in &frames {
-        match groups.last_mut() {
-            Some(g) if opts.trajectory && f.key.is_some() && g[0].key == f.key => g.push(f),
-            _ => groups.push(vec![f]),
-        }
-    }
     let mut cands = Vec::new();
     let mut rej = Vec::new();
-    let mut prev_key: Option<&Option<(String, String)>> = None;
-    for g in groups {
-        let (a, b) = (g[0], g[g.len() - 1]);
+    for item in stream_xyz_file(file, opts)? {
+        match item? {
+            Ok(c) => cands.push(c),
+            Err(r) => rej.push(r),
+        }
+    }
+    Ok((cands, rej))
+}
+
+/// Read a LiTraj extended XYZ file as a stream of candidates and rejections, one frame (or
+/// one trajectory) in memory at a time; the file is hashed first (for provenance) in a pass
+/// of its own. The stream ends with an [`ImportError::Malformed`] where [`read_xyz_file`]
+/// fails: a frame that cannot be delimited, or a file none of whose frames parse.
+pub fn stream_xyz_file(file: &Path, opts: &LitrajOptions) -> Result<XyzStream, ImportError> {
+    let sha = file_sha256(file)?;
+    let frames = FrameReader::open(file)?;
+    Ok(XyzStream {
+        frames,
+        pending: None,
+        opts: opts.clone(),
+        file: file.to_path_buf(),
+        sha,
+        imported_at: crate::record::now(),
+        prev_key: None,
+        any_parsed: false,
+        first_errors: Vec::new(),
+        finished: false,
+    })
+}
+
+/// The candidates of an extended XYZ file, read frame by frame ([`stream_xyz_file`]).
+pub struct XyzStream {
+    frames: FrameReader,
+    /// A frame read ahead (the first of the next group).
+    pending: Option<RawFrame>,
+    opts: LitrajOptions,
+    file: std::path::PathBuf,
+    sha: String,
+    imported_at: String,
+    /// The key of the previous group (for the repeated edge_id check).
+    prev_key: Option<Option<(String, String)>>,
+    any_parsed: bool,
+    /// The first few frame errors (for the error of a file no frame of which parses).
+    first_errors: Vec<String>,
+    finished: bool,
+}
+
+impl XyzStream {
+    fn next_frame(&mut self) -> Result<Option<RawFrame>, ImportError> {
+        if let Some(f) = self.pending.take() {
+            return Ok(Some(f));
+        }
+        let f = self.frames.next().transpose()?;
+        if let Some(f) = &f {
+            match &f.parsed {
+                Ok(_) => self.any_parsed = true,
+                Err(e) if self.first_errors.len() < 5 => self.first_errors.push(e.clone()),
+                Err(_) => {}
+            }
+        }
+        Ok(f)
+    }
+
+    /// The next group of frames: one frame, or a trajectory's consecutive frames.
+    fn next_group(&mut self) -> Result<Option<Vec<RawFrame>>, ImportError> {
+        let Some(first) = self.next_frame()? else { return Ok(None) };
+        let mut group = vec![first];
+        if self.opts.trajectory && group[0].key.is_some() {
+            while let Some(f) = self.next_frame()? {
+                if f.key == group[0].key {
+                    group.push(f);
+                } else {
+                    self.pending = Some(f);
+                    break;
+                }
+            }
+        }
+        Ok(Some(group))
+    }
+
+    fn item(&mut self, g: Vec<RawFrame>) -> ReadItem {
+        let (a, b) = (&g[0], &g[g.len() - 1]);
+        let fname = self.file.display();
         let origin = if g.len() == 1 {
             format!("{fname}, frame {} (line {}{})", a.number, a.line, key_label(&a.key))
         } else {
             format!("{fname}, frames {}-{} (lines {}-{}{})", a.number, b.number, a.line, b.line, key_label(&a.key))
         };
-        let repeated = !opts.trajectory && a.key.is_some() && prev_key == Some(&a.key);
-        prev_key = Some(&a.key);
+        let repeated = !self.opts.trajectory && a.key.is_some() && self.prev_key.as_ref() == Some(&a.key);
+        self.prev_key = Some(a.key.clone());
         if repeated {
-            rej.push(Rejection {
+            return Err(Rejection {
                 origin,
                 reason: "field edge_id: repeats the previous frame's edge_id; frames that share an edge_id are one NEB trajectory (read the file in trajectory mode)".into(),
             });
-            continue;
         }
         let res = if let Some(bad) = g.iter().find(|f| f.parsed.is_err()) {
             let e = bad.parsed.as_ref().err().cloned().unwrap_or_default();
@@ -665,20 +771,48 @@ pub fn read_xyz_file(file: &Path, opts: &LitrajOptions) -> Result<(Vec<Candidate
         } else {
             let fr: Vec<&Frame> = g.iter().map(|f| f.parsed.as_ref().expect("checked")).collect();
             if fr.len() == 1 {
-                candidate_from_centroid_frame(fr[0], opts, file, &sha, &imported_at)
+                candidate_from_centroid_frame(fr[0], &self.opts, &self.file, &self.sha, &self.imported_at)
             } else {
-                candidate_from_trajectory(&fr, opts, file, &sha, &imported_at)
+                candidate_from_trajectory(&fr, &self.opts, &self.file, &self.sha, &self.imported_at)
             }
         };
         match res {
             Ok(mut c) => {
                 c.origin = origin;
-                cands.push(c);
+                Ok(c)
             }
-            Err(reason) => rej.push(Rejection { origin, reason }),
+            Err(reason) => Err(Rejection { origin, reason }),
         }
     }
-    Ok((cands, rej))
+}
+
+impl Iterator for XyzStream {
+    type Item = Result<ReadItem, ImportError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.finished {
+            return None;
+        }
+        match self.next_group() {
+            Ok(Some(g)) => Some(Ok(self.item(g))),
+            Ok(None) => {
+                self.finished = true;
+                let n = self.frames.count;
+                if n == 0 {
+                    return Some(Err(ImportError::Malformed { file: self.file.clone(), msg: "no frames: the file is empty".into() }));
+                }
+                if !self.any_parsed {
+                    let more = if n > 5 { format!(" (and {} more frames)", n - 5) } else { String::new() };
+                    return Some(Err(ImportError::Malformed { file: self.file.clone(), msg: format!("{}{more}", self.first_errors.join("; ")) }));
+                }
+                None
+            }
+            Err(e) => {
+                self.finished = true;
+                Some(Err(e))
+            }
+        }
+    }
 }
 
 #[cfg(test)]

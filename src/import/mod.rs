@@ -2,8 +2,9 @@
 //! them to the store all-or-nothing.
 //!
 //! Every format-specific reader ([`devi`], [`litraj`], [`generic`]) produces candidates (or
-//! per-record rejections naming file, record and field); [`commit`] validates, deduplicates and
-//! writes them in one atomic batch. By default one invalid record rejects the whole import;
+//! per-record rejections naming file, record and field); [`commit_stream`] validates,
+//! deduplicates and writes them all-or-nothing in bounded memory (one atomic batch for a small
+//! import, a staged write of many batches published at once for a large one). By default one invalid record rejects the whole import;
 //! with `skip_invalid` the valid ones are imported and every rejected one is reported.
 
 pub mod devi;
@@ -117,6 +118,9 @@ pub struct ImportOptions {
     pub strict: bool,
     /// Validate and report without writing.
     pub dry_run: bool,
+    /// Records per write batch of a large import (0: [`DEFAULT_BATCH_RECORDS`]); bounds the
+    /// import's memory, see [`commit_stream`].
+    pub batch_records: usize,
 }
 
 /// What an import did.
@@ -316,11 +320,8 @@ pub fn same_sites(a: &Structure, b: &Structure, tol: f64) -> bool {
     })
 }
 
-/// Validate, deduplicate and write candidates in one atomic batch.
-///
-/// A duplicate is the same hop ([`same_hop`]) with the same barrier, already in the store or
-/// earlier in the import: it is reported and skipped. The same hop with another barrier is a
-/// second published value: it is imported, flagged [`CONFLICTING_DUPLICATE_FLAG`] and noted.
+/// Validate, deduplicate and write candidates all-or-nothing ([`commit_stream`] over the
+/// reader's errors, then the candidates).
 ///
 /// `read_errors` are records the reader could not turn into candidates at all; they count as
 /// invalid records. Returns the report; on error nothing was written.
@@ -331,8 +332,106 @@ pub fn commit(
     opts: &ImportOptions,
     summary: &str,
 ) -> Result<ImportReport, ImportError> {
+    let items = read_errors.into_iter().map(|r| Ok(Err(r))).chain(candidates.into_iter().map(|c| Ok(Ok(c))));
+    commit_stream(store, items, opts, summary)
+}
+
+/// One item a streaming reader yields: a candidate, or a record it could not turn into one.
+pub type ReadItem = Result<Candidate, Rejection>;
+
+/// Records per write batch of an import unless [`ImportOptions::batch_records`] says otherwise.
+pub const DEFAULT_BATCH_RECORDS: usize = 2_000;
+
+/// Validate, deduplicate and write a stream of candidates, all-or-nothing, in bounded memory.
+///
+/// Candidates are validated as they arrive and written in batches of
+/// [`ImportOptions::batch_records`]. An import that fits one batch is one atomic write, as
+/// every write is. A larger one is a staged write ([`Store::begin_staged`]): its batches land
+/// one by one, invisible as a write until the last one is published by a single atomic write,
+/// and rolled back (now on an error, by the next open after a crash) otherwise. Memory is the
+/// current batch and the ids seen so far, whatever the size of the source.
+///
+/// A duplicate is the same hop ([`same_hop`]) with the same barrier, already in the store or
+/// earlier in the import (earlier batches are in the store by then, so the check is exact
+/// across batches): it is reported and skipped. The same hop with another barrier is a
+/// second published value: it is imported, flagged [`CONFLICTING_DUPLICATE_FLAG`] and noted.
+///
+/// Without `skip_invalid`, the first invalid record stops the writing; the rest of the stream
+/// is still read so that the error lists every invalid record, and nothing is kept. A reader
+/// error (`Err` item: a file that cannot be delimited) stops the import, keeping nothing. A
+/// dry run of a multi-batch import writes its batches and rolls them back, so that its report
+/// is the report of the real import.
+pub fn commit_stream(
+    store: &Store,
+    items: impl IntoIterator<Item = Result<ReadItem, ImportError>>,
+    opts: &ImportOptions,
+    summary: &str,
+) -> Result<ImportReport, ImportError> {
+    let per_batch = if opts.batch_records == 0 { DEFAULT_BATCH_RECORDS } else { opts.batch_records };
     let mut report = ImportReport::default();
-    let valid = validate_batch(candidates, read_errors, opts, &mut report)?;
+    let mut rejected: Vec<Rejection> = Vec::new();
+    let mut seen_ids: HashMap<String, String> = HashMap::new();
+    let mut pending: Vec<(Candidate, Vec<String>)> = Vec::new();
+    let mut staged: Option<store::StagedWrite<'_>> = None;
+    for item in items {
+        // An error drops `staged`, which rolls the batches back.
+        match item? {
+            Err(r) => rejected.push(r),
+            Ok(c) => {
+                if let Some(prev) = seen_ids.get(&c.record.id) {
+                    rejected.push(Rejection { origin: c.origin.clone(), reason: format!("record id {} appears twice in this import (also at {prev})", crate::input::quote(&c.record.id)) });
+                    continue;
+                }
+                seen_ids.insert(c.record.id.clone(), c.origin.clone());
+                match validate(&c, opts.strict) {
+                    Ok(flags) => pending.push((c, flags)),
+                    Err(reason) => rejected.push(Rejection { origin: c.origin.clone(), reason }),
+                }
+            }
+        }
+        if !rejected.is_empty() && !opts.skip_invalid {
+            // Keep reading to report every invalid record; write nothing more.
+            pending.clear();
+            continue;
+        }
+        if pending.len() >= per_batch {
+            let ws = deduplicate(store, std::mem::take(&mut pending), opts, summary, &mut report)?;
+            let st = match staged.as_mut() {
+                Some(st) => st,
+                None => staged.insert(store.begin_staged("import", summary)?),
+            };
+            st.apply(ws)?;
+        }
+    }
+    if !rejected.is_empty() && !opts.skip_invalid {
+        if let Some(st) = staged {
+            st.abort()?;
+        }
+        return Err(ImportError::Invalid(rejected));
+    }
+    report.rejected = rejected;
+    let ws = deduplicate(store, pending, opts, summary, &mut report)?;
+    match staged {
+        None => {
+            if !opts.dry_run && ws.records > 0 {
+                store.commit(ws)?;
+            }
+        }
+        Some(mut st) => {
+            st.apply(ws)?;
+            if opts.dry_run || st.records() == 0 {
+                st.abort()?;
+            } else {
+                st.publish()?;
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Deduplicate one batch of valid candidates against the store (which holds the import's
+/// earlier batches) and against each other: the write set of the batch, the report updated.
+fn deduplicate(store: &Store, valid: Vec<(Candidate, Vec<String>)>, opts: &ImportOptions, summary: &str, report: &mut ImportReport) -> Result<WriteSet, ImportError> {
     let mut batch = Batch {
         store,
         host_cache: HashMap::new(),
@@ -342,7 +441,7 @@ pub fn commit(
         touched: HashMap::new(),
     };
     for (mut c, flags) in valid {
-        if batch.known_id(&c, opts, &mut report)? {
+        if batch.known_id(&c, opts, report)? {
             continue;
         }
         // Same hop already stored or earlier in this import: the same barrier is a duplicate
@@ -357,42 +456,7 @@ pub fn commit(
         }
         batch.accept(c, flags, bucket);
     }
-    let ws = batch.write_set(summary, &mut report);
-    if !opts.dry_run && !batch.accepted.is_empty() {
-        store.commit(ws)?;
-    }
-    Ok(report)
-}
-
-/// Validate the candidates, rejecting ids repeated within the import; the reader's errors
-/// count as rejections too. Any rejection fails the import unless invalid records are
-/// skipped, in which case they go to the report. Returns the valid candidates with their
-/// validation flags.
-fn validate_batch(
-    candidates: Vec<Candidate>,
-    read_errors: Vec<Rejection>,
-    opts: &ImportOptions,
-    report: &mut ImportReport,
-) -> Result<Vec<(Candidate, Vec<String>)>, ImportError> {
-    let mut rejected = read_errors;
-    let mut valid: Vec<(Candidate, Vec<String>)> = Vec::with_capacity(candidates.len());
-    let mut seen_ids: HashMap<String, String> = HashMap::new();
-    for c in candidates {
-        if let Some(prev) = seen_ids.get(&c.record.id) {
-            rejected.push(Rejection { origin: c.origin.clone(), reason: format!("record id {} appears twice in this import (also at {prev})", crate::input::quote(&c.record.id)) });
-            continue;
-        }
-        seen_ids.insert(c.record.id.clone(), c.origin.clone());
-        match validate(&c, opts.strict) {
-            Ok(flags) => valid.push((c, flags)),
-            Err(reason) => rejected.push(Rejection { origin: c.origin.clone(), reason }),
-        }
-    }
-    if !rejected.is_empty() && !opts.skip_invalid {
-        return Err(ImportError::Invalid(rejected));
-    }
-    report.rejected = rejected;
-    Ok(valid)
+    batch.write_set(summary, report)
 }
 
 /// The state of one import while its valid candidates are deduplicated against the store
@@ -500,21 +564,34 @@ impl Batch<'_> {
 
     /// The write set of the import: the changed stored records and the accepted ones, which
     /// the report lists as added (and flagged).
-    fn write_set(&self, summary: &str, report: &mut ImportReport) -> WriteSet {
+    fn write_set(&self, summary: &str, report: &mut ImportReport) -> Result<WriteSet, ImportError> {
         let mut ws = WriteSet::new("import", summary.to_string());
         for (old, new) in self.touched.values() {
             if old != new {
                 ws.update_record(old, new);
             }
         }
+        let mut stored_hosts: HashMap<&StructureId, bool> = HashMap::new();
         for (c, _) in &self.accepted {
-            ws.insert_record(&c.record, &c.host);
+            let stored = match stored_hosts.get(&c.record.host) {
+                Some(&b) => b,
+                None => {
+                    let b = self.store.has_structure(&c.record.host)?;
+                    stored_hosts.insert(&c.record.host, b);
+                    b
+                }
+            };
+            if stored {
+                ws.insert_record_on_stored_host(&c.record, &c.host);
+            } else {
+                ws.insert_record(&c.record, &c.host);
+            }
             report.added.push(c.record.id.clone());
             if !c.record.flags.is_empty() {
                 report.flagged.push((c.record.id.clone(), c.record.flags.clone()));
             }
         }
-        ws
+        Ok(ws)
     }
 }
 

@@ -4,7 +4,7 @@
 //! applies the same all-or-nothing rules.
 
 use super::generic::{self, GenericMeta, GenericOptions, StructureSource};
-use super::{commit, devi, litraj, Candidate, ImportError, ImportOptions, ImportReport, Rejection};
+use super::{commit, devi, litraj, Candidate, ImportError, ImportOptions, ImportReport, ReadItem, Rejection};
 use crate::element::Element;
 use crate::record::{Fidelity, SourcePartition};
 use crate::store::Store;
@@ -110,10 +110,35 @@ pub fn read(store: &Store, source: &Source) -> Result<(Vec<Candidate>, Vec<Rejec
     })
 }
 
-/// Import a source: read it and commit it (all-or-nothing unless `opts.skip_invalid`).
+/// The candidates of a source as a stream, with the audit-log summary of the import: extended
+/// XYZ and JSON lines are read a record at a time (their files can be far larger than
+/// memory); the other sources are read whole (a dataset directory, a manifest of files) and
+/// then streamed.
+pub fn stream(store: &Store, source: &Source) -> Result<(Box<dyn Iterator<Item = Result<ReadItem, ImportError>>>, String), ImportError> {
+    match source {
+        Source::Xyz { file, fidelity, dataset, trajectory } => {
+            let mut o = litraj::LitrajOptions::for_fidelity(*fidelity);
+            if let Some(d) = dataset {
+                o.dataset = d.clone();
+            }
+            o.trajectory = *trajectory;
+            let summary = format!("{} from {}", o.dataset, file.display());
+            Ok((Box::new(litraj::stream_xyz_file(file, &o)?), summary))
+        }
+        Source::Jsonl { file } => Ok((Box::new(super::jsonl::stream_jsonl(file)?), format!("jsonl {}", file.display()))),
+        _ => {
+            let (cands, errs, summary) = read(store, source)?;
+            let items = errs.into_iter().map(|r| Ok(Err(r))).chain(cands.into_iter().map(|c| Ok(Ok(c))));
+            Ok((Box::new(items), summary))
+        }
+    }
+}
+
+/// Import a source: stream it into the store ([`super::commit_stream`]: all-or-nothing unless
+/// `opts.skip_invalid`, memory bounded by one batch).
 pub fn import(store: &Store, source: &Source, opts: &ImportOptions) -> Result<ImportReport, ImportError> {
-    let (cands, errs, summary) = read(store, source)?;
-    commit(store, cands, errs, opts, &summary)
+    let (items, summary) = stream(store, source)?;
+    super::commit_stream(store, items, opts, &summary)
 }
 
 /// The structures of one hop to add: files (`hopdb add`) or structures in memory (Python).

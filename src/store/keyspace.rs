@@ -41,11 +41,13 @@ pub enum Keyspace {
     CorpusFailure,
     /// Record history (`h`): the state of a record before each write that changed it.
     History,
+    /// Host structures first written by an unpublished staged write (`t`), by data version.
+    Staging,
 }
 
 impl Keyspace {
     /// Every keyspace, in the order of the module doc's table.
-    pub const ALL: [Keyspace; 15] = [
+    pub const ALL: [Keyspace; 16] = [
         Keyspace::Meta,
         Keyspace::Record,
         Keyspace::Structure,
@@ -61,6 +63,7 @@ impl Keyspace {
         Keyspace::Split,
         Keyspace::CorpusFailure,
         Keyspace::History,
+        Keyspace::Staging,
     ];
 
     /// The keyspaces that hold named objects ([`super::Store::load_object`] and friends).
@@ -84,6 +87,7 @@ impl Keyspace {
             Keyspace::Split => b'p',
             Keyspace::CorpusFailure => b'b',
             Keyspace::History => b'h',
+            Keyspace::Staging => b't',
         }
     }
 
@@ -115,6 +119,7 @@ impl Keyspace {
             Keyspace::Split => "splits",
             Keyspace::CorpusFailure => "corpus failures",
             Keyspace::History => "record history",
+            Keyspace::Staging => "staging",
         }
     }
 
@@ -136,6 +141,7 @@ impl Keyspace {
             Keyspace::Split => "split name",
             Keyspace::CorpusFailure => "corpus record id",
             Keyspace::History => "data version (u64 BE), record id",
+            Keyspace::Staging => "data version (u64 BE), structure id",
         }
     }
 
@@ -157,6 +163,7 @@ impl Keyspace {
             Keyspace::Split => "codec: `(SPLIT_FORMAT_VERSION, Split)`",
             Keyspace::CorpusFailure => "codec: `(reason, message)` of a failed BVSE corpus hop (a resumed run skips it)",
             Keyspace::History => "codec: `Option<HopRecord>`, the record before the write of that version (`None`: it did not exist)",
+            Keyspace::Staging => "empty (a host structure first written by an unpublished staged write; see the `staging` submodule)",
         }
     }
 

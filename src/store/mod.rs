@@ -23,6 +23,7 @@
 //! | `p` | split name | codec: `(SPLIT_FORMAT_VERSION, Split)` |
 //! | `b` | corpus record id | codec: `(reason, message)` of a failed BVSE corpus hop (a resumed run skips it) |
 //! | `h` | data version (u64 BE), record id | codec: `Option<HopRecord>`, the record before the write of that version (`None`: it did not exist) |
+//! | `t` | data version (u64 BE), structure id | empty (a host structure first written by an unpublished staged write; see the `staging` submodule) |
 //!
 //! Records, structures, index entries, duplicate buckets and class groups are written by
 //! [`WriteSet`]'s own methods and read by [`Store`]'s (the `index` submodule holds the index
@@ -36,6 +37,10 @@
 //! Invariant: every logical write (an import, an edit, a mapping change) is one
 //! [`sled::Batch`] applied to the one tree, which sled recovers atomically after a crash, and it
 //! carries its own audit entry. An import that fails validation writes nothing.
+//!
+//! Large imports are *staged writes* ([`Store::begin_staged`], the `staging` submodule): many
+//! bounded batches, then one atomic write of the audit entry that publishes them; an
+//! unpublished staged write is rolled back from its history by the next open.
 //!
 //! Versions: the sequence number of a write's audit entry is the store's *data version* after
 //! it ([`DataVersion`], monotone). Every write that inserts, changes or removes a record also
@@ -53,6 +58,7 @@ mod history;
 mod index;
 mod keyspace;
 mod objects;
+mod staging;
 mod upgrade;
 
 pub use codec::VALUE_ZSTD_LEVEL;
@@ -64,6 +70,7 @@ pub use keyspace::Keyspace;
 pub use compact::CompactReport;
 pub use history::{AsOf, Change, DataVersion, FieldChange};
 pub use objects::Saved;
+pub use staging::StagedWrite;
 
 use crate::record::{now, HopRecord, StructureId};
 use crate::structure::Structure;
@@ -263,6 +270,9 @@ pub struct Store {
     /// Held by [`Store::commit`] from choosing a write's version until it is applied, so that
     /// versions follow the order in which writes land (the history depends on it).
     commit_lock: std::sync::Mutex<()>,
+    /// The data version reserved by a [`StagedWrite`] in progress, if any: other writes wait
+    /// for it to be published or aborted.
+    staging: std::sync::Mutex<Option<u64>>,
 }
 
 /// A set of writes applied atomically by [`Store::commit`], with its audit entry.
@@ -277,6 +287,9 @@ pub struct WriteSet {
     /// the history keyspace under the write's version by [`Store::commit`].
     history: Vec<(String, Option<HopRecord>)>,
     touched: std::collections::HashSet<String>,
+    /// Host structures written by [`WriteSet::insert_record`] (a staged write notes the ones
+    /// the store did not hold).
+    new_structures: std::collections::HashSet<StructureId>,
 }
 
 impl WriteSet {
@@ -293,8 +306,18 @@ impl WriteSet {
 
     /// Insert a new record (and its host structure, its index and duplicate-bucket entries).
     pub fn insert_record(&mut self, r: &HopRecord, host: &Structure) {
+        // Hosts are content-addressed: one write per structure, however many hops share it.
+        if !self.new_structures.contains(&r.host) {
+            self.batch.insert(key(Keyspace::Structure, &[r.host.0.as_bytes()]), encode(host));
+            self.new_structures.insert(r.host.clone());
+        }
+        self.insert_record_on_stored_host(r, host);
+    }
+
+    /// Insert a new record whose host structure the store already holds ([`Store::has_structure`]):
+    /// its value, index and duplicate-bucket entries.
+    pub fn insert_record_on_stored_host(&mut self, r: &HopRecord, host: &Structure) {
         self.remember(&r.id, None);
-        self.batch.insert(key(Keyspace::Structure, &[r.host.0.as_bytes()]), encode(host));
         self.put_record(r);
         let mut b = dup_bucket(r, host);
         b.push(SEP);
@@ -433,7 +456,7 @@ fn lock_file(dir: &Path) -> Result<File> {
 impl Store {
     /// A store over open sled files, with the lock already held.
     fn from_parts(path: PathBuf, db: sled::Db, lock: File) -> Store {
-        Store { path, db, _lock: lock, count_hint: std::sync::Mutex::new((0, false)), commit_lock: std::sync::Mutex::new(()) }
+        Store { path, db, _lock: lock, count_hint: std::sync::Mutex::new((0, false)), commit_lock: std::sync::Mutex::new(()), staging: std::sync::Mutex::new(None) }
     }
 
     /// A sled error as a store error, naming this store when it is a corruption.
@@ -463,7 +486,7 @@ impl Store {
         for (label, group) in crate::record::classes::DEFAULT_CLASS_GROUPS {
             ws.set_class_group(label, group);
         }
-        let store = Store { path: path.to_path_buf(), db, _lock: lock, count_hint: std::sync::Mutex::new((0, false)), commit_lock: std::sync::Mutex::new(()) };
+        let store = Store::from_parts(path.to_path_buf(), db, lock);
         store.commit(ws)?;
         Ok(store)
     }
@@ -488,7 +511,7 @@ impl Store {
             Err(e) => return Err(StoreError::from(e).at(path)),
         };
         let ver = db.get(key(Keyspace::Meta, &[SCHEMA_VERSION_KEY.as_bytes()])).map_err(|e| StoreError::from(e).at(path))?;
-        let store = Store { path: path.to_path_buf(), db, _lock: lock, count_hint: std::sync::Mutex::new((0, false)), commit_lock: std::sync::Mutex::new(()) };
+        let store = Store::from_parts(path.to_path_buf(), db, lock);
         match ver {
             None => Err(missing_schema_version(&store)),
             Some(v) => {
@@ -503,6 +526,8 @@ impl Store {
                 if found != SCHEMA_VERSION {
                     store.upgrade(found)?;
                 }
+                // A staged write (a large import) interrupted by a crash: finish or undo it.
+                store.recover_staging()?;
                 Ok(store)
             }
         }
@@ -519,7 +544,7 @@ impl Store {
                 // The open failed only on the watermark when sled itself opened: retry without it.
                 let lock = lock_file(path)?;
                 let db = open_sled(&sled_config(path)).map_err(|_| e.clone_message())?;
-                let store = Store { path: path.to_path_buf(), db, _lock: lock, count_hint: std::sync::Mutex::new((0, false)), commit_lock: std::sync::Mutex::new(()) };
+                let store = Store::from_parts(path.to_path_buf(), db, lock);
                 Ok((store, Some(e)))
             }
             Err(e) => Err(e),
@@ -546,13 +571,12 @@ impl Store {
     pub fn commit(&self, ws: WriteSet) -> Result<DataVersion> {
         let WriteSet { mut batch, records, op, summary, history, .. } = ws;
         let _in_order = self.commit_lock.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = *self.staging.lock().unwrap_or_else(|e| e.into_inner()) {
+            return Err(StoreError::Invalid(format!("a staged write (data version {v}) is in progress on this store; other writes wait for it")));
+        }
         // The next version: one more than the last audit entry's (versions count writes; stores
         // written before kept sled's generated ids, which only grow).
-        let last = self.db.scan_prefix(key(Keyspace::Audit, &[])).keys().next_back().transpose().map_err(|e| self.sled_error(e))?;
-        let seq = match last {
-            Some(k) => u64::from_be_bytes(k[2..10].try_into().map_err(|_| StoreError::Corrupt { key: "a/...".into(), msg: "short audit key".into() })?) + 1,
-            None => 0,
-        };
+        let seq = self.next_seq()?;
         for (id, before) in &history {
             batch.insert(history::history_key(seq, id), encode(before));
         }
@@ -682,6 +706,11 @@ impl Store {
             Some(v) => decode(&k, &v),
             None => Err(StoreError::Corrupt { key: format!("s/{sid}"), msg: "host structure missing".into() }),
         }
+    }
+
+    /// True when the store holds the host structure `sid`.
+    pub fn has_structure(&self, sid: &StructureId) -> Result<bool> {
+        Ok(self.db.contains_key(key(Keyspace::Structure, &[sid.0.as_bytes()])).map_err(|e| self.sled_error(e))?)
     }
 
     /// Number of records.

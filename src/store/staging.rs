@@ -1,0 +1,361 @@
+//! Staged writes: one logical write (a large import) applied in many bounded batches, and still
+//! all-or-nothing.
+//!
+//! [`Store::begin_staged`] reserves the next data version `v` and writes the marker meta
+//! `staging` = `v` (flushed) before anything else. Each [`StagedWrite::apply`] is one sled batch
+//! of records, index entries and host structures, with the history of the records it touches
+//! under version `v` (the first state wins: the state before the whole staged write) and, for
+//! each host structure the store did not hold, a staging entry (keyspace `t`: `v`, structure
+//! id). [`StagedWrite::publish`] writes the audit entry `v` in one batch: that single write is
+//! the moment the staged write happens. The staging entries and the marker are removed after
+//! it.
+//!
+//! Invariant (crash safety): while the marker names `v`, either the audit entry `v` exists (the
+//! write was published; only clean-up is left) or it does not, and then the history entries
+//! of `v` and the staging entries of `v` describe everything the staged batches changed:
+//! [`recover`] (run by [`Store::open`] under the store's lock, and by [`StagedWrite::abort`])
+//! restores each record to its history state, removes the structures that only the staged
+//! write had written, and removes the marker last. Each recovery batch removes the entries it
+//! has undone, so a recovery that is itself interrupted resumes where it stopped. Only one
+//! process opens a store, so nothing of an unpublished write is ever read by anyone but the
+//! writer.
+
+use super::codec::{decode, encode};
+use super::history::history_key;
+use super::keyspace::{key, prefix, Keyspace};
+use super::{AuditEntry, DataVersion, Result, Store, StoreError, WriteSet};
+use crate::record::{now, HopRecord};
+
+/// Meta name of the staging marker (the reserved data version, u64 BE).
+pub(super) const STAGING_KEY: &str = "staging";
+
+/// Entries undone per recovery batch.
+const RECOVERY_BATCH: usize = 2_000;
+
+/// A write applied in batches and published at once ([`Store::begin_staged`]). Dropped without
+/// [`StagedWrite::publish`], it is rolled back (best effort; the next open finishes it).
+pub struct StagedWrite<'s> {
+    store: &'s Store,
+    seq: u64,
+    op: String,
+    summary: String,
+    records: u64,
+    finished: bool,
+}
+
+impl Store {
+    /// Begin a staged write for operation `op`: reserve the next data version and mark it as
+    /// staging (flushed), so that a crash from here on is rolled back by the next open. Other
+    /// writes ([`Store::commit`]) are refused until it is published or aborted.
+    pub fn begin_staged(&self, op: &str, summary: impl Into<String>) -> Result<StagedWrite<'_>> {
+        let mut active = self.staging.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = *active {
+            return Err(StoreError::Invalid(format!("a staged write (data version {v}) is already in progress on this store")));
+        }
+        let seq = self.next_seq()?;
+        self.db.insert(key(Keyspace::Meta, &[STAGING_KEY.as_bytes()]), &seq.to_be_bytes()).map_err(|e| self.sled_error(e))?;
+        self.db.flush().map_err(|e| self.sled_error(e))?;
+        *active = Some(seq);
+        Ok(StagedWrite { store: self, seq, op: op.to_string(), summary: summary.into(), records: 0, finished: false })
+    }
+
+    /// The data version a write applied now would make: one more than the last audit entry's.
+    pub(super) fn next_seq(&self) -> Result<u64> {
+        let last = self.db.scan_prefix(key(Keyspace::Audit, &[])).keys().next_back().transpose().map_err(|e| self.sled_error(e))?;
+        Ok(match last {
+            Some(k) => u64::from_be_bytes(k[2..10].try_into().map_err(|_| StoreError::Corrupt { key: "a/...".into(), msg: "short audit key".into() })?) + 1,
+            None => 0,
+        })
+    }
+
+    /// The data version of an unfinished staged write left in the store, if any.
+    pub(super) fn staging_marker(&self) -> Result<Option<u64>> {
+        let k = key(Keyspace::Meta, &[STAGING_KEY.as_bytes()]);
+        match self.db.get(&k).map_err(|e| self.sled_error(e))? {
+            None => Ok(None),
+            Some(v) => Ok(Some(u64::from_be_bytes(
+                v.as_ref().try_into().map_err(|_| StoreError::Corrupt { key: "m/staging".into(), msg: format!("{} bytes", v.len()) })?,
+            ))),
+        }
+    }
+
+    /// Finish what an interrupted staged write left: clean up a published one, roll back an
+    /// unpublished one (see the module doc). Returns the version found, with whether it had
+    /// been published.
+    pub(super) fn recover_staging(&self) -> Result<Option<(u64, bool)>> {
+        let Some(seq) = self.staging_marker()? else { return Ok(None) };
+        let published = self.db.contains_key(key(Keyspace::Audit, &[&seq.to_be_bytes()])).map_err(|e| self.sled_error(e))?;
+        if !published {
+            self.roll_back_records(seq)?;
+        }
+        self.clear_staging_entries(seq, !published)?;
+        self.db.remove(key(Keyspace::Meta, &[STAGING_KEY.as_bytes()])).map_err(|e| self.sled_error(e))?;
+        self.db.flush().map_err(|e| self.sled_error(e))?;
+        *self.count_hint.lock().unwrap_or_else(|e| e.into_inner()) = (0, false);
+        Ok(Some((seq, published)))
+    }
+
+    /// Restore every record an unpublished staged write `seq` touched to its history state,
+    /// removing the history entries batch by batch with the records they restore.
+    fn roll_back_records(&self, seq: u64) -> Result<()> {
+        let hp = prefix(Keyspace::History, &[&seq.to_be_bytes()]);
+        loop {
+            let mut ws = WriteSet::default();
+            let mut n = 0;
+            for kv in self.db.scan_prefix(&hp).take(RECOVERY_BATCH) {
+                let (k, v) = kv.map_err(|e| self.sled_error(e))?;
+                let id = String::from_utf8_lossy(&k[hp.len()..]).into_owned();
+                let before: Option<HopRecord> = decode(&k, &v)?;
+                let current = self.get(&id)?;
+                match (current, before) {
+                    (Some(cur), None) => {
+                        let host = self.structure(&cur.host)?;
+                        ws.remove_record(&cur, &host);
+                    }
+                    (Some(cur), Some(old)) => {
+                        let host_cur = self.structure(&cur.host)?;
+                        ws.remove_record(&cur, &host_cur);
+                        let host_old = self.structure(&old.host)?;
+                        ws.insert_record(&old, &host_old);
+                    }
+                    (None, Some(old)) => {
+                        let host_old = self.structure(&old.host)?;
+                        ws.insert_record(&old, &host_old);
+                    }
+                    (None, None) => {}
+                }
+                ws.batch.remove(k.to_vec());
+                n += 1;
+            }
+            if n == 0 {
+                return Ok(());
+            }
+            // Only the batch: a rollback keeps no history of its own.
+            self.db.apply_batch(ws.batch).map_err(|e| self.sled_error(e))?;
+        }
+    }
+
+    /// Remove the staging entries of `seq`, and with them their structures when `drop_structures`
+    /// (a rollback: only the staged write had written them).
+    fn clear_staging_entries(&self, seq: u64, drop_structures: bool) -> Result<()> {
+        let tp = prefix(Keyspace::Staging, &[&seq.to_be_bytes()]);
+        loop {
+            let mut batch = sled::Batch::default();
+            let mut n = 0;
+            for k in self.db.scan_prefix(&tp).keys().take(RECOVERY_BATCH) {
+                let k = k.map_err(|e| self.sled_error(e))?;
+                if drop_structures {
+                    batch.remove(key(Keyspace::Structure, &[&k[tp.len()..]]));
+                }
+                batch.remove(k.to_vec());
+                n += 1;
+            }
+            if n == 0 {
+                return Ok(());
+            }
+            self.db.apply_batch(batch).map_err(|e| self.sled_error(e))?;
+        }
+    }
+}
+
+impl StagedWrite<'_> {
+    /// The data version the write will have once published.
+    pub fn version(&self) -> u64 {
+        self.seq
+    }
+
+    /// Records written so far (for the audit count).
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    /// Apply one batch of the staged write (not yet visible as a write: no audit entry). The
+    /// write set's own op and summary are ignored; the staged write's are used at publish.
+    pub fn apply(&mut self, ws: WriteSet) -> Result<()> {
+        let store = self.store;
+        let WriteSet { mut batch, records, history, new_structures, .. } = ws;
+        for (id, before) in &history {
+            let hk = history_key(self.seq, id);
+            // The first state wins: the state before the whole staged write.
+            if !store.db.contains_key(&hk).map_err(|e| store.sled_error(e))? {
+                batch.insert(hk, encode(before));
+            }
+        }
+        for sid in &new_structures {
+            if !store.db.contains_key(key(Keyspace::Structure, &[sid.0.as_bytes()])).map_err(|e| store.sled_error(e))? {
+                batch.insert(key(Keyspace::Staging, &[&self.seq.to_be_bytes(), sid.0.as_bytes()]), &[] as &[u8]);
+            }
+        }
+        *store.count_hint.lock().unwrap_or_else(|e| e.into_inner()) = (0, false);
+        store.db.apply_batch(batch).map_err(|e| store.sled_error(e))?;
+        // Flushing each batch bounds what sled buffers in memory.
+        store.db.flush().map_err(|e| store.sled_error(e))?;
+        self.records += records;
+        Ok(())
+    }
+
+    /// Publish the staged write: its audit entry, in one atomic write, makes it the store's
+    /// next data version; then the staging entries and the marker are removed.
+    pub fn publish(mut self) -> Result<DataVersion> {
+        let store = self.store;
+        let entry = AuditEntry {
+            seq: self.seq,
+            at: now(),
+            op: self.op.clone(),
+            summary: self.summary.clone(),
+            records: self.records,
+            user: std::env::var("USER").ok(),
+            hopdb_version: crate::HOPDB_VERSION.to_string(),
+        };
+        let _in_order = store.commit_lock.lock().unwrap_or_else(|e| e.into_inner());
+        store.db.insert(key(Keyspace::Audit, &[&self.seq.to_be_bytes()]), encode(&entry)).map_err(|e| store.sled_error(e))?;
+        store.db.flush().map_err(|e| store.sled_error(e))?;
+        store.write_watermark(&entry);
+        self.finished = true;
+        *store.staging.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        store.recover_staging()?;
+        Ok(DataVersion { seq: self.seq, at: entry.at })
+    }
+
+    /// Undo everything applied so far; the store is as it was before [`Store::begin_staged`].
+    pub fn abort(mut self) -> Result<()> {
+        self.finished = true;
+        *self.store.staging.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.store.recover_staging().map(|_| ())
+    }
+}
+
+impl Drop for StagedWrite<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            *self.store.staging.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            let _ = self.store.recover_staging();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::WriteSet;
+
+    /// Every key and value of the store.
+    fn snapshot(store: &Store) -> Vec<(Vec<u8>, Vec<u8>)> {
+        store.db.iter().map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap()).collect()
+    }
+
+    /// A store with 20 synthetic records, and 90 more candidates for staged batches.
+    fn setup() -> (tempfile::TempDir, std::path::PathBuf, Vec<crate::import::Candidate>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let store = Store::create(&path).unwrap();
+        let mut all = crate::synthetic::bvse_like_corpus(110, 3);
+        let rest = all.split_off(20);
+        let mut ws = WriteSet::new("import", "first 20");
+        for c in &all {
+            ws.insert_record(&c.record, &c.host);
+        }
+        store.commit(ws).unwrap();
+        (dir, path, rest)
+    }
+
+    /// Three batches of 30 new records, and an edit of stored record `r0` in the second batch.
+    fn stage_batches(store: &Store, st: &mut StagedWrite<'_>, cands: &[crate::import::Candidate], r0: &str) {
+        for (k, chunk) in cands.chunks(30).enumerate() {
+            let mut ws = WriteSet::default();
+            for c in chunk {
+                ws.insert_record(&c.record, &c.host);
+            }
+            if k == 1 {
+                let old = store.record(r0).unwrap();
+                let mut new = old.clone();
+                new.material.class_label = Some("STAGED".into());
+                ws.update_record(&old, &new);
+            }
+            st.apply(ws).unwrap();
+        }
+    }
+
+    #[test]
+    fn an_unpublished_staged_write_is_rolled_back_by_the_next_open() {
+        let (_dir, path, cands) = setup();
+        let store = Store::open(&path).unwrap();
+        let before = snapshot(&store);
+        let r0 = store.records().next().unwrap().unwrap().id;
+        let mut st = store.begin_staged("import", "staged").unwrap();
+        stage_batches(&store, &mut st, &cands, &r0);
+        assert_eq!(store.count(), 110, "the writer sees its own batches");
+        assert!(store.commit(WriteSet::new("t", "x")).is_err(), "other writes wait for the staged write");
+        // A crash: the staged write is neither published nor rolled back in this process.
+        std::mem::forget(st);
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(snapshot(&store), before, "the store is exactly as before the staged write");
+        assert_eq!(store.count(), 20);
+        assert!(store.ids_where("class", "STAGED").unwrap().is_empty());
+    }
+
+    #[test]
+    fn abort_and_drop_roll_back_in_process() {
+        let (_dir, path, cands) = setup();
+        let store = Store::open(&path).unwrap();
+        let before = snapshot(&store);
+        let r0 = store.records().next().unwrap().unwrap().id;
+        let mut st = store.begin_staged("import", "staged").unwrap();
+        stage_batches(&store, &mut st, &cands, &r0);
+        st.abort().unwrap();
+        assert_eq!(snapshot(&store), before);
+        {
+            let mut st = store.begin_staged("import", "dropped").unwrap();
+            stage_batches(&store, &mut st, &cands, &r0);
+        }
+        assert_eq!(snapshot(&store), before, "a staged write dropped unpublished is undone");
+        store.commit(WriteSet::new("t", "after")).unwrap();
+    }
+
+    #[test]
+    fn publish_makes_one_version_with_history() {
+        let (_dir, path, cands) = setup();
+        let store = Store::open(&path).unwrap();
+        let v0 = store.version().unwrap().seq;
+        let r0 = store.records().next().unwrap().unwrap().id;
+        let mut st = store.begin_staged("import", "staged").unwrap();
+        assert_eq!(st.version(), v0 + 1);
+        stage_batches(&store, &mut st, &cands, &r0);
+        let v = st.publish().unwrap();
+        assert_eq!(v.seq, v0 + 1);
+        assert_eq!(store.count(), 110);
+        assert_eq!(store.ids_where("class", "STAGED").unwrap(), vec![r0.clone()]);
+        let log = store.audit_log().unwrap();
+        assert_eq!(log.last().unwrap().records, 91, "90 inserts and one update in one audit entry");
+        // The history holds the state before the whole write: the edited record as it was.
+        let changes = store.changes_after(v0).unwrap();
+        assert_eq!(changes.len(), 91);
+        assert!(changes.get(&r0).unwrap().as_ref().is_some_and(|r| r.material.class_label.as_deref() != Some("STAGED")));
+        assert_eq!(store.db.scan_prefix([Keyspace::Staging.byte()]).count(), 0, "no staging entries left");
+        assert_eq!(store.staging_marker().unwrap(), None);
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.count(), 110, "a published write survives the next open");
+        assert_eq!(store.commit(WriteSet::new("t", "next")).unwrap().seq, v0 + 2);
+    }
+
+    #[test]
+    fn a_crash_after_the_audit_entry_keeps_the_write() {
+        let (_dir, path, cands) = setup();
+        let store = Store::open(&path).unwrap();
+        let r0 = store.records().next().unwrap().unwrap().id;
+        let mut st = store.begin_staged("import", "staged").unwrap();
+        stage_batches(&store, &mut st, &cands, &r0);
+        // The publishing write lands, then the process dies before the clean-up.
+        let entry = AuditEntry { seq: st.version(), at: now(), op: "import".into(), summary: "s".into(), records: 91, user: None, hopdb_version: "t".into() };
+        store.db.insert(key(Keyspace::Audit, &[&st.version().to_be_bytes()]), encode(&entry)).unwrap();
+        std::mem::forget(st);
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.count(), 110);
+        assert_eq!(store.ids_where("class", "STAGED").unwrap(), vec![r0]);
+        assert_eq!(store.db.scan_prefix([Keyspace::Staging.byte()]).count(), 0);
+        assert_eq!(store.staging_marker().unwrap(), None);
+    }
+}
