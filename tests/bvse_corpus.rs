@@ -528,3 +528,62 @@ fn retry_failed_recomputes_remembered_failures() {
     assert!(store.contains(&victim).unwrap());
     assert!(corpus::remembered_failure(&store, &victim).unwrap().is_none());
 }
+
+/// Shards of the work list, computed without a store and merged from their Parquet parts,
+/// give the single-process corpus: the same ids and barriers, and the same failure markers;
+/// merging again adds nothing; a shard that stopped short is named.
+#[test]
+fn sharded_corpus_merges_to_the_single_process_corpus() {
+    use hopdb::bvse::shard;
+    let names = ["Li2MnO3_4", "a-MgV2O5", "Ca1.5Ti2F7_1", "KCrO2"];
+    let (_d1, single) = small_store(&names);
+    let o = opts(60, 16);
+    corpus::corpus(&single, &o).unwrap();
+    let reference = corpus_records(&single);
+    assert_eq!(reference.len(), 60);
+    let ref_failures = corpus::remembered_failures(&single).unwrap();
+
+    // The parents as a shard reads them: a JSON-lines export of the store.
+    let (_d2, store) = small_store(&names);
+    let work = tempfile::tempdir().unwrap();
+    let parents_file = work.path().join("parents.jsonl");
+    let ids: Vec<String> = store.records().map(|r| r.unwrap().id).collect();
+    let mut f = std::fs::File::create(&parents_file).unwrap();
+    hopdb::export::export_jsonl(&store, ids, &mut f).unwrap();
+    drop(f);
+    let parents = shard::parents_from_export(&parents_file).unwrap();
+    assert_eq!(parents.len(), corpus::parents(&store).unwrap().len());
+    let out = work.path().join("parts");
+    for i in 0..4 {
+        let rep = shard::corpus_shard(&parents, &o, i, 4, &out).unwrap();
+        assert!(rep.state.stored <= shard::shard_quota(60, 4));
+    }
+    // Rerunning a finished shard computes nothing.
+    assert_eq!(shard::corpus_shard(&parents, &o, 1, 4, &out).unwrap().computed, 0);
+    let rep = shard::import_parts(&store, &out).unwrap();
+    assert_eq!((rep.records, rep.added), (60, 60), "{rep:?}");
+    let merged = corpus_records(&store);
+    assert_eq!(merged.keys().collect::<Vec<_>>(), reference.keys().collect::<Vec<_>>(), "same ids");
+    for (id, (em, conv, _)) in &merged {
+        assert_eq!((em, conv), (&reference[id].0, &reference[id].1), "{id}");
+    }
+    assert_eq!(corpus::remembered_failures(&store).unwrap(), ref_failures, "same failure markers");
+    // Idempotent: importing the parts again adds nothing and writes nothing.
+    let v = store.version().unwrap().seq;
+    let again = shard::import_parts(&store, &out).unwrap();
+    assert_eq!((again.added, again.failures_added), (0, 0));
+    assert_eq!(store.version().unwrap().seq, v);
+    // A larger target than the shards covered: the merge names a shard to rerun.
+    let out2 = work.path().join("parts2");
+    let small = CorpusOptions { target: 8, ..o.clone() };
+    for i in 0..4 {
+        shard::corpus_shard(&parents, &small, i, 4, &out2).unwrap();
+    }
+    let mut st: serde_json::Value = serde_json::from_slice(&std::fs::read(out2.join("shard-0000-of-0004.json")).unwrap()).unwrap();
+    st["settings"]["target"] = serde_json::json!(300);
+    std::fs::write(out2.join("shard-0000-of-0004.json"), serde_json::to_vec(&st).unwrap()).unwrap();
+    let (_d3, other) = small_store(&names);
+    let err = shard::import_parts(&other, &out2).unwrap_err().to_string();
+    assert!(err.contains("rerun it with a larger --target"), "{err}");
+    assert!(bvse_ids(&other).is_empty(), "nothing merged");
+}

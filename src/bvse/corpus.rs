@@ -463,19 +463,37 @@ pub fn parents_of(store: &Store, only: Option<&[String]>) -> Result<Vec<Parent>,
         if !hosts.contains_key(&r.host) {
             hosts.insert(r.host.clone(), store.structure(&r.host)?);
         }
-        let s = parent_structure(&hosts[&r.host], r.ion, r.initial, r.final_site);
-        let sid = StructureId::of(&s);
-        // Records stream in id order, so the first one seen has the smallest id.
-        by_id.entry(sid.clone()).or_insert_with(|| Parent {
-            structure: s,
-            id: sid,
-            mobile: r.ion,
-            record_id: r.id.clone(),
-            class_label: r.material.class_label.clone(),
-            group: r.material.group.clone(),
-        });
+        add_parent(&mut by_id, &r, &hosts[&r.host]);
     }
     Ok(by_id.into_values().collect())
+}
+
+/// The parents of records given with their hosts (e.g. a JSON-lines export of a store, read
+/// by a corpus shard): the same as [`parents_of`] on a store holding them. BVSE records are
+/// left out.
+pub fn parents_from_records(records: impl IntoIterator<Item = (HopRecord, Structure)>) -> Vec<Parent> {
+    let mut by_id: BTreeMap<StructureId, Parent> = BTreeMap::new();
+    for (r, host) in records {
+        if r.fidelity != Fidelity::Bvse {
+            add_parent(&mut by_id, &r, &host);
+        }
+    }
+    by_id.into_values().collect()
+}
+
+/// Add the parent of record `r` (host `host`): a structure already there keeps the record with
+/// the smallest id.
+fn add_parent(by_id: &mut BTreeMap<StructureId, Parent>, r: &HopRecord, host: &Structure) {
+    let s = parent_structure(host, r.ion, r.initial, r.final_site);
+    let sid = StructureId::of(&s);
+    let p = Parent { structure: s, id: sid.clone(), mobile: r.ion, record_id: r.id.clone(), class_label: r.material.class_label.clone(), group: r.material.group.clone() };
+    match by_id.get_mut(&sid) {
+        Some(old) if old.record_id <= p.record_id => {}
+        Some(old) => *old = p,
+        None => {
+            by_id.insert(sid, p);
+        }
+    }
 }
 
 /// `parent` with every site of its mobile species replaced by `ion` (the lattice and all
@@ -882,6 +900,76 @@ fn corpus_one(item: &WorkItem, parent: &Parent, swap: &Swap, variant: &Structure
     Ok(bvse_record(item.id.clone(), item.ion, &host, initial, final_site, &res, recipe, material, provenance, parent.record_id.clone(), extra, &prepared))
 }
 
+/// Computes batches of work items: the variant structures (substituted, swapped, scaled) and
+/// their oxidation states, computed on first use and shared by the items of one variant (the
+/// caches are emptied when they grow large: the shuffled work order rarely returns to a
+/// variant).
+pub(crate) struct BatchComputer<'a> {
+    parents: &'a [Parent],
+    swaps: &'a [Vec<Swap>],
+    opts: &'a CorpusOptions,
+    states: HashMap<(usize, Element, usize), VariantStates>,
+    variants: HashMap<(usize, Element, usize, usize), Structure>,
+}
+
+impl<'a> BatchComputer<'a> {
+    pub(crate) fn new(parents: &'a [Parent], swaps: &'a [Vec<Swap>], opts: &'a CorpusOptions) -> Self {
+        BatchComputer { parents, swaps, opts, states: HashMap::new(), variants: HashMap::new() }
+    }
+
+    fn base(&self, p: usize, ion: Element, w: usize) -> Structure {
+        self.swaps[p][w].apply(&substitute(&self.parents[p].structure, self.parents[p].mobile, ion))
+    }
+
+    /// The record (or failure) of each item, in parallel; `task` counts the records.
+    pub(crate) fn compute(&mut self, batch: &[&WorkItem], task: &crate::progress::Task) -> Vec<Result<HopRecord, Failure>> {
+        if self.states.len() > 50_000 {
+            self.states.clear();
+        }
+        if self.variants.len() > 50_000 {
+            self.variants.clear();
+        }
+        let mut missing: Vec<(usize, Element, usize)> = batch.iter().map(|it| (it.parent, it.ion, it.swap)).filter(|k| !self.states.contains_key(k)).collect();
+        missing.sort();
+        missing.dedup();
+        let this = &*self;
+        let fresh: Vec<((usize, Element, usize), VariantStates)> =
+            missing.par_iter().map(|&(p, ion, w)| ((p, ion, w), variant_states(&this.base(p, ion, w), w > 0))).collect();
+        self.states.extend(fresh);
+        for it in batch {
+            if !self.variants.contains_key(&(it.parent, it.ion, it.swap, it.strain)) {
+                let v = strained(&self.base(it.parent, it.ion, it.swap), self.opts.strains[it.strain]);
+                self.variants.insert((it.parent, it.ion, it.swap, it.strain), v);
+            }
+        }
+        let this = &*self;
+        batch
+            .par_iter()
+            .map(|it| {
+                let s = &this.variants[&(it.parent, it.ion, it.swap, it.strain)];
+                let r = corpus_one(
+                    it,
+                    &this.parents[it.parent],
+                    &this.swaps[it.parent][it.swap],
+                    s,
+                    &this.states[&(it.parent, it.ion, it.swap)],
+                    this.opts.strains[it.strain],
+                    this.opts.recipe,
+                );
+                if r.is_ok() {
+                    task.inc(1);
+                }
+                r
+            })
+            .collect()
+    }
+
+    /// The host structure of a computed item (its variant without the hop's end sites).
+    pub(crate) fn host(&self, it: &WorkItem) -> Structure {
+        it.hop.host(&self.variants[&(it.parent, it.ion, it.swap, it.strain)])
+    }
+}
+
 /// Build (or extend) the BVSE corpus (see the module docs and `docs/BVSE_CORPUS.md`): walk
 /// the seeded work list in order, skip hops already stored or remembered as failed, compute
 /// the others in parallel batches of [`CorpusOptions::batch`], and commit each batch
@@ -910,11 +998,7 @@ pub fn corpus_with_hook(store: &Store, opts: &CorpusOptions, before_commit: &mut
     let swaps: Vec<Vec<Swap>> = parents.par_iter().map(|p| variant_swaps(p, &opts.swaps)).collect();
     let items = work_list(&parents, &swaps, opts);
     let mut rep = CorpusReport { target: opts.target, parents: parents.len(), available: items.len(), ..Default::default() };
-    // Variant structures and their oxidation states, computed on first use (the caches are
-    // emptied when they grow large: the shuffled work order rarely returns to a variant).
-    let mut states: HashMap<(usize, Element, usize), VariantStates> = HashMap::new();
-    let mut variants: HashMap<(usize, Element, usize, usize), Structure> = HashMap::new();
-    let base = |p: usize, ion: Element, w: usize| swaps[p][w].apply(&substitute(&parents[p].structure, parents[p].mobile, ion));
+    let mut computer = BatchComputer::new(&parents, &swaps, opts);
     // Progress: stored records toward the target.
     let mut pre = 0usize;
     for it in &items {
@@ -945,32 +1029,7 @@ pub fn corpus_with_hook(store: &Store, opts: &CorpusOptions, before_commit: &mut
         if batch.is_empty() {
             break;
         }
-        if states.len() > 50_000 {
-            states.clear();
-        }
-        if variants.len() > 50_000 {
-            variants.clear();
-        }
-        let mut missing: Vec<(usize, Element, usize)> = batch.iter().map(|it| (it.parent, it.ion, it.swap)).filter(|k| !states.contains_key(k)).collect();
-        missing.sort();
-        missing.dedup();
-        let fresh: Vec<((usize, Element, usize), VariantStates)> =
-            missing.par_iter().map(|&(p, ion, w)| ((p, ion, w), variant_states(&base(p, ion, w), w > 0))).collect();
-        states.extend(fresh);
-        for it in &batch {
-            variants.entry((it.parent, it.ion, it.swap, it.strain)).or_insert_with(|| strained(&base(it.parent, it.ion, it.swap), opts.strains[it.strain]));
-        }
-        let results: Vec<Result<HopRecord, Failure>> = batch
-            .par_iter()
-            .map(|it| {
-                let s = &variants[&(it.parent, it.ion, it.swap, it.strain)];
-                let r = corpus_one(it, &parents[it.parent], &swaps[it.parent][it.swap], s, &states[&(it.parent, it.ion, it.swap)], opts.strains[it.strain], opts.recipe);
-                if r.is_ok() {
-                    task.inc(1);
-                }
-                r
-            })
-            .collect();
+        let results = computer.compute(&batch, &task);
         rep.computed += batch.len();
         let stored = results.iter().filter(|r| r.is_ok()).count();
         let failed = results.len() - stored;
@@ -981,7 +1040,7 @@ pub fn corpus_with_hook(store: &Store, opts: &CorpusOptions, before_commit: &mut
         for (res, it) in results.iter().zip(&batch) {
             match res {
                 Ok(rec) => {
-                    let host = it.hop.host(&variants[&(it.parent, it.ion, it.swap, it.strain)]);
+                    let host = computer.host(it);
                     ws.insert_record(rec, &host);
                     if opts.retry_failed {
                         ws.remove_object(FAILURES, &[&rec.id]);

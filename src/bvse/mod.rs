@@ -35,6 +35,7 @@ pub mod hops;
 pub mod neb;
 pub mod oxidation;
 pub mod params;
+pub mod shard;
 
 pub use field::{Field, ForceConvention, PairTerm, Region, COULOMB_K, DEFAULT_CUTOFF, SCREENING_F};
 pub use hops::{enumerate_hops, HopCandidate, HopSearchOptions};

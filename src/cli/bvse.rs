@@ -7,7 +7,7 @@ use hopdb::bvse::Recipe;
 use hopdb::element::Element;
 use hopdb::store::Store;
 use hopdb::table::{Format, ResultTable, Value};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// A BVSE recipe on the command line.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -59,7 +59,7 @@ pub enum BvseCmd {
     },
     /// Build or extend the BVSE corpus: enumerated hops of every stored structure and its
     /// mobile-ion substitution variants (resumable, one atomic write per batch).
-    #[command(after_help = "Example:\n  hopdb bvse corpus --target 2000 --seed 0\n  hopdb bvse corpus --target 100000 --batch 1024 --ions Li,Na,K,Mg,Ca,Zn\n  hopdb bvse corpus --target 120000 --swaps framework,anion --strains 1.0\n\nRe-running (or running with a larger target) continues where the last run stopped.\nThe rules are in docs/BVSE_CORPUS.md.")]
+    #[command(after_help = "Example:\n  hopdb bvse corpus --target 2000 --seed 0\n  hopdb bvse corpus --target 100000 --batch 1024 --ions Li,Na,K,Mg,Ca,Zn\n  hopdb bvse corpus --target 120000 --swaps framework,anion --strains 1.0\n\n  hopdb export jsonl parents.jsonl && hopdb bvse corpus --target 20000 --shard 2/4 --parents parents.jsonl --out parts/\n\nRe-running (or running with a larger target) continues where the last run stopped.\nThe rules are in docs/BVSE_CORPUS.md; shards and their merge in docs/SCALING.md.")]
     Corpus {
         /// Stop once this many corpus records are stored.
         #[arg(long)]
@@ -91,6 +91,17 @@ pub enum BvseCmd {
         /// engine added fallbacks, say); a success replaces the failure marker.
         #[arg(long)]
         retry_failed: bool,
+        /// Compute shard I of N (1-based, e.g. 3/8) without a store: read the parents from
+        /// --parents, write Parquet parts into --out, merge them with `hopdb import parquet`
+        /// (docs/SCALING.md).
+        #[arg(long, value_name = "I/N", requires_all = ["parents", "out"])]
+        shard: Option<String>,
+        /// Parent records of a shard: a JSON-lines export of a store (`hopdb export jsonl`).
+        #[arg(long, value_name = "FILE.jsonl", requires = "shard")]
+        parents: Option<PathBuf>,
+        /// Directory of a shard's Parquet parts and state file (a rerun resumes).
+        #[arg(long, value_name = "DIR", requires = "shard")]
+        out: Option<PathBuf>,
         /// Output format.
         #[arg(long, value_parser = crate::cli::format_parser(), default_value = "table")]
         format: Format,
@@ -149,7 +160,124 @@ fn counts_table(title: &str, rows: &[(String, Value)]) -> ResultTable {
 }
 
 /// Run a BVSE command; one that wrote says the store's new data version.
+/// The corpus options of `bvse corpus`'s arguments, checked.
+#[allow(clippy::too_many_arguments)]
+fn corpus_options(
+    target: usize,
+    seed: u64,
+    batch: usize,
+    ions: &[String],
+    strains: Vec<f64>,
+    recipe: RecipeArg,
+    swaps: &[SwapArg],
+    parent_records: Option<Vec<String>>,
+    retry_failed: bool,
+) -> Result<CorpusOptions> {
+    if strains.is_empty() || strains.iter().any(|s| !s.is_finite() || *s < 0.5 || *s > 2.0) {
+        anyhow::bail!("--strains: give lattice scales between 0.5 and 2.0, e.g. 1.0,0.97,1.03");
+    }
+    let ions: Vec<Element> = ions
+        .iter()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| Element::from_symbol(s.trim()).map_err(|e| anyhow::anyhow!("--ions: {e}")))
+        .collect::<Result<_>>()?;
+    let swaps = swaps
+        .iter()
+        .map(|s| match s {
+            SwapArg::Framework => corpus::SwapKind::Framework,
+            SwapArg::Anion => corpus::SwapKind::Anion,
+        })
+        .collect();
+    Ok(CorpusOptions { target, seed, batch, ions, strains, recipe: recipe.into(), swaps, parent_records, retry_failed, ..Default::default() })
+}
+
+/// `bvse corpus` commands that need no store (a shard).
+fn run_without_store(cmd: BvseCmd) -> Result<()> {
+    match cmd {
+        BvseCmd::Corpus { target, seed, batch, ions, strains, recipe, swaps, from, retry_failed, shard: Some(shard), parents: Some(parents), out: Some(out), format } => {
+            if from.is_some() {
+                anyhow::bail!("--from selects parents in a store; a shard reads its parents from --parents (export the records you want with `hopdb export jsonl --query ...`)");
+            }
+            if retry_failed {
+                anyhow::bail!("--retry-failed applies to a store; a shard's failures are in its parts");
+            }
+            let opts = corpus_options(target, seed, batch, &ions, strains, recipe, &swaps, None, false)?;
+            corpus_shard(&shard, &parents, &out, &opts, format)
+        }
+        _ => anyhow::bail!("--shard needs --parents FILE.jsonl and --out DIR"),
+    }
+}
+
+/// The table of a `bvse corpus` run.
+fn print_corpus_report(rep: &corpus::CorpusReport, opts: &CorpusOptions, format: Format) {
+    let mut rows = vec![
+        ("target".to_string(), Value::Int(rep.target as i64)),
+        ("parent structures".to_string(), Value::Int(rep.parents as i64)),
+        ("hops available".to_string(), Value::Int(rep.available as i64)),
+        ("work items scanned".to_string(), Value::Int(rep.scanned as i64)),
+        ("already stored".to_string(), Value::Int(rep.already_stored as i64)),
+        ("already failed".to_string(), Value::Int(rep.already_failed as i64)),
+        ("computed now".to_string(), Value::Int(rep.computed as i64)),
+        ("stored now".to_string(), Value::Int(rep.stored as i64)),
+        ("stored now, not converged".to_string(), Value::Int(rep.not_converged as i64)),
+    ];
+    for (reason, n) in &rep.failed {
+        rows.push((format!("failed now: {reason}"), Value::Int(*n as i64)));
+    }
+    rows.extend([
+        ("batches".to_string(), Value::Int(rep.batches as i64)),
+        ("corpus records".to_string(), Value::Int(rep.corpus_records as i64)),
+        ("work list exhausted".to_string(), Value::Bool(rep.exhausted)),
+        ("seconds".to_string(), Value::Num(rep.seconds)),
+        ("records/s".to_string(), Value::Num(if rep.compute_seconds > 0.0 { rep.stored as f64 / rep.compute_seconds } else { 0.0 })),
+    ]);
+    println!("{}", counts_table(&format!("bvse corpus ({}, seed {})", opts.recipe.as_str(), opts.seed), &rows).render(format));
+    if rep.exhausted {
+        eprintln!("note: the work list ran out at {} corpus records, below the target {}", rep.corpus_records, rep.target);
+    }
+}
+
+/// The shard `I/N` (1-based) as (0-based index, count).
+fn parse_shard(text: &str) -> Result<(usize, usize)> {
+    let bad = || anyhow::anyhow!("--shard {}: give I/N with 1 <= I <= N, e.g. 3/8", text);
+    let (i, n) = text.split_once('/').ok_or_else(bad)?;
+    let (i, n): (usize, usize) = (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+    if n == 0 || i == 0 || i > n {
+        return Err(bad());
+    }
+    Ok((i - 1, n))
+}
+
+/// `bvse corpus --shard I/N`: one shard, without a store.
+fn corpus_shard(shard: &str, parents: &Path, out: &Path, opts: &CorpusOptions, format: Format) -> Result<()> {
+    let (i, n) = parse_shard(shard)?;
+    let parents = hopdb::bvse::shard::parents_from_export(parents)?;
+    let rep = hopdb::bvse::shard::corpus_shard(&parents, opts, i, n, out).context("bvse corpus shard (parts written before the error are kept; re-run to continue)")?;
+    if format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&rep)?);
+        return Ok(());
+    }
+    let rows = vec![
+        ("parent structures".to_string(), Value::Int(rep.parents as i64)),
+        ("work items (all shards)".to_string(), Value::Int(rep.work_items as i64)),
+        ("work items of this shard".to_string(), Value::Int(rep.shard_items as i64)),
+        ("quota (records)".to_string(), Value::Int(rep.quota as i64)),
+        ("computed now".to_string(), Value::Int(rep.computed as i64)),
+        ("stored now".to_string(), Value::Int(rep.stored as i64)),
+        ("failed now".to_string(), Value::Int(rep.failed as i64)),
+        ("parts written now".to_string(), Value::Int(rep.parts_written as i64)),
+        ("records of this shard".to_string(), Value::Int(rep.state.stored as i64)),
+        ("shard finished its items".to_string(), Value::Bool(rep.state.next_index.is_none())),
+        ("seconds".to_string(), Value::Num(rep.seconds)),
+    ];
+    println!("{}", counts_table(&format!("bvse corpus shard {}/{n} (seed {})", i + 1, opts.seed), &rows).render(format));
+    Ok(())
+}
+
 pub fn run(db: &Path, cmd: BvseCmd) -> Result<()> {
+    if let BvseCmd::Corpus { shard: Some(_), .. } = &cmd {
+        return run_without_store(cmd);
+    }
     let store = Store::open(db)?;
     let before = store.version()?.seq;
     let out = run_in(&store, cmd);
@@ -191,56 +319,18 @@ fn run_in(store: &Store, cmd: BvseCmd) -> Result<()> {
             }
             Ok(())
         }
-        BvseCmd::Corpus { target, seed, batch, ions, strains, recipe, swaps, from, retry_failed, format } => {
-            if strains.is_empty() || strains.iter().any(|s| !s.is_finite() || *s < 0.5 || *s > 2.0) {
-                anyhow::bail!("--strains: give lattice scales between 0.5 and 2.0, e.g. 1.0,0.97,1.03");
-            }
-            let ions: Vec<Element> = ions
-                .iter()
-                .filter(|s| !s.trim().is_empty())
-                .map(|s| Element::from_symbol(s.trim()).map_err(|e| anyhow::anyhow!("--ions: {e}")))
-                .collect::<Result<_>>()?;
-            let swaps = swaps
-                .iter()
-                .map(|s| match s {
-                    SwapArg::Framework => corpus::SwapKind::Framework,
-                    SwapArg::Anion => corpus::SwapKind::Anion,
-                })
-                .collect();
+        BvseCmd::Corpus { target, seed, batch, ions, strains, recipe, swaps, from, retry_failed, format, .. } => {
             let parent_records = selected(store, from.as_deref())?;
-            let opts = CorpusOptions { target, seed, batch, ions, strains, recipe: recipe.into(), swaps, parent_records, retry_failed, ..Default::default() };
+            let opts = corpus_options(target, seed, batch, &ions, strains, recipe, &swaps, parent_records, retry_failed)?;
             let rep = corpus::corpus(&store, &opts).context("bvse corpus (batches committed before the error are kept; re-run to continue)")?;
             if format == Format::Json {
                 println!("{}", serde_json::to_string_pretty(&rep)?);
                 return Ok(());
             }
-            let mut rows = vec![
-                ("target".to_string(), Value::Int(rep.target as i64)),
-                ("parent structures".to_string(), Value::Int(rep.parents as i64)),
-                ("hops available".to_string(), Value::Int(rep.available as i64)),
-                ("work items scanned".to_string(), Value::Int(rep.scanned as i64)),
-                ("already stored".to_string(), Value::Int(rep.already_stored as i64)),
-                ("already failed".to_string(), Value::Int(rep.already_failed as i64)),
-                ("computed now".to_string(), Value::Int(rep.computed as i64)),
-                ("stored now".to_string(), Value::Int(rep.stored as i64)),
-                ("stored now, not converged".to_string(), Value::Int(rep.not_converged as i64)),
-            ];
-            for (reason, n) in &rep.failed {
-                rows.push((format!("failed now: {reason}"), Value::Int(*n as i64)));
-            }
-            rows.extend([
-                ("batches".to_string(), Value::Int(rep.batches as i64)),
-                ("corpus records".to_string(), Value::Int(rep.corpus_records as i64)),
-                ("work list exhausted".to_string(), Value::Bool(rep.exhausted)),
-                ("seconds".to_string(), Value::Num(rep.seconds)),
-                ("records/s".to_string(), Value::Num(if rep.compute_seconds > 0.0 { rep.stored as f64 / rep.compute_seconds } else { 0.0 })),
-            ]);
-            println!("{}", counts_table(&format!("bvse corpus ({}, seed {seed})", opts.recipe.as_str()), &rows).render(format));
-            if rep.exhausted {
-                eprintln!("note: the work list ran out at {} corpus records, below the target {}", rep.corpus_records, rep.target);
-            }
+            print_corpus_report(&rep, &opts, format);
             Ok(())
         }
+
         BvseCmd::Explain { id, format } => explain(store, &id, format),
         BvseCmd::Breadth { from, format } => {
             let ids = selected(store, from.as_deref())?;

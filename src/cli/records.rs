@@ -120,6 +120,17 @@ pub enum ImportCmd {
         #[command(flatten)]
         common: CommonImport,
     },
+    /// The Parquet parts of a sharded BVSE corpus (`hopdb bvse corpus --shard I/N --out DIR`):
+    /// the shortest work-list prefix holding the target's records, as the single-process
+    /// corpus would store it; all-or-nothing, and idempotent (docs/SCALING.md).
+    #[command(after_help = "Example:\n  hopdb import parquet parts/\n\nEvery shard's state file (shard-I-of-N.json) must be in DIR beside its parts.")]
+    Parquet {
+        /// The directory of parts and state files.
+        dir: PathBuf,
+        /// Output format of the report.
+        #[arg(long, value_parser = crate::cli::format_parser(), default_value = "table")]
+        format: Format,
+    },
 }
 
 /// Arguments of `hopdb add`.
@@ -411,6 +422,7 @@ fn import_into(store: &Store, cmd: ImportCmd) -> Result<usize> {
         }
         ImportCmd::Manifest { file, dataset, common } => (Source::Manifest { file, dataset }, common),
         ImportCmd::Jsonl { file, common } => (Source::Jsonl { file }, common),
+        ImportCmd::Parquet { dir, format } => return import_parquet(store, &dir, format),
     };
     let report = import::source::import(store, &source, &opts(&common)).map_err(|e| match e {
         import::ImportError::Invalid(_) => anyhow::anyhow!("{e}\n(use --skip-invalid to import the valid records and report the rest)"),
@@ -418,6 +430,32 @@ fn import_into(store: &Store, cmd: ImportCmd) -> Result<usize> {
     })?;
     print_report(&report, common.format, common.dry_run);
     Ok(if common.dry_run { 0 } else { report.added.len() })
+}
+
+/// `import parquet DIR`: merge the parts of a sharded BVSE corpus.
+fn import_parquet(store: &Store, dir: &Path, format: Format) -> Result<usize> {
+    let rep = hopdb::bvse::shard::import_parts(store, dir)?;
+    if format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&rep)?);
+    } else {
+        let mut t = ResultTable::new(&["what", "count"]).titled("Import of corpus parts");
+        for (what, n) in [
+            ("parts", rep.parts),
+            ("rows (computed work items)", rep.rows),
+            ("target", rep.target),
+            ("work-list prefix merged", rep.prefix),
+            ("records of the prefix", rep.records),
+            ("records added", rep.added),
+            ("failure markers added", rep.failures_added),
+        ] {
+            t.push(vec![Value::Str(what.into()), Value::Int(n as i64)]);
+        }
+        println!("{}", t.render(format));
+        if rep.exhausted {
+            eprintln!("note: the shards ran out of work items at {} records, below the target {}", rep.records, rep.target);
+        }
+    }
+    Ok(rep.added)
 }
 
 pub fn add(db: &Path, a: AddArgs) -> Result<()> {

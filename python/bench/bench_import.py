@@ -1,0 +1,155 @@
+"""Import benchmark: hopdb against ASE's database on the same extended XYZ file.
+
+Measured in one run, one after the other, on the synthetic LiTraj-style file that
+``bench_query.py`` builds (``synthetic-N.xyz`` in ``--workdir``; built when missing):
+
+* ``hopdb import xyz FILE --fidelity bvse`` into a fresh store: wall time, peak RSS of the
+  process (``wait4``), files on disk; then ``hopdb compact`` and the files after it;
+* the same frames written into a fresh ASE SQLite database (``ase.io.iread`` and
+  ``con.write`` in one transaction, in a child process): wall time, peak RSS, file size;
+* opening the imported store for ``SELECT COUNT(*) FROM hops WHERE ion = 'Mg'``: median wall
+  time and peak RSS of the whole process over ``--query-runs`` runs.
+
+Usage::
+
+    python python/bench/bench_import.py --hopdb target/release/hopdb \\
+        --workdir ~/.cache/hopdb/bench-python --write-docs docs/benchmarks.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, os.fspath(Path(__file__).parent))
+from docs_block import write_block  # noqa: E402
+
+BEGIN = "<!-- bench_import.py: begin -->"
+END = "<!-- bench_import.py: end -->"
+
+ASE_CODE = """
+import sys, ase.db, ase.io
+con = ase.db.connect(sys.argv[2], append=False)
+with con:
+    for atoms in ase.io.iread(sys.argv[1], index=":", format="extxyz"):
+        info = atoms.info
+        con.write(atoms, ion=str(info["ion"]), em=float(info["em"]), hop=str(info["id"]))
+"""
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run_measured(cmd: list[str]) -> tuple[float, int]:
+    """Run ``cmd`` to completion: (wall seconds, peak RSS in bytes). Fails on a non-zero exit."""
+    t = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed with exit code {p.returncode}")
+    return wall, usage.ru_maxrss * 1024
+
+
+def dir_size(p: Path) -> int:
+    if p.is_file():
+        return p.stat().st_size
+    return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+
+
+def mb(n: float) -> str:
+    return f"{n / 1e6:,.0f} MB"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--hopdb", type=Path, default=Path("target/release/hopdb"), help="the hopdb binary")
+    ap.add_argument("--workdir", type=Path, default=Path.home() / ".cache" / "hopdb" / "bench-python")
+    ap.add_argument("--n", type=int, default=120_000, help="frames of the synthetic file")
+    ap.add_argument("--scratch", type=Path, default=None, help="where the stores are written (default: a temporary directory)")
+    ap.add_argument("--query-runs", type=int, default=5)
+    ap.add_argument("--skip-ase", action="store_true", help="measure hopdb only")
+    ap.add_argument("--write-docs", type=Path, default=None, help="write the table into this Markdown file")
+    a = ap.parse_args()
+
+    xyz = a.workdir / f"synthetic-{a.n}.xyz"
+    if not xyz.exists():
+        from bench_query import build_inputs
+
+        build_inputs(a.workdir, a.n)
+    hopdb = os.fspath(a.hopdb.resolve())
+    scratch = Path(tempfile.mkdtemp(prefix="hopdb-bench-import-", dir=a.scratch))
+    try:
+        store = scratch / "store"
+        subprocess.run([hopdb, "--db", os.fspath(store), "init"], check=True, stdout=subprocess.DEVNULL)
+        log(f"hopdb import xyz {xyz} ...")
+        h_wall, h_rss = run_measured([hopdb, "--db", os.fspath(store), "import", "xyz", os.fspath(xyz), "--fidelity", "bvse", "--format", "json"])
+        h_size = dir_size(store)
+        log(f"  {h_wall:.1f} s, peak RSS {mb(h_rss)}, store {mb(h_size)}")
+        log("hopdb compact ...")
+        c_wall, c_rss = run_measured([hopdb, "--db", os.fspath(store), "compact"])
+        c_size = dir_size(store)
+        log(f"  {c_wall:.1f} s, peak RSS {mb(c_rss)}, store {mb(c_size)}")
+        q = [hopdb, "--db", os.fspath(store), "query", "SELECT COUNT(*) FROM hops WHERE ion = 'Mg'", "--format", "json"]
+        qs = [run_measured(q) for _ in range(a.query_runs)]
+        q_wall = statistics.median(t for t, _ in qs)
+        q_rss = statistics.median(r for _, r in qs)
+        log(f"  query: median {q_wall:.3f} s, peak RSS {mb(q_rss)}")
+        ase_row = None
+        if not a.skip_ase:
+            asedb = scratch / "ase.db"
+            log("ASE db (iread + write, one transaction) ...")
+            a_wall, a_rss = run_measured([sys.executable, "-c", ASE_CODE, os.fspath(xyz), os.fspath(asedb)])
+            ase_row = (a_wall, a_rss, dir_size(asedb))
+            log(f"  {a_wall:.1f} s, peak RSS {mb(a_rss)}, file {mb(ase_row[2])}")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    version = subprocess.run([hopdb, "--version"], capture_output=True, text=True).stdout.strip()
+    lines = [
+        f"Written by `python python/bench/bench_import.py --write-docs docs/benchmarks.md` ({version}, "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end, release build), one run each, "
+        f"one after the other. Input: `{xyz.name}`, {a.n} synthetic LiTraj-style frames (centroid `X`), "
+        f"{mb(xyz.stat().st_size)}.",
+        "",
+        "| | ASE db (SQLite) | hopdb | hopdb / ASE |",
+        "|---|---:|---:|---:|",
+    ]
+    if ase_row:
+        a_wall, a_rss, a_size = ase_row
+        lines += [
+            f"| import wall time | {a_wall:.1f} s | {h_wall:.1f} s | {h_wall / a_wall:.2f}x |",
+            f"| import peak RSS | {mb(a_rss)} | {mb(h_rss)} | {h_rss / a_rss:.1f}x |",
+            f"| on disk after the import | {mb(a_size)} | {mb(h_size)} | {h_size / a_size:.2f}x |",
+            f"| on disk after `hopdb compact` ({c_wall:.0f} s, peak RSS {mb(c_rss)}) | | {mb(c_size)} | {c_size / a_size:.2f}x |",
+        ]
+    else:
+        lines += [
+            f"| import wall time | | {h_wall:.1f} s | |",
+            f"| import peak RSS | | {mb(h_rss)} | |",
+            f"| on disk after the import | | {mb(h_size)} | |",
+            f"| on disk after `hopdb compact` ({c_wall:.0f} s) | | {mb(c_size)} | |",
+        ]
+    lines += [
+        f"| `hopdb query \"SELECT COUNT(*) FROM hops WHERE ion = 'Mg'\"` (process, median of {a.query_runs}) | | {q_wall:.3f} s, {mb(q_rss)} | |",
+        "",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    if a.write_docs:
+        write_block(a.write_docs, BEGIN, END, text)
+        log(f"wrote {a.write_docs}")
+
+
+if __name__ == "__main__":
+    main()
