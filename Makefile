@@ -42,7 +42,7 @@ torch:
 
 # Create the Python venv when missing or incomplete.
 pydeps:
-	@if ! $(PYENV_PY) -c "import pytest, pyarrow, pandas, ase, pymatgen" >/dev/null 2>&1 || ! test -x $(PYENV)/bin/maturin; then \
+	@if ! $(PYENV_PY) -c "import pytest, pyarrow, pandas, ase, pymatgen, distributed" >/dev/null 2>&1 || ! test -x $(PYENV)/bin/maturin; then \
 		echo "== installing the Python test environment into $(PYENV) (once per machine) =="; \
 		mkdir -p $(dir $(PYENV)) && python3 -m venv $(PYENV) && \
 		$(PYENV)/bin/pip install --quiet --disable-pip-version-check -r $(PYREQ); \

@@ -117,6 +117,12 @@ fn cli_export_parquet_with_a_query() {
     assert!(err.contains("parquet needs a file: --out FILE"), "{err}");
     let err = st.run(&["export", "parquet", "--out", out.to_str().unwrap(), "--query", "SELECT emm FROM hops"]).err();
     assert!(err.contains("--query: unknown field 'emm', did you mean 'em'?"), "{err}");
-    let err = st.run(&["export", "csv", "--query", "SELECT * FROM hops"]).err();
-    assert!(err.contains("--query and --param apply to parquet only"), "{err}");
+    // The record formats take --query as a selection of records (its id column).
+    let sel = st.run(&["export", "csv", "--query", "SELECT id FROM hops WHERE ion = ?", "--param", "Mg"]).ok();
+    let mg = st.run(&["query", "SELECT COUNT(*) FROM hops WHERE ion = 'Mg'", "--format", "csv"]).ok();
+    assert_eq!((sel.lines().count() - 1).to_string(), mg.lines().nth(1).unwrap().trim(), "one csv row per selected record");
+    let err = st.run(&["export", "csv", "--query", "SELECT ion FROM hops"]).err();
+    assert!(err.contains("--query: the statement returns no 'id' column"), "{err}");
+    let err = st.run(&["export", "jsonl", "--param", "Mg"]).err();
+    assert!(err.contains("--param needs --query"), "{err}");
 }

@@ -16,6 +16,7 @@ One process holds a store at a time (the CLI included): ``Database.close()`` or 
 from __future__ import annotations
 
 from ._hopdb import Error, ImportRejected, NotFound, QueryError, StoreLockedError
+from ._hopdb import corpus_shard
 from ._hopdb import version as _version
 from .database import Database, ImportReport, Split, open
 
@@ -29,6 +30,7 @@ __all__ = [
     "StoreLockedError",
     "ImportRejected",
     "NotFound",
+    "corpus_shard",
     "__version__",
 ]
 

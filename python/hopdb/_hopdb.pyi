@@ -106,6 +106,8 @@ class Store:
     def predict(self, model: str, hops: List[Tuple[Sites, Sites, Optional[str]]]) -> List[float]: ...
     def export_parquet(self, path: str, query: Optional[str] = None, params: Optional[Sequence[Any]] = None) -> int: ...
     def export_xyz(self, path: str, query: Optional[str] = None, params: Optional[Sequence[Any]] = None) -> int: ...
+    def export_jsonl(self, path: str, query: Optional[str] = None, params: Optional[Sequence[Any]] = None) -> int: ...
+    def import_parquet(self, dir: str) -> Dict[str, Any]: ...
 
 class ArrowStream:
     """A query result as an Arrow C stream (the Arrow PyCapsule interface)."""
@@ -117,3 +119,17 @@ def version() -> str:
 
 def create_synthetic_store(path: str, n: int, seed: int = 42) -> int:
     """Create a store of ``n`` synthetic BVSE-like hops (benchmarks); returns the count added."""
+
+def corpus_shard(
+    parents: str,
+    out: str,
+    index: int,
+    shards: int,
+    target: int,
+    seed: int = 0,
+    ions: Optional[List[str]] = None,
+    strains: Optional[List[float]] = None,
+    batch: int = 512,
+    recipe: str = "hopdb",
+) -> Dict[str, Any]:
+    """Compute shard ``index`` (0-based) of ``shards`` of the BVSE corpus into Parquet parts."""

@@ -410,3 +410,18 @@ class Database:
         (``hopdb export parquet``), with the column types of :meth:`query`; pyarrow, pandas,
         polars, DuckDB and Spark read it. Returns the number of rows written."""
         return self._store.export_parquet(os.fspath(path), query, None if params is None else list(params))
+
+    def export_jsonl(self, path: PathLike, query: Optional[str] = None, params: Optional[Sequence[Any]] = None) -> int:
+        """Write every record (or those whose ids a SELECT ``query`` returns) with its host
+        structure as JSON lines (``hopdb export jsonl``): the parents file of
+        :func:`hopdb.corpus_shard`, or an import for another store. Returns the records written."""
+        return self._store.export_jsonl(os.fspath(path), query, None if params is None else list(params))
+
+    def import_parquet(self, dir: PathLike) -> Dict[str, Any]:
+        """Merge the Parquet parts of a sharded BVSE corpus (``hopdb import parquet``; parts
+        and state files written by :func:`hopdb.corpus_shard` or ``hopdb bvse corpus --shard``):
+        the records the single-process corpus would store for the same seed and target,
+        all-or-nothing, and idempotent (merging again adds nothing). Returns the report:
+        ``parts``, ``rows``, ``target``, ``prefix``, ``records``, ``added``, ``failures_added``,
+        ``exhausted``."""
+        return self._store.import_parquet(os.fspath(dir))

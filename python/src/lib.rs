@@ -469,7 +469,7 @@ impl PyStore {
             "jsonl" => Source::Jsonl { file: path },
             other => return Err(PyValueError::new_err(format!("unknown import kind '{other}'"))),
         };
-        let opts = ImportOptions { skip_invalid, strict, dry_run };
+        let opts = ImportOptions { skip_invalid, strict, dry_run, ..Default::default() };
         let report = self.with(py, move |s| Ok(source::import(s, &src, &opts)?))?;
         report_to_py(py, &report)
     }
@@ -673,6 +673,34 @@ impl PyStore {
         })
     }
 
+    /// Merge the Parquet parts of a sharded BVSE corpus in `dir` (`hopdb import parquet`):
+    /// all-or-nothing and idempotent. Returns the merge report as a dict.
+    fn import_parquet(&self, py: Python<'_>, dir: PathBuf) -> PyResult<Py<PyAny>> {
+        let v = self.with(py, move |s| {
+            let rep = hopdb::bvse::shard::import_parts(s, &dir).map_err(corpus_failure)?;
+            serde_json::to_value(&rep).map_err(|e| Failure::Other(e.to_string()))
+        })?;
+        Ok(json_to_py(py, &v)?.unbind())
+    }
+
+    /// Write every record (or those whose ids a SELECT `query` returns) with its host as JSON
+    /// lines (`hopdb export jsonl`). Returns the number of records written.
+    #[pyo3(signature = (path, query = None, params = None))]
+    fn export_jsonl(&self, py: Python<'_>, path: PathBuf, query: Option<String>, params: Option<&Bound<'_, PyAny>>) -> PyResult<usize> {
+        let params = params_of(params)?;
+        self.with(py, move |s| {
+            let ids: Vec<String> = match &query {
+                Some(q) => ids_of(hopdb::query::exec::query_with_params(s, q, &params)?)?,
+                None => s.records().map(|r| r.map(|r| r.id)).collect::<Result<_, _>>()?,
+            };
+            let file = std::fs::File::create(&path).map_err(|e| Failure::Other(format!("{}: {e}", path.display())))?;
+            let mut w = std::io::BufWriter::new(file);
+            let n = hopdb::export::export_jsonl(s, ids, &mut w)?;
+            std::io::Write::flush(&mut w).map_err(|e| Failure::Other(format!("{}: {e}", path.display())))?;
+            Ok(n)
+        })
+    }
+
     /// The `id` column of one statement's result (`?` bound to `params`, `as_of` as for
     /// `query`), for iterating over records.
     #[pyo3(signature = (hql, params = None, as_of = None))]
@@ -739,6 +767,57 @@ fn create_synthetic_store(py: Python<'_>, path: PathBuf, n: usize, seed: u64) ->
     out.map_err(|e| e.to_py_err(py))
 }
 
+fn corpus_failure(e: hopdb::bvse::corpus::CorpusError) -> Failure {
+    match e {
+        hopdb::bvse::corpus::CorpusError::Store(e) => Failure::Store(e),
+        e => Failure::Other(e.to_string()),
+    }
+}
+
+/// Compute shard `index` (0-based) of `shards` of the BVSE corpus (`hopdb bvse corpus --shard
+/// I/N`) without a store: the parents from a JSON-lines export (`Database.export_jsonl`), the
+/// records as Parquet parts in `out` (a rerun resumes). Returns the shard's report as a dict.
+#[pyfunction]
+#[pyo3(signature = (parents, out, index, shards, target, seed = 0, ions = None, strains = None, batch = 512, recipe = "hopdb"))]
+#[allow(clippy::too_many_arguments)]
+fn corpus_shard(
+    py: Python<'_>,
+    parents: PathBuf,
+    out: PathBuf,
+    index: usize,
+    shards: usize,
+    target: usize,
+    seed: u64,
+    ions: Option<Vec<String>>,
+    strains: Option<Vec<f64>>,
+    batch: usize,
+    recipe: &str,
+) -> PyResult<Py<PyAny>> {
+    use hopdb::bvse::corpus::CorpusOptions;
+    let recipe = match recipe {
+        "hopdb" => hopdb::bvse::Recipe::Hopdb,
+        "ions" => hopdb::bvse::Recipe::Ions,
+        other => return Err(PyValueError::new_err(format!("unknown recipe '{other}' (hopdb, ions)"))),
+    };
+    let mut opts = CorpusOptions { target, seed, batch, recipe, ..Default::default() };
+    if let Some(ions) = ions {
+        opts.ions = ions
+            .iter()
+            .map(|s| hopdb::element::Element::from_symbol(s.trim()).map_err(|e| PyValueError::new_err(format!("ions: {e}"))))
+            .collect::<PyResult<_>>()?;
+    }
+    if let Some(st) = strains {
+        opts.strains = st;
+    }
+    let rep = py.detach(move || -> Res<serde_json::Value> {
+        let parents = hopdb::bvse::shard::parents_from_export(&parents).map_err(corpus_failure)?;
+        let rep = hopdb::bvse::shard::corpus_shard(&parents, &opts, index, shards, &out).map_err(corpus_failure)?;
+        serde_json::to_value(&rep).map_err(|e| Failure::Other(e.to_string()))
+    });
+    let v = rep.map_err(|e| e.to_py_err(py))?;
+    Ok(json_to_py(py, &v)?.unbind())
+}
+
 /// The version of the hopdb library this module was built from.
 #[pyfunction]
 fn version() -> &'static str {
@@ -757,5 +836,6 @@ fn _hopdb(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ArrowStream>()?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
     m.add_function(wrap_pyfunction!(create_synthetic_store, m)?)?;
+    m.add_function(wrap_pyfunction!(corpus_shard, m)?)?;
     Ok(())
 }

@@ -59,7 +59,7 @@ pub enum BvseCmd {
     },
     /// Build or extend the BVSE corpus: enumerated hops of every stored structure and its
     /// mobile-ion substitution variants (resumable, one atomic write per batch).
-    #[command(after_help = "Example:\n  hopdb bvse corpus --target 2000 --seed 0\n  hopdb bvse corpus --target 100000 --batch 1024 --ions Li,Na,K,Mg,Ca,Zn\n  hopdb bvse corpus --target 120000 --swaps framework,anion --strains 1.0\n\n  hopdb export jsonl parents.jsonl && hopdb bvse corpus --target 20000 --shard 2/4 --parents parents.jsonl --out parts/\n\nRe-running (or running with a larger target) continues where the last run stopped.\nThe rules are in docs/BVSE_CORPUS.md; shards and their merge in docs/SCALING.md.")]
+    #[command(after_help = "Example:\n  hopdb bvse corpus --target 2000 --seed 0\n  hopdb bvse corpus --target 100000 --batch 1024 --ions Li,Na,K,Mg,Ca,Zn\n  hopdb bvse corpus --target 120000 --swaps framework,anion --strains 1.0\n\n  hopdb export jsonl --out parents.jsonl && hopdb bvse corpus --target 20000 --shard 2/4 --parents parents.jsonl --out parts/\n\nRe-running (or running with a larger target) continues where the last run stopped.\nThe rules are in docs/BVSE_CORPUS.md; shards and their merge in docs/SCALING.md.")]
     Corpus {
         /// Stop once this many corpus records are stored.
         #[arg(long)]
@@ -196,7 +196,7 @@ fn run_without_store(cmd: BvseCmd) -> Result<()> {
     match cmd {
         BvseCmd::Corpus { target, seed, batch, ions, strains, recipe, swaps, from, retry_failed, shard: Some(shard), parents: Some(parents), out: Some(out), format } => {
             if from.is_some() {
-                anyhow::bail!("--from selects parents in a store; a shard reads its parents from --parents (export the records you want with `hopdb export jsonl --query ...`)");
+                anyhow::bail!("--from selects parents in a store; a shard reads its parents from --parents (export the records you want: `hopdb export jsonl --out parents.jsonl --query \"SELECT id FROM hops WHERE ...\"`)");
             }
             if retry_failed {
                 anyhow::bail!("--retry-failed applies to a store; a shard's failures are in its parts");

@@ -69,7 +69,7 @@ pub enum Command {
     #[command(after_help = "Example:\n  hopdb stats                # shows the data version\n  hopdb diff 12              # from version 12 to now\n  hopdb diff 12 15 --format csv\n  hopdb diff 2026-12-01 '2026-12-06 12:00:00'")]
     Diff(records::DiffArgs),
     /// Export records as JSON lines, CSV (metadata) or extended XYZ, or a query result as Parquet.
-    #[command(after_help = "Example:\n  hopdb export jsonl --out all.jsonl\n  hopdb export csv --out meta.csv\n  hopdb export parquet --out hops.parquet\n  hopdb export parquet --out mg.parquet --query \"SELECT sys_name, em, elements FROM hops WHERE ion = ?\" --param Mg")]
+    #[command(after_help = "Example:\n  hopdb export jsonl --out all.jsonl\n  hopdb export jsonl --out parents.jsonl --query \"SELECT id FROM hops WHERE fidelity = 'dft'\"\n  hopdb export csv --out meta.csv\n  hopdb export parquet --out hops.parquet\n  hopdb export parquet --out mg.parquet --query \"SELECT sys_name, em, elements FROM hops WHERE ion = ?\" --param Mg")]
     Export(records::ExportArgs),
     /// Show or change the mapping from published class labels to structural groups.
     #[command(subcommand)]

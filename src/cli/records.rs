@@ -218,10 +218,11 @@ pub struct ExportArgs {
     /// Output file (default: standard output; parquet needs a file).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// parquet only: the HopQL statement whose result is written (default SELECT * FROM hops).
+    /// parquet: the HopQL statement whose result is written (default SELECT * FROM hops);
+    /// jsonl, csv, xyz: the records whose ids it returns (default every record).
     #[arg(long)]
     pub query: Option<String>,
-    /// parquet only: a value for the next '?' of --query (as for hopdb query --param).
+    /// A value for the next '?' of --query (as for hopdb query --param).
     #[arg(long = "param", value_name = "VALUE", allow_hyphen_values = true)]
     pub params: Vec<String>,
 }
@@ -634,11 +635,27 @@ pub fn export(db: &Path, a: ExportArgs) -> Result<()> {
     if matches!(a.format, ExportFormat::Parquet) {
         return export_parquet(db, &a);
     }
-    if a.query.is_some() || !a.params.is_empty() {
-        bail!("--query and --param apply to parquet only (the other formats write every record)");
-    }
     let store = open_for_salvage(db)?;
-    let ids: Vec<String> = store.records().map(|r| r.map(|r| r.id)).collect::<Result<_, _>>()?;
+    let ids: Vec<String> = match &a.query {
+        None if !a.params.is_empty() => bail!("--param needs --query"),
+        None => store.records().map(|r| r.map(|r| r.id)).collect::<Result<_, _>>()?,
+        Some(q) => {
+            // The records whose ids the statement returns (its `id` column).
+            let params: Vec<Value> = a.params.iter().map(|p| super::query::param_value(p)).collect();
+            let table = hopdb::query::query_with_params(&store, q, &params).map_err(|e| anyhow::anyhow!("--query: {}", e.to_string().trim_start_matches("error: ")))?;
+            let Some(col) = table.columns.iter().position(|c| c == "id") else {
+                bail!("--query: the statement returns no 'id' column (it returns: {}); select the records with SELECT id FROM hops WHERE ...", table.columns.join(", "));
+            };
+            table
+                .rows
+                .into_iter()
+                .map(|r| match &r[col] {
+                    Value::Str(id) => Ok(id.clone()),
+                    other => Err(anyhow::anyhow!("--query: the 'id' column holds {other}, not a record id")),
+                })
+                .collect::<Result<_>>()?
+        }
+    };
     let mut out: Box<dyn std::io::Write> = match &a.out {
         Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?)),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
