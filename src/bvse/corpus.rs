@@ -895,7 +895,12 @@ fn corpus_one(item: &WorkItem, parent: &Parent, swap: &Swap, variant: &Structure
     };
     let mut extra = BTreeMap::new();
     extra.insert("multiplicity".to_string(), h.multiplicity as f64);
-    extra.insert("clearance".to_string(), h.clearance * strain * swap.scale);
+    // An open path (no framework atom within the search radius) has no finite clearance: the
+    // record leaves it out rather than store an infinity that no JSON or Parquet export keeps.
+    let clearance = h.clearance * strain * swap.scale;
+    if clearance.is_finite() {
+        extra.insert("clearance".to_string(), clearance);
+    }
     extra.insert("lattice_scale".to_string(), strain * swap.scale);
     Ok(bvse_record(item.id.clone(), item.ion, &host, initial, final_site, &res, recipe, material, provenance, parent.record_id.clone(), extra, &prepared))
 }
