@@ -379,35 +379,50 @@ fn jsonl_rows(text: &str) -> Vec<NumberedRow> {
     out
 }
 
-/// Read a manifest (CSV or JSON lines) into candidates and per-record rejections. A manifest
-/// that cannot be read at all (bad header, unknown column, broken CSV) is
-/// [`ImportError::Malformed`]; a bad row is a [`Rejection`] naming the line, id and field.
+/// Read a manifest (CSV or JSON lines) into candidates and per-record rejections (all of
+/// [`stream_manifest`], collected). A manifest that cannot be read at all (bad header, unknown
+/// column, broken CSV) is [`ImportError::Malformed`]; a bad row is a [`Rejection`] naming the
+/// line, id and field.
 pub fn read_manifest(file: &Path, opts: &GenericOptions) -> Result<(Vec<Candidate>, Vec<Rejection>), ImportError> {
+    let mut cands = Vec::new();
+    let mut rej = Vec::new();
+    for item in stream_manifest(file, opts)? {
+        match item? {
+            Ok(c) => cands.push(c),
+            Err(r) => rej.push(r),
+        }
+    }
+    Ok((cands, rej))
+}
+
+/// A manifest as a stream: its rows are read at once (a line each), the structure files they
+/// name are read one row at a time as the stream is consumed, so memory holds one hop's
+/// structures, not every host of the manifest.
+pub fn stream_manifest(file: &Path, opts: &GenericOptions) -> Result<impl Iterator<Item = Result<super::ReadItem, ImportError>>, ImportError> {
     let (bytes, sha) = super::read_with_sha(file)?;
     let text = crate::input::utf8_text(bytes).map_err(|msg| ImportError::Malformed { file: file.to_path_buf(), msg })?;
     let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
     let rows = if is_jsonl(file, &text) { jsonl_rows(&text) } else { csv_rows(file, &text)? };
-    let mut cands = Vec::new();
-    let mut rej = Vec::new();
-    for (line, row) in rows {
+    drop(text);
+    if rows.is_empty() {
+        return Err(ImportError::Malformed { file: file.to_path_buf(), msg: "the manifest lists no hops".into() });
+    }
+    let (file, opts) = (file.to_path_buf(), opts.clone());
+    Ok(rows.into_iter().map(move |(line, row)| {
         let id = row.as_ref().ok().and_then(|r| r.get("id")).map(|s| s.trim()).filter(|s| !s.is_empty());
         let origin = match id {
             Some(id) => format!("{}, line {line} ({id})", file.display()),
             None => format!("{}, line {line}", file.display()),
         };
-        match row.and_then(|r| candidate_from_row(&r, &base, opts)) {
+        Ok(match row.and_then(|r| candidate_from_row(&r, &base, &opts)) {
             Ok(mut c) => {
                 c.origin = origin;
-                c.record.provenance.source_file = file_name(file);
+                c.record.provenance.source_file = file_name(&file);
                 c.record.provenance.source_sha256 = sha.clone();
                 c.record.provenance.importer = "generic-manifest".into();
-                cands.push(c);
+                Ok(c)
             }
-            Err(reason) => rej.push(Rejection { origin, reason }),
-        }
-    }
-    if cands.is_empty() && rej.is_empty() {
-        return Err(ImportError::Malformed { file: file.to_path_buf(), msg: "the manifest lists no hops".into() });
-    }
-    Ok((cands, rej))
+            Err(reason) => Err(Rejection { origin, reason }),
+        })
+    }))
 }

@@ -112,8 +112,8 @@ pub fn read(store: &Store, source: &Source) -> Result<(Vec<Candidate>, Vec<Rejec
 
 /// The candidates of a source as a stream, with the audit-log summary of the import: extended
 /// XYZ and JSON lines are read a record at a time (their files can be far larger than
-/// memory); the other sources are read whole (a dataset directory, a manifest of files) and
-/// then streamed.
+/// memory), a manifest's structure files a row at a time; the devi2025 files (JSON arrays of
+/// a few hundred hops) are read whole and then streamed.
 pub fn stream(store: &Store, source: &Source) -> Result<(Box<dyn Iterator<Item = Result<ReadItem, ImportError>>>, String), ImportError> {
     match source {
         Source::Xyz { file, fidelity, dataset, trajectory } => {
@@ -126,6 +126,10 @@ pub fn stream(store: &Store, source: &Source) -> Result<(Box<dyn Iterator<Item =
             Ok((Box::new(litraj::stream_xyz_file(file, &o)?), summary))
         }
         Source::Jsonl { file } => Ok((Box::new(super::jsonl::stream_jsonl(file)?), format!("jsonl {}", file.display()))),
+        Source::Manifest { file, dataset } => {
+            let o = GenericOptions { dataset: dataset.clone(), class_groups: store.class_groups()?, ..Default::default() };
+            Ok((Box::new(generic::stream_manifest(file, &o)?), format!("{dataset} manifest {}", file.display())))
+        }
         _ => {
             let (cands, errs, summary) = read(store, source)?;
             let items = errs.into_iter().map(|r| Ok(Err(r))).chain(cands.into_iter().map(|c| Ok(Ok(c))));
