@@ -282,6 +282,15 @@ pub(crate) fn run_select(store: &Store, sel: &Select, force_scan: bool) -> Resul
     if sel.limit.is_some_and(|l| l.count == 0) {
         return Ok(table);
     }
+    if changes.is_empty() {
+        if let Some(n) = count_without_records(store, sel, &mut plan)? {
+            // One row; OFFSET skips it.
+            if sel.limit.is_none_or(|l| l.offset == 0) {
+                table.rows = vec![vec![Value::Int(n as i64); sel.items.len()]];
+            }
+            return Ok(table);
+        }
+    }
     let mut records = fetch(store, &mut plan)?;
     if !changes.is_empty() {
         records = as_of_batches(records, changes);
@@ -292,6 +301,30 @@ pub(crate) fn run_select(store: &Store, sel: &Select, force_scan: bool) -> Resul
         select_rows(sel, &plan, records)?
     };
     Ok(table)
+}
+
+/// `SELECT COUNT(*)[, COUNT(*)...] FROM hops [WHERE ...]` without GROUP BY, whose WHERE the
+/// access path answers completely (no residual predicate): the number of rows, counted from
+/// the index keys or the primary keys, without reading or decoding a record. `None` for any
+/// other query.
+fn count_without_records(store: &Store, sel: &Select, plan: &mut Plan) -> Result<Option<usize>, ExecError> {
+    let only_count_star = !sel.items.is_empty()
+        && sel.items.iter().all(|i| matches!(i, SelectItem::Aggregate { agg: Aggregate { func: AggFunc::Count, arg: None }, .. }));
+    if !only_count_star || !sel.group_by.is_empty() || !plan.residual.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(match (&plan.access, plan.ids.take()) {
+        (Access::Index { .. }, Some(ids)) => ids.len(),
+        (Access::Index { probes }, None) => plan::probe_ids(store, probes)?.len(),
+        (Access::PrimaryKey { ids }, _) => {
+            let mut n = 0;
+            for id in ids {
+                n += usize::from(store.contains(id)?);
+            }
+            n
+        }
+        (Access::FullScan, _) => store.count(),
+    }))
 }
 
 /// The data version an `AS OF` names; what it cannot name is [`ExecError::AsOf`].
@@ -744,6 +777,14 @@ mod tests {
             "SELECT id FROM hops WHERE ion = 'Li' AND em < 0.9 AND hop_length < 3 AND elements HAS 'O'",
             "SELECT ion, COUNT(*), MIN(em) FROM hops WHERE source = 'synthetic' AND em > 0.3 GROUP BY ion",
             "SELECT id FROM hops WHERE ion = 'Li' AND NOT em < 0.5",
+            // Counted from index or primary keys, without reading a record.
+            "SELECT COUNT(*) FROM hops WHERE ion = 'Mg'",
+            "SELECT COUNT(*), COUNT(*) FROM hops WHERE ion = 'Li' AND em < 0.5",
+            "SELECT COUNT(*) FROM hops WHERE ion IN ('Ca', 'K') AND elements HAS 'O'",
+            "SELECT COUNT(*) FROM hops",
+            "SELECT COUNT(*) FROM hops LIMIT 1 OFFSET 1",
+            "SELECT COUNT(*) FROM hops WHERE id IN ('synthetic:host000001_hop00', 'nope')",
+            "SELECT COUNT(*) FROM hops WHERE ion = 'Xe'",
         ];
         for q in queries {
             let Ok(stmt) = parse_statement(q) else {
