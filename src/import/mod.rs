@@ -373,7 +373,15 @@ pub fn commit_stream(
     let mut seen_ids: HashMap<String, String> = HashMap::new();
     let mut pending: Vec<(Candidate, Vec<String>)> = Vec::new();
     let mut staged: Option<store::StagedWrite<'_>> = None;
+    // Progress: a spinner with the records read and written (the total is unknown while the
+    // source streams).
+    let task = crate::progress::start("import", 0);
+    let (mut read, mut written) = (0u64, 0u64);
     for item in items {
+        read += 1;
+        if read % 1000 == 0 {
+            task.message(&format!("{read} records read, {written} written"));
+        }
         // An error drops `staged`, which rolls the batches back.
         match item? {
             Err(r) => rejected.push(r),
@@ -400,7 +408,9 @@ pub fn commit_stream(
                 Some(st) => st,
                 None => staged.insert(store.begin_staged("import", summary)?),
             };
+            written += ws.records;
             st.apply(ws)?;
+            task.message(&format!("{read} records read, {written} written"));
         }
     }
     if !rejected.is_empty() && !opts.skip_invalid {
