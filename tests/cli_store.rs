@@ -388,6 +388,21 @@ fn consistent_count(s: &TempStore, pre: u64, big: u64) -> u64 {
     n
 }
 
+/// A store holding the 3 valid fixture hops, before a big import is killed.
+fn store_with_fixture() -> TempStore {
+    let s = TempStore::init();
+    s.import_valid_fixture();
+    s
+}
+
+/// A synthetic band file of `n` hops in a temporary directory (kept alive by the first value).
+fn big_band_file(n: usize) -> (tempfile::TempDir, std::path::PathBuf) {
+    let work = tempfile::tempdir().unwrap();
+    let big = work.path().join("big_band.json");
+    std::fs::write(&big, synthetic_band_json(n)).unwrap();
+    (work, big)
+}
+
 fn spawn_import(s: &TempStore, file: &std::path::Path) -> Child {
     spawn_import_with(s, file, &[])
 }
@@ -406,17 +421,10 @@ fn spawn_import_with(s: &TempStore, file: &std::path::Path, extra: &[&str]) -> C
 #[test]
 fn an_import_killed_with_sigkill_is_all_or_nothing() {
     const BIG: u64 = 4000;
-    let work = tempfile::tempdir().unwrap();
-    let big = work.path().join("big_band.json");
-    std::fs::write(&big, synthetic_band_json(BIG as usize)).unwrap();
+    let (_work, big) = big_band_file(BIG as usize);
 
-    let fresh = || {
-        let s = TempStore::init();
-        s.import_valid_fixture();
-        s
-    };
     // Calibration: the whole import, uninterrupted, adds every hop.
-    let s = fresh();
+    let s = store_with_fixture();
     let t0 = Instant::now();
     let status = spawn_import(&s, &big).wait().unwrap();
     let full = t0.elapsed();
@@ -431,7 +439,7 @@ fn an_import_killed_with_sigkill_is_all_or_nothing() {
     delays.extend([0.6, 0.7, 0.8, 0.9, 0.95].iter().map(|f| full.mul_f64(*f)));
     let mut outcomes = Vec::new();
     for d in delays {
-        let s = fresh();
+        let s = store_with_fixture();
         let mut child = spawn_import(&s, &big);
         std::thread::sleep(d);
         let killed = child.try_wait().unwrap().is_none();
@@ -462,15 +470,8 @@ fn keyspace_keys(s: &TempStore, keyspace: &str) -> u64 {
 fn a_staged_import_killed_with_sigkill_is_all_or_nothing() {
     const BIG: u64 = 3000;
     const BATCH: &str = "100";
-    let work = tempfile::tempdir().unwrap();
-    let big = work.path().join("big_band.json");
-    std::fs::write(&big, synthetic_band_json(BIG as usize)).unwrap();
-    let fresh = || {
-        let s = TempStore::init();
-        s.import_valid_fixture();
-        s
-    };
-    let s = fresh();
+    let (_work, big) = big_band_file(BIG as usize);
+    let s = store_with_fixture();
     let t0 = Instant::now();
     let status = spawn_import_with(&s, &big, &["--batch-records", BATCH]).wait().unwrap();
     let full = t0.elapsed();
@@ -482,7 +483,7 @@ fn a_staged_import_killed_with_sigkill_is_all_or_nothing() {
 
     let mut outcomes = Vec::new();
     for f in [0.2, 0.35, 0.5, 0.65, 0.8, 0.9, 0.97] {
-        let s = fresh();
+        let s = store_with_fixture();
         let mut child = spawn_import_with(&s, &big, &["--batch-records", BATCH]);
         std::thread::sleep(full.mul_f64(f));
         let killed = child.try_wait().unwrap().is_none();
