@@ -5,6 +5,7 @@ pub mod element;
 pub mod input;
 pub mod structure;
 pub mod bvse;
+pub mod mlip;
 pub mod record;
 pub mod query;
 pub mod store;

@@ -308,6 +308,49 @@ pub fn errors_by<K: AsRef<str>>(keys: &[K], y_true: &[f64], y_pred: &[f64]) -> R
     Ok(acc.into_iter().map(|(k, (n, s))| (k.to_string(), n, s / n as f64)).collect())
 }
 
+/// Pearson correlation (NaN when fewer than two points or a constant series).
+pub fn pearson(x: &[f64], y: &[f64]) -> f64 {
+    let n = x.len().min(y.len());
+    if n < 2 {
+        return f64::NAN;
+    }
+    let mx = x[..n].iter().sum::<f64>() / n as f64;
+    let my = y[..n].iter().sum::<f64>() / n as f64;
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for k in 0..n {
+        let (dx, dy) = (x[k] - mx, y[k] - my);
+        sxy += dx * dy;
+        sxx += dx * dx;
+        syy += dy * dy;
+    }
+    sxy / (sxx * syy).sqrt()
+}
+
+/// Ranks 1..n, ties given their average rank.
+pub fn ranks(x: &[f64]) -> Vec<f64> {
+    let mut idx: Vec<usize> = (0..x.len()).collect();
+    idx.sort_by(|&a, &b| x[a].total_cmp(&x[b]));
+    let mut r = vec![0.0; x.len()];
+    let mut k = 0;
+    while k < idx.len() {
+        let mut j = k;
+        while j + 1 < idx.len() && x[idx[j + 1]] == x[idx[k]] {
+            j += 1;
+        }
+        let avg = (k + j) as f64 / 2.0 + 1.0;
+        for &t in &idx[k..=j] {
+            r[t] = avg;
+        }
+        k = j + 1;
+    }
+    r
+}
+
+/// Spearman rank correlation: Pearson of the ranks.
+pub fn spearman(x: &[f64], y: &[f64]) -> f64 {
+    pearson(&ranks(x), &ranks(y))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

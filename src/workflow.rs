@@ -223,13 +223,30 @@ fn partition_of<'a>(s: &'a Split, name: &str, partition: &str, hint: &str) -> Re
     Ok(ids)
 }
 
-/// The feature set models are trained on.
+/// The feature set models are trained on unless a request names another.
 pub fn default_feature_set() -> FeatureSet {
     FeatureSet::hop_v1()
 }
 
+/// The settings of a model request that choose its feature set rather than the model.
+pub const FEATURE_SETTINGS: [&str; 2] = ["features", "mlip"];
+
+/// The feature set a request's settings choose (`features = 'hop-v2'`, `mlip =
+/// '<model>/<protocol>'`; default [`default_feature_set`]) and the remaining model settings.
+pub fn feature_set_from_settings(params: &BTreeMap<String, String>) -> Result<(FeatureSet, BTreeMap<String, String>)> {
+    let mut rest = params.clone();
+    let name = rest.remove("features");
+    let mlip = rest.remove("mlip");
+    let set = match (name.as_deref(), mlip.as_deref()) {
+        (None, None) => default_feature_set(),
+        (None, Some(_)) => return Err(WorkflowError::Invalid("mlip = '...' chooses the MLIP column of features = 'hop-v2'; add features = 'hop-v2'".into())),
+        (Some(n), m) => FeatureSet::named(n, m)?,
+    };
+    Ok((set, rest))
+}
+
 fn feature_set_label(set: &FeatureSet) -> String {
-    format!("{}@{}", set.name, set.version)
+    set.label()
 }
 
 /// What [`train`] and [`tune`] need besides the split.
@@ -276,10 +293,10 @@ pub fn train(store: &Store, req: &TrainRequest) -> Result<ModelRecord> {
     if !req.replace && !req.next_version && registry::exists(store, &req.name)? {
         return Err(ModelError::Exists(req.name.clone()).into());
     }
-    let params = Params::parse(req.kind, &req.params)?;
+    let (set, model_params) = feature_set_from_settings(&req.params)?;
+    let params = Params::parse(req.kind, &model_params)?;
     let s = split::load(store, &req.split)?;
     let ids = partition_of(&s, &req.split, "train", "train on a train/test split (e.g. CREATE SPLIT paper FROM PARTITION), or use CROSS VALIDATE on a k-fold split")?.to_vec();
-    let set = default_feature_set();
     let t0 = Instant::now();
     let d = dataset(store, &ids, &set, &req.split)?;
     let t_features = t0.elapsed().as_secs_f64();
@@ -322,7 +339,7 @@ pub fn tune(store: &Store, req: &TrainRequest, grid: Option<&Grid>, folds: usize
     };
     let s = split::load(store, &req.split)?;
     let ids = partition_of(&s, &req.split, "train", "tune on a train/test split")?.to_vec();
-    let set = default_feature_set();
+    let (set, _) = feature_set_from_settings(&req.params)?;
     let d = dataset(store, &ids, &set, &req.split)?;
     let t0 = Instant::now();
     let search = model::tune(req.kind, &d.x, &d.y, Some(&d.groups), &grid, folds, seed)?;
@@ -451,7 +468,7 @@ fn predict_gnn(_store: &Store, rec: &ModelRecord, _records: &[HopRecord]) -> Res
 
 /// The feature set a tree model was trained on, checked against its column names.
 fn feature_set_of(rec: &ModelRecord) -> Result<FeatureSet> {
-    let set = default_feature_set();
+    let set = FeatureSet::from_label(&rec.feature_set).unwrap_or_else(|_| default_feature_set());
     if rec.feature_set != feature_set_label(&set) || rec.feature_names != set.names {
         return Err(WorkflowError::Invalid(format!(
             "model '{}' was trained on feature set {} ({} columns); this hopdb computes {} ({} columns): retrain it",
@@ -734,7 +751,8 @@ pub struct CrossValidation {
 /// Cross-validate `kind` with `params` over the folds of a stored k-fold split (partitions
 /// `fold0`, `fold1`, ...): each fold is predicted by a model fitted on all other folds.
 pub fn cross_validate_split(store: &Store, kind: Kind, params: &BTreeMap<String, String>, split_name: &str, threshold: f64) -> Result<CrossValidation> {
-    let params = Params::parse(kind, params)?;
+    let (set, model_params) = feature_set_from_settings(params)?;
+    let params = Params::parse(kind, &model_params)?;
     let s = split::load(store, split_name)?;
     let folds: Vec<String> = s.partition_names().into_iter().filter(|n| n.starts_with("fold")).map(str::to_string).collect();
     if folds.len() < 2 {
@@ -753,7 +771,7 @@ pub fn cross_validate_split(store: &Store, kind: Kind, params: &BTreeMap<String,
             fold_of.push(k);
         }
     }
-    let d = dataset(store, &all_ids, &default_feature_set(), split_name)?;
+    let d = dataset(store, &all_ids, &set, split_name)?;
     let results: Vec<Result<(usize, Vec<usize>, Vec<f64>)>> = (0..folds.len())
         .map(|k| {
             let tr: Vec<usize> = (0..d.len()).filter(|&i| fold_of[i] != k).collect();

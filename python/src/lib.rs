@@ -683,6 +683,39 @@ impl PyStore {
         Ok(json_to_py(py, &v)?.unbind())
     }
 
+    /// Store MLIP outcomes (`hopdb.mlip`): `runs` are JSON objects of `hopdb::mlip::MlipRun`,
+    /// written in one atomic write (barriers as records, failures as markers). Returns the
+    /// report as a dict.
+    fn store_mlip(&self, py: Python<'_>, runs: Vec<String>, summary: String) -> PyResult<Py<PyAny>> {
+        let parsed: Vec<hopdb::mlip::MlipRun> = runs
+            .iter()
+            .enumerate()
+            .map(|(k, j)| serde_json::from_str(j).map_err(|e| PyValueError::new_err(format!("outcome {}: {e}", k + 1))))
+            .collect::<PyResult<_>>()?;
+        let v = self.with(py, move |s| {
+            let rep = hopdb::mlip::store_runs(s, &parsed, &summary).map_err(mlip_failure)?;
+            serde_json::to_value(&rep).map_err(|e| Failure::Other(e.to_string()))
+        })?;
+        Ok(json_to_py(py, &v)?.unbind())
+    }
+
+    /// Whether hop `parent` already has an MLIP record or remembered failure for `model` and
+    /// `protocol` (a resumed `hopdb.mlip.compute` skips it).
+    fn mlip_done(&self, py: Python<'_>, parent: String, model: String, protocol: String) -> PyResult<bool> {
+        self.with(py, move |s| Ok(hopdb::mlip::is_done(s, &parent, &model, &protocol)?))
+    }
+
+    /// `hopdb mlip compare` as a list of dicts (one per label and structural group); `parents`
+    /// limits it to those hop ids.
+    #[pyo3(signature = (parents = None))]
+    fn mlip_compare(&self, py: Python<'_>, parents: Option<Vec<String>>) -> PyResult<Py<PyAny>> {
+        let v = self.with(py, move |s| {
+            let rows = hopdb::mlip::compare(s, parents.as_deref()).map_err(mlip_failure)?;
+            serde_json::to_value(&rows).map_err(|e| Failure::Other(e.to_string()))
+        })?;
+        Ok(json_to_py(py, &v)?.unbind())
+    }
+
     /// Write every record (or those whose ids a SELECT `query` returns) with its host as JSON
     /// lines (`hopdb export jsonl`). Returns the number of records written.
     #[pyo3(signature = (path, query = None, params = None))]
@@ -765,6 +798,13 @@ fn create_synthetic_store(py: Python<'_>, path: PathBuf, n: usize, seed: u64) ->
         Ok(rep.added.len())
     });
     out.map_err(|e| e.to_py_err(py))
+}
+
+fn mlip_failure(e: hopdb::mlip::MlipError) -> Failure {
+    match e {
+        hopdb::mlip::MlipError::Store(e) => Failure::Store(e),
+        hopdb::mlip::MlipError::Invalid(m) => Failure::Other(m),
+    }
 }
 
 fn corpus_failure(e: hopdb::bvse::corpus::CorpusError) -> Failure {

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bvse;
+mod mlip;
 mod progress;
 mod report;
 #[cfg(feature = "gnn")]
@@ -99,6 +100,9 @@ pub enum Command {
     /// BVSE barriers: for stored hops, a substitution corpus, and BVSE vs DFT.
     #[command(subcommand)]
     Bvse(bvse::BvseCmd),
+    /// Universal-MLIP barriers: compute through an ASE calculator, store outcome files, compare with DFT.
+    #[command(subcommand)]
+    Mlip(mlip::MlipCmd),
     /// Rewrite the store into fresh files, reclaiming the space sled's log keeps (crash-safe: the old files stay until the copy is complete).
     #[command(after_help = "Example:\n  hopdb stats --storage    # keys and values vs. files on disk\n  hopdb compact")]
     Compact {
@@ -159,6 +163,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Compact { format } => records::compact(&cli.db, format),
         Command::Bench(c) => bench::run(c),
         Command::Bvse(c) => bvse::run(&cli.db, c),
+        Command::Mlip(c) => mlip::run(&cli.db, c),
         Command::Query(a) => query::query(&cli.db, a),
         Command::Run(a) => query::run_file(&cli.db, a),
         Command::Repl(a) => query::repl(&cli.db, a),

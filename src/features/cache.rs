@@ -80,6 +80,23 @@ pub fn cached_matrix(store: &Store, ids: &[String], set: &FeatureSet) -> Result<
 /// [`cached_matrix`], also saying how many rows came from the cache.
 pub fn cached_matrix_report(store: &Store, ids: &[String], set: &FeatureSet) -> Result<(FeatureMatrix, CacheReport), FeatureError> {
     set.validate()?;
+    if set.has_linked() {
+        // The descriptors are cached; the linked barriers are read afresh (they change
+        // whenever a lower-fidelity record is added or removed).
+        let (fm, report) = cached_matrix_report(store, ids, &set.descriptor_part())?;
+        let cols = set.columns()?;
+        let rows = fm
+            .rows
+            .into_par_iter()
+            .zip(ids.par_iter())
+            .map(|(mut row, id)| {
+                let r = store.record(id)?;
+                row.extend(super::linked_values(store, set, &cols, &r)?);
+                Ok(row)
+            })
+            .collect::<Result<Vec<_>, FeatureError>>()?;
+        return Ok((FeatureMatrix { ids: ids.to_vec(), names: set.names.clone(), rows }, report));
+    }
     // (record, hash, cached row if valid)
     let looked: Vec<(HopRecord, String, Option<Vec<f64>>)> = ids
         .par_iter()

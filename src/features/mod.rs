@@ -131,6 +131,8 @@ mod cache;
 mod chem;
 mod geometry;
 
+pub use geometry::LiteConstants;
+
 pub use cache::{cached_matrix, cached_matrix_report, input_hash, is_cached, CacheReport};
 pub use chem::{ionic_radius, nominal_charge};
 
@@ -150,6 +152,20 @@ pub const ENV_RADIUS: f64 = 7.0;
 pub const DIST_CAP: f64 = 10.0;
 /// Name of the default feature set.
 pub const HOP_V1: &str = "hop-v1";
+/// Name of the multi-fidelity feature set: hop-v1's descriptors with literature constants,
+/// plus the hop's linked lower-fidelity barriers ([`LINKED_COLUMNS`]).
+pub const HOP_V2: &str = "hop-v2";
+/// Version of `hop-v2` (see [`FeatureSet::hop_v2`]).
+pub const HOP_V2_VERSION: u32 = 1;
+/// The MLIP label (`<model>/<protocol>`) `hop-v2` reads unless told otherwise: devi2025's
+/// published MACE-MP-0 NEB with relaxed endpoints.
+pub const DEFAULT_MLIP_LABEL: &str = "mace-mp-0/devi2025-relax";
+/// The linked lower-fidelity columns, in order: the barrier of the hop's MLIP record of the
+/// set's label and whether it is missing, the barrier of its BVSE record (`bvse compute`,
+/// default recipe) and whether it is missing.
+pub const LINKED_COLUMNS: [&str; 4] = ["mlip_em", "mlip_missing", "bvse_em", "bvse_missing"];
+/// The value of a missing linked barrier (an impossible barrier; its `_missing` column is 1).
+pub const MISSING_BARRIER: f64 = -1.0;
 
 /// Errors of descriptor computation.
 #[derive(Debug, thiserror::Error)]
@@ -203,14 +219,50 @@ pub struct FeatureSet {
     pub name: String,
     /// Version of the set's definition.
     pub version: u32,
-    /// Descriptor names, in column order.
+    /// Descriptor names, in column order: hop-v1 descriptor names, then any of
+    /// [`LINKED_COLUMNS`] (which need [`FeatureSet::mlip_label`]).
     pub names: Vec<String>,
+    /// The constants of the softBV-like descriptors.
+    #[serde(default)]
+    pub lite: LiteChoice,
+    /// The MLIP label (`<model>/<protocol>`) of the linked `mlip_*` columns.
+    #[serde(default)]
+    pub mlip_label: Option<String>,
+}
+
+/// Which constants the softBV-like descriptors of a set use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum LiteChoice {
+    /// [`LiteConstants::HOP_V1`] (chosen on all 619 hops, test hops included).
+    #[default]
+    HopV1,
+    /// [`LiteConstants::LITERATURE`].
+    Literature,
+}
+
+impl LiteChoice {
+    /// The constants.
+    pub fn constants(self) -> LiteConstants {
+        match self {
+            LiteChoice::HopV1 => LiteConstants::HOP_V1,
+            LiteChoice::Literature => LiteConstants::LITERATURE,
+        }
+    }
+}
+
+/// Where a column of a feature set comes from.
+#[derive(Clone, Copy, Debug)]
+enum Column {
+    /// Index into the canonical descriptor vector.
+    Descriptor(usize),
+    /// Index into [`LINKED_COLUMNS`].
+    Linked(usize),
 }
 
 impl FeatureSet {
     /// A validated feature set: names must be known descriptors, without repeats.
     pub fn new(name: &str, version: u32, names: Vec<String>) -> Result<Self, FeatureError> {
-        let set = FeatureSet { name: name.to_string(), version, names };
+        let set = FeatureSet { name: name.to_string(), version, names, lite: LiteChoice::HopV1, mlip_label: None };
         set.validate()?;
         Ok(set)
     }
@@ -221,7 +273,69 @@ impl FeatureSet {
     /// point of a symmetric path), and every value is rounded to a 2^-30 grid
     /// ([`DESCRIPTOR_GRID_SCALE`]), so descriptors do not change when coordinates change by rounding.
     pub fn hop_v1() -> Self {
-        FeatureSet { name: HOP_V1.to_string(), version: HOP_V1_VERSION, names: descriptor_names().to_vec() }
+        FeatureSet { name: HOP_V1.to_string(), version: HOP_V1_VERSION, names: descriptor_names().to_vec(), lite: LiteChoice::HopV1, mlip_label: None }
+    }
+
+    /// The multi-fidelity set `hop-v2` (version 1): every hop-v1 descriptor, with the
+    /// softBV-like constants fixed from the literature ([`LiteConstants::LITERATURE`]) rather
+    /// than chosen on the barriers, then [`LINKED_COLUMNS`]: the barrier of the hop's own MLIP
+    /// record of `mlip_label` and of its own BVSE record, [`MISSING_BARRIER`] with a 1 in the
+    /// `_missing` column where the store has none. Never another hop's label.
+    pub fn hop_v2(mlip_label: &str) -> Self {
+        let mut names = descriptor_names().to_vec();
+        names.extend(LINKED_COLUMNS.iter().map(|s| s.to_string()));
+        FeatureSet { name: HOP_V2.to_string(), version: HOP_V2_VERSION, names, lite: LiteChoice::Literature, mlip_label: Some(mlip_label.to_string()) }
+    }
+
+    /// The set called `name` (`hop-v1` or `hop-v2`; `mlip` is hop-v2's MLIP label, default
+    /// [`DEFAULT_MLIP_LABEL`]).
+    pub fn named(name: &str, mlip: Option<&str>) -> Result<Self, FeatureError> {
+        match name {
+            HOP_V1 if mlip.is_some() => Err(FeatureError::InvalidSet("hop-v1 has no MLIP column; use features = 'hop-v2' with mlip".into())),
+            HOP_V1 => Ok(FeatureSet::hop_v1()),
+            HOP_V2 => {
+                let label = mlip.unwrap_or(DEFAULT_MLIP_LABEL);
+                let ok = label.split_once('/').is_some_and(|(m, p)| !m.is_empty() && !p.is_empty()) && !label.contains(['\0', '@']);
+                if !ok {
+                    return Err(FeatureError::InvalidSet(format!("mlip label {label:?}: expected <model>/<protocol>, e.g. {DEFAULT_MLIP_LABEL}")));
+                }
+                Ok(FeatureSet::hop_v2(label))
+            }
+            other => Err(FeatureError::InvalidSet(format!("unknown feature set {other:?} (hop-v1, hop-v2)"))),
+        }
+    }
+
+    /// The label models record: `name@version`, with `[mlip=<label>]` for a set with MLIP
+    /// columns.
+    pub fn label(&self) -> String {
+        match &self.mlip_label {
+            Some(l) => format!("{}@{}[mlip={l}]", self.name, self.version),
+            None => format!("{}@{}", self.name, self.version),
+        }
+    }
+
+    /// The set a model's label names (the inverse of [`FeatureSet::label`]).
+    pub fn from_label(label: &str) -> Result<Self, FeatureError> {
+        let (head, mlip) = match label.split_once("[mlip=") {
+            Some((h, rest)) => (h, Some(rest.strip_suffix(']').ok_or_else(|| FeatureError::InvalidSet(format!("malformed feature set label {label:?}")))?)),
+            None => (label, None),
+        };
+        let (name, version) = head.split_once('@').ok_or_else(|| FeatureError::InvalidSet(format!("malformed feature set label {label:?}")))?;
+        let set = FeatureSet::named(name, mlip)?;
+        if version != set.version.to_string() {
+            return Err(FeatureError::InvalidSet(format!("feature set {name} version {version}; this hopdb computes version {}", set.version)));
+        }
+        Ok(set)
+    }
+
+    /// The descriptor columns only (what the cache holds for the set).
+    fn descriptor_part(&self) -> FeatureSet {
+        FeatureSet { names: self.names.iter().filter(|n| !LINKED_COLUMNS.contains(&n.as_str())).cloned().collect(), ..self.clone() }
+    }
+
+    /// Whether the set has linked (lower-fidelity) columns.
+    pub fn has_linked(&self) -> bool {
+        self.names.iter().any(|n| LINKED_COLUMNS.contains(&n.as_str()))
     }
 
     /// Check the name and that every descriptor exists once.
@@ -235,25 +349,63 @@ impl FeatureSet {
         self.columns().map(|_| ())
     }
 
-    /// Index of each of the set's names in the canonical descriptor vector.
-    fn columns(&self) -> Result<Vec<usize>, FeatureError> {
+    /// Where each of the set's columns comes from.
+    fn columns(&self) -> Result<Vec<Column>, FeatureError> {
         let index = descriptor_index();
         let mut seen = std::collections::HashSet::new();
+        let mut linked_seen = false;
         self.names
             .iter()
             .map(|n| {
                 if !seen.insert(n.as_str()) {
                     return Err(FeatureError::InvalidSet(format!("set '{}' names '{n}' twice", self.name)));
                 }
-                index.get(n.as_str()).copied().ok_or_else(|| FeatureError::InvalidSet(format!("set '{}': unknown descriptor '{n}'", self.name)))
+                if let Some(k) = LINKED_COLUMNS.iter().position(|c| c == n) {
+                    if k < 2 && self.mlip_label.is_none() {
+                        return Err(FeatureError::InvalidSet(format!("set '{}': column '{n}' needs an MLIP label", self.name)));
+                    }
+                    linked_seen = true;
+                    return Ok(Column::Linked(k));
+                }
+                if linked_seen {
+                    return Err(FeatureError::InvalidSet(format!("set '{}': descriptor '{n}' after a linked column (linked columns come last)", self.name)));
+                }
+                index.get(n.as_str()).copied().map(Column::Descriptor).ok_or_else(|| FeatureError::InvalidSet(format!("set '{}': unknown descriptor '{n}'", self.name)))
             })
             .collect()
     }
 
-    /// Pick this set's columns out of a full (canonical-order) descriptor vector.
-    fn select(&self, cols: &[usize], full: &[f64]) -> Vec<f64> {
-        cols.iter().map(|&c| full[c]).collect()
+    /// Pick this set's descriptor columns out of a full (canonical-order) descriptor vector
+    /// (linked columns are appended by [`linked_values`]).
+    fn select(&self, cols: &[Column], full: &[f64]) -> Vec<f64> {
+        cols.iter().filter_map(|c| if let Column::Descriptor(i) = c { Some(full[*i]) } else { None }).collect()
     }
+}
+
+/// The linked columns of `set` for record `r`, in the set's order: looked up by id in the
+/// store (the MLIP record `mlip:<id>@<label>`, the BVSE record `hopdb-bvse:<id>`); a record
+/// that is not stored (a screened new hop) has none.
+fn linked_values(store: &Store, set: &FeatureSet, cols: &[Column], r: &HopRecord) -> Result<Vec<f64>, FeatureError> {
+    let mut mlip: Option<Option<f64>> = None;
+    let mut bvse: Option<Option<f64>> = None;
+    let mut out = Vec::new();
+    for c in cols {
+        let Column::Linked(k) = c else { continue };
+        let v = if *k < 2 {
+            if mlip.is_none() {
+                let label = set.mlip_label.as_deref().unwrap_or(DEFAULT_MLIP_LABEL);
+                mlip = Some(store.get(&crate::record::mlip::record_id_for_label(&r.id, label))?.map(|x| x.em));
+            }
+            mlip.expect("looked up")
+        } else {
+            if bvse.is_none() {
+                bvse = Some(store.get(&crate::record::bvse_record_id(&r.id))?.map(|x| x.em));
+            }
+            bvse.expect("looked up")
+        };
+        out.push(if k % 2 == 0 { v.unwrap_or(MISSING_BARRIER) } else if v.is_none() { 1.0 } else { 0.0 });
+    }
+    Ok(out)
 }
 
 impl Default for FeatureSet {
@@ -320,7 +472,7 @@ pub fn descriptor_names() -> &'static [String] {
         let el = |s: &str| Element::from_symbol(s).expect("known element");
         let lat = crate::structure::Lattice::new([[4.0, 0.0, 0.0], [0.0, 4.0, 0.0], [0.0, 0.0, 4.0]]).expect("cubic cell");
         let host = Structure { lattice: lat, species: vec![el("F")], frac: vec![[0.5, 0.0, 0.0]] };
-        let ctx = geometry::HostContext::new(&host, el("Li"));
+        let ctx = geometry::HostContext::with_constants(&host, el("Li"), LiteConstants::HOP_V1);
         let mut row = Row::new(true);
         geometry::describe(&ctx, [0.0, 0.0, 0.0], [0.25, 0.25, 0.0], &mut row);
         row.names.expect("names requested")
@@ -391,15 +543,24 @@ fn snap(v: f64) -> f64 {
 ///
 /// `host` must be the record's host structure (`store.structure(&record.host)`).
 pub fn compute(record: &HopRecord, host: &Structure) -> Result<Vec<f64>, FeatureError> {
+    compute_lite(record, host, LiteChoice::HopV1)
+}
+
+/// All descriptors of one hop with the softBV-like constants of `lite`.
+fn compute_lite(record: &HopRecord, host: &Structure, lite: LiteChoice) -> Result<Vec<f64>, FeatureError> {
     check_inputs(record, host)?;
-    let ctx = geometry::HostContext::new(host, record.ion);
+    let ctx = geometry::HostContext::with_constants(host, record.ion, lite.constants());
     compute_with(&ctx, record)
 }
 
-/// The descriptors of `set` for one hop, in the set's column order.
+/// The descriptors of `set` for one hop, in the set's column order (a set with linked
+/// columns needs the store: use [`compute_many_set`]).
 pub fn compute_set(record: &HopRecord, host: &Structure, set: &FeatureSet) -> Result<Vec<f64>, FeatureError> {
     let cols = set.columns()?;
-    Ok(set.select(&cols, &compute(record, host)?))
+    if set.has_linked() {
+        return Err(FeatureError::InvalidSet(format!("set '{}' has linked columns; compute it against a store", set.name)));
+    }
+    Ok(set.select(&cols, &compute_lite(record, host, set.lite)?))
 }
 
 /// `hop-v1` descriptors of the records `ids` (rows in `ids` order), in parallel; each
@@ -429,7 +590,7 @@ pub(crate) fn compute_records(store: &Store, records: &[HopRecord], set: &Featur
             if host.is_empty() {
                 return Err(FeatureError::Record { id: id.to_string(), msg: "host structure has no atoms".into() });
             }
-            Ok(((sid, ion), Arc::new(geometry::HostContext::new(&host, ion))))
+            Ok(((sid, ion), Arc::new(geometry::HostContext::with_constants(&host, ion, set.lite.constants()))))
         })
         .collect::<Result<_, FeatureError>>()?;
     records
@@ -439,7 +600,9 @@ pub(crate) fn compute_records(store: &Store, records: &[HopRecord], set: &Featur
                 return Err(FeatureError::Record { id: r.id.clone(), msg: format!("non-finite hop endpoints {:?} -> {:?}", r.initial, r.final_site) });
             }
             let ctx = &contexts[&(&r.host, r.ion)];
-            Ok(set.select(&cols, &compute_with(ctx, r)?))
+            let mut row = set.select(&cols, &compute_with(ctx, r)?);
+            row.extend(linked_values(store, set, &cols, r)?);
+            Ok(row)
         })
         .collect()
 }

@@ -2,11 +2,13 @@
 //! formats: band JSON (`band_*.json`: the first five atoms are the migrating ion at the
 //! initial site, three linear images and the final site; the host follows), endpoint JSON
 //! (`atoms_ini` / `atoms_fin`), enriched from `tabulation.csv` (XC functional, crystal system,
-//! space group, path label, composition, MACE-MP-0 barriers).
+//! space group, path label, composition, MACE-MP-0 barriers). The directory importer also
+//! stores the tabulated MACE-MP-0 NEB barriers as `mlip` records linked to their DFT hops
+//! (`mlip:devi2025:<sys_name>@mace-mp-0/devi2025-relax` and `...-norelax`; see `record::mlip`).
 
 use super::{finish_record, json_number, parse_json_lenient, Candidate, ImportError, Rejection};
 use crate::element::Element;
-use crate::record::{record_id, Fidelity, HopRecord, Material, Method, Provenance, SourcePartition, StructureId};
+use crate::record::{mlip, record_id, Fidelity, HopRecord, Material, Method, Provenance, SourcePartition, StructureId};
 use crate::structure::{self, Lattice, Structure, Vec3};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -397,6 +399,49 @@ pub fn read_endpoints_file(ctx: &DeviContext, file: &Path, partition: Option<Sou
     Ok((cands, rej))
 }
 
+/// The published MLIP record of a devi2025 hop: `protocol` is [`mlip::DEVI_RELAX`] or
+/// [`mlip::DEVI_NO_RELAX`], `provenance` the parent's with the tabulation as source file.
+/// `None` for a value that is not a plausible barrier (negative, non-finite, or above
+/// [`super::MAX_PLAUSIBLE_EM`]: nine MACE-NO-RELAX values of 28 to 86 eV, diverged calculations).
+fn published_mlip_record(parent: &HopRecord, em: f64, protocol: &str, provenance: Provenance) -> Option<HopRecord> {
+    if !em.is_finite() || em < 0.0 || em > super::MAX_PLAUSIBLE_EM {
+        return None;
+    }
+    let relaxed = protocol == mlip::DEVI_RELAX;
+    let notes = format!(
+        "MACE-MP-0 NEB barrier as published in devi2025's tabulation.csv ({}); ASE NEB, {} (the paper's SI, Section S4 and Table S4)",
+        if relaxed { "MACE-RELAX" } else { "MACE-NO-RELAX" },
+        if relaxed { "endpoints relaxed with MACE-MP-0 first" } else { "endpoints not relaxed" }
+    );
+    let method = crate::record::Method { xc: None, code: None, n_images: None, climbing_image: None, converged: Some(true) };
+    Some(mlip::derived_record(parent, em, mlip::PUBLISHED_MODEL, protocol, method, Provenance { notes: Some(notes), ..provenance }, Default::default()))
+}
+
+
+/// The published MLIP candidates of the DFT candidates `parents`: one per tabulated
+/// MACE-RELAX and MACE-NO-RELAX value (`None` where a value is missing or implausible).
+fn published_mlip_candidates(parents: &[Candidate], tabulation: &HashMap<String, TabulationRow>, tab_file: &Path, tab_sha: &str) -> Vec<Candidate> {
+    let mut out = Vec::new();
+    for c in parents {
+        let Some(sys) = c.record.material.sys_name.as_deref() else { continue };
+        let Some(t) = tabulation.get(sys) else { continue };
+        for (value, protocol, column) in [(t.mace_relax, mlip::DEVI_RELAX, "MACE-RELAX"), (t.mace_no_relax, mlip::DEVI_NO_RELAX, "MACE-NO-RELAX")] {
+            let Some(em) = value else { continue };
+            let provenance = Provenance {
+                source_file: tab_file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+                source_sha256: tab_sha.to_string(),
+                source_record_id: format!("{sys}:{column}"),
+                importer: "devi-tabulation".to_string(),
+                ..c.record.provenance.clone()
+            };
+            if let Some(record) = published_mlip_record(&c.record, em, protocol, provenance) {
+                out.push(Candidate { record, host: c.host.clone(), origin: format!("{}, row {sys}, column {column}", tab_file.display()) });
+            }
+        }
+    }
+    out
+}
+
 /// Read the whole dataset directory: `band_train.json` (partition train), `band_test.json`
 /// (partition test), `tabulation.csv` for enrichment, and `endpoints_test.json` as a
 /// cross-check of the test hops (a test hop whose endpoints disagree with its band is
@@ -451,5 +496,9 @@ pub fn read_dir(dir: &Path, class_groups: &BTreeMap<String, String>) -> Result<(
             }
         }
     }
+    // The published MACE-MP-0 barriers, as mlip records linked to their DFT hops.
+    let tab_sha = super::litraj::file_sha256(&tab_path)?;
+    let mlip = published_mlip_candidates(&cands, &tabulation, &tab_path, &tab_sha);
+    cands.extend(mlip);
     Ok((cands, rej))
 }

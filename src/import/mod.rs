@@ -513,6 +513,9 @@ impl Batch<'_> {
         for b in &neighbours {
             for id in self.store.ids_in_bucket(b)? {
                 let other = self.store.record(&id)?;
+                if !comparable_barriers(&c.record, &other) {
+                    continue;
+                }
                 let host = cached_host(self.store, &mut self.host_cache, &other.host)?;
                 if same_hop(&c.record, &c.host, &other, &host, SAME_HOP_TOLERANCE) {
                     return Ok(Some((id, other.em)));
@@ -521,7 +524,7 @@ impl Batch<'_> {
         }
         for &k in neighbours.iter().flat_map(|b| self.batch_buckets.get(b).map(|v| v.as_slice()).unwrap_or(&[])) {
             let (o, _) = &self.accepted[k];
-            if same_hop(&c.record, &c.host, &o.record, &o.host, SAME_HOP_TOLERANCE) {
+            if comparable_barriers(&c.record, &o.record) && same_hop(&c.record, &c.host, &o.record, &o.host, SAME_HOP_TOLERANCE) {
                 return Ok(Some((o.record.id.clone(), o.record.em)));
             }
         }
@@ -603,6 +606,15 @@ impl Batch<'_> {
         }
         Ok(ws)
     }
+}
+
+/// Whether two records of the same hop hold barriers that must agree (a duplicate when they
+/// do, a conflict when not): the same fidelity, and for computed fidelities (BVSE, MLIP) the
+/// same method (`code`: recipe, or model and protocol). A DFT barrier and the MLIP barrier of
+/// the same hop, or two MLIP models, are different measurements, not duplicates.
+pub fn comparable_barriers(a: &HopRecord, b: &HopRecord) -> bool {
+    use crate::record::Fidelity;
+    a.fidelity == b.fidelity && (matches!(a.fidelity, Fidelity::Dft | Fidelity::Experiment) || a.method.code == b.method.code)
 }
 
 /// Mark `r` as having the same hop as `other_id` (barrier `other_em`): flag and note, both

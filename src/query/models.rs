@@ -63,8 +63,10 @@ fn train(store: &Store, t: &TrainModel) -> Result<ResultTable, ExecError> {
 /// `TUNE`: a grouped cross-validated grid search; one row per setting, best first.
 fn tune(store: &Store, t: &TuneModel) -> Result<ResultTable, ExecError> {
     let kind = tree_kind(&t.kind)?;
-    let req = TrainRequest { name: t.name.clone(), kind, params: Default::default(), split: t.split.clone(), replace: t.replace, next_version: false };
-    let grid = if t.params.is_empty() { None } else { Some(grid_of(&t.params)) };
+    // `features` and `mlip` choose the feature set; every other setting is a grid axis.
+    let (set_params, grid_params): (Vec<_>, Vec<_>) = t.params.iter().cloned().partition(|p| workflow::FEATURE_SETTINGS.contains(&p.key.as_str()));
+    let req = TrainRequest { name: t.name.clone(), kind, params: param_map(&set_params), split: t.split.clone(), replace: t.replace, next_version: false };
+    let grid = if grid_params.is_empty() { None } else { Some(grid_of(&grid_params)) };
     let folds = t.folds.map_or(workflow::DEFAULT_TUNE_FOLDS, |k| k as usize);
     let out = workflow::tune(store, &req, grid.as_ref(), folds, t.seed.unwrap_or(model::DEFAULT_SEED))?;
     let mut table = ResultTable::new(&["rank", "cv_mae", "cv_std", "setting"]);

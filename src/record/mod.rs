@@ -8,6 +8,7 @@
 
 
 pub mod classes;
+pub mod mlip;
 
 use crate::element::Element;
 use crate::table::Value;
@@ -394,6 +395,11 @@ impl HopView {
             HopView::Centroid => r.with_ion_at(host, &[r.centroid()]),
         }
     }
+}
+
+/// Id of the BVSE record `bvse compute` derives from record `parent` (default recipe).
+pub fn bvse_record_id(parent: &str) -> String {
+    format!("hopdb-bvse:{parent}")
 }
 
 /// Build a record id from a dataset name and a source record id.

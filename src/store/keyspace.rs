@@ -43,11 +43,13 @@ pub enum Keyspace {
     History,
     /// Host structures first written by an unpublished staged write (`t`), by data version.
     Staging,
+    /// Failure markers of MLIP barrier calculations (`e`), by the record id they would have had.
+    MlipFailure,
 }
 
 impl Keyspace {
     /// Every keyspace, in the order of the module doc's table.
-    pub const ALL: [Keyspace; 16] = [
+    pub const ALL: [Keyspace; 17] = [
         Keyspace::Meta,
         Keyspace::Record,
         Keyspace::Structure,
@@ -64,10 +66,11 @@ impl Keyspace {
         Keyspace::CorpusFailure,
         Keyspace::History,
         Keyspace::Staging,
+        Keyspace::MlipFailure,
     ];
 
     /// The keyspaces that hold named objects ([`super::Store::load_object`] and friends).
-    pub const OBJECTS: [Keyspace; 5] = [Keyspace::Features, Keyspace::Model, Keyspace::Prediction, Keyspace::Split, Keyspace::CorpusFailure];
+    pub const OBJECTS: [Keyspace; 6] = [Keyspace::Features, Keyspace::Model, Keyspace::Prediction, Keyspace::Split, Keyspace::CorpusFailure, Keyspace::MlipFailure];
 
     /// The first byte of every key of this keyspace.
     pub const fn byte(self) -> u8 {
@@ -88,6 +91,7 @@ impl Keyspace {
             Keyspace::CorpusFailure => b'b',
             Keyspace::History => b'h',
             Keyspace::Staging => b't',
+            Keyspace::MlipFailure => b'e',
         }
     }
 
@@ -120,6 +124,7 @@ impl Keyspace {
             Keyspace::CorpusFailure => "corpus failures",
             Keyspace::History => "record history",
             Keyspace::Staging => "staging",
+            Keyspace::MlipFailure => "mlip failures",
         }
     }
 
@@ -142,6 +147,7 @@ impl Keyspace {
             Keyspace::CorpusFailure => "corpus record id",
             Keyspace::History => "data version (u64 BE), record id",
             Keyspace::Staging => "data version (u64 BE), structure id",
+            Keyspace::MlipFailure => "mlip record id",
         }
     }
 
@@ -164,6 +170,7 @@ impl Keyspace {
             Keyspace::CorpusFailure => "codec: `(reason, message)` of a failed BVSE corpus hop (a resumed run skips it)",
             Keyspace::History => "codec: `Option<HopRecord>`, the record before the write of that version (`None`: it did not exist)",
             Keyspace::Staging => "empty (a host structure first written by an unpublished staged write; see the `staging` submodule)",
+            Keyspace::MlipFailure => "codec: `(reason, message)` of a failed MLIP NEB (a resumed run skips it)",
         }
     }
 

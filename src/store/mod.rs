@@ -24,6 +24,7 @@
 //! | `b` | corpus record id | codec: `(reason, message)` of a failed BVSE corpus hop (a resumed run skips it) |
 //! | `h` | data version (u64 BE), record id | codec: `Option<HopRecord>`, the record before the write of that version (`None`: it did not exist) |
 //! | `t` | data version (u64 BE), structure id | empty (a host structure first written by an unpublished staged write; see the `staging` submodule) |
+//! | `e` | mlip record id | codec: `(reason, message)` of a failed MLIP NEB (a resumed run skips it) |
 //!
 //! Records, structures, index entries, duplicate buckets and class groups are written by
 //! [`WriteSet`]'s own methods and read by [`Store`]'s (the `index` submodule holds the index
