@@ -760,7 +760,7 @@ pub fn cross_validate_split(store: &Store, kind: Kind, params: &BTreeMap<String,
             split: split_name.to_string(),
             partition: "fold0, fold1, ...".into(),
             have: s.partition_names().join(", "),
-            hint: "cross-validate on a k-fold split (e.g. CREATE SPLIT cv FROM (SELECT * FROM hops) GROUPED KFOLD 5)".into(),
+            hint: "cross-validate on a k-fold split (e.g. CREATE SPLIT cv FROM (SELECT * FROM hops WHERE fidelity = 'dft') GROUPED KFOLD 5)".into(),
         });
     }
     let mut all_ids = Vec::new();

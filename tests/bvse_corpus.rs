@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 fn small_store(names: &[&str]) -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::create(dir.path().join("s")).unwrap();
-    let (c, e) = hopdb::import::devi::read_dir(&devi_dir(), &store.class_groups().unwrap()).unwrap();
+    let (c, e) = hopdb::import::devi::read_dir_with(&devi_dir(), &store.class_groups().unwrap(), false).unwrap();
     let c: Vec<_> = c.into_iter().filter(|c| names.contains(&c.record.material.sys_name.as_deref().unwrap_or(""))).collect();
     assert_eq!(c.len(), names.len(), "all named hops exist");
     hopdb::import::commit(&store, c, e, &Default::default(), "t").unwrap();

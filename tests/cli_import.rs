@@ -23,7 +23,7 @@ fn len(report: &Value, key: &str) -> usize {
 fn real_dataset_imports_619_hops_and_a_second_import_adds_nothing() {
     let s = TempStore::new();
     let dir = devi_dir();
-    let rep = s.run(&["import", "devi", &dir.to_string_lossy(), "--format", "json"]).json();
+    let rep = s.run(&["import", "devi", &dir.to_string_lossy(), "--no-mlip", "--format", "json"]).json();
     assert_eq!(len(&rep, "added") as u64, DEVI_RECORDS, "added");
     assert_eq!(len(&rep, "duplicates"), 0, "duplicates: {}", rep["duplicates"]);
     assert_eq!(len(&rep, "rejected"), 0, "rejected: {}", rep["rejected"]);
@@ -53,7 +53,7 @@ fn real_dataset_imports_619_hops_and_a_second_import_adds_nothing() {
     assert_eq!(st["xc"]["GGA"], 545, "XC from tabulation.csv: {}", st["xc"]);
 
     // The same dataset again: every hop is a duplicate, nothing is added or rejected.
-    let again = s.run(&["import", "devi", &dir.to_string_lossy(), "--format", "json"]).json();
+    let again = s.run(&["import", "devi", &dir.to_string_lossy(), "--no-mlip", "--format", "json"]).json();
     assert_eq!(len(&again, "added"), 0, "second import added: {}", again["added"]);
     assert_eq!(len(&again, "duplicates") as u64, DEVI_RECORDS);
     assert_eq!(len(&again, "rejected"), 0);
@@ -63,6 +63,47 @@ fn real_dataset_imports_619_hops_and_a_second_import_adds_nothing() {
     assert_eq!(dup[1], "devi2025:Li4P2S7");
     assert_eq!(s.count(), DEVI_RECORDS);
     assert_eq!(s.log_ops().iter().filter(|o| *o == "import").count(), 1, "only the first import wrote");
+}
+
+#[test]
+fn real_dataset_links_the_published_mace_barriers_as_mlip_records() {
+    let s = TempStore::new();
+    let dir = devi_dir();
+    let rep = s.run(&["import", "devi", &dir.to_string_lossy(), "--format", "json"]).json();
+    assert_eq!(len(&rep, "added") as u64, DEVI_RECORDS + DEVI_MLIP, "added");
+    assert_eq!(len(&rep, "rejected"), 0, "rejected: {}", rep["rejected"]);
+    let st = s.stats();
+    assert_eq!(st["fidelity"]["dft"], DEVI_RECORDS);
+    assert_eq!(st["fidelity"]["mlip"], DEVI_MLIP);
+    assert_eq!(st["partition"]["train"], DEVI_TRAIN, "mlip records have no source partition");
+    assert_eq!(st["partition"]["test"], DEVI_TEST);
+    let by_code = s.run(&["query", "SELECT code, COUNT(*) AS n FROM hops WHERE fidelity = 'mlip' GROUP BY code ORDER BY code", "--format", "json"]).json();
+    assert_eq!(by_code, serde_json::json!([{"code": "mace-mp-0/devi2025-norelax", "n": 603}, {"code": "mace-mp-0/devi2025-relax", "n": 616}]), "{by_code}");
+    // Linked to its DFT hop, sharing its host; provenance names the tabulation.
+    let m = s.show("mlip:devi2025:K2MnP2O7@mace-mp-0/devi2025-relax");
+    let p = s.show("devi2025:K2MnP2O7");
+    let (m, p) = (&m["record"], &p["record"]);
+    assert_eq!(m["em"], 0.759);
+    assert_eq!(m["parent"], "devi2025:K2MnP2O7");
+    assert_eq!(m["host"], p["host"]);
+    assert_eq!(m["partition"], Value::Null);
+    assert_eq!(m["provenance"]["source_file"], "tabulation.csv");
+    assert_eq!(m["provenance"]["source_record_id"], "K2MnP2O7:MACE-RELAX");
+    assert_eq!(m["provenance"]["importer"], "devi-tabulation");
+    // A hop without a MACE-RELAX value gets no record; a DFT hop is not a duplicate of its
+    // MLIP record (different fidelity), so nothing is flagged as a conflict between them.
+    let conflicts = "SELECT COUNT(*) AS n FROM hops WHERE fidelity = 'dft' AND flags HAS 'same-hop-other-em'";
+    let before = s.run(&["query", conflicts, "--format", "json"]).json();
+    let plain = TempStore::new();
+    plain.run(&["import", "devi", &dir.to_string_lossy(), "--no-mlip"]).ok();
+    assert_eq!(before, plain.run(&["query", conflicts, "--format", "json"]).json(), "MLIP records add no conflict flags to the DFT hops");
+    // Re-import adds nothing; --no-mlip on the same store adds nothing either.
+    let again = s.run(&["import", "devi", &dir.to_string_lossy(), "--format", "json"]).json();
+    assert_eq!(len(&again, "added"), 0);
+    assert_eq!(len(&again, "duplicates") as u64, DEVI_RECORDS + DEVI_MLIP);
+    let cmp = s.run(&["mlip", "compare", "--overall", "--format", "json"]).json();
+    let relax = cmp.as_array().unwrap().iter().find(|r| r["label"] == "mace-mp-0/devi2025-relax").unwrap();
+    assert_eq!((relax["hops"].as_u64(), relax["n"].as_u64()), (Some(619), Some(616)));
 }
 
 #[test]
@@ -218,7 +259,7 @@ fn dry_run_reports_but_writes_nothing() {
 fn dry_run_of_the_real_dataset_writes_nothing() {
     let s = TempStore::init();
     let rep = s.run(&["import", "devi", &devi_dir().to_string_lossy(), "--dry-run", "--format", "json"]).json();
-    assert_eq!(len(&rep, "added") as u64, DEVI_RECORDS);
+    assert_eq!(len(&rep, "added") as u64, DEVI_RECORDS + DEVI_MLIP);
     assert_eq!(s.count(), 0);
     assert_eq!(s.log_ops(), vec!["init"]);
 }

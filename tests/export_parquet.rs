@@ -102,7 +102,7 @@ fn null_columns_and_aggregates_keep_their_types() {
 #[test]
 fn cli_export_parquet_with_a_query() {
     let st = common::TempStore::init();
-    st.run(&["import", "devi", common::devi_dir().to_str().unwrap()]).ok();
+    st.run(&["import", "devi", common::devi_dir().to_str().unwrap(), "--no-mlip"]).ok();
     let out = st.dir.path().join("mg.parquet");
     let run = st.run(&["export", "parquet", "--out", out.to_str().unwrap(), "--query", "SELECT sys_name, em, elements FROM hops WHERE ion = ? ORDER BY em", "--param", "Mg"]);
     run.ok();

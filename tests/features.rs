@@ -488,7 +488,7 @@ fn all_619_devi_hops_give_finite_descriptors() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::create(dir.path().join("s")).unwrap();
     let data = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/devi2025"));
-    let (c, r) = hopdb::import::devi::read_dir(data, &store.class_groups().unwrap()).unwrap();
+    let (c, r) = hopdb::import::devi::read_dir_with(data, &store.class_groups().unwrap(), false).unwrap();
     hopdb::import::commit(&store, c, r, &Default::default(), "t").unwrap();
     let records: Vec<HopRecord> = store.records().map(|r| r.unwrap()).collect();
     assert_eq!(records.len(), 619);
@@ -563,7 +563,7 @@ fn dump_devi_descriptors_csv() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::create(dir.path().join("s")).unwrap();
     let data = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/devi2025"));
-    let (c, r) = hopdb::import::devi::read_dir(data, &store.class_groups().unwrap()).unwrap();
+    let (c, r) = hopdb::import::devi::read_dir_with(data, &store.class_groups().unwrap(), false).unwrap();
     hopdb::import::commit(&store, c, r, &Default::default(), "t").unwrap();
     let records: Vec<HopRecord> = store.records().map(|r| r.unwrap()).collect();
     let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
@@ -585,4 +585,56 @@ fn dump_devi_descriptors_csv() {
         w.write_record(&line).unwrap();
     }
     w.flush().unwrap();
+}
+
+/// hop-v2: the hop's own linked barriers, read afresh (never cached, never another hop's),
+/// missing ones marked; the descriptors with the literature constants differ from hop-v1's
+/// only in the softBV-like columns.
+#[test]
+fn hop_v2_reads_each_hops_own_linked_barriers() {
+    let (r, host) = rocksalt_hop();
+    let r2 = HopRecord { id: "t:other".into(), final_site: [0.25, -0.25, 0.0], ..r.clone() };
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::create(dir.path().join("s")).unwrap();
+    let mut ws = WriteSet::new("test", "two hops");
+    let (mut a, mut b) = (r.clone(), r2.clone());
+    finish_record(&mut a, &host);
+    finish_record(&mut b, &host);
+    ws.insert_record(&a, &host);
+    ws.insert_record(&b, &host);
+    store.commit(ws).unwrap();
+    let set = FeatureSet::named("hop-v2", Some("m/p")).unwrap();
+    assert_eq!(set.label(), "hop-v2@1[mlip=m/p]");
+    assert_eq!(FeatureSet::from_label(&set.label()).unwrap(), set);
+    let ids = vec![a.id.clone(), b.id.clone()];
+    let col = |fm: &features::FeatureMatrix, n: &str| fm.column(n).unwrap();
+    let fm = cached_matrix(&store, &ids, &set).unwrap();
+    assert_eq!(col(&fm, "mlip_em"), vec![-1.0, -1.0]);
+    assert_eq!(col(&fm, "mlip_missing"), vec![1.0, 1.0]);
+    assert_eq!(col(&fm, "bvse_missing"), vec![1.0, 1.0]);
+    // An MLIP record of the first hop: only its row changes, even though its descriptors are cached.
+    let m = hopdb::mlip::derived_record(&a, 0.42, "m", "p", Default::default(), Default::default(), Default::default());
+    let mut ws = WriteSet::new("test", "mlip");
+    ws.insert_record(&m, &host);
+    store.commit(ws).unwrap();
+    let (fm2, rep) = cached_matrix_report(&store, &ids, &set).unwrap();
+    assert_eq!(rep.computed, 0, "descriptors came from the cache");
+    assert_eq!(col(&fm2, "mlip_em"), vec![0.42, -1.0]);
+    assert_eq!(col(&fm2, "mlip_missing"), vec![0.0, 1.0]);
+    // Another label does not see it.
+    let other = FeatureSet::named("hop-v2", Some("m/q")).unwrap();
+    assert_eq!(col(&cached_matrix(&store, &ids, &other).unwrap(), "mlip_em"), vec![-1.0, -1.0]);
+    // Literature constants move the softBV-like descriptors only.
+    let v1 = cached_matrix(&store, &ids, &FeatureSet::hop_v1()).unwrap();
+    for (k, n) in descriptor_names().iter().enumerate() {
+        if !n.contains("bvse_lite") {
+            assert_eq!(v1.rows[0][k], fm2.rows[0][k], "{n}");
+        }
+    }
+    let barrier = |fm: &features::FeatureMatrix| fm.column("bvse_lite_barrier").unwrap()[0];
+    assert_ne!(barrier(&v1), barrier(&fm2), "the softBV-like barrier moves with its constants");
+    // Bad settings are clear errors.
+    assert!(FeatureSet::named("hop-v2", Some("no-slash")).is_err());
+    assert!(FeatureSet::named("hop-v1", Some("m/p")).is_err());
+    assert!(FeatureSet::named("hop-v9", None).is_err());
 }

@@ -253,7 +253,7 @@ fn hopql_trains_and_evaluates_a_graph_network() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::create(dir.path().join("s")).unwrap();
     let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/devi2025");
-    let (c, e) = hopdb::import::devi::read_dir(&data, &store.class_groups().unwrap()).unwrap();
+    let (c, e) = hopdb::import::devi::read_dir_with(&data, &store.class_groups().unwrap(), false).unwrap();
     hopdb::import::commit(&store, c, e, &Default::default(), "t").unwrap();
     query(&store, "CREATE SPLIT paper FROM PARTITION").unwrap();
     let t = query(&store, "TRAIN g AS gnn(band) ON SPLIT paper WITH epochs = 2, hidden = 16, layers = 2, radius = 4, max_neighbors = 6, seed = 3").unwrap();

@@ -98,7 +98,7 @@ fn store() -> &'static Store {
         .get_or_init(|| {
             let dir = tempfile::tempdir().unwrap();
             let store = Store::create(dir.path().join("s")).unwrap();
-            let (c, e) = hopdb::import::devi::read_dir(Path::new(DATA), &store.class_groups().unwrap()).unwrap();
+            let (c, e) = hopdb::import::devi::read_dir_with(Path::new(DATA), &store.class_groups().unwrap(), false).unwrap();
             hopdb::import::commit(&store, c, e, &Default::default(), "conformance").unwrap();
             (dir, store)
         })

@@ -28,7 +28,7 @@ fn store() -> &'static Store {
             let dir = tempfile::tempdir().expect("temp dir");
             let store = Store::create(dir.path().join("db")).expect("create store");
             let groups = store.class_groups().expect("class groups");
-            let (cands, errs) = hopdb::import::devi::read_dir(Path::new(DATA), &groups)
+            let (cands, errs) = hopdb::import::devi::read_dir_with(Path::new(DATA), &groups, false)
                 .unwrap_or_else(|e| panic!("read the dataset at {DATA}: {e}"));
             let report = hopdb::import::commit(
                 &store,

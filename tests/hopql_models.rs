@@ -271,8 +271,11 @@ fn bench_paper_cli_runs_and_writes_the_page() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let rows = v["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 10);
+    assert_eq!(rows.len(), 13, "3 hop-v1 tree rows, 3 hop-v2 rows, 7 published");
     let gbt = rows.iter().find(|r| r["model"] == "hopdb boosted trees").unwrap();
+    let v2 = rows.iter().find(|r| r["model"] == "hopdb boosted trees [hop-v2@1[mlip=mace-mp-0/devi2025-relax]]").expect("a hop-v2 row");
+    assert!(v2["cv_mae"].as_f64().unwrap() < 0.35);
+    assert!(v["notes"].as_array().unwrap().iter().any(|n| n.as_str().unwrap().contains("a barrier for 616 of 619 hops")), "{}", v["notes"]);
     assert!(gbt["metrics"]["mae"].as_f64().unwrap() < 0.3);
     assert!(gbt["cv_mae"].as_f64().unwrap() < 0.35);
     let md = std::fs::read_to_string(&page).unwrap();

@@ -196,7 +196,7 @@ fn scripts_number_parameters_across_statements() {
 #[test]
 fn cli_query_takes_params() {
     let st = common::TempStore::init();
-    st.run(&["import", "devi", common::devi_dir().to_str().unwrap()]).ok();
+    st.run(&["import", "devi", common::devi_dir().to_str().unwrap(), "--no-mlip"]).ok();
     let out = st
         .run(&["query", "SELECT sys_name, em FROM hops WHERE ion = ? AND em < ? ORDER BY em", "--param", "Mg", "--param", "0.2", "--format", "csv"])
         .ok();

@@ -106,7 +106,7 @@ fn megabytes_of_input_are_quoted_as_a_short_window() {
 #[test]
 fn a_damaged_store_is_named_as_damaged_with_a_way_out() {
     let st = TempStore::init();
-    st.run(&["import", "devi", &s(&devi_dir())]).ok();
+    st.run(&["import", "devi", &s(&devi_dir()), "--no-mlip"]).ok();
     let data = st.path.join("data");
     let db = data.join("db");
     let len = std::fs::metadata(&db).unwrap().len();

@@ -299,7 +299,7 @@ fn end_to_end_on_devi2025() {
     }
     let dir = tempfile::tempdir().unwrap();
     let store = Store::create(dir.path().join("db")).unwrap();
-    let (c, r) = hopdb::import::devi::read_dir(Path::new(DEVI_DIR), &store.class_groups().unwrap()).unwrap();
+    let (c, r) = hopdb::import::devi::read_dir_with(Path::new(DEVI_DIR), &store.class_groups().unwrap(), false).unwrap();
     hopdb::import::commit(&store, c, r, &Default::default(), "t").unwrap();
     let records: Vec<_> = store.records().collect::<Result<_, _>>().unwrap();
     assert_eq!(records.len(), 619);
@@ -371,7 +371,7 @@ fn tune_on_devi2025() {
     }
     let dir = tempfile::tempdir().unwrap();
     let store = Store::create(dir.path().join("db")).unwrap();
-    let (c, r) = hopdb::import::devi::read_dir(Path::new(DEVI_DIR), &store.class_groups().unwrap()).unwrap();
+    let (c, r) = hopdb::import::devi::read_dir_with(Path::new(DEVI_DIR), &store.class_groups().unwrap(), false).unwrap();
     hopdb::import::commit(&store, c, r, &Default::default(), "t").unwrap();
     let records: Vec<_> = store.records().collect::<Result<_, _>>().unwrap();
     let hosts = hopdb::split::host_components(&records);

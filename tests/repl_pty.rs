@@ -28,7 +28,7 @@ fn make_store(dir: &Path) -> PathBuf {
     let store = Store::create(&db).expect("create store");
     let groups = store.class_groups().expect("class groups");
     let (cands, errs) =
-        hopdb::import::devi::read_dir(Path::new(DATA), &groups).expect("read dataset");
+        hopdb::import::devi::read_dir_with(Path::new(DATA), &groups, false).expect("read dataset");
     hopdb::import::commit(&store, cands, errs, &Default::default(), "repl_pty").expect("import");
     db
 }

@@ -117,7 +117,7 @@ fn paper_split_scenarios() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::create(dir.path().join("s")).unwrap();
     let data = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/devi2025"));
-    let (c, e) = hopdb::import::devi::read_dir(data, &store.class_groups().unwrap()).unwrap();
+    let (c, e) = hopdb::import::devi::read_dir_with(data, &store.class_groups().unwrap(), false).unwrap();
     hopdb::import::commit(&store, c, e, &Default::default(), "t").unwrap();
     let train = store.ids_where("partition", "train").unwrap();
     let test = store.ids_where("partition", "test").unwrap();

@@ -18,7 +18,7 @@ const STRATIFIED_42: &str = "69443a049bb30c703826a615e6e616b9943d71e3ed4fe16154d
 fn devi_store() -> (TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::create(dir.path().join("db")).unwrap();
-    let (cands, rejections) = hopdb::import::devi::read_dir(Path::new(DEVI_DIR), &store.class_groups().unwrap()).unwrap();
+    let (cands, rejections) = hopdb::import::devi::read_dir_with(Path::new(DEVI_DIR), &store.class_groups().unwrap(), false).unwrap();
     hopdb::import::commit(&store, cands, rejections, &Default::default(), "test").unwrap();
     assert_eq!(store.count(), 619);
     (dir, store)

@@ -234,15 +234,16 @@ class Database:
     def _import(self, kind: str, path: PathLike, **kw: Any) -> ImportReport:
         return ImportReport._from_dict(self._store.import_source(kind, os.fspath(path), **kw))
 
-    def import_devi(self, dir: PathLike, *, skip_invalid: bool = False, strict: bool = False, dry_run: bool = False) -> ImportReport:
-        """Import the devi2025 dataset directory (``hopdb import devi``).
+    def import_devi(self, dir: PathLike, *, skip_invalid: bool = False, strict: bool = False, dry_run: bool = False, mlip: bool = True) -> ImportReport:
+        """Import the devi2025 dataset directory (``hopdb import devi``): the 619 DFT hops and,
+        unless ``mlip=False``, the tabulated MACE-MP-0 barriers as ``mlip`` records linked to them.
 
         All-or-nothing: one invalid record raises :class:`hopdb.ImportRejected` (listing every
         rejected record) and nothing is written, unless ``skip_invalid``. ``strict`` also
         rejects records with data-quality flags; ``dry_run`` validates without writing.
         Hops already stored with the same barrier are reported as duplicates and skipped.
         """
-        return self._import("devi", dir, skip_invalid=skip_invalid, strict=strict, dry_run=dry_run)
+        return self._import("devi", dir, skip_invalid=skip_invalid, strict=strict, dry_run=dry_run, mlip=mlip)
 
     def import_xyz(
         self,

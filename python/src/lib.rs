@@ -438,7 +438,7 @@ impl PyStore {
 
     /// Import a source (`kind`: devi, band, endpoints, xyz, manifest, jsonl) with the CLI's
     /// all-or-nothing rules; returns the import report as a dict.
-    #[pyo3(signature = (kind, path, *, dataset = None, partition = None, tabulation = None, fidelity = None, trajectory = false, skip_invalid = false, strict = false, dry_run = false))]
+    #[pyo3(signature = (kind, path, *, dataset = None, partition = None, tabulation = None, fidelity = None, trajectory = false, skip_invalid = false, strict = false, dry_run = false, mlip = true))]
     #[allow(clippy::too_many_arguments)]
     fn import_source<'py>(
         &self,
@@ -453,11 +453,12 @@ impl PyStore {
         skip_invalid: bool,
         strict: bool,
         dry_run: bool,
+        mlip: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let part = partition_of(partition.as_deref()).map_err(|e| e.to_py_err(py))?;
         let dataset_or = |d: &str| dataset.clone().unwrap_or_else(|| d.to_string());
         let src = match kind {
-            "devi" => Source::Devi { dir: path },
+            "devi" => Source::Devi { dir: path, mlip },
             "band" => Source::Band { file: path, dataset: dataset_or("devi2025"), partition: part, tabulation },
             "endpoints" => Source::Endpoints { file: path, dataset: dataset_or("devi2025"), partition: part, tabulation },
             "xyz" => {

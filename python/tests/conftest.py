@@ -12,6 +12,11 @@ import pytest
 import hopdb
 
 REPO = Path(__file__).resolve().parents[2]
+#: DFT hops of devi2025, and the MLIP records `import devi` links to them (the published
+#: MACE-MP-0 barriers: 616 MACE-RELAX, 603 MACE-NO-RELAX).
+DEVI_HOPS = 619
+DEVI_MLIP = 1219
+DEVI_RECORDS = DEVI_HOPS + DEVI_MLIP
 DATA = Path(os.environ.get("HOPDB_DATA", REPO / ".." / "shared" / "data" / "devi2025")).resolve()
 
 
@@ -43,7 +48,8 @@ def store_path(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path
     path = tmp_path_factory.mktemp("store") / "devi.db"
     with hopdb.open(path, create=True) as db:
         report = db.import_devi(data_dir)
-        assert len(report.added) == 619
+        assert len(report.added) == DEVI_RECORDS
+        assert sum(1 for i in report.added if not i.startswith("mlip:")) == DEVI_HOPS
         db.query("CREATE SPLIT paper FROM PARTITION")
     return path
 

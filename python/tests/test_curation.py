@@ -9,7 +9,7 @@ import pytest
 
 import hopdb
 
-from conftest import REPO, run_cli
+from conftest import DEVI_RECORDS, REPO, run_cli
 
 
 def test_add_from_ase_atoms_round_trips(db, tmp_path):
@@ -44,7 +44,7 @@ def test_add_from_pymatgen_and_a_duplicate_of_a_stored_hop(scratch_copy):
         ini, fin = db.structure(src["id"], "initial"), db.structure(src["id"], "final")
         # Same hop, same barrier as the stored devi2025 record: reported as that record.
         assert db.add(ini, fin, ion="Li", em=src["em"]) == "devi2025:Li4P2S7"
-        assert len(db) == 619
+        assert len(db) == DEVI_RECORDS
         # Another barrier for the same hop is a second published value: added and flagged.
         rid = db.add(ini, fin, ion="Li", em=src["em"] + 0.2, id="li4p2s7-other")
         assert rid == "curated:li4p2s7-other"
@@ -62,7 +62,7 @@ def test_add_rejects_a_bad_hop_and_writes_nothing(scratch_copy):
             db.add(ini, db.atoms("devi2025:Li4P2S7", "final"), ion="Li", em=-0.1)
         with pytest.raises(ValueError, match="unknown element"):
             db.add(ini, ini, ion="Xx", em=0.1)
-        assert len(db) == 619
+        assert len(db) == DEVI_RECORDS
 
 
 def test_edit_records_a_revision_and_is_all_or_nothing(scratch_copy, hopdb_bin):
@@ -88,14 +88,14 @@ def test_edit_records_a_revision_and_is_all_or_nothing(scratch_copy, hopdb_bin):
 def test_import_report_and_duplicates(scratch_copy, data_dir):
     with hopdb.open(scratch_copy) as db:
         r = db.import_devi(data_dir)
-        assert r.added == [] and len(r.duplicates) == 619 and r.rejected == []
+        assert r.added == [] and len(r.duplicates) == DEVI_RECORDS and r.rejected == []
         dry = db.import_devi(data_dir, dry_run=True)
-        assert dry.added == [] and len(dry.duplicates) == 619
+        assert dry.added == [] and len(dry.duplicates) == DEVI_RECORDS
 
 
 def test_import_xyz_and_jsonl_round_trip_through_cli_exports(store_path, hopdb_bin, tmp_path):
     xyz, jsonl = tmp_path / "all.xyz", tmp_path / "all.jsonl"
-    run_cli(hopdb_bin, store_path, "export", "xyz", "--out", str(xyz))
+    run_cli(hopdb_bin, store_path, "export", "xyz", "--out", str(xyz), "--query", "SELECT id FROM hops WHERE fidelity = 'dft'")
     run_cli(hopdb_bin, store_path, "export", "jsonl", "--out", str(jsonl))
     with hopdb.open(tmp_path / "x.db", create=True) as db:
         r = db.import_xyz(xyz, fidelity="dft", dataset="again", skip_invalid=True)
@@ -105,7 +105,7 @@ def test_import_xyz_and_jsonl_round_trip_through_cli_exports(store_path, hopdb_b
         assert dict(zip(t["source_record"], t["em"]))["Li4P2S7"] == 0.3
     with hopdb.open(tmp_path / "j.db", create=True) as db:
         r = db.import_jsonl(jsonl)
-        assert len(r.added) == 619
+        assert len(r.added) == DEVI_RECORDS
         assert db.record("devi2025:Li4P2S7")["em"] == 0.3
 
 

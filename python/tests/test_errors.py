@@ -12,7 +12,7 @@ import pytest
 
 import hopdb
 
-from conftest import REPO, run_cli
+from conftest import DEVI_RECORDS, REPO, run_cli
 
 
 def test_exception_hierarchy():
@@ -58,7 +58,7 @@ def test_store_locked_by_another_process(store_path, hopdb_bin):
         assert p.stdout.readline().strip() == "closed"
         # close() released it while the other process still runs.
         with hopdb.open(store_path) as db:
-            assert len(db) == 619
+            assert len(db) == DEVI_RECORDS
     finally:
         p.stdin.close()
         p.wait(timeout=30)
@@ -171,4 +171,4 @@ def test_hostile_inputs_raise_errors_not_panics(scratch_copy):
                 db.edit("devi2025:Li4P2S7", em=bad, reason="x")
         with pytest.raises(hopdb.NotFound):
             db.atoms("")
-        assert len(db) == 619
+        assert len(db) == DEVI_RECORDS

@@ -59,7 +59,7 @@ def test_query_table_equals_cli_json(db, cli_json, q):
 
 
 def test_column_types(db):
-    t = db.query("SELECT id, em, natoms, converged, elements, flags, state, sys_name FROM hops")
+    t = db.query("SELECT id, em, natoms, converged, elements, flags, state, sys_name FROM hops WHERE fidelity = 'dft'")
     types = {f.name: f.type for f in t.schema}
     assert types == {
         "id": pa.string(),
@@ -80,7 +80,7 @@ def test_column_types(db):
     assert sum(1 for f in flags if f) == 19 and all(f is None or (isinstance(f, list) and f) for f in flags)
     df = t.to_pandas()
     assert str(df["em"].dtype) == "float64" and str(df["natoms"].dtype) == "int64"
-    agg = db.query("SELECT ion, COUNT(*) AS n, AVG(em) AS mean FROM hops GROUP BY ion ORDER BY ion")
+    agg = db.query("SELECT ion, COUNT(*) AS n, AVG(em) AS mean FROM hops WHERE fidelity = 'dft' GROUP BY ion ORDER BY ion")
     assert agg.schema.field("n").type == pa.int64() and agg.schema.field("mean").type == pa.float64()
     assert sum(agg.column("n").to_pylist()) == 619
 

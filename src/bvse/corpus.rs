@@ -184,6 +184,12 @@ pub fn recipe_of(r: &HopRecord) -> Option<Recipe> {
     }
 }
 
+/// Whether a record is derived from another (a BVSE or MLIP barrier of a stored hop), and so
+/// never a parent of corpus or BVSE work.
+pub fn is_derived(r: &HopRecord) -> bool {
+    matches!(r.fidelity, Fidelity::Bvse | Fidelity::Mlip)
+}
+
 /// Id of the BVSE record computed for stored record `parent` with `recipe`:
 /// `hopdb-bvse:<parent id>` for the default recipe, `hopdb-bvse:<parent id>@ions` otherwise.
 pub fn compute_id(parent: &str, recipe: Recipe) -> String {
@@ -296,7 +302,7 @@ pub struct ComputeReport {
     pub not_converged: usize,
     /// Selected records whose BVSE record already existed (not recomputed).
     pub already_stored: usize,
-    /// Selected records that are BVSE records themselves (skipped).
+    /// Selected records that are derived (BVSE or MLIP) records themselves (skipped).
     pub skipped_bvse: usize,
     /// Hops that failed, by record id with the reason.
     pub failures: Vec<Failure>,
@@ -314,7 +320,7 @@ pub fn compute(store: &Store, ids: &[String], opts: &ComputeOptions) -> Result<C
     let mut todo: Vec<(HopRecord, Structure)> = Vec::new();
     for id in ids {
         let r = store.record(id)?;
-        if r.fidelity == Fidelity::Bvse {
+        if is_derived(&r) {
             rep.skipped_bvse += 1;
             continue;
         }
@@ -457,7 +463,7 @@ pub fn parents_of(store: &Store, only: Option<&[String]>) -> Result<Vec<Parent>,
     let mut hosts: HashMap<StructureId, Structure> = HashMap::new();
     for r in store.records() {
         let r = r?;
-        if r.fidelity == Fidelity::Bvse || only.as_ref().is_some_and(|o| !o.contains(r.id.as_str())) {
+        if is_derived(&r) || only.as_ref().is_some_and(|o| !o.contains(r.id.as_str())) {
             continue;
         }
         if !hosts.contains_key(&r.host) {
@@ -474,7 +480,7 @@ pub fn parents_of(store: &Store, only: Option<&[String]>) -> Result<Vec<Parent>,
 pub fn parents_from_records(records: impl IntoIterator<Item = (HopRecord, Structure)>) -> Vec<Parent> {
     let mut by_id: BTreeMap<StructureId, Parent> = BTreeMap::new();
     for (r, host) in records {
-        if r.fidelity != Fidelity::Bvse {
+        if !is_derived(&r) {
             add_parent(&mut by_id, &r, &host);
         }
     }
@@ -1188,7 +1194,7 @@ pub fn coverage(store: &Store) -> Result<Vec<CoverageRow>, CorpusError> {
     let mut any = [false; 2];
     for r in store.records() {
         let r = r?;
-        if r.fidelity == Fidelity::Bvse {
+        if is_derived(&r) {
             continue;
         }
         let group = r.material.group.clone().unwrap_or_else(|| "(none)".to_string());

@@ -93,6 +93,12 @@ pub enum BenchCmd {
         /// Keep the benchmark's store here (must not exist) instead of a temporary directory.
         #[arg(long)]
         keep_store: Option<PathBuf>,
+        /// MLIP label (<model>/<protocol>) of the hop-v2 rows.
+        #[arg(long, default_value = hopdb::features::DEFAULT_MLIP_LABEL)]
+        mlip: String,
+        /// JSON-lines MLIP outcomes (hopdb mlip import format) to store before the hop-v2 rows.
+        #[arg(long)]
+        mlip_outcomes: Option<PathBuf>,
         /// Graph-network rows too (see above).
         #[cfg(feature = "gnn")]
         #[arg(long)]
@@ -212,7 +218,7 @@ pub fn run(cmd: BenchCmd) -> Result<()> {
         cmd @ BenchCmd::Paper { .. } => {
             #[cfg(feature = "gnn")]
             let gnn_opts = gnn_bench_options(&cmd)?;
-            let BenchCmd::Paper { data, seeds, no_tune, write_docs, keep_store, format, .. } = cmd else { unreachable!() };
+            let BenchCmd::Paper { data, seeds, no_tune, write_docs, keep_store, format, mlip, mlip_outcomes, .. } = cmd else { unreachable!() };
             if !data.join("band_train.json").is_file() {
                 anyhow::bail!("dataset not found: {} has no band_train.json (pass --data DIR)", data.display());
             }
@@ -240,6 +246,8 @@ pub fn run(cmd: BenchCmd) -> Result<()> {
                 data_dir: data,
                 seeds,
                 tune: !no_tune,
+                mlip_label: mlip,
+                mlip_outcomes,
                 #[cfg(feature = "gnn")]
                 gnn: gnn_opts,
                 ..Default::default()

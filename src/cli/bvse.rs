@@ -302,7 +302,7 @@ fn run_in(store: &Store, cmd: BvseCmd) -> Result<()> {
                 ("stored".to_string(), Value::Int(rep.stored.len() as i64)),
                 ("stored, not converged".to_string(), Value::Int(rep.not_converged as i64)),
                 ("already stored".to_string(), Value::Int(rep.already_stored as i64)),
-                ("skipped (bvse records)".to_string(), Value::Int(rep.skipped_bvse as i64)),
+                ("skipped (derived bvse or mlip records)".to_string(), Value::Int(rep.skipped_bvse as i64)),
                 ("failed".to_string(), Value::Int(rep.failures.len() as i64)),
             ];
             for (reason, n) in corpus::counts_by_reason(&rep.failures) {

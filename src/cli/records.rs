@@ -43,10 +43,13 @@ pub enum PartitionArg {
 #[derive(Subcommand, Debug)]
 pub enum ImportCmd {
     /// The Devi et al. (2025) dataset directory (band_train.json, band_test.json, endpoints_test.json, tabulation.csv).
-    #[command(after_help = "Example:\n  hopdb import devi ../shared/data/devi2025")]
+    #[command(after_help = "Example:\n  hopdb import devi ../shared/data/devi2025\n  hopdb import devi ../shared/data/devi2025 --no-mlip   # the 619 DFT hops only")]
     Devi {
         /// Dataset directory.
         dir: PathBuf,
+        /// Leave out the tabulated MACE-MP-0 barriers (stored by default as `mlip` records linked to their DFT hops).
+        #[arg(long)]
+        no_mlip: bool,
         #[command(flatten)]
         common: CommonImport,
     },
@@ -410,7 +413,7 @@ fn import_into(store: &Store, cmd: ImportCmd) -> Result<usize> {
         })
     };
     let (source, common) = match cmd {
-        ImportCmd::Devi { dir, common } => (Source::Devi { dir }, common),
+        ImportCmd::Devi { dir, no_mlip, common } => (Source::Devi { dir, mlip: !no_mlip }, common),
         ImportCmd::Band { file, dataset, partition, tabulation, common } => {
             (Source::Band { file, dataset, partition: part(&partition), tabulation }, common)
         }

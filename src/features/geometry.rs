@@ -100,12 +100,6 @@ pub(crate) struct HostContext {
 }
 
 impl HostContext {
-    /// Index `host` for the mobile ion `ion` with `hop-v1`'s constants.
-    #[cfg(test)]
-    pub(crate) fn new(host: &Structure, ion: Element) -> Self {
-        Self::with_constants(host, ion, LiteConstants::HOP_V1)
-    }
-
     /// Index `host` for the mobile ion `ion`, the softBV-like landscape with `lite`.
     pub(crate) fn with_constants(host: &Structure, ion: Element, lite: LiteConstants) -> Self {
         let role: Vec<Role> = host

@@ -164,6 +164,8 @@ pub const DEFAULT_MLIP_LABEL: &str = "mace-mp-0/devi2025-relax";
 /// set's label and whether it is missing, the barrier of its BVSE record (`bvse compute`,
 /// default recipe) and whether it is missing.
 pub const LINKED_COLUMNS: [&str; 4] = ["mlip_em", "mlip_missing", "bvse_em", "bvse_missing"];
+/// The `mlip` setting of `hop-v2` without MLIP columns.
+pub const NO_MLIP: &str = "none";
 /// The value of a missing linked barrier (an impossible barrier; its `_missing` column is 1).
 pub const MISSING_BARRIER: f64 = -1.0;
 
@@ -281,9 +283,13 @@ impl FeatureSet {
     /// than chosen on the barriers, then [`LINKED_COLUMNS`]: the barrier of the hop's own MLIP
     /// record of `mlip_label` and of its own BVSE record, [`MISSING_BARRIER`] with a 1 in the
     /// `_missing` column where the store has none. Never another hop's label.
+    ///
+    /// `mlip_label` [`NO_MLIP`] (`none`) leaves the MLIP columns out: the literature
+    /// descriptors and the BVSE barrier only.
     pub fn hop_v2(mlip_label: &str) -> Self {
         let mut names = descriptor_names().to_vec();
-        names.extend(LINKED_COLUMNS.iter().map(|s| s.to_string()));
+        let skip = if mlip_label == NO_MLIP { 2 } else { 0 };
+        names.extend(LINKED_COLUMNS[skip..].iter().map(|s| s.to_string()));
         FeatureSet { name: HOP_V2.to_string(), version: HOP_V2_VERSION, names, lite: LiteChoice::Literature, mlip_label: Some(mlip_label.to_string()) }
     }
 
@@ -295,7 +301,7 @@ impl FeatureSet {
             HOP_V1 => Ok(FeatureSet::hop_v1()),
             HOP_V2 => {
                 let label = mlip.unwrap_or(DEFAULT_MLIP_LABEL);
-                let ok = label.split_once('/').is_some_and(|(m, p)| !m.is_empty() && !p.is_empty()) && !label.contains(['\0', '@']);
+                let ok = label == NO_MLIP || label.split_once('/').is_some_and(|(m, p)| !m.is_empty() && !p.is_empty()) && !label.contains(['\0', '@']);
                 if !ok {
                     return Err(FeatureError::InvalidSet(format!("mlip label {label:?}: expected <model>/<protocol>, e.g. {DEFAULT_MLIP_LABEL}")));
                 }

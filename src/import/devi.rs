@@ -447,6 +447,11 @@ fn published_mlip_candidates(parents: &[Candidate], tabulation: &HashMap<String,
 /// cross-check of the test hops (a test hop whose endpoints disagree with its band is
 /// flagged `endpoints-differ-from-band`; endpoint records with no band become records).
 pub fn read_dir(dir: &Path, class_groups: &BTreeMap<String, String>) -> Result<(Vec<Candidate>, Vec<Rejection>), ImportError> {
+    read_dir_with(dir, class_groups, true)
+}
+
+/// [`read_dir`], with the published MLIP records (`mlip` true) or the DFT hops only.
+pub fn read_dir_with(dir: &Path, class_groups: &BTreeMap<String, String>, mlip: bool) -> Result<(Vec<Candidate>, Vec<Rejection>), ImportError> {
     let need = |name: &str| {
         let p = dir.join(name);
         if p.is_file() {
@@ -495,6 +500,9 @@ pub fn read_dir(dir: &Path, class_groups: &BTreeMap<String, String>) -> Result<(
                 None => cands.push(e),
             }
         }
+    }
+    if !mlip {
+        return Ok((cands, rej));
     }
     // The published MACE-MP-0 barriers, as mlip records linked to their DFT hops.
     let tab_sha = super::litraj::file_sha256(&tab_path)?;

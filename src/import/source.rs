@@ -19,6 +19,8 @@ pub enum Source {
     Devi {
         /// The directory.
         dir: PathBuf,
+        /// Also store the tabulated MACE-MP-0 barriers as linked `mlip` records.
+        mlip: bool,
     },
     /// One devi2025-style band JSON file.
     Band {
@@ -72,8 +74,8 @@ pub enum Source {
 pub fn read(store: &Store, source: &Source) -> Result<(Vec<Candidate>, Vec<Rejection>, String), ImportError> {
     let groups = store.class_groups()?;
     Ok(match source {
-        Source::Devi { dir } => {
-            let (c, e) = devi::read_dir(dir, &groups)?;
+        Source::Devi { dir, mlip } => {
+            let (c, e) = devi::read_dir_with(dir, &groups, *mlip)?;
             (c, e, format!("devi2025 from {}", dir.display()))
         }
         Source::Band { file, dataset, partition, tabulation } | Source::Endpoints { file, dataset, partition, tabulation } => {

@@ -19,6 +19,7 @@
 //!   with the same metric code (MODEL-3 on the test partition, MACE-MP-0 NEB with and without
 //!   end-point relaxation on the test partition, MODEL-1..4 on the training partition).
 
+use crate::features;
 use crate::metrics::{self, BootstrapErrors, Classification, Metrics};
 use crate::import::{self, ImportOptions};
 use crate::model::{self, Grid, Kind, Params};
@@ -95,6 +96,11 @@ pub struct PaperBenchOptions {
     pub tune: bool,
     /// Bootstrap resamples.
     pub resamples: usize,
+    /// The MLIP label of the hop-v2 rows (default: devi2025's published MACE-RELAX).
+    pub mlip_label: String,
+    /// A JSON-lines file of MLIP outcomes (`hopdb mlip import`) to store before the hop-v2
+    /// rows, e.g. CHGNet barriers computed by `hopdb.mlip`.
+    pub mlip_outcomes: Option<PathBuf>,
     /// Graph-network rows too (`None`: trees only).
     #[cfg(feature = "gnn")]
     pub gnn: Option<gnn::GnnBenchOptions>,
@@ -107,6 +113,8 @@ impl Default for PaperBenchOptions {
             seeds: 5,
             tune: true,
             resamples: workflow::DEFAULT_RESAMPLES,
+            mlip_label: features::DEFAULT_MLIP_LABEL.to_string(),
+            mlip_outcomes: None,
             #[cfg(feature = "gnn")]
             gnn: None,
         }
@@ -231,50 +239,28 @@ pub fn run(opts: &PaperBenchOptions, store_dir: &Path, progress: &dyn Fn(&str)) 
     let mut rows = Vec::new();
     let kinds = [(Kind::Mean, "mean predictor"), (Kind::RandomForest, "random forest"), (Kind::BoostedTrees, "boosted trees")];
     for (kind, label) in kinds {
-        let name = kind.as_str().to_string();
-        let req = TrainRequest { name: name.clone(), kind, params: BTreeMap::new(), split: "paper".into(), replace: true, next_version: false };
-        let (rec, tune_seconds) = if opts.tune && kind != Kind::Mean {
-            progress(&format!("tuning the {label} (grouped 5-fold CV inside the 559 training hops)"));
-            let out = workflow::tune(&store, &req, None, workflow::DEFAULT_TUNE_FOLDS, model::DEFAULT_SEED)?;
-            let secs = out.model.metrics.get("tune_seconds").copied();
-            (out.model, secs)
-        } else {
-            progress(&format!("training the {label}"));
-            (workflow::train(&store, &req)?, None)
-        };
-        progress(&format!("evaluating the {label} on the 60 test hops"));
-        let ev = workflow::evaluate(&store, &name, "paper", &EvalOptions { resamples: opts.resamples, ..EvalOptions::default() })?;
-        let params = Params::parse(kind, &rec.params)?;
-        progress(&format!("grouped 5-fold CV of the {label} over all 619 hops, {seeds} seed(s)"));
-        let (mut maes, mut r2s) = (Vec::new(), Vec::new());
-        for s in 1..=seeds as u64 {
-            let mut map = params.to_map();
-            if map.contains_key("seed") {
-                map.insert("seed".into(), s.to_string());
-            }
-            let p = Params::parse(kind, &map)?;
-            let cv = model::cross_validate(&p, &data.x, &data.y, Some(&data.groups), 5, s)?;
-            maes.push(cv.mean_mae);
-            r2s.push(cv.pooled.r2);
-        }
-        let (mean, sd) = metrics::mean_std(&maes);
-        let mut r = BenchRow {
-            model: format!("hopdb {label}"),
-            source: "hopdb".into(),
-            evaluated_on: format!("test ({})", ev.test.n),
-            metrics: ev.test,
-            classification: ev.classification,
-            bootstrap: ev.bootstrap.expect("resamples > 0"),
-            cv_mae: Some(mean),
-            cv_mae_sd: Some(sd),
-            cv_r2: Some(metrics::mean(&r2s)),
-            cv_seeds: Some(seeds),
-            fit_seconds: rec.metrics.get("fit_seconds").copied(),
-            tune_seconds,
-            params: String::new(),
-        };
-        r.params = params.to_string();
-        rows.push(r);
+        rows.push(tree_row(&store, opts, &data, kind, label, None, progress)?);
+    }
+    // The multi-fidelity set: the same models on hop-v2 (literature constants, the hop's own
+    // MLIP barrier of one label and its BVSE barrier where stored).
+    if let Some(outcomes) = &opts.mlip_outcomes {
+        progress(&format!("storing the MLIP outcomes of {}", outcomes.display()));
+        let text = std::fs::read_to_string(outcomes).map_err(|e| anyhow::anyhow!("{}: {e}", outcomes.display()))?;
+        let runs = text.lines().filter(|l| !l.trim().is_empty()).enumerate().map(|(k, l)| serde_json::from_str::<crate::mlip::MlipRun>(l).map_err(|e| anyhow::anyhow!("{}, line {}: {e}", outcomes.display(), k + 1))).collect::<anyhow::Result<Vec<_>>>()?;
+        let rep = crate::mlip::store_runs(&store, &runs, "bench paper: MLIP outcomes")?;
+        notes.push(format!("MLIP outcomes {}: {} records, {} failures stored", outcomes.display(), rep.stored, rep.failed.values().sum::<usize>()));
+    }
+    // hop-v2 without the MLIP column first: what the literature constants alone change.
+    let clean = features::FeatureSet::named(features::HOP_V2, Some(features::NO_MLIP))?;
+    let data_clean = workflow::dataset(&store, &all_ids, &clean, "all hops")?;
+    rows.push(tree_row(&store, opts, &data_clean, Kind::BoostedTrees, "boosted trees", Some(&clean), progress)?);
+    let v2 = features::FeatureSet::named(features::HOP_V2, Some(&opts.mlip_label))?;
+    let linked = v2.names.iter().position(|n| n == "mlip_missing").expect("hop-v2 has mlip_missing");
+    let data_v2 = workflow::dataset(&store, &all_ids, &v2, "all hops")?;
+    let with_mlip = data_v2.x.iter().filter(|r| r[linked] == 0.0).count();
+    notes.push(format!("hop-v2 rows: MLIP label {}, a barrier for {with_mlip} of {} hops (the others are marked missing)", opts.mlip_label, data_v2.len()));
+    for (kind, label) in [(Kind::RandomForest, "random forest"), (Kind::BoostedTrees, "boosted trees")] {
+        rows.push(tree_row(&store, opts, &data_v2, kind, label, Some(&v2), progress)?);
     }
     #[cfg(feature = "gnn")]
     if let Some(g) = &opts.gnn {
@@ -285,6 +271,75 @@ pub fn run(opts: &PaperBenchOptions, store_dir: &Path, progress: &dyn Fn(&str)) 
     progress("recomputing the published rows");
     rows.extend(published_rows(&opts.data_dir, opts.resamples, &mut notes)?);
     Ok(PaperBench { rows, seeds, split_fingerprint: paper.fingerprint.clone(), descriptor_seconds, total_seconds: t_all.elapsed().as_secs_f64(), notes })
+}
+
+/// One tree-model row: train (or tune) on the paper split's 559 hops, evaluate on its 60,
+/// then grouped 5-fold CV over all hops for each seed; `set` `None` is hop-v1.
+fn tree_row(
+    store: &Store,
+    opts: &PaperBenchOptions,
+    data: &workflow::Dataset,
+    kind: Kind,
+    label: &str,
+    set: Option<&features::FeatureSet>,
+    progress: &dyn Fn(&str),
+) -> anyhow::Result<BenchRow> {
+    let seeds = opts.seeds.max(1);
+    let mut name = kind.as_str().to_string();
+    let mut settings = BTreeMap::new();
+    let mut label = label.to_string();
+    if let Some(set) = set {
+        name.push_str("_v2");
+        settings.insert("features".to_string(), set.name.clone());
+        if let Some(l) = &set.mlip_label {
+            settings.insert("mlip".to_string(), l.clone());
+        }
+        label = format!("{label} [{}]", set.label());
+    }
+    let label = label.as_str();
+    let req = TrainRequest { name: name.clone(), kind, params: settings, split: "paper".into(), replace: true, next_version: false };
+    let (rec, tune_seconds) = if opts.tune && kind != Kind::Mean {
+        progress(&format!("tuning the {label} (grouped 5-fold CV inside the 559 training hops)"));
+        let out = workflow::tune(&store, &req, None, workflow::DEFAULT_TUNE_FOLDS, model::DEFAULT_SEED)?;
+        let secs = out.model.metrics.get("tune_seconds").copied();
+        (out.model, secs)
+    } else {
+        progress(&format!("training the {label}"));
+        (workflow::train(&store, &req)?, None)
+    };
+    progress(&format!("evaluating the {label} on the 60 test hops"));
+    let ev = workflow::evaluate(&store, &name, "paper", &EvalOptions { resamples: opts.resamples, ..EvalOptions::default() })?;
+    let params = Params::parse(kind, &workflow::feature_set_from_settings(&rec.params)?.1)?;
+    progress(&format!("grouped 5-fold CV of the {label} over all 619 hops, {seeds} seed(s)"));
+    let (mut maes, mut r2s) = (Vec::new(), Vec::new());
+    for s in 1..=seeds as u64 {
+        let mut map = params.to_map();
+        if map.contains_key("seed") {
+            map.insert("seed".into(), s.to_string());
+        }
+        let p = Params::parse(kind, &map)?;
+        let cv = model::cross_validate(&p, &data.x, &data.y, Some(&data.groups), 5, s)?;
+        maes.push(cv.mean_mae);
+        r2s.push(cv.pooled.r2);
+    }
+    let (mean, sd) = metrics::mean_std(&maes);
+    let mut r = BenchRow {
+        model: format!("hopdb {label}"),
+        source: "hopdb".into(),
+        evaluated_on: format!("test ({})", ev.test.n),
+        metrics: ev.test,
+        classification: ev.classification,
+        bootstrap: ev.bootstrap.expect("resamples > 0"),
+        cv_mae: Some(mean),
+        cv_mae_sd: Some(sd),
+        cv_r2: Some(metrics::mean(&r2s)),
+        cv_seeds: Some(seeds),
+        fit_seconds: rec.metrics.get("fit_seconds").copied(),
+        tune_seconds,
+        params: String::new(),
+    };
+    r.params = params.to_string();
+    Ok(r)
 }
 
 /// The CV MAE with its spread over seeds, or with the seed count when there is one seed.

@@ -179,7 +179,7 @@ mod tests {
         let before_upgrade = log[log.len() - 2].seq;
         assert_eq!(
             last.summary,
-            format!("schema 3 -> {SCHEMA_VERSION}: 8 values of keyspaces f, M, P, p, b re-encoded through the store codec; record history kept from data version {before_upgrade} on")
+            format!("schema 3 -> {SCHEMA_VERSION}: 8 values of keyspaces f, M, P, p, b, e re-encoded through the store codec; record history kept from data version {before_upgrade} on")
         );
         assert_eq!(store.history_from().unwrap(), before_upgrade);
         let ver = store.db.get(key(Keyspace::Meta, &[b"schema_version"])).unwrap().unwrap();

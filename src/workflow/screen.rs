@@ -57,6 +57,17 @@ pub fn predict_built(rec: &ModelRecord, built: &[(HopRecord, Structure)]) -> Res
         return predict_gnn(rec, built);
     }
     let set = feature_set_of(rec)?;
+    if set.has_linked() {
+        let label = set.mlip_label.as_deref().unwrap_or(features::DEFAULT_MLIP_LABEL);
+        return Err(WorkflowError::Invalid(format!(
+            "model '{}' (feature set {}) reads each hop's MLIP barrier ({label}) and BVSE barrier, which a hop outside the store does not have: \
+             add the hop (hopdb add), compute the missing fidelities (hopdb mlip compute --query ..., hopdb bvse compute --from ...), \
+             then PREDICT {} FOR (SELECT * FROM hops WHERE id = '...')",
+            rec.name,
+            set.label(),
+            rec.name
+        )));
+    }
     let rows: Vec<Vec<f64>> = built.par_iter().map(|(r, host)| features::compute_set(r, host, &set)).collect::<std::result::Result<_, _>>()?;
     let ids: Vec<String> = built.iter().map(|(r, _)| r.id.clone()).collect();
     Ok(model::predict_labeled(&rec.model()?, &rows, Some(&ids))?)
