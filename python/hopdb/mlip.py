@@ -131,7 +131,8 @@ class NebOutcome:
         return self.failure is None
 
     def to_dict(self) -> Dict[str, Any]:
-        return asdict(self)
+        """The outcome as JSON-ready values (non-finite diagnostics as None)."""
+        return _finite_or_none(asdict(self))
 
 
 @dataclass
@@ -388,8 +389,19 @@ def _run_dict(parent: str, calc: Calculator, protocol: Protocol, outcome: NebOut
     }
 
 
+def _finite_or_none(v: Any) -> Any:
+    """Non-finite numbers as None (JSON has no NaN); a failure's diagnostics may hold them."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _finite_or_none(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_finite_or_none(x) for x in v]
+    return v
+
+
 def _write(db: Any, runs: List[Dict[str, Any]], summary: str) -> Dict[str, Any]:
-    return db._store.store_mlip([json.dumps(r) for r in runs], summary)
+    return db._store.store_mlip([json.dumps(_finite_or_none(r)) for r in runs], summary)
 
 
 def compute(
@@ -469,10 +481,14 @@ def store_outcomes(db: Any, path: Union[str, "os.PathLike[str]"], batch: int = 5
         for n, line in enumerate(f, 1):
             if line.strip():
                 try:
-                    json.loads(line)
+                    obj = json.loads(line)
                 except ValueError as e:
                     raise ValueError(f"{path}, line {n}: not JSON ({e})") from e
-                lines.append(line)
+                em = obj.get("outcome", {}).get("em") if isinstance(obj, dict) and isinstance(obj.get("outcome"), dict) else None
+                if isinstance(em, float) and not math.isfinite(em):
+                    raise ValueError(f"{path}, line {n}: a non-finite number (NaN or infinity) as the barrier; a failed hop has a failure reason instead")
+                # JSON has no NaN: other non-finite diagnostics (a failure's fmax) become null.
+                lines.append(json.dumps(_finite_or_none(obj)))
                 if len(lines) >= batch:
                     flush()
     flush()

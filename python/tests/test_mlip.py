@@ -89,7 +89,7 @@ def test_compute_stores_linked_records_with_provenance_and_resumes(cu_store: Pat
         assert (r3.already, r3.computed) == (2, 0)
         rec = db.record(mlip.record_id("test:cu-vac-3", "emt", "quick-v1"))
         parent = db.record("test:cu-vac-3")
-    assert rec["fidelity"] == "mlip" and rec["parent"] == "test:cu-vac-3"
+    assert rec["fidelity"] == "Mlip" and rec["parent"] == "test:cu-vac-3"
     assert rec["method"]["code"] == "emt/quick-v1"
     assert rec["host"] == parent["host"] and rec["initial"] == parent["initial"]
     assert rec["partition"] is None
@@ -128,13 +128,18 @@ def test_a_failing_calculator_is_remembered_never_stored_as_a_barrier(cu_store: 
 def test_outcome_files_store_and_bad_outcomes_write_nothing(cu_store: Path, tmp_path: Path):
     good = {"parent": "test:cu-vac-2", "model": "cluster-mlip", "version": "1.0", "device": "cuda", "protocol": "relax-ci-v1",
             "outcome": {"em": 0.5, "energies": [0.0, 0.5, 0.0]}}
-    bad = dict(good, parent="test:cu-vac-3", outcome={"em": float("nan")})
     f = tmp_path / "out.jsonl"
-    f.write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n")
     with hopdb.open(cu_store) as db:
-        with pytest.raises(hopdb.Error, match="not a plausible barrier"):
-            mlip.store_outcomes(db, f)
-        assert len(db.query("SELECT id FROM hops WHERE fidelity = 'mlip'")) == 0
+        for bad, err, match in (
+            (dict(good, parent="test:cu-vac-3", outcome={"em": 25.0}), hopdb.Error, "not a plausible barrier"),
+            (dict(good, parent="test:cu-vac-3", outcome={"em": float("nan")}), ValueError, "line 2: a non-finite number"),
+            (dict(good, parent="test:nope"), hopdb.Error, "no such record"),
+            (dict(good, parent="test:cu-vac-3", outcome={}), hopdb.Error, "neither a barrier nor a failure"),
+        ):
+            f.write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n")
+            with pytest.raises(err, match=match):
+                mlip.store_outcomes(db, f)
+            assert len(db.query("SELECT id FROM hops WHERE fidelity = 'mlip'")) == 0
         f.write_text(json.dumps(good) + "\n")
         assert mlip.store_outcomes(db, f)["stored"] == 1
         assert mlip.store_outcomes(db, f) == {"stored": 0, "already": 1, "failed": {}}
