@@ -335,3 +335,26 @@ fn import_of_a_missing_file_or_directory_fails_and_names_it() {
     assert!(err.contains("no_such_dir") && err.contains("missing"), "{err}");
     assert_eq!(s.count(), 0);
 }
+
+#[test]
+fn mlip_outcome_files_are_checked_whole_then_written_once() {
+    let s = TempStore::new();
+    s.run(&["import", "devi", &devi_dir().to_string_lossy(), "--no-mlip"]).ok();
+    let good = r#"{"parent":"devi2025:Li4P2S7","model":"x","version":"1","device":"cpu","protocol":"p","outcome":{"em":0.5}}"#;
+    let failed = r#"{"parent":"devi2025:LiCoO2_1","model":"x","version":"1","device":"cpu","protocol":"p","outcome":{"em":null,"failure":"not converged","message":"fmax 0.3"}}"#;
+    let file = s.dir.path().join("out.jsonl");
+    let bad = good.replace("Li4P2S7", "nope");
+    std::fs::write(&file, format!("{good}\n{failed}\n{bad}\n")).unwrap();
+    let err = s.run(&["mlip", "import", &file.to_string_lossy()]).err();
+    assert_contains_all(&err, &["out.jsonl", "outcome 3", "devi2025:nope", "no such record"], "a bad outcome");
+    assert_eq!(s.log_ops().iter().filter(|o| *o == "mlip").count(), 0, "nothing written");
+    std::fs::write(&file, format!("{good}\n{failed}\n")).unwrap();
+    let rep = s.run(&["mlip", "import", &file.to_string_lossy(), "--format", "json"]).json();
+    assert_eq!((rep["stored"].as_u64(), rep["failed"]["not converged"].as_u64()), (Some(1), Some(1)), "{rep}");
+    let again = s.run(&["mlip", "import", &file.to_string_lossy(), "--format", "json"]).json();
+    assert_eq!((again["stored"].as_u64(), again["already"].as_u64()), (Some(0), Some(2)), "{again}");
+    let m = s.show("mlip:devi2025:Li4P2S7@x/p");
+    assert_eq!(m["record"]["method"]["code"], "x/p");
+    let cmp = s.run(&["mlip", "compare", "--overall", "--format", "json"]).json();
+    assert_eq!((cmp[0]["n"].as_u64(), cmp[0]["failed"].as_u64()), (Some(1), Some(1)), "{cmp}");
+}

@@ -461,10 +461,11 @@ def compute(
     return rep
 
 
-def store_outcomes(db: Any, path: Union[str, "os.PathLike[str]"], batch: int = 500) -> Dict[str, Any]:
-    """Store a JSON-lines file of outcomes (one object per hop, as ``python -m hopdb.mlip
-    compute --out`` or a cluster job writes them) in ``db``; already stored ones are counted,
-    not written again. Returns the totals."""
+def store_outcomes(db: Any, path: Union[str, "os.PathLike[str]"], batch: Optional[int] = None) -> Dict[str, Any]:
+    """Store a JSON-lines file of outcomes (one object per hop, as ``python/bench/mlip_devi.py``
+    or a cluster job writes them) in ``db``; already stored ones are counted, not written
+    again. One atomic write for the whole file (every line checked first), or one per
+    ``batch`` lines (a failing batch then leaves the earlier ones stored). Returns the totals."""
     total: Dict[str, Any] = {"stored": 0, "already": 0, "failed": {}}
     lines: List[str] = []
 
@@ -489,7 +490,7 @@ def store_outcomes(db: Any, path: Union[str, "os.PathLike[str]"], batch: int = 5
                     raise ValueError(f"{path}, line {n}: a non-finite number (NaN or infinity) as the barrier; a failed hop has a failure reason instead")
                 # JSON has no NaN: other non-finite diagnostics (a failure's fmax) become null.
                 lines.append(json.dumps(_finite_or_none(obj)))
-                if len(lines) >= batch:
+                if batch and len(lines) >= batch:
                     flush()
     flush()
     return total

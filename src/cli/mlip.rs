@@ -38,7 +38,8 @@ pub enum MlipCmd {
         limit: Option<usize>,
     },
     /// Store a JSON-lines file of MLIP outcomes (one object per hop, as a cluster job of
-    /// `hopdb.mlip` writes them) in one write per 500 outcomes; already stored ones are skipped.
+    /// `hopdb.mlip` writes them) in one atomic write, every line checked first; already stored
+    /// ones are skipped.
     #[command(after_help = "Example:\n  hopdb mlip import chgnet-outcomes.jsonl")]
     Import {
         /// The outcomes file.
@@ -96,17 +97,8 @@ pub fn run(db: &Path, cmd: MlipCmd) -> Result<()> {
                 let run: hopdb::mlip::MlipRun = serde_json::from_str(line).with_context(|| format!("{}, line {}: not an MLIP outcome", file.display(), k + 1))?;
                 runs.push(run);
             }
-            let mut total = hopdb::mlip::StoreReport::default();
             let name = file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
-            for chunk in runs.chunks(500) {
-                let r = hopdb::mlip::store_runs(&store, chunk, &format!("MLIP outcomes from {name}: {} hops", chunk.len())).with_context(|| format!("{}", file.display()))?;
-                total.stored += r.stored;
-                total.already += r.already;
-                for (k, v) in r.failed {
-                    *total.failed.entry(k).or_insert(0) += v;
-                }
-                total.version = r.version.or(total.version);
-            }
+            let total = hopdb::mlip::store_runs(&store, &runs, &format!("MLIP outcomes from {name}: {} hops", runs.len())).with_context(|| format!("{}", file.display()))?;
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&total)?),
                 f => {
