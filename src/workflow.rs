@@ -710,7 +710,16 @@ pub fn retrain_plan(store: &Store, name: &str) -> Result<RetrainPlan> {
 /// (the current one kept as `name@k` with its predictions and metrics).
 pub fn retrain_trees(store: &Store, plan: &RetrainPlan) -> Result<ModelRecord> {
     let kind = Kind::parse(&plan.current.kind).ok_or_else(|| WorkflowError::Invalid(format!("model '{}' has kind '{}', which RETRAIN cannot fit", plan.current.name, plan.current.kind)))?;
-    let req = TrainRequest { name: plan.current.name.clone(), kind, params: plan.current.params.clone(), split: plan.split.clone(), replace: false, next_version: true };
+    // The same feature set as the current version (its label names it).
+    let mut params = plan.current.params.clone();
+    let set = FeatureSet::from_label(&plan.current.feature_set).unwrap_or_else(|_| default_feature_set());
+    if set != default_feature_set() {
+        params.insert("features".into(), set.name.clone());
+        if let Some(l) = &set.mlip_label {
+            params.insert("mlip".into(), l.clone());
+        }
+    }
+    let req = TrainRequest { name: plan.current.name.clone(), kind, params, split: plan.split.clone(), replace: false, next_version: true };
     train(store, &req)
 }
 

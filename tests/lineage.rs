@@ -42,6 +42,7 @@ fn an_edit_makes_a_model_stale_retrain_versions_it_and_as_of_sees_the_old_store(
     query(&store, "CREATE SPLIT dft FROM (SELECT * FROM hops WHERE fidelity IN ('dft', 'bvse')) RANDOM TEST 0.1 SEED 3").unwrap();
     let dft_fp = hopdb::split::load(&store, "dft").unwrap().fingerprint;
     query(&store, "TRAIN rf AS random_forest ON SPLIT paper WITH trees = 40").unwrap();
+    query(&store, "TRAIN g2 AS boosted_trees ON SPLIT paper WITH trees = 20, features = 'hop-v2', mlip = 'none'").unwrap();
     let eval1 = query(&store, "EVALUATE rf ON SPLIT paper").unwrap();
     let mae1 = match row_of(&eval1, "mae")[1] {
         Value::Num(x) => x,
@@ -84,6 +85,10 @@ fn an_edit_makes_a_model_stale_retrain_versions_it_and_as_of_sees_the_old_store(
     query(&store, "EVALUATE rf ON SPLIT paper").unwrap();
     let mae_stale = registry::load(&store, "rf").unwrap().metrics["test_mae"];
 
+    // RETRAIN keeps a model's feature set.
+    query(&store, "RETRAIN g2").unwrap();
+    assert_eq!(registry::load(&store, "g2").unwrap().feature_set, "hop-v2@1[mlip=none]");
+    assert_eq!(registry::load(&store, "g2@1").unwrap().feature_set, "hop-v2@1[mlip=none]");
     // RETRAIN: rf@2 on the new label; rf@1 keeps its metrics and predictions.
     let t = query(&store, "RETRAIN rf").unwrap();
     assert!(t.title.as_deref().unwrap().contains("version 2"), "{:?}", t.title);
@@ -101,7 +106,7 @@ fn an_edit_makes_a_model_stale_retrain_versions_it_and_as_of_sees_the_old_store(
     assert!(hopdb::workflow::load_predictions(&store, "rf").unwrap().is_empty(), "rf@2 has none yet");
     let models = query(&store, "SHOW MODELS").unwrap();
     let names: Vec<String> = models.rows.iter().map(|r| r[0].to_string()).collect();
-    assert_eq!(names, ["rf", "rf@1"]);
+    assert_eq!(names, ["g2", "g2@1", "rf", "rf@1"]);
     assert!(mae1 > 0.0);
     let e = query(&store, "RETRAIN rf@1").unwrap_err().to_string();
     assert!(e.contains("latest version"), "{e}");
