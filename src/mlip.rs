@@ -282,6 +282,11 @@ pub struct CompareRow {
     pub bias: f64,
 }
 
+/// The structural group a comparison row counts a hop under (`(none)` without one).
+fn group_of(r: &HopRecord) -> String {
+    r.material.group.clone().unwrap_or_else(|| "(none)".into())
+}
+
 /// Compare every MLIP label with the parents' barriers: one `all` row per label, then one
 /// row per structural group. `parents` limits the comparison to those parent ids (e.g. the
 /// 60 test hops); `None` takes every stored original (non-derived) DFT hop.
@@ -297,7 +302,7 @@ pub fn compare(store: &Store, parents: Option<&[String]>) -> Result<Vec<CompareR
         let r = store.record(&id)?;
         let Some(p) = r.parent.as_deref().and_then(|p| by_id.get(p)) else { continue };
         let label = r.method.code.clone().unwrap_or_else(|| "(unlabelled)".into());
-        let group = p.material.group.clone().unwrap_or_else(|| "(none)".into());
+        let group = group_of(p);
         for g in ["all".to_string(), group] {
             acc.entry(label.clone()).or_default().entry(g).or_default().0.push((r.em, p.em));
         }
@@ -306,7 +311,7 @@ pub fn compare(store: &Store, parents: Option<&[String]>) -> Result<Vec<CompareR
         let Some(rest) = id.strip_prefix(&format!("{DATASET}:")) else { continue };
         let Some((parent, label)) = rest.rsplit_once('@') else { continue };
         let Some(p) = by_id.get(parent) else { continue };
-        let group = p.material.group.clone().unwrap_or_else(|| "(none)".into());
+        let group = group_of(p);
         for g in ["all".to_string(), group] {
             acc.entry(label.to_string()).or_default().entry(g).or_default().1 += 1;
         }
@@ -314,7 +319,7 @@ pub fn compare(store: &Store, parents: Option<&[String]>) -> Result<Vec<CompareR
     let mut hops_by_group: BTreeMap<String, usize> = BTreeMap::new();
     for p in &parents {
         *hops_by_group.entry("all".into()).or_default() += 1;
-        *hops_by_group.entry(p.material.group.clone().unwrap_or_else(|| "(none)".into())).or_default() += 1;
+        *hops_by_group.entry(group_of(p)).or_default() += 1;
     }
     let mut out = Vec::new();
     for (label, groups) in acc {
