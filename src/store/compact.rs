@@ -1,9 +1,13 @@
-//! Compaction: rewrite a store into fresh sled files, keeping every key and value.
+//! Compaction: rewrite a store into fresh sled files and a fresh structure pack, keeping every
+//! key and value.
 //!
 //! sled appends page versions to its log and reclaims the space of dead ones slowly, so a
 //! store that took large import batches occupies several times its keys and values on disk
 //! (`hopdb stats --storage` shows both). [`Store::compact`] copies every key and value, in key
-//! order, into new files beside the old ones (`PATH/data.compact`), then swaps them in.
+//! order, into new files beside the old ones (`PATH/data.compact`), then swaps them in. Host
+//! structures are copied into the new directory's pack, only those a key points at (bytes an
+//! interrupted write left behind are dropped), and structures that older stores kept inline in
+//! sled move into the pack.
 //!
 //! Invariant (crash safety): the old files are untouched until the copy is complete and
 //! flushed and the marker `PATH/compact.ready` is written; from then on the swap is finished by
@@ -11,6 +15,8 @@
 //! So a crash leaves either the old store (copy unfinished: the copy is removed) or the new one
 //! (marker written: the swap is completed), never a mixture.
 
+use super::keyspace::Keyspace;
+use super::pack::{Pack, PackPointer};
 use super::{sled_config_at, Result, Store, StoreError, WriteSet};
 use std::path::Path;
 use std::time::Instant;
@@ -99,22 +105,36 @@ impl Store {
         let (mut keys, mut bytes) = (0u64, 0u64);
         {
             let copy = super::open_sled(&sled_config_at(&copy_dir).cache_capacity(COPY_CACHE_BYTES)).map_err(|e| StoreError::from(e).at(&dir))?;
+            let copy_pack = Pack::open(&copy_dir).map_err(|e| e.at(&dir))?;
             let mut batch = sled::Batch::default();
+            // Host structures of the batch: (key, body), appended to the copy's pack when the
+            // batch is applied.
+            let mut bodies: Vec<(sled::IVec, Vec<u8>)> = Vec::new();
             let mut pending = 0usize;
             for kv in self.db.iter() {
                 let (k, v) = kv.map_err(|e| self.sled_error(e))?;
-                pending += k.len() + v.len();
                 keys += 1;
-                bytes += (k.len() + v.len()) as u64;
-                batch.insert(k, v);
+                if k.first() == Some(&Keyspace::Structure.byte()) {
+                    let body = match PackPointer::decode(&v) {
+                        Some(p) => self.pack.read(p, &super::codec::printable_key(&k)).map_err(|e| e.at(&dir))?,
+                        None => v.to_vec(),
+                    };
+                    pending += k.len() + body.len();
+                    bytes += (k.len() + body.len()) as u64;
+                    bodies.push((k, body));
+                } else {
+                    pending += k.len() + v.len();
+                    bytes += (k.len() + v.len()) as u64;
+                    batch.insert(k, v);
+                }
                 if pending >= COPY_BATCH_BYTES {
-                    copy.apply_batch(std::mem::take(&mut batch)).map_err(|e| StoreError::from(e).at(&dir))?;
-                    copy.flush().map_err(|e| StoreError::from(e).at(&dir))?;
+                    apply_copy_batch(&copy, &copy_pack, std::mem::take(&mut batch), std::mem::take(&mut bodies)).map_err(|e| e.at(&dir))?;
                     pending = 0;
                 }
             }
-            copy.apply_batch(batch).map_err(|e| StoreError::from(e).at(&dir))?;
-            copy.flush().map_err(|e| StoreError::from(e).at(&dir))?;
+            apply_copy_batch(&copy, &copy_pack, batch, bodies).map_err(|e| e.at(&dir))?;
+            // The pack before the marker: the copy is complete only with its structures.
+            copy_pack.sync().map_err(|e| e.at(&dir))?;
         }
         let marker = dir.join(READY_MARKER);
         std::fs::File::create(&marker).and_then(|f| f.sync_all()).map_err(io(&marker))?;
@@ -124,7 +144,7 @@ impl Store {
         drop(db);
         recover(&path)?;
         let db = super::open_sled(&sled_config_at(&path.join("data"))).map_err(|e| StoreError::from(e).at(&path))?;
-        let store = Store::from_parts(path, db, _lock);
+        let store = Store::from_parts(path, db, _lock)?;
         let after = store.size_on_disk()?;
         let report = CompactReport { keys, bytes, bytes_on_disk_before: before, bytes_on_disk_after: after, seconds: t0.elapsed().as_secs_f64() };
         let mib = |b: u64| b as f64 / 1048576.0;
@@ -136,12 +156,49 @@ impl Store {
     }
 }
 
+/// Apply one batch of a compaction's copy: the structures' bodies into the copy's pack (synced
+/// once at the end of the copy), their pointers and the other keys into its sled files.
+fn apply_copy_batch(copy: &sled::Db, pack: &Pack, mut batch: sled::Batch, bodies: Vec<(sled::IVec, Vec<u8>)>) -> Result<()> {
+    let refs: Vec<&[u8]> = bodies.iter().map(|(_, b)| b.as_slice()).collect();
+    for ((k, _), p) in bodies.iter().zip(pack.append_unsynced(&refs)?) {
+        batch.insert(k.clone(), &p.encode()[..]);
+    }
+    copy.apply_batch(batch)?;
+    copy.flush()?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Every key and value but the audit log's, host structures as their bodies (wherever
+    /// they are kept).
     fn all_pairs(s: &Store) -> Vec<(Vec<u8>, Vec<u8>)> {
-        s.db.iter().map(|kv| kv.unwrap()).map(|(k, v)| (k.to_vec(), v.to_vec())).filter(|(k, _)| k[0] != b'a').collect()
+        s.db.iter()
+            .map(|kv| kv.unwrap())
+            .filter(|(k, _)| k[0] != b'a')
+            .map(|(k, v)| {
+                let v = match PackPointer::decode(&v) {
+                    Some(p) if k[0] == Keyspace::Structure.byte() => s.pack.read(p, "s").unwrap(),
+                    _ => v.to_vec(),
+                };
+                (k.to_vec(), v)
+            })
+            .collect()
+    }
+
+    /// Bytes an interrupted write appended to the pack (no key points at them) are not copied.
+    #[test]
+    fn compaction_drops_pack_bytes_no_key_points_at() {
+        let (_dir, store) = store_with(40);
+        let len = store.pack.file_len();
+        store.pack.append(&[&vec![7u8; 50_000]]).unwrap();
+        assert_eq!(store.pack.file_len(), len + 50_008);
+        let before = all_pairs(&store);
+        let (store, _) = store.compact().unwrap();
+        assert_eq!(all_pairs(&store), before);
+        assert!(store.pack.file_len() <= len, "{} > {len}", store.pack.file_len());
     }
 
     fn store_with(n: usize) -> (tempfile::TempDir, Store) {

@@ -59,6 +59,7 @@ mod history;
 mod index;
 mod keyspace;
 mod objects;
+mod pack;
 mod staging;
 mod upgrade;
 
@@ -97,7 +98,10 @@ use std::path::{Path, PathBuf};
 /// * 5: record history (`h`): every write keeps the records it changes as they were, so the
 ///   store can answer as of an earlier data version. An upgraded store keeps history from the
 ///   upgrade on (meta `history_from`).
-pub const SCHEMA_VERSION: u32 = 5;
+/// * 6: host structures are written to the structure pack (`data/structures.pack`, the `pack`
+///   submodule) and sled keeps a pointer to each (codec tag 2). Structures an upgraded store
+///   holds inline stay readable where they are; `hopdb compact` moves them into the pack.
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// The meta name of the schema version (a big-endian u32).
 const SCHEMA_VERSION_KEY: &str = "schema_version";
@@ -264,6 +268,8 @@ pub struct Store {
     path: PathBuf,
     db: sled::Db,
     _lock: File,
+    /// The host structures' append-only file (the `pack` submodule).
+    pack: pack::Pack,
     /// What this process knows of the record count: `(n, exact)`, where `exact == false` means
     /// "at least n". Reset by every [`Store::commit`] (the only write path; the store's flock
     /// keeps other processes out), so it is never stale.
@@ -291,6 +297,9 @@ pub struct WriteSet {
     /// Host structures written by [`WriteSet::insert_record`] (a staged write notes the ones
     /// the store did not hold).
     new_structures: std::collections::HashSet<StructureId>,
+    /// Their encoded values, appended to the structure pack when the write is applied
+    /// ([`Store::pack_structures`]).
+    structures: Vec<(StructureId, Vec<u8>)>,
 }
 
 impl WriteSet {
@@ -308,9 +317,8 @@ impl WriteSet {
     /// Insert a new record (and its host structure, its index and duplicate-bucket entries).
     pub fn insert_record(&mut self, r: &HopRecord, host: &Structure) {
         // Hosts are content-addressed: one write per structure, however many hops share it.
-        if !self.new_structures.contains(&r.host) {
-            self.batch.insert(key(Keyspace::Structure, &[r.host.0.as_bytes()]), encode(host));
-            self.new_structures.insert(r.host.clone());
+        if self.new_structures.insert(r.host.clone()) {
+            self.structures.push((r.host.clone(), encode(host)));
         }
         self.insert_record_on_stored_host(r, host);
     }
@@ -456,8 +464,9 @@ fn lock_file(dir: &Path) -> Result<File> {
 
 impl Store {
     /// A store over open sled files, with the lock already held.
-    fn from_parts(path: PathBuf, db: sled::Db, lock: File) -> Store {
-        Store { path, db, _lock: lock, count_hint: std::sync::Mutex::new((0, false)), commit_lock: std::sync::Mutex::new(()), staging: std::sync::Mutex::new(None) }
+    fn from_parts(path: PathBuf, db: sled::Db, lock: File) -> Result<Store> {
+        let pack = pack::Pack::open(&path.join("data")).map_err(|e| e.at(&path))?;
+        Ok(Store { path, db, _lock: lock, pack, count_hint: std::sync::Mutex::new((0, false)), commit_lock: std::sync::Mutex::new(()), staging: std::sync::Mutex::new(None) })
     }
 
     /// A sled error as a store error, naming this store when it is a corruption.
@@ -487,7 +496,7 @@ impl Store {
         for (label, group) in crate::record::classes::DEFAULT_CLASS_GROUPS {
             ws.set_class_group(label, group);
         }
-        let store = Store::from_parts(path.to_path_buf(), db, lock);
+        let store = Store::from_parts(path.to_path_buf(), db, lock)?;
         store.commit(ws)?;
         Ok(store)
     }
@@ -512,7 +521,7 @@ impl Store {
             Err(e) => return Err(StoreError::from(e).at(path)),
         };
         let ver = db.get(key(Keyspace::Meta, &[SCHEMA_VERSION_KEY.as_bytes()])).map_err(|e| StoreError::from(e).at(path))?;
-        let store = Store::from_parts(path.to_path_buf(), db, lock);
+        let store = Store::from_parts(path.to_path_buf(), db, lock)?;
         match ver {
             None => Err(missing_schema_version(&store)),
             Some(v) => {
@@ -545,7 +554,7 @@ impl Store {
                 // The open failed only on the watermark when sled itself opened: retry without it.
                 let lock = lock_file(path)?;
                 let db = open_sled(&sled_config(path)).map_err(|_| e.clone_message())?;
-                let store = Store::from_parts(path.to_path_buf(), db, lock);
+                let store = Store::from_parts(path.to_path_buf(), db, lock)?;
                 Ok((store, Some(e)))
             }
             Err(e) => Err(e),
@@ -570,11 +579,12 @@ impl Store {
     /// Apply a write set atomically, with its audit entry and the history of the records it
     /// touches, and flush it to disk. Returns the data version it made.
     pub fn commit(&self, ws: WriteSet) -> Result<DataVersion> {
-        let WriteSet { mut batch, records, op, summary, history, .. } = ws;
+        let WriteSet { mut batch, records, op, summary, history, structures, .. } = ws;
         let _in_order = self.commit_lock.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(v) = *self.staging.lock().unwrap_or_else(|e| e.into_inner()) {
             return Err(StoreError::Invalid(format!("a staged write (data version {v}) is in progress on this store; other writes wait for it")));
         }
+        self.pack_structures(&mut batch, structures)?;
         // The next version: one more than the last audit entry's (versions count writes; stores
         // written before kept sled's generated ids, which only grow).
         let seq = self.next_seq()?;
@@ -704,9 +714,30 @@ impl Store {
     pub fn structure(&self, sid: &StructureId) -> Result<Structure> {
         let k = key(Keyspace::Structure, &[sid.0.as_bytes()]);
         match self.db.get(&k).map_err(|e| self.sled_error(e))? {
-            Some(v) => decode(&k, &v),
+            Some(v) => match pack::PackPointer::decode(&v) {
+                Some(p) => decode(&k, &self.pack.read(p, &format!("host structure s/{sid}")).map_err(|e| e.at(&self.path))?),
+                None => decode(&k, &v),
+            },
             None => Err(StoreError::Corrupt { key: format!("s/{sid}"), msg: "host structure missing".into() }),
         }
+    }
+
+    /// Append the encoded host structures of a write that the store does not hold yet to the
+    /// structure pack (durably), and put their pointers into the write's batch: run just
+    /// before the batch is applied (the `pack` submodule's invariant).
+    fn pack_structures(&self, batch: &mut sled::Batch, structures: Vec<(StructureId, Vec<u8>)>) -> Result<()> {
+        let mut new = Vec::with_capacity(structures.len());
+        for (sid, value) in structures {
+            if !self.has_structure(&sid)? {
+                new.push((sid, value));
+            }
+        }
+        let bodies: Vec<&[u8]> = new.iter().map(|(_, v)| v.as_slice()).collect();
+        let ptrs = self.pack.append(&bodies).map_err(|e| e.at(&self.path))?;
+        for ((sid, _), p) in new.iter().zip(ptrs) {
+            batch.insert(key(Keyspace::Structure, &[sid.0.as_bytes()]), &p.encode()[..]);
+        }
+        Ok(())
     }
 
     /// True when the store holds the host structure `sid`.
@@ -793,7 +824,11 @@ impl Store {
             let u = by.entry(space).or_insert(KeyspaceUsage { keyspace: space, keys: 0, key_bytes: 0, value_bytes: 0 });
             u.keys += 1;
             u.key_bytes += k.len() as u64;
-            u.value_bytes += v.len() as u64;
+            // A host structure in the pack counts its body there.
+            u.value_bytes += match (space, pack::PackPointer::decode(&v)) {
+                (Some(Keyspace::Structure), Some(p)) => p.len as u64,
+                _ => v.len() as u64,
+            };
         }
         let mut out: Vec<KeyspaceUsage> = Keyspace::ALL
             .iter()
@@ -803,9 +838,9 @@ impl Store {
         Ok(out)
     }
 
-    /// Size of the store's files on disk, in bytes.
+    /// Size of the store's files on disk (sled's and the structure pack), in bytes.
     pub fn size_on_disk(&self) -> Result<u64> {
-        Ok(self.db.size_on_disk().map_err(|e| self.sled_error(e))?)
+        Ok(self.db.size_on_disk().map_err(|e| self.sled_error(e))? + self.pack.file_len())
     }
 
     /// Distinct host structure ids referenced by the store.

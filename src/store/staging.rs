@@ -131,6 +131,8 @@ impl Store {
                 return Ok(());
             }
             // Only the batch: a rollback keeps no history of its own.
+            let structures = std::mem::take(&mut ws.structures);
+            self.pack_structures(&mut ws.batch, structures)?;
             self.db.apply_batch(ws.batch).map_err(|e| self.sled_error(e))?;
         }
     }
@@ -173,7 +175,7 @@ impl StagedWrite<'_> {
     /// write set's own op and summary are ignored; the staged write's are used at publish.
     pub fn apply(&mut self, ws: WriteSet) -> Result<()> {
         let store = self.store;
-        let WriteSet { mut batch, records, history, new_structures, .. } = ws;
+        let WriteSet { mut batch, records, history, new_structures, structures, .. } = ws;
         for (id, before) in &history {
             let hk = history_key(self.seq, id);
             // The first state wins: the state before the whole staged write.
@@ -186,6 +188,7 @@ impl StagedWrite<'_> {
                 batch.insert(key(Keyspace::Staging, &[&self.seq.to_be_bytes(), sid.0.as_bytes()]), &[] as &[u8]);
             }
         }
+        store.pack_structures(&mut batch, structures)?;
         *store.count_hint.lock().unwrap_or_else(|e| e.into_inner()) = (0, false);
         store.db.apply_batch(batch).map_err(|e| store.sled_error(e))?;
         // Flushing each batch bounds what sled buffers in memory.

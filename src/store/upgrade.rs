@@ -7,6 +7,9 @@
 //!
 //! * 4 -> 5: record history (keyspace `h`) starts: meta `history_from` is set to the store's
 //!   data version before the upgrade (earlier versions cannot be rebuilt; later ones can).
+//! * 5 -> 6: nothing is rewritten: new host structures go to the structure pack, the inline ones
+//!   stay readable (`hopdb compact` moves them into the pack). Older hopdb versions refuse the
+//!   store from then on, since they cannot read the pack's pointers.
 //!
 //! A version-2 store gets all of them. The re-encoding, the new schema version and the audit entry
 //! (op `upgrade`) are one atomic write; composite keys come before it in batches of their own,
@@ -18,7 +21,7 @@ use super::keyspace::{prefix, Keyspace};
 use super::{Result, Store, WriteSet, SCHEMA_VERSION, SCHEMA_VERSION_KEY};
 
 /// The older schema versions [`Store::open`] upgrades in place.
-pub(super) const UPGRADABLE: [u32; 3] = [2, 3, 4];
+pub(super) const UPGRADABLE: [u32; 4] = [2, 3, 4, 5];
 
 impl Store {
     /// Upgrade a store of schema version `found` (one of [`UPGRADABLE`]) to [`SCHEMA_VERSION`]
@@ -35,9 +38,14 @@ impl Store {
             let spaces: Vec<String> = Keyspace::OBJECTS.iter().map(|k| (k.byte() as char).to_string()).collect();
             steps.push(format!("{n} values of keyspaces {} re-encoded through the store codec", spaces.join(", ")));
         }
-        let from = self.version()?.seq;
-        ws.put_meta(super::history::HISTORY_FROM_KEY, from.to_be_bytes().to_vec());
-        steps.push(format!("record history kept from data version {from} on"));
+        if found < 5 {
+            let from = self.version()?.seq;
+            ws.put_meta(super::history::HISTORY_FROM_KEY, from.to_be_bytes().to_vec());
+            steps.push(format!("record history kept from data version {from} on"));
+        }
+        if found < 6 {
+            steps.push("new host structures go to the structure pack (`hopdb compact` moves the stored ones there)".to_string());
+        }
         ws.summary = format!("schema {found} -> {SCHEMA_VERSION}: {}", steps.join("; "));
         ws.put_meta(SCHEMA_VERSION_KEY, SCHEMA_VERSION.to_be_bytes().to_vec());
         self.commit(ws).map(|_| ())
@@ -179,7 +187,7 @@ mod tests {
         let before_upgrade = log[log.len() - 2].seq;
         assert_eq!(
             last.summary,
-            format!("schema 3 -> {SCHEMA_VERSION}: 8 values of keyspaces f, M, P, p, b, e re-encoded through the store codec; record history kept from data version {before_upgrade} on")
+            format!("schema 3 -> {SCHEMA_VERSION}: 8 values of keyspaces f, M, P, p, b, e re-encoded through the store codec; record history kept from data version {before_upgrade} on; new host structures go to the structure pack (`hopdb compact` moves the stored ones there)")
         );
         assert_eq!(store.history_from().unwrap(), before_upgrade);
         let ver = store.db.get(key(Keyspace::Meta, &[b"schema_version"])).unwrap().unwrap();
@@ -197,5 +205,53 @@ mod tests {
         // Upgraded once: the next open finds the current version and writes nothing.
         let store = Store::open(&path).unwrap();
         assert_eq!(store.audit_log().unwrap().len(), log.len());
+    }
+
+    /// A schema-5 store (host structures inline in sled) opens as schema 6 with its history
+    /// start kept, its structures readable where they are, new ones going to the pack, and
+    /// compaction moving the old ones there.
+    #[test]
+    fn a_schema_5_store_keeps_its_inline_structures_until_compaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let store = Store::create(&path).unwrap();
+        let corpus = crate::synthetic::bvse_like_corpus(4, 11);
+        let mut ws = WriteSet::new("import", "synthetic");
+        for c in &corpus[..2] {
+            ws.insert_record(&c.record, &c.host);
+        }
+        store.commit(ws).unwrap();
+        // Schema 5 kept the codec's value itself under the structure's key.
+        for c in &corpus[..2] {
+            let k = key(Keyspace::Structure, &[c.record.host.0.as_bytes()]);
+            store.db.insert(&k, encode(&c.host)).unwrap();
+        }
+        store.db.insert(key(Keyspace::Meta, &[b"schema_version"]), &5u32.to_be_bytes()).unwrap();
+        let history_from = store.history_from().unwrap();
+        store.db.flush().unwrap();
+        drop(store);
+
+        let store = Store::open(&path).unwrap();
+        let last = store.audit_log().unwrap().pop().unwrap();
+        assert_eq!(last.summary, format!("schema 5 -> {SCHEMA_VERSION}: new host structures go to the structure pack (`hopdb compact` moves the stored ones there)"));
+        assert_eq!(store.history_from().unwrap(), history_from, "the history start is kept");
+        let mut ws = WriteSet::new("import", "more");
+        for c in &corpus[2..] {
+            ws.insert_record(&c.record, &c.host);
+        }
+        store.commit(ws).unwrap();
+        let packed = |s: &Store, c: &crate::import::Candidate| {
+            let v = s.db.get(key(Keyspace::Structure, &[c.record.host.0.as_bytes()])).unwrap().unwrap();
+            super::super::pack::PackPointer::decode(&v).is_some()
+        };
+        assert_eq!(corpus.iter().map(|c| packed(&store, c)).collect::<Vec<_>>(), [false, false, true, true]);
+        for c in &corpus {
+            assert_eq!(store.structure(&c.record.host).unwrap(), c.host);
+        }
+        let (store, _) = store.compact().unwrap();
+        assert!(corpus.iter().all(|c| packed(&store, c)), "compaction moves every structure into the pack");
+        for c in &corpus {
+            assert_eq!(store.structure(&c.record.host).unwrap(), c.host);
+        }
     }
 }
