@@ -2,14 +2,17 @@
 //! record has, their keys, and the probes that read them (keys only, never values).
 //!
 //! Invariant: index entries are derived from a record alone ([`index_entries`],
-//! [`range_index_entries`], [`composite_index_entries`]) and written or removed in the same
-//! batch as the record ([`super::WriteSet::insert_record`], [`super::WriteSet::update_record`]).
+//! [`range_index_entries`], [`composite_index_entries`], all of them as posting entries by
+//! [`record_postings`]) and written or removed in the same batch as the record
+//! ([`super::WriteSet::insert_record`], [`super::WriteSet::update_record`]), as posting chunks
+//! (the `postings` submodule).
 
 use super::keyspace::{key, prefix as scan_prefix, Keyspace, SEP};
 use super::{Result, Store};
 use crate::record::HopRecord;
 use crate::structure::Structure;
 use std::collections::BTreeMap;
+use std::ops::Bound;
 
 /// Index entries of a record: (field, value) pairs. Elements get one entry each.
 pub fn index_entries(r: &HopRecord) -> Vec<(&'static str, String)> {
@@ -52,8 +55,42 @@ pub fn encode_ordered(x: f64) -> [u8; 8] {
     t.to_be_bytes()
 }
 
-pub(super) fn range_key(field: &str, x: f64, id: &str) -> Vec<u8> {
-    key(Keyspace::RangeIndex, &[field.as_bytes(), &encode_ordered(x), id.as_bytes()])
+/// The entry of a value and record in a range or composite index: the order-preserving bytes
+/// of the value, `\0`, the id.
+fn ordered_entry(x: f64, id: &str) -> Vec<u8> {
+    let mut e = Vec::with_capacity(9 + id.len());
+    e.extend_from_slice(&encode_ordered(x));
+    e.push(SEP);
+    e.extend_from_slice(id.as_bytes());
+    e
+}
+
+fn index_term(field: &str, value: &str) -> Vec<u8> {
+    scan_prefix(Keyspace::Index, &[field.as_bytes(), value.as_bytes()])
+}
+
+fn range_term(field: &str) -> Vec<u8> {
+    scan_prefix(Keyspace::RangeIndex, &[field.as_bytes()])
+}
+
+fn composite_term(field: &str, value: &str) -> Vec<u8> {
+    scan_prefix(Keyspace::CompositeIndex, &[field.as_bytes(), value.as_bytes(), COMPOSITE_RANGE_FIELD.as_bytes()])
+}
+
+/// Every index entry of a record as (term, entry) of the posting chunks (the `postings`
+/// submodule): secondary, range and composite.
+pub(super) fn record_postings(r: &HopRecord) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut out = Vec::with_capacity(20);
+    for (f, v) in index_entries(r) {
+        out.push((index_term(f, &v), r.id.as_bytes().to_vec()));
+    }
+    for (f, x) in range_index_entries(r) {
+        out.push((range_term(f), ordered_entry(x, &r.id)));
+    }
+    for (f, v) in composite_index_entries(r) {
+        out.push((composite_term(f, &v), ordered_entry(r.em, &r.id)));
+    }
+    out
 }
 
 /// Low-cardinality indexed fields that also have a composite index with [`COMPOSITE_RANGE_FIELD`]
@@ -69,16 +106,8 @@ pub fn composite_index_entries(r: &HopRecord) -> Vec<(&'static str, String)> {
     index_entries(r).into_iter().filter(|(f, _)| COMPOSITE_FIELDS.contains(f)).collect()
 }
 
-pub(super) fn composite_key(field: &str, value: &str, x: f64, id: &str) -> Vec<u8> {
-    key(Keyspace::CompositeIndex, &[field.as_bytes(), value.as_bytes(), COMPOSITE_RANGE_FIELD.as_bytes(), &encode_ordered(x), id.as_bytes()])
-}
-
 /// Fields that have a secondary index.
 pub const INDEXED_FIELDS: &[&str] = &["fidelity", "ion", "source", "group", "class", "sys_name", "partition", "elements"];
-
-pub(super) fn index_key(field: &str, value: &str, id: &str) -> Vec<u8> {
-    key(Keyspace::Index, &[field.as_bytes(), value.as_bytes(), id.as_bytes()])
-}
 
 /// Width (Angstrom) of the lattice-length bins of duplicate detection.
 pub const DUP_BIN_WIDTH: f64 = 0.1;
@@ -110,36 +139,48 @@ fn dup_bucket_at(r: &HopRecord, host: &Structure, shift: [i64; 3]) -> Vec<u8> {
     key(Keyspace::DupBucket, &[r.ion.symbol().as_bytes(), host.formula().as_bytes(), a.as_bytes(), b.as_bytes(), c.as_bytes()])
 }
 
-/// The ids under one index term, kept as the raw index keys sled returned (no copy per id).
+/// The ids under one index term, in one buffer (no allocation per id).
 #[derive(Clone, Debug, Default)]
 pub struct IdKeys {
-    keys: Vec<sled::IVec>,
-    /// Bytes before the id in each key.
-    skip: usize,
+    bytes: Vec<u8>,
+    /// End of each id in `bytes`.
+    ends: Vec<usize>,
 }
 
 impl IdKeys {
+    fn push(&mut self, id: &[u8]) {
+        self.bytes.extend_from_slice(id);
+        self.ends.push(self.bytes.len());
+    }
+
     /// Number of ids.
     pub fn len(&self) -> usize {
-        self.keys.len()
+        self.ends.len()
     }
 
     /// True when there are none.
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.ends.is_empty()
     }
 
     /// The ids as bytes, in index order.
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
-        self.keys.iter().map(move |k| &k[self.skip..])
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts.zip(self.ends.iter().copied()).map(move |(a, b)| &self.bytes[a..b])
     }
+}
+
+/// The record id of a range or composite entry (after the value's 8 bytes and `\0`).
+fn entry_id(e: &[u8]) -> &[u8] {
+    e.get(9..).unwrap_or(&[])
 }
 
 impl Store {
     /// Number of records, counted only up to `limit` (the result is then `limit`): enough to
     /// decide "more than half the store" without reading a large store's index to its end.
-    /// Counts keys of the `fidelity` index (one small key per record), and remembers what it
-    /// learnt until the next commit, so repeated queries in one process do not count again.
+    /// Counts the entries of the `fidelity` index (one per record, from the chunk headers),
+    /// and remembers what it learnt until the next commit, so repeated queries in one process
+    /// do not count again.
     pub fn record_count_up_to(&self, limit: usize) -> Result<usize> {
         {
             let hint = self.count_hint.lock().unwrap_or_else(|e| e.into_inner());
@@ -147,15 +188,7 @@ impl Store {
                 return Ok(hint.0.min(limit));
             }
         }
-        let prefix = scan_prefix(Keyspace::Index, &[b"fidelity"]);
-        let mut n = 0;
-        for k in self.db.scan_prefix(&prefix).keys() {
-            if n >= limit {
-                break;
-            }
-            k.map_err(|e| self.sled_error(e))?;
-            n += 1;
-        }
+        let n = self.count_postings(&scan_prefix(Keyspace::Index, &[b"fidelity"]), limit)?.min(limit);
         let mut hint = self.count_hint.lock().unwrap_or_else(|e| e.into_inner());
         if n > hint.0 || n < limit {
             *hint = (n, n < limit);
@@ -163,117 +196,76 @@ impl Store {
         Ok(n)
     }
 
-    /// Ids of records whose indexed `field` equals `value` (in id order, as raw keys), reading
-    /// at most `limit` index keys; the flag is false when the limit cut the read short.
+    /// Ids of records whose indexed `field` equals `value` (in id order), reading at most
+    /// `limit` index entries; the flag is false when the limit cut the read short.
     pub fn id_keys_where(&self, field: &str, value: &str, limit: usize) -> Result<(IdKeys, bool)> {
-        let prefix = scan_prefix(Keyspace::Index, &[field.as_bytes(), value.as_bytes()]);
-        let mut keys = Vec::new();
-        for k in self.db.scan_prefix(&prefix).keys() {
-            if keys.len() >= limit {
-                return Ok((IdKeys { keys, skip: prefix.len() }, false));
-            }
-            keys.push(k.map_err(|e| self.sled_error(e))?);
-        }
-        Ok((IdKeys { keys, skip: prefix.len() }, true))
+        let mut keys = IdKeys::default();
+        let complete = self.scan_postings(&index_term(field, value), Bound::Unbounded, Bound::Unbounded, limit, |e| keys.push(e))?;
+        Ok((keys, complete))
     }
 
-    /// Ids of records whose range-indexed `field` lies within the bounds (in value order, as
-    /// raw keys), reading at most `limit` index keys; the flag is false when the limit cut the
-    /// read short.
-    pub fn id_keys_in_range(&self, field: &str, lo: std::ops::Bound<f64>, hi: std::ops::Bound<f64>, limit: usize) -> Result<(IdKeys, bool)> {
-        self.id_keys_between(self.range_bounds(field, lo, hi), limit)
+    /// Ids of records whose range-indexed `field` lies within the bounds (in value order),
+    /// reading at most `limit` index entries; the flag is false when the limit cut the read
+    /// short.
+    pub fn id_keys_in_range(&self, field: &str, lo: Bound<f64>, hi: Bound<f64>, limit: usize) -> Result<(IdKeys, bool)> {
+        self.id_keys_between(&range_term(field), lo, hi, limit)
     }
 
-    /// The keys in `[start, end)` as ids after `skip` bytes, at most `limit` of them; the flag
-    /// is false when the limit cut the read short.
-    fn id_keys_between(&self, (start, end, skip): (Vec<u8>, Vec<u8>, usize), limit: usize) -> Result<(IdKeys, bool)> {
-        let mut keys = Vec::new();
-        if start >= end {
-            return Ok((IdKeys { keys, skip }, true));
-        }
-        for k in self.db.range(start..end).keys() {
-            if keys.len() >= limit {
-                return Ok((IdKeys { keys, skip }, false));
-            }
-            keys.push(k.map_err(|e| self.sled_error(e))?);
-        }
-        Ok((IdKeys { keys, skip }, true))
+    /// The ids of the entries of a range or composite `term` with values within the bounds,
+    /// at most `limit` of them; the flag is false when the limit cut the read short.
+    fn id_keys_between(&self, term: &[u8], lo: Bound<f64>, hi: Bound<f64>, limit: usize) -> Result<(IdKeys, bool)> {
+        let mut keys = IdKeys::default();
+        let (lo, hi) = entry_bounds(lo, hi);
+        let complete = self.scan_postings(term, as_ref(&lo), as_ref(&hi), limit, |e| keys.push(entry_id(e)))?;
+        Ok((keys, complete))
     }
 
     /// Ids of records whose indexed `field` equals `value`, in id order.
     pub fn ids_where(&self, field: &str, value: &str) -> Result<Vec<String>> {
-        let prefix = scan_prefix(Keyspace::Index, &[field.as_bytes(), value.as_bytes()]);
         let mut out = Vec::new();
-        for kv in self.db.scan_prefix(&prefix) {
-            let (k, _) = kv.map_err(|e| self.sled_error(e))?;
-            out.push(String::from_utf8_lossy(&k[prefix.len()..]).into_owned());
-        }
+        self.scan_postings(&index_term(field, value), Bound::Unbounded, Bound::Unbounded, usize::MAX, |e| out.push(String::from_utf8_lossy(e).into_owned()))?;
         Ok(out)
     }
 
-    /// Number of records whose indexed `field` equals `value`: a count of index keys that
-    /// reads no record.
+    /// Number of records whose indexed `field` equals `value`: a count of index entries (chunk
+    /// headers) that reads no record.
     pub fn index_count(&self, field: &str, value: &str) -> Result<usize> {
-        let prefix = scan_prefix(Keyspace::Index, &[field.as_bytes(), value.as_bytes()]);
-        let mut n = 0;
-        for k in self.db.scan_prefix(&prefix).keys() {
-            k.map_err(|e| self.sled_error(e))?;
-            n += 1;
-        }
-        Ok(n)
+        self.count_postings(&index_term(field, value), usize::MAX)
     }
 
     /// Ids (in value order) of records whose range-indexed numeric `field` lies within the
     /// bounds.
-    pub fn ids_in_range(&self, field: &str, lo: std::ops::Bound<f64>, hi: std::ops::Bound<f64>) -> Result<Vec<String>> {
-        self.scan_range(field, lo, hi, true).map(|(ids, _)| ids)
+    pub fn ids_in_range(&self, field: &str, lo: Bound<f64>, hi: Bound<f64>) -> Result<Vec<String>> {
+        let (keys, _) = self.id_keys_in_range(field, lo, hi, usize::MAX)?;
+        Ok(keys.iter().map(|id| String::from_utf8_lossy(id).into_owned()).collect())
     }
 
-    /// Number of records whose range-indexed `field` lies within the bounds (reads keys only).
-    pub fn count_in_range(&self, field: &str, lo: std::ops::Bound<f64>, hi: std::ops::Bound<f64>) -> Result<usize> {
-        self.scan_range(field, lo, hi, false).map(|(_, n)| n)
+    /// Number of records whose range-indexed `field` lies within the bounds (reads the index
+    /// only).
+    pub fn count_in_range(&self, field: &str, lo: Bound<f64>, hi: Bound<f64>) -> Result<usize> {
+        let (lo, hi) = entry_bounds(lo, hi);
+        let mut n = 0;
+        self.scan_postings(&range_term(field), as_ref(&lo), as_ref(&hi), usize::MAX, |_| n += 1)?;
+        Ok(n)
     }
 
     /// Ids of records whose composite-indexed `field` equals `value` and whose `em` lies within
-    /// the bounds (in `em` order, as raw keys), reading at most `limit` index keys; the flag is
-    /// false when the limit cut the read short.
-    pub fn id_keys_where_in_range(&self, field: &str, value: &str, lo: std::ops::Bound<f64>, hi: std::ops::Bound<f64>, limit: usize) -> Result<(IdKeys, bool)> {
-        let prefix = scan_prefix(Keyspace::CompositeIndex, &[field.as_bytes(), value.as_bytes(), COMPOSITE_RANGE_FIELD.as_bytes()]);
-        self.id_keys_between(ordered_bounds(prefix, lo, hi), limit)
+    /// the bounds (in `em` order), reading at most `limit` index entries; the flag is false
+    /// when the limit cut the read short.
+    pub fn id_keys_where_in_range(&self, field: &str, value: &str, lo: Bound<f64>, hi: Bound<f64>, limit: usize) -> Result<(IdKeys, bool)> {
+        self.id_keys_between(&composite_term(field, value), lo, hi, limit)
     }
 
-    /// Key range `[start, end)` of a range-index probe and the length of the key before the id.
-    fn range_bounds(&self, field: &str, lo: std::ops::Bound<f64>, hi: std::ops::Bound<f64>) -> (Vec<u8>, Vec<u8>, usize) {
-        let prefix = scan_prefix(Keyspace::RangeIndex, &[field.as_bytes()]);
-        ordered_bounds(prefix, lo, hi)
-    }
-
-    fn scan_range(&self, field: &str, lo: std::ops::Bound<f64>, hi: std::ops::Bound<f64>, collect: bool) -> Result<(Vec<String>, usize)> {
-        let (start, end, skip) = self.range_bounds(field, lo, hi);
-        let mut ids = Vec::new();
-        let mut n = 0;
-        if start >= end {
-            return Ok((ids, 0));
-        }
-        for kv in self.db.range(start..end) {
-            let (k, _) = kv.map_err(|e| self.sled_error(e))?;
-            n += 1;
-            if collect {
-                ids.push(String::from_utf8_lossy(&k[skip..]).into_owned());
-            }
-        }
-        Ok((ids, n))
-    }
-
-    /// Distinct values of an indexed field with their record counts.
+    /// Distinct values of an indexed field with their record counts (from the chunks' keys and
+    /// headers).
     pub fn index_counts(&self, field: &str) -> Result<BTreeMap<String, usize>> {
         let prefix = scan_prefix(Keyspace::Index, &[field.as_bytes()]);
         let mut out = BTreeMap::new();
         for kv in self.db.scan_prefix(&prefix) {
-            let (k, _) = kv.map_err(|e| self.sled_error(e))?;
+            let (k, v) = kv.map_err(|e| self.sled_error(e))?;
             let rest = &k[prefix.len()..];
             let end = rest.iter().position(|&b| b == SEP).unwrap_or(rest.len());
-            *out.entry(String::from_utf8_lossy(&rest[..end]).into_owned()).or_insert(0) += 1;
+            *out.entry(String::from_utf8_lossy(&rest[..end]).into_owned()).or_insert(0) += super::postings::chunk_len(&k, &v)?;
         }
         Ok(out)
     }
@@ -291,38 +283,31 @@ impl Store {
     }
 }
 
-
-/// Key range `[start, end)` over keys `prefix + 8 ordered value bytes + SEP + id` with the
-/// value within the bounds, and the length of the key before the id.
-fn ordered_bounds(prefix: Vec<u8>, lo: std::ops::Bound<f64>, hi: std::ops::Bound<f64>) -> (Vec<u8>, Vec<u8>, usize) {
-    use std::ops::Bound::*;
-    let at = |x: f64| {
-        let mut k = prefix.clone();
-        k.extend_from_slice(&encode_ordered(x));
+/// Bounds on a value as bounds on range and composite entries (8 value bytes, `\0`, id):
+/// every entry of a value `x` lies in `[x, x 0xff)`.
+fn entry_bounds(lo: Bound<f64>, hi: Bound<f64>) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    let past = |x: f64| {
+        let mut k = encode_ordered(x).to_vec();
+        k.push(0xff);
         k
     };
-    // Keys are prefix + 8 value bytes + SEP + id; 0xff after the value sorts past every id.
-    let start = match lo {
-        Unbounded => prefix.clone(),
-        Included(x) => at(x),
-        Excluded(x) => {
-            let mut k = at(x);
-            k.push(0xff);
-            k
-        }
+    let lo = match lo {
+        Bound::Unbounded => Bound::Unbounded,
+        Bound::Included(x) => Bound::Included(encode_ordered(x).to_vec()),
+        Bound::Excluded(x) => Bound::Included(past(x)),
     };
-    let end = match hi {
-        Unbounded => {
-            let mut k = prefix.clone();
-            k.extend_from_slice(&[0xff; 10]);
-            k
-        }
-        Included(x) => {
-            let mut k = at(x);
-            k.push(0xff);
-            k
-        }
-        Excluded(x) => at(x),
+    let hi = match hi {
+        Bound::Unbounded => Bound::Unbounded,
+        Bound::Included(x) => Bound::Excluded(past(x)),
+        Bound::Excluded(x) => Bound::Excluded(encode_ordered(x).to_vec()),
     };
-    (start, end, prefix.len() + 9)
+    (lo, hi)
+}
+
+fn as_ref(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    match b {
+        Bound::Included(v) => Bound::Included(v.as_slice()),
+        Bound::Excluded(v) => Bound::Excluded(v.as_slice()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
 }

@@ -17,11 +17,13 @@ pub enum Keyspace {
     Record,
     /// Host structures by content address (`s`), shared by records.
     Structure,
-    /// Secondary index (`x`): one empty-valued key per (field, value, record).
+    /// Secondary index (`X`): posting chunks of record ids per (field, value).
     Index,
-    /// Range index (`n`) on the numeric fields of [`super::RANGE_INDEXED_FIELDS`].
+    /// Range index (`N`) on the numeric fields of [`super::RANGE_INDEXED_FIELDS`]: posting
+    /// chunks of (value, record id) per field.
     RangeIndex,
-    /// Composite `(field, em)` index (`c`) on [`super::COMPOSITE_FIELDS`].
+    /// Composite `(field, em)` index (`C`) on [`super::COMPOSITE_FIELDS`]: posting chunks of
+    /// (`em`, record id) per (field, value).
     CompositeIndex,
     /// Duplicate-detection buckets (`d`).
     DupBucket,
@@ -72,15 +74,20 @@ impl Keyspace {
     /// The keyspaces that hold named objects ([`super::Store::load_object`] and friends).
     pub const OBJECTS: [Keyspace; 6] = [Keyspace::Features, Keyspace::Model, Keyspace::Prediction, Keyspace::Split, Keyspace::CorpusFailure, Keyspace::MlipFailure];
 
+    /// Bytes of keyspaces that schema 5 and older used and no keyspace uses now: the
+    /// one-key-per-entry indexes `x`, `n` and `c` (replaced by the posting chunks of `X`, `N`
+    /// and `C`); the upgrade removes their keys, and no new keyspace may take these bytes.
+    pub const RETIRED: [u8; 3] = [b'x', b'n', b'c'];
+
     /// The first byte of every key of this keyspace.
     pub const fn byte(self) -> u8 {
         match self {
             Keyspace::Meta => b'm',
             Keyspace::Record => b'r',
             Keyspace::Structure => b's',
-            Keyspace::Index => b'x',
-            Keyspace::RangeIndex => b'n',
-            Keyspace::CompositeIndex => b'c',
+            Keyspace::Index => b'X',
+            Keyspace::RangeIndex => b'N',
+            Keyspace::CompositeIndex => b'C',
             Keyspace::DupBucket => b'd',
             Keyspace::ClassGroup => b'g',
             Keyspace::Audit => b'a',
@@ -134,9 +141,9 @@ impl Keyspace {
             Keyspace::Meta => "meta name",
             Keyspace::Record => "record id",
             Keyspace::Structure => "structure id (sha256 of its bincode)",
-            Keyspace::Index => "field, value, record id",
-            Keyspace::RangeIndex => "field, order-preserving 8-byte f64, record id",
-            Keyspace::CompositeIndex => "field, value, `em`, order-preserving 8-byte f64, record id",
+            Keyspace::Index => "field, value, first record id of the chunk",
+            Keyspace::RangeIndex => "field, first entry of the chunk (order-preserving 8-byte f64, `\\0`, record id)",
+            Keyspace::CompositeIndex => "field, value, `em`, first entry of the chunk (order-preserving 8-byte f64, `\\0`, record id)",
             Keyspace::DupBucket => "ion, host formula, binned lattice lengths, record id",
             Keyspace::ClassGroup => "class label",
             Keyspace::Audit => "sequence number (u64 BE)",
@@ -157,9 +164,9 @@ impl Keyspace {
             Keyspace::Meta => "raw bytes: schema version (u32 BE), creation time",
             Keyspace::Record => "codec: `HopRecord`",
             Keyspace::Structure => "codec: `Structure` (content-addressed, shared by records)",
-            Keyspace::Index => "empty (secondary index)",
-            Keyspace::RangeIndex => "empty (range index on `em`, `hop_length`)",
-            Keyspace::CompositeIndex => "empty (composite index: `fidelity`, `ion`, `source`, `group`, `partition` with `em`)",
+            Keyspace::Index => "posting chunk: up to 128 record ids, front-coded (secondary index)",
+            Keyspace::RangeIndex => "posting chunk: up to 128 entries (range index on `em`, `hop_length`)",
+            Keyspace::CompositeIndex => "posting chunk: up to 128 entries (composite index: `fidelity`, `ion`, `source`, `group`, `partition` with `em`)",
             Keyspace::DupBucket => "empty (duplicate bucket)",
             Keyspace::ClassGroup => "raw UTF-8: structural group",
             Keyspace::Audit => "codec: `AuditEntry`",
@@ -217,6 +224,7 @@ mod tests {
         bytes.sort();
         bytes.dedup();
         assert_eq!(bytes.len(), Keyspace::ALL.len());
+        assert!(Keyspace::RETIRED.iter().all(|b| Keyspace::from_byte(*b).is_none()), "a retired byte is never reused");
         assert_eq!(Keyspace::from_byte(b'z'), None);
         assert_eq!(key(Keyspace::Split, &[b"s1"]), b"p\0s1");
         assert_eq!(prefix(Keyspace::Prediction, &[b"m"]), b"P\0m\0");

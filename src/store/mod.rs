@@ -11,9 +11,9 @@
 //! | `m` | meta name | raw bytes: schema version (u32 BE), creation time |
 //! | `r` | record id | codec: `HopRecord` |
 //! | `s` | structure id (sha256 of its bincode) | codec: `Structure` (content-addressed, shared by records) |
-//! | `x` | field, value, record id | empty (secondary index) |
-//! | `n` | field, order-preserving 8-byte f64, record id | empty (range index on `em`, `hop_length`) |
-//! | `c` | field, value, `em`, order-preserving 8-byte f64, record id | empty (composite index: `fidelity`, `ion`, `source`, `group`, `partition` with `em`) |
+//! | `X` | field, value, first record id of the chunk | posting chunk: up to 128 record ids, front-coded (secondary index) |
+//! | `N` | field, first entry of the chunk (order-preserving 8-byte f64, `\0`, record id) | posting chunk: up to 128 entries (range index on `em`, `hop_length`) |
+//! | `C` | field, value, `em`, first entry of the chunk (order-preserving 8-byte f64, `\0`, record id) | posting chunk: up to 128 entries (composite index: `fidelity`, `ion`, `source`, `group`, `partition` with `em`) |
 //! | `d` | ion, host formula, binned lattice lengths, record id | empty (duplicate bucket) |
 //! | `g` | class label | raw UTF-8: structural group |
 //! | `a` | sequence number (u64 BE) | codec: `AuditEntry` |
@@ -60,6 +60,7 @@ mod index;
 mod keyspace;
 mod objects;
 mod pack;
+mod postings;
 mod staging;
 mod upgrade;
 
@@ -77,7 +78,7 @@ pub use staging::StagedWrite;
 use crate::record::{now, HopRecord, StructureId};
 use crate::structure::Structure;
 use codec::{decode, encode};
-use index::{composite_key, index_key, range_key};
+use index::record_postings;
 use keyspace::{key, SEP};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -300,6 +301,9 @@ pub struct WriteSet {
     /// Their encoded values, appended to the structure pack when the write is applied
     /// ([`Store::pack_structures`]).
     structures: Vec<(StructureId, Vec<u8>)>,
+    /// Index changes, turned into posting-chunk rewrites when the write is applied
+    /// ([`Store::apply_postings`]).
+    postings: postings::PostingOps,
 }
 
 impl WriteSet {
@@ -355,27 +359,15 @@ impl WriteSet {
     }
 
     fn remove_index_entries(&mut self, old: &HopRecord) {
-        for (f, v) in index_entries(old) {
-            self.batch.remove(index_key(f, &v, &old.id));
-        }
-        for (f, x) in range_index_entries(old) {
-            self.batch.remove(range_key(f, x, &old.id));
-        }
-        for (f, v) in composite_index_entries(old) {
-            self.batch.remove(composite_key(f, &v, old.em, &old.id));
+        for (term, entry) in record_postings(old) {
+            self.postings.set(term, entry, false);
         }
     }
 
     fn put_record(&mut self, r: &HopRecord) {
         self.batch.insert(key(Keyspace::Record, &[r.id.as_bytes()]), encode(r));
-        for (f, v) in index_entries(r) {
-            self.batch.insert(index_key(f, &v, &r.id), &[] as &[u8]);
-        }
-        for (f, x) in range_index_entries(r) {
-            self.batch.insert(range_key(f, x, &r.id), &[] as &[u8]);
-        }
-        for (f, v) in composite_index_entries(r) {
-            self.batch.insert(composite_key(f, &v, r.em, &r.id), &[] as &[u8]);
+        for (term, entry) in record_postings(r) {
+            self.postings.set(term, entry, true);
         }
         self.records += 1;
     }
@@ -535,6 +527,8 @@ impl Store {
                 store.check_watermark()?;
                 if found != SCHEMA_VERSION {
                     store.upgrade(found)?;
+                } else {
+                    store.remove_retired_keys()?;
                 }
                 // A staged write (a large import) interrupted by a crash: finish or undo it.
                 store.recover_staging()?;
@@ -579,12 +573,13 @@ impl Store {
     /// Apply a write set atomically, with its audit entry and the history of the records it
     /// touches, and flush it to disk. Returns the data version it made.
     pub fn commit(&self, ws: WriteSet) -> Result<DataVersion> {
-        let WriteSet { mut batch, records, op, summary, history, structures, .. } = ws;
+        let WriteSet { mut batch, records, op, summary, history, structures, postings, .. } = ws;
         let _in_order = self.commit_lock.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(v) = *self.staging.lock().unwrap_or_else(|e| e.into_inner()) {
             return Err(StoreError::Invalid(format!("a staged write (data version {v}) is in progress on this store; other writes wait for it")));
         }
         self.pack_structures(&mut batch, structures)?;
+        self.apply_postings(&mut batch, postings)?;
         // The next version: one more than the last audit entry's (versions count writes; stores
         // written before kept sled's generated ids, which only grow).
         let seq = self.next_seq()?;

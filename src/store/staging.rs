@@ -133,6 +133,8 @@ impl Store {
             // Only the batch: a rollback keeps no history of its own.
             let structures = std::mem::take(&mut ws.structures);
             self.pack_structures(&mut ws.batch, structures)?;
+            let postings = std::mem::take(&mut ws.postings);
+            self.apply_postings(&mut ws.batch, postings)?;
             self.db.apply_batch(ws.batch).map_err(|e| self.sled_error(e))?;
         }
     }
@@ -175,7 +177,7 @@ impl StagedWrite<'_> {
     /// write set's own op and summary are ignored; the staged write's are used at publish.
     pub fn apply(&mut self, ws: WriteSet) -> Result<()> {
         let store = self.store;
-        let WriteSet { mut batch, records, history, new_structures, structures, .. } = ws;
+        let WriteSet { mut batch, records, history, new_structures, structures, postings, .. } = ws;
         for (id, before) in &history {
             let hk = history_key(self.seq, id);
             // The first state wins: the state before the whole staged write.
@@ -189,6 +191,7 @@ impl StagedWrite<'_> {
             }
         }
         store.pack_structures(&mut batch, structures)?;
+        store.apply_postings(&mut batch, postings)?;
         *store.count_hint.lock().unwrap_or_else(|e| e.into_inner()) = (0, false);
         store.db.apply_batch(batch).map_err(|e| store.sled_error(e))?;
         // Flushing each batch bounds what sled buffers in memory.

@@ -7,30 +7,38 @@
 //!
 //! * 4 -> 5: record history (keyspace `h`) starts: meta `history_from` is set to the store's
 //!   data version before the upgrade (earlier versions cannot be rebuilt; later ones can).
-//! * 5 -> 6: nothing is rewritten: new host structures go to the structure pack, the inline ones
-//!   stay readable (`hopdb compact` moves them into the pack). Older hopdb versions refuse the
-//!   store from then on, since they cannot read the pack's pointers.
+//! * 5 -> 6: the indexes become posting chunks (keyspaces `X`, `N`, `C`), rebuilt from the
+//!   records; the one-key-per-entry indexes (`x`, `n`, `c`, [`Keyspace::RETIRED`]) are removed.
+//!   New host structures go to the structure pack; the inline ones stay readable (`hopdb
+//!   compact` moves them into the pack). Older hopdb versions refuse the store from then on.
 //!
-//! A version-2 store gets all of them. The re-encoding, the new schema version and the audit entry
-//! (op `upgrade`) are one atomic write; composite keys come before it in batches of their own,
-//! so an interrupted upgrade leaves the old version and is simply done again on the next open.
+//! A version-2 store gets all of them. The re-encoding, the new schema version and the audit
+//! entry (op `upgrade`) are one atomic write; the posting chunks come before it in batches of
+//! their own (after clearing what an interrupted upgrade left of them), so an interrupted
+//! upgrade leaves the old version and is simply done again on the next open. The retired keys
+//! go after it, in batches; what a crash leaves of them the next open removes
+//! ([`Store::remove_retired_keys`]).
 
 use super::codec::{encode, encode_bincode};
-use super::index::{composite_index_entries, composite_key};
+use super::index::record_postings;
+use super::postings::PostingOps;
 use super::keyspace::{prefix, Keyspace};
 use super::{Result, Store, WriteSet, SCHEMA_VERSION, SCHEMA_VERSION_KEY};
 
 /// The older schema versions [`Store::open`] upgrades in place.
 pub(super) const UPGRADABLE: [u32; 4] = [2, 3, 4, 5];
 
+/// Records per batch of the posting-chunk rebuild, and keys per batch of the retired keys' removal.
+const CHUNK: usize = 20_000;
+
 impl Store {
     /// Upgrade a store of schema version `found` (one of [`UPGRADABLE`]) to [`SCHEMA_VERSION`]
     /// (see the module doc).
     pub(super) fn upgrade(&self, found: u32) -> Result<()> {
         let mut steps = Vec::new();
-        if found == 2 {
-            let n = self.add_composite_indexes()?;
-            steps.push(format!("composite (field, em) indexes for {n} records"));
+        if found < 6 {
+            let n = self.rebuild_postings()?;
+            steps.push(format!("indexes of {n} records rebuilt as posting chunks"));
         }
         let mut ws = WriteSet::new("upgrade", String::new());
         if found < 4 {
@@ -48,31 +56,69 @@ impl Store {
         }
         ws.summary = format!("schema {found} -> {SCHEMA_VERSION}: {}", steps.join("; "));
         ws.put_meta(SCHEMA_VERSION_KEY, SCHEMA_VERSION.to_be_bytes().to_vec());
-        self.commit(ws).map(|_| ())
+        self.commit(ws)?;
+        self.remove_retired_keys()
     }
 
-    /// Schema 2 -> 3: write the composite index keys of every record, in batches of their own
-    /// (derived from the records alone, so writing them twice is harmless). Returns the number
-    /// of records.
-    fn add_composite_indexes(&self) -> Result<u64> {
-        const CHUNK: usize = 20_000;
-        let mut batch = sled::Batch::default();
+    /// Schema 5 -> 6: write the posting chunks of every record's index entries, in batches of
+    /// their own (derived from the records alone), after removing whatever an interrupted
+    /// upgrade left of them. Returns the number of records.
+    fn rebuild_postings(&self) -> Result<u64> {
+        for space in [Keyspace::Index, Keyspace::RangeIndex, Keyspace::CompositeIndex] {
+            self.remove_keys_under(&[space.byte()])?;
+        }
+        let mut ops = PostingOps::default();
         let mut pending = 0usize;
         let mut n = 0u64;
         for rec in self.records() {
             let r = rec?;
-            for (f, v) in composite_index_entries(&r) {
-                batch.insert(composite_key(f, &v, r.em, &r.id), &[] as &[u8]);
+            for (term, entry) in record_postings(&r) {
+                ops.set(term, entry, true);
             }
             n += 1;
             pending += 1;
             if pending == CHUNK {
-                self.db.apply_batch(std::mem::take(&mut batch)).map_err(|e| self.sled_error(e))?;
+                self.apply_postings_now(std::mem::take(&mut ops))?;
                 pending = 0;
             }
         }
-        self.db.apply_batch(batch).map_err(|e| self.sled_error(e))?;
+        self.apply_postings_now(ops)?;
         Ok(n)
+    }
+
+    fn apply_postings_now(&self, ops: PostingOps) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        self.apply_postings(&mut batch, ops)?;
+        self.db.apply_batch(batch).map_err(|e| self.sled_error(e))?;
+        self.db.flush().map_err(|e| self.sled_error(e))?;
+        Ok(())
+    }
+
+    /// Remove the keys of the retired keyspaces ([`Keyspace::RETIRED`]) that an upgrade to
+    /// schema 6 left (run after the upgrade, and by every open: a seek per byte when there are
+    /// none).
+    pub(super) fn remove_retired_keys(&self) -> Result<()> {
+        for b in Keyspace::RETIRED {
+            self.remove_keys_under(&[b])?;
+        }
+        Ok(())
+    }
+
+    /// Remove every key that starts with `prefix`, in batches.
+    fn remove_keys_under(&self, prefix: &[u8]) -> Result<()> {
+        loop {
+            let mut batch = sled::Batch::default();
+            let mut n = 0;
+            for k in self.db.scan_prefix(prefix).keys().take(CHUNK) {
+                batch.remove(k.map_err(|e| self.sled_error(e))?);
+                n += 1;
+            }
+            if n == 0 {
+                return Ok(());
+            }
+            self.db.apply_batch(batch).map_err(|e| self.sled_error(e))?;
+            self.db.flush().map_err(|e| self.sled_error(e))?;
+        }
     }
 
     /// Schema 3 -> 4: put the codec's form of every value of the object keyspaces into `ws`.
@@ -187,7 +233,7 @@ mod tests {
         let before_upgrade = log[log.len() - 2].seq;
         assert_eq!(
             last.summary,
-            format!("schema 3 -> {SCHEMA_VERSION}: 8 values of keyspaces f, M, P, p, b, e re-encoded through the store codec; record history kept from data version {before_upgrade} on; new host structures go to the structure pack (`hopdb compact` moves the stored ones there)")
+            format!("schema 3 -> {SCHEMA_VERSION}: indexes of 3 records rebuilt as posting chunks; 8 values of keyspaces f, M, P, p, b, e re-encoded through the store codec; record history kept from data version {before_upgrade} on; new host structures go to the structure pack (`hopdb compact` moves the stored ones there)")
         );
         assert_eq!(store.history_from().unwrap(), before_upgrade);
         let ver = store.db.get(key(Keyspace::Meta, &[b"schema_version"])).unwrap().unwrap();
@@ -226,6 +272,22 @@ mod tests {
             let k = key(Keyspace::Structure, &[c.record.host.0.as_bytes()]);
             store.db.insert(&k, encode(&c.host)).unwrap();
         }
+        // ... and one key per index entry (`x`, `n`, `c`), no posting chunks.
+        for space in [Keyspace::Index, Keyspace::RangeIndex, Keyspace::CompositeIndex] {
+            for k in store.db.scan_prefix([space.byte()]).keys() {
+                store.db.remove(k.unwrap()).unwrap();
+            }
+        }
+        for c in &corpus[..2] {
+            let r = &c.record;
+            store.db.insert(key(Keyspace::Meta, &[b"x"]), &[] as &[u8]).unwrap();
+            let mut old = vec![b'x', 0];
+            old.extend_from_slice(format!("ion\0{}\0{}", r.ion.symbol(), r.id).as_bytes());
+            store.db.insert(old, &[] as &[u8]).unwrap();
+            store.db.insert([&[b'n', 0][..], b"em\0", &crate::store::encode_ordered(r.em), b"\0", r.id.as_bytes()].concat(), &[] as &[u8]).unwrap();
+            store.db.insert([&[b'c', 0][..], b"ion\0", r.ion.symbol().as_bytes(), b"\0em\0", &crate::store::encode_ordered(r.em), b"\0", r.id.as_bytes()].concat(), &[] as &[u8]).unwrap();
+        }
+        store.db.remove(key(Keyspace::Meta, &[b"x"])).unwrap();
         store.db.insert(key(Keyspace::Meta, &[b"schema_version"]), &5u32.to_be_bytes()).unwrap();
         let history_from = store.history_from().unwrap();
         store.db.flush().unwrap();
@@ -233,8 +295,15 @@ mod tests {
 
         let store = Store::open(&path).unwrap();
         let last = store.audit_log().unwrap().pop().unwrap();
-        assert_eq!(last.summary, format!("schema 5 -> {SCHEMA_VERSION}: new host structures go to the structure pack (`hopdb compact` moves the stored ones there)"));
+        assert_eq!(last.summary, format!("schema 5 -> {SCHEMA_VERSION}: indexes of 2 records rebuilt as posting chunks; new host structures go to the structure pack (`hopdb compact` moves the stored ones there)"));
         assert_eq!(store.history_from().unwrap(), history_from, "the history start is kept");
+        for b in Keyspace::RETIRED {
+            assert_eq!(store.db.scan_prefix([b]).count(), 0, "retired keys under {}", b as char);
+        }
+        let ion = corpus[0].record.ion.symbol();
+        let want: Vec<String> = corpus[..2].iter().filter(|c| c.record.ion.symbol() == ion).map(|c| c.record.id.clone()).collect();
+        assert_eq!(store.ids_where("ion", ion).unwrap(), want, "the index is rebuilt from the records");
+        assert_eq!(store.count_in_range("em", std::ops::Bound::Unbounded, std::ops::Bound::Unbounded).unwrap(), 2);
         let mut ws = WriteSet::new("import", "more");
         for c in &corpus[2..] {
             ws.insert_record(&c.record, &c.host);
