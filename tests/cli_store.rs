@@ -217,13 +217,20 @@ fn a_schema_2_store_is_upgraded_in_place_when_opened() {
     let q = ["query", "SELECT id, em FROM hops WHERE ion IN ('Li', 'Na', 'Mg') AND em < 10 ORDER BY id", "--format", "csv"];
     let expected = s.run(&q).ok();
     assert!(expected.lines().count() > 1, "{expected}");
-    // Make it a schema-2 store: no composite index keys (prefix `c`), version 2.
+    // Make it a schema-2 store: one key per index entry (`x`, `n`), no composite index, no
+    // posting chunks (`X`, `N`, `C`), version 2.
     {
         let db = open_sled_directly(&s.path);
-        let composite: Vec<_> = db.scan_prefix(b"c\0").keys().map(|k| k.unwrap()).collect();
-        assert!(!composite.is_empty(), "a schema-3 store has composite index keys");
-        for k in composite {
-            db.remove(k).unwrap();
+        let composite: Vec<_> = db.scan_prefix(b"C\0").keys().map(|k| k.unwrap()).collect();
+        assert!(!composite.is_empty(), "a schema-6 store has composite posting chunks");
+        for prefix in [&b"X\0"[..], b"N\0", b"C\0"] {
+            for k in db.scan_prefix(prefix).keys() {
+                db.remove(k.unwrap()).unwrap();
+            }
+        }
+        for id in VALID_IDS {
+            db.insert([&b"x\0source\0"[..], b"old\0", id.as_bytes()].concat(), &[] as &[u8]).unwrap();
+            db.insert([&b"n\0em\0"[..], &[0x80; 8], b"\0", id.as_bytes()].concat(), &[] as &[u8]).unwrap();
         }
         db.insert(b"m\0schema_version", 2u32.to_be_bytes().to_vec()).unwrap();
         db.flush().unwrap();
@@ -235,10 +242,14 @@ fn a_schema_2_store_is_upgraded_in_place_when_opened() {
     assert_eq!(s.log_ops(), vec!["init", "import", "upgrade"]);
     let db = open_sled_directly(&s.path);
     assert_eq!(db.get(b"m\0schema_version").unwrap().unwrap().as_ref(), &hopdb::store::SCHEMA_VERSION.to_be_bytes());
-    // One composite key per (record, composite field) entry of the secondary index.
-    let secondary: usize = hopdb::store::COMPOSITE_FIELDS.iter().map(|f| db.scan_prefix(format!("x\0{f}\0").as_bytes()).count()).sum();
-    assert!(secondary >= 3 * 3, "fidelity, ion and source at least: {secondary}");
-    assert_eq!(db.scan_prefix(b"c\0").count(), secondary);
+    for retired in [&b"x\0"[..], b"n\0", b"c\0"] {
+        assert_eq!(db.scan_prefix(retired).count(), 0, "the one-key-per-entry indexes are removed");
+    }
+    // A chunk per composite term: fidelity, ion and source at least, one entry per record each.
+    let terms: Vec<Vec<u8>> = db.scan_prefix(b"C\0").keys().map(|k| k.unwrap().to_vec()).collect();
+    assert!(terms.len() >= 3, "{} composite chunks", terms.len());
+    let fidelity_entries: u64 = db.scan_prefix(b"C\0fidelity\0").values().map(|v| v.unwrap()[0] as u64).sum();
+    assert_eq!(fidelity_entries, VALID_IDS.len() as u64, "one fidelity entry per record");
 }
 
 #[test]

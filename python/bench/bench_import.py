@@ -4,7 +4,8 @@ Measured in one run, one after the other, on the synthetic LiTraj-style file tha
 ``bench_query.py`` builds (``synthetic-N.xyz`` in ``--workdir``; built when missing):
 
 * ``hopdb import xyz FILE --fidelity bvse`` into a fresh store: wall time, peak RSS of the
-  process (``wait4``), files on disk; then ``hopdb compact`` and the files after it;
+  process (``wait4``), files on disk (the import ends with a compaction, since it more than
+  doubles the store); ``--no-compact`` measures the import without it as well;
 * the same frames written into a fresh ASE SQLite database (``ase.io.iread`` and
   ``con.write`` in one transaction, in a child process): wall time, peak RSS, file size;
 * opening the imported store for ``SELECT COUNT(*) FROM hops WHERE ion = 'Mg'``: median wall
@@ -79,6 +80,7 @@ def main() -> None:
     ap.add_argument("--scratch", type=Path, default=None, help="where the stores are written (default: a temporary directory)")
     ap.add_argument("--query-runs", type=int, default=5)
     ap.add_argument("--skip-ase", action="store_true", help="measure hopdb only")
+    ap.add_argument("--no-compact", action="store_true", help="also measure the import without its compaction")
     ap.add_argument("--write-docs", type=Path, default=None, help="write the table into this Markdown file")
     a = ap.parse_args()
 
@@ -96,10 +98,15 @@ def main() -> None:
         h_wall, h_rss = run_measured([hopdb, "--db", os.fspath(store), "import", "xyz", os.fspath(xyz), "--fidelity", "bvse", "--format", "json"])
         h_size = dir_size(store)
         log(f"  {h_wall:.1f} s, peak RSS {mb(h_rss)}, store {mb(h_size)}")
-        log("hopdb compact ...")
-        c_wall, c_rss = run_measured([hopdb, "--db", os.fspath(store), "compact"])
-        c_size = dir_size(store)
-        log(f"  {c_wall:.1f} s, peak RSS {mb(c_rss)}, store {mb(c_size)}")
+        raw = None
+        if a.no_compact:
+            raw_store = scratch / "store-raw"
+            subprocess.run([hopdb, "--db", os.fspath(raw_store), "init"], check=True, stdout=subprocess.DEVNULL)
+            log("hopdb import xyz --no-compact ...")
+            r_wall, r_rss = run_measured([hopdb, "--db", os.fspath(raw_store), "import", "xyz", os.fspath(xyz), "--fidelity", "bvse", "--no-compact", "--format", "json"])
+            raw = (r_wall, r_rss, dir_size(raw_store))
+            shutil.rmtree(raw_store, ignore_errors=True)
+            log(f"  {r_wall:.1f} s, peak RSS {mb(r_rss)}, store {mb(raw[2])}")
         q = [hopdb, "--db", os.fspath(store), "query", "SELECT COUNT(*) FROM hops WHERE ion = 'Mg'", "--format", "json"]
         qs = [run_measured(q) for _ in range(a.query_runs)]
         q_wall = statistics.median(t for t, _ in qs)
@@ -131,14 +138,17 @@ def main() -> None:
             f"| import wall time | {a_wall:.1f} s | {h_wall:.1f} s | {h_wall / a_wall:.2f}x |",
             f"| import peak RSS | {mb(a_rss)} | {mb(h_rss)} | {h_rss / a_rss:.1f}x |",
             f"| on disk after the import | {mb(a_size)} | {mb(h_size)} | {h_size / a_size:.2f}x |",
-            f"| on disk after `hopdb compact` ({c_wall:.0f} s, peak RSS {mb(c_rss)}) | | {mb(c_size)} | {c_size / a_size:.2f}x |",
         ]
+        if raw:
+            lines += [
+                f"| import with `--no-compact`: wall time | | {raw[0]:.1f} s | {raw[0] / a_wall:.2f}x |",
+                f"| import with `--no-compact`: peak RSS, on disk | | {mb(raw[1])}, {mb(raw[2])} | {raw[2] / a_size:.2f}x (disk) |",
+            ]
     else:
         lines += [
             f"| import wall time | | {h_wall:.1f} s | |",
             f"| import peak RSS | | {mb(h_rss)} | |",
             f"| on disk after the import | | {mb(h_size)} | |",
-            f"| on disk after `hopdb compact` ({c_wall:.0f} s) | | {mb(c_size)} | |",
         ]
     lines += [
         f"| `hopdb query \"SELECT COUNT(*) FROM hops WHERE ion = 'Mg'\"` (process, median of {a.query_runs}) | | {q_wall:.3f} s, {mb(q_rss)} | |",

@@ -25,6 +25,10 @@ pub struct CommonImport {
     /// is still all-or-nothing: it is published by one final write).
     #[arg(long, value_name = "N", default_value_t = hopdb::import::DEFAULT_BATCH_RECORDS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub batch_records: usize,
+    /// Do not compact the store after a large import (by default an import that writes at
+    /// least 10,000 records and at least doubles the store ends with `hopdb compact`).
+    #[arg(long)]
+    pub no_compact: bool,
     /// Output format of the report.
     #[arg(long, value_parser = crate::cli::format_parser(), default_value = "table")]
     pub format: Format,
@@ -300,7 +304,20 @@ pub fn import(db: &Path, cmd: ImportCmd) -> Result<()> {
     let created = !db.join("data").is_dir();
     let store = Store::open_or_create(db)?;
     let result = import_into(&store, cmd);
-    let wrote = matches!(&result, Ok(n) if *n > 0);
+    let wrote = matches!(&result, Ok((n, _)) if *n > 0);
+    if let Ok((n, may_compact)) = result {
+        if n > 0 && may_compact && import::worth_compacting(&store, n)? {
+            let (store, r) = store.compact()?;
+            let mib = |b: u64| b as f64 / 1048576.0;
+            eprintln!(
+                "compacted the store: {:.1} MiB -> {:.1} MiB of files in {:.1} s (--no-compact skips this)",
+                mib(r.bytes_on_disk_before),
+                mib(r.bytes_on_disk_after),
+                r.seconds
+            );
+            return note_version(&store);
+        }
+    }
     if wrote {
         note_version(&store)?;
     }
@@ -405,7 +422,8 @@ pub fn diff(db: &Path, a: DiffArgs) -> Result<()> {
 }
 
 /// Run an import into an open store; returns the number of records added.
-fn import_into(store: &Store, cmd: ImportCmd) -> Result<usize> {
+/// Run an import; the records written, and whether a compaction may follow.
+fn import_into(store: &Store, cmd: ImportCmd) -> Result<(usize, bool)> {
     let part = |p: &Option<PartitionArg>| {
         p.map(|p| match p {
             PartitionArg::Train => SourcePartition::Train,
@@ -426,14 +444,14 @@ fn import_into(store: &Store, cmd: ImportCmd) -> Result<usize> {
         }
         ImportCmd::Manifest { file, dataset, common } => (Source::Manifest { file, dataset }, common),
         ImportCmd::Jsonl { file, common } => (Source::Jsonl { file }, common),
-        ImportCmd::Parquet { dir, format } => return import_parquet(store, &dir, format),
+        ImportCmd::Parquet { dir, format } => return import_parquet(store, &dir, format).map(|n| (n, true)),
     };
     let report = import::source::import(store, &source, &opts(&common)).map_err(|e| match e {
         import::ImportError::Invalid(_) => anyhow::anyhow!("{e}\n(use --skip-invalid to import the valid records and report the rest)"),
         e => e.into(),
     })?;
     print_report(&report, common.format, common.dry_run);
-    Ok(if common.dry_run { 0 } else { report.added.len() })
+    Ok((if common.dry_run { 0 } else { report.added.len() }, !common.no_compact))
 }
 
 /// `import parquet DIR`: merge the parts of a sharded BVSE corpus.

@@ -39,6 +39,18 @@ impl PostingOps {
     pub fn set(&mut self, term: Vec<u8>, entry: Vec<u8>, present: bool) {
         self.terms.entry(term).or_default().insert(entry, present);
     }
+
+    /// Add the operations of a later write (its operations win).
+    pub fn merge(&mut self, later: PostingOps) {
+        for (term, ops) in later.terms {
+            self.terms.entry(term).or_default().extend(ops);
+        }
+    }
+
+    /// Number of (term, entry) operations.
+    pub fn len(&self) -> usize {
+        self.terms.values().map(BTreeMap::len).sum()
+    }
 }
 
 fn put_varint(out: &mut Vec<u8>, mut x: usize) {

@@ -3,7 +3,8 @@
 //!
 //! [`Store::begin_staged`] reserves the next data version `v` and writes the marker meta
 //! `staging` = `v` (flushed) before anything else. Each [`StagedWrite::apply`] is one sled batch
-//! of records, index entries and host structures, with the history of the records it touches
+//! of records and host structures (their index entries are held and written in bulk, at the
+//! latest just before publishing), with the history of the records it touches
 //! under version `v` (the first state wins: the state before the whole staged write) and, for
 //! each host structure the store did not hold, a staging entry (keyspace `t`: `v`, structure
 //! id). [`StagedWrite::publish`] writes the audit entry `v` in one batch: that single write is
@@ -23,6 +24,7 @@
 use super::codec::{decode, encode};
 use super::history::history_key;
 use super::keyspace::{key, prefix, Keyspace};
+use super::postings::PostingOps;
 use super::{AuditEntry, DataVersion, Result, Store, StoreError, WriteSet};
 use crate::record::{now, HopRecord};
 
@@ -41,7 +43,15 @@ pub struct StagedWrite<'s> {
     summary: String,
     records: u64,
     finished: bool,
+    /// Index operations of the batches applied so far, written in bulk
+    /// ([`STAGED_INDEX_OPS`]): nothing reads an unpublished write's index, and a posting
+    /// chunk rewritten once for many batches costs sled's log far less than once per batch.
+    postings: PostingOps,
 }
+
+/// Index operations a staged write holds before it writes them (about 60 bytes each: a few
+/// tens of MB, covering some 25,000 records).
+const STAGED_INDEX_OPS: usize = 400_000;
 
 impl Store {
     /// Begin a staged write for operation `op`: reserve the next data version and mark it as
@@ -56,7 +66,7 @@ impl Store {
         self.db.insert(key(Keyspace::Meta, &[STAGING_KEY.as_bytes()]), &seq.to_be_bytes()).map_err(|e| self.sled_error(e))?;
         self.db.flush().map_err(|e| self.sled_error(e))?;
         *active = Some(seq);
-        Ok(StagedWrite { store: self, seq, op: op.to_string(), summary: summary.into(), records: 0, finished: false })
+        Ok(StagedWrite { store: self, seq, op: op.to_string(), summary: summary.into(), records: 0, finished: false, postings: PostingOps::default() })
     }
 
     /// The data version a write applied now would make: one more than the last audit entry's.
@@ -191,7 +201,10 @@ impl StagedWrite<'_> {
             }
         }
         store.pack_structures(&mut batch, structures)?;
-        store.apply_postings(&mut batch, postings)?;
+        self.postings.merge(postings);
+        if self.postings.len() >= STAGED_INDEX_OPS {
+            store.apply_postings(&mut batch, std::mem::take(&mut self.postings))?;
+        }
         *store.count_hint.lock().unwrap_or_else(|e| e.into_inner()) = (0, false);
         store.db.apply_batch(batch).map_err(|e| store.sled_error(e))?;
         // Flushing each batch bounds what sled buffers in memory.
@@ -204,6 +217,10 @@ impl StagedWrite<'_> {
     /// next data version; then the staging entries and the marker are removed.
     pub fn publish(mut self) -> Result<DataVersion> {
         let store = self.store;
+        // The index operations still held, in a batch of their own (not yet published).
+        let mut batch = sled::Batch::default();
+        store.apply_postings(&mut batch, std::mem::take(&mut self.postings))?;
+        store.db.apply_batch(batch).map_err(|e| store.sled_error(e))?;
         let entry = AuditEntry {
             seq: self.seq,
             at: now(),
