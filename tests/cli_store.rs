@@ -519,3 +519,22 @@ fn a_staged_import_killed_with_sigkill_is_all_or_nothing() {
     eprintln!("full import {full:?}; (fraction, killed while running, records): {outcomes:?}");
     assert!(outcomes.iter().any(|(_, killed, n)| *killed && *n == 3), "no kill landed while the batches were written");
 }
+
+/// An import that writes at least 10,000 records and at least doubles the store ends with a
+/// compaction (its own audit entry, the store unchanged otherwise); `--no-compact` skips it.
+#[test]
+fn a_large_import_ends_with_a_compaction_unless_told_not_to() {
+    let n = hopdb::import::COMPACT_AFTER_RECORDS as u64;
+    let (_work, big) = big_band_file(n as usize);
+    for (extra, ops) in [(vec![], vec!["init", "import", "import", "compact"]), (vec!["--no-compact"], vec!["init", "import", "import"])] {
+        let s = store_with_fixture();
+        let mut args = vec!["import", "band", big.to_str().unwrap(), "--partition", "test", "--format", "json"];
+        args.extend(extra.iter().copied());
+        let out = s.run(&args);
+        out.ok();
+        let err = out.stderr();
+        assert_eq!(err.contains("compacted the store"), extra.is_empty(), "{err}");
+        assert_eq!(s.log_ops(), ops);
+        assert_eq!(consistent_count(&s, 3, n), 3 + n);
+    }
+}
