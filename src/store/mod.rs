@@ -107,6 +107,9 @@ pub const SCHEMA_VERSION: u32 = 6;
 /// The meta name of the schema version (a big-endian u32).
 const SCHEMA_VERSION_KEY: &str = "schema_version";
 
+/// The meta name of the records' zstd dictionary (raw bytes), trained by a compaction.
+const RECORDS_DICT_KEY: &str = "records_dict";
+
 /// Store errors.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -458,6 +461,12 @@ impl Store {
     /// A store over open sled files, with the lock already held.
     fn from_parts(path: PathBuf, db: sled::Db, lock: File) -> Result<Store> {
         let pack = pack::Pack::open(&path.join("data")).map_err(|e| e.at(&path))?;
+        // The records' compression dictionary, if a compaction trained one.
+        if let Some(dict) = db.get(key(Keyspace::Meta, &[RECORDS_DICT_KEY.as_bytes()])).map_err(|e| StoreError::from(e).at(&path))? {
+            if codec::register_dictionary(&dict).is_none() {
+                return Err(StoreError::Damaged { path: Some(path), detail: "its meta records_dict is not a zstd dictionary".into() });
+            }
+        }
         Ok(Store { path, db, _lock: lock, pack, count_hint: std::sync::Mutex::new((0, false)), commit_lock: std::sync::Mutex::new(()), staging: std::sync::Mutex::new(None) })
     }
 

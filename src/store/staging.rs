@@ -213,14 +213,18 @@ impl StagedWrite<'_> {
         Ok(())
     }
 
+    /// Write the index operations still held, in a batch of their own (not yet published).
+    fn write_held_index(&mut self) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        self.store.apply_postings(&mut batch, std::mem::take(&mut self.postings))?;
+        self.store.db.apply_batch(batch).map_err(|e| self.store.sled_error(e))
+    }
+
     /// Publish the staged write: its audit entry, in one atomic write, makes it the store's
     /// next data version; then the staging entries and the marker are removed.
     pub fn publish(mut self) -> Result<DataVersion> {
         let store = self.store;
-        // The index operations still held, in a batch of their own (not yet published).
-        let mut batch = sled::Batch::default();
-        store.apply_postings(&mut batch, std::mem::take(&mut self.postings))?;
-        store.db.apply_batch(batch).map_err(|e| store.sled_error(e))?;
+        self.write_held_index()?;
         let entry = AuditEntry {
             seq: self.seq,
             at: now(),
@@ -370,7 +374,9 @@ mod tests {
         let r0 = store.records().next().unwrap().unwrap().id;
         let mut st = store.begin_staged("import", "staged").unwrap();
         stage_batches(&store, &mut st, &cands, &r0);
-        // The publishing write lands, then the process dies before the clean-up.
+        // The publishing writes land (the held index entries, the audit entry), then the
+        // process dies before the clean-up.
+        st.write_held_index().unwrap();
         let entry = AuditEntry { seq: st.version(), at: now(), op: "import".into(), summary: "s".into(), records: 91, user: None, hopdb_version: "t".into() };
         store.db.insert(key(Keyspace::Audit, &[&st.version().to_be_bytes()]), encode(&entry)).unwrap();
         std::mem::forget(st);
