@@ -192,16 +192,17 @@ impl TempStore {
 pub const VALID_IDS: [&str; 3] = ["devi2025:LiF_vac_1", "devi2025:LiF_vac_2", "devi2025:LiF_vac_3"];
 
 /// A band JSON list of `n` distinct synthetic hops: a Li hop between two tetrahedral sites of
-/// an fcc O4 host, in orthorhombic cells whose lattice lengths (6.0 to 10.5 A, 0.3 A steps)
+/// an fcc O4 host, in orthorhombic cells whose lattice lengths (6.0 to 12.3 A, 0.3 A steps)
 /// differ for every hop, so no two hops are duplicates and every host is distinct.
 pub fn synthetic_band_json(n: usize) -> String {
-    assert!(n <= 16 * 16 * 16);
+    const K: usize = 22;
+    assert!(n <= K * K * K);
     let o_sites = [[0.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.5, 0.0, 0.5], [0.0, 0.5, 0.5]];
     let (ini, fin) = ([0.25, 0.25, 0.25], [0.75, 0.25, 0.25]);
     let recs: Vec<Value> = (0..n)
         .map(|i| {
             let len = |k: usize| 6.0 + 0.3 * k as f64;
-            let (a, b, c) = (len(i % 16), len((i / 16) % 16), len(i / 256));
+            let (a, b, c) = (len(i % K), len((i / K) % K), len(i / (K * K)));
             let mut coords: Vec<[f64; 3]> = (0..5)
                 .map(|k| {
                     let t = k as f64 / 4.0;
