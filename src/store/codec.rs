@@ -70,10 +70,9 @@ pub(super) fn train_dictionary(samples: &[Vec<u8>]) -> Option<Vec<u8>> {
 }
 
 /// The stored form of raw bincode compressed with the registered dictionary `dict_id` (tag
-/// 3), or under [`encode_bincode`] when that is smaller or the dictionary is unknown.
+/// 3), or under [`encode_bincode`] when the dictionary does not shrink it or is unknown.
 pub(super) fn encode_bincode_with(raw: &[u8], dict_id: u32) -> Vec<u8> {
-    let plain = encode_bincode(raw);
-    let Some((enc, _)) = dictionaries().read().unwrap_or_else(|e| e.into_inner()).get(&dict_id).copied() else { return plain };
+    let Some((enc, _)) = dictionaries().read().unwrap_or_else(|e| e.into_inner()).get(&dict_id).copied() else { return encode_bincode(raw) };
     let z = DICT_COMPRESSORS.with(|cell| {
         let mut map = cell.borrow_mut();
         if let std::collections::hash_map::Entry::Vacant(e) = map.entry(dict_id) {
@@ -85,13 +84,14 @@ pub(super) fn encode_bincode_with(raw: &[u8], dict_id: u32) -> Vec<u8> {
         }
     });
     match z {
-        Ok(z) if z.len() + 1 < plain.len() => {
+        // Compared with the raw bincode, not with a second (dictionary-less) compression.
+        Ok(z) if z.len() < raw.len() => {
             let mut out = Vec::with_capacity(z.len() + 1);
             out.push(TAG_ZSTD_DICT);
             out.extend_from_slice(&z);
             out
         }
-        _ => plain,
+        _ => encode_bincode(raw),
     }
 }
 
