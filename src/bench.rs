@@ -65,6 +65,21 @@ pub fn import_synthetic(n: usize, seed: u64, scratch: &Path) -> anyhow::Result<I
     Ok(ImportRun { records: rep.added.len(), seconds, bytes_on_disk: dir_size(scratch) })
 }
 
+/// Write the synthetic corpus of [`import_synthetic`] (`n` hops from `seed`) as LiTraj-style
+/// extended XYZ, one centroid frame per hop, generated and written one host at a time (a
+/// 1.2M-frame file takes no more memory than a small one). The frames leave out the import
+/// time, so the bytes depend on `n` and `seed` alone. Returns the frames written.
+pub fn write_synthetic_xyz(n: usize, seed: u64, out: &mut dyn std::io::Write) -> std::io::Result<usize> {
+    let mut frames = 0;
+    for mut c in crate::synthetic::bvse_like_stream(n, seed) {
+        c.record.provenance.imported_at.clear();
+        out.write_all(crate::export::xyz_frame(&c.record, &c.host).as_bytes())?;
+        frames += 1;
+    }
+    out.flush()?;
+    Ok(frames)
+}
+
 /// Timings of the model pipeline on the devi2025 hops, `runs` times each (medians are taken
 /// by the caller): descriptors of all hops (computed, not read from the cache), a fit of the
 /// random forest and of the boosted trees with the settings `TUNE` picks on the paper's
@@ -239,4 +254,32 @@ pub fn bvse_timings(dataset: &Path, min_atoms: usize, max_atoms: usize, max_hops
     let python_median_s = (!both.is_empty()).then(|| median(&both.iter().map(|h| h.python_s.unwrap_or(f64::NAN)).collect::<Vec<_>>()));
     let speedup_vs_python = python_median_s.map(|p| p * 1e3 / median(&both.iter().map(|h| h.ions_ms).collect::<Vec<_>>()));
     Ok(BvseTimings { hops, hopdb_median_ms, ions_median_ms, python_median_s, speedup_vs_python })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::import::litraj::{read_xyz_file, LitrajOptions};
+    use crate::record::Fidelity;
+
+    #[test]
+    fn the_synthetic_xyz_file_is_deterministic_and_reads_back_as_the_corpus() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        assert_eq!(write_synthetic_xyz(25, 9, &mut a).unwrap(), 25);
+        write_synthetic_xyz(25, 9, &mut b).unwrap();
+        assert_eq!(a, b, "same n and seed, same bytes");
+        let file = dir.path().join("s.xyz");
+        std::fs::write(&file, &a).unwrap();
+        let opts = LitrajOptions { dataset: "synthetic".into(), fidelity: Fidelity::Bvse, trajectory: false, dataset_version: "seed 9".into() };
+        let (cands, rejected) = read_xyz_file(&file, &opts).unwrap();
+        assert!(rejected.is_empty(), "{rejected:?}");
+        let corpus = crate::synthetic::bvse_like_corpus(25, 9);
+        assert_eq!(cands.len(), 25);
+        for (c, want) in cands.iter().zip(&corpus) {
+            assert!((c.record.em - want.record.em).abs() < 1e-12);
+            assert_eq!(c.host.len(), want.host.len());
+            assert_eq!(c.record.ion, want.record.ion);
+        }
+    }
 }

@@ -9,7 +9,11 @@ Measured in one run, one after the other, on the synthetic LiTraj-style file tha
 * the same frames written into a fresh ASE SQLite database (``ase.io.iread`` and
   ``con.write`` in one transaction, in a child process): wall time, peak RSS, file size;
 * opening the imported store for ``SELECT COUNT(*) FROM hops WHERE ion = 'Mg'``: median wall
-  time and peak RSS of the whole process over ``--query-runs`` runs.
+  time and peak RSS of the whole process over ``--query-runs`` runs;
+* with ``--scale-n N`` (1,200,000 for the issue's target), the same import of an N-frame file
+  of the same corpus (``synthetic-N.xyz``, written by ``hopdb._hopdb.write_synthetic_xyz`` when
+  missing, streamed): wall time, peak RSS, store size, and the time as a multiple of the first
+  import's (the stores of both need disk: about 5 GB per million frames, plus the file).
 
 Usage::
 
@@ -81,6 +85,7 @@ def main() -> None:
     ap.add_argument("--query-runs", type=int, default=5)
     ap.add_argument("--skip-ase", action="store_true", help="measure hopdb only")
     ap.add_argument("--no-compact", action="store_true", help="also measure the import without its compaction")
+    ap.add_argument("--scale-n", type=int, default=0, help="also import a file of this many frames (hopdb only)")
     ap.add_argument("--write-docs", type=Path, default=None, help="write the table into this Markdown file")
     a = ap.parse_args()
 
@@ -112,6 +117,22 @@ def main() -> None:
         q_wall = statistics.median(t for t, _ in qs)
         q_rss = statistics.median(r for _, r in qs)
         log(f"  query: median {q_wall:.3f} s, peak RSS {mb(q_rss)}")
+        scale = None
+        if a.scale_n:
+            big = a.workdir / f"synthetic-{a.scale_n}.xyz"
+            if not big.exists():
+                from hopdb import _hopdb
+
+                log(f"writing {big} ...")
+                _hopdb.write_synthetic_xyz(os.fspath(big), a.scale_n)
+            big_store = scratch / "store-scale"
+            shutil.rmtree(store, ignore_errors=True)  # room on disk for the larger store
+            subprocess.run([hopdb, "--db", os.fspath(big_store), "init"], check=True, stdout=subprocess.DEVNULL)
+            log(f"hopdb import xyz {big} ...")
+            s_wall, s_rss = run_measured([hopdb, "--db", os.fspath(big_store), "import", "xyz", os.fspath(big), "--fidelity", "bvse", "--format", "json"])
+            scale = (s_wall, s_rss, dir_size(big_store), big.stat().st_size)
+            shutil.rmtree(big_store, ignore_errors=True)
+            log(f"  {s_wall:.1f} s ({s_wall / h_wall:.1f}x the {a.n} import), peak RSS {mb(s_rss)}, store {mb(scale[2])}")
         ase_row = None
         if not a.skip_ase:
             asedb = scratch / "ase.db"
@@ -154,6 +175,17 @@ def main() -> None:
         f"| `hopdb query \"SELECT COUNT(*) FROM hops WHERE ion = 'Mg'\"` (process, median of {a.query_runs}) | | {q_wall:.3f} s, {mb(q_rss)} | |",
         "",
     ]
+    if scale:
+        s_wall, s_rss, s_size, s_file = scale
+        lines += [
+            f"The same import of `synthetic-{a.scale_n}.xyz` ({a.scale_n} frames of the same corpus, {mb(s_file)}), hopdb only:",
+            "",
+            f"| frames | import wall time | x the {a.n} import | import peak RSS | on disk after the import |",
+            "|---:|---:|---:|---:|---:|",
+            f"| {a.n} | {h_wall:.1f} s | 1.0x | {mb(h_rss)} | {mb(h_size)} |",
+            f"| {a.scale_n} | {s_wall:.1f} s | {s_wall / h_wall:.1f}x | {mb(s_rss)} | {mb(s_size)} |",
+            "",
+        ]
     text = "\n".join(lines)
     print(text)
     if a.write_docs:

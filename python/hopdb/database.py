@@ -46,13 +46,16 @@ class ImportReport:
     duplicates) for hops already stored with the same barrier (skipped); ``rejected``:
     (origin, reason) of records left out (only with ``skip_invalid=True``: otherwise a
     rejected record raises :class:`hopdb.ImportRejected` and nothing is written);
-    ``flagged``: (id, data-quality flags) of added records.
+    ``flagged``: (id, data-quality flags) of added records; ``compaction``: the report of
+    the compaction that followed the import (see :meth:`Database.compact`), or None when there
+    was none.
     """
 
     added: List[str]
     duplicates: List[Tuple[str, str]]
     rejected: List[Tuple[str, str]]
     flagged: List[Tuple[str, List[str]]]
+    compaction: Optional[Dict[str, Any]] = None
 
     @classmethod
     def _from_dict(cls, d: Dict[str, Any]) -> "ImportReport":
@@ -61,6 +64,7 @@ class ImportReport:
             duplicates=[tuple(x) for x in d["duplicates"]],  # type: ignore[misc]
             rejected=[(r["origin"], r["reason"]) for r in d["rejected"]],
             flagged=[(i, list(f)) for i, f in d["flagged"]],
+            compaction=d.get("compaction"),
         )
 
 
@@ -234,7 +238,9 @@ class Database:
     def _import(self, kind: str, path: PathLike, **kw: Any) -> ImportReport:
         return ImportReport._from_dict(self._store.import_source(kind, os.fspath(path), **kw))
 
-    def import_devi(self, dir: PathLike, *, skip_invalid: bool = False, strict: bool = False, dry_run: bool = False, mlip: bool = True) -> ImportReport:
+    def import_devi(
+        self, dir: PathLike, *, skip_invalid: bool = False, strict: bool = False, dry_run: bool = False, mlip: bool = True, compact: bool = True
+    ) -> ImportReport:
         """Import the devi2025 dataset directory (``hopdb import devi``): the 619 DFT hops and,
         unless ``mlip=False``, the tabulated MACE-MP-0 barriers as ``mlip`` records linked to them.
 
@@ -242,8 +248,10 @@ class Database:
         rejected record) and nothing is written, unless ``skip_invalid``. ``strict`` also
         rejects records with data-quality flags; ``dry_run`` validates without writing.
         Hops already stored with the same barrier are reported as duplicates and skipped.
+        An import of 10,000 records or more that at least doubles the store ends with a
+        compaction (:meth:`compact`), as the CLI's does; ``compact=False`` skips it.
         """
-        return self._import("devi", dir, skip_invalid=skip_invalid, strict=strict, dry_run=dry_run, mlip=mlip)
+        return self._import("devi", dir, skip_invalid=skip_invalid, strict=strict, dry_run=dry_run, mlip=mlip, compact=compact)
 
     def import_xyz(
         self,
@@ -255,24 +263,42 @@ class Database:
         skip_invalid: bool = False,
         strict: bool = False,
         dry_run: bool = False,
+        compact: bool = True,
     ) -> ImportReport:
         """Import LiTraj extended XYZ (``hopdb import xyz``): centroid frames, or NEB
         trajectories with ``trajectory=True``. Rules as in :meth:`import_devi`."""
         return self._import(
             "xyz", file, fidelity=fidelity, dataset=dataset, trajectory=trajectory,
-            skip_invalid=skip_invalid, strict=strict, dry_run=dry_run,
+            skip_invalid=skip_invalid, strict=strict, dry_run=dry_run, compact=compact,
         )
 
     def import_manifest(
-        self, file: PathLike, *, dataset: str = "curated", skip_invalid: bool = False, strict: bool = False, dry_run: bool = False
+        self,
+        file: PathLike,
+        *,
+        dataset: str = "curated",
+        skip_invalid: bool = False,
+        strict: bool = False,
+        dry_run: bool = False,
+        compact: bool = True,
     ) -> ImportReport:
         """Import a curator manifest of CIF/POSCAR files (``hopdb import manifest``; the format
         is in docs/IMPORT_FORMATS.md). Rules as in :meth:`import_devi`."""
-        return self._import("manifest", file, dataset=dataset, skip_invalid=skip_invalid, strict=strict, dry_run=dry_run)
+        return self._import("manifest", file, dataset=dataset, skip_invalid=skip_invalid, strict=strict, dry_run=dry_run, compact=compact)
 
-    def import_jsonl(self, file: PathLike, *, skip_invalid: bool = False, strict: bool = False, dry_run: bool = False) -> ImportReport:
-        """Import hopdb's own JSON lines export (``hopdb import jsonl``)."""
-        return self._import("jsonl", file, skip_invalid=skip_invalid, strict=strict, dry_run=dry_run)
+    def import_jsonl(
+        self, file: PathLike, *, skip_invalid: bool = False, strict: bool = False, dry_run: bool = False, compact: bool = True
+    ) -> ImportReport:
+        """Import hopdb's own JSON lines export (``hopdb import jsonl``). Rules as in
+        :meth:`import_devi`."""
+        return self._import("jsonl", file, skip_invalid=skip_invalid, strict=strict, dry_run=dry_run, compact=compact)
+
+    def compact(self) -> Dict[str, Any]:
+        """Rewrite the store into fresh files (``hopdb compact``): sled's files shrink to
+        about half after a large import, and records are re-encoded with a dictionary trained
+        on them. Atomic: an interrupted compaction leaves the old store. Returns ``keys``,
+        ``bytes``, ``bytes_on_disk_before``, ``bytes_on_disk_after`` and ``seconds``."""
+        return self._store.compact()
 
     def add(
         self,
@@ -418,11 +444,12 @@ class Database:
         :func:`hopdb.corpus_shard`, or an import for another store. Returns the records written."""
         return self._store.export_jsonl(os.fspath(path), query, None if params is None else list(params))
 
-    def import_parquet(self, dir: PathLike) -> Dict[str, Any]:
+    def import_parquet(self, dir: PathLike, *, compact: bool = True) -> Dict[str, Any]:
         """Merge the Parquet parts of a sharded BVSE corpus (``hopdb import parquet``; parts
         and state files written by :func:`hopdb.corpus_shard` or ``hopdb bvse corpus --shard``):
         the records the single-process corpus would store for the same seed and target,
         all-or-nothing, and idempotent (merging again adds nothing). Returns the report:
         ``parts``, ``rows``, ``target``, ``prefix``, ``records``, ``added``, ``failures_added``,
-        ``exhausted``."""
-        return self._store.import_parquet(os.fspath(dir))
+        ``exhausted``, and ``compaction`` (as in :class:`ImportReport`; ``compact=False``
+        skips it)."""
+        return self._store.import_parquet(os.fspath(dir), compact)

@@ -367,6 +367,40 @@ impl PyStore {
         });
         out.map_err(|e| e.to_py_err(py))
     }
+
+    /// Compact the open store in place ([`Store::compact`]), swapping in the compacted one. A
+    /// failed compaction leaves the old store intact on disk, which is opened again.
+    fn compact_now(&self) -> Res<hopdb::store::CompactReport> {
+        let mut guard = self.store.write().unwrap_or_else(|p| p.into_inner());
+        let store = guard.take().ok_or(Failure::Closed)?;
+        match store.compact() {
+            Ok((store, report)) => {
+                *guard = Some(store);
+                Ok(report)
+            }
+            Err(e) => {
+                *guard = Store::open(&self.path).ok();
+                Err(e.into())
+            }
+        }
+    }
+
+    /// After an import that wrote `written` records: compact when `allowed` and the import at
+    /// least doubled the store ([`hopdb::import::worth_compacting`], as the CLI does).
+    fn compact_after_import(&self, py: Python<'_>, written: usize, allowed: bool) -> PyResult<Option<hopdb::store::CompactReport>> {
+        if !allowed || written == 0 || !self.with(py, |s| Ok(hopdb::import::worth_compacting(s, written)?))? {
+            return Ok(None);
+        }
+        py.detach(|| self.compact_now()).map(Some).map_err(|e| e.to_py_err(py))
+    }
+}
+
+/// A compaction report as a dict, or None.
+fn compaction_to_py(py: Python<'_>, r: Option<hopdb::store::CompactReport>) -> PyResult<Py<PyAny>> {
+    match r {
+        None => Ok(py.None()),
+        Some(r) => Ok(json_to_py(py, &serde_json::to_value(&r).map_err(|e| Error::new_err(e.to_string()))?)?.unbind()),
+    }
 }
 
 #[pymethods]
@@ -437,8 +471,10 @@ impl PyStore {
     }
 
     /// Import a source (`kind`: devi, band, endpoints, xyz, manifest, jsonl) with the CLI's
-    /// all-or-nothing rules; returns the import report as a dict.
-    #[pyo3(signature = (kind, path, *, dataset = None, partition = None, tabulation = None, fidelity = None, trajectory = false, skip_invalid = false, strict = false, dry_run = false, mlip = true))]
+    /// all-or-nothing rules, then compact the store when the import at least doubled it (unless
+    /// `compact=False`, the CLI's `--no-compact`); returns the import report as a dict, its
+    /// `compaction` the compaction report or None.
+    #[pyo3(signature = (kind, path, *, dataset = None, partition = None, tabulation = None, fidelity = None, trajectory = false, skip_invalid = false, strict = false, dry_run = false, mlip = true, compact = true))]
     #[allow(clippy::too_many_arguments)]
     fn import_source<'py>(
         &self,
@@ -454,6 +490,7 @@ impl PyStore {
         strict: bool,
         dry_run: bool,
         mlip: bool,
+        compact: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let part = partition_of(partition.as_deref()).map_err(|e| e.to_py_err(py))?;
         let dataset_or = |d: &str| dataset.clone().unwrap_or_else(|| d.to_string());
@@ -472,7 +509,11 @@ impl PyStore {
         };
         let opts = ImportOptions { skip_invalid, strict, dry_run, ..Default::default() };
         let report = self.with(py, move |s| Ok(source::import(s, &src, &opts)?))?;
-        report_to_py(py, &report)
+        let written = if dry_run { 0 } else { report.added.len() };
+        let compaction = self.compact_after_import(py, written, compact)?;
+        let out = report_to_py(py, &report)?;
+        out.set_item("compaction", compaction_to_py(py, compaction)?)?;
+        Ok(out)
     }
 
     /// Add one hop from its initial and final structures, each (cell rows, symbols, fractional
@@ -676,12 +717,26 @@ impl PyStore {
 
     /// Merge the Parquet parts of a sharded BVSE corpus in `dir` (`hopdb import parquet`):
     /// all-or-nothing and idempotent. Returns the merge report as a dict.
-    fn import_parquet(&self, py: Python<'_>, dir: PathBuf) -> PyResult<Py<PyAny>> {
-        let v = self.with(py, move |s| {
+    /// Then compacts as `import_source` does (`compact=False` skips it).
+    #[pyo3(signature = (dir, compact = true))]
+    fn import_parquet(&self, py: Python<'_>, dir: PathBuf, compact: bool) -> PyResult<Py<PyAny>> {
+        let (v, written) = self.with(py, move |s| {
             let rep = hopdb::bvse::shard::import_parts(s, &dir).map_err(corpus_failure)?;
-            serde_json::to_value(&rep).map_err(|e| Failure::Other(e.to_string()))
+            let written = rep.added + rep.failures_added;
+            Ok((serde_json::to_value(&rep).map_err(|e| Failure::Other(e.to_string()))?, written))
         })?;
-        Ok(json_to_py(py, &v)?.unbind())
+        let compaction = self.compact_after_import(py, written, compact)?;
+        let out = json_to_py(py, &v)?;
+        out.set_item("compaction", compaction_to_py(py, compaction)?)?;
+        Ok(out.unbind())
+    }
+
+    /// Rewrite the store into fresh files (`hopdb compact`), atomically: a failure leaves the
+    /// old store. Returns the compaction report as a dict (`keys`, `bytes`,
+    /// `bytes_on_disk_before`, `bytes_on_disk_after`, `seconds`).
+    fn compact(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let r = py.detach(|| self.compact_now()).map_err(|e| e.to_py_err(py))?;
+        compaction_to_py(py, Some(r))
     }
 
     /// Store MLIP outcomes (`hopdb.mlip`): `runs` are JSON objects of `hopdb::mlip::MlipRun`,
@@ -794,11 +849,30 @@ impl PyStore {
 fn create_synthetic_store(py: Python<'_>, path: PathBuf, n: usize, seed: u64) -> PyResult<usize> {
     let out = py.detach(move || -> Res<usize> {
         let store = Store::create(&path)?;
-        let cands = hopdb::synthetic::bvse_like_corpus(n, seed);
-        let rep = hopdb::import::commit(&store, cands, vec![], &ImportOptions::default(), &format!("synthetic corpus of {n} hops, seed {seed}"))?;
+        let items = hopdb::synthetic::bvse_like_stream(n, seed).map(|c| Ok(Ok(c)));
+        let rep = hopdb::import::commit_stream(&store, items, &ImportOptions::default(), &format!("synthetic corpus of {n} hops, seed {seed}"))?;
         Ok(rep.added.len())
     });
     out.map_err(|e| e.to_py_err(py))
+}
+
+/// Write the synthetic corpus of `create_synthetic_store` (`n` hops from `seed`) as LiTraj-style
+/// extended XYZ at `path`, streamed (bounded memory for any `n`; written to `path.part`, then
+/// renamed). For the import benchmarks; returns the frames written.
+#[pyfunction]
+#[pyo3(signature = (path, n, seed = 42))]
+fn write_synthetic_xyz(py: Python<'_>, path: PathBuf, n: usize, seed: u64) -> PyResult<usize> {
+    let out = py.detach(move || -> std::io::Result<usize> {
+        let mut part = path.clone().into_os_string();
+        part.push(".part");
+        let part = PathBuf::from(part);
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&part)?);
+        let frames = hopdb::bench::write_synthetic_xyz(n, seed, &mut w)?;
+        w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::rename(&part, &path)?;
+        Ok(frames)
+    });
+    out.map_err(|e| Error::new_err(format!("writing the synthetic XYZ file: {e}")))
 }
 
 fn mlip_failure(e: hopdb::mlip::MlipError) -> Failure {
@@ -877,6 +951,7 @@ fn _hopdb(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ArrowStream>()?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
     m.add_function(wrap_pyfunction!(create_synthetic_store, m)?)?;
+    m.add_function(wrap_pyfunction!(write_synthetic_xyz, m)?)?;
     m.add_function(wrap_pyfunction!(corpus_shard, m)?)?;
     Ok(())
 }

@@ -114,3 +114,36 @@ def test_import_manifest(tmp_path):
         r = db.import_manifest(REPO / "fixtures" / "generic" / "manifest.csv", dataset="mylab")
         assert r.added and all(i.startswith("mylab:") for i in r.added)
         assert len(db) == len(r.added)
+
+
+def test_compact_keeps_every_record_and_the_handle_stays_usable(scratch_copy):
+    with hopdb.open(scratch_copy) as db:
+        before = db.query("SELECT id, em FROM hops ORDER BY id").to_pylist()
+        rep = db.compact()
+        assert rep["keys"] > DEVI_RECORDS and rep["bytes_on_disk_after"] > 0 and rep["seconds"] >= 0
+        # The same handle reads the compacted store, and writes to it.
+        assert db.query("SELECT id, em FROM hops ORDER BY id").to_pylist() == before
+        assert db.record("devi2025:Li4P2S7")["em"] == 0.3
+        db.edit("devi2025:Li4P2S7", notes="after compaction", reason="test")
+    with hopdb.open(scratch_copy) as db:
+        assert db.record("devi2025:Li4P2S7")["provenance"]["notes"] == "after compaction"
+        assert len(db) == DEVI_RECORDS
+
+
+def test_a_large_import_ends_with_a_compaction_unless_told_not_to(tmp_path):
+    from hopdb import _hopdb
+
+    n = 10_000  # hopdb::import::COMPACT_AFTER_RECORDS: the smallest import that compacts
+    xyz = tmp_path / "synthetic.xyz"
+    assert _hopdb.write_synthetic_xyz(str(xyz), n, 3) == n
+    with hopdb.open(tmp_path / "a.db", create=True) as db:
+        r = db.import_xyz(xyz)
+        assert len(r.added) == n and r.compaction is not None
+        assert r.compaction["bytes_on_disk_after"] < r.compaction["bytes_on_disk_before"]
+        assert db.query("SELECT COUNT(*) AS n FROM hops WHERE fidelity = 'bvse'").to_pylist() == [{"n": n}]
+        # Nothing new: no compaction.
+        again = db.import_xyz(xyz)
+        assert again.added == [] and len(again.duplicates) == n and again.compaction is None
+    with hopdb.open(tmp_path / "b.db", create=True) as db:
+        r = db.import_xyz(xyz, compact=False)
+        assert len(r.added) == n and r.compaction is None

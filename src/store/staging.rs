@@ -24,7 +24,8 @@
 use super::codec::{decode, encode};
 use super::history::history_key;
 use super::keyspace::{key, prefix, Keyspace};
-use super::postings::PostingOps;
+use super::postings::{remove_spill_dir, PostingOps, PostingSpill};
+use super::index::record_postings;
 use super::{AuditEntry, DataVersion, Result, Store, StoreError, WriteSet};
 use crate::record::{now, HopRecord};
 
@@ -43,15 +44,31 @@ pub struct StagedWrite<'s> {
     summary: String,
     records: u64,
     finished: bool,
-    /// Index operations of the batches applied so far, written in bulk
-    /// ([`STAGED_INDEX_OPS`]): nothing reads an unpublished write's index, and a posting
-    /// chunk rewritten once for many batches costs sled's log far less than once per batch.
-    postings: PostingOps,
+    /// Index operations of the batches applied so far, held out of sled (in memory, then in
+    /// sorted runs on disk) and written all at once just before publishing: nothing reads an
+    /// unpublished write's index, and each posting chunk is then rewritten about once
+    /// ([`PostingSpill`]).
+    postings: PostingSpill,
 }
 
-/// Index operations a staged write holds before it writes them (about 60 bytes each: a few
-/// tens of MB, covering some 25,000 records).
+/// Index operations held in memory (a staged write's, or a rollback's) before a sorted run is
+/// spilled to disk, and per batch when they are written (about 100 bytes each in memory: some
+/// 40 MB, covering some 20,000 records).
 const STAGED_INDEX_OPS: usize = 400_000;
+
+/// The store directory's scratch space for a staged write's index runs.
+pub(super) const STAGED_INDEX_DIR: &str = "staging.index";
+
+/// The store directory's scratch space for a rollback's index runs.
+const ROLLBACK_INDEX_DIR: &str = "staging.rollback";
+
+/// Staging-marker state byte: the staged write's index entries are all still held (none in
+/// sled), so a rollback has no index entries to undo.
+const INDEX_HELD: u8 = 0;
+
+/// Staging-marker state byte: the index entries are being written (or a hopdb before the byte
+/// existed wrote them batch by batch): a rollback must undo them.
+const INDEX_WRITTEN: u8 = 1;
 
 impl Store {
     /// Begin a staged write for operation `op`: reserve the next data version and mark it as
@@ -63,10 +80,11 @@ impl Store {
             return Err(StoreError::Invalid(format!("a staged write (data version {v}) is already in progress on this store")));
         }
         let seq = self.next_seq()?;
-        self.db.insert(key(Keyspace::Meta, &[STAGING_KEY.as_bytes()]), &seq.to_be_bytes()).map_err(|e| self.sled_error(e))?;
-        self.db.flush().map_err(|e| self.sled_error(e))?;
+        remove_spill_dir(&self.path.join(STAGED_INDEX_DIR))?;
+        self.set_staging_marker(seq, INDEX_HELD)?;
         *active = Some(seq);
-        Ok(StagedWrite { store: self, seq, op: op.to_string(), summary: summary.into(), records: 0, finished: false, postings: PostingOps::default() })
+        let postings = PostingSpill::new(self.path.join(STAGED_INDEX_DIR), STAGED_INDEX_OPS);
+        Ok(StagedWrite { store: self, seq, op: op.to_string(), summary: summary.into(), records: 0, finished: false, postings })
     }
 
     /// The data version a write applied now would make: one more than the last audit entry's.
@@ -78,14 +96,32 @@ impl Store {
         })
     }
 
+    /// Write (and flush) the staging marker: data version `seq`, index state `state`.
+    fn set_staging_marker(&self, seq: u64, state: u8) -> Result<()> {
+        let mut v = seq.to_be_bytes().to_vec();
+        v.push(state);
+        self.db.insert(key(Keyspace::Meta, &[STAGING_KEY.as_bytes()]), v).map_err(|e| self.sled_error(e))?;
+        self.db.flush().map_err(|e| self.sled_error(e))?;
+        Ok(())
+    }
+
     /// The data version of an unfinished staged write left in the store, if any.
+    #[cfg(test)]
     pub(super) fn staging_marker(&self) -> Result<Option<u64>> {
+        Ok(self.staging_state()?.map(|(seq, _)| seq))
+    }
+
+    /// The staging marker: data version and index state ([`INDEX_HELD`] or [`INDEX_WRITTEN`];
+    /// a marker without the state byte, from an older hopdb, counts as written).
+    fn staging_state(&self) -> Result<Option<(u64, u8)>> {
         let k = key(Keyspace::Meta, &[STAGING_KEY.as_bytes()]);
-        match self.db.get(&k).map_err(|e| self.sled_error(e))? {
-            None => Ok(None),
-            Some(v) => Ok(Some(u64::from_be_bytes(
-                v.as_ref().try_into().map_err(|_| StoreError::Corrupt { key: "m/staging".into(), msg: format!("{} bytes", v.len()) })?,
-            ))),
+        let Some(v) = self.db.get(&k).map_err(|e| self.sled_error(e))? else { return Ok(None) };
+        let bad = || StoreError::Corrupt { key: "m/staging".into(), msg: format!("{} bytes", v.len()) };
+        let seq = u64::from_be_bytes(v.get(..8).ok_or_else(bad)?.try_into().map_err(|_| bad())?);
+        match v.len() {
+            8 => Ok(Some((seq, INDEX_WRITTEN))),
+            9 if v[8] <= INDEX_WRITTEN => Ok(Some((seq, v[8]))),
+            _ => Err(bad()),
         }
     }
 
@@ -93,9 +129,15 @@ impl Store {
     /// unpublished one (see the module doc). Returns the version found, with whether it had
     /// been published.
     pub(super) fn recover_staging(&self) -> Result<Option<(u64, bool)>> {
-        let Some(seq) = self.staging_marker()? else { return Ok(None) };
+        // The index runs of a staged write that is no longer in progress are garbage.
+        remove_spill_dir(&self.path.join(STAGED_INDEX_DIR))?;
+        let Some((seq, index)) = self.staging_state()? else { return Ok(None) };
         let published = self.db.contains_key(key(Keyspace::Audit, &[&seq.to_be_bytes()])).map_err(|e| self.sled_error(e))?;
         if !published {
+            if index == INDEX_WRITTEN {
+                self.roll_back_index(seq)?;
+                self.set_staging_marker(seq, INDEX_HELD)?;
+            }
             self.roll_back_records(seq)?;
         }
         self.clear_staging_entries(seq, !published)?;
@@ -105,8 +147,34 @@ impl Store {
         Ok(Some((seq, published)))
     }
 
+    /// Give the index entries of every record an unpublished staged write `seq` touched their
+    /// state before the write (the current record's entries out, the history state's in), in
+    /// entry order through a [`PostingSpill`]. Idempotent, so an interrupted rollback repeats
+    /// it; the records themselves are restored after ([`Store::roll_back_records`]).
+    fn roll_back_index(&self, seq: u64) -> Result<()> {
+        let hp = prefix(Keyspace::History, &[&seq.to_be_bytes()]);
+        let mut spill = PostingSpill::new(self.path.join(ROLLBACK_INDEX_DIR), STAGED_INDEX_OPS);
+        for kv in self.db.scan_prefix(&hp) {
+            let (k, v) = kv.map_err(|e| self.sled_error(e))?;
+            let id = String::from_utf8_lossy(&k[hp.len()..]).into_owned();
+            let before: Option<HopRecord> = decode(&k, &v)?;
+            let mut ops = PostingOps::default();
+            if let Some(cur) = self.get(&id)? {
+                for (term, entry) in record_postings(&cur) {
+                    ops.set(term, entry, false);
+                }
+            }
+            for (term, entry) in before.iter().flat_map(record_postings) {
+                ops.set(term, entry, true);
+            }
+            spill.add(ops)?;
+        }
+        spill.drain(self)
+    }
+
     /// Restore every record an unpublished staged write `seq` touched to its history state,
-    /// removing the history entries batch by batch with the records they restore.
+    /// removing the history entries batch by batch with the records they restore. The index
+    /// entries are already as before the write (never written, or [`Store::roll_back_index`]).
     fn roll_back_records(&self, seq: u64) -> Result<()> {
         let hp = prefix(Keyspace::History, &[&seq.to_be_bytes()]);
         loop {
@@ -140,11 +208,10 @@ impl Store {
             if n == 0 {
                 return Ok(());
             }
-            // Only the batch: a rollback keeps no history of its own.
+            // Only the batch: a rollback keeps no history of its own, and its index operations
+            // are done.
             let structures = std::mem::take(&mut ws.structures);
             self.pack_structures(&mut ws.batch, structures)?;
-            let postings = std::mem::take(&mut ws.postings);
-            self.apply_postings(&mut ws.batch, postings)?;
             self.db.apply_batch(ws.batch).map_err(|e| self.sled_error(e))?;
         }
     }
@@ -201,10 +268,7 @@ impl StagedWrite<'_> {
             }
         }
         store.pack_structures(&mut batch, structures)?;
-        self.postings.merge(postings);
-        if self.postings.len() >= STAGED_INDEX_OPS {
-            store.apply_postings(&mut batch, std::mem::take(&mut self.postings))?;
-        }
+        self.postings.add(postings)?;
         *store.count_hint.lock().unwrap_or_else(|e| e.into_inner()) = (0, false);
         store.db.apply_batch(batch).map_err(|e| store.sled_error(e))?;
         // Flushing each batch bounds what sled buffers in memory.
@@ -213,11 +277,12 @@ impl StagedWrite<'_> {
         Ok(())
     }
 
-    /// Write the index operations still held, in a batch of their own (not yet published).
+    /// Write the index operations held (not yet published): the marker says so first, so that
+    /// a rollback from here on undoes them.
     fn write_held_index(&mut self) -> Result<()> {
-        let mut batch = sled::Batch::default();
-        self.store.apply_postings(&mut batch, std::mem::take(&mut self.postings))?;
-        self.store.db.apply_batch(batch).map_err(|e| self.store.sled_error(e))
+        self.store.set_staging_marker(self.seq, INDEX_WRITTEN)?;
+        let held = std::mem::replace(&mut self.postings, PostingSpill::new(self.store.path.join(STAGED_INDEX_DIR), STAGED_INDEX_OPS));
+        held.drain(self.store)
     }
 
     /// Publish the staged write: its audit entry, in one atomic write, makes it the store's
@@ -365,6 +430,102 @@ mod tests {
         let store = Store::open(&path).unwrap();
         assert_eq!(store.count(), 110, "a published write survives the next open");
         assert_eq!(store.commit(WriteSet::new("t", "next")).unwrap().seq, v0 + 2);
+    }
+
+    /// Every index entry (keyspace byte, term and entry): the index as a set, whatever its
+    /// chunking.
+    fn index_entries(store: &Store) -> Vec<(u8, Vec<u8>)> {
+        let mut out = Vec::new();
+        for ks in [Keyspace::Index, Keyspace::RangeIndex, Keyspace::CompositeIndex] {
+            for kv in store.db.scan_prefix([ks.byte()]) {
+                let (k, v) = kv.unwrap();
+                let entries = crate::store::postings::decode_chunk(&k, &v).unwrap();
+                // The term: the chunk key without its first entry.
+                let term = &k[..k.len() - entries[0].len()];
+                out.extend(entries.iter().map(|e| (ks.byte(), [term, e.as_slice()].concat())));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// A staged write whose index runs spill to disk (a tiny limit) publishes the same index
+    /// as one write would, leaves no runs behind, and a crash while its index was being
+    /// written rolls the index back too.
+    #[test]
+    fn spilled_index_runs_publish_the_same_index_and_roll_back() {
+        let (_dir, path, cands) = setup();
+        // The reference: the same 90 records and edit in one plain write.
+        let reference = {
+            let (_d2, p2, _) = setup();
+            let store = Store::open(&p2).unwrap();
+            let r0 = store.records().next().unwrap().unwrap().id;
+            let mut ws = WriteSet::new("import", "one write");
+            for c in &cands {
+                ws.insert_record(&c.record, &c.host);
+            }
+            let old = store.record(&r0).unwrap();
+            let mut new = old.clone();
+            new.material.class_label = Some("STAGED".into());
+            ws.update_record(&old, &new);
+            store.commit(ws).unwrap();
+            index_entries(&store)
+        };
+        let store = Store::open(&path).unwrap();
+        let before = snapshot(&store);
+        let r0 = store.records().next().unwrap().unwrap().id;
+        let small = |store: &Store| PostingSpill::new(store.path.join(STAGED_INDEX_DIR), 97);
+        let mut st = store.begin_staged("import", "staged").unwrap();
+        st.postings = small(&store);
+        stage_batches(&store, &mut st, &cands, &r0);
+        assert_eq!(st.postings.runs(), 3, "one run per batch");
+        assert!(path.join(STAGED_INDEX_DIR).is_dir());
+        // A crash after half the index was written: the next open rolls everything back.
+        let held = std::mem::replace(&mut st.postings, small(&store));
+        store.set_staging_marker(st.version(), INDEX_WRITTEN).unwrap();
+        let mut batch = sled::Batch::default();
+        let mut half = PostingOps::default();
+        for c in cands.iter().take(45) {
+            for (t, e) in record_postings(&c.record) {
+                half.set(t, e, true);
+            }
+        }
+        store.apply_postings(&mut batch, half).unwrap();
+        store.db.apply_batch(batch).unwrap();
+        drop(held);
+        std::mem::forget(st);
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(snapshot(&store), before, "index and records exactly as before");
+        assert!(!path.join(STAGED_INDEX_DIR).exists() && !path.join(ROLLBACK_INDEX_DIR).exists());
+        // Again, published.
+        let mut st = store.begin_staged("import", "staged").unwrap();
+        st.postings = small(&store);
+        stage_batches(&store, &mut st, &cands, &r0);
+        st.publish().unwrap();
+        assert_eq!(index_entries(&store), reference, "the index equals one plain write's");
+        assert!(!path.join(STAGED_INDEX_DIR).exists());
+        assert_eq!(store.ids_where("class", "STAGED").unwrap(), vec![r0]);
+    }
+
+    /// A marker without the index-state byte (an older hopdb wrote the index batch by batch)
+    /// is rolled back with its index entries.
+    #[test]
+    fn a_marker_from_an_older_hopdb_rolls_back_the_index_too() {
+        let (_dir, path, cands) = setup();
+        let store = Store::open(&path).unwrap();
+        let before = snapshot(&store);
+        let r0 = store.records().next().unwrap().unwrap().id;
+        let mut st = store.begin_staged("import", "staged").unwrap();
+        stage_batches(&store, &mut st, &cands, &r0);
+        // What the older hopdb left: entries written, an 8-byte marker.
+        let held = std::mem::replace(&mut st.postings, PostingSpill::new(store.path.join(STAGED_INDEX_DIR), 10));
+        held.drain(&store).unwrap();
+        store.db.insert(key(Keyspace::Meta, &[STAGING_KEY.as_bytes()]), &st.version().to_be_bytes()).unwrap();
+        std::mem::forget(st);
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(snapshot(&store), before);
     }
 
     #[test]
