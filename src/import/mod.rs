@@ -526,7 +526,9 @@ impl Batch<'_> {
     fn find_same_hop(&mut self, c: &Candidate) -> Result<Option<(String, f64)>, ImportError> {
         let neighbours = store::dup_neighbour_buckets(&c.record, &c.host);
         for b in &neighbours {
-            for id in self.store.ids_in_bucket(b)? {
+            // Only the entries whose cell may match: the lattice test of `same_hop`, without
+            // reading the record or its host.
+            for id in self.store.ids_in_bucket_near(b, Some((&c.host.lattice, SAME_HOP_TOLERANCE)))? {
                 let other = self.store.record(&id)?;
                 if !comparable_barriers(&c.record, &other) {
                     continue;

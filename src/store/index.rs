@@ -139,6 +139,34 @@ fn dup_bucket_at(r: &HopRecord, host: &Structure, shift: [i64; 3]) -> Vec<u8> {
     key(Keyspace::DupBucket, &[r.ion.symbol().as_bytes(), host.formula().as_bytes(), a.as_bytes(), b.as_bytes(), c.as_bytes()])
 }
 
+/// The value of a duplicate-bucket entry: the host's lattice vectors as nine f32 (LE), so a
+/// duplicate probe passes over hosts of another cell without reading their records or hosts
+/// (a bucket of a common formula holds thousands of records).
+pub fn dup_entry_value(host: &Structure) -> Vec<u8> {
+    host.lattice.matrix().iter().flatten().flat_map(|x| (*x as f32).to_le_bytes()).collect()
+}
+
+/// Whether a duplicate-bucket entry's value may be a cell whose lattice vectors each lie
+/// within `tol` of `lattice`'s (the test [`crate::import::same_hop`] starts with), with a
+/// margin for the f32 rounding; an empty value (written before the values were) always may.
+pub fn dup_entry_may_match(value: &[u8], lattice: &crate::structure::Lattice, tol: f64) -> bool {
+    if value.len() != 36 {
+        return true;
+    }
+    let m = lattice.matrix();
+    let margin = 1e-4;
+    (0..3).all(|i| {
+        let d2: f64 = (0..3)
+            .map(|j| {
+                let at = 4 * (3 * i + j);
+                let x = f32::from_le_bytes(value[at..at + 4].try_into().expect("4 bytes")) as f64;
+                (x - m[i][j]).powi(2)
+            })
+            .sum();
+        d2.sqrt() <= tol + margin
+    })
+}
+
 /// The ids under one index term, in one buffer (no allocation per id).
 #[derive(Clone, Debug, Default)]
 pub struct IdKeys {
@@ -272,12 +300,20 @@ impl Store {
 
     /// Ids of records in the duplicate-detection bucket of (ion, host formula).
     pub fn ids_in_bucket(&self, bucket: &[u8]) -> Result<Vec<String>> {
+        self.ids_in_bucket_near(bucket, None)
+    }
+
+    /// The ids in a duplicate-detection bucket whose host cell may lie within `tol` of
+    /// `lattice` ([`dup_entry_may_match`]); all of them when `near` is `None`.
+    pub fn ids_in_bucket_near(&self, bucket: &[u8], near: Option<(&crate::structure::Lattice, f64)>) -> Result<Vec<String>> {
         let mut prefix = bucket.to_vec();
         prefix.push(SEP);
         let mut out = Vec::new();
         for kv in self.db.scan_prefix(&prefix) {
-            let (k, _) = kv.map_err(|e| self.sled_error(e))?;
-            out.push(String::from_utf8_lossy(&k[prefix.len()..]).into_owned());
+            let (k, v) = kv.map_err(|e| self.sled_error(e))?;
+            if near.is_none_or(|(lattice, tol)| dup_entry_may_match(&v, lattice, tol)) {
+                out.push(String::from_utf8_lossy(&k[prefix.len()..]).into_owned());
+            }
         }
         Ok(out)
     }
@@ -309,5 +345,29 @@ fn as_ref(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
         Bound::Included(v) => Bound::Included(v.as_slice()),
         Bound::Excluded(v) => Bound::Excluded(v.as_slice()),
         Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::structure::Lattice;
+
+    #[test]
+    fn a_dup_entry_value_passes_only_cells_within_the_tolerance() {
+        let host = &crate::synthetic::bvse_like_corpus(1, 4)[0].host;
+        let v = dup_entry_value(host);
+        assert_eq!(v.len(), 36);
+        let m = *host.lattice.matrix();
+        let moved = |d: f64| {
+            let mut m = m;
+            m[1][0] += d;
+            Lattice::new(m).unwrap()
+        };
+        assert!(dup_entry_may_match(&v, &host.lattice, 0.05));
+        assert!(dup_entry_may_match(&v, &moved(0.049), 0.05));
+        assert!(!dup_entry_may_match(&v, &moved(0.06), 0.05), "another cell is passed over");
+        assert!(!dup_entry_may_match(&v, &moved(-0.2), 0.05));
+        assert!(dup_entry_may_match(&[], &moved(3.0), 0.05), "an entry without a value is always read");
     }
 }

@@ -167,7 +167,7 @@ impl Keyspace {
             Keyspace::Index => "posting chunk: up to 128 record ids, front-coded (secondary index)",
             Keyspace::RangeIndex => "posting chunk: up to 128 entries (range index on `em`, `hop_length`)",
             Keyspace::CompositeIndex => "posting chunk: up to 128 entries (composite index: `fidelity`, `ion`, `source`, `group`, `partition` with `em`)",
-            Keyspace::DupBucket => "empty (duplicate bucket)",
+            Keyspace::DupBucket => "the host's lattice vectors, nine f32 LE, so a duplicate probe skips other cells unread (empty in entries written before them)",
             Keyspace::ClassGroup => "raw UTF-8: structural group",
             Keyspace::Audit => "codec: `AuditEntry`",
             Keyspace::Features => "codec: input hash and descriptor vector",

@@ -14,7 +14,7 @@
 //! | `X` | field, value, first record id of the chunk | posting chunk: up to 128 record ids, front-coded (secondary index) |
 //! | `N` | field, first entry of the chunk (order-preserving 8-byte f64, `\0`, record id) | posting chunk: up to 128 entries (range index on `em`, `hop_length`) |
 //! | `C` | field, value, `em`, first entry of the chunk (order-preserving 8-byte f64, `\0`, record id) | posting chunk: up to 128 entries (composite index: `fidelity`, `ion`, `source`, `group`, `partition` with `em`) |
-//! | `d` | ion, host formula, binned lattice lengths, record id | empty (duplicate bucket) |
+//! | `d` | ion, host formula, binned lattice lengths, record id | the host's lattice vectors, nine f32 LE, so a duplicate probe skips other cells unread (empty in entries written before them) |
 //! | `g` | class label | raw UTF-8: structural group |
 //! | `a` | sequence number (u64 BE) | codec: `AuditEntry` |
 //! | `f` | feature set, version, record id | codec: input hash and descriptor vector |
@@ -66,7 +66,7 @@ mod upgrade;
 
 pub use codec::VALUE_ZSTD_LEVEL;
 pub use index::{
-    composite_index_entries, dup_bucket, dup_neighbour_buckets, encode_ordered, index_entries, range_index_entries, IdKeys, COMPOSITE_FIELDS,
+    composite_index_entries, dup_bucket, dup_entry_may_match, dup_entry_value, dup_neighbour_buckets, encode_ordered, index_entries, range_index_entries, IdKeys, COMPOSITE_FIELDS,
     COMPOSITE_RANGE_FIELD, DUP_BIN_WIDTH, INDEXED_FIELDS, RANGE_INDEXED_FIELDS,
 };
 pub use keyspace::Keyspace;
@@ -338,7 +338,7 @@ impl WriteSet {
         let mut b = dup_bucket(r, host);
         b.push(SEP);
         b.extend_from_slice(r.id.as_bytes());
-        self.batch.insert(b, &[] as &[u8]);
+        self.batch.insert(b, index::dup_entry_value(host));
     }
 
     /// Remove a record: its value, index entries and duplicate-bucket entry (its host

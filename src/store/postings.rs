@@ -143,6 +143,7 @@ impl PostingSpill {
     }
 
     /// Runs written so far.
+    #[cfg(test)]
     pub fn runs(&self) -> usize {
         self.runs.len()
     }
