@@ -298,11 +298,6 @@ impl Store {
         Ok(out)
     }
 
-    /// Ids of records in the duplicate-detection bucket of (ion, host formula).
-    pub fn ids_in_bucket(&self, bucket: &[u8]) -> Result<Vec<String>> {
-        self.ids_in_bucket_near(bucket, None)
-    }
-
     /// The ids in a duplicate-detection bucket whose host cell may lie within `tol` of
     /// `lattice` ([`dup_entry_may_match`]); all of them when `near` is `None`.
     pub fn ids_in_bucket_near(&self, bucket: &[u8], near: Option<(&crate::structure::Lattice, f64)>) -> Result<Vec<String>> {

@@ -176,7 +176,7 @@ impl Keyspace {
             Keyspace::Split => "codec: `(SPLIT_FORMAT_VERSION, Split)`",
             Keyspace::CorpusFailure => "codec: `(reason, message)` of a failed BVSE corpus hop (a resumed run skips it)",
             Keyspace::History => "codec: `Option<HopRecord>`, the record before the write of that version (`None`: it did not exist)",
-            Keyspace::Staging => "empty (a host structure first written by an unpublished staged write; see the `staging` submodule)",
+            Keyspace::Staging => "empty (a host structure first written by an unpublished staged write of an older hopdb, whose marker had no pack length; read only by the rollback of such a write; see the `staging` submodule)",
             Keyspace::MlipFailure => "codec: `(reason, message)` of a failed MLIP NEB (a resumed run skips it)",
         }
     }

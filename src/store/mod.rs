@@ -23,7 +23,7 @@
 //! | `p` | split name | codec: `(SPLIT_FORMAT_VERSION, Split)` |
 //! | `b` | corpus record id | codec: `(reason, message)` of a failed BVSE corpus hop (a resumed run skips it) |
 //! | `h` | data version (u64 BE), record id | codec: `Option<HopRecord>`, the record before the write of that version (`None`: it did not exist) |
-//! | `t` | data version (u64 BE), structure id | empty (a host structure first written by an unpublished staged write; see the `staging` submodule) |
+//! | `t` | data version (u64 BE), structure id | empty (a host structure first written by an unpublished staged write of an older hopdb, whose marker had no pack length; read only by the rollback of such a write; see the `staging` submodule) |
 //! | `e` | mlip record id | codec: `(reason, message)` of a failed MLIP NEB (a resumed run skips it) |
 //!
 //! Records, structures, index entries, duplicate buckets and class groups are written by
@@ -298,8 +298,7 @@ pub struct WriteSet {
     /// the history keyspace under the write's version by [`Store::commit`].
     history: Vec<(String, Option<HopRecord>)>,
     touched: std::collections::HashSet<String>,
-    /// Host structures written by [`WriteSet::insert_record`] (a staged write notes the ones
-    /// the store did not hold).
+    /// Host structures written by [`WriteSet::insert_record`] (each is encoded once per write).
     new_structures: std::collections::HashSet<StructureId>,
     /// Their encoded values, appended to the structure pack when the write is applied
     /// ([`Store::pack_structures`]).

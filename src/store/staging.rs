@@ -2,34 +2,37 @@
 //! all-or-nothing.
 //!
 //! [`Store::begin_staged`] reserves the next data version `v` and writes the marker meta
-//! `staging` = `v` (flushed) before anything else. Each [`StagedWrite::apply`] is one sled batch
-//! of records and host structures (their index entries are held and written in bulk, at the
-//! latest just before publishing), with the history of the records it touches
-//! under version `v` (the first state wins: the state before the whole staged write) and, for
-//! each host structure the store did not hold, a staging entry (keyspace `t`: `v`, structure
-//! id). [`StagedWrite::publish`] writes the audit entry `v` in one batch: that single write is
-//! the moment the staged write happens. The staging entries and the marker are removed after
-//! it.
+//! `staging` (flushed) before anything else: `v`, an index-state byte and the structure pack's
+//! length `L` at that moment. Each [`StagedWrite::apply`] is one sled batch of records and host
+//! structures (their index entries are held and written in bulk, at the latest just before
+//! publishing), with the history of the records it touches under version `v` (the first state
+//! wins: the state before the whole staged write). The pack is append-only and no other write
+//! runs meanwhile, so the host structures the staged write adds are exactly those whose pack
+//! pointer lies at or past `L`. [`StagedWrite::publish`] writes the audit entry `v` in one batch:
+//! that single write is the moment the staged write happens. The marker is removed after it.
 //!
 //! Invariant (crash safety): while the marker names `v`, either the audit entry `v` exists (the
-//! write was published; only clean-up is left) or it does not, and then the history entries
-//! of `v` and the staging entries of `v` describe everything the staged batches changed:
-//! [`recover`] (run by [`Store::open`] under the store's lock, and by [`StagedWrite::abort`])
-//! restores each record to its history state, removes the structures that only the staged
-//! write had written, and removes the marker last. Each recovery batch removes the entries it
-//! has undone, so a recovery that is itself interrupted resumes where it stopped. Only one
-//! process opens a store, so nothing of an unpublished write is ever read by anyone but the
-//! writer.
+//! write was published; only clean-up is left) or it does not, and then the history entries of
+//! `v` and the pack length `L` describe everything the staged batches changed: [`recover`] (run
+//! by [`Store::open`] under the store's lock, and by [`StagedWrite::abort`]) restores the index
+//! (when the state byte says it was being written) and each record to its history state, then
+//! removes the structure pointers at or past `L`, and removes the marker last. Each step is
+//! idempotent and each recovery batch removes what it has undone, so a recovery that is itself
+//! interrupted resumes where it stopped. Markers of an older hopdb (8 or 9 bytes, no `L`) name
+//! the structures they added in staging entries (keyspace `t`: `v`, structure id), which the
+//! recovery still reads. Only one process opens a store, so nothing of an unpublished write is
+//! ever read by anyone but the writer.
 
 use super::codec::{decode, encode};
 use super::history::history_key;
 use super::keyspace::{key, prefix, Keyspace};
 use super::postings::{remove_spill_dir, PostingOps, PostingSpill};
 use super::index::record_postings;
-use super::{AuditEntry, DataVersion, Result, Store, StoreError, WriteSet};
+use super::{pack, AuditEntry, DataVersion, Result, Store, StoreError, WriteSet};
 use crate::record::{now, HopRecord};
 
-/// Meta name of the staging marker (the reserved data version, u64 BE).
+/// Meta name of the staging marker: the reserved data version (u64 BE), the index-state byte and
+/// the structure pack's length when the write began (u64 BE).
 pub(super) const STAGING_KEY: &str = "staging";
 
 /// Entries undone per recovery batch.
@@ -40,6 +43,8 @@ const RECOVERY_BATCH: usize = 2_000;
 pub struct StagedWrite<'s> {
     store: &'s Store,
     seq: u64,
+    /// The pack's length when the write began: the structures it adds lie at or past it.
+    pack_from: u64,
     op: String,
     summary: String,
     records: u64,
@@ -70,6 +75,43 @@ const INDEX_HELD: u8 = 0;
 /// existed wrote them batch by batch): a rollback must undo them.
 const INDEX_WRITTEN: u8 = 1;
 
+/// The staging marker's value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct StagingMarker {
+    /// The data version the staged write will have.
+    seq: u64,
+    /// [`INDEX_HELD`] or [`INDEX_WRITTEN`].
+    index: u8,
+    /// The structure pack's length when the write began; `None` in an older hopdb's marker,
+    /// whose staging entries (keyspace `t`) name the structures it added instead.
+    pack_from: Option<u64>,
+}
+
+impl StagingMarker {
+    /// 17 bytes: version (u64 BE), index state, pack length (u64 BE).
+    fn encode(&self) -> Vec<u8> {
+        let mut v = self.seq.to_be_bytes().to_vec();
+        v.push(self.index);
+        // Every marker this hopdb writes has the length.
+        v.extend_from_slice(&self.pack_from.unwrap_or(0).to_be_bytes());
+        v
+    }
+
+    /// Read a marker: 17 bytes, or an older hopdb's 9 (no pack length) or 8 (no state byte
+    /// either: its index entries were written batch by batch, so they count as written).
+    fn decode(v: &[u8]) -> Option<StagingMarker> {
+        let seq = u64::from_be_bytes(v.get(..8)?.try_into().ok()?);
+        match v.len() {
+            8 => Some(StagingMarker { seq, index: INDEX_WRITTEN, pack_from: None }),
+            9 | 17 if v[8] <= INDEX_WRITTEN => {
+                let pack_from = if v.len() == 17 { Some(u64::from_be_bytes(v[9..17].try_into().ok()?)) } else { None };
+                Some(StagingMarker { seq, index: v[8], pack_from })
+            }
+            _ => None,
+        }
+    }
+}
+
 impl Store {
     /// Begin a staged write for operation `op`: reserve the next data version and mark it as
     /// staging (flushed), so that a crash from here on is rolled back by the next open. Other
@@ -81,10 +123,11 @@ impl Store {
         }
         let seq = self.next_seq()?;
         remove_spill_dir(&self.path.join(STAGED_INDEX_DIR))?;
-        self.set_staging_marker(seq, INDEX_HELD)?;
+        let pack_from = self.pack.file_len();
+        self.set_staging_marker(&StagingMarker { seq, index: INDEX_HELD, pack_from: Some(pack_from) })?;
         *active = Some(seq);
         let postings = PostingSpill::new(self.path.join(STAGED_INDEX_DIR), STAGED_INDEX_OPS);
-        Ok(StagedWrite { store: self, seq, op: op.to_string(), summary: summary.into(), records: 0, finished: false, postings })
+        Ok(StagedWrite { store: self, seq, pack_from, op: op.to_string(), summary: summary.into(), records: 0, finished: false, postings })
     }
 
     /// The data version a write applied now would make: one more than the last audit entry's.
@@ -96,11 +139,9 @@ impl Store {
         })
     }
 
-    /// Write (and flush) the staging marker: data version `seq`, index state `state`.
-    fn set_staging_marker(&self, seq: u64, state: u8) -> Result<()> {
-        let mut v = seq.to_be_bytes().to_vec();
-        v.push(state);
-        self.db.insert(key(Keyspace::Meta, &[STAGING_KEY.as_bytes()]), v).map_err(|e| self.sled_error(e))?;
+    /// Write (and flush) the staging marker.
+    fn set_staging_marker(&self, m: &StagingMarker) -> Result<()> {
+        self.db.insert(key(Keyspace::Meta, &[STAGING_KEY.as_bytes()]), m.encode()).map_err(|e| self.sled_error(e))?;
         self.db.flush().map_err(|e| self.sled_error(e))?;
         Ok(())
     }
@@ -108,21 +149,14 @@ impl Store {
     /// The data version of an unfinished staged write left in the store, if any.
     #[cfg(test)]
     pub(super) fn staging_marker(&self) -> Result<Option<u64>> {
-        Ok(self.staging_state()?.map(|(seq, _)| seq))
+        Ok(self.staging_state()?.map(|m| m.seq))
     }
 
-    /// The staging marker: data version and index state ([`INDEX_HELD`] or [`INDEX_WRITTEN`];
-    /// a marker without the state byte, from an older hopdb, counts as written).
-    fn staging_state(&self) -> Result<Option<(u64, u8)>> {
+    /// The staging marker left in the store, if any.
+    fn staging_state(&self) -> Result<Option<StagingMarker>> {
         let k = key(Keyspace::Meta, &[STAGING_KEY.as_bytes()]);
         let Some(v) = self.db.get(&k).map_err(|e| self.sled_error(e))? else { return Ok(None) };
-        let bad = || StoreError::Corrupt { key: "m/staging".into(), msg: format!("{} bytes", v.len()) };
-        let seq = u64::from_be_bytes(v.get(..8).ok_or_else(bad)?.try_into().map_err(|_| bad())?);
-        match v.len() {
-            8 => Ok(Some((seq, INDEX_WRITTEN))),
-            9 if v[8] <= INDEX_WRITTEN => Ok(Some((seq, v[8]))),
-            _ => Err(bad()),
-        }
+        StagingMarker::decode(&v).map(Some).ok_or_else(|| StoreError::Corrupt { key: "m/staging".into(), msg: format!("{} bytes", v.len()) })
     }
 
     /// Finish what an interrupted staged write left: clean up a published one, roll back an
@@ -131,16 +165,22 @@ impl Store {
     pub(super) fn recover_staging(&self) -> Result<Option<(u64, bool)>> {
         // The index runs of a staged write that is no longer in progress are garbage.
         remove_spill_dir(&self.path.join(STAGED_INDEX_DIR))?;
-        let Some((seq, index)) = self.staging_state()? else { return Ok(None) };
+        let Some(marker) = self.staging_state()? else { return Ok(None) };
+        let seq = marker.seq;
         let published = self.db.contains_key(key(Keyspace::Audit, &[&seq.to_be_bytes()])).map_err(|e| self.sled_error(e))?;
         if !published {
-            if index == INDEX_WRITTEN {
+            if marker.index == INDEX_WRITTEN {
                 self.roll_back_index(seq)?;
-                self.set_staging_marker(seq, INDEX_HELD)?;
+                self.set_staging_marker(&StagingMarker { index: INDEX_HELD, ..marker })?;
             }
             self.roll_back_records(seq)?;
         }
-        self.clear_staging_entries(seq, !published)?;
+        match marker.pack_from {
+            Some(from) if !published => self.remove_structures_from(from)?,
+            Some(_) => {}
+            // An older hopdb's marker: its staging entries name the structures it added.
+            None => self.clear_staging_entries(seq, !published)?,
+        }
         self.db.remove(key(Keyspace::Meta, &[STAGING_KEY.as_bytes()])).map_err(|e| self.sled_error(e))?;
         self.db.flush().map_err(|e| self.sled_error(e))?;
         *self.count_hint.lock().unwrap_or_else(|e| e.into_inner()) = (0, false);
@@ -216,8 +256,32 @@ impl Store {
         }
     }
 
-    /// Remove the staging entries of `seq`, and with them their structures when `drop_structures`
-    /// (a rollback: only the staged write had written them).
+    /// Remove the pointers to host structures at or past pack offset `from` (a rollback: only the
+    /// staged write that began at `from` had written them), batch by batch; idempotent. Their
+    /// bytes stay in the pack, unnamed, until `hopdb compact`.
+    fn remove_structures_from(&self, from: u64) -> Result<()> {
+        let sp = prefix(Keyspace::Structure, &[]);
+        let mut batch = sled::Batch::default();
+        let mut n = 0;
+        for kv in self.db.scan_prefix(&sp) {
+            let (k, v) = kv.map_err(|e| self.sled_error(e))?;
+            if pack::PackPointer::decode(&v).is_some_and(|p| p.offset >= from) {
+                batch.remove(k);
+                n += 1;
+                if n == RECOVERY_BATCH {
+                    self.db.apply_batch(std::mem::take(&mut batch)).map_err(|e| self.sled_error(e))?;
+                    n = 0;
+                }
+            }
+        }
+        if n > 0 {
+            self.db.apply_batch(batch).map_err(|e| self.sled_error(e))?;
+        }
+        Ok(())
+    }
+
+    /// Remove the staging entries of `seq` (an older hopdb's staged write), and with them their
+    /// structures when `drop_structures` (a rollback: only the staged write had written them).
     fn clear_staging_entries(&self, seq: u64, drop_structures: bool) -> Result<()> {
         let tp = prefix(Keyspace::Staging, &[&seq.to_be_bytes()]);
         loop {
@@ -254,7 +318,7 @@ impl StagedWrite<'_> {
     /// write set's own op and summary are ignored; the staged write's are used at publish.
     pub fn apply(&mut self, ws: WriteSet) -> Result<()> {
         let store = self.store;
-        let WriteSet { mut batch, records, history, new_structures, structures, postings, .. } = ws;
+        let WriteSet { mut batch, records, history, structures, postings, .. } = ws;
         for (id, before) in &history {
             let hk = history_key(self.seq, id);
             // The first state wins: the state before the whole staged write.
@@ -262,11 +326,7 @@ impl StagedWrite<'_> {
                 batch.insert(hk, encode(before));
             }
         }
-        for sid in &new_structures {
-            if !store.db.contains_key(key(Keyspace::Structure, &[sid.0.as_bytes()])).map_err(|e| store.sled_error(e))? {
-                batch.insert(key(Keyspace::Staging, &[&self.seq.to_be_bytes(), sid.0.as_bytes()]), &[] as &[u8]);
-            }
-        }
+        // The structures it adds need no entry of their own: they lie past `pack_from`.
         store.pack_structures(&mut batch, structures)?;
         self.postings.add(postings)?;
         *store.count_hint.lock().unwrap_or_else(|e| e.into_inner()) = (0, false);
@@ -280,13 +340,13 @@ impl StagedWrite<'_> {
     /// Write the index operations held (not yet published): the marker says so first, so that
     /// a rollback from here on undoes them.
     fn write_held_index(&mut self) -> Result<()> {
-        self.store.set_staging_marker(self.seq, INDEX_WRITTEN)?;
+        self.store.set_staging_marker(&StagingMarker { seq: self.seq, index: INDEX_WRITTEN, pack_from: Some(self.pack_from) })?;
         let held = std::mem::replace(&mut self.postings, PostingSpill::new(self.store.path.join(STAGED_INDEX_DIR), STAGED_INDEX_OPS));
         held.drain(self.store)
     }
 
     /// Publish the staged write: its audit entry, in one atomic write, makes it the store's
-    /// next data version; then the staging entries and the marker are removed.
+    /// next data version; then the marker is removed.
     pub fn publish(mut self) -> Result<DataVersion> {
         let store = self.store;
         self.write_held_index()?;
@@ -482,7 +542,7 @@ mod tests {
         assert!(path.join(STAGED_INDEX_DIR).is_dir());
         // A crash after half the index was written: the next open rolls everything back.
         let held = std::mem::replace(&mut st.postings, small(&store));
-        store.set_staging_marker(st.version(), INDEX_WRITTEN).unwrap();
+        store.set_staging_marker(&StagingMarker { seq: st.version(), index: INDEX_WRITTEN, pack_from: Some(st.pack_from) }).unwrap();
         let mut batch = sled::Batch::default();
         let mut half = PostingOps::default();
         for c in cands.iter().take(45) {
@@ -518,14 +578,75 @@ mod tests {
         let r0 = store.records().next().unwrap().unwrap().id;
         let mut st = store.begin_staged("import", "staged").unwrap();
         stage_batches(&store, &mut st, &cands, &r0);
-        // What the older hopdb left: entries written, an 8-byte marker.
+        // What the older hopdb left: entries written, a staging entry per structure it added
+        // (a version with no pack length in its marker), an 8-byte marker.
         let held = std::mem::replace(&mut st.postings, PostingSpill::new(store.path.join(STAGED_INDEX_DIR), 10));
         held.drain(&store).unwrap();
+        add_staging_entries(&store, &st);
         store.db.insert(key(Keyspace::Meta, &[STAGING_KEY.as_bytes()]), &st.version().to_be_bytes()).unwrap();
         std::mem::forget(st);
         drop(store);
         let store = Store::open(&path).unwrap();
         assert_eq!(snapshot(&store), before);
+    }
+
+    /// The `t` entries an older hopdb wrote for the structures a staged write added (those
+    /// past its pack length).
+    fn add_staging_entries(store: &Store, st: &StagedWrite<'_>) {
+        for sid in structures_from(store, st.pack_from) {
+            store.db.insert(key(Keyspace::Staging, &[&st.version().to_be_bytes(), sid.as_bytes()]), &[] as &[u8]).unwrap();
+        }
+    }
+
+    /// Ids of the structures whose pack pointer lies at or past `from`.
+    fn structures_from(store: &Store, from: u64) -> std::collections::BTreeSet<String> {
+        let sp = prefix(Keyspace::Structure, &[]);
+        store
+            .db
+            .scan_prefix(&sp)
+            .map(|kv| kv.unwrap())
+            .filter(|(_, v)| pack::PackPointer::decode(v).unwrap().offset >= from)
+            .map(|(k, _)| String::from_utf8(k[sp.len()..].to_vec()).unwrap())
+            .collect()
+    }
+
+    /// The structures a staged write adds are exactly those past the pack length in its marker,
+    /// it writes no staging entries, and a 9-byte marker (an older hopdb: index state, no pack
+    /// length) is rolled back through its staging entries.
+    #[test]
+    fn new_structures_are_found_by_the_pack_length() {
+        let (_dir, path, cands) = setup();
+        let store = Store::open(&path).unwrap();
+        let before = snapshot(&store);
+        let held: std::collections::BTreeSet<String> = store.structure_ids().unwrap().into_iter().map(|s| s.0).collect();
+        let r0 = store.records().next().unwrap().unwrap().id;
+        let mut st = store.begin_staged("import", "staged").unwrap();
+        assert_eq!(st.pack_from, store.pack.file_len());
+        let marker = store.staging_state().unwrap().unwrap();
+        assert_eq!(marker, StagingMarker { seq: st.version(), index: INDEX_HELD, pack_from: Some(st.pack_from) });
+        assert_eq!(StagingMarker::decode(&marker.encode()), Some(marker));
+        stage_batches(&store, &mut st, &cands, &r0);
+        let added: std::collections::BTreeSet<String> = cands.iter().map(|c| c.record.host.0.clone()).filter(|h| !held.contains(h)).collect();
+        assert!(!added.is_empty());
+        assert_eq!(structures_from(&store, st.pack_from), added);
+        assert_eq!(store.db.scan_prefix([Keyspace::Staging.byte()]).count(), 0, "no staging entries");
+        // A rollback interrupted after the records were restored, before the structures went:
+        // the next open finishes it.
+        std::mem::forget(st);
+        store.roll_back_records(marker.seq).unwrap();
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(snapshot(&store), before);
+        // A 9-byte marker: the staging entries name the structures to drop.
+        let mut st = store.begin_staged("import", "staged").unwrap();
+        stage_batches(&store, &mut st, &cands, &r0);
+        add_staging_entries(&store, &st);
+        store.db.insert(key(Keyspace::Meta, &[STAGING_KEY.as_bytes()]), &marker.encode()[..9]).unwrap();
+        std::mem::forget(st);
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(snapshot(&store), before);
+        assert!(StagingMarker::decode(&[0; 10]).is_none() && StagingMarker::decode(&[0, 0, 0, 0, 0, 0, 0, 0, 2]).is_none());
     }
 
     #[test]
