@@ -44,7 +44,7 @@ pub mod screen;
 /// The graph-network experiment workflows (`hopdb gnn`, `hopdb bench paper --gnn`).
 #[cfg(feature = "gnn")]
 pub mod gnn;
-pub use screen::{predict_new, NewHop};
+pub use screen::{linked_needs, predict_new, predict_new_with, LinkedNeeds, NewHop};
 
 /// Model kind name of graph networks (trained by `model::gnn` when built with `gnn`).
 pub use crate::model::registry::GNN_KIND;

@@ -146,3 +146,73 @@ fn cli_predict_refuses_bad_input() {
     let help = common::run_raw(&["predict", "--help"]).ok();
     assert!(help.contains("Example:") && help.contains("hopdb predict gbt --initial ini.cif --final fin.cif --ion Li"), "{help}");
 }
+
+/// A hop-v2 model screens new hops with their linked barriers: the BVSE barrier computed in
+/// place equals the record `bvse compute` stores for the same hop; the MLIP barrier given
+/// (`predict_new_with`, `hopdb predict --mlip-em`) gives the prediction PREDICT gives the stored
+/// hop with its stored MLIP record; without it, the error names the fidelity.
+#[test]
+fn hop_v2_screening_reads_the_linked_barriers() {
+    // The devi2025 hops with their published MACE-MP-0 barriers (mlip records).
+    let dir = tempfile::tempdir().unwrap();
+    let store = hopdb::store::Store::create(dir.path().join("s")).unwrap();
+    let (c, e) = hopdb::import::devi::read_dir_with(&common::devi_dir(), &store.class_groups().unwrap(), true).unwrap();
+    hopdb::import::commit(&store, c, e, &Default::default(), "t").unwrap();
+    query(&store, "CREATE SPLIT paper FROM PARTITION").unwrap();
+    query(&store, "TRAIN g2 AS boosted_trees ON SPLIT paper WITH features = 'hop-v2', trees = 100, max_depth = 4, seed = 7").unwrap();
+    let files = dir.path().join("hops");
+    std::fs::create_dir_all(&files).unwrap();
+    let hops: Vec<_> = write_test_hops(&store, &files).into_iter().take(8).collect();
+    let read = |p: &Path| hopdb::structure::extxyz::read_any(p).unwrap();
+    let new: Vec<NewHop> = hops.iter().map(|(_, a, b)| NewHop { initial: read(a), final_: read(b), ion: None }).collect();
+    let label = "mace-mp-0/devi2025-relax";
+    let rec = hopdb::model::registry::load(&store, "g2").unwrap();
+    assert_eq!(hopdb::workflow::linked_needs(&rec).unwrap(), hopdb::workflow::LinkedNeeds { mlip: Some(label.into()), bvse: true });
+    let e = predict_new(&store, "g2", &new).unwrap_err().to_string();
+    assert!(e.contains(&format!("reads each hop's MLIP barrier ({label})")) && e.contains("--mlip-em"), "{e}");
+    let mace: Vec<Option<f64>> = hops.iter().map(|(id, _, _)| store.get(&hopdb::record::mlip::record_id_for_label(id, label)).unwrap().map(|r| r.em)).collect();
+    assert!(mace.iter().filter(|m| m.is_some()).count() >= 6);
+    // BVSE in place equals `bvse compute` on the stored hops.
+    let ids: Vec<String> = hops.iter().map(|(id, _, _)| id.clone()).collect();
+    let opts = hopdb::bvse::corpus::ComputeOptions { skip_failed: true, ..Default::default() };
+    let rep = hopdb::bvse::corpus::compute(&store, &ids, &opts).unwrap();
+    assert!(rep.stored.len() >= 6, "{rep:?}");
+    let built = hopdb::workflow::screen::new_records(&new).unwrap();
+    let linked = hopdb::workflow::screen::linked_for_new(&rec, &built, Some(&mace)).unwrap();
+    for ((id, _, _), l) in hops.iter().zip(&linked) {
+        let stored = store.get(&hopdb::record::bvse_record_id(id)).unwrap().map(|r| r.em);
+        match (stored, l.bvse) {
+            (Some(a), Some(b)) => assert!((a - b).abs() <= 1e-9, "{id}: BVSE {b} in place vs {a} stored"),
+            (a, b) => assert_eq!(a.is_some(), b.is_some(), "{id}: stored {a:?}, in place {b:?}"),
+        }
+    }
+    // With the stored MLIP and BVSE barriers, new hops predict what PREDICT gives stored ones.
+    let stored = query(&store, "PREDICT g2 FOR (SELECT * FROM hops WHERE partition = 'test')").unwrap();
+    let want: BTreeMap<String, f64> = stored.rows.iter().map(|r| match (&r[0], &r[2]) {
+        (Value::Str(id), Value::Num(p)) => (id.clone(), *p),
+        other => panic!("{other:?}"),
+    }).collect();
+    let got = hopdb::workflow::predict_new_with(&store, "g2", &new, Some(&mace)).unwrap();
+    for ((id, _, _), p) in hops.iter().zip(&got) {
+        assert!((p - want[id]).abs() <= 1e-9, "{id}: {p} vs PREDICT {}", want[id]);
+    }
+    let bad = [Some(f64::NAN)];
+    assert!(hopdb::workflow::predict_new_with(&store, "g2", &new[..1], Some(&bad)).unwrap_err().to_string().contains("not a barrier"));
+    drop(store);
+    // CLI: --mlip-em, `none` for a missing one.
+    let db = dir.path().join("s");
+    let mut args: Vec<String> = vec!["--db".into(), db.display().to_string(), "predict".into(), "g2".into(), "--format".into(), "json".into()];
+    for ((_, a, b), m) in hops.iter().zip(&mace) {
+        args.extend(["--initial".into(), a.display().to_string(), "--final".into(), b.display().to_string()]);
+        args.extend(["--mlip-em".into(), m.map_or("none".into(), |v| format!("{v:.17}"))]);
+    }
+    let rows = common::run_raw(&args).json();
+    for ((id, _, _), row) in hops.iter().zip(rows.as_array().unwrap()) {
+        let p = row["predicted_em"].as_f64().unwrap();
+        assert!((p - want[id]).abs() <= 1e-9, "{id}: {p} vs {}", want[id]);
+    }
+    let err = common::run_raw(&["--db", &db.display().to_string(), "predict", "g2", "--initial", &hops[0].1.display().to_string(), "--final", &hops[0].2.display().to_string()]).err();
+    assert!(err.contains("MLIP barrier (mace-mp-0/devi2025-relax)"), "{err}");
+    let err = common::run_raw(&["--db", &db.display().to_string(), "predict", "g2", "--initial", &hops[0].1.display().to_string(), "--final", &hops[0].2.display().to_string(), "--mlip-em", "fast"]).err();
+    assert!(err.contains("--mlip-em fast"), "{err}");
+}

@@ -382,6 +382,9 @@ class Database:
         initial: Any = None,
         final: Any = None,
         ion: Union[None, str, Sequence[Optional[str]]] = None,
+        calculator: Any = None,
+        mlip_em: Union[None, float, Sequence[Optional[float]]] = None,
+        device: Optional[str] = None,
     ) -> Any:
         """Predicted Em (eV) from a stored model for hops that are not in the store.
 
@@ -392,6 +395,16 @@ class Database:
         exactly as an import would build it, so a stored hop given as structures gets the
         prediction ``PREDICT`` gives the stored record. Tree models work in every build; graph
         networks need a build with the ``gnn`` feature. Nothing is written.
+
+        A ``hop-v2`` model also reads each hop's lower-fidelity barriers: the BVSE barrier is
+        computed here (a failed BVSE NEB is missing, as for a stored hop), and the MLIP barrier
+        of the model's label (``<model>/<protocol>``, e.g. ``chgnet/relax-ci-v1``) is computed
+        with ``calculator`` (a name, an ASE calculator or a :class:`hopdb.mlip.Calculator`, as
+        :func:`hopdb.mlip.load_calculator` takes them; it must be the label's model) by :func:`hopdb.mlip.run_neb` with the label's protocol, on
+        the hop as an import builds it; or give the values as ``mlip_em`` (one per hop, None
+        where the NEB failed). Without either, the error names the missing fidelity. A hop whose
+        NEB fails is predicted with its MLIP barrier missing (with a warning), as the model saw
+        stored hops without one. :meth:`model_needs` says what a model reads.
         """
         single = pairs is None
         if single:
@@ -409,8 +422,50 @@ class Database:
             if len(ions) != len(pairs):
                 raise ValueError(f"{len(ions)} ions for {len(pairs)} hops")
         hops = [(_sites_of(a, f"hop {k + 1} initial"), _sites_of(b, f"hop {k + 1} final"), i) for k, ((a, b), i) in enumerate(zip(pairs, ions))]
-        out = self._store.predict(model, hops)
+        mlip_values: Optional[List[Optional[float]]] = None
+        if mlip_em is not None and calculator is not None:
+            raise TypeError("give calculator= or mlip_em=, not both")
+        if mlip_em is not None:
+            mlip_values = [mlip_em] if single and not isinstance(mlip_em, (list, tuple)) else list(mlip_em)  # type: ignore[list-item,arg-type]
+            mlip_values = [None if v is None else float(v) for v in mlip_values]
+        elif calculator is not None:
+            label = self.model_needs(model)["mlip"]
+            if label is None:
+                raise ValueError(f"model '{model}' reads no MLIP barrier: give no calculator")
+            mlip_values = self._screen_mlip(label, hops, calculator, device)
+        out = self._store.predict(model, hops, mlip_values)
         return out[0] if single else out
+
+    def model_needs(self, model: str) -> Dict[str, Any]:
+        """What a stored model reads of a hop besides its structures: ``{"mlip": label or None,
+        "bvse": bool}`` (a ``hop-v2`` model reads its MLIP label's barrier and the BVSE one)."""
+        return dict(self._store.model_needs(model))
+
+    def _screen_mlip(self, label: str, hops: List[Any], calculator: Any, device: Optional[str]) -> List[Optional[float]]:
+        """MLIP barriers of new hops for a model that reads ``label``, computed with ``calculator``."""
+        import warnings
+
+        from ase import Atoms
+
+        from . import mlip as _mlip
+
+        model_name, _, protocol = label.partition("/")
+        calc = calculator if isinstance(calculator, _mlip.Calculator) else _mlip.load_calculator(calculator, device=device)
+        if calc.model != model_name:
+            raise ValueError(
+                f"the model reads {label} barriers, and the calculator is {calc.model}: a barrier of another MLIP is not the "
+                f"feature the model learnt (use {model_name!r}, or give load_calculator(..., model={model_name!r}) for the same model under another name)"
+            )
+        if protocol not in _mlip.PROTOCOLS:
+            raise ValueError(f"the model reads {label} barriers, and hopdb knows no protocol {protocol!r} ({', '.join(_mlip.PROTOCOLS)})")
+        out: List[Optional[float]] = []
+        for k, (ini, fin) in enumerate(self._store.new_hop_sites(hops)):
+            a, b = (Atoms(symbols=s, scaled_positions=f, cell=c, pbc=True) for c, s, f in (ini, fin))
+            o = _mlip.run_neb(a, b, calc.calc, protocol)
+            if not o.ok:
+                warnings.warn(f"hop {k + 1}: the {label} NEB failed ({o.failure}: {o.message}); the model sees its MLIP barrier as missing", stacklevel=3)
+            out.append(o.em if o.ok else None)
+        return out
 
     # -- exports --------------------------------------------------------------------------
 

@@ -232,6 +232,21 @@ fn view_sites(r: &HopRecord, host: &Structure, view: &str) -> Res<Sites> {
     Ok((*host.lattice.matrix(), symbols, frac))
 }
 
+/// Hops given from Python as (initial sites, final sites, ion or None), as screening input.
+fn new_hops(hops: &[(Sites, Sites, Option<String>)]) -> Res<Vec<NewHop>> {
+    hops.iter()
+        .enumerate()
+        .map(|(i, (a, b, ion))| {
+            let what = |s: &str| format!("hop {} {s}", i + 1);
+            let ion = match ion {
+                None => None,
+                Some(x) => Some(hopdb::element::Element::from_symbol(x).map_err(|e| Failure::Value(format!("{}: {e}", what("ion"))))?),
+            };
+            Ok(NewHop { initial: structure_from(a.0, &a.1, &a.2, &what("initial"))?, final_: structure_from(b.0, &b.1, &b.2, &what("final"))?, ion })
+        })
+        .collect()
+}
+
 /// Python values bound to `?` placeholders: None, bool, int, float, str, or a list of str.
 /// An `as_of=` argument: an int is a data version, a str a time.
 fn as_of_of(v: Option<&Bound<'_, PyAny>>) -> PyResult<Option<hopdb::store::AsOf>> {
@@ -685,23 +700,30 @@ impl PyStore {
     }
 
     /// Predicted Em (eV) from the stored model `model` for hops that are not in the store, each
-    /// given as (initial sites, final sites, ion or None); nothing is written.
-    fn predict(&self, py: Python<'_>, model: String, hops: Vec<(Sites, Sites, Option<String>)>) -> PyResult<Vec<f64>> {
-        let conv = || -> Res<Vec<NewHop>> {
-            hops.iter()
-                .enumerate()
-                .map(|(i, (a, b, ion))| {
-                    let what = |s: &str| format!("hop {} {s}", i + 1);
-                    let ion = match ion {
-                        None => None,
-                        Some(x) => Some(hopdb::element::Element::from_symbol(x).map_err(|e| Failure::Value(format!("{}: {e}", what("ion"))))?),
-                    };
-                    Ok(NewHop { initial: structure_from(a.0, &a.1, &a.2, &what("initial"))?, final_: structure_from(b.0, &b.1, &b.2, &what("final"))?, ion })
-                })
-                .collect()
-        };
-        let new = conv().map_err(|e| e.to_py_err(py))?;
-        self.with(py, move |s| Ok(hopdb::workflow::screen::predict_new(s, &model, &new)?))
+    /// given as (initial sites, final sites, ion or None), with their MLIP barriers when the
+    /// model reads them (`mlip`: one per hop, None where the NEB failed); nothing is written.
+    #[pyo3(signature = (model, hops, mlip = None))]
+    fn predict(&self, py: Python<'_>, model: String, hops: Vec<(Sites, Sites, Option<String>)>, mlip: Option<Vec<Option<f64>>>) -> PyResult<Vec<f64>> {
+        let new = new_hops(&hops).map_err(|e| e.to_py_err(py))?;
+        self.with(py, move |s| Ok(hopdb::workflow::screen::predict_new_with(s, &model, &new, mlip.as_deref())?))
+    }
+
+    /// What the stored model `model` reads of a hop besides its structures:
+    /// `{"mlip": label or None, "bvse": bool}`.
+    fn model_needs<'py>(&self, py: Python<'py>, model: String) -> PyResult<Bound<'py, PyAny>> {
+        let needs = self.with(py, move |s| {
+            let rec = hopdb::model::registry::load(s, &model).map_err(hopdb::workflow::WorkflowError::from)?;
+            serde_json::to_value(hopdb::workflow::linked_needs(&rec)?).map_err(|e| Failure::Other(e.to_string()))
+        })?;
+        json_to_py(py, &needs)
+    }
+
+    /// The initial and final sites of hops that are not in the store, each built exactly as an
+    /// import builds it (the ion first, then the host: the layout of `sites(id, "initial")`).
+    fn new_hop_sites(&self, py: Python<'_>, hops: Vec<(Sites, Sites, Option<String>)>) -> PyResult<Vec<(Sites, Sites)>> {
+        let new = new_hops(&hops).map_err(|e| e.to_py_err(py))?;
+        let built = hopdb::workflow::screen::new_records(&new).map_err(|e| Failure::from(e).to_py_err(py))?;
+        built.iter().map(|(r, h)| Ok((view_sites(r, h, "initial")?, view_sites(r, h, "final")?))).collect::<Res<Vec<_>>>().map_err(|e| e.to_py_err(py))
     }
 
     /// Write the result of one statement (default `SELECT * FROM hops`) as a Parquet file

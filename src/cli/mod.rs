@@ -88,7 +88,7 @@ pub enum Command {
     #[command(after_help = "Example:\n  hopdb --db barriers.db repl\n  hopdb> SELECT ion, COUNT(*)\n     ...> FROM hops GROUP BY ion;\n  hopdb> .format csv\n  hopdb> .quit\n\nHistory is kept in $HOPDB_HISTORY, else ~/.hopdb_history.")]
     Repl(query::ReplArgs),
     /// Predict barriers with a stored model for hops given as structure files (not in the store).
-    #[command(after_help = "Example:\n  hopdb query \"TRAIN gbt AS boosted_trees ON SPLIT paper\"\n  hopdb predict gbt --initial ini.cif --final fin.cif --ion Li\n  hopdb predict gbt --initial a/POSCAR_ini --final a/POSCAR_fin --initial b_ini.extxyz --final b_fin.extxyz --format json\n\nThe ion is inferred as the one atom that moves when --ion is not given.")]
+    #[command(after_help = "Example:\n  hopdb query \"TRAIN gbt AS boosted_trees ON SPLIT paper\"\n  hopdb predict gbt --initial ini.cif --final fin.cif --ion Li\n  hopdb predict gbt --initial a/POSCAR_ini --final a/POSCAR_fin --initial b_ini.extxyz --final b_fin.extxyz --format json\n  hopdb predict g2 --initial ini.cif --final fin.cif --mlip-em 0.42   (a hop-v2 model: the hop's MLIP barrier)\n\nThe ion is inferred as the one atom that moves when --ion is not given. A hop-v2 model reads the\nhop's BVSE barrier (computed here) and its MLIP barrier of the model's label: give it with --mlip-em,\nor compute it in Python (db.predict(model, pairs, calculator=\"chgnet\")).")]
     Predict(predict::PredictArgs),
     /// Write a Markdown report with SVG plots (parity, errors, groups, confusion) for a model.
     #[command(after_help = "Example:\n  hopdb query \"TRAIN gbt AS boosted_trees ON SPLIT paper\"\n  hopdb report gbt --out reports/gbt\n  hopdb report gbt --split paper --out reports/gbt")]

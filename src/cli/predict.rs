@@ -4,7 +4,7 @@
 use anyhow::{bail, Result};
 use clap::Args;
 use hopdb::element::Element;
-use hopdb::workflow::screen::{new_records, predict_built};
+use hopdb::workflow::screen::{linked_for_new, new_records, predict_built_with};
 use hopdb::workflow::NewHop;
 use hopdb::store::Store;
 use hopdb::structure::extxyz::read_any;
@@ -27,9 +27,32 @@ pub struct PredictArgs {
     /// that moves when not given.
     #[arg(long)]
     pub ion: Vec<String>,
+    /// The MLIP barrier (eV) of each hop, in order, for a model whose feature set reads one
+    /// (hop-v2): computed with the model and protocol of its MLIP label, e.g. by
+    /// `hopdb.mlip.run_neb`; `none` where the NEB failed (the model sees it as missing).
+    /// BVSE barriers are computed here.
+    #[arg(long = "mlip-em", value_name = "EV|none")]
+    pub mlip_em: Vec<String>,
     /// Output format.
     #[arg(long, value_parser = crate::cli::format_parser(), default_value = "table")]
     pub format: Format,
+}
+
+/// The `--mlip-em` values: numbers in eV, `none` for missing; `None` when not given.
+fn mlip_values(a: &PredictArgs) -> Result<Option<Vec<Option<f64>>>> {
+    if a.mlip_em.is_empty() {
+        return Ok(None);
+    }
+    let vals = a
+        .mlip_em
+        .iter()
+        .enumerate()
+        .map(|(k, s)| match s.trim() {
+            "none" | "None" | "" => Ok(None),
+            t => t.parse::<f64>().map(Some).map_err(|_| anyhow::anyhow!("--mlip-em {s} (hop {}): expected a barrier in eV or `none`", k + 1)),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(vals))
 }
 
 fn ions(a: &PredictArgs) -> Result<Vec<Option<Element>>> {
@@ -63,7 +86,9 @@ pub fn predict(db: &Path, a: PredictArgs) -> Result<()> {
     let store = Store::open(db)?;
     let model = hopdb::model::registry::load(&store, &a.model)?;
     let built = new_records(&hops)?;
-    let predicted = predict_built(&model, &built)?;
+    let mlip = mlip_values(&a)?;
+    let linked = linked_for_new(&model, &built, mlip.as_deref())?;
+    let predicted = predict_built_with(&model, &built, &linked)?;
     let mut t = ResultTable::new(&["hop", "initial", "final", "ion", "predicted_em"]);
     for (k, ((r, _), p)) in built.iter().zip(predicted).enumerate() {
         let name = |p: &PathBuf| Value::Str(p.display().to_string());

@@ -344,6 +344,18 @@ impl FeatureSet {
         self.names.iter().any(|n| LINKED_COLUMNS.contains(&n.as_str()))
     }
 
+    /// The MLIP label (`<model>/<protocol>`) whose barriers the set reads, if it has MLIP
+    /// columns.
+    pub fn reads_mlip(&self) -> Option<&str> {
+        let has = self.names.iter().any(|n| LINKED_COLUMNS[..2].contains(&n.as_str()));
+        has.then(|| self.mlip_label.as_deref().unwrap_or(DEFAULT_MLIP_LABEL))
+    }
+
+    /// Whether the set reads the hop's BVSE barrier (default recipe).
+    pub fn reads_bvse(&self) -> bool {
+        self.names.iter().any(|n| LINKED_COLUMNS[2..].contains(&n.as_str()))
+    }
+
     /// Check the name and that every descriptor exists once.
     pub fn validate(&self) -> Result<(), FeatureError> {
         if self.name.is_empty() || self.name.contains('\0') {
@@ -392,26 +404,38 @@ impl FeatureSet {
 /// store (the MLIP record `mlip:<id>@<label>`, the BVSE record `hopdb-bvse:<id>`); a record
 /// that is not stored (a screened new hop) has none.
 fn linked_values(store: &Store, set: &FeatureSet, cols: &[Column], r: &HopRecord) -> Result<Vec<f64>, FeatureError> {
-    let mut mlip: Option<Option<f64>> = None;
-    let mut bvse: Option<Option<f64>> = None;
-    let mut out = Vec::new();
-    for c in cols {
-        let Column::Linked(k) = c else { continue };
-        let v = if *k < 2 {
-            if mlip.is_none() {
-                let label = set.mlip_label.as_deref().unwrap_or(DEFAULT_MLIP_LABEL);
-                mlip = Some(store.get(&crate::record::mlip::record_id_for_label(&r.id, label))?.map(|x| x.em));
+    let mlip = match set.reads_mlip() {
+        Some(label) => store.get(&crate::record::mlip::record_id_for_label(&r.id, label))?.map(|x| x.em),
+        None => None,
+    };
+    let bvse = if set.reads_bvse() { store.get(&crate::record::bvse_record_id(&r.id))?.map(|x| x.em) } else { None };
+    Ok(linked_columns(cols, LinkedBarriers { mlip, bvse }))
+}
+
+/// The lower-fidelity barriers of one hop that a set's linked columns read (`None`: missing).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LinkedBarriers {
+    /// The barrier of the set's MLIP label (eV).
+    pub mlip: Option<f64>,
+    /// The BVSE barrier, default recipe (eV).
+    pub bvse: Option<f64>,
+}
+
+/// The linked columns of `cols`, in order, from the barriers `b`.
+fn linked_columns(cols: &[Column], b: LinkedBarriers) -> Vec<f64> {
+    cols.iter()
+        .filter_map(|c| if let Column::Linked(k) = c { Some(*k) } else { None })
+        .map(|k| {
+            let v = if k < 2 { b.mlip } else { b.bvse };
+            if k % 2 == 0 {
+                v.unwrap_or(MISSING_BARRIER)
+            } else if v.is_none() {
+                1.0
+            } else {
+                0.0
             }
-            mlip.expect("looked up")
-        } else {
-            if bvse.is_none() {
-                bvse = Some(store.get(&crate::record::bvse_record_id(&r.id))?.map(|x| x.em));
-            }
-            bvse.expect("looked up")
-        };
-        out.push(if k % 2 == 0 { v.unwrap_or(MISSING_BARRIER) } else if v.is_none() { 1.0 } else { 0.0 });
-    }
-    Ok(out)
+        })
+        .collect()
 }
 
 impl Default for FeatureSet {
@@ -567,6 +591,15 @@ pub fn compute_set(record: &HopRecord, host: &Structure, set: &FeatureSet) -> Re
         return Err(FeatureError::InvalidSet(format!("set '{}' has linked columns; compute it against a store", set.name)));
     }
     Ok(set.select(&cols, &compute_lite(record, host, set.lite)?))
+}
+
+/// The columns of `set` for one hop outside the store, its linked barriers given (a screened
+/// new hop: the caller computed them, or found them missing), in the set's column order.
+pub fn compute_set_with_linked(record: &HopRecord, host: &Structure, set: &FeatureSet, linked: LinkedBarriers) -> Result<Vec<f64>, FeatureError> {
+    let cols = set.columns()?;
+    let mut row = set.select(&cols, &compute_lite(record, host, set.lite)?);
+    row.extend(linked_columns(&cols, linked));
+    Ok(row)
 }
 
 /// `hop-v1` descriptors of the records `ids` (rows in `ids` order), in parallel; each
