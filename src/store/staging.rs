@@ -88,12 +88,14 @@ struct StagingMarker {
 }
 
 impl StagingMarker {
-    /// 17 bytes: version (u64 BE), index state, pack length (u64 BE).
+    /// 17 bytes: version (u64 BE), index state, pack length (u64 BE); 9 bytes for an older
+    /// hopdb's marker rewritten during its rollback (no length: it must never read as 0).
     fn encode(&self) -> Vec<u8> {
         let mut v = self.seq.to_be_bytes().to_vec();
         v.push(self.index);
-        // Every marker this hopdb writes has the length.
-        v.extend_from_slice(&self.pack_from.unwrap_or(0).to_be_bytes());
+        if let Some(from) = self.pack_from {
+            v.extend_from_slice(&from.to_be_bytes());
+        }
         v
     }
 
@@ -646,6 +648,8 @@ mod tests {
         drop(store);
         let store = Store::open(&path).unwrap();
         assert_eq!(snapshot(&store), before);
+        let old = StagingMarker { seq: 3, index: INDEX_HELD, pack_from: None };
+        assert_eq!(StagingMarker::decode(&old.encode()), Some(old), "an older marker keeps having no pack length");
         assert!(StagingMarker::decode(&[0; 10]).is_none() && StagingMarker::decode(&[0, 0, 0, 0, 0, 0, 0, 0, 2]).is_none());
     }
 
