@@ -62,4 +62,3 @@ impl fmt::Display for ColumnType {
         f.write_str(self.name())
     }
 }
-
