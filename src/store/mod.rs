@@ -448,8 +448,10 @@ fn missing_schema_version(store: &Store) -> StoreError {
 /// The file beside sled's directory that records the store's last durable write.
 pub const WATERMARK_FILE: &str = "hopdb.state";
 
-/// sled settings: space-efficient mode (large import batches make sled write many page
-/// versions); values are compressed by the store's codec, not by sled.
+/// sled settings: a 256 MiB page cache; values are compressed by the store's codec, not by
+/// sled. (`Mode::LowSpace` states the intent, but sled 0.34 reads neither its mode nor its
+/// segment-cleanup settings; a larger cache did not speed the 1.2M-frame import up:
+/// docs/benchmarks.md.)
 fn sled_config(dir: &Path) -> sled::Config {
     sled_config_at(&dir.join("data"))
 }
