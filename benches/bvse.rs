@@ -30,15 +30,9 @@ struct Hop {
 }
 
 fn hops() -> Vec<Hop> {
-    let path = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/data/devi2025/band_train.json"
-    ));
+    let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/devi2025/band_train.json"));
     let Ok(text) = std::fs::read_to_string(&path) else {
-        eprintln!(
-            "bvse bench: {} not found; nothing to measure",
-            path.display()
-        );
+        eprintln!("bvse bench: {} not found; nothing to measure", path.display());
         return Vec::new();
     };
     let v: Value = serde_json::from_str(&text).expect("band_train.json parses");
@@ -47,18 +41,9 @@ fn hops() -> Vec<Hop> {
         .iter()
         .filter(|r| JIDS.contains(&r["jid"].as_i64().unwrap_or(-1)))
         .map(|r| {
-            let band =
-                hopdb::import::devi::jarvis_structure(&r["atoms"], "atoms").expect("structure");
-            let (ion, host, initial, final_) =
-                hopdb::import::devi::split_band(&band).expect("band");
-            Hop {
-                jid: r["jid"].as_i64().unwrap(),
-                name: r["sys_name"].as_str().unwrap_or("").to_string(),
-                ion,
-                host,
-                initial,
-                final_,
-            }
+            let band = hopdb::import::devi::jarvis_structure(&r["atoms"], "atoms").expect("structure");
+            let (ion, host, initial, final_) = hopdb::import::devi::split_band(&band).expect("band");
+            Hop { jid: r["jid"].as_i64().unwrap(), name: r["sys_name"].as_str().unwrap_or("").to_string(), ion, host, initial, final_ }
         })
         .collect()
 }
@@ -101,23 +86,11 @@ fn median_per_hop(hops: &[Hop], recipe: Recipe, reps: usize) -> (f64, Vec<f64>) 
 /// is set, else a saved output named by `HOPDB_BVSE_REFERENCE`.
 fn python_reference() -> Option<Vec<Value>> {
     let path = if let Ok(py) = std::env::var("HOPDB_BVSE_PYTHON") {
-        let out =
-            std::env::temp_dir().join(format!("hopdb_bvse_bench_{}.json", std::process::id()));
-        let jids = JIDS
-            .iter()
-            .map(|j| j.to_string())
-            .collect::<Vec<_>>()
-            .join(",");
-        let data = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/data/devi2025/band_train.json"
-        );
+        let out = std::env::temp_dir().join(format!("hopdb_bvse_bench_{}.json", std::process::id()));
+        let jids = JIDS.iter().map(|j| j.to_string()).collect::<Vec<_>>().join(",");
+        let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/devi2025/band_train.json");
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bvse_reference.py");
-        let status = std::process::Command::new(py)
-            .args([script, "--data", data, "--jids", &jids, "--out"])
-            .arg(&out)
-            .status()
-            .ok()?;
+        let status = std::process::Command::new(py).args([script, "--data", data, "--jids", &jids, "--out"]).arg(&out).status().ok()?;
         if !status.success() {
             eprintln!("bvse bench: the Python reference failed ({status})");
             return None;
@@ -133,18 +106,9 @@ fn summary(hops: &[Hop]) {
     let python: Vec<Value> = python_reference().unwrap_or_default();
     for recipe in [Recipe::Ions, Recipe::Hopdb] {
         let (med, per_hop) = median_per_hop(hops, recipe, 15);
-        eprintln!(
-            "bvse {}: median {med:.2} ms per hop over {} hops (oxidation states + set-up + NEB)",
-            recipe.as_str(),
-            hops.len()
-        );
+        eprintln!("bvse {}: median {med:.2} ms per hop over {} hops (oxidation states + set-up + NEB)", recipe.as_str(), hops.len());
         for (h, t) in hops.iter().zip(&per_hop) {
-            eprintln!(
-                "  jid {:3} {:20} {:4} host atoms  {t:7.2} ms",
-                h.jid,
-                h.name,
-                h.host.len()
-            );
+            eprintln!("  jid {:3} {:20} {:4} host atoms  {t:7.2} ms", h.jid, h.name, h.host.len());
         }
         // Where the time goes: oxidation states, the rest of the set-up, the NEB.
         let (mut t_ox, mut t_setup, mut t_neb) = (Vec::new(), Vec::new(), Vec::new());
@@ -156,8 +120,7 @@ fn summary(hops: &[Hop]) {
                 let t0 = Instant::now();
                 black_box(bvse::assign_oxidation_states(&s).ok());
                 let t1 = Instant::now();
-                let p = bvse::prepare_hop(&h.host, h.ion, h.initial, h.final_, recipe)
-                    .expect("prepare");
+                let p = bvse::prepare_hop(&h.host, h.ion, h.initial, h.final_, recipe).expect("prepare");
                 let t2 = Instant::now();
                 black_box(p.run().expect("neb"));
                 let t3 = Instant::now();
@@ -175,12 +138,7 @@ fn summary(hops: &[Hop]) {
         if recipe == Recipe::Ions && !python.is_empty() {
             let mut py: Vec<f64> = hops
                 .iter()
-                .filter_map(|h| {
-                    python
-                        .iter()
-                        .find(|r| r["jid"].as_i64() == Some(h.jid))
-                        .and_then(|r| r["seconds"].as_f64())
-                })
+                .filter_map(|h| python.iter().find(|r| r["jid"].as_i64() == Some(h.jid)).and_then(|r| r["seconds"].as_f64()))
                 .map(|s| s * 1e3)
                 .collect();
             if py.len() == hops.len() {
@@ -201,9 +159,7 @@ fn bench_bvse(c: &mut Criterion) {
     g.sample_size(20);
     for recipe in [Recipe::Ions, Recipe::Hopdb] {
         for h in &hops {
-            g.bench_with_input(BenchmarkId::new(recipe.as_str(), &h.name), h, |b, h| {
-                b.iter(|| black_box(run(h, recipe)))
-            });
+            g.bench_with_input(BenchmarkId::new(recipe.as_str(), &h.name), h, |b, h| b.iter(|| black_box(run(h, recipe))));
         }
     }
     g.finish();
@@ -213,9 +169,7 @@ fn bench_bvse(c: &mut Criterion) {
         let mut s = h.host.clone();
         s.species.push(h.ion);
         s.frac.push(h.initial);
-        g.bench_with_input(BenchmarkId::from_parameter(&h.name), &s, |b, s| {
-            b.iter(|| black_box(bvse::assign_oxidation_states(s).ok()))
-        });
+        g.bench_with_input(BenchmarkId::from_parameter(&h.name), &s, |b, s| b.iter(|| black_box(bvse::assign_oxidation_states(s).ok())));
     }
     g.finish();
 }

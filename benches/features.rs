@@ -9,12 +9,8 @@ use std::path::Path;
 fn bench_features(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::create(dir.path().join("s")).expect("store");
-    let data = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/data/devi2025"
-    ));
-    let (cands, rej) = hopdb::import::devi::read_dir(data, &store.class_groups().expect("classes"))
-        .expect("read devi2025");
+    let data = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/devi2025"));
+    let (cands, rej) = hopdb::import::devi::read_dir(data, &store.class_groups().expect("classes")).expect("read devi2025");
     hopdb::import::commit(&store, cands, rej, &Default::default(), "bench").expect("import");
     let ids: Vec<String> = store.records().map(|r| r.expect("record").id).collect();
     assert_eq!(ids.len(), 619);

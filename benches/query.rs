@@ -39,8 +39,7 @@ const SCAN: &str = "SELECT group, COUNT(*), AVG(em) FROM hops GROUP BY group";
 
 /// A synthetic store of `n` records, built once and kept under target/ for later runs.
 fn synthetic_store(n: usize) -> Store {
-    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target/bench-stores"))
-        .join(format!("synthetic-{n}"));
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target/bench-stores")).join(format!("synthetic-{n}"));
     if !dir.join("data").is_dir() {
         let _ = std::fs::remove_dir_all(&dir);
         let store = Store::create(&dir).expect("create");
@@ -76,26 +75,15 @@ fn peak_growth(store: &Store, src: &str) -> usize {
 }
 
 fn bench(c: &mut Criterion) {
-    let n: usize = std::env::var("HOPDB_BENCH_N")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(120_000);
+    let n: usize = std::env::var("HOPDB_BENCH_N").ok().and_then(|s| s.parse().ok()).unwrap_or(120_000);
     let mut g = c.benchmark_group("hopql");
-    g.bench_function("parse", |b| {
-        b.iter(|| hopdb::query::parse_statement(std::hint::black_box(SCAN)).expect("parses"))
-    });
+    g.bench_function("parse", |b| b.iter(|| hopdb::query::parse_statement(std::hint::black_box(SCAN)).expect("parses")));
     let store = synthetic_store(n);
     g.sample_size(20);
-    g.bench_function(format!("selective_indexed_{n}"), |b| {
-        b.iter(|| hopdb::query::exec::query(&store, SELECTIVE).expect("query"))
-    });
-    g.bench_function(format!("selective_indexed_star_{n}"), |b| {
-        b.iter(|| hopdb::query::exec::query(&store, SELECTIVE_STAR).expect("query"))
-    });
+    g.bench_function(format!("selective_indexed_{n}"), |b| b.iter(|| hopdb::query::exec::query(&store, SELECTIVE).expect("query")));
+    g.bench_function(format!("selective_indexed_star_{n}"), |b| b.iter(|| hopdb::query::exec::query(&store, SELECTIVE_STAR).expect("query")));
     g.sample_size(10);
-    g.bench_function(format!("full_scan_group_by_{n}"), |b| {
-        b.iter(|| hopdb::query::exec::query(&store, SCAN).expect("query"))
-    });
+    g.bench_function(format!("full_scan_group_by_{n}"), |b| b.iter(|| hopdb::query::exec::query(&store, SCAN).expect("query")));
     g.finish();
     // Memory: the full scan's peak heap growth on a store a quarter the size and on the full one.
     // Each store is measured with only itself open, so one store's cache cannot evict or

@@ -35,11 +35,7 @@ fn dir_size(p: &Path) -> u64 {
                 Ok(m) => m,
                 Err(_) => continue,
             };
-            total += if m.is_dir() {
-                dir_size(&e.path())
-            } else {
-                m.len()
-            };
+            total += if m.is_dir() { dir_size(&e.path()) } else { m.len() };
         }
     }
     total
@@ -54,11 +50,7 @@ pub fn import_devi(dataset: &Path, scratch: &Path) -> anyhow::Result<ImportRun> 
     let rep = import::commit(&store, c, e, &ImportOptions::default(), "bench")?;
     let seconds = t.elapsed().as_secs_f64();
     drop(store);
-    Ok(ImportRun {
-        records: rep.added.len(),
-        seconds,
-        bytes_on_disk: dir_size(scratch),
-    })
+    Ok(ImportRun { records: rep.added.len(), seconds, bytes_on_disk: dir_size(scratch) })
 }
 
 /// Generate `n` synthetic BVSE-like hops and import them into a fresh store under `scratch`
@@ -70,22 +62,14 @@ pub fn import_synthetic(n: usize, seed: u64, scratch: &Path) -> anyhow::Result<I
     let rep = import::commit(&store, cands, vec![], &ImportOptions::default(), "bench")?;
     let seconds = t.elapsed().as_secs_f64();
     drop(store);
-    Ok(ImportRun {
-        records: rep.added.len(),
-        seconds,
-        bytes_on_disk: dir_size(scratch),
-    })
+    Ok(ImportRun { records: rep.added.len(), seconds, bytes_on_disk: dir_size(scratch) })
 }
 
 /// Write the synthetic corpus of [`import_synthetic`] (`n` hops from `seed`) as LiTraj-style
 /// extended XYZ, one centroid frame per hop, generated and written one host at a time (a
 /// 1.2M-frame file takes no more memory than a small one). The frames leave out the import
 /// time, so the bytes depend on `n` and `seed` alone. Returns the frames written.
-pub fn write_synthetic_xyz(
-    n: usize,
-    seed: u64,
-    out: &mut dyn std::io::Write,
-) -> std::io::Result<usize> {
+pub fn write_synthetic_xyz(n: usize, seed: u64, out: &mut dyn std::io::Write) -> std::io::Result<usize> {
     let mut frames = 0;
     for mut c in crate::synthetic::bvse_like_stream(n, seed) {
         c.record.provenance.imported_at.clear();
@@ -108,20 +92,13 @@ pub struct ModelTimings {
 
 /// Measure [`ModelTimings`]: `runs` runs of the descriptor and fit timings, `tune_runs` runs
 /// of each TUNE (0 skips them).
-pub fn model_timings(
-    dataset: &Path,
-    runs: usize,
-    tune_runs: usize,
-) -> anyhow::Result<ModelTimings> {
+pub fn model_timings(dataset: &Path, runs: usize, tune_runs: usize) -> anyhow::Result<ModelTimings> {
     use crate::model::{self, Grid, Kind, Params};
     let dir = tempfile::tempdir()?;
     let store = Store::create(dir.path().join("store"))?;
     let (c, e) = import::devi::read_dir(dataset, &store.class_groups()?)?;
     import::commit(&store, c, e, &ImportOptions::default(), "bench")?;
-    let mut ids: Vec<String> = store
-        .records()
-        .map(|r| r.map(|r| r.id))
-        .collect::<Result<_, _>>()?;
+    let mut ids: Vec<String> = store.records().map(|r| r.map(|r| r.id)).collect::<Result<_, _>>()?;
     ids.sort();
     let mut rows = Vec::new();
     let mut secs = Vec::new();
@@ -132,65 +109,21 @@ pub fn model_timings(
         secs.push(t.elapsed().as_secs_f64());
     }
     let fm = fm.expect("at least one run");
-    rows.push((
-        format!(
-            "descriptors of {} hops (hop-v1, {} columns)",
-            ids.len(),
-            fm.names.len()
-        ),
-        secs,
-    ));
-    let train: Vec<usize> = ids
-        .iter()
-        .enumerate()
-        .filter(|(_, id)| {
-            store
-                .get(id)
-                .ok()
-                .flatten()
-                .is_some_and(|r| r.partition == Some(crate::record::SourcePartition::Train))
-        })
-        .map(|(i, _)| i)
-        .collect();
+    rows.push((format!("descriptors of {} hops (hop-v1, {} columns)", ids.len(), fm.names.len()), secs));
+    let train: Vec<usize> = ids.iter().enumerate().filter(|(_, id)| store.get(id).ok().flatten().is_some_and(|r| r.partition == Some(crate::record::SourcePartition::Train))).map(|(i, _)| i).collect();
     let x: Vec<Vec<f64>> = train.iter().map(|&i| fm.rows[i].clone()).collect();
-    let y: Vec<f64> = train
-        .iter()
-        .map(|&i| store.get(&ids[i]).ok().flatten().map_or(f64::NAN, |r| r.em))
-        .collect();
+    let y: Vec<f64> = train.iter().map(|&i| store.get(&ids[i]).ok().flatten().map_or(f64::NAN, |r| r.em)).collect();
     let groups: Vec<String> = {
-        let recs: Vec<_> = train
-            .iter()
-            .map(|&i| store.record(&ids[i]))
-            .collect::<Result<_, _>>()?;
+        let recs: Vec<_> = train.iter().map(|&i| store.record(&ids[i])).collect::<Result<_, _>>()?;
         let comp = crate::split::host_components(&recs);
-        recs.iter()
-            .map(|r| comp.get(&r.id).cloned().unwrap_or_default())
-            .collect()
+        recs.iter().map(|r| comp.get(&r.id).cloned().unwrap_or_default()).collect()
     };
     let settings: [(Kind, &[(&str, &str)]); 2] = [
-        (
-            Kind::RandomForest,
-            &[
-                ("trees", "300"),
-                ("mtry", "0.25"),
-                ("min_samples_leaf", "2"),
-            ],
-        ),
-        (
-            Kind::BoostedTrees,
-            &[
-                ("trees", "500"),
-                ("max_depth", "4"),
-                ("learning_rate", "0.03"),
-                ("colsample", "0.4"),
-            ],
-        ),
+        (Kind::RandomForest, &[("trees", "300"), ("mtry", "0.25"), ("min_samples_leaf", "2")]),
+        (Kind::BoostedTrees, &[("trees", "500"), ("max_depth", "4"), ("learning_rate", "0.03"), ("colsample", "0.4")]),
     ];
     for (kind, kv) in settings {
-        let map = kv
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map = kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let p = Params::parse(kind, &map)?;
         let mut secs = Vec::new();
         for _ in 0..runs.max(1) {
@@ -209,13 +142,7 @@ pub fn model_timings(
             secs.push(t.elapsed().as_secs_f64());
         }
         if tune_runs > 0 {
-            rows.push((
-                format!(
-                    "TUNE {kind}: default grid ({} points) x 5 grouped folds",
-                    grid.points().len()
-                ),
-                secs,
-            ));
+            rows.push((format!("TUNE {kind}: default grid ({} points) x 5 grouped folds", grid.points().len()), secs));
         }
     }
     Ok(ModelTimings { rows })
@@ -262,59 +189,36 @@ pub struct BvseTimings {
 /// `reps` runs each, one thread; oxidation states are assigned in every run. With `python`
 /// (an interpreter with `ions`, ASE and pymatgen), `scripts/bvse_reference.py` is run on the
 /// same hops in the same invocation for the ratio (a test oracle, never a dependency).
-pub fn bvse_timings(
-    dataset: &Path,
-    min_atoms: usize,
-    max_atoms: usize,
-    max_hops: usize,
-    reps: usize,
-    python: Option<&Path>,
-) -> anyhow::Result<BvseTimings> {
+pub fn bvse_timings(dataset: &Path, min_atoms: usize, max_atoms: usize, max_hops: usize, reps: usize, python: Option<&Path>) -> anyhow::Result<BvseTimings> {
     use crate::bvse::{self, Recipe};
     let file = dataset.join("band_train.json");
-    let text = std::fs::read_to_string(&file)
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    let text = std::fs::read_to_string(&file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
     let v: serde_json::Value = serde_json::from_str(&text)?;
-    let mut recs: Vec<&serde_json::Value> = v
-        .as_array()
-        .ok_or_else(|| anyhow::anyhow!("{}: not a list", file.display()))?
-        .iter()
-        .collect();
+    let mut recs: Vec<&serde_json::Value> = v.as_array().ok_or_else(|| anyhow::anyhow!("{}: not a list", file.display()))?.iter().collect();
     recs.sort_by_key(|r| r["jid"].as_i64().unwrap_or(i64::MAX));
-    let time_hop =
-        |host: &crate::structure::Structure, ion, ini, fin, recipe: Recipe| -> Option<(f64, f64)> {
-            let mut t = Vec::new();
-            let mut em = f64::NAN;
-            for _ in 0..reps.max(1) {
-                let t0 = Instant::now();
-                let r = bvse::prepare_hop(host, ion, ini, fin, recipe)
-                    .and_then(|p| p.run())
-                    .ok()?;
-                t.push(t0.elapsed().as_secs_f64() * 1e3);
-                em = r.em;
-            }
-            Some((median(&t), em))
-        };
+    let time_hop = |host: &crate::structure::Structure, ion, ini, fin, recipe: Recipe| -> Option<(f64, f64)> {
+        let mut t = Vec::new();
+        let mut em = f64::NAN;
+        for _ in 0..reps.max(1) {
+            let t0 = Instant::now();
+            let r = bvse::prepare_hop(host, ion, ini, fin, recipe).and_then(|p| p.run()).ok()?;
+            t.push(t0.elapsed().as_secs_f64() * 1e3);
+            em = r.em;
+        }
+        Some((median(&t), em))
+    };
     let mut hops = Vec::new();
     for r in recs {
         if hops.len() >= max_hops {
             break;
         }
-        let Ok(band) = crate::import::devi::jarvis_structure(&r["atoms"], "atoms") else {
-            continue;
-        };
-        let Ok((ion, host, ini, fin)) = crate::import::devi::split_band(&band) else {
-            continue;
-        };
+        let Ok(band) = crate::import::devi::jarvis_structure(&r["atoms"], "atoms") else { continue };
+        let Ok((ion, host, ini, fin)) = crate::import::devi::split_band(&band) else { continue };
         if host.len() < min_atoms || host.len() > max_atoms {
             continue;
         }
-        let Some((ions_ms, ions_em)) = time_hop(&host, ion, ini, fin, Recipe::Ions) else {
-            continue;
-        };
-        let Some((hopdb_ms, _)) = time_hop(&host, ion, ini, fin, Recipe::Hopdb) else {
-            continue;
-        };
+        let Some((ions_ms, ions_em)) = time_hop(&host, ion, ini, fin, Recipe::Ions) else { continue };
+        let Some((hopdb_ms, _)) = time_hop(&host, ion, ini, fin, Recipe::Hopdb) else { continue };
         hops.push(BvseHopTiming {
             jid: r["jid"].as_i64().unwrap_or(-1),
             sys_name: r["sys_name"].as_str().unwrap_or("").to_string(),
@@ -329,29 +233,14 @@ pub fn bvse_timings(
     if let Some(py) = python {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/bvse_reference.py");
         let out = tempfile::NamedTempFile::new()?;
-        let jids = hops
-            .iter()
-            .map(|h| h.jid.to_string())
-            .collect::<Vec<_>>()
-            .join(",");
-        let status = std::process::Command::new(py)
-            .arg(&script)
-            .arg("--data")
-            .arg(&file)
-            .arg("--jids")
-            .arg(&jids)
-            .arg("--out")
-            .arg(out.path())
-            .status()?;
+        let jids = hops.iter().map(|h| h.jid.to_string()).collect::<Vec<_>>().join(",");
+        let status = std::process::Command::new(py).arg(&script).arg("--data").arg(&file).arg("--jids").arg(&jids).arg("--out").arg(out.path()).status()?;
         if !status.success() {
             anyhow::bail!("the Python reference failed ({status})");
         }
         let res: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.path())?)?;
         for h in &mut hops {
-            if let Some(p) = res
-                .as_array()
-                .and_then(|a| a.iter().find(|x| x["jid"].as_i64() == Some(h.jid)))
-            {
+            if let Some(p) = res.as_array().and_then(|a| a.iter().find(|x| x["jid"].as_i64() == Some(h.jid))) {
                 if p["barrier"].is_number() {
                     h.python_s = p["seconds"].as_f64();
                     h.python_em = p["barrier"].as_f64();
@@ -362,23 +251,9 @@ pub fn bvse_timings(
     let hopdb_median_ms = median(&hops.iter().map(|h| h.hopdb_ms).collect::<Vec<_>>());
     let ions_median_ms = median(&hops.iter().map(|h| h.ions_ms).collect::<Vec<_>>());
     let both: Vec<&BvseHopTiming> = hops.iter().filter(|h| h.python_s.is_some()).collect();
-    let python_median_s = (!both.is_empty()).then(|| {
-        median(
-            &both
-                .iter()
-                .map(|h| h.python_s.unwrap_or(f64::NAN))
-                .collect::<Vec<_>>(),
-        )
-    });
-    let speedup_vs_python = python_median_s
-        .map(|p| p * 1e3 / median(&both.iter().map(|h| h.ions_ms).collect::<Vec<_>>()));
-    Ok(BvseTimings {
-        hops,
-        hopdb_median_ms,
-        ions_median_ms,
-        python_median_s,
-        speedup_vs_python,
-    })
+    let python_median_s = (!both.is_empty()).then(|| median(&both.iter().map(|h| h.python_s.unwrap_or(f64::NAN)).collect::<Vec<_>>()));
+    let speedup_vs_python = python_median_s.map(|p| p * 1e3 / median(&both.iter().map(|h| h.ions_ms).collect::<Vec<_>>()));
+    Ok(BvseTimings { hops, hopdb_median_ms, ions_median_ms, python_median_s, speedup_vs_python })
 }
 
 #[cfg(test)]
@@ -396,12 +271,7 @@ mod tests {
         assert_eq!(a, b, "same n and seed, same bytes");
         let file = dir.path().join("s.xyz");
         std::fs::write(&file, &a).unwrap();
-        let opts = LitrajOptions {
-            dataset: "synthetic".into(),
-            fidelity: Fidelity::Bvse,
-            trajectory: false,
-            dataset_version: "seed 9".into(),
-        };
+        let opts = LitrajOptions { dataset: "synthetic".into(), fidelity: Fidelity::Bvse, trajectory: false, dataset_version: "seed 9".into() };
         let (cands, rejected) = read_xyz_file(&file, &opts).unwrap();
         assert!(rejected.is_empty(), "{rejected:?}");
         let corpus = crate::synthetic::bvse_like_corpus(25, 9);

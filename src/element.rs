@@ -27,12 +27,11 @@ use std::fmt;
 
 /// Element symbols indexed by atomic number (index 0 is unused).
 pub const SYMBOLS: [&str; 104] = [
-    "", "H", "He", "Li", "Be", "B", "C", "N", "O", "F", "Ne", "Na", "Mg", "Al", "Si", "P", "S",
-    "Cl", "Ar", "K", "Ca", "Sc", "Ti", "V", "Cr", "Mn", "Fe", "Co", "Ni", "Cu", "Zn", "Ga", "Ge",
-    "As", "Se", "Br", "Kr", "Rb", "Sr", "Y", "Zr", "Nb", "Mo", "Tc", "Ru", "Rh", "Pd", "Ag", "Cd",
-    "In", "Sn", "Sb", "Te", "I", "Xe", "Cs", "Ba", "La", "Ce", "Pr", "Nd", "Pm", "Sm", "Eu", "Gd",
-    "Tb", "Dy", "Ho", "Er", "Tm", "Yb", "Lu", "Hf", "Ta", "W", "Re", "Os", "Ir", "Pt", "Au", "Hg",
-    "Tl", "Pb", "Bi", "Po", "At", "Rn", "Fr", "Ra", "Ac", "Th", "Pa", "U", "Np", "Pu", "Am", "Cm",
+    "", "H", "He", "Li", "Be", "B", "C", "N", "O", "F", "Ne", "Na", "Mg", "Al", "Si", "P", "S", "Cl", "Ar", "K", "Ca",
+    "Sc", "Ti", "V", "Cr", "Mn", "Fe", "Co", "Ni", "Cu", "Zn", "Ga", "Ge", "As", "Se", "Br", "Kr", "Rb", "Sr", "Y",
+    "Zr", "Nb", "Mo", "Tc", "Ru", "Rh", "Pd", "Ag", "Cd", "In", "Sn", "Sb", "Te", "I", "Xe", "Cs", "Ba", "La", "Ce",
+    "Pr", "Nd", "Pm", "Sm", "Eu", "Gd", "Tb", "Dy", "Ho", "Er", "Tm", "Yb", "Lu", "Hf", "Ta", "W", "Re", "Os", "Ir",
+    "Pt", "Au", "Hg", "Tl", "Pb", "Bi", "Po", "At", "Rn", "Fr", "Ra", "Ac", "Th", "Pa", "U", "Np", "Pu", "Am", "Cm",
     "Bk", "Cf", "Es", "Fm", "Md", "No", "Lr",
 ];
 
@@ -472,24 +471,12 @@ mod tests {
             assert_eq!(p.ionic_radius.is_some(), p.ionic_radius_cn.is_some());
             if let (Some(r), Some(q)) = (p.ionic_radius, p.ionic_radius_charge) {
                 assert!(r > 0.1 && r < 2.3, "{e}");
-                assert!(
-                    p.oxidation_states.contains(&q),
-                    "{e}: radius charge {q} not common"
-                );
-                assert_eq!(
-                    p.oxidation_states[0], q,
-                    "{e}: radius is not for the first state"
-                );
+                assert!(p.oxidation_states.contains(&q), "{e}: radius charge {q} not common");
+                assert_eq!(p.oxidation_states[0], q, "{e}: radius is not for the first state");
             }
-            assert!(p
-                .oxidation_states
-                .iter()
-                .all(|q| (-4..=8).contains(q) && *q != 0));
+            assert!(p.oxidation_states.iter().all(|q| (-4..=8).contains(q) && *q != 0));
             if z > 1 {
-                assert!(
-                    p.mass > Element::from_z(z - 1).unwrap().mass() - 1.5,
-                    "{e} mass"
-                );
+                assert!(p.mass > Element::from_z(z - 1).unwrap().mass() - 1.5, "{e} mass");
             }
         }
     }

@@ -82,6 +82,7 @@ struct LineRef<'a> {
     host: &'a Structure,
 }
 
+
 /// Hosts read from the store, kept while consecutive records share them.
 pub(crate) struct HostCache<'a> {
     store: &'a Store,
@@ -90,10 +91,7 @@ pub(crate) struct HostCache<'a> {
 
 impl<'a> HostCache<'a> {
     pub(crate) fn new(store: &'a Store) -> Self {
-        HostCache {
-            store,
-            map: HashMap::new(),
-        }
+        HostCache { store, map: HashMap::new() }
     }
 
     pub(crate) fn get(&mut self, sid: &StructureId) -> Result<&Structure, StoreError> {
@@ -110,17 +108,12 @@ impl<'a> HostCache<'a> {
 
 /// One JSON-lines line (without the newline) for a record and its host.
 pub fn jsonl_line(record: &HopRecord, host: &Structure) -> Result<String, ExportError> {
-    serde_json::to_string(&LineRef { record, host })
-        .map_err(|e| ExportError::Encode(format!("record '{}': {e}", record.id)))
+    serde_json::to_string(&LineRef { record, host }).map_err(|e| ExportError::Encode(format!("record '{}': {e}", record.id)))
 }
 
 /// Write the records `ids` as JSON lines (record plus its host inline). Returns the number of
 /// records written.
-pub fn export_jsonl(
-    store: &Store,
-    ids: impl IntoIterator<Item = String>,
-    out: &mut dyn Write,
-) -> Result<usize, ExportError> {
+pub fn export_jsonl(store: &Store, ids: impl IntoIterator<Item = String>, out: &mut dyn Write) -> Result<usize, ExportError> {
     let mut hosts = HostCache::new(store);
     let mut n = 0;
     for id in ids {
@@ -148,9 +141,7 @@ pub fn csv_row(r: &HopRecord) -> Vec<String> {
         o(&r.material.crystal_system),
         o(&r.material.space_group),
         o(&r.material.path_label),
-        r.partition
-            .map(|p| p.as_str().to_string())
-            .unwrap_or_default(),
+        r.partition.map(|p| p.as_str().to_string()).unwrap_or_default(),
         r.provenance.dataset.clone(),
         r.provenance.source_file.clone(),
         r.provenance.source_sha256.clone(),
@@ -164,11 +155,7 @@ pub fn csv_row(r: &HopRecord) -> Vec<String> {
 
 /// Write the records `ids` as CSV with a header (metadata only, see [`CSV_COLUMNS`]). Returns
 /// the number of records written.
-pub fn export_csv(
-    store: &Store,
-    ids: impl IntoIterator<Item = String>,
-    out: &mut dyn Write,
-) -> Result<usize, ExportError> {
+pub fn export_csv(store: &Store, ids: impl IntoIterator<Item = String>, out: &mut dyn Write) -> Result<usize, ExportError> {
     let mut w = csv::Writer::from_writer(out);
     let csv_err = |e: csv::Error| ExportError::Encode(e.to_string());
     w.write_record(CSV_COLUMNS).map_err(csv_err)?;
@@ -184,10 +171,7 @@ pub fn export_csv(
 
 /// Quote a value for an extended-XYZ info line.
 fn xyz_quote(s: &str) -> String {
-    let esc = s
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace(['\n', '\r'], " ");
+    let esc = s.replace('\\', "\\\\").replace('"', "\\\"").replace(['\n', '\r'], " ");
     format!("\"{esc}\"")
 }
 
@@ -197,15 +181,8 @@ pub fn xyz_frame(r: &HopRecord, host: &Structure) -> String {
     use std::fmt::Write as _;
     let m = host.lattice.matrix();
     let lat: Vec<String> = m.iter().flatten().map(|x| format!("{x:.10}")).collect();
-    let mut info = format!(
-        "Lattice=\"{}\" Properties=species:S:1:pos:R:3 em={}",
-        lat.join(" "),
-        r.em
-    );
-    let edge = r
-        .extra
-        .get("edge_id")
-        .filter(|x| x.is_finite() && x.fract() == 0.0);
+    let mut info = format!("Lattice=\"{}\" Properties=species:S:1:pos:R:3 em={}", lat.join(" "), r.em);
+    let edge = r.extra.get("edge_id").filter(|x| x.is_finite() && x.fract() == 0.0);
     match edge {
         Some(e) => {
             let _ = write!(info, " edge_id={}", *e as i64);
@@ -214,20 +191,10 @@ pub fn xyz_frame(r: &HopRecord, host: &Structure) -> String {
             }
         }
         None => {
-            let _ = write!(
-                info,
-                " edge_id={}",
-                xyz_quote(&r.provenance.source_record_id)
-            );
+            let _ = write!(info, " edge_id={}", xyz_quote(&r.provenance.source_record_id));
         }
     }
-    let _ = write!(
-        info,
-        " id={} ion={} fidelity={}",
-        xyz_quote(&r.id),
-        r.ion,
-        r.fidelity
-    );
+    let _ = write!(info, " id={} ion={} fidelity={}", xyz_quote(&r.id), r.ion, r.fidelity);
     let opt = |info: &mut String, k: &str, v: &Option<String>| {
         if let Some(v) = v {
             let _ = write!(info, " {k}={}", xyz_quote(v));
@@ -278,11 +245,7 @@ pub fn xyz_frame(r: &HopRecord, host: &Structure) -> String {
 
 /// Write the records `ids` as LiTraj-style extended XYZ, one frame per record. Returns the
 /// number of records written.
-pub fn export_xyz(
-    store: &Store,
-    ids: impl IntoIterator<Item = String>,
-    out: &mut dyn Write,
-) -> Result<usize, ExportError> {
+pub fn export_xyz(store: &Store, ids: impl IntoIterator<Item = String>, out: &mut dyn Write) -> Result<usize, ExportError> {
     let mut hosts = HostCache::new(store);
     let mut n = 0;
     for id in ids {
@@ -294,3 +257,4 @@ pub fn export_xyz(
     out.flush()?;
     Ok(n)
 }
+

@@ -49,10 +49,7 @@ pub fn utf8_text(bytes: Vec<u8>) -> Result<String, String> {
             let valid = std::str::from_utf8(&e.as_bytes()[..bad]).unwrap_or_default();
             let line = valid.matches('\n').count() + 1;
             let column = valid.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-            Err(format!(
-                "line {line}, column {column}: not UTF-8 text (byte 0x{:02x} at offset {bad})",
-                e.as_bytes()[bad]
-            ))
+            Err(format!("line {line}, column {column}: not UTF-8 text (byte 0x{:02x} at offset {bad})", e.as_bytes()[bad]))
         }
     }
 }
@@ -99,11 +96,7 @@ pub fn cap_message(msg: &str) -> std::borrow::Cow<'_, str> {
     while !msg.is_char_boundary(cut) {
         cut -= 1;
     }
-    std::borrow::Cow::Owned(format!(
-        "{}... ({} more bytes)",
-        &msg[..cut],
-        msg.len() - cut
-    ))
+    std::borrow::Cow::Owned(format!("{}... ({} more bytes)", &msg[..cut], msg.len() - cut))
 }
 
 #[cfg(test)]
@@ -124,9 +117,7 @@ mod tests {
 
     #[test]
     fn windows_keep_the_column_on_the_same_character() {
-        let line: String = (0..1000)
-            .map(|i| char::from(b'a' + (i % 26) as u8))
-            .collect();
+        let line: String = (0..1000).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
         let (w, c) = window(&line, 500);
         assert!(w.len() <= 2 * MAX_QUOTE_CHARS + 6);
         assert_eq!(w.chars().nth(c - 1), line.chars().nth(499));
@@ -169,12 +160,7 @@ pub struct Lines<R> {
 impl<R: std::io::BufRead> Lines<R> {
     /// Lines of `reader`.
     pub fn new(reader: R) -> Self {
-        Lines {
-            reader,
-            buf: Vec::new(),
-            line: 0,
-            offset: 0,
-        }
+        Lines { reader, buf: Vec::new(), line: 0, offset: 0 }
     }
 
     /// The number of the line last returned (0 before the first).
@@ -185,10 +171,7 @@ impl<R: std::io::BufRead> Lines<R> {
     /// The next line, `None` at the end of the file.
     pub fn next_line(&mut self) -> Result<Option<String>, String> {
         self.buf.clear();
-        let n = self
-            .reader
-            .read_until(b'\n', &mut self.buf)
-            .map_err(|e| format!("line {}: read error: {e}", self.line + 1))?;
+        let n = self.reader.read_until(b'\n', &mut self.buf).map_err(|e| format!("line {}: read error: {e}", self.line + 1))?;
         if n == 0 {
             return Ok(None);
         }
@@ -208,11 +191,7 @@ impl<R: std::io::BufRead> Lines<R> {
                 ));
             }
         };
-        let text = if self.line == 1 {
-            strip_bom(text)
-        } else {
-            text
-        };
+        let text = if self.line == 1 { strip_bom(text) } else { text };
         Ok(Some(text.trim_end_matches(['\n', '\r']).to_string()))
     }
 }

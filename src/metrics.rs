@@ -126,11 +126,7 @@ pub struct BootstrapErrors {
 
 fn check(y_true: &[f64], y_pred: &[f64]) -> Result<()> {
     if y_pred.len() != y_true.len() {
-        return Err(EvalError::LengthMismatch {
-            what: "y_pred",
-            got: y_pred.len(),
-            expected: y_true.len(),
-        });
+        return Err(EvalError::LengthMismatch { what: "y_pred", got: y_pred.len(), expected: y_true.len() });
     }
     if y_true.is_empty() {
         return Err(EvalError::Empty);
@@ -163,13 +159,7 @@ fn metrics_at(y_true: &[f64], y_pred: &[f64], idx: impl Iterator<Item = usize> +
     } else {
         0.0
     };
-    Metrics {
-        n,
-        mae: abs / nf,
-        rmse: (sq / nf).sqrt(),
-        r2,
-        max_error: max,
-    }
+    Metrics { n, mae: abs / nf, rmse: (sq / nf).sqrt(), r2, max_error: max }
 }
 
 /// MAE, RMSE, R^2 and the largest absolute error of `y_pred` against `y_true`.
@@ -180,19 +170,12 @@ pub fn metrics(y_true: &[f64], y_pred: &[f64]) -> Result<Metrics> {
 
 fn check_threshold(threshold: f64) -> Result<()> {
     if !threshold.is_finite() {
-        return Err(EvalError::Invalid(format!(
-            "threshold must be finite, got {threshold}"
-        )));
+        return Err(EvalError::Invalid(format!("threshold must be finite, got {threshold}")));
     }
     Ok(())
 }
 
-fn confusion_at(
-    y_true: &[f64],
-    y_pred: &[f64],
-    threshold: f64,
-    idx: impl Iterator<Item = usize>,
-) -> [[usize; 2]; 2] {
+fn confusion_at(y_true: &[f64], y_pred: &[f64], threshold: f64, idx: impl Iterator<Item = usize>) -> [[usize; 2]; 2] {
     let mut c = [[0usize; 2]; 2];
     for i in idx {
         let t = usize::from(y_true[i] >= threshold); // 0 = good, 1 = bad
@@ -271,39 +254,22 @@ pub fn median(xs: &[f64]) -> f64 {
 /// `n_resamples` resamples of the test size drawn with replacement by a ChaCha8 generator
 /// seeded with `seed` (same inputs and seed, same result). [`DEFAULT_RESAMPLES`] is the usual
 /// count.
-pub fn bootstrap(
-    y_true: &[f64],
-    y_pred: &[f64],
-    n_resamples: usize,
-    seed: u64,
-) -> Result<BootstrapErrors> {
+pub fn bootstrap(y_true: &[f64], y_pred: &[f64], n_resamples: usize, seed: u64) -> Result<BootstrapErrors> {
     bootstrap_at(y_true, y_pred, n_resamples, seed, DEFAULT_THRESHOLD)
 }
 
 /// [`bootstrap`] with the accuracy taken at `threshold` (eV).
-pub fn bootstrap_at(
-    y_true: &[f64],
-    y_pred: &[f64],
-    n_resamples: usize,
-    seed: u64,
-    threshold: f64,
-) -> Result<BootstrapErrors> {
+pub fn bootstrap_at(y_true: &[f64], y_pred: &[f64], n_resamples: usize, seed: u64, threshold: f64) -> Result<BootstrapErrors> {
     check(y_true, y_pred)?;
     check_threshold(threshold)?;
     if n_resamples == 0 {
-        return Err(EvalError::Invalid(
-            "the bootstrap needs at least one resample".into(),
-        ));
+        return Err(EvalError::Invalid("the bootstrap needs at least one resample".into()));
     }
     let n = y_true.len();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut idx = vec![0usize; n];
-    let (mut mae, mut rmse, mut r2, mut acc) = (
-        Vec::with_capacity(n_resamples),
-        Vec::with_capacity(n_resamples),
-        Vec::with_capacity(n_resamples),
-        Vec::with_capacity(n_resamples),
-    );
+    let (mut mae, mut rmse, mut r2, mut acc) =
+        (Vec::with_capacity(n_resamples), Vec::with_capacity(n_resamples), Vec::with_capacity(n_resamples), Vec::with_capacity(n_resamples));
     for _ in 0..n_resamples {
         for slot in idx.iter_mut() {
             *slot = rng.gen_range(0..n);
@@ -328,18 +294,10 @@ pub fn bootstrap_at(
 
 /// Errors broken down by a key per value (e.g. structural group or ion): one
 /// `(key, n, mae)` per distinct key, in key order.
-pub fn errors_by<K: AsRef<str>>(
-    keys: &[K],
-    y_true: &[f64],
-    y_pred: &[f64],
-) -> Result<Vec<(String, usize, f64)>> {
+pub fn errors_by<K: AsRef<str>>(keys: &[K], y_true: &[f64], y_pred: &[f64]) -> Result<Vec<(String, usize, f64)>> {
     check(y_true, y_pred)?;
     if keys.len() != y_true.len() {
-        return Err(EvalError::LengthMismatch {
-            what: "keys",
-            got: keys.len(),
-            expected: y_true.len(),
-        });
+        return Err(EvalError::LengthMismatch { what: "keys", got: keys.len(), expected: y_true.len() });
     }
     let mut acc: BTreeMap<&str, (usize, f64)> = BTreeMap::new();
     for (i, k) in keys.iter().enumerate() {
@@ -347,10 +305,7 @@ pub fn errors_by<K: AsRef<str>>(
         e.0 += 1;
         e.1 += (y_pred[i] - y_true[i]).abs();
     }
-    Ok(acc
-        .into_iter()
-        .map(|(k, (n, s))| (k.to_string(), n, s / n as f64))
-        .collect())
+    Ok(acc.into_iter().map(|(k, (n, s))| (k.to_string(), n, s / n as f64)).collect())
 }
 
 /// Pearson correlation (NaN when fewer than two points or a constant series).
@@ -449,11 +404,7 @@ mod tests {
     #[test]
     fn bootstrap_is_seeded_and_sane() {
         let t: Vec<f64> = (0..40).map(|i| i as f64 * 0.05).collect();
-        let p: Vec<f64> = t
-            .iter()
-            .enumerate()
-            .map(|(i, x)| x + if i % 2 == 0 { 0.1 } else { -0.15 })
-            .collect();
+        let p: Vec<f64> = t.iter().enumerate().map(|(i, x)| x + if i % 2 == 0 { 0.1 } else { -0.15 }).collect();
         let a = bootstrap(&t, &p, 200, 3).unwrap();
         let b = bootstrap(&t, &p, 200, 3).unwrap();
         let c = bootstrap(&t, &p, 200, 4).unwrap();
@@ -481,29 +432,10 @@ mod tests {
     #[test]
     fn bad_input_is_an_error() {
         assert_eq!(metrics(&[], &[]), Err(EvalError::Empty));
-        assert!(matches!(
-            metrics(&[1.0], &[1.0, 2.0]),
-            Err(EvalError::LengthMismatch { .. })
-        ));
-        assert!(matches!(
-            metrics(&[1.0, f64::NAN], &[1.0, 2.0]),
-            Err(EvalError::NonFinite {
-                what: "y_true",
-                index: 1,
-                ..
-            })
-        ));
-        assert!(matches!(
-            classify(&[1.0], &[1.0], f64::NAN),
-            Err(EvalError::Invalid(_))
-        ));
-        assert!(matches!(
-            bootstrap(&[1.0], &[1.0], 0, 1),
-            Err(EvalError::Invalid(_))
-        ));
-        assert!(matches!(
-            errors_by(&["a"], &[1.0, 2.0], &[1.0, 2.0]),
-            Err(EvalError::LengthMismatch { what: "keys", .. })
-        ));
+        assert!(matches!(metrics(&[1.0], &[1.0, 2.0]), Err(EvalError::LengthMismatch { .. })));
+        assert!(matches!(metrics(&[1.0, f64::NAN], &[1.0, 2.0]), Err(EvalError::NonFinite { what: "y_true", index: 1, .. })));
+        assert!(matches!(classify(&[1.0], &[1.0], f64::NAN), Err(EvalError::Invalid(_))));
+        assert!(matches!(bootstrap(&[1.0], &[1.0], 0, 1), Err(EvalError::Invalid(_))));
+        assert!(matches!(errors_by(&["a"], &[1.0, 2.0], &[1.0, 2.0]), Err(EvalError::LengthMismatch { what: "keys", .. })));
     }
 }

@@ -19,10 +19,7 @@
 
 use crate::import::MAX_PLAUSIBLE_EM;
 use crate::metrics::{pearson, spearman};
-pub use crate::record::mlip::{
-    derived_record, label, record_id, record_id_for_label, DATASET, DEVI_NO_RELAX, DEVI_RELAX,
-    PUBLISHED_MODEL,
-};
+pub use crate::record::mlip::{derived_record, label, record_id, record_id_for_label, DATASET, DEVI_NO_RELAX, DEVI_RELAX, PUBLISHED_MODEL};
 use crate::record::{Fidelity, HopRecord, Method, Provenance};
 use crate::store::{Keyspace, Store, StoreError, WriteSet};
 use crate::table::{ResultTable, Value};
@@ -46,18 +43,11 @@ pub enum MlipError {
 /// Check a model or protocol name: non-empty, at most 64 characters of letters, digits and
 /// `.-_+` (it becomes part of record ids and labels).
 pub fn check_name(what: &str, name: &str) -> Result<(), MlipError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c));
+    let ok = !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c));
     if ok {
         Ok(())
     } else {
-        Err(MlipError::Invalid(format!(
-            "{what} name {:?}: use 1 to 64 letters, digits or . _ - +",
-            name
-        )))
+        Err(MlipError::Invalid(format!("{what} name {:?}: use 1 to 64 letters, digits or . _ - +", name)))
     }
 }
 
@@ -144,12 +134,7 @@ pub fn remembered_failure(store: &Store, id: &str) -> Result<Option<(String, Str
 
 /// Whether `parent` already has a record or a remembered failure for `model` and `protocol`
 /// (a resumed run skips it).
-pub fn is_done(
-    store: &Store,
-    parent: &str,
-    model: &str,
-    protocol: &str,
-) -> Result<bool, StoreError> {
+pub fn is_done(store: &Store, parent: &str, model: &str, protocol: &str) -> Result<bool, StoreError> {
     let id = record_id(parent, model, protocol);
     Ok(store.contains(&id)? || store.has_object(FAILURES, &[&id])?)
 }
@@ -174,13 +159,7 @@ fn run_record(parent: &HopRecord, run: &MlipRun, em: f64) -> HopRecord {
         put(&format!("mlip_e{k:02}"), Some(*e));
     }
     let n_images = o.energies.len().saturating_sub(2) as u32;
-    let method = Method {
-        xc: None,
-        code: None,
-        n_images: (n_images > 0).then_some(n_images),
-        climbing_image: Some(true),
-        converged: Some(true),
-    };
+    let method = Method { xc: None, code: None, n_images: (n_images > 0).then_some(n_images), climbing_image: Some(true), converged: Some(true) };
     let provenance = Provenance {
         dataset: DATASET.to_string(),
         dataset_version: run.version.clone(),
@@ -198,20 +177,10 @@ fn run_record(parent: &HopRecord, run: &MlipRun, em: f64) -> HopRecord {
             run.model,
             run.version,
             run.device,
-            run.protocol_description
-                .clone()
-                .unwrap_or_else(|| format!("protocol {}", run.protocol))
+            run.protocol_description.clone().unwrap_or_else(|| format!("protocol {}", run.protocol))
         )),
     };
-    derived_record(
-        parent,
-        em,
-        &run.model,
-        &run.protocol,
-        method,
-        provenance,
-        extra,
-    )
+    derived_record(parent, em, &run.model, &run.protocol, method, provenance, extra)
 }
 
 /// Store the outcomes of MLIP calculations in one atomic write: a barrier becomes a record
@@ -220,52 +189,27 @@ fn run_record(parent: &HopRecord, run: &MlipRun, em: f64) -> HopRecord {
 /// Every outcome is checked first (parent stored and not itself derived, names valid, a
 /// barrier finite, non-negative and at most [`MAX_PLAUSIBLE_EM`], a failure with a reason);
 /// any error writes nothing.
-pub fn store_runs(
-    store: &Store,
-    runs: &[MlipRun],
-    summary: &str,
-) -> Result<StoreReport, MlipError> {
+pub fn store_runs(store: &Store, runs: &[MlipRun], summary: &str) -> Result<StoreReport, MlipError> {
     let mut rep = StoreReport::default();
     let mut ws = WriteSet::new("mlip", summary.to_string());
     let mut seen = std::collections::HashSet::new();
     let mut hosts = BTreeMap::new();
     for (k, run) in runs.iter().enumerate() {
         let at = || format!("outcome {} (parent {:?})", k + 1, run.parent);
-        check_name("model", &run.model)
-            .map_err(|e| MlipError::Invalid(format!("{}: {e}", at())))?;
-        check_name("protocol", &run.protocol)
-            .map_err(|e| MlipError::Invalid(format!("{}: {e}", at())))?;
-        let parent = store
-            .get(&run.parent)?
-            .ok_or_else(|| MlipError::Invalid(format!("{}: no such record in the store", at())))?;
+        check_name("model", &run.model).map_err(|e| MlipError::Invalid(format!("{}: {e}", at())))?;
+        check_name("protocol", &run.protocol).map_err(|e| MlipError::Invalid(format!("{}: {e}", at())))?;
+        let parent = store.get(&run.parent)?.ok_or_else(|| MlipError::Invalid(format!("{}: no such record in the store", at())))?;
         if parent.parent.is_some() || matches!(parent.fidelity, Fidelity::Bvse | Fidelity::Mlip) {
-            return Err(MlipError::Invalid(format!(
-                "{}: the parent is a derived {} record; compute MLIP barriers for original hops",
-                at(),
-                parent.fidelity
-            )));
+            return Err(MlipError::Invalid(format!("{}: the parent is a derived {} record; compute MLIP barriers for original hops", at(), parent.fidelity)));
         }
         let id = record_id(&parent.id, &run.model, &run.protocol);
         if !seen.insert(id.clone()) {
-            return Err(MlipError::Invalid(format!(
-                "{}: a second outcome for {id}",
-                at()
-            )));
+            return Err(MlipError::Invalid(format!("{}: a second outcome for {id}", at())));
         }
         let o = &run.outcome;
         match (o.em, o.failure.as_deref()) {
-            (Some(_), Some(f)) => {
-                return Err(MlipError::Invalid(format!(
-                    "{}: both a barrier and a failure ({f})",
-                    at()
-                )))
-            }
-            (None, None) => {
-                return Err(MlipError::Invalid(format!(
-                    "{}: neither a barrier nor a failure reason",
-                    at()
-                )))
-            }
+            (Some(_), Some(f)) => return Err(MlipError::Invalid(format!("{}: both a barrier and a failure ({f})", at()))),
+            (None, None) => return Err(MlipError::Invalid(format!("{}: neither a barrier nor a failure reason", at()))),
             (Some(em), None) if !em.is_finite() || em < 0.0 || em > MAX_PLAUSIBLE_EM => {
                 return Err(MlipError::Invalid(format!("{}: barrier {em} eV is not a plausible barrier (0 to {MAX_PLAUSIBLE_EM} eV); store it as a failure", at())));
             }
@@ -302,9 +246,7 @@ pub fn store_runs(
 
 /// The barrier of `parent`'s MLIP record under `label` (`<model>/<protocol>`), if stored.
 pub fn linked_barrier(store: &Store, parent: &str, label: &str) -> Result<Option<f64>, StoreError> {
-    Ok(store
-        .get(&record_id_for_label(parent, label))?
-        .map(|r| r.em))
+    Ok(store.get(&record_id_for_label(parent, label))?.map(|r| r.em))
 }
 
 /// The labels (`<model>/<protocol>`) of the stored MLIP records, with their counts.
@@ -312,8 +254,7 @@ pub fn labels(store: &Store) -> Result<BTreeMap<String, usize>, StoreError> {
     let mut out = BTreeMap::new();
     for id in store.ids_where("fidelity", Fidelity::Mlip.as_str())? {
         let r = store.record(&id)?;
-        *out.entry(r.method.code.unwrap_or_else(|| "(unlabelled)".into()))
-            .or_insert(0) += 1;
+        *out.entry(r.method.code.unwrap_or_else(|| "(unlabelled)".into())).or_insert(0) += 1;
     }
     Ok(out)
 }
@@ -351,57 +292,28 @@ fn group_of(r: &HopRecord) -> String {
 /// 60 test hops); `None` takes every stored original (non-derived) DFT hop.
 pub fn compare(store: &Store, parents: Option<&[String]>) -> Result<Vec<CompareRow>, MlipError> {
     let parents: Vec<HopRecord> = match parents {
-        Some(ids) => ids
-            .iter()
-            .map(|id| store.record(id))
-            .collect::<Result<_, _>>()?,
-        None => store
-            .ids_where("fidelity", Fidelity::Dft.as_str())?
-            .iter()
-            .map(|id| store.record(id))
-            .collect::<Result<Vec<_>, _>>()?
-            .into_iter()
-            .filter(|r| r.parent.is_none())
-            .collect(),
+        Some(ids) => ids.iter().map(|id| store.record(id)).collect::<Result<_, _>>()?,
+        None => store.ids_where("fidelity", Fidelity::Dft.as_str())?.iter().map(|id| store.record(id)).collect::<Result<Vec<_>, _>>()?.into_iter().filter(|r| r.parent.is_none()).collect(),
     };
     let by_id: BTreeMap<&str, &HopRecord> = parents.iter().map(|r| (r.id.as_str(), r)).collect();
     // label -> group -> (pairs, failed)
     let mut acc: BTreeMap<String, BTreeMap<String, (Vec<(f64, f64)>, usize)>> = BTreeMap::new();
     for id in store.ids_where("fidelity", Fidelity::Mlip.as_str())? {
         let r = store.record(&id)?;
-        let Some(p) = r.parent.as_deref().and_then(|p| by_id.get(p)) else {
-            continue;
-        };
-        let label = r
-            .method
-            .code
-            .clone()
-            .unwrap_or_else(|| "(unlabelled)".into());
+        let Some(p) = r.parent.as_deref().and_then(|p| by_id.get(p)) else { continue };
+        let label = r.method.code.clone().unwrap_or_else(|| "(unlabelled)".into());
         let group = group_of(p);
         for g in ["all".to_string(), group] {
-            acc.entry(label.clone())
-                .or_default()
-                .entry(g)
-                .or_default()
-                .0
-                .push((r.em, p.em));
+            acc.entry(label.clone()).or_default().entry(g).or_default().0.push((r.em, p.em));
         }
     }
     for (id, _) in store.list_objects::<(String, String)>(FAILURES, &[])? {
-        let Some(rest) = id.strip_prefix(&format!("{DATASET}:")) else {
-            continue;
-        };
-        let Some((parent, label)) = rest.rsplit_once('@') else {
-            continue;
-        };
+        let Some(rest) = id.strip_prefix(&format!("{DATASET}:")) else { continue };
+        let Some((parent, label)) = rest.rsplit_once('@') else { continue };
         let Some(p) = by_id.get(parent) else { continue };
         let group = group_of(p);
         for g in ["all".to_string(), group] {
-            acc.entry(label.to_string())
-                .or_default()
-                .entry(g)
-                .or_default()
-                .1 += 1;
+            acc.entry(label.to_string()).or_default().entry(g).or_default().1 += 1;
         }
     }
     let mut hops_by_group: BTreeMap<String, usize> = BTreeMap::new();
@@ -417,13 +329,7 @@ pub fn compare(store: &Store, parents: Option<&[String]>) -> Result<Vec<CompareR
                 let x: Vec<f64> = pairs.iter().map(|t| t.0).collect();
                 let y: Vec<f64> = pairs.iter().map(|t| t.1).collect();
                 let n = pairs.len();
-                let mean = |f: &dyn Fn(&(f64, f64)) -> f64| {
-                    if n == 0 {
-                        f64::NAN
-                    } else {
-                        pairs.iter().map(f).sum::<f64>() / n as f64
-                    }
-                };
+                let mean = |f: &dyn Fn(&(f64, f64)) -> f64| if n == 0 { f64::NAN } else { pairs.iter().map(f).sum::<f64>() / n as f64 };
                 CompareRow {
                     label: label.clone(),
                     hops: hops_by_group.get(&group).copied().unwrap_or(0),
@@ -437,11 +343,7 @@ pub fn compare(store: &Store, parents: Option<&[String]>) -> Result<Vec<CompareR
                 }
             })
             .collect();
-        rows.sort_by(|a, b| {
-            (a.group != "all")
-                .cmp(&(b.group != "all"))
-                .then(a.group.cmp(&b.group))
-        });
+        rows.sort_by(|a, b| (a.group != "all").cmp(&(b.group != "all")).then(a.group.cmp(&b.group)));
         out.extend(rows);
     }
     Ok(out)
@@ -449,10 +351,7 @@ pub fn compare(store: &Store, parents: Option<&[String]>) -> Result<Vec<CompareR
 
 /// The comparison as a table.
 pub fn compare_table(rows: &[CompareRow]) -> ResultTable {
-    let mut t = ResultTable::new(&[
-        "label", "group", "hops", "n", "failed", "pearson", "spearman", "mae_ev", "bias_ev",
-    ])
-    .titled("MLIP vs parent (DFT) barriers");
+    let mut t = ResultTable::new(&["label", "group", "hops", "n", "failed", "pearson", "spearman", "mae_ev", "bias_ev"]).titled("MLIP vs parent (DFT) barriers");
     for r in rows {
         t.push(vec![
             Value::Str(r.label.clone()),

@@ -13,8 +13,7 @@ pub fn parse_composition(formula: &str) -> Option<Vec<(String, u64)>> {
     for tok in formula.split_whitespace() {
         let split = tok.find(|c: char| c.is_ascii_digit()).unwrap_or(tok.len());
         let (sym, num) = tok.split_at(split);
-        let valid_symbol = sym.chars().next().is_some_and(|c| c.is_ascii_uppercase())
-            && sym.chars().skip(1).all(|c| c.is_ascii_lowercase());
+        let valid_symbol = sym.chars().next().is_some_and(|c| c.is_ascii_uppercase()) && sym.chars().skip(1).all(|c| c.is_ascii_lowercase());
         let n = if num.is_empty() { 1 } else { num.parse().ok()? };
         if !valid_symbol || n == 0 {
             return None;
@@ -71,10 +70,7 @@ pub fn anonymous_symbol(i: usize) -> String {
 pub fn formula_anonymous(counts: &[(String, u64)]) -> String {
     let mut n: Vec<u64> = reduce(counts).into_iter().map(|(_, n)| n).collect();
     n.sort_by(|a, b| b.cmp(a));
-    n.iter()
-        .enumerate()
-        .map(|(i, n)| term(&anonymous_symbol(i), *n))
-        .collect()
+    n.iter().enumerate().map(|(i, n)| term(&anonymous_symbol(i), *n)).collect()
 }
 
 /// The share of the sites of each element of `elements` (in that order; 0 for an element
@@ -83,12 +79,7 @@ pub fn elements_ratios(counts: &[(String, u64)], elements: &[&str]) -> Vec<f64> 
     let total: u64 = counts.iter().map(|(_, n)| n).sum();
     elements
         .iter()
-        .map(|e| {
-            counts
-                .iter()
-                .find(|(s, _)| s == e)
-                .map_or(0.0, |(_, n)| *n as f64 / total as f64)
-        })
+        .map(|e| counts.iter().find(|(s, _)| s == e).map_or(0.0, |(_, n)| *n as f64 / total as f64))
         .collect()
 }
 
@@ -105,21 +96,12 @@ mod tests {
         assert_eq!(formula_reduced(&w), "H2O");
         assert_eq!(formula_anonymous(&w), "A2B");
         let n = parse_composition("Na2 Cl2").unwrap();
-        assert_eq!(
-            (formula_reduced(&n), formula_anonymous(&n)),
-            ("ClNa".to_string(), "AB".to_string())
-        );
+        assert_eq!((formula_reduced(&n), formula_anonymous(&n)), ("ClNa".to_string(), "AB".to_string()));
         let r = elements_ratios(&c, &["Li", "O", "Co"]);
         assert_eq!(r, vec![17.0 / 71.0, 36.0 / 71.0, 18.0 / 71.0]);
-        assert_eq!(
-            [0, 25, 26, 27, 51, 52].map(anonymous_symbol),
-            ["A", "Z", "Aa", "Ba", "Za", "Ab"]
-        );
+        assert_eq!([0, 25, 26, 27, 51, 52].map(anonymous_symbol), ["A", "Z", "Aa", "Ba", "Za", "Ab"]);
         assert!(parse_composition("").is_none());
         assert!(parse_composition("li2 O").is_none());
-        assert_eq!(
-            parse_composition("Li O2").unwrap(),
-            vec![("Li".to_string(), 1), ("O".to_string(), 2)]
-        );
+        assert_eq!(parse_composition("Li O2").unwrap(), vec![("Li".to_string(), 1), ("O".to_string(), 2)]);
     }
 }

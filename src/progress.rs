@@ -33,11 +33,7 @@ pub struct Epoch<'a> {
 impl fmt::Display for Epoch<'_> {
     /// The training-log line of the epoch.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} epoch {}: lr {:.2e} loss {:.4} valid_mae {:.4}",
-            self.stage, self.epoch, self.lr, self.loss, self.valid_mae
-        )
+        write!(f, "{} epoch {}: lr {:.2e} loss {:.4} valid_mae {:.4}", self.stage, self.epoch, self.lr, self.loss, self.valid_mae)
     }
 }
 

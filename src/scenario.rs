@@ -34,9 +34,7 @@ use std::collections::HashMap;
 pub const SITE_TOLERANCE: f64 = 0.5;
 
 /// A test hop's scenario.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Scenario {
     /// Another pathway of the same structure is in train.
     A,
@@ -86,9 +84,7 @@ pub struct Framework {
 impl Framework {
     /// The framework of a hop: its host without atoms of the mobile species.
     pub fn of(r: &HopRecord, host: &Structure) -> Framework {
-        let keep: Vec<usize> = (0..host.len())
-            .filter(|&i| host.species[i] != r.ion)
-            .collect();
+        let keep: Vec<usize> = (0..host.len()).filter(|&i| host.species[i] != r.ion).collect();
         let structure = Structure {
             lattice: host.lattice.clone(),
             species: keep.iter().map(|&i| host.species[i]).collect(),
@@ -124,28 +120,20 @@ fn frameworks_match(a: &Structure, b: &Structure, kind: impl Fn(Element) -> u8) 
         return a.len() == b.len();
     }
     // Compare b's fractional sites in a's lattice.
-    let b_in_a = Structure {
-        lattice: a.lattice.clone(),
-        species: b.species.clone(),
-        frac: b.frac.clone(),
-    };
+    let b_in_a = Structure { lattice: a.lattice.clone(), species: b.species.clone(), frac: b.frac.clone() };
     let loc = PointLocator::new(&b_in_a, SITE_TOLERANCE);
     // Anchor: a site of the rarest kind in a.
     let mut counts: HashMap<u8, usize> = HashMap::new();
     for e in &a.species {
         *counts.entry(kind(*e)).or_default() += 1;
     }
-    let anchor = (0..a.len())
-        .min_by_key(|&i| counts[&kind(a.species[i])])
-        .expect("non-empty");
+    let anchor = (0..a.len()).min_by_key(|&i| counts[&kind(a.species[i])]).expect("non-empty");
     let ka = kind(a.species[anchor]);
     for j in (0..b.len()).filter(|&j| kind(b.species[j]) == ka) {
         let t = crate::structure::sub(b.frac[j], a.frac[anchor]);
         let ok = (0..a.len()).all(|i| {
             let f = crate::structure::add(a.frac[i], t);
-            loc.within(a.lattice.to_cart(f), SITE_TOLERANCE)
-                .iter()
-                .any(|n| kind(b_in_a.species[n.index]) == kind(a.species[i]))
+            loc.within(a.lattice.to_cart(f), SITE_TOLERANCE).iter().any(|n| kind(b_in_a.species[n.index]) == kind(a.species[i]))
         });
         if ok {
             return true;
@@ -198,11 +186,7 @@ pub fn classify_one(test: &Framework, train: &[(String, &Framework)]) -> (Scenar
 }
 
 /// Tag every test hop of a split with its scenario relative to the training hops.
-pub fn classify(
-    store: &Store,
-    train_ids: &[String],
-    test_ids: &[String],
-) -> Result<Vec<ScenarioTag>> {
+pub fn classify(store: &Store, train_ids: &[String], test_ids: &[String]) -> Result<Vec<ScenarioTag>> {
     let mut hosts: HashMap<StructureId, Structure> = HashMap::new();
     let mut framework = |id: &String| -> Result<Framework> {
         let r = store.record(id)?;
@@ -211,23 +195,15 @@ pub fn classify(
         }
         Ok(Framework::of(&r, &hosts[&r.host]))
     };
-    let train: Vec<(String, Framework)> = train_ids
-        .iter()
-        .map(|id| Ok((id.clone(), framework(id)?)))
-        .collect::<Result<_>>()?;
-    let train_refs: Vec<(String, &Framework)> =
-        train.iter().map(|(id, f)| (id.clone(), f)).collect();
+    let train: Vec<(String, Framework)> = train_ids.iter().map(|id| Ok((id.clone(), framework(id)?))).collect::<Result<_>>()?;
+    let train_refs: Vec<(String, &Framework)> = train.iter().map(|(id, f)| (id.clone(), f)).collect();
     test_ids
         .iter()
         .map(|id| {
             let f = framework(id)?;
             let (scenario, mut evidence) = classify_one(&f, &train_refs);
             evidence.sort();
-            Ok(ScenarioTag {
-                id: id.clone(),
-                scenario,
-                evidence,
-            })
+            Ok(ScenarioTag { id: id.clone(), scenario, evidence })
         })
         .collect()
 }

@@ -52,9 +52,7 @@ pub fn compute(store: &Store) -> Result<Stats> {
     for r in store.records() {
         let r = r?;
         st.records += 1;
-        *st.xc
-            .entry(r.method.xc.clone().unwrap_or_else(|| "(none)".into()))
-            .or_default() += 1;
+        *st.xc.entry(r.method.xc.clone().unwrap_or_else(|| "(none)".into())).or_default() += 1;
         for f in &r.flags {
             *st.flags.entry(f.clone()).or_default() += 1;
         }
@@ -76,34 +74,13 @@ impl Stats {
     /// The statistics as a list of tables (overall, then one per dimension).
     pub fn tables(&self) -> Vec<ResultTable> {
         let mut overall = ResultTable::new(&["quantity", "value"]).titled("Store");
-        overall.push(vec![
-            Value::Str("hops".into()),
-            Value::Int(self.records as i64),
-        ]);
-        overall.push(vec![
-            Value::Str("host structures".into()),
-            Value::Int(self.structures as i64),
-        ]);
-        overall.push(vec![
-            Value::Str("mobile ions".into()),
-            Value::Int(self.ion.len() as i64),
-        ]);
-        overall.push(vec![
-            Value::Str("class labels".into()),
-            Value::Int(self.class.len() as i64),
-        ]);
-        overall.push(vec![
-            Value::Str("structural groups".into()),
-            Value::Int(self.group.len() as i64),
-        ]);
-        overall.push(vec![
-            Value::Str("MiB on disk".into()),
-            Value::Num(self.bytes_on_disk as f64 / 1048576.0),
-        ]);
-        overall.push(vec![
-            Value::Str("data version".into()),
-            Value::Int(self.data_version as i64),
-        ]);
+        overall.push(vec![Value::Str("hops".into()), Value::Int(self.records as i64)]);
+        overall.push(vec![Value::Str("host structures".into()), Value::Int(self.structures as i64)]);
+        overall.push(vec![Value::Str("mobile ions".into()), Value::Int(self.ion.len() as i64)]);
+        overall.push(vec![Value::Str("class labels".into()), Value::Int(self.class.len() as i64)]);
+        overall.push(vec![Value::Str("structural groups".into()), Value::Int(self.group.len() as i64)]);
+        overall.push(vec![Value::Str("MiB on disk".into()), Value::Num(self.bytes_on_disk as f64 / 1048576.0)]);
+        overall.push(vec![Value::Str("data version".into()), Value::Int(self.data_version as i64)]);
         vec![
             overall,
             count_table("By fidelity", "fidelity", &self.fidelity),

@@ -38,13 +38,7 @@ pub fn bvse_like_stream(n: usize, seed: u64) -> impl Iterator<Item = Candidate> 
         host_no += 1;
         let host = SyntheticHost::draw(&mut rng);
         let mut hops = Vec::with_capacity(HOPS_PER_HOST);
-        host.push_hops(
-            &mut rng,
-            HOPS_PER_HOST.min(n - made),
-            host_no,
-            seed,
-            &mut hops,
-        );
+        host.push_hops(&mut rng, HOPS_PER_HOST.min(n - made), host_no, seed, &mut hops);
         pending = hops.into_iter();
     })
 }
@@ -77,11 +71,7 @@ impl SyntheticHost {
         let lattice = Lattice::new([
             [a0 * na as f64 * strain(rng), 0.0, 0.0],
             [rng.gen_range(-0.2..0.2), a0 * nb as f64 * strain(rng), 0.0],
-            [
-                rng.gen_range(-0.2..0.2),
-                rng.gen_range(-0.2..0.2),
-                a0 * nc as f64 * strain(rng),
-            ],
+            [rng.gen_range(-0.2..0.2), rng.gen_range(-0.2..0.2), a0 * nc as f64 * strain(rng)],
         ])
         .expect("synthetic lattice is regular");
         let (species, mut frac, ion_sites) = layered_rocksalt(ion, tm, an, (na, nb, nc));
@@ -92,25 +82,12 @@ impl SyntheticHost {
             }
         }
         let full = Structure::new(lattice, species, frac).expect("consistent");
-        SyntheticHost {
-            ion,
-            tm,
-            an,
-            full,
-            ion_sites,
-        }
+        SyntheticHost { ion, tm, an, full, ion_sites }
     }
 
     /// Push up to `hop_count` hops into a vacancy drawn among the ion sites, from the ion
     /// sites nearest to it, each with a log-normal barrier drawn from `rng`.
-    fn push_hops(
-        &self,
-        rng: &mut ChaCha8Rng,
-        hop_count: usize,
-        host_no: usize,
-        seed: u64,
-        out: &mut Vec<Candidate>,
-    ) {
+    fn push_hops(&self, rng: &mut ChaCha8Rng, hop_count: usize, host_no: usize, seed: u64, out: &mut Vec<Candidate>) {
         let full = &self.full;
         // 28 structural groups: transition metal x anion.
         let group = format!("{}-{} ROCKSALT-LIKE", self.tm, self.an);
@@ -120,13 +97,7 @@ impl SyntheticHost {
             .ion_sites
             .iter()
             .filter(|&&s| s != vac)
-            .map(|&s| {
-                (
-                    full.lattice
-                        .min_image_distance(full.frac[s], full.frac[vac]),
-                    s,
-                )
-            })
+            .map(|&s| (full.lattice.min_image_distance(full.frac[s], full.frac[vac]), s))
             .collect();
         starts.sort_by(|a, b| a.0.total_cmp(&b.0));
         for (h, &(_, s)) in starts.iter().take(hop_count).enumerate() {
@@ -142,11 +113,7 @@ impl SyntheticHost {
             let sid = format!("host{host_no:06}_hop{h:02}");
             let mut r = synthetic_record(&sid, &group, seed, self.ion, initial, final_site, em);
             finish_record(&mut r, &host);
-            out.push(Candidate {
-                record: r,
-                host,
-                origin: format!("synthetic host {host_no} hop {h}"),
-            });
+            out.push(Candidate { record: r, host, origin: format!("synthetic host {host_no} hop {h}") });
         }
     }
 }
@@ -154,18 +121,8 @@ impl SyntheticHost {
 /// The sites of an `na x nb x nc` supercell of the rock-salt cell: species, fractional
 /// coordinates, and the indices of the ion sites (ions on even cation planes, the transition
 /// metal on odd ones).
-fn layered_rocksalt(
-    ion: Element,
-    tm: Element,
-    an: Element,
-    (na, nb, nc): (usize, usize, usize),
-) -> (Vec<Element>, Vec<Vec3>, Vec<usize>) {
-    let cat: [Vec3; 4] = [
-        [0.0, 0.0, 0.0],
-        [0.5, 0.5, 0.0],
-        [0.5, 0.0, 0.5],
-        [0.0, 0.5, 0.5],
-    ];
+fn layered_rocksalt(ion: Element, tm: Element, an: Element, (na, nb, nc): (usize, usize, usize)) -> (Vec<Element>, Vec<Vec3>, Vec<usize>) {
+    let cat: [Vec3; 4] = [[0.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.5, 0.0, 0.5], [0.0, 0.5, 0.5]];
     let mut species = Vec::new();
     let mut frac = Vec::new();
     let mut ion_sites = Vec::new();
@@ -173,16 +130,8 @@ fn layered_rocksalt(
         for j in 0..nb {
             for k in 0..nc {
                 for (m, c) in cat.iter().enumerate() {
-                    let f = [
-                        (c[0] + i as f64) / na as f64,
-                        (c[1] + j as f64) / nb as f64,
-                        (c[2] + k as f64) / nc as f64,
-                    ];
-                    let g = [
-                        (c[0] + 0.5 + i as f64) / na as f64,
-                        (c[1] + j as f64) / nb as f64,
-                        (c[2] + k as f64) / nc as f64,
-                    ];
+                    let f = [(c[0] + i as f64) / na as f64, (c[1] + j as f64) / nb as f64, (c[2] + k as f64) / nc as f64];
+                    let g = [(c[0] + 0.5 + i as f64) / na as f64, (c[1] + j as f64) / nb as f64, (c[2] + k as f64) / nc as f64];
                     // Layered ordering: ions on even cation planes, TM on odd ones.
                     let is_ion = (m + k) % 2 == 0;
                     if is_ion {
@@ -200,27 +149,10 @@ fn layered_rocksalt(
 }
 
 /// The record of synthetic hop `sid` (before [`finish_record`]).
-fn synthetic_record(
-    sid: &str,
-    group: &str,
-    seed: u64,
-    ion: Element,
-    initial: Vec3,
-    final_site: Vec3,
-    em: f64,
-) -> HopRecord {
+fn synthetic_record(sid: &str, group: &str, seed: u64, ion: Element, initial: Vec3, final_site: Vec3, em: f64) -> HopRecord {
     HopRecord {
-        method: Method {
-            code: Some("synthetic".into()),
-            converged: Some(true),
-            ..Default::default()
-        },
-        material: Material {
-            sys_name: Some(sid.to_string()),
-            class_label: Some(group.to_string()),
-            group: Some(group.to_string()),
-            ..Default::default()
-        },
+        method: Method { code: Some("synthetic".into()), converged: Some(true), ..Default::default() },
+        material: Material { sys_name: Some(sid.to_string()), class_label: Some(group.to_string()), group: Some(group.to_string()), ..Default::default() },
         provenance: Provenance {
             dataset: "synthetic".into(),
             dataset_version: format!("seed {seed}"),
@@ -231,14 +163,7 @@ fn synthetic_record(
             imported_at: crate::record::now(),
             ..Default::default()
         },
-        ..HopRecord::new(
-            record_id("synthetic", sid),
-            ion,
-            initial,
-            final_site,
-            em,
-            Fidelity::Bvse,
-        )
+        ..HopRecord::new(record_id("synthetic", sid), ion, initial, final_site, em, Fidelity::Bvse)
     }
 }
 

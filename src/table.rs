@@ -50,12 +50,7 @@ impl fmt::Display for Value {
             }
             Value::Str(s) => f.write_str(s),
             Value::List(v) => f.write_str(&v.join(",")),
-            Value::NumList(v) => f.write_str(
-                &v.iter()
-                    .map(|x| format!("{x}"))
-                    .collect::<Vec<_>>()
-                    .join(","),
-            ),
+            Value::NumList(v) => f.write_str(&v.iter().map(|x| format!("{x}")).collect::<Vec<_>>().join(",")),
         }
     }
 }
@@ -125,12 +120,7 @@ pub struct ResultTable {
 impl ResultTable {
     /// A table with the given columns and no rows.
     pub fn new(columns: &[&str]) -> Self {
-        ResultTable {
-            title: None,
-            columns: columns.iter().map(|s| s.to_string()).collect(),
-            rows: vec![],
-            types: vec![],
-        }
+        ResultTable { title: None, columns: columns.iter().map(|s| s.to_string()).collect(), rows: vec![], types: vec![] }
     }
 
     /// Declare the column types (one per column).
@@ -147,9 +137,7 @@ impl ResultTable {
         if self.types.len() == self.columns.len() {
             return self.types.clone();
         }
-        (0..self.columns.len())
-            .map(|c| infer_type(self.rows.iter().map(|r| &r[c])))
-            .collect()
+        (0..self.columns.len()).map(|c| infer_type(self.rows.iter().map(|r| &r[c]))).collect()
     }
 
     /// Set the title.
@@ -176,8 +164,7 @@ impl ResultTable {
     /// A comfy-table rendering, numbers right-aligned.
     pub fn to_table(&self) -> String {
         let mut t = Table::new();
-        t.load_preset(UTF8_FULL_CONDENSED)
-            .set_content_arrangement(ContentArrangement::Dynamic);
+        t.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
         if t.width().is_none() {
             // Not a terminal: wrap long cells at a readable width anyway.
             t.set_width(120);
@@ -198,11 +185,7 @@ impl ResultTable {
             s.push('\n');
         }
         s.push_str(&t.to_string());
-        s.push_str(&format!(
-            "\n({} row{})",
-            self.rows.len(),
-            if self.rows.len() == 1 { "" } else { "s" }
-        ));
+        s.push_str(&format!("\n({} row{})", self.rows.len(), if self.rows.len() == 1 { "" } else { "s" }));
         s
     }
 

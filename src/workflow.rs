@@ -20,12 +20,10 @@
 //! * Predictions (keyspace `P`, key `(model, id)`) are written in one atomic batch per
 //!   statement; dropping a model drops its predictions in the same batch.
 
-use crate::features::{self, FeatureError, FeatureSet};
 use crate::metrics::{self, BootstrapErrors, Classification, EvalError, Metrics};
+use crate::features::{self, FeatureError, FeatureSet};
 use crate::model::lineage::{self, Lineage, Staleness};
-use crate::model::{
-    self, registry, Grid, Kind, Labels, ModelError, ModelRecord, Params, TuneResult,
-};
+use crate::model::{self, registry, Grid, Kind, Labels, ModelError, ModelRecord, Params, TuneResult};
 use crate::record::HopRecord;
 use crate::scenario;
 use crate::split::{self, Split, SplitError};
@@ -34,18 +32,18 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
-/// Default number of bootstrap resamples, as in the paper (defined in [`crate::metrics`]).
-pub use crate::metrics::DEFAULT_RESAMPLES;
 /// Default good/bad conductor threshold (eV), as in the paper (defined in [`crate::metrics`]).
 pub use crate::metrics::DEFAULT_THRESHOLD;
+/// Default number of bootstrap resamples, as in the paper (defined in [`crate::metrics`]).
+pub use crate::metrics::DEFAULT_RESAMPLES;
 /// Default seed of the bootstrap resampling.
 pub const DEFAULT_BOOTSTRAP_SEED: u64 = 0;
 /// Default number of folds of `TUNE`.
 pub const DEFAULT_TUNE_FOLDS: usize = 5;
+pub mod screen;
 /// The graph-network experiment workflows (`hopdb gnn`, `hopdb bench paper --gnn`).
 #[cfg(feature = "gnn")]
 pub mod gnn;
-pub mod screen;
 pub use screen::{linked_needs, predict_new, predict_new_with, LinkedNeeds, NewHop};
 
 /// Model kind name of graph networks (trained by `model::gnn` when built with `gnn`).
@@ -195,11 +193,7 @@ pub fn load_records(store: &Store, ids: &[String], what: &str) -> Result<Vec<Hop
         }
     }
     if let Some(first) = missing.first() {
-        return Err(WorkflowError::MissingRecords {
-            split: what.to_string(),
-            count: missing.len(),
-            first: first.clone(),
-        });
+        return Err(WorkflowError::MissingRecords { split: what.to_string(), count: missing.len(), first: first.clone() });
     }
     Ok(out)
 }
@@ -211,23 +205,9 @@ pub fn dataset(store: &Store, ids: &[String], set: &FeatureSet, what: &str) -> R
     let records = load_records(store, ids, what)?;
     let fm = features::cached_matrix(store, ids, set)?;
     let comp = split::host_components(&records);
-    let groups = records
-        .iter()
-        .map(|r| {
-            comp.get(&r.id)
-                .cloned()
-                .unwrap_or_else(|| split::host_key(r))
-        })
-        .collect();
+    let groups = records.iter().map(|r| comp.get(&r.id).cloned().unwrap_or_else(|| split::host_key(r))).collect();
     let y = records.iter().map(|r| r.em).collect();
-    Ok(Dataset {
-        ids: fm.ids,
-        names: fm.names,
-        x: fm.rows,
-        y,
-        groups,
-        records,
-    })
+    Ok(Dataset { ids: fm.ids, names: fm.names, x: fm.rows, y, groups, records })
 }
 
 fn partition_of<'a>(s: &'a Split, name: &str, partition: &str, hint: &str) -> Result<&'a [String]> {
@@ -253,18 +233,13 @@ pub const FEATURE_SETTINGS: [&str; 2] = ["features", "mlip"];
 
 /// The feature set a request's settings choose (`features = 'hop-v2'`, `mlip =
 /// '<model>/<protocol>'`; default [`default_feature_set`]) and the remaining model settings.
-pub fn feature_set_from_settings(
-    params: &BTreeMap<String, String>,
-) -> Result<(FeatureSet, BTreeMap<String, String>)> {
+pub fn feature_set_from_settings(params: &BTreeMap<String, String>) -> Result<(FeatureSet, BTreeMap<String, String>)> {
     let mut rest = params.clone();
     let name = rest.remove("features");
     let mlip = rest.remove("mlip");
     let set = match (name.as_deref(), mlip.as_deref()) {
         (None, None) => default_feature_set(),
-        (None, Some(_)) => return Err(WorkflowError::Invalid(
-            "mlip = '...' chooses the MLIP column of features = 'hop-v2'; add features = 'hop-v2'"
-                .into(),
-        )),
+        (None, Some(_)) => return Err(WorkflowError::Invalid("mlip = '...' chooses the MLIP column of features = 'hop-v2'; add features = 'hop-v2'".into())),
         (Some(n), m) => FeatureSet::named(n, m)?,
     };
     Ok((set, rest))
@@ -294,12 +269,7 @@ pub struct TrainRequest {
 
 /// Save a freshly trained model: as the next version of its name (`next_version`), or under
 /// its name (replacing one when `replace`). Returns the record as saved.
-fn save_trained(
-    store: &Store,
-    rec: ModelRecord,
-    replace: bool,
-    next_version: bool,
-) -> Result<ModelRecord> {
+fn save_trained(store: &Store, rec: ModelRecord, replace: bool, next_version: bool) -> Result<ModelRecord> {
     if !next_version {
         registry::save(store, &rec, replace)?;
         return Ok(rec);
@@ -307,9 +277,7 @@ fn save_trained(
     let base = rec.name.clone();
     let (mut ws, saved, old_key) = registry::next_version(store, rec)?;
     for id in store.object_names(Keyspace::Prediction, &[&base])? {
-        if let Some(p) =
-            store.load_object::<(u32, Prediction)>(Keyspace::Prediction, &[&base, &id])?
-        {
+        if let Some(p) = store.load_object::<(u32, Prediction)>(Keyspace::Prediction, &[&base, &id])? {
             ws.put_object(Keyspace::Prediction, &[&old_key, &id], &p);
             ws.remove_object(Keyspace::Prediction, &[&base, &id]);
         }
@@ -337,35 +305,14 @@ pub fn train(store: &Store, req: &TrainRequest) -> Result<ModelRecord> {
     let t_fit = t1.elapsed().as_secs_f64();
     let pred = model::predict(&m, &d.x)?;
     let fit = metrics::metrics(&d.y, &pred)?;
-    let mut rec = ModelRecord::from_model(
-        &req.name,
-        &m,
-        &feature_set_label(&set),
-        &s.fingerprint,
-        d.ids.clone(),
-    )?;
-    rec.lineage = Some(Lineage::now(
-        store,
-        &d.records,
-        &rec.feature_set,
-        &req.split,
-        &s.fingerprint,
-    )?);
+    let mut rec = ModelRecord::from_model(&req.name, &m, &feature_set_label(&set), &s.fingerprint, d.ids.clone())?;
+    rec.lineage = Some(Lineage::now(store, &d.records, &rec.feature_set, &req.split, &s.fingerprint)?);
     rec.metrics.insert("train_mae".into(), fit.mae);
     rec.metrics.insert("train_r2".into(), fit.r2);
     rec.metrics.insert("fit_seconds".into(), t_fit);
-    rec.training_log.push(format!(
-        "split '{}' ({}), train partition: {} hops, {} features",
-        req.split,
-        short_fp(&s.fingerprint),
-        d.len(),
-        d.names.len()
-    ));
+    rec.training_log.push(format!("split '{}' ({}), train partition: {} hops, {} features", req.split, short_fp(&s.fingerprint), d.len(), d.names.len()));
     rec.training_log.push(format!("params: {}", params));
-    rec.training_log.push(format!(
-        "descriptors {t_features:.2} s, fit {t_fit:.2} s, training MAE {:.4} eV",
-        fit.mae
-    ));
+    rec.training_log.push(format!("descriptors {t_features:.2} s, fit {t_fit:.2} s, training MAE {:.4} eV", fit.mae));
     save_trained(store, rec, req.replace, req.next_version)
 }
 
@@ -381,13 +328,7 @@ pub struct TuneOutcome {
 /// Grid search (grouped `folds`-fold CV inside the `train` partition of `req.split`, fold
 /// assignment seeded by `seed`), then fit the best setting on the whole training partition
 /// and save it as `req.name`. `grid` empty: the kind's default grid.
-pub fn tune(
-    store: &Store,
-    req: &TrainRequest,
-    grid: Option<&Grid>,
-    folds: usize,
-    seed: u64,
-) -> Result<TuneOutcome> {
+pub fn tune(store: &Store, req: &TrainRequest, grid: Option<&Grid>, folds: usize, seed: u64) -> Result<TuneOutcome> {
     registry::validate_name(&req.name)?;
     if !req.replace && !req.next_version && registry::exists(store, &req.name)? {
         return Err(ModelError::Exists(req.name.clone()).into());
@@ -406,20 +347,8 @@ pub fn tune(
     let t1 = Instant::now();
     let m = model::fit_labeled(&d.x, &d.y, Labels::new(&d.ids, &d.names), &search.best)?;
     let t_fit = t1.elapsed().as_secs_f64();
-    let mut rec = ModelRecord::from_model(
-        &req.name,
-        &m,
-        &feature_set_label(&set),
-        &s.fingerprint,
-        d.ids.clone(),
-    )?;
-    rec.lineage = Some(Lineage::now(
-        store,
-        &d.records,
-        &rec.feature_set,
-        &req.split,
-        &s.fingerprint,
-    )?);
+    let mut rec = ModelRecord::from_model(&req.name, &m, &feature_set_label(&set), &s.fingerprint, d.ids.clone())?;
+    rec.lineage = Some(Lineage::now(store, &d.records, &rec.feature_set, &req.split, &s.fingerprint)?);
     rec.metrics.insert("cv_mae".into(), search.best_mae);
     rec.metrics.insert("tune_seconds".into(), t_search);
     rec.metrics.insert("fit_seconds".into(), t_fit);
@@ -432,19 +361,9 @@ pub fn tune(
     ));
     for row in &search.table {
         let point: Vec<String> = row.point.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        rec.training_log.push(format!(
-            "  cv_mae {:.4} +- {:.4}  {}",
-            row.mean_mae,
-            row.std_mae,
-            point.join(", ")
-        ));
+        rec.training_log.push(format!("  cv_mae {:.4} +- {:.4}  {}", row.mean_mae, row.std_mae, point.join(", ")));
     }
-    rec.training_log.push(format!(
-        "best: {} (cv_mae {:.4} eV); refit on all {} hops in {t_fit:.2} s",
-        search.best,
-        search.best_mae,
-        d.len()
-    ));
+    rec.training_log.push(format!("best: {} (cv_mae {:.4} eV); refit on all {} hops in {t_fit:.2} s", search.best, search.best_mae, d.len()));
     let rec = save_trained(store, rec, req.replace, req.next_version)?;
     Ok(TuneOutcome { search, model: rec })
 }
@@ -490,73 +409,40 @@ pub fn train_gnn(
     }
     let spec = gnn::Spec::from_map(params).map_err(inv)?;
     let s = split::load(store, split_name)?;
-    let ids = partition_of(
-        &s,
-        split_name,
-        "train",
-        "train on a train/test split (e.g. CREATE SPLIT paper FROM PARTITION)",
-    )?
-    .to_vec();
+    let ids = partition_of(&s, split_name, "train", "train on a train/test split (e.g. CREATE SPLIT paper FROM PARTITION)")?.to_vec();
     let train = load_records(store, &ids, split_name)?;
     let pre_records = match pretrain {
         Some((_, p)) => load_records(store, p, "the PRETRAINED ON query")?,
         None => Vec::new(),
     };
     let test: BTreeSet<&str> = s.test().iter().map(String::as_str).collect();
-    let leaked = pre_records
-        .iter()
-        .filter(|r| test.contains(r.id.as_str()))
-        .count();
+    let leaked = pre_records.iter().filter(|r| test.contains(r.id.as_str())).count();
     if leaked > 0 {
         return Err(WorkflowError::Invalid(format!(
             "PRETRAINED ON selects {leaked} test hop(s) of split '{split_name}'; pre-train on hops outside its test partition (e.g. WHERE fidelity = 'bvse')"
         )));
     }
     if pretrain.is_some() && pre_records.is_empty() {
-        return Err(WorkflowError::Invalid(
-            "the PRETRAINED ON query selects no hops".into(),
-        ));
+        return Err(WorkflowError::Invalid("the PRETRAINED ON query selects no hops".into()));
     }
-    let pre = if pre_records.is_empty() {
-        gnn::Pretrain::None
-    } else {
-        gnn::Pretrain::Records(&pre_records)
-    };
-    let opts = gnn::TrainOptions {
-        progress: true,
-        ..Default::default()
-    };
-    let trained =
-        gnn::train(store, &train, gnn::Validation::Carve, pre, &spec, opts).map_err(inv)?;
+    let pre = if pre_records.is_empty() { gnn::Pretrain::None } else { gnn::Pretrain::Records(&pre_records) };
+    let opts = gnn::TrainOptions { progress: true, ..Default::default() };
+    let trained = gnn::train(store, &train, gnn::Validation::Carve, pre, &spec, opts).map_err(inv)?;
     let mut rec = trained.to_record(name, &s.fingerprint).map_err(inv)?;
     let mut lineage = Lineage::now(store, &train, &rec.feature_set, split_name, &s.fingerprint)?;
     lineage.pretrain_query = pretrain.map(|(q, _)| q.to_string());
     rec.lineage = Some(lineage);
     if !pre_records.is_empty() {
-        let from_test = pre_records
-            .iter()
-            .filter(|r| r.parent.as_deref().is_some_and(|p| test.contains(p)))
-            .count();
+        let from_test = pre_records.iter().filter(|r| r.parent.as_deref().is_some_and(|p| test.contains(p))).count();
         rec.training_log.insert(0, format!("pre-training set: {} hops ({from_test} of them BVSE labels of test-partition structures, no DFT labels)", pre_records.len()));
     }
-    rec.training_log.insert(
-        0,
-        format!(
-            "split '{split_name}' ({}), train partition: {} hops",
-            short_fp(&s.fingerprint),
-            train.len()
-        ),
-    );
+    rec.training_log.insert(0, format!("split '{split_name}' ({}), train partition: {} hops", short_fp(&s.fingerprint), train.len()));
     save_trained(store, rec, replace, next_version)
 }
 
 /// Predict barriers for `records` with a stored model (tree models through their feature
 /// set; graph networks through `model::gnn` when hopdb is built with the `gnn` feature).
-pub fn predict_records(
-    store: &Store,
-    rec: &ModelRecord,
-    records: &[HopRecord],
-) -> Result<Vec<f64>> {
+pub fn predict_records(store: &Store, rec: &ModelRecord, records: &[HopRecord]) -> Result<Vec<f64>> {
     if records.is_empty() {
         return Ok(Vec::new());
     }
@@ -572,8 +458,7 @@ pub fn predict_records(
 
 #[cfg(feature = "gnn")]
 fn predict_gnn(store: &Store, rec: &ModelRecord, records: &[HopRecord]) -> Result<Vec<f64>> {
-    crate::model::gnn::predict_records(store, rec, records)
-        .map_err(|e| WorkflowError::Invalid(e.to_string()))
+    crate::model::gnn::predict_records(store, rec, records).map_err(|e| WorkflowError::Invalid(e.to_string()))
 }
 
 #[cfg(not(feature = "gnn"))]
@@ -616,14 +501,7 @@ pub struct EvalOptions {
 
 impl Default for EvalOptions {
     fn default() -> Self {
-        EvalOptions {
-            threshold: DEFAULT_THRESHOLD,
-            resamples: DEFAULT_RESAMPLES,
-            seed: DEFAULT_BOOTSTRAP_SEED,
-            force: false,
-            save: true,
-            strict: false,
-        }
+        EvalOptions { threshold: DEFAULT_THRESHOLD, resamples: DEFAULT_RESAMPLES, seed: DEFAULT_BOOTSTRAP_SEED, force: false, save: true, strict: false }
     }
 }
 
@@ -681,11 +559,7 @@ fn check_training_set(rec: &ModelRecord, s: &Split, split_name: &str) -> Result<
     if mine == theirs {
         return Ok(());
     }
-    let overlap = s
-        .test()
-        .iter()
-        .filter(|id| mine.contains(id.as_str()))
-        .count();
+    let overlap = s.test().iter().filter(|id| mine.contains(id.as_str())).count();
     Err(WorkflowError::TrainingSetDiffers {
         model: rec.name.clone(),
         split: split_name.to_string(),
@@ -699,17 +573,9 @@ fn check_training_set(rec: &ModelRecord, s: &Split, split_name: &str) -> Result<
 /// Evaluate a stored model on the test partition of a stored split: regression metrics,
 /// classification at the threshold, bootstrap standard errors, errors by structural group
 /// and by scenario A/B/C; predictions of train and test saved when `opts.save`.
-pub fn evaluate(
-    store: &Store,
-    model_name: &str,
-    split_name: &str,
-    opts: &EvalOptions,
-) -> Result<Evaluation> {
+pub fn evaluate(store: &Store, model_name: &str, split_name: &str, opts: &EvalOptions) -> Result<Evaluation> {
     if !(opts.threshold.is_finite() && opts.threshold > 0.0) {
-        return Err(WorkflowError::Invalid(format!(
-            "threshold must be a positive number of eV, got {}",
-            opts.threshold
-        )));
+        return Err(WorkflowError::Invalid(format!("threshold must be a positive number of eV, got {}", opts.threshold)));
     }
     let rec = registry::load(store, model_name)?;
     let stale = freshness(store, &rec, opts.strict)?;
@@ -726,64 +592,23 @@ pub fn evaluate(
     let y_test: Vec<f64> = test.iter().map(|r| r.em).collect();
     let y_train: Vec<f64> = train.iter().map(|r| r.em).collect();
     let test_m = metrics::metrics(&y_test, &p_test)?;
-    let train_m = if train.is_empty() {
-        Metrics {
-            n: 0,
-            mae: f64::NAN,
-            rmse: f64::NAN,
-            r2: f64::NAN,
-            max_error: f64::NAN,
-        }
-    } else {
-        metrics::metrics(&y_train, &p_train)?
-    };
+    let train_m = if train.is_empty() { Metrics { n: 0, mae: f64::NAN, rmse: f64::NAN, r2: f64::NAN, max_error: f64::NAN } } else { metrics::metrics(&y_train, &p_train)? };
     let classification = metrics::classify(&y_test, &p_test, opts.threshold)?;
-    let bootstrap = if opts.resamples > 0 {
-        Some(metrics::bootstrap_at(
-            &y_test,
-            &p_test,
-            opts.resamples,
-            opts.seed,
-            opts.threshold,
-        )?)
-    } else {
-        None
-    };
-    let group_of = |r: &HopRecord| {
-        r.material
-            .group
-            .clone()
-            .unwrap_or_else(|| split::NO_GROUP.to_string())
-    };
+    let bootstrap = if opts.resamples > 0 { Some(metrics::bootstrap_at(&y_test, &p_test, opts.resamples, opts.seed, opts.threshold)?) } else { None };
+    let group_of = |r: &HopRecord| r.material.group.clone().unwrap_or_else(|| split::NO_GROUP.to_string());
     let test_groups: Vec<String> = test.iter().map(group_of).collect();
     let by_group = metrics::errors_by(&test_groups, &y_test, &p_test)?;
     let tags = scenario::classify(store, &train_ids, &test_ids)?;
-    let scen: BTreeMap<String, String> = tags
-        .iter()
-        .map(|t| (t.id.clone(), t.scenario.as_str().to_string()))
-        .collect();
-    let scen_keys: Vec<String> = test
-        .iter()
-        .map(|r| scen.get(&r.id).cloned().unwrap_or_else(|| "none".into()))
-        .collect();
+    let scen: BTreeMap<String, String> = tags.iter().map(|t| (t.id.clone(), t.scenario.as_str().to_string())).collect();
+    let scen_keys: Vec<String> = test.iter().map(|r| scen.get(&r.id).cloned().unwrap_or_else(|| "none".into())).collect();
     let by_scenario = metrics::errors_by(&scen_keys, &y_test, &p_test)?;
     let mut predictions = Vec::with_capacity(train.len() + test.len());
     for (part, recs, preds) in [("train", &train, &p_train), ("test", &test, &p_test)] {
         for (r, p) in recs.iter().zip(preds.iter()) {
-            predictions.push(Prediction {
-                id: r.id.clone(),
-                partition: part.to_string(),
-                split: split_name.to_string(),
-                em: r.em,
-                predicted: *p,
-            });
+            predictions.push(Prediction { id: r.id.clone(), partition: part.to_string(), split: split_name.to_string(), em: r.em, predicted: *p });
         }
     }
-    let groups = train
-        .iter()
-        .chain(test.iter())
-        .map(|r| (r.id.clone(), group_of(r)))
-        .collect();
+    let groups = train.iter().chain(test.iter()).map(|r| (r.id.clone(), group_of(r))).collect();
     let e = Evaluation {
         model: rec.name.clone(),
         kind: rec.kind.clone(),
@@ -800,18 +625,12 @@ pub fn evaluate(
         stale,
     };
     if opts.save {
-        save_predictions(
-            store,
-            &rec.name,
-            &e.predictions,
-            &format!("evaluate model '{}' on split '{}'", rec.name, split_name),
-        )?;
+        save_predictions(store, &rec.name, &e.predictions, &format!("evaluate model '{}' on split '{}'", rec.name, split_name))?;
         let mut rec = rec;
         rec.metrics.insert("test_mae".into(), e.test.mae);
         rec.metrics.insert("test_rmse".into(), e.test.rmse);
         rec.metrics.insert("test_r2".into(), e.test.r2);
-        rec.metrics
-            .insert("test_accuracy".into(), e.classification.accuracy);
+        rec.metrics.insert("test_accuracy".into(), e.classification.accuracy);
         if let Some(b) = &e.bootstrap {
             rec.metrics.insert("test_mae_se".into(), b.mae);
         }
@@ -827,10 +646,7 @@ fn freshness(store: &Store, rec: &ModelRecord, strict: bool) -> Result<Option<St
         Some(s) if s.is_stale() => {
             let detail = s.summary(5);
             if strict {
-                Err(WorkflowError::Stale {
-                    model: rec.name.clone(),
-                    detail,
-                })
+                Err(WorkflowError::Stale { model: rec.name.clone(), detail })
             } else {
                 Ok(Some(detail))
             }
@@ -848,13 +664,7 @@ pub fn staleness(store: &Store, model_name: &str) -> Result<Option<Staleness>> {
 
 /// [`predict`], first checking the model's freshness: the staleness summary beside the
 /// predictions when it is stale, or [`WorkflowError::Stale`] when `strict`.
-pub fn predict_checked(
-    store: &Store,
-    model_name: &str,
-    ids: &[String],
-    save: bool,
-    strict: bool,
-) -> Result<(Vec<Prediction>, Option<String>)> {
+pub fn predict_checked(store: &Store, model_name: &str, ids: &[String], save: bool, strict: bool) -> Result<(Vec<Prediction>, Option<String>)> {
     let rec = registry::load(store, model_name)?;
     let stale = freshness(store, &rec, strict)?;
     Ok((predict(store, model_name, ids, save)?, stale))
@@ -890,77 +700,42 @@ pub fn retrain_plan(store: &Store, name: &str) -> Result<RetrainPlan> {
         )));
     };
     if lin.split.is_empty() {
-        return Err(WorkflowError::Invalid(format!(
-            "model '{base}' records no split to retrain on"
-        )));
+        return Err(WorkflowError::Invalid(format!("model '{base}' records no split to retrain on")));
     }
-    Ok(RetrainPlan {
-        current,
-        split: lin.split,
-        pretrain_query: lin.pretrain_query,
-    })
+    Ok(RetrainPlan { current, split: lin.split, pretrain_query: lin.pretrain_query })
 }
 
 /// `RETRAIN` a tree model: fit its kind and hyperparameters (a tuned model's chosen ones) on
 /// the training partition of its split as the store holds it now, saved as the next version
 /// (the current one kept as `name@k` with its predictions and metrics).
 pub fn retrain_trees(store: &Store, plan: &RetrainPlan) -> Result<ModelRecord> {
-    let kind = Kind::parse(&plan.current.kind).ok_or_else(|| {
-        WorkflowError::Invalid(format!(
-            "model '{}' has kind '{}', which RETRAIN cannot fit",
-            plan.current.name, plan.current.kind
-        ))
-    })?;
+    let kind = Kind::parse(&plan.current.kind).ok_or_else(|| WorkflowError::Invalid(format!("model '{}' has kind '{}', which RETRAIN cannot fit", plan.current.name, plan.current.kind)))?;
     // The same feature set as the current version (its label names it).
     let mut params = plan.current.params.clone();
-    let set =
-        FeatureSet::from_label(&plan.current.feature_set).unwrap_or_else(|_| default_feature_set());
+    let set = FeatureSet::from_label(&plan.current.feature_set).unwrap_or_else(|_| default_feature_set());
     if set != default_feature_set() {
         params.insert("features".into(), set.name.clone());
         if let Some(l) = &set.mlip_label {
             params.insert("mlip".into(), l.clone());
         }
     }
-    let req = TrainRequest {
-        name: plan.current.name.clone(),
-        kind,
-        params,
-        split: plan.split.clone(),
-        replace: false,
-        next_version: true,
-    };
+    let req = TrainRequest { name: plan.current.name.clone(), kind, params, split: plan.split.clone(), replace: false, next_version: true };
     train(store, &req)
 }
 
 /// Predict with a stored model for `ids` (e.g. the result of a query) and save the
 /// predictions under partition `predict`.
-pub fn predict(
-    store: &Store,
-    model_name: &str,
-    ids: &[String],
-    save: bool,
-) -> Result<Vec<Prediction>> {
+pub fn predict(store: &Store, model_name: &str, ids: &[String], save: bool) -> Result<Vec<Prediction>> {
     let rec = registry::load(store, model_name)?;
     let records = load_records(store, ids, "query")?;
     let p = predict_records(store, &rec, &records)?;
     let out: Vec<Prediction> = records
         .iter()
         .zip(p)
-        .map(|(r, predicted)| Prediction {
-            id: r.id.clone(),
-            partition: "predict".into(),
-            split: String::new(),
-            em: r.em,
-            predicted,
-        })
+        .map(|(r, predicted)| Prediction { id: r.id.clone(), partition: "predict".into(), split: String::new(), em: r.em, predicted })
         .collect();
     if save && !out.is_empty() {
-        save_predictions(
-            store,
-            &rec.name,
-            &out,
-            &format!("predict with model '{model_name}' for {} hop(s)", out.len()),
-        )?;
+        save_predictions(store, &rec.name, &out, &format!("predict with model '{model_name}' for {} hop(s)", out.len()))?;
     }
     Ok(out)
 }
@@ -984,22 +759,11 @@ pub struct CrossValidation {
 
 /// Cross-validate `kind` with `params` over the folds of a stored k-fold split (partitions
 /// `fold0`, `fold1`, ...): each fold is predicted by a model fitted on all other folds.
-pub fn cross_validate_split(
-    store: &Store,
-    kind: Kind,
-    params: &BTreeMap<String, String>,
-    split_name: &str,
-    threshold: f64,
-) -> Result<CrossValidation> {
+pub fn cross_validate_split(store: &Store, kind: Kind, params: &BTreeMap<String, String>, split_name: &str, threshold: f64) -> Result<CrossValidation> {
     let (set, model_params) = feature_set_from_settings(params)?;
     let params = Params::parse(kind, &model_params)?;
     let s = split::load(store, split_name)?;
-    let folds: Vec<String> = s
-        .partition_names()
-        .into_iter()
-        .filter(|n| n.starts_with("fold"))
-        .map(str::to_string)
-        .collect();
+    let folds: Vec<String> = s.partition_names().into_iter().filter(|n| n.starts_with("fold")).map(str::to_string).collect();
     if folds.len() < 2 {
         return Err(WorkflowError::MissingPartition {
             split: split_name.to_string(),
@@ -1040,22 +804,9 @@ pub fn cross_validate_split(
     let classification = metrics::classify(&d.y, &pred, threshold)?;
     let mean_mae = fold_maes.iter().sum::<f64>() / fold_maes.len() as f64;
     let predictions = (0..d.len())
-        .map(|i| Prediction {
-            id: d.ids[i].clone(),
-            partition: folds[fold_of[i]].clone(),
-            split: split_name.to_string(),
-            em: d.y[i],
-            predicted: pred[i],
-        })
+        .map(|i| Prediction { id: d.ids[i].clone(), partition: folds[fold_of[i]].clone(), split: split_name.to_string(), em: d.y[i], predicted: pred[i] })
         .collect();
-    Ok(CrossValidation {
-        folds,
-        fold_maes,
-        mean_mae,
-        pooled,
-        classification,
-        predictions,
-    })
+    Ok(CrossValidation { folds, fold_maes, mean_mae, pooled, classification, predictions })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1068,19 +819,10 @@ pub const PREDICTION_FORMAT_VERSION: u32 = 1;
 /// Save predictions of `model` in one atomic write (op `predict`), replacing earlier
 /// predictions of the same hops: named objects (model, record id) of the store's
 /// [`Keyspace::Prediction`] keyspace, value `(PREDICTION_FORMAT_VERSION, Prediction)`.
-pub fn save_predictions(
-    store: &Store,
-    model: &str,
-    rows: &[Prediction],
-    summary: &str,
-) -> Result<()> {
+pub fn save_predictions(store: &Store, model: &str, rows: &[Prediction], summary: &str) -> Result<()> {
     let mut ws = WriteSet::new("predict", summary.to_string());
     for p in rows {
-        ws.put_object(
-            Keyspace::Prediction,
-            &[model, &p.id],
-            &(PREDICTION_FORMAT_VERSION, p),
-        );
+        ws.put_object(Keyspace::Prediction, &[model, &p.id], &(PREDICTION_FORMAT_VERSION, p));
     }
     store.commit(ws)?;
     Ok(())
@@ -1092,11 +834,7 @@ pub fn load_predictions(store: &Store, model: &str) -> Result<Vec<Prediction>> {
     for (_, stored) in store.list_objects::<(u32, Prediction)>(Keyspace::Prediction, &[model])? {
         let (ver, p) = match stored {
             Ok(v) => v,
-            Err(StoreError::Corrupt { key, msg }) => {
-                return Err(WorkflowError::Invalid(format!(
-                    "stored prediction {key} is unreadable: {msg}"
-                )))
-            }
+            Err(StoreError::Corrupt { key, msg }) => return Err(WorkflowError::Invalid(format!("stored prediction {key} is unreadable: {msg}"))),
             Err(e) => return Err(e.into()),
         };
         if ver != PREDICTION_FORMAT_VERSION {
@@ -1130,16 +868,7 @@ pub fn drop_model(store: &Store, name: &str) -> Result<usize> {
             vec![name.to_string()]
         }
     };
-    let mut ws = WriteSet::new(
-        "model",
-        format!(
-            "drop model {} and its predictions",
-            keys.iter()
-                .map(|k| format!("'{k}'"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    );
+    let mut ws = WriteSet::new("model", format!("drop model {} and its predictions", keys.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ")));
     let mut n = 0;
     for key in &keys {
         ws.remove_object(Keyspace::Model, &[key]);

@@ -34,14 +34,8 @@ fn init_twice_fails_and_keeps_the_existing_store() {
 fn init_twice_says_the_store_already_exists() {
     let s = TempStore::init();
     let err = s.run(&["init"]).err();
-    assert!(
-        !err.contains("is not a hopdb store"),
-        "misleading message for an existing store:\n{err}"
-    );
-    assert!(
-        err.contains("already"),
-        "expected to be told a store already exists:\n{err}"
-    );
+    assert!(!err.contains("is not a hopdb store"), "misleading message for an existing store:\n{err}");
+    assert!(err.contains("already"), "expected to be told a store already exists:\n{err}");
 }
 
 #[test]
@@ -50,15 +44,8 @@ fn init_into_a_non_empty_directory_fails_and_touches_nothing() {
     std::fs::create_dir_all(&s.path).unwrap();
     std::fs::write(s.path.join("notes.txt"), "keep me").unwrap();
     let err = s.run(&["init"]).err();
-    assert_contains_all(
-        &err,
-        &[&s.db(), "not a hopdb store"],
-        "init into a used directory",
-    );
-    assert_eq!(
-        std::fs::read_to_string(s.path.join("notes.txt")).unwrap(),
-        "keep me"
-    );
+    assert_contains_all(&err, &[&s.db(), "not a hopdb store"], "init into a used directory");
+    assert_eq!(std::fs::read_to_string(s.path.join("notes.txt")).unwrap(), "keep me");
     assert!(!s.path.join("data").exists());
 }
 
@@ -75,17 +62,8 @@ fn opening_a_path_that_is_not_a_store_fails_with_no_hopdb_store() {
         vec!["classes", "set", "SPINELS", "SPINEL", "--reason", "r"],
     ] {
         let err = s.run(&args).err();
-        assert_contains_all(
-            &err,
-            &["no hopdb store", &s.db(), "hopdb init"],
-            &args.join(" "),
-        );
-        assert!(
-            !s.path.exists(),
-            "`{}` created {}",
-            args.join(" "),
-            s.path.display()
-        );
+        assert_contains_all(&err, &["no hopdb store", &s.db(), "hopdb init"], &args.join(" "));
+        assert!(!s.path.exists(), "`{}` created {}", args.join(" "), s.path.display());
     }
     // An empty directory, a directory with other files, and a regular file.
     let empty = s.dir.path().join("empty");
@@ -110,26 +88,12 @@ struct LockHolder(Child);
 impl LockHolder {
     fn take(store: &std::path::Path) -> LockHolder {
         let lock = store.join("hopdb.lock");
-        let script = format!(
-            "exec 9>>'{}' && flock -n 9 && echo locked && exec sleep 60",
-            lock.display()
-        );
-        let mut child = StdCommand::new("sh")
-            .arg("-c")
-            .arg(script)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("sh runs");
+        let script = format!("exec 9>>'{}' && flock -n 9 && echo locked && exec sleep 60", lock.display());
+        let mut child =
+            StdCommand::new("sh").arg("-c").arg(script).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("sh runs");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .expect("read from lock holder");
-        assert_eq!(
-            line.trim(),
-            "locked",
-            "the test process could not take the lock (util-linux flock installed?)"
-        );
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("read from lock holder");
+        assert_eq!(line.trim(), "locked", "the test process could not take the lock (util-linux flock installed?)");
         LockHolder(child)
     }
 }
@@ -159,28 +123,15 @@ fn a_locked_store_fails_fast_with_in_use_and_works_once_released() {
         let r = s.run(&args);
         let err = r.err();
         if args[0] != "init" {
-            assert_contains_all(
-                &err,
-                &["in use by another hopdb process", &s.db()],
-                &args.join(" "),
-            );
+            assert_contains_all(&err, &["in use by another hopdb process", &s.db()], &args.join(" "));
         }
-        assert!(
-            r.elapsed < Duration::from_secs(5),
-            "`{}` took {:?} instead of failing fast",
-            args.join(" "),
-            r.elapsed
-        );
+        assert!(r.elapsed < Duration::from_secs(5), "`{}` took {:?} instead of failing fast", args.join(" "), r.elapsed);
     }
     drop(holder);
     // The lock dies with its holder: the store opens again, unchanged.
     let st = s.stats();
     assert_eq!(st["records"], 3);
-    assert_eq!(
-        s.show(VALID_IDS[0])["record"]["em"],
-        0.3,
-        "the edit under lock did not happen"
-    );
+    assert_eq!(s.show(VALID_IDS[0])["record"]["em"], 0.3, "the edit under lock did not happen");
     assert_eq!(s.log_ops(), vec!["init", "import"]);
 }
 
@@ -196,9 +147,7 @@ fn open_sled_directly(store: &std::path::Path) -> sled::Db {
 /// (`N: FLOCK ADVISORY WRITE PID MAJ:MIN:INODE START END`).
 fn flock_held_by(file: &std::path::Path, pid: u32) -> bool {
     use std::os::unix::fs::MetadataExt;
-    let Ok(meta) = std::fs::metadata(file) else {
-        return false;
-    };
+    let Ok(meta) = std::fs::metadata(file) else { return false };
     let suffix = format!(":{}", meta.ino());
     let locks = std::fs::read_to_string("/proc/locks").expect("/proc/locks is readable");
     locks.lines().any(|l| {
@@ -218,14 +167,8 @@ fn a_running_hopdb_import_holds_the_lock_against_other_hopdb_commands() {
     // would take the lock for a moment and could make the import itself fail).
     let start = Instant::now();
     while !flock_held_by(&s.path.join("hopdb.lock"), import.id()) {
-        assert!(
-            import.try_wait().unwrap().is_none(),
-            "the import ended before it was seen holding the lock"
-        );
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "the import never took the lock"
-        );
+        assert!(import.try_wait().unwrap().is_none(), "the import ended before it was seen holding the lock");
+        assert!(start.elapsed() < Duration::from_secs(20), "the import never took the lock");
         std::thread::sleep(Duration::from_millis(2));
     }
     let r = s.run(&["stats"]);
@@ -247,30 +190,17 @@ fn a_store_of_another_schema_version_is_refused() {
     let set_version = |v: u32| {
         let db = open_sled_directly(&s.path);
         let old = db.insert(key, v.to_be_bytes().to_vec()).unwrap();
-        assert!(
-            old.is_some(),
-            "the store records its schema version under m\\0schema_version"
-        );
+        assert!(old.is_some(), "the store records its schema version under m\\0schema_version");
         db.flush().unwrap();
     };
     {
         let db = open_sled_directly(&s.path);
-        assert_eq!(
-            db.get(key).unwrap().unwrap().as_ref(),
-            &hopdb::store::SCHEMA_VERSION.to_be_bytes(),
-            "the schema version, big-endian u32"
-        );
+        assert_eq!(db.get(key).unwrap().unwrap().as_ref(), &hopdb::store::SCHEMA_VERSION.to_be_bytes(), "the schema version, big-endian u32");
     }
     set_version(99);
-    for args in [
-        vec!["stats"],
-        vec!["show", VALID_IDS[0]],
-        vec![
-            "import",
-            "band",
-            &fixture("mixed_2_valid_1_invalid.json").to_string_lossy(),
-        ],
-    ] {
+    for args in
+        [vec!["stats"], vec!["show", VALID_IDS[0]], vec!["import", "band", &fixture("mixed_2_valid_1_invalid.json").to_string_lossy()]]
+    {
         let err = s.run(&args).err();
         assert_contains_all(&err, &["schema version", "99", &s.db()], &args.join(" "));
     }
@@ -284,12 +214,7 @@ fn a_store_of_another_schema_version_is_refused() {
 fn a_schema_2_store_is_upgraded_in_place_when_opened() {
     let s = TempStore::init();
     s.import_valid_fixture();
-    let q = [
-        "query",
-        "SELECT id, em FROM hops WHERE ion IN ('Li', 'Na', 'Mg') AND em < 10 ORDER BY id",
-        "--format",
-        "csv",
-    ];
+    let q = ["query", "SELECT id, em FROM hops WHERE ion IN ('Li', 'Na', 'Mg') AND em < 10 ORDER BY id", "--format", "csv"];
     let expected = s.run(&q).ok();
     assert!(expected.lines().count() > 1, "{expected}");
     // Make it a schema-2 store: one key per index entry (`x`, `n`), no composite index, no
@@ -297,70 +222,34 @@ fn a_schema_2_store_is_upgraded_in_place_when_opened() {
     {
         let db = open_sled_directly(&s.path);
         let composite: Vec<_> = db.scan_prefix(b"C\0").keys().map(|k| k.unwrap()).collect();
-        assert!(
-            !composite.is_empty(),
-            "a schema-6 store has composite posting chunks"
-        );
+        assert!(!composite.is_empty(), "a schema-6 store has composite posting chunks");
         for prefix in [&b"X\0"[..], b"N\0", b"C\0"] {
             for k in db.scan_prefix(prefix).keys() {
                 db.remove(k.unwrap()).unwrap();
             }
         }
         for id in VALID_IDS {
-            db.insert(
-                [&b"x\0source\0"[..], b"old\0", id.as_bytes()].concat(),
-                &[] as &[u8],
-            )
-            .unwrap();
-            db.insert(
-                [&b"n\0em\0"[..], &[0x80; 8], b"\0", id.as_bytes()].concat(),
-                &[] as &[u8],
-            )
-            .unwrap();
+            db.insert([&b"x\0source\0"[..], b"old\0", id.as_bytes()].concat(), &[] as &[u8]).unwrap();
+            db.insert([&b"n\0em\0"[..], &[0x80; 8], b"\0", id.as_bytes()].concat(), &[] as &[u8]).unwrap();
         }
-        db.insert(b"m\0schema_version", 2u32.to_be_bytes().to_vec())
-            .unwrap();
+        db.insert(b"m\0schema_version", 2u32.to_be_bytes().to_vec()).unwrap();
         db.flush().unwrap();
     }
     // The next open upgrades it: the same answer, through the rebuilt composite index.
     assert_eq!(s.run(&q).ok(), expected);
-    let explain = s
-        .run(&[
-            "query",
-            "EXPLAIN SELECT id FROM hops WHERE ion = 'Li' AND em < 10",
-        ])
-        .ok();
+    let explain = s.run(&["query", "EXPLAIN SELECT id FROM hops WHERE ion = 'Li' AND em < 10"]).ok();
     assert!(explain.contains("ion = 'Li' AND em < 10"), "{explain}");
     assert_eq!(s.log_ops(), vec!["init", "import", "upgrade"]);
     let db = open_sled_directly(&s.path);
-    assert_eq!(
-        db.get(b"m\0schema_version").unwrap().unwrap().as_ref(),
-        &hopdb::store::SCHEMA_VERSION.to_be_bytes()
-    );
+    assert_eq!(db.get(b"m\0schema_version").unwrap().unwrap().as_ref(), &hopdb::store::SCHEMA_VERSION.to_be_bytes());
     for retired in [&b"x\0"[..], b"n\0", b"c\0"] {
-        assert_eq!(
-            db.scan_prefix(retired).count(),
-            0,
-            "the one-key-per-entry indexes are removed"
-        );
+        assert_eq!(db.scan_prefix(retired).count(), 0, "the one-key-per-entry indexes are removed");
     }
     // A chunk per composite term: fidelity, ion and source at least, one entry per record each.
-    let terms: Vec<Vec<u8>> = db
-        .scan_prefix(b"C\0")
-        .keys()
-        .map(|k| k.unwrap().to_vec())
-        .collect();
+    let terms: Vec<Vec<u8>> = db.scan_prefix(b"C\0").keys().map(|k| k.unwrap().to_vec()).collect();
     assert!(terms.len() >= 3, "{} composite chunks", terms.len());
-    let fidelity_entries: u64 = db
-        .scan_prefix(b"C\0fidelity\0")
-        .values()
-        .map(|v| v.unwrap()[0] as u64)
-        .sum();
-    assert_eq!(
-        fidelity_entries,
-        VALID_IDS.len() as u64,
-        "one fidelity entry per record"
-    );
+    let fidelity_entries: u64 = db.scan_prefix(b"C\0fidelity\0").values().map(|v| v.unwrap()[0] as u64).sum();
+    assert_eq!(fidelity_entries, VALID_IDS.len() as u64, "one fidelity entry per record");
 }
 
 #[test]
@@ -368,13 +257,8 @@ fn edit_appends_a_revision_and_show_reports_it() {
     let s = TempStore::init();
     s.import_valid_fixture();
     let id = VALID_IDS[0];
-    let out = s
-        .run(&["edit", id, "--em", "0.35", "--reason", "erratum, Table 2"])
-        .ok();
-    assert!(
-        out.contains("1 revision(s)") && out.contains("0.35"),
-        "{out}"
-    );
+    let out = s.run(&["edit", id, "--em", "0.35", "--reason", "erratum, Table 2"]).ok();
+    assert!(out.contains("1 revision(s)") && out.contains("0.35"), "{out}");
     let r = s.show(id)["record"].clone();
     assert_eq!(r["em"], 0.35);
     let revs = r["revisions"].as_array().unwrap();
@@ -386,47 +270,22 @@ fn edit_appends_a_revision_and_show_reports_it() {
     assert!(!revs[0]["at"].as_str().unwrap().is_empty());
 
     // A second edit, by sys_name, appends (two changes, two revisions); the first stays.
-    s.run(&[
-        "edit",
-        "LiF_vac_1",
-        "--xc",
-        "SCAN",
-        "--add-flag",
-        "checked",
-        "--reason",
-        "recomputed",
-    ])
-    .ok();
+    s.run(&["edit", "LiF_vac_1", "--xc", "SCAN", "--add-flag", "checked", "--reason", "recomputed"]).ok();
     let r = s.show(id)["record"].clone();
     let revs = r["revisions"].as_array().unwrap();
-    assert_eq!(
-        revs.iter()
-            .map(|v| v["field"].as_str().unwrap())
-            .collect::<Vec<_>>(),
-        vec!["em", "xc", "flags"]
-    );
+    assert_eq!(revs.iter().map(|v| v["field"].as_str().unwrap()).collect::<Vec<_>>(), vec!["em", "xc", "flags"]);
     assert_eq!(r["method"]["xc"], "SCAN");
     assert_eq!(r["flags"], serde_json::json!(["checked"]));
     // The table view shows the history too.
     let table = s.run(&["show", id]).ok();
-    assert_contains_all(
-        &table,
-        &["Revision history", "erratum, Table 2", "recomputed"],
-        "show table",
-    );
+    assert_contains_all(&table, &["Revision history", "erratum, Table 2", "recomputed"], "show table");
 
     // Indexes follow the edit: stats count the new flag and XC; other records are untouched.
     let st = s.stats();
     assert_eq!(st["xc"]["SCAN"], 1);
     assert_eq!(st["xc"]["GGA"], 2);
     assert_eq!(st["flags"]["checked"], 1);
-    assert_eq!(
-        s.show(VALID_IDS[1])["record"]["revisions"]
-            .as_array()
-            .unwrap()
-            .len(),
-        0
-    );
+    assert_eq!(s.show(VALID_IDS[1])["record"]["revisions"].as_array().unwrap().len(), 0);
     assert_eq!(s.log_ops(), vec!["init", "import", "edit", "edit"]);
 }
 
@@ -437,55 +296,26 @@ fn invalid_edits_fail_and_change_nothing() {
     let id = VALID_IDS[1];
     let before = s.show(id);
     let cases: &[(&[&str], &[&str])] = &[
-        (
-            &["--em", "-1", "--reason", "typo"],
-            &["em", "non-negative", "-1"],
-        ),
+        (&["--em", "-1", "--reason", "typo"], &["em", "non-negative", "-1"]),
         (&["--em", "NaN", "--reason", "typo"], &["em", "NaN"]),
         (&["--reason", "nothing"], &["nothing to edit"]),
-        (
-            &["--em", "0.45", "--reason", "same value"],
-            &["em is already", "0.45"],
-        ),
+        (&["--em", "0.45", "--reason", "same value"], &["em is already", "0.45"]),
         (&["--em", "0.5", "--reason", "  "], &["reason"]),
-        (
-            &["--remove-flag", "not-there", "--reason", "r"],
-            &["no flag 'not-there'"],
-        ),
-        (
-            &["--state", "melted", "--reason", "r"],
-            &["unknown state 'melted'"],
-        ),
+        (&["--remove-flag", "not-there", "--reason", "r"], &["no flag 'not-there'"]),
+        (&["--state", "melted", "--reason", "r"], &["unknown state 'melted'"]),
         // One bad change spoils the whole edit: the valid --xc is not applied either.
-        (
-            &["--xc", "SCAN", "--em", "-2", "--reason", "r"],
-            &["non-negative"],
-        ),
+        (&["--xc", "SCAN", "--em", "-2", "--reason", "r"], &["non-negative"]),
     ];
     for (extra, words) in cases {
         let mut args = vec!["edit", id];
         args.extend_from_slice(extra);
         let err = s.run(&args).err();
         assert_contains_all(&err, words, &args.join(" "));
-        assert_eq!(
-            s.show(id),
-            before,
-            "`{}` changed the record",
-            args.join(" ")
-        );
+        assert_eq!(s.show(id), before, "`{}` changed the record", args.join(" "));
     }
-    let err = s
-        .run(&["edit", "devi2025:nope", "--em", "0.4", "--reason", "r"])
-        .err();
-    assert!(
-        err.contains("no record with id or sys_name 'devi2025:nope'"),
-        "{err}"
-    );
-    assert_eq!(
-        s.log_ops(),
-        vec!["init", "import"],
-        "failed edits leave no audit entry"
-    );
+    let err = s.run(&["edit", "devi2025:nope", "--em", "0.4", "--reason", "r"]).err();
+    assert!(err.contains("no record with id or sys_name 'devi2025:nope'"), "{err}");
+    assert_eq!(s.log_ops(), vec!["init", "import"], "failed edits leave no audit entry");
 }
 
 #[test]
@@ -494,10 +324,7 @@ fn show_of_an_unknown_id_fails() {
     s.import_valid_fixture();
     for id in ["devi2025:nope", "nope", "LiF_vac_9"] {
         let err = s.run(&["show", id]).err();
-        assert!(
-            err.contains(&format!("no record with id or sys_name '{id}'")),
-            "{err}"
-        );
+        assert!(err.contains(&format!("no record with id or sys_name '{id}'")), "{err}");
         let err = s.run(&["show", id, "--format", "json"]).err();
         assert!(err.contains("no record"), "{err}");
     }
@@ -506,43 +333,18 @@ fn show_of_an_unknown_id_fails() {
 #[test]
 fn classes_set_regroups_the_real_spinels_and_the_log_shows_every_write() {
     let s = TempStore::new();
-    s.run(&[
-        "import",
-        "devi",
-        &devi_dir().to_string_lossy(),
-        "--format",
-        "json",
-        "--no-mlip",
-    ])
-    .json();
-    s.run(&[
-        "edit",
-        "devi2025:NaMn2O4",
-        "--em",
-        "0.5",
-        "--reason",
-        "check",
-    ])
-    .ok();
+    s.run(&["import", "devi", &devi_dir().to_string_lossy(), "--format", "json", "--no-mlip"]).json();
+    s.run(&["edit", "devi2025:NaMn2O4", "--em", "0.5", "--reason", "check"]).ok();
     let before = s.stats();
     assert_eq!(before["class"]["SPINELS"], 4);
     let spinel_before = before["group"]["SPINEL"].as_u64().unwrap();
 
-    let out = s
-        .run(&["classes", "set", "SPINELS", "SPINEL-X", "--reason", "r"])
-        .ok();
+    let out = s.run(&["classes", "set", "SPINELS", "SPINEL-X", "--reason", "r"]).ok();
     assert!(out.contains("4 record(s) regrouped"), "{out}");
     let after = s.stats();
     assert_eq!(after["group"]["SPINEL-X"], 4);
-    assert_eq!(
-        after["group"]["SPINEL"].as_u64().unwrap(),
-        spinel_before - 4,
-        "the four left SPINEL"
-    );
-    assert_eq!(
-        after["class"]["SPINELS"], 4,
-        "class labels as published do not change"
-    );
+    assert_eq!(after["group"]["SPINEL"].as_u64().unwrap(), spinel_before - 4, "the four left SPINEL");
+    assert_eq!(after["class"]["SPINELS"], 4, "class labels as published do not change");
     assert_eq!(after["records"], DEVI_RECORDS);
     assert_eq!(sum_counts(&after["group"]), DEVI_RECORDS);
 
@@ -552,91 +354,48 @@ fn classes_set_regroups_the_real_spinels_and_the_log_shows_every_write() {
         assert_eq!(r["material"]["group"], "SPINEL-X", "{sys}");
         let last = r["revisions"].as_array().unwrap().last().cloned().unwrap();
         assert_eq!(
-            (
-                last["field"].as_str(),
-                last["old"].as_str(),
-                last["new"].as_str(),
-                last["reason"].as_str()
-            ),
+            (last["field"].as_str(), last["old"].as_str(), last["new"].as_str(), last["reason"].as_str()),
             (Some("group"), Some("SPINEL"), Some("SPINEL-X"), Some("r")),
             "{sys}"
         );
     }
     let list = s.run(&["classes", "list", "--format", "json"]).json();
-    let row = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["class label"] == "SPINELS")
-        .cloned()
-        .expect("SPINELS listed");
+    let row = list.as_array().unwrap().iter().find(|r| r["class label"] == "SPINELS").cloned().expect("SPINELS listed");
     assert_eq!(row["group"], "SPINEL-X");
     assert_eq!(row["hops"], 4);
 
     // Setting the same mapping again regroups nothing.
-    let out = s
-        .run(&["classes", "set", "SPINELS", "SPINEL-X", "--reason", "again"])
-        .ok();
+    let out = s.run(&["classes", "set", "SPINELS", "SPINEL-X", "--reason", "again"]).ok();
     assert!(out.contains("0 record(s) regrouped"), "{out}");
 
     let log = s.log();
     let ops: Vec<&str> = log.iter().map(|e| e["op"].as_str().unwrap()).collect();
-    assert_eq!(
-        ops,
-        vec!["init", "import", "edit", "map-class", "map-class"]
-    );
+    assert_eq!(ops, vec!["init", "import", "edit", "map-class", "map-class"]);
     assert_eq!(log[1]["records"], DEVI_RECORDS);
     assert_eq!(log[2]["records"], 1);
     assert_eq!(log[3]["records"], 4);
-    assert!(
-        log[3]["summary"].as_str().unwrap().contains("SPINELS"),
-        "{}",
-        log[3]
-    );
+    assert!(log[3]["summary"].as_str().unwrap().contains("SPINELS"), "{}", log[3]);
     let seqs: Vec<u64> = log.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
-    assert!(
-        seqs.windows(2).all(|w| w[0] < w[1]),
-        "audit sequence numbers increase: {seqs:?}"
-    );
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "audit sequence numbers increase: {seqs:?}");
     let table = s.run(&["log", "--limit", "2"]).ok();
-    assert!(
-        table.contains("map-class") && !table.contains("import"),
-        "--limit 2 shows the last two:\n{table}"
-    );
+    assert!(table.contains("map-class") && !table.contains("import"), "--limit 2 shows the last two:\n{table}");
 }
 
 /// Counts of a store that must agree with each other whatever happened to the last import.
 fn consistent_count(s: &TempStore, pre: u64, big: u64) -> u64 {
     let st = s.stats();
     let n = st["records"].as_u64().unwrap();
-    assert!(
-        n == pre || n == pre + big,
-        "record count {n} is neither {pre} (before) nor {} (after)",
-        pre + big
-    );
+    assert!(n == pre || n == pre + big, "record count {n} is neither {pre} (before) nor {} (after)", pre + big);
     for dim in ["fidelity", "ion", "class", "group", "xc"] {
-        assert_eq!(
-            sum_counts(&st[dim]),
-            n,
-            "index counts by {dim} disagree with the record count: {}",
-            st[dim]
-        );
+        assert_eq!(sum_counts(&st[dim]), n, "index counts by {dim} disagree with the record count: {}", st[dim]);
     }
     assert_eq!(st["partition"]["train"], pre);
     let test = st["partition"]["test"].as_u64().unwrap_or(0);
     assert_eq!(test, n - pre, "partition index");
-    assert_eq!(
-        st["class"]["SYNTHETIC"].as_u64().unwrap_or(0),
-        n - pre,
-        "class index"
-    );
+    assert_eq!(st["class"]["SYNTHETIC"].as_u64().unwrap_or(0), n - pre, "class index");
     assert_eq!(st["structures"], n, "one host per record");
     let imports = s.log_ops().iter().filter(|o| *o == "import").count() as u64;
-    assert_eq!(
-        imports,
-        if n == pre { 1 } else { 2 },
-        "the audit entry is written with its batch"
-    );
+    assert_eq!(imports, if n == pre { 1 } else { 2 }, "the audit entry is written with its batch");
     n
 }
 
@@ -662,17 +421,7 @@ fn spawn_import(s: &TempStore, file: &std::path::Path) -> Child {
 fn spawn_import_with(s: &TempStore, file: &std::path::Path, extra: &[&str]) -> Child {
     StdCommand::new(bin_path())
         .env_remove("HOPDB_DB")
-        .args([
-            "--db",
-            &s.db(),
-            "import",
-            "band",
-            &file.to_string_lossy(),
-            "--partition",
-            "test",
-            "--format",
-            "json",
-        ])
+        .args(["--db", &s.db(), "import", "band", &file.to_string_lossy(), "--partition", "test", "--format", "json"])
         .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -690,20 +439,14 @@ fn an_import_killed_with_sigkill_is_all_or_nothing() {
     let t0 = Instant::now();
     let status = spawn_import(&s, &big).wait().unwrap();
     let full = t0.elapsed();
-    assert!(
-        status.success(),
-        "the synthetic import succeeds when left alone"
-    );
+    assert!(status.success(), "the synthetic import succeeds when left alone");
     assert_eq!(consistent_count(&s, 3, BIG), 3 + BIG);
     drop(s);
 
     // Kill at fixed moments (reading and validating), and across the second half of the run,
     // where sled applies the batch and writes it out (under strace, its log writes span about
     // 55 % to 98 % of the run).
-    let mut delays: Vec<Duration> = [50u64, 150, 400, 900]
-        .iter()
-        .map(|&ms| Duration::from_millis(ms))
-        .collect();
+    let mut delays: Vec<Duration> = [50u64, 150, 400, 900].iter().map(|&ms| Duration::from_millis(ms)).collect();
     delays.extend([0.6, 0.7, 0.8, 0.9, 0.95].iter().map(|f| full.mul_f64(*f)));
     let mut outcomes = Vec::new();
     for d in delays {
@@ -715,40 +458,21 @@ fn an_import_killed_with_sigkill_is_all_or_nothing() {
         let status = child.wait().unwrap();
         let n = consistent_count(&s, 3, BIG);
         if !killed {
-            assert!(
-                status.success(),
-                "the import finished before the kill at {d:?} but failed: {status}"
-            );
+            assert!(status.success(), "the import finished before the kill at {d:?} but failed: {status}");
             assert_eq!(n, 3 + BIG);
         }
         // The store stays usable after the kill: a write goes through.
-        s.run(&[
-            "edit",
-            VALID_IDS[0],
-            "--em",
-            "0.31",
-            "--reason",
-            "after kill",
-        ])
-        .ok();
+        s.run(&["edit", VALID_IDS[0], "--em", "0.31", "--reason", "after kill"]).ok();
         outcomes.push((d, killed, n));
     }
     eprintln!("full import {full:?}; (delay, killed while running, records): {outcomes:?}");
-    assert!(
-        outcomes.iter().any(|(_, killed, _)| *killed),
-        "no kill landed while the import ran"
-    );
+    assert!(outcomes.iter().any(|(_, killed, _)| *killed), "no kill landed while the import ran");
 }
 
 /// Keys of one keyspace (by its name in `hopdb stats --storage --format json`).
 fn keyspace_keys(s: &TempStore, keyspace: &str) -> u64 {
     let st = s.run(&["stats", "--storage", "--format", "json"]).json();
-    st["storage"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["keyspace"] == keyspace)
-        .map_or(0, |u| u["keys"].as_u64().unwrap())
+    st["storage"].as_array().unwrap().iter().find(|u| u["keyspace"] == keyspace).map_or(0, |u| u["keys"].as_u64().unwrap())
 }
 
 /// A streamed import of many batches (a staged write) killed at any moment leaves exactly the
@@ -760,25 +484,12 @@ fn a_staged_import_killed_with_sigkill_is_all_or_nothing() {
     let (_work, big) = big_band_file(BIG as usize);
     let s = store_with_fixture();
     let t0 = Instant::now();
-    let status = spawn_import_with(&s, &big, &["--batch-records", BATCH])
-        .wait()
-        .unwrap();
+    let status = spawn_import_with(&s, &big, &["--batch-records", BATCH]).wait().unwrap();
     let full = t0.elapsed();
-    assert!(
-        status.success(),
-        "the staged import succeeds when left alone"
-    );
+    assert!(status.success(), "the staged import succeeds when left alone");
     assert_eq!(consistent_count(&s, 3, BIG), 3 + BIG);
-    assert_eq!(
-        keyspace_keys(&s, "Staging"),
-        0,
-        "a published import leaves no staging entries"
-    );
-    assert_eq!(
-        keyspace_keys(&s, "History"),
-        3 + BIG,
-        "one history entry per inserted record"
-    );
+    assert_eq!(keyspace_keys(&s, "Staging"), 0, "a published import leaves no staging entries");
+    assert_eq!(keyspace_keys(&s, "History"), 3 + BIG, "one history entry per inserted record");
     drop(s);
 
     let mut outcomes = Vec::new();
@@ -791,46 +502,22 @@ fn a_staged_import_killed_with_sigkill_is_all_or_nothing() {
         let status = child.wait().unwrap();
         let n = consistent_count(&s, 3, BIG);
         if !killed {
-            assert!(
-                status.success(),
-                "the import finished before the kill at {f} but failed: {status}"
-            );
+            assert!(status.success(), "the import finished before the kill at {f} but failed: {status}");
         }
-        assert_eq!(
-            keyspace_keys(&s, "Staging"),
-            0,
-            "the open after the kill at {f} leaves no staging entries"
-        );
-        assert_eq!(
-            keyspace_keys(&s, "History"),
-            n,
-            "no history of an unpublished import is left (kill at {f})"
-        );
+        assert_eq!(keyspace_keys(&s, "Staging"), 0, "the open after the kill at {f} leaves no staging entries");
+        assert_eq!(keyspace_keys(&s, "History"), n, "no history of an unpublished import is left (kill at {f})");
         let log = s.log();
-        assert_eq!(
-            log.iter().filter(|e| e["op"] == "import").count() as u64,
-            if n == 3 { 1 } else { 2 },
-            "kill at {f}"
-        );
+        assert_eq!(log.iter().filter(|e| e["op"] == "import").count() as u64, if n == 3 { 1 } else { 2 }, "kill at {f}");
         // The store takes the same import again after a kill.
         if n == 3 {
-            let st = spawn_import_with(&s, &big, &["--batch-records", BATCH])
-                .wait()
-                .unwrap();
+            let st = spawn_import_with(&s, &big, &["--batch-records", BATCH]).wait().unwrap();
             assert!(st.success());
-            assert_eq!(
-                consistent_count(&s, 3, BIG),
-                3 + BIG,
-                "a rerun after the kill at {f} imports everything"
-            );
+            assert_eq!(consistent_count(&s, 3, BIG), 3 + BIG, "a rerun after the kill at {f} imports everything");
         }
         outcomes.push((f, killed, n));
     }
     eprintln!("full import {full:?}; (fraction, killed while running, records): {outcomes:?}");
-    assert!(
-        outcomes.iter().any(|(_, killed, n)| *killed && *n == 3),
-        "no kill landed while the batches were written"
-    );
+    assert!(outcomes.iter().any(|(_, killed, n)| *killed && *n == 3), "no kill landed while the batches were written");
 }
 
 /// An import that writes at least 10,000 records and at least doubles the store ends with a
@@ -839,29 +526,14 @@ fn a_staged_import_killed_with_sigkill_is_all_or_nothing() {
 fn a_large_import_ends_with_a_compaction_unless_told_not_to() {
     let n = hopdb::import::COMPACT_AFTER_RECORDS as u64;
     let (_work, big) = big_band_file(n as usize);
-    for (extra, ops) in [
-        (vec![], vec!["init", "import", "import", "compact"]),
-        (vec!["--no-compact"], vec!["init", "import", "import"]),
-    ] {
+    for (extra, ops) in [(vec![], vec!["init", "import", "import", "compact"]), (vec!["--no-compact"], vec!["init", "import", "import"])] {
         let s = store_with_fixture();
-        let mut args = vec![
-            "import",
-            "band",
-            big.to_str().unwrap(),
-            "--partition",
-            "test",
-            "--format",
-            "json",
-        ];
+        let mut args = vec!["import", "band", big.to_str().unwrap(), "--partition", "test", "--format", "json"];
         args.extend(extra.iter().copied());
         let out = s.run(&args);
         out.ok();
         let err = out.stderr();
-        assert_eq!(
-            err.contains("compacted the store"),
-            extra.is_empty(),
-            "{err}"
-        );
+        assert_eq!(err.contains("compacted the store"), extra.is_empty(), "{err}");
         assert_eq!(s.log_ops(), ops);
         assert_eq!(consistent_count(&s, 3, n), 3 + n);
     }

@@ -13,10 +13,7 @@ use std::path::Path;
 
 fn read_back(path: &Path) -> Vec<RecordBatch> {
     let f = std::fs::File::open(path).unwrap();
-    let reader = ParquetRecordBatchReaderBuilder::try_new(f)
-        .unwrap()
-        .build()
-        .unwrap();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap();
     reader.collect::<Result<Vec<_>, _>>().unwrap()
 }
 
@@ -28,24 +25,13 @@ fn cell(col: &ArrayRef, i: usize) -> Value {
     }
     let any = col.as_any();
     match col.data_type() {
-        DataType::Utf8 => Value::Str(
-            any.downcast_ref::<StringArray>()
-                .unwrap()
-                .value(i)
-                .to_string(),
-        ),
+        DataType::Utf8 => Value::Str(any.downcast_ref::<StringArray>().unwrap().value(i).to_string()),
         DataType::Float64 => Value::Num(any.downcast_ref::<Float64Array>().unwrap().value(i)),
         DataType::Int64 => Value::Int(any.downcast_ref::<Int64Array>().unwrap().value(i)),
         DataType::Boolean => Value::Bool(any.downcast_ref::<BooleanArray>().unwrap().value(i)),
         DataType::List(item) if item.data_type() == &DataType::Float64 => {
             let l = any.downcast_ref::<ListArray>().unwrap().value(i);
-            Value::NumList(
-                l.as_any()
-                    .downcast_ref::<Float64Array>()
-                    .unwrap()
-                    .values()
-                    .to_vec(),
-            )
+            Value::NumList(l.as_any().downcast_ref::<Float64Array>().unwrap().values().to_vec())
         }
         DataType::List(_) => {
             let l = any.downcast_ref::<ListArray>().unwrap().value(i);
@@ -60,15 +46,8 @@ fn cell(col: &ArrayRef, i: usize) -> Value {
 fn assert_equal(batches: &[RecordBatch], t: &ResultTable, types: &[DataType]) {
     let schema = batches[0].schema();
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-    assert_eq!(
-        names,
-        t.columns.iter().map(|c| c.as_str()).collect::<Vec<_>>()
-    );
-    let got_types: Vec<DataType> = schema
-        .fields()
-        .iter()
-        .map(|f| f.data_type().clone())
-        .collect();
+    assert_eq!(names, t.columns.iter().map(|c| c.as_str()).collect::<Vec<_>>());
+    let got_types: Vec<DataType> = schema.fields().iter().map(|f| f.data_type().clone()).collect();
     assert_eq!(got_types, types);
     let mut rows = Vec::new();
     for b in batches {
@@ -89,18 +68,10 @@ fn select_star_round_trips_with_field_types() {
     let (dir, store) = common::devi_store();
     let t = query(&store, "SELECT * FROM hops").unwrap();
     let path = dir.path().join("all.parquet");
-    assert_eq!(
-        hopdb::export::parquet::write_parquet(&t, &path).unwrap(),
-        619
-    );
-    let types: Vec<DataType> = hopdb::query::FIELDS
-        .iter()
-        .map(|d| hopdb::table::arrow::data_type(d.ty))
-        .collect();
+    assert_eq!(hopdb::export::parquet::write_parquet(&t, &path).unwrap(), 619);
+    let types: Vec<DataType> = hopdb::query::FIELDS.iter().map(|d| hopdb::table::arrow::data_type(d.ty)).collect();
     assert!(types.contains(&DataType::Boolean) && types.contains(&list_type()));
-    assert!(types.contains(&hopdb::table::arrow::data_type(
-        hopdb::table::ColumnType::NumList
-    )));
+    assert!(types.contains(&hopdb::table::arrow::data_type(hopdb::table::ColumnType::NumList)));
     assert_equal(&read_back(&path), &t, &types);
 }
 
@@ -109,142 +80,49 @@ fn null_columns_and_aggregates_keep_their_types() {
     let (dir, store) = common::devi_store();
     // doi, code and converged are NULL on every devi2025 hop; flags mostly.
     let t = query(&store, "SELECT sys_name, doi, converged, flags, natoms FROM hops WHERE ion = 'Rb' ORDER BY sys_name").unwrap();
-    assert!(t
-        .rows
-        .iter()
-        .all(|r| r[1] == Value::Null && r[2] == Value::Null));
+    assert!(t.rows.iter().all(|r| r[1] == Value::Null && r[2] == Value::Null));
     let path = dir.path().join("rb.parquet");
     hopdb::export::parquet::write_parquet(&t, &path).unwrap();
-    assert_equal(
-        &read_back(&path),
-        &t,
-        &[
-            DataType::Utf8,
-            DataType::Utf8,
-            DataType::Boolean,
-            list_type(),
-            DataType::Int64,
-        ],
-    );
+    assert_equal(&read_back(&path), &t, &[DataType::Utf8, DataType::Utf8, DataType::Boolean, list_type(), DataType::Int64]);
     let t = query(&store, "SELECT ion, COUNT(*) AS n, AVG(em), SUM(natoms), MIN(natoms), MAX(em), STDDEV(em) FROM hops GROUP BY ion").unwrap();
     let path = dir.path().join("agg.parquet");
     hopdb::export::parquet::write_parquet(&t, &path).unwrap();
     let f = DataType::Float64;
-    assert_equal(
-        &read_back(&path),
-        &t,
-        &[
-            DataType::Utf8,
-            DataType::Int64,
-            f.clone(),
-            DataType::Int64,
-            DataType::Int64,
-            f.clone(),
-            f,
-        ],
-    );
+    assert_equal(&read_back(&path), &t, &[DataType::Utf8, DataType::Int64, f.clone(), DataType::Int64, DataType::Int64, f.clone(), f]);
     // An empty result still has its schema.
-    let t = query_with_params(
-        &store,
-        "SELECT em, elements FROM hops WHERE ion = ?",
-        &[Value::Str("Xe".into())],
-    )
-    .unwrap();
+    let t = query_with_params(&store, "SELECT em, elements FROM hops WHERE ion = ?", &[Value::Str("Xe".into())]).unwrap();
     let path = dir.path().join("empty.parquet");
     hopdb::export::parquet::write_parquet(&t, &path).unwrap();
     let f = std::fs::File::open(&path).unwrap();
     let b = ParquetRecordBatchReaderBuilder::try_new(f).unwrap();
     let s = b.schema();
-    assert_eq!(
-        (s.field(0).data_type(), s.field(1).data_type()),
-        (&DataType::Float64, &list_type())
-    );
+    assert_eq!((s.field(0).data_type(), s.field(1).data_type()), (&DataType::Float64, &list_type()));
 }
 
 #[test]
 fn cli_export_parquet_with_a_query() {
     let st = common::TempStore::init();
-    st.run(&[
-        "import",
-        "devi",
-        common::devi_dir().to_str().unwrap(),
-        "--no-mlip",
-    ])
-    .ok();
+    st.run(&["import", "devi", common::devi_dir().to_str().unwrap(), "--no-mlip"]).ok();
     let out = st.dir.path().join("mg.parquet");
-    let run = st.run(&[
-        "export",
-        "parquet",
-        "--out",
-        out.to_str().unwrap(),
-        "--query",
-        "SELECT sys_name, em, elements FROM hops WHERE ion = ? ORDER BY em",
-        "--param",
-        "Mg",
-    ]);
+    let run = st.run(&["export", "parquet", "--out", out.to_str().unwrap(), "--query", "SELECT sys_name, em, elements FROM hops WHERE ion = ? ORDER BY em", "--param", "Mg"]);
     run.ok();
-    assert!(
-        run.stderr().contains("exported 106 rows (3 columns)"),
-        "{}",
-        run.stderr()
-    );
+    assert!(run.stderr().contains("exported 106 rows (3 columns)"), "{}", run.stderr());
     let batches = read_back(&out);
     assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 106);
-    assert_eq!(
-        cell(batches[0].column(0), 0),
-        Value::Str("Ti2O4_Mg_PS".into())
-    );
+    assert_eq!(cell(batches[0].column(0), 0), Value::Str("Ti2O4_Mg_PS".into()));
     let all = st.dir.path().join("all.parquet");
-    st.run(&["export", "parquet", "--out", all.to_str().unwrap()])
-        .ok();
+    st.run(&["export", "parquet", "--out", all.to_str().unwrap()]).ok();
     assert_eq!(read_back(&all)[0].num_columns(), hopdb::query::FIELDS.len());
     let err = st.run(&["export", "parquet"]).err();
     assert!(err.contains("parquet needs a file: --out FILE"), "{err}");
-    let err = st
-        .run(&[
-            "export",
-            "parquet",
-            "--out",
-            out.to_str().unwrap(),
-            "--query",
-            "SELECT emm FROM hops",
-        ])
-        .err();
-    assert!(
-        err.contains("--query: unknown field 'emm', did you mean 'em'?"),
-        "{err}"
-    );
+    let err = st.run(&["export", "parquet", "--out", out.to_str().unwrap(), "--query", "SELECT emm FROM hops"]).err();
+    assert!(err.contains("--query: unknown field 'emm', did you mean 'em'?"), "{err}");
     // The record formats take --query as a selection of records (its id column).
-    let sel = st
-        .run(&[
-            "export",
-            "csv",
-            "--query",
-            "SELECT id FROM hops WHERE ion = ?",
-            "--param",
-            "Mg",
-        ])
-        .ok();
-    let mg = st
-        .run(&[
-            "query",
-            "SELECT COUNT(*) FROM hops WHERE ion = 'Mg'",
-            "--format",
-            "csv",
-        ])
-        .ok();
-    assert_eq!(
-        (sel.lines().count() - 1).to_string(),
-        mg.lines().nth(1).unwrap().trim(),
-        "one csv row per selected record"
-    );
-    let err = st
-        .run(&["export", "csv", "--query", "SELECT ion FROM hops"])
-        .err();
-    assert!(
-        err.contains("--query: the statement returns no 'id' column"),
-        "{err}"
-    );
+    let sel = st.run(&["export", "csv", "--query", "SELECT id FROM hops WHERE ion = ?", "--param", "Mg"]).ok();
+    let mg = st.run(&["query", "SELECT COUNT(*) FROM hops WHERE ion = 'Mg'", "--format", "csv"]).ok();
+    assert_eq!((sel.lines().count() - 1).to_string(), mg.lines().nth(1).unwrap().trim(), "one csv row per selected record");
+    let err = st.run(&["export", "csv", "--query", "SELECT ion FROM hops"]).err();
+    assert!(err.contains("--query: the statement returns no 'id' column"), "{err}");
     let err = st.run(&["export", "jsonl", "--param", "Mg"]).err();
     assert!(err.contains("--param needs --query"), "{err}");
 }

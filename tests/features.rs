@@ -2,9 +2,7 @@
 //! spinel fixtures, parallel and cached computation, and the real 619 devi2025 hops.
 
 use hopdb::element::Element;
-use hopdb::features::{
-    self, cached_matrix, cached_matrix_report, compute, compute_many, descriptor_names, FeatureSet,
-};
+use hopdb::features::{self, cached_matrix, cached_matrix_report, compute, compute_many, descriptor_names, FeatureSet};
 use hopdb::import::{finish_record, Candidate};
 use hopdb::record::{Fidelity, HopRecord, Material, Provenance};
 use hopdb::store::{Store, WriteSet};
@@ -17,24 +15,9 @@ fn el(s: &str) -> Element {
 
 fn record(id: &str, ion: Element, host: &Structure, initial: Vec3, final_site: Vec3) -> HopRecord {
     let mut r = HopRecord {
-        material: Material {
-            sys_name: Some(id.to_string()),
-            ..Default::default()
-        },
-        provenance: Provenance {
-            dataset: "test".into(),
-            source_record_id: id.into(),
-            importer: "test".into(),
-            ..Default::default()
-        },
-        ..HopRecord::new(
-            format!("test:{id}"),
-            ion,
-            initial,
-            final_site,
-            0.5,
-            Fidelity::Dft,
-        )
+        material: Material { sys_name: Some(id.to_string()), ..Default::default() },
+        provenance: Provenance { dataset: "test".into(), source_record_id: id.into(), importer: "test".into(), ..Default::default() },
+        ..HopRecord::new(format!("test:{id}"), ion, initial, final_site, 0.5, Fidelity::Dft)
     };
     finish_record(&mut r, host);
     r
@@ -46,23 +29,14 @@ const A_RS: f64 = 4.0;
 /// 2 A grid points with even index sum, F on the odd ones; the Li sites listed in `vacant`
 /// (fractional of the supercell) are removed.
 fn rocksalt_host(vacant: &[Vec3]) -> Structure {
-    let lat = Lattice::new([
-        [2.0 * A_RS, 0.0, 0.0],
-        [0.0, 2.0 * A_RS, 0.0],
-        [0.0, 0.0, 2.0 * A_RS],
-    ])
-    .unwrap();
+    let lat = Lattice::new([[2.0 * A_RS, 0.0, 0.0], [0.0, 2.0 * A_RS, 0.0], [0.0, 0.0, 2.0 * A_RS]]).unwrap();
     let (mut species, mut frac) = (vec![], vec![]);
     for i in 0..4 {
         for j in 0..4 {
             for k in 0..4 {
                 let f = [i as f64 / 4.0, j as f64 / 4.0, k as f64 / 4.0];
                 let li = (i + j + k) % 2 == 0;
-                if li
-                    && vacant
-                        .iter()
-                        .any(|v| (0..3).all(|a| (v[a] - f[a]).abs() < 1e-9))
-                {
+                if li && vacant.iter().any(|v| (0..3).all(|a| (v[a] - f[a]).abs() < 1e-9)) {
                     continue;
                 }
                 species.push(if li { el("Li") } else { el("F") });
@@ -87,21 +61,12 @@ const A_SP: f64 = 8.24;
 /// ((1/8,1/8,1/8), (7/8,3/8,3/8) + F-centring), Mn on the 16 octahedral (even-sum) points that
 /// do not share a face with an 8a tetrahedron (16d); the 16c octahedra are empty.
 fn spinel_full() -> (Structure, Vec<Vec3>) {
-    let fc = [
-        [0.0, 0.0, 0.0],
-        [0.0, 0.5, 0.5],
-        [0.5, 0.0, 0.5],
-        [0.5, 0.5, 0.0],
-    ];
+    let fc = [[0.0, 0.0, 0.0], [0.0, 0.5, 0.5], [0.5, 0.0, 0.5], [0.5, 0.5, 0.0]];
     let wrap = |x: f64| x - x.floor();
     let mut li = vec![];
     for base in [[0.125, 0.125, 0.125], [0.875, 0.375, 0.375]] {
         for t in fc {
-            li.push([
-                wrap(base[0] + t[0]),
-                wrap(base[1] + t[1]),
-                wrap(base[2] + t[2]),
-            ]);
+            li.push([wrap(base[0] + t[0]), wrap(base[1] + t[1]), wrap(base[2] + t[2])]);
         }
     }
     let lat = Lattice::new([[A_SP, 0.0, 0.0], [0.0, A_SP, 0.0], [0.0, 0.0, A_SP]]).unwrap();
@@ -117,9 +82,7 @@ fn spinel_full() -> (Structure, Vec<Vec3>) {
                     continue;
                 }
                 // Octahedral site: 16c when it is a face-sharing neighbour of an 8a site.
-                let near_8a = li
-                    .iter()
-                    .any(|l| lat.min_image_distance(*l, f) < A_SP * 3f64.sqrt() / 8.0 + 1e-6);
+                let near_8a = li.iter().any(|l| lat.min_image_distance(*l, f) < A_SP * 3f64.sqrt() / 8.0 + 1e-6);
                 if !near_8a {
                     species.push(el("Mn"));
                     frac.push(f);
@@ -166,25 +129,13 @@ fn dists(host: &Structure, p: Vec3, keep: impl Fn(Element) -> bool) -> Vec<(Elem
 
 /// Distances from `p` to every periodic image (translations up to +-2 cells) of every host
 /// atom passing `keep` within `radius`.
-fn images_within(
-    host: &Structure,
-    p: Vec3,
-    radius: f64,
-    keep: impl Fn(Element) -> bool,
-) -> Vec<(Element, f64)> {
+fn images_within(host: &Structure, p: Vec3, radius: f64, keep: impl Fn(Element) -> bool) -> Vec<(Element, f64)> {
     let mut v = vec![];
-    for (e, f) in host
-        .species
-        .iter()
-        .zip(&host.frac)
-        .filter(|(e, _)| keep(**e))
-    {
+    for (e, f) in host.species.iter().zip(&host.frac).filter(|(e, _)| keep(**e)) {
         for i in -2..=2 {
             for j in -2..=2 {
                 for k in -2..=2 {
-                    let c =
-                        host.lattice
-                            .to_cart([f[0] + i as f64, f[1] + j as f64, f[2] + k as f64]);
+                    let c = host.lattice.to_cart([f[0] + i as f64, f[1] + j as f64, f[2] + k as f64]);
                     let x = hopdb::structure::norm(hopdb::structure::sub(c, p));
                     if x <= radius {
                         v.push((*e, x));
@@ -197,24 +148,18 @@ fn images_within(
 }
 
 fn nearest(host: &Structure, p: Vec3, keep: impl Fn(Element) -> bool) -> f64 {
-    dists(host, p, keep)
-        .first()
-        .map_or(features::DIST_CAP, |x| x.1.min(features::DIST_CAP))
+    dists(host, p, keep).first().map_or(features::DIST_CAP, |x| x.1.min(features::DIST_CAP))
 }
 
 fn point(r: &HopRecord, host: &Structure, t: f64) -> Vec3 {
-    host.lattice
-        .to_cart(hopdb::structure::lerp(r.initial, r.final_site, t))
+    host.lattice.to_cart(hopdb::structure::lerp(r.initial, r.final_site, t))
 }
 
 struct Desc(Vec<f64>);
 
 impl Desc {
     fn get(&self, name: &str) -> f64 {
-        let i = descriptor_names()
-            .iter()
-            .position(|n| n == name)
-            .unwrap_or_else(|| panic!("no descriptor {name}"));
+        let i = descriptor_names().iter().position(|n| n == name).unwrap_or_else(|| panic!("no descriptor {name}"));
         self.0[i]
     }
 }
@@ -233,95 +178,33 @@ fn check_against_brute_force(r: &HopRecord, host: &Structure) -> Desc {
     let is_same = |e: Element| e == ion;
     for k in 0..5 {
         let p = point(r, host, k as f64 / 4.0);
-        close(
-            d.get(&format!("d_fw_p{k}")),
-            nearest(host, p, is_fw),
-            1e-9,
-            &format!("d_fw_p{k}"),
-        );
-        close(
-            d.get(&format!("d_an_p{k}")),
-            nearest(host, p, is_an),
-            1e-9,
-            &format!("d_an_p{k}"),
-        );
-        close(
-            d.get(&format!("d_cat_p{k}")),
-            nearest(host, p, is_cat),
-            1e-9,
-            &format!("d_cat_p{k}"),
-        );
-        close(
-            d.get(&format!("d_same_p{k}")),
-            nearest(host, p, is_same),
-            1e-9,
-            &format!("d_same_p{k}"),
-        );
+        close(d.get(&format!("d_fw_p{k}")), nearest(host, p, is_fw), 1e-9, &format!("d_fw_p{k}"));
+        close(d.get(&format!("d_an_p{k}")), nearest(host, p, is_an), 1e-9, &format!("d_an_p{k}"));
+        close(d.get(&format!("d_cat_p{k}")), nearest(host, p, is_cat), 1e-9, &format!("d_cat_p{k}"));
+        close(d.get(&format!("d_same_p{k}")), nearest(host, p, is_same), 1e-9, &format!("d_same_p{k}"));
     }
     // Bottleneck over the 41 samples.
     let samples: Vec<Vec3> = (0..41).map(|i| point(r, host, i as f64 / 40.0)).collect();
-    let prof = |keep: &dyn Fn(Element) -> bool| {
-        samples
-            .iter()
-            .map(|p| nearest(host, *p, keep))
-            .collect::<Vec<f64>>()
-    };
+    let prof = |keep: &dyn Fn(Element) -> bool| samples.iter().map(|p| nearest(host, *p, keep)).collect::<Vec<f64>>();
     let fw = prof(&is_fw);
     let an = prof(&is_an);
     let min = |v: &[f64]| v.iter().cloned().fold(f64::INFINITY, f64::min);
     close(d.get("bn_fw_min"), min(&fw), 1e-9, "bn_fw_min");
     close(d.get("bn_an_min"), min(&an), 1e-9, "bn_an_min");
-    close(
-        d.get("an_profile_mean"),
-        an.iter().sum::<f64>() / 41.0,
-        1e-9,
-        "an_profile_mean",
-    );
-    close(
-        d.get("d_cat_path_min"),
-        min(&prof(&is_cat)),
-        1e-9,
-        "d_cat_path_min",
-    );
-    close(
-        d.get("d_same_path_min"),
-        min(&prof(&is_same)),
-        1e-9,
-        "d_same_path_min",
-    );
+    close(d.get("an_profile_mean"), an.iter().sum::<f64>() / 41.0, 1e-9, "an_profile_mean");
+    close(d.get("d_cat_path_min"), min(&prof(&is_cat)), 1e-9, "d_cat_path_min");
+    close(d.get("d_same_path_min"), min(&prof(&is_same)), 1e-9, "d_same_path_min");
     let i_fw = fw.iter().position(|x| *x == min(&fw)).unwrap();
     close(d.get("bn_fw_t"), i_fw as f64 / 40.0, 1e-12, "bn_fw_t");
     // k nearest framework atoms at the bottleneck point.
-    let kd: Vec<f64> = dists(host, samples[i_fw], is_fw)
-        .iter()
-        .map(|x| x.1)
-        .take(4)
-        .collect();
-    close(
-        d.get("bn_k3_mean"),
-        kd[..3].iter().sum::<f64>() / 3.0,
-        1e-9,
-        "bn_k3_mean",
-    );
-    close(
-        d.get("bn_k4_mean"),
-        kd.iter().sum::<f64>() / 4.0,
-        1e-9,
-        "bn_k4_mean",
-    );
+    let kd: Vec<f64> = dists(host, samples[i_fw], is_fw).iter().map(|x| x.1).take(4).collect();
+    close(d.get("bn_k3_mean"), kd[..3].iter().sum::<f64>() / 3.0, 1e-9, "bn_k3_mean");
+    close(d.get("bn_k4_mean"), kd.iter().sum::<f64>() / 4.0, 1e-9, "bn_k4_mean");
     close(d.get("bn_k4_dist"), kd[3], 1e-9, "bn_k4_dist");
     // Window: distance to the anion surface.
     let r_ion = ion.ionic_radius().unwrap();
-    let window = |p: Vec3| {
-        images_within(host, p, 6.0, is_an)
-            .iter()
-            .map(|(e, x)| x - e.ionic_radius().unwrap())
-            .fold(f64::INFINITY, f64::min)
-    };
-    let w_min = samples
-        .iter()
-        .map(|p| window(*p))
-        .fold(f64::INFINITY, f64::min);
+    let window = |p: Vec3| images_within(host, p, 6.0, is_an).iter().map(|(e, x)| x - e.ionic_radius().unwrap()).fold(f64::INFINITY, f64::min);
+    let w_min = samples.iter().map(|p| window(*p)).fold(f64::INFINITY, f64::min);
     close(d.get("bn_window"), w_min, 1e-9, "bn_window");
     close(d.get("bn_squeeze"), w_min - r_ion, 1e-9, "bn_squeeze");
     close(d.get("window_p0"), window(samples[0]), 1e-9, "window_p0");
@@ -338,12 +221,7 @@ fn check_against_brute_force(r: &HopRecord, host: &Structure) -> Desc {
     for (name, i) in [("p0", 0), ("mid", 20), ("p4", 40)] {
         let (h, s) = cn(samples[i]);
         close(d.get(&format!("cn_{name}")), h, 0.0, &format!("cn_{name}"));
-        close(
-            d.get(&format!("scn_{name}")),
-            s,
-            1e-9,
-            &format!("scn_{name}"),
-        );
+        close(d.get(&format!("scn_{name}")), s, 1e-9, &format!("scn_{name}"));
     }
     close(d.get("hop_length"), r.hop_length, 1e-9, "hop_length");
     assert!(d.0.iter().all(|x| x.is_finite()));
@@ -357,16 +235,9 @@ fn descriptor_names_are_unique_and_about_130() {
     let names = descriptor_names();
     let set: std::collections::HashSet<&String> = names.iter().collect();
     assert_eq!(set.len(), names.len(), "duplicate descriptor names");
-    assert!(
-        (100..=150).contains(&names.len()),
-        "{} descriptors",
-        names.len()
-    );
+    assert!((100..=150).contains(&names.len()), "{} descriptors", names.len());
     let fs = FeatureSet::hop_v1();
-    assert_eq!(
-        (fs.name.as_str(), fs.version),
-        ("hop-v1", features::HOP_V1_VERSION)
-    );
+    assert_eq!((fs.name.as_str(), fs.version), ("hop-v1", features::HOP_V1_VERSION));
     assert_eq!(features::HOP_V1_VERSION, 2);
     assert_eq!(fs.names.len(), names.len());
     assert_eq!(FeatureSet::default(), fs);
@@ -391,39 +262,19 @@ fn rocksalt_octahedral_hop_matches_geometry() {
     close(d.get("d_an_p2"), s2, 1e-9, "d_an_p2");
     close(d.get("bn_an_min"), s2, 1e-9, "bn_an_min");
     close(d.get("bn_an_t"), 0.5, 1e-12, "bn_an_t");
-    close(
-        d.get("d_an_p1"),
-        (1.5f64 * 1.5 + 0.25).sqrt(),
-        1e-9,
-        "d_an_p1",
-    );
+    close(d.get("d_an_p1"), (1.5f64 * 1.5 + 0.25).sqrt(), 1e-9, "d_an_p1");
     // Framework = F only (the other Li are the same species).
     close(d.get("bn_fw_min"), s2, 1e-9, "bn_fw_min");
-    close(
-        d.get("bn_k3_mean"),
-        (2.0 * s2 + 6f64.sqrt()) / 3.0,
-        1e-9,
-        "k3 mean",
-    );
+    close(d.get("bn_k3_mean"), (2.0 * s2 + 6f64.sqrt()) / 3.0, 1e-9, "k3 mean");
     close(d.get("bn_k4_dist"), 6f64.sqrt(), 1e-9, "4th nearest");
     close(d.get("bn_window"), s2 - 1.33, 1e-9, "window");
     close(d.get("bn_squeeze"), s2 - 1.33 - 0.76, 1e-9, "squeeze");
     // Same-species Li nearest to the midpoint at sqrt 6 A; no other cation: fill value.
     close(d.get("d_same_p2"), 6f64.sqrt(), 1e-9, "d_same_p2");
     for k in 0..5 {
-        close(
-            d.get(&format!("d_cat_p{k}")),
-            features::DIST_CAP,
-            0.0,
-            "no cation: fill",
-        );
+        close(d.get(&format!("d_cat_p{k}")), features::DIST_CAP, 0.0, "no cation: fill");
     }
-    close(
-        d.get("d_cat_path_min"),
-        features::DIST_CAP,
-        0.0,
-        "no cation: fill",
-    );
+    close(d.get("d_cat_path_min"), features::DIST_CAP, 0.0, "no cation: fill");
     // Host descriptors.
     close(d.get("n_atoms"), 62.0, 0.0, "n_atoms");
     close(d.get("vol_per_atom"), 512.0 / 63.0, 1e-9, "vol_per_atom");
@@ -434,27 +285,13 @@ fn rocksalt_octahedral_hop_matches_geometry() {
     close(d.get("ion_is_Li"), 1.0, 0.0, "ion Li");
     close(d.get("n_elements"), 2.0, 0.0, "n_elements");
     let mass = 31.0 * el("Li").mass() + 32.0 * el("F").mass();
-    close(
-        d.get("density"),
-        mass / 512.0 * 1.66053906660,
-        1e-9,
-        "density",
-    );
-    close(
-        d.get("comp_en_mean"),
-        (31.0 * 0.98 + 32.0 * 3.98) / 63.0,
-        1e-9,
-        "mean electronegativity",
-    );
+    close(d.get("density"), mass / 512.0 * 1.66053906660, 1e-9, "density");
+    close(d.get("comp_en_mean"), (31.0 * 0.98 + 32.0 * 3.98) / 63.0, 1e-9, "mean electronegativity");
     close(d.get("comp_ox_range"), 2.0, 1e-9, "ox range");
     check_lite_energy(&r, &host, &d);
     // The straight path crosses the shared octahedral edge; bending towards the empty
     // tetrahedral site opens it (sqrt(2 + z^2) from the edge F atoms at a z offset).
-    assert!(
-        d.get("rbn_fw_min") > s2 + 0.1,
-        "relaxed bottleneck {}",
-        d.get("rbn_fw_min")
-    );
+    assert!(d.get("rbn_fw_min") > s2 + 0.1, "relaxed bottleneck {}", d.get("rbn_fw_min"));
 }
 
 #[test]
@@ -462,25 +299,10 @@ fn spinel_tetrahedral_hop_matches_geometry() {
     let (r, host) = spinel_hop();
     let d = check_against_brute_force(&r, &host);
     let a = A_SP;
-    close(
-        d.get("hop_length"),
-        a * 3f64.sqrt() / 4.0,
-        1e-9,
-        "8a-8a distance",
-    );
+    close(d.get("hop_length"), a * 3f64.sqrt() / 4.0, 1e-9, "8a-8a distance");
     // 8a tetrahedral endpoints: 4 O at a sqrt3 / 8.
-    close(
-        d.get("d_an_p0"),
-        a * 3f64.sqrt() / 8.0,
-        1e-9,
-        "tetrahedral O distance",
-    );
-    close(
-        d.get("d_an_p4"),
-        a * 3f64.sqrt() / 8.0,
-        1e-9,
-        "tetrahedral O distance",
-    );
+    close(d.get("d_an_p0"), a * 3f64.sqrt() / 8.0, 1e-9, "tetrahedral O distance");
+    close(d.get("d_an_p4"), a * 3f64.sqrt() / 8.0, 1e-9, "tetrahedral O distance");
     close(d.get("cn_p0"), 4.0, 0.0, "tetrahedral cn");
     close(d.get("cn_p4"), 4.0, 0.0, "tetrahedral cn");
     // 16c octahedral midpoint: 6 O at a / 4.
@@ -489,18 +311,10 @@ fn spinel_tetrahedral_hop_matches_geometry() {
     close(d.get("cn_change"), 2.0, 0.0, "cn change");
     // The bottleneck is the shared O3 triangle, a sqrt6 / 12 from its centre at t = 1/6 (and 5/6);
     // the 41 samples get within 1e-3 A of it.
-    close(
-        d.get("bn_an_min"),
-        a * 6f64.sqrt() / 12.0,
-        1e-3,
-        "triangle window",
-    );
+    close(d.get("bn_an_min"), a * 6f64.sqrt() / 12.0, 1e-3, "triangle window");
     assert!(d.get("bn_an_min") >= a * 6f64.sqrt() / 12.0 - 1e-9);
     let t = d.get("bn_an_t");
-    assert!(
-        (t - 1.0 / 6.0).abs() < 0.03 || (t - 5.0 / 6.0).abs() < 0.03,
-        "bottleneck at t = {t}"
-    );
+    assert!((t - 1.0 / 6.0).abs() < 0.03 || (t - 5.0 / 6.0).abs() < 0.03, "bottleneck at t = {t}");
     // Nearest Mn to the 16c site: a sqrt2 / 4 (16d); nearest other Li (8a) to 16c: a sqrt19 / 8.
     close(d.get("d_cat_p2"), a * 2f64.sqrt() / 4.0, 1e-9, "16c-16d");
     close(d.get("d_same_p2"), a * 19f64.sqrt() / 8.0, 1e-9, "16c-8a");
@@ -533,33 +347,18 @@ fn lite_energy(host: &Structure, ion: Element, p: Vec3) -> f64 {
     for (x, d) in images_within(host, p, 7.0, |x| features::nominal_charge(x) > 0.0) {
         let d = d.max(0.5);
         let s = 0.74 * (ion.covalent_radius() + x.covalent_radius());
-        e += 14.399645 * q_ion * features::nominal_charge(x)
-            / ((ion.period() * x.period()) as f64).sqrt()
-            * erfc_ref(d / s)
-            / d;
+        e += 14.399645 * q_ion * features::nominal_charge(x) / ((ion.period() * x.period()) as f64).sqrt() * erfc_ref(d / s) / d;
     }
     e
 }
 
 fn check_lite_energy(r: &HopRecord, host: &Structure, d: &Desc) {
-    let prof: Vec<f64> = (0..41)
-        .map(|i| lite_energy(host, r.ion, point(r, host, i as f64 / 40.0)))
-        .collect();
+    let prof: Vec<f64> = (0..41).map(|i| lite_energy(host, r.ion, point(r, host, i as f64 / 40.0))).collect();
     let max = prof.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     let min = prof.iter().cloned().fold(f64::INFINITY, f64::min);
-    close(
-        d.get("bvse_lite_barrier"),
-        max - prof[0],
-        1e-5,
-        "bvse_lite_barrier",
-    );
+    close(d.get("bvse_lite_barrier"), max - prof[0], 1e-5, "bvse_lite_barrier");
     close(d.get("bvse_lite_span"), max - min, 1e-5, "bvse_lite_span");
-    close(
-        d.get("bvse_lite_end_diff"),
-        prof[40] - prof[0],
-        1e-5,
-        "bvse_lite_end_diff",
-    );
+    close(d.get("bvse_lite_end_diff"), prof[40] - prof[0], 1e-5, "bvse_lite_end_diff");
     // Letting the path bend perpendicular to the hop can only open the bottleneck.
     assert!(d.get("rbn_fw_min") >= d.get("bn_fw_min") - 1e-12);
     assert!(d.get("rbvse_lite_barrier").is_finite());
@@ -584,46 +383,20 @@ fn hosts_without_framework_or_anions_use_fill_values() {
     // bcc Li metal with a vacancy hop: no framework atom at all.
     let lat = Lattice::new([[3.5, 0.0, 0.0], [0.0, 3.5, 0.0], [0.0, 0.0, 3.5]]).unwrap();
     let host = Structure::new(lat, vec![el("Li")], vec![[0.5, 0.5, 0.5]]).unwrap();
-    let r = record(
-        "li_metal",
-        el("Li"),
-        &host,
-        [0.0, 0.0, 0.0],
-        [1.0, 0.0, 0.0],
-    );
+    let r = record("li_metal", el("Li"), &host, [0.0, 0.0, 0.0], [1.0, 0.0, 0.0]);
     let d = Desc(compute(&r, &host).unwrap());
-    for name in [
-        "d_fw_p2",
-        "d_an_p0",
-        "d_cat_p4",
-        "bn_fw_min",
-        "bn_window",
-        "bn_k4_dist",
-    ] {
+    for name in ["d_fw_p2", "d_an_p0", "d_cat_p4", "bn_fw_min", "bn_window", "bn_k4_dist"] {
         close(d.get(name), features::DIST_CAP, 0.0, name);
     }
     close(d.get("bn_fw_t"), 0.5, 0.0, "no bottleneck position");
     close(d.get("cn_mid"), 0.0, 0.0, "no anions");
     close(d.get("anion_is_other"), 1.0, 0.0, "no anion: other");
     close(d.get("anion_en"), 0.0, 0.0, "no anion: en 0");
-    close(
-        d.get("vol_per_anion"),
-        3.5f64.powi(3),
-        1e-9,
-        "no anion: cell volume",
-    );
-    close(
-        d.get("d_same_p0"),
-        3.5 * 3f64.sqrt() / 2.0,
-        1e-9,
-        "bcc neighbour",
-    );
+    close(d.get("vol_per_anion"), 3.5f64.powi(3), 1e-9, "no anion: cell volume");
+    close(d.get("d_same_p0"), 3.5 * 3f64.sqrt() / 2.0, 1e-9, "bcc neighbour");
     // An empty host is an error that names the record.
     let empty = Structure::new(host.lattice.clone(), vec![], vec![]).unwrap();
-    assert!(compute(&r, &empty)
-        .unwrap_err()
-        .to_string()
-        .contains("test:li_metal"));
+    assert!(compute(&r, &empty).unwrap_err().to_string().contains("test:li_metal"));
 }
 
 // ---------------------------------------------------------------- store
@@ -632,29 +405,16 @@ fn fixture_store(dir: &Path) -> (Store, Vec<String>) {
     let store = Store::create(dir.join("s")).unwrap();
     let mut cands = vec![];
     for (r, host) in [rocksalt_hop(), spinel_hop()] {
-        cands.push(Candidate {
-            record: r,
-            host,
-            origin: "fixture".into(),
-        });
+        cands.push(Candidate { record: r, host, origin: "fixture".into() });
     }
     // Two hops sharing one host (three vacancies), and a Na hop in the same host.
     let vac = [[0.0, 0.0, 0.0], [0.25, 0.25, 0.0], [0.25, 0.0, 0.25]];
     let host = rocksalt_host(&vac);
-    for (id, ion, f) in [
-        ("shared_a", "Li", vac[1]),
-        ("shared_b", "Li", vac[2]),
-        ("shared_na", "Na", vac[1]),
-    ] {
+    for (id, ion, f) in [("shared_a", "Li", vac[1]), ("shared_b", "Li", vac[2]), ("shared_na", "Na", vac[1])] {
         let r = record(id, el(ion), &host, vac[0], f);
-        cands.push(Candidate {
-            record: r,
-            host: host.clone(),
-            origin: "fixture".into(),
-        });
+        cands.push(Candidate { record: r, host: host.clone(), origin: "fixture".into() });
     }
-    let rep =
-        hopdb::import::commit(&store, cands, vec![], &Default::default(), "fixtures").unwrap();
+    let rep = hopdb::import::commit(&store, cands, vec![], &Default::default(), "fixtures").unwrap();
     assert!(rep.rejected.is_empty());
     let ids: Vec<String> = store.records().map(|r| r.unwrap().id).collect();
     assert_eq!(ids.len(), 5);
@@ -674,10 +434,7 @@ fn compute_many_equals_compute_per_record() {
         assert_eq!(row, &compute(&r, &host).unwrap(), "{id}");
     }
     assert_eq!(m.column("hop_length").unwrap().len(), 5);
-    assert!(compute_many(&store, &["test:missing".to_string()])
-        .unwrap_err()
-        .to_string()
-        .contains("test:missing"));
+    assert!(compute_many(&store, &["test:missing".to_string()]).unwrap_err().to_string().contains("test:missing"));
 }
 
 #[test]
@@ -685,13 +442,7 @@ fn cache_reuses_vectors_and_recomputes_on_version_or_hop_change() {
     let dir = tempfile::tempdir().unwrap();
     let (store, ids) = fixture_store(dir.path());
     let set = FeatureSet::hop_v1();
-    let audits = |s: &Store| {
-        s.audit_log()
-            .unwrap()
-            .iter()
-            .filter(|a| a.op == "features")
-            .count()
-    };
+    let audits = |s: &Store| s.audit_log().unwrap().iter().filter(|a| a.op == "features").count();
     let (m1, rep1) = cached_matrix_report(&store, &ids, &set).unwrap();
     assert_eq!((rep1.hits, rep1.computed), (0, 5));
     assert_eq!(audits(&store), 1);
@@ -704,10 +455,7 @@ fn cache_reuses_vectors_and_recomputes_on_version_or_hop_change() {
     }
     assert!(features::is_cached(&store, &set, &ids[0]).unwrap());
     // A version bump recomputes everything under new keys.
-    let v2 = FeatureSet {
-        version: set.version + 1,
-        ..set.clone()
-    };
+    let v2 = FeatureSet { version: set.version + 1, ..set.clone() };
     let (m3, rep3) = cached_matrix_report(&store, &ids, &v2).unwrap();
     assert_eq!((rep3.hits, rep3.computed), (0, 5));
     assert_eq!(m3.rows, m1.rows);
@@ -724,9 +472,7 @@ fn cache_reuses_vectors_and_recomputes_on_version_or_hop_change() {
     assert_eq!((rep4.hits, rep4.computed), (4, 1));
     assert_ne!(m4.rows[0], m1.rows[0]);
     assert_eq!(m4.rows[1..], m1.rows[1..]);
-    store
-        .edit(&ids[1], &[hopdb::record::Edit::Em(2.0)], "new barrier")
-        .unwrap();
+    store.edit(&ids[1], &[hopdb::record::Edit::Em(2.0)], "new barrier").unwrap();
     let (_, rep5) = cached_matrix_report(&store, &ids, &set).unwrap();
     assert_eq!((rep5.hits, rep5.computed), (5, 0));
     // A sub-set is cached separately and matches the full vectors' columns.
@@ -741,12 +487,8 @@ fn cache_reuses_vectors_and_recomputes_on_version_or_hop_change() {
 fn all_619_devi_hops_give_finite_descriptors() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::create(dir.path().join("s")).unwrap();
-    let data = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/data/devi2025"
-    ));
-    let (c, r) =
-        hopdb::import::devi::read_dir_with(data, &store.class_groups().unwrap(), false).unwrap();
+    let data = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/devi2025"));
+    let (c, r) = hopdb::import::devi::read_dir_with(data, &store.class_groups().unwrap(), false).unwrap();
     hopdb::import::commit(&store, c, r, &Default::default(), "t").unwrap();
     let records: Vec<HopRecord> = store.records().map(|r| r.unwrap()).collect();
     assert_eq!(records.len(), 619);
@@ -765,29 +507,14 @@ fn all_619_devi_hops_give_finite_descriptors() {
         assert_eq!(m.row(&r.id).unwrap(), compute(r, &host).unwrap().as_slice());
     }
     // Descriptors that must vary over a real data set do.
-    for name in [
-        "hop_length",
-        "bn_an_min",
-        "cn_p0",
-        "es_wolf_barrier",
-        "comp_en_mean",
-        "morse_barrier",
-    ] {
+    for name in ["hop_length", "bn_an_min", "cn_p0", "es_wolf_barrier", "comp_en_mean", "morse_barrier"] {
         let col = m.column(name).unwrap();
-        let (lo, hi) = col
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
-                (a.min(*x), b.max(*x))
-            });
+        let (lo, hi) = col.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(*x), b.max(*x)));
         assert!(hi > lo, "{name} is constant");
     }
     // Spearman correlation of each descriptor with Em (informative, printed with --nocapture).
     let em: Vec<f64> = records.iter().map(|r| r.em).collect();
-    let mut corr: Vec<(f64, &String)> = m
-        .names
-        .iter()
-        .map(|n| (spearman(&m.column(n).unwrap(), &em), n))
-        .collect();
+    let mut corr: Vec<(f64, &String)> = m.names.iter().map(|n| (spearman(&m.column(n).unwrap(), &em), n)).collect();
     corr.sort_by(|a, b| b.0.abs().total_cmp(&a.0.abs()));
     for (c, n) in corr.iter().take(25) {
         eprintln!("spearman(Em, {n}) = {c:+.3}");
@@ -832,30 +559,17 @@ fn spearman(x: &[f64], y: &[f64]) -> f64 {
 #[test]
 #[ignore = "tool, not a test: dumps the descriptor matrix to HOPDB_FEATURES_CSV for experiments outside Rust"]
 fn dump_devi_descriptors_csv() {
-    let Ok(out) = std::env::var("HOPDB_FEATURES_CSV") else {
-        return;
-    };
+    let Ok(out) = std::env::var("HOPDB_FEATURES_CSV") else { return };
     let dir = tempfile::tempdir().unwrap();
     let store = Store::create(dir.path().join("s")).unwrap();
-    let data = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/data/devi2025"
-    ));
-    let (c, r) =
-        hopdb::import::devi::read_dir_with(data, &store.class_groups().unwrap(), false).unwrap();
+    let data = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/devi2025"));
+    let (c, r) = hopdb::import::devi::read_dir_with(data, &store.class_groups().unwrap(), false).unwrap();
     hopdb::import::commit(&store, c, r, &Default::default(), "t").unwrap();
     let records: Vec<HopRecord> = store.records().map(|r| r.unwrap()).collect();
     let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
     let m = compute_many(&store, &ids).unwrap();
     let mut w = csv::Writer::from_path(out).unwrap();
-    let mut header = vec![
-        "id".to_string(),
-        "sys_name".into(),
-        "composition".into(),
-        "group".into(),
-        "partition".into(),
-        "em".into(),
-    ];
+    let mut header = vec!["id".to_string(), "sys_name".into(), "composition".into(), "group".into(), "partition".into(), "em".into()];
     header.extend(m.names.iter().cloned());
     w.write_record(&header).unwrap();
     for (r, row) in records.iter().zip(&m.rows) {
@@ -864,9 +578,7 @@ fn dump_devi_descriptors_csv() {
             r.material.sys_name.clone().unwrap_or_default(),
             r.material.composition.clone().unwrap_or_default(),
             r.group_or_class().unwrap_or_default().to_string(),
-            r.partition
-                .map(|p| p.as_str().to_string())
-                .unwrap_or_default(),
+            r.partition.map(|p| p.as_str().to_string()).unwrap_or_default(),
             r.em.to_string(),
         ];
         line.extend(row.iter().map(|x| x.to_string()));
@@ -881,11 +593,7 @@ fn dump_devi_descriptors_csv() {
 #[test]
 fn hop_v2_reads_each_hops_own_linked_barriers() {
     let (r, host) = rocksalt_hop();
-    let r2 = HopRecord {
-        id: "t:other".into(),
-        final_site: [0.25, -0.25, 0.0],
-        ..r.clone()
-    };
+    let r2 = HopRecord { id: "t:other".into(), final_site: [0.25, -0.25, 0.0], ..r.clone() };
     let dir = tempfile::tempdir().unwrap();
     let store = Store::create(dir.path().join("s")).unwrap();
     let mut ws = WriteSet::new("test", "two hops");
@@ -905,15 +613,7 @@ fn hop_v2_reads_each_hops_own_linked_barriers() {
     assert_eq!(col(&fm, "mlip_missing"), vec![1.0, 1.0]);
     assert_eq!(col(&fm, "bvse_missing"), vec![1.0, 1.0]);
     // An MLIP record of the first hop: only its row changes, even though its descriptors are cached.
-    let m = hopdb::mlip::derived_record(
-        &a,
-        0.42,
-        "m",
-        "p",
-        Default::default(),
-        Default::default(),
-        Default::default(),
-    );
+    let m = hopdb::mlip::derived_record(&a, 0.42, "m", "p", Default::default(), Default::default(), Default::default());
     let mut ws = WriteSet::new("test", "mlip");
     ws.insert_record(&m, &host);
     store.commit(ws).unwrap();
@@ -923,10 +623,7 @@ fn hop_v2_reads_each_hops_own_linked_barriers() {
     assert_eq!(col(&fm2, "mlip_missing"), vec![0.0, 1.0]);
     // Another label does not see it.
     let other = FeatureSet::named("hop-v2", Some("m/q")).unwrap();
-    assert_eq!(
-        col(&cached_matrix(&store, &ids, &other).unwrap(), "mlip_em"),
-        vec![-1.0, -1.0]
-    );
+    assert_eq!(col(&cached_matrix(&store, &ids, &other).unwrap(), "mlip_em"), vec![-1.0, -1.0]);
     // Literature constants move the softBV-like descriptors only.
     let v1 = cached_matrix(&store, &ids, &FeatureSet::hop_v1()).unwrap();
     for (k, n) in descriptor_names().iter().enumerate() {
@@ -935,11 +632,7 @@ fn hop_v2_reads_each_hops_own_linked_barriers() {
         }
     }
     let barrier = |fm: &features::FeatureMatrix| fm.column("bvse_lite_barrier").unwrap()[0];
-    assert_ne!(
-        barrier(&v1),
-        barrier(&fm2),
-        "the softBV-like barrier moves with its constants"
-    );
+    assert_ne!(barrier(&v1), barrier(&fm2), "the softBV-like barrier moves with its constants");
     // Bad settings are clear errors.
     assert!(FeatureSet::named("hop-v2", Some("no-slash")).is_err());
     assert!(FeatureSet::named("hop-v1", Some("m/p")).is_err());

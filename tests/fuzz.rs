@@ -58,8 +58,7 @@ unsafe impl GlobalAlloc for Counting {
         let p = System.realloc(ptr, layout, new_size);
         if !p.is_null() {
             if new_size >= layout.size() {
-                let now = LIVE.fetch_add(new_size - layout.size(), Ordering::Relaxed) + new_size
-                    - layout.size();
+                let now = LIVE.fetch_add(new_size - layout.size(), Ordering::Relaxed) + new_size - layout.size();
                 PEAK.fetch_max(now, Ordering::Relaxed);
             } else {
                 LIVE.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
@@ -91,16 +90,8 @@ fn quiet_panics() {
             // A failed check of the harness itself: report it as usual.
             return default(info);
         }
-        let loc = info
-            .location()
-            .map(|l| format!("{}:{}", l.file(), l.line()))
-            .unwrap_or_default();
-        let msg = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_default();
+        let loc = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+        let msg = info.payload().downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| info.payload().downcast_ref::<String>().cloned()).unwrap_or_default();
         *LAST_PANIC.lock().unwrap_or_else(|e| e.into_inner()) = format!("{msg} at {loc}");
     }));
 }
@@ -142,35 +133,11 @@ macro_rules! check {
 // Mutations.
 
 const NUMBER_SWAPS: &[&str] = &[
-    "NaN",
-    "nan",
-    "inf",
-    "-inf",
-    "Infinity",
-    "-Infinity",
-    "-0",
-    "-0.0",
-    "1e308",
-    "-1e308",
-    "1e-320",
-    "0",
-    "-1",
-    "18446744073709551615",
-    "18446744073709551616",
-    "9223372036854775807",
-    "-9223372036854775808",
-    "1000000000000",
-    "7000000000000",
-    "99999999999999999999999999999",
-    "1e999",
-    "0x10",
-    "1,5",
-    "",
+    "NaN", "nan", "inf", "-inf", "Infinity", "-Infinity", "-0", "-0.0", "1e308", "-1e308", "1e-320", "0", "-1",
+    "18446744073709551615", "18446744073709551616", "9223372036854775807", "-9223372036854775808", "1000000000000",
+    "7000000000000", "99999999999999999999999999999", "1e999", "0x10", "1,5", "",
 ];
-const WORD_SWAPS: &[&str] = &[
-    "X", "Xx", "Qq", "Li+", "li", "", "null", "true", "[]", "{}", "\"", "'", "\\", "\u{feff}", "é",
-    "\0", ";", ",", "\t",
-];
+const WORD_SWAPS: &[&str] = &["X", "Xx", "Qq", "Li+", "li", "", "null", "true", "[]", "{}", "\"", "'", "\\", "\u{feff}", "é", "\0", ";", ",", "\t"];
 
 /// One structure-aware mutation of `input`.
 fn mutate_once(rng: &mut ChaCha8Rng, input: &[u8], json: bool) -> Vec<u8> {
@@ -225,29 +192,16 @@ fn mutate_once(rng: &mut ChaCha8Rng, input: &[u8], json: bool) -> Vec<u8> {
         }
         // A giant token (letters, digits or a giant integer) at a token boundary.
         8 => {
-            let len = *[1_000usize, 100_000, 1_000_000]
-                .choose(rng)
-                .unwrap_or(&1000);
+            let len = *[1_000usize, 100_000, 1_000_000].choose(rng).unwrap_or(&1000);
             let c = *[b'A', b'9', b'x', b' '].choose(rng).unwrap_or(&b'A');
             let at = token_boundary(rng, &out);
             out.splice(at..at, std::iter::repeat_n(c, len));
         }
         // Stray bytes: NUL, invalid UTF-8, a BOM, CR.
         9 => {
-            let stray: &[&[u8]] = &[
-                b"\0",
-                b"\xff",
-                b"\xc3",
-                b"\xef\xbb\xbf",
-                b"\r",
-                b"\r\n\r\n",
-                b"\x1b[2J",
-            ];
+            let stray: &[&[u8]] = &[b"\0", b"\xff", b"\xc3", b"\xef\xbb\xbf", b"\r", b"\r\n\r\n", b"\x1b[2J"];
             let at = rng.gen_range(0..=out.len());
-            out.splice(
-                at..at,
-                stray.choose(rng).unwrap_or(&&b"\0"[..]).iter().copied(),
-            );
+            out.splice(at..at, stray.choose(rng).unwrap_or(&&b"\0"[..]).iter().copied());
         }
         // Delete a JSON field (structure-aware), else a token.
         10 if json => {
@@ -398,10 +352,7 @@ impl Reader {
     }
 
     fn json(self) -> bool {
-        matches!(
-            self,
-            Reader::DeviBand | Reader::DeviEndpoints | Reader::ManifestJsonl | Reader::Jsonl
-        )
+        matches!(self, Reader::DeviBand | Reader::DeviEndpoints | Reader::ManifestJsonl | Reader::Jsonl)
     }
 }
 
@@ -410,26 +361,16 @@ type ReadOutcome = Result<(Vec<import::Candidate>, Vec<import::Rejection>), Stri
 
 fn read(reader: Reader, file: &Path, groups: &BTreeMap<String, String>) -> ReadOutcome {
     let tab = Default::default();
-    let ctx = devi::DeviContext {
-        tabulation: &tab,
-        class_groups: groups,
-        dataset: "fuzz",
-        imported_at: "2026-01-01T00:00:00Z".into(),
-    };
+    let ctx = devi::DeviContext { tabulation: &tab, class_groups: groups, dataset: "fuzz", imported_at: "2026-01-01T00:00:00Z".into() };
     let err = |e: ImportError| e.to_string();
     match reader {
         Reader::DeviBand => devi::read_band_file(&ctx, file, None).map_err(err),
         Reader::DeviEndpoints => devi::read_endpoints_file(&ctx, file, None).map_err(err),
-        Reader::Tabulation => devi::read_tabulation(file)
-            .map(|_| (Vec::new(), Vec::new()))
-            .map_err(err),
+        Reader::Tabulation => devi::read_tabulation(file).map(|_| (Vec::new(), Vec::new())).map_err(err),
         Reader::Xyz => litraj::read_xyz_file(file, &litraj::LitrajOptions::default()).map_err(err),
         Reader::Cif | Reader::Poscar => io::read_structure(file).map(|_| (Vec::new(), Vec::new())),
         Reader::ManifestCsv | Reader::ManifestJsonl => {
-            let o = generic::GenericOptions {
-                class_groups: groups.clone(),
-                ..Default::default()
-            };
+            let o = generic::GenericOptions { class_groups: groups.clone(), ..Default::default() };
             generic::read_manifest(file, &o).map_err(err)
         }
         Reader::Jsonl => hopdb::import::jsonl::read_jsonl(file).map_err(err),
@@ -441,15 +382,8 @@ fn read(reader: Reader, file: &Path, groups: &BTreeMap<String, String>) -> ReadO
 fn seeds(store: &Store) -> BTreeMap<Reader, Vec<Vec<u8>>> {
     let devi = common::devi_dir();
     let slices = |file: &str, picks: &[&[usize]]| -> Vec<Vec<u8>> {
-        let all: Vec<serde_json::Value> =
-            serde_json::from_slice(&std::fs::read(devi.join(file)).unwrap()).unwrap();
-        picks
-            .iter()
-            .map(|p| {
-                serde_json::to_vec_pretty(&p.iter().map(|&i| all[i].clone()).collect::<Vec<_>>())
-                    .unwrap()
-            })
-            .collect()
+        let all: Vec<serde_json::Value> = serde_json::from_slice(&std::fs::read(devi.join(file)).unwrap()).unwrap();
+        picks.iter().map(|p| serde_json::to_vec_pretty(&p.iter().map(|&i| all[i].clone()).collect::<Vec<_>>()).unwrap()).collect()
     };
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
     let read = |p: PathBuf| std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
@@ -463,61 +397,21 @@ fn seeds(store: &Store) -> BTreeMap<Reader, Vec<Vec<u8>>> {
         out
     };
     let mut m = BTreeMap::new();
-    m.insert(
-        Reader::DeviBand,
-        slices("band_train.json", &[&[0], &[5, 6], &[100]]),
-    );
-    m.insert(
-        Reader::DeviEndpoints,
-        slices("endpoints_test.json", &[&[0], &[1, 2]]),
-    );
-    m.insert(
-        Reader::Tabulation,
-        vec![
-            tab_head.into_bytes(),
-            read(fixtures.join("devi/tabulation.csv")),
-        ],
-    );
-    m.insert(
-        Reader::Xyz,
-        vec![
-            read(fixtures.join("litraj/nebBVSE_2records.xyz")),
-            read(fixtures.join("litraj/nebDFT_trajectory.xyz")),
-        ],
-    );
-    m.insert(
-        Reader::Cif,
-        vec![
-            read(fixtures.join("generic/LiF_vac_initial.cif")),
-            read(fixtures.join("generic/LiF_Fm-3m_symmetry.cif")),
-        ],
-    );
-    m.insert(
-        Reader::Poscar,
-        vec![
-            read(fixtures.join("generic/POSCAR_NaCl_initial")),
-            read(fixtures.join("generic/NaCl_final.vasp")),
-        ],
-    );
-    m.insert(
-        Reader::ManifestCsv,
-        vec![read(fixtures.join("generic/manifest.csv"))],
-    );
-    m.insert(
-        Reader::ManifestJsonl,
-        vec![read(fixtures.join("generic/manifest.jsonl"))],
-    );
+    m.insert(Reader::DeviBand, slices("band_train.json", &[&[0], &[5, 6], &[100]]));
+    m.insert(Reader::DeviEndpoints, slices("endpoints_test.json", &[&[0], &[1, 2]]));
+    m.insert(Reader::Tabulation, vec![tab_head.into_bytes(), read(fixtures.join("devi/tabulation.csv"))]);
+    m.insert(Reader::Xyz, vec![read(fixtures.join("litraj/nebBVSE_2records.xyz")), read(fixtures.join("litraj/nebDFT_trajectory.xyz"))]);
+    m.insert(Reader::Cif, vec![read(fixtures.join("generic/LiF_vac_initial.cif")), read(fixtures.join("generic/LiF_Fm-3m_symmetry.cif"))]);
+    m.insert(Reader::Poscar, vec![read(fixtures.join("generic/POSCAR_NaCl_initial")), read(fixtures.join("generic/NaCl_final.vasp"))]);
+    m.insert(Reader::ManifestCsv, vec![read(fixtures.join("generic/manifest.csv"))]);
+    m.insert(Reader::ManifestJsonl, vec![read(fixtures.join("generic/manifest.jsonl"))]);
     m.insert(Reader::Jsonl, vec![jsonl(&ids[..1]), jsonl(&ids)]);
     m
 }
 
 /// What the store holds, cheaply: records, hosts, audit entries.
 fn store_state(store: &Store) -> (usize, usize, usize) {
-    (
-        store.count(),
-        store.structure_ids().unwrap().len(),
-        store.audit_log().unwrap().len(),
-    )
+    (store.count(), store.structure_ids().unwrap().len(), store.audit_log().unwrap().len())
 }
 
 /// Per-reader tallies.
@@ -535,30 +429,13 @@ struct Tally {
 
 /// Fuzz the readers with `cases` mutated inputs; every `commit_every`-th case whose reader
 /// returned something is also committed to `store` (which must be unchanged when that fails).
-fn fuzz_readers(
-    cases: usize,
-    seed: u64,
-    commit_every: usize,
-    store: &Store,
-    failures: &mut Vec<String>,
-) -> BTreeMap<Reader, Tally> {
+fn fuzz_readers(cases: usize, seed: u64, commit_every: usize, store: &Store, failures: &mut Vec<String>) -> BTreeMap<Reader, Tally> {
     let seeds = seeds(store);
     let groups = store.class_groups().unwrap();
     let work = tempfile::tempdir_in(shm_or_tmp()).unwrap();
     // Structure files the manifests refer to, beside them.
-    for f in [
-        "LiF_vac_initial.cif",
-        "LiF_vac_final.cif",
-        "POSCAR_NaCl_initial",
-        "NaCl_final.vasp",
-    ] {
-        std::fs::copy(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("fixtures/generic")
-                .join(f),
-            work.path().join(f),
-        )
-        .unwrap();
+    for f in ["LiF_vac_initial.cif", "LiF_vac_final.cif", "POSCAR_NaCl_initial", "NaCl_final.vasp"] {
+        std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/generic").join(f), work.path().join(f)).unwrap();
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut tallies: BTreeMap<Reader, Tally> = BTreeMap::new();
@@ -566,10 +443,7 @@ fn fuzz_readers(
     let opts = ImportOptions::default();
     for case in 0..cases {
         if case > 0 && case % 100_000 == 0 {
-            eprintln!(
-                "fuzz: {case} reader cases, {} failures so far",
-                failures.len()
-            );
+            eprintln!("fuzz: {case} reader cases, {} failures so far", failures.len());
         }
         let reader = Reader::ALL[case % Reader::ALL.len()];
         let base = seeds[&reader].choose(&mut rng).unwrap();
@@ -577,30 +451,13 @@ fn fuzz_readers(
         let file = work.path().join(reader.file_name());
         std::fs::write(&file, &input).unwrap();
         let (outcome, peak) = measured(|| guarded(|| read(reader, &file, &groups)));
-        let describe = || {
-            format!(
-                "case {case} ({reader:?}, seed {seed}), input of {} bytes starting {:?}",
-                input.len(),
-                String::from_utf8_lossy(&input[..input.len().min(200)])
-            )
-        };
+        let describe = || format!("case {case} ({reader:?}, seed {seed}), input of {} bytes starting {:?}", input.len(), String::from_utf8_lossy(&input[..input.len().min(200)]));
         let Ok(outcome) = outcome else {
-            check!(
-                failures,
-                false,
-                "the reader panicked ({}) on {}",
-                last_panic(),
-                describe()
-            );
+            check!(failures, false, "the reader panicked ({}) on {}", last_panic(), describe());
             continue;
         };
         let bound = ALLOC_FACTOR * input.len() + ALLOC_SLACK;
-        check!(
-            failures,
-            peak <= bound,
-            "the reader allocated {peak} bytes (bound {bound}) on {}",
-            describe()
-        );
+        check!(failures, peak <= bound, "the reader allocated {peak} bytes (bound {bound}) on {}", describe());
         let t = tallies.entry(reader).or_default();
         t.cases += 1;
         if input.len() >= 4096 {
@@ -610,59 +467,27 @@ fn fuzz_readers(
         match outcome {
             Err(msg) => {
                 t.errors += 1;
-                check!(
-                    failures,
-                    msg.len() <= MAX_MESSAGE,
-                    "a {}-byte error message on {}: {}...",
-                    msg.len(),
-                    describe(),
-                    msg.chars().take(300).collect::<String>()
-                );
+                check!(failures, msg.len() <= MAX_MESSAGE, "a {}-byte error message on {}: {}...", msg.len(), describe(), msg.chars().take(300).collect::<String>());
             }
             Ok((cands, rejections)) => {
                 t.accepted += 1;
                 for r in &rejections {
                     let line = r.to_string();
-                    check!(
-                        failures,
-                        line.len() <= MAX_MESSAGE,
-                        "a {}-byte rejection on {}",
-                        line.len(),
-                        describe()
-                    );
+                    check!(failures, line.len() <= MAX_MESSAGE, "a {}-byte rejection on {}", line.len(), describe());
                 }
                 if (cands.len() + rejections.len()) > 0 && rng.gen_ratio(1, commit_every as u32) {
                     t.commits += 1;
-                    let Ok(res) =
-                        guarded(|| import::commit(store, cands, rejections, &opts, "fuzz"))
-                    else {
-                        check!(
-                            failures,
-                            false,
-                            "commit panicked ({}) on {}",
-                            last_panic(),
-                            describe()
-                        );
+                    let Ok(res) = guarded(|| import::commit(store, cands, rejections, &opts, "fuzz")) else {
+                        check!(failures, false, "commit panicked ({}) on {}", last_panic(), describe());
                         continue;
                     };
                     let now = store_state(store);
                     match res {
                         Ok(_) => state = now,
                         Err(e) => {
-                            check!(
-                                failures,
-                                now == state,
-                                "a failed import changed the store on {}: {e}",
-                                describe()
-                            );
+                            check!(failures, now == state, "a failed import changed the store on {}: {e}", describe());
                             let bound = (import::MAX_LISTED_REJECTIONS + 2) * (MAX_MESSAGE + 8);
-                            check!(
-                                failures,
-                                e.to_string().len() <= bound,
-                                "a {}-byte import error on {}",
-                                e.to_string().len(),
-                                describe()
-                            );
+                            check!(failures, e.to_string().len() <= bound, "a {}-byte import error on {}", e.to_string().len(), describe());
                         }
                     }
                 }
@@ -710,77 +535,11 @@ const QUERY_SEEDS: &[&str] = &[
 
 /// Tokens that mutated queries draw from.
 const QUERY_VOCAB: &[&str] = &[
-    "SELECT",
-    "FROM",
-    "WHERE",
-    "AND",
-    "OR",
-    "NOT",
-    "IN",
-    "LIKE",
-    "BETWEEN",
-    "HAS",
-    "ALL",
-    "ANY",
-    "GROUP",
-    "BY",
-    "ORDER",
-    "LIMIT",
-    "OFFSET",
-    "DESC",
-    "ASC",
-    "COUNT(*)",
-    "AVG(em)",
-    "SUM(em)",
-    "(",
-    ")",
-    ",",
-    ";",
-    "*",
-    "=",
-    "!=",
-    "<",
-    "<=",
-    ">",
-    ">=",
-    "'Li'",
-    "''",
-    "'",
-    "\"",
-    "NULL",
-    "IS",
-    "hops",
-    "em",
-    "ion",
-    "group",
-    "elements",
-    "id",
-    "NaN",
-    "inf",
-    "1e308",
-    "-0",
-    "18446744073709551615",
-    "99999999999999999999999",
-    "0.65",
-    "--",
-    "/*",
-    "é",
-    "\u{feff}",
-    "SPLIT",
-    "KFOLD",
-    "SEED",
-    "TEST",
-    "100%",
-    "1000000%",
-    "EXPLAIN",
-    "CREATE",
-    "DROP",
-    "TRAIN",
-    "AS",
-    "WITH",
-    "trees",
-    "=",
-    "?",
+    "SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "IN", "LIKE", "BETWEEN", "HAS", "ALL", "ANY", "GROUP", "BY", "ORDER", "LIMIT",
+    "OFFSET", "DESC", "ASC", "COUNT(*)", "AVG(em)", "SUM(em)", "(", ")", ",", ";", "*", "=", "!=", "<", "<=", ">", ">=", "'Li'",
+    "''", "'", "\"", "NULL", "IS", "hops", "em", "ion", "group", "elements", "id", "NaN", "inf", "1e308", "-0",
+    "18446744073709551615", "99999999999999999999999", "0.65", "--", "/*", "é", "\u{feff}", "SPLIT", "KFOLD", "SEED", "TEST",
+    "100%", "1000000%", "EXPLAIN", "CREATE", "DROP", "TRAIN", "AS", "WITH", "trees", "=", "?",
 ];
 
 /// Statements worth executing: bounded cost and nothing written outside the store.
@@ -803,29 +562,8 @@ fn executable(stmt: &query::Statement) -> bool {
 }
 
 /// Hostile literals that keep a statement parseable: numbers and strings.
-const NUMBER_LITERALS: &[&str] = &[
-    "0",
-    "-0",
-    "1e308",
-    "-1e308",
-    "1e-320",
-    "18446744073709551615",
-    "9223372036854775807",
-    "99999999999999999999999",
-    "0.0000001",
-    "1e999",
-];
-const STRING_LITERALS: &[&str] = &[
-    "''",
-    "'Li'",
-    "'Xx'",
-    "'%'",
-    "'_%_'",
-    "'é漢'",
-    "'''; DROP SPLIT f1 --'",
-    "'\u{feff}Li'",
-    "'a''b'",
-];
+const NUMBER_LITERALS: &[&str] = &["0", "-0", "1e308", "-1e308", "1e-320", "18446744073709551615", "9223372036854775807", "99999999999999999999999", "0.0000001", "1e999"];
+const STRING_LITERALS: &[&str] = &["''", "'Li'", "'Xx'", "'%'", "'_%_'", "'é漢'", "'''; DROP SPLIT f1 --'", "'\u{feff}Li'", "'a''b'"];
 
 /// Replace one literal by a hostile literal of the same kind (the statement usually still parses).
 fn swap_literal(rng: &mut ChaCha8Rng, q: &str) -> String {
@@ -845,19 +583,9 @@ fn swap_literal(rng: &mut ChaCha8Rng, q: &str) -> String {
         i += 1;
     }
     let pick_string = !strings.is_empty() && (nums.is_empty() || rng.gen_bool(0.5));
-    let (spans, pool): (&[(usize, usize)], &[&str]) = if pick_string {
-        (&strings, STRING_LITERALS)
-    } else {
-        (&nums, NUMBER_LITERALS)
-    };
-    let Some(&(a, b)) = spans.choose(rng) else {
-        return q.to_string();
-    };
-    let rep = if pick_string && rng.gen_bool(0.1) {
-        format!("'{}'", "s".repeat(100_000))
-    } else {
-        pool.choose(rng).unwrap_or(&"0").to_string()
-    };
+    let (spans, pool): (&[(usize, usize)], &[&str]) = if pick_string { (&strings, STRING_LITERALS) } else { (&nums, NUMBER_LITERALS) };
+    let Some(&(a, b)) = spans.choose(rng) else { return q.to_string() };
+    let rep = if pick_string && rng.gen_bool(0.1) { format!("'{}'", "s".repeat(100_000)) } else { pool.choose(rng).unwrap_or(&"0").to_string() };
     format!("{}{}{}", &q[..a], rep, &q[b..])
 }
 
@@ -865,10 +593,7 @@ fn mutate_query(rng: &mut ChaCha8Rng, q: &str) -> String {
     if rng.gen_bool(0.4) {
         return swap_literal(rng, q);
     }
-    let mut toks: Vec<String> = q
-        .split_inclusive([' ', '(', ')', ','])
-        .map(str::to_string)
-        .collect();
+    let mut toks: Vec<String> = q.split_inclusive([' ', '(', ')', ',']).map(str::to_string).collect();
     for _ in 0..rng.gen_range(1..=2) {
         let n = toks.len().max(1);
         let i = rng.gen_range(0..n);
@@ -884,13 +609,8 @@ fn mutate_query(rng: &mut ChaCha8Rng, q: &str) -> String {
                 let j = (i + 1) % toks.len();
                 toks.swap(i, j)
             }
-            3 => toks.insert(
-                i.min(toks.len()),
-                format!("{} ", QUERY_VOCAB.choose(rng).unwrap_or(&"(")),
-            ),
-            4 if !toks.is_empty() => {
-                toks[i] = format!("{} ", QUERY_VOCAB.choose(rng).unwrap_or(&")"))
-            }
+            3 => toks.insert(i.min(toks.len()), format!("{} ", QUERY_VOCAB.choose(rng).unwrap_or(&"("))),
+            4 if !toks.is_empty() => toks[i] = format!("{} ", QUERY_VOCAB.choose(rng).unwrap_or(&")")),
             5 => {
                 let len = *[100usize, 10_000, 100_000].choose(rng).unwrap_or(&100);
                 let giant = match rng.gen_range(0..3) {
@@ -903,10 +623,7 @@ fn mutate_query(rng: &mut ChaCha8Rng, q: &str) -> String {
             _ => {
                 let s: String = toks.concat();
                 let cut = rng.gen_range(0..=s.len());
-                let cut = (0..=cut)
-                    .rev()
-                    .find(|&c| s.is_char_boundary(c))
-                    .unwrap_or(0);
+                let cut = (0..=cut).rev().find(|&c| s.is_char_boundary(c)).unwrap_or(0);
                 toks = vec![s[..cut].to_string()];
             }
         }
@@ -920,16 +637,8 @@ fn random_param(rng: &mut ChaCha8Rng) -> hopdb::table::Value {
     match rng.gen_range(0..7) {
         0 => Value::Null,
         1 => Value::Bool(rng.gen_bool(0.5)),
-        2 => Value::Int(
-            *[0i64, -1, i64::MAX, i64::MIN, 1_000_000_000_000]
-                .choose(rng)
-                .unwrap_or(&0),
-        ),
-        3 => Value::Num(
-            *[0.0, -0.0, 1e308, f64::NAN, f64::INFINITY, 0.65, -1e-320]
-                .choose(rng)
-                .unwrap_or(&0.0),
-        ),
+        2 => Value::Int(*[0i64, -1, i64::MAX, i64::MIN, 1_000_000_000_000].choose(rng).unwrap_or(&0)),
+        3 => Value::Num(*[0.0, -0.0, 1e308, f64::NAN, f64::INFINITY, 0.65, -1e-320].choose(rng).unwrap_or(&0.0)),
         4 => Value::Str(STRING_LITERALS.choose(rng).unwrap_or(&"''").to_string()),
         5 => Value::Str("x".repeat(100_000)),
         _ => Value::List(vec!["Li".into(), "O".into(), "'; DROP SPLIT f1 --".into()]),
@@ -937,82 +646,33 @@ fn random_param(rng: &mut ChaCha8Rng) -> hopdb::table::Value {
 }
 
 /// Fuzz the parser and executor with `cases` mutated statements against `store`.
-fn fuzz_queries(
-    cases: usize,
-    seed: u64,
-    store: &Store,
-    failures: &mut Vec<String>,
-) -> (usize, usize, usize) {
+fn fuzz_queries(cases: usize, seed: u64, store: &Store, failures: &mut Vec<String>) -> (usize, usize, usize) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let (mut parsed, mut executed) = (0, 0);
     let mut slowest = (0.0f64, String::new());
     for case in 0..cases {
         if case > 0 && case % 10_000 == 0 {
-            eprintln!(
-                "fuzz: {case} statements, {} failures so far",
-                failures.len()
-            );
+            eprintln!("fuzz: {case} statements, {} failures so far", failures.len());
         }
         let seed_query = QUERY_SEEDS[rng.gen_range(0..QUERY_SEEDS.len())];
         let q = mutate_query(&mut rng, seed_query);
-        let describe = || {
-            format!(
-                "query case {case} (seed {seed}): {:?}",
-                q.chars().take(300).collect::<String>()
-            )
-        };
+        let describe = || format!("query case {case} (seed {seed}): {:?}", q.chars().take(300).collect::<String>());
         // A third of the cases bind random values to the statement's placeholders ('?' appears
         // in the vocabulary and in some seeds).
-        let params: Vec<hopdb::table::Value> = if rng.gen_ratio(1, 3) {
-            (0..rng.gen_range(0..4))
-                .map(|_| random_param(&mut rng))
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let params: Vec<hopdb::table::Value> = if rng.gen_ratio(1, 3) { (0..rng.gen_range(0..4)).map(|_| random_param(&mut rng)).collect() } else { Vec::new() };
         let started = Instant::now();
-        let (res, peak) = measured(|| {
-            guarded(|| {
-                if params.is_empty() {
-                    query::parse_statements(&q)
-                } else {
-                    query::parse_statements_bound(&q, &params)
-                }
-            })
-        });
+        let (res, peak) = measured(|| guarded(|| if params.is_empty() { query::parse_statements(&q) } else { query::parse_statements_bound(&q, &params) }));
         let Ok(stmts) = res else {
-            check!(
-                failures,
-                false,
-                "the parser panicked ({}) on {}",
-                last_panic(),
-                describe()
-            );
+            check!(failures, false, "the parser panicked ({}) on {}", last_panic(), describe());
             continue;
         };
-        check!(
-            failures,
-            peak <= ALLOC_FACTOR * q.len() + ALLOC_SLACK,
-            "the parser allocated {peak} bytes on {}",
-            describe()
-        );
+        check!(failures, peak <= ALLOC_FACTOR * q.len() + ALLOC_SLACK, "the parser allocated {peak} bytes on {}", describe());
         for (_, s) in stmts {
             match s {
                 Err(e) => {
                     let msg = e.to_string();
-                    check!(
-                        failures,
-                        msg.len() <= MAX_MESSAGE,
-                        "a {}-byte query error on {}",
-                        msg.len(),
-                        describe()
-                    );
-                    check!(
-                        failures,
-                        e.line >= 1 && e.column >= 1,
-                        "no line and column on {}",
-                        describe()
-                    );
+                    check!(failures, msg.len() <= MAX_MESSAGE, "a {}-byte query error on {}", msg.len(), describe());
+                    check!(failures, e.line >= 1 && e.column >= 1, "no line and column on {}", describe());
                 }
                 Ok(stmt) => {
                     parsed += 1;
@@ -1021,31 +681,14 @@ fn fuzz_queries(
                     }
                     let before = (store_state(store), split_names(store));
                     let Ok(out) = guarded(|| query::execute(store, &stmt)) else {
-                        check!(
-                            failures,
-                            false,
-                            "the executor panicked ({}) on {}",
-                            last_panic(),
-                            describe()
-                        );
+                        check!(failures, false, "the executor panicked ({}) on {}", last_panic(), describe());
                         continue;
                     };
                     executed += 1;
                     if let Err(e) = out {
                         let msg = e.to_string();
-                        check!(
-                            failures,
-                            msg.len() <= MAX_MESSAGE,
-                            "a {}-byte execution error on {}",
-                            msg.len(),
-                            describe()
-                        );
-                        check!(
-                            failures,
-                            (store_state(store), split_names(store)) == before,
-                            "a failed statement changed the store on {}",
-                            describe()
-                        );
+                        check!(failures, msg.len() <= MAX_MESSAGE, "a {}-byte execution error on {}", msg.len(), describe());
+                        check!(failures, (store_state(store), split_names(store)) == before, "a failed statement changed the store on {}", describe());
                     }
                 }
             }
@@ -1064,11 +707,7 @@ fn fuzz_queries(
 
 /// Split names in the store (a failed statement must leave them as they were).
 fn split_names(store: &Store) -> Vec<String> {
-    hopdb::split::list(store)
-        .unwrap()
-        .into_iter()
-        .map(|s| s.name)
-        .collect()
+    hopdb::split::list(store).unwrap().into_iter().map(|s| s.name).collect()
 }
 
 fn report(tallies: &BTreeMap<Reader, Tally>, queries: (usize, usize, usize), secs: f64) -> String {
@@ -1080,10 +719,7 @@ fn report(tallies: &BTreeMap<Reader, Tally>, queries: (usize, usize, usize), sec
             t.cases, t.errors, t.accepted, t.commits, t.peak_ratio, t.peak_bytes as f64 / 1e6
         ));
     }
-    out.push_str(&format!(
-        "readers: {total} cases; HopQL: {} statements, {} parsed, {} executed; {secs:.0} s\n",
-        queries.0, queries.1, queries.2
-    ));
+    out.push_str(&format!("readers: {total} cases; HopQL: {} statements, {} parsed, {} executed; {secs:.0} s\n", queries.0, queries.1, queries.2));
     out
 }
 
@@ -1096,39 +732,19 @@ fn fuzz_short() {
     let tallies = fuzz_readers(2_700, 7, 9, &store, &mut failures);
     let q = fuzz_queries(1_500, 7, &store, &mut failures);
     eprintln!("{}", report(&tallies, q, t0.elapsed().as_secs_f64()));
-    assert!(
-        failures.is_empty(),
-        "{} failing cases:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} failing cases:\n{}", failures.len(), failures.join("\n"));
     for r in Reader::ALL {
         let t = &tallies[&r];
-        assert!(
-            t.errors > 0 && t.accepted + t.errors == t.cases,
-            "{r:?}: {t:?}"
-        );
+        assert!(t.errors > 0 && t.accepted + t.errors == t.cases, "{r:?}: {t:?}");
     }
-    assert!(
-        q.1 > 400 && q.2 > 300,
-        "too few mutated queries parsed or ran: {q:?}"
-    );
+    assert!(q.1 > 400 && q.2 > 300, "too few mutated queries parsed or ran: {q:?}");
 }
 
 #[test]
 #[ignore = "the long fuzz run, about an hour on one core: cargo test --test fuzz -- --ignored fuzz_long --nocapture"]
 fn fuzz_long() {
-    let env = |k: &str, d: usize| {
-        std::env::var(k)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(d)
-    };
-    let (readers, queries, seed) = (
-        env("HOPDB_FUZZ_READER_CASES", 1_000_000),
-        env("HOPDB_FUZZ_QUERY_CASES", 100_000),
-        env("HOPDB_FUZZ_SEED", 1) as u64,
-    );
+    let env = |k: &str, d: usize| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let (readers, queries, seed) = (env("HOPDB_FUZZ_READER_CASES", 1_000_000), env("HOPDB_FUZZ_QUERY_CASES", 100_000), env("HOPDB_FUZZ_SEED", 1) as u64);
     let (_dir, store) = common::devi_store();
     let t0 = Instant::now();
     quiet_panics();
@@ -1136,15 +752,5 @@ fn fuzz_long() {
     let tallies = fuzz_readers(readers, seed, 97, &store, &mut failures);
     let q = fuzz_queries(queries, seed, &store, &mut failures);
     println!("{}", report(&tallies, q, t0.elapsed().as_secs_f64()));
-    assert!(
-        failures.is_empty(),
-        "{} failing cases (the first 30):\n{}",
-        failures.len(),
-        failures
-            .iter()
-            .take(30)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    assert!(failures.is_empty(), "{} failing cases (the first 30):\n{}", failures.len(), failures.iter().take(30).cloned().collect::<Vec<_>>().join("\n"));
 }

@@ -2,9 +2,7 @@
 //! determinism, corrupt blobs, spec parsing. Small synthetic fixtures, a few seconds each.
 #![cfg(feature = "gnn")]
 
-use hopdb::model::gnn::{
-    self, build_hop, GnnBlob, GraphConfig, Input, Pretrain, Spec, TrainOptions, Validation,
-};
+use hopdb::model::gnn::{self, build_hop, GnnBlob, GraphConfig, Input, Pretrain, Spec, TrainOptions, Validation};
 use hopdb::model::registry;
 use hopdb::record::HopRecord;
 use hopdb::store::Store;
@@ -22,20 +20,13 @@ fn fixture(n: usize) -> (tempfile::TempDir, Store, Vec<HopRecord>) {
 }
 
 fn spec(kv: &[(&str, &str)]) -> Spec {
-    let m: BTreeMap<String, String> = kv
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let m: BTreeMap<String, String> = kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     Spec::from_map(&m).expect("spec")
 }
 
 /// Sorted (centre, distance) pairs of a graph's edges, by node position.
 fn edge_set(pos: &[Vec3], src: &[i64], dst: &[i64], dist: &[f32]) -> Vec<(usize, i64)> {
-    let mut v: Vec<(usize, i64)> = dst
-        .iter()
-        .zip(dist)
-        .map(|(&d, &x)| (d as usize, (x as f64 * 1e4).round() as i64))
-        .collect();
+    let mut v: Vec<(usize, i64)> = dst.iter().zip(dist).map(|(&d, &x)| (d as usize, (x as f64 * 1e4).round() as i64)).collect();
     for (k, (&s, &d)) in src.iter().zip(dst).enumerate() {
         let exact = norm(sub(pos[s as usize], pos[d as usize]));
         // Local graphs: the stored length is the distance between the two node positions.
@@ -50,10 +41,7 @@ fn images(s: &Structure, f: Vec3, reach: i32) -> Vec<Vec3> {
     for a in -reach..=reach {
         for b in -reach..=reach {
             for c in -reach..=reach {
-                out.push(
-                    s.lattice
-                        .to_cart([f[0] + a as f64, f[1] + b as f64, f[2] + c as f64]),
-                );
+                out.push(s.lattice.to_cart([f[0] + a as f64, f[1] + b as f64, f[2] + c as f64]));
             }
         }
     }
@@ -65,44 +53,19 @@ fn local_graph_matches_brute_force() {
     let (_d, store, recs) = fixture(10);
     let r = &recs[3];
     let host = store.structure(&r.host).unwrap();
-    let cfg = GraphConfig {
-        input: Input::Band,
-        cutoff: 4.0,
-        radius: 5.0,
-        max_neighbors: 0,
-    };
+    let cfg = GraphConfig { input: Input::Band, cutoff: 4.0, radius: 5.0, max_neighbors: 0 };
     let g = &build_hop(r, &host, &cfg)[0];
-    let path: Vec<Vec3> = r
-        .band_positions()
-        .iter()
-        .map(|f| host.lattice.to_cart(*f))
-        .collect();
+    let path: Vec<Vec3> = r.band_positions().iter().map(|f| host.lattice.to_cart(*f)).collect();
     // Brute force: every host image within the radius of a band point.
     let mut expect: Vec<(u8, i64, i64, i64)> = vec![];
     for (i, f) in host.frac.iter().enumerate() {
         for p in images(&host, *f, 3) {
             if path.iter().any(|c| norm(sub(p, *c)) <= 5.0) {
-                expect.push((
-                    host.species[i].z(),
-                    (p[0] * 1e3).round() as i64,
-                    (p[1] * 1e3).round() as i64,
-                    (p[2] * 1e3).round() as i64,
-                ));
+                expect.push((host.species[i].z(), (p[0] * 1e3).round() as i64, (p[1] * 1e3).round() as i64, (p[2] * 1e3).round() as i64));
             }
         }
     }
-    let mut got: Vec<(u8, i64, i64, i64)> = g.pos[5..]
-        .iter()
-        .zip(&g.z[5..])
-        .map(|(p, &z)| {
-            (
-                z as u8,
-                (p[0] * 1e3).round() as i64,
-                (p[1] * 1e3).round() as i64,
-                (p[2] * 1e3).round() as i64,
-            )
-        })
-        .collect();
+    let mut got: Vec<(u8, i64, i64, i64)> = g.pos[5..].iter().zip(&g.z[5..]).map(|(p, &z)| (z as u8, (p[0] * 1e3).round() as i64, (p[1] * 1e3).round() as i64, (p[2] * 1e3).round() as i64)).collect();
     expect.sort();
     got.sort();
     assert_eq!(got, expect);
@@ -131,12 +94,7 @@ fn periodic_graph_matches_brute_force() {
     let (_d, store, recs) = fixture(10);
     let r = &recs[1];
     let host = store.structure(&r.host).unwrap();
-    let cfg = GraphConfig {
-        input: Input::Centroid,
-        cutoff: 3.5,
-        radius: 0.0,
-        max_neighbors: 0,
-    };
+    let cfg = GraphConfig { input: Input::Centroid, cutoff: 3.5, radius: 0.0, max_neighbors: 0 };
     let g = &build_hop(r, &host, &cfg)[0];
     assert_eq!(g.nodes(), host.len() + 1);
     assert_eq!(g.z[0], 0, "X node first");
@@ -155,10 +113,7 @@ fn periodic_graph_matches_brute_force() {
             }
         }
         want.sort();
-        let mut got: Vec<(usize, i64)> = (0..g.edges())
-            .filter(|&e| g.dst[e] as usize == i)
-            .map(|e| (g.src[e] as usize, (g.dist[e] as f64 * 1e4).round() as i64))
-            .collect();
+        let mut got: Vec<(usize, i64)> = (0..g.edges()).filter(|&e| g.dst[e] as usize == i).map(|e| (g.src[e] as usize, (g.dist[e] as f64 * 1e4).round() as i64)).collect();
         got.sort();
         assert_eq!(got, want, "node {i}");
     }
@@ -168,12 +123,7 @@ fn periodic_graph_matches_brute_force() {
 fn endpoint_input_gives_two_graphs_and_knn_caps_edges() {
     let (_d, store, recs) = fixture(10);
     let host = store.structure(&recs[0].host).unwrap();
-    let cfg = GraphConfig {
-        input: Input::Endpoints,
-        cutoff: 5.0,
-        radius: 5.0,
-        max_neighbors: 6,
-    };
+    let cfg = GraphConfig { input: Input::Endpoints, cutoff: 5.0, radius: 5.0, max_neighbors: 6 };
     let gs = build_hop(&recs[0], &host, &cfg);
     assert_eq!(gs.len(), 2);
     for g in &gs {
@@ -188,17 +138,7 @@ fn endpoint_input_gives_two_graphs_and_knn_caps_edges() {
 }
 
 fn tiny(extra: &[(&str, &str)]) -> Spec {
-    let mut kv = vec![
-        ("hidden", "16"),
-        ("layers", "2"),
-        ("rbf", "8"),
-        ("cutoff", "4"),
-        ("radius", "4"),
-        ("max_neighbors", "6"),
-        ("batch", "4"),
-        ("threads", "1"),
-        ("valid_fraction", "0"),
-    ];
+    let mut kv = vec![("hidden", "16"), ("layers", "2"), ("rbf", "8"), ("cutoff", "4"), ("radius", "4"), ("max_neighbors", "6"), ("batch", "4"), ("threads", "1"), ("valid_fraction", "0")];
     kv.extend_from_slice(extra);
     spec(&kv)
 }
@@ -207,21 +147,8 @@ fn tiny(extra: &[(&str, &str)]) -> Spec {
 fn tiny_model_overfits_eight_hops() {
     let (_d, store, recs) = fixture(20);
     let train: Vec<HopRecord> = recs[..8].to_vec();
-    let s = tiny(&[
-        ("epochs", "400"),
-        ("hidden", "32"),
-        ("lr", "0.01"),
-        ("weight_decay", "0"),
-    ]);
-    let t = gnn::train(
-        &store,
-        &train,
-        Validation::None,
-        Pretrain::None,
-        &s,
-        TrainOptions::default(),
-    )
-    .unwrap();
+    let s = tiny(&[("epochs", "400"), ("hidden", "32"), ("lr", "0.01"), ("weight_decay", "0")]);
+    let t = gnn::train(&store, &train, Validation::None, Pretrain::None, &s, TrainOptions::default()).unwrap();
     let rec = t.to_record("overfit", "").unwrap();
     let p = gnn::predict_records(&store, &rec, &train).unwrap();
     let y: Vec<f64> = train.iter().map(|r| r.em).collect();
@@ -237,15 +164,7 @@ fn tiny_model_overfits_eight_hops() {
 fn save_load_round_trip_gives_identical_predictions() {
     let (_d, store, recs) = fixture(20);
     let s = tiny(&[("epochs", "3"), ("variant", "initial_delta")]);
-    let t = gnn::train(
-        &store,
-        &recs[..12],
-        Validation::None,
-        Pretrain::None,
-        &s,
-        TrainOptions::default(),
-    )
-    .unwrap();
+    let t = gnn::train(&store, &recs[..12], Validation::None, Pretrain::None, &s, TrainOptions::default()).unwrap();
     let rec = t.to_record("g1", "").unwrap();
     let before = gnn::predict_records(&store, &rec, &recs[12..]).unwrap();
     registry::save(&store, &rec, false).unwrap();
@@ -261,21 +180,8 @@ fn save_load_round_trip_gives_identical_predictions() {
 fn same_seed_same_weights_other_seed_differs() {
     let (_d, store, recs) = fixture(20);
     let run = |seed: &str| {
-        let s = tiny(&[
-            ("epochs", "3"),
-            ("seed", seed),
-            ("valid_fraction", "0.25"),
-            ("variant", "band_attention"),
-        ]);
-        gnn::train(
-            &store,
-            &recs,
-            Validation::Carve,
-            Pretrain::None,
-            &s,
-            TrainOptions::default(),
-        )
-        .unwrap()
+        let s = tiny(&[("epochs", "3"), ("seed", seed), ("valid_fraction", "0.25"), ("variant", "band_attention")]);
+        gnn::train(&store, &recs, Validation::Carve, Pretrain::None, &s, TrainOptions::default()).unwrap()
     };
     let (a, b, c) = (run("5"), run("5"), run("6"));
     assert_eq!(a.blob.values, b.blob.values);
@@ -286,69 +192,30 @@ fn same_seed_same_weights_other_seed_differs() {
 #[test]
 fn pretraining_then_finetuning_and_resume() {
     let (_d, store, recs) = fixture(30);
-    let s = tiny(&[
-        ("epochs", "4"),
-        ("pretrain_epochs", "2"),
-        ("variant", "centroid"),
-    ]);
+    let s = tiny(&[("epochs", "4"), ("pretrain_epochs", "2"), ("variant", "centroid")]);
     let mut blobs: Vec<GnnBlob> = vec![];
     let mut cb = |b: &GnnBlob| -> gnn::Result<()> {
         blobs.push(b.clone());
         Ok(())
     };
-    let opts = TrainOptions {
-        progress: false,
-        resume: None,
-        on_checkpoint: Some(&mut cb),
-        checkpoint_every: 1,
-    };
-    let t = gnn::train(
-        &store,
-        &recs[..10],
-        Validation::None,
-        Pretrain::Records(&recs[10..]),
-        &s,
-        opts,
-    )
-    .unwrap();
+    let opts = TrainOptions { progress: false, resume: None, on_checkpoint: Some(&mut cb), checkpoint_every: 1 };
+    let t = gnn::train(&store, &recs[..10], Validation::None, Pretrain::Records(&recs[10..]), &s, opts).unwrap();
     assert!(t.metrics.contains_key("pretrain_seconds"));
     assert_eq!(blobs.len(), 6, "2 pre-training + 4 fine-tuning checkpoints");
     // Resume from the fine-tuning checkpoint after epoch 2: the run finishes at epoch 4.
     let ck = blobs[3].checkpoint.clone().unwrap();
     assert_eq!((ck.stage, ck.epoch), (1, 2));
-    let opts = TrainOptions {
-        resume: Some(ck),
-        ..Default::default()
-    };
-    let r = gnn::train(
-        &store,
-        &recs[..10],
-        Validation::None,
-        Pretrain::Records(&recs[10..]),
-        &s,
-        opts,
-    )
-    .unwrap();
+    let opts = TrainOptions { resume: Some(ck), ..Default::default() };
+    let r = gnn::train(&store, &recs[..10], Validation::None, Pretrain::Records(&recs[10..]), &s, opts).unwrap();
     assert_eq!(r.metrics["epochs_run"], 4.0);
-    assert!(
-        !r.metrics.contains_key("pretrain_seconds"),
-        "pre-training is not redone"
-    );
+    assert!(!r.metrics.contains_key("pretrain_seconds"), "pre-training is not redone");
 }
 
 #[test]
 fn corrupt_checkpoint_is_a_clear_error() {
     let (_d, store, recs) = fixture(10);
     let s = tiny(&[("epochs", "1")]);
-    let t = gnn::train(
-        &store,
-        &recs,
-        Validation::None,
-        Pretrain::None,
-        &s,
-        TrainOptions::default(),
-    )
-    .unwrap();
+    let t = gnn::train(&store, &recs, Validation::None, Pretrain::None, &s, TrainOptions::default()).unwrap();
     let mut rec = t.to_record("bad", "").unwrap();
     let n = rec.blob.len();
     rec.blob[n / 2] ^= 0x55;
@@ -356,13 +223,9 @@ fn corrupt_checkpoint_is_a_clear_error() {
     assert!(e.contains("checksum mismatch"), "{e}");
     let e = registry::save(&store, &rec, false).unwrap_err().to_string();
     assert!(e.contains("model 'bad'") && e.contains("corrupt"), "{e}");
-    let e = gnn::predict_records(&store, &rec, &recs)
-        .unwrap_err()
-        .to_string();
+    let e = gnn::predict_records(&store, &rec, &recs).unwrap_err().to_string();
     assert!(e.contains("model 'bad'") && e.contains("checksum"), "{e}");
-    let e = GnnBlob::from_bytes(&rec.blob[..20])
-        .unwrap_err()
-        .to_string();
+    let e = GnnBlob::from_bytes(&rec.blob[..20]).unwrap_err().to_string();
     assert!(e.contains("bad header"), "{e}");
 }
 
@@ -390,27 +253,19 @@ fn hopql_trains_and_evaluates_a_graph_network() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::create(dir.path().join("s")).unwrap();
     let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/devi2025");
-    let (c, e) =
-        hopdb::import::devi::read_dir_with(&data, &store.class_groups().unwrap(), false).unwrap();
+    let (c, e) = hopdb::import::devi::read_dir_with(&data, &store.class_groups().unwrap(), false).unwrap();
     hopdb::import::commit(&store, c, e, &Default::default(), "t").unwrap();
     query(&store, "CREATE SPLIT paper FROM PARTITION").unwrap();
     let t = query(&store, "TRAIN g AS gnn(band) ON SPLIT paper WITH epochs = 2, hidden = 16, layers = 2, radius = 4, max_neighbors = 6, seed = 3").unwrap();
     assert_eq!(t.rows[0][1].to_string(), "gnn(band)");
     let ev = query(&store, "EVALUATE g ON SPLIT paper").unwrap();
-    let mae = ev
-        .rows
-        .iter()
-        .find(|r| r[0].to_string() == "mae")
-        .map(|r| r[1].to_string().parse::<f64>().unwrap())
-        .unwrap();
+    let mae = ev.rows.iter().find(|r| r[0].to_string() == "mae").map(|r| r[1].to_string().parse::<f64>().unwrap()).unwrap();
     assert!(mae.is_finite() && mae > 0.0 && mae < 3.0, "{mae}");
     let models = query(&store, "SHOW MODELS").unwrap();
     assert_eq!(models.rows.len(), 1);
     let e = query(&store, "TRAIN g2 AS gnn(band) ON SPLIT paper PRETRAINED ON (SELECT * FROM hops WHERE partition = 'test') WITH epochs = 1").unwrap_err().to_string();
     assert!(e.contains("test hop"), "{e}");
-    let e = query(&store, "TRAIN g3 AS gnn(nonsense) ON SPLIT paper")
-        .unwrap_err()
-        .to_string();
+    let e = query(&store, "TRAIN g3 AS gnn(nonsense) ON SPLIT paper").unwrap_err().to_string();
     assert!(e.contains("nonsense"), "{e}");
 }
 
@@ -420,23 +275,8 @@ fn path_pooling_and_log_target_train_and_predict() {
     let train: Vec<HopRecord> = recs[..8].to_vec();
     // The path-only readout and the log1p target fit 8 hops as well as the defaults do.
     for pool in ["path", "both"] {
-        let s = tiny(&[
-            ("epochs", "400"),
-            ("hidden", "32"),
-            ("lr", "0.01"),
-            ("weight_decay", "0"),
-            ("pool", pool),
-            ("target", "log1p"),
-        ]);
-        let t = gnn::train(
-            &store,
-            &train,
-            Validation::None,
-            Pretrain::None,
-            &s,
-            TrainOptions::default(),
-        )
-        .unwrap();
+        let s = tiny(&[("epochs", "400"), ("hidden", "32"), ("lr", "0.01"), ("weight_decay", "0"), ("pool", pool), ("target", "log1p")]);
+        let t = gnn::train(&store, &train, Validation::None, Pretrain::None, &s, TrainOptions::default()).unwrap();
         assert_eq!(t.blob.spec.pool.as_str(), pool);
         let rec = t.to_record("p", "").unwrap();
         let p = gnn::predict_records(&store, &rec, &train).unwrap();
@@ -449,13 +289,7 @@ fn path_pooling_and_log_target_train_and_predict() {
         let w1 = rec.params.get("pool").cloned();
         assert_eq!(w1.as_deref(), Some(pool));
     }
-    let bad = gnn::Spec::from_map(
-        &[("pool".to_string(), "max".to_string())]
-            .into_iter()
-            .collect(),
-    )
-    .unwrap_err()
-    .to_string();
+    let bad = gnn::Spec::from_map(&[("pool".to_string(), "max".to_string())].into_iter().collect()).unwrap_err().to_string();
     assert!(bad.contains("pool"), "{bad}");
 }
 
@@ -467,73 +301,36 @@ fn experiment_helpers_hold_out_test_structures_and_nest_subsets() {
     let a = training_subset(&recs, 10);
     let b = training_subset(&recs, 20);
     assert_eq!(a.len(), 10);
-    assert!(
-        a.iter().all(|r| b.iter().any(|s| s.id == r.id)),
-        "subsets are nested"
-    );
+    assert!(a.iter().all(|r| b.iter().any(|s| s.id == r.id)), "subsets are nested");
     assert!(a.windows(2).all(|w| w[0].id < w[1].id));
-    assert_eq!(
-        training_subset(&recs, 10)
-            .iter()
-            .map(|r| &r.id)
-            .collect::<Vec<_>>(),
-        a.iter().map(|r| &r.id).collect::<Vec<_>>()
-    );
+    assert_eq!(training_subset(&recs, 10).iter().map(|r| &r.id).collect::<Vec<_>>(), a.iter().map(|r| &r.id).collect::<Vec<_>>());
     assert_eq!(training_subset(&recs, 999).len(), recs.len());
     // Held-out structures: derived records go whether they name a held-out hop as parent,
     // a hop on a held-out host, or (without a parent) sit on a held-out host themselves.
     let held = vec![recs[0].clone()];
-    let same_host = recs
-        .iter()
-        .find(|r| r.id != recs[0].id && r.host == recs[0].host)
-        .cloned();
-    let other = recs
-        .iter()
-        .find(|r| r.host != recs[0].host)
-        .cloned()
-        .expect("another host");
+    let same_host = recs.iter().find(|r| r.id != recs[0].id && r.host == recs[0].host).cloned();
+    let other = recs.iter().find(|r| r.host != recs[0].host).cloned().expect("another host");
     let derived = |parent: Option<&HopRecord>, host_of: &HopRecord, id: &str| {
         let mut r = host_of.clone();
         r.id = id.to_string();
         r.parent = parent.map(|p| p.id.clone());
         r
     };
-    let mut pre = vec![
-        derived(Some(&recs[0]), &other, "c:parent-held"),
-        derived(None, &recs[0], "c:on-held-host"),
-        derived(Some(&other), &other, "c:kept"),
-    ];
+    let mut pre = vec![derived(Some(&recs[0]), &other, "c:parent-held"), derived(None, &recs[0], "c:on-held-host"), derived(Some(&other), &other, "c:kept")];
     if let Some(s) = &same_host {
         pre.push(derived(Some(s), &other, "c:parent-on-held-host"));
     }
     let n = pre.len();
     let (kept, dropped) = without_held_out(pre, &recs, &held);
-    assert_eq!(
-        kept.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
-        vec!["c:kept"]
-    );
+    assert_eq!(kept.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), vec!["c:kept"]);
     assert_eq!(dropped, n - 1);
     // Corpus draws: all bvse records, or a seeded subsample in id order.
     let all = corpus_records(&store, 0, 1).unwrap();
     assert_eq!(all.len(), recs.len());
     let s1 = corpus_records(&store, 7, 1).unwrap();
     assert_eq!(s1.len(), 7);
-    assert_eq!(
-        corpus_records(&store, 7, 1)
-            .unwrap()
-            .iter()
-            .map(|r| &r.id)
-            .collect::<Vec<_>>(),
-        s1.iter().map(|r| &r.id).collect::<Vec<_>>()
-    );
-    assert_ne!(
-        corpus_records(&store, 7, 2)
-            .unwrap()
-            .iter()
-            .map(|r| &r.id)
-            .collect::<Vec<_>>(),
-        s1.iter().map(|r| &r.id).collect::<Vec<_>>()
-    );
+    assert_eq!(corpus_records(&store, 7, 1).unwrap().iter().map(|r| &r.id).collect::<Vec<_>>(), s1.iter().map(|r| &r.id).collect::<Vec<_>>());
+    assert_ne!(corpus_records(&store, 7, 2).unwrap().iter().map(|r| &r.id).collect::<Vec<_>>(), s1.iter().map(|r| &r.id).collect::<Vec<_>>());
 }
 
 #[test]
@@ -553,9 +350,7 @@ fn device_names_parse_and_bad_ones_are_errors() {
 }
 
 fn tch_cuda_available() -> bool {
-    gnn::tensor::parse_device("auto")
-        .map(|d| gnn::tensor::device_name(d) != "cpu")
-        .unwrap_or(false)
+    gnn::tensor::parse_device("auto").map(|d| gnn::tensor::device_name(d) != "cpu").unwrap_or(false)
 }
 
 /// `hopdb bench paper --gnn` end to end on the real dataset, with tiny settings: the scratch
@@ -568,44 +363,12 @@ fn bench_paper_gnn_rows_end_to_end() {
     let corpus = dir.path().join("corpus");
     {
         let store = Store::create(&corpus).unwrap();
-        hopdb::import::commit(
-            &store,
-            hopdb::synthetic::bvse_like_corpus(40, 5),
-            vec![],
-            &Default::default(),
-            "test",
-        )
-        .unwrap();
+        hopdb::import::commit(&store, hopdb::synthetic::bvse_like_corpus(40, 5), vec![], &Default::default(), "test").unwrap();
     }
     let page = dir.path().join("bench.md");
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_hopdb"))
-        .args([
-            "bench",
-            "paper",
-            "--data",
-            data,
-            "--seeds",
-            "1",
-            "--no-tune",
-            "--format",
-            "json",
-            "--gnn",
-            "--gnn-variants",
-            "band",
-        ])
-        .args([
-            "--gnn-learning-curve",
-            "100",
-            "--gnn-set",
-            "epochs=2",
-            "--gnn-set",
-            "hidden=8",
-            "--gnn-set",
-            "layers=1",
-            "--gnn-pretrain-epochs",
-            "1",
-            "--gnn-pretrain-db",
-        ])
+        .args(["bench", "paper", "--data", data, "--seeds", "1", "--no-tune", "--format", "json", "--gnn", "--gnn-variants", "band"])
+        .args(["--gnn-learning-curve", "100", "--gnn-set", "epochs=2", "--gnn-set", "hidden=8", "--gnn-set", "layers=1", "--gnn-pretrain-epochs", "1", "--gnn-pretrain-db"])
         .arg(&corpus)
         .arg("--write-docs")
         .arg(&page)
@@ -614,59 +377,23 @@ fn bench_paper_gnn_rows_end_to_end() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let rows = v["rows"].as_array().unwrap();
-    let find = |name: &str| {
-        rows.iter()
-            .find(|r| r["model"] == name)
-            .unwrap_or_else(|| panic!("no row {name}: {rows:?}"))
-    };
-    for name in [
-        "hopdb gnn band (scratch)",
-        "hopdb gnn band (BVSE pre-trained)",
-    ] {
+    let find = |name: &str| rows.iter().find(|r| r["model"] == name).unwrap_or_else(|| panic!("no row {name}: {rows:?}"));
+    for name in ["hopdb gnn band (scratch)", "hopdb gnn band (BVSE pre-trained)"] {
         let r = find(name);
         assert_eq!(r["evaluated_on"], "test (60)");
         assert!(r["metrics"]["mae"].as_f64().unwrap().is_finite());
         assert!(r["cv_mae"].as_f64().unwrap() > 0.0, "{r}");
         assert_eq!(r["cv_seeds"], 1);
     }
-    for name in [
-        "hopdb gnn band (scratch), 100 train hops",
-        "hopdb gnn band (BVSE pre-trained), 100 train hops",
-    ] {
+    for name in ["hopdb gnn band (scratch), 100 train hops", "hopdb gnn band (BVSE pre-trained), 100 train hops"] {
         assert!(find(name)["cv_mae"].is_null());
     }
-    let notes: Vec<&str> = v["notes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n.as_str().unwrap())
-        .collect();
-    assert!(
-        notes
-            .iter()
-            .any(|n| n.starts_with("Pre-training: 40 of 40")),
-        "{notes:?}"
-    );
+    let notes: Vec<&str> = v["notes"].as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
+    assert!(notes.iter().any(|n| n.starts_with("Pre-training: 40 of 40")), "{notes:?}");
     let md = std::fs::read_to_string(&page).unwrap();
-    assert!(
-        md.contains("--gnn --gnn-set epochs=2")
-            && md.contains("(1 seed)")
-            && md.contains("chosen on validation"),
-        "{md}"
-    );
+    assert!(md.contains("--gnn --gnn-set epochs=2") && md.contains("(1 seed)") && md.contains("chosen on validation"), "{md}");
     // A pre-training store that is not there is refused before anything runs.
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_hopdb"))
-        .args([
-            "bench",
-            "paper",
-            "--data",
-            data,
-            "--gnn",
-            "--gnn-pretrain-db",
-            "/nonexistent",
-        ])
-        .output()
-        .unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_hopdb")).args(["bench", "paper", "--data", data, "--gnn", "--gnn-pretrain-db", "/nonexistent"]).output().unwrap();
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("no hopdb store"));
 }
@@ -676,15 +403,7 @@ fn graph_network_screens_hops_that_are_not_in_the_store() {
     use hopdb::workflow::{predict_new, NewHop};
     let (_d, store, recs) = fixture(20);
     let s = tiny(&[("epochs", "3"), ("variant", "band")]);
-    let t = gnn::train(
-        &store,
-        &recs[..12],
-        Validation::None,
-        Pretrain::None,
-        &s,
-        TrainOptions::default(),
-    )
-    .unwrap();
+    let t = gnn::train(&store, &recs[..12], Validation::None, Pretrain::None, &s, TrainOptions::default()).unwrap();
     registry::save(&store, &t.to_record("g_screen", "").unwrap(), false).unwrap();
     let rec = registry::load(&store, "g_screen").unwrap();
     let stored = gnn::predict_records(&store, &rec, &recs[12..]).unwrap();
@@ -693,11 +412,7 @@ fn graph_network_screens_hops_that_are_not_in_the_store() {
         .iter()
         .map(|r| {
             let host = store.structure(&r.host).unwrap();
-            NewHop {
-                initial: r.initial_structure(&host),
-                final_: r.final_structure(&host),
-                ion: None,
-            }
+            NewHop { initial: r.initial_structure(&host), final_: r.final_structure(&host), ion: None }
         })
         .collect();
     let new = predict_new(&store, "g_screen", &hops).unwrap();

@@ -33,8 +33,7 @@ struct Raw {
 }
 
 fn det(m: &[[f64; 3]; 3]) -> f64 {
-    m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
-        - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+    m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
         + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
 }
 
@@ -45,37 +44,18 @@ fn raw() -> &'static Vec<Raw> {
         let mut rdr = csv::Reader::from_path(Path::new(DATA).join("tabulation.csv")).unwrap();
         for row in rdr.records() {
             let row = row.unwrap();
-            tab.insert(
-                row[6].to_string(),
-                row.iter().map(|s| s.trim().to_string()).collect::<Vec<_>>(),
-            );
+            tab.insert(row[6].to_string(), row.iter().map(|s| s.trim().to_string()).collect::<Vec<_>>());
         }
-        let groups: BTreeMap<&str, &str> = hopdb::record::classes::DEFAULT_CLASS_GROUPS
-            .iter()
-            .copied()
-            .collect();
+        let groups: BTreeMap<&str, &str> = hopdb::record::classes::DEFAULT_CLASS_GROUPS.iter().copied().collect();
         let mut out = vec![];
         for (file, part) in [("band_train.json", "train"), ("band_test.json", "test")] {
-            let v: J =
-                serde_json::from_str(&std::fs::read_to_string(Path::new(DATA).join(file)).unwrap())
-                    .unwrap();
+            let v: J = serde_json::from_str(&std::fs::read_to_string(Path::new(DATA).join(file)).unwrap()).unwrap();
             for r in v.as_array().unwrap() {
                 let atoms = &r["atoms"];
-                let els: Vec<String> = atoms["elements"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|e| e.as_str().unwrap().to_string())
-                    .collect();
-                let lat: Vec<Vec<f64>> =
-                    serde_json::from_value(atoms["lattice_mat"].clone()).unwrap();
-                let m = [
-                    [lat[0][0], lat[0][1], lat[0][2]],
-                    [lat[1][0], lat[1][1], lat[1][2]],
-                    [lat[2][0], lat[2][1], lat[2][2]],
-                ];
-                let coords: Vec<Vec<f64>> =
-                    serde_json::from_value(atoms["coords"].clone()).unwrap();
+                let els: Vec<String> = atoms["elements"].as_array().unwrap().iter().map(|e| e.as_str().unwrap().to_string()).collect();
+                let lat: Vec<Vec<f64>> = serde_json::from_value(atoms["lattice_mat"].clone()).unwrap();
+                let m = [[lat[0][0], lat[0][1], lat[0][2]], [lat[1][0], lat[1][1], lat[1][2]], [lat[2][0], lat[2][1], lat[2][2]]];
+                let coords: Vec<Vec<f64>> = serde_json::from_value(atoms["coords"].clone()).unwrap();
                 // Hop vector: sum of the four band steps, each wrapped to the nearest image.
                 let mut d = [0.0; 3];
                 for k in 1..5 {
@@ -84,9 +64,7 @@ fn raw() -> &'static Vec<Raw> {
                         d[a] += s - s.round();
                     }
                 }
-                let cart: Vec<f64> = (0..3)
-                    .map(|j| (0..3).map(|i| d[i] * m[i][j]).sum())
-                    .collect();
+                let cart: Vec<f64> = (0..3).map(|j| (0..3).map(|i| d[i] * m[i][j]).sum()).collect();
                 let sys = r["sys_name"].as_str().unwrap().to_string();
                 let t = &tab[&sys];
                 let class = r["class"].as_str().unwrap().trim().to_string();
@@ -120,12 +98,7 @@ fn store() -> &'static Store {
         .get_or_init(|| {
             let dir = tempfile::tempdir().unwrap();
             let store = Store::create(dir.path().join("s")).unwrap();
-            let (c, e) = hopdb::import::devi::read_dir_with(
-                Path::new(DATA),
-                &store.class_groups().unwrap(),
-                false,
-            )
-            .unwrap();
+            let (c, e) = hopdb::import::devi::read_dir_with(Path::new(DATA), &store.class_groups().unwrap(), false).unwrap();
             hopdb::import::commit(&store, c, e, &Default::default(), "conformance").unwrap();
             (dir, store)
         })
@@ -213,17 +186,10 @@ fn like(p: &[char], t: &[char]) -> bool {
 }
 
 fn likes(pattern: &str, text: &str) -> bool {
-    like(
-        &pattern.chars().collect::<Vec<_>>(),
-        &text.chars().collect::<Vec<_>>(),
-    )
+    like(&pattern.chars().collect::<Vec<_>>(), &text.chars().collect::<Vec<_>>())
 }
 
-fn ids_sorted_by<K: PartialOrd>(
-    mut rows: Vec<&Raw>,
-    key: impl Fn(&Raw) -> K,
-    desc: bool,
-) -> Vec<String> {
+fn ids_sorted_by<K: PartialOrd>(mut rows: Vec<&Raw>, key: impl Fn(&Raw) -> K, desc: bool) -> Vec<String> {
     rows.sort_by(|a, b| {
         let o = key(a).partial_cmp(&key(b)).unwrap();
         let o = if desc { o.reverse() } else { o };
@@ -243,154 +209,83 @@ fn c01_count_all() {
 
 #[test]
 fn c02_equality_on_indexed_ion() {
-    assert_eq!(
-        count("SELECT COUNT(*) FROM hops WHERE ion = 'Mg'"),
-        n_where(|r| r.ion == "Mg")
-    );
+    assert_eq!(count("SELECT COUNT(*) FROM hops WHERE ion = 'Mg'"), n_where(|r| r.ion == "Mg"));
 }
 
 #[test]
 fn c03_in_and_lt_order_by_em() {
     let t = q("SELECT id, em FROM hops WHERE fidelity = 'dft' AND ion IN ('Mg','Ca') AND em < 0.65 ORDER BY em LIMIT 10");
-    let want = ids_sorted_by(
-        raw()
-            .iter()
-            .filter(|r| (r.ion == "Mg" || r.ion == "Ca") && r.em < 0.65)
-            .collect(),
-        |r| r.em,
-        false,
-    );
+    let want = ids_sorted_by(raw().iter().filter(|r| (r.ion == "Mg" || r.ion == "Ca") && r.em < 0.65).collect(), |r| r.em, false);
     assert_eq!(col_ids(&t, 0), want[..10].to_vec());
 }
 
 #[test]
 fn c04_between() {
-    assert_eq!(
-        count("SELECT COUNT(*) FROM hops WHERE em BETWEEN 0.5 AND 1.0"),
-        n_where(|r| r.em >= 0.5 && r.em <= 1.0)
-    );
+    assert_eq!(count("SELECT COUNT(*) FROM hops WHERE em BETWEEN 0.5 AND 1.0"), n_where(|r| r.em >= 0.5 && r.em <= 1.0));
 }
 
 #[test]
 fn c05_not_between() {
-    assert_eq!(
-        count("SELECT COUNT(*) FROM hops WHERE em NOT BETWEEN 0.5 AND 1.0"),
-        n_where(|r| !(r.em >= 0.5 && r.em <= 1.0))
-    );
+    assert_eq!(count("SELECT COUNT(*) FROM hops WHERE em NOT BETWEEN 0.5 AND 1.0"), n_where(|r| !(r.em >= 0.5 && r.em <= 1.0)));
 }
 
 #[test]
 fn c06_ge_and_ne() {
-    assert_eq!(
-        count("SELECT COUNT(*) FROM hops WHERE em >= 2"),
-        n_where(|r| r.em >= 2.0)
-    );
-    assert_eq!(
-        count("SELECT COUNT(*) FROM hops WHERE em != 0.5"),
-        n_where(|r| r.em != 0.5)
-    );
-    assert_eq!(
-        count("SELECT COUNT(*) FROM hops WHERE em <> 0.5"),
-        n_where(|r| r.em != 0.5)
-    );
+    assert_eq!(count("SELECT COUNT(*) FROM hops WHERE em >= 2"), n_where(|r| r.em >= 2.0));
+    assert_eq!(count("SELECT COUNT(*) FROM hops WHERE em != 0.5"), n_where(|r| r.em != 0.5));
+    assert_eq!(count("SELECT COUNT(*) FROM hops WHERE em <> 0.5"), n_where(|r| r.em != 0.5));
 }
 
 #[test]
 fn c07_like_prefix() {
-    assert_eq!(
-        count("SELECT COUNT(*) FROM hops WHERE sys_name LIKE 'Li%'"),
-        n_where(|r| r.sys_name.starts_with("Li"))
-    );
+    assert_eq!(count("SELECT COUNT(*) FROM hops WHERE sys_name LIKE 'Li%'"), n_where(|r| r.sys_name.starts_with("Li")));
 }
 
 #[test]
 fn c08_like_underscore() {
-    assert_eq!(
-        count("SELECT COUNT(*) FROM hops WHERE sys_name LIKE 'Li__O2%'"),
-        n_where(|r| likes("Li__O2%", &r.sys_name))
-    );
-    assert_eq!(
-        count("SELECT COUNT(*) FROM hops WHERE sys_name LIKE 'Ca_Mn%'"),
-        n_where(|r| likes("Ca_Mn%", &r.sys_name))
-    );
+    assert_eq!(count("SELECT COUNT(*) FROM hops WHERE sys_name LIKE 'Li__O2%'"), n_where(|r| likes("Li__O2%", &r.sys_name)));
+    assert_eq!(count("SELECT COUNT(*) FROM hops WHERE sys_name LIKE 'Ca_Mn%'"), n_where(|r| likes("Ca_Mn%", &r.sys_name)));
 }
 
 #[test]
 fn c09_not_like() {
-    assert_eq!(
-        count("SELECT COUNT(*) FROM hops WHERE composition NOT LIKE '%O%'"),
-        n_where(|r| !r.composition.contains('O'))
-    );
+    assert_eq!(count("SELECT COUNT(*) FROM hops WHERE composition NOT LIKE '%O%'"), n_where(|r| !r.composition.contains('O')));
 }
 
 #[test]
 fn c10_has_one() {
-    assert_eq!(
-        count("SELECT COUNT(*) FROM hops WHERE elements HAS 'Li'"),
-        n_where(|r| r.elements.contains("Li"))
-    );
+    assert_eq!(count("SELECT COUNT(*) FROM hops WHERE elements HAS 'Li'"), n_where(|r| r.elements.contains("Li")));
 }
 
 #[test]
 fn c11_has_all() {
-    assert_eq!(
-        count("SELECT COUNT(*) FROM hops WHERE elements HAS ALL 'Li','O'"),
-        n_where(|r| r.elements.contains("Li") && r.elements.contains("O"))
-    );
+    assert_eq!(count("SELECT COUNT(*) FROM hops WHERE elements HAS ALL 'Li','O'"), n_where(|r| r.elements.contains("Li") && r.elements.contains("O")));
 }
 
 #[test]
 fn c12_has_any() {
-    assert_eq!(
-        count("SELECT COUNT(*) FROM hops WHERE elements HAS ANY 'Se','Te'"),
-        n_where(|r| r.elements.contains("Se") || r.elements.contains("Te"))
-    );
+    assert_eq!(count("SELECT COUNT(*) FROM hops WHERE elements HAS ANY 'Se','Te'"), n_where(|r| r.elements.contains("Se") || r.elements.contains("Te")));
 }
 
 #[test]
 fn c13_has_only() {
-    let want = n_where(|r| {
-        r.elements
-            .iter()
-            .all(|e| ["Li", "Co", "O"].contains(&e.as_str()))
-    });
+    let want = n_where(|r| r.elements.iter().all(|e| ["Li", "Co", "O"].contains(&e.as_str())));
     assert!(want > 0);
-    assert_eq!(
-        count("SELECT COUNT(*) FROM hops WHERE elements HAS ONLY 'Li','Co','O'"),
-        want
-    );
+    assert_eq!(count("SELECT COUNT(*) FROM hops WHERE elements HAS ONLY 'Li','Co','O'"), want);
 }
 
 #[test]
 fn c14_nelements() {
-    assert_eq!(
-        count("SELECT COUNT(*) FROM hops WHERE nelements = 3"),
-        n_where(|r| r.elements.len() == 3)
-    );
-    assert_eq!(
-        count("SELECT COUNT(*) FROM hops WHERE nelements >= 5"),
-        n_where(|r| r.elements.len() >= 5)
-    );
+    assert_eq!(count("SELECT COUNT(*) FROM hops WHERE nelements = 3"), n_where(|r| r.elements.len() == 3));
+    assert_eq!(count("SELECT COUNT(*) FROM hops WHERE nelements >= 5"), n_where(|r| r.elements.len() >= 5));
 }
 
 #[test]
 fn c15_string_equality_unindexed() {
-    assert_eq!(
-        count("SELECT COUNT(*) FROM hops WHERE xc = 'SCAN'"),
-        n_where(|r| r.xc == "SCAN")
-    );
-    assert_eq!(
-        count("SELECT COUNT(*) FROM hops WHERE crystal_system = 'Cubic'"),
-        n_where(|r| r.crystal_system == "Cubic")
-    );
-    assert_eq!(
-        count("SELECT COUNT(*) FROM hops WHERE space_group = 'Fd-3m'"),
-        n_where(|r| r.space_group == "Fd-3m")
-    );
-    assert_eq!(
-        count("SELECT COUNT(*) FROM hops WHERE path = 'PATH 2'"),
-        n_where(|r| r.path == "PATH 2")
-    );
+    assert_eq!(count("SELECT COUNT(*) FROM hops WHERE xc = 'SCAN'"), n_where(|r| r.xc == "SCAN"));
+    assert_eq!(count("SELECT COUNT(*) FROM hops WHERE crystal_system = 'Cubic'"), n_where(|r| r.crystal_system == "Cubic"));
+    assert_eq!(count("SELECT COUNT(*) FROM hops WHERE space_group = 'Fd-3m'"), n_where(|r| r.space_group == "Fd-3m"));
+    assert_eq!(count("SELECT COUNT(*) FROM hops WHERE path = 'PATH 2'"), n_where(|r| r.path == "PATH 2"));
 }
 
 #[test]
@@ -399,26 +294,16 @@ fn c16_null_handling() {
     assert_eq!(count("SELECT COUNT(*) FROM hops WHERE state IS NULL"), 619);
     assert_eq!(count("SELECT COUNT(*) FROM hops WHERE doi IS NOT NULL"), 0);
     // Comparisons with NULL are unknown: neither the predicate nor its negation matches.
-    assert_eq!(
-        count("SELECT COUNT(*) FROM hops WHERE state = 'charged'"),
-        0
-    );
-    assert_eq!(
-        count("SELECT COUNT(*) FROM hops WHERE NOT (state = 'charged')"),
-        0
-    );
+    assert_eq!(count("SELECT COUNT(*) FROM hops WHERE state = 'charged'"), 0);
+    assert_eq!(count("SELECT COUNT(*) FROM hops WHERE NOT (state = 'charged')"), 0);
     // COUNT(field) counts non-null values.
     let t = q("SELECT COUNT(state), COUNT(xc), COUNT(*) FROM hops");
-    assert_eq!(
-        t.rows[0],
-        vec![Value::Int(0), Value::Int(619), Value::Int(619)]
-    );
+    assert_eq!(t.rows[0], vec![Value::Int(0), Value::Int(619), Value::Int(619)]);
 }
 
 #[test]
 fn c17_group_by_ion_several_aggregates() {
-    let t =
-        q("SELECT ion, COUNT(*), AVG(em), MIN(em), MAX(em) FROM hops GROUP BY ion ORDER BY ion");
+    let t = q("SELECT ion, COUNT(*), AVG(em), MIN(em), MAX(em) FROM hops GROUP BY ion ORDER BY ion");
     let mut by: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for r in raw() {
         by.entry(r.ion.clone()).or_default().push(r.em);
@@ -428,14 +313,8 @@ fn c17_group_by_ion_several_aggregates() {
         assert_eq!(&s(&row[0]), ion);
         assert_eq!(row[1], Value::Int(ems.len() as i64));
         assert!(close(num(&row[2]), mean(ems)));
-        assert!(close(
-            num(&row[3]),
-            ems.iter().cloned().fold(f64::INFINITY, f64::min)
-        ));
-        assert!(close(
-            num(&row[4]),
-            ems.iter().cloned().fold(f64::NEG_INFINITY, f64::max)
-        ));
+        assert!(close(num(&row[3]), ems.iter().cloned().fold(f64::INFINITY, f64::min)));
+        assert!(close(num(&row[4]), ems.iter().cloned().fold(f64::NEG_INFINITY, f64::max)));
     }
 }
 
@@ -462,13 +341,7 @@ fn c18_group_by_group_sum_stddev_median() {
 #[test]
 fn c19_group_by_partition() {
     let t = q("SELECT partition, COUNT(*) FROM hops GROUP BY partition ORDER BY partition");
-    assert_eq!(
-        t.rows,
-        vec![
-            vec![Value::Str("test".into()), Value::Int(60)],
-            vec![Value::Str("train".into()), Value::Int(559)]
-        ]
-    );
+    assert_eq!(t.rows, vec![vec![Value::Str("test".into()), Value::Int(60)], vec![Value::Str("train".into()), Value::Int(559)]]);
 }
 
 #[test]
@@ -479,11 +352,7 @@ fn c20_group_by_class_counts() {
         *by.entry(r.class.clone()).or_default() += 1;
     }
     assert_eq!(t.rows.len(), 36);
-    let got: BTreeMap<String, i64> = t
-        .rows
-        .iter()
-        .map(|r| (s(&r[0]), num(&r[1]) as i64))
-        .collect();
+    let got: BTreeMap<String, i64> = t.rows.iter().map(|r| (s(&r[0]), num(&r[1]) as i64)).collect();
     assert_eq!(got, by);
 }
 
@@ -505,12 +374,7 @@ fn c22_limit_offset() {
 fn c23_order_by_two_keys_with_ties() {
     let t = q("SELECT id, ion, em FROM hops ORDER BY ion ASC, em DESC LIMIT 40");
     let mut rows: Vec<&Raw> = raw().iter().collect();
-    rows.sort_by(|a, b| {
-        a.ion
-            .cmp(&b.ion)
-            .then(b.em.partial_cmp(&a.em).unwrap())
-            .then(a.id.cmp(&b.id))
-    });
+    rows.sort_by(|a, b| a.ion.cmp(&b.ion).then(b.em.partial_cmp(&a.em).unwrap()).then(a.id.cmp(&b.id)));
     let want: Vec<String> = rows.iter().take(40).map(|r| r.id.clone()).collect();
     assert_eq!(col_ids(&t, 0), want);
 }
@@ -519,29 +383,19 @@ fn c23_order_by_two_keys_with_ties() {
 fn c24_ties_broken_by_id() {
     // Eight hops share Em = 0.5 eV exactly: their order must be by id.
     let t = q("SELECT id FROM hops WHERE em = 0.5 ORDER BY em");
-    let want = ids_sorted_by(
-        raw().iter().filter(|r| r.em == 0.5).collect(),
-        |r| r.em,
-        false,
-    );
+    let want = ids_sorted_by(raw().iter().filter(|r| r.em == 0.5).collect(), |r| r.em, false);
     assert!(want.len() >= 8);
     assert_eq!(col_ids(&t, 0), want);
 }
 
 #[test]
 fn c25_partition_test() {
-    assert_eq!(
-        count("SELECT COUNT(*) FROM hops WHERE partition = 'test'"),
-        60
-    );
+    assert_eq!(count("SELECT COUNT(*) FROM hops WHERE partition = 'test'"), 60);
 }
 
 #[test]
 fn c26_not_gt() {
-    assert_eq!(
-        count("SELECT COUNT(*) FROM hops WHERE NOT (em > 1)"),
-        n_where(|r| !(r.em > 1.0))
-    );
+    assert_eq!(count("SELECT COUNT(*) FROM hops WHERE NOT (em > 1)"), n_where(|r| !(r.em > 1.0)));
 }
 
 #[test]
@@ -551,86 +405,47 @@ fn c27_or_and_precedence() {
         n_where(|r| (r.ion == "Li" || r.ion == "Na") && r.em < 0.3)
     );
     // AND binds tighter than OR.
-    assert_eq!(
-        count("SELECT COUNT(*) FROM hops WHERE ion = 'Li' OR ion = 'Na' AND em < 0.3"),
-        n_where(|r| r.ion == "Li" || (r.ion == "Na" && r.em < 0.3))
-    );
+    assert_eq!(count("SELECT COUNT(*) FROM hops WHERE ion = 'Li' OR ion = 'Na' AND em < 0.3"), n_where(|r| r.ion == "Li" || (r.ion == "Na" && r.em < 0.3)));
 }
 
 #[test]
 fn c28_lookup_by_id() {
     let t = q("SELECT id, sys_name, em FROM hops WHERE id = 'devi2025:LiCoO2_1'");
     let r = raw().iter().find(|r| r.sys_name == "LiCoO2_1").unwrap();
-    assert_eq!(
-        t.rows,
-        vec![vec![
-            Value::Str(r.id.clone()),
-            Value::Str(r.sys_name.clone()),
-            Value::Num(r.em)
-        ]]
-    );
+    assert_eq!(t.rows, vec![vec![Value::Str(r.id.clone()), Value::Str(r.sys_name.clone()), Value::Num(r.em)]]);
 }
 
 #[test]
 fn c29_natoms() {
-    assert_eq!(
-        count("SELECT COUNT(*) FROM hops WHERE natoms > 200"),
-        n_where(|r| r.natoms > 200)
-    );
+    assert_eq!(count("SELECT COUNT(*) FROM hops WHERE natoms > 200"), n_where(|r| r.natoms > 200));
 }
 
 #[test]
 fn c30_hop_length() {
     let t = q("SELECT id, hop_length FROM hops");
-    let by: BTreeMap<&str, f64> = raw()
-        .iter()
-        .map(|r| (r.id.as_str(), r.hop_length))
-        .collect();
+    let by: BTreeMap<&str, f64> = raw().iter().map(|r| (r.id.as_str(), r.hop_length)).collect();
     for row in &t.rows {
         let want = by[s(&row[0]).as_str()];
-        assert!(
-            (num(&row[1]) - want).abs() < 1e-6,
-            "{}: {} vs {want}",
-            s(&row[0]),
-            num(&row[1])
-        );
+        assert!((num(&row[1]) - want).abs() < 1e-6, "{}: {} vs {want}", s(&row[0]), num(&row[1]));
     }
-    assert_eq!(
-        count("SELECT COUNT(*) FROM hops WHERE hop_length < 3"),
-        n_where(|r| r.hop_length < 3.0)
-    );
+    assert_eq!(count("SELECT COUNT(*) FROM hops WHERE hop_length < 3"), n_where(|r| r.hop_length < 3.0));
 }
 
 #[test]
 fn c31_volume() {
-    assert_eq!(
-        count("SELECT COUNT(*) FROM hops WHERE volume > 1000"),
-        n_where(|r| r.volume > 1000.0)
-    );
+    assert_eq!(count("SELECT COUNT(*) FROM hops WHERE volume > 1000"), n_where(|r| r.volume > 1000.0));
 }
 
 #[test]
 fn c32_composition_like() {
-    assert_eq!(
-        count("SELECT COUNT(*) FROM hops WHERE composition LIKE '%Co%'"),
-        n_where(|r| r.composition.contains("Co"))
-    );
+    assert_eq!(count("SELECT COUNT(*) FROM hops WHERE composition LIKE '%Co%'"), n_where(|r| r.composition.contains("Co")));
 }
 
 #[test]
 fn c33_fidelity_and_source() {
-    assert_eq!(
-        count("SELECT COUNT(*) FROM hops WHERE fidelity = 'dft'"),
-        619
-    );
-    assert_eq!(
-        count("SELECT COUNT(*) FROM hops WHERE source = 'devi2025'"),
-        619
-    );
-    assert_eq!(
-        count("SELECT COUNT(*) FROM hops WHERE fidelity = 'bvse'"),
-        0
-    );
+    assert_eq!(count("SELECT COUNT(*) FROM hops WHERE fidelity = 'dft'"), 619);
+    assert_eq!(count("SELECT COUNT(*) FROM hops WHERE source = 'devi2025'"), 619);
+    assert_eq!(count("SELECT COUNT(*) FROM hops WHERE fidelity = 'bvse'"), 0);
 }
 
 #[test]
@@ -645,48 +460,27 @@ fn c34_global_min_max_avg() {
 
 #[test]
 fn c35_class_versus_group() {
-    assert_eq!(
-        count("SELECT COUNT(*) FROM hops WHERE class = 'SPINELS'"),
-        n_where(|r| r.class == "SPINELS")
-    );
-    assert_eq!(
-        count("SELECT COUNT(*) FROM hops WHERE group = 'SPINEL'"),
-        n_where(|r| r.class == "SPINEL" || r.class == "SPINELS")
-    );
-    assert_eq!(
-        count("SELECT COUNT(*) FROM hops WHERE group = 'POST-SPINEL'"),
-        n_where(|r| r.class.starts_with("POST-SPINEL"))
-    );
+    assert_eq!(count("SELECT COUNT(*) FROM hops WHERE class = 'SPINELS'"), n_where(|r| r.class == "SPINELS"));
+    assert_eq!(count("SELECT COUNT(*) FROM hops WHERE group = 'SPINEL'"), n_where(|r| r.class == "SPINEL" || r.class == "SPINELS"));
+    assert_eq!(count("SELECT COUNT(*) FROM hops WHERE group = 'POST-SPINEL'"), n_where(|r| r.class.starts_with("POST-SPINEL")));
 }
 
 #[test]
 fn c36_in_on_sys_name_with_unknown_value() {
     let t = q("SELECT sys_name FROM hops WHERE sys_name IN ('LiCoO2_1', 'NoSuchHop', 'Li4P2S7') ORDER BY sys_name");
-    assert_eq!(
-        t.rows,
-        vec![
-            vec![Value::Str("Li4P2S7".into())],
-            vec![Value::Str("LiCoO2_1".into())]
-        ]
-    );
+    assert_eq!(t.rows, vec![vec![Value::Str("Li4P2S7".into())], vec![Value::Str("LiCoO2_1".into())]]);
 }
 
 #[test]
 fn c37_not_in() {
-    assert_eq!(
-        count("SELECT COUNT(*) FROM hops WHERE ion NOT IN ('Li','Na','Mg','Ca')"),
-        n_where(|r| !["Li", "Na", "Mg", "Ca"].contains(&r.ion.as_str()))
-    );
+    assert_eq!(count("SELECT COUNT(*) FROM hops WHERE ion NOT IN ('Li','Na','Mg','Ca')"), n_where(|r| !["Li", "Na", "Mg", "Ca"].contains(&r.ion.as_str())));
 }
 
 #[test]
 fn c38_group_by_with_where_and_having_like_order() {
     let t = q("SELECT group, COUNT(*) AS hops, AVG(em) FROM hops WHERE elements HAS ALL 'Li','O' GROUP BY group ORDER BY hops DESC, group");
     let mut by: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    for r in raw()
-        .iter()
-        .filter(|r| r.elements.contains("Li") && r.elements.contains("O"))
-    {
+    for r in raw().iter().filter(|r| r.elements.contains("Li") && r.elements.contains("O")) {
         by.entry(r.group.clone()).or_default().push(r.em);
     }
     let mut want: Vec<(String, Vec<f64>)> = by.into_iter().collect();
@@ -714,26 +508,17 @@ fn c40_select_star_columns() {
     assert_eq!(t.rows.len(), 1);
     assert_eq!(t.columns.len(), hopdb::query::fields::FIELDS.len());
     let i = t.columns.iter().position(|c| c == "em").unwrap();
-    assert_eq!(
-        num(&t.rows[0][i]),
-        raw().iter().find(|r| r.sys_name == "LiCoO2_1").unwrap().em
-    );
+    assert_eq!(num(&t.rows[0][i]), raw().iter().find(|r| r.sys_name == "LiCoO2_1").unwrap().em);
 }
 
 #[test]
 fn c41_crystal_system_group_count() {
-    let t = q(
-        "SELECT crystal_system, COUNT(*) FROM hops GROUP BY crystal_system ORDER BY crystal_system",
-    );
+    let t = q("SELECT crystal_system, COUNT(*) FROM hops GROUP BY crystal_system ORDER BY crystal_system");
     let mut by: BTreeMap<String, i64> = BTreeMap::new();
     for r in raw() {
         *by.entry(r.crystal_system.clone()).or_default() += 1;
     }
-    let got: Vec<(String, i64)> = t
-        .rows
-        .iter()
-        .map(|r| (s(&r[0]), num(&r[1]) as i64))
-        .collect();
+    let got: Vec<(String, i64)> = t.rows.iter().map(|r| (s(&r[0]), num(&r[1]) as i64)).collect();
     assert_eq!(got, by.into_iter().collect::<Vec<_>>());
 }
 
@@ -768,42 +553,17 @@ fn c45_empty_result() {
 fn c46_composite_index_equality_and_em_ranges() {
     // Answered by one composite (field, em) probe; expected answers from the raw files.
     let t = q("SELECT id FROM hops WHERE partition = 'test' AND em < 0.5 ORDER BY em DESC");
-    let want = ids_sorted_by(
-        raw()
-            .iter()
-            .filter(|r| r.partition == "test" && r.em < 0.5)
-            .collect(),
-        |r| r.em,
-        true,
-    );
+    let want = ids_sorted_by(raw().iter().filter(|r| r.partition == "test" && r.em < 0.5).collect(), |r| r.em, true);
     assert!(want.len() >= 5, "{}", want.len());
     assert_eq!(col_ids(&t, 0), want);
-    let t =
-        q("SELECT id FROM hops WHERE ion IN ('Na', 'Mg') AND em > 0.2 AND em <= 0.8 ORDER BY em");
-    let want = ids_sorted_by(
-        raw()
-            .iter()
-            .filter(|r| (r.ion == "Na" || r.ion == "Mg") && r.em > 0.2 && r.em <= 0.8)
-            .collect(),
-        |r| r.em,
-        false,
-    );
+    let t = q("SELECT id FROM hops WHERE ion IN ('Na', 'Mg') AND em > 0.2 AND em <= 0.8 ORDER BY em");
+    let want = ids_sorted_by(raw().iter().filter(|r| (r.ion == "Na" || r.ion == "Mg") && r.em > 0.2 && r.em <= 0.8).collect(), |r| r.em, false);
     assert!(want.len() >= 10, "{}", want.len());
     assert_eq!(col_ids(&t, 0), want);
     let layered = n_where(|r| r.group == "LAYERED" && r.em >= 0.3 && r.em <= 0.6);
     assert!(layered >= 10, "{layered}");
-    assert_eq!(
-        count("SELECT COUNT(*) FROM hops WHERE group = 'LAYERED' AND em BETWEEN 0.3 AND 0.6"),
-        layered
-    );
-    assert_eq!(
-        count("SELECT COUNT(*) FROM hops WHERE ion = 'Li' AND em > 0.9 AND em < 0.4"),
-        0
-    );
+    assert_eq!(count("SELECT COUNT(*) FROM hops WHERE group = 'LAYERED' AND em BETWEEN 0.3 AND 0.6"), layered);
+    assert_eq!(count("SELECT COUNT(*) FROM hops WHERE ion = 'Li' AND em > 0.9 AND em < 0.4"), 0);
     let plan = q("EXPLAIN SELECT id FROM hops WHERE partition = 'test' AND em < 0.5");
-    assert_eq!(
-        s(&plan.rows[0][2]),
-        "partition = 'test' AND em < 0.5",
-        "{plan:?}"
-    );
+    assert_eq!(s(&plan.rows[0][2]), "partition = 'test' AND em < 0.5", "{plan:?}");
 }

@@ -1008,9 +1008,7 @@ fn fields_table() {
     assert!(hopdb::query::fields::lookup("elements").unwrap().indexed);
     // `indexed` agrees with the store's secondary and range indexes (and the primary key).
     for f in FIELDS {
-        let stored = f.name == "id"
-            || hopdb::store::INDEXED_FIELDS.contains(&f.name)
-            || hopdb::store::RANGE_INDEXED_FIELDS.contains(&f.name);
+        let stored = f.name == "id" || hopdb::store::INDEXED_FIELDS.contains(&f.name) || hopdb::store::RANGE_INDEXED_FIELDS.contains(&f.name);
         assert_eq!(f.indexed, stored, "{}", f.name);
     }
     assert_eq!(hopdb::query::fields::suggest("emm"), Some("em"));
@@ -1058,9 +1056,7 @@ fn arb_string() -> impl Strategy<Value = String> {
 /// A literal that fits a field of type `ty`.
 fn arb_literal_for(ty: FieldType) -> BoxedStrategy<Literal> {
     match ty {
-        FieldType::Num | FieldType::Int | FieldType::NumList => {
-            arb_num().prop_map(Literal::Num).boxed()
-        }
+        FieldType::Num | FieldType::Int | FieldType::NumList => arb_num().prop_map(Literal::Num).boxed(),
         FieldType::Str | FieldType::StrList => arb_string().prop_map(Literal::Str).boxed(),
         FieldType::Bool => any::<bool>().prop_map(Literal::Bool).boxed(),
     }
@@ -1313,9 +1309,7 @@ fn build_select(r: RawSelect) -> Select {
     // AS OF in a third of the cases, as a version or a time (with a quote to escape).
     let as_of = match (items.len() + order_by.len()) % 3 {
         0 => Some(hopdb::store::AsOf::Version(items.len() as u64 * 7)),
-        1 => Some(hopdb::store::AsOf::Time(
-            "2026-12-06 15:00:00 o'clock".into(),
-        )),
+        1 => Some(hopdb::store::AsOf::Time("2026-12-06 15:00:00 o'clock".into())),
         _ => None,
     };
     Select {

@@ -29,31 +29,19 @@ fn paper_partition_is_reproduced_exactly() {
     let s = hopdb::split::load(&store, "paper").unwrap();
     assert_eq!((s.train().len(), s.test().len()), (559, 60));
     // The test ids are exactly the sys_names of band_test.json.
-    let v: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(Path::new(DATA).join("band_test.json")).unwrap(),
-    )
-    .unwrap();
-    let want: BTreeSet<String> = v
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| format!("devi2025:{}", r["sys_name"].as_str().unwrap()))
-        .collect();
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(Path::new(DATA).join("band_test.json")).unwrap()).unwrap();
+    let want: BTreeSet<String> = v.as_array().unwrap().iter().map(|r| format!("devi2025:{}", r["sys_name"].as_str().unwrap())).collect();
     let got: BTreeSet<String> = s.test().iter().cloned().collect();
     assert_eq!(got, want);
     // Per-class test counts match band_test.json (25 labels).
     let mut by_class: BTreeMap<String, usize> = BTreeMap::new();
     for r in v.as_array().unwrap() {
-        *by_class
-            .entry(r["class"].as_str().unwrap().trim().to_string())
-            .or_default() += 1;
+        *by_class.entry(r["class"].as_str().unwrap().trim().to_string()).or_default() += 1;
     }
     assert_eq!(by_class.len(), 25);
     let mut got_class: BTreeMap<String, usize> = BTreeMap::new();
     for id in s.test() {
-        *got_class
-            .entry(store.record(id).unwrap().material.class_label.unwrap())
-            .or_default() += 1;
+        *got_class.entry(store.record(id).unwrap().material.class_label.unwrap()).or_default() += 1;
     }
     assert_eq!(got_class, by_class);
 }
@@ -64,19 +52,13 @@ fn stratified_split_fingerprint_is_pinned_and_reproducible() {
     let (_d2, b) = fresh_store();
     query(&a, S1).unwrap();
     query(&b, S1).unwrap();
-    let (sa, sb) = (
-        hopdb::split::load(&a, "s1").unwrap(),
-        hopdb::split::load(&b, "s1").unwrap(),
-    );
+    let (sa, sb) = (hopdb::split::load(&a, "s1").unwrap(), hopdb::split::load(&b, "s1").unwrap());
     assert_eq!(sa.fingerprint, S1_FINGERPRINT);
     assert_eq!(sb.fingerprint, S1_FINGERPRINT);
     assert_eq!(sa.partitions, sb.partitions);
     // The same statement with another seed gives another split.
     query(&a, &S1.replace("s1", "s2").replace("SEED 42", "SEED 43")).unwrap();
-    assert_ne!(
-        hopdb::split::load(&a, "s2").unwrap().fingerprint,
-        S1_FINGERPRINT
-    );
+    assert_ne!(hopdb::split::load(&a, "s2").unwrap().fingerprint, S1_FINGERPRINT);
     // SHOW SPLIT names the fingerprint; SHOW SPLITS lists both.
     let t = query(&a, "SHOW SPLIT s1").unwrap();
     assert!(t.title.unwrap().contains(S1_FINGERPRINT));
@@ -86,11 +68,7 @@ fn stratified_split_fingerprint_is_pinned_and_reproducible() {
 #[test]
 fn grouped_kfold_keeps_hosts_together_and_export_round_trips() {
     let (dir, store) = fresh_store();
-    query(
-        &store,
-        "CREATE SPLIT cv FROM (SELECT * FROM hops) GROUPED KFOLD 5 SEED 1",
-    )
-    .unwrap();
+    query(&store, "CREATE SPLIT cv FROM (SELECT * FROM hops) GROUPED KFOLD 5 SEED 1").unwrap();
     let s = hopdb::split::load(&store, "cv").unwrap();
     let records: Vec<_> = store.records().map(|r| r.unwrap()).collect();
     let keys = hopdb::split::host_components(&records);
@@ -133,19 +111,12 @@ fn scenarios_of_the_paper_split() {
 #[test]
 fn bad_input_is_a_clear_error() {
     let (_d, store) = fresh_store();
-    let err = |q: &str| {
-        query(&store, q)
-            .err()
-            .unwrap_or_else(|| panic!("{q} should fail"))
-            .to_string()
-    };
+    let err = |q: &str| query(&store, q).err().unwrap_or_else(|| panic!("{q} should fail")).to_string();
     assert!(err("SHOW SPLIT nope").contains("no split named 'nope'"));
     assert!(err("SCENARIOS OF SPLIT nope").contains("no split named"));
     assert!(err("CREATE SPLIT x FROM (SELECT * FROM hops) TEST 0%").contains("between 0 and 1"));
     assert!(err("CREATE SPLIT x FROM (SELECT * FROM hops) TEST 1.5").contains("between 0 and 1"));
-    assert!(
-        err("CREATE SPLIT x FROM (SELECT * FROM hops WHERE em > 100)").contains("selects no hops")
-    );
+    assert!(err("CREATE SPLIT x FROM (SELECT * FROM hops WHERE em > 100)").contains("selects no hops"));
     assert!(err("CREATE SPLIT x FROM (SELECT * FROM hops) SEED 4.2").contains("whole number"));
     assert!(err("CREATE SPLIT x FROM (SELECT * FROM hops) SEED abc").contains("seed"));
     assert!(err("CREATE SPLIT x FROM (SELECT * FROM hops) KFOLD 1").contains("at least 2"));
@@ -159,16 +130,9 @@ fn bad_input_is_a_clear_error() {
 fn learning_curves_and_id_lists() {
     let (_d, store) = fresh_store();
     query(&store, "CREATE SPLIT paper FROM PARTITION").unwrap();
-    query(
-        &store,
-        "CREATE SPLIT lc FROM SPLIT paper LEARNING CURVE 100, 200, 400, ALL SEED 1",
-    )
-    .unwrap();
+    query(&store, "CREATE SPLIT lc FROM SPLIT paper LEARNING CURVE 100, 200, 400, ALL SEED 1").unwrap();
     let s = hopdb::split::load(&store, "lc").unwrap();
-    let sizes: Vec<usize> = ["train_100", "train_200", "train_400", "train_559"]
-        .iter()
-        .map(|p| s.partition(p).len())
-        .collect();
+    let sizes: Vec<usize> = ["train_100", "train_200", "train_400", "train_559"].iter().map(|p| s.partition(p).len()).collect();
     assert_eq!(sizes, vec![100, 200, 400, 559]);
     for w in ["train_100", "train_200", "train_400", "train_559"].windows(2) {
         let small: BTreeSet<&String> = s.partition(w[0]).iter().collect();
@@ -176,26 +140,12 @@ fn learning_curves_and_id_lists() {
         assert!(small.is_subset(&big), "{} not inside {}", w[0], w[1]);
     }
     assert_eq!(s.test().len(), 60);
-    assert!(query(
-        &store,
-        "CREATE SPLIT lc2 FROM SPLIT paper LEARNING CURVE 600"
-    )
-    .unwrap_err()
-    .to_string()
-    .contains("larger than"));
+    assert!(query(&store, "CREATE SPLIT lc2 FROM SPLIT paper LEARNING CURVE 600").unwrap_err().to_string().contains("larger than"));
     query(&store, "CREATE SPLIT mine FROM IDS ('devi2025:LiCoO2_1', 'devi2025:LiCoO2_2') TEST ('devi2025:Li4P2S7')").unwrap();
     let m = hopdb::split::load(&store, "mine").unwrap();
     assert_eq!((m.train().len(), m.test().len()), (2, 1));
-    let e = query(
-        &store,
-        "CREATE SPLIT bad FROM IDS ('devi2025:nope') TEST ('devi2025:Li4P2S7')",
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(
-        e.contains("not in the store") && e.contains("devi2025:nope"),
-        "{e}"
-    );
+    let e = query(&store, "CREATE SPLIT bad FROM IDS ('devi2025:nope') TEST ('devi2025:Li4P2S7')").unwrap_err().to_string();
+    assert!(e.contains("not in the store") && e.contains("devi2025:nope"), "{e}");
 }
 
 #[test]

@@ -13,9 +13,7 @@ use hopdb::structure::{Lattice, Structure};
 use std::path::{Path, PathBuf};
 
 fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(rel)
 }
 
 fn el(s: &str) -> Element {
@@ -26,10 +24,7 @@ fn malformed_msg(r: Result<(Vec<Candidate>, Vec<Rejection>), ImportError>) -> (P
     match r {
         Err(ImportError::Malformed { file, msg }) => (file, msg),
         Err(e) => panic!("expected Malformed, got {e}"),
-        Ok((c, r)) => panic!(
-            "expected Malformed, got {} candidates and rejections {r:?}",
-            c.len()
-        ),
+        Ok((c, r)) => panic!("expected Malformed, got {} candidates and rejections {r:?}", c.len()),
     }
 }
 
@@ -102,21 +97,12 @@ fn structure_errors_name_the_line() {
     let err = parse_poscar(vasp4).unwrap_err();
     assert!(err.contains("line 6") && err.contains("VASP 5"), "{err}");
     let p = "comment\n1.0\n4 0 0\n0 4 0\n0 0 4\nLi Qq\n1 1\nDirect\n0 0 0\n0.5 0.5 0.5\n";
-    assert_eq!(
-        parse_poscar(p).unwrap_err(),
-        "unknown element 'Qq' at line 6"
-    );
+    assert_eq!(parse_poscar(p).unwrap_err(), "unknown element 'Qq' at line 6");
     let cif = "data_x\n_cell_length_a 4\n_cell_length_b 4\n_cell_length_c four\n_cell_angle_alpha 90\n_cell_angle_beta 90\n_cell_angle_gamma 90\n";
     let err = parse_cif(cif).unwrap_err();
-    assert!(
-        err.contains("line 4") && err.contains("_cell_length_c"),
-        "{err}"
-    );
+    assert!(err.contains("line 4") && err.contains("_cell_length_c"), "{err}");
     let cif = "data_x\n_cell_length_a 4\n_cell_length_b 4\n_cell_length_c 4\n_cell_angle_alpha 90\n_cell_angle_beta 90\n_cell_angle_gamma 90\nloop_\n_atom_site_label\n_atom_site_fract_x\n_atom_site_fract_y\n_atom_site_fract_z\nLi1 0 0 0\nZq1 0.5 0.5 0.5\n";
-    assert_eq!(
-        parse_cif(cif).unwrap_err(),
-        "unknown element 'Zq1' at line 14"
-    );
+    assert_eq!(parse_cif(cif).unwrap_err(), "unknown element 'Zq1' at line 14");
     let err = read_structure(Path::new("/nonexistent/x.txt")).unwrap_err();
     assert!(err.contains("unknown structure format"), "{err}");
 }
@@ -126,23 +112,14 @@ fn triclinic() -> Structure {
     Structure::new(
         lat,
         vec![el("Li"), el("Li"), el("Co"), el("O"), el("O")],
-        vec![
-            [0.0, 0.0, 0.0],
-            [0.5, 0.5, 0.5],
-            [0.1234567891, 0.25, 0.75],
-            [0.3, 0.6, 0.9],
-            [0.7, 0.4, 0.1],
-        ],
+        vec![[0.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.1234567891, 0.25, 0.75], [0.3, 0.6, 0.9], [0.7, 0.4, 0.1]],
     )
     .unwrap()
 }
 
 #[test]
 fn cif_round_trip() {
-    for s in [
-        triclinic(),
-        read_structure(&fixture("generic/LiF_vac_initial.cif")).unwrap(),
-    ] {
+    for s in [triclinic(), read_structure(&fixture("generic/LiF_vac_initial.cif")).unwrap()] {
         let text = write_cif(&s, "round trip");
         let back = parse_cif(&text).unwrap();
         assert_same_structure(&s, &back, 1e-6);
@@ -181,21 +158,11 @@ fn poscar_round_trip() {
 
 #[test]
 fn litraj_two_centroid_records() {
-    let (c, r) = litraj::read_xyz_file(
-        &fixture("litraj/nebBVSE_2records.xyz"),
-        &LitrajOptions::neb_bvse(),
-    )
-    .unwrap();
+    let (c, r) = litraj::read_xyz_file(&fixture("litraj/nebBVSE_2records.xyz"), &LitrajOptions::neb_bvse()).unwrap();
     assert!(r.is_empty(), "{r:?}");
     assert_eq!(c.len(), 2);
     let ids: Vec<&str> = c.iter().map(|c| c.record.id.as_str()).collect();
-    assert_eq!(
-        ids,
-        [
-            "litraj-nebBVSE122k:mp-1138_101",
-            "litraj-nebBVSE122k:mp-1138_102"
-        ]
-    );
+    assert_eq!(ids, ["litraj-nebBVSE122k:mp-1138_101", "litraj-nebBVSE122k:mp-1138_102"]);
     for (cand, em, edge) in [(&c[0], 0.4321, 101.0), (&c[1], 0.5120, 102.0)] {
         let rec = &cand.record;
         assert_eq!(rec.ion, el("Li"));
@@ -208,11 +175,7 @@ fn litraj_two_centroid_records() {
         // 16 Li + 16 F, minus the two endpoints: the X centroid is gone.
         assert_eq!(rec.host_natoms, 30);
         assert_eq!(cand.host.formula(), "Li14 F16");
-        assert!(
-            (rec.hop_length - 4.03 / 2f64.sqrt()).abs() < 1e-4,
-            "{}",
-            rec.hop_length
-        );
+        assert!((rec.hop_length - 4.03 / 2f64.sqrt()).abs() < 1e-4, "{}", rec.hop_length);
         assert!(cand.origin.contains("nebBVSE_2records.xyz") && cand.origin.contains("frame"));
     }
     // Into a store: valid and not flagged.
@@ -235,11 +198,7 @@ fn litraj_dft_options_and_custom_dataset() {
 
 #[test]
 fn litraj_trajectory_is_one_record() {
-    let (c, r) = litraj::read_xyz_file(
-        &fixture("litraj/nebDFT_trajectory.xyz"),
-        &LitrajOptions::neb_dft(),
-    )
-    .unwrap();
+    let (c, r) = litraj::read_xyz_file(&fixture("litraj/nebDFT_trajectory.xyz"), &LitrajOptions::neb_dft()).unwrap();
     assert!(r.is_empty(), "{r:?}");
     assert_eq!(c.len(), 1);
     let rec = &c[0].record;
@@ -247,11 +206,7 @@ fn litraj_trajectory_is_one_record() {
     assert_eq!(rec.ion, el("Li"));
     assert_eq!(rec.images.len(), 3);
     assert_eq!(rec.method.n_images, Some(3));
-    assert!(
-        (rec.em - 0.45).abs() < 1e-9,
-        "em = max(energy) - energy(first) = {}",
-        rec.em
-    );
+    assert!((rec.em - 0.45).abs() < 1e-9, "em = max(energy) - energy(first) = {}", rec.em);
     assert_eq!(rec.host_natoms, 14, "16 sites - vacancy - ion, X dropped");
     assert!((rec.hop_length - 4.03 / 2f64.sqrt()).abs() < 1e-4);
     // The middle image bulges 0.15 A out of the straight line.
@@ -263,101 +218,50 @@ fn litraj_trajectory_is_one_record() {
 
 #[test]
 fn litraj_trajectory_frames_without_trajectory_mode_are_rejected_with_a_hint() {
-    let o = LitrajOptions {
-        trajectory: false,
-        ..LitrajOptions::neb_dft()
-    };
+    let o = LitrajOptions { trajectory: false, ..LitrajOptions::neb_dft() };
     let (_, r) = litraj::read_xyz_file(&fixture("litraj/nebDFT_trajectory.xyz"), &o).unwrap();
     // Frame 1 alone is read as a centroid frame, which it is not (it has no em either).
     assert_eq!(r.len(), 5);
-    assert!(
-        r[0].origin.contains("frame 1 ") && r[0].reason.contains("field em"),
-        "{}",
-        r[0].reason
-    );
-    assert!(
-        r[1..]
-            .iter()
-            .all(|x| x.reason.contains("edge_id") && x.reason.contains("trajectory")),
-        "{r:?}"
-    );
+    assert!(r[0].origin.contains("frame 1 ") && r[0].reason.contains("field em"), "{}", r[0].reason);
+    assert!(r[1..].iter().all(|x| x.reason.contains("edge_id") && x.reason.contains("trajectory")), "{r:?}");
 }
 
 #[test]
 fn litraj_missing_lattice_is_malformed_with_line() {
-    let (file, msg) = malformed_msg(litraj::read_xyz_file(
-        &fixture("litraj/bad_missing_lattice.xyz"),
-        &LitrajOptions::default(),
-    ));
+    let (file, msg) = malformed_msg(litraj::read_xyz_file(&fixture("litraj/bad_missing_lattice.xyz"), &LitrajOptions::default()));
     assert!(file.ends_with("bad_missing_lattice.xyz"));
     assert!(msg.contains("line 2") && msg.contains("Lattice"), "{msg}");
 }
 
 #[test]
 fn litraj_bad_atom_count_is_malformed_with_line() {
-    let (_, msg) = malformed_msg(litraj::read_xyz_file(
-        &fixture("litraj/bad_atom_count.xyz"),
-        &LitrajOptions::default(),
-    ));
-    assert!(
-        msg.contains("line 35") && msg.contains("atom count"),
-        "{msg}"
-    );
+    let (_, msg) = malformed_msg(litraj::read_xyz_file(&fixture("litraj/bad_atom_count.xyz"), &LitrajOptions::default()));
+    assert!(msg.contains("line 35") && msg.contains("atom count"), "{msg}");
     assert!(msg.contains("line 1"), "points back at the count: {msg}");
 }
 
 #[test]
 fn litraj_non_numeric_coordinate_is_malformed_with_line() {
-    let (_, msg) = malformed_msg(litraj::read_xyz_file(
-        &fixture("litraj/bad_coordinate.xyz"),
-        &LitrajOptions::default(),
-    ));
+    let (_, msg) = malformed_msg(litraj::read_xyz_file(&fixture("litraj/bad_coordinate.xyz"), &LitrajOptions::default()));
     assert!(msg.contains("line 6") && msg.contains("'0.5x0'"), "{msg}");
 }
 
 #[test]
 fn litraj_centroid_off_midpoint_is_rejected() {
-    let (c, r) = litraj::read_xyz_file(
-        &fixture("litraj/bad_centroid.xyz"),
-        &LitrajOptions::default(),
-    )
-    .unwrap();
+    let (c, r) = litraj::read_xyz_file(&fixture("litraj/bad_centroid.xyz"), &LitrajOptions::default()).unwrap();
     assert!(c.is_empty());
     assert_eq!(r.len(), 1);
-    assert!(
-        r[0].reason
-            .contains("centroid X is not the midpoint of any pair of Li atoms"),
-        "{}",
-        r[0].reason
-    );
-    assert!(
-        r[0].origin.contains("bad_centroid.xyz")
-            && r[0].origin.contains("frame 1")
-            && r[0].origin.contains("mp-1138_103"),
-        "{}",
-        r[0].origin
-    );
+    assert!(r[0].reason.contains("centroid X is not the midpoint of any pair of Li atoms"), "{}", r[0].reason);
+    assert!(r[0].origin.contains("bad_centroid.xyz") && r[0].origin.contains("frame 1") && r[0].origin.contains("mp-1138_103"), "{}", r[0].origin);
 }
 
 #[test]
 fn litraj_unknown_element_rejects_only_its_frame() {
-    let (c, r) = litraj::read_xyz_file(
-        &fixture("litraj/bad_element.xyz"),
-        &LitrajOptions::default(),
-    )
-    .unwrap();
+    let (c, r) = litraj::read_xyz_file(&fixture("litraj/bad_element.xyz"), &LitrajOptions::default()).unwrap();
     assert_eq!(c.len(), 1);
     assert_eq!(r.len(), 1);
-    assert!(
-        r[0].reason.contains("unknown element 'Xx' at line 58"),
-        "{}",
-        r[0].reason
-    );
-    assert!(
-        r[0].origin.contains("frame 2") && r[0].origin.contains("mp-1138_102"),
-        "{}",
-        r[0].origin
-    );
+    assert!(r[0].reason.contains("unknown element 'Xx' at line 58"), "{}", r[0].reason);
+    assert!(r[0].origin.contains("frame 2") && r[0].origin.contains("mp-1138_102"), "{}", r[0].origin);
 }
 
 // ---------------------------------------------------------------- generic manifest
@@ -372,14 +276,8 @@ fn check_manifest_candidates(c: &[Candidate], manifest: &str) {
     assert_eq!(lif.material.class_label.as_deref(), Some("ROCKSALT"));
     assert_eq!(lif.material.path_label.as_deref(), Some("PATH 1"));
     assert_eq!(lif.material.sys_name.as_deref(), Some("LiF_vac"));
-    assert_eq!(
-        lif.material.state,
-        Some(hopdb::record::IntercalationState::Discharged)
-    );
-    assert_eq!(
-        lif.provenance.doi.as_deref(),
-        Some("10.0000/hopdb.fixture.1")
-    );
+    assert_eq!(lif.material.state, Some(hopdb::record::IntercalationState::Discharged));
+    assert_eq!(lif.provenance.doi.as_deref(), Some("10.0000/hopdb.fixture.1"));
     assert_eq!(lif.provenance.source_file, manifest);
     assert_eq!(lif.host_natoms, 62);
     assert!((lif.hop_length - 4.03 / 2f64.sqrt()).abs() < 1e-4);
@@ -393,21 +291,12 @@ fn check_manifest_candidates(c: &[Candidate], manifest: &str) {
 
 #[test]
 fn manifest_csv_and_jsonl() {
-    let (c, r) =
-        generic::read_manifest(&fixture("generic/manifest.csv"), &GenericOptions::default())
-            .unwrap();
+    let (c, r) = generic::read_manifest(&fixture("generic/manifest.csv"), &GenericOptions::default()).unwrap();
     assert!(r.is_empty(), "{r:?}");
     check_manifest_candidates(&c, "manifest.csv");
-    assert_eq!(
-        c[0].record.provenance.citation.as_deref(),
-        Some("Fixture, A. (2024) hand-made LiF hop")
-    );
+    assert_eq!(c[0].record.provenance.citation.as_deref(), Some("Fixture, A. (2024) hand-made LiF hop"));
     assert_eq!(c[0].record.method.code.as_deref(), Some("VASP"));
-    let (c2, r2) = generic::read_manifest(
-        &fixture("generic/manifest.jsonl"),
-        &GenericOptions::default(),
-    )
-    .unwrap();
+    let (c2, r2) = generic::read_manifest(&fixture("generic/manifest.jsonl"), &GenericOptions::default()).unwrap();
     assert!(r2.is_empty(), "{r2:?}");
     check_manifest_candidates(&c2, "manifest.jsonl");
     // The same hops whichever manifest they come from.
@@ -418,10 +307,7 @@ fn manifest_csv_and_jsonl() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::create(dir.path().join("s")).unwrap();
     let groups = store.class_groups().unwrap();
-    let opts = GenericOptions {
-        class_groups: groups,
-        ..GenericOptions::default()
-    };
+    let opts = GenericOptions { class_groups: groups, ..GenericOptions::default() };
     let (c, r) = generic::read_manifest(&fixture("generic/manifest.csv"), &opts).unwrap();
     let rep = import::commit(&store, c, r, &ImportOptions::default(), "manifest").unwrap();
     assert_eq!(rep.added.len(), 2);
@@ -430,15 +316,8 @@ fn manifest_csv_and_jsonl() {
 
 #[test]
 fn candidate_from_files_for_hopdb_add() {
-    let meta = GenericMeta {
-        id: "added-1".into(),
-        xc: Some("SCAN".into()),
-        ..GenericMeta::default()
-    };
-    let opts = GenericOptions {
-        dataset: "papers".into(),
-        ..GenericOptions::default()
-    };
+    let meta = GenericMeta { id: "added-1".into(), xc: Some("SCAN".into()), ..GenericMeta::default() };
+    let opts = GenericOptions { dataset: "papers".into(), ..GenericOptions::default() };
     let c = generic::candidate_from_files(
         &fixture("generic/POSCAR_NaCl_initial"),
         &fixture("generic/NaCl_final.vasp"),
@@ -450,10 +329,7 @@ fn candidate_from_files_for_hopdb_add() {
     .unwrap();
     assert_eq!(c.record.id, "papers:added-1");
     assert_eq!(c.record.fidelity, Fidelity::Dft);
-    assert_eq!(
-        c.record.provenance.source_file,
-        "POSCAR_NaCl_initial,NaCl_final.vasp"
-    );
+    assert_eq!(c.record.provenance.source_file, "POSCAR_NaCl_initial,NaCl_final.vasp");
     // The wrong ion is an error naming it.
     let err = generic::candidate_from_files(
         &fixture("generic/POSCAR_NaCl_initial"),
@@ -469,56 +345,26 @@ fn candidate_from_files_for_hopdb_add() {
 
 #[test]
 fn manifest_missing_file_is_rejected_naming_line_and_field() {
-    let (c, r) = generic::read_manifest(
-        &fixture("generic/bad_missing_file.csv"),
-        &GenericOptions::default(),
-    )
-    .unwrap();
+    let (c, r) = generic::read_manifest(&fixture("generic/bad_missing_file.csv"), &GenericOptions::default()).unwrap();
     assert_eq!(c.len(), 1);
     assert_eq!(r.len(), 1);
-    assert!(
-        r[0].origin
-            .contains("bad_missing_file.csv, line 3 (ghost-1)"),
-        "{}",
-        r[0].origin
-    );
-    assert!(
-        r[0].reason.contains("field final") && r[0].reason.contains("does_not_exist.cif"),
-        "{}",
-        r[0].reason
-    );
+    assert!(r[0].origin.contains("bad_missing_file.csv, line 3 (ghost-1)"), "{}", r[0].origin);
+    assert!(r[0].reason.contains("field final") && r[0].reason.contains("does_not_exist.cif"), "{}", r[0].reason);
 }
 
 #[test]
 fn manifest_negative_em_is_rejected() {
-    let (c, r) = generic::read_manifest(
-        &fixture("generic/bad_negative_em.jsonl"),
-        &GenericOptions::default(),
-    )
-    .unwrap();
+    let (c, r) = generic::read_manifest(&fixture("generic/bad_negative_em.jsonl"), &GenericOptions::default()).unwrap();
     assert!(c.is_empty());
     assert!(r[0].origin.contains("line 1 (lif-neg)"), "{}", r[0].origin);
-    assert!(
-        r[0].reason.contains("field em") && r[0].reason.contains("negative"),
-        "{}",
-        r[0].reason
-    );
+    assert!(r[0].reason.contains("field em") && r[0].reason.contains("negative"), "{}", r[0].reason);
 }
 
 #[test]
 fn manifest_unknown_element_in_cif_is_rejected_with_line() {
-    let (_, r) = generic::read_manifest(
-        &fixture("generic/bad_unknown_element.csv"),
-        &GenericOptions::default(),
-    )
-    .unwrap();
+    let (_, r) = generic::read_manifest(&fixture("generic/bad_unknown_element.csv"), &GenericOptions::default()).unwrap();
     assert_eq!(r.len(), 1);
-    assert!(
-        r[0].reason.contains("field initial")
-            && r[0].reason.contains("unknown element 'Xx' at line 51"),
-        "{}",
-        r[0].reason
-    );
+    assert!(r[0].reason.contains("field initial") && r[0].reason.contains("unknown element 'Xx' at line 51"), "{}", r[0].reason);
 }
 
 #[test]
@@ -535,28 +381,15 @@ fn manifest_unknown_column_is_malformed() {
 fn populated_store(path: &Path) -> Store {
     let store = Store::create(path).unwrap();
     let groups = store.class_groups().unwrap();
-    let gopts = GenericOptions {
-        class_groups: groups,
-        ..GenericOptions::default()
-    };
+    let gopts = GenericOptions { class_groups: groups, ..GenericOptions::default() };
     let (c, r) = generic::read_manifest(&fixture("generic/manifest.csv"), &gopts).unwrap();
     import::commit(&store, c, r, &ImportOptions::default(), "manifest").unwrap();
-    let (c, r) = litraj::read_xyz_file(
-        &fixture("litraj/nebBVSE_2records.xyz"),
-        &LitrajOptions::neb_bvse(),
-    )
-    .unwrap();
+    let (c, r) = litraj::read_xyz_file(&fixture("litraj/nebBVSE_2records.xyz"), &LitrajOptions::neb_bvse()).unwrap();
     import::commit(&store, c, r, &ImportOptions::default(), "bvse").unwrap();
-    let (c, r) = litraj::read_xyz_file(
-        &fixture("litraj/nebDFT_trajectory.xyz"),
-        &LitrajOptions::neb_dft(),
-    )
-    .unwrap();
+    let (c, r) = litraj::read_xyz_file(&fixture("litraj/nebDFT_trajectory.xyz"), &LitrajOptions::neb_dft()).unwrap();
     import::commit(&store, c, r, &ImportOptions::default(), "dft").unwrap();
     // An edit, so that records carry a revision.
-    store
-        .set_class_group("ROCKSALT", "ROCK-SALT", "test revision")
-        .unwrap();
+    store.set_class_group("ROCKSALT", "ROCK-SALT", "test revision").unwrap();
     store
 }
 
@@ -586,10 +419,7 @@ fn jsonl_export_import_round_trip() {
     for id in &ids {
         let (ra, rb) = (a.record(id).unwrap(), b.record(id).unwrap());
         assert_eq!(ra, rb, "record {id} differs after the round trip");
-        assert_eq!(
-            a.structure(&ra.host).unwrap(),
-            b.structure(&rb.host).unwrap()
-        );
+        assert_eq!(a.structure(&ra.host).unwrap(), b.structure(&rb.host).unwrap());
     }
 }
 
@@ -646,25 +476,15 @@ fn xyz_export_reads_back_as_litraj() {
     assert_eq!(c.len(), 5);
     for cand in &c {
         // Match by em and ion to the original.
-        let orig = ids
-            .iter()
-            .map(|id| a.record(id).unwrap())
-            .find(|o| o.em == cand.record.em)
-            .unwrap();
+        let orig = ids.iter().map(|id| a.record(id).unwrap()).find(|o| o.em == cand.record.em).unwrap();
         assert_eq!(orig.ion, cand.record.ion);
         assert_eq!(orig.host_natoms, cand.record.host_natoms);
         assert!((orig.hop_length - cand.record.hop_length).abs() < 1e-6);
         let host = a.structure(&orig.host).unwrap();
-        assert!(
-            import::same_hop(&orig, &host, &cand.record, &cand.host, 1e-4),
-            "{}",
-            orig.id
-        );
+        assert!(import::same_hop(&orig, &host, &cand.record, &cand.host, 1e-4), "{}", orig.id);
     }
     // LiTraj records keep their ids through the XYZ export.
-    assert!(c
-        .iter()
-        .any(|x| x.record.id == "litraj-nebBVSE122k:mp-1138_101"));
+    assert!(c.iter().any(|x| x.record.id == "litraj-nebBVSE122k:mp-1138_101"));
 }
 
 #[test]
@@ -682,22 +502,14 @@ fn exact_json_reads_floats_bit_for_bit() {
     }
     assert!(hopdb::import::jsonl::parse_json_exact("{\"a\": 1,}").is_err());
     assert!(hopdb::import::jsonl::parse_json_exact("[1] x").is_err());
-    assert_eq!(
-        hopdb::import::jsonl::parse_json_exact("\"\\ud83d\\ude00\"").unwrap(),
-        serde_json::json!("\u{1F600}")
-    );
+    assert_eq!(hopdb::import::jsonl::parse_json_exact("\"\\ud83d\\ude00\"").unwrap(), serde_json::json!("\u{1F600}"));
 }
 
 // ---------------------------------------------------------------- streamed (multi-batch) imports
 
 /// Every key of the store as `hopdb stats --storage` counts it, and the records.
 fn store_state(store: &Store) -> (Vec<(String, u64)>, Vec<String>) {
-    let usage = store
-        .keyspace_usage()
-        .unwrap()
-        .into_iter()
-        .map(|u| (format!("{:?}", u.keyspace), u.keys))
-        .collect();
+    let usage = store.keyspace_usage().unwrap().into_iter().map(|u| (format!("{:?}", u.keyspace), u.keys)).collect();
     let ids = store.records().map(|r| r.unwrap().id).collect();
     (usage, ids)
 }
@@ -717,65 +529,21 @@ fn a_multi_batch_import_deduplicates_exactly_across_batches() {
     }
     let mut all = cands.clone();
     all.extend(again);
-    let opts = ImportOptions {
-        batch_records: 7,
-        ..Default::default()
-    };
+    let opts = ImportOptions { batch_records: 7, ..Default::default() };
     let rep = import::commit(&store, all.clone(), vec![], &opts, "two copies").unwrap();
     assert_eq!(rep.added.len(), 65, "60 hops and the 5 other barriers");
-    assert_eq!(
-        rep.duplicates.len(),
-        55,
-        "the copies in later batches are found in the store"
-    );
-    let conflicts = store
-        .records()
-        .map(|r| r.unwrap())
-        .filter(|r| {
-            r.flags
-                .iter()
-                .any(|f| f == import::CONFLICTING_DUPLICATE_FLAG)
-        })
-        .count();
-    assert_eq!(
-        conflicts, 10,
-        "both records of each conflicting pair are flagged"
-    );
+    assert_eq!(rep.duplicates.len(), 55, "the copies in later batches are found in the store");
+    let conflicts = store.records().map(|r| r.unwrap()).filter(|r| r.flags.iter().any(|f| f == import::CONFLICTING_DUPLICATE_FLAG)).count();
+    assert_eq!(conflicts, 10, "both records of each conflicting pair are flagged");
     let log = store.audit_log().unwrap();
-    assert_eq!(
-        log.iter().filter(|e| e.op == "import").count(),
-        1,
-        "one write, published once"
-    );
-    assert_eq!(
-        log.last().unwrap().records,
-        70,
-        "65 inserts and 5 flag updates of earlier batches' records"
-    );
+    assert_eq!(log.iter().filter(|e| e.op == "import").count(), 1, "one write, published once");
+    assert_eq!(log.last().unwrap().records, 70, "65 inserts and 5 flag updates of earlier batches' records");
     // The same import as one batch gives the same store.
     let dir1 = tempfile::tempdir().unwrap();
     let one = Store::create(dir1.path().join("s")).unwrap();
-    let rep1 = import::commit(
-        &one,
-        all,
-        vec![],
-        &ImportOptions {
-            batch_records: 1000,
-            ..Default::default()
-        },
-        "one batch",
-    )
-    .unwrap();
+    let rep1 = import::commit(&one, all, vec![], &ImportOptions { batch_records: 1000, ..Default::default() }, "one batch").unwrap();
     assert_eq!((rep1.added.len(), rep1.duplicates.len()), (65, 55));
-    let recs = |s: &Store| {
-        s.records()
-            .map(|r| {
-                let mut r = r.unwrap();
-                r.revisions.clear();
-                r
-            })
-            .collect::<Vec<_>>()
-    };
+    let recs = |s: &Store| s.records().map(|r| { let mut r = r.unwrap(); r.revisions.clear(); r }).collect::<Vec<_>>();
     assert_eq!(recs(&store), recs(&one));
     // Re-importing adds nothing.
     let again = import::commit(&store, cands, vec![], &opts, "again").unwrap();
@@ -786,14 +554,7 @@ fn a_multi_batch_import_deduplicates_exactly_across_batches() {
 fn a_multi_batch_import_with_a_late_invalid_record_keeps_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::create(dir.path().join("s")).unwrap();
-    import::commit(
-        &store,
-        hopdb::synthetic::bvse_like_corpus(5, 1),
-        vec![],
-        &ImportOptions::default(),
-        "first",
-    )
-    .unwrap();
+    import::commit(&store, hopdb::synthetic::bvse_like_corpus(5, 1), vec![], &ImportOptions::default(), "first").unwrap();
     let before = store_state(&store);
     let mut cands = hopdb::synthetic::bvse_like_corpus(50, 2);
     for c in &mut cands {
@@ -801,49 +562,17 @@ fn a_multi_batch_import_with_a_late_invalid_record_keeps_nothing() {
     }
     cands[41].record.em = f64::NAN;
     cands[45].record.em = -1.0;
-    let opts = ImportOptions {
-        batch_records: 10,
-        ..Default::default()
-    };
+    let opts = ImportOptions { batch_records: 10, ..Default::default() };
     match import::commit(&store, cands.clone(), vec![], &opts, "bad") {
-        Err(ImportError::Invalid(rej)) => {
-            assert_eq!(rej.len(), 2, "every invalid record is reported: {rej:?}")
-        }
+        Err(ImportError::Invalid(rej)) => assert_eq!(rej.len(), 2, "every invalid record is reported: {rej:?}"),
         other => panic!("expected Invalid, got {:?}", other.map(|r| r.added.len())),
     }
-    assert_eq!(
-        store_state(&store),
-        before,
-        "four batches were written and rolled back"
-    );
+    assert_eq!(store_state(&store), before, "four batches were written and rolled back");
     // A dry run of many batches reports what the import would do, and writes nothing.
-    let dry = import::commit(
-        &store,
-        cands.clone(),
-        vec![],
-        &ImportOptions {
-            dry_run: true,
-            skip_invalid: true,
-            batch_records: 10,
-            ..Default::default()
-        },
-        "dry",
-    )
-    .unwrap();
+    let dry = import::commit(&store, cands.clone(), vec![], &ImportOptions { dry_run: true, skip_invalid: true, batch_records: 10, ..Default::default() }, "dry").unwrap();
     assert_eq!((dry.added.len(), dry.rejected.len()), (48, 2));
     assert_eq!(store_state(&store), before);
-    let real = import::commit(
-        &store,
-        cands,
-        vec![],
-        &ImportOptions {
-            skip_invalid: true,
-            batch_records: 10,
-            ..Default::default()
-        },
-        "real",
-    )
-    .unwrap();
+    let real = import::commit(&store, cands, vec![], &ImportOptions { skip_invalid: true, batch_records: 10, ..Default::default() }, "real").unwrap();
     assert_eq!(real.added, dry.added);
     assert_eq!(store.count(), 53);
 }
@@ -857,20 +586,8 @@ fn a_reader_error_after_some_batches_keeps_nothing() {
     let items = cands
         .into_iter()
         .map(|c| Ok(Ok(c)))
-        .chain(std::iter::once(Err(ImportError::Malformed {
-            file: "x.xyz".into(),
-            msg: "line 9: truncated".into(),
-        })));
-    let err = import::commit_stream(
-        &store,
-        items,
-        &ImportOptions {
-            batch_records: 4,
-            ..Default::default()
-        },
-        "broken",
-    )
-    .unwrap_err();
+        .chain(std::iter::once(Err(ImportError::Malformed { file: "x.xyz".into(), msg: "line 9: truncated".into() })));
+    let err = import::commit_stream(&store, items, &ImportOptions { batch_records: 4, ..Default::default() }, "broken").unwrap_err();
     assert!(err.to_string().contains("line 9: truncated"), "{err}");
     assert_eq!(store_state(&store), before);
 }
@@ -879,18 +596,8 @@ fn a_reader_error_after_some_batches_keeps_nothing() {
 fn litraj_streamed_import_equals_the_collected_read() {
     let file = fixture("litraj/nebBVSE_2records.xyz");
     let (c, r) = litraj::read_xyz_file(&file, &LitrajOptions::neb_bvse()).unwrap();
-    let streamed: Vec<_> = litraj::stream_xyz_file(&file, &LitrajOptions::neb_bvse())
-        .unwrap()
-        .collect::<Result<Vec<_>, _>>()
-        .unwrap();
+    let streamed: Vec<_> = litraj::stream_xyz_file(&file, &LitrajOptions::neb_bvse()).unwrap().collect::<Result<Vec<_>, _>>().unwrap();
     assert_eq!(streamed.len(), c.len() + r.len());
-    let ids: Vec<String> = streamed
-        .iter()
-        .filter_map(|x| x.as_ref().ok())
-        .map(|c| c.record.id.clone())
-        .collect();
-    assert_eq!(
-        ids,
-        c.iter().map(|c| c.record.id.clone()).collect::<Vec<_>>()
-    );
+    let ids: Vec<String> = streamed.iter().filter_map(|x| x.as_ref().ok()).map(|c| c.record.id.clone()).collect();
+    assert_eq!(ids, c.iter().map(|c| c.record.id.clone()).collect::<Vec<_>>());
 }

@@ -22,10 +22,7 @@ fn mentions(code: &str, banned: &str) -> bool {
 
 /// The "Layers" table of docs/ARCHITECTURE.md: module -> modules it may use.
 fn allowed_table(doc: &str) -> BTreeMap<String, BTreeSet<String>> {
-    let section = doc
-        .split("\n## Layers")
-        .nth(1)
-        .expect("docs/ARCHITECTURE.md has a '## Layers' section");
+    let section = doc.split("\n## Layers").nth(1).expect("docs/ARCHITECTURE.md has a '## Layers' section");
     let section = section.split("\n## ").next().unwrap_or(section);
     let mut out = BTreeMap::new();
     for line in section.lines().filter(|l| l.starts_with('|')) {
@@ -34,11 +31,7 @@ fn allowed_table(doc: &str) -> BTreeMap<String, BTreeSet<String>> {
             continue;
         }
         let module = cells[1].trim_matches('`').to_string();
-        let uses = cells[2]
-            .split(',')
-            .map(|c| c.trim().trim_matches('`').to_string())
-            .filter(|c| !c.is_empty() && c != "-")
-            .collect();
+        let uses = cells[2].split(',').map(|c| c.trim().trim_matches('`').to_string()).filter(|c| !c.is_empty() && c != "-").collect();
         out.insert(module, uses);
     }
     out
@@ -72,20 +65,13 @@ fn named_modules(code: &str) -> Vec<String> {
         if let Some(group) = after.strip_prefix('{') {
             let end = group.find('}').unwrap_or(group.len());
             for item in group[..end].split(',') {
-                let head: String = item
-                    .trim()
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .collect();
+                let head: String = item.trim().chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
                 if head.starts_with(|c: char| c.is_ascii_lowercase()) && head != "self" {
                     out.push(head);
                 }
             }
         } else {
-            let head: String = after
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
+            let head: String = after.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
             if head.starts_with(|c: char| c.is_ascii_lowercase()) {
                 out.push(head);
             }
@@ -98,12 +84,7 @@ fn named_modules(code: &str) -> Vec<String> {
 /// The top-level module a source file belongs to (`None` for the crate root, the binary and
 /// the CLI, which may use anything).
 fn module_of(rel: &Path) -> Option<String> {
-    let first = rel
-        .components()
-        .next()?
-        .as_os_str()
-        .to_string_lossy()
-        .to_string();
+    let first = rel.components().next()?.as_os_str().to_string_lossy().to_string();
     let name = first.trim_end_matches(".rs").to_string();
     (!matches!(name.as_str(), "lib" | "main" | "cli")).then_some(name)
 }
@@ -120,20 +101,12 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 /// Every breach of the layering in the source files `files` (path relative to `src/`, text).
-fn violations(
-    files: &[(PathBuf, String)],
-    allowed: &BTreeMap<String, BTreeSet<String>>,
-) -> Vec<String> {
+fn violations(files: &[(PathBuf, String)], allowed: &BTreeMap<String, BTreeSet<String>>) -> Vec<String> {
     let mut out = Vec::new();
     for (rel, text) in files {
-        let Some(module) = module_of(rel) else {
-            continue;
-        };
+        let Some(module) = module_of(rel) else { continue };
         let Some(may) = allowed.get(&module) else {
-            out.push(format!(
-                "src/{}: module `{module}` has no row in the Layers table of docs/ARCHITECTURE.md",
-                rel.display()
-            ));
+            out.push(format!("src/{}: module `{module}` has no row in the Layers table of docs/ARCHITECTURE.md", rel.display()));
             continue;
         };
         for (line, code) in checked_code(text) {
@@ -159,76 +132,37 @@ fn root() -> PathBuf {
 
 #[test]
 fn the_library_follows_the_layers_table() {
-    let doc =
-        std::fs::read_to_string(root().join("docs/ARCHITECTURE.md")).expect("docs/ARCHITECTURE.md");
+    let doc = std::fs::read_to_string(root().join("docs/ARCHITECTURE.md")).expect("docs/ARCHITECTURE.md");
     let allowed = allowed_table(&doc);
-    assert!(
-        allowed.len() >= 20,
-        "the Layers table lists {} modules",
-        allowed.len()
-    );
+    assert!(allowed.len() >= 20, "the Layers table lists {} modules", allowed.len());
     let src = root().join("src");
     let mut paths = Vec::new();
     rust_files(&src, &mut paths);
     let files: Vec<(PathBuf, String)> = paths
         .into_iter()
-        .map(|p| {
-            (
-                p.strip_prefix(&src).expect("under src").to_path_buf(),
-                std::fs::read_to_string(&p).expect("readable"),
-            )
-        })
+        .map(|p| (p.strip_prefix(&src).expect("under src").to_path_buf(), std::fs::read_to_string(&p).expect("readable")))
         .collect();
     // Every module in the table exists (a renamed module must be renamed in the table too).
     let present: BTreeSet<String> = files.iter().filter_map(|(rel, _)| module_of(rel)).collect();
     for module in allowed.keys() {
-        assert!(
-            present.contains(module),
-            "the Layers table lists `{module}`, which is not a module of src/"
-        );
+        assert!(present.contains(module), "the Layers table lists `{module}`, which is not a module of src/");
     }
     let bad = violations(&files, &allowed);
-    assert!(
-        bad.is_empty(),
-        "{} layering violation(s):\n{}",
-        bad.len(),
-        bad.join("\n")
-    );
+    assert!(bad.is_empty(), "{} layering violation(s):\n{}", bad.len(), bad.join("\n"));
 }
 
 #[test]
 fn a_back_edge_or_a_print_is_caught() {
-    let allowed: BTreeMap<String, BTreeSet<String>> = [
-        ("store", vec!["record", "structure"]),
-        ("record", vec!["structure"]),
-    ]
-    .into_iter()
-    .map(|(m, u)| (m.to_string(), u.into_iter().map(String::from).collect()))
-    .collect();
+    let allowed: BTreeMap<String, BTreeSet<String>> = [("store", vec!["record", "structure"]), ("record", vec!["structure"])]
+        .into_iter()
+        .map(|(m, u)| (m.to_string(), u.into_iter().map(String::from).collect()))
+        .collect();
     let store = "use crate::record::HopRecord;\nuse crate::{structure, query::exec};\n// crate::import in a comment is fine\nfn f() { eprintln!(\"x\"); }\n#[cfg(test)]\nmod tests { use crate::import; }\n";
-    let files = vec![
-        (PathBuf::from("store.rs"), store.to_string()),
-        (
-            PathBuf::from("record/mod.rs"),
-            "use crate::structure::Lattice;".to_string(),
-        ),
-        (
-            PathBuf::from("cli/mod.rs"),
-            "use crate::query; fn g() { println!(); }".to_string(),
-        ),
-    ];
+    let files = vec![(PathBuf::from("store.rs"), store.to_string()), (PathBuf::from("record/mod.rs"), "use crate::structure::Lattice;".to_string()), (PathBuf::from("cli/mod.rs"), "use crate::query; fn g() { println!(); }".to_string())];
     let bad = violations(&files, &allowed);
     assert_eq!(bad.len(), 2, "{bad:#?}");
-    assert!(
-        bad[0].starts_with("src/store.rs:2: `store` uses `crate::query`"),
-        "{}",
-        bad[0]
-    );
-    assert!(
-        bad[1].contains("src/store.rs:4: `eprintln!` in the library"),
-        "{}",
-        bad[1]
-    );
+    assert!(bad[0].starts_with("src/store.rs:2: `store` uses `crate::query`"), "{}", bad[0]);
+    assert!(bad[1].contains("src/store.rs:4: `eprintln!` in the library"), "{}", bad[1]);
     let unknown = violations(&[(PathBuf::from("newmod.rs"), String::new())], &allowed);
     assert!(unknown[0].contains("`newmod` has no row"), "{unknown:?}");
 }

@@ -18,12 +18,7 @@ const STRATIFIED_42: &str = "69443a049bb30c703826a615e6e616b9943d71e3ed4fe16154d
 fn devi_store() -> (TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::create(dir.path().join("db")).unwrap();
-    let (cands, rejections) = hopdb::import::devi::read_dir_with(
-        Path::new(DEVI_DIR),
-        &store.class_groups().unwrap(),
-        false,
-    )
-    .unwrap();
+    let (cands, rejections) = hopdb::import::devi::read_dir_with(Path::new(DEVI_DIR), &store.class_groups().unwrap(), false).unwrap();
     hopdb::import::commit(&store, cands, rejections, &Default::default(), "test").unwrap();
     assert_eq!(store.count(), 619);
     (dir, store)
@@ -34,12 +29,7 @@ fn records(store: &Store) -> Vec<HopRecord> {
 }
 
 fn opts42() -> StratifiedOptions {
-    StratifiedOptions {
-        test_fraction: 0.10,
-        one_hop_band: (0.01, 0.02),
-        exclude_below: 0.01,
-        seed: 42,
-    }
+    StratifiedOptions { test_fraction: 0.10, one_hop_band: (0.01, 0.02), exclude_below: 0.01, seed: 42 }
 }
 
 /// Check the paper's rules on a train/test split of `items`: groups < 1 % get no test hop,
@@ -61,29 +51,13 @@ fn assert_paper_rules(items: &[SplitItem], s: &split::Split) {
     for (g, (n, t)) in per {
         let share = n as f64 / n_total as f64;
         if share < 0.01 {
-            assert_eq!(
-                t,
-                0,
-                "{g}: {n} hops ({:.2} %) is under 1 %: no test hop",
-                share * 100.0
-            );
+            assert_eq!(t, 0, "{g}: {n} hops ({:.2} %) is under 1 %: no test hop", share * 100.0);
         } else if share < 0.02 {
-            assert_eq!(
-                t,
-                1,
-                "{g}: {n} hops ({:.2} %) is 1-2 %: exactly one test hop",
-                share * 100.0
-            );
+            assert_eq!(t, 1, "{g}: {n} hops ({:.2} %) is 1-2 %: exactly one test hop", share * 100.0);
         } else {
-            assert!(
-                (t as f64 - 0.1 * n as f64).abs() <= 1.0,
-                "{g}: {t} test of {n}"
-            );
+            assert!((t as f64 - 0.1 * n as f64).abs() <= 1.0, "{g}: {t} test of {n}");
             let expected_in_test = t_total as f64 * share;
-            assert!(
-                (t as f64 - expected_in_test).abs() <= 1.0,
-                "{g}: {t} test hops vs {expected_in_test:.2} by share of the whole"
-            );
+            assert!((t as f64 - expected_in_test).abs() <= 1.0, "{g}: {t} test hops vs {expected_in_test:.2} by share of the whole");
         }
     }
 }
@@ -103,17 +77,14 @@ fn paper_partition_is_559_60_with_the_published_class_counts() {
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
     let mut want: BTreeMap<String, usize> = BTreeMap::new();
     for r in json.as_array().unwrap() {
-        *want
-            .entry(r["class"].as_str().unwrap().trim().to_string())
-            .or_default() += 1;
+        *want.entry(r["class"].as_str().unwrap().trim().to_string()).or_default() += 1;
     }
     assert_eq!(want.len(), 25);
     assert_eq!(want.values().sum::<usize>(), 60);
     let by_id: BTreeMap<&str, &HopRecord> = recs.iter().map(|r| (r.id.as_str(), r)).collect();
     let mut got: BTreeMap<String, usize> = BTreeMap::new();
     for id in s.test() {
-        *got.entry(by_id[id.as_str()].material.class_label.clone().unwrap())
-            .or_default() += 1;
+        *got.entry(by_id[id.as_str()].material.class_label.clone().unwrap()).or_default() += 1;
     }
     assert_eq!(got, want);
 
@@ -123,19 +94,8 @@ fn paper_partition_is_559_60_with_the_published_class_counts() {
     assert_eq!(t.columns, ["group", "train", "test", "total"]);
     let total = t.rows.last().unwrap();
     assert_eq!(total[0].to_string(), "TOTAL");
-    assert_eq!(
-        (
-            total[1].to_string(),
-            total[2].to_string(),
-            total[3].to_string()
-        ),
-        ("559".into(), "60".into(), "619".into())
-    );
-    let layered = t
-        .rows
-        .iter()
-        .find(|r| r[0].to_string() == "LAYERED")
-        .unwrap();
+    assert_eq!((total[1].to_string(), total[2].to_string(), total[3].to_string()), ("559".into(), "60".into(), "619".into()));
+    let layered = t.rows.iter().find(|r| r[0].to_string() == "LAYERED").unwrap();
     assert_eq!(layered[2].to_string(), "9");
 }
 
@@ -160,49 +120,24 @@ fn stratified_seed_42_follows_the_paper_rules_and_is_pinned() {
     assert_eq!(test_of("RUTILE"), 1);
     assert_eq!(test_of("SILICATE"), 1);
     assert_eq!(test_of("PEROVSKITE"), 0);
-    assert_eq!(
-        plan.iter()
-            .filter(|p| p.rule == split::GroupRule::OneHop)
-            .count(),
-        4
-    );
+    assert_eq!(plan.iter().filter(|p| p.rule == split::GroupRule::OneHop).count(), 4);
 
     // Item order never matters: reversed items, reversed records.
     let mut rev = items.clone();
     rev.reverse();
-    assert_eq!(
-        split::stratified(&rev, &opts42()).unwrap().fingerprint,
-        STRATIFIED_42
-    );
+    assert_eq!(split::stratified(&rev, &opts42()).unwrap().fingerprint, STRATIFIED_42);
     let mut rrecs = recs.clone();
     rrecs.reverse();
-    assert_eq!(
-        split::stratified(
-            &split::items_from_records(&rrecs, Stratum::Group),
-            &opts42()
-        )
-        .unwrap()
-        .fingerprint,
-        STRATIFIED_42
-    );
+    assert_eq!(split::stratified(&split::items_from_records(&rrecs, Stratum::Group), &opts42()).unwrap().fingerprint, STRATIFIED_42);
 
     // Another seed: same counts, other members.
-    let other = split::stratified(
-        &items,
-        &StratifiedOptions {
-            seed: 43,
-            ..opts42()
-        },
-    )
-    .unwrap();
+    let other = split::stratified(&items, &StratifiedOptions { seed: 43, ..opts42() }).unwrap();
     assert_ne!(other.fingerprint, STRATIFIED_42);
     assert_paper_rules(&items, &other);
 
     // Stratified by the class labels as published: the same rules hold.
     let by_class = split::items_from_records(&recs, Stratum::Class);
-    let c = split::stratified(&by_class, &opts42())
-        .unwrap()
-        .with_param("stratify_by", "class");
+    let c = split::stratified(&by_class, &opts42()).unwrap().with_param("stratify_by", "class");
     assert_paper_rules(&by_class, &c);
     assert!(c.verify());
 }
@@ -211,16 +146,8 @@ fn stratified_seed_42_follows_the_paper_rules_and_is_pinned() {
 fn a_fresh_import_gives_the_same_fingerprint() {
     let (_d1, a) = devi_store();
     let (_d2, b) = devi_store();
-    let sa = split::stratified(
-        &split::items_from_records(&records(&a), Stratum::Group),
-        &opts42(),
-    )
-    .unwrap();
-    let sb = split::stratified(
-        &split::items_from_records(&records(&b), Stratum::Group),
-        &opts42(),
-    )
-    .unwrap();
+    let sa = split::stratified(&split::items_from_records(&records(&a), Stratum::Group), &opts42()).unwrap();
+    let sb = split::stratified(&split::items_from_records(&records(&b), Stratum::Group), &opts42()).unwrap();
     assert_eq!(sa.fingerprint, STRATIFIED_42);
     assert_eq!(sb.fingerprint, STRATIFIED_42);
     assert_eq!(sa.partitions, sb.partitions);
@@ -243,10 +170,7 @@ fn grouped_kfold_keeps_every_host_in_one_fold() {
     let mut fold_of_sid: BTreeMap<&str, &str> = BTreeMap::new();
     for (fold, ids) in &s.partitions {
         for id in ids {
-            assert!(
-                fold_of_id.insert(id.as_str(), fold.as_str()).is_none(),
-                "{id} in two folds"
-            );
+            assert!(fold_of_id.insert(id.as_str(), fold.as_str()).is_none(), "{id} in two folds");
             let r = by_id[id.as_str()];
             for key in [item_of[id.as_str()].host_key.clone(), split::host_key(r)] {
                 if let Some(prev) = fold_of_key.insert(key.clone(), fold.as_str()) {
@@ -254,32 +178,15 @@ fn grouped_kfold_keeps_every_host_in_one_fold() {
                 }
             }
             if let Some(prev) = fold_of_sid.insert(r.host.0.as_str(), fold.as_str()) {
-                assert_eq!(
-                    prev,
-                    fold.as_str(),
-                    "host structure {} in two folds",
-                    r.host
-                );
+                assert_eq!(prev, fold.as_str(), "host structure {} in two folds", r.host);
             }
         }
     }
     assert_eq!(fold_of_id.len(), 619, "every id in exactly one fold");
     let sizes: Vec<usize> = s.partitions.values().map(|v| v.len()).collect();
-    assert!(
-        sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 2,
-        "balanced folds: {sizes:?}"
-    );
+    assert!(sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 2, "balanced folds: {sizes:?}");
     // Path siblings share a key: LiCoO2-like names with a _<n> suffix.
-    let li2mno3: BTreeSet<String> = recs
-        .iter()
-        .filter(|r| {
-            r.material
-                .sys_name
-                .as_deref()
-                .is_some_and(|n| n.starts_with("Li2MnO3_"))
-        })
-        .map(split::host_key)
-        .collect();
+    let li2mno3: BTreeSet<String> = recs.iter().filter(|r| r.material.sys_name.as_deref().is_some_and(|n| n.starts_with("Li2MnO3_"))).map(split::host_key).collect();
     assert_eq!(li2mno3.into_iter().collect::<Vec<_>>(), ["Li|Li2MnO3"]);
 
     // Plain k-fold: every id exactly once too.
@@ -296,43 +203,18 @@ fn learning_curve_subsets_are_nested_and_validation_respects_hosts() {
     let paper = split::from_partition(&recs).unwrap();
     let train = paper.train().to_vec();
     let lc = split::learning_curve(&train, &[50, 100, 200, 400, split::ALL], 42).unwrap();
-    assert_eq!(
-        lc.partition_names(),
-        [
-            "train_50",
-            "train_100",
-            "train_200",
-            "train_400",
-            "train_559"
-        ]
-    );
+    assert_eq!(lc.partition_names(), ["train_50", "train_100", "train_200", "train_400", "train_559"]);
     let names = lc.partition_names();
     for w in names.windows(2) {
         let big: BTreeSet<&String> = lc.partition(w[1]).iter().collect();
-        assert!(
-            lc.partition(w[0]).iter().all(|id| big.contains(id)),
-            "{} inside {}",
-            w[0],
-            w[1]
-        );
+        assert!(lc.partition(w[0]).iter().all(|id| big.contains(id)), "{} inside {}", w[0], w[1]);
     }
     assert_eq!(lc.partition("train_559"), train.as_slice());
     let mut shuffled = train.clone();
     shuffled.reverse();
-    assert_eq!(
-        split::learning_curve(&shuffled, &[50, 100, 200, 400, split::ALL], 42)
-            .unwrap()
-            .fingerprint,
-        lc.fingerprint
-    );
-    assert!(matches!(
-        split::learning_curve(&train, &[600], 42),
-        Err(SplitError::Invalid(_))
-    ));
-    assert!(
-        split::learning_curve(&train, &[559], 42).is_ok(),
-        "exactly all is fine"
-    );
+    assert_eq!(split::learning_curve(&shuffled, &[50, 100, 200, 400, split::ALL], 42).unwrap().fingerprint, lc.fingerprint);
+    assert!(matches!(split::learning_curve(&train, &[600], 42), Err(SplitError::Invalid(_))));
+    assert!(split::learning_curve(&train, &[559], 42).is_ok(), "exactly all is fine");
 
     // A grouped validation set carved out of the paper's training set.
     let items = split::items_from_records(&recs, Stratum::Group);
@@ -340,19 +222,9 @@ fn learning_curve_subsets_are_nested_and_validation_respects_hosts() {
     assert_eq!(v.test(), paper.test());
     assert_eq!(v.train().len() + v.partition("val").len(), 559);
     assert!(!v.partition("val").is_empty() && v.partition("val").len() <= 56);
-    let key: BTreeMap<&str, &str> = items
-        .iter()
-        .map(|it| (it.id.as_str(), it.host_key.as_str()))
-        .collect();
-    let val_hosts: BTreeSet<&str> = v
-        .partition("val")
-        .iter()
-        .map(|id| key[id.as_str()])
-        .collect();
-    assert!(v
-        .train()
-        .iter()
-        .all(|id| !val_hosts.contains(key[id.as_str()])));
+    let key: BTreeMap<&str, &str> = items.iter().map(|it| (it.id.as_str(), it.host_key.as_str())).collect();
+    let val_hosts: BTreeSet<&str> = v.partition("val").iter().map(|id| key[id.as_str()]).collect();
+    assert!(v.train().iter().all(|id| !val_hosts.contains(key[id.as_str()])));
     assert_ne!(v.fingerprint, paper.fingerprint);
 
     // Leave one group out: one pair per normalised group.
@@ -360,11 +232,7 @@ fn learning_curve_subsets_are_nested_and_validation_respects_hosts() {
     let groups: BTreeSet<&str> = items.iter().map(|it| it.group.as_str()).collect();
     assert_eq!(logo.partitions.len(), 2 * groups.len());
     for g in groups {
-        assert_eq!(
-            logo.partition(&format!("test_{g}")).len()
-                + logo.partition(&format!("train_{g}")).len(),
-            619
-        );
+        assert_eq!(logo.partition(&format!("test_{g}")).len() + logo.partition(&format!("train_{g}")).len(), 619);
     }
 }
 
@@ -373,10 +241,7 @@ fn splits_are_stored_listed_exported_and_dropped() {
     let (_dir, store) = devi_store();
     let recs = records(&store);
     let items = split::items_from_records(&recs, Stratum::Group);
-    let s = split::stratified(&items, &opts42())
-        .unwrap()
-        .named("s1")
-        .from_query("SELECT * FROM hops WHERE fidelity = 'dft'");
+    let s = split::stratified(&items, &opts42()).unwrap().named("s1").from_query("SELECT * FROM hops WHERE fidelity = 'dft'");
     split::save(&store, &s, false).unwrap();
     let back = split::load(&store, "s1").unwrap();
     assert_eq!(back, s);
@@ -405,17 +270,9 @@ fn splits_are_stored_listed_exported_and_dropped() {
     assert_eq!(v["partitions"]["test"].as_array().unwrap().len(), 62);
 
     split::drop_split(&store, "paper").unwrap();
-    assert!(matches!(
-        split::load(&store, "paper"),
-        Err(SplitError::NotFound(_))
-    ));
+    assert!(matches!(split::load(&store, "paper"), Err(SplitError::NotFound(_))));
     assert_eq!(split::list(&store).unwrap().len(), 1);
-    let ops: Vec<String> = store
-        .audit_log()
-        .unwrap()
-        .into_iter()
-        .map(|e| e.op)
-        .collect();
+    let ops: Vec<String> = store.audit_log().unwrap().into_iter().map(|e| e.op).collect();
     assert_eq!(ops.iter().filter(|o| *o == "split").count(), 4, "{ops:?}");
 }
 
@@ -423,69 +280,27 @@ fn splits_are_stored_listed_exported_and_dropped() {
 fn bad_input_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::create(dir.path().join("db")).unwrap();
-    let items: Vec<SplitItem> = (0..50)
-        .map(|i| {
-            SplitItem::new(
-                format!("x:{i}"),
-                if i < 40 { "A" } else { "B" },
-                format!("h{i}"),
-            )
-        })
-        .collect();
+    let items: Vec<SplitItem> = (0..50).map(|i| SplitItem::new(format!("x:{i}"), if i < 40 { "A" } else { "B" }, format!("h{i}"))).collect();
     for f in [0.0, 1.5] {
-        let e = split::stratified(
-            &items,
-            &StratifiedOptions {
-                test_fraction: f,
-                ..opts42()
-            },
-        )
-        .unwrap_err();
+        let e = split::stratified(&items, &StratifiedOptions { test_fraction: f, ..opts42() }).unwrap_err();
         assert!(matches!(e, SplitError::Invalid(_)), "{e}");
         assert!(e.to_string().contains("test fraction"), "{e}");
         assert!(split::random(&items, f, 1).is_err());
         assert!(split::carve_validation(&items, f, 1, false).is_err());
     }
-    assert!(matches!(
-        split::stratified(&[], &opts42()),
-        Err(SplitError::Invalid(_))
-    ));
-    assert!(matches!(
-        split::random(&[], 0.1, 1),
-        Err(SplitError::Invalid(_))
-    ));
-    assert!(matches!(
-        split::kfold(&[], 5, 1),
-        Err(SplitError::Invalid(_))
-    ));
-    assert!(matches!(
-        split::grouped_kfold(&[], 5, 1),
-        Err(SplitError::Invalid(_))
-    ));
-    assert!(matches!(
-        split::leave_one_group_out(&[]),
-        Err(SplitError::Invalid(_))
-    ));
-    assert!(matches!(
-        split::from_partition(&[]),
-        Err(SplitError::Invalid(_))
-    ));
-    let inconsistent = StratifiedOptions {
-        exclude_below: 0.05,
-        ..opts42()
-    };
-    assert!(matches!(
-        split::stratified(&items, &inconsistent),
-        Err(SplitError::Invalid(_))
-    ));
+    assert!(matches!(split::stratified(&[], &opts42()), Err(SplitError::Invalid(_))));
+    assert!(matches!(split::random(&[], 0.1, 1), Err(SplitError::Invalid(_))));
+    assert!(matches!(split::kfold(&[], 5, 1), Err(SplitError::Invalid(_))));
+    assert!(matches!(split::grouped_kfold(&[], 5, 1), Err(SplitError::Invalid(_))));
+    assert!(matches!(split::leave_one_group_out(&[]), Err(SplitError::Invalid(_))));
+    assert!(matches!(split::from_partition(&[]), Err(SplitError::Invalid(_))));
+    let inconsistent = StratifiedOptions { exclude_below: 0.05, ..opts42() };
+    assert!(matches!(split::stratified(&items, &inconsistent), Err(SplitError::Invalid(_))));
 
     let e = split::load(&store, "nope").unwrap_err();
     assert!(matches!(e, SplitError::NotFound(_)));
     assert_eq!(e.to_string(), "no split named 'nope'");
-    assert!(matches!(
-        split::drop_split(&store, "nope"),
-        Err(SplitError::NotFound(_))
-    ));
+    assert!(matches!(split::drop_split(&store, "nope"), Err(SplitError::NotFound(_))));
 
     let s = split::random(&items, 0.2, 1).unwrap().named("dup");
     split::save(&store, &s, false).unwrap();
@@ -494,14 +309,7 @@ fn bad_input_is_an_error() {
 
     let ids = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     let e = split::from_ids(&ids(&["a", "b", "c"]), &ids(&["c", "a"])).unwrap_err();
-    assert!(
-        e.to_string()
-            .contains("2 id(s) in both train and test: a, c"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("2 id(s) in both train and test: a, c"), "{e}");
     let manual = split::from_ids(&ids(&["a", "b"]), &ids(&["c"])).unwrap();
-    assert_eq!(
-        split::unknown_ids(&store, &manual).unwrap(),
-        ["a", "b", "c"]
-    );
+    assert_eq!(split::unknown_ids(&store, &manual).unwrap(), ["a", "b", "c"]);
 }

@@ -4,18 +4,18 @@
 
 use hopdb::import::source::{self, Added, HopStructures, NewRecord, Source};
 use hopdb::import::{ImportError, ImportOptions, ImportReport};
+use hopdb::workflow::screen::NewHop;
 use hopdb::record::{Edit, Fidelity, HopRecord, HopView, IntercalationState, SourcePartition};
+use hopdb::table::Value;
 use hopdb::store::{Store, StoreError};
 use hopdb::structure::{Lattice, Structure, Vec3};
-use hopdb::table::arrow::arrow_array::ffi_stream::FFI_ArrowArrayStream;
-use hopdb::table::arrow::arrow_array::{RecordBatch, RecordBatchIterator};
-use hopdb::table::Value;
-use hopdb::workflow::screen::NewHop;
 use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyCapsule, PyDict, PyFloat, PyInt, PyList, PyTuple};
-use std::path::PathBuf;
+use hopdb::table::arrow::arrow_array::ffi_stream::FFI_ArrowArrayStream;
+use hopdb::table::arrow::arrow_array::{RecordBatch, RecordBatchIterator};
 use std::sync::Mutex;
+use std::path::PathBuf;
 use std::sync::RwLock;
 
 /// mimalloc for the Rust side of the extension (Python objects keep Python's allocator): the
@@ -24,26 +24,11 @@ use std::sync::RwLock;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-pyo3::create_exception!(
-    _hopdb,
-    Error,
-    PyException,
-    "Base class of every error hopdb raises."
-);
+pyo3::create_exception!(_hopdb, Error, PyException, "Base class of every error hopdb raises.");
 pyo3::create_exception!(_hopdb, QueryError, Error, "A HopQL statement did not parse or validate; `.line` and `.column` (1-based) locate the offending token, and str() shows the line with a caret under it.");
-pyo3::create_exception!(
-    _hopdb,
-    StoreLockedError,
-    Error,
-    "Another process holds the store (one process at a time: close it there first)."
-);
+pyo3::create_exception!(_hopdb, StoreLockedError, Error, "Another process holds the store (one process at a time: close it there first).");
 pyo3::create_exception!(_hopdb, ImportRejected, Error, "An import wrote nothing: `.rejections` lists (file, record, field, message) for every rejected record.");
-pyo3::create_exception!(
-    _hopdb,
-    NotFound,
-    Error,
-    "No record, split or model with that name."
-);
+pyo3::create_exception!(_hopdb, NotFound, Error, "No record, split or model with that name.");
 
 // ---------------------------------------------------------------------------------------
 // Errors
@@ -96,9 +81,7 @@ impl From<hopdb::workflow::WorkflowError> for Failure {
 fn store_err(e: &StoreError) -> PyErr {
     match e {
         StoreError::Locked(_) => StoreLockedError::new_err(e.to_string()),
-        StoreError::NotFound(_) | StoreError::NoSuchRecord(_) | StoreError::NotAStore(_) => {
-            NotFound::new_err(e.to_string())
-        }
+        StoreError::NotFound(_) | StoreError::NoSuchRecord(_) | StoreError::NotAStore(_) => NotFound::new_err(e.to_string()),
         _ => Error::new_err(e.to_string()),
     }
 }
@@ -151,15 +134,8 @@ impl Failure {
                 rejected(py, msg, rows)
             }
             Failure::Import(e @ ImportError::Malformed { .. }) => {
-                let ImportError::Malformed { file, msg } = &e else {
-                    unreachable!()
-                };
-                let row = (
-                    file.display().to_string(),
-                    String::new(),
-                    String::new(),
-                    msg.clone(),
-                );
+                let ImportError::Malformed { file, msg } = &e else { unreachable!() };
+                let row = (file.display().to_string(), String::new(), String::new(), msg.clone());
                 rejected(py, e.to_string(), vec![row])
             }
             Failure::Import(ImportError::Store(e)) => store_err(&e),
@@ -226,30 +202,18 @@ fn json_to_py<'py>(py: Python<'py>, v: &serde_json::Value) -> PyResult<Bound<'py
 }
 
 fn report_to_py<'py>(py: Python<'py>, r: &ImportReport) -> PyResult<Bound<'py, PyAny>> {
-    json_to_py(
-        py,
-        &serde_json::to_value(r).map_err(|e| Error::new_err(e.to_string()))?,
-    )
+    json_to_py(py, &serde_json::to_value(r).map_err(|e| Error::new_err(e.to_string()))?)
 }
 
 /// A structure from a cell (rows are lattice vectors, Angstrom), element symbols and fractional
 /// coordinates.
-fn structure_from(
-    cell: [[f64; 3]; 3],
-    symbols: &[String],
-    frac: &[Vec3],
-    what: &str,
-) -> Res<Structure> {
+fn structure_from(cell: [[f64; 3]; 3], symbols: &[String], frac: &[Vec3], what: &str) -> Res<Structure> {
     let lattice = Lattice::new(cell).map_err(|e| Failure::Value(format!("{what}: cell: {e}")))?;
     let species = symbols
         .iter()
-        .map(|s| {
-            hopdb::element::Element::from_symbol(s)
-                .map_err(|e| Failure::Value(format!("{what}: {e}")))
-        })
+        .map(|s| hopdb::element::Element::from_symbol(s).map_err(|e| Failure::Value(format!("{what}: {e}"))))
         .collect::<Res<Vec<_>>>()?;
-    Structure::new(lattice, species, frac.to_vec())
-        .map_err(|e| Failure::Value(format!("{what}: {e}")))
+    Structure::new(lattice, species, frac.to_vec()).map_err(|e| Failure::Value(format!("{what}: {e}")))
 }
 
 type Sites = ([[f64; 3]; 3], Vec<String>, Vec<Vec3>);
@@ -257,19 +221,12 @@ type Sites = ([[f64; 3]; 3], Vec<String>, Vec<Vec3>);
 /// The sites of one view of a stored hop: the library's [`HopView`]s, except that `centroid`
 /// is LiTraj's centroid frame with its `X` marker ([`HopRecord::litraj_centroid_sites`]).
 fn view_sites(r: &HopRecord, host: &Structure, view: &str) -> Res<Sites> {
-    let v = HopView::parse(view).ok_or_else(|| {
-        Failure::Value(format!(
-            "unknown view '{view}' (initial, final, band or centroid)"
-        ))
-    })?;
+    let v = HopView::parse(view).ok_or_else(|| Failure::Value(format!("unknown view '{view}' (initial, final, band or centroid)")))?;
     let (symbols, frac) = match v {
         HopView::Centroid => r.litraj_centroid_sites(host),
         other => {
             let s = other.structure(r, host);
-            (
-                s.species.iter().map(|e| e.symbol().to_string()).collect(),
-                s.frac,
-            )
+            (s.species.iter().map(|e| e.symbol().to_string()).collect(), s.frac)
         }
     };
     Ok((*host.lattice.matrix(), symbols, frac))
@@ -283,16 +240,9 @@ fn new_hops(hops: &[(Sites, Sites, Option<String>)]) -> Res<Vec<NewHop>> {
             let what = |s: &str| format!("hop {} {s}", i + 1);
             let ion = match ion {
                 None => None,
-                Some(x) => Some(
-                    hopdb::element::Element::from_symbol(x)
-                        .map_err(|e| Failure::Value(format!("{}: {e}", what("ion"))))?,
-                ),
+                Some(x) => Some(hopdb::element::Element::from_symbol(x).map_err(|e| Failure::Value(format!("{}: {e}", what("ion"))))?),
             };
-            Ok(NewHop {
-                initial: structure_from(a.0, &a.1, &a.2, &what("initial"))?,
-                final_: structure_from(b.0, &b.1, &b.2, &what("final"))?,
-                ion,
-            })
+            Ok(NewHop { initial: structure_from(a.0, &a.1, &a.2, &what("initial"))?, final_: structure_from(b.0, &b.1, &b.2, &what("final"))?, ion })
         })
         .collect()
 }
@@ -305,9 +255,7 @@ fn as_of_of(v: Option<&Bound<'_, PyAny>>) -> PyResult<Option<hopdb::store::AsOf>
         return Ok(None);
     }
     if v.is_instance_of::<pyo3::types::PyBool>() {
-        return Err(pyo3::exceptions::PyTypeError::new_err(
-            "as_of must be a data version (int) or a time (str), not a bool",
-        ));
+        return Err(pyo3::exceptions::PyTypeError::new_err("as_of must be a data version (int) or a time (str), not a bool"));
     }
     if let Ok(n) = v.extract::<u64>() {
         return Ok(Some(hopdb::store::AsOf::Version(n)));
@@ -315,21 +263,12 @@ fn as_of_of(v: Option<&Bound<'_, PyAny>>) -> PyResult<Option<hopdb::store::AsOf>
     if let Ok(t) = v.extract::<String>() {
         return Ok(Some(hopdb::store::AsOf::Time(t)));
     }
-    Err(pyo3::exceptions::PyTypeError::new_err(format!(
-        "as_of must be a data version (int >= 0) or a time (str), got {}",
-        v.get_type().name()?
-    )))
+    Err(pyo3::exceptions::PyTypeError::new_err(format!("as_of must be a data version (int >= 0) or a time (str), got {}", v.get_type().name()?)))
 }
 
 /// Parse one statement with its parameters, set its AS OF when given, and run it.
-fn run_as_of(
-    s: &Store,
-    hql: &str,
-    params: &[Value],
-    as_of: Option<hopdb::store::AsOf>,
-) -> Res<hopdb::table::ResultTable> {
-    let mut stmt = hopdb::query::parse_statement_with_params(hql, params)
-        .map_err(hopdb::query::exec::ExecError::from)?;
+fn run_as_of(s: &Store, hql: &str, params: &[Value], as_of: Option<hopdb::store::AsOf>) -> Res<hopdb::table::ResultTable> {
+    let mut stmt = hopdb::query::parse_statement_with_params(hql, params).map_err(hopdb::query::exec::ExecError::from)?;
     if let Some(a) = as_of {
         stmt.set_as_of(a).map_err(Failure::Value)?;
     }
@@ -337,9 +276,7 @@ fn run_as_of(
 }
 
 fn params_of(params: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Value>> {
-    let Some(list) = params else {
-        return Ok(vec![]);
-    };
+    let Some(list) = params else { return Ok(vec![]) };
     let mut out = Vec::new();
     for (k, item) in list.try_iter()?.enumerate() {
         let item = item?;
@@ -356,15 +293,8 @@ fn params_of(params: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Value>> {
         } else if let Ok(l) = item.extract::<Vec<String>>() {
             Value::List(l)
         } else {
-            let t = item
-                .get_type()
-                .name()
-                .map(|n| n.to_string())
-                .unwrap_or_default();
-            return Err(PyTypeError::new_err(format!(
-                "parameter {}: cannot bind a {t} (None, bool, int, float, str or a list of str)",
-                k + 1
-            )));
+            let t = item.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+            return Err(PyTypeError::new_err(format!("parameter {}: cannot bind a {t} (None, bool, int, float, str or a list of str)", k + 1)));
         };
         out.push(v);
     }
@@ -376,27 +306,18 @@ fn partition_of(p: Option<&str>) -> Res<Option<SourcePartition>> {
         None => Ok(None),
         Some("train") => Ok(Some(SourcePartition::Train)),
         Some("test") => Ok(Some(SourcePartition::Test)),
-        Some(o) => Err(Failure::Value(format!(
-            "unknown partition '{o}' (train or test)"
-        ))),
+        Some(o) => Err(Failure::Value(format!("unknown partition '{o}' (train or test)"))),
     }
 }
 
 /// The `id` column of a result table.
 fn ids_of(t: hopdb::table::ResultTable) -> Res<Vec<String>> {
-    let col = t.columns.iter().position(|c| c == "id").ok_or_else(|| {
-        Failure::Other(format!(
-            "the statement returns no 'id' column (it returns: {})",
-            t.columns.join(", ")
-        ))
-    })?;
+    let col = t.columns.iter().position(|c| c == "id").ok_or_else(|| Failure::Other(format!("the statement returns no 'id' column (it returns: {})", t.columns.join(", "))))?;
     t.rows
         .into_iter()
         .map(|mut r| match std::mem::replace(&mut r[col], Value::Null) {
             Value::Str(id) => Ok(id),
-            other => Err(Failure::Other(format!(
-                "the 'id' column holds {other}, not a record id"
-            ))),
+            other => Err(Failure::Other(format!("the 'id' column holds {other}, not a record id"))),
         })
         .collect()
 }
@@ -414,9 +335,7 @@ impl ArrowStream {
     fn of(batch: RecordBatch) -> ArrowStream {
         let schema = batch.schema();
         let reader = RecordBatchIterator::new(vec![Ok(batch)], schema);
-        ArrowStream {
-            stream: Mutex::new(Some(FFI_ArrowArrayStream::new(Box::new(reader)))),
-        }
+        ArrowStream { stream: Mutex::new(Some(FFI_ArrowArrayStream::new(Box::new(reader)))) }
     }
 }
 
@@ -425,31 +344,17 @@ impl ArrowStream {
     /// The Arrow PyCapsule stream protocol: a capsule named `arrow_array_stream` holding the
     /// C stream (consumed once).
     #[pyo3(signature = (requested_schema = None))]
-    fn __arrow_c_stream__<'py>(
-        &self,
-        py: Python<'py>,
-        requested_schema: Option<Bound<'py, PyAny>>,
-    ) -> PyResult<Bound<'py, PyCapsule>> {
+    fn __arrow_c_stream__<'py>(&self, py: Python<'py>, requested_schema: Option<Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyCapsule>> {
         // The protocol lets a producer ignore a requested schema: the result keeps its own types.
         let _ = requested_schema;
-        let stream = self
-            .stream
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-            .ok_or_else(|| Error::new_err("this Arrow stream was already consumed"))?;
+        let stream = self.stream.lock().unwrap_or_else(|p| p.into_inner()).take().ok_or_else(|| Error::new_err("this Arrow stream was already consumed"))?;
         PyCapsule::new_with_value(py, stream, c"arrow_array_stream")
     }
 }
 
 /// A result table as a `pyarrow.Table`, through the Arrow C stream interface.
-fn to_pyarrow<'py>(
-    py: Python<'py>,
-    table: hopdb::table::ResultTable,
-) -> PyResult<Bound<'py, PyAny>> {
-    let batch = py
-        .detach(move || hopdb::table::arrow::to_record_batch(&table))
-        .map_err(|e| Error::new_err(format!("cannot convert the result to Arrow: {e}")))?;
+fn to_pyarrow<'py>(py: Python<'py>, table: hopdb::table::ResultTable) -> PyResult<Bound<'py, PyAny>> {
+    let batch = py.detach(move || hopdb::table::arrow::to_record_batch(&table)).map_err(|e| Error::new_err(format!("cannot convert the result to Arrow: {e}")))?;
     let stream = Bound::new(py, ArrowStream::of(batch))?;
     py.import("pyarrow")?.call_method1("table", (stream,))
 }
@@ -467,11 +372,7 @@ struct PyStore {
 
 impl PyStore {
     /// Run `f` on the open store with the GIL released.
-    fn with<T: Send>(
-        &self,
-        py: Python<'_>,
-        f: impl FnOnce(&Store) -> Res<T> + Send,
-    ) -> PyResult<T> {
+    fn with<T: Send>(&self, py: Python<'_>, f: impl FnOnce(&Store) -> Res<T> + Send) -> PyResult<T> {
         let out = py.detach(|| {
             let guard = self.store.read().unwrap_or_else(|p| p.into_inner());
             match guard.as_ref() {
@@ -501,21 +402,11 @@ impl PyStore {
 
     /// After an import that wrote `written` records: compact when `allowed` and the import at
     /// least doubled the store ([`hopdb::import::worth_compacting`], as the CLI does).
-    fn compact_after_import(
-        &self,
-        py: Python<'_>,
-        written: usize,
-        allowed: bool,
-    ) -> PyResult<Option<hopdb::store::CompactReport>> {
-        if !allowed
-            || written == 0
-            || !self.with(py, |s| Ok(hopdb::import::worth_compacting(s, written)?))?
-        {
+    fn compact_after_import(&self, py: Python<'_>, written: usize, allowed: bool) -> PyResult<Option<hopdb::store::CompactReport>> {
+        if !allowed || written == 0 || !self.with(py, |s| Ok(hopdb::import::worth_compacting(s, written)?))? {
             return Ok(None);
         }
-        py.detach(|| self.compact_now())
-            .map(Some)
-            .map_err(|e| e.to_py_err(py))
+        py.detach(|| self.compact_now()).map(Some).map_err(|e| e.to_py_err(py))
     }
 }
 
@@ -523,11 +414,7 @@ impl PyStore {
 fn compaction_to_py(py: Python<'_>, r: Option<hopdb::store::CompactReport>) -> PyResult<Py<PyAny>> {
     match r {
         None => Ok(py.None()),
-        Some(r) => Ok(json_to_py(
-            py,
-            &serde_json::to_value(&r).map_err(|e| Error::new_err(e.to_string()))?,
-        )?
-        .unbind()),
+        Some(r) => Ok(json_to_py(py, &serde_json::to_value(&r).map_err(|e| Error::new_err(e.to_string()))?)?.unbind()),
     }
 }
 
@@ -538,19 +425,8 @@ impl PyStore {
     #[pyo3(signature = (path, create = false))]
     fn new(py: Python<'_>, path: PathBuf, create: bool) -> PyResult<Self> {
         let p = path.clone();
-        let store = py
-            .detach(move || {
-                if create {
-                    Store::open_or_create(&p)
-                } else {
-                    Store::open(&p)
-                }
-            })
-            .map_err(|e| store_err(&e))?;
-        Ok(PyStore {
-            path,
-            store: RwLock::new(Some(store)),
-        })
+        let store = py.detach(move || if create { Store::open_or_create(&p) } else { Store::open(&p) }).map_err(|e| store_err(&e))?;
+        Ok(PyStore { path, store: RwLock::new(Some(store)) })
     }
 
     /// The store's path.
@@ -562,10 +438,7 @@ impl PyStore {
     /// True once closed.
     #[getter]
     fn closed(&self) -> bool {
-        self.store
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_none()
+        self.store.read().unwrap_or_else(|p| p.into_inner()).is_none()
     }
 
     /// Release the store (its lock and files); later calls raise `hopdb.Error`.
@@ -598,11 +471,7 @@ impl PyStore {
         self.with(py, move |s| {
             let r = s.record(&s.resolve_id(&id)?)?;
             let h = s.structure(&r.host)?;
-            Ok((
-                *h.lattice.matrix(),
-                h.species.iter().map(|e| e.symbol().to_string()).collect(),
-                h.frac.clone(),
-            ))
+            Ok((*h.lattice.matrix(), h.species.iter().map(|e| e.symbol().to_string()).collect(), h.frac.clone()))
         })
     }
 
@@ -642,49 +511,18 @@ impl PyStore {
         let dataset_or = |d: &str| dataset.clone().unwrap_or_else(|| d.to_string());
         let src = match kind {
             "devi" => Source::Devi { dir: path, mlip },
-            "band" => Source::Band {
-                file: path,
-                dataset: dataset_or("devi2025"),
-                partition: part,
-                tabulation,
-            },
-            "endpoints" => Source::Endpoints {
-                file: path,
-                dataset: dataset_or("devi2025"),
-                partition: part,
-                tabulation,
-            },
+            "band" => Source::Band { file: path, dataset: dataset_or("devi2025"), partition: part, tabulation },
+            "endpoints" => Source::Endpoints { file: path, dataset: dataset_or("devi2025"), partition: part, tabulation },
             "xyz" => {
                 let f = fidelity.as_deref().unwrap_or("bvse");
-                let fidelity = Fidelity::parse(f).ok_or_else(|| {
-                    PyValueError::new_err(format!(
-                        "unknown fidelity '{f}' (dft, bvse, mlip, experiment)"
-                    ))
-                })?;
-                Source::Xyz {
-                    file: path,
-                    fidelity,
-                    dataset: dataset.clone(),
-                    trajectory,
-                }
+                let fidelity = Fidelity::parse(f).ok_or_else(|| PyValueError::new_err(format!("unknown fidelity '{f}' (dft, bvse, mlip, experiment)")))?;
+                Source::Xyz { file: path, fidelity, dataset: dataset.clone(), trajectory }
             }
-            "manifest" => Source::Manifest {
-                file: path,
-                dataset: dataset_or(hopdb::import::generic::DEFAULT_DATASET),
-            },
+            "manifest" => Source::Manifest { file: path, dataset: dataset_or(hopdb::import::generic::DEFAULT_DATASET) },
             "jsonl" => Source::Jsonl { file: path },
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "unknown import kind '{other}'"
-                )))
-            }
+            other => return Err(PyValueError::new_err(format!("unknown import kind '{other}'"))),
         };
-        let opts = ImportOptions {
-            skip_invalid,
-            strict,
-            dry_run,
-            ..Default::default()
-        };
+        let opts = ImportOptions { skip_invalid, strict, dry_run, ..Default::default() };
         let report = self.with(py, move |s| Ok(source::import(s, &src, &opts)?))?;
         let written = if dry_run { 0 } else { report.added.len() };
         let compaction = self.compact_after_import(py, written, compact)?;
@@ -719,45 +557,20 @@ impl PyStore {
         code: Option<String>,
     ) -> PyResult<(bool, String, Vec<String>)> {
         let conv = || -> Res<NewRecord> {
-            let ion = hopdb::element::Element::from_symbol(&ion)
-                .map_err(|e| Failure::Value(format!("ion: {e}")))?;
+            let ion = hopdb::element::Element::from_symbol(&ion).map_err(|e| Failure::Value(format!("ion: {e}")))?;
             let ini = structure_from(initial.0, &initial.1, &initial.2, "initial")?;
             let fin = structure_from(final_.0, &final_.1, &final_.2, "final")?;
             let state = match state.as_deref() {
                 None => None,
-                Some(s) => Some(IntercalationState::parse(s).ok_or_else(|| {
-                    Failure::Value(format!(
-                        "unknown state '{s}' (charged, discharged or intermediate)"
-                    ))
-                })?),
+                Some(s) => Some(IntercalationState::parse(s).ok_or_else(|| Failure::Value(format!("unknown state '{s}' (charged, discharged or intermediate)")))?),
             };
             let fidelity = match fidelity.as_deref() {
                 None => None,
-                Some(f) => Some(Fidelity::parse(f).ok_or_else(|| {
-                    Failure::Value(format!(
-                        "unknown fidelity '{f}' (dft, bvse, mlip, experiment)"
-                    ))
-                })?),
+                Some(f) => Some(Fidelity::parse(f).ok_or_else(|| Failure::Value(format!("unknown fidelity '{f}' (dft, bvse, mlip, experiment)")))?),
             };
-            let meta = hopdb::import::generic::GenericMeta {
-                id: id.unwrap_or_default(),
-                xc,
-                doi,
-                citation,
-                notes,
-                class: class_label,
-                sys_name,
-                path,
-                state,
-                fidelity,
-                code,
-            };
+            let meta = hopdb::import::generic::GenericMeta { id: id.unwrap_or_default(), xc, doi, citation, notes, class: class_label, sys_name, path, state, fidelity, code };
             Ok(NewRecord {
-                structures: HopStructures::InMemory {
-                    initial: ini,
-                    final_: fin,
-                    what: "python:ase.Atoms".into(),
-                },
+                structures: HopStructures::InMemory { initial: ini, final_: fin, what: "python:ase.Atoms".into() },
                 ion,
                 em,
                 meta,
@@ -797,11 +610,7 @@ impl PyStore {
             edits.push(Edit::Xc(x));
         }
         if let Some(x) = state {
-            let s = IntercalationState::parse(&x).ok_or_else(|| {
-                PyValueError::new_err(format!(
-                    "unknown state '{x}' (charged, discharged or intermediate)"
-                ))
-            })?;
+            let s = IntercalationState::parse(&x).ok_or_else(|| PyValueError::new_err(format!("unknown state '{x}' (charged, discharged or intermediate)")))?;
             edits.push(Edit::State(s));
         }
         if let Some(x) = doi {
@@ -833,13 +642,7 @@ impl PyStore {
     /// Run one HopQL statement (`?` bound to `params`; a SELECT answered as of `as_of`, a
     /// data version or a time, when given); the result as a `pyarrow.Table`.
     #[pyo3(signature = (hql, params = None, as_of = None))]
-    fn query<'py>(
-        &self,
-        py: Python<'py>,
-        hql: String,
-        params: Option<&Bound<'_, PyAny>>,
-        as_of: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    fn query<'py>(&self, py: Python<'py>, hql: String, params: Option<&Bound<'_, PyAny>>, as_of: Option<&Bound<'_, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
         let params = params_of(params)?;
         let as_of = as_of_of(as_of)?;
         let table = self.with(py, move |s| run_as_of(s, &hql, &params, as_of))?;
@@ -859,24 +662,8 @@ impl PyStore {
     /// (id, change, field, old, new, reason) with change `added`, `removed` or `changed`.
     #[pyo3(signature = (a, b = None))]
     #[allow(clippy::type_complexity)]
-    fn diff(
-        &self,
-        py: Python<'_>,
-        a: &Bound<'_, PyAny>,
-        b: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<
-        Vec<(
-            String,
-            String,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-        )>,
-    > {
-        let a = as_of_of(Some(a))?.ok_or_else(|| {
-            pyo3::exceptions::PyTypeError::new_err("diff needs a first version (int) or time (str)")
-        })?;
+    fn diff(&self, py: Python<'_>, a: &Bound<'_, PyAny>, b: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(String, String, Option<String>, Option<String>, Option<String>, Option<String>)>> {
+        let a = as_of_of(Some(a))?.ok_or_else(|| pyo3::exceptions::PyTypeError::new_err("diff needs a first version (int) or time (str)"))?;
         let b = as_of_of(b)?;
         self.with(py, move |s| {
             let from = s.resolve_version(&a)?.seq;
@@ -885,29 +672,16 @@ impl PyStore {
                 None => s.version()?.seq,
             };
             if from > to {
-                return Err(Failure::Value(format!(
-                    "diff({from}, {to}): the first version must not be later than the second"
-                )));
+                return Err(Failure::Value(format!("diff({from}, {to}): the first version must not be later than the second")));
             }
             let mut out = Vec::new();
             for (id, c) in s.diff(from, to)? {
                 match c {
-                    hopdb::store::Change::Added => {
-                        out.push((id, "added".into(), None, None, None, None))
-                    }
-                    hopdb::store::Change::Removed => {
-                        out.push((id, "removed".into(), None, None, None, None))
-                    }
+                    hopdb::store::Change::Added => out.push((id, "added".into(), None, None, None, None)),
+                    hopdb::store::Change::Removed => out.push((id, "removed".into(), None, None, None, None)),
                     hopdb::store::Change::Changed(fields) => {
                         for f in fields {
-                            out.push((
-                                id.clone(),
-                                "changed".into(),
-                                Some(f.field),
-                                Some(f.old),
-                                Some(f.new),
-                                f.reason,
-                            ));
+                            out.push((id.clone(), "changed".into(), Some(f.field), Some(f.old), Some(f.new), f.reason));
                         }
                     }
                 }
@@ -919,10 +693,7 @@ impl PyStore {
     /// Remove records (a retraction, with a reason); returns the new data version.
     fn remove(&self, py: Python<'_>, ids: Vec<String>, reason: String) -> PyResult<(u64, String)> {
         self.with(py, move |s| {
-            let ids = ids
-                .iter()
-                .map(|id| s.resolve_id(id))
-                .collect::<Result<Vec<_>, _>>()?;
+            let ids = ids.iter().map(|id| s.resolve_id(id)).collect::<Result<Vec<_>, _>>()?;
             let v = s.remove(&ids, &reason)?;
             Ok((v.seq, v.at))
         })
@@ -932,70 +703,36 @@ impl PyStore {
     /// given as (initial sites, final sites, ion or None), with their MLIP barriers when the
     /// model reads them (`mlip`: one per hop, None where the NEB failed); nothing is written.
     #[pyo3(signature = (model, hops, mlip = None))]
-    fn predict(
-        &self,
-        py: Python<'_>,
-        model: String,
-        hops: Vec<(Sites, Sites, Option<String>)>,
-        mlip: Option<Vec<Option<f64>>>,
-    ) -> PyResult<Vec<f64>> {
+    fn predict(&self, py: Python<'_>, model: String, hops: Vec<(Sites, Sites, Option<String>)>, mlip: Option<Vec<Option<f64>>>) -> PyResult<Vec<f64>> {
         let new = new_hops(&hops).map_err(|e| e.to_py_err(py))?;
-        self.with(py, move |s| {
-            Ok(hopdb::workflow::screen::predict_new_with(
-                s,
-                &model,
-                &new,
-                mlip.as_deref(),
-            )?)
-        })
+        self.with(py, move |s| Ok(hopdb::workflow::screen::predict_new_with(s, &model, &new, mlip.as_deref())?))
     }
 
     /// What the stored model `model` reads of a hop besides its structures:
     /// `{"mlip": label or None, "bvse": bool}`.
     fn model_needs<'py>(&self, py: Python<'py>, model: String) -> PyResult<Bound<'py, PyAny>> {
         let needs = self.with(py, move |s| {
-            let rec = hopdb::model::registry::load(s, &model)
-                .map_err(hopdb::workflow::WorkflowError::from)?;
-            serde_json::to_value(hopdb::workflow::linked_needs(&rec)?)
-                .map_err(|e| Failure::Other(e.to_string()))
+            let rec = hopdb::model::registry::load(s, &model).map_err(hopdb::workflow::WorkflowError::from)?;
+            serde_json::to_value(hopdb::workflow::linked_needs(&rec)?).map_err(|e| Failure::Other(e.to_string()))
         })?;
         json_to_py(py, &needs)
     }
 
     /// The initial and final sites of hops that are not in the store, each built exactly as an
     /// import builds it (the ion first, then the host: the layout of `sites(id, "initial")`).
-    fn new_hop_sites(
-        &self,
-        py: Python<'_>,
-        hops: Vec<(Sites, Sites, Option<String>)>,
-    ) -> PyResult<Vec<(Sites, Sites)>> {
+    fn new_hop_sites(&self, py: Python<'_>, hops: Vec<(Sites, Sites, Option<String>)>) -> PyResult<Vec<(Sites, Sites)>> {
         let new = new_hops(&hops).map_err(|e| e.to_py_err(py))?;
-        let built = hopdb::workflow::screen::new_records(&new)
-            .map_err(|e| Failure::from(e).to_py_err(py))?;
-        built
-            .iter()
-            .map(|(r, h)| Ok((view_sites(r, h, "initial")?, view_sites(r, h, "final")?)))
-            .collect::<Res<Vec<_>>>()
-            .map_err(|e| e.to_py_err(py))
+        let built = hopdb::workflow::screen::new_records(&new).map_err(|e| Failure::from(e).to_py_err(py))?;
+        built.iter().map(|(r, h)| Ok((view_sites(r, h, "initial")?, view_sites(r, h, "final")?))).collect::<Res<Vec<_>>>().map_err(|e| e.to_py_err(py))
     }
 
     /// Write the result of one statement (default `SELECT * FROM hops`) as a Parquet file
     /// (`hopdb export parquet`). Returns the number of rows written.
     #[pyo3(signature = (path, query = None, params = None))]
-    fn export_parquet(
-        &self,
-        py: Python<'_>,
-        path: PathBuf,
-        query: Option<String>,
-        params: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<usize> {
+    fn export_parquet(&self, py: Python<'_>, path: PathBuf, query: Option<String>, params: Option<&Bound<'_, PyAny>>) -> PyResult<usize> {
         let params = params_of(params)?;
         self.with(py, move |s| {
-            let table = hopdb::query::exec::query_with_params(
-                s,
-                query.as_deref().unwrap_or("SELECT * FROM hops"),
-                &params,
-            )?;
+            let table = hopdb::query::exec::query_with_params(s, query.as_deref().unwrap_or("SELECT * FROM hops"), &params)?;
             Ok(hopdb::export::parquet::write_parquet(&table, &path)?)
         })
     }
@@ -1008,10 +745,7 @@ impl PyStore {
         let (v, written) = self.with(py, move |s| {
             let rep = hopdb::bvse::shard::import_parts(s, &dir).map_err(corpus_failure)?;
             let written = rep.added + rep.failures_added;
-            Ok((
-                serde_json::to_value(&rep).map_err(|e| Failure::Other(e.to_string()))?,
-                written,
-            ))
+            Ok((serde_json::to_value(&rep).map_err(|e| Failure::Other(e.to_string()))?, written))
         })?;
         let compaction = self.compact_after_import(py, written, compact)?;
         let out = json_to_py(py, &v)?;
@@ -1023,28 +757,18 @@ impl PyStore {
     /// old store. Returns the compaction report as a dict (`keys`, `bytes`,
     /// `bytes_on_disk_before`, `bytes_on_disk_after`, `seconds`).
     fn compact(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let r = py
-            .detach(|| self.compact_now())
-            .map_err(|e| e.to_py_err(py))?;
+        let r = py.detach(|| self.compact_now()).map_err(|e| e.to_py_err(py))?;
         compaction_to_py(py, Some(r))
     }
 
     /// Store MLIP outcomes (`hopdb.mlip`): `runs` are JSON objects of `hopdb::mlip::MlipRun`,
     /// written in one atomic write (barriers as records, failures as markers). Returns the
     /// report as a dict.
-    fn store_mlip(
-        &self,
-        py: Python<'_>,
-        runs: Vec<String>,
-        summary: String,
-    ) -> PyResult<Py<PyAny>> {
+    fn store_mlip(&self, py: Python<'_>, runs: Vec<String>, summary: String) -> PyResult<Py<PyAny>> {
         let parsed: Vec<hopdb::mlip::MlipRun> = runs
             .iter()
             .enumerate()
-            .map(|(k, j)| {
-                serde_json::from_str(j)
-                    .map_err(|e| PyValueError::new_err(format!("outcome {}: {e}", k + 1)))
-            })
+            .map(|(k, j)| serde_json::from_str(j).map_err(|e| PyValueError::new_err(format!("outcome {}: {e}", k + 1))))
             .collect::<PyResult<_>>()?;
         let v = self.with(py, move |s| {
             let rep = hopdb::mlip::store_runs(s, &parsed, &summary).map_err(mlip_failure)?;
@@ -1055,16 +779,8 @@ impl PyStore {
 
     /// Whether hop `parent` already has an MLIP record or remembered failure for `model` and
     /// `protocol` (a resumed `hopdb.mlip.compute` skips it).
-    fn mlip_done(
-        &self,
-        py: Python<'_>,
-        parent: String,
-        model: String,
-        protocol: String,
-    ) -> PyResult<bool> {
-        self.with(py, move |s| {
-            Ok(hopdb::mlip::is_done(s, &parent, &model, &protocol)?)
-        })
+    fn mlip_done(&self, py: Python<'_>, parent: String, model: String, protocol: String) -> PyResult<bool> {
+        self.with(py, move |s| Ok(hopdb::mlip::is_done(s, &parent, &model, &protocol)?))
     }
 
     /// `hopdb mlip compare` as a list of dicts (one per label and structural group); `parents`
@@ -1081,28 +797,17 @@ impl PyStore {
     /// Write every record (or those whose ids a SELECT `query` returns) with its host as JSON
     /// lines (`hopdb export jsonl`). Returns the number of records written.
     #[pyo3(signature = (path, query = None, params = None))]
-    fn export_jsonl(
-        &self,
-        py: Python<'_>,
-        path: PathBuf,
-        query: Option<String>,
-        params: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<usize> {
+    fn export_jsonl(&self, py: Python<'_>, path: PathBuf, query: Option<String>, params: Option<&Bound<'_, PyAny>>) -> PyResult<usize> {
         let params = params_of(params)?;
         self.with(py, move |s| {
             let ids: Vec<String> = match &query {
                 Some(q) => ids_of(hopdb::query::exec::query_with_params(s, q, &params)?)?,
-                None => s
-                    .records()
-                    .map(|r| r.map(|r| r.id))
-                    .collect::<Result<_, _>>()?,
+                None => s.records().map(|r| r.map(|r| r.id)).collect::<Result<_, _>>()?,
             };
-            let file = std::fs::File::create(&path)
-                .map_err(|e| Failure::Other(format!("{}: {e}", path.display())))?;
+            let file = std::fs::File::create(&path).map_err(|e| Failure::Other(format!("{}: {e}", path.display())))?;
             let mut w = std::io::BufWriter::new(file);
             let n = hopdb::export::export_jsonl(s, ids, &mut w)?;
-            std::io::Write::flush(&mut w)
-                .map_err(|e| Failure::Other(format!("{}: {e}", path.display())))?;
+            std::io::Write::flush(&mut w).map_err(|e| Failure::Other(format!("{}: {e}", path.display())))?;
             Ok(n)
         })
     }
@@ -1110,13 +815,7 @@ impl PyStore {
     /// The `id` column of one statement's result (`?` bound to `params`, `as_of` as for
     /// `query`), for iterating over records.
     #[pyo3(signature = (hql, params = None, as_of = None))]
-    fn query_ids(
-        &self,
-        py: Python<'_>,
-        hql: String,
-        params: Option<&Bound<'_, PyAny>>,
-        as_of: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Vec<String>> {
+    fn query_ids(&self, py: Python<'_>, hql: String, params: Option<&Bound<'_, PyAny>>, as_of: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<String>> {
         let params = params_of(params)?;
         let as_of = as_of_of(as_of)?;
         self.with(py, move |s| ids_of(run_as_of(s, &hql, &params, as_of)?))
@@ -1125,27 +824,12 @@ impl PyStore {
     /// Export a stored split for another ML stack (`alignn` or `extxyz`) into the folder
     /// `dir`; `view` is the ALIGNN structure view. Returns [(partition, hops written)].
     #[pyo3(signature = (name, format, dir, view = None))]
-    fn export_split(
-        &self,
-        py: Python<'_>,
-        name: String,
-        format: String,
-        dir: PathBuf,
-        view: Option<String>,
-    ) -> PyResult<Vec<(String, usize)>> {
+    fn export_split(&self, py: Python<'_>, name: String, format: String, dir: PathBuf, view: Option<String>) -> PyResult<Vec<(String, usize)>> {
         use hopdb::query::ast::SplitExportFormat;
-        let fmt = SplitExportFormat::parse(&format).ok_or_else(|| {
-            PyValueError::new_err(format!(
-                "unknown split export format '{format}' (alignn or extxyz)"
-            ))
-        })?;
+        let fmt = SplitExportFormat::parse(&format).ok_or_else(|| PyValueError::new_err(format!("unknown split export format '{format}' (alignn or extxyz)")))?;
         let view = match view.as_deref() {
             None => HopView::default(),
-            Some(v) => HopView::parse(v).ok_or_else(|| {
-                PyValueError::new_err(format!(
-                    "unknown view '{v}' (initial, final, band or centroid)"
-                ))
-            })?,
+            Some(v) => HopView::parse(v).ok_or_else(|| PyValueError::new_err(format!("unknown view '{v}' (initial, final, band or centroid)")))?,
         };
         self.with(py, move |s| {
             let split = hopdb::split::load(s, &name)?;
@@ -1156,24 +840,14 @@ impl PyStore {
     /// Write records as LiTraj-style extended XYZ (`hopdb export xyz`): every record, or the
     /// ids `query` returns (`?` bound to `params`). Returns the number of frames written.
     #[pyo3(signature = (path, query = None, params = None))]
-    fn export_xyz(
-        &self,
-        py: Python<'_>,
-        path: PathBuf,
-        query: Option<String>,
-        params: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<usize> {
+    fn export_xyz(&self, py: Python<'_>, path: PathBuf, query: Option<String>, params: Option<&Bound<'_, PyAny>>) -> PyResult<usize> {
         let params = params_of(params)?;
         self.with(py, move |s| {
             let ids: Vec<String> = match &query {
-                None => s
-                    .records()
-                    .map(|r| r.map(|r| r.id))
-                    .collect::<Result<_, _>>()?,
+                None => s.records().map(|r| r.map(|r| r.id)).collect::<Result<_, _>>()?,
                 Some(q) => ids_of(hopdb::query::exec::query_with_params(s, q, &params)?)?,
             };
-            let f = std::fs::File::create(&path)
-                .map_err(|e| Failure::Other(format!("cannot create {}: {e}", path.display())))?;
+            let f = std::fs::File::create(&path).map_err(|e| Failure::Other(format!("cannot create {}: {e}", path.display())))?;
             let mut out = std::io::BufWriter::new(f);
             Ok(hopdb::export::export_xyz(s, ids, &mut out)?)
         })
@@ -1181,20 +855,11 @@ impl PyStore {
 
     /// Names of the stored splits.
     fn split_names(&self, py: Python<'_>) -> PyResult<Vec<String>> {
-        self.with(py, |s| {
-            Ok(hopdb::split::list(s)?
-                .into_iter()
-                .map(|sp| sp.name)
-                .collect())
-        })
+        self.with(py, |s| Ok(hopdb::split::list(s)?.into_iter().map(|sp| sp.name).collect()))
     }
 
     fn __repr__(&self) -> String {
-        format!(
-            "<hopdb._hopdb.Store {}{}>",
-            self.path.display(),
-            if self.closed() { " (closed)" } else { "" }
-        )
+        format!("<hopdb._hopdb.Store {}{}>", self.path.display(), if self.closed() { " (closed)" } else { "" })
     }
 }
 
@@ -1207,12 +872,7 @@ fn create_synthetic_store(py: Python<'_>, path: PathBuf, n: usize, seed: u64) ->
     let out = py.detach(move || -> Res<usize> {
         let store = Store::create(&path)?;
         let items = hopdb::synthetic::bvse_like_stream(n, seed).map(|c| Ok(Ok(c)));
-        let rep = hopdb::import::commit_stream(
-            &store,
-            items,
-            &ImportOptions::default(),
-            &format!("synthetic corpus of {n} hops, seed {seed}"),
-        )?;
+        let rep = hopdb::import::commit_stream(&store, items, &ImportOptions::default(), &format!("synthetic corpus of {n} hops, seed {seed}"))?;
         Ok(rep.added.len())
     });
     out.map_err(|e| e.to_py_err(py))
@@ -1274,26 +934,13 @@ fn corpus_shard(
     let recipe = match recipe {
         "hopdb" => hopdb::bvse::Recipe::Hopdb,
         "ions" => hopdb::bvse::Recipe::Ions,
-        other => {
-            return Err(PyValueError::new_err(format!(
-                "unknown recipe '{other}' (hopdb, ions)"
-            )))
-        }
+        other => return Err(PyValueError::new_err(format!("unknown recipe '{other}' (hopdb, ions)"))),
     };
-    let mut opts = CorpusOptions {
-        target,
-        seed,
-        batch,
-        recipe,
-        ..Default::default()
-    };
+    let mut opts = CorpusOptions { target, seed, batch, recipe, ..Default::default() };
     if let Some(ions) = ions {
         opts.ions = ions
             .iter()
-            .map(|s| {
-                hopdb::element::Element::from_symbol(s.trim())
-                    .map_err(|e| PyValueError::new_err(format!("ions: {e}")))
-            })
+            .map(|s| hopdb::element::Element::from_symbol(s.trim()).map_err(|e| PyValueError::new_err(format!("ions: {e}"))))
             .collect::<PyResult<_>>()?;
     }
     if let Some(st) = strains {
@@ -1301,8 +948,7 @@ fn corpus_shard(
     }
     let rep = py.detach(move || -> Res<serde_json::Value> {
         let parents = hopdb::bvse::shard::parents_from_export(&parents).map_err(corpus_failure)?;
-        let rep = hopdb::bvse::shard::corpus_shard(&parents, &opts, index, shards, &out)
-            .map_err(corpus_failure)?;
+        let rep = hopdb::bvse::shard::corpus_shard(&parents, &opts, index, shards, &out).map_err(corpus_failure)?;
         serde_json::to_value(&rep).map_err(|e| Failure::Other(e.to_string()))
     });
     let v = rep.map_err(|e| e.to_py_err(py))?;

@@ -10,10 +10,7 @@
 //! ids) are documented in `docs/BVSE_CORPUS.md`.
 
 use super::oxidation::okeeffe_brese_r0;
-use super::{
-    enumerate_hops, prepare_hop, prepare_hop_with_oxidation_states, BvseError, HopCandidate,
-    HopSearchOptions, NebResult, Params, PreparedHop, Recipe,
-};
+use super::{enumerate_hops, prepare_hop, prepare_hop_with_oxidation_states, BvseError, HopCandidate, HopSearchOptions, NebResult, Params, PreparedHop, Recipe};
 use crate::element::Element;
 use crate::import::finish_record;
 use crate::record::{Fidelity, HopRecord, Material, Method, Provenance, StructureId};
@@ -48,9 +45,7 @@ pub const CORPUS_IMPORTER: &str = "bvse-corpus";
 pub const DEFAULT_IONS: [&str; 6] = ["Li", "Na", "K", "Mg", "Ca", "Zn"];
 /// Isotropic lattice scales of the default variants: 0.90 to 1.10 in steps of 0.02 (11
 /// lattices per substitution; enough variants for a 100k corpus from the 619-hop dataset).
-pub const DEFAULT_STRAINS: [f64; 11] = [
-    0.90, 0.92, 0.94, 0.96, 0.98, 1.0, 1.02, 1.04, 1.06, 1.08, 1.10,
-];
+pub const DEFAULT_STRAINS: [f64; 11] = [0.90, 0.92, 0.94, 0.96, 0.98, 1.0, 1.02, 1.04, 1.06, 1.08, 1.10];
 /// Two sites closer than this (Angstrom) are the same site when a parent structure is
 /// rebuilt from a hop (the ion is not added a second time).
 pub const SAME_SITE_TOLERANCE: f64 = 0.5;
@@ -226,19 +221,9 @@ fn bvse_record(
 ) -> HopRecord {
     let opts = recipe.neb_options();
     let n = res.positions.len();
-    let images: Vec<Vec3> = if n > 2 {
-        res.positions[1..n - 1]
-            .iter()
-            .map(|p| frac_to_host(host, *p))
-            .collect()
-    } else {
-        vec![]
-    };
+    let images: Vec<Vec3> = if n > 2 { res.positions[1..n - 1].iter().map(|p| frac_to_host(host, *p)).collect() } else { vec![] };
     extra.insert("bvse_barrier_max_minus_initial".into(), res.barrier);
-    extra.insert(
-        "bvse_barrier_max_minus_min".into(),
-        res.barrier_max_minus_min,
-    );
+    extra.insert("bvse_barrier_max_minus_min".into(), res.barrier_max_minus_min);
     extra.insert("bvse_fmax".into(), res.fmax);
     extra.insert("bvse_steps".into(), res.steps as f64);
     extra.insert("bvse_saddle_index".into(), res.saddle_index as f64);
@@ -329,16 +314,9 @@ pub struct ComputeReport {
 /// record `hopdb-bvse:<id>` per hop, linked to it by `parent`, on the same host. Records that
 /// already have one are not recomputed; BVSE records are skipped. All-or-nothing unless
 /// [`ComputeOptions::skip_failed`]: one write for everything.
-pub fn compute(
-    store: &Store,
-    ids: &[String],
-    opts: &ComputeOptions,
-) -> Result<ComputeReport, CorpusError> {
+pub fn compute(store: &Store, ids: &[String], opts: &ComputeOptions) -> Result<ComputeReport, CorpusError> {
     let t0 = Instant::now();
-    let mut rep = ComputeReport {
-        selected: ids.len(),
-        ..Default::default()
-    };
+    let mut rep = ComputeReport { selected: ids.len(), ..Default::default() };
     let mut todo: Vec<(HopRecord, Structure)> = Vec::new();
     for id in ids {
         let r = store.record(id)?;
@@ -353,10 +331,7 @@ pub fn compute(
         let host = store.structure(&r.host)?;
         todo.push((r, host));
     }
-    let task = crate::progress::start(
-        &format!("bvse compute ({})", opts.recipe.as_str()),
-        todo.len() as u64,
-    );
+    let task = crate::progress::start(&format!("bvse compute ({})", opts.recipe.as_str()), todo.len() as u64);
     let results: Vec<Result<HopRecord, Failure>> = todo
         .par_iter()
         .map(|(r, host)| {
@@ -374,20 +349,12 @@ pub fn compute(
         }
     }
     if !rep.failures.is_empty() && !opts.skip_failed {
-        return Err(CorpusError::Failed {
-            selected: ids.len(),
-            failures: rep.failures,
-        });
+        return Err(CorpusError::Failed { selected: ids.len(), failures: rep.failures });
     }
     if !records.is_empty() {
         let mut ws = WriteSet::new(
             "bvse-compute",
-            format!(
-                "BVSE barriers ({}) for {} stored hops; {} failed",
-                opts.recipe.as_str(),
-                records.len(),
-                rep.failures.len()
-            ),
+            format!("BVSE barriers ({}) for {} stored hops; {} failed", opts.recipe.as_str(), records.len(), rep.failures.len()),
         );
         for (rec, host) in &records {
             ws.insert_record(rec, host);
@@ -402,21 +369,11 @@ pub fn compute(
 
 /// The BVSE record of one stored hop (not written).
 pub fn compute_one(r: &HopRecord, host: &Structure, recipe: Recipe) -> Result<HopRecord, Failure> {
-    let fail = |reason: FailureReason, message: String| Failure {
-        id: r.id.clone(),
-        reason,
-        message,
-    };
-    let prepared = prepare_hop(host, r.ion, r.initial, r.final_site, recipe)
-        .map_err(|e| fail(FailureReason::of(&e), e.to_string()))?;
-    let res = prepared
-        .run()
-        .map_err(|e| fail(FailureReason::of(&e), e.to_string()))?;
+    let fail = |reason: FailureReason, message: String| Failure { id: r.id.clone(), reason, message };
+    let prepared = prepare_hop(host, r.ion, r.initial, r.final_site, recipe).map_err(|e| fail(FailureReason::of(&e), e.to_string()))?;
+    let res = prepared.run().map_err(|e| fail(FailureReason::of(&e), e.to_string()))?;
     if !res.em.is_finite() {
-        return Err(fail(
-            FailureReason::NonFiniteBarrier,
-            format!("NEB gave Em = {}", res.em),
-        ));
+        return Err(fail(FailureReason::NonFiniteBarrier, format!("NEB gave Em = {}", res.em)));
     }
     let material = Material {
         formula: String::new(),
@@ -451,20 +408,7 @@ pub fn compute_one(r: &HopRecord, host: &Structure, recipe: Recipe) -> Result<Ho
             fallback_notes(&prepared)
         )),
     };
-    Ok(bvse_record(
-        compute_id(&r.id, recipe),
-        r.ion,
-        host,
-        r.initial,
-        r.final_site,
-        &res,
-        recipe,
-        material,
-        provenance,
-        r.id.clone(),
-        BTreeMap::new(),
-        &prepared,
-    ))
+    Ok(bvse_record(compute_id(&r.id, recipe), r.ion, host, r.initial, r.final_site, &res, recipe, material, provenance, r.id.clone(), BTreeMap::new(), &prepared))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -492,39 +436,17 @@ pub struct Parent {
 /// The full crystal of a hop: `host` plus `ion` on the initial and on the final site (each
 /// only where no atom sits within [`SAME_SITE_TOLERANCE`]), coordinates wrapped into [0, 1),
 /// sites sorted by atomic number and then coordinates.
-pub fn parent_structure(
-    host: &Structure,
-    ion: Element,
-    initial: Vec3,
-    final_site: Vec3,
-) -> Structure {
-    let mut sites: Vec<(Element, Vec3)> = host
-        .species
-        .iter()
-        .copied()
-        .zip(host.frac.iter().map(|f| wrap_frac(*f)))
-        .collect();
+pub fn parent_structure(host: &Structure, ion: Element, initial: Vec3, final_site: Vec3) -> Structure {
+    let mut sites: Vec<(Element, Vec3)> = host.species.iter().copied().zip(host.frac.iter().map(|f| wrap_frac(*f))).collect();
     for f in [initial, final_site] {
         let f = wrap_frac(f);
-        let occupied = sites
-            .iter()
-            .any(|(_, g)| host.lattice.min_image_distance(*g, f) < SAME_SITE_TOLERANCE);
+        let occupied = sites.iter().any(|(_, g)| host.lattice.min_image_distance(*g, f) < SAME_SITE_TOLERANCE);
         if !occupied {
             sites.push((ion, f));
         }
     }
-    sites.sort_by(|a, b| {
-        a.0.z()
-            .cmp(&b.0.z())
-            .then(a.1[0].total_cmp(&b.1[0]))
-            .then(a.1[1].total_cmp(&b.1[1]))
-            .then(a.1[2].total_cmp(&b.1[2]))
-    });
-    Structure {
-        lattice: host.lattice.clone(),
-        species: sites.iter().map(|s| s.0).collect(),
-        frac: sites.iter().map(|s| s.1).collect(),
-    }
+    sites.sort_by(|a, b| a.0.z().cmp(&b.0.z()).then(a.1[0].total_cmp(&b.1[0])).then(a.1[1].total_cmp(&b.1[1])).then(a.1[2].total_cmp(&b.1[2])));
+    Structure { lattice: host.lattice.clone(), species: sites.iter().map(|s| s.0).collect(), frac: sites.iter().map(|s| s.1).collect() }
 }
 
 /// The distinct parent structures of the store's non-BVSE records, ordered by content
@@ -536,8 +458,7 @@ pub fn parents(store: &Store) -> Result<Vec<Parent>, CorpusError> {
 /// [`parents`] of the records in `only` (all non-BVSE records when `None`; BVSE records
 /// among them are left out).
 pub fn parents_of(store: &Store, only: Option<&[String]>) -> Result<Vec<Parent>, CorpusError> {
-    let only: Option<std::collections::HashSet<&str>> =
-        only.map(|v| v.iter().map(String::as_str).collect());
+    let only: Option<std::collections::HashSet<&str>> = only.map(|v| v.iter().map(String::as_str).collect());
     let mut by_id: BTreeMap<StructureId, Parent> = BTreeMap::new();
     let mut hosts: HashMap<StructureId, Structure> = HashMap::new();
     for r in store.records() {
@@ -556,9 +477,7 @@ pub fn parents_of(store: &Store, only: Option<&[String]>) -> Result<Vec<Parent>,
 /// The parents of records given with their hosts (e.g. a JSON-lines export of a store, read
 /// by a corpus shard): the same as [`parents_of`] on a store holding them. BVSE records are
 /// left out.
-pub fn parents_from_records(
-    records: impl IntoIterator<Item = (HopRecord, Structure)>,
-) -> Vec<Parent> {
+pub fn parents_from_records(records: impl IntoIterator<Item = (HopRecord, Structure)>) -> Vec<Parent> {
     let mut by_id: BTreeMap<StructureId, Parent> = BTreeMap::new();
     for (r, host) in records {
         if !is_derived(&r) {
@@ -573,14 +492,7 @@ pub fn parents_from_records(
 fn add_parent(by_id: &mut BTreeMap<StructureId, Parent>, r: &HopRecord, host: &Structure) {
     let s = parent_structure(host, r.ion, r.initial, r.final_site);
     let sid = StructureId::of(&s);
-    let p = Parent {
-        structure: s,
-        id: sid.clone(),
-        mobile: r.ion,
-        record_id: r.id.clone(),
-        class_label: r.material.class_label.clone(),
-        group: r.material.group.clone(),
-    };
+    let p = Parent { structure: s, id: sid.clone(), mobile: r.ion, record_id: r.id.clone(), class_label: r.material.class_label.clone(), group: r.material.group.clone() };
     match by_id.get_mut(&sid) {
         Some(old) if old.record_id <= p.record_id => {}
         Some(old) => *old = p,
@@ -595,11 +507,7 @@ fn add_parent(by_id: &mut BTreeMap<StructureId, Parent>, r: &HopRecord, host: &S
 pub fn substitute(parent: &Structure, from: Element, ion: Element) -> Structure {
     Structure {
         lattice: parent.lattice.clone(),
-        species: parent
-            .species
-            .iter()
-            .map(|&e| if e == from { ion } else { e })
-            .collect(),
+        species: parent.species.iter().map(|&e| if e == from { ion } else { e }).collect(),
         frac: parent.frac.clone(),
     }
 }
@@ -607,15 +515,8 @@ pub fn substitute(parent: &Structure, from: Element, ion: Element) -> Structure 
 /// `s` with its lattice scaled isotropically by `factor` (fractional coordinates kept).
 pub fn strained(s: &Structure, factor: f64) -> Structure {
     let m = s.lattice.matrix();
-    let lattice = crate::structure::Lattice::new(std::array::from_fn(|k| {
-        crate::structure::scale(m[k], factor)
-    }))
-    .expect("a scaled lattice stays regular");
-    Structure {
-        lattice,
-        species: s.species.clone(),
-        frac: s.frac.clone(),
-    }
+    let lattice = crate::structure::Lattice::new(std::array::from_fn(|k| crate::structure::scale(m[k], factor))).expect("a scaled lattice stays regular");
+    Structure { lattice, species: s.species.clone(), frac: s.frac.clone() }
 }
 
 /// One hop of the corpus to compute.
@@ -655,13 +556,8 @@ pub const SWAP_METALS: [(i8, &[&str]); 5] = [
 
 /// Main-group framework cations a framework swap may put on a site of the given oxidation
 /// state (a main-group cation is only replaced by another of this list).
-pub const SWAP_MAIN_GROUP: [(i8, &[&str]); 5] = [
-    (2, &["Mg", "Zn", "Cd"]),
-    (3, &["Al", "Ga", "In"]),
-    (4, &["Si", "Ge", "Sn"]),
-    (5, &["P", "As", "Sb"]),
-    (6, &["S", "Se"]),
-];
+pub const SWAP_MAIN_GROUP: [(i8, &[&str]); 5] =
+    [(2, &["Mg", "Zn", "Cd"]), (3, &["Al", "Ga", "In"]), (4, &["Si", "Ge", "Sn"]), (5, &["P", "As", "Sb"]), (6, &["S", "Se"])];
 
 /// Anion families of the anion swaps: every member may replace another of its family.
 pub const SWAP_ANIONS: [&[&str]; 2] = [&["O", "S", "Se"], &["F", "Cl", "Br"]];
@@ -680,19 +576,12 @@ pub struct Swap {
 impl Swap {
     /// No substitution.
     pub fn identity() -> Swap {
-        Swap {
-            pairs: Vec::new(),
-            scale: 1.0,
-        }
+        Swap { pairs: Vec::new(), scale: 1.0 }
     }
 
     /// `O->S,Co->Ni` (empty for none); part of the corpus id.
     pub fn label(&self) -> String {
-        self.pairs
-            .iter()
-            .map(|(a, b)| format!("{a}->{b}"))
-            .collect::<Vec<_>>()
-            .join(",")
+        self.pairs.iter().map(|(a, b)| format!("{a}->{b}")).collect::<Vec<_>>().join(",")
     }
 
     fn map(&self, e: Element) -> Element {
@@ -704,11 +593,7 @@ impl Swap {
         if self.pairs.is_empty() {
             return s.clone();
         }
-        let t = Structure {
-            lattice: s.lattice.clone(),
-            species: s.species.iter().map(|&e| self.map(e)).collect(),
-            frac: s.frac.clone(),
-        };
+        let t = Structure { lattice: s.lattice.clone(), species: s.species.iter().map(|&e| self.map(e)).collect(), frac: s.frac.clone() };
         if self.scale == 1.0 {
             t
         } else {
@@ -731,9 +616,7 @@ pub fn variant_swaps(parent: &Parent, kinds: &[SwapKind]) -> Vec<Swap> {
         return out;
     }
     let s = &parent.structure;
-    let Ok(a) = super::analyze(s, &super::OxidationOptions::default()).outcome else {
-        return out;
-    };
+    let Ok(a) = super::analyze(s, &super::OxidationOptions::default()).outcome else { return out };
     if !a.method.is_integral() {
         return out;
     }
@@ -753,15 +636,8 @@ pub fn variant_swaps(parent: &Parent, kinds: &[SwapKind]) -> Vec<Swap> {
             continue;
         }
         if kinds.contains(&SwapKind::Framework) && v[0] > 0 {
-            let table = if e.is_transition_metal() {
-                &SWAP_METALS
-            } else {
-                &SWAP_MAIN_GROUP
-            };
-            if let Some((_, metals)) = table
-                .iter()
-                .find(|m| m.0 == v[0] && (e.is_transition_metal() || m.1.contains(&e.symbol())))
-            {
+            let table = if e.is_transition_metal() { &SWAP_METALS } else { &SWAP_MAIN_GROUP };
+            if let Some((_, metals)) = table.iter().find(|m| m.0 == v[0] && (e.is_transition_metal() || m.1.contains(&e.symbol()))) {
                 for m in metals.iter().map(|x| el(x)) {
                     if m != e && !present.contains(&m) {
                         metal_swaps.push((e, m));
@@ -772,10 +648,7 @@ pub fn variant_swaps(parent: &Parent, kinds: &[SwapKind]) -> Vec<Swap> {
         if kinds.contains(&SwapKind::Anion) && v[0] < 0 {
             if let Some(family) = SWAP_ANIONS.iter().find(|f| f.contains(&e.symbol())) {
                 for x in family.iter().map(|x| el(x)) {
-                    if x != e
-                        && !present.contains(&x)
-                        && v[0] == super::oxidation::common_anion_state(x).unwrap_or(0)
-                    {
+                    if x != e && !present.contains(&x) && v[0] == super::oxidation::common_anion_state(x).unwrap_or(0) {
                         anion_swaps.push((e, x));
                     }
                 }
@@ -795,10 +668,7 @@ pub fn variant_swaps(parent: &Parent, kinds: &[SwapKind]) -> Vec<Swap> {
     let p = Params::global();
     for mut pr in pairs {
         pr.sort_by_key(|x| x.0.z());
-        let swap = Swap {
-            pairs: pr,
-            scale: 1.0,
-        };
+        let swap = Swap { pairs: pr, scale: 1.0 };
         // Mean R0 ratio over the cation-anion bonds (neighbours within 1.3 R0).
         let (mut sum, mut n) = (0.0, 0usize);
         for (i, e) in s.species.iter().enumerate() {
@@ -810,23 +680,14 @@ pub fn variant_swaps(parent: &Parent, kinds: &[SwapKind]) -> Vec<Swap> {
                 if a.states[nb.index] >= 0.0 {
                     continue;
                 }
-                let (Some(r_old), Some(r_new)) = (
-                    okeeffe_brese_r0(p, *e, f),
-                    okeeffe_brese_r0(p, swap.map(*e), swap.map(f)),
-                ) else {
-                    continue;
-                };
+                let (Some(r_old), Some(r_new)) = (okeeffe_brese_r0(p, *e, f), okeeffe_brese_r0(p, swap.map(*e), swap.map(f))) else { continue };
                 if nb.distance < 1.3 * r_old {
                     sum += r_new / r_old;
                     n += 1;
                 }
             }
         }
-        let scale = if n == 0 {
-            1.0
-        } else {
-            ((sum / n as f64) * 1e4).round() / 1e4
-        };
+        let scale = if n == 0 { 1.0 } else { ((sum / n as f64) * 1e4).round() / 1e4 };
         out.push(Swap { scale, ..swap });
     }
     out
@@ -835,24 +696,8 @@ pub fn variant_swaps(parent: &Parent, kinds: &[SwapKind]) -> Vec<Swap> {
 /// Content id of a corpus hop: `hopdb-bvse:c-<ion>-<16 hex>`, the hex from sha256 over the
 /// parent structure's address, the ion, the lattice scale (4 decimals), the two sites (site
 /// indices of the canonical parent and the image), the recipe and [`CORPUS_RULES_VERSION`].
-pub fn corpus_id(
-    parent: &StructureId,
-    ion: Element,
-    strain: f64,
-    hop: &HopCandidate,
-    recipe: Recipe,
-    swap: &Swap,
-) -> String {
-    let mut text = format!(
-        "{}|{}|{strain:.4}|{}|{}|{:?}|{}|{}",
-        parent.0,
-        ion.symbol(),
-        hop.from,
-        hop.to,
-        hop.image,
-        recipe.as_str(),
-        CORPUS_RULES_VERSION
-    );
+pub fn corpus_id(parent: &StructureId, ion: Element, strain: f64, hop: &HopCandidate, recipe: Recipe, swap: &Swap) -> String {
+    let mut text = format!("{}|{}|{strain:.4}|{}|{}|{:?}|{}|{}", parent.0, ion.symbol(), hop.from, hop.to, hop.image, recipe.as_str(), CORPUS_RULES_VERSION);
     if !swap.pairs.is_empty() {
         text.push_str(&format!("|swap:{}", swap.label()));
     }
@@ -892,10 +737,7 @@ impl Default for CorpusOptions {
             target: 100_000,
             seed: 0,
             batch: 512,
-            ions: DEFAULT_IONS
-                .iter()
-                .map(|s| Element::from_symbol(s).expect("known element"))
-                .collect(),
+            ions: DEFAULT_IONS.iter().map(|s| Element::from_symbol(s).expect("known element")).collect(),
             strains: DEFAULT_STRAINS.to_vec(),
             recipe: Recipe::Hopdb,
             search: HopSearchOptions::default(),
@@ -910,10 +752,7 @@ impl Default for CorpusOptions {
 /// framework substitution (`swaps[parent]`, from [`variant_swaps`]), sorted by id and then
 /// shuffled with ChaCha8 seeded by `seed`.
 pub fn work_list(parents: &[Parent], swaps: &[Vec<Swap>], opts: &CorpusOptions) -> Vec<WorkItem> {
-    let hops: Vec<Vec<HopCandidate>> = parents
-        .par_iter()
-        .map(|p| enumerate_hops(&p.structure, p.mobile, &opts.search))
-        .collect();
+    let hops: Vec<Vec<HopCandidate>> = parents.par_iter().map(|p| enumerate_hops(&p.structure, p.mobile, &opts.search)).collect();
     let mut items: Vec<WorkItem> = parents
         .par_iter()
         .zip(&hops)
@@ -924,14 +763,7 @@ pub fn work_list(parents: &[Parent], swaps: &[Vec<Swap>], opts: &CorpusOptions) 
                 for &ion in &opts.ions {
                     for (si, &st) in opts.strains.iter().enumerate() {
                         for h in hs {
-                            v.push(WorkItem {
-                                id: corpus_id(&p.id, ion, st, h, opts.recipe, swap),
-                                parent: k,
-                                ion,
-                                strain: si,
-                                swap: w,
-                                hop: h.clone(),
-                            });
+                            v.push(WorkItem { id: corpus_id(&p.id, ion, st, h, opts.recipe, swap), parent: k, ion, strain: si, swap: w, hop: h.clone() });
                         }
                     }
                 }
@@ -988,13 +820,11 @@ const FAILURES: Keyspace = Keyspace::CorpusFailure;
 
 /// The failure remembered for a corpus work item, if any.
 pub fn remembered_failure(store: &Store, id: &str) -> Result<Option<Failure>, StoreError> {
-    Ok(store
-        .load_object::<(String, String)>(FAILURES, &[id])?
-        .map(|(reason, message)| Failure {
-            id: id.to_string(),
-            reason: FailureReason::parse(&reason).unwrap_or(FailureReason::InvalidInput),
-            message,
-        }))
+    Ok(store.load_object::<(String, String)>(FAILURES, &[id])?.map(|(reason, message)| Failure {
+        id: id.to_string(),
+        reason: FailureReason::parse(&reason).unwrap_or(FailureReason::InvalidInput),
+        message,
+    }))
 }
 
 /// Oxidation states of a variant structure (computed once per variant and shared by its hops).
@@ -1007,10 +837,7 @@ fn variant_states(s: &Structure, swapped: bool) -> VariantStates {
     match a.outcome {
         Ok(x) if swapped && !x.method.is_integral() => Err(BvseError::NoChargeBalance {
             formula: a.formula,
-            candidates: format!(
-                "only a {} assignment (framework swaps must stay integer)",
-                x.method.as_str()
-            ),
+            candidates: format!("only a {} assignment (framework swaps must stay integer)", x.method.as_str()),
             classes: a.classes.len(),
             nodes: a.nodes,
         }),
@@ -1020,20 +847,8 @@ fn variant_states(s: &Structure, swapped: bool) -> VariantStates {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn corpus_one(
-    item: &WorkItem,
-    parent: &Parent,
-    swap: &Swap,
-    variant: &Structure,
-    ox: &VariantStates,
-    strain: f64,
-    recipe: Recipe,
-) -> Result<HopRecord, Failure> {
-    let fail = |e: &BvseError| Failure {
-        id: item.id.clone(),
-        reason: FailureReason::of(e),
-        message: e.to_string(),
-    };
+fn corpus_one(item: &WorkItem, parent: &Parent, swap: &Swap, variant: &Structure, ox: &VariantStates, strain: f64, recipe: Recipe) -> Result<HopRecord, Failure> {
+    let fail = |e: &BvseError| Failure { id: item.id.clone(), reason: FailureReason::of(e), message: e.to_string() };
     let ox = ox.as_ref().map_err(fail)?;
     let h = &item.hop;
     let host = h.host(variant);
@@ -1044,36 +859,15 @@ fn corpus_one(
         hop_ox.push(ox[h.to]);
     }
     let (initial, final_site) = (h.initial_frac(variant), h.final_frac(variant));
-    let prepared =
-        prepare_hop_with_oxidation_states(&host, item.ion, initial, final_site, recipe, &hop_ox)
-            .map_err(|e| fail(&e))?;
+    let prepared = prepare_hop_with_oxidation_states(&host, item.ion, initial, final_site, recipe, &hop_ox).map_err(|e| fail(&e))?;
     let res = prepared.run().map_err(|e| fail(&e))?;
     if !res.em.is_finite() {
-        return Err(Failure {
-            id: item.id.clone(),
-            reason: FailureReason::NonFiniteBarrier,
-            message: format!("NEB gave Em = {}", res.em),
-        });
+        return Err(Failure { id: item.id.clone(), reason: FailureReason::NonFiniteBarrier, message: format!("NEB gave Em = {}", res.em) });
     }
-    let material = Material {
-        class_label: parent.class_label.clone(),
-        group: parent.group.clone(),
-        ..Default::default()
-    };
-    let mut substitution = if item.ion == parent.mobile {
-        "no substitution".to_string()
-    } else {
-        format!(
-            "{} -> {} on every {} site",
-            parent.mobile, item.ion, parent.mobile
-        )
-    };
+    let material = Material { class_label: parent.class_label.clone(), group: parent.group.clone(), ..Default::default() };
+    let mut substitution = if item.ion == parent.mobile { "no substitution".to_string() } else { format!("{} -> {} on every {} site", parent.mobile, item.ion, parent.mobile) };
     if !swap.pairs.is_empty() {
-        substitution.push_str(&format!(
-            ", framework swap {} (lattice scaled by {})",
-            swap.label(),
-            swap.scale
-        ));
+        substitution.push_str(&format!(", framework swap {} (lattice scaled by {})", swap.label(), swap.scale));
     }
     if strain != 1.0 {
         substitution.push_str(&format!(", lattice scaled by {strain}"));
@@ -1114,20 +908,7 @@ fn corpus_one(
         extra.insert("clearance".to_string(), clearance);
     }
     extra.insert("lattice_scale".to_string(), strain * swap.scale);
-    Ok(bvse_record(
-        item.id.clone(),
-        item.ion,
-        &host,
-        initial,
-        final_site,
-        &res,
-        recipe,
-        material,
-        provenance,
-        parent.record_id.clone(),
-        extra,
-        &prepared,
-    ))
+    Ok(bvse_record(item.id.clone(), item.ion, &host, initial, final_site, &res, recipe, material, provenance, parent.record_id.clone(), extra, &prepared))
 }
 
 /// Computes batches of work items: the variant structures (substituted, swapped, scaled) and
@@ -1143,64 +924,33 @@ pub(crate) struct BatchComputer<'a> {
 }
 
 impl<'a> BatchComputer<'a> {
-    pub(crate) fn new(
-        parents: &'a [Parent],
-        swaps: &'a [Vec<Swap>],
-        opts: &'a CorpusOptions,
-    ) -> Self {
-        BatchComputer {
-            parents,
-            swaps,
-            opts,
-            states: HashMap::new(),
-            variants: HashMap::new(),
-        }
+    pub(crate) fn new(parents: &'a [Parent], swaps: &'a [Vec<Swap>], opts: &'a CorpusOptions) -> Self {
+        BatchComputer { parents, swaps, opts, states: HashMap::new(), variants: HashMap::new() }
     }
 
     fn base(&self, p: usize, ion: Element, w: usize) -> Structure {
-        self.swaps[p][w].apply(&substitute(
-            &self.parents[p].structure,
-            self.parents[p].mobile,
-            ion,
-        ))
+        self.swaps[p][w].apply(&substitute(&self.parents[p].structure, self.parents[p].mobile, ion))
     }
 
     /// The record (or failure) of each item, in parallel; `task` counts the records.
-    pub(crate) fn compute(
-        &mut self,
-        batch: &[&WorkItem],
-        task: &crate::progress::Task,
-    ) -> Vec<Result<HopRecord, Failure>> {
+    pub(crate) fn compute(&mut self, batch: &[&WorkItem], task: &crate::progress::Task) -> Vec<Result<HopRecord, Failure>> {
         if self.states.len() > 50_000 {
             self.states.clear();
         }
         if self.variants.len() > 50_000 {
             self.variants.clear();
         }
-        let mut missing: Vec<(usize, Element, usize)> = batch
-            .iter()
-            .map(|it| (it.parent, it.ion, it.swap))
-            .filter(|k| !self.states.contains_key(k))
-            .collect();
+        let mut missing: Vec<(usize, Element, usize)> = batch.iter().map(|it| (it.parent, it.ion, it.swap)).filter(|k| !self.states.contains_key(k)).collect();
         missing.sort();
         missing.dedup();
         let this = &*self;
-        let fresh: Vec<((usize, Element, usize), VariantStates)> = missing
-            .par_iter()
-            .map(|&(p, ion, w)| ((p, ion, w), variant_states(&this.base(p, ion, w), w > 0)))
-            .collect();
+        let fresh: Vec<((usize, Element, usize), VariantStates)> =
+            missing.par_iter().map(|&(p, ion, w)| ((p, ion, w), variant_states(&this.base(p, ion, w), w > 0))).collect();
         self.states.extend(fresh);
         for it in batch {
-            if !self
-                .variants
-                .contains_key(&(it.parent, it.ion, it.swap, it.strain))
-            {
-                let v = strained(
-                    &self.base(it.parent, it.ion, it.swap),
-                    self.opts.strains[it.strain],
-                );
-                self.variants
-                    .insert((it.parent, it.ion, it.swap, it.strain), v);
+            if !self.variants.contains_key(&(it.parent, it.ion, it.swap, it.strain)) {
+                let v = strained(&self.base(it.parent, it.ion, it.swap), self.opts.strains[it.strain]);
+                self.variants.insert((it.parent, it.ion, it.swap, it.strain), v);
             }
         }
         let this = &*self;
@@ -1227,8 +977,7 @@ impl<'a> BatchComputer<'a> {
 
     /// The host structure of a computed item (its variant without the hop's end sites).
     pub(crate) fn host(&self, it: &WorkItem) -> Structure {
-        it.hop
-            .host(&self.variants[&(it.parent, it.ion, it.swap, it.strain)])
+        it.hop.host(&self.variants[&(it.parent, it.ion, it.swap, it.strain)])
     }
 }
 
@@ -1245,11 +994,7 @@ pub fn corpus(store: &Store, opts: &CorpusOptions) -> Result<CorpusReport, Corpu
 
 /// [`corpus`] with a hook called before each batch commit with the batch's record ids; an
 /// error from the hook stops the run before that batch is written (used to test atomicity).
-pub fn corpus_with_hook(
-    store: &Store,
-    opts: &CorpusOptions,
-    before_commit: &mut dyn FnMut(&[String]) -> Result<(), CorpusError>,
-) -> Result<CorpusReport, CorpusError> {
+pub fn corpus_with_hook(store: &Store, opts: &CorpusOptions, before_commit: &mut dyn FnMut(&[String]) -> Result<(), CorpusError>) -> Result<CorpusReport, CorpusError> {
     let t0 = Instant::now();
     if opts.batch == 0 {
         return Err(CorpusError::Invalid("--batch must be at least 1".into()));
@@ -1259,21 +1004,11 @@ pub fn corpus_with_hook(
     }
     let parents = parents_of(store, opts.parent_records.as_deref())?;
     if parents.is_empty() {
-        return Err(CorpusError::Invalid(
-            "no parent structures: the store (or the --from query) has no non-BVSE records".into(),
-        ));
+        return Err(CorpusError::Invalid("no parent structures: the store (or the --from query) has no non-BVSE records".into()));
     }
-    let swaps: Vec<Vec<Swap>> = parents
-        .par_iter()
-        .map(|p| variant_swaps(p, &opts.swaps))
-        .collect();
+    let swaps: Vec<Vec<Swap>> = parents.par_iter().map(|p| variant_swaps(p, &opts.swaps)).collect();
     let items = work_list(&parents, &swaps, opts);
-    let mut rep = CorpusReport {
-        target: opts.target,
-        parents: parents.len(),
-        available: items.len(),
-        ..Default::default()
-    };
+    let mut rep = CorpusReport { target: opts.target, parents: parents.len(), available: items.len(), ..Default::default() };
     let mut computer = BatchComputer::new(&parents, &swaps, opts);
     // Progress: stored records toward the target.
     let mut pre = 0usize;
@@ -1283,10 +1018,7 @@ pub fn corpus_with_hook(
         }
         pre += usize::from(store.contains(&it.id)?);
     }
-    let task = crate::progress::start(
-        &format!("bvse corpus ({})", opts.recipe.as_str()),
-        opts.target.saturating_sub(pre) as u64,
-    );
+    let task = crate::progress::start(&format!("bvse corpus ({})", opts.recipe.as_str()), opts.target.saturating_sub(pre) as u64);
     let tc = Instant::now();
     let mut have = 0usize;
     let mut i = 0usize;
@@ -1312,13 +1044,7 @@ pub fn corpus_with_hook(
         rep.computed += batch.len();
         let stored = results.iter().filter(|r| r.is_ok()).count();
         let failed = results.len() - stored;
-        let mut ws = WriteSet::new(
-            "bvse-corpus",
-            format!(
-                "BVSE corpus batch ({}): {stored} records, {failed} failed hops remembered",
-                opts.recipe.as_str()
-            ),
-        );
+        let mut ws = WriteSet::new("bvse-corpus", format!("BVSE corpus batch ({}): {stored} records, {failed} failed hops remembered", opts.recipe.as_str()));
         let mut ids = Vec::new();
         let mut nc = 0usize;
         let mut failed_now: BTreeMap<String, usize> = BTreeMap::new();
@@ -1414,10 +1140,7 @@ pub fn compare(store: &Store, ids: Option<&[String]>) -> Result<Vec<CompareRow>,
             continue;
         }
         let recipe = recipe_of(&r).map_or("unknown", |x| x.as_str()).to_string();
-        pairs
-            .entry(recipe)
-            .or_default()
-            .push((r.em, p.em, r.method.converged == Some(true)));
+        pairs.entry(recipe).or_default().push((r.em, p.em, r.method.converged == Some(true)));
     }
     let mut out = Vec::new();
     for (recipe, v) in pairs {
@@ -1425,11 +1148,7 @@ pub fn compare(store: &Store, ids: Option<&[String]>) -> Result<Vec<CompareRow>,
             let sel: Vec<&(f64, f64, bool)> = v.iter().filter(|t| subset == "all" || t.2).collect();
             let x: Vec<f64> = sel.iter().map(|t| t.0).collect();
             let y: Vec<f64> = sel.iter().map(|t| t.1).collect();
-            let mae = if sel.is_empty() {
-                f64::NAN
-            } else {
-                x.iter().zip(&y).map(|(a, b)| (a - b).abs()).sum::<f64>() / sel.len() as f64
-            };
+            let mae = if sel.is_empty() { f64::NAN } else { x.iter().zip(&y).map(|(a, b)| (a - b).abs()).sum::<f64>() / sel.len() as f64 };
             out.push(CompareRow {
                 recipe: recipe.clone(),
                 subset: subset.to_string(),
@@ -1478,11 +1197,7 @@ pub fn coverage(store: &Store) -> Result<Vec<CoverageRow>, CorpusError> {
         if is_derived(&r) {
             continue;
         }
-        let group = r
-            .material
-            .group
-            .clone()
-            .unwrap_or_else(|| "(none)".to_string());
+        let group = r.material.group.clone().unwrap_or_else(|| "(none)".to_string());
         for (k, recipe) in recipes.iter().enumerate() {
             let b = store.get(&compute_id(&r.id, *recipe))?;
             any[k] |= b.is_some();
@@ -1508,39 +1223,21 @@ pub fn coverage(store: &Store) -> Result<Vec<CoverageRow>, CorpusError> {
             group,
             hops: e[0],
             with_bvse: e[1],
-            percent: if e[0] == 0 {
-                0.0
-            } else {
-                100.0 * e[1] as f64 / e[0] as f64
-            },
+            percent: if e[0] == 0 { 0.0 } else { 100.0 * e[1] as f64 / e[0] as f64 },
             clean: e[2],
             softbv_fallback: e[3],
             fractional_ox: e[4],
         });
     }
     // `all` first within each recipe.
-    out.sort_by(|a, b| {
-        a.recipe
-            .cmp(&b.recipe)
-            .then((a.group != "all").cmp(&(b.group != "all")))
-            .then(a.group.cmp(&b.group))
-    });
+    out.sort_by(|a, b| a.recipe.cmp(&b.recipe).then((a.group != "all").cmp(&(b.group != "all"))).then(a.group.cmp(&b.group)));
     Ok(out)
 }
 
 /// The coverage as a table.
 pub fn coverage_table(rows: &[CoverageRow]) -> ResultTable {
-    let mut t = ResultTable::new(&[
-        "recipe",
-        "group",
-        "hops",
-        "with_bvse",
-        "percent",
-        "clean",
-        "softbv_fallback",
-        "fractional_ox",
-    ])
-    .titled("Stored hops with a BVSE barrier (bvse compute), per recipe and structural group");
+    let mut t = ResultTable::new(&["recipe", "group", "hops", "with_bvse", "percent", "clean", "softbv_fallback", "fractional_ox"])
+        .titled("Stored hops with a BVSE barrier (bvse compute), per recipe and structural group");
     for r in rows {
         t.push(vec![
             Value::Str(r.recipe.clone()),
@@ -1558,17 +1255,7 @@ pub fn coverage_table(rows: &[CoverageRow]) -> ResultTable {
 
 /// The comparison as a table.
 pub fn compare_table(rows: &[CompareRow]) -> ResultTable {
-    let mut t = ResultTable::new(&[
-        "recipe",
-        "subset",
-        "n",
-        "pearson",
-        "spearman",
-        "mae_ev",
-        "median_bvse_ev",
-        "median_dft_ev",
-    ])
-    .titled("BVSE vs parent (DFT) barriers");
+    let mut t = ResultTable::new(&["recipe", "subset", "n", "pearson", "spearman", "mae_ev", "median_bvse_ev", "median_dft_ev"]).titled("BVSE vs parent (DFT) barriers");
     for r in rows {
         t.push(vec![
             Value::Str(r.recipe.clone()),
@@ -1622,16 +1309,7 @@ impl Quantiles {
             let (lo, hi) = (x.floor() as usize, x.ceil() as usize);
             v[lo] + (v[hi] - v[lo]) * (x - lo as f64)
         };
-        Quantiles {
-            n: v.len(),
-            min: q(0.0),
-            p10: q(0.1),
-            p25: q(0.25),
-            median: q(0.5),
-            p75: q(0.75),
-            p90: q(0.9),
-            max: q(1.0),
-        }
+        Quantiles { n: v.len(), min: q(0.0), p10: q(0.1), p25: q(0.25), median: q(0.5), p75: q(0.75), p90: q(0.9), max: q(1.0) }
     }
 }
 
@@ -1670,25 +1348,12 @@ pub fn framework_fingerprint(s: &Structure) -> String {
     let nl = crate::structure::neighbors::NeighborList::build(s, 6.0);
     let mut cn: Vec<usize> = (0..s.len())
         .map(|i| {
-            let d0 = nl
-                .of(i)
-                .iter()
-                .map(|nb| nb.distance)
-                .fold(f64::INFINITY, f64::min);
+            let d0 = nl.of(i).iter().map(|nb| nb.distance).fold(f64::INFINITY, f64::min);
             nl.of(i).iter().filter(|nb| nb.distance < 1.25 * d0).count()
         })
         .collect();
     cn.sort_unstable();
-    let counts: Vec<(String, u64)> = s
-        .elements()
-        .iter()
-        .map(|e| {
-            (
-                e.symbol().to_string(),
-                s.species.iter().filter(|x| *x == e).count() as u64,
-            )
-        })
-        .collect();
+    let counts: Vec<(String, u64)> = s.elements().iter().map(|e| (e.symbol().to_string(), s.species.iter().filter(|x| *x == e).count() as u64)).collect();
     let text = format!("{}|{:?}", crate::optimade::formula_anonymous(&counts), cn);
     hex::encode(&Sha256::digest(text.as_bytes())[..8])
 }
@@ -1712,13 +1377,7 @@ pub fn breadth(store: &Store, ids: Option<&[String]>) -> Result<Breadth, CorpusE
         }
         out.records += 1;
         out.converged += usize::from(r.method.converged == Some(true));
-        systems.insert(
-            r.elements
-                .iter()
-                .map(|e| e.symbol())
-                .collect::<Vec<_>>()
-                .join("-"),
-        );
+        systems.insert(r.elements.iter().map(|e| e.symbol()).collect::<Vec<_>>().join("-"));
         elements.extend(r.elements.iter().copied());
         ions.insert(r.ion);
         if let Some(p) = &r.parent {

@@ -132,39 +132,21 @@ impl Field {
     /// Errors: `ox` of the wrong length or not finite, a mobile ion that is not a cation, no
     /// anion in the framework, or a (cation, anion) pair with neither tabulated nor fallback
     /// parameters.
-    pub fn new(
-        host: &Structure,
-        ion: Element,
-        ion_ox: i8,
-        ox: &[f64],
-        cutoff: f64,
-    ) -> Result<Field, BvseError> {
+    pub fn new(host: &Structure, ion: Element, ion_ox: i8, ox: &[f64], cutoff: f64) -> Result<Field, BvseError> {
         if ox.len() != host.len() {
-            return Err(BvseError::InvalidInput(format!(
-                "{} oxidation states for {} framework sites",
-                ox.len(),
-                host.len()
-            )));
+            return Err(BvseError::InvalidInput(format!("{} oxidation states for {} framework sites", ox.len(), host.len())));
         }
         if ion_ox <= 0 {
-            return Err(BvseError::InvalidInput(format!(
-                "mobile ion {ion}{ion_ox:+}: only cations are supported"
-            )));
+            return Err(BvseError::InvalidInput(format!("mobile ion {ion}{ion_ox:+}: only cations are supported")));
         }
         if !cutoff.is_finite() || cutoff <= 0.0 {
-            return Err(BvseError::InvalidInput(format!(
-                "cutoff {cutoff} A: must be positive"
-            )));
+            return Err(BvseError::InvalidInput(format!("cutoff {cutoff} A: must be positive")));
         }
         if let Some(q) = ox.iter().find(|q| !q.is_finite()) {
-            return Err(BvseError::InvalidInput(format!(
-                "oxidation state {q} is not a number"
-            )));
+            return Err(BvseError::InvalidInput(format!("oxidation state {q} is not a number")));
         }
         if !ox.iter().any(|&q| q < 0.0) {
-            return Err(BvseError::NoAnion {
-                formula: host.formula(),
-            });
+            return Err(BvseError::NoAnion { formula: host.formula() });
         }
         let p = Params::global();
         let n1 = principal_n(p, ion);
@@ -182,25 +164,16 @@ impl Field {
                         let bv = match p.softbv(ion, ion_ox, e, qa) {
                             Some(bv) => bv,
                             None => {
-                                let (bv, fb) = p.softbv_fallback(ion, ion_ox, e, qa).ok_or(
-                                    BvseError::MissingPair {
-                                        cation: ion,
-                                        cation_ox: ion_ox,
-                                        anion: e,
-                                        anion_ox: qa,
-                                    },
-                                )?;
+                                let (bv, fb) = p
+                                    .softbv_fallback(ion, ion_ox, e, qa)
+                                    .ok_or(BvseError::MissingPair { cation: ion, cation_ox: ion_ox, anion: e, anion_ox: qa })?;
                                 if !fallbacks.contains(&fb) {
                                     fallbacks.push(fb);
                                 }
                                 bv
                             }
                         };
-                        PairTerm::Morse {
-                            r_min: bv.r_min,
-                            alpha: bv.alpha,
-                            d0: bv.d0,
-                        }
+                        PairTerm::Morse { r_min: bv.r_min, alpha: bv.alpha, d0: bv.d0 }
                     } else if q > 0.0 {
                         let n2 = principal_n(p, e);
                         PairTerm::Coulomb {
@@ -309,26 +282,14 @@ impl Field {
         let mut morse = Vec::new();
         let mut coulomb = Vec::new();
         for nb in self.locator.within(center, radius + self.cutoff) {
-            let pos = [
-                center[0] + nb.vector[0],
-                center[1] + nb.vector[1],
-                center[2] + nb.vector[2],
-            ];
+            let pos = [center[0] + nb.vector[0], center[1] + nb.vector[1], center[2] + nb.vector[2]];
             match self.term(nb.index) {
-                PairTerm::Morse { r_min, alpha, d0 } => {
-                    morse.push([pos[0], pos[1], pos[2], r_min, alpha, d0])
-                }
+                PairTerm::Morse { r_min, alpha, d0 } => morse.push([pos[0], pos[1], pos[2], r_min, alpha, d0]),
                 PairTerm::Coulomb { a, s } => coulomb.push([pos[0], pos[1], pos[2], a, s]),
                 PairTerm::None => {}
             }
         }
-        Region {
-            field: self,
-            center,
-            radius,
-            morse,
-            coulomb,
-        }
+        Region { field: self, center, radius, morse, coulomb }
     }
 }
 

@@ -32,14 +32,7 @@ pub struct HopSearchOptions {
 
 impl Default for HopSearchOptions {
     fn default() -> Self {
-        HopSearchOptions {
-            min_length: 1.0,
-            max_length: 5.0,
-            min_clearance: 1.0,
-            env_radius: 3.0,
-            length_tol: 0.01,
-            env_tol: 0.02,
-        }
+        HopSearchOptions { min_length: 1.0, max_length: 5.0, min_clearance: 1.0, env_radius: 3.0, length_tol: 0.01, env_tol: 0.02 }
     }
 }
 
@@ -68,22 +61,13 @@ impl HopCandidate {
 
     /// Fractional final site, unwrapped so that the jump is the straight segment.
     pub fn final_frac(&self, s: &Structure) -> Vec3 {
-        add(
-            s.frac[self.to],
-            [
-                self.image[0] as f64,
-                self.image[1] as f64,
-                self.image[2] as f64,
-            ],
-        )
+        add(s.frac[self.to], [self.image[0] as f64, self.image[1] as f64, self.image[2] as f64])
     }
 
     /// The structure without the jump's end sites: the host of the jump (the ion leaves
     /// `from` and fills the vacancy at `to`; every other site stays occupied).
     pub fn host(&self, s: &Structure) -> Structure {
-        let keep: Vec<usize> = (0..s.len())
-            .filter(|&k| k != self.from && k != self.to)
-            .collect();
+        let keep: Vec<usize> = (0..s.len()).filter(|&k| k != self.from && k != self.to).collect();
         Structure {
             lattice: s.lattice.clone(),
             species: keep.iter().map(|&k| s.species[k]).collect(),
@@ -93,11 +77,7 @@ impl HopCandidate {
 
     /// The image shift as a fractional vector.
     pub fn shift(&self) -> Vec3 {
-        [
-            self.image[0] as f64,
-            self.image[1] as f64,
-            self.image[2] as f64,
-        ]
+        [self.image[0] as f64, self.image[1] as f64, self.image[2] as f64]
     }
 }
 
@@ -109,21 +89,14 @@ fn sorted_shell(mut v: Shell) -> Shell {
 }
 
 fn same_shell(a: &Shell, b: &Shell, tol: f64) -> bool {
-    a.len() == b.len()
-        && a.iter()
-            .zip(b)
-            .all(|(x, y)| x.0 == y.0 && (x.1 - y.1).abs() <= tol)
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.0 == y.0 && (x.1 - y.1).abs() <= tol)
 }
 
 /// Distance from `p` to the segment `a`-`b`.
 fn point_segment_distance(p: Vec3, a: Vec3, b: Vec3) -> f64 {
     let ab = sub(b, a);
     let l2 = dot(ab, ab);
-    let t = if l2 > 0.0 {
-        (dot(sub(p, a), ab) / l2).clamp(0.0, 1.0)
-    } else {
-        0.0
-    };
+    let t = if l2 > 0.0 { (dot(sub(p, a), ab) / l2).clamp(0.0, 1.0) } else { 0.0 };
     norm(sub(p, add(a, scale(ab, t))))
 }
 
@@ -139,21 +112,11 @@ pub fn enumerate_hops(s: &Structure, ion: Element, opts: &HopSearchOptions) -> V
         return Vec::new();
     }
     let nl = NeighborList::build(s, opts.max_length.max(opts.env_radius));
-    let locator = PointLocator::new(
-        s,
-        opts.env_radius
-            .max(opts.max_length / 2.0 + opts.min_clearance),
-    );
+    let locator = PointLocator::new(s, opts.env_radius.max(opts.max_length / 2.0 + opts.min_clearance));
     let shells: Vec<Option<Shell>> = (0..s.len())
         .map(|i| {
             (s.species[i] == ion).then(|| {
-                sorted_shell(
-                    nl.of(i)
-                        .iter()
-                        .filter(|n| n.distance <= opts.env_radius)
-                        .map(|n| (s.species[n.index].z(), n.distance))
-                        .collect(),
-                )
+                sorted_shell(nl.of(i).iter().filter(|n| n.distance <= opts.env_radius).map(|n| (s.species[n.index].z(), n.distance)).collect())
             })
         })
         .collect();
@@ -162,8 +125,7 @@ pub fn enumerate_hops(s: &Structure, ion: Element, opts: &HopSearchOptions) -> V
         let a = s.lattice.to_cart(s.frac[i]);
         for nb in nl.of(i) {
             let j = nb.index;
-            if s.species[j] != ion || nb.distance < opts.min_length || nb.distance > opts.max_length
-            {
+            if s.species[j] != ion || nb.distance < opts.min_length || nb.distance > opts.max_length {
                 continue;
             }
             // Each jump once: i < j, or a jump to an own image with a positive translation.
@@ -172,9 +134,7 @@ pub fn enumerate_hops(s: &Structure, ion: Element, opts: &HopSearchOptions) -> V
             }
             let b = add(a, nb.vector);
             let mid = lerp(a, b, 0.5);
-            let is_end = |k: usize, img: [i32; 3]| {
-                (k == i && img == [0, 0, 0]) || (k == j && img == nb.image)
-            };
+            let is_end = |k: usize, img: [i32; 3]| (k == i && img == [0, 0, 0]) || (k == j && img == nb.image);
             let reach = 0.5 * nb.distance + opts.min_clearance;
             let mut clearance = f64::INFINITY;
             let mut mid_shell = Vec::new();
@@ -193,14 +153,7 @@ pub fn enumerate_hops(s: &Structure, ion: Element, opts: &HopSearchOptions) -> V
                 continue;
             }
             found.push(Candidate {
-                hop: HopCandidate {
-                    from: i,
-                    to: j,
-                    image: nb.image,
-                    length: nb.distance,
-                    clearance,
-                    multiplicity: 1,
-                },
+                hop: HopCandidate { from: i, to: j, image: nb.image, length: nb.distance, clearance, multiplicity: 1 },
                 mid_shell: sorted_shell(mid_shell),
                 ends: (i, j),
             });
@@ -219,9 +172,7 @@ pub fn enumerate_hops(s: &Structure, ion: Element, opts: &HopSearchOptions) -> V
             .iter_mut()
             .rev()
             .take_while(|r| c.hop.length - r.hop.length <= opts.length_tol)
-            .find(|r| {
-                same_shell(&r.mid_shell, &c.mid_shell, opts.env_tol) && same_ends(r.ends, c.ends)
-            });
+            .find(|r| same_shell(&r.mid_shell, &c.mid_shell, opts.env_tol) && same_ends(r.ends, c.ends));
         match hit {
             Some(r) => r.hop.multiplicity += 1,
             None => classes.push(c),

@@ -40,10 +40,7 @@ pub mod shard;
 pub use field::{Field, ForceConvention, PairTerm, Region, COULOMB_K, DEFAULT_CUTOFF, SCREENING_F};
 pub use hops::{enumerate_hops, HopCandidate, HopSearchOptions};
 pub use neb::{neb, BarrierDefinition, Fire, FireParams, NebOptions, NebResult};
-pub use oxidation::{
-    analyze, assign_oxidation_states, assign_oxidation_states_with, Assignment, OxidationAnalysis,
-    OxidationMethod, OxidationOptions, SiteClass,
-};
+pub use oxidation::{analyze, assign_oxidation_states, assign_oxidation_states_with, Assignment, OxidationAnalysis, OxidationMethod, OxidationOptions, SiteClass};
 pub use params::{ElementData, Params, SoftBv, SoftBvFallback, SpeciesStats};
 
 use crate::element::Element;
@@ -80,9 +77,7 @@ pub enum BvseError {
         what: &'static str,
     },
     /// A site's bond-valence sum fits none of its element's oxidation states.
-    #[error(
-        "no plausible oxidation state for {element} at site {site} (bond-valence sum {bv_sum:.3})"
-    )]
+    #[error("no plausible oxidation state for {element} at site {site} (bond-valence sum {bv_sum:.3})")]
     NoOxidationState {
         /// The element.
         element: Element,
@@ -202,12 +197,7 @@ pub struct PreparedHop {
 impl PreparedHop {
     /// Run the recipe's NEB.
     pub fn run(&self) -> Result<NebResult, BvseError> {
-        neb(
-            &self.field,
-            self.initial,
-            self.final_,
-            &self.recipe.neb_options(),
-        )
+        neb(&self.field, self.initial, self.final_, &self.recipe.neb_options())
     }
 
     /// Run NEB with other settings.
@@ -223,23 +213,13 @@ fn with_ions(host: &Structure, ion: Element, sites: &[Vec3]) -> Structure {
         species.push(ion);
         frac.push(*f);
     }
-    Structure {
-        lattice: host.lattice.clone(),
-        species,
-        frac,
-    }
+    Structure { lattice: host.lattice.clone(), species, frac }
 }
 
 /// Set up the hop of `ion` from fractional `initial` to fractional `final_site` (unwrapped)
 /// in `host` for `recipe`: oxidation states, the framework (repeated for [`Recipe::Ions`])
 /// and the field.
-pub fn prepare_hop(
-    host: &Structure,
-    ion: Element,
-    initial: Vec3,
-    final_site: Vec3,
-    recipe: Recipe,
-) -> Result<PreparedHop, BvseError> {
+pub fn prepare_hop(host: &Structure, ion: Element, initial: Vec3, final_site: Vec3, recipe: Recipe) -> Result<PreparedHop, BvseError> {
     let lat = &host.lattice;
     let d = norm(sub(lat.to_cart(final_site), lat.to_cart(initial)));
     if d < 0.01 || !d.is_finite() {
@@ -247,16 +227,7 @@ pub fn prepare_hop(
     }
     let hop = hop_oxidation_states(host, ion, initial, final_site);
     let a = hop.outcome?;
-    finish_prepare(
-        host,
-        ion,
-        initial,
-        final_site,
-        recipe,
-        a.states,
-        Some(a.method),
-        hop.basis,
-    )
+    finish_prepare(host, ion, initial, final_site, recipe, a.states, Some(a.method), hop.basis)
 }
 
 /// The oxidation-state analysis of a hop as [`prepare_hop`] does it, for explaining.
@@ -274,12 +245,7 @@ pub struct HopOxidation {
 /// basis as `ions` does (host + both sites, then host + the initial site with the final site
 /// copying it), step by step: BVAnalyzer's search on either basis first, then the wide search
 /// on either, then the fractional fallbacks on host + both sites.
-pub fn hop_oxidation_states(
-    host: &Structure,
-    ion: Element,
-    initial: Vec3,
-    final_site: Vec3,
-) -> HopOxidation {
+pub fn hop_oxidation_states(host: &Structure, ion: Element, initial: Vec3, final_site: Vec3) -> HopOxidation {
     let n = host.len();
     let opts = OxidationOptions::default();
     let both = analyze(&with_ions(host, ion, &[initial, final_site]), &opts);
@@ -290,20 +256,12 @@ pub fn hop_oxidation_states(
                 a.states.push(a.states[n]);
             }
         }
-        HopOxidation {
-            basis,
-            analysis: analysis.clone(),
-            outcome,
-        }
+        HopOxidation { basis, analysis: analysis.clone(), outcome }
     };
     let method = |a: &OxidationAnalysis| a.outcome.as_ref().ok().map(|x| x.method);
     match &both.outcome {
-        Ok(a) if a.method == OxidationMethod::BondValence => {
-            return done(OxidationBasis::HostWithBothSites, &both)
-        }
-        Err(e) if !matches!(e, BvseError::NoChargeBalance { .. }) => {
-            return done(OxidationBasis::HostWithBothSites, &both)
-        }
+        Ok(a) if a.method == OxidationMethod::BondValence => return done(OxidationBasis::HostWithBothSites, &both),
+        Err(e) if !matches!(e, BvseError::NoChargeBalance { .. }) => return done(OxidationBasis::HostWithBothSites, &both),
         _ => {}
     }
     let one = analyze(&with_ions(host, ion, &[initial]), &opts);
@@ -330,10 +288,7 @@ pub fn prepare_hop_with_oxidation_states(
     ox: &[f64],
 ) -> Result<PreparedHop, BvseError> {
     let n = host.len();
-    let (ci, cf) = (
-        host.lattice.to_cart(initial),
-        host.lattice.to_cart(final_site),
-    );
+    let (ci, cf) = (host.lattice.to_cart(initial), host.lattice.to_cart(final_site));
     let d = norm(sub(cf, ci));
     if d < 0.01 || !d.is_finite() {
         return Err(BvseError::CoincidentEndpoints { distance: d });
@@ -345,13 +300,7 @@ pub fn prepare_hop_with_oxidation_states(
             ox.push(ox[n]);
             OxidationBasis::HostWithInitialSite
         }
-        l => {
-            return Err(BvseError::InvalidInput(format!(
-                "{l} oxidation states for a host of {n} sites (expected {} or {})",
-                n + 1,
-                n + 2
-            )))
-        }
+        l => return Err(BvseError::InvalidInput(format!("{l} oxidation states for a host of {n} sites (expected {} or {})", n + 1, n + 2))),
     };
     finish_prepare(host, ion, initial, final_site, recipe, ox, None, basis)
 }
@@ -381,45 +330,22 @@ fn finish_prepare(
         None => (host.clone(), ox[..n].to_vec(), [1, 1, 1]),
         Some(w) => repeated_framework(host, ion, &ox, initial, final_site, w),
     };
-    let field = Field::new(&framework, ion, ion_ox, &fox, recipe.cutoff())?
-        .with_force_convention(recipe.force_convention());
-    Ok(PreparedHop {
-        field,
-        initial: ci,
-        final_: cf,
-        ion,
-        ion_ox,
-        oxidation_states: ox,
-        oxidation_method,
-        basis,
-        supercell,
-        recipe,
-    })
+    let field = Field::new(&framework, ion, ion_ox, &fox, recipe.cutoff())?.with_force_convention(recipe.force_convention());
+    Ok(PreparedHop { field, initial: ci, final_: cf, ion, ion_ox, oxidation_states: ox, oxidation_method, basis, supercell, recipe })
 }
 
 /// The host repeated until every width reaches `width`, with the copies of the hop's two
 /// sites occupied by the mobile species except the moving ion's own site and the arrival site
 /// (the layout of `ions`' `Edge.superedge(...).interpolate(...)`).
-fn repeated_framework(
-    host: &Structure,
-    ion: Element,
-    ox: &[f64],
-    initial: Vec3,
-    final_site: Vec3,
-    width: f64,
-) -> (Structure, Vec<f64>, [usize; 3]) {
+fn repeated_framework(host: &Structure, ion: Element, ox: &[f64], initial: Vec3, final_site: Vec3, width: f64) -> (Structure, Vec<f64>, [usize; 3]) {
     let n = host.len();
     let w = host.lattice.perpendicular_widths();
     let s: [usize; 3] = std::array::from_fn(|k| ((width / w[k]).ceil() as usize).max(1));
     let m = host.lattice.matrix();
-    let lattice = Lattice::new(std::array::from_fn(|k| {
-        crate::structure::scale(m[k], s[k] as f64)
-    }))
-    .expect("a repeated lattice stays regular");
+    let lattice = Lattice::new(std::array::from_fn(|k| crate::structure::scale(m[k], s[k] as f64))).expect("a repeated lattice stays regular");
     let offset: [f64; 3] = std::array::from_fn(|k| final_site[k].floor());
     let target: Vec3 = std::array::from_fn(|k| final_site[k] - offset[k]);
-    let arrival: [usize; 3] =
-        std::array::from_fn(|k| (offset[k] as i64).rem_euclid(s[k] as i64) as usize);
+    let arrival: [usize; 3] = std::array::from_fn(|k| (offset[k] as i64).rem_euclid(s[k] as i64) as usize);
     let mut species = Vec::new();
     let mut frac = Vec::new();
     let mut fox = Vec::new();
@@ -428,8 +354,7 @@ fn repeated_framework(
         for j in 0..s[1] {
             for k in 0..s[2] {
                 let cell = [i as f64, j as f64, k as f64];
-                let put =
-                    |f: Vec3| -> Vec3 { std::array::from_fn(|a| (f[a] + cell[a]) / s[a] as f64) };
+                let put = |f: Vec3| -> Vec3 { std::array::from_fn(|a| (f[a] + cell[a]) / s[a] as f64) };
                 for (idx, f) in host.frac.iter().enumerate() {
                     species.push(host.species[idx]);
                     frac.push(put(*f));
@@ -448,23 +373,11 @@ fn repeated_framework(
             }
         }
     }
-    (
-        Structure {
-            lattice,
-            species,
-            frac,
-        },
-        fox,
-        s,
-    )
+    (Structure { lattice, species, frac }, fox, s)
 }
 
 /// BVSE barrier of a stored hop with `recipe` (`host` is the record's host structure, e.g.
 /// from `store.structure(&record.host)`).
-pub fn barrier_for_hop(
-    record: &HopRecord,
-    host: &Structure,
-    recipe: Recipe,
-) -> Result<NebResult, BvseError> {
+pub fn barrier_for_hop(record: &HopRecord, host: &Structure, recipe: Recipe) -> Result<NebResult, BvseError> {
     prepare_hop(host, record.ion, record.initial, record.final_site, recipe)?.run()
 }

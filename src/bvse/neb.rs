@@ -37,16 +37,7 @@ pub struct FireParams {
 
 impl Default for FireParams {
     fn default() -> Self {
-        FireParams {
-            dt: 0.1,
-            dt_max: 1.0,
-            max_step: 0.2,
-            n_min: 5,
-            f_inc: 1.1,
-            f_dec: 0.5,
-            a_start: 0.1,
-            f_a: 0.99,
-        }
+        FireParams { dt: 0.1, dt_max: 1.0, max_step: 0.2, n_min: 5, f_inc: 1.1, f_dec: 0.5, a_start: 0.1, f_a: 0.99 }
     }
 }
 
@@ -63,13 +54,7 @@ pub struct Fire {
 impl Fire {
     /// A fresh optimizer.
     pub fn new(p: FireParams) -> Self {
-        Fire {
-            p,
-            dt: p.dt,
-            a: p.a_start,
-            n_pos: 0,
-            v: None,
-        }
+        Fire { p, dt: p.dt, a: p.a_start, n_pos: 0, v: None }
     }
 
     /// One FIRE step: move `x` given the forces `f` at `x`.
@@ -221,13 +206,7 @@ pub struct NebResult {
 }
 
 /// Relax one point with FIRE: (position, energy, converged, steps).
-fn relax_point(
-    region: &Region<'_>,
-    start: Vec3,
-    fmax: f64,
-    max_steps: usize,
-    fire: FireParams,
-) -> (Vec3, f64, bool, usize) {
+fn relax_point(region: &Region<'_>, start: Vec3, fmax: f64, max_steps: usize, fire: FireParams) -> (Vec3, f64, bool, usize) {
     let mut x = start.to_vec();
     let mut opt = Fire::new(fire);
     let (mut e, mut f) = region.energy_force(start);
@@ -306,29 +285,19 @@ fn band_forces(pos: &[Vec3], e: &[f64], f: &[Vec3], k: f64, climb: bool, out: &m
 /// is the unwrapped end, so the hop is the straight segment between them).
 ///
 /// Errors: end points closer than 0.01 A, or fewer than 3 images.
-pub fn neb(
-    field: &Field,
-    initial: Vec3,
-    final_: Vec3,
-    opts: &NebOptions,
-) -> Result<NebResult, BvseError> {
+pub fn neb(field: &Field, initial: Vec3, final_: Vec3, opts: &NebOptions) -> Result<NebResult, BvseError> {
     let length = norm(sub(final_, initial));
     if length < 0.01 || !length.is_finite() {
         return Err(BvseError::CoincidentEndpoints { distance: length });
     }
     if opts.n_images < 3 {
-        return Err(BvseError::InvalidInput(format!(
-            "NEB needs at least 3 images, got {}",
-            opts.n_images
-        )));
+        return Err(BvseError::InvalidInput(format!("NEB needs at least 3 images, got {}", opts.n_images)));
     }
     let n = opts.n_images;
     let mid = lerp(initial, final_, 0.5);
     // Images stay near the segment: allow them to wander a few Angstrom off it.
     let region = field.region(mid, 0.5 * length + 3.0);
-    let mut pos: Vec<Vec3> = (0..n)
-        .map(|i| lerp(initial, final_, i as f64 / (n - 1) as f64))
-        .collect();
+    let mut pos: Vec<Vec3> = (0..n).map(|i| lerp(initial, final_, i as f64 / (n - 1) as f64)).collect();
     let mut e = vec![0.0; n];
     let endpoints_converged = settle_endpoints(&region, &mut pos, &mut e, opts);
     let band = relax_band(&region, &mut pos, &mut e, opts);
@@ -366,23 +335,12 @@ pub fn neb(
 
 /// Relax the band's two end points (when asked) and set their energies in `e`. Returns
 /// whether both relaxations converged (true when they are not relaxed).
-fn settle_endpoints(
-    region: &Region<'_>,
-    pos: &mut [Vec3],
-    e: &mut [f64],
-    opts: &NebOptions,
-) -> bool {
+fn settle_endpoints(region: &Region<'_>, pos: &mut [Vec3], e: &mut [f64], opts: &NebOptions) -> bool {
     let n = pos.len();
     let mut endpoints_converged = true;
     for &end in &[0, n - 1] {
         if opts.relax_endpoints {
-            let (x, en, conv, _) = relax_point(
-                region,
-                pos[end],
-                opts.endpoint_fmax,
-                opts.endpoint_max_steps,
-                opts.fire,
-            );
+            let (x, en, conv, _) = relax_point(region, pos[end], opts.endpoint_fmax, opts.endpoint_max_steps, opts.fire);
             pos[end] = x;
             e[end] = en;
             endpoints_converged &= conv;
@@ -407,12 +365,7 @@ struct BandRelaxation {
 /// climbing image on, when asked: from the start, or once the forces fall below
 /// `climb_after_fmax` or half the steps are spent) or the steps run out. Updates `pos` and
 /// the interior energies in `e`.
-fn relax_band(
-    region: &Region<'_>,
-    pos: &mut [Vec3],
-    e: &mut [f64],
-    opts: &NebOptions,
-) -> BandRelaxation {
+fn relax_band(region: &Region<'_>, pos: &mut [Vec3], e: &mut [f64], opts: &NebOptions) -> BandRelaxation {
     let n = pos.len();
     let mut f = vec![[0.0; 3]; n];
     let eval = |pos: &[Vec3], e: &mut [f64], f: &mut [Vec3]| {
@@ -431,8 +384,7 @@ fn relax_band(
     let mut fmax = band_forces(pos, e, &f, opts.spring_k, climbing, &mut g);
     let mut steps = 0;
     loop {
-        if opts.climb && !climbing && (fmax < opts.climb_after_fmax || steps >= opts.max_steps / 2)
-        {
+        if opts.climb && !climbing && (fmax < opts.climb_after_fmax || steps >= opts.max_steps / 2) {
             climbing = true;
             opt = Fire::new(opts.fire);
             fmax = band_forces(pos, e, &f, opts.spring_k, climbing, &mut g);
@@ -449,9 +401,5 @@ fn relax_band(
         eval(pos, e, &mut f);
         fmax = band_forces(pos, e, &f, opts.spring_k, climbing, &mut g);
     }
-    BandRelaxation {
-        steps,
-        fmax,
-        climbing,
-    }
+    BandRelaxation { steps, fmax, climbing }
 }

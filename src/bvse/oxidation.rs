@@ -100,12 +100,7 @@ pub struct OxidationOptions {
 
 impl Default for OxidationOptions {
     fn default() -> Self {
-        OxidationOptions {
-            anion_rule: true,
-            min_count: 5.0,
-            fallbacks: true,
-            ..OxidationOptions::bv_analyzer()
-        }
+        OxidationOptions { anion_rule: true, min_count: 5.0, fallbacks: true, ..OxidationOptions::bv_analyzer() }
     }
 }
 
@@ -155,10 +150,7 @@ impl OxidationMethod {
 
     /// True for the integer methods (every state a whole number).
     pub fn is_integral(self) -> bool {
-        matches!(
-            self,
-            OxidationMethod::BondValence | OxidationMethod::WideSearch
-        )
+        matches!(self, OxidationMethod::BondValence | OxidationMethod::WideSearch)
     }
 }
 
@@ -215,10 +207,7 @@ pub fn assign_oxidation_states(s: &Structure) -> Result<Vec<f64>, BvseError> {
 ///
 /// Errors: an empty structure, no anion-forming element (N O F S Cl Se Br Te I), a site whose
 /// bond-valence sum fits no oxidation state, or no charge-balanced assignment.
-pub fn assign_oxidation_states_with(
-    s: &Structure,
-    opts: &OxidationOptions,
-) -> Result<Vec<f64>, BvseError> {
+pub fn assign_oxidation_states_with(s: &Structure, opts: &OxidationOptions) -> Result<Vec<f64>, BvseError> {
     analyze(s, opts).outcome.map(|a| a.states)
 }
 
@@ -239,37 +228,13 @@ fn equivalence_classes(s: &Structure, opts: &OxidationOptions) -> Vec<Vec<usize>
         v
     };
     let nl = NeighborList::build(s, opts.fingerprint_radius);
-    let shells: Vec<Vec<(u8, f64)>> = nl
-        .iter()
-        .map(|list| {
-            sorted(
-                list.iter()
-                    .map(|nb| (s.species[nb.index].z(), nb.distance))
-                    .collect(),
-            )
-        })
-        .collect();
+    let shells: Vec<Vec<(u8, f64)>> = nl.iter().map(|list| sorted(list.iter().map(|nb| (s.species[nb.index].z(), nb.distance)).collect())).collect();
     let mut global: Vec<Option<Vec<(u8, f64)>>> = vec![None; n];
     let global_of = |i: usize| -> Vec<(u8, f64)> {
-        sorted(
-            (0..n)
-                .filter(|&j| j != i)
-                .map(|j| {
-                    (
-                        s.species[j].z(),
-                        s.lattice.min_image_distance(s.frac[i], s.frac[j]),
-                    )
-                })
-                .collect(),
-        )
+        sorted((0..n).filter(|&j| j != i).map(|j| (s.species[j].z(), s.lattice.min_image_distance(s.frac[i], s.frac[j]))).collect())
     };
     let tol = 2.0 * opts.symm_tol + 1e-9;
-    let same = |a: &[(u8, f64)], b: &[(u8, f64)]| {
-        a.len() == b.len()
-            && a.iter()
-                .zip(b)
-                .all(|(x, y)| x.0 == y.0 && (x.1 - y.1).abs() <= tol)
-    };
+    let same = |a: &[(u8, f64)], b: &[(u8, f64)]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.0 == y.0 && (x.1 - y.1).abs() <= tol);
     let mut classes: Vec<Vec<usize>> = Vec::new();
     for i in 0..n {
         let mut found = None;
@@ -283,10 +248,7 @@ fn equivalence_classes(s: &Structure, opts: &OxidationOptions) -> Vec<Vec<usize>
                     global[x] = Some(global_of(x));
                 }
             }
-            if same(
-                global[r].as_deref().unwrap_or_default(),
-                global[i].as_deref().unwrap_or_default(),
-            ) {
+            if same(global[r].as_deref().unwrap_or_default(), global[i].as_deref().unwrap_or_default()) {
                 found = Some(k);
                 break;
             }
@@ -321,9 +283,7 @@ fn bv_sum(s: &Structure, nl: &NeighborList, i: usize, scale: f64, p: &Params) ->
         if e2 == e1 || !(en1 || BV_ELECTRONEGATIVE.contains(&e2.z())) {
             continue;
         }
-        let Some(r) = okeeffe_brese_r0(p, e1, e2) else {
-            continue;
-        };
+        let Some(r) = okeeffe_brese_r0(p, e1, e2) else { continue };
         let x2 = p.element(e2).electronegativity.unwrap_or(f64::NAN);
         let v = ((r - nb.distance * scale) / 0.31).exp();
         sum += if x1 < x2 { v } else { -v };
@@ -394,10 +354,7 @@ impl Search<'_> {
         }
         let mut score = 1.0;
         for (c, &ox) in v.iter().enumerate() {
-            score *= self.candidates[c]
-                .iter()
-                .find(|x| x.0 == ox)
-                .map_or(0.0, |x| x.1);
+            score *= self.candidates[c].iter().find(|x| x.0 == ox).map_or(0.0, |x| x.1);
         }
         // Scores within a relative 1e-9 are ties (symmetry-equivalent sites whose
         // bond-valence sums differ only by rounding); the first one found is kept.
@@ -411,12 +368,7 @@ impl Search<'_> {
 /// The analysis of `s` with `opts`: classes, sums, candidates, and the assignment from the
 /// first step that finds one (see the module docs).
 pub fn analyze(s: &Structure, opts: &OxidationOptions) -> OxidationAnalysis {
-    let mut out = OxidationAnalysis {
-        formula: s.formula(),
-        classes: Vec::new(),
-        nodes: 0,
-        outcome: Err(BvseError::InvalidInput(String::new())),
-    };
+    let mut out = OxidationAnalysis { formula: s.formula(), classes: Vec::new(), nodes: 0, outcome: Err(BvseError::InvalidInput(String::new())) };
     if let Err(e) = check_assignable(s, opts) {
         out.outcome = Err(e);
         return out;
@@ -424,35 +376,16 @@ pub fn analyze(s: &Structure, opts: &OxidationOptions) -> OxidationAnalysis {
     let p = Params::global();
     let mut classes = equivalence_classes(s, opts);
     // Most electronegative first; the sort is stable, so ties keep the class order.
-    let chi = |c: &Vec<usize>| {
-        p.element(s.species[c[0]])
-            .electronegativity
-            .unwrap_or(f64::NAN)
-    };
-    classes.sort_by(|a, b| {
-        chi(b)
-            .partial_cmp(&chi(a))
-            .unwrap_or(std::cmp::Ordering::Equal)
-    });
+    let chi = |c: &Vec<usize>| p.element(s.species[c[0]]).electronegativity.unwrap_or(f64::NAN);
+    classes.sort_by(|a, b| chi(b).partial_cmp(&chi(a)).unwrap_or(std::cmp::Ordering::Equal));
     let nl = NeighborList::build(s, opts.max_radius);
     for c in &classes {
         let (bvs, candidates, rule) = class_candidates(s, &nl, c[0], opts, p);
-        out.classes.push(SiteClass {
-            element: s.species[c[0]],
-            sites: c.clone(),
-            bv_sum: bvs,
-            candidates,
-            rule,
-            state: None,
-        });
+        out.classes.push(SiteClass { element: s.species[c[0]], sites: c.clone(), bv_sum: bvs, candidates, rule, state: None });
     }
     if let Some(k) = out.classes.iter().position(|c| c.candidates.is_empty()) {
         let c = &out.classes[k];
-        out.outcome = Err(BvseError::NoOxidationState {
-            element: c.element,
-            site: c.sites[0],
-            bv_sum: c.bv_sum.unwrap_or(f64::NAN),
-        });
+        out.outcome = Err(BvseError::NoOxidationState { element: c.element, site: c.sites[0], bv_sum: c.bv_sum.unwrap_or(f64::NAN) });
         return out;
     }
     let sizes: Vec<i64> = out.classes.iter().map(|c| c.sites.len() as i64).collect();
@@ -463,18 +396,10 @@ pub fn analyze(s: &Structure, opts: &OxidationOptions) -> OxidationAnalysis {
         .iter()
         .map(|c| {
             let top = c.candidates.first().map_or(0.0, |x| x.1);
-            c.candidates
-                .iter()
-                .copied()
-                .filter(|x| x.1 > 0.01 * top)
-                .collect()
+            c.candidates.iter().copied().filter(|x| x.1 > 0.01 * top).collect()
         })
         .collect();
-    let wide: Vec<Vec<(i8, f64)>> = out
-        .classes
-        .iter()
-        .map(|c| c.candidates.iter().copied().filter(|x| x.1 > 0.0).collect())
-        .collect();
+    let wide: Vec<Vec<(i8, f64)>> = out.classes.iter().map(|c| c.candidates.iter().copied().filter(|x| x.1 > 0.0).collect()).collect();
     let mut steps = vec![(OxidationMethod::BondValence, &likely)];
     if opts.fallbacks && wide != likely {
         steps.push((OxidationMethod::WideSearch, &wide));
@@ -505,43 +430,16 @@ pub fn analyze(s: &Structure, opts: &OxidationOptions) -> OxidationAnalysis {
 
 /// The charge-balance search over `candidates` (per class, most likely first): the best
 /// assignment and the nodes visited.
-fn search(
-    candidates: &[Vec<(i8, f64)>],
-    sizes: &[i64],
-    class_element: &[Element],
-    max_nodes: usize,
-) -> (Option<Vec<i8>>, usize) {
-    let vmin = candidates
-        .iter()
-        .map(|c| c.iter().map(|x| x.0 as i64).min().unwrap_or(0))
-        .collect();
-    let vmax = candidates
-        .iter()
-        .map(|c| c.iter().map(|x| x.0 as i64).max().unwrap_or(0))
-        .collect();
-    let mut search = Search {
-        candidates,
-        sizes,
-        class_element,
-        vmin,
-        vmax,
-        nodes: 0,
-        max_nodes,
-        best_score: 0.0,
-        best: None,
-    };
+fn search(candidates: &[Vec<(i8, f64)>], sizes: &[i64], class_element: &[Element], max_nodes: usize) -> (Option<Vec<i8>>, usize) {
+    let vmin = candidates.iter().map(|c| c.iter().map(|x| x.0 as i64).min().unwrap_or(0)).collect();
+    let vmax = candidates.iter().map(|c| c.iter().map(|x| x.0 as i64).max().unwrap_or(0)).collect();
+    let mut search = Search { candidates, sizes, class_element, vmin, vmax, nodes: 0, max_nodes, best_score: 0.0, best: None };
     search.recurse(&mut Vec::with_capacity(candidates.len()));
     (search.best, search.nodes)
 }
 
 /// Spread the per-class states over the sites and record them on the classes.
-fn finish(
-    s: &Structure,
-    classes: &mut [SiteClass],
-    class_states: &[f64],
-    method: OxidationMethod,
-    fractional: Option<Element>,
-) -> Assignment {
+fn finish(s: &Structure, classes: &mut [SiteClass], class_states: &[f64], method: OxidationMethod, fractional: Option<Element>) -> Assignment {
     let mut states = vec![0.0; s.len()];
     for (c, &ox) in classes.iter_mut().zip(class_states) {
         c.state = Some(ox);
@@ -549,24 +447,14 @@ fn finish(
             states[i] = ox;
         }
     }
-    Assignment {
-        states,
-        method,
-        fractional,
-    }
+    Assignment { states, method, fractional }
 }
 
 /// Interpolated log probability of the average state `a` from per-state probabilities:
 /// `(1 - t) ln p(v) + t ln p(v + 1)` with `v = floor(a)`, `t = a - v`; `None` when a
 /// bracketing state has no probability.
 fn interpolated_log_p(cands: &[(i8, f64)], a: f64) -> Option<f64> {
-    let p = |v: f64| {
-        cands
-            .iter()
-            .find(|x| x.0 as f64 == v)
-            .map(|x| x.1)
-            .filter(|&p| p > 0.0)
-    };
+    let p = |v: f64| cands.iter().find(|x| x.0 as f64 == v).map(|x| x.1).filter(|&p| p > 0.0);
     let v = a.floor();
     let t = a - v;
     if t < 1e-9 {
@@ -580,42 +468,23 @@ fn interpolated_log_p(cands: &[(i8, f64)], a: f64) -> Option<f64> {
 
 /// The fractional fallbacks (see the module docs): per-class states, the method and the
 /// element at a fractional state.
-fn fractional(
-    classes: &[SiteClass],
-    opts: &OxidationOptions,
-) -> Option<(Vec<f64>, OxidationMethod, Element)> {
+fn fractional(classes: &[SiteClass], opts: &OxidationOptions) -> Option<(Vec<f64>, OxidationMethod, Element)> {
     // Every class at its most probable state.
     let map: Vec<f64> = classes.iter().map(|c| c.candidates[0].0 as f64).collect();
     let ln_map: Vec<f64> = classes.iter().map(|c| c.candidates[0].1.ln()).collect();
     let mut elements: Vec<Element> = classes.iter().map(|c| c.element).collect();
     elements.sort();
     elements.dedup();
-    let total: f64 = classes
-        .iter()
-        .zip(&map)
-        .map(|(c, v)| c.sites.len() as f64 * v)
-        .sum();
+    let total: f64 = classes.iter().zip(&map).map(|(c, v)| c.sites.len() as f64 * v).sum();
     // (score, element, its average state)
     let mut best: Option<(f64, Element, f64)> = None;
     for &e in &elements {
-        let of_e: Vec<usize> = (0..classes.len())
-            .filter(|&k| classes[k].element == e)
-            .collect();
-        if of_e.iter().any(|&k| {
-            classes[k]
-                .rule
-                .as_deref()
-                .is_some_and(|r| r.starts_with("anion"))
-        }) || map[of_e[0]] <= 0.0
-        {
+        let of_e: Vec<usize> = (0..classes.len()).filter(|&k| classes[k].element == e).collect();
+        if of_e.iter().any(|&k| classes[k].rule.as_deref().is_some_and(|r| r.starts_with("anion"))) || map[of_e[0]] <= 0.0 {
             continue;
         }
         let n_e: f64 = of_e.iter().map(|&k| classes[k].sites.len() as f64).sum();
-        let rest = total
-            - of_e
-                .iter()
-                .map(|&k| classes[k].sites.len() as f64 * map[k])
-                .sum::<f64>();
+        let rest = total - of_e.iter().map(|&k| classes[k].sites.len() as f64 * map[k]).sum::<f64>();
         let a = -rest / n_e;
         if !(a > 0.0) || opts.forbidden.iter().any(|f| f.0 == e && f.1 as f64 == a) {
             continue;
@@ -631,61 +500,33 @@ fn fractional(
                 }
             }
         }
-        let Some(lp) = interpolated_log_p(&pooled, a) else {
-            continue;
-        };
-        let score = lp * of_e.len() as f64
-            + (0..classes.len())
-                .filter(|k| !of_e.contains(k))
-                .map(|k| ln_map[k])
-                .sum::<f64>();
+        let Some(lp) = interpolated_log_p(&pooled, a) else { continue };
+        let score = lp * of_e.len() as f64 + (0..classes.len()).filter(|k| !of_e.contains(k)).map(|k| ln_map[k]).sum::<f64>();
         if best.is_none_or(|b| score > b.0) {
             best = Some((score, e, a));
         }
     }
     if let Some((_, e, a)) = best {
-        let states = (0..classes.len())
-            .map(|k| if classes[k].element == e { a } else { map[k] })
-            .collect();
+        let states = (0..classes.len()).map(|k| if classes[k].element == e { a } else { map[k] }).collect();
         return Some((states, OxidationMethod::FractionalAverage, e));
     }
     // Compensated anions: the ruled anion element with the most sites carries the charge.
     let anions: Vec<Element> = elements
         .iter()
         .copied()
-        .filter(|&e| {
-            classes.iter().any(|c| {
-                c.element == e && c.rule.as_deref().is_some_and(|r| r.starts_with("anion"))
-            })
-        })
+        .filter(|&e| classes.iter().any(|c| c.element == e && c.rule.as_deref().is_some_and(|r| r.starts_with("anion"))))
         .collect();
-    let count = |e: Element| {
-        classes
-            .iter()
-            .filter(|c| c.element == e)
-            .map(|c| c.sites.len())
-            .sum::<usize>()
-    };
-    let e = anions
-        .into_iter()
-        .max_by_key(|&e| (count(e), std::cmp::Reverse(e)))?;
-    let of_e: Vec<usize> = (0..classes.len())
-        .filter(|&k| classes[k].element == e)
-        .collect();
+    let count = |e: Element| classes.iter().filter(|c| c.element == e).map(|c| c.sites.len()).sum::<usize>();
+    let e = anions.into_iter().max_by_key(|&e| (count(e), std::cmp::Reverse(e)))?;
+    let of_e: Vec<usize> = (0..classes.len()).filter(|&k| classes[k].element == e).collect();
     let n_e = count(e) as f64;
     let common = map[of_e[0]];
-    let rest = total
-        - of_e
-            .iter()
-            .map(|&k| classes[k].sites.len() as f64 * map[k])
-            .sum::<f64>();
+    let rest = total - of_e.iter().map(|&k| classes[k].sites.len() as f64 * map[k]).sum::<f64>();
     let a = -rest / n_e;
     if of_e.iter().any(|&k| map[k] != common) || (a - common).abs() > MAX_ANION_COMPENSATION {
         return None;
     }
-    let states = (0..classes.len())
-        .map(|k| if of_e.contains(&k) { a } else { map[k] })
-        .collect();
+    let states = (0..classes.len()).map(|k| if of_e.contains(&k) { a } else { map[k] }).collect();
     Some((states, OxidationMethod::CompensatedAnions, e))
 }
 
@@ -693,26 +534,15 @@ fn fractional(
 /// (and, without fallbacks, as in BVAnalyzer, bond-valence parameters for every element).
 fn check_assignable(s: &Structure, opts: &OxidationOptions) -> Result<(), BvseError> {
     if s.is_empty() {
-        return Err(BvseError::InvalidInput(
-            "empty structure: no sites to assign oxidation states to".into(),
-        ));
+        return Err(BvseError::InvalidInput("empty structure: no sites to assign oxidation states to".into()));
     }
     if !s.species.iter().any(|e| e.is_anion_former()) {
-        return Err(BvseError::NoAnion {
-            formula: s.formula(),
-        });
+        return Err(BvseError::NoAnion { formula: s.formula() });
     }
     if !opts.fallbacks {
         let p = Params::global();
-        if let Some(e) = s
-            .elements()
-            .into_iter()
-            .find(|&e| okeeffe_brese_r0(p, e, e).is_none())
-        {
-            return Err(BvseError::MissingElementData {
-                element: e,
-                what: "O'Keeffe-Brese bond-valence parameters (r, c)",
-            });
+        if let Some(e) = s.elements().into_iter().find(|&e| okeeffe_brese_r0(p, e, e).is_none()) {
+            return Err(BvseError::MissingElementData { element: e, what: "O'Keeffe-Brese bond-valence parameters (r, c)" });
         }
     }
     Ok(())
@@ -720,28 +550,16 @@ fn check_assignable(s: &Structure, opts: &OxidationOptions) -> Result<(), BvseEr
 
 /// The common anion state of an anion former (its most negative common state).
 pub(crate) fn common_anion_state(e: Element) -> Option<i8> {
-    e.oxidation_states()
-        .iter()
-        .copied()
-        .filter(|&v| v < 0)
-        .min()
+    e.oxidation_states().iter().copied().filter(|&v| v < 0).min()
 }
 
 /// The candidate states of a class's representative `site` with their normalised
 /// probabilities, most likely first (every tabulated state with a non-zero probability),
 /// its bond-valence sum, and the rule that narrowed them.
-fn class_candidates(
-    s: &Structure,
-    nl: &NeighborList,
-    site: usize,
-    opts: &OxidationOptions,
-    p: &Params,
-) -> (Option<f64>, Vec<(i8, f64)>, Option<String>) {
+fn class_candidates(s: &Structure, nl: &NeighborList, site: usize, opts: &OxidationOptions, p: &Params) -> (Option<f64>, Vec<(i8, f64)>, Option<String>) {
     let e = s.species[site];
     let bvs = bv_sum(s, nl, site, opts.distance_scale, p);
-    let allowed = |ox: i8, count: f64| {
-        ox != 0 && count >= opts.min_count && !opts.forbidden.contains(&(e, ox))
-    };
+    let allowed = |ox: i8, count: f64| ox != 0 && count >= opts.min_count && !opts.forbidden.contains(&(e, ox));
     let mut rule = None;
     let mut prob: Vec<(i8, f64)> = match bvs {
         Some(bvs) => p
@@ -750,42 +568,26 @@ fn class_candidates(
             .filter(|st| st.std > 0.0 && allowed(st.ox, st.count))
             .map(|st| {
                 let z = bvs - st.mean;
-                (
-                    st.ox,
-                    (-(z * z) / 2.0 / (st.std * st.std)).exp() / st.std * st.count,
-                )
+                (st.ox, (-(z * z) / 2.0 / (st.std * st.std)).exp() / st.std * st.count)
             })
             .collect(),
         None => {
             // No bond-valence parameters: the element's common states, weighted by how often
             // they occur in the ICSD where tabulated.
-            rule = Some(format!(
-                "no bond-valence parameters for {e}: its common states"
-            ));
+            rule = Some(format!("no bond-valence parameters for {e}: its common states"));
             let stats = p.species_stats(e);
             e.oxidation_states()
                 .iter()
                 .filter(|&&v| v > 0 && !opts.forbidden.contains(&(e, v)))
-                .map(|&v| {
-                    (
-                        v,
-                        stats
-                            .iter()
-                            .find(|st| st.ox == v)
-                            .map_or(1.0, |st| st.count.max(1.0)),
-                    )
-                })
+                .map(|&v| (v, stats.iter().find(|st| st.ox == v).map_or(1.0, |st| st.count.max(1.0))))
                 .collect()
         }
     };
     if opts.anion_rule && e.is_anion_former() && bvs.is_none_or(|b| b < 0.0) {
         if let Some(common) = common_anion_state(e) {
             let rc = p.covalent_radius(e);
-            let paired = nl.of(site).iter().any(|nb| {
-                s.species[nb.index] == e && nb.distance < HOMONUCLEAR_BOND_FACTOR * 2.0 * rc
-            });
-            let keep =
-                |v: i8| v == common || (paired && v == -1 && !opts.forbidden.contains(&(e, -1)));
+            let paired = nl.of(site).iter().any(|nb| s.species[nb.index] == e && nb.distance < HOMONUCLEAR_BOND_FACTOR * 2.0 * rc);
+            let keep = |v: i8| v == common || (paired && v == -1 && !opts.forbidden.contains(&(e, -1)));
             prob.retain(|x| keep(x.0));
             if prob.is_empty() {
                 prob.push((common, 1.0));
@@ -832,13 +634,7 @@ fn candidate_states(class_element: &[Element], candidates: &[Vec<(i8, f64)>]) ->
         .map(|(e, v)| {
             let mut v = v.clone();
             v.sort();
-            format!(
-                "{e}{{{}}}",
-                v.iter()
-                    .map(|x| format!("{x:+}"))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            )
+            format!("{e}{{{}}}", v.iter().map(|x| format!("{x:+}")).collect::<Vec<_>>().join(","))
         })
         .collect::<Vec<_>>()
         .join(" ")

@@ -60,15 +60,7 @@ impl std::fmt::Display for SoftBvFallback {
         write!(
             f,
             "{}{:+}-{}{:+} from {}{:+}-{}{:+} (r shifted by {:+.3} A)",
-            self.cation,
-            self.cation_ox,
-            self.anion,
-            self.anion_ox,
-            self.cation,
-            self.cation_ox,
-            self.donor,
-            self.donor_ox,
-            self.shift
+            self.cation, self.cation_ox, self.anion, self.anion_ox, self.cation, self.cation_ox, self.donor, self.donor_ox, self.shift
         )
     }
 }
@@ -119,9 +111,7 @@ fn data_lines(text: &'static str) -> impl Iterator<Item = (usize, Vec<&'static s
 }
 
 fn num(s: &str, file: &str, line: usize) -> f64 {
-    s.trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("bvse data {file} line {line}: bad number '{s}'"))
+    s.trim().parse().unwrap_or_else(|_| panic!("bvse data {file} line {line}: bad number '{s}'"))
 }
 
 fn opt_num(s: &str, file: &str, line: usize) -> Option<f64> {
@@ -133,8 +123,7 @@ fn opt_num(s: &str, file: &str, line: usize) -> Option<f64> {
 }
 
 fn elem(s: &str, file: &str, line: usize) -> Element {
-    Element::from_symbol(s)
-        .unwrap_or_else(|_| panic!("bvse data {file} line {line}: unknown element '{s}'"))
+    Element::from_symbol(s).unwrap_or_else(|_| panic!("bvse data {file} line {line}: unknown element '{s}'"))
 }
 
 impl Params {
@@ -147,32 +136,19 @@ impl Params {
     fn parse() -> Params {
         let mut softbv = HashMap::new();
         for (line, f) in data_lines(SOFTBV_TSV) {
-            assert_eq!(
-                f.len(),
-                8,
-                "bvse data softbv.tsv line {line}: expected 8 fields"
-            );
+            assert_eq!(f.len(), 8, "bvse data softbv.tsv line {line}: expected 8 fields");
             let file = "softbv.tsv";
             let c = elem(f[0], file, line);
             let a = elem(f[2], file, line);
             let cox = num(f[1], file, line) as i8;
             let aox = num(f[3], file, line) as i8;
-            let p = SoftBv {
-                r0: num(f[4], file, line),
-                r_min: num(f[5], file, line),
-                alpha: num(f[6], file, line),
-                d0: num(f[7], file, line),
-            };
+            let p = SoftBv { r0: num(f[4], file, line), r_min: num(f[5], file, line), alpha: num(f[6], file, line), d0: num(f[7], file, line) };
             softbv.insert((c.z(), cox, a.z(), aox), p);
         }
         let mut elements = vec![ElementData::default(); crate::element::SYMBOLS.len() - 1];
         for (line, f) in data_lines(ELEMENTS_TSV) {
             let file = "elements.tsv";
-            assert_eq!(
-                f.len(),
-                7,
-                "bvse data {file} line {line}: expected 7 fields"
-            );
+            assert_eq!(f.len(), 7, "bvse data {file} line {line}: expected 7 fields");
             let e = elem(f[0], file, line);
             elements[e.z() as usize - 1] = ElementData {
                 principal_n: opt_num(f[2], file, line).map(|x| x as u8),
@@ -185,11 +161,7 @@ impl Params {
         let mut species = vec![Vec::new(); crate::element::SYMBOLS.len() - 1];
         for (line, f) in data_lines(ICSD_TSV) {
             let file = "icsd_bv.tsv";
-            assert_eq!(
-                f.len(),
-                5,
-                "bvse data {file} line {line}: expected 5 fields"
-            );
+            assert_eq!(f.len(), 5, "bvse data {file} line {line}: expected 5 fields");
             let e = elem(f[0], file, line);
             species[e.z() as usize - 1].push(SpeciesStats {
                 ox: num(f[1], file, line) as i8,
@@ -198,24 +170,12 @@ impl Params {
                 count: num(f[4], file, line),
             });
         }
-        Params {
-            softbv,
-            elements,
-            species,
-        }
+        Params { softbv, elements, species }
     }
 
     /// softBV parameters of the pair (cation in state `cation_ox`, anion in state `anion_ox`).
-    pub fn softbv(
-        &self,
-        cation: Element,
-        cation_ox: i8,
-        anion: Element,
-        anion_ox: i8,
-    ) -> Option<SoftBv> {
-        self.softbv
-            .get(&(cation.z(), cation_ox, anion.z(), anion_ox))
-            .copied()
+    pub fn softbv(&self, cation: Element, cation_ox: i8, anion: Element, anion_ox: i8) -> Option<SoftBv> {
+        self.softbv.get(&(cation.z(), cation_ox, anion.z(), anion_ox)).copied()
     }
 
     /// Parameters for a pair the table lacks: those of the same cation (same state) with the
@@ -225,22 +185,10 @@ impl Params {
     /// R0(cation, anion) - R0(cation, donor); `alpha` and `d0` are the donor's. `None` when
     /// the cation has no tabulated pair in that state or an element lacks O'Keeffe-Brese
     /// parameters. Records computed with such parameters carry the flag `softbv-fallback`.
-    pub fn softbv_fallback(
-        &self,
-        cation: Element,
-        cation_ox: i8,
-        anion: Element,
-        anion_ox: i8,
-    ) -> Option<(SoftBv, SoftBvFallback)> {
+    pub fn softbv_fallback(&self, cation: Element, cation_ox: i8, anion: Element, anion_ox: i8) -> Option<(SoftBv, SoftBvFallback)> {
         let r_pair = super::oxidation::okeeffe_brese_r0(self, cation, anion)?;
         let rank = |a: Element, aox: i8| {
-            (
-                aox != anion_ox,
-                a.group() != anion.group(),
-                (a.period() as i32 - anion.period() as i32).abs(),
-                a.z(),
-                std::cmp::Reverse(aox),
-            )
+            (aox != anion_ox, a.group() != anion.group(), (a.period() as i32 - anion.period() as i32).abs(), a.z(), std::cmp::Reverse(aox))
         };
         let (&(_, _, az, aox), bv) = self
             .softbv
@@ -251,24 +199,8 @@ impl Params {
             .map(|(kv, _)| kv)?;
         let donor = Element::from_z(az).ok()?;
         let shift = r_pair - super::oxidation::okeeffe_brese_r0(self, cation, donor)?;
-        let params = SoftBv {
-            r0: bv.r0 + shift,
-            r_min: bv.r_min + shift,
-            alpha: bv.alpha,
-            d0: bv.d0,
-        };
-        Some((
-            params,
-            SoftBvFallback {
-                cation,
-                cation_ox,
-                anion,
-                anion_ox,
-                donor,
-                donor_ox: aox,
-                shift,
-            },
-        ))
+        let params = SoftBv { r0: bv.r0 + shift, r_min: bv.r_min + shift, alpha: bv.alpha, d0: bv.d0 };
+        Some((params, SoftBvFallback { cation, cation_ox, anion, anion_ox, donor, donor_ox: aox, shift }))
     }
 
     /// Number of (cation, state, anion, state) entries in the softBV table.

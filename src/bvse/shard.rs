@@ -37,16 +37,12 @@
 //! ions, strains, swaps, shards, work list length, corpus rules version), which every part of
 //! a merge must share.
 
-use super::corpus::{
-    self, BatchComputer, CorpusError, CorpusOptions, Failure, FailureReason, Parent, Swap, WorkItem,
-};
+use super::corpus::{self, BatchComputer, CorpusError, CorpusOptions, Failure, FailureReason, Parent, Swap, WorkItem};
 use crate::record::HopRecord;
 use crate::store::{Keyspace, Store, WriteSet};
 use crate::structure::Structure;
 use arrow_array::builder::{Float64Builder, StringBuilder, UInt32Builder, UInt64Builder};
-use arrow_array::{
-    Array, ArrayRef, Float64Array, RecordBatch, StringArray, UInt32Array, UInt64Array,
-};
+use arrow_array::{Array, ArrayRef, Float64Array, RecordBatch, StringArray, UInt32Array, UInt64Array};
 use arrow_schema::{DataType, Field, Schema};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -118,13 +114,7 @@ impl ShardSettings {
 
     /// The same corpus, whatever the target (a shard may be resumed with a larger one).
     fn same_corpus(&self, other: &ShardSettings) -> bool {
-        ShardSettings {
-            target: 0,
-            ..self.clone()
-        } == ShardSettings {
-            target: 0,
-            ..other.clone()
-        }
+        ShardSettings { target: 0, ..self.clone() } == ShardSettings { target: 0, ..other.clone() }
     }
 }
 
@@ -208,45 +198,26 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CorpusError> {
 
 /// Compute shard `shard` of `shards` of the corpus of `parents` (see the module doc), writing
 /// parts and the state file into `out`; resumes from the state file when there is one.
-pub fn corpus_shard(
-    parents: &[Parent],
-    opts: &CorpusOptions,
-    shard: usize,
-    shards: usize,
-    out: &Path,
-) -> Result<ShardReport, CorpusError> {
+pub fn corpus_shard(parents: &[Parent], opts: &CorpusOptions, shard: usize, shards: usize, out: &Path) -> Result<ShardReport, CorpusError> {
     let t0 = std::time::Instant::now();
     if shards == 0 || shard >= shards {
-        return Err(CorpusError::Invalid(format!(
-            "shard {} of {shards} does not exist: give --shard I/N with 1 <= I <= N",
-            shard + 1
-        )));
+        return Err(CorpusError::Invalid(format!("shard {} of {shards} does not exist: give --shard I/N with 1 <= I <= N", shard + 1)));
     }
     if opts.batch == 0 {
         return Err(CorpusError::Invalid("--batch must be at least 1".into()));
     }
     if parents.is_empty() {
-        return Err(CorpusError::Invalid(
-            "no parent structures in the parents file".into(),
-        ));
+        return Err(CorpusError::Invalid("no parent structures in the parents file".into()));
     }
     std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;
-    let swaps: Vec<Vec<Swap>> = parents
-        .par_iter()
-        .map(|p| corpus::variant_swaps(p, &opts.swaps))
-        .collect();
+    let swaps: Vec<Vec<Swap>> = parents.par_iter().map(|p| corpus::variant_swaps(p, &opts.swaps)).collect();
     let items = corpus::work_list(parents, &swaps, opts);
     let settings = ShardSettings::of(opts, shards, items.len(), parents.len());
-    let mine: Vec<(usize, &WorkItem)> = items
-        .iter()
-        .enumerate()
-        .filter(|(_, it)| shard_of(&it.id, shards) == shard)
-        .collect();
+    let mine: Vec<(usize, &WorkItem)> = items.iter().enumerate().filter(|(_, it)| shard_of(&it.id, shards) == shard).collect();
     let sp = state_path(out, shard, shards);
     let mut state = match std::fs::read(&sp) {
         Ok(bytes) => {
-            let st: ShardState = serde_json::from_slice(&bytes)
-                .map_err(|e| io_err(&sp, format!("unreadable state file: {e}")))?;
+            let st: ShardState = serde_json::from_slice(&bytes).map_err(|e| io_err(&sp, format!("unreadable state file: {e}")))?;
             if !st.settings.same_corpus(&settings) {
                 return Err(CorpusError::Invalid(format!(
                     "{} was written for another corpus (settings {:?}); use another --out directory",
@@ -254,19 +225,9 @@ pub fn corpus_shard(
                     st.settings
                 )));
             }
-            ShardState {
-                settings: settings.clone(),
-                ..st
-            }
+            ShardState { settings: settings.clone(), ..st }
         }
-        Err(_) => ShardState {
-            settings: settings.clone(),
-            shard,
-            parts: 0,
-            next_index: mine.first().map(|(k, _)| *k),
-            stored: 0,
-            failed: 0,
-        },
+        Err(_) => ShardState { settings: settings.clone(), shard, parts: 0, next_index: mine.first().map(|(k, _)| *k), stored: 0, failed: 0 },
     };
     let quota = shard_quota(opts.target, shards);
     let mut rep = ShardReport {
@@ -284,10 +245,7 @@ pub fn corpus_shard(
         seconds: 0.0,
     };
     let mut computer = BatchComputer::new(parents, &swaps, opts);
-    let task = crate::progress::start(
-        &format!("bvse corpus shard {}/{shards}", shard + 1),
-        quota.saturating_sub(state.stored) as u64,
-    );
+    let task = crate::progress::start(&format!("bvse corpus shard {}/{shards}", shard + 1), quota.saturating_sub(state.stored) as u64);
     let mut pos = match state.next_index {
         None => mine.len(),
         Some(next) => mine.partition_point(|(k, _)| *k < next),
@@ -302,16 +260,8 @@ pub fn corpus_shard(
             .iter()
             .zip(results)
             .map(|((k, it), res)| match res {
-                Ok(rec) => PartRow {
-                    work_index: *k,
-                    shard,
-                    outcome: Ok((rec, computer.host(it))),
-                },
-                Err(f) => PartRow {
-                    work_index: *k,
-                    shard,
-                    outcome: Err(f),
-                },
+                Ok(rec) => PartRow { work_index: *k, shard, outcome: Ok((rec, computer.host(it))) },
+                Err(f) => PartRow { work_index: *k, shard, outcome: Err(f) },
             })
             .collect();
         let stored = rows.iter().filter(|r| r.outcome.is_ok()).count();
@@ -321,10 +271,7 @@ pub fn corpus_shard(
         state.stored += stored;
         state.failed += rows.len() - stored;
         state.next_index = mine.get(pos).map(|(k, _)| *k);
-        write_atomic(
-            &sp,
-            &serde_json::to_vec_pretty(&state).expect("state encodes"),
-        )?;
+        write_atomic(&sp, &serde_json::to_vec_pretty(&state).expect("state encodes"))?;
         rep.computed += rows.len();
         rep.stored += stored;
         rep.failed += rows.len() - stored;
@@ -334,10 +281,7 @@ pub fn corpus_shard(
         state.next_index = None;
     }
     // Written also when nothing was computed, so that a shard with no items has a state file.
-    write_atomic(
-        &sp,
-        &serde_json::to_vec_pretty(&state).expect("state encodes"),
-    )?;
+    write_atomic(&sp, &serde_json::to_vec_pretty(&state).expect("state encodes"))?;
     drop(task);
     rep.state = state;
     rep.seconds = t0.elapsed().as_secs_f64();
@@ -395,12 +339,8 @@ fn write_part(path: &Path, rows: &[PartRow], settings: &ShardSettings) -> Result
                 parent.append_option(rec.parent.as_deref());
                 reason.append_null();
                 message.append_null();
-                record.append_value(
-                    serde_json::to_string(rec).map_err(|e| CorpusError::Invalid(e.to_string()))?,
-                );
-                host.append_value(
-                    serde_json::to_string(h).map_err(|e| CorpusError::Invalid(e.to_string()))?,
-                );
+                record.append_value(serde_json::to_string(rec).map_err(|e| CorpusError::Invalid(e.to_string()))?);
+                host.append_value(serde_json::to_string(h).map_err(|e| CorpusError::Invalid(e.to_string()))?);
             }
             Err(f) => {
                 id.append_value(&f.id);
@@ -429,18 +369,11 @@ fn write_part(path: &Path, rows: &[PartRow], settings: &ShardSettings) -> Result
         Arc::new(host.finish()),
     ];
     let batch = RecordBatch::try_new(Arc::new(part_schema()), cols).map_err(|e| io_err(path, e))?;
-    let meta = vec![KeyValue::new(
-        "hopdb.corpus.settings".to_string(),
-        serde_json::to_string(settings).expect("settings encode"),
-    )];
-    let props = WriterProperties::builder()
-        .set_compression(parquet::basic::Compression::SNAPPY)
-        .set_key_value_metadata(Some(meta))
-        .build();
+    let meta = vec![KeyValue::new("hopdb.corpus.settings".to_string(), serde_json::to_string(settings).expect("settings encode"))];
+    let props = WriterProperties::builder().set_compression(parquet::basic::Compression::SNAPPY).set_key_value_metadata(Some(meta)).build();
     let tmp = path.with_extension("parquet.tmp");
     let file = std::fs::File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
-    let mut w =
-        ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(|e| io_err(&tmp, e))?;
+    let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(|e| io_err(&tmp, e))?;
     w.write(&batch).map_err(|e| io_err(&tmp, e))?;
     w.close().map_err(|e| io_err(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| io_err(path, e))
@@ -453,11 +386,7 @@ struct ReadRow {
     outcome: Result<(String, String), (String, String)>,
 }
 
-fn column<'b, T: 'static>(
-    batch: &'b RecordBatch,
-    name: &str,
-    path: &Path,
-) -> Result<&'b T, CorpusError> {
+fn column<'b, T: 'static>(batch: &'b RecordBatch, name: &str, path: &Path) -> Result<&'b T, CorpusError> {
     batch
         .column_by_name(name)
         .and_then(|c| c.as_any().downcast_ref::<T>())
@@ -468,28 +397,16 @@ fn column<'b, T: 'static>(
 fn read_part(path: &Path) -> Result<(ShardSettings, Vec<ReadRow>), CorpusError> {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let file = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| io_err(path, format!("not a Parquet file: {e}")))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| io_err(path, format!("not a Parquet file: {e}")))?;
     let settings = builder
         .metadata()
         .file_metadata()
         .key_value_metadata()
-        .and_then(|kv| {
-            kv.iter()
-                .find(|k| k.key == "hopdb.corpus.settings")
-                .and_then(|k| k.value.clone())
-        })
+        .and_then(|kv| kv.iter().find(|k| k.key == "hopdb.corpus.settings").and_then(|k| k.value.clone()))
         .ok_or_else(|| io_err(path, "no hopdb.corpus.settings metadata: not a corpus part"))?;
-    let settings: ShardSettings = serde_json::from_str(&settings)
-        .map_err(|e| io_err(path, format!("corpus settings: {e}")))?;
+    let settings: ShardSettings = serde_json::from_str(&settings).map_err(|e| io_err(path, format!("corpus settings: {e}")))?;
     if settings.schema != PART_SCHEMA_VERSION {
-        return Err(io_err(
-            path,
-            format!(
-                "part schema {} (this hopdb reads {PART_SCHEMA_VERSION})",
-                settings.schema
-            ),
-        ));
+        return Err(io_err(path, format!("part schema {} (this hopdb reads {PART_SCHEMA_VERSION})", settings.schema)));
     }
     let mut rows = Vec::new();
     for batch in builder.build().map_err(|e| io_err(path, e))? {
@@ -505,30 +422,11 @@ fn read_part(path: &Path) -> Result<(ShardSettings, Vec<ReadRow>), CorpusError> 
         let host = column::<StringArray>(&batch, "host", path)?;
         for k in 0..batch.num_rows() {
             let outcome = match status.value(k) {
-                "stored" if !record.is_null(k) && !host.is_null(k) => {
-                    Ok((record.value(k).to_string(), host.value(k).to_string()))
-                }
+                "stored" if !record.is_null(k) && !host.is_null(k) => Ok((record.value(k).to_string(), host.value(k).to_string())),
                 "failed" => Err((reason.value(k).to_string(), message.value(k).to_string())),
-                other => {
-                    return Err(io_err(
-                        path,
-                        format!(
-                            "row {}: status '{other}' with record {}",
-                            k + 1,
-                            if record.is_null(k) {
-                                "missing"
-                            } else {
-                                "present"
-                            }
-                        ),
-                    ))
-                }
+                other => return Err(io_err(path, format!("row {}: status '{other}' with record {}", k + 1, if record.is_null(k) { "missing" } else { "present" }))),
             };
-            rows.push(ReadRow {
-                id: id.value(k).to_string(),
-                work_index: wi.value(k) as usize,
-                outcome,
-            });
+            rows.push(ReadRow { id: id.value(k).to_string(), work_index: wi.value(k) as usize, outcome });
         }
     }
     Ok((settings, rows))
@@ -574,13 +472,7 @@ pub fn import_parts(store: &Store, dir: &Path) -> Result<MergeReport, CorpusErro
         match &settings {
             None => settings = Some(s),
             Some(first) if !first.same_corpus(&s) => {
-                return Err(io_err(
-                    p,
-                    format!(
-                        "belongs to another corpus than {} (settings differ)",
-                        parts[0].display()
-                    ),
-                ));
+                return Err(io_err(p, format!("belongs to another corpus than {} (settings differ)", parts[0].display())));
             }
             Some(_) => {}
         }
@@ -591,24 +483,11 @@ pub fn import_parts(store: &Store, dir: &Path) -> Result<MergeReport, CorpusErro
     let mut states = Vec::new();
     for shard in 0..settings.shards {
         let sp = state_path(dir, shard, settings.shards);
-        let bytes = std::fs::read(&sp).map_err(|_| {
-            io_err(
-                &sp,
-                format!(
-                    "missing: shard {}/{} has not run (or its state file was not copied)",
-                    shard + 1,
-                    settings.shards
-                ),
-            )
-        })?;
+        let bytes = std::fs::read(&sp).map_err(|_| io_err(&sp, format!("missing: shard {}/{} has not run (or its state file was not copied)", shard + 1, settings.shards)))?;
         let st: ShardState = serde_json::from_slice(&bytes).map_err(|e| io_err(&sp, e))?;
         states.push(st);
     }
-    let target = states
-        .iter()
-        .map(|s| s.settings.target)
-        .max()
-        .unwrap_or(settings.target);
+    let target = states.iter().map(|s| s.settings.target).max().unwrap_or(settings.target);
     rows.sort_by_key(|r| r.work_index);
     rows.dedup_by_key(|r| r.work_index);
     // The shortest prefix of the work list holding `target` records.
@@ -637,22 +516,8 @@ pub fn import_parts(store: &Store, dir: &Path) -> Result<MergeReport, CorpusErro
             }
         }
     }
-    let mut rep = MergeReport {
-        parts: parts.len(),
-        rows: rows.len(),
-        target,
-        prefix,
-        exhausted: have < target,
-        ..Default::default()
-    };
-    let mut staged = store.begin_staged(
-        "bvse-corpus",
-        format!(
-            "BVSE corpus merged from {} parts in {}",
-            parts.len(),
-            dir.display()
-        ),
-    )?;
+    let mut rep = MergeReport { parts: parts.len(), rows: rows.len(), target, prefix, exhausted: have < target, ..Default::default() };
+    let mut staged = store.begin_staged("bvse-corpus", format!("BVSE corpus merged from {} parts in {}", parts.len(), dir.display()))?;
     let mut ws = WriteSet::default();
     let mut n_in_ws = 0usize;
     let mut seen: HashSet<&str> = HashSet::new();
@@ -666,22 +531,12 @@ pub fn import_parts(store: &Store, dir: &Path) -> Result<MergeReport, CorpusErro
                 if store.contains(&r.id)? {
                     continue;
                 }
-                let rec: HopRecord = serde_json::from_str(rec)
-                    .map_err(|e| CorpusError::Invalid(format!("record {}: {e}", r.id)))?;
-                let host: Structure = serde_json::from_str(host)
+                let rec: HopRecord = serde_json::from_str(rec).map_err(|e| CorpusError::Invalid(format!("record {}: {e}", r.id)))?;
+                let host: Structure = serde_json::from_str(host).map_err(|e| CorpusError::Invalid(format!("host of {}: {e}", r.id)))?;
+                let host = Structure::new(crate::structure::Lattice::new(*host.lattice.matrix()).map_err(|e| CorpusError::Invalid(format!("host of {}: {e}", r.id)))?, host.species, host.frac)
                     .map_err(|e| CorpusError::Invalid(format!("host of {}: {e}", r.id)))?;
-                let host = Structure::new(
-                    crate::structure::Lattice::new(*host.lattice.matrix())
-                        .map_err(|e| CorpusError::Invalid(format!("host of {}: {e}", r.id)))?,
-                    host.species,
-                    host.frac,
-                )
-                .map_err(|e| CorpusError::Invalid(format!("host of {}: {e}", r.id)))?;
                 if crate::record::StructureId::of(&host) != rec.host {
-                    return Err(CorpusError::Invalid(format!(
-                        "record {}: its host does not match its content address",
-                        r.id
-                    )));
+                    return Err(CorpusError::Invalid(format!("record {}: its host does not match its content address", r.id)));
                 }
                 ws.insert_record(&rec, &host);
                 rep.added += 1;
@@ -691,11 +546,7 @@ pub fn import_parts(store: &Store, dir: &Path) -> Result<MergeReport, CorpusErro
                     continue;
                 }
                 let reason = FailureReason::parse(reason).unwrap_or(FailureReason::InvalidInput);
-                ws.put_object(
-                    Keyspace::CorpusFailure,
-                    &[&r.id],
-                    &(reason.as_str(), message),
-                );
+                ws.put_object(Keyspace::CorpusFailure, &[&r.id], &(reason.as_str(), message));
                 rep.failures_added += 1;
             }
         }

@@ -10,9 +10,7 @@ use std::path::PathBuf;
 #[derive(Subcommand, Debug)]
 pub enum BenchCmd {
     /// Import throughput: the devi2025 dataset and a synthetic BVSE-like corpus.
-    #[command(
-        after_help = "Example:\n  hopdb bench import --devi ../shared/data/devi2025 --synthetic 120000 --runs 3"
-    )]
+    #[command(after_help = "Example:\n  hopdb bench import --devi ../shared/data/devi2025 --synthetic 120000 --runs 3")]
     Import {
         /// The devi2025 dataset directory (skipped when not given).
         #[arg(long)]
@@ -29,9 +27,7 @@ pub enum BenchCmd {
     },
     /// Model pipeline timings: descriptors of all hops, fits of the tuned forest and boosted
     /// trees, and full default TUNE searches (medians over runs).
-    #[command(
-        after_help = "Example:\n  hopdb bench models --data ../shared/data/devi2025 --runs 5 --tune-runs 1"
-    )]
+    #[command(after_help = "Example:\n  hopdb bench models --data ../shared/data/devi2025 --runs 5 --tune-runs 1")]
     Models {
         /// The devi2025 dataset directory.
         #[arg(long, default_value = "../shared/data/devi2025")]
@@ -49,9 +45,7 @@ pub enum BenchCmd {
     /// BVSE engine speed: median ms per hop (oxidation states + set-up + NEB, one thread) on
     /// ~100-atom devi2025 hosts for both recipes; with --python, the `ions` reference on the
     /// same hops in the same run for the ratio.
-    #[command(
-        after_help = "Example:\n  hopdb bench bvse --data ../shared/data/devi2025 --hops 12 --reps 5\n  hopdb bench bvse --python /tmp/ionsvenv/bin/python --format json"
-    )]
+    #[command(after_help = "Example:\n  hopdb bench bvse --data ../shared/data/devi2025 --hops 12 --reps 5\n  hopdb bench bvse --python /tmp/ionsvenv/bin/python --format json")]
     Bvse {
         /// The devi2025 dataset directory.
         #[arg(long, default_value = "../shared/data/devi2025")]
@@ -82,9 +76,7 @@ pub enum BenchCmd {
     /// initial+final from scratch, a learning curve, and with `--gnn-pretrain-db` the band
     /// network pre-trained on a BVSE corpus (about 15 min of one core from scratch, 20 more
     /// with pre-training).
-    #[command(
-        after_help = "Example:\n  hopdb bench paper --data ../shared/data/devi2025 --seeds 5 --write-docs docs/benchmarks.md\n  hopdb bench paper --seeds 1 --no-tune --format json\n  hopdb bench paper --gnn --gnn-pretrain-db corpus.db --write-docs docs/benchmarks.md"
-    )]
+    #[command(after_help = "Example:\n  hopdb bench paper --data ../shared/data/devi2025 --seeds 5 --write-docs docs/benchmarks.md\n  hopdb bench paper --seeds 1 --no-tune --format json\n  hopdb bench paper --gnn --gnn-pretrain-db corpus.db --write-docs docs/benchmarks.md")]
     Paper {
         /// The devi2025 dataset directory.
         #[arg(long, default_value = "../shared/data/devi2025")]
@@ -113,11 +105,7 @@ pub enum BenchCmd {
         gnn: bool,
         /// Graph-network variants from scratch (comma-separated).
         #[cfg(feature = "gnn")]
-        #[arg(
-            long,
-            value_delimiter = ',',
-            default_value = "band,centroid,initial_final"
-        )]
+        #[arg(long, value_delimiter = ',', default_value = "band,centroid,initial_final")]
         gnn_variants: Vec<String>,
         /// Seeds of the graph networks' grouped CV.
         #[cfg(feature = "gnn")]
@@ -152,18 +140,7 @@ pub enum BenchCmd {
 /// The graph-network options of `bench paper`, or `None` without `--gnn`.
 #[cfg(feature = "gnn")]
 fn gnn_bench_options(cmd: &BenchCmd) -> Result<Option<hopdb::paper_bench::gnn::GnnBenchOptions>> {
-    let BenchCmd::Paper {
-        gnn,
-        gnn_variants,
-        gnn_cv_seeds,
-        gnn_learning_curve,
-        gnn_set,
-        gnn_pretrain_db,
-        gnn_pretrain_max,
-        gnn_pretrain_epochs,
-        ..
-    } = cmd
-    else {
+    let BenchCmd::Paper { gnn, gnn_variants, gnn_cv_seeds, gnn_learning_curve, gnn_set, gnn_pretrain_db, gnn_pretrain_max, gnn_pretrain_epochs, .. } = cmd else {
         return Ok(None);
     };
     if !*gnn {
@@ -179,20 +156,14 @@ fn gnn_bench_options(cmd: &BenchCmd) -> Result<Option<hopdb::paper_bench::gnn::G
         .collect::<Result<Vec<_>>>()?;
     let mut settings = std::collections::BTreeMap::new();
     for kv in gnn_set {
-        let (k, v) = kv
-            .split_once('=')
-            .ok_or_else(|| anyhow::anyhow!("--gnn-set {kv}: expected KEY=VALUE"))?;
+        let (k, v) = kv.split_once('=').ok_or_else(|| anyhow::anyhow!("--gnn-set {kv}: expected KEY=VALUE"))?;
         settings.insert(k.trim().to_string(), v.trim().to_string());
     }
     let opts = hopdb::paper_bench::gnn::GnnBenchOptions {
         settings,
         variants,
         cv_seeds: (*gnn_cv_seeds).max(1),
-        learning_curve: gnn_learning_curve
-            .iter()
-            .copied()
-            .filter(|&n| n > 0)
-            .collect(),
+        learning_curve: gnn_learning_curve.iter().copied().filter(|&n| n > 0).collect(),
         pretrain_db: gnn_pretrain_db.clone(),
         pretrain_max: *gnn_pretrain_max,
         pretrain_epochs: (*gnn_pretrain_epochs).max(1),
@@ -209,95 +180,37 @@ fn gnn_bench_options(cmd: &BenchCmd) -> Result<Option<hopdb::paper_bench::gnn::G
 
 pub fn run(cmd: BenchCmd) -> Result<()> {
     match cmd {
-        BenchCmd::Bvse {
-            data,
-            min_atoms,
-            max_atoms,
-            hops,
-            reps,
-            python,
-            format,
-        } => {
-            let b =
-                bench::bvse_timings(&data, min_atoms, max_atoms, hops, reps, python.as_deref())?;
+        BenchCmd::Bvse { data, min_atoms, max_atoms, hops, reps, python, format } => {
+            let b = bench::bvse_timings(&data, min_atoms, max_atoms, hops, reps, python.as_deref())?;
             if format == Format::Json {
                 println!("{}", serde_json::to_string_pretty(&b)?);
                 return Ok(());
             }
-            let mut t = ResultTable::new(&[
-                "jid",
-                "sys_name",
-                "host atoms",
-                "hopdb ms",
-                "ions ms",
-                "ions Em",
-                "python s",
-                "python Em",
-            ])
-            .titled("BVSE per-hop time (median of runs, one thread, oxidation states included)");
+            let mut t = ResultTable::new(&["jid", "sys_name", "host atoms", "hopdb ms", "ions ms", "ions Em", "python s", "python Em"]).titled("BVSE per-hop time (median of runs, one thread, oxidation states included)");
             let opt = |x: Option<f64>| x.map_or(Value::Null, Value::Num);
             for h in &b.hops {
-                t.push(vec![
-                    Value::Int(h.jid),
-                    Value::Str(h.sys_name.clone()),
-                    Value::Int(h.host_atoms as i64),
-                    Value::Num(h.hopdb_ms),
-                    Value::Num(h.ions_ms),
-                    Value::Num(h.ions_em),
-                    opt(h.python_s),
-                    opt(h.python_em),
-                ]);
+                t.push(vec![Value::Int(h.jid), Value::Str(h.sys_name.clone()), Value::Int(h.host_atoms as i64), Value::Num(h.hopdb_ms), Value::Num(h.ions_ms), Value::Num(h.ions_em), opt(h.python_s), opt(h.python_em)]);
             }
             println!("{}", t.render(format));
             let mut s = ResultTable::new(&["what", "value"]).titled("Summary");
-            s.push(vec![
-                Value::Str("hops".into()),
-                Value::Int(b.hops.len() as i64),
-            ]);
-            s.push(vec![
-                Value::Str("median ms per hop (hopdb recipe)".into()),
-                Value::Num(b.hopdb_median_ms),
-            ]);
-            s.push(vec![
-                Value::Str("median ms per hop (ions recipe)".into()),
-                Value::Num(b.ions_median_ms),
-            ]);
-            s.push(vec![
-                Value::Str("median s per hop (Python ions)".into()),
-                opt(b.python_median_s),
-            ]);
-            s.push(vec![
-                Value::Str("speed-up vs Python (ions recipe)".into()),
-                opt(b.speedup_vs_python),
-            ]);
+            s.push(vec![Value::Str("hops".into()), Value::Int(b.hops.len() as i64)]);
+            s.push(vec![Value::Str("median ms per hop (hopdb recipe)".into()), Value::Num(b.hopdb_median_ms)]);
+            s.push(vec![Value::Str("median ms per hop (ions recipe)".into()), Value::Num(b.ions_median_ms)]);
+            s.push(vec![Value::Str("median s per hop (Python ions)".into()), opt(b.python_median_s)]);
+            s.push(vec![Value::Str("speed-up vs Python (ions recipe)".into()), opt(b.speedup_vs_python)]);
             println!("{}", s.render(format));
             Ok(())
         }
-        BenchCmd::Models {
-            data,
-            runs,
-            tune_runs,
-            format,
-        } => {
+        BenchCmd::Models { data, runs, tune_runs, format } => {
             if !data.join("band_train.json").is_file() {
-                anyhow::bail!(
-                    "dataset not found: {} has no band_train.json (pass --data DIR)",
-                    data.display()
-                );
+                anyhow::bail!("dataset not found: {} has no band_train.json (pass --data DIR)", data.display());
             }
             let m = bench::model_timings(&data, runs, tune_runs)?;
-            let mut t = ResultTable::new(&["operation", "runs", "median s", "min s", "max s"])
-                .titled("Model pipeline timings");
+            let mut t = ResultTable::new(&["operation", "runs", "median s", "min s", "max s"]).titled("Model pipeline timings");
             for (what, secs) in &m.rows {
                 let min = secs.iter().copied().fold(f64::INFINITY, f64::min);
                 let max = secs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                t.push(vec![
-                    Value::Str(what.clone()),
-                    Value::Int(secs.len() as i64),
-                    Value::Num(median(secs)),
-                    Value::Num(min),
-                    Value::Num(max),
-                ]);
+                t.push(vec![Value::Str(what.clone()), Value::Int(secs.len() as i64), Value::Num(median(secs)), Value::Num(min), Value::Num(max)]);
             }
             println!("{}", t.render(format));
             Ok(())
@@ -305,25 +218,9 @@ pub fn run(cmd: BenchCmd) -> Result<()> {
         cmd @ BenchCmd::Paper { .. } => {
             #[cfg(feature = "gnn")]
             let gnn_opts = gnn_bench_options(&cmd)?;
-            let BenchCmd::Paper {
-                data,
-                seeds,
-                no_tune,
-                write_docs,
-                keep_store,
-                format,
-                mlip,
-                mlip_outcomes,
-                ..
-            } = cmd
-            else {
-                unreachable!()
-            };
+            let BenchCmd::Paper { data, seeds, no_tune, write_docs, keep_store, format, mlip, mlip_outcomes, .. } = cmd else { unreachable!() };
             if !data.join("band_train.json").is_file() {
-                anyhow::bail!(
-                    "dataset not found: {} has no band_train.json (pass --data DIR)",
-                    data.display()
-                );
+                anyhow::bail!("dataset not found: {} has no band_train.json (pass --data DIR)", data.display());
             }
             // How the graph-network rows were asked for, for the command line in the docs.
             #[cfg(feature = "gnn")]
@@ -337,12 +234,7 @@ pub fn run(cmd: BenchCmd) -> Result<()> {
                         f += &format!(" --gnn-set {k}={v}");
                     }
                     if let Some(p) = &g.pretrain_db {
-                        f += &format!(
-                            " --gnn-pretrain-db {} --gnn-pretrain-max {} --gnn-pretrain-epochs {}",
-                            p.display(),
-                            g.pretrain_max,
-                            g.pretrain_epochs
-                        );
+                        f += &format!(" --gnn-pretrain-db {} --gnn-pretrain-max {} --gnn-pretrain-epochs {}", p.display(), g.pretrain_max, g.pretrain_epochs);
                     }
                     f
                 }
@@ -362,71 +254,37 @@ pub fn run(cmd: BenchCmd) -> Result<()> {
             };
             let tmp = tempfile::tempdir()?;
             let store_dir = match &keep_store {
-                Some(p) if p.exists() => {
-                    anyhow::bail!("--keep-store {} already exists", p.display())
-                }
+                Some(p) if p.exists() => anyhow::bail!("--keep-store {} already exists", p.display()),
                 Some(p) => p.clone(),
                 None => tmp.path().join("store"),
             };
             let bar = indicatif::ProgressBar::new_spinner();
-            bar.set_style(
-                indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
-                    .expect("valid template"),
-            );
+            bar.set_style(indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}").expect("valid template"));
             bar.enable_steady_tick(std::time::Duration::from_millis(120));
-            let b = hopdb::paper_bench::run(&opts, &store_dir, &|m: &str| {
-                bar.set_message(m.to_string())
-            })?;
+            let b = hopdb::paper_bench::run(&opts, &store_dir, &|m: &str| bar.set_message(m.to_string()))?;
             bar.finish_and_clear();
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&b)?),
                 f => println!("{}", hopdb::paper_bench::table(&b).titled("Paper benchmark (test: the paper's 60 hops; CV: grouped 5-fold over all 619)").render(f)),
             }
             if let Some(path) = write_docs {
-                let cmd = format!(
-                    "hopdb bench paper --seeds {seeds}{}{} --write-docs {}",
-                    if no_tune { " --no-tune" } else { "" },
-                    gnn_flags,
-                    path.display()
-                );
+                let cmd = format!("hopdb bench paper --seeds {seeds}{}{} --write-docs {}", if no_tune { " --no-tune" } else { "" }, gnn_flags, path.display());
                 // Sections after the marker (graph-network experiments, maintained from
                 // `hopdb gnn` runs) are kept when the generated part is rewritten.
-                let kept = std::fs::read_to_string(&path)
-                    .ok()
-                    .and_then(|old| {
-                        old.find(hopdb::paper_bench::KEEP_MARKER)
-                            .map(|i| old[i..].to_string())
-                    })
-                    .unwrap_or_default();
+                let kept = std::fs::read_to_string(&path).ok().and_then(|old| old.find(hopdb::paper_bench::KEEP_MARKER).map(|i| old[i..].to_string())).unwrap_or_default();
                 let mut text = hopdb::paper_bench::markdown(&b, &cmd);
                 if !kept.is_empty() {
                     text = format!("{}\n{kept}", text.trim_end());
                 }
-                std::fs::write(&path, text)
-                    .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+                std::fs::write(&path, text).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
                 eprintln!("wrote {}", path.display());
             }
             Ok(())
         }
-        BenchCmd::Import {
-            devi,
-            synthetic,
-            runs,
-            format,
-        } => {
+        BenchCmd::Import { devi, synthetic, runs, format } => {
             let runs = runs.max(1);
-            let mut t = ResultTable::new(&[
-                "corpus",
-                "records",
-                "runs",
-                "median s",
-                "records/s",
-                "MiB on disk",
-            ])
-            .titled("Import benchmark (medians)");
-            let mut measure = |name: String,
-                               f: &dyn Fn(&std::path::Path, u64) -> Result<bench::ImportRun>|
-             -> Result<()> {
+            let mut t = ResultTable::new(&["corpus", "records", "runs", "median s", "records/s", "MiB on disk"]).titled("Import benchmark (medians)");
+            let mut measure = |name: String, f: &dyn Fn(&std::path::Path, u64) -> Result<bench::ImportRun>| -> Result<()> {
                 let mut secs = vec![];
                 let mut last = None;
                 for i in 0..runs {
@@ -452,9 +310,7 @@ pub fn run(cmd: BenchCmd) -> Result<()> {
                 measure("devi2025".into(), &|p, _| bench::import_devi(&d, p))?;
             }
             if synthetic > 0 {
-                measure(format!("synthetic BVSE-like ({synthetic})"), &|p, seed| {
-                    bench::import_synthetic(synthetic, seed, p)
-                })?;
+                measure(format!("synthetic BVSE-like ({synthetic})"), &|p, seed| bench::import_synthetic(synthetic, seed, p))?;
             }
             println!("{}", t.render(format));
             Ok(())

@@ -41,9 +41,7 @@ pub enum SwapArg {
 pub enum BvseCmd {
     /// A BVSE barrier for each selected hop, stored as a `bvse` record linked to it
     /// (all-or-nothing unless --skip-failed; hops already done are not recomputed).
-    #[command(
-        after_help = "Example:\n  hopdb bvse compute --from \"SELECT * FROM hops WHERE fidelity = 'dft'\" --skip-failed\n  hopdb bvse compute --from \"SELECT * FROM hops WHERE ion = 'Li'\" --recipe ions --format json"
-    )]
+    #[command(after_help = "Example:\n  hopdb bvse compute --from \"SELECT * FROM hops WHERE fidelity = 'dft'\" --skip-failed\n  hopdb bvse compute --from \"SELECT * FROM hops WHERE ion = 'Li'\" --recipe ions --format json")]
     Compute {
         /// HopQL query selecting the hops.
         #[arg(long, default_value = "SELECT * FROM hops WHERE fidelity = 'dft'")]
@@ -61,9 +59,7 @@ pub enum BvseCmd {
     },
     /// Build or extend the BVSE corpus: enumerated hops of every stored structure and its
     /// mobile-ion substitution variants (resumable, one atomic write per batch).
-    #[command(
-        after_help = "Example:\n  hopdb bvse corpus --target 2000 --seed 0\n  hopdb bvse corpus --target 100000 --batch 1024 --ions Li,Na,K,Mg,Ca,Zn\n  hopdb bvse corpus --target 120000 --swaps framework,anion --strains 1.0\n\n  hopdb export jsonl --out parents.jsonl && hopdb bvse corpus --target 20000 --shard 2/4 --parents parents.jsonl --out parts/\n\nRe-running (or running with a larger target) continues where the last run stopped.\nThe rules are in docs/BVSE_CORPUS.md; shards and their merge in docs/SCALING.md."
-    )]
+    #[command(after_help = "Example:\n  hopdb bvse corpus --target 2000 --seed 0\n  hopdb bvse corpus --target 100000 --batch 1024 --ions Li,Na,K,Mg,Ca,Zn\n  hopdb bvse corpus --target 120000 --swaps framework,anion --strains 1.0\n\n  hopdb export jsonl --out parents.jsonl && hopdb bvse corpus --target 20000 --shard 2/4 --parents parents.jsonl --out parts/\n\nRe-running (or running with a larger target) continues where the last run stopped.\nThe rules are in docs/BVSE_CORPUS.md; shards and their merge in docs/SCALING.md.")]
     Corpus {
         /// Stop once this many corpus records are stored.
         #[arg(long)]
@@ -78,11 +74,7 @@ pub enum BvseCmd {
         #[arg(long, default_value = "Li,Na,K,Mg,Ca,Zn", value_delimiter = ',')]
         ions: Vec<String>,
         /// Isotropic lattice scales of the variants (comma-separated; 1.0 keeps the lattice).
-        #[arg(
-            long,
-            default_value = "0.90,0.92,0.94,0.96,0.98,1.0,1.02,1.04,1.06,1.08,1.10",
-            value_delimiter = ','
-        )]
+        #[arg(long, default_value = "0.90,0.92,0.94,0.96,0.98,1.0,1.02,1.04,1.06,1.08,1.10", value_delimiter = ',')]
         strains: Vec<f64>,
         /// Recipe.
         #[arg(long, value_enum, default_value_t = RecipeArg::Hopdb)]
@@ -117,9 +109,7 @@ pub enum BvseCmd {
     /// How broad the BVSE records are: distinct chemical systems, elements, ions, parent
     /// structures, frameworks (composition-independent fingerprints) and space groups, and
     /// the barrier distribution beside the DFT one.
-    #[command(
-        after_help = "Example:\n  hopdb bvse breadth\n  hopdb bvse breadth --from \"SELECT * FROM hops WHERE fidelity = 'bvse' AND converged = true\" --format json"
-    )]
+    #[command(after_help = "Example:\n  hopdb bvse breadth\n  hopdb bvse breadth --from \"SELECT * FROM hops WHERE fidelity = 'bvse' AND converged = true\" --format json")]
     Breadth {
         /// HopQL query selecting the BVSE records (default: all).
         #[arg(long)]
@@ -131,9 +121,7 @@ pub enum BvseCmd {
     /// How the BVSE engine sees one stored hop: the classes of equivalent sites, their
     /// bond-valence sums, candidate oxidation states, the rules and the assignment (or why
     /// there is none), and the softBV pairs it would use.
-    #[command(
-        after_help = "Example:\n  hopdb bvse explain LiCoO2_1\n  hopdb bvse explain devi2025:Li3PS4_1 --format json"
-    )]
+    #[command(after_help = "Example:\n  hopdb bvse explain LiCoO2_1\n  hopdb bvse explain devi2025:Li3PS4_1 --format json")]
     Explain {
         /// Record id or sys_name.
         id: String,
@@ -144,9 +132,7 @@ pub enum BvseCmd {
     /// Pearson and Spearman correlation, MAE and counts of stored BVSE barriers against
     /// their parent (DFT) barriers, for all and for converged BVSE records; then the coverage
     /// of the stored hops per recipe and structural group (JSON: `agreement`, `coverage`).
-    #[command(
-        after_help = "Example:\n  hopdb bvse compare\n  hopdb bvse compare --from \"SELECT * FROM hops WHERE fidelity = 'bvse' AND ion = 'Li'\" --format json"
-    )]
+    #[command(after_help = "Example:\n  hopdb bvse compare\n  hopdb bvse compare --from \"SELECT * FROM hops WHERE fidelity = 'bvse' AND ion = 'Li'\" --format json")]
     Compare {
         /// HopQL query selecting the BVSE records (default: all).
         #[arg(long)]
@@ -187,11 +173,7 @@ fn corpus_options(
     parent_records: Option<Vec<String>>,
     retry_failed: bool,
 ) -> Result<CorpusOptions> {
-    if strains.is_empty()
-        || strains
-            .iter()
-            .any(|s| !s.is_finite() || *s < 0.5 || *s > 2.0)
-    {
+    if strains.is_empty() || strains.iter().any(|s| !s.is_finite() || *s < 0.5 || *s > 2.0) {
         anyhow::bail!("--strains: give lattice scales between 0.5 and 2.0, e.g. 1.0,0.97,1.03");
     }
     let ions: Vec<Element> = ions
@@ -206,49 +188,20 @@ fn corpus_options(
             SwapArg::Anion => corpus::SwapKind::Anion,
         })
         .collect();
-    Ok(CorpusOptions {
-        target,
-        seed,
-        batch,
-        ions,
-        strains,
-        recipe: recipe.into(),
-        swaps,
-        parent_records,
-        retry_failed,
-        ..Default::default()
-    })
+    Ok(CorpusOptions { target, seed, batch, ions, strains, recipe: recipe.into(), swaps, parent_records, retry_failed, ..Default::default() })
 }
 
 /// `bvse corpus` commands that need no store (a shard).
 fn run_without_store(cmd: BvseCmd) -> Result<()> {
     match cmd {
-        BvseCmd::Corpus {
-            target,
-            seed,
-            batch,
-            ions,
-            strains,
-            recipe,
-            swaps,
-            from,
-            retry_failed,
-            shard: Some(shard),
-            parents: Some(parents),
-            out: Some(out),
-            format,
-        } => {
+        BvseCmd::Corpus { target, seed, batch, ions, strains, recipe, swaps, from, retry_failed, shard: Some(shard), parents: Some(parents), out: Some(out), format } => {
             if from.is_some() {
                 anyhow::bail!("--from selects parents in a store; a shard reads its parents from --parents (export the records you want: `hopdb export jsonl --out parents.jsonl --query \"SELECT id FROM hops WHERE ...\"`)");
             }
             if retry_failed {
-                anyhow::bail!(
-                    "--retry-failed applies to a store; a shard's failures are in its parts"
-                );
+                anyhow::bail!("--retry-failed applies to a store; a shard's failures are in its parts");
             }
-            let opts = corpus_options(
-                target, seed, batch, &ions, strains, recipe, &swaps, None, false,
-            )?;
+            let opts = corpus_options(target, seed, batch, &ions, strains, recipe, &swaps, None, false)?;
             corpus_shard(&shard, &parents, &out, &opts, format)
         }
         _ => anyhow::bail!("--shard needs --parents FILE.jsonl and --out DIR"),
@@ -259,69 +212,28 @@ fn run_without_store(cmd: BvseCmd) -> Result<()> {
 fn print_corpus_report(rep: &corpus::CorpusReport, opts: &CorpusOptions, format: Format) {
     let mut rows = vec![
         ("target".to_string(), Value::Int(rep.target as i64)),
-        (
-            "parent structures".to_string(),
-            Value::Int(rep.parents as i64),
-        ),
-        (
-            "hops available".to_string(),
-            Value::Int(rep.available as i64),
-        ),
-        (
-            "work items scanned".to_string(),
-            Value::Int(rep.scanned as i64),
-        ),
-        (
-            "already stored".to_string(),
-            Value::Int(rep.already_stored as i64),
-        ),
-        (
-            "already failed".to_string(),
-            Value::Int(rep.already_failed as i64),
-        ),
+        ("parent structures".to_string(), Value::Int(rep.parents as i64)),
+        ("hops available".to_string(), Value::Int(rep.available as i64)),
+        ("work items scanned".to_string(), Value::Int(rep.scanned as i64)),
+        ("already stored".to_string(), Value::Int(rep.already_stored as i64)),
+        ("already failed".to_string(), Value::Int(rep.already_failed as i64)),
         ("computed now".to_string(), Value::Int(rep.computed as i64)),
         ("stored now".to_string(), Value::Int(rep.stored as i64)),
-        (
-            "stored now, not converged".to_string(),
-            Value::Int(rep.not_converged as i64),
-        ),
+        ("stored now, not converged".to_string(), Value::Int(rep.not_converged as i64)),
     ];
     for (reason, n) in &rep.failed {
         rows.push((format!("failed now: {reason}"), Value::Int(*n as i64)));
     }
     rows.extend([
         ("batches".to_string(), Value::Int(rep.batches as i64)),
-        (
-            "corpus records".to_string(),
-            Value::Int(rep.corpus_records as i64),
-        ),
-        (
-            "work list exhausted".to_string(),
-            Value::Bool(rep.exhausted),
-        ),
+        ("corpus records".to_string(), Value::Int(rep.corpus_records as i64)),
+        ("work list exhausted".to_string(), Value::Bool(rep.exhausted)),
         ("seconds".to_string(), Value::Num(rep.seconds)),
-        (
-            "records/s".to_string(),
-            Value::Num(if rep.compute_seconds > 0.0 {
-                rep.stored as f64 / rep.compute_seconds
-            } else {
-                0.0
-            }),
-        ),
+        ("records/s".to_string(), Value::Num(if rep.compute_seconds > 0.0 { rep.stored as f64 / rep.compute_seconds } else { 0.0 })),
     ]);
-    println!(
-        "{}",
-        counts_table(
-            &format!("bvse corpus ({}, seed {})", opts.recipe.as_str(), opts.seed),
-            &rows
-        )
-        .render(format)
-    );
+    println!("{}", counts_table(&format!("bvse corpus ({}, seed {})", opts.recipe.as_str(), opts.seed), &rows).render(format));
     if rep.exhausted {
-        eprintln!(
-            "note: the work list ran out at {} corpus records, below the target {}",
-            rep.corpus_records, rep.target
-        );
+        eprintln!("note: the work list ran out at {} corpus records, below the target {}", rep.corpus_records, rep.target);
     }
 }
 
@@ -329,10 +241,7 @@ fn print_corpus_report(rep: &corpus::CorpusReport, opts: &CorpusOptions, format:
 fn parse_shard(text: &str) -> Result<(usize, usize)> {
     let bad = || anyhow::anyhow!("--shard {}: give I/N with 1 <= I <= N, e.g. 3/8", text);
     let (i, n) = text.split_once('/').ok_or_else(bad)?;
-    let (i, n): (usize, usize) = (
-        i.trim().parse().map_err(|_| bad())?,
-        n.trim().parse().map_err(|_| bad())?,
-    );
+    let (i, n): (usize, usize) = (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
     if n == 0 || i == 0 || i > n {
         return Err(bad());
     }
@@ -340,61 +249,28 @@ fn parse_shard(text: &str) -> Result<(usize, usize)> {
 }
 
 /// `bvse corpus --shard I/N`: one shard, without a store.
-fn corpus_shard(
-    shard: &str,
-    parents: &Path,
-    out: &Path,
-    opts: &CorpusOptions,
-    format: Format,
-) -> Result<()> {
+fn corpus_shard(shard: &str, parents: &Path, out: &Path, opts: &CorpusOptions, format: Format) -> Result<()> {
     let (i, n) = parse_shard(shard)?;
     let parents = hopdb::bvse::shard::parents_from_export(parents)?;
-    let rep = hopdb::bvse::shard::corpus_shard(&parents, opts, i, n, out).context(
-        "bvse corpus shard (parts written before the error are kept; re-run to continue)",
-    )?;
+    let rep = hopdb::bvse::shard::corpus_shard(&parents, opts, i, n, out).context("bvse corpus shard (parts written before the error are kept; re-run to continue)")?;
     if format == Format::Json {
         println!("{}", serde_json::to_string_pretty(&rep)?);
         return Ok(());
     }
     let rows = vec![
-        (
-            "parent structures".to_string(),
-            Value::Int(rep.parents as i64),
-        ),
-        (
-            "work items (all shards)".to_string(),
-            Value::Int(rep.work_items as i64),
-        ),
-        (
-            "work items of this shard".to_string(),
-            Value::Int(rep.shard_items as i64),
-        ),
+        ("parent structures".to_string(), Value::Int(rep.parents as i64)),
+        ("work items (all shards)".to_string(), Value::Int(rep.work_items as i64)),
+        ("work items of this shard".to_string(), Value::Int(rep.shard_items as i64)),
         ("quota (records)".to_string(), Value::Int(rep.quota as i64)),
         ("computed now".to_string(), Value::Int(rep.computed as i64)),
         ("stored now".to_string(), Value::Int(rep.stored as i64)),
         ("failed now".to_string(), Value::Int(rep.failed as i64)),
-        (
-            "parts written now".to_string(),
-            Value::Int(rep.parts_written as i64),
-        ),
-        (
-            "records of this shard".to_string(),
-            Value::Int(rep.state.stored as i64),
-        ),
-        (
-            "shard finished its items".to_string(),
-            Value::Bool(rep.state.next_index.is_none()),
-        ),
+        ("parts written now".to_string(), Value::Int(rep.parts_written as i64)),
+        ("records of this shard".to_string(), Value::Int(rep.state.stored as i64)),
+        ("shard finished its items".to_string(), Value::Bool(rep.state.next_index.is_none())),
         ("seconds".to_string(), Value::Num(rep.seconds)),
     ];
-    println!(
-        "{}",
-        counts_table(
-            &format!("bvse corpus shard {}/{n} (seed {})", i + 1, opts.seed),
-            &rows
-        )
-        .render(format)
-    );
+    println!("{}", counts_table(&format!("bvse corpus shard {}/{n} (seed {})", i + 1, opts.seed), &rows).render(format));
     Ok(())
 }
 
@@ -413,17 +289,9 @@ pub fn run(db: &Path, cmd: BvseCmd) -> Result<()> {
 
 fn run_in(store: &Store, cmd: BvseCmd) -> Result<()> {
     match cmd {
-        BvseCmd::Compute {
-            from,
-            recipe,
-            skip_failed,
-            format,
-        } => {
+        BvseCmd::Compute { from, recipe, skip_failed, format } => {
             let ids = hopdb::query::select_ids(&store, &from)?;
-            let opts = ComputeOptions {
-                recipe: recipe.into(),
-                skip_failed,
-            };
+            let opts = ComputeOptions { recipe: recipe.into(), skip_failed };
             let rep = corpus::compute(&store, &ids, &opts)?;
             if format == Format::Json {
                 println!("{}", serde_json::to_string_pretty(&rep)?);
@@ -432,71 +300,29 @@ fn run_in(store: &Store, cmd: BvseCmd) -> Result<()> {
             let mut rows = vec![
                 ("selected".to_string(), Value::Int(rep.selected as i64)),
                 ("stored".to_string(), Value::Int(rep.stored.len() as i64)),
-                (
-                    "stored, not converged".to_string(),
-                    Value::Int(rep.not_converged as i64),
-                ),
-                (
-                    "already stored".to_string(),
-                    Value::Int(rep.already_stored as i64),
-                ),
-                (
-                    "skipped (derived bvse or mlip records)".to_string(),
-                    Value::Int(rep.skipped_bvse as i64),
-                ),
+                ("stored, not converged".to_string(), Value::Int(rep.not_converged as i64)),
+                ("already stored".to_string(), Value::Int(rep.already_stored as i64)),
+                ("skipped (derived bvse or mlip records)".to_string(), Value::Int(rep.skipped_bvse as i64)),
                 ("failed".to_string(), Value::Int(rep.failures.len() as i64)),
             ];
             for (reason, n) in corpus::counts_by_reason(&rep.failures) {
                 rows.push((format!("failed: {reason}"), Value::Int(n as i64)));
             }
             rows.push(("seconds".to_string(), Value::Num(rep.seconds)));
-            println!(
-                "{}",
-                counts_table(&format!("bvse compute ({})", opts.recipe.as_str()), &rows)
-                    .render(format)
-            );
+            println!("{}", counts_table(&format!("bvse compute ({})", opts.recipe.as_str()), &rows).render(format));
             if !rep.failures.is_empty() {
-                let mut t =
-                    ResultTable::new(&["record", "reason", "message"]).titled("Failed hops");
+                let mut t = ResultTable::new(&["record", "reason", "message"]).titled("Failed hops");
                 for f in &rep.failures {
-                    t.push(vec![
-                        Value::Str(f.id.clone()),
-                        Value::Str(f.reason.to_string()),
-                        Value::Str(f.message.clone()),
-                    ]);
+                    t.push(vec![Value::Str(f.id.clone()), Value::Str(f.reason.to_string()), Value::Str(f.message.clone())]);
                 }
                 println!("{}", t.render(format));
             }
             Ok(())
         }
-        BvseCmd::Corpus {
-            target,
-            seed,
-            batch,
-            ions,
-            strains,
-            recipe,
-            swaps,
-            from,
-            retry_failed,
-            format,
-            ..
-        } => {
+        BvseCmd::Corpus { target, seed, batch, ions, strains, recipe, swaps, from, retry_failed, format, .. } => {
             let parent_records = selected(store, from.as_deref())?;
-            let opts = corpus_options(
-                target,
-                seed,
-                batch,
-                &ions,
-                strains,
-                recipe,
-                &swaps,
-                parent_records,
-                retry_failed,
-            )?;
-            let rep = corpus::corpus(&store, &opts).context(
-                "bvse corpus (batches committed before the error are kept; re-run to continue)",
-            )?;
+            let opts = corpus_options(target, seed, batch, &ions, strains, recipe, &swaps, parent_records, retry_failed)?;
+            let rep = corpus::corpus(&store, &opts).context("bvse corpus (batches committed before the error are kept; re-run to continue)")?;
             if format == Format::Json {
                 println!("{}", serde_json::to_string_pretty(&rep)?);
                 return Ok(());
@@ -519,30 +345,15 @@ fn run_in(store: &Store, cmd: BvseCmd) -> Result<()> {
             let rows = vec![
                 ("records".to_string(), Value::Int(b.records as i64)),
                 ("converged".to_string(), Value::Int(b.converged as i64)),
-                (
-                    "chemical systems".to_string(),
-                    Value::Int(b.chemical_systems as i64),
-                ),
+                ("chemical systems".to_string(), Value::Int(b.chemical_systems as i64)),
                 ("elements".to_string(), Value::Int(b.elements as i64)),
                 ("mobile ions".to_string(), Value::Int(b.ions as i64)),
-                (
-                    "parent structures".to_string(),
-                    Value::Int(b.parent_structures as i64),
-                ),
+                ("parent structures".to_string(), Value::Int(b.parent_structures as i64)),
                 ("frameworks".to_string(), Value::Int(b.frameworks as i64)),
-                (
-                    "space groups (parent records)".to_string(),
-                    Value::Int(b.space_groups as i64),
-                ),
+                ("space groups (parent records)".to_string(), Value::Int(b.space_groups as i64)),
             ];
-            println!(
-                "{}\n",
-                counts_table("Breadth of the BVSE records", &rows).render(format)
-            );
-            let mut t = ResultTable::new(&[
-                "barriers", "n", "min", "p10", "p25", "median", "p75", "p90", "max",
-            ])
-            .titled("Barrier distribution (eV)");
+            println!("{}\n", counts_table("Breadth of the BVSE records", &rows).render(format));
+            let mut t = ResultTable::new(&["barriers", "n", "min", "p10", "p25", "median", "p75", "p90", "max"]).titled("Barrier distribution (eV)");
             for (name, q) in [("bvse (selected)", &b.em), ("dft (store)", &b.dft_em)] {
                 t.push(vec![
                     Value::Str(name.into()),
@@ -567,17 +378,8 @@ fn run_in(store: &Store, cmd: BvseCmd) -> Result<()> {
             }
             let cov = corpus::coverage(store)?;
             match format {
-                Format::Json => println!(
-                    "{}",
-                    serde_json::to_string_pretty(
-                        &serde_json::json!({"agreement": rows, "coverage": cov})
-                    )?
-                ),
-                f => println!(
-                    "{}\n\n{}",
-                    corpus::compare_table(&rows).render(f),
-                    corpus::coverage_table(&cov).render(f)
-                ),
+                Format::Json => println!("{}", serde_json::to_string_pretty(&serde_json::json!({"agreement": rows, "coverage": cov}))?),
+                f => println!("{}\n\n{}", corpus::compare_table(&rows).render(f), corpus::coverage_table(&cov).render(f)),
             }
             Ok(())
         }
@@ -593,9 +395,7 @@ fn explain(store: &Store, id: &str, format: Format) -> Result<()> {
     let hop = hop_oxidation_states(&host, r.ion, r.initial, r.final_site);
     let basis = match hop.basis {
         OxidationBasis::HostWithBothSites => "host + ion on both sites",
-        OxidationBasis::HostWithInitialSite => {
-            "host + ion on the initial site (the final site copies it)"
-        }
+        OxidationBasis::HostWithInitialSite => "host + ion on the initial site (the final site copies it)",
     };
     let prepared = hopdb::bvse::prepare_hop(&host, r.ion, r.initial, r.final_site, Recipe::Hopdb);
     if format == Format::Json {
@@ -619,32 +419,14 @@ fn explain(store: &Store, id: &str, format: Format) -> Result<()> {
             "Oxidation states of {} ({basis}): {}{}",
             hop.analysis.formula,
             a.method.as_str(),
-            a.fractional
-                .map(|e| format!(", {e} fractional"))
-                .unwrap_or_default()
+            a.fractional.map(|e| format!(", {e} fractional")).unwrap_or_default()
         ),
-        Err(e) => format!(
-            "Oxidation states of {} ({basis}): none ({e})",
-            hop.analysis.formula
-        ),
+        Err(e) => format!("Oxidation states of {} ({basis}): none ({e})", hop.analysis.formula),
     };
-    let mut t = ResultTable::new(&[
-        "class",
-        "element",
-        "sites",
-        "bv sum",
-        "candidates (probability)",
-        "rule",
-        "state",
-    ])
-    .titled(title);
+    let mut t = ResultTable::new(&["class", "element", "sites", "bv sum", "candidates (probability)", "rule", "state"]).titled(title);
     for (k, c) in hop.analysis.classes.iter().enumerate() {
         let sites = if c.sites.len() <= 4 {
-            c.sites
-                .iter()
-                .map(|i| i.to_string())
-                .collect::<Vec<_>>()
-                .join(",")
+            c.sites.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",")
         } else {
             format!("{} ({},{},..)", c.sites.len(), c.sites[0], c.sites[1])
         };
@@ -663,20 +445,12 @@ fn explain(store: &Store, id: &str, format: Format) -> Result<()> {
             c.bv_sum.map_or(Value::Null, Value::Num),
             Value::Str(cands),
             c.rule.clone().map_or(Value::Null, Value::Str),
-            c.state.map_or(Value::Null, |v| {
-                Value::Str(if v == v.round() {
-                    format!("{v:+}")
-                } else {
-                    format!("{v:+.4}")
-                })
-            }),
+            c.state.map_or(Value::Null, |v| Value::Str(if v == v.round() { format!("{v:+}") } else { format!("{v:+.4}") })),
         ]);
     }
     println!("{}", t.render(format));
     match &prepared {
-        Ok(p) if p.field.fallbacks().is_empty() => {
-            println!("softBV: every (mobile ion, anion) pair is tabulated")
-        }
+        Ok(p) if p.field.fallbacks().is_empty() => println!("softBV: every (mobile ion, anion) pair is tabulated"),
         Ok(p) => {
             for fb in p.field.fallbacks() {
                 println!("softBV fallback: {fb}");

@@ -3,12 +3,10 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
+use hopdb::workflow::gnn::{self as workflow, BenchRequest, CvRequest, SeedStats, TestScores, TrainRequest, TreeEnsemble};
 use hopdb::model::gnn::Spec;
 use hopdb::store::Store;
 use hopdb::table::{Format, ResultTable, Value};
-use hopdb::workflow::gnn::{
-    self as workflow, BenchRequest, CvRequest, SeedStats, TestScores, TrainRequest, TreeEnsemble,
-};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -16,14 +14,10 @@ use std::path::{Path, PathBuf};
 #[derive(Subcommand, Debug)]
 pub enum GnnCmd {
     /// Train on the paper split (partition 'train' of the DFT hops), evaluate on 'test', save.
-    #[command(
-        after_help = "Examples:\n  hopdb gnn train g1 --set variant=band --set epochs=60 --seeds 1,2,3\n  hopdb gnn train g1p --init-from bvse-pre --seeds 1,2,3\n  hopdb gnn train g1p --pretrain-db corpus.db --pretrain-max 20000 --set pretrain_epochs=5\n  hopdb gnn train g1 --resume   # continue an interrupted run from its checkpoint"
-    )]
+    #[command(after_help = "Examples:\n  hopdb gnn train g1 --set variant=band --set epochs=60 --seeds 1,2,3\n  hopdb gnn train g1p --init-from bvse-pre --seeds 1,2,3\n  hopdb gnn train g1p --pretrain-db corpus.db --pretrain-max 20000 --set pretrain_epochs=5\n  hopdb gnn train g1 --resume   # continue an interrupted run from its checkpoint")]
     Train(TrainArgs),
     /// Pre-train only, on BVSE records (another store, or BVSE barriers of the training hops).
-    #[command(
-        after_help = "Examples:\n  hopdb gnn pretrain bvse-pre --pretrain-db corpus.db --pretrain-max 20000 --set pretrain_epochs=5\n  hopdb gnn pretrain bvse-self --bvse-self --set pretrain_epochs=30"
-    )]
+    #[command(after_help = "Examples:\n  hopdb gnn pretrain bvse-pre --pretrain-db corpus.db --pretrain-max 20000 --set pretrain_epochs=5\n  hopdb gnn pretrain bvse-self --bvse-self --set pretrain_epochs=30")]
     Pretrain(TrainArgs),
     /// Grouped k-fold cross-validation over all DFT hops (hops of one host never split).
     #[command(after_help = "Example:\n  hopdb gnn cv --set variant=band --folds 5 --seed 1")]
@@ -132,9 +126,7 @@ pub struct BenchArgs {
 fn key_values(flag: &str, set: &[String]) -> Result<BTreeMap<String, String>> {
     let mut m = BTreeMap::new();
     for kv in set {
-        let (k, v) = kv
-            .split_once('=')
-            .ok_or_else(|| anyhow!("{flag} {kv}: expected KEY=VALUE"))?;
+        let (k, v) = kv.split_once('=').ok_or_else(|| anyhow!("{flag} {kv}: expected KEY=VALUE"))?;
         m.insert(k.trim().to_string(), v.trim().to_string());
     }
     Ok(m)
@@ -164,10 +156,7 @@ fn train_cmd(db: &Path, a: TrainArgs, pretrain_only: bool) -> Result<()> {
         bail!("pretrain needs --pretrain-db or --bvse-self");
     }
     let corpus = match &a.pretrain_db {
-        Some(p) => Some(
-            Store::open(p)
-                .with_context(|| format!("opening the pre-training store {}", p.display()))?,
-        ),
+        Some(p) => Some(Store::open(p).with_context(|| format!("opening the pre-training store {}", p.display()))?),
         None => None,
     };
     let req = TrainRequest {
@@ -186,66 +175,28 @@ fn train_cmd(db: &Path, a: TrainArgs, pretrain_only: bool) -> Result<()> {
         progress: true,
     };
     let r = workflow::train(&store, &req)?;
-    println!(
-        "{}",
-        train_table(&r, a.ensemble_with.as_deref().unwrap_or("")).render(a.format)
-    );
+    println!("{}", train_table(&r, a.ensemble_with.as_deref().unwrap_or("")).render(a.format));
     Ok(())
 }
 
 /// Test columns of a row: score, its bootstrap error, for MAE, R² and accuracy.
 fn score_cells(e: &TestScores) -> [Value; 6] {
-    [
-        Value::Num(e.metrics.mae),
-        Value::Num(e.bootstrap.mae),
-        Value::Num(e.metrics.r2),
-        Value::Num(e.bootstrap.r2),
-        Value::Num(e.accuracy),
-        Value::Num(e.bootstrap.accuracy),
-    ]
+    [Value::Num(e.metrics.mae), Value::Num(e.bootstrap.mae), Value::Num(e.metrics.r2), Value::Num(e.bootstrap.r2), Value::Num(e.accuracy), Value::Num(e.bootstrap.accuracy)]
 }
 
 fn mean_row(label: &str, s: &SeedStats) -> Vec<Value> {
-    let mut row = vec![
-        Value::Str(label.into()),
-        Value::Null,
-        Value::Null,
-        Value::Num(s.mean),
-        Value::Num(s.sd),
-    ];
+    let mut row = vec![Value::Str(label.into()), Value::Null, Value::Null, Value::Num(s.mean), Value::Num(s.sd)];
     row.extend((0..7).map(|_| Value::Null));
     row
 }
 
 fn train_table(r: &workflow::TrainReport, partner: &str) -> ResultTable {
     let acc = format!("acc@{}", hopdb::metrics::DEFAULT_THRESHOLD);
-    let mut t = ResultTable::new(&[
-        "model",
-        "seed",
-        "valid MAE",
-        "test MAE",
-        "+-",
-        "test R2",
-        "+-",
-        acc.as_str(),
-        "+-",
-        "paths distinct",
-        "epochs",
-        "seconds",
-    ])
-    .titled(format!(
-        "gnn {} on the paper split ({} train, {} test)",
-        r.variant.as_str(),
-        r.train_hops,
-        r.test_hops
-    ));
+    let mut t = ResultTable::new(&["model", "seed", "valid MAE", "test MAE", "+-", "test R2", "+-", acc.as_str(), "+-", "paths distinct", "epochs", "seconds"])
+        .titled(format!("gnn {} on the paper split ({} train, {} test)", r.variant.as_str(), r.train_hops, r.test_hops));
     let mut ensemble_rows = vec![];
     for run in &r.runs {
-        let mut row = vec![
-            Value::Str(run.name.clone()),
-            Value::Int(run.seed as i64),
-            Value::Num(run.valid_mae),
-        ];
+        let mut row = vec![Value::Str(run.name.clone()), Value::Int(run.seed as i64), Value::Num(run.valid_mae)];
         match &run.test {
             Some(e) => row.extend(score_cells(e)),
             None => row.extend((0..6).map(|_| Value::Null)),
@@ -259,11 +210,7 @@ fn train_table(r: &workflow::TrainReport, partner: &str) -> ResultTable {
         row.push(Value::Num(run.seconds));
         t.push(row);
         if let Some(en) = &run.ensemble {
-            let mut row = vec![
-                Value::Str(format!("{} + {partner}", run.name)),
-                Value::Int(run.seed as i64),
-                Value::Null,
-            ];
+            let mut row = vec![Value::Str(format!("{} + {partner}", run.name)), Value::Int(run.seed as i64), Value::Null];
             row.extend(score_cells(en));
             row.extend([Value::Null, Value::Null, Value::Null]);
             ensemble_rows.push(row);
@@ -289,63 +236,23 @@ fn cv_cmd(db: &Path, a: CvArgs) -> Result<()> {
             if a.split.is_none() {
                 bail!("--ensemble needs --split (the tree model must see the same folds)");
             }
-            let kind = hopdb::model::Kind::parse(kind)
-                .ok_or_else(|| anyhow!("--ensemble {kind}: expected rf or gbt"))?;
-            Some(TreeEnsemble {
-                kind,
-                params: key_values("--ensemble-set", &a.ensemble_set)?,
-            })
+            let kind = hopdb::model::Kind::parse(kind).ok_or_else(|| anyhow!("--ensemble {kind}: expected rf or gbt"))?;
+            Some(TreeEnsemble { kind, params: key_values("--ensemble-set", &a.ensemble_set)? })
         }
         None => None,
     };
-    let req = CvRequest {
-        spec,
-        folds: a.folds,
-        seed: a.seed,
-        init_from: a.init_from.clone(),
-        split: a.split.clone(),
-        ensemble,
-        progress: true,
-    };
+    let req = CvRequest { spec, folds: a.folds, seed: a.seed, init_from: a.init_from.clone(), split: a.split.clone(), ensemble, progress: true };
     let r = workflow::cv(&store, &req)?;
     let (n, oof) = (r.records.len(), &r.out_of_fold);
-    let mut t =
-        ResultTable::new(&["fold", "train", "test", "MAE", "R2", "seconds"]).titled(format!(
-            "gnn {} grouped {}-fold CV over {} DFT hops",
-            r.variant.as_str(),
-            oof.folds.len(),
-            n
-        ));
+    let mut t = ResultTable::new(&["fold", "train", "test", "MAE", "R2", "seconds"]).titled(format!("gnn {} grouped {}-fold CV over {} DFT hops", r.variant.as_str(), oof.folds.len(), n));
     for (f, fold) in oof.folds.iter().enumerate() {
-        t.push(vec![
-            Value::Int(f as i64),
-            Value::Int(fold.train as i64),
-            Value::Int(fold.test as i64),
-            Value::Num(fold.metrics.mae),
-            Value::Num(fold.metrics.r2),
-            Value::Num(fold.seconds),
-        ]);
+        t.push(vec![Value::Int(f as i64), Value::Int(fold.train as i64), Value::Int(fold.test as i64), Value::Num(fold.metrics.mae), Value::Num(fold.metrics.r2), Value::Num(fold.seconds)]);
     }
-    let all_row = |label: String, m: &hopdb::metrics::Metrics| {
-        vec![
-            Value::Str(label),
-            Value::Int(n as i64),
-            Value::Int(n as i64),
-            Value::Num(m.mae),
-            Value::Num(m.r2),
-            Value::Null,
-        ]
-    };
+    let all_row = |label: String, m: &hopdb::metrics::Metrics| vec![Value::Str(label), Value::Int(n as i64), Value::Int(n as i64), Value::Num(m.mae), Value::Num(m.r2), Value::Null];
     t.push(all_row("all (out of fold)".into(), &oof.pooled));
     if let Some(e) = &r.ensemble {
-        t.push(all_row(
-            format!("{} alone (out of fold)", e.kind.as_str()),
-            &e.tree,
-        ));
-        t.push(all_row(
-            format!("average gnn + {} (out of fold)", e.kind.as_str()),
-            &e.average,
-        ));
+        t.push(all_row(format!("{} alone (out of fold)", e.kind.as_str()), &e.tree));
+        t.push(all_row(format!("average gnn + {} (out of fold)", e.kind.as_str()), &e.average));
     }
     if let Some(out) = &a.out {
         let mut w = csv::Writer::from_path(out)?;
@@ -362,42 +269,12 @@ fn cv_cmd(db: &Path, a: CvArgs) -> Result<()> {
 fn bench_cmd(db: &Path, a: BenchArgs) -> Result<()> {
     let store = Store::open(db)?;
     let spec = spec_of(&a.set)?;
-    let b = workflow::bench(
-        &store,
-        &BenchRequest {
-            spec,
-            runs: a.runs,
-            progress: true,
-        },
-    )?;
-    let mut t = ResultTable::new(&["measurement", "hops", "seconds", "hops/s"]).titled(format!(
-        "gnn {} benchmark ({} libtorch threads, device {})",
-        b.variant.as_str(),
-        b.threads,
-        b.device
-    ));
-    t.push(vec![
-        Value::Str("graph building (cold, rayon)".into()),
-        Value::Int(b.hops as i64),
-        Value::Num(b.graph_seconds),
-        Value::Num(b.hops as f64 / b.graph_seconds),
-    ]);
-    t.push(vec![
-        Value::Str(format!(
-            "training, {} epochs run (of {})",
-            b.epochs_run, b.epochs
-        )),
-        Value::Int(b.train_hops as i64),
-        Value::Num(b.train_seconds),
-        Value::Null,
-    ]);
+    let b = workflow::bench(&store, &BenchRequest { spec, runs: a.runs, progress: true })?;
+    let mut t = ResultTable::new(&["measurement", "hops", "seconds", "hops/s"]).titled(format!("gnn {} benchmark ({} libtorch threads, device {})", b.variant.as_str(), b.threads, b.device));
+    t.push(vec![Value::Str("graph building (cold, rayon)".into()), Value::Int(b.hops as i64), Value::Num(b.graph_seconds), Value::Num(b.hops as f64 / b.graph_seconds)]);
+    t.push(vec![Value::Str(format!("training, {} epochs run (of {})", b.epochs_run, b.epochs)), Value::Int(b.train_hops as i64), Value::Num(b.train_seconds), Value::Null]);
     let m = b.inference_seconds;
-    t.push(vec![
-        Value::Str("inference (graphs cached, median)".into()),
-        Value::Int(b.hops as i64),
-        Value::Num(m),
-        Value::Num(b.hops as f64 / m),
-    ]);
+    t.push(vec![Value::Str("inference (graphs cached, median)".into()), Value::Int(b.hops as i64), Value::Num(m), Value::Num(b.hops as f64 / m)]);
     println!("{}", t.render(a.format));
     Ok(())
 }

@@ -13,18 +13,13 @@ pub enum MlipCmd {
     /// Compute MLIP NEB barriers for stored hops with an ASE calculator (runs the Python
     /// package: `python -m hopdb.mlip compute`; the interpreter is $HOPDB_PYTHON, else
     /// python3). Resumable: hops with a record or failure for the model and protocol are skipped.
-    #[command(
-        after_help = "Example:\n  hopdb mlip compute --calculator chgnet --query \"SELECT id FROM hops WHERE fidelity = 'dft' AND partition = 'test'\"\n  hopdb mlip compute --calculator mace --protocol norelax-ci-v1 --limit 10\n  hopdb mlip compute --calculator mypkg.calc:make_calculator --model my-mlip\n\nProtocols: relax-ci-v1 (default), norelax-ci-v1, quick-v1 (docs/MLIP.md)."
-    )]
+    #[command(after_help = "Example:\n  hopdb mlip compute --calculator chgnet --query \"SELECT id FROM hops WHERE fidelity = 'dft' AND partition = 'test'\"\n  hopdb mlip compute --calculator mace --protocol norelax-ci-v1 --limit 10\n  hopdb mlip compute --calculator mypkg.calc:make_calculator --model my-mlip\n\nProtocols: relax-ci-v1 (default), norelax-ci-v1, quick-v1 (docs/MLIP.md).")]
     Compute {
         /// chgnet, mace, sevenn, emt, or module:factory (factory(device=...) returns an ASE calculator).
         #[arg(long, default_value = "chgnet")]
         calculator: String,
         /// HopQL query whose `id` column selects the hops.
-        #[arg(
-            long,
-            default_value = "SELECT id FROM hops WHERE fidelity = 'dft' ORDER BY id"
-        )]
+        #[arg(long, default_value = "SELECT id FROM hops WHERE fidelity = 'dft' ORDER BY id")]
         query: String,
         /// Named NEB protocol.
         #[arg(long, default_value = "relax-ci-v1")]
@@ -55,9 +50,7 @@ pub enum MlipCmd {
     },
     /// Each MLIP model and protocol against the parents' DFT barriers: Pearson, Spearman,
     /// MAE and bias, overall and by structural group, with the hops it failed on.
-    #[command(
-        after_help = "Example:\n  hopdb mlip compare\n  hopdb mlip compare --parents \"SELECT id FROM hops WHERE fidelity = 'dft' AND partition = 'test'\" --format json"
-    )]
+    #[command(after_help = "Example:\n  hopdb mlip compare\n  hopdb mlip compare --parents \"SELECT id FROM hops WHERE fidelity = 'dft' AND partition = 'test'\" --format json")]
     Compare {
         /// HopQL query selecting the parent hops to compare on (default: every DFT hop).
         #[arg(long)]
@@ -74,29 +67,10 @@ pub enum MlipCmd {
 /// Run a `hopdb mlip` subcommand on store `db`.
 pub fn run(db: &Path, cmd: MlipCmd) -> Result<()> {
     match cmd {
-        MlipCmd::Compute {
-            calculator,
-            query,
-            protocol,
-            batch,
-            device,
-            model,
-            limit,
-        } => {
+        MlipCmd::Compute { calculator, query, protocol, batch, device, model, limit } => {
             let python = std::env::var("HOPDB_PYTHON").unwrap_or_else(|_| "python3".into());
             let mut c = std::process::Command::new(&python);
-            c.args(["-m", "hopdb.mlip", "compute", "--db"])
-                .arg(db)
-                .args([
-                    "--calculator",
-                    &calculator,
-                    "--query",
-                    &query,
-                    "--protocol",
-                    &protocol,
-                    "--batch",
-                    &batch.to_string(),
-                ]);
+            c.args(["-m", "hopdb.mlip", "compute", "--db"]).arg(db).args(["--calculator", &calculator, "--query", &query, "--protocol", &protocol, "--batch", &batch.to_string()]);
             if let Some(d) = device {
                 c.args(["--device", &d]);
             }
@@ -114,47 +88,26 @@ pub fn run(db: &Path, cmd: MlipCmd) -> Result<()> {
         }
         MlipCmd::Import { file, format } => {
             let store = Store::open(db)?;
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("cannot read {}", file.display()))?;
+            let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let mut runs = Vec::new();
             for (k, line) in text.lines().enumerate() {
                 if line.trim().is_empty() {
                     continue;
                 }
-                let run: hopdb::mlip::MlipRun = serde_json::from_str(line).with_context(|| {
-                    format!("{}, line {}: not an MLIP outcome", file.display(), k + 1)
-                })?;
+                let run: hopdb::mlip::MlipRun = serde_json::from_str(line).with_context(|| format!("{}, line {}: not an MLIP outcome", file.display(), k + 1))?;
                 runs.push(run);
             }
-            let name = file
-                .file_name()
-                .map(|f| f.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let total = hopdb::mlip::store_runs(
-                &store,
-                &runs,
-                &format!("MLIP outcomes from {name}: {} hops", runs.len()),
-            )
-            .with_context(|| format!("{}", file.display()))?;
+            let name = file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+            let total = hopdb::mlip::store_runs(&store, &runs, &format!("MLIP outcomes from {name}: {} hops", runs.len())).with_context(|| format!("{}", file.display()))?;
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&total)?),
                 f => {
-                    let mut t = hopdb::table::ResultTable::new(&["what", "value"])
-                        .titled(format!("MLIP outcomes from {}", file.display()));
+                    let mut t = hopdb::table::ResultTable::new(&["what", "value"]).titled(format!("MLIP outcomes from {}", file.display()));
                     use hopdb::table::Value;
-                    t.push(vec![
-                        Value::Str("records stored".into()),
-                        Value::Int(total.stored as i64),
-                    ]);
-                    t.push(vec![
-                        Value::Str("already stored".into()),
-                        Value::Int(total.already as i64),
-                    ]);
+                    t.push(vec![Value::Str("records stored".into()), Value::Int(total.stored as i64)]);
+                    t.push(vec![Value::Str("already stored".into()), Value::Int(total.already as i64)]);
                     for (k, v) in &total.failed {
-                        t.push(vec![
-                            Value::Str(format!("failed: {k}")),
-                            Value::Int(*v as i64),
-                        ]);
+                        t.push(vec![Value::Str(format!("failed: {k}")), Value::Int(*v as i64)]);
                     }
                     println!("{}", t.render(f));
                 }
@@ -164,11 +117,7 @@ pub fn run(db: &Path, cmd: MlipCmd) -> Result<()> {
             }
             Ok(())
         }
-        MlipCmd::Compare {
-            parents,
-            overall,
-            format,
-        } => {
+        MlipCmd::Compare { parents, overall, format } => {
             let store = Store::open(db)?;
             let ids = match &parents {
                 Some(q) => Some(hopdb::query::select_ids(&store, q)?),

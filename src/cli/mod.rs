@@ -2,14 +2,14 @@
 
 mod bench;
 mod bvse;
+mod mlip;
+mod progress;
+mod report;
 #[cfg(feature = "gnn")]
 mod gnn;
-mod mlip;
 mod predict;
-mod progress;
 mod query;
 mod records;
-mod report;
 
 use clap::{Parser, Subcommand};
 use hopdb::table::Format;
@@ -39,14 +39,10 @@ pub enum Command {
     #[command(subcommand)]
     Import(records::ImportCmd),
     /// Enter one new literature hop from initial and final structure files.
-    #[command(
-        after_help = "Example:\n  hopdb add --initial ini.cif --final fin.cif --ion Li --em 0.42 --xc GGA --doi 10.1000/xyz --notes 'Table 2'"
-    )]
+    #[command(after_help = "Example:\n  hopdb add --initial ini.cif --final fin.cif --ion Li --em 0.42 --xc GGA --doi 10.1000/xyz --notes 'Table 2'")]
     Add(records::AddArgs),
     /// Counts by fidelity, mobile ion, structural group, class and XC functional.
-    #[command(
-        after_help = "Example:\n  hopdb stats --format json\n  hopdb stats --storage      # where the bytes go, by keyspace"
-    )]
+    #[command(after_help = "Example:\n  hopdb stats --format json\n  hopdb stats --storage      # where the bytes go, by keyspace")]
     Stats {
         /// Output format.
         #[arg(long, value_parser = crate::cli::format_parser(), default_value = "table")]
@@ -65,24 +61,16 @@ pub enum Command {
         format: Format,
     },
     /// Edit a record; every change appends a revision with the reason.
-    #[command(
-        after_help = "Example:\n  hopdb edit devi2025:LiCoO2_1 --em 0.45 --reason 'corrected in erratum'"
-    )]
+    #[command(after_help = "Example:\n  hopdb edit devi2025:LiCoO2_1 --em 0.45 --reason 'corrected in erratum'")]
     Edit(records::EditArgs),
     /// Remove records (a retraction): they leave every query, their earlier states stay in the history.
-    #[command(
-        after_help = "Example:\n  hopdb remove devi2025:LiCoO2_1 --reason 'retracted: wrong supercell'\n  hopdb query \"SELECT id, em FROM hops AS OF 12 WHERE id = 'devi2025:LiCoO2_1'\""
-    )]
+    #[command(after_help = "Example:\n  hopdb remove devi2025:LiCoO2_1 --reason 'retracted: wrong supercell'\n  hopdb query \"SELECT id, em FROM hops AS OF 12 WHERE id = 'devi2025:LiCoO2_1'\"")]
     Remove(records::RemoveArgs),
     /// List the records added, removed and changed between two data versions (or times).
-    #[command(
-        after_help = "Example:\n  hopdb stats                # shows the data version\n  hopdb diff 12              # from version 12 to now\n  hopdb diff 12 15 --format csv\n  hopdb diff 2026-12-01 '2026-12-06 12:00:00'"
-    )]
+    #[command(after_help = "Example:\n  hopdb stats                # shows the data version\n  hopdb diff 12              # from version 12 to now\n  hopdb diff 12 15 --format csv\n  hopdb diff 2026-12-01 '2026-12-06 12:00:00'")]
     Diff(records::DiffArgs),
     /// Export records as JSON lines, CSV (metadata) or extended XYZ, or a query result as Parquet.
-    #[command(
-        after_help = "Example:\n  hopdb export jsonl --out all.jsonl\n  hopdb export jsonl --out parents.jsonl --query \"SELECT id FROM hops WHERE fidelity = 'dft'\"\n  hopdb export csv --out meta.csv\n  hopdb export parquet --out hops.parquet\n  hopdb export parquet --out mg.parquet --query \"SELECT sys_name, em, elements FROM hops WHERE ion = ?\" --param Mg"
-    )]
+    #[command(after_help = "Example:\n  hopdb export jsonl --out all.jsonl\n  hopdb export jsonl --out parents.jsonl --query \"SELECT id FROM hops WHERE fidelity = 'dft'\"\n  hopdb export csv --out meta.csv\n  hopdb export parquet --out hops.parquet\n  hopdb export parquet --out mg.parquet --query \"SELECT sys_name, em, elements FROM hops WHERE ion = ?\" --param Mg")]
     Export(records::ExportArgs),
     /// Show or change the mapping from published class labels to structural groups.
     #[command(subcommand)]
@@ -91,29 +79,19 @@ pub enum Command {
     #[command(subcommand)]
     Bench(bench::BenchCmd),
     /// Run HopQL statements, several separated by ';' (SELECT, EXPLAIN, splits, TRAIN / TUNE / EVALUATE / PREDICT, ...).
-    #[command(
-        after_help = "Example:\n  hopdb query \"SELECT ion, COUNT(*) AS n, AVG(em) FROM hops GROUP BY ion ORDER BY n DESC\"\n  hopdb query \"SELECT sys_name, em FROM hops WHERE elements HAS ALL 'Li', 'O' ORDER BY em LIMIT 5\" --format csv\n  hopdb query \"SELECT sys_name, em FROM hops WHERE ion = ? AND em < ? ORDER BY em\" --param Mg --param 0.3\n  hopdb query --single \"$QUERY\"   # refuse more than one statement\n\nThe language reference is docs/QUERY_LANGUAGE.md."
-    )]
+    #[command(after_help = "Example:\n  hopdb query \"SELECT ion, COUNT(*) AS n, AVG(em) FROM hops GROUP BY ion ORDER BY n DESC\"\n  hopdb query \"SELECT sys_name, em FROM hops WHERE elements HAS ALL 'Li', 'O' ORDER BY em LIMIT 5\" --format csv\n  hopdb query \"SELECT sys_name, em FROM hops WHERE ion = ? AND em < ? ORDER BY em\" --param Mg --param 0.3\n  hopdb query --single \"$QUERY\"   # refuse more than one statement\n\nThe language reference is docs/QUERY_LANGUAGE.md.")]
     Query(query::QueryArgs),
     /// Run a HopQL script file (statements end with ';'); stops at the first failing statement.
-    #[command(
-        after_help = "Example:\n  hopdb run report.hql --format csv\n\nreport.hql:\n  -- barriers of Mg conductors\n  SELECT sys_name, em FROM hops WHERE ion = 'Mg' ORDER BY em LIMIT 10;\n  SELECT group, COUNT(*) FROM hops GROUP BY group;"
-    )]
+    #[command(after_help = "Example:\n  hopdb run report.hql --format csv\n\nreport.hql:\n  -- barriers of Mg conductors\n  SELECT sys_name, em FROM hops WHERE ion = 'Mg' ORDER BY em LIMIT 10;\n  SELECT group, COUNT(*) FROM hops GROUP BY group;")]
     Run(query::RunArgs),
     /// Interactive HopQL shell with history, tab completion and dot commands (.help).
-    #[command(
-        after_help = "Example:\n  hopdb --db barriers.db repl\n  hopdb> SELECT ion, COUNT(*)\n     ...> FROM hops GROUP BY ion;\n  hopdb> .format csv\n  hopdb> .quit\n\nHistory is kept in $HOPDB_HISTORY, else ~/.hopdb_history."
-    )]
+    #[command(after_help = "Example:\n  hopdb --db barriers.db repl\n  hopdb> SELECT ion, COUNT(*)\n     ...> FROM hops GROUP BY ion;\n  hopdb> .format csv\n  hopdb> .quit\n\nHistory is kept in $HOPDB_HISTORY, else ~/.hopdb_history.")]
     Repl(query::ReplArgs),
     /// Predict barriers with a stored model for hops given as structure files (not in the store).
-    #[command(
-        after_help = "Example:\n  hopdb query \"TRAIN gbt AS boosted_trees ON SPLIT paper\"\n  hopdb predict gbt --initial ini.cif --final fin.cif --ion Li\n  hopdb predict gbt --initial a/POSCAR_ini --final a/POSCAR_fin --initial b_ini.extxyz --final b_fin.extxyz --format json\n  hopdb predict g2 --initial ini.cif --final fin.cif --mlip-em 0.42   (a hop-v2 model: the hop's MLIP barrier)\n\nThe ion is inferred as the one atom that moves when --ion is not given. A hop-v2 model reads the\nhop's BVSE barrier (computed here) and its MLIP barrier of the model's label: give it with --mlip-em,\nor compute it in Python (db.predict(model, pairs, calculator=\"chgnet\"))."
-    )]
+    #[command(after_help = "Example:\n  hopdb query \"TRAIN gbt AS boosted_trees ON SPLIT paper\"\n  hopdb predict gbt --initial ini.cif --final fin.cif --ion Li\n  hopdb predict gbt --initial a/POSCAR_ini --final a/POSCAR_fin --initial b_ini.extxyz --final b_fin.extxyz --format json\n  hopdb predict g2 --initial ini.cif --final fin.cif --mlip-em 0.42   (a hop-v2 model: the hop's MLIP barrier)\n\nThe ion is inferred as the one atom that moves when --ion is not given. A hop-v2 model reads the\nhop's BVSE barrier (computed here) and its MLIP barrier of the model's label: give it with --mlip-em,\nor compute it in Python (db.predict(model, pairs, calculator=\"chgnet\")).")]
     Predict(predict::PredictArgs),
     /// Write a Markdown report with SVG plots (parity, errors, groups, confusion) for a model.
-    #[command(
-        after_help = "Example:\n  hopdb query \"TRAIN gbt AS boosted_trees ON SPLIT paper\"\n  hopdb report gbt --out reports/gbt\n  hopdb report gbt --split paper --out reports/gbt"
-    )]
+    #[command(after_help = "Example:\n  hopdb query \"TRAIN gbt AS boosted_trees ON SPLIT paper\"\n  hopdb report gbt --out reports/gbt\n  hopdb report gbt --split paper --out reports/gbt")]
     Report(report::ReportArgs),
     /// Graph neural networks (libtorch): train, pre-train, cross-validate, benchmark.
     #[cfg(feature = "gnn")]
@@ -126,9 +104,7 @@ pub enum Command {
     #[command(subcommand)]
     Mlip(mlip::MlipCmd),
     /// Rewrite the store into fresh files, reclaiming the space sled's log keeps (crash-safe: the old files stay until the copy is complete).
-    #[command(
-        after_help = "Example:\n  hopdb stats --storage    # keys and values vs. files on disk\n  hopdb compact"
-    )]
+    #[command(after_help = "Example:\n  hopdb stats --storage    # keys and values vs. files on disk\n  hopdb compact")]
     Compact {
         /// Output format.
         #[arg(long, value_parser = crate::cli::format_parser(), default_value = "table")]

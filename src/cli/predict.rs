@@ -4,11 +4,11 @@
 use anyhow::{bail, Result};
 use clap::Args;
 use hopdb::element::Element;
+use hopdb::workflow::screen::{linked_for_new, new_records, predict_built_with};
+use hopdb::workflow::NewHop;
 use hopdb::store::Store;
 use hopdb::structure::extxyz::read_any;
 use hopdb::table::{Format, ResultTable, Value};
-use hopdb::workflow::screen::{linked_for_new, new_records, predict_built_with};
-use hopdb::workflow::NewHop;
 use std::path::{Path, PathBuf};
 
 /// Arguments of `hopdb predict`.
@@ -49,12 +49,7 @@ fn mlip_values(a: &PredictArgs) -> Result<Option<Vec<Option<f64>>>> {
         .enumerate()
         .map(|(k, s)| match s.trim() {
             "none" | "None" | "" => Ok(None),
-            t => t.parse::<f64>().map(Some).map_err(|_| {
-                anyhow::anyhow!(
-                    "--mlip-em {s} (hop {}): expected a barrier in eV or `none`",
-                    k + 1
-                )
-            }),
+            t => t.parse::<f64>().map(Some).map_err(|_| anyhow::anyhow!("--mlip-em {s} (hop {}): expected a barrier in eV or `none`", k + 1)),
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(Some(vals))
@@ -62,11 +57,7 @@ fn mlip_values(a: &PredictArgs) -> Result<Option<Vec<Option<f64>>>> {
 
 fn ions(a: &PredictArgs) -> Result<Vec<Option<Element>>> {
     let n = a.initial.len();
-    let parsed: Vec<Element> = a
-        .ion
-        .iter()
-        .map(|s| Element::from_symbol(s.trim()).map_err(|e| anyhow::anyhow!("--ion {s}: {e}")))
-        .collect::<Result<_>>()?;
+    let parsed: Vec<Element> = a.ion.iter().map(|s| Element::from_symbol(s.trim()).map_err(|e| anyhow::anyhow!("--ion {s}: {e}"))).collect::<Result<_>>()?;
     Ok(match parsed.len() {
         0 => vec![None; n],
         1 => vec![Some(parsed[0]); n],
@@ -85,20 +76,12 @@ fn read(path: &Path, flag: &str) -> Result<hopdb::structure::Structure> {
 /// `hopdb predict MODEL --initial A --final B [--ion X]`.
 pub fn predict(db: &Path, a: PredictArgs) -> Result<()> {
     if a.initial.len() != a.final_.len() {
-        bail!(
-            "{} --initial but {} --final files: give one final structure per initial one",
-            a.initial.len(),
-            a.final_.len()
-        );
+        bail!("{} --initial but {} --final files: give one final structure per initial one", a.initial.len(), a.final_.len());
     }
     let ions = ions(&a)?;
     let mut hops = Vec::with_capacity(a.initial.len());
     for ((ini, fin), ion) in a.initial.iter().zip(&a.final_).zip(ions) {
-        hops.push(NewHop {
-            initial: read(ini, "initial")?,
-            final_: read(fin, "final")?,
-            ion,
-        });
+        hops.push(NewHop { initial: read(ini, "initial")?, final_: read(fin, "final")?, ion });
     }
     let store = Store::open(db)?;
     let model = hopdb::model::registry::load(&store, &a.model)?;
@@ -109,13 +92,7 @@ pub fn predict(db: &Path, a: PredictArgs) -> Result<()> {
     let mut t = ResultTable::new(&["hop", "initial", "final", "ion", "predicted_em"]);
     for (k, ((r, _), p)) in built.iter().zip(predicted).enumerate() {
         let name = |p: &PathBuf| Value::Str(p.display().to_string());
-        t.push(vec![
-            Value::Int(k as i64 + 1),
-            name(&a.initial[k]),
-            name(&a.final_[k]),
-            Value::Str(r.ion.symbol().to_string()),
-            Value::Num(p),
-        ]);
+        t.push(vec![Value::Int(k as i64 + 1), name(&a.initial[k]), name(&a.final_[k]), Value::Str(r.ion.symbol().to_string()), Value::Num(p)]);
     }
     let out = t.render(a.format);
     println!("{}", out.trim_end());

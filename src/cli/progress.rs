@@ -21,16 +21,8 @@ impl BarSink {
 
 impl Sink for BarSink {
     fn start(&self, label: &str, total: u64) {
-        let bar = if total > 0 {
-            ProgressBar::new(total)
-        } else {
-            ProgressBar::new_spinner()
-        };
-        let template = if total > 0 {
-            "{prefix} [{elapsed_precise}] {bar:40} {pos}/{len} (eta {eta}) {msg}"
-        } else {
-            "{spinner} {prefix} [{elapsed_precise}] {msg}"
-        };
+        let bar = if total > 0 { ProgressBar::new(total) } else { ProgressBar::new_spinner() };
+        let template = if total > 0 { "{prefix} [{elapsed_precise}] {bar:40} {pos}/{len} (eta {eta}) {msg}" } else { "{spinner} {prefix} [{elapsed_precise}] {msg}" };
         bar.set_style(ProgressStyle::with_template(template).expect("valid template"));
         bar.set_prefix(label.to_string());
         *self.bar.write().unwrap_or_else(|e| e.into_inner()) = Some(bar);

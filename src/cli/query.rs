@@ -40,11 +40,7 @@ pub struct QueryArgs {
 
 /// A `--param` value as a typed value (see [`QueryArgs::params`]).
 pub fn param_value(text: &str) -> Value {
-    if let Some(inner) = text
-        .strip_prefix('\'')
-        .and_then(|t| t.strip_suffix('\''))
-        .filter(|_| text.len() >= 2)
-    {
+    if let Some(inner) = text.strip_prefix('\'').and_then(|t| t.strip_suffix('\'')).filter(|_| text.len() >= 2) {
         return Value::Str(inner.to_string());
     }
     let t = text.trim();
@@ -52,13 +48,7 @@ pub fn param_value(text: &str) -> Value {
         return Value::Int(i);
     }
     match t.parse::<f64>() {
-        Ok(x)
-            if x.is_finite()
-                && !t.eq_ignore_ascii_case("inf")
-                && !t.eq_ignore_ascii_case("nan") =>
-        {
-            return Value::Num(x)
-        }
+        Ok(x) if x.is_finite() && !t.eq_ignore_ascii_case("inf") && !t.eq_ignore_ascii_case("nan") => return Value::Num(x),
         _ => {}
     }
     match t.to_ascii_lowercase().as_str() {
@@ -159,8 +149,7 @@ pub fn query(db: &Path, a: QueryArgs) -> Result<()> {
 /// `hopdb run FILE`: run a script; on failure print the results so far, then name the
 /// statement that failed.
 pub fn run_file(db: &Path, a: RunArgs) -> Result<()> {
-    let src = hopdb::input::read_text(&a.file)
-        .map_err(|e| anyhow::anyhow!("script {}: {e}", a.file.display()))?;
+    let src = hopdb::input::read_text(&a.file).map_err(|e| anyhow::anyhow!("script {}: {e}", a.file.display()))?;
     let store = open(db)?;
     match hopdb::query::run_script(&store, &src) {
         Ok(tables) => {
@@ -194,87 +183,14 @@ const CONTINUATION: &str = "   ...> ";
 
 /// Words the completer offers besides field names.
 const KEYWORDS: &[&str] = &[
-    "SELECT",
-    "FROM",
-    "WHERE",
-    "GROUP",
-    "BY",
-    "ORDER",
-    "ASC",
-    "DESC",
-    "LIMIT",
-    "OFFSET",
-    "AS",
-    "AND",
-    "OR",
-    "NOT",
-    "BETWEEN",
-    "IN",
-    "LIKE",
-    "IS",
-    "NULL",
-    "TRUE",
-    "FALSE",
-    "HAS",
-    "ALL",
-    "ANY",
-    "ONLY",
-    "EXPLAIN",
-    "DESCRIBE",
-    "SHOW",
-    "STATS",
-    "COUNT",
-    "AVG",
-    "MIN",
-    "MAX",
-    "SUM",
-    "STDDEV",
-    "MEDIAN",
-    "hops",
-    "CREATE",
-    "SPLIT",
-    "SPLITS",
-    "DROP",
-    "EXPORT",
-    "TO",
-    "PARTITION",
-    "STRATIFIED",
-    "RANDOM",
-    "GROUPED",
-    "KFOLD",
-    "TEST",
-    "SEED",
-    "SCENARIOS",
-    "OF",
-    "TRAIN",
-    "TUNE",
-    "EVALUATE",
-    "PREDICT",
-    "CROSS",
-    "VALIDATE",
-    "MODEL",
-    "MODELS",
-    "PREDICTIONS",
-    "ON",
-    "WITH",
-    "FOR",
-    "FOLDS",
-    "THRESHOLD",
-    "FORCE",
-    "REPLACE",
-    "PRETRAINED",
-    "random_forest",
-    "boosted_trees",
-    "mean",
-    "gnn",
-    "LENGTH",
-    "FORMAT",
-    "VIEW",
-    "alignn",
-    "extxyz",
-    "VALIDATION",
-    "RETRAIN",
-    "STRICT",
+    "SELECT", "FROM", "WHERE", "GROUP", "BY", "ORDER", "ASC", "DESC", "LIMIT", "OFFSET", "AS",
+    "AND", "OR", "NOT", "BETWEEN", "IN", "LIKE", "IS", "NULL", "TRUE", "FALSE", "HAS", "ALL",
+    "ANY", "ONLY", "EXPLAIN", "DESCRIBE", "SHOW", "STATS", "COUNT", "AVG", "MIN", "MAX", "SUM",
+    "STDDEV", "MEDIAN", "hops", "CREATE", "SPLIT", "SPLITS", "DROP", "EXPORT", "TO", "PARTITION",
+    "STRATIFIED", "RANDOM", "GROUPED", "KFOLD", "TEST", "SEED", "SCENARIOS", "OF", "TRAIN", "TUNE",
+    "EVALUATE", "PREDICT", "CROSS", "VALIDATE", "MODEL", "MODELS", "PREDICTIONS", "ON", "WITH",
+    "FOR", "FOLDS", "THRESHOLD", "FORCE", "REPLACE", "PRETRAINED", "random_forest", "boosted_trees",
+    "mean", "gnn", "LENGTH", "FORMAT", "VIEW", "alignn", "extxyz", "VALIDATION", "RETRAIN", "STRICT",
 ];
 
 const DOT_COMMANDS: &[&str] = &[".help", ".schema", ".timer", ".format", ".quit", ".exit"];
@@ -556,14 +472,7 @@ mod tests {
         let (_, c) = complete_word("SELECT * FROM hops WHERE gr", 27);
         assert_eq!(c, vec!["group".to_string(), "grouped".to_string()]);
         let (_, c) = complete_word("SELECT * FROM hops WHERE GR", 27);
-        assert_eq!(
-            c,
-            vec![
-                "GROUP".to_string(),
-                "GROUPED".to_string(),
-                "group".to_string()
-            ]
-        );
+        assert_eq!(c, vec!["GROUP".to_string(), "GROUPED".to_string(), "group".to_string()]);
         let (_, c) = complete_word("TUNE m AS boo", 13);
         assert_eq!(c, vec!["boosted_trees".to_string()]);
         let (start, c) = complete_word(".ti", 3);

@@ -47,9 +47,7 @@ pub enum PartitionArg {
 #[derive(Subcommand, Debug)]
 pub enum ImportCmd {
     /// The Devi et al. (2025) dataset directory (band_train.json, band_test.json, endpoints_test.json, tabulation.csv).
-    #[command(
-        after_help = "Example:\n  hopdb import devi ../shared/data/devi2025\n  hopdb import devi ../shared/data/devi2025 --no-mlip   # the 619 DFT hops only"
-    )]
+    #[command(after_help = "Example:\n  hopdb import devi ../shared/data/devi2025\n  hopdb import devi ../shared/data/devi2025 --no-mlip   # the 619 DFT hops only")]
     Devi {
         /// Dataset directory.
         dir: PathBuf,
@@ -60,9 +58,7 @@ pub enum ImportCmd {
         common: CommonImport,
     },
     /// One band JSON file (first five atoms: the ion at initial, 3 images, final).
-    #[command(
-        after_help = "Example:\n  hopdb import band my_band.json --dataset mylab --partition train"
-    )]
+    #[command(after_help = "Example:\n  hopdb import band my_band.json --dataset mylab --partition train")]
     Band {
         /// The JSON file.
         file: PathBuf,
@@ -79,9 +75,7 @@ pub enum ImportCmd {
         common: CommonImport,
     },
     /// One endpoint JSON file (atoms_ini / atoms_fin per record).
-    #[command(
-        after_help = "Example:\n  hopdb import endpoints endpoints_test.json --dataset devi2025 --partition test"
-    )]
+    #[command(after_help = "Example:\n  hopdb import endpoints endpoints_test.json --dataset devi2025 --partition test")]
     Endpoints {
         /// The JSON file.
         file: PathBuf,
@@ -98,9 +92,7 @@ pub enum ImportCmd {
         common: CommonImport,
     },
     /// LiTraj extended XYZ (nebBVSE122k / nebDFT2k style: supercell + centroid atom X, em, edge_id, material_id).
-    #[command(
-        after_help = "Example:\n  hopdb import xyz nebBVSE122k.xyz --fidelity bvse\n  hopdb import xyz nebDFT2k_trajectories.xyz --fidelity dft --trajectory"
-    )]
+    #[command(after_help = "Example:\n  hopdb import xyz nebBVSE122k.xyz --fidelity bvse\n  hopdb import xyz nebDFT2k_trajectories.xyz --fidelity dft --trajectory")]
     Xyz {
         /// The .xyz file.
         file: PathBuf,
@@ -138,9 +130,7 @@ pub enum ImportCmd {
     /// The Parquet parts of a sharded BVSE corpus (`hopdb bvse corpus --shard I/N --out DIR`):
     /// the shortest work-list prefix holding the target's records, as the single-process
     /// corpus would store it; all-or-nothing, and idempotent (docs/SCALING.md).
-    #[command(
-        after_help = "Example:\n  hopdb import parquet parts/\n\nEvery shard's state file (shard-I-of-N.json) must be in DIR beside its parts."
-    )]
+    #[command(after_help = "Example:\n  hopdb import parquet parts/\n\nEvery shard's state file (shard-I-of-N.json) must be in DIR beside its parts.")]
     Parquet {
         /// The directory of parts and state files.
         dir: PathBuf,
@@ -255,9 +245,7 @@ pub enum ClassesCmd {
         format: Format,
     },
     /// Map a class label to a structural group (re-derives the group of its records).
-    #[command(
-        after_help = "Example:\n  hopdb classes set 'SPINEL CHALCOGENIDES' SPINEL --reason 'merge as in the paper'"
-    )]
+    #[command(after_help = "Example:\n  hopdb classes set 'SPINEL CHALCOGENIDES' SPINEL --reason 'merge as in the paper'")]
     Set {
         /// Class label as published.
         label: String,
@@ -280,43 +268,19 @@ pub fn init(db: &Path) -> Result<()> {
 }
 
 fn opts(c: &CommonImport) -> ImportOptions {
-    ImportOptions {
-        skip_invalid: c.skip_invalid,
-        strict: c.strict,
-        dry_run: c.dry_run,
-        batch_records: c.batch_records,
-    }
+    ImportOptions { skip_invalid: c.skip_invalid, strict: c.strict, dry_run: c.dry_run, batch_records: c.batch_records }
 }
 
 fn print_report(r: &ImportReport, format: Format, dry_run: bool) {
     if format == Format::Json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(r).expect("report encodes")
-        );
+        println!("{}", serde_json::to_string_pretty(r).expect("report encodes"));
         return;
     }
-    let mut t = ResultTable::new(&["outcome", "records"]).titled(if dry_run {
-        "Import (dry run: nothing written)"
-    } else {
-        "Import"
-    });
-    t.push(vec![
-        Value::Str("added".into()),
-        Value::Int(r.added.len() as i64),
-    ]);
-    t.push(vec![
-        Value::Str("duplicates (skipped)".into()),
-        Value::Int(r.duplicates.len() as i64),
-    ]);
-    t.push(vec![
-        Value::Str("rejected".into()),
-        Value::Int(r.rejected.len() as i64),
-    ]);
-    t.push(vec![
-        Value::Str("added with data-quality flags".into()),
-        Value::Int(r.flagged.len() as i64),
-    ]);
+    let mut t = ResultTable::new(&["outcome", "records"]).titled(if dry_run { "Import (dry run: nothing written)" } else { "Import" });
+    t.push(vec![Value::Str("added".into()), Value::Int(r.added.len() as i64)]);
+    t.push(vec![Value::Str("duplicates (skipped)".into()), Value::Int(r.duplicates.len() as i64)]);
+    t.push(vec![Value::Str("rejected".into()), Value::Int(r.rejected.len() as i64)]);
+    t.push(vec![Value::Str("added with data-quality flags".into()), Value::Int(r.flagged.len() as i64)]);
     println!("{}", t.render(format));
     if format == Format::Table {
         for (origin, id) in r.duplicates.iter().take(5) {
@@ -383,11 +347,7 @@ pub struct RemoveArgs {
 
 pub fn remove(db: &Path, a: RemoveArgs) -> Result<()> {
     let store = open(db)?;
-    let ids = a
-        .ids
-        .iter()
-        .map(|id| resolve_id(&store, id))
-        .collect::<Result<Vec<_>>>()?;
+    let ids = a.ids.iter().map(|id| resolve_id(&store, id)).collect::<Result<Vec<_>>>()?;
     let v = store.remove(&ids, &a.reason)?;
     println!("removed {} record(s): {}", ids.len(), ids.join(", "));
     eprintln!("data version {v}");
@@ -422,56 +382,26 @@ pub fn diff(db: &Path, a: DiffArgs) -> Result<()> {
         None => store.version()?,
     };
     if from.seq > to.seq {
-        bail!(
-            "diff {} {}: the first version must not be later than the second",
-            from.seq,
-            to.seq
-        );
+        bail!("diff {} {}: the first version must not be later than the second", from.seq, to.seq);
     }
     let changes = store.diff(from.seq, to.seq)?;
-    let mut t =
-        ResultTable::new(&["id", "change", "field", "old", "new", "reason"]).titled(format!(
-            "Changes from data version {from} to {to}: {} record(s)",
-            changes.len()
-        ));
+    let mut t = ResultTable::new(&["id", "change", "field", "old", "new", "reason"])
+        .titled(format!("Changes from data version {from} to {to}: {} record(s)", changes.len()));
     let removal_reasons: std::collections::BTreeMap<String, String> = store
         .audit_log()?
         .into_iter()
         .filter(|e| e.op == "remove" && e.seq > from.seq && e.seq <= to.seq)
         .flat_map(|e| {
-            let (ids, reason) = e
-                .summary
-                .split_once(": ")
-                .map(|(i, r)| (i.to_string(), r.to_string()))
-                .unwrap_or_default();
-            ids.split(", ")
-                .map(|id| (id.to_string(), reason.clone()))
-                .collect::<Vec<_>>()
+            let (ids, reason) = e.summary.split_once(": ").map(|(i, r)| (i.to_string(), r.to_string())).unwrap_or_default();
+            ids.split(", ").map(|id| (id.to_string(), reason.clone())).collect::<Vec<_>>()
         })
         .collect();
     for (id, c) in changes {
         match c {
-            Change::Added => t.push(vec![
-                Value::Str(id),
-                Value::Str("added".into()),
-                Value::Null,
-                Value::Null,
-                Value::Null,
-                Value::Null,
-            ]),
+            Change::Added => t.push(vec![Value::Str(id), Value::Str("added".into()), Value::Null, Value::Null, Value::Null, Value::Null]),
             Change::Removed => {
-                let reason = removal_reasons
-                    .get(&id)
-                    .cloned()
-                    .map_or(Value::Null, Value::Str);
-                t.push(vec![
-                    Value::Str(id),
-                    Value::Str("removed".into()),
-                    Value::Null,
-                    Value::Null,
-                    Value::Null,
-                    reason,
-                ])
+                let reason = removal_reasons.get(&id).cloned().map_or(Value::Null, Value::Str);
+                t.push(vec![Value::Str(id), Value::Str("removed".into()), Value::Null, Value::Null, Value::Null, reason])
             }
             Change::Changed(fields) => {
                 for f in fields {
@@ -501,92 +431,27 @@ fn import_into(store: &Store, cmd: ImportCmd) -> Result<(usize, bool)> {
         })
     };
     let (source, common) = match cmd {
-        ImportCmd::Devi {
-            dir,
-            no_mlip,
-            common,
-        } => (
-            Source::Devi {
-                dir,
-                mlip: !no_mlip,
-            },
-            common,
-        ),
-        ImportCmd::Band {
-            file,
-            dataset,
-            partition,
-            tabulation,
-            common,
-        } => (
-            Source::Band {
-                file,
-                dataset,
-                partition: part(&partition),
-                tabulation,
-            },
-            common,
-        ),
-        ImportCmd::Endpoints {
-            file,
-            dataset,
-            partition,
-            tabulation,
-            common,
-        } => (
-            Source::Endpoints {
-                file,
-                dataset,
-                partition: part(&partition),
-                tabulation,
-            },
-            common,
-        ),
-        ImportCmd::Xyz {
-            file,
-            fidelity,
-            dataset,
-            trajectory,
-            common,
-        } => {
-            let fidelity = Fidelity::parse(&fidelity).with_context(|| {
-                format!("unknown fidelity '{fidelity}' (dft, bvse, mlip, experiment)")
-            })?;
-            (
-                Source::Xyz {
-                    file,
-                    fidelity,
-                    dataset,
-                    trajectory,
-                },
-                common,
-            )
+        ImportCmd::Devi { dir, no_mlip, common } => (Source::Devi { dir, mlip: !no_mlip }, common),
+        ImportCmd::Band { file, dataset, partition, tabulation, common } => {
+            (Source::Band { file, dataset, partition: part(&partition), tabulation }, common)
         }
-        ImportCmd::Manifest {
-            file,
-            dataset,
-            common,
-        } => (Source::Manifest { file, dataset }, common),
+        ImportCmd::Endpoints { file, dataset, partition, tabulation, common } => {
+            (Source::Endpoints { file, dataset, partition: part(&partition), tabulation }, common)
+        }
+        ImportCmd::Xyz { file, fidelity, dataset, trajectory, common } => {
+            let fidelity = Fidelity::parse(&fidelity).with_context(|| format!("unknown fidelity '{fidelity}' (dft, bvse, mlip, experiment)"))?;
+            (Source::Xyz { file, fidelity, dataset, trajectory }, common)
+        }
+        ImportCmd::Manifest { file, dataset, common } => (Source::Manifest { file, dataset }, common),
         ImportCmd::Jsonl { file, common } => (Source::Jsonl { file }, common),
-        ImportCmd::Parquet { dir, format } => {
-            return import_parquet(store, &dir, format).map(|n| (n, true))
-        }
+        ImportCmd::Parquet { dir, format } => return import_parquet(store, &dir, format).map(|n| (n, true)),
     };
     let report = import::source::import(store, &source, &opts(&common)).map_err(|e| match e {
-        import::ImportError::Invalid(_) => anyhow::anyhow!(
-            "{e}\n(use --skip-invalid to import the valid records and report the rest)"
-        ),
+        import::ImportError::Invalid(_) => anyhow::anyhow!("{e}\n(use --skip-invalid to import the valid records and report the rest)"),
         e => e.into(),
     })?;
     print_report(&report, common.format, common.dry_run);
-    Ok((
-        if common.dry_run {
-            0
-        } else {
-            report.added.len()
-        },
-        !common.no_compact,
-    ))
+    Ok((if common.dry_run { 0 } else { report.added.len() }, !common.no_compact))
 }
 
 /// `import parquet DIR`: merge the parts of a sharded BVSE corpus.
@@ -609,10 +474,7 @@ fn import_parquet(store: &Store, dir: &Path, format: Format) -> Result<usize> {
         }
         println!("{}", t.render(format));
         if rep.exhausted {
-            eprintln!(
-                "note: the shards ran out of work items at {} records, below the target {}",
-                rep.records, rep.target
-            );
+            eprintln!("note: the shards ran out of work items at {} records, below the target {}", rep.records, rep.target);
         }
     }
     Ok(rep.added)
@@ -632,25 +494,9 @@ pub fn add(db: &Path, a: AddArgs) -> Result<()> {
 
 /// Add one hop to an open store; true when a record was added.
 fn add_into(store: &Store, a: AddArgs) -> Result<bool> {
-    let ion =
-        hopdb::element::Element::from_symbol(&a.ion).map_err(|e| anyhow::anyhow!("--ion: {e}"))?;
-    let meta = import::generic::GenericMeta {
-        id: a.id.clone().unwrap_or_default(),
-        xc: a.xc.clone(),
-        doi: a.doi.clone(),
-        notes: a.notes.clone(),
-        ..Default::default()
-    };
-    let new = NewRecord {
-        structures: HopStructures::Files {
-            initial: a.initial.clone(),
-            final_: a.final_.clone(),
-        },
-        ion,
-        em: a.em,
-        meta,
-        dataset: a.dataset.clone(),
-    };
+    let ion = hopdb::element::Element::from_symbol(&a.ion).map_err(|e| anyhow::anyhow!("--ion: {e}"))?;
+    let meta = import::generic::GenericMeta { id: a.id.clone().unwrap_or_default(), xc: a.xc.clone(), doi: a.doi.clone(), notes: a.notes.clone(), ..Default::default() };
+    let new = NewRecord { structures: HopStructures::Files { initial: a.initial.clone(), final_: a.final_.clone() }, ion, em: a.em, meta, dataset: a.dataset.clone() };
     match import::source::add(store, new)? {
         Added::Added { id, flags } => {
             println!("added {id}");
@@ -661,9 +507,7 @@ fn add_into(store: &Store, a: AddArgs) -> Result<bool> {
             Ok(true)
         }
         Added::Duplicate(existing) => {
-            println!(
-                "not added: the same hop with the same barrier is already stored as {existing}"
-            );
+            println!("not added: the same hop with the same barrier is already stored as {existing}");
             Ok(false)
         }
     }
@@ -672,11 +516,7 @@ fn add_into(store: &Store, a: AddArgs) -> Result<bool> {
 pub fn stats(db: &Path, format: Format, storage: bool) -> Result<()> {
     let store = open(db)?;
     let st = hopdb::stats::compute(&store)?;
-    let usage = if storage {
-        Some(store.keyspace_usage()?)
-    } else {
-        None
-    };
+    let usage = if storage { Some(store.keyspace_usage()?) } else { None };
     if format == Format::Json {
         let mut v = serde_json::to_value(&st)?;
         if let Some(u) = &usage {
@@ -687,36 +527,17 @@ pub fn stats(db: &Path, format: Format, storage: bool) -> Result<()> {
     }
     if let Some(u) = &usage {
         let total: u64 = u.iter().map(|x| x.key_bytes + x.value_bytes).sum();
-        let mut t = ResultTable::new(&[
-            "keyspace",
-            "prefix",
-            "keys",
-            "key MiB",
-            "value MiB",
-            "share",
-        ])
-        .titled(format!(
-            "Storage: {:.1} MiB of keys and values in {:.1} MiB of files",
-            total as f64 / 1048576.0,
-            st.bytes_on_disk as f64 / 1048576.0
-        ));
+        let mut t = ResultTable::new(&["keyspace", "prefix", "keys", "key MiB", "value MiB", "share"])
+            .titled(format!("Storage: {:.1} MiB of keys and values in {:.1} MiB of files", total as f64 / 1048576.0, st.bytes_on_disk as f64 / 1048576.0));
         for x in u {
-            let (name, prefix) = x
-                .keyspace
-                .map_or(("(unknown)".to_string(), "?".to_string()), |k| {
-                    (k.name().to_string(), (k.byte() as char).to_string())
-                });
+            let (name, prefix) = x.keyspace.map_or(("(unknown)".to_string(), "?".to_string()), |k| (k.name().to_string(), (k.byte() as char).to_string()));
             t.push(vec![
                 Value::Str(name),
                 Value::Str(prefix),
                 Value::Int(x.keys as i64),
                 Value::Num(x.key_bytes as f64 / 1048576.0),
                 Value::Num(x.value_bytes as f64 / 1048576.0),
-                Value::Num(if total > 0 {
-                    (x.key_bytes + x.value_bytes) as f64 / total as f64
-                } else {
-                    0.0
-                }),
+                Value::Num(if total > 0 { (x.key_bytes + x.value_bytes) as f64 / total as f64 } else { 0.0 }),
             ]);
         }
         println!("{}\n", t.render(format));
@@ -740,39 +561,15 @@ pub fn show(db: &Path, id: &str, format: Format) -> Result<()> {
     let r = store.record(&id)?;
     if format == Format::Json {
         let host = store.structure(&r.host)?;
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({"record": r, "host": host}))?
-        );
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"record": r, "host": host}))?);
         return Ok(());
     }
     let mut t = ResultTable::new(&["field", "value"]).titled(format!("Record {id}"));
     for f in [
-        "sys_name",
-        "ion",
-        "em",
-        "fidelity",
-        "formula",
-        "composition",
-        "class",
-        "group",
-        "crystal_system",
-        "space_group",
-        "path",
-        "state",
-        "xc",
-        "code",
-        "partition",
-        "natoms",
-        "hop_length",
-        "volume",
-        "flags",
-        "parent",
+        "sys_name", "ion", "em", "fidelity", "formula", "composition", "class", "group", "crystal_system", "space_group", "path", "state", "xc",
+        "code", "partition", "natoms", "hop_length", "volume", "flags", "parent",
     ] {
-        t.push(vec![
-            Value::Str(f.into()),
-            r.field(f).unwrap_or(Value::Null),
-        ]);
+        t.push(vec![Value::Str(f.into()), r.field(f).unwrap_or(Value::Null)]);
     }
     for (k, v) in &r.extra {
         t.push(vec![Value::Str(format!("extra.{k}")), Value::Num(*v)]);
@@ -782,36 +579,23 @@ pub fn show(db: &Path, id: &str, format: Format) -> Result<()> {
     let mut pt = ResultTable::new(&["provenance", "value"]);
     let opt = |o: &Option<String>| o.clone().map_or(Value::Null, Value::Str);
     for (k, v) in [
-        (
-            "dataset",
-            Value::Str(format!("{} ({})", p.dataset, p.dataset_version)),
-        ),
+        ("dataset", Value::Str(format!("{} ({})", p.dataset, p.dataset_version))),
         ("source file", Value::Str(p.source_file.clone())),
         ("source sha256", Value::Str(p.source_sha256.clone())),
         ("source record", Value::Str(p.source_record_id.clone())),
         ("citation", opt(&p.citation)),
         ("doi", opt(&p.doi)),
         ("notes", opt(&p.notes)),
-        (
-            "importer",
-            Value::Str(format!("{} (hopdb {})", p.importer, p.hopdb_version)),
-        ),
+        ("importer", Value::Str(format!("{} (hopdb {})", p.importer, p.hopdb_version))),
         ("imported at", Value::Str(p.imported_at.clone())),
         ("host structure", Value::Str(r.host.0.clone())),
     ] {
         pt.push(vec![Value::Str(k.into()), v]);
     }
     println!("{}\n", pt.render(format));
-    let mut ht =
-        ResultTable::new(&["at", "field", "old", "new", "reason"]).titled("Revision history");
+    let mut ht = ResultTable::new(&["at", "field", "old", "new", "reason"]).titled("Revision history");
     for rv in &r.revisions {
-        ht.push(vec![
-            Value::Str(rv.at.clone()),
-            Value::Str(rv.field.clone()),
-            Value::Str(rv.old.clone()),
-            Value::Str(rv.new.clone()),
-            Value::Str(rv.reason.clone()),
-        ]);
+        ht.push(vec![Value::Str(rv.at.clone()), Value::Str(rv.field.clone()), Value::Str(rv.old.clone()), Value::Str(rv.new.clone()), Value::Str(rv.reason.clone())]);
     }
     println!("{}", ht.render(format));
     Ok(())
@@ -828,9 +612,7 @@ pub fn edit(db: &Path, a: EditArgs) -> Result<()> {
         edits.push(Edit::Xc(x));
     }
     if let Some(x) = a.state {
-        let s = IntercalationState::parse(&x).with_context(|| {
-            format!("unknown state '{x}' (charged, discharged or intermediate)")
-        })?;
+        let s = IntercalationState::parse(&x).with_context(|| format!("unknown state '{x}' (charged, discharged or intermediate)"))?;
         edits.push(Edit::State(s));
     }
     if let Some(x) = a.doi {
@@ -842,11 +624,7 @@ pub fn edit(db: &Path, a: EditArgs) -> Result<()> {
     edits.extend(a.add_flag.into_iter().map(Edit::AddFlag));
     edits.extend(a.remove_flag.into_iter().map(Edit::RemoveFlag));
     let r = store.edit(&id, &edits, &a.reason)?;
-    println!(
-        "{id}: {} revision(s) recorded, now em = {} eV",
-        edits.len(),
-        r.em
-    );
+    println!("{id}: {} revision(s) recorded, now em = {} eV", edits.len(), r.em);
     note_version(&store)?;
     Ok(())
 }
@@ -866,20 +644,11 @@ fn export_parquet(db: &Path, a: &ExportArgs) -> Result<()> {
         bail!("parquet needs a file: --out FILE (e.g. hopdb export parquet --out hops.parquet)");
     };
     let src = a.query.as_deref().unwrap_or("SELECT * FROM hops");
-    let params: Vec<Value> = a
-        .params
-        .iter()
-        .map(|p| super::query::param_value(p))
-        .collect();
+    let params: Vec<Value> = a.params.iter().map(|p| super::query::param_value(p)).collect();
     let store = open_for_salvage(db)?;
-    let table = hopdb::query::query_with_params(&store, src, &params)
-        .map_err(|e| anyhow::anyhow!("--query: {}", e.to_string().trim_start_matches("error: ")))?;
+    let table = hopdb::query::query_with_params(&store, src, &params).map_err(|e| anyhow::anyhow!("--query: {}", e.to_string().trim_start_matches("error: ")))?;
     let n = hopdb::export::parquet::write_parquet(&table, out)?;
-    eprintln!(
-        "exported {n} rows ({} columns) to {}",
-        table.columns.len(),
-        out.display()
-    );
+    eprintln!("exported {n} rows ({} columns) to {}", table.columns.len(), out.display());
     Ok(())
 }
 
@@ -890,20 +659,11 @@ pub fn export(db: &Path, a: ExportArgs) -> Result<()> {
     let store = open_for_salvage(db)?;
     let ids: Vec<String> = match &a.query {
         None if !a.params.is_empty() => bail!("--param needs --query"),
-        None => store
-            .records()
-            .map(|r| r.map(|r| r.id))
-            .collect::<Result<_, _>>()?,
+        None => store.records().map(|r| r.map(|r| r.id)).collect::<Result<_, _>>()?,
         Some(q) => {
             // The records whose ids the statement returns (its `id` column).
-            let params: Vec<Value> = a
-                .params
-                .iter()
-                .map(|p| super::query::param_value(p))
-                .collect();
-            let table = hopdb::query::query_with_params(&store, q, &params).map_err(|e| {
-                anyhow::anyhow!("--query: {}", e.to_string().trim_start_matches("error: "))
-            })?;
+            let params: Vec<Value> = a.params.iter().map(|p| super::query::param_value(p)).collect();
+            let table = hopdb::query::query_with_params(&store, q, &params).map_err(|e| anyhow::anyhow!("--query: {}", e.to_string().trim_start_matches("error: ")))?;
             let Some(col) = table.columns.iter().position(|c| c == "id") else {
                 bail!("--query: the statement returns no 'id' column (it returns: {}); select the records with SELECT id FROM hops WHERE ...", table.columns.join(", "));
             };
@@ -912,17 +672,13 @@ pub fn export(db: &Path, a: ExportArgs) -> Result<()> {
                 .into_iter()
                 .map(|r| match &r[col] {
                     Value::Str(id) => Ok(id.clone()),
-                    other => Err(anyhow::anyhow!(
-                        "--query: the 'id' column holds {other}, not a record id"
-                    )),
+                    other => Err(anyhow::anyhow!("--query: the 'id' column holds {other}, not a record id")),
                 })
                 .collect::<Result<_>>()?
         }
     };
     let mut out: Box<dyn std::io::Write> = match &a.out {
-        Some(p) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
-        )),
+        Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?)),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
     let n = match a.format {
@@ -944,8 +700,7 @@ pub fn classes(db: &Path, c: ClassesCmd) -> Result<()> {
         ClassesCmd::List { format } => {
             let map = store.class_groups()?;
             let counts = store.index_counts("class")?;
-            let mut t = ResultTable::new(&["class label", "group", "hops"])
-                .titled("Class label -> structural group");
+            let mut t = ResultTable::new(&["class label", "group", "hops"]).titled("Class label -> structural group");
             let mut labels: Vec<&String> = map.keys().chain(counts.keys()).collect();
             labels.sort();
             labels.dedup();
@@ -958,11 +713,7 @@ pub fn classes(db: &Path, c: ClassesCmd) -> Result<()> {
             }
             println!("{}", t.render(format));
         }
-        ClassesCmd::Set {
-            label,
-            group,
-            reason,
-        } => {
+        ClassesCmd::Set { label, group, reason } => {
             let n = store.set_class_group(&label, &group, &reason)?;
             println!("'{label}' -> '{group}': {n} record(s) regrouped");
             note_version(&store)?;
@@ -980,18 +731,9 @@ pub fn compact(db: &Path, format: Format) -> Result<()> {
         let mib = |b: u64| Value::Num(b as f64 / 1048576.0);
         let mut t = ResultTable::new(&["quantity", "value"]).titled("Compaction");
         t.push(vec![Value::Str("keys".into()), Value::Int(r.keys as i64)]);
-        t.push(vec![
-            Value::Str("MiB of keys and values".into()),
-            mib(r.bytes),
-        ]);
-        t.push(vec![
-            Value::Str("MiB on disk before".into()),
-            mib(r.bytes_on_disk_before),
-        ]);
-        t.push(vec![
-            Value::Str("MiB on disk after".into()),
-            mib(r.bytes_on_disk_after),
-        ]);
+        t.push(vec![Value::Str("MiB of keys and values".into()), mib(r.bytes)]);
+        t.push(vec![Value::Str("MiB on disk before".into()), mib(r.bytes_on_disk_before)]);
+        t.push(vec![Value::Str("MiB on disk after".into()), mib(r.bytes_on_disk_after)]);
         t.push(vec![Value::Str("seconds".into()), Value::Num(r.seconds)]);
         println!("{}", t.render(format));
     }
@@ -1003,8 +745,7 @@ pub fn log(db: &Path, limit: Option<usize>, format: Format) -> Result<()> {
     let store = open_for_salvage(db)?;
     let log = store.audit_log()?;
     let skip = limit.map_or(0, |l| log.len().saturating_sub(l));
-    let mut t = ResultTable::new(&["seq", "at", "op", "records", "user", "hopdb", "summary"])
-        .titled("Audit log");
+    let mut t = ResultTable::new(&["seq", "at", "op", "records", "user", "hopdb", "summary"]).titled("Audit log");
     for e in log.into_iter().skip(skip) {
         t.push(vec![
             Value::Int(e.seq as i64),

@@ -14,18 +14,10 @@ use std::path::Path;
 /// rows written.
 pub fn write_parquet(table: &ResultTable, path: &Path) -> Result<usize, ExportError> {
     let batch = to_record_batch(table).map_err(|e| ExportError::Encode(e.to_string()))?;
-    let file = std::fs::File::create(path).map_err(|e| ExportError::File {
-        path: path.to_path_buf(),
-        source: e,
-    })?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .build();
-    let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props))
-        .map_err(|e| ExportError::Encode(format!("{}: {e}", path.display())))?;
-    w.write(&batch)
-        .map_err(|e| ExportError::Encode(format!("{}: {e}", path.display())))?;
-    w.close()
-        .map_err(|e| ExportError::Encode(format!("{}: {e}", path.display())))?;
+    let file = std::fs::File::create(path).map_err(|e| ExportError::File { path: path.to_path_buf(), source: e })?;
+    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+    let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(|e| ExportError::Encode(format!("{}: {e}", path.display())))?;
+    w.write(&batch).map_err(|e| ExportError::Encode(format!("{}: {e}", path.display())))?;
+    w.close().map_err(|e| ExportError::Encode(format!("{}: {e}", path.display())))?;
     Ok(table.rows.len())
 }

@@ -36,8 +36,7 @@ pub enum SplitExportFormat {
 
 impl SplitExportFormat {
     /// Every format.
-    pub const ALL: &'static [SplitExportFormat] =
-        &[Self::Json, Self::Csv, Self::Alignn, Self::Extxyz];
+    pub const ALL: &'static [SplitExportFormat] = &[Self::Json, Self::Csv, Self::Alignn, Self::Extxyz];
 
     /// The lower-case keyword.
     pub fn as_str(self) -> &'static str {
@@ -51,10 +50,7 @@ impl SplitExportFormat {
 
     /// The format called `s` (case-insensitive).
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL
-            .iter()
-            .copied()
-            .find(|f| f.as_str().eq_ignore_ascii_case(s))
+        Self::ALL.iter().copied().find(|f| f.as_str().eq_ignore_ascii_case(s))
     }
 }
 
@@ -85,14 +81,7 @@ pub struct SplitExport {
 impl SplitExport {
     /// One row per partition: `split, format, partition, hops, folder, fingerprint`.
     pub fn table(&self) -> ResultTable {
-        let mut t = ResultTable::new(&[
-            "split",
-            "format",
-            "partition",
-            "hops",
-            "folder",
-            "fingerprint",
-        ]);
+        let mut t = ResultTable::new(&["split", "format", "partition", "hops", "folder", "fingerprint"]);
         for (p, n) in &self.partitions {
             t.push(vec![
                 Value::Str(self.split.clone()),
@@ -109,45 +98,26 @@ impl SplitExport {
 
 /// Export `split` in `format` into the folder `dir` (created if missing). `view` is used by
 /// ALIGNN only. JSON and CSV are single files written by [`crate::split`], not folders.
-pub fn export(
-    store: &Store,
-    split: &Split,
-    format: SplitExportFormat,
-    view: HopView,
-    dir: &Path,
-) -> Result<SplitExport, ExportError> {
+pub fn export(store: &Store, split: &Split, format: SplitExportFormat, view: HopView, dir: &Path) -> Result<SplitExport, ExportError> {
     match format {
         SplitExportFormat::Alignn => export_alignn(store, split, view, dir),
         SplitExportFormat::Extxyz => export_extxyz(store, split, dir),
-        other => Err(ExportError::Invalid(format!(
-            "FORMAT {} writes one file, not a folder: use EXPORT SPLIT without FORMAT",
-            other.as_str()
-        ))),
+        other => Err(ExportError::Invalid(format!("FORMAT {} writes one file, not a folder: use EXPORT SPLIT without FORMAT", other.as_str()))),
     }
 }
 
 fn create_dir(dir: &Path) -> Result<(), ExportError> {
-    std::fs::create_dir_all(dir).map_err(|e| ExportError::File {
-        path: dir.to_path_buf(),
-        source: e,
-    })
+    std::fs::create_dir_all(dir).map_err(|e| ExportError::File { path: dir.to_path_buf(), source: e })
 }
 
 fn write_file(path: &Path, text: &str) -> Result<(), ExportError> {
-    std::fs::write(path, text).map_err(|e| ExportError::File {
-        path: path.to_path_buf(),
-        source: e,
-    })
+    std::fs::write(path, text).map_err(|e| ExportError::File { path: path.to_path_buf(), source: e })
 }
 
 /// The ALIGNN partitions of `split` in row order (train, val, test), checked.
 fn alignn_partitions(split: &Split) -> Result<[(&'static str, &[String]); 3], ExportError> {
     let known = ["train", "val", "test"];
-    if let Some(other) = split
-        .partitions
-        .keys()
-        .find(|k| !known.contains(&k.as_str()))
-    {
+    if let Some(other) = split.partitions.keys().find(|k| !known.contains(&k.as_str())) {
         return Err(ExportError::Invalid(format!(
             "split '{}' has a partition '{other}': ALIGNN's layout holds train, validation and test only (export a k-fold split's folds with FORMAT extxyz)",
             split.name
@@ -160,10 +130,7 @@ fn alignn_partitions(split: &Split) -> Result<[(&'static str, &[String]); 3], Ex
             } else {
                 String::new()
             };
-            return Err(ExportError::Invalid(format!(
-                "split '{}' has no '{p}' partition{hint}",
-                split.name
-            )));
+            return Err(ExportError::Invalid(format!("split '{}' has no '{p}' partition{hint}", split.name)));
         }
     }
     Ok(known.map(|p| (p, split.partition(p))))
@@ -172,26 +139,12 @@ fn alignn_partitions(split: &Split) -> Result<[(&'static str, &[String]); 3], Ex
 /// A file name for a record id: characters other than letters, digits, `.`, `_` and `-`
 /// become `_` (ids hold `:`), with the `.vasp` extension.
 pub fn alignn_file_name(id: &str) -> String {
-    let stem: String = id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let stem: String = id.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' }).collect();
     format!("{stem}.vasp")
 }
 
 /// ALIGNN's `train_alignn.py` folder for `split` (see the module docs).
-pub fn export_alignn(
-    store: &Store,
-    split: &Split,
-    view: HopView,
-    dir: &Path,
-) -> Result<SplitExport, ExportError> {
+pub fn export_alignn(store: &Store, split: &Split, view: HopView, dir: &Path) -> Result<SplitExport, ExportError> {
     let parts = alignn_partitions(split)?;
     create_dir(dir)?;
     let mut hosts = HostCache::new(store);
@@ -201,19 +154,11 @@ pub fn export_alignn(
         for id in members {
             let name = alignn_file_name(id);
             if !names.insert(name.clone()) {
-                return Err(ExportError::Invalid(format!(
-                    "two record ids map to the file name {name}; rename one of them"
-                )));
+                return Err(ExportError::Invalid(format!("two record ids map to the file name {name}; rename one of them")));
             }
             let r = store.record(id)?;
             let s = view.structure(&r, hosts.get(&r.host)?);
-            write_file(
-                &dir.join(&name),
-                &crate::structure::io::write_poscar(
-                    &s,
-                    &format!("{} {} view", r.id, view.as_str()),
-                ),
-            )?;
+            write_file(&dir.join(&name), &crate::structure::io::write_poscar(&s, &format!("{} {} view", r.id, view.as_str())))?;
             id_prop.push_str(&format!("{name},{}\n", r.em));
             ids.push_str(&format!("{name},{},{p}\n", csv_field(id)));
         }
@@ -226,20 +171,14 @@ pub fn export_alignn(
     });
     write_file(&dir.join(ALIGNN_ID_PROP), &id_prop)?;
     write_file(&dir.join(ALIGNN_IDS), &ids)?;
-    write_file(
-        &dir.join(ALIGNN_CONFIG),
-        &(serde_json::to_string_pretty(&config).expect("json encodes") + "\n"),
-    )?;
+    write_file(&dir.join(ALIGNN_CONFIG), &(serde_json::to_string_pretty(&config).expect("json encodes") + "\n"))?;
     Ok(SplitExport {
         split: split.name.clone(),
         fingerprint: split.fingerprint.clone(),
         format: SplitExportFormat::Alignn,
         view,
         dir: dir.to_path_buf(),
-        partitions: parts
-            .iter()
-            .map(|(p, m)| (p.to_string(), m.len()))
-            .collect(),
+        partitions: parts.iter().map(|(p, m)| (p.to_string(), m.len())).collect(),
     })
 }
 
@@ -257,13 +196,8 @@ pub fn export_extxyz(store: &Store, split: &Split, dir: &Path) -> Result<SplitEx
     let mut hosts = HostCache::new(store);
     let mut partitions = Vec::new();
     for (p, members) in &split.partitions {
-        if !p
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-        {
-            return Err(ExportError::Invalid(format!(
-                "partition name '{p}' cannot be a file name"
-            )));
+        if !p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) {
+            return Err(ExportError::Invalid(format!("partition name '{p}' cannot be a file name")));
         }
         let mut text = String::new();
         for id in members {

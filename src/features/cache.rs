@@ -36,35 +36,18 @@ pub struct CacheReport {
 /// True when the store holds a cached vector of `set` for the record `id` (valid or not: the
 /// input hash is checked only when it is used).
 pub fn is_cached(store: &Store, set: &FeatureSet, id: &str) -> Result<bool, StoreError> {
-    store.has_object(
-        Keyspace::Features,
-        &[&set.name, &set.version.to_string(), id],
-    )
+    store.has_object(Keyspace::Features, &[&set.name, &set.version.to_string(), id])
 }
 
 /// The cached vector of `set` for `r`, when there is one whose input hash is `hash` and whose
 /// values fit the set; a value that does not decode counts as none (it is recomputed).
-fn cached_row(
-    store: &Store,
-    set: &FeatureSet,
-    r: &HopRecord,
-    hash: &str,
-) -> Result<Option<Vec<f64>>, StoreError> {
-    let row = match store.load_object::<CachedRow>(
-        Keyspace::Features,
-        &[&set.name, &set.version.to_string(), &r.id],
-    ) {
+fn cached_row(store: &Store, set: &FeatureSet, r: &HopRecord, hash: &str) -> Result<Option<Vec<f64>>, StoreError> {
+    let row = match store.load_object::<CachedRow>(Keyspace::Features, &[&set.name, &set.version.to_string(), &r.id]) {
         Ok(row) => row,
         Err(StoreError::Corrupt { .. }) => None,
         Err(e) => return Err(e),
     };
-    Ok(row
-        .filter(|c| {
-            c.input_hash == hash
-                && c.values.len() == set.names.len()
-                && c.values.iter().all(|x| x.is_finite())
-        })
-        .map(|c| c.values))
+    Ok(row.filter(|c| c.input_hash == hash && c.values.len() == set.names.len() && c.values.iter().all(|x| x.is_finite())).map(|c| c.values))
 }
 
 /// sha256 (hex) of a hop's inputs under `set`: set name, version and column names, record id,
@@ -90,20 +73,12 @@ pub fn input_hash(set: &FeatureSet, r: &HopRecord) -> String {
 
 /// Descriptors of `set` for the records `ids`, reusing vectors cached in the store and
 /// caching the ones it computes (see the module docs for keys and invalidation).
-pub fn cached_matrix(
-    store: &Store,
-    ids: &[String],
-    set: &FeatureSet,
-) -> Result<FeatureMatrix, FeatureError> {
+pub fn cached_matrix(store: &Store, ids: &[String], set: &FeatureSet) -> Result<FeatureMatrix, FeatureError> {
     Ok(cached_matrix_report(store, ids, set)?.0)
 }
 
 /// [`cached_matrix`], also saying how many rows came from the cache.
-pub fn cached_matrix_report(
-    store: &Store,
-    ids: &[String],
-    set: &FeatureSet,
-) -> Result<(FeatureMatrix, CacheReport), FeatureError> {
+pub fn cached_matrix_report(store: &Store, ids: &[String], set: &FeatureSet) -> Result<(FeatureMatrix, CacheReport), FeatureError> {
     set.validate()?;
     if set.has_linked() {
         // The descriptors are cached; the linked barriers are read afresh (they change
@@ -120,14 +95,7 @@ pub fn cached_matrix_report(
                 Ok(row)
             })
             .collect::<Result<Vec<_>, FeatureError>>()?;
-        return Ok((
-            FeatureMatrix {
-                ids: ids.to_vec(),
-                names: set.names.clone(),
-                rows,
-            },
-            report,
-        ));
+        return Ok((FeatureMatrix { ids: ids.to_vec(), names: set.names.clone(), rows }, report));
     }
     // (record, hash, cached row if valid)
     let looked: Vec<(HopRecord, String, Option<Vec<f64>>)> = ids
@@ -139,51 +107,21 @@ pub fn cached_matrix_report(
             Ok((r, hash, hit))
         })
         .collect::<Result<_, FeatureError>>()?;
-    let miss: Vec<usize> = (0..looked.len())
-        .filter(|&i| looked[i].2.is_none())
-        .collect();
+    let miss: Vec<usize> = (0..looked.len()).filter(|&i| looked[i].2.is_none()).collect();
     let miss_records: Vec<HopRecord> = miss.iter().map(|&i| looked[i].0.clone()).collect();
     let fresh = compute_records(store, &miss_records, set)?;
-    let report = CacheReport {
-        hits: looked.len() - miss.len(),
-        computed: miss.len(),
-    };
+    let report = CacheReport { hits: looked.len() - miss.len(), computed: miss.len() };
     if !fresh.is_empty() {
-        let mut ws = WriteSet::new(
-            "features",
-            format!(
-                "cached {} descriptor vectors of feature set {} v{}",
-                fresh.len(),
-                set.name,
-                set.version
-            ),
-        );
+        let mut ws = WriteSet::new("features", format!("cached {} descriptor vectors of feature set {} v{}", fresh.len(), set.name, set.version));
         let version = set.version.to_string();
         for (&i, values) in miss.iter().zip(&fresh) {
             let (r, hash, _) = &looked[i];
-            ws.put_object(
-                Keyspace::Features,
-                &[&set.name, &version, &r.id],
-                &CachedRow {
-                    input_hash: hash.clone(),
-                    values: values.clone(),
-                },
-            );
+            ws.put_object(Keyspace::Features, &[&set.name, &version, &r.id], &CachedRow { input_hash: hash.clone(), values: values.clone() });
         }
         ws.records = fresh.len() as u64;
         store.commit(ws)?;
     }
     let mut fresh = fresh.into_iter();
-    let rows = looked
-        .into_iter()
-        .map(|(_, _, hit)| hit.unwrap_or_else(|| fresh.next().expect("one fresh row per miss")))
-        .collect();
-    Ok((
-        FeatureMatrix {
-            ids: ids.to_vec(),
-            names: set.names.clone(),
-            rows,
-        },
-        report,
-    ))
+    let rows = looked.into_iter().map(|(_, _, hit)| hit.unwrap_or_else(|| fresh.next().expect("one fresh row per miss"))).collect();
+    Ok((FeatureMatrix { ids: ids.to_vec(), names: set.names.clone(), rows }, report))
 }

@@ -8,11 +8,7 @@ use std::collections::BTreeMap;
 /// formers ([`Element::is_anion`]) the first negative one; 0 when the table lists none.
 pub fn nominal_charge(e: Element) -> f64 {
     let states = e.oxidation_states();
-    let q = if e.is_anion() {
-        states.iter().find(|&&s| s < 0).or(states.first())
-    } else {
-        states.first()
-    };
+    let q = if e.is_anion() { states.iter().find(|&&s| s < 0).or(states.first()) } else { states.first() };
     q.map_or(0.0, |&s| s as f64)
 }
 
@@ -46,10 +42,7 @@ fn prop(e: Element, k: usize) -> Option<f64> {
 /// Fraction-weighted mean, min, max, range, mean absolute deviation over the elements that
 /// have a value (weights renormalised); zeros when none has.
 fn stats(items: &[(f64, Option<f64>)]) -> [f64; 5] {
-    let have: Vec<(f64, f64)> = items
-        .iter()
-        .filter_map(|&(w, v)| v.map(|v| (w, v)))
-        .collect();
+    let have: Vec<(f64, f64)> = items.iter().filter_map(|&(w, v)| v.map(|v| (w, v))).collect();
     let wsum: f64 = have.iter().map(|x| x.0).sum();
     if have.is_empty() || wsum <= 0.0 {
         return [0.0; 5];
@@ -74,69 +67,35 @@ pub(crate) fn host_descriptors(host: &Structure, ion: Element) -> Vec<(String, f
         *counts.entry(*e).or_default() += 1;
     }
     *counts.entry(ion).or_default() += 1;
-    let n_of = |pred: &dyn Fn(Element) -> bool| {
-        counts
-            .iter()
-            .filter(|(e, _)| pred(**e))
-            .map(|(_, n)| *n)
-            .sum::<usize>()
-    };
-    let n_anion = host
-        .species
-        .iter()
-        .filter(|e| e.is_anion() && **e != ion)
-        .count();
+    let n_of = |pred: &dyn Fn(Element) -> bool| counts.iter().filter(|(e, _)| pred(**e)).map(|(_, n)| *n).sum::<usize>();
+    let n_anion = host.species.iter().filter(|e| e.is_anion() && **e != ion).count();
     let n_same = host.species.iter().filter(|e| **e == ion).count();
     let n_tm = n_of(&|e: Element| e.is_transition_metal());
     let mass: f64 = counts.iter().map(|(e, n)| e.mass() * *n as f64).sum();
-    let packed: f64 = counts
-        .iter()
-        .map(|(e, n)| 4.0 / 3.0 * std::f64::consts::PI * ionic_radius(*e).powi(3) * *n as f64)
-        .sum();
-    let anions: Vec<(Element, usize)> = counts
-        .iter()
-        .filter(|(e, _)| e.is_anion() && **e != ion)
-        .map(|(e, n)| (*e, *n))
-        .collect();
+    let packed: f64 = counts.iter().map(|(e, n)| 4.0 / 3.0 * std::f64::consts::PI * ionic_radius(*e).powi(3) * *n as f64).sum();
+    let anions: Vec<(Element, usize)> = counts.iter().filter(|(e, _)| e.is_anion() && **e != ion).map(|(e, n)| (*e, *n)).collect();
     // Most numerous anion; ties go to the lighter element (BTreeMap order, strict >).
-    let main_anion = anions
-        .iter()
-        .fold(None::<(Element, usize)>, |best, &(e, n)| match best {
-            Some((_, bn)) if bn >= n => best,
-            _ => Some((e, n)),
-        });
+    let main_anion = anions.iter().fold(None::<(Element, usize)>, |best, &(e, n)| match best {
+        Some((_, bn)) if bn >= n => best,
+        _ => Some((e, n)),
+    });
 
     push("n_atoms", n_host as f64);
     push("n_elements", counts.len() as f64);
     push("vol_per_atom", volume / n_tot);
-    push(
-        "vol_per_anion",
-        if n_anion > 0 {
-            volume / n_anion as f64
-        } else {
-            volume
-        },
-    );
+    push("vol_per_anion", if n_anion > 0 { volume / n_anion as f64 } else { volume });
     push("density", mass / volume * DENSITY_UNIT);
     push("ion_fraction", (n_same + 1) as f64 / n_tot);
     push("anion_fraction", n_anion as f64 / n_tot);
     push("tm_fraction", n_tm as f64 / n_tot);
     push("n_anion_species", anions.len() as f64);
     push("packing_fraction", packed / volume);
-    push(
-        "anion_en",
-        main_anion
-            .and_then(|(e, _)| e.electronegativity())
-            .unwrap_or(0.0),
-    );
+    push("anion_en", main_anion.and_then(|(e, _)| e.electronegativity()).unwrap_or(0.0));
     let main_sym = main_anion.map(|(e, _)| e.symbol());
     for s in ANION_ONE_HOT {
         push(&format!("anion_is_{s}"), (main_sym == Some(s)) as u8 as f64);
     }
-    push(
-        "anion_is_other",
-        main_sym.is_none_or(|m| !ANION_ONE_HOT.contains(&m)) as u8 as f64,
-    );
+    push("anion_is_other", main_sym.is_none_or(|m| !ANION_ONE_HOT.contains(&m)) as u8 as f64);
 
     push("ion_z", ion.z() as f64);
     push("ion_charge", nominal_charge(ion));
@@ -148,10 +107,7 @@ pub(crate) fn host_descriptors(host: &Structure, ion: Element) -> Vec<(String, f
     }
 
     for (k, p) in PROPS.iter().enumerate() {
-        let items: Vec<(f64, Option<f64>)> = counts
-            .iter()
-            .map(|(e, n)| (*n as f64 / n_tot, prop(*e, k)))
-            .collect();
+        let items: Vec<(f64, Option<f64>)> = counts.iter().map(|(e, n)| (*n as f64 / n_tot, prop(*e, k))).collect();
         let st = stats(&items);
         for (s, v) in ["mean", "min", "max", "range", "mad"].iter().zip(st) {
             push(&format!("comp_{p}_{s}"), v);

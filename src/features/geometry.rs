@@ -41,23 +41,13 @@ pub struct LiteConstants {
 impl LiteConstants {
     /// `hop-v1`'s constants: chosen by their correlation with the barriers of all 619
     /// devi2025 hops, test hops included (kept so that hop-v1 models stay reproducible).
-    pub const HOP_V1: LiteConstants = LiteConstants {
-        alpha: 1.6,
-        rmin: 0.92,
-        d0: 1.0,
-        screen: 0.74,
-    };
+    pub const HOP_V1: LiteConstants = LiteConstants { alpha: 1.6, rmin: 0.92, d0: 1.0, screen: 0.74 };
     /// `hop-v2`'s constants, fixed from the literature before looking at any barrier:
     /// `alpha = 1/b` with Brown's universal bond-valence softness `b = 0.37 A`; the Morse
     /// minimum at the sum of the Shannon radii (the ideal bond length, fraction 1); one eV of
     /// bond energy per unit of the ion's charge (a unit convention, not fitted); the screening
     /// factor 0.74 of Adams and Rao's BVSE Coulomb term.
-    pub const LITERATURE: LiteConstants = LiteConstants {
-        alpha: 1.0 / 0.37,
-        rmin: 1.0,
-        d0: 1.0,
-        screen: 0.74,
-    };
+    pub const LITERATURE: LiteConstants = LiteConstants { alpha: 1.0 / 0.37, rmin: 1.0, d0: 1.0, screen: 0.74 };
 }
 
 /// Radii of the rings of the relaxation disc perpendicular to the hop (A).
@@ -115,15 +105,7 @@ impl HostContext {
         let role: Vec<Role> = host
             .species
             .iter()
-            .map(|&e| {
-                if e == ion {
-                    Role::Same
-                } else if e.is_anion() {
-                    Role::Anion
-                } else {
-                    Role::Cation
-                }
-            })
+            .map(|&e| if e == ion { Role::Same } else if e.is_anion() { Role::Anion } else { Role::Cation })
             .collect();
         let has = [Role::Anion, Role::Cation, Role::Same].map(|r| role.contains(&r));
         let (r_ion, q_ion) = (ionic_radius(ion), nominal_charge(ion));
@@ -162,11 +144,7 @@ impl HostContext {
                 Some(&(_, k)) => k,
                 None => {
                     let k = ctx.tables.len();
-                    ctx.tables.push(
-                        (0..=TABLE_N)
-                            .map(|i| ctx.lite_pair(j, (TABLE_R2_0 + i as f64 * TABLE_STEP).sqrt()))
-                            .collect(),
-                    );
+                    ctx.tables.push((0..=TABLE_N).map(|i| ctx.lite_pair(j, (TABLE_R2_0 + i as f64 * TABLE_STEP).sqrt())).collect());
                     seen.push((e, k));
                     k
                 }
@@ -226,21 +204,10 @@ impl HostContext {
 /// environment `buf` of the centre: the largest nearest-framework distance (capped at
 /// [`DISC_CUTOFF`]) and the lowest softBV-like energy (atoms within [`DISC_CUTOFF`]).
 /// `scratch` is reused memory.
-fn relax_disc(
-    ctx: &HostContext,
-    buf: &[Neighbor],
-    offsets: &[Vec3],
-    scratch: &mut Vec<(Vec3, usize, bool)>,
-) -> (f64, f64) {
+fn relax_disc(ctx: &HostContext, buf: &[Neighbor], offsets: &[Vec3], scratch: &mut Vec<(Vec3, usize, bool)>) -> (f64, f64) {
     const CUT2: f64 = DISC_CUTOFF * DISC_CUTOFF;
     scratch.clear();
-    scratch.extend(buf.iter().map(|n| {
-        (
-            n.vector,
-            ctx.table_of[n.index],
-            ctx.role[n.index] != Role::Same,
-        )
-    }));
+    scratch.extend(buf.iter().map(|n| (n.vector, ctx.table_of[n.index], ctx.role[n.index] != Role::Same)));
     let (mut best_d, mut best_e) = (f64::NEG_INFINITY, f64::INFINITY);
     for o in offsets {
         let (mut d_min2, mut energy) = (CUT2, 0.0);
@@ -264,25 +231,16 @@ fn relax_disc(
 /// Offsets of the relaxation disc perpendicular to `dir`: the centre, then the rings.
 fn disc_offsets(dir: Vec3) -> Vec<Vec3> {
     let len = crate::structure::norm(dir);
-    let d = if len > 1e-9 {
-        scale(dir, 1.0 / len)
-    } else {
-        [1.0, 0.0, 0.0]
-    };
+    let d = if len > 1e-9 { scale(dir, 1.0 / len) } else { [1.0, 0.0, 0.0] };
     // A vector not parallel to d, then two unit vectors perpendicular to it and each other.
-    let helper = if d[0].abs() < 0.9 {
-        [1.0, 0.0, 0.0]
-    } else {
-        [0.0, 1.0, 0.0]
-    };
+    let helper = if d[0].abs() < 0.9 { [1.0, 0.0, 0.0] } else { [0.0, 1.0, 0.0] };
     let u = crate::structure::cross(d, helper);
     let u = scale(u, 1.0 / crate::structure::norm(u));
     let v = crate::structure::cross(d, u);
     let mut out = vec![[0.0; 3]];
     for (k, r) in DISC_RINGS.iter().enumerate() {
         for s in 0..DISC_SPOKES {
-            let phi =
-                (s as f64 + 0.5 * (k % 2) as f64) * std::f64::consts::TAU / DISC_SPOKES as f64;
+            let phi = (s as f64 + 0.5 * (k % 2) as f64) * std::f64::consts::TAU / DISC_SPOKES as f64;
             out.push(add(scale(u, r * phi.cos()), scale(v, r * phi.sin())));
         }
     }
@@ -292,10 +250,7 @@ fn disc_offsets(dir: Vec3) -> Vec<Vec3> {
 /// Complementary error function (Abramowitz & Stegun 7.1.26, |error| < 1.5e-7), x >= 0.
 fn erfc(x: f64) -> f64 {
     let t = 1.0 / (1.0 + 0.327_591_1 * x);
-    let poly = t
-        * (0.254_829_592
-            + t * (-0.284_496_736
-                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    let poly = t * (0.254_829_592 + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
     poly * (-x * x).exp()
 }
 
@@ -327,22 +282,9 @@ impl PointEnv {
 
 /// Environment of the Cartesian point `p`; `buf` is scratch, `crowd` collects framework
 /// (site, image, is_anion) within [`CROWD_RADIUS`].
-fn env_at(
-    ctx: &HostContext,
-    p: Vec3,
-    disc: &[Vec3],
-    buf: &mut Vec<Neighbor>,
-    scratch: &mut Vec<(Vec3, usize, bool)>,
-    crowd: &mut Vec<(usize, [i32; 3], bool)>,
-) -> PointEnv {
+fn env_at(ctx: &HostContext, p: Vec3, disc: &[Vec3], buf: &mut Vec<Neighbor>, scratch: &mut Vec<(Vec3, usize, bool)>, crowd: &mut Vec<(usize, [i32; 3], bool)>) -> PointEnv {
     ctx.locator.within_into(p, ENV_RADIUS, buf);
-    let mut e = PointEnv {
-        d_an: f64::INFINITY,
-        d_cat: f64::INFINITY,
-        d_same: f64::INFINITY,
-        window: f64::INFINITY,
-        ..Default::default()
-    };
+    let mut e = PointEnv { d_an: f64::INFINITY, d_cat: f64::INFINITY, d_same: f64::INFINITY, window: f64::INFINITY, ..Default::default() };
     for n in buf.iter() {
         let j = n.index;
         let d = n.distance;
@@ -403,23 +345,10 @@ fn env_at(
 
 /// Distances of the `k` nearest atoms whose role passes `keep` to `p`, ascending (capped, and
 /// padded with the cap).
-fn k_nearest(
-    ctx: &HostContext,
-    p: Vec3,
-    k: usize,
-    start: f64,
-    keep: impl Fn(Role) -> bool,
-) -> Vec<f64> {
+fn k_nearest(ctx: &HostContext, p: Vec3, k: usize, start: f64, keep: impl Fn(Role) -> bool) -> Vec<f64> {
     let mut r = start.clamp(1.0, DIST_CAP);
     loop {
-        let got: Vec<f64> = ctx
-            .locator
-            .within(p, r)
-            .iter()
-            .filter(|n| keep(ctx.role[n.index]))
-            .map(|n| n.distance.min(DIST_CAP))
-            .take(k)
-            .collect();
+        let got: Vec<f64> = ctx.locator.within(p, r).iter().filter(|n| keep(ctx.role[n.index])).map(|n| n.distance.min(DIST_CAP)).take(k).collect();
         if got.len() >= k || r >= DIST_CAP {
             let mut got = got;
             got.resize(k, DIST_CAP);
@@ -500,27 +429,10 @@ impl HopPath {
         let mut crowd = Vec::new();
         let disc = disc_offsets(hop);
         let mut scratch = Vec::with_capacity(256);
-        let prof: Vec<PointEnv> = (0..n)
-            .map(|i| {
-                env_at(
-                    ctx,
-                    add(a, scale(hop, t_of(i))),
-                    &disc,
-                    &mut buf,
-                    &mut scratch,
-                    &mut crowd,
-                )
-            })
-            .collect();
+        let prof: Vec<PointEnv> = (0..n).map(|i| env_at(ctx, add(a, scale(hop, t_of(i))), &disc, &mut buf, &mut scratch, &mut crowd)).collect();
         crowd.sort_unstable();
         crowd.dedup();
-        HopPath {
-            a,
-            hop,
-            hop_length,
-            prof,
-            crowd,
-        }
+        HopPath { a, hop, hop_length, prof, crowd }
     }
 
     /// The initial point, the midpoint and the final point.
@@ -564,16 +476,12 @@ fn push_path_geometry(ctx: &HostContext, path: &HopPath, row: &mut Row) -> f64 {
     row.push("bn_an_t", pos(i_an, bn_an));
     row.push("bn_fw_ratio", ratio(bn_fw, 0.5 * (p0.d_fw() + p4.d_fw())));
     row.push("bn_an_ratio", ratio(bn_an, 0.5 * (p0.d_an + p4.d_an)));
-    let k4 = k_nearest(ctx, add(a, scale(hop, t_of(i_fw))), 4, bn_fw + 1.5, |r| {
-        r != Role::Same
-    });
+    let k4 = k_nearest(ctx, add(a, scale(hop, t_of(i_fw))), 4, bn_fw + 1.5, |r| r != Role::Same);
     row.push("bn_k3_mean", k4[..3].iter().sum::<f64>() / 3.0);
     row.push("bn_k4_mean", k4.iter().sum::<f64>() / 4.0);
     row.push("bn_k3_dist", k4[2]);
     row.push("bn_k4_dist", k4[3]);
-    let k4a = k_nearest(ctx, add(a, scale(hop, t_of(i_an))), 4, bn_an + 1.5, |r| {
-        r == Role::Anion
-    });
+    let k4a = k_nearest(ctx, add(a, scale(hop, t_of(i_an))), 4, bn_an + 1.5, |r| r == Role::Anion);
     row.push("bn_an_k3_mean", k4a[..3].iter().sum::<f64>() / 3.0);
     row.push("bn_an_k4_mean", k4a.iter().sum::<f64>() / 4.0);
     let (i_w, bn_w) = argmin(prof, |e| e.window);
@@ -617,16 +525,10 @@ fn push_profile_stats(path: &HopPath, row: &mut Row) {
     let an_var = prof.iter().map(|e| (e.d_an - an_mean).powi(2)).sum::<f64>() / n as f64;
     row.push("an_profile_mean", an_mean);
     row.push("an_profile_std", an_var.sqrt());
-    row.push(
-        "fw_profile_mean",
-        prof.iter().map(|e| e.d_fw()).sum::<f64>() / n as f64,
-    );
+    row.push("fw_profile_mean", prof.iter().map(|e| e.d_fw()).sum::<f64>() / n as f64);
     row.push("crowd_fw", path.crowd.len() as f64);
     row.push("crowd_an", path.crowd.iter().filter(|c| c.2).count() as f64);
-    row.push(
-        "hop_over_d_an",
-        ratio(path.hop_length, 0.5 * (p0.d_an + p4.d_an)),
-    );
+    row.push("hop_over_d_an", ratio(path.hop_length, 0.5 * (p0.d_an + p4.d_an)));
 }
 
 /// Push the bond-valence sums along the path and the Morse barrier.
@@ -639,10 +541,7 @@ fn push_bond_valence(path: &HopPath, row: &mut Row) {
     row.push("bv_path_min", min_of(prof, |e| e.bv));
     row.push("bv_path_max", max_of(prof, |e| e.bv));
     let bv_end = 0.5 * (p0.bv + p4.bv);
-    row.push(
-        "bv_mid_ratio",
-        if bv_end > 0.0 { mid.bv / bv_end } else { 1.0 },
-    );
+    row.push("bv_mid_ratio", if bv_end > 0.0 { mid.bv / bv_end } else { 1.0 });
     row.push("morse_barrier", max_of(prof, |e| e.morse) - p0.morse);
     row.push("morse_end_diff", p4.morse - p0.morse);
 }
@@ -657,10 +556,7 @@ fn push_electrostatics(ctx: &HostContext, path: &HopPath, bn_fw: f64, row: &mut 
     row.push("es_fw_mid_minus_init", mid.v_fw - p0.v_fw);
     row.push("es_all_mid_minus_init", mid.v_all - p0.v_all);
     let k = COULOMB * ctx.q_ion;
-    row.push(
-        "es_wolf_barrier",
-        k * (max_of(prof, |e| e.v_wolf) - p0.v_wolf),
-    );
+    row.push("es_wolf_barrier", k * (max_of(prof, |e| e.v_wolf) - p0.v_wolf));
     row.push("es_wolf_end_diff", k * (p4.v_wolf - p0.v_wolf));
     row.push("es_cat_barrier", k * (max_of(prof, |e| e.v_cat) - p0.v_cat));
     let lite_max = max_of(prof, |e| e.lite);
@@ -672,10 +568,7 @@ fn push_electrostatics(ctx: &HostContext, path: &HopPath, bn_fw: f64, row: &mut 
     row.push("rbn_fw_gain", rbn - bn_fw);
     let rlite_max = max_of(prof, |e| e.relax_lite);
     row.push("rbvse_lite_barrier", rlite_max - p0.relax_lite);
-    row.push(
-        "rbvse_lite_span",
-        rlite_max - min_of(prof, |e| e.relax_lite),
-    );
+    row.push("rbvse_lite_span", rlite_max - min_of(prof, |e| e.relax_lite));
     row.push("rbvse_lite_end_diff", p4.relax_lite - p0.relax_lite);
 }
 
@@ -685,18 +578,8 @@ mod tests {
 
     #[test]
     fn erfc_matches_reference_values() {
-        for (x, want) in [
-            (0.0, 1.0),
-            (0.5, 0.479_500_122),
-            (1.0, 0.157_299_207),
-            (1.5, 0.033_894_854),
-            (2.5, 0.000_406_952),
-        ] {
-            assert!(
-                (erfc(x) - want).abs() < 2e-7,
-                "erfc({x}) = {} vs {want}",
-                erfc(x)
-            );
+        for (x, want) in [(0.0, 1.0), (0.5, 0.479_500_122), (1.0, 0.157_299_207), (1.5, 0.033_894_854), (2.5, 0.000_406_952)] {
+            assert!((erfc(x) - want).abs() < 2e-7, "erfc({x}) = {} vs {want}", erfc(x));
         }
     }
 }

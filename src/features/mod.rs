@@ -136,10 +136,10 @@ pub use geometry::LiteConstants;
 pub use cache::{cached_matrix, cached_matrix_report, input_hash, is_cached, CacheReport};
 pub use chem::{ionic_radius, nominal_charge};
 
-use crate::element::Element;
 use crate::record::{HopRecord, StructureId};
 use crate::store::{Store, StoreError};
 use crate::structure::Structure;
+use crate::element::Element;
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -264,13 +264,7 @@ enum Column {
 impl FeatureSet {
     /// A validated feature set: names must be known descriptors, without repeats.
     pub fn new(name: &str, version: u32, names: Vec<String>) -> Result<Self, FeatureError> {
-        let set = FeatureSet {
-            name: name.to_string(),
-            version,
-            names,
-            lite: LiteChoice::HopV1,
-            mlip_label: None,
-        };
+        let set = FeatureSet { name: name.to_string(), version, names, lite: LiteChoice::HopV1, mlip_label: None };
         set.validate()?;
         Ok(set)
     }
@@ -281,13 +275,7 @@ impl FeatureSet {
     /// point of a symmetric path), and every value is rounded to a 2^-30 grid
     /// ([`DESCRIPTOR_GRID_SCALE`]), so descriptors do not change when coordinates change by rounding.
     pub fn hop_v1() -> Self {
-        FeatureSet {
-            name: HOP_V1.to_string(),
-            version: HOP_V1_VERSION,
-            names: descriptor_names().to_vec(),
-            lite: LiteChoice::HopV1,
-            mlip_label: None,
-        }
+        FeatureSet { name: HOP_V1.to_string(), version: HOP_V1_VERSION, names: descriptor_names().to_vec(), lite: LiteChoice::HopV1, mlip_label: None }
     }
 
     /// The multi-fidelity set `hop-v2` (version 1): every hop-v1 descriptor, with the
@@ -302,38 +290,24 @@ impl FeatureSet {
         let mut names = descriptor_names().to_vec();
         let skip = if mlip_label == NO_MLIP { 2 } else { 0 };
         names.extend(LINKED_COLUMNS[skip..].iter().map(|s| s.to_string()));
-        FeatureSet {
-            name: HOP_V2.to_string(),
-            version: HOP_V2_VERSION,
-            names,
-            lite: LiteChoice::Literature,
-            mlip_label: Some(mlip_label.to_string()),
-        }
+        FeatureSet { name: HOP_V2.to_string(), version: HOP_V2_VERSION, names, lite: LiteChoice::Literature, mlip_label: Some(mlip_label.to_string()) }
     }
 
     /// The set called `name` (`hop-v1` or `hop-v2`; `mlip` is hop-v2's MLIP label, default
     /// [`DEFAULT_MLIP_LABEL`]).
     pub fn named(name: &str, mlip: Option<&str>) -> Result<Self, FeatureError> {
         match name {
-            HOP_V1 if mlip.is_some() => Err(FeatureError::InvalidSet(
-                "hop-v1 has no MLIP column; use features = 'hop-v2' with mlip".into(),
-            )),
+            HOP_V1 if mlip.is_some() => Err(FeatureError::InvalidSet("hop-v1 has no MLIP column; use features = 'hop-v2' with mlip".into())),
             HOP_V1 => Ok(FeatureSet::hop_v1()),
             HOP_V2 => {
                 let label = mlip.unwrap_or(DEFAULT_MLIP_LABEL);
-                let ok = label == NO_MLIP
-                    || label
-                        .split_once('/')
-                        .is_some_and(|(m, p)| !m.is_empty() && !p.is_empty())
-                        && !label.contains(['\0', '@']);
+                let ok = label == NO_MLIP || label.split_once('/').is_some_and(|(m, p)| !m.is_empty() && !p.is_empty()) && !label.contains(['\0', '@']);
                 if !ok {
                     return Err(FeatureError::InvalidSet(format!("mlip label {label:?}: expected <model>/<protocol>, e.g. {DEFAULT_MLIP_LABEL}")));
                 }
                 Ok(FeatureSet::hop_v2(label))
             }
-            other => Err(FeatureError::InvalidSet(format!(
-                "unknown feature set {other:?} (hop-v1, hop-v2)"
-            ))),
+            other => Err(FeatureError::InvalidSet(format!("unknown feature set {other:?} (hop-v1, hop-v2)"))),
         }
     }
 
@@ -349,77 +323,46 @@ impl FeatureSet {
     /// The set a model's label names (the inverse of [`FeatureSet::label`]).
     pub fn from_label(label: &str) -> Result<Self, FeatureError> {
         let (head, mlip) = match label.split_once("[mlip=") {
-            Some((h, rest)) => (
-                h,
-                Some(rest.strip_suffix(']').ok_or_else(|| {
-                    FeatureError::InvalidSet(format!("malformed feature set label {label:?}"))
-                })?),
-            ),
+            Some((h, rest)) => (h, Some(rest.strip_suffix(']').ok_or_else(|| FeatureError::InvalidSet(format!("malformed feature set label {label:?}")))?)),
             None => (label, None),
         };
-        let (name, version) = head.split_once('@').ok_or_else(|| {
-            FeatureError::InvalidSet(format!("malformed feature set label {label:?}"))
-        })?;
+        let (name, version) = head.split_once('@').ok_or_else(|| FeatureError::InvalidSet(format!("malformed feature set label {label:?}")))?;
         let set = FeatureSet::named(name, mlip)?;
         if version != set.version.to_string() {
-            return Err(FeatureError::InvalidSet(format!(
-                "feature set {name} version {version}; this hopdb computes version {}",
-                set.version
-            )));
+            return Err(FeatureError::InvalidSet(format!("feature set {name} version {version}; this hopdb computes version {}", set.version)));
         }
         Ok(set)
     }
 
     /// The descriptor columns only (what the cache holds for the set).
     fn descriptor_part(&self) -> FeatureSet {
-        FeatureSet {
-            names: self
-                .names
-                .iter()
-                .filter(|n| !LINKED_COLUMNS.contains(&n.as_str()))
-                .cloned()
-                .collect(),
-            ..self.clone()
-        }
+        FeatureSet { names: self.names.iter().filter(|n| !LINKED_COLUMNS.contains(&n.as_str())).cloned().collect(), ..self.clone() }
     }
 
     /// Whether the set has linked (lower-fidelity) columns.
     pub fn has_linked(&self) -> bool {
-        self.names
-            .iter()
-            .any(|n| LINKED_COLUMNS.contains(&n.as_str()))
+        self.names.iter().any(|n| LINKED_COLUMNS.contains(&n.as_str()))
     }
 
     /// The MLIP label (`<model>/<protocol>`) whose barriers the set reads, if it has MLIP
     /// columns.
     pub fn reads_mlip(&self) -> Option<&str> {
-        let has = self
-            .names
-            .iter()
-            .any(|n| LINKED_COLUMNS[..2].contains(&n.as_str()));
+        let has = self.names.iter().any(|n| LINKED_COLUMNS[..2].contains(&n.as_str()));
         has.then(|| self.mlip_label.as_deref().unwrap_or(DEFAULT_MLIP_LABEL))
     }
 
     /// Whether the set reads the hop's BVSE barrier (default recipe).
     pub fn reads_bvse(&self) -> bool {
-        self.names
-            .iter()
-            .any(|n| LINKED_COLUMNS[2..].contains(&n.as_str()))
+        self.names.iter().any(|n| LINKED_COLUMNS[2..].contains(&n.as_str()))
     }
 
     /// Check the name and that every descriptor exists once.
     pub fn validate(&self) -> Result<(), FeatureError> {
         if self.name.is_empty() || self.name.contains('\0') {
-            return Err(FeatureError::InvalidSet(format!(
-                "set name {:?} must be non-empty and without NUL",
-                self.name
-            )));
+            return Err(FeatureError::InvalidSet(format!("set name {:?} must be non-empty and without NUL", self.name)));
         }
         if self.names.is_empty() {
-            return Err(FeatureError::InvalidSet(format!(
-                "set '{}' names no descriptor",
-                self.name
-            )));
+            return Err(FeatureError::InvalidSet(format!("set '{}' names no descriptor", self.name)));
         }
         self.columns().map(|_| ())
     }
@@ -453,40 +396,19 @@ impl FeatureSet {
     /// Pick this set's descriptor columns out of a full (canonical-order) descriptor vector
     /// (linked columns are appended by [`linked_values`]).
     fn select(&self, cols: &[Column], full: &[f64]) -> Vec<f64> {
-        cols.iter()
-            .filter_map(|c| {
-                if let Column::Descriptor(i) = c {
-                    Some(full[*i])
-                } else {
-                    None
-                }
-            })
-            .collect()
+        cols.iter().filter_map(|c| if let Column::Descriptor(i) = c { Some(full[*i]) } else { None }).collect()
     }
 }
 
 /// The linked columns of `set` for record `r`, in the set's order: looked up by id in the
 /// store (the MLIP record `mlip:<id>@<label>`, the BVSE record `hopdb-bvse:<id>`); a record
 /// that is not stored (a screened new hop) has none.
-fn linked_values(
-    store: &Store,
-    set: &FeatureSet,
-    cols: &[Column],
-    r: &HopRecord,
-) -> Result<Vec<f64>, FeatureError> {
+fn linked_values(store: &Store, set: &FeatureSet, cols: &[Column], r: &HopRecord) -> Result<Vec<f64>, FeatureError> {
     let mlip = match set.reads_mlip() {
-        Some(label) => store
-            .get(&crate::record::mlip::record_id_for_label(&r.id, label))?
-            .map(|x| x.em),
+        Some(label) => store.get(&crate::record::mlip::record_id_for_label(&r.id, label))?.map(|x| x.em),
         None => None,
     };
-    let bvse = if set.reads_bvse() {
-        store
-            .get(&crate::record::bvse_record_id(&r.id))?
-            .map(|x| x.em)
-    } else {
-        None
-    };
+    let bvse = if set.reads_bvse() { store.get(&crate::record::bvse_record_id(&r.id))?.map(|x| x.em) } else { None };
     Ok(linked_columns(cols, LinkedBarriers { mlip, bvse }))
 }
 
@@ -502,13 +424,7 @@ pub struct LinkedBarriers {
 /// The linked columns of `cols`, in order, from the barriers `b`.
 fn linked_columns(cols: &[Column], b: LinkedBarriers) -> Vec<f64> {
     cols.iter()
-        .filter_map(|c| {
-            if let Column::Linked(k) = c {
-                Some(*k)
-            } else {
-                None
-            }
-        })
+        .filter_map(|c| if let Column::Linked(k) = c { Some(*k) } else { None })
         .map(|k| {
             let v = if k < 2 { b.mlip } else { b.bvse };
             if k % 2 == 0 {
@@ -553,10 +469,7 @@ impl FeatureMatrix {
 
     /// The row of a record id.
     pub fn row(&self, id: &str) -> Option<&[f64]> {
-        self.ids
-            .iter()
-            .position(|i| i == id)
-            .map(|k| self.rows[k].as_slice())
+        self.ids.iter().position(|i| i == id).map(|k| self.rows[k].as_slice())
     }
 }
 
@@ -568,10 +481,7 @@ pub(crate) struct Row {
 
 impl Row {
     fn new(with_names: bool) -> Self {
-        Row {
-            values: Vec::with_capacity(160),
-            names: with_names.then(Vec::new),
-        }
+        Row { values: Vec::with_capacity(160), names: with_names.then(Vec::new) }
     }
 
     /// Append one descriptor.
@@ -590,14 +500,8 @@ pub fn descriptor_names() -> &'static [String] {
         // The names are produced by the same code as the values, on a tiny built-in hop
         // (one F atom in a 4 A cube, a Li hop), so they cannot drift apart.
         let el = |s: &str| Element::from_symbol(s).expect("known element");
-        let lat =
-            crate::structure::Lattice::new([[4.0, 0.0, 0.0], [0.0, 4.0, 0.0], [0.0, 0.0, 4.0]])
-                .expect("cubic cell");
-        let host = Structure {
-            lattice: lat,
-            species: vec![el("F")],
-            frac: vec![[0.5, 0.0, 0.0]],
-        };
+        let lat = crate::structure::Lattice::new([[4.0, 0.0, 0.0], [0.0, 4.0, 0.0], [0.0, 0.0, 4.0]]).expect("cubic cell");
+        let host = Structure { lattice: lat, species: vec![el("F")], frac: vec![[0.5, 0.0, 0.0]] };
         let ctx = geometry::HostContext::with_constants(&host, el("Li"), LiteConstants::HOP_V1);
         let mut row = Row::new(true);
         geometry::describe(&ctx, [0.0, 0.0, 0.0], [0.25, 0.25, 0.0], &mut row);
@@ -607,46 +511,23 @@ pub fn descriptor_names() -> &'static [String] {
 
 fn descriptor_index() -> &'static HashMap<&'static str, usize> {
     static INDEX: OnceLock<HashMap<&'static str, usize>> = OnceLock::new();
-    INDEX.get_or_init(|| {
-        descriptor_names()
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.as_str(), i))
-            .collect()
-    })
+    INDEX.get_or_init(|| descriptor_names().iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect())
 }
 
 fn check_inputs(record: &HopRecord, host: &Structure) -> Result<(), FeatureError> {
-    let bad = |msg: String| {
-        Err(FeatureError::Record {
-            id: record.id.clone(),
-            msg,
-        })
-    };
+    let bad = |msg: String| Err(FeatureError::Record { id: record.id.clone(), msg });
     if host.is_empty() {
         return bad("host structure has no atoms".into());
     }
-    if !record
-        .initial
-        .iter()
-        .chain(record.final_site.iter())
-        .all(|x| x.is_finite())
-    {
-        return bad(format!(
-            "non-finite hop endpoints {:?} -> {:?}",
-            record.initial, record.final_site
-        ));
+    if !record.initial.iter().chain(record.final_site.iter()).all(|x| x.is_finite()) {
+        return bad(format!("non-finite hop endpoints {:?} -> {:?}", record.initial, record.final_site));
     }
     Ok(())
 }
 
 fn check_finite(id: &str, values: &[f64]) -> Result<(), FeatureError> {
     if let Some((i, v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-        return Err(FeatureError::NonFinite {
-            id: id.to_string(),
-            name: descriptor_names()[i].clone(),
-            value: *v,
-        });
+        return Err(FeatureError::NonFinite { id: id.to_string(), name: descriptor_names()[i].clone(), value: *v });
     }
     Ok(())
 }
@@ -657,12 +538,7 @@ fn compute_with(ctx: &geometry::HostContext, record: &HopRecord) -> Result<Vec<f
     debug_assert_eq!(row.values.len(), descriptor_names().len());
     check_finite(&record.id, &row.values)?;
     let exact = exact_descriptors();
-    Ok(row
-        .values
-        .into_iter()
-        .zip(exact)
-        .map(|(v, &keep)| if keep { v } else { snap(v) })
-        .collect())
+    Ok(row.values.into_iter().zip(exact).map(|(v, &keep)| if keep { v } else { snap(v) }).collect())
 }
 
 /// Every descriptor is rounded to a multiple of 2^-30 (about 9.3e-10, in the descriptor's own
@@ -680,12 +556,7 @@ pub const DESCRIPTOR_GRID_SCALE: f64 = (1u64 << 30) as f64;
 /// better exact.
 fn exact_descriptors() -> &'static [bool] {
     static EXACT: OnceLock<Vec<bool>> = OnceLock::new();
-    EXACT.get_or_init(|| {
-        descriptor_names()
-            .iter()
-            .map(|n| n.ends_with("_t"))
-            .collect()
-    })
+    EXACT.get_or_init(|| descriptor_names().iter().map(|n| n.ends_with("_t")).collect())
 }
 
 /// `v` on the grid of [`DESCRIPTOR_GRID_SCALE`], with `-0.0` as `0.0`.
@@ -706,11 +577,7 @@ pub fn compute(record: &HopRecord, host: &Structure) -> Result<Vec<f64>, Feature
 }
 
 /// All descriptors of one hop with the softBV-like constants of `lite`.
-fn compute_lite(
-    record: &HopRecord,
-    host: &Structure,
-    lite: LiteChoice,
-) -> Result<Vec<f64>, FeatureError> {
+fn compute_lite(record: &HopRecord, host: &Structure, lite: LiteChoice) -> Result<Vec<f64>, FeatureError> {
     check_inputs(record, host)?;
     let ctx = geometry::HostContext::with_constants(host, record.ion, lite.constants());
     compute_with(&ctx, record)
@@ -718,29 +585,17 @@ fn compute_lite(
 
 /// The descriptors of `set` for one hop, in the set's column order (a set with linked
 /// columns needs the store: use [`compute_many_set`]).
-pub fn compute_set(
-    record: &HopRecord,
-    host: &Structure,
-    set: &FeatureSet,
-) -> Result<Vec<f64>, FeatureError> {
+pub fn compute_set(record: &HopRecord, host: &Structure, set: &FeatureSet) -> Result<Vec<f64>, FeatureError> {
     let cols = set.columns()?;
     if set.has_linked() {
-        return Err(FeatureError::InvalidSet(format!(
-            "set '{}' has linked columns; compute it against a store",
-            set.name
-        )));
+        return Err(FeatureError::InvalidSet(format!("set '{}' has linked columns; compute it against a store", set.name)));
     }
     Ok(set.select(&cols, &compute_lite(record, host, set.lite)?))
 }
 
 /// The columns of `set` for one hop outside the store, its linked barriers given (a screened
 /// new hop: the caller computed them, or found them missing), in the set's column order.
-pub fn compute_set_with_linked(
-    record: &HopRecord,
-    host: &Structure,
-    set: &FeatureSet,
-    linked: LinkedBarriers,
-) -> Result<Vec<f64>, FeatureError> {
+pub fn compute_set_with_linked(record: &HopRecord, host: &Structure, set: &FeatureSet, linked: LinkedBarriers) -> Result<Vec<f64>, FeatureError> {
     let cols = set.columns()?;
     let mut row = set.select(&cols, &compute_lite(record, host, set.lite)?);
     row.extend(linked_columns(&cols, linked));
@@ -754,77 +609,34 @@ pub fn compute_many(store: &Store, ids: &[String]) -> Result<FeatureMatrix, Feat
 }
 
 /// Like [`compute_many`] for the columns of `set`.
-pub fn compute_many_set(
-    store: &Store,
-    ids: &[String],
-    set: &FeatureSet,
-) -> Result<FeatureMatrix, FeatureError> {
+pub fn compute_many_set(store: &Store, ids: &[String], set: &FeatureSet) -> Result<FeatureMatrix, FeatureError> {
     set.validate()?;
-    let records: Vec<HopRecord> = ids
-        .par_iter()
-        .map(|id| store.record(id))
-        .collect::<Result<_, _>>()?;
+    let records: Vec<HopRecord> = ids.par_iter().map(|id| store.record(id)).collect::<Result<_, _>>()?;
     let rows = compute_records(store, &records, set)?;
-    Ok(FeatureMatrix {
-        ids: ids.to_vec(),
-        names: set.names.clone(),
-        rows,
-    })
+    Ok(FeatureMatrix { ids: ids.to_vec(), names: set.names.clone(), rows })
 }
 
 /// Descriptor rows of loaded records (parallel; hosts loaded once per distinct host and ion).
-pub(crate) fn compute_records(
-    store: &Store,
-    records: &[HopRecord],
-    set: &FeatureSet,
-) -> Result<Vec<Vec<f64>>, FeatureError> {
+pub(crate) fn compute_records(store: &Store, records: &[HopRecord], set: &FeatureSet) -> Result<Vec<Vec<f64>>, FeatureError> {
     let cols = set.columns()?;
-    let mut keys: Vec<(&StructureId, Element, &str)> = records
-        .iter()
-        .map(|r| (&r.host, r.ion, r.id.as_str()))
-        .collect();
+    let mut keys: Vec<(&StructureId, Element, &str)> = records.iter().map(|r| (&r.host, r.ion, r.id.as_str())).collect();
     keys.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
     keys.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
     let contexts: HashMap<(&StructureId, Element), Arc<geometry::HostContext>> = keys
         .par_iter()
         .map(|&(sid, ion, id)| {
-            let host = store.structure(sid).map_err(|e| FeatureError::Host {
-                id: id.to_string(),
-                host: sid.clone(),
-                source: e,
-            })?;
+            let host = store.structure(sid).map_err(|e| FeatureError::Host { id: id.to_string(), host: sid.clone(), source: e })?;
             if host.is_empty() {
-                return Err(FeatureError::Record {
-                    id: id.to_string(),
-                    msg: "host structure has no atoms".into(),
-                });
+                return Err(FeatureError::Record { id: id.to_string(), msg: "host structure has no atoms".into() });
             }
-            Ok((
-                (sid, ion),
-                Arc::new(geometry::HostContext::with_constants(
-                    &host,
-                    ion,
-                    set.lite.constants(),
-                )),
-            ))
+            Ok(((sid, ion), Arc::new(geometry::HostContext::with_constants(&host, ion, set.lite.constants()))))
         })
         .collect::<Result<_, FeatureError>>()?;
     records
         .par_iter()
         .map(|r| {
-            if !r
-                .initial
-                .iter()
-                .chain(r.final_site.iter())
-                .all(|x| x.is_finite())
-            {
-                return Err(FeatureError::Record {
-                    id: r.id.clone(),
-                    msg: format!(
-                        "non-finite hop endpoints {:?} -> {:?}",
-                        r.initial, r.final_site
-                    ),
-                });
+            if !r.initial.iter().chain(r.final_site.iter()).all(|x| x.is_finite()) {
+                return Err(FeatureError::Record { id: r.id.clone(), msg: format!("non-finite hop endpoints {:?} -> {:?}", r.initial, r.final_site) });
             }
             let ctx = &contexts[&(&r.host, r.ion)];
             let mut row = set.select(&cols, &compute_with(ctx, r)?);

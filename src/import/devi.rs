@@ -8,10 +8,7 @@
 
 use super::{finish_record, json_number, parse_json_lenient, Candidate, ImportError, Rejection};
 use crate::element::Element;
-use crate::record::{
-    mlip, record_id, Fidelity, HopRecord, Material, Method, Provenance, SourcePartition,
-    StructureId,
-};
+use crate::record::{mlip, record_id, Fidelity, HopRecord, Material, Method, Provenance, SourcePartition, StructureId};
 use crate::structure::{self, Lattice, Structure, Vec3};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -60,19 +57,11 @@ pub fn sniff_delimiter(header_line: &str) -> u8 {
 /// the header); a UTF-8 byte-order mark is accepted. A numeric cell that is not a number is an
 /// error naming its row and column (an empty cell is a missing value).
 pub fn read_tabulation(path: &Path) -> Result<HashMap<String, TabulationRow>, ImportError> {
-    let malformed = |msg: String| ImportError::Malformed {
-        file: path.to_path_buf(),
-        msg,
-    };
+    let malformed = |msg: String| ImportError::Malformed { file: path.to_path_buf(), msg };
     let text = crate::input::read_text(path).map_err(malformed)?;
     let delimiter = sniff_delimiter(text.lines().next().unwrap_or(""));
-    let mut rdr = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .from_reader(text.as_bytes());
-    let headers = rdr
-        .headers()
-        .map_err(|e| malformed(format!("line 1: {e}")))?
-        .clone();
+    let mut rdr = csv::ReaderBuilder::new().delimiter(delimiter).from_reader(text.as_bytes());
+    let headers = rdr.headers().map_err(|e| malformed(format!("line 1: {e}")))?.clone();
     let col = |name: &str| headers.iter().position(|h| h.trim() == name);
     let need = |name: &str| {
         col(name).ok_or_else(|| {
@@ -114,11 +103,7 @@ pub fn read_tabulation(path: &Path) -> Result<HashMap<String, TabulationRow>, Im
             }
             match cell.parse::<f64>() {
                 Ok(x) if x.is_finite() => Ok(Some(x)),
-                _ => Err(malformed(format!(
-                    "line {line}, column '{}': {} is not a number",
-                    headers.get(c).unwrap_or("?").trim(),
-                    crate::input::quote(cell)
-                ))),
+                _ => Err(malformed(format!("line {line}, column '{}': {} is not a number", headers.get(c).unwrap_or("?").trim(), crate::input::quote(cell)))),
             }
         };
         let sys = get(c_sys);
@@ -137,10 +122,7 @@ pub fn read_tabulation(path: &Path) -> Result<HashMap<String, TabulationRow>, Im
             mace_no_relax: num(c_mn)?,
         };
         if out.insert(sys.clone(), r).is_some() {
-            return Err(malformed(format!(
-                "line {line}: sys_name {} appears twice",
-                crate::input::quote(&sys)
-            )));
+            return Err(malformed(format!("line {line}: sys_name {} appears twice", crate::input::quote(&sys))));
         }
     }
     Ok(out)
@@ -148,53 +130,27 @@ pub fn read_tabulation(path: &Path) -> Result<HashMap<String, TabulationRow>, Im
 
 /// Parse a JARVIS-style atoms object (`lattice_mat`, `coords`, `elements`, `cartesian`).
 pub fn jarvis_structure(v: &Value, field: &str) -> Result<Structure, String> {
-    let obj = v
-        .as_object()
-        .ok_or_else(|| format!("field {field}: expected an object"))?;
-    let lat = obj
-        .get("lattice_mat")
-        .ok_or_else(|| format!("field {field}.lattice_mat: missing"))?;
+    let obj = v.as_object().ok_or_else(|| format!("field {field}: expected an object"))?;
+    let lat = obj.get("lattice_mat").ok_or_else(|| format!("field {field}.lattice_mat: missing"))?;
     let matrix = vec3_array(lat, &format!("{field}.lattice_mat"))?;
     if matrix.len() != 3 {
-        return Err(format!(
-            "field {field}.lattice_mat: expected 3 rows, found {}",
-            matrix.len()
-        ));
+        return Err(format!("field {field}.lattice_mat: expected 3 rows, found {}", matrix.len()));
     }
-    let lattice = Lattice::new([matrix[0], matrix[1], matrix[2]])
-        .map_err(|e| format!("field {field}.lattice_mat: {e}"))?;
-    let coords = vec3_array(
-        obj.get("coords")
-            .ok_or_else(|| format!("field {field}.coords: missing"))?,
-        &format!("{field}.coords"),
-    )?;
+    let lattice = Lattice::new([matrix[0], matrix[1], matrix[2]]).map_err(|e| format!("field {field}.lattice_mat: {e}"))?;
+    let coords = vec3_array(obj.get("coords").ok_or_else(|| format!("field {field}.coords: missing"))?, &format!("{field}.coords"))?;
     let els = obj
         .get("elements")
         .and_then(|e| e.as_array())
         .ok_or_else(|| format!("field {field}.elements: missing or not a list"))?;
     let mut species = Vec::with_capacity(els.len());
     for (i, e) in els.iter().enumerate() {
-        let s = e
-            .as_str()
-            .ok_or_else(|| format!("field {field}.elements[{i}]: not a string"))?;
-        species.push(Element::from_symbol(s).map_err(|_| {
-            format!(
-                "field {field}.elements[{i}]: unknown element {}",
-                crate::input::quote(s)
-            )
-        })?);
+        let s = e.as_str().ok_or_else(|| format!("field {field}.elements[{i}]: not a string"))?;
+        species.push(Element::from_symbol(s).map_err(|_| format!("field {field}.elements[{i}]: unknown element {}", crate::input::quote(s)))?);
     }
     if species.len() != coords.len() {
-        return Err(format!(
-            "field {field}: {} elements but {} coords",
-            species.len(),
-            coords.len()
-        ));
+        return Err(format!("field {field}: {} elements but {} coords", species.len(), coords.len()));
     }
-    let cartesian = obj
-        .get("cartesian")
-        .and_then(|c| c.as_bool())
-        .unwrap_or(false);
+    let cartesian = obj.get("cartesian").and_then(|c| c.as_bool()).unwrap_or(false);
     let s = if cartesian {
         Structure::from_cartesian(lattice, species, &coords)
     } else {
@@ -204,21 +160,14 @@ pub fn jarvis_structure(v: &Value, field: &str) -> Result<Structure, String> {
 }
 
 fn vec3_array(v: &Value, field: &str) -> Result<Vec<Vec3>, String> {
-    let rows = v
-        .as_array()
-        .ok_or_else(|| format!("field {field}: expected a list of 3-vectors"))?;
+    let rows = v.as_array().ok_or_else(|| format!("field {field}: expected a list of 3-vectors"))?;
     rows.iter()
         .enumerate()
         .map(|(i, r)| {
-            let a = r
-                .as_array()
-                .filter(|a| a.len() == 3)
-                .ok_or_else(|| format!("field {field}[{i}]: expected 3 numbers"))?;
+            let a = r.as_array().filter(|a| a.len() == 3).ok_or_else(|| format!("field {field}[{i}]: expected 3 numbers"))?;
             let mut out = [0.0; 3];
             for (k, x) in a.iter().enumerate() {
-                out[k] = json_number(x)
-                    .filter(|x| x.is_finite())
-                    .ok_or_else(|| format!("field {field}[{i}][{k}]: not a finite number"))?;
+                out[k] = json_number(x).filter(|x| x.is_finite()).ok_or_else(|| format!("field {field}[{i}][{k}]: not a finite number"))?;
             }
             Ok(out)
         })
@@ -230,10 +179,7 @@ fn vec3_array(v: &Value, field: &str) -> Result<Vec<Vec3>, String> {
 pub fn split_band(band: &Structure) -> Result<(Element, Structure, Vec3, Vec3), String> {
     const N: usize = crate::record::BAND_POINTS;
     if band.len() <= N {
-        return Err(format!(
-            "band structure has {} atoms; expected the 5 band atoms plus a host",
-            band.len()
-        ));
+        return Err(format!("band structure has {} atoms; expected the 5 band atoms plus a host", band.len()));
     }
     let ion = band.species[0];
     if let Some(k) = (1..N).find(|&k| band.species[k] != ion) {
@@ -258,11 +204,7 @@ pub fn split_band(band: &Structure) -> Result<(Element, Structure, Vec3, Vec3), 
             return Err(format!("band not linear: image {k} is {off:.3} A from the straight line between the endpoints"));
         }
     }
-    let host = Structure {
-        lattice: lat.clone(),
-        species: band.species[N..].to_vec(),
-        frac: band.frac[N..].to_vec(),
-    };
+    let host = Structure { lattice: lat.clone(), species: band.species[N..].to_vec(), frac: band.frac[N..].to_vec() };
     Ok((ion, host, initial, final_site))
 }
 
@@ -288,27 +230,17 @@ fn base_record(
     importer: &str,
     partition: Option<SourcePartition>,
 ) -> Result<(HopRecord, String), String> {
-    let sys = obj
-        .get("sys_name")
-        .and_then(|v| v.as_str())
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .ok_or("field sys_name: missing or empty")?;
+    let sys = obj.get("sys_name").and_then(|v| v.as_str()).map(str::trim).filter(|s| !s.is_empty()).ok_or("field sys_name: missing or empty")?;
     let em = match obj.get("target") {
         None | Some(Value::Null) => return Err("field target: missing barrier".into()),
         Some(v) => json_number(v).ok_or_else(|| format!("field target: not a number ({v})"))?,
     };
-    let class = obj
-        .get("class")
-        .and_then(|v| v.as_str())
-        .map(|s| s.trim().to_string());
+    let class = obj.get("class").and_then(|v| v.as_str()).map(|s| s.trim().to_string());
     let tab = ctx.tabulation.get(sys);
     let opt = |s: Option<&String>| s.filter(|x| !x.is_empty()).cloned();
     let extra = extra_values(tab, obj);
     let flags = tabulation_flags(ctx, tab, em);
-    let group = class
-        .as_deref()
-        .map(|c| crate::record::classes::group_for(ctx.class_groups, c));
+    let group = class.as_deref().map(|c| crate::record::classes::group_for(ctx.class_groups, c));
     let r = HopRecord {
         id: record_id(ctx.dataset, sys),
         ion: Element::from_z(1).expect("H exists"),
@@ -322,13 +254,7 @@ fn base_record(
         images: vec![],
         em,
         fidelity: Fidelity::Dft,
-        method: Method {
-            xc: opt(tab.map(|t| &t.xc)),
-            code: None,
-            n_images: None,
-            climbing_image: None,
-            converged: None,
-        },
+        method: Method { xc: opt(tab.map(|t| &t.xc)), code: None, n_images: None, climbing_image: None, converged: None },
         material: Material {
             formula: String::new(),
             composition: opt(tab.map(|t| &t.composition)),
@@ -352,10 +278,7 @@ fn base_record(
 
 /// The record's extra values: the tabulated MACE barriers (relaxed and not) and the JARVIS
 /// id, where present.
-fn extra_values(
-    tab: Option<&TabulationRow>,
-    obj: &serde_json::Map<String, Value>,
-) -> BTreeMap<String, f64> {
+fn extra_values(tab: Option<&TabulationRow>, obj: &serde_json::Map<String, Value>) -> BTreeMap<String, f64> {
     let mut extra = BTreeMap::new();
     if let Some(t) = tab {
         if let Some(x) = t.mace_relax {
@@ -393,10 +316,7 @@ fn provenance(ctx: &DeviContext, file: &Path, sha: &str, sys: &str, importer: &s
     Provenance {
         dataset: ctx.dataset.to_string(),
         dataset_version: DATASET_VERSION.to_string(),
-        source_file: file
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default(),
+        source_file: file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
         source_sha256: sha.to_string(),
         source_record_id: sys.to_string(),
         citation: Some(CITATION.to_string()),
@@ -411,38 +331,21 @@ fn provenance(ctx: &DeviContext, file: &Path, sha: &str, sys: &str, importer: &s
 
 fn records_array(file: &Path) -> Result<(Vec<Value>, String), ImportError> {
     let (bytes, sha) = super::read_with_sha(file)?;
-    let text = crate::input::utf8_text(bytes).map_err(|msg| ImportError::Malformed {
-        file: file.to_path_buf(),
-        msg,
-    })?;
-    let v = parse_json_lenient(&text).map_err(|e| ImportError::Malformed {
-        file: file.to_path_buf(),
-        msg: format!("malformed JSON: {e}"),
-    })?;
+    let text = crate::input::utf8_text(bytes).map_err(|msg| ImportError::Malformed { file: file.to_path_buf(), msg })?;
+    let v = parse_json_lenient(&text).map_err(|e| ImportError::Malformed { file: file.to_path_buf(), msg: format!("malformed JSON: {e}") })?;
     match v {
         Value::Array(a) => Ok((a, sha)),
-        _ => Err(ImportError::Malformed {
-            file: file.to_path_buf(),
-            msg: "expected a JSON list of records".into(),
-        }),
+        _ => Err(ImportError::Malformed { file: file.to_path_buf(), msg: "expected a JSON list of records".into() }),
     }
 }
 
 fn origin(file: &Path, i: usize, obj: Option<&serde_json::Map<String, Value>>) -> String {
-    let name = obj
-        .and_then(|o| o.get("sys_name"))
-        .and_then(|v| v.as_str())
-        .map(|s| format!(" ({s})"))
-        .unwrap_or_default();
+    let name = obj.and_then(|o| o.get("sys_name")).and_then(|v| v.as_str()).map(|s| format!(" ({s})")).unwrap_or_default();
     format!("{}, record {i}{name}", file.display())
 }
 
 /// Read a band JSON file into candidates and per-record rejections.
-pub fn read_band_file(
-    ctx: &DeviContext,
-    file: &Path,
-    partition: Option<SourcePartition>,
-) -> Result<(Vec<Candidate>, Vec<Rejection>), ImportError> {
+pub fn read_band_file(ctx: &DeviContext, file: &Path, partition: Option<SourcePartition>) -> Result<(Vec<Candidate>, Vec<Rejection>), ImportError> {
     let (recs, sha) = records_array(file)?;
     let mut cands = Vec::with_capacity(recs.len());
     let mut rej = Vec::new();
@@ -458,29 +361,18 @@ pub fn read_band_file(
             r.initial = initial;
             r.final_site = final_site;
             finish_record(&mut r, &host);
-            Ok(Candidate {
-                record: r,
-                host,
-                origin: org.clone(),
-            })
+            Ok(Candidate { record: r, host, origin: org.clone() })
         })();
         match res {
             Ok(c) => cands.push(c),
-            Err(reason) => rej.push(Rejection {
-                origin: org,
-                reason,
-            }),
+            Err(reason) => rej.push(Rejection { origin: org, reason }),
         }
     }
     Ok((cands, rej))
 }
 
 /// Read an endpoint JSON file (`atoms_ini`, `atoms_fin`) into candidates.
-pub fn read_endpoints_file(
-    ctx: &DeviContext,
-    file: &Path,
-    partition: Option<SourcePartition>,
-) -> Result<(Vec<Candidate>, Vec<Rejection>), ImportError> {
+pub fn read_endpoints_file(ctx: &DeviContext, file: &Path, partition: Option<SourcePartition>) -> Result<(Vec<Candidate>, Vec<Rejection>), ImportError> {
     let (recs, sha) = records_array(file)?;
     let mut cands = Vec::with_capacity(recs.len());
     let mut rej = Vec::new();
@@ -490,31 +382,18 @@ pub fn read_endpoints_file(
         let res = (|| -> Result<Candidate, String> {
             let obj = obj.ok_or("expected a JSON object")?;
             let (mut r, _) = base_record(ctx, obj, file, &sha, "devi-endpoints-json", partition)?;
-            let ini = jarvis_structure(
-                obj.get("atoms_ini").ok_or("field atoms_ini: missing")?,
-                "atoms_ini",
-            )?;
-            let fin = jarvis_structure(
-                obj.get("atoms_fin").ok_or("field atoms_fin: missing")?,
-                "atoms_fin",
-            )?;
+            let ini = jarvis_structure(obj.get("atoms_ini").ok_or("field atoms_ini: missing")?, "atoms_ini")?;
+            let fin = jarvis_structure(obj.get("atoms_fin").ok_or("field atoms_fin: missing")?, "atoms_fin")?;
             let hop = super::hop_from_endpoints(&ini, &fin, None, 0.1)?;
             r.ion = hop.ion;
             r.initial = hop.initial;
             r.final_site = hop.final_site;
             finish_record(&mut r, &hop.host);
-            Ok(Candidate {
-                record: r,
-                host: hop.host,
-                origin: org.clone(),
-            })
+            Ok(Candidate { record: r, host: hop.host, origin: org.clone() })
         })();
         match res {
             Ok(c) => cands.push(c),
-            Err(reason) => rej.push(Rejection {
-                origin: org,
-                reason,
-            }),
+            Err(reason) => rej.push(Rejection { origin: org, reason }),
         }
     }
     Ok((cands, rej))
@@ -524,12 +403,7 @@ pub fn read_endpoints_file(
 /// [`mlip::DEVI_NO_RELAX`], `provenance` the parent's with the tabulation as source file.
 /// `None` for a value that is not a plausible barrier (negative, non-finite, or above
 /// [`super::MAX_PLAUSIBLE_EM`]: nine MACE-NO-RELAX values of 28 to 86 eV, diverged calculations).
-fn published_mlip_record(
-    parent: &HopRecord,
-    em: f64,
-    protocol: &str,
-    provenance: Provenance,
-) -> Option<HopRecord> {
+fn published_mlip_record(parent: &HopRecord, em: f64, protocol: &str, provenance: Provenance) -> Option<HopRecord> {
     if !em.is_finite() || em < 0.0 || em > super::MAX_PLAUSIBLE_EM {
         return None;
     }
@@ -539,64 +413,29 @@ fn published_mlip_record(
         if relaxed { "MACE-RELAX" } else { "MACE-NO-RELAX" },
         if relaxed { "endpoints relaxed with MACE-MP-0 first" } else { "endpoints not relaxed" }
     );
-    let method = crate::record::Method {
-        xc: None,
-        code: None,
-        n_images: None,
-        climbing_image: None,
-        converged: Some(true),
-    };
-    Some(mlip::derived_record(
-        parent,
-        em,
-        mlip::PUBLISHED_MODEL,
-        protocol,
-        method,
-        Provenance {
-            notes: Some(notes),
-            ..provenance
-        },
-        Default::default(),
-    ))
+    let method = crate::record::Method { xc: None, code: None, n_images: None, climbing_image: None, converged: Some(true) };
+    Some(mlip::derived_record(parent, em, mlip::PUBLISHED_MODEL, protocol, method, Provenance { notes: Some(notes), ..provenance }, Default::default()))
 }
+
 
 /// The published MLIP candidates of the DFT candidates `parents`: one per tabulated
 /// MACE-RELAX and MACE-NO-RELAX value (`None` where a value is missing or implausible).
-fn published_mlip_candidates(
-    parents: &[Candidate],
-    tabulation: &HashMap<String, TabulationRow>,
-    tab_file: &Path,
-    tab_sha: &str,
-) -> Vec<Candidate> {
+fn published_mlip_candidates(parents: &[Candidate], tabulation: &HashMap<String, TabulationRow>, tab_file: &Path, tab_sha: &str) -> Vec<Candidate> {
     let mut out = Vec::new();
     for c in parents {
-        let Some(sys) = c.record.material.sys_name.as_deref() else {
-            continue;
-        };
-        let Some(t) = tabulation.get(sys) else {
-            continue;
-        };
-        for (value, protocol, column) in [
-            (t.mace_relax, mlip::DEVI_RELAX, "MACE-RELAX"),
-            (t.mace_no_relax, mlip::DEVI_NO_RELAX, "MACE-NO-RELAX"),
-        ] {
+        let Some(sys) = c.record.material.sys_name.as_deref() else { continue };
+        let Some(t) = tabulation.get(sys) else { continue };
+        for (value, protocol, column) in [(t.mace_relax, mlip::DEVI_RELAX, "MACE-RELAX"), (t.mace_no_relax, mlip::DEVI_NO_RELAX, "MACE-NO-RELAX")] {
             let Some(em) = value else { continue };
             let provenance = Provenance {
-                source_file: tab_file
-                    .file_name()
-                    .map(|f| f.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
+                source_file: tab_file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
                 source_sha256: tab_sha.to_string(),
                 source_record_id: format!("{sys}:{column}"),
                 importer: "devi-tabulation".to_string(),
                 ..c.record.provenance.clone()
             };
             if let Some(record) = published_mlip_record(&c.record, em, protocol, provenance) {
-                out.push(Candidate {
-                    record,
-                    host: c.host.clone(),
-                    origin: format!("{}, row {sys}, column {column}", tab_file.display()),
-                });
+                out.push(Candidate { record, host: c.host.clone(), origin: format!("{}, row {sys}, column {column}", tab_file.display()) });
             }
         }
     }
@@ -607,19 +446,12 @@ fn published_mlip_candidates(
 /// (partition test), `tabulation.csv` for enrichment, and `endpoints_test.json` as a
 /// cross-check of the test hops (a test hop whose endpoints disagree with its band is
 /// flagged `endpoints-differ-from-band`; endpoint records with no band become records).
-pub fn read_dir(
-    dir: &Path,
-    class_groups: &BTreeMap<String, String>,
-) -> Result<(Vec<Candidate>, Vec<Rejection>), ImportError> {
+pub fn read_dir(dir: &Path, class_groups: &BTreeMap<String, String>) -> Result<(Vec<Candidate>, Vec<Rejection>), ImportError> {
     read_dir_with(dir, class_groups, true)
 }
 
 /// [`read_dir`], with the published MLIP records (`mlip` true) or the DFT hops only.
-pub fn read_dir_with(
-    dir: &Path,
-    class_groups: &BTreeMap<String, String>,
-    mlip: bool,
-) -> Result<(Vec<Candidate>, Vec<Rejection>), ImportError> {
+pub fn read_dir_with(dir: &Path, class_groups: &BTreeMap<String, String>, mlip: bool) -> Result<(Vec<Candidate>, Vec<Rejection>), ImportError> {
     let need = |name: &str| {
         let p = dir.join(name);
         if p.is_file() {
@@ -630,17 +462,8 @@ pub fn read_dir_with(
     };
     let tab_path = need("tabulation.csv")?;
     let tabulation = read_tabulation(&tab_path)?;
-    let ctx = DeviContext {
-        tabulation: &tabulation,
-        class_groups,
-        dataset: DATASET,
-        imported_at: crate::record::now(),
-    };
-    let (mut cands, mut rej) = read_band_file(
-        &ctx,
-        &need("band_train.json")?,
-        Some(SourcePartition::Train),
-    )?;
+    let ctx = DeviContext { tabulation: &tabulation, class_groups, dataset: DATASET, imported_at: crate::record::now() };
+    let (mut cands, mut rej) = read_band_file(&ctx, &need("band_train.json")?, Some(SourcePartition::Train))?;
     let (c2, r2) = read_band_file(&ctx, &need("band_test.json")?, Some(SourcePartition::Test))?;
     cands.extend(c2);
     rej.extend(r2);
@@ -649,22 +472,13 @@ pub fn read_dir_with(
         let (ecands, erej) = read_endpoints_file(&ctx, &ep, Some(SourcePartition::Test))?;
         // An endpoint record that cannot be read fails the cross-check of its band record.
         for r in erej {
-            let hit = cands.iter_mut().find(|c| {
-                r.origin.ends_with(&format!(
-                    "({})",
-                    c.record.material.sys_name.clone().unwrap_or_default()
-                ))
-            });
+            let hit = cands.iter_mut().find(|c| r.origin.ends_with(&format!("({})", c.record.material.sys_name.clone().unwrap_or_default())));
             match hit {
                 Some(c) => c.record.flags.push("endpoints-unreadable".to_string()),
                 None => rej.push(r),
             }
         }
-        let by_id: HashMap<String, usize> = cands
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.record.id.clone(), i))
-            .collect();
+        let by_id: HashMap<String, usize> = cands.iter().enumerate().map(|(i, c)| (c.record.id.clone(), i)).collect();
         for e in ecands {
             match by_id.get(&e.record.id) {
                 Some(&i) => {
@@ -680,9 +494,7 @@ pub fn read_dir_with(
                     let differs = br.ion != er.ion || off > 0.5;
                     b.record.extra.insert("endpoints_offset_a".to_string(), off);
                     if differs {
-                        b.record
-                            .flags
-                            .push("endpoints-differ-from-band".to_string());
+                        b.record.flags.push("endpoints-differ-from-band".to_string());
                     }
                 }
                 None => cands.push(e),

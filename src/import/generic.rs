@@ -56,9 +56,7 @@
 
 use super::{finish_record, Candidate, ImportError, Rejection};
 use crate::element::Element;
-use crate::record::{
-    record_id, Fidelity, HopRecord, IntercalationState, Material, Method, Provenance, StructureId,
-};
+use crate::record::{record_id, Fidelity, HopRecord, IntercalationState, Material, Method, Provenance, StructureId};
 use crate::structure::io::read_structure;
 use crate::structure::Structure;
 use serde_json::Value;
@@ -70,10 +68,8 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_DATASET: &str = "curated";
 
 /// The manifest's columns, in documentation order.
-pub const COLUMNS: [&str; 15] = [
-    "id", "ion", "initial", "final", "em", "xc", "doi", "citation", "notes", "class", "sys_name",
-    "path", "state", "fidelity", "code",
-];
+pub const COLUMNS: [&str; 15] =
+    ["id", "ion", "initial", "final", "em", "xc", "doi", "citation", "notes", "class", "sys_name", "path", "state", "fidelity", "code"];
 
 /// Options for the generic importer.
 #[derive(Clone, Debug)]
@@ -89,11 +85,7 @@ pub struct GenericOptions {
 
 impl Default for GenericOptions {
     fn default() -> Self {
-        GenericOptions {
-            dataset: DEFAULT_DATASET.into(),
-            dataset_version: String::new(),
-            class_groups: BTreeMap::new(),
-        }
+        GenericOptions { dataset: DEFAULT_DATASET.into(), dataset_version: String::new(), class_groups: BTreeMap::new() }
     }
 }
 
@@ -125,22 +117,13 @@ pub struct GenericMeta {
 }
 
 fn file_name(p: &Path) -> String {
-    p.file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_else(|| p.display().to_string())
+    p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_else(|| p.display().to_string())
 }
 
 /// Build a candidate from the structure files of a hop's initial and final states (used by
 /// `hopdb add` and by [`read_manifest`]). The hop is derived with
 /// [`super::hop_from_endpoints`] (tolerance 0.1 A); errors name the file or field.
-pub fn candidate_from_files(
-    initial: &Path,
-    final_: &Path,
-    ion: Element,
-    em: f64,
-    meta: &GenericMeta,
-    opts: &GenericOptions,
-) -> Result<Candidate, String> {
+pub fn candidate_from_files(initial: &Path, final_: &Path, ion: Element, em: f64, meta: &GenericMeta, opts: &GenericOptions) -> Result<Candidate, String> {
     check_meta(meta, em)?;
     let read = |p: &Path, field: &str| -> Result<_, String> {
         if !p.is_file() {
@@ -180,31 +163,17 @@ impl StructureSource {
     /// The source of structures handed over in memory (e.g. `ase.Atoms` from Python): the
     /// sha256 is taken over both structures' canonical encodings, so the same structures give
     /// the same provenance (and [`StructureSource::content_id`]) on every machine.
-    pub fn in_memory(
-        initial: &Structure,
-        final_: &Structure,
-        what: &str,
-        importer: &'static str,
-    ) -> StructureSource {
+    pub fn in_memory(initial: &Structure, final_: &Structure, what: &str, importer: &'static str) -> StructureSource {
         let mut h = Sha256::new();
         for s in [initial, final_] {
             h.update(bincode::serialize(s).expect("structures encode"));
         }
-        StructureSource {
-            file: what.to_string(),
-            sha256: hex::encode(h.finalize()),
-            importer,
-            origin: what.to_string(),
-        }
+        StructureSource { file: what.to_string(), sha256: hex::encode(h.finalize()), importer, origin: what.to_string() }
     }
 
     /// A record id derived from the content: `<formula without spaces>-<first 12 hex digits of the sha256>`.
     pub fn content_id(&self, initial: &Structure) -> String {
-        format!(
-            "{}-{}",
-            initial.formula().replace(' ', ""),
-            &self.sha256[..12.min(self.sha256.len())]
-        )
+        format!("{}-{}", initial.formula().replace(' ', ""), &self.sha256[..12.min(self.sha256.len())])
     }
 }
 
@@ -234,13 +203,9 @@ pub fn candidate_from_structures(
     source: StructureSource,
 ) -> Result<Candidate, String> {
     check_meta(meta, em)?;
-    let hop = super::hop_from_endpoints(ini, fin, Some(ion), 0.1)
-        .map_err(|e| format!("initial/final: {e}"))?;
+    let hop = super::hop_from_endpoints(ini, fin, Some(ion), 0.1).map_err(|e| format!("initial/final: {e}"))?;
     let id = meta.id.trim();
-    let group = meta
-        .class
-        .as_deref()
-        .map(|c| crate::record::classes::group_for(&opts.class_groups, c));
+    let group = meta.class.as_deref().map(|c| crate::record::classes::group_for(&opts.class_groups, c));
     let mut r = HopRecord {
         id: record_id(&opts.dataset, id),
         ion: hop.ion,
@@ -254,13 +219,7 @@ pub fn candidate_from_structures(
         images: vec![],
         em,
         fidelity: meta.fidelity.unwrap_or(Fidelity::Dft),
-        method: Method {
-            xc: meta.xc.clone(),
-            code: meta.code.clone(),
-            n_images: None,
-            climbing_image: None,
-            converged: None,
-        },
+        method: Method { xc: meta.xc.clone(), code: meta.code.clone(), n_images: None, climbing_image: None, converged: None },
         material: Material {
             formula: String::new(),
             composition: None,
@@ -293,11 +252,7 @@ pub fn candidate_from_structures(
         revisions: vec![],
     };
     finish_record(&mut r, &hop.host);
-    Ok(Candidate {
-        record: r,
-        host: hop.host,
-        origin: source.origin,
-    })
+    Ok(Candidate { record: r, host: hop.host, origin: source.origin })
 }
 
 /// One manifest row as text fields (absent or empty fields are not in the map).
@@ -312,29 +267,16 @@ fn candidate_from_row(row: &Row, base: &Path, opts: &GenericOptions) -> Result<C
     let need = |k: &str| get(k).ok_or_else(|| format!("field {k}: missing or empty"));
     let id = need("id")?;
     let ion_s = need("ion")?;
-    let ion =
-        Element::from_symbol(ion_s).map_err(|_| format!("field ion: unknown element '{ion_s}'"))?;
+    let ion = Element::from_symbol(ion_s).map_err(|_| format!("field ion: unknown element '{ion_s}'"))?;
     let em_s = need("em")?;
-    let em = em_s
-        .parse::<f64>()
-        .map_err(|_| format!("field em: not a number ('{em_s}')"))?;
+    let em = em_s.parse::<f64>().map_err(|_| format!("field em: not a number ('{em_s}')"))?;
     let state = match get("state") {
         None => None,
-        Some(s) => Some(IntercalationState::parse(s).ok_or_else(|| {
-            format!(
-                "field state: {} is not charged, discharged or intermediate",
-                crate::input::quote(s)
-            )
-        })?),
+        Some(s) => Some(IntercalationState::parse(s).ok_or_else(|| format!("field state: {} is not charged, discharged or intermediate", crate::input::quote(s)))?),
     };
     let fidelity = match get("fidelity") {
         None => None,
-        Some(s) => Some(Fidelity::parse(s).ok_or_else(|| {
-            format!(
-                "field fidelity: {} is not dft, bvse, mlip or experiment",
-                crate::input::quote(s)
-            )
-        })?),
+        Some(s) => Some(Fidelity::parse(s).ok_or_else(|| format!("field fidelity: {} is not dft, bvse, mlip or experiment", crate::input::quote(s)))?),
     };
     let s = |k: &str| get(k).map(str::to_string);
     let meta = GenericMeta {
@@ -377,53 +319,30 @@ fn is_jsonl(file: &Path, text: &str) -> bool {
 
 /// Rows of a CSV manifest with their 1-based line numbers.
 fn csv_rows(file: &Path, text: &str) -> Result<Vec<NumberedRow>, ImportError> {
-    let malformed = |msg: String| ImportError::Malformed {
-        file: file.to_path_buf(),
-        msg,
-    };
-    let mut rdr = csv::ReaderBuilder::new()
-        .flexible(false)
-        .from_reader(text.as_bytes());
-    let headers: Vec<String> = rdr
-        .headers()
-        .map_err(|e| malformed(format!("line 1: {e}")))?
-        .iter()
-        .map(|h| h.trim().to_string())
-        .collect();
+    let malformed = |msg: String| ImportError::Malformed { file: file.to_path_buf(), msg };
+    let mut rdr = csv::ReaderBuilder::new().flexible(false).from_reader(text.as_bytes());
+    let headers: Vec<String> = rdr.headers().map_err(|e| malformed(format!("line 1: {e}")))?.iter().map(|h| h.trim().to_string()).collect();
     for h in &headers {
         if !COLUMNS.contains(&h.as_str()) {
-            return Err(malformed(format!(
-                "line 1: unknown column {} (known columns: {})",
-                crate::input::quote(h),
-                COLUMNS.join(", ")
-            )));
+            return Err(malformed(format!("line 1: unknown column {} (known columns: {})", crate::input::quote(h), COLUMNS.join(", "))));
         }
     }
     for need in ["id", "ion", "initial", "final", "em"] {
         if !headers.iter().any(|h| h == need) {
-            return Err(malformed(format!(
-                "line 1: missing required column '{need}'"
-            )));
+            return Err(malformed(format!("line 1: missing required column '{need}'")));
         }
     }
     let mut out = Vec::new();
     for rec in rdr.records() {
         let rec = rec.map_err(|e| {
-            let line = e
-                .position()
-                .map(|p| p.line().to_string())
-                .unwrap_or_else(|| "?".into());
+            let line = e.position().map(|p| p.line().to_string()).unwrap_or_else(|| "?".into());
             malformed(format!("line {line}: {e}"))
         })?;
         let line = rec.position().map(|p| p.line() as usize).unwrap_or(0);
         if rec.iter().all(|c| c.trim().is_empty()) {
             continue;
         }
-        let row: Row = headers
-            .iter()
-            .cloned()
-            .zip(rec.iter().map(str::to_string))
-            .collect();
+        let row: Row = headers.iter().cloned().zip(rec.iter().map(str::to_string)).collect();
         out.push((line, Ok(row)));
     }
     Ok(out)
@@ -442,10 +361,7 @@ fn jsonl_rows(text: &str) -> Vec<NumberedRow> {
             let mut row = Row::new();
             for (key, val) in obj {
                 if !COLUMNS.contains(&key.as_str()) {
-                    return Err(format!(
-                        "unknown field '{key}' (known fields: {})",
-                        COLUMNS.join(", ")
-                    ));
+                    return Err(format!("unknown field '{key}' (known fields: {})", COLUMNS.join(", ")));
                 }
                 let s = match val {
                     Value::Null => continue,
@@ -467,10 +383,7 @@ fn jsonl_rows(text: &str) -> Vec<NumberedRow> {
 /// [`stream_manifest`], collected). A manifest that cannot be read at all (bad header, unknown
 /// column, broken CSV) is [`ImportError::Malformed`]; a bad row is a [`Rejection`] naming the
 /// line, id and field.
-pub fn read_manifest(
-    file: &Path,
-    opts: &GenericOptions,
-) -> Result<(Vec<Candidate>, Vec<Rejection>), ImportError> {
+pub fn read_manifest(file: &Path, opts: &GenericOptions) -> Result<(Vec<Candidate>, Vec<Rejection>), ImportError> {
     let mut cands = Vec::new();
     let mut rej = Vec::new();
     for item in stream_manifest(file, opts)? {
@@ -485,51 +398,31 @@ pub fn read_manifest(
 /// A manifest as a stream: its rows are read at once (a line each), the structure files they
 /// name are read one row at a time as the stream is consumed, so memory holds one hop's
 /// structures, not every host of the manifest.
-pub fn stream_manifest(
-    file: &Path,
-    opts: &GenericOptions,
-) -> Result<impl Iterator<Item = Result<super::ReadItem, ImportError>>, ImportError> {
+pub fn stream_manifest(file: &Path, opts: &GenericOptions) -> Result<impl Iterator<Item = Result<super::ReadItem, ImportError>>, ImportError> {
     let (bytes, sha) = super::read_with_sha(file)?;
-    let text = crate::input::utf8_text(bytes).map_err(|msg| ImportError::Malformed {
-        file: file.to_path_buf(),
-        msg,
-    })?;
+    let text = crate::input::utf8_text(bytes).map_err(|msg| ImportError::Malformed { file: file.to_path_buf(), msg })?;
     let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
-    let rows = if is_jsonl(file, &text) {
-        jsonl_rows(&text)
-    } else {
-        csv_rows(file, &text)?
-    };
+    let rows = if is_jsonl(file, &text) { jsonl_rows(&text) } else { csv_rows(file, &text)? };
     drop(text);
     if rows.is_empty() {
-        return Err(ImportError::Malformed {
-            file: file.to_path_buf(),
-            msg: "the manifest lists no hops".into(),
-        });
+        return Err(ImportError::Malformed { file: file.to_path_buf(), msg: "the manifest lists no hops".into() });
     }
     let (file, opts) = (file.to_path_buf(), opts.clone());
     Ok(rows.into_iter().map(move |(line, row)| {
-        let id = row
-            .as_ref()
-            .ok()
-            .and_then(|r| r.get("id"))
-            .map(|s| s.trim())
-            .filter(|s| !s.is_empty());
+        let id = row.as_ref().ok().and_then(|r| r.get("id")).map(|s| s.trim()).filter(|s| !s.is_empty());
         let origin = match id {
             Some(id) => format!("{}, line {line} ({id})", file.display()),
             None => format!("{}, line {line}", file.display()),
         };
-        Ok(
-            match row.and_then(|r| candidate_from_row(&r, &base, &opts)) {
-                Ok(mut c) => {
-                    c.origin = origin;
-                    c.record.provenance.source_file = file_name(&file);
-                    c.record.provenance.source_sha256 = sha.clone();
-                    c.record.provenance.importer = "generic-manifest".into();
-                    Ok(c)
-                }
-                Err(reason) => Err(Rejection { origin, reason }),
-            },
-        )
+        Ok(match row.and_then(|r| candidate_from_row(&r, &base, &opts)) {
+            Ok(mut c) => {
+                c.origin = origin;
+                c.record.provenance.source_file = file_name(&file);
+                c.record.provenance.source_sha256 = sha.clone();
+                c.record.provenance.importer = "generic-manifest".into();
+                Ok(c)
+            }
+            Err(reason) => Err(Rejection { origin, reason }),
+        })
     }))
 }

@@ -18,28 +18,17 @@ struct LineOwned {
 /// lattice rebuilt. The host must match the record's content address.
 pub fn candidate_from_jsonl_line(line: &str, origin: String) -> Result<Candidate, String> {
     let value = parse_json_exact(line).map_err(|e| format!("malformed JSON: {e}"))?;
-    let v: LineOwned =
-        serde_json::from_value(value).map_err(|e| format!("malformed record: {e}"))?;
-    let lattice =
-        Lattice::new(*v.host.lattice.matrix()).map_err(|e| format!("field host.lattice: {e}"))?;
-    let host = Structure::new(lattice, v.host.species, v.host.frac)
-        .map_err(|e| format!("field host: {e}"))?;
+    let v: LineOwned = serde_json::from_value(value).map_err(|e| format!("malformed record: {e}"))?;
+    let lattice = Lattice::new(*v.host.lattice.matrix()).map_err(|e| format!("field host.lattice: {e}"))?;
+    let host = Structure::new(lattice, v.host.species, v.host.frac).map_err(|e| format!("field host: {e}"))?;
     let sid = StructureId::of(&host);
     if sid != v.record.host {
         return Err(format!("field host: the structure's content address {sid} differs from the record's host id {}", v.record.host));
     }
     if v.record.host_natoms as usize != host.len() {
-        return Err(format!(
-            "field host_natoms: {} but the host has {} atoms",
-            v.record.host_natoms,
-            host.len()
-        ));
+        return Err(format!("field host_natoms: {} but the host has {} atoms", v.record.host_natoms, host.len()));
     }
-    Ok(Candidate {
-        record: v.record,
-        host,
-        origin,
-    })
+    Ok(Candidate { record: v.record, host, origin })
 }
 
 /// Read a JSON-lines export (see [`export_jsonl`]) into candidates and per-line rejections,
@@ -61,16 +50,8 @@ pub fn read_jsonl(file: &Path) -> Result<(Vec<Candidate>, Vec<Rejection>), Impor
 /// with [`ImportError::Malformed`] for text that is not UTF-8 (naming the line) and for a
 /// file without records.
 pub fn stream_jsonl(file: &Path) -> Result<JsonlStream, ImportError> {
-    let f = std::fs::File::open(file).map_err(|e| ImportError::Malformed {
-        file: file.to_path_buf(),
-        msg: format!("cannot read: {e}"),
-    })?;
-    Ok(JsonlStream {
-        file: file.to_path_buf(),
-        lines: crate::input::Lines::new(std::io::BufReader::with_capacity(1 << 20, f)),
-        any: false,
-        finished: false,
-    })
+    let f = std::fs::File::open(file).map_err(|e| ImportError::Malformed { file: file.to_path_buf(), msg: format!("cannot read: {e}") })?;
+    Ok(JsonlStream { file: file.to_path_buf(), lines: crate::input::Lines::new(std::io::BufReader::with_capacity(1 << 20, f)), any: false, finished: false })
 }
 
 /// The candidates of a JSON-lines export, read line by line ([`stream_jsonl`]).
@@ -92,18 +73,12 @@ impl Iterator for JsonlStream {
             let line = match self.lines.next_line() {
                 Err(msg) => {
                     self.finished = true;
-                    return Some(Err(ImportError::Malformed {
-                        file: self.file.clone(),
-                        msg,
-                    }));
+                    return Some(Err(ImportError::Malformed { file: self.file.clone(), msg }));
                 }
                 Ok(None) => {
                     self.finished = true;
                     if !self.any {
-                        return Some(Err(ImportError::Malformed {
-                            file: self.file.clone(),
-                            msg: "no records (empty file)".into(),
-                        }));
+                        return Some(Err(ImportError::Malformed { file: self.file.clone(), msg: "no records (empty file)".into() }));
                     }
                     return None;
                 }
@@ -114,18 +89,14 @@ impl Iterator for JsonlStream {
             }
             self.any = true;
             let k = self.lines.line();
-            let id = parse_json_exact(&line).ok().and_then(|v| {
-                v.get("record")
-                    .and_then(|r| r.get("id"))
-                    .and_then(|i| i.as_str())
-                    .map(str::to_string)
-            });
+            let id = parse_json_exact(&line)
+                .ok()
+                .and_then(|v| v.get("record").and_then(|r| r.get("id")).and_then(|i| i.as_str()).map(str::to_string));
             let origin = match id {
                 Some(id) => format!("{}, line {k} ({id})", self.file.display()),
                 None => format!("{}, line {k}", self.file.display()),
             };
-            return Some(Ok(candidate_from_jsonl_line(&line, origin.clone())
-                .map_err(|reason| Rejection { origin, reason })));
+            return Some(Ok(candidate_from_jsonl_line(&line, origin.clone()).map_err(|reason| Rejection { origin, reason })));
         }
     }
 }

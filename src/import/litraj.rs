@@ -33,11 +33,11 @@
 //! The source record id is `<material_id>_<edge_id>` (just `<edge_id>` when there is no material
 //! id); `material_id` becomes the record's `sys_name` and a numeric `edge_id` is kept in `extra`.
 
+pub use crate::structure::extxyz::parse_info_line;
 use super::{finish_record, Candidate, ImportError, ReadItem, Rejection};
 use crate::element::Element;
 use crate::input::quote;
 use crate::record::{record_id, Fidelity, HopRecord, Material, Method, Provenance, StructureId};
-pub use crate::structure::extxyz::parse_info_line;
 use crate::structure::{self, Lattice, Structure, Vec3};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -77,32 +77,18 @@ pub struct LitrajOptions {
 impl LitrajOptions {
     /// Options for nebBVSE122k: dataset `litraj-nebBVSE122k`, fidelity bvse.
     pub fn neb_bvse() -> Self {
-        LitrajOptions {
-            dataset: DATASET_BVSE.into(),
-            fidelity: Fidelity::Bvse,
-            trajectory: true,
-            dataset_version: "LiTraj".into(),
-        }
+        LitrajOptions { dataset: DATASET_BVSE.into(), fidelity: Fidelity::Bvse, trajectory: true, dataset_version: "LiTraj".into() }
     }
 
     /// Options for nebDFT2k: dataset `litraj-nebDFT2k`, fidelity dft.
     pub fn neb_dft() -> Self {
-        LitrajOptions {
-            dataset: DATASET_DFT.into(),
-            fidelity: Fidelity::Dft,
-            trajectory: true,
-            dataset_version: "LiTraj".into(),
-        }
+        LitrajOptions { dataset: DATASET_DFT.into(), fidelity: Fidelity::Dft, trajectory: true, dataset_version: "LiTraj".into() }
     }
 
     /// Options for a fidelity with its default dataset name (`litraj-nebDFT2k` for dft,
     /// `litraj-nebBVSE122k` otherwise, the fidelity set as given).
     pub fn for_fidelity(fidelity: Fidelity) -> Self {
-        let mut o = if fidelity == Fidelity::Dft {
-            Self::neb_dft()
-        } else {
-            Self::neb_bvse()
-        };
+        let mut o = if fidelity == Fidelity::Dft { Self::neb_dft() } else { Self::neb_bvse() };
         o.fidelity = fidelity;
         o
     }
@@ -114,18 +100,14 @@ impl Default for LitrajOptions {
     }
 }
 
+
 /// Look up an info key, case-insensitively.
 fn info_get<'a>(info: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    info.iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(key))
-        .map(|(_, v)| v.as_str())
+    info.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v.as_str())
 }
 
 fn info_first<'a>(info: &'a [(String, String)], keys: &[&str]) -> Option<&'a str> {
-    keys.iter()
-        .find_map(|k| info_get(info, k))
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
+    keys.iter().find_map(|k| info_get(info, k)).map(str::trim).filter(|v| !v.is_empty())
 }
 
 /// The key/value pairs of an info line, in order.
@@ -157,22 +139,13 @@ struct RawFrame {
 fn property_columns(props: &str) -> Result<(usize, bool, usize, usize), String> {
     let parts: Vec<&str> = props.split(':').collect();
     if !parts.len().is_multiple_of(3) {
-        return Err(format!(
-            "Properties {} is not a list of name:type:count triples",
-            quote(props)
-        ));
+        return Err(format!("Properties {} is not a list of name:type:count triples", quote(props)));
     }
     let mut col: usize = 0;
     let mut species = None;
     let mut pos = None;
     for t in parts.chunks(3) {
-        let n: usize = t[2].parse().map_err(|_| {
-            format!(
-                "Properties {}: column count {} is not an integer",
-                quote(props),
-                quote(t[2])
-            )
-        })?;
+        let n: usize = t[2].parse().map_err(|_| format!("Properties {}: column count {} is not an integer", quote(props), quote(t[2])))?;
         let name = t[0].to_ascii_lowercase();
         let ty = t[1].to_ascii_uppercase();
         if (name == "species" || name == "symbols" || name == "element") && ty == "S" && n == 1 {
@@ -185,117 +158,68 @@ fn property_columns(props: &str) -> Result<(usize, bool, usize, usize), String> 
         col = col
             .checked_add(n)
             .filter(|&c| c <= MAX_PROPERTY_COLUMNS)
-            .ok_or_else(|| {
-                format!(
-                    "Properties {}: more than {MAX_PROPERTY_COLUMNS} columns",
-                    quote(props)
-                )
-            })?;
+            .ok_or_else(|| format!("Properties {}: more than {MAX_PROPERTY_COLUMNS} columns", quote(props)))?;
     }
-    let (sc, by_z) =
-        species.ok_or_else(|| format!("Properties {} has no species:S:1 column", quote(props)))?;
+    let (sc, by_z) = species.ok_or_else(|| format!("Properties {} has no species:S:1 column", quote(props)))?;
     let pc = pos.ok_or_else(|| format!("Properties {} has no pos:R:3 column", quote(props)))?;
     Ok((sc, by_z, pc, col))
 }
 
 fn parse_lattice(v: &str) -> Result<Lattice, String> {
-    let cleaned: String = v
-        .chars()
-        .map(|c| {
-            if c == '[' || c == ']' || c == ',' {
-                ' '
-            } else {
-                c
-            }
-        })
-        .collect();
+    let cleaned: String = v.chars().map(|c| if c == '[' || c == ']' || c == ',' { ' ' } else { c }).collect();
     let nums: Vec<&str> = cleaned.split_whitespace().collect();
     if nums.len() != 9 {
         return Err(format!("Lattice has {} numbers, expected 9", nums.len()));
     }
     let mut m = [[0.0; 3]; 3];
     for (k, t) in nums.iter().enumerate() {
-        m[k / 3][k % 3] = t
-            .parse::<f64>()
-            .ok()
-            .filter(|x| x.is_finite())
-            .ok_or_else(|| format!("Lattice entry {} is not a number", quote(t)))?;
+        m[k / 3][k % 3] = t.parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| format!("Lattice entry {} is not a number", quote(t)))?;
     }
     Lattice::new(m).map_err(|e| format!("Lattice: {e}"))
 }
 
 /// Parse the body of one frame (info line and atom lines); errors name the line.
-fn parse_frame(
-    number: usize,
-    line: usize,
-    info_line: &str,
-    atoms: &[String],
-) -> (Option<Info>, Result<Frame, String>) {
+fn parse_frame(number: usize, line: usize, info_line: &str, atoms: &[String]) -> (Option<Info>, Result<Frame, String>) {
     let info_ln = line + 1;
     let info = match parse_info_line(info_line) {
         Ok(i) => i,
         Err(e) => return (None, Err(format!("line {info_ln}: info line: {e}"))),
     };
     let res = (|| {
-        let lat = info_get(&info, "Lattice")
-            .ok_or_else(|| format!("line {info_ln}: missing Lattice in the info line"))?;
+        let lat = info_get(&info, "Lattice").ok_or_else(|| format!("line {info_ln}: missing Lattice in the info line"))?;
         let lattice = parse_lattice(lat).map_err(|e| format!("line {info_ln}: {e}"))?;
         let props = info_get(&info, "Properties").unwrap_or("species:S:1:pos:R:3");
-        let (sc, by_z, pc, ncols) =
-            property_columns(props).map_err(|e| format!("line {info_ln}: {e}"))?;
+        let (sc, by_z, pc, ncols) = property_columns(props).map_err(|e| format!("line {info_ln}: {e}"))?;
         let mut species = Vec::with_capacity(atoms.len());
         let mut cart = Vec::with_capacity(atoms.len());
         for (k, a) in atoms.iter().enumerate() {
             let ln = line + 2 + k;
             let toks: Vec<&str> = a.split_whitespace().collect();
             if toks.len() < ncols {
-                return Err(format!(
-                    "line {ln}: expected {ncols} columns (Properties={}), found {}",
-                    quote(props),
-                    toks.len()
-                ));
+                return Err(format!("line {ln}: expected {ncols} columns (Properties={}), found {}", quote(props), toks.len()));
             }
             let sym = toks[sc];
-            let e =
-                if sym == "X" {
+            let e = if sym == "X" {
+                None
+            } else if by_z {
+                let z: u8 = sym.parse().map_err(|_| format!("line {ln}: atomic number {} is not an integer", quote(sym)))?;
+                if z == 0 {
                     None
-                } else if by_z {
-                    let z: u8 = sym.parse().map_err(|_| {
-                        format!("line {ln}: atomic number {} is not an integer", quote(sym))
-                    })?;
-                    if z == 0 {
-                        None
-                    } else {
-                        Some(Element::from_z(z).map_err(|_| {
-                            format!("unknown element Z={} at line {ln}", quote(sym))
-                        })?)
-                    }
                 } else {
-                    Some(
-                        Element::from_symbol(sym)
-                            .map_err(|_| format!("unknown element {} at line {ln}", quote(sym)))?,
-                    )
-                };
+                    Some(Element::from_z(z).map_err(|_| format!("unknown element Z={} at line {ln}", quote(sym)))?)
+                }
+            } else {
+                Some(Element::from_symbol(sym).map_err(|_| format!("unknown element {} at line {ln}", quote(sym)))?)
+            };
             let mut p = [0.0; 3];
             for d in 0..3 {
                 let t = toks[pc + d];
-                p[d] = t
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|x| x.is_finite())
-                    .ok_or_else(|| format!("line {ln}: coordinate {} is not a number", quote(t)))?;
+                p[d] = t.parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| format!("line {ln}: coordinate {} is not a number", quote(t)))?;
             }
             species.push(e);
             cart.push(p);
         }
-        Ok(Frame {
-            number,
-            line,
-            info: info.clone(),
-            lattice,
-            species,
-            cart,
-        })
+        Ok(Frame { number, line, info: info.clone(), lattice, species, cart })
     })();
     (Some(info), res)
 }
@@ -309,17 +233,12 @@ fn group_key(info: &[(String, String)]) -> Option<(String, String)> {
 /// The sha256 of a file's bytes, hex, read in pieces.
 pub fn file_sha256(file: &Path) -> Result<String, ImportError> {
     use std::io::Read;
-    let malformed = |msg: String| ImportError::Malformed {
-        file: file.to_path_buf(),
-        msg,
-    };
+    let malformed = |msg: String| ImportError::Malformed { file: file.to_path_buf(), msg };
     let mut f = std::fs::File::open(file).map_err(|e| malformed(format!("cannot read: {e}")))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = f
-            .read(&mut buf)
-            .map_err(|e| malformed(format!("read error: {e}")))?;
+        let n = f.read(&mut buf).map_err(|e| malformed(format!("read error: {e}")))?;
         if n == 0 {
             break;
         }
@@ -343,10 +262,7 @@ struct FrameReader {
 
 impl FrameReader {
     fn open(file: &Path) -> Result<FrameReader, ImportError> {
-        let f = std::fs::File::open(file).map_err(|e| ImportError::Malformed {
-            file: file.to_path_buf(),
-            msg: format!("cannot read: {e}"),
-        })?;
+        let f = std::fs::File::open(file).map_err(|e| ImportError::Malformed { file: file.to_path_buf(), msg: format!("cannot read: {e}") })?;
         Ok(FrameReader {
             file: file.to_path_buf(),
             lines: crate::input::Lines::new(std::io::BufReader::with_capacity(1 << 20, f)),
@@ -357,19 +273,11 @@ impl FrameReader {
     }
 
     fn malformed(&self, msg: String) -> ImportError {
-        ImportError::Malformed {
-            file: self.file.clone(),
-            msg,
-        }
+        ImportError::Malformed { file: self.file.clone(), msg }
     }
 
     fn next_line(&mut self) -> Result<Option<String>, ImportError> {
-        self.lines
-            .next_line()
-            .map_err(|msg| ImportError::Malformed {
-                file: self.file.clone(),
-                msg,
-            })
+        self.lines.next_line().map_err(|msg| ImportError::Malformed { file: self.file.clone(), msg })
     }
 
     fn read_frame(&mut self) -> Result<Option<RawFrame>, ImportError> {
@@ -390,23 +298,13 @@ impl FrameReader {
                 } else {
                     String::new()
                 };
-                return Err(self.malformed(format!(
-                    "line {count_ln}: expected the atom count of frame {number}, found {}{hint}",
-                    quote(count_line.trim())
-                )));
+                return Err(self.malformed(format!("line {count_ln}: expected the atom count of frame {number}, found {}{hint}", quote(count_line.trim()))));
             }
         };
         if natoms == 0 {
-            return Err(self.malformed(format!(
-                "line {count_ln}: frame {number} has an atom count of 0"
-            )));
+            return Err(self.malformed(format!("line {count_ln}: frame {number} has an atom count of 0")));
         }
-        let info_line = self.next_line()?.ok_or_else(|| {
-            self.malformed(format!(
-                "line {}: file ends before the info line of frame {number}",
-                count_ln + 1
-            ))
-        })?;
+        let info_line = self.next_line()?.ok_or_else(|| self.malformed(format!("line {}: file ends before the info line of frame {number}", count_ln + 1)))?;
         let mut atoms = Vec::with_capacity(crate::input::capacity_for(natoms));
         for k in 0..natoms {
             match self.next_line()? {
@@ -428,12 +326,7 @@ impl FrameReader {
         let (info, parsed) = parse_frame(number, count_ln, &info_line, &atoms);
         self.count = number;
         self.last_line = Some(count_ln);
-        Ok(Some(RawFrame {
-            number,
-            line: count_ln,
-            key: info.as_deref().and_then(group_key),
-            parsed,
-        }))
+        Ok(Some(RawFrame { number, line: count_ln, key: info.as_deref().and_then(group_key), parsed }))
     }
 }
 
@@ -474,28 +367,14 @@ fn parse_em(info: &[(String, String)]) -> Result<Option<f64>, String> {
 fn parse_ion(info: &[(String, String)]) -> Result<Option<Element>, String> {
     match info_first(info, &["ion", "mobile_ion"]) {
         None => Ok(None),
-        Some(v) => Element::from_symbol(v)
-            .map(Some)
-            .map_err(|_| format!("field ion: unknown element {}", quote(v))),
+        Some(v) => Element::from_symbol(v).map(Some).map_err(|_| format!("field ion: unknown element {}", quote(v))),
     }
 }
 
 /// Everything about a record that the info line says, with the derived fields left empty.
-fn base_record(
-    info: &[(String, String)],
-    opts: &LitrajOptions,
-    file: &Path,
-    sha: &str,
-    importer: &str,
-    imported_at: &str,
-) -> Result<HopRecord, String> {
-    let (mat, edge) =
-        group_key(info).ok_or("field edge_id: missing (no edge_id or id in the info line)")?;
-    let src_id = if mat.is_empty() {
-        edge.clone()
-    } else {
-        format!("{mat}_{edge}")
-    };
+fn base_record(info: &[(String, String)], opts: &LitrajOptions, file: &Path, sha: &str, importer: &str, imported_at: &str) -> Result<HopRecord, String> {
+    let (mat, edge) = group_key(info).ok_or("field edge_id: missing (no edge_id or id in the info line)")?;
+    let src_id = if mat.is_empty() { edge.clone() } else { format!("{mat}_{edge}") };
     let opt = |k: &str| info_first(info, &[k]).map(str::to_string);
     let mut extra = BTreeMap::new();
     if let Ok(x) = edge.parse::<f64>() {
@@ -516,13 +395,7 @@ fn base_record(
         images: vec![],
         em: f64::NAN,
         fidelity: opts.fidelity,
-        method: Method {
-            xc: opt("xc"),
-            code: opt("code"),
-            n_images: None,
-            climbing_image: None,
-            converged: None,
-        },
+        method: Method { xc: opt("xc"), code: opt("code"), n_images: None, climbing_image: None, converged: None },
         material: Material {
             formula: String::new(),
             composition: opt("composition"),
@@ -530,21 +403,14 @@ fn base_record(
             group: None,
             crystal_system: opt("crystal_system"),
             space_group: opt("space_group"),
-            sys_name: if mat.is_empty() {
-                opt("sys_name")
-            } else {
-                Some(mat.clone())
-            },
+            sys_name: if mat.is_empty() { opt("sys_name") } else { Some(mat.clone()) },
             path_label: opt("path"),
             state: None,
         },
         provenance: Provenance {
             dataset: opts.dataset.clone(),
             dataset_version: opts.dataset_version.clone(),
-            source_file: file
-                .file_name()
-                .map(|f| f.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+            source_file: file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
             source_sha256: sha.to_string(),
             source_record_id: src_id,
             citation: Some(CITATION.to_string()),
@@ -564,26 +430,15 @@ fn base_record(
 }
 
 /// The endpoints of a centroid frame: (initial index, final index, final fractional site).
-fn find_endpoints(
-    lat: &Lattice,
-    frac: &[Vec3],
-    species: &[Option<Element>],
-    x: Vec3,
-    ion: Option<Element>,
-) -> Result<(usize, usize, Vec3), String> {
+fn find_endpoints(lat: &Lattice, frac: &[Vec3], species: &[Option<Element>], x: Vec3, ion: Option<Element>) -> Result<(usize, usize, Vec3), String> {
     let mobile: Vec<Element> = match ion {
         Some(e) => vec![e],
-        None => MOBILE_IONS
-            .iter()
-            .map(|s| Element::from_symbol(s).expect("mobile ions are elements"))
-            .collect(),
+        None => MOBILE_IONS.iter().map(|s| Element::from_symbol(s).expect("mobile ions are elements")).collect(),
     };
     // (distance of the pair from X, priority of the element, i, j, final site)
     let mut best: Option<(f64, usize, usize, usize, Vec3)> = None;
     for (prio, e) in mobile.iter().enumerate() {
-        let idx: Vec<usize> = (0..frac.len())
-            .filter(|&i| species[i] == Some(*e))
-            .collect();
+        let idx: Vec<usize> = (0..frac.len()).filter(|&i| species[i] == Some(*e)).collect();
         // Minimum-image vectors from X to every atom of this element, sorted by length.
         let mut vs: Vec<(f64, usize, Vec3)> = idx
             .iter()
@@ -600,11 +455,7 @@ fn find_endpoints(
                 }
                 // The lower atom index is the initial site; the final site is the image
                 // of the other atom on the far side of X.
-                let (pa, pb) = if vs[a].1 < vs[b].1 {
-                    (&vs[a], &vs[b])
-                } else {
-                    (&vs[b], &vs[a])
-                };
+                let (pa, pb) = if vs[a].1 < vs[b].1 { (&vs[a], &vs[b]) } else { (&vs[b], &vs[a]) };
                 let (ia, ib) = (pa.1, pb.1);
                 let off = structure::norm(structure::add(pa.2, pb.2)) / 2.0;
                 if off > CENTROID_TOLERANCE {
@@ -620,9 +471,7 @@ fn find_endpoints(
                     let d = vs[a].0;
                     let better = match &best {
                         None => true,
-                        Some((bd, bp, ..)) => {
-                            d < bd - 1e-6 || ((d - bd).abs() <= 1e-6 && prio < *bp)
-                        }
+                        Some((bd, bp, ..)) => d < bd - 1e-6 || ((d - bd).abs() <= 1e-6 && prio < *bp),
                     };
                     if better {
                         best = Some((d, prio, ia, ib, fin));
@@ -645,10 +494,7 @@ fn find_endpoints(
 
 /// Every position of a frame within [`structure::MAX_COORDINATE`] cells of the origin.
 fn in_range(frac: &[Vec3], f: &Frame) -> Result<(), String> {
-    match frac.iter().position(|p| {
-        p.iter()
-            .any(|x| !x.is_finite() || x.abs() > structure::MAX_COORDINATE)
-    }) {
+    match frac.iter().position(|p| p.iter().any(|x| !x.is_finite() || x.abs() > structure::MAX_COORDINATE)) {
         None => Ok(()),
         Some(k) => Err(format!(
             "line {}: atom {} lies more than {:e} cells from the origin",
@@ -659,37 +505,22 @@ fn in_range(frac: &[Vec3], f: &Frame) -> Result<(), String> {
     }
 }
 
-fn candidate_from_centroid_frame(
-    f: &Frame,
-    opts: &LitrajOptions,
-    file: &Path,
-    sha: &str,
-    imported_at: &str,
-) -> Result<Candidate, String> {
+fn candidate_from_centroid_frame(f: &Frame, opts: &LitrajOptions, file: &Path, sha: &str, imported_at: &str) -> Result<Candidate, String> {
     let mut r = base_record(&f.info, opts, file, sha, "litraj-xyz", imported_at)?;
     r.em = parse_em(&f.info)?.ok_or("field em: missing (no em= in the info line)")?;
     let ion = parse_ion(&f.info)?;
-    let xs: Vec<usize> = (0..f.species.len())
-        .filter(|&i| f.species[i].is_none())
-        .collect();
+    let xs: Vec<usize> = (0..f.species.len()).filter(|&i| f.species[i].is_none()).collect();
     if xs.len() != 1 {
-        return Err(format!(
-            "expected exactly one centroid atom X, found {}",
-            xs.len()
-        ));
+        return Err(format!("expected exactly one centroid atom X, found {}", xs.len()));
     }
     let frac: Vec<Vec3> = f.cart.iter().map(|c| f.lattice.to_frac(*c)).collect();
     in_range(&frac, f)?;
     let x = frac[xs[0]];
     let (i, j, fin) = find_endpoints(&f.lattice, &frac, &f.species, x, ion)?;
-    let keep: Vec<usize> = (0..frac.len())
-        .filter(|&k| k != i && k != j && k != xs[0])
-        .collect();
+    let keep: Vec<usize> = (0..frac.len()).filter(|&k| k != i && k != j && k != xs[0]).collect();
     let host = Structure::new(
         f.lattice.clone(),
-        keep.iter()
-            .map(|&k| f.species[k].expect("X was removed"))
-            .collect(),
+        keep.iter().map(|&k| f.species[k].expect("X was removed")).collect(),
         keep.iter().map(|&k| frac[k]).collect(),
     )
     .map_err(|e| format!("frame {} at line {}: host: {e}", f.number, f.line))?;
@@ -697,50 +528,27 @@ fn candidate_from_centroid_frame(
     r.initial = frac[i];
     r.final_site = fin;
     finish_record(&mut r, &host);
-    Ok(Candidate {
-        record: r,
-        host,
-        origin: String::new(),
-    })
+    Ok(Candidate { record: r, host, origin: String::new() })
 }
 
 /// The candidate of a NEB trajectory (frames of the same atoms, initial to final): the atom
 /// that moves is the ion, its path unwrapped frame by frame gives the endpoints and images,
 /// the other atoms of the first frame the host.
-fn candidate_from_trajectory(
-    frames: &[&Frame],
-    opts: &LitrajOptions,
-    file: &Path,
-    sha: &str,
-    imported_at: &str,
-) -> Result<Candidate, String> {
+fn candidate_from_trajectory(frames: &[&Frame], opts: &LitrajOptions, file: &Path, sha: &str, imported_at: &str) -> Result<Candidate, String> {
     let first = frames[0];
-    let mut r = base_record(
-        &first.info,
-        opts,
-        file,
-        sha,
-        "litraj-xyz-trajectory",
-        imported_at,
-    )?;
+    let mut r = base_record(&first.info, opts, file, sha, "litraj-xyz-trajectory", imported_at)?;
     check_same_atoms(frames)?;
     r.em = trajectory_barrier(frames)?;
     let ion_given = parse_ion(&first.info)?;
     let lat = &first.lattice;
-    let fracs: Vec<Vec<Vec3>> = frames
-        .iter()
-        .map(|f| f.cart.iter().map(|c| f.lattice.to_frac(*c)).collect())
-        .collect();
+    let fracs: Vec<Vec<Vec3>> = frames.iter().map(|f| f.cart.iter().map(|c| f.lattice.to_frac(*c)).collect()).collect();
     for (fr, f) in fracs.iter().zip(frames) {
         in_range(fr, f)?;
     }
     let (ion, k) = moving_atom(frames, &fracs)?;
     if let Some(e) = ion_given {
         if e != ion {
-            return Err(format!(
-                "field ion: the info line names {e} but the atom that moves is {ion} (atom {})",
-                k + 1
-            ));
+            return Err(format!("field ion: the info line names {e} but the atom that moves is {ion} (atom {})", k + 1));
         }
     }
     // Unwrap the ion's path frame by frame.
@@ -750,14 +558,10 @@ fn candidate_from_trajectory(
         path.push(super::nearest_image(lat, prev, fr[k]));
     }
     let n = first.species.len();
-    let keep: Vec<usize> = (0..n)
-        .filter(|&j| j != k && first.species[j].is_some())
-        .collect();
+    let keep: Vec<usize> = (0..n).filter(|&j| j != k && first.species[j].is_some()).collect();
     let host = Structure::new(
         lat.clone(),
-        keep.iter()
-            .map(|&j| first.species[j].expect("X was removed"))
-            .collect(),
+        keep.iter().map(|&j| first.species[j].expect("X was removed")).collect(),
         keep.iter().map(|&j| fracs[0][j]).collect(),
     )
     .map_err(|e| format!("frame {} at line {}: host: {e}", first.number, first.line))?;
@@ -767,11 +571,7 @@ fn candidate_from_trajectory(
     r.images = path[1..path.len() - 1].to_vec();
     r.method.n_images = Some(r.images.len() as u32);
     finish_record(&mut r, &host);
-    Ok(Candidate {
-        record: r,
-        host,
-        origin: String::new(),
-    })
+    Ok(Candidate { record: r, host, origin: String::new() })
 }
 
 /// Every frame of a trajectory lists the same atoms in the same order as the first.
@@ -796,34 +596,18 @@ fn check_same_atoms(frames: &[&Frame]) -> Result<(), String> {
 /// per-frame `energy` less the first frame's.
 fn trajectory_barrier(frames: &[&Frame]) -> Result<f64, String> {
     for f in frames {
-        if let Some(x) =
-            parse_em(&f.info).map_err(|e| format!("frame {} (line {}): {e}", f.number, f.line))?
-        {
+        if let Some(x) = parse_em(&f.info).map_err(|e| format!("frame {} (line {}): {e}", f.number, f.line))? {
             return Ok(x);
         }
     }
     let mut es = Vec::with_capacity(frames.len());
     for f in frames {
         let v = info_get(&f.info, "energy").ok_or_else(|| {
-            format!(
-                "field em: missing (no em= in any frame and no energy= in frame {} at line {})",
-                f.number, f.line
-            )
+            format!("field em: missing (no em= in any frame and no energy= in frame {} at line {})", f.number, f.line)
         })?;
-        es.push(
-            v.trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|x| x.is_finite())
-                .ok_or_else(|| {
-                    format!(
-                        "field energy: not a finite number ({}) in frame {} at line {}",
-                        quote(v),
-                        f.number,
-                        f.line
-                    )
-                })?,
-        );
+        es.push(v.trim().parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| {
+            format!("field energy: not a finite number ({}) in frame {} at line {}", quote(v), f.number, f.line)
+        })?);
     }
     Ok(es.iter().cloned().fold(f64::NEG_INFINITY, f64::max) - es[0])
 }
@@ -838,17 +622,10 @@ fn moving_atom(frames: &[&Frame], fracs: &[Vec<Vec3>]) -> Result<(Element, usize
     let n = first.species.len();
     let mut disp: Vec<(f64, usize)> = (0..n)
         .filter(|&k| first.species[k].is_some())
-        .map(|k| {
-            (
-                lat.min_image_distance(fracs[0][k], fracs[fracs.len() - 1][k]),
-                k,
-            )
-        })
+        .map(|k| (lat.min_image_distance(fracs[0][k], fracs[fracs.len() - 1][k]), k))
         .collect();
     disp.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let (dmax, k) = *disp
-        .first()
-        .ok_or("trajectory frames have no atoms besides X")?;
+    let (dmax, k) = *disp.first().ok_or("trajectory frames have no atoms besides X")?;
     if dmax < MIN_TRAJECTORY_HOP {
         return Err(format!(
             "no atom moves by more than {MIN_TRAJECTORY_HOP} A between frame {} and frame {}",
@@ -885,10 +662,7 @@ fn key_label(key: &Option<(String, String)>) -> String {
 /// A file whose frames cannot be delimited (an atom count that does not match the atom lines)
 /// or in which no frame can be parsed is [`ImportError::Malformed`], naming the line. When only
 /// some frames are bad, each bad frame (or the trajectory it belongs to) is a [`Rejection`].
-pub fn read_xyz_file(
-    file: &Path,
-    opts: &LitrajOptions,
-) -> Result<(Vec<Candidate>, Vec<Rejection>), ImportError> {
+pub fn read_xyz_file(file: &Path, opts: &LitrajOptions) -> Result<(Vec<Candidate>, Vec<Rejection>), ImportError> {
     let mut cands = Vec::new();
     let mut rej = Vec::new();
     for item in stream_xyz_file(file, opts)? {
@@ -956,9 +730,7 @@ impl XyzStream {
 
     /// The next group of frames: one frame, or a trajectory's consecutive frames.
     fn next_group(&mut self) -> Result<Option<Vec<RawFrame>>, ImportError> {
-        let Some(first) = self.next_frame()? else {
-            return Ok(None);
-        };
+        let Some(first) = self.next_frame()? else { return Ok(None) };
         let mut group = vec![first];
         if self.opts.trajectory && group[0].key.is_some() {
             while let Some(f) = self.next_frame()? {
@@ -977,24 +749,11 @@ impl XyzStream {
         let (a, b) = (&g[0], &g[g.len() - 1]);
         let fname = self.file.display();
         let origin = if g.len() == 1 {
-            format!(
-                "{fname}, frame {} (line {}{})",
-                a.number,
-                a.line,
-                key_label(&a.key)
-            )
+            format!("{fname}, frame {} (line {}{})", a.number, a.line, key_label(&a.key))
         } else {
-            format!(
-                "{fname}, frames {}-{} (lines {}-{}{})",
-                a.number,
-                b.number,
-                a.line,
-                b.line,
-                key_label(&a.key)
-            )
+            format!("{fname}, frames {}-{} (lines {}-{}{})", a.number, b.number, a.line, b.line, key_label(&a.key))
         };
-        let repeated =
-            !self.opts.trajectory && a.key.is_some() && self.prev_key.as_ref() == Some(&a.key);
+        let repeated = !self.opts.trajectory && a.key.is_some() && self.prev_key.as_ref() == Some(&a.key);
         self.prev_key = Some(a.key.clone());
         if repeated {
             return Err(Rejection {
@@ -1010,18 +769,9 @@ impl XyzStream {
                 Err(format!("frame {}: {e}", bad.number))
             }
         } else {
-            let fr: Vec<&Frame> = g
-                .iter()
-                .map(|f| f.parsed.as_ref().expect("checked"))
-                .collect();
+            let fr: Vec<&Frame> = g.iter().map(|f| f.parsed.as_ref().expect("checked")).collect();
             if fr.len() == 1 {
-                candidate_from_centroid_frame(
-                    fr[0],
-                    &self.opts,
-                    &self.file,
-                    &self.sha,
-                    &self.imported_at,
-                )
+                candidate_from_centroid_frame(fr[0], &self.opts, &self.file, &self.sha, &self.imported_at)
             } else {
                 candidate_from_trajectory(&fr, &self.opts, &self.file, &self.sha, &self.imported_at)
             }
@@ -1049,21 +799,11 @@ impl Iterator for XyzStream {
                 self.finished = true;
                 let n = self.frames.count;
                 if n == 0 {
-                    return Some(Err(ImportError::Malformed {
-                        file: self.file.clone(),
-                        msg: "no frames: the file is empty".into(),
-                    }));
+                    return Some(Err(ImportError::Malformed { file: self.file.clone(), msg: "no frames: the file is empty".into() }));
                 }
                 if !self.any_parsed {
-                    let more = if n > 5 {
-                        format!(" (and {} more frames)", n - 5)
-                    } else {
-                        String::new()
-                    };
-                    return Some(Err(ImportError::Malformed {
-                        file: self.file.clone(),
-                        msg: format!("{}{more}", self.first_errors.join("; ")),
-                    }));
+                    let more = if n > 5 { format!(" (and {} more frames)", n - 5) } else { String::new() };
+                    return Some(Err(ImportError::Malformed { file: self.file.clone(), msg: format!("{}{more}", self.first_errors.join("; ")) }));
                 }
                 None
             }
@@ -1093,14 +833,8 @@ mod tests {
 
     #[test]
     fn properties() {
-        assert_eq!(
-            property_columns("species:S:1:pos:R:3").unwrap(),
-            (0, false, 1, 4)
-        );
-        assert_eq!(
-            property_columns("pos:R:3:species:S:1:forces:R:3").unwrap(),
-            (3, false, 0, 7)
-        );
+        assert_eq!(property_columns("species:S:1:pos:R:3").unwrap(), (0, false, 1, 4));
+        assert_eq!(property_columns("pos:R:3:species:S:1:forces:R:3").unwrap(), (3, false, 0, 7));
         assert!(property_columns("species:S:1").is_err());
     }
 }

@@ -78,32 +78,16 @@ impl Rejection {
     /// origin without `, ` (e.g. `a.cif -> b.cif`) is all record.
     pub fn parts(&self) -> RejectionParts {
         let starts = ["record ", "line ", "frame ", "frames "];
-        let at = self
-            .origin
-            .match_indices(", ")
-            .map(|(i, _)| i)
-            .find(|&i| starts.iter().any(|s| self.origin[i + 2..].starts_with(s)));
+        let at = self.origin.match_indices(", ").map(|(i, _)| i).find(|&i| starts.iter().any(|s| self.origin[i + 2..].starts_with(s)));
         let (file, record) = match at {
-            Some(at) => (
-                self.origin[..at].to_string(),
-                self.origin[at + 2..].to_string(),
-            ),
+            Some(at) => (self.origin[..at].to_string(), self.origin[at + 2..].to_string()),
             None => (String::new(), self.origin.clone()),
         };
-        let (field, message) = match self
-            .reason
-            .strip_prefix("field ")
-            .and_then(|r| r.split_once(": "))
-        {
+        let (field, message) = match self.reason.strip_prefix("field ").and_then(|r| r.split_once(": ")) {
             Some((f, m)) if !f.is_empty() && !f.contains(' ') => (f.to_string(), m.to_string()),
             _ => (String::new(), self.reason.clone()),
         };
-        RejectionParts {
-            file,
-            record,
-            field,
-            message,
-        }
+        RejectionParts { file, record, field, message }
     }
 }
 
@@ -118,16 +102,9 @@ impl std::fmt::Display for Rejection {
 pub const MAX_LISTED_REJECTIONS: usize = 20;
 
 fn list_rejections(rej: &[Rejection]) -> String {
-    let mut out: Vec<String> = rej
-        .iter()
-        .take(MAX_LISTED_REJECTIONS)
-        .map(|r| format!("  - {r}"))
-        .collect();
+    let mut out: Vec<String> = rej.iter().take(MAX_LISTED_REJECTIONS).map(|r| format!("  - {r}")).collect();
     if rej.len() > MAX_LISTED_REJECTIONS {
-        out.push(format!(
-            "  ... and {} more",
-            rej.len() - MAX_LISTED_REJECTIONS
-        ));
+        out.push(format!("  ... and {} more", rej.len() - MAX_LISTED_REJECTIONS));
     }
     out.join("\n")
 }
@@ -181,13 +158,11 @@ pub enum ImportError {
 /// sha256 of a file's bytes, hex, plus the bytes.
 pub fn read_with_sha(path: &Path) -> Result<(Vec<u8>, String), ImportError> {
     use sha2::{Digest, Sha256};
-    let bytes = std::fs::read(path).map_err(|e| ImportError::Malformed {
-        file: path.to_path_buf(),
-        msg: format!("cannot read: {e}"),
-    })?;
+    let bytes = std::fs::read(path).map_err(|e| ImportError::Malformed { file: path.to_path_buf(), msg: format!("cannot read: {e}") })?;
     let sha = hex::encode(Sha256::digest(&bytes));
     Ok((bytes, sha))
 }
+
 
 /// Fill in the derived fields of a record from its host: host id, atom count, elements, volume.
 pub fn finish_record(r: &mut HopRecord, host: &Structure) {
@@ -211,21 +186,9 @@ pub const ENDPOINT_TOLERANCE: f64 = 0.1;
 /// builds them: the hop from [`hop_from_endpoints`] (the ion inferred when `ion` is `None`),
 /// the derived fields from [`finish_record`]. The record has id `id`, no barrier (`em` 0, dft
 /// fidelity) and no metadata: a transient record for screening, never committed as is.
-pub fn record_from_endpoints(
-    id: &str,
-    initial: &Structure,
-    final_: &Structure,
-    ion: Option<Element>,
-) -> Result<(HopRecord, Structure), String> {
+pub fn record_from_endpoints(id: &str, initial: &Structure, final_: &Structure, ion: Option<Element>) -> Result<(HopRecord, Structure), String> {
     let hop = hop_from_endpoints(initial, final_, ion, ENDPOINT_TOLERANCE)?;
-    let mut r = HopRecord::new(
-        id,
-        hop.ion,
-        hop.initial,
-        hop.final_site,
-        0.0,
-        crate::record::Fidelity::Dft,
-    );
+    let mut r = HopRecord::new(id, hop.ion, hop.initial, hop.final_site, 0.0, crate::record::Fidelity::Dft);
     finish_record(&mut r, &hop.host);
     Ok((r, hop.host))
 }
@@ -262,32 +225,21 @@ pub fn validate(c: &Candidate, strict: bool) -> Result<Vec<String>, String> {
         return Err(format!("field em: negative barrier {} eV", r.em));
     }
     if r.em > MAX_PLAUSIBLE_EM {
-        return Err(format!(
-            "field em: barrier {} eV is implausible (> {MAX_PLAUSIBLE_EM} eV)",
-            r.em
-        ));
+        return Err(format!("field em: barrier {} eV is implausible (> {MAX_PLAUSIBLE_EM} eV)", r.em));
     }
     if c.host.is_empty() {
         return Err("host structure has no atoms besides the mobile ion".into());
     }
     let images = r.images.iter().map(|&p| ("image", p));
-    for (what, site) in [("initial", r.initial), ("final", r.final_site)]
-        .into_iter()
-        .chain(images)
-    {
-        if let Some(x) = site
-            .iter()
-            .find(|x| !x.is_finite() || x.abs() > structure::MAX_COORDINATE)
-        {
+    for (what, site) in [("initial", r.initial), ("final", r.final_site)].into_iter().chain(images) {
+        if let Some(x) = site.iter().find(|x| !x.is_finite() || x.abs() > structure::MAX_COORDINATE) {
             return Err(format!("field {what} site: fractional coordinate {x} is not a finite number of at most {:e} cells", structure::MAX_COORDINATE));
         }
     }
     let lat = &c.host.lattice;
     let hop = r.compute_hop_length(&c.host);
     if hop < OVERLAP_DISTANCE {
-        return Err(format!(
-            "initial and final sites coincide (hop length {hop:.3} A)"
-        ));
+        return Err(format!("initial and final sites coincide (hop length {hop:.3} A)"));
     }
     let mut flags = Vec::new();
     // Host overlaps.
@@ -304,30 +256,19 @@ pub fn validate(c: &Candidate, strict: bool) -> Result<Vec<String>, String> {
     }
     // Endpoints and the straight band against the host.
     let loc = structure::neighbors::PointLocator::new(&c.host, 3.0);
-    let near = |f: Vec3| {
-        loc.nearest(lat.to_cart(f))
-            .map(|n| n.distance)
-            .unwrap_or(f64::INFINITY)
-    };
+    let near = |f: Vec3| loc.nearest(lat.to_cart(f)).map(|n| n.distance).unwrap_or(f64::INFINITY);
     if near(r.initial).min(near(r.final_site)) < OVERLAP_DISTANCE {
         flags.push("endpoint-near-host-atom".to_string());
     }
     let mut min_band = f64::INFINITY;
     for k in 1..20 {
-        min_band = min_band.min(near(structure::lerp(
-            r.initial,
-            r.final_site,
-            k as f64 / 20.0,
-        )));
+        min_band = min_band.min(near(structure::lerp(r.initial, r.final_site, k as f64 / 20.0)));
     }
     if min_band < OVERLAP_DISTANCE {
         flags.push("band-near-host-atom".to_string());
     }
     if strict && !flags.is_empty() {
-        return Err(format!(
-            "strict mode: data-quality flags {}",
-            flags.join(", ")
-        ));
+        return Err(format!("strict mode: data-quality flags {}", flags.join(", ")));
     }
     Ok(flags)
 }
@@ -348,10 +289,8 @@ pub fn same_hop(a: &HopRecord, ha: &Structure, b: &HopRecord, hb: &Structure, to
     let d = |x: Vec3, y: Vec3| lat.min_image_distance(x, y);
     let hop_a = lat.to_cart(structure::sub(a.final_site, a.initial));
     let hop_b = lat.to_cart(structure::sub(b.final_site, b.initial));
-    let forward =
-        d(a.initial, b.initial) < tol && structure::norm(structure::sub(hop_a, hop_b)) < tol;
-    let backward =
-        d(a.initial, b.final_site) < tol && structure::norm(structure::add(hop_a, hop_b)) < tol;
+    let forward = d(a.initial, b.initial) < tol && structure::norm(structure::sub(hop_a, hop_b)) < tol;
+    let backward = d(a.initial, b.final_site) < tol && structure::norm(structure::add(hop_a, hop_b)) < tol;
     if !(forward || backward) {
         return false;
     }
@@ -374,16 +313,10 @@ pub fn same_sites(a: &Structure, b: &Structure, tol: f64) -> bool {
     if ca != cb {
         return false;
     }
-    let shifted = Structure {
-        lattice: a.lattice.clone(),
-        species: b.species.clone(),
-        frac: b.frac.clone(),
-    };
+    let shifted = Structure { lattice: a.lattice.clone(), species: b.species.clone(), frac: b.frac.clone() };
     let loc = structure::neighbors::PointLocator::new(&shifted, tol.max(0.5));
     a.frac.iter().zip(&a.species).all(|(f, e)| {
-        loc.within(a.lattice.to_cart(*f), tol)
-            .iter()
-            .any(|n| shifted.species[n.index] == *e)
+        loc.within(a.lattice.to_cart(*f), tol).iter().any(|n| shifted.species[n.index] == *e)
     })
 }
 
@@ -399,10 +332,7 @@ pub fn commit(
     opts: &ImportOptions,
     summary: &str,
 ) -> Result<ImportReport, ImportError> {
-    let items = read_errors
-        .into_iter()
-        .map(|r| Ok(Err(r)))
-        .chain(candidates.into_iter().map(|c| Ok(Ok(c))));
+    let items = read_errors.into_iter().map(|r| Ok(Err(r))).chain(candidates.into_iter().map(|c| Ok(Ok(c))));
     commit_stream(store, items, opts, summary)
 }
 
@@ -452,11 +382,7 @@ pub fn commit_stream(
     opts: &ImportOptions,
     summary: &str,
 ) -> Result<ImportReport, ImportError> {
-    let per_batch = if opts.batch_records == 0 {
-        DEFAULT_BATCH_RECORDS
-    } else {
-        opts.batch_records
-    };
+    let per_batch = if opts.batch_records == 0 { DEFAULT_BATCH_RECORDS } else { opts.batch_records };
     let mut report = ImportReport::default();
     let mut rejected: Vec<Rejection> = Vec::new();
     let mut seen_ids: HashMap<String, String> = HashMap::new();
@@ -476,22 +402,13 @@ pub fn commit_stream(
             Err(r) => rejected.push(r),
             Ok(c) => {
                 if let Some(prev) = seen_ids.get(&c.record.id) {
-                    rejected.push(Rejection {
-                        origin: c.origin.clone(),
-                        reason: format!(
-                            "record id {} appears twice in this import (also at {prev})",
-                            crate::input::quote(&c.record.id)
-                        ),
-                    });
+                    rejected.push(Rejection { origin: c.origin.clone(), reason: format!("record id {} appears twice in this import (also at {prev})", crate::input::quote(&c.record.id)) });
                     continue;
                 }
                 seen_ids.insert(c.record.id.clone(), c.origin.clone());
                 match validate(&c, opts.strict) {
                     Ok(flags) => pending.push((c, flags)),
-                    Err(reason) => rejected.push(Rejection {
-                        origin: c.origin.clone(),
-                        reason,
-                    }),
+                    Err(reason) => rejected.push(Rejection { origin: c.origin.clone(), reason }),
                 }
             }
         }
@@ -501,13 +418,7 @@ pub fn commit_stream(
             continue;
         }
         if pending.len() >= per_batch {
-            let ws = deduplicate(
-                store,
-                std::mem::take(&mut pending),
-                opts,
-                summary,
-                &mut report,
-            )?;
+            let ws = deduplicate(store, std::mem::take(&mut pending), opts, summary, &mut report)?;
             let st = match staged.as_mut() {
                 Some(st) => st,
                 None => staged.insert(store.begin_staged("import", summary)?),
@@ -545,13 +456,7 @@ pub fn commit_stream(
 
 /// Deduplicate one batch of valid candidates against the store (which holds the import's
 /// earlier batches) and against each other: the write set of the batch, the report updated.
-fn deduplicate(
-    store: &Store,
-    valid: Vec<(Candidate, Vec<String>)>,
-    opts: &ImportOptions,
-    summary: &str,
-    report: &mut ImportReport,
-) -> Result<WriteSet, ImportError> {
+fn deduplicate(store: &Store, valid: Vec<(Candidate, Vec<String>)>, opts: &ImportOptions, summary: &str, report: &mut ImportReport) -> Result<WriteSet, ImportError> {
     let mut batch = Batch {
         store,
         host_cache: HashMap::new(),
@@ -617,45 +522,28 @@ impl Batch<'_> {
     /// Whether the candidate's id is already in the store, and so handled: the same hop is a
     /// duplicate (reported); another hop under that id is rejected, or fails the import
     /// unless invalid records are skipped.
-    fn known_id(
-        &mut self,
-        c: &Candidate,
-        opts: &ImportOptions,
-        report: &mut ImportReport,
-    ) -> Result<bool, ImportError> {
+    fn known_id(&mut self, c: &Candidate, opts: &ImportOptions, report: &mut ImportReport) -> Result<bool, ImportError> {
         let Some(existing) = self.store.get(&c.record.id)? else {
             return Ok(false);
         };
         let host = cached_host(self.store, &mut self.host_cache, &existing.host)?;
         if same_hop(&c.record, &c.host, &existing, &host, SAME_HOP_TOLERANCE) {
-            report
-                .duplicates
-                .push((c.origin.clone(), existing.id.clone()));
+            report.duplicates.push((c.origin.clone(), existing.id.clone()));
             return Ok(true);
         }
         let reason = format!("record id {} already exists in the store with a different hop; edit it with `hopdb edit` instead", crate::input::quote(&c.record.id));
         if opts.skip_invalid {
-            report.rejected.push(Rejection {
-                origin: c.origin.clone(),
-                reason,
-            });
+            report.rejected.push(Rejection { origin: c.origin.clone(), reason });
             return Ok(true);
         }
-        Err(ImportError::Invalid(vec![Rejection {
-            origin: c.origin.clone(),
-            reason,
-        }]))
+        Err(ImportError::Invalid(vec![Rejection { origin: c.origin.clone(), reason }]))
     }
 
     /// The id and barrier of a record with the same hop as the candidate: first in the
     /// store, then among the hops accepted earlier in this import (`None` if neither has one).
     fn find_same_hop(&mut self, c: &Candidate) -> Result<Option<(String, f64)>, ImportError> {
         let lattice = c.host.lattice.matrix();
-        let probe_key = (
-            c.record.ion,
-            c.host.formula(),
-            std::array::from_fn(|k| lattice[k / 3][k % 3].to_bits()),
-        );
+        let probe_key = (c.record.ion, c.host.formula(), std::array::from_fn(|k| lattice[k / 3][k % 3].to_bits()));
         let probe = match self.probes.remove(&probe_key) {
             Some(p) => p,
             None => {
@@ -664,10 +552,7 @@ impl Batch<'_> {
                 for b in &buckets {
                     // Only the entries whose cell may match: the lattice test of `same_hop`,
                     // without reading the record or its host.
-                    stored.extend(
-                        self.store
-                            .ids_in_bucket_near(b, Some((&c.host.lattice, SAME_HOP_TOLERANCE)))?,
-                    );
+                    stored.extend(self.store.ids_in_bucket_near(b, Some((&c.host.lattice, SAME_HOP_TOLERANCE)))?);
                 }
                 Probe { buckets, stored }
             }
@@ -679,11 +564,7 @@ impl Batch<'_> {
 
     /// The first record of the same hop as `c` among the stored records of its probe, then
     /// among the hops accepted in this batch under the probe's buckets.
-    fn same_hop_in(
-        &mut self,
-        c: &Candidate,
-        probe: &Probe,
-    ) -> Result<Option<(String, f64)>, ImportError> {
+    fn same_hop_in(&mut self, c: &Candidate, probe: &Probe) -> Result<Option<(String, f64)>, ImportError> {
         for id in &probe.stored {
             let other = self.store.record(id)?;
             if !comparable_barriers(&c.record, &other) {
@@ -694,16 +575,9 @@ impl Batch<'_> {
                 return Ok(Some((id.clone(), other.em)));
             }
         }
-        for &k in probe.buckets.iter().flat_map(|b| {
-            self.batch_buckets
-                .get(b)
-                .map(|v| v.as_slice())
-                .unwrap_or(&[])
-        }) {
+        for &k in probe.buckets.iter().flat_map(|b| self.batch_buckets.get(b).map(|v| v.as_slice()).unwrap_or(&[])) {
             let (o, _) = &self.accepted[k];
-            if comparable_barriers(&c.record, &o.record)
-                && same_hop(&c.record, &c.host, &o.record, &o.host, SAME_HOP_TOLERANCE)
-            {
+            if comparable_barriers(&c.record, &o.record) && same_hop(&c.record, &c.host, &o.record, &o.host, SAME_HOP_TOLERANCE) {
                 return Ok(Some((o.record.id.clone(), o.record.em)));
             }
         }
@@ -749,12 +623,8 @@ impl Batch<'_> {
                 c.record.flags.push(f.clone());
             }
         }
-        self.batch_buckets
-            .entry(bucket)
-            .or_default()
-            .push(self.accepted.len());
-        self.accepted_index
-            .insert(c.record.id.clone(), self.accepted.len());
+        self.batch_buckets.entry(bucket).or_default().push(self.accepted.len());
+        self.accepted_index.insert(c.record.id.clone(), self.accepted.len());
         self.accepted.push((c, flags));
     }
 
@@ -784,9 +654,7 @@ impl Batch<'_> {
             }
             report.added.push(c.record.id.clone());
             if !c.record.flags.is_empty() {
-                report
-                    .flagged
-                    .push((c.record.id.clone(), c.record.flags.clone()));
+                report.flagged.push((c.record.id.clone(), c.record.flags.clone()));
             }
         }
         Ok(ws)
@@ -799,9 +667,7 @@ impl Batch<'_> {
 /// the same hop, or two MLIP models, are different measurements, not duplicates.
 pub fn comparable_barriers(a: &HopRecord, b: &HopRecord) -> bool {
     use crate::record::Fidelity;
-    a.fidelity == b.fidelity
-        && (matches!(a.fidelity, Fidelity::Dft | Fidelity::Experiment)
-            || a.method.code == b.method.code)
+    a.fidelity == b.fidelity && (matches!(a.fidelity, Fidelity::Dft | Fidelity::Experiment) || a.method.code == b.method.code)
 }
 
 /// Mark `r` as having the same hop as `other_id` (barrier `other_em`): flag and note, both
@@ -813,11 +679,7 @@ fn mark_conflict(r: &mut HopRecord, other_id: &str, other_em: f64) -> bool {
         changed = true;
     }
     let marker = format!("same hop as {other_id} ");
-    let has_note = r
-        .provenance
-        .notes
-        .as_deref()
-        .is_some_and(|n| n.contains(&marker));
+    let has_note = r.provenance.notes.as_deref().is_some_and(|n| n.contains(&marker));
     if !has_note {
         let note = format!("{marker}(Em {other_em} eV)");
         r.provenance.notes = Some(match r.provenance.notes.take() {
@@ -829,11 +691,7 @@ fn mark_conflict(r: &mut HopRecord, other_id: &str, other_em: f64) -> bool {
     changed
 }
 
-fn cached_host(
-    store: &Store,
-    cache: &mut HashMap<StructureId, Structure>,
-    sid: &StructureId,
-) -> Result<Structure, StoreError> {
+fn cached_host(store: &Store, cache: &mut HashMap<StructureId, Structure>, sid: &StructureId) -> Result<Structure, StoreError> {
     if let Some(s) = cache.get(sid) {
         return Ok(s.clone());
     }
@@ -863,24 +721,12 @@ pub struct EndpointHop {
 /// atoms are matched by position whatever their order: exactly one site must lack a
 /// counterpart within `tol`. `ion` restricts which element may move. Lattices may differ by
 /// relaxation (each vector within 10 %).
-pub fn hop_from_endpoints(
-    ini: &Structure,
-    fin: &Structure,
-    ion: Option<Element>,
-    tol: f64,
-) -> Result<EndpointHop, String> {
+pub fn hop_from_endpoints(ini: &Structure, fin: &Structure, ion: Option<Element>, tol: f64) -> Result<EndpointHop, String> {
     if ini.len() != fin.len() {
-        return Err(format!(
-            "initial structure has {} atoms, final has {}",
-            ini.len(),
-            fin.len()
-        ));
+        return Err(format!("initial structure has {} atoms, final has {}", ini.len(), fin.len()));
     }
     if ini.len() < 2 {
-        return Err(format!(
-            "the endpoints have {} atom(s): a hop needs the mobile ion and a host",
-            ini.len()
-        ));
+        return Err(format!("the endpoints have {} atom(s): a hop needs the mobile ion and a host", ini.len()));
     }
     for i in 0..3 {
         let (a, b) = (ini.lattice.matrix()[i], fin.lattice.matrix()[i]);
@@ -889,9 +735,7 @@ pub fn hop_from_endpoints(
         }
     }
     let (i, j) = if ini.species == fin.species {
-        let disp: Vec<f64> = (0..ini.len())
-            .map(|k| ini.lattice.min_image_distance(ini.frac[k], fin.frac[k]))
-            .collect();
+        let disp: Vec<f64> = (0..ini.len()).map(|k| ini.lattice.min_image_distance(ini.frac[k], fin.frac[k])).collect();
         let mut order: Vec<usize> = (0..disp.len()).collect();
         order.sort_by(|&a, &b| disp[b].total_cmp(&disp[a]));
         let (first, second) = (order[0], order.get(1).copied());
@@ -909,18 +753,10 @@ pub fn hop_from_endpoints(
         (first, first)
     } else {
         let unmatched = |a: &Structure, b: &Structure| -> Vec<usize> {
-            let on_a = Structure {
-                lattice: a.lattice.clone(),
-                species: b.species.clone(),
-                frac: b.frac.clone(),
-            };
+            let on_a = Structure { lattice: a.lattice.clone(), species: b.species.clone(), frac: b.frac.clone() };
             let loc = structure::neighbors::PointLocator::new(&on_a, tol.max(0.5));
             (0..a.len())
-                .filter(|&i| {
-                    !loc.within(a.lattice.to_cart(a.frac[i]), tol)
-                        .iter()
-                        .any(|n| on_a.species[n.index] == a.species[i])
-                })
+                .filter(|&i| !loc.within(a.lattice.to_cart(a.frac[i]), tol).iter().any(|n| on_a.species[n.index] == a.species[i]))
                 .collect()
         };
         let gone = unmatched(ini, fin);
@@ -934,17 +770,11 @@ pub fn hop_from_endpoints(
         (gone[0], came[0])
     };
     if ini.species[i] != fin.species[j] {
-        return Err(format!(
-            "the moving atom is {} in the initial structure but {} in the final one",
-            ini.species[i], fin.species[j]
-        ));
+        return Err(format!("the moving atom is {} in the initial structure but {} in the final one", ini.species[i], fin.species[j]));
     }
     if let Some(e) = ion {
         if ini.species[i] != e {
-            return Err(format!(
-                "mobile ion missing from the endpoints: the moving atom is {}, not {e}",
-                ini.species[i]
-            ));
+            return Err(format!("mobile ion missing from the endpoints: the moving atom is {}, not {e}", ini.species[i]));
         }
     }
     let host_idx: Vec<usize> = (0..ini.len()).filter(|&k| k != i).collect();
@@ -955,12 +785,7 @@ pub fn hop_from_endpoints(
     };
     let initial = ini.frac[i];
     let final_site = hop_image(&ini.lattice, initial, fin.frac[j]);
-    Ok(EndpointHop {
-        ion: ini.species[i],
-        host,
-        initial,
-        final_site,
-    })
+    Ok(EndpointHop { ion: ini.species[i], host, initial, final_site })
 }
 
 /// Parse JSON that may contain the bare tokens `NaN`, `Infinity` and `-Infinity` (as Python's

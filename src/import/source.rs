@@ -4,9 +4,7 @@
 //! applies the same all-or-nothing rules.
 
 use super::generic::{self, GenericMeta, GenericOptions, StructureSource};
-use super::{
-    commit, devi, litraj, Candidate, ImportError, ImportOptions, ImportReport, ReadItem, Rejection,
-};
+use super::{commit, devi, litraj, Candidate, ImportError, ImportOptions, ImportReport, ReadItem, Rejection};
 use crate::element::Element;
 use crate::record::{Fidelity, SourcePartition};
 use crate::store::Store;
@@ -73,38 +71,19 @@ pub enum Source {
 
 /// Read a source into candidates and per-record rejections, with the audit-log summary of the
 /// import.
-pub fn read(
-    store: &Store,
-    source: &Source,
-) -> Result<(Vec<Candidate>, Vec<Rejection>, String), ImportError> {
+pub fn read(store: &Store, source: &Source) -> Result<(Vec<Candidate>, Vec<Rejection>, String), ImportError> {
     let groups = store.class_groups()?;
     Ok(match source {
         Source::Devi { dir, mlip } => {
             let (c, e) = devi::read_dir_with(dir, &groups, *mlip)?;
             (c, e, format!("devi2025 from {}", dir.display()))
         }
-        Source::Band {
-            file,
-            dataset,
-            partition,
-            tabulation,
-        }
-        | Source::Endpoints {
-            file,
-            dataset,
-            partition,
-            tabulation,
-        } => {
+        Source::Band { file, dataset, partition, tabulation } | Source::Endpoints { file, dataset, partition, tabulation } => {
             let tab = match tabulation {
                 Some(p) => devi::read_tabulation(p)?,
                 None => Default::default(),
             };
-            let ctx = devi::DeviContext {
-                tabulation: &tab,
-                class_groups: &groups,
-                dataset,
-                imported_at: crate::record::now(),
-            };
+            let ctx = devi::DeviContext { tabulation: &tab, class_groups: &groups, dataset, imported_at: crate::record::now() };
             let (c, e) = if matches!(source, Source::Band { .. }) {
                 devi::read_band_file(&ctx, file, *partition)?
             } else {
@@ -112,12 +91,7 @@ pub fn read(
             };
             (c, e, format!("{dataset} from {}", file.display()))
         }
-        Source::Xyz {
-            file,
-            fidelity,
-            dataset,
-            trajectory,
-        } => {
+        Source::Xyz { file, fidelity, dataset, trajectory } => {
             let mut o = litraj::LitrajOptions::for_fidelity(*fidelity);
             if let Some(d) = dataset {
                 o.dataset = d.clone();
@@ -127,11 +101,7 @@ pub fn read(
             (c, e, format!("{} from {}", o.dataset, file.display()))
         }
         Source::Manifest { file, dataset } => {
-            let o = GenericOptions {
-                dataset: dataset.clone(),
-                class_groups: groups,
-                ..Default::default()
-            };
+            let o = GenericOptions { dataset: dataset.clone(), class_groups: groups, ..Default::default() };
             let (c, e) = generic::read_manifest(file, &o)?;
             (c, e, format!("{dataset} manifest {}", file.display()))
         }
@@ -146,23 +116,9 @@ pub fn read(
 /// XYZ and JSON lines are read a record at a time (their files can be far larger than
 /// memory), a manifest's structure files a row at a time; the devi2025 files (JSON arrays of
 /// a few hundred hops) are read whole and then streamed.
-pub fn stream(
-    store: &Store,
-    source: &Source,
-) -> Result<
-    (
-        Box<dyn Iterator<Item = Result<ReadItem, ImportError>>>,
-        String,
-    ),
-    ImportError,
-> {
+pub fn stream(store: &Store, source: &Source) -> Result<(Box<dyn Iterator<Item = Result<ReadItem, ImportError>>>, String), ImportError> {
     match source {
-        Source::Xyz {
-            file,
-            fidelity,
-            dataset,
-            trajectory,
-        } => {
+        Source::Xyz { file, fidelity, dataset, trajectory } => {
             let mut o = litraj::LitrajOptions::for_fidelity(*fidelity);
             if let Some(d) = dataset {
                 o.dataset = d.clone();
@@ -171,27 +127,14 @@ pub fn stream(
             let summary = format!("{} from {}", o.dataset, file.display());
             Ok((Box::new(litraj::stream_xyz_file(file, &o)?), summary))
         }
-        Source::Jsonl { file } => Ok((
-            Box::new(super::jsonl::stream_jsonl(file)?),
-            format!("jsonl {}", file.display()),
-        )),
+        Source::Jsonl { file } => Ok((Box::new(super::jsonl::stream_jsonl(file)?), format!("jsonl {}", file.display()))),
         Source::Manifest { file, dataset } => {
-            let o = GenericOptions {
-                dataset: dataset.clone(),
-                class_groups: store.class_groups()?,
-                ..Default::default()
-            };
-            Ok((
-                Box::new(generic::stream_manifest(file, &o)?),
-                format!("{dataset} manifest {}", file.display()),
-            ))
+            let o = GenericOptions { dataset: dataset.clone(), class_groups: store.class_groups()?, ..Default::default() };
+            Ok((Box::new(generic::stream_manifest(file, &o)?), format!("{dataset} manifest {}", file.display())))
         }
         _ => {
             let (cands, errs, summary) = read(store, source)?;
-            let items = errs
-                .into_iter()
-                .map(|r| Ok(Err(r)))
-                .chain(cands.into_iter().map(|c| Ok(Ok(c))));
+            let items = errs.into_iter().map(|r| Ok(Err(r))).chain(cands.into_iter().map(|c| Ok(Ok(c))));
             Ok((Box::new(items), summary))
         }
     }
@@ -199,11 +142,7 @@ pub fn stream(
 
 /// Import a source: stream it into the store ([`super::commit_stream`]: all-or-nothing unless
 /// `opts.skip_invalid`, memory bounded by one batch).
-pub fn import(
-    store: &Store,
-    source: &Source,
-    opts: &ImportOptions,
-) -> Result<ImportReport, ImportError> {
+pub fn import(store: &Store, source: &Source, opts: &ImportOptions) -> Result<ImportReport, ImportError> {
     let (items, summary) = stream(store, source)?;
     super::commit_stream(store, items, opts, &summary)
 }
@@ -262,66 +201,33 @@ pub enum Added {
 
 /// Add one hop (validated and committed like any import: all-or-nothing, audit-logged).
 pub fn add(store: &Store, new: NewRecord) -> Result<Added, ImportError> {
-    let o = GenericOptions {
-        dataset: new.dataset.clone(),
-        class_groups: store.class_groups()?,
-        ..Default::default()
-    };
+    let o = GenericOptions { dataset: new.dataset.clone(), class_groups: store.class_groups()?, ..Default::default() };
     let mut meta = new.meta;
     let (built, origin) = match &new.structures {
         HopStructures::Files { initial, final_ } => {
             if meta.id.trim().is_empty() {
-                let stem = |p: &PathBuf| {
-                    p.file_stem()
-                        .map(|s| s.to_string_lossy().into_owned())
-                        .unwrap_or_default()
-                };
+                let stem = |p: &PathBuf| p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
                 meta.id = format!("{}__{}", stem(initial), stem(final_));
             }
             let origin = format!("{} -> {}", initial.display(), final_.display());
-            (
-                generic::candidate_from_files(initial, final_, new.ion, new.em, &meta, &o),
-                origin,
-            )
+            (generic::candidate_from_files(initial, final_, new.ion, new.em, &meta, &o), origin)
         }
-        HopStructures::InMemory {
-            initial,
-            final_,
-            what,
-        } => {
+        HopStructures::InMemory { initial, final_, what } => {
             let src = StructureSource::in_memory(initial, final_, what, "generic-structures");
             if meta.id.trim().is_empty() {
                 meta.id = src.content_id(initial);
             }
             let origin = src.origin.clone();
-            (
-                generic::candidate_from_structures(
-                    initial, final_, new.ion, new.em, &meta, &o, src,
-                ),
-                origin,
-            )
+            (generic::candidate_from_structures(initial, final_, new.ion, new.em, &meta, &o, src), origin)
         }
     };
     let (cands, errs) = match built {
         Ok(c) => (vec![c], vec![]),
         Err(reason) => (vec![], vec![Rejection { origin, reason }]),
     };
-    let report = commit(
-        store,
-        cands,
-        errs,
-        &ImportOptions::default(),
-        &format!("add {}", meta.id),
-    )?;
+    let report = commit(store, cands, errs, &ImportOptions::default(), &format!("add {}", meta.id))?;
     match (report.added.first(), report.duplicates.first()) {
-        (Some(id), _) => Ok(Added::Added {
-            id: id.clone(),
-            flags: report
-                .flagged
-                .first()
-                .map(|(_, f)| f.clone())
-                .unwrap_or_default(),
-        }),
+        (Some(id), _) => Ok(Added::Added { id: id.clone(), flags: report.flagged.first().map(|(_, f)| f.clone()).unwrap_or_default() }),
         (None, Some((_, existing))) => Ok(Added::Duplicate(existing.clone())),
         // commit either adds the one valid candidate, reports it a duplicate, or fails.
         _ => Err(ImportError::Invalid(report.rejected)),
@@ -334,43 +240,13 @@ mod tests {
 
     #[test]
     fn rejection_parts_split_file_record_field() {
-        let r = Rejection {
-            origin: "dir/band_train.json, record 3 (LiCoO2, x)".into(),
-            reason: "field em: negative barrier -1 eV".into(),
-        };
+        let r = Rejection { origin: "dir/band_train.json, record 3 (LiCoO2, x)".into(), reason: "field em: negative barrier -1 eV".into() };
         let p = r.parts();
-        assert_eq!(
-            (
-                p.file.as_str(),
-                p.record.as_str(),
-                p.field.as_str(),
-                p.message.as_str()
-            ),
-            (
-                "dir/band_train.json",
-                "record 3 (LiCoO2, x)",
-                "em",
-                "negative barrier -1 eV"
-            )
-        );
-        let r = Rejection {
-            origin: "a.cif -> b.cif".into(),
-            reason: "initial/final: no atom moves".into(),
-        };
+        assert_eq!((p.file.as_str(), p.record.as_str(), p.field.as_str(), p.message.as_str()), ("dir/band_train.json", "record 3 (LiCoO2, x)", "em", "negative barrier -1 eV"));
+        let r = Rejection { origin: "a.cif -> b.cif".into(), reason: "initial/final: no atom moves".into() };
         let p = r.parts();
-        assert_eq!(
-            (
-                p.file.as_str(),
-                p.record.as_str(),
-                p.field.as_str(),
-                p.message.as_str()
-            ),
-            ("", "a.cif -> b.cif", "", "initial/final: no atom moves")
-        );
-        let r = Rejection {
-            origin: "x, y.xyz, frames 1-3 (lines 1-30)".into(),
-            reason: "frame 2: bad".into(),
-        };
+        assert_eq!((p.file.as_str(), p.record.as_str(), p.field.as_str(), p.message.as_str()), ("", "a.cif -> b.cif", "", "initial/final: no atom moves"));
+        let r = Rejection { origin: "x, y.xyz, frames 1-3 (lines 1-30)".into(), reason: "frame 2: bad".into() };
         assert_eq!(r.parts().file, "x, y.xyz");
         assert_eq!(r.parts().record, "frames 1-3 (lines 1-30)");
     }

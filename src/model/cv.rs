@@ -10,8 +10,8 @@
 //! [`tune`] scores every point of a [`Grid`] on the same folds, in parallel over
 //! (point, fold) pairs, using only the rows it is given (pass the training partition only).
 
-use super::{fit_rows, predict_rows, validate, Kind, Labels, ModelError, Params, Result};
 use crate::metrics::mean_std;
+use super::{fit_rows, predict_rows, validate, Kind, Labels, ModelError, Params, Result};
 use crate::metrics::{self, Metrics};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -37,10 +37,7 @@ pub fn group_folds<G: AsRef<str>>(groups: &[G], k: usize, seed: u64) -> Result<V
         *sizes.entry(g.as_ref()).or_default() += 1;
     }
     if sizes.len() < k {
-        return Err(ModelError::Folds(format!(
-            "{} distinct groups cannot fill {k} folds",
-            sizes.len()
-        )));
+        return Err(ModelError::Folds(format!("{} distinct groups cannot fill {k} folds", sizes.len())));
     }
     let mut order: Vec<(&str, usize)> = sizes.into_iter().collect();
     order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
@@ -74,6 +71,7 @@ pub struct CvResult {
     pub pooled: Metrics,
 }
 
+
 /// Checked data and folds shared by [`cross_validate`] and [`tune`].
 struct Prepared {
     p: usize,
@@ -82,23 +80,12 @@ struct Prepared {
     splits: Vec<(Vec<usize>, Vec<usize>)>,
 }
 
-fn prepare(
-    x: &[Vec<f64>],
-    y: &[f64],
-    groups: Option<&[String]>,
-    k: usize,
-    seed: u64,
-    target: super::Target,
-) -> Result<Prepared> {
+fn prepare(x: &[Vec<f64>], y: &[f64], groups: Option<&[String]>, k: usize, seed: u64, target: super::Target) -> Result<Prepared> {
     let p = validate(x, y, Labels::default(), target)?;
     let folds = match groups {
         Some(g) => {
             if g.len() != x.len() {
-                return Err(ModelError::LengthMismatch {
-                    what: "groups".into(),
-                    got: g.len(),
-                    expected: x.len(),
-                });
+                return Err(ModelError::LengthMismatch { what: "groups".into(), got: g.len(), expected: x.len() });
             }
             group_folds(g, k, seed)?
         }
@@ -109,8 +96,7 @@ fn prepare(
     };
     let splits = (0..k)
         .map(|f| {
-            let (test, train): (Vec<usize>, Vec<usize>) =
-                (0..x.len()).partition(|&i| folds[i] == f);
+            let (test, train): (Vec<usize>, Vec<usize>) = (0..x.len()).partition(|&i| folds[i] == f);
             (train, test)
         })
         .collect();
@@ -119,14 +105,7 @@ fn prepare(
 
 /// Fit on one fold's training rows and predict its held-out rows (eV). `parallel`: let the
 /// fit itself use several threads (only worth it when there are fewer jobs than threads).
-fn run_fold(
-    x: &[Vec<f64>],
-    y: &[f64],
-    prep: &Prepared,
-    fold: usize,
-    params: &Params,
-    parallel: bool,
-) -> Result<Vec<f64>> {
+fn run_fold(x: &[Vec<f64>], y: &[f64], prep: &Prepared, fold: usize, params: &Params, parallel: bool) -> Result<Vec<f64>> {
     let (train, test) = &prep.splits[fold];
     let names: Vec<String> = (0..prep.p).map(super::default_feature_name).collect();
     let model = fit_rows(x, y, Some(train), prep.p, names, params, parallel)?;
@@ -134,29 +113,15 @@ fn run_fold(
 }
 
 fn fold_mae(y: &[f64], rows: &[usize], pred: &[f64]) -> f64 {
-    rows.iter()
-        .zip(pred)
-        .map(|(&i, p)| (p - y[i]).abs())
-        .sum::<f64>()
-        / rows.len() as f64
+    rows.iter().zip(pred).map(|(&i, p)| (p - y[i]).abs()).sum::<f64>() / rows.len() as f64
 }
 
 /// Grouped k-fold cross-validation of `params` on `x`, `y` (folds by `groups`, or one row
 /// per group when `None`), in parallel over folds.
-pub fn cross_validate(
-    params: &Params,
-    x: &[Vec<f64>],
-    y: &[f64],
-    groups: Option<&[String]>,
-    k: usize,
-    seed: u64,
-) -> Result<CvResult> {
+pub fn cross_validate(params: &Params, x: &[Vec<f64>], y: &[f64], groups: Option<&[String]>, k: usize, seed: u64) -> Result<CvResult> {
     let prep = prepare(x, y, groups, k, seed, params.target)?;
     let inner = k < rayon::current_num_threads();
-    let preds: Vec<Vec<f64>> = (0..k)
-        .into_par_iter()
-        .map(|f| run_fold(x, y, &prep, f, params, inner))
-        .collect::<Result<_>>()?;
+    let preds: Vec<Vec<f64>> = (0..k).into_par_iter().map(|f| run_fold(x, y, &prep, f, params, inner)).collect::<Result<_>>()?;
     let mut predictions = vec![0.0; x.len()];
     let mut fold_maes = Vec::with_capacity(k);
     for (f, pred) in preds.iter().enumerate() {
@@ -168,15 +133,7 @@ pub fn cross_validate(
     }
     let (mean_mae, std_mae) = mean_std(&fold_maes);
     let pooled = metrics::metrics(y, &predictions)?;
-    Ok(CvResult {
-        k,
-        fold_maes,
-        mean_mae,
-        std_mae,
-        predictions,
-        folds: prep.folds,
-        pooled,
-    })
+    Ok(CvResult { k, fold_maes, mean_mae, std_mae, predictions, folds: prep.folds, pooled })
 }
 
 /// A hyperparameter grid: settings shared by every point plus axes whose cartesian product
@@ -203,10 +160,7 @@ impl Grid {
 
     /// Add an axis.
     pub fn axis(mut self, key: &str, values: &[&str]) -> Grid {
-        self.axes.push((
-            key.to_string(),
-            values.iter().map(|v| v.to_string()).collect(),
-        ));
+        self.axes.push((key.to_string(), values.iter().map(|v| v.to_string()).collect()));
         self
     }
 
@@ -216,15 +170,8 @@ impl Grid {
         let mut g = Grid::new();
         for (k, v) in map {
             let v = v.trim();
-            let v = v
-                .strip_prefix(['\'', '"'])
-                .and_then(|s| s.strip_suffix(['\'', '"']))
-                .unwrap_or(v);
-            let parts: Vec<&str> = v
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .collect();
+            let v = v.strip_prefix(['\'', '"']).and_then(|s| s.strip_suffix(['\'', '"'])).unwrap_or(v);
+            let parts: Vec<&str> = v.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
             if parts.len() > 1 {
                 g = g.axis(k, &parts);
             } else {
@@ -244,10 +191,7 @@ impl Grid {
     /// * mean: the one point.
     pub fn default_for(kind: Kind) -> Grid {
         match kind {
-            Kind::RandomForest => Grid::new()
-                .fixed("trees", "300")
-                .axis("mtry", &["0.1", "0.15", "0.25", "0.4"])
-                .axis("min_samples_leaf", &["1", "2", "4"]),
+            Kind::RandomForest => Grid::new().fixed("trees", "300").axis("mtry", &["0.1", "0.15", "0.25", "0.4"]).axis("min_samples_leaf", &["1", "2", "4"]),
             Kind::BoostedTrees => Grid::new()
                 .fixed("trees", "500")
                 .axis("max_depth", &["4", "6", "8"])
@@ -312,41 +256,14 @@ pub struct TuneResult {
 /// overridden by the point) is scored by its mean held-out MAE over the same folds. Runs the
 /// (point, fold) fits in parallel with rayon. Every point is parsed before anything is fitted,
 /// so a bad grid fails fast.
-pub fn tune(
-    kind: Kind,
-    x: &[Vec<f64>],
-    y: &[f64],
-    groups: Option<&[String]>,
-    grid: &Grid,
-    k: usize,
-    seed: u64,
-) -> Result<TuneResult> {
+pub fn tune(kind: Kind, x: &[Vec<f64>], y: &[f64], groups: Option<&[String]>, grid: &Grid, k: usize, seed: u64) -> Result<TuneResult> {
     let points = grid.points();
-    let params: Vec<Params> = points
-        .iter()
-        .map(|pt| Params::parse(kind, pt))
-        .collect::<Result<_>>()?;
+    let params: Vec<Params> = points.iter().map(|pt| Params::parse(kind, pt)).collect::<Result<_>>()?;
     let needs_log = params.iter().any(|p| p.target == super::Target::Log1p);
-    let prep = prepare(
-        x,
-        y,
-        groups,
-        k,
-        seed,
-        if needs_log {
-            super::Target::Log1p
-        } else {
-            super::Target::Identity
-        },
-    )?;
-    let jobs: Vec<(usize, usize)> = (0..params.len())
-        .flat_map(|i| (0..k).map(move |f| (i, f)))
-        .collect();
+    let prep = prepare(x, y, groups, k, seed, if needs_log { super::Target::Log1p } else { super::Target::Identity })?;
+    let jobs: Vec<(usize, usize)> = (0..params.len()).flat_map(|i| (0..k).map(move |f| (i, f))).collect();
     let inner = jobs.len() < rayon::current_num_threads();
-    let task = crate::progress::start(
-        &format!("TUNE {kind}: {} points x {k} folds", params.len()),
-        jobs.len() as u64,
-    );
+    let task = crate::progress::start(&format!("TUNE {kind}: {} points x {k} folds", params.len()), jobs.len() as u64);
     let maes: Vec<f64> = jobs
         .par_iter()
         .map(|&(i, f)| {
@@ -363,26 +280,13 @@ pub fn tune(
         .map(|(i, (point, params))| {
             let fold_maes = maes[i * k..(i + 1) * k].to_vec();
             let (mean_mae, std_mae) = mean_std(&fold_maes);
-            TuneRow {
-                point,
-                params,
-                mean_mae,
-                std_mae,
-                fold_maes,
-            }
+            TuneRow { point, params, mean_mae, std_mae, fold_maes }
         })
         .collect();
     table.sort_by(|a, b| a.mean_mae.total_cmp(&b.mean_mae));
     let best = table[0].params.clone();
     let best_mae = table[0].mean_mae;
-    Ok(TuneResult {
-        kind,
-        k,
-        seed,
-        best,
-        best_mae,
-        table,
-    })
+    Ok(TuneResult { kind, k, seed, best, best_mae, table })
 }
 
 #[cfg(test)]
@@ -409,30 +313,16 @@ mod tests {
 
     #[test]
     fn grid_points() {
-        let g = Grid::new()
-            .fixed("trees", "10")
-            .axis("a", &["1", "2"])
-            .axis("b", &["x", "y", "z"]);
+        let g = Grid::new().fixed("trees", "10").axis("a", &["1", "2"]).axis("b", &["x", "y", "z"]);
         let pts = g.points();
         assert_eq!(pts.len(), 6);
         assert_eq!(pts[0]["a"], "1");
         assert_eq!(pts[0]["b"], "x");
         assert_eq!(pts[1]["b"], "y");
         assert!(pts.iter().all(|p| p["trees"] == "10"));
-        let m: BTreeMap<String, String> = [
-            ("mtry".to_string(), "'0.2, 0.5'".to_string()),
-            ("trees".to_string(), "50".to_string()),
-        ]
-        .into_iter()
-        .collect();
+        let m: BTreeMap<String, String> = [("mtry".to_string(), "'0.2, 0.5'".to_string()), ("trees".to_string(), "50".to_string())].into_iter().collect();
         let g = Grid::from_map(&m);
-        assert_eq!(
-            g.axes,
-            vec![(
-                "mtry".to_string(),
-                vec!["0.2".to_string(), "0.5".to_string()]
-            )]
-        );
+        assert_eq!(g.axes, vec![("mtry".to_string(), vec!["0.2".to_string(), "0.5".to_string()])]);
         assert_eq!(g.fixed["trees"], "50");
     }
 }

@@ -4,9 +4,7 @@
 use super::{guard, ForestParams, ModelError, Result, FOREST_CHUNK_TREES};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use smartcore::ensemble::random_forest_regressor::{
-    RandomForestRegressor, RandomForestRegressorParameters,
-};
+use smartcore::ensemble::random_forest_regressor::{RandomForestRegressor, RandomForestRegressorParameters};
 use smartcore::linalg::basic::matrix::DenseMatrix;
 
 type Rf = RandomForestRegressor<f64, f64, DenseMatrix<f64>, Vec<f64>>;
@@ -28,28 +26,15 @@ fn chunk_seed(seed: u64, chunk: u64) -> u64 {
 }
 
 fn matrix(cm: &[f64], n: usize, p: usize) -> Result<DenseMatrix<f64>> {
-    DenseMatrix::new(n, p, cm.to_vec(), true).map_err(|e| ModelError::Backend {
-        backend: BACKEND,
-        msg: e.to_string(),
-    })
+    DenseMatrix::new(n, p, cm.to_vec(), true).map_err(|e| ModelError::Backend { backend: BACKEND, msg: e.to_string() })
 }
 
 impl Forest {
     /// Fit on column-major `cm` (`n` rows, `p` columns) and transformed targets `y`.
-    pub fn fit(
-        cm: &[f64],
-        n: usize,
-        p: usize,
-        y: &[f64],
-        fp: &ForestParams,
-        seed: u64,
-        parallel: bool,
-    ) -> Result<Forest> {
+    pub fn fit(cm: &[f64], n: usize, p: usize, y: &[f64], fp: &ForestParams, seed: u64, parallel: bool) -> Result<Forest> {
         let x = matrix(cm, n, p)?;
         let y = y.to_vec();
-        let sizes: Vec<usize> = (0..fp.trees.div_ceil(FOREST_CHUNK_TREES))
-            .map(|c| FOREST_CHUNK_TREES.min(fp.trees - c * FOREST_CHUNK_TREES))
-            .collect();
+        let sizes: Vec<usize> = (0..fp.trees.div_ceil(FOREST_CHUNK_TREES)).map(|c| FOREST_CHUNK_TREES.min(fp.trees - c * FOREST_CHUNK_TREES)).collect();
         let mtry = fp.mtry.resolve(p);
         let fit_chunk = |(c, &trees): (usize, &usize)| -> Result<(usize, Rf)> {
             let mut params = RandomForestRegressorParameters::default()
@@ -61,26 +46,13 @@ impl Forest {
             if let Some(d) = fp.max_depth {
                 params = params.with_max_depth(d);
             }
-            let rf = guard(BACKEND, || {
-                Rf::fit(&x, &y, params).map_err(|e| ModelError::Backend {
-                    backend: BACKEND,
-                    msg: e.to_string(),
-                })
-            })?;
+            let rf = guard(BACKEND, || Rf::fit(&x, &y, params).map_err(|e| ModelError::Backend { backend: BACKEND, msg: e.to_string() }))?;
             Ok((trees, rf))
         };
         let chunks = if parallel {
-            sizes
-                .par_iter()
-                .enumerate()
-                .map(fit_chunk)
-                .collect::<Result<Vec<_>>>()?
+            sizes.par_iter().enumerate().map(fit_chunk).collect::<Result<Vec<_>>>()?
         } else {
-            sizes
-                .iter()
-                .enumerate()
-                .map(fit_chunk)
-                .collect::<Result<Vec<_>>>()?
+            sizes.iter().enumerate().map(fit_chunk).collect::<Result<Vec<_>>>()?
         };
         Ok(Forest { chunks })
     }
@@ -91,17 +63,9 @@ impl Forest {
         let total: usize = self.chunks.iter().map(|c| c.0).sum();
         let mut out = vec![0.0; n];
         for (trees, rf) in &self.chunks {
-            let pred = guard(BACKEND, || {
-                rf.predict(&x).map_err(|e| ModelError::Backend {
-                    backend: BACKEND,
-                    msg: e.to_string(),
-                })
-            })?;
+            let pred = guard(BACKEND, || rf.predict(&x).map_err(|e| ModelError::Backend { backend: BACKEND, msg: e.to_string() }))?;
             if pred.len() != n {
-                return Err(ModelError::Backend {
-                    backend: BACKEND,
-                    msg: format!("{} predictions for {n} rows", pred.len()),
-                });
+                return Err(ModelError::Backend { backend: BACKEND, msg: format!("{} predictions for {n} rows", pred.len()) });
             }
             let w = *trees as f64 / total as f64;
             for (o, v) in out.iter_mut().zip(pred) {
@@ -116,9 +80,7 @@ impl Forest {
         let total: usize = self.chunks.iter().map(|c| c.0).sum();
         let mut out = vec![0.0; p];
         for (trees, rf) in &self.chunks {
-            if let Ok(Ok(imp)) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                rf.compute_feature_importances()
-            })) {
+            if let Ok(Ok(imp)) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rf.compute_feature_importances())) {
                 let w = *trees as f64 / total as f64;
                 for (o, v) in out.iter_mut().zip(imp) {
                     *o += w * v;
@@ -130,14 +92,12 @@ impl Forest {
 
     /// bincode of the sub-forests.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        bincode::serialize(self)
-            .map_err(|e| ModelError::Decode(format!("cannot encode forest: {e}")))
+        bincode::serialize(self).map_err(|e| ModelError::Decode(format!("cannot encode forest: {e}")))
     }
 
     /// Inverse of [`Forest::to_bytes`].
     pub fn from_bytes(b: &[u8]) -> Result<Forest> {
-        let f: Forest =
-            bincode::deserialize(b).map_err(|e| ModelError::Decode(format!("forest: {e}")))?;
+        let f: Forest = bincode::deserialize(b).map_err(|e| ModelError::Decode(format!("forest: {e}")))?;
         if f.chunks.is_empty() {
             return Err(ModelError::Decode("forest has no trees".into()));
         }

@@ -33,13 +33,7 @@ pub struct Lineage {
 impl Lineage {
     /// The lineage of a model trained now on `records` (its training hops) with feature set
     /// label `feature_set`, split `split` (name and fingerprint).
-    pub fn now(
-        store: &Store,
-        records: &[HopRecord],
-        feature_set: &str,
-        split: &str,
-        split_fingerprint: &str,
-    ) -> store::Result<Lineage> {
+    pub fn now(store: &Store, records: &[HopRecord], feature_set: &str, split: &str, split_fingerprint: &str) -> store::Result<Lineage> {
         let v = store.version()?;
         Ok(Lineage {
             data_version: v.seq,
@@ -102,23 +96,11 @@ impl Staleness {
     /// to `max` of them with what changed.
     pub fn summary(&self, max: usize) -> String {
         if !self.is_stale() {
-            return format!(
-                "fresh (trained at data version {}, now {})",
-                self.trained_at, self.now
-            );
+            return format!("fresh (trained at data version {}, now {})", self.trained_at, self.now);
         }
-        let named: Vec<String> = self
-            .changed
-            .iter()
-            .take(max)
-            .map(|c| format!("{} ({})", c.id, c.what))
-            .collect();
+        let named: Vec<String> = self.changed.iter().take(max).map(|c| format!("{} ({})", c.id, c.what)).collect();
         let more = self.changed.len().saturating_sub(max);
-        let tail = if more > 0 {
-            format!(" and {more} more")
-        } else {
-            String::new()
-        };
+        let tail = if more > 0 { format!(" and {more} more") } else { String::new() };
         format!(
             "stale: {} training hop(s) changed since data version {}: {}{tail}; RETRAIN it",
             self.changed.len(),
@@ -131,33 +113,18 @@ impl Staleness {
 /// What changed between a training hop as learned (`old`) and as stored now (`new`), in the
 /// fields a model depends on; `None` when nothing it depends on changed.
 fn relevant_change(old: &HopRecord, new: Option<&HopRecord>) -> Option<String> {
-    let Some(new) = new else {
-        return Some("removed".into());
-    };
+    let Some(new) = new else { return Some("removed".into()) };
     let mut what = Vec::new();
     if old.em.to_bits() != new.em.to_bits() {
         what.push(format!("em {} -> {}", old.em, new.em));
     }
     if old.fidelity != new.fidelity {
-        what.push(format!(
-            "fidelity {} -> {}",
-            old.fidelity.as_str(),
-            new.fidelity.as_str()
-        ));
+        what.push(format!("fidelity {} -> {}", old.fidelity.as_str(), new.fidelity.as_str()));
     }
     if old.flags != new.flags {
-        what.push(format!(
-            "flags '{}' -> '{}'",
-            old.flags.join(","),
-            new.flags.join(",")
-        ));
+        what.push(format!("flags '{}' -> '{}'", old.flags.join(","), new.flags.join(",")));
     }
-    if old.host != new.host
-        || old.ion != new.ion
-        || old.initial != new.initial
-        || old.final_site != new.final_site
-        || old.images != new.images
-    {
+    if old.host != new.host || old.ion != new.ion || old.initial != new.initial || old.final_site != new.final_site || old.images != new.images {
         what.push("structure".into());
     }
     (!what.is_empty()).then(|| what.join(", "))
@@ -165,44 +132,25 @@ fn relevant_change(old: &HopRecord, new: Option<&HopRecord>) -> Option<String> {
 
 /// Staleness when the history does not reach back to the training (a store upgraded since):
 /// removed training hops by name, other changes through the content hash.
-fn staleness_by_hash(
-    store: &Store,
-    rec: &ModelRecord,
-    lin: &Lineage,
-    now: u64,
-) -> store::Result<Staleness> {
+fn staleness_by_hash(store: &Store, rec: &ModelRecord, lin: &Lineage, now: u64) -> store::Result<Staleness> {
     let mut records = Vec::new();
     let mut changed = Vec::new();
     for id in &rec.train_ids {
         match store.get(id)? {
             Some(r) => records.push(r),
-            None => changed.push(HopChange {
-                id: id.clone(),
-                what: "removed".into(),
-            }),
+            None => changed.push(HopChange { id: id.clone(), what: "removed".into() }),
         }
     }
-    if changed.is_empty()
-        && learned_hash(&records, &rec.feature_set, &rec.split_fingerprint) != lin.content_hash
-    {
-        changed.push(HopChange {
-            id: "(some)".into(),
-            what: "the training data's content hash differs".into(),
-        });
+    if changed.is_empty() && learned_hash(&records, &rec.feature_set, &rec.split_fingerprint) != lin.content_hash {
+        changed.push(HopChange { id: "(some)".into(), what: "the training data's content hash differs".into() });
     }
-    Ok(Staleness {
-        trained_at: lin.data_version,
-        now,
-        changed,
-    })
+    Ok(Staleness { trained_at: lin.data_version, now, changed })
 }
 
 /// Whether `rec`'s training hops changed since it was trained; `None` for a model that has no
 /// lineage (trained before hopdb recorded it).
 pub fn staleness(store: &Store, rec: &ModelRecord) -> store::Result<Option<Staleness>> {
-    let Some(lin) = &rec.lineage else {
-        return Ok(None);
-    };
+    let Some(lin) = &rec.lineage else { return Ok(None) };
     let now = store.version()?.seq;
     if lin.data_version < store.history_from()? {
         return Ok(Some(staleness_by_hash(store, rec, lin, now)?));
@@ -211,26 +159,17 @@ pub fn staleness(store: &Store, rec: &ModelRecord) -> store::Result<Option<Stale
     let mut changed = Vec::new();
     if !changes.is_empty() {
         for id in &rec.train_ids {
-            let Some(before) = changes.get(id) else {
-                continue;
-            };
+            let Some(before) = changes.get(id) else { continue };
             let current = store.get(id)?;
             let what = match before {
                 Some(old) => relevant_change(old, current.as_ref()),
                 None => Some("re-created".into()),
             };
             if let Some(what) = what {
-                changed.push(HopChange {
-                    id: id.clone(),
-                    what,
-                });
+                changed.push(HopChange { id: id.clone(), what });
             }
         }
     }
     changed.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(Some(Staleness {
-        trained_at: lin.data_version,
-        now,
-        changed,
-    }))
+    Ok(Some(Staleness { trained_at: lin.data_version, now, changed }))
 }

@@ -46,8 +46,8 @@ pub mod cv;
 mod forest;
 #[cfg(feature = "gnn")]
 pub mod gnn;
-pub mod lineage;
 pub mod params;
+pub mod lineage;
 pub mod registry;
 
 pub use cv::{cross_validate, group_folds, tune, CvResult, Grid, TuneResult, TuneRow};
@@ -203,8 +203,7 @@ impl Kind {
     pub fn parse(s: &str) -> Option<Kind> {
         match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
             "random_forest" | "rf" | "forest" | "randomforest" => Some(Kind::RandomForest),
-            "boosted_trees" | "gbt" | "gbm" | "boost" | "gradient_boosting" | "xgboost"
-            | "boosting" => Some(Kind::BoostedTrees),
+            "boosted_trees" | "gbt" | "gbm" | "boost" | "gradient_boosting" | "xgboost" | "boosting" => Some(Kind::BoostedTrees),
             "mean" | "baseline" | "mean_baseline" => Some(Kind::Mean),
             _ => None,
         }
@@ -236,10 +235,7 @@ pub struct Labels<'a> {
 impl<'a> Labels<'a> {
     /// Labels with both ids and feature names.
     pub fn new(ids: &'a [String], names: &'a [String]) -> Self {
-        Labels {
-            ids: Some(ids),
-            names: Some(names),
-        }
+        Labels { ids: Some(ids), names: Some(names) }
     }
 
     fn row(&self, i: usize) -> String {
@@ -275,36 +271,20 @@ fn check_rows(x: &[Vec<f64>], labels: Labels, expected: Option<usize>) -> Result
     }
     for (i, row) in x.iter().enumerate() {
         if row.len() != p {
-            return Err(ModelError::RowLength {
-                row: labels.row(i),
-                got: row.len(),
-                expected: p,
-            });
+            return Err(ModelError::RowLength { row: labels.row(i), got: row.len(), expected: p });
         }
         if let Some((j, &v)) = row.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-            return Err(ModelError::NonFiniteFeature {
-                row: labels.row(i),
-                feature: labels.feature(j),
-                value: v,
-            });
+            return Err(ModelError::NonFiniteFeature { row: labels.row(i), feature: labels.feature(j), value: v });
         }
     }
     if let Some(ids) = labels.ids {
         if ids.len() != x.len() {
-            return Err(ModelError::LengthMismatch {
-                what: "ids".into(),
-                got: ids.len(),
-                expected: x.len(),
-            });
+            return Err(ModelError::LengthMismatch { what: "ids".into(), got: ids.len(), expected: x.len() });
         }
     }
     if let Some(names) = labels.names {
         if names.len() != p {
-            return Err(ModelError::LengthMismatch {
-                what: "feature names".into(),
-                got: names.len(),
-                expected: p,
-            });
+            return Err(ModelError::LengthMismatch { what: "feature names".into(), got: names.len(), expected: p });
         }
     }
     Ok(p)
@@ -318,27 +298,15 @@ pub fn validate(x: &[Vec<f64>], y: &[f64], labels: Labels, target: Target) -> Re
         return Err(ModelError::EmptyTrainingSet);
     }
     if y.len() != x.len() {
-        return Err(ModelError::LengthMismatch {
-            what: "targets".into(),
-            got: y.len(),
-            expected: x.len(),
-        });
+        return Err(ModelError::LengthMismatch { what: "targets".into(), got: y.len(), expected: x.len() });
     }
     let p = check_rows(x, labels, None)?;
     for (i, &v) in y.iter().enumerate() {
         if !v.is_finite() {
-            return Err(ModelError::BadTarget {
-                row: labels.row(i),
-                value: v,
-                msg: "is not finite".into(),
-            });
+            return Err(ModelError::BadTarget { row: labels.row(i), value: v, msg: "is not finite".into() });
         }
         if target == Target::Log1p && v <= -1.0 {
-            return Err(ModelError::BadTarget {
-                row: labels.row(i),
-                value: v,
-                msg: "is <= -1, outside the domain of log1p".into(),
-            });
+            return Err(ModelError::BadTarget { row: labels.row(i), value: v, msg: "is <= -1, outside the domain of log1p".into() });
         }
     }
     Ok(p)
@@ -377,11 +345,7 @@ pub struct Model {
 
 impl fmt::Debug for Model {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Model")
-            .field("params", &self.params)
-            .field("n_features", &self.feature_names.len())
-            .field("n_train", &self.n_train)
-            .finish()
+        f.debug_struct("Model").field("params", &self.params).field("n_features", &self.feature_names.len()).field("n_train", &self.n_train).finish()
     }
 }
 
@@ -437,48 +401,26 @@ impl Model {
             Fitted::Boost(b) => Payload::Boost(b.to_json()?),
             Fitted::Mean(m) => Payload::Mean(*m),
         };
-        let repr = ModelRepr {
-            params: self.params.clone(),
-            feature_names: self.feature_names.clone(),
-            n_train: self.n_train,
-            payload,
-        };
-        bincode::serialize(&(MODEL_FORMAT_VERSION, repr))
-            .map_err(|e| ModelError::Decode(format!("cannot encode: {e}")))
+        let repr = ModelRepr { params: self.params.clone(), feature_names: self.feature_names.clone(), n_train: self.n_train, payload };
+        bincode::serialize(&(MODEL_FORMAT_VERSION, repr)).map_err(|e| ModelError::Decode(format!("cannot encode: {e}")))
     }
 
     /// Decode bytes written by [`Model::to_bytes`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Model> {
-        let (ver, repr): (u32, ModelRepr) =
-            bincode::deserialize(bytes).map_err(|e| ModelError::Decode(e.to_string()))?;
+        let (ver, repr): (u32, ModelRepr) = bincode::deserialize(bytes).map_err(|e| ModelError::Decode(e.to_string()))?;
         if ver != MODEL_FORMAT_VERSION {
-            return Err(ModelError::Decode(format!(
-                "format version {ver}, this hopdb reads {MODEL_FORMAT_VERSION}"
-            )));
+            return Err(ModelError::Decode(format!("format version {ver}, this hopdb reads {MODEL_FORMAT_VERSION}")));
         }
         let fitted = match (&repr.params.algo, repr.payload) {
-            (Algo::RandomForest(_), Payload::Forest(b)) => {
-                Fitted::Forest(forest::Forest::from_bytes(&b)?)
-            }
-            (Algo::BoostedTrees(_), Payload::Boost(s)) => {
-                Fitted::Boost(Box::new(boost::Booster::from_json(&s)?))
-            }
+            (Algo::RandomForest(_), Payload::Forest(b)) => Fitted::Forest(forest::Forest::from_bytes(&b)?),
+            (Algo::BoostedTrees(_), Payload::Boost(s)) => Fitted::Boost(Box::new(boost::Booster::from_json(&s)?)),
             (Algo::Mean, Payload::Mean(m)) => Fitted::Mean(m),
-            _ => {
-                return Err(ModelError::Decode(
-                    "payload does not match the model kind".into(),
-                ))
-            }
+            _ => return Err(ModelError::Decode("payload does not match the model kind".into())),
         };
         if repr.feature_names.is_empty() {
             return Err(ModelError::Decode("model has no features".into()));
         }
-        Ok(Model {
-            params: repr.params,
-            feature_names: repr.feature_names,
-            n_train: repr.n_train,
-            fitted,
-        })
+        Ok(Model { params: repr.params, feature_names: repr.feature_names, n_train: repr.n_train, fitted })
     }
 
     /// Predictions on the fitting scale for column-major data of `n` rows.
@@ -522,15 +464,7 @@ pub fn fit_labeled(x: &[Vec<f64>], y: &[f64], labels: Labels, params: &Params) -
 }
 
 /// Fit on the rows `rows` of already validated data (all rows when `None`).
-pub(crate) fn fit_rows(
-    x: &[Vec<f64>],
-    y: &[f64],
-    rows: Option<&[usize]>,
-    p: usize,
-    names: Vec<String>,
-    params: &Params,
-    parallel: bool,
-) -> Result<Model> {
+pub(crate) fn fit_rows(x: &[Vec<f64>], y: &[f64], rows: Option<&[usize]>, p: usize, names: Vec<String>, params: &Params, parallel: bool) -> Result<Model> {
     let n = rows.map_or(x.len(), |r| r.len());
     if n == 0 {
         return Err(ModelError::EmptyTrainingSet);
@@ -543,35 +477,14 @@ pub(crate) fn fit_rows(
         Algo::Mean => Fitted::Mean(yt.iter().sum::<f64>() / n as f64),
         Algo::RandomForest(fp) => {
             let cm = column_major(x, rows, p);
-            Fitted::Forest(forest::Forest::fit(
-                &cm,
-                n,
-                p,
-                &yt,
-                fp,
-                params.seed,
-                parallel,
-            )?)
+            Fitted::Forest(forest::Forest::fit(&cm, n, p, &yt, fp, params.seed, parallel)?)
         }
         Algo::BoostedTrees(bp) => {
             let cm = column_major(x, rows, p);
-            Fitted::Boost(Box::new(boost::Booster::fit(
-                &cm,
-                n,
-                p,
-                &yt,
-                bp,
-                params.seed,
-                parallel,
-            )?))
+            Fitted::Boost(Box::new(boost::Booster::fit(&cm, n, p, &yt, bp, params.seed, parallel)?))
         }
     };
-    Ok(Model {
-        params: params.clone(),
-        feature_names: names,
-        n_train: n,
-        fitted,
-    })
+    Ok(Model { params: params.clone(), feature_names: names, n_train: n, fitted })
 }
 
 /// Predict Em (eV) for each row of `x` (the inverse target transform is applied).
@@ -584,44 +497,25 @@ pub fn predict_labeled(model: &Model, x: &[Vec<f64>], ids: Option<&[String]>) ->
     if x.is_empty() {
         return Ok(Vec::new());
     }
-    let labels = Labels {
-        ids,
-        names: Some(&model.feature_names),
-    };
+    let labels = Labels { ids, names: Some(&model.feature_names) };
     let p = check_rows(x, labels, Some(model.n_features()))?;
     predict_rows(model, x, None, p)
 }
 
 /// Predictions (eV) for the rows `rows` of already checked data.
-pub(crate) fn predict_rows(
-    model: &Model,
-    x: &[Vec<f64>],
-    rows: Option<&[usize]>,
-    p: usize,
-) -> Result<Vec<f64>> {
+pub(crate) fn predict_rows(model: &Model, x: &[Vec<f64>], rows: Option<&[usize]>, p: usize) -> Result<Vec<f64>> {
     let n = rows.map_or(x.len(), |r| r.len());
     if n == 0 {
         return Ok(Vec::new());
     }
     let cm = column_major(x, rows, p);
     let raw = model.predict_raw(&cm, n)?;
-    Ok(raw
-        .into_iter()
-        .map(|v| model.params.target.inverse(v))
-        .collect())
+    Ok(raw.into_iter().map(|v| model.params.target.inverse(v)).collect())
 }
 
 /// Sort `(name, value)` pairs by value, largest first (ties keep column order).
 fn ranked(names: &[String], values: Vec<f64>) -> Vec<(String, f64)> {
-    let mut v: Vec<(String, f64)> = names
-        .iter()
-        .cloned()
-        .zip(
-            values
-                .into_iter()
-                .map(|x| if x.is_finite() { x } else { 0.0 }),
-        )
-        .collect();
+    let mut v: Vec<(String, f64)> = names.iter().cloned().zip(values.into_iter().map(|x| if x.is_finite() { x } else { 0.0 })).collect();
     v.sort_by(|a, b| b.1.total_cmp(&a.1));
     v
 }
@@ -645,54 +539,26 @@ pub fn importances(model: &Model) -> Vec<(String, f64)> {
 /// (eV) on `x`, `y` when that feature's column is shuffled, over `repeats` shuffles drawn by
 /// a ChaCha8 generator seeded from `seed` and the column (deterministic). Parallel over
 /// features.
-pub fn permutation_importance(
-    model: &Model,
-    x: &[Vec<f64>],
-    y: &[f64],
-    repeats: usize,
-    seed: u64,
-) -> Result<Vec<(String, f64)>> {
+pub fn permutation_importance(model: &Model, x: &[Vec<f64>], y: &[f64], repeats: usize, seed: u64) -> Result<Vec<(String, f64)>> {
     if x.is_empty() {
         return Err(ModelError::EmptyTrainingSet);
     }
     if y.len() != x.len() {
-        return Err(ModelError::LengthMismatch {
-            what: "targets".into(),
-            got: y.len(),
-            expected: x.len(),
-        });
+        return Err(ModelError::LengthMismatch { what: "targets".into(), got: y.len(), expected: x.len() });
     }
     if let Some((i, &v)) = y.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-        return Err(ModelError::BadTarget {
-            row: format!("row {i}"),
-            value: v,
-            msg: "is not finite".into(),
-        });
+        return Err(ModelError::BadTarget { row: format!("row {i}"), value: v, msg: "is not finite".into() });
     }
-    let p = check_rows(
-        x,
-        Labels {
-            ids: None,
-            names: Some(&model.feature_names),
-        },
-        Some(model.n_features()),
-    )?;
+    let p = check_rows(x, Labels { ids: None, names: Some(&model.feature_names) }, Some(model.n_features()))?;
     let repeats = repeats.max(1);
     let n = x.len();
     let base_cm = column_major(x, None, p);
-    let mae = |pred: &[f64]| {
-        pred.iter()
-            .zip(y)
-            .map(|(a, b)| (model.params.target.inverse(*a) - b).abs())
-            .sum::<f64>()
-            / n as f64
-    };
+    let mae = |pred: &[f64]| pred.iter().zip(y).map(|(a, b)| (model.params.target.inverse(*a) - b).abs()).sum::<f64>() / n as f64;
     let base = mae(&model.predict_raw(&base_cm, n)?);
     let values: Vec<f64> = (0..p)
         .into_par_iter()
         .map(|j| {
-            let mut rng =
-                ChaCha8Rng::seed_from_u64(seed ^ (j as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (j as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
             let mut cm = base_cm.clone();
             let mut total = 0.0;
             for _ in 0..repeats {
@@ -710,11 +576,7 @@ pub(crate) fn guard<T>(backend: &'static str, f: impl FnOnce() -> Result<T>) -> 
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(r) => r,
         Err(e) => {
-            let msg = e
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "panicked".into());
+            let msg = e.downcast_ref::<String>().cloned().or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_else(|| "panicked".into());
             Err(ModelError::Backend { backend, msg })
         }
     }

@@ -108,13 +108,7 @@ impl Default for ForestParams {
     /// `mtry` 0.1 to 0.2 and leaves of 1 to 2 rows are within 0.003 eV of each other, larger
     /// `mtry` is slightly worse).
     fn default() -> Self {
-        ForestParams {
-            trees: 500,
-            max_depth: None,
-            min_samples_leaf: 1,
-            min_samples_split: 2,
-            mtry: Mtry::Fraction(0.15),
-        }
+        ForestParams { trees: 500, max_depth: None, min_samples_leaf: 1, min_samples_split: 2, mtry: Mtry::Fraction(0.15) }
     }
 }
 
@@ -147,17 +141,7 @@ impl Default for BoostParams {
     /// search on the devi2025 training partition (`hop-v1` descriptors). The CV error is flat
     /// from 400 to 1000 rounds; 32 bins scored as well as 256 and fit about 3x faster.
     fn default() -> Self {
-        BoostParams {
-            trees: 500,
-            learning_rate: 0.03,
-            max_depth: 6,
-            min_leaf_weight: 3.0,
-            subsample: 0.8,
-            colsample: 0.2,
-            l2: 1.0,
-            gamma: 0.0,
-            nbins: 32,
-        }
+        BoostParams { trees: 500, learning_rate: 0.03, max_depth: 6, min_leaf_weight: 3.0, subsample: 0.8, colsample: 0.2, l2: 1.0, gamma: 0.0, nbins: 32 }
     }
 }
 
@@ -189,25 +173,9 @@ pub const DEFAULT_SEED: u64 = 42;
 /// Keys accepted for every kind.
 const COMMON_KEYS: &[&str] = &["target", "seed"];
 /// Random-forest keys (canonical names; aliases in [`canonical_key`]).
-const FOREST_KEYS: &[&str] = &[
-    "trees",
-    "max_depth",
-    "min_samples_leaf",
-    "min_samples_split",
-    "mtry",
-];
+const FOREST_KEYS: &[&str] = &["trees", "max_depth", "min_samples_leaf", "min_samples_split", "mtry"];
 /// Boosting keys.
-const BOOST_KEYS: &[&str] = &[
-    "trees",
-    "learning_rate",
-    "max_depth",
-    "min_leaf_weight",
-    "subsample",
-    "colsample",
-    "l2",
-    "gamma",
-    "nbins",
-];
+const BOOST_KEYS: &[&str] = &["trees", "learning_rate", "max_depth", "min_leaf_weight", "subsample", "colsample", "l2", "gamma", "nbins"];
 
 /// Canonical name of a key or alias (lower-cased).
 fn canonical_key(kind: Kind, key: &str) -> String {
@@ -247,22 +215,11 @@ fn fmt_fraction(x: f64) -> String {
 }
 
 fn bad(key: &str, value: &str, msg: impl Into<String>) -> ModelError {
-    ModelError::BadParam {
-        key: key.to_string(),
-        value: value.to_string(),
-        msg: msg.into(),
-    }
+    ModelError::BadParam { key: key.to_string(), value: value.to_string(), msg: msg.into() }
 }
 
-fn parse_int<T: std::str::FromStr + PartialOrd + fmt::Display + Copy>(
-    key: &str,
-    v: &str,
-    min: T,
-    max: T,
-) -> Result<T> {
-    let x: T = v
-        .parse()
-        .map_err(|_| bad(key, v, "expected a whole number"))?;
+fn parse_int<T: std::str::FromStr + PartialOrd + fmt::Display + Copy>(key: &str, v: &str, min: T, max: T) -> Result<T> {
+    let x: T = v.parse().map_err(|_| bad(key, v, "expected a whole number"))?;
     if x < min || x > max {
         return Err(bad(key, v, format!("must be between {min} and {max}")));
     }
@@ -275,11 +232,7 @@ fn parse_float(key: &str, v: &str, min: f64, max: f64, open_min: bool) -> Result
     let low_ok = if open_min { x > min } else { x >= min };
     if !x.is_finite() || !low_ok || x > max {
         let lo = if open_min { "(" } else { "[" };
-        let hi = if max.is_infinite() {
-            "inf)".to_string()
-        } else {
-            format!("{max}]")
-        };
+        let hi = if max.is_infinite() { "inf)".to_string() } else { format!("{max}]") };
         return Err(bad(key, v, format!("must be in {lo}{min}, {hi}")));
     }
     Ok(x)
@@ -304,21 +257,9 @@ impl Params {
     /// mean baseline; seed [`DEFAULT_SEED`]).
     pub fn default_for(kind: Kind) -> Params {
         match kind {
-            Kind::RandomForest => Params {
-                target: Target::Log1p,
-                seed: DEFAULT_SEED,
-                algo: Algo::RandomForest(ForestParams::default()),
-            },
-            Kind::BoostedTrees => Params {
-                target: Target::Log1p,
-                seed: DEFAULT_SEED,
-                algo: Algo::BoostedTrees(BoostParams::default()),
-            },
-            Kind::Mean => Params {
-                target: Target::Identity,
-                seed: DEFAULT_SEED,
-                algo: Algo::Mean,
-            },
+            Kind::RandomForest => Params { target: Target::Log1p, seed: DEFAULT_SEED, algo: Algo::RandomForest(ForestParams::default()) },
+            Kind::BoostedTrees => Params { target: Target::Log1p, seed: DEFAULT_SEED, algo: Algo::BoostedTrees(BoostParams::default()) },
+            Kind::Mean => Params { target: Target::Identity, seed: DEFAULT_SEED, algo: Algo::Mean },
         }
     }
 
@@ -375,23 +316,16 @@ impl Params {
                 };
             }
             "target" => {
-                self.target = Target::parse(v)
-                    .ok_or_else(|| bad("target", v, "expected 'identity' or 'log1p'"))?;
+                self.target = Target::parse(v).ok_or_else(|| bad("target", v, "expected 'identity' or 'log1p'"))?;
                 return Ok(());
             }
             "seed" => {
-                self.seed = v
-                    .parse()
-                    .map_err(|_| bad("seed", v, "expected an unsigned 64-bit integer"))?;
+                self.seed = v.parse().map_err(|_| bad("seed", v, "expected an unsigned 64-bit integer"))?;
                 return Ok(());
             }
             _ => {}
         }
-        let unknown = || ModelError::UnknownParam {
-            kind,
-            key: key.to_string(),
-            known: Params::keys(kind).join(", "),
-        };
+        let unknown = || ModelError::UnknownParam { kind, key: key.to_string(), known: Params::keys(kind).join(", ") };
         match &mut self.algo {
             Algo::RandomForest(f) => match k.as_str() {
                 "trees" => f.trees = parse_int("trees", v, 1, 100_000)?,
@@ -401,24 +335,16 @@ impl Params {
                         _ => Some(parse_int("max_depth", v, 1u16, u16::MAX)?),
                     }
                 }
-                "min_samples_leaf" => {
-                    f.min_samples_leaf = parse_int("min_samples_leaf", v, 1, 1_000_000)?
-                }
-                "min_samples_split" => {
-                    f.min_samples_split = parse_int("min_samples_split", v, 2, 1_000_000)?
-                }
+                "min_samples_leaf" => f.min_samples_leaf = parse_int("min_samples_leaf", v, 1, 1_000_000)?,
+                "min_samples_split" => f.min_samples_split = parse_int("min_samples_split", v, 2, 1_000_000)?,
                 "mtry" => f.mtry = parse_mtry(v)?,
                 _ => return Err(unknown()),
             },
             Algo::BoostedTrees(b) => match k.as_str() {
                 "trees" => b.trees = parse_int("trees", v, 1, 100_000)?,
-                "learning_rate" => {
-                    b.learning_rate = parse_float("learning_rate", v, 0.0, 1.0, true)?
-                }
+                "learning_rate" => b.learning_rate = parse_float("learning_rate", v, 0.0, 1.0, true)?,
                 "max_depth" => b.max_depth = parse_int("max_depth", v, 1, 30)?,
-                "min_leaf_weight" => {
-                    b.min_leaf_weight = parse_float("min_leaf_weight", v, 0.0, 1e9, false)?
-                }
+                "min_leaf_weight" => b.min_leaf_weight = parse_float("min_leaf_weight", v, 0.0, 1e9, false)?,
                 "subsample" => b.subsample = parse_float("subsample", v, 0.0, 1.0, true)?,
                 "colsample" => b.colsample = parse_float("colsample", v, 0.0, 1.0, true)?,
                 "l2" => b.l2 = parse_float("l2", v, 0.0, f64::INFINITY, false)?,
@@ -443,10 +369,7 @@ impl Params {
         match &self.algo {
             Algo::RandomForest(f) => {
                 put("trees", f.trees.to_string());
-                put(
-                    "max_depth",
-                    f.max_depth.map_or("none".to_string(), |d| d.to_string()),
-                );
+                put("max_depth", f.max_depth.map_or("none".to_string(), |d| d.to_string()));
                 put("min_samples_leaf", f.min_samples_leaf.to_string());
                 put("min_samples_split", f.min_samples_split.to_string());
                 put("mtry", f.mtry.to_string());
@@ -471,11 +394,7 @@ impl Params {
 impl fmt::Display for Params {
     /// `kind(key=value, ...)` in key order.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let body: Vec<String> = self
-            .to_map()
-            .into_iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
+        let body: Vec<String> = self.to_map().into_iter().map(|(k, v)| format!("{k}={v}")).collect();
         write!(f, "{}({})", self.kind(), body.join(", "))
     }
 }
@@ -485,33 +404,18 @@ mod tests {
     use super::*;
 
     fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
     fn parse_and_round_trip() {
         let p = Params::parse(
             Kind::RandomForest,
-            &map(&[
-                ("trees", "300"),
-                ("max_depth", "12"),
-                ("min_samples_leaf", "2"),
-                ("mtry", "0.33"),
-                ("target", "'log1p'"),
-                ("seed", "7"),
-            ]),
+            &map(&[("trees", "300"), ("max_depth", "12"), ("min_samples_leaf", "2"), ("mtry", "0.33"), ("target", "'log1p'"), ("seed", "7")]),
         )
         .unwrap();
-        let Algo::RandomForest(f) = &p.algo else {
-            panic!("kind")
-        };
-        assert_eq!(
-            (f.trees, f.max_depth, f.min_samples_leaf, f.mtry),
-            (300, Some(12), 2, Mtry::Fraction(0.33))
-        );
+        let Algo::RandomForest(f) = &p.algo else { panic!("kind") };
+        assert_eq!((f.trees, f.max_depth, f.min_samples_leaf, f.mtry), (300, Some(12), 2, Mtry::Fraction(0.33)));
         assert_eq!((p.target, p.seed), (Target::Log1p, 7));
         for kind in [Kind::RandomForest, Kind::BoostedTrees, Kind::Mean] {
             let d = Params::default_for(kind);
@@ -519,34 +423,19 @@ mod tests {
         }
         assert_eq!(Params::parse(Kind::RandomForest, &p.to_map()).unwrap(), p);
         let all = Params::parse(Kind::RandomForest, &map(&[("mtry", "1.0")])).unwrap();
-        assert_eq!(
-            Params::parse(Kind::RandomForest, &all.to_map()).unwrap(),
-            all
-        );
-        let g = Params::parse(
-            Kind::BoostedTrees,
-            &map(&[("n_estimators", "50"), ("eta", "0.1"), ("subsample", "1")]),
-        )
-        .unwrap();
-        let Algo::BoostedTrees(b) = &g.algo else {
-            panic!("kind")
-        };
+        assert_eq!(Params::parse(Kind::RandomForest, &all.to_map()).unwrap(), all);
+        let g = Params::parse(Kind::BoostedTrees, &map(&[("n_estimators", "50"), ("eta", "0.1"), ("subsample", "1")])).unwrap();
+        let Algo::BoostedTrees(b) = &g.algo else { panic!("kind") };
         assert_eq!((b.trees, b.learning_rate, b.subsample), (50, 0.1, 1.0));
     }
 
     #[test]
     fn errors_name_key_and_value() {
-        let e = Params::parse(Kind::RandomForest, &map(&[("learning_rate", "0.1")]))
-            .unwrap_err()
-            .to_string();
+        let e = Params::parse(Kind::RandomForest, &map(&[("learning_rate", "0.1")])).unwrap_err().to_string();
         assert!(e.contains("learning_rate") && e.contains("mtry"), "{e}");
-        let e = Params::parse(Kind::RandomForest, &map(&[("mtry", "1.5")]))
-            .unwrap_err()
-            .to_string();
+        let e = Params::parse(Kind::RandomForest, &map(&[("mtry", "1.5")])).unwrap_err().to_string();
         assert!(e.contains("mtry") && e.contains("1.5"), "{e}");
-        let e = Params::parse(Kind::BoostedTrees, &map(&[("trees", "ten")]))
-            .unwrap_err()
-            .to_string();
+        let e = Params::parse(Kind::BoostedTrees, &map(&[("trees", "ten")])).unwrap_err().to_string();
         assert!(e.contains("trees") && e.contains("ten"), "{e}");
         assert!(Params::parse(Kind::Mean, &map(&[("trees", "3")])).is_err());
         assert!(Params::parse(Kind::Mean, &map(&[("target", "cube")])).is_err());

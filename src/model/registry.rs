@@ -68,34 +68,8 @@ pub type ModelRecordV1 = (
 impl ModelRecord {
     /// A record read in format version 1: version 1, no lineage.
     pub fn from_v1(v: ModelRecordV1) -> ModelRecord {
-        let (
-            name,
-            kind,
-            params,
-            feature_set,
-            feature_names,
-            split_fingerprint,
-            train_ids,
-            blob,
-            metrics,
-            training_log,
-            created_at,
-        ) = v;
-        ModelRecord {
-            name,
-            kind,
-            params,
-            feature_set,
-            feature_names,
-            split_fingerprint,
-            train_ids,
-            blob,
-            metrics,
-            training_log,
-            created_at,
-            version: 1,
-            lineage: None,
-        }
+        let (name, kind, params, feature_set, feature_names, split_fingerprint, train_ids, blob, metrics, training_log, created_at) = v;
+        ModelRecord { name, kind, params, feature_set, feature_names, split_fingerprint, train_ids, blob, metrics, training_log, created_at, version: 1, lineage: None }
     }
 }
 
@@ -118,13 +92,7 @@ impl ModelRecord {
 
     /// A record for a fitted model: kind, params, feature names and blob from `model`,
     /// creation time now, no metrics or log yet.
-    pub fn from_model(
-        name: &str,
-        model: &Model,
-        feature_set: &str,
-        split_fingerprint: &str,
-        train_ids: Vec<String>,
-    ) -> Result<ModelRecord> {
+    pub fn from_model(name: &str, model: &Model, feature_set: &str, split_fingerprint: &str, train_ids: Vec<String>) -> Result<ModelRecord> {
         Ok(ModelRecord {
             name: name.to_string(),
             kind: model.kind().as_str().to_string(),
@@ -153,28 +121,19 @@ pub const GNN_KIND: &str = "gnn";
 
 #[cfg(feature = "gnn")]
 fn check_gnn_blob(rec: &ModelRecord) -> Result<()> {
-    super::gnn::GnnBlob::from_bytes(&rec.blob)
-        .map(|_| ())
-        .map_err(|e| ModelError::Decode(format!("model '{}': {e}", rec.name)))
+    super::gnn::GnnBlob::from_bytes(&rec.blob).map(|_| ()).map_err(|e| ModelError::Decode(format!("model '{}': {e}", rec.name)))
 }
 
 #[cfg(not(feature = "gnn"))]
 fn check_gnn_blob(rec: &ModelRecord) -> Result<()> {
-    Err(ModelError::Decode(format!(
-        "model '{}' is a graph network: this hopdb was built without the `gnn` feature",
-        rec.name
-    )))
+    Err(ModelError::Decode(format!("model '{}' is a graph network: this hopdb was built without the `gnn` feature", rec.name)))
 }
 
 /// Check a model name: 1 to [`MAX_NAME_LEN`] ASCII letters, digits, `_`, `-`, `.`, starting
 /// with a letter or digit.
 pub fn validate_name(name: &str) -> Result<()> {
     let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
-    if name.is_empty()
-        || name.len() > MAX_NAME_LEN
-        || !name.chars().all(ok)
-        || !name.starts_with(|c: char| c.is_ascii_alphanumeric())
-    {
+    if name.is_empty() || name.len() > MAX_NAME_LEN || !name.chars().all(ok) || !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
         return Err(ModelError::InvalidName(format!(
             "invalid model name '{name}': use 1 to {MAX_NAME_LEN} ASCII letters, digits, '_', '-' or '.', starting with a letter or digit"
         )));
@@ -185,19 +144,13 @@ pub fn validate_name(name: &str) -> Result<()> {
 /// The model stored under `key`, from its decoded value; a value that does not decode as
 /// the current format is read again as format version 1. A value that decodes as neither,
 /// or has another format version, is [`ModelError::Decode`].
-fn checked(
-    store: &Store,
-    key: &str,
-    stored: store::Result<(u32, ModelRecord)>,
-) -> Result<ModelRecord> {
+fn checked(store: &Store, key: &str, stored: store::Result<(u32, ModelRecord)>) -> Result<ModelRecord> {
     let (ver, rec) = match stored {
         Ok(v) => v,
-        Err(StoreError::Corrupt { msg, .. }) => {
-            match store.load_object::<(u32, ModelRecordV1)>(Keyspace::Model, &[key]) {
-                Ok(Some((1, v1))) => return Ok(ModelRecord::from_v1(v1)),
-                _ => return Err(ModelError::Decode(format!("stored model '{key}': {msg}"))),
-            }
-        }
+        Err(StoreError::Corrupt { msg, .. }) => match store.load_object::<(u32, ModelRecordV1)>(Keyspace::Model, &[key]) {
+            Ok(Some((1, v1))) => return Ok(ModelRecord::from_v1(v1)),
+            _ => return Err(ModelError::Decode(format!("stored model '{key}': {msg}"))),
+        },
         Err(e) => return Err(e.into()),
     };
     if ver != MODEL_RECORD_VERSION {
@@ -214,23 +167,9 @@ pub fn save(store: &Store, rec: &ModelRecord, replace: bool) -> Result<()> {
     check_blob(rec)?;
     let summary = |replacing: bool| {
         let verb = if replacing { "replace" } else { "save" };
-        format!(
-            "{verb} model '{}': {} on {} rows x {} features ({})",
-            rec.name,
-            rec.kind,
-            rec.train_ids.len(),
-            rec.feature_names.len(),
-            rec.feature_set
-        )
+        format!("{verb} model '{}': {} on {} rows x {} features ({})", rec.name, rec.kind, rec.train_ids.len(), rec.feature_names.len(), rec.feature_set)
     };
-    match store.save_object(
-        Keyspace::Model,
-        &[&rec.name],
-        &(MODEL_RECORD_VERSION, rec),
-        replace,
-        "model",
-        summary,
-    )? {
+    match store.save_object(Keyspace::Model, &[&rec.name], &(MODEL_RECORD_VERSION, rec), replace, "model", summary)? {
         Saved::Exists => Err(ModelError::Exists(rec.name.clone())),
         Saved::Created | Saved::Replaced => Ok(()),
     }
@@ -240,10 +179,7 @@ pub fn save(store: &Store, rec: &ModelRecord, replace: bool) -> Result<()> {
 /// current version moves to `name@k`, and `new` (its `version` set to k + 1) takes the base
 /// name. Returns the write set (op `model`; the caller adds what else moves with the model,
 /// e.g. its predictions, and commits it), the record as it will be saved, and `name@k`.
-pub fn next_version(
-    store: &Store,
-    mut new: ModelRecord,
-) -> Result<(WriteSet, ModelRecord, String)> {
+pub fn next_version(store: &Store, mut new: ModelRecord) -> Result<(WriteSet, ModelRecord, String)> {
     let base = new.base_name().to_string();
     validate_name(&base)?;
     check_blob(&new)?;
@@ -253,18 +189,8 @@ pub fn next_version(
     moved.name = old_key.clone();
     new.name = base.clone();
     new.version = old.version + 1;
-    let mut ws = WriteSet::new(
-        "model",
-        format!(
-            "retrain model '{base}': version {} (version {} kept as '{old_key}')",
-            new.version, old.version
-        ),
-    );
-    ws.put_object(
-        Keyspace::Model,
-        &[&old_key],
-        &(MODEL_RECORD_VERSION, &moved),
-    );
+    let mut ws = WriteSet::new("model", format!("retrain model '{base}': version {} (version {} kept as '{old_key}')", new.version, old.version));
+    ws.put_object(Keyspace::Model, &[&old_key], &(MODEL_RECORD_VERSION, &moved));
     ws.put_object(Keyspace::Model, &[&base], &(MODEL_RECORD_VERSION, &new));
     Ok((ws, new, old_key))
 }
@@ -276,11 +202,7 @@ fn check_blob(rec: &ModelRecord) -> Result<()> {
     } else {
         let model = rec.model()?;
         if model.kind().as_str() != rec.kind {
-            return Err(ModelError::Decode(format!(
-                "record kind '{}' does not match its blob ({})",
-                rec.kind,
-                model.kind()
-            )));
+            return Err(ModelError::Decode(format!("record kind '{}' does not match its blob ({})", rec.kind, model.kind())));
         }
     }
     Ok(())
@@ -315,9 +237,7 @@ pub fn exists(store: &Store, name: &str) -> Result<bool> {
         return Ok(true);
     }
     match parse_ref(name) {
-        (base, Some(_)) if store.has_object(Keyspace::Model, &[base])? => {
-            Ok(load(store, name).is_ok())
-        }
+        (base, Some(_)) if store.has_object(Keyspace::Model, &[base])? => Ok(load(store, name).is_ok()),
         _ => Ok(false),
     }
 }
@@ -329,22 +249,13 @@ pub fn names(store: &Store) -> Result<Vec<String>> {
 
 /// Every stored model record, in name order.
 pub fn list(store: &Store) -> Result<Vec<ModelRecord>> {
-    store
-        .list_objects(Keyspace::Model, &[])?
-        .into_iter()
-        .map(|(name, v)| checked(store, &name, v))
-        .collect()
+    store.list_objects(Keyspace::Model, &[])?.into_iter().map(|(name, v)| checked(store, &name, v)).collect()
 }
 
 /// Delete a stored model in one atomic write (op `model`); [`ModelError::NotFound`] when
 /// there is none.
 pub fn drop(store: &Store, name: &str) -> Result<()> {
-    if !store.remove_object(
-        Keyspace::Model,
-        &[name],
-        "model",
-        format!("drop model '{name}'"),
-    )? {
+    if !store.remove_object(Keyspace::Model, &[name], "model", format!("drop model '{name}'"))? {
         return Err(ModelError::NotFound(name.to_string()));
     }
     Ok(())

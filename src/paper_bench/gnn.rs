@@ -15,11 +15,11 @@
 //!   every record derived from a test structure, then the same rows fine-tuned from it.
 
 use super::{row, BenchRow};
+use crate::workflow::gnn::{self as workflow, PretrainSource, SeedCvPlan};
 use crate::model::gnn::{self, experiment, Pretrain, Spec, TrainOptions, Validation, Variant};
 use crate::model::ModelRecord;
 use crate::record::HopRecord;
 use crate::store::Store;
-use crate::workflow::gnn::{self as workflow, PretrainSource, SeedCvPlan};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -46,15 +46,7 @@ pub struct GnnBenchOptions {
 impl GnnBenchOptions {
     /// The settings chosen in `docs/gnn-experiments.md` on validation hops only.
     pub fn default_settings() -> BTreeMap<String, String> {
-        [
-            ("hidden", "32"),
-            ("max_neighbors", "8"),
-            ("target", "log1p"),
-            ("epochs", "60"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+        [("hidden", "32"), ("max_neighbors", "8"), ("target", "log1p"), ("epochs", "60")].into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     /// The spec of `variant` with these settings.
@@ -97,21 +89,11 @@ pub struct GnnBenchData<'a> {
 }
 
 fn quiet() -> TrainOptions<'static> {
-    TrainOptions {
-        progress: false,
-        ..Default::default()
-    }
+    TrainOptions { progress: false, ..Default::default() }
 }
 
 /// Train on `train` (optionally from `init`) and evaluate on the test hops: one row.
-fn test_row(
-    d: &GnnBenchData,
-    label: &str,
-    spec: &Spec,
-    train: &[HopRecord],
-    init: Option<&ModelRecord>,
-    resamples: usize,
-) -> anyhow::Result<(BenchRow, ModelRecord)> {
+fn test_row(d: &GnnBenchData, label: &str, spec: &Spec, train: &[HopRecord], init: Option<&ModelRecord>, resamples: usize) -> anyhow::Result<(BenchRow, ModelRecord)> {
     let t = Instant::now();
     let pre = init.map_or(Pretrain::None, Pretrain::Model);
     let trained = gnn::train(d.store, train, Validation::Carve, pre, spec, quiet())?;
@@ -119,14 +101,7 @@ fn test_row(
     let rec = trained.to_record("bench-gnn", "")?;
     let p = gnn::predict_records(d.store, &rec, &d.test)?;
     let y: Vec<f64> = d.test.iter().map(|r| r.em).collect();
-    let mut r = row(
-        label,
-        "hopdb",
-        &format!("test ({})", d.test.len()),
-        &y,
-        &p,
-        resamples,
-    )?;
+    let mut r = row(label, "hopdb", &format!("test ({})", d.test.len()), &y, &p, resamples)?;
     r.fit_seconds = Some(secs);
     r.params = params_text(spec);
     Ok((r, rec))
@@ -134,55 +109,21 @@ fn test_row(
 
 /// Grouped 5-fold CV over all hops on the tree rows' folds: (mean over seeds of the mean fold
 /// MAE, its standard deviation over seeds, mean pooled R²).
-fn cv(
-    d: &GnnBenchData,
-    spec: &Spec,
-    init: Option<&ModelRecord>,
-    seeds: usize,
-    progress: &dyn Fn(&str),
-    label: &str,
-) -> anyhow::Result<(f64, f64, f64)> {
-    let plan = SeedCvPlan {
-        records: d.all,
-        groups: d.groups,
-        k: 5,
-        seeds,
-    };
-    let before =
-        |s: u64, f: usize| progress(&format!("{label}: grouped CV seed {s}, fold {}/5", f + 1));
+fn cv(d: &GnnBenchData, spec: &Spec, init: Option<&ModelRecord>, seeds: usize, progress: &dyn Fn(&str), label: &str) -> anyhow::Result<(f64, f64, f64)> {
+    let plan = SeedCvPlan { records: d.all, groups: d.groups, k: 5, seeds };
+    let before = |s: u64, f: usize| progress(&format!("{label}: grouped CV seed {s}, fold {}/5", f + 1));
     let r = workflow::cv_over_seeds(d.store, plan, spec, init, &before)?;
     Ok((r.mae.mean, r.mae.sd, r.r2))
 }
 
 fn params_text(spec: &Spec) -> String {
     let m = spec.to_map();
-    let keys = [
-        "variant",
-        "hidden",
-        "layers",
-        "max_neighbors",
-        "radius",
-        "target",
-        "pool",
-        "epochs",
-        "lr",
-        "batch",
-        "seed",
-    ];
-    keys.iter()
-        .filter_map(|k| m.get(*k).map(|v| format!("{k}={v}")))
-        .collect::<Vec<_>>()
-        .join(", ")
+    let keys = ["variant", "hidden", "layers", "max_neighbors", "radius", "target", "pool", "epochs", "lr", "batch", "seed"];
+    keys.iter().filter_map(|k| m.get(*k).map(|v| format!("{k}={v}"))).collect::<Vec<_>>().join(", ")
 }
 
 /// The graph-network rows (see the module docs); remarks go to `notes`.
-pub fn rows(
-    d: &GnnBenchData,
-    opts: &GnnBenchOptions,
-    resamples: usize,
-    progress: &dyn Fn(&str),
-    notes: &mut Vec<String>,
-) -> anyhow::Result<Vec<BenchRow>> {
+pub fn rows(d: &GnnBenchData, opts: &GnnBenchOptions, resamples: usize, progress: &dyn Fn(&str), notes: &mut Vec<String>) -> anyhow::Result<Vec<BenchRow>> {
     let mut out = Vec::new();
     let mut band_scratch: Option<ModelRecord> = None;
     for &v in &opts.variants {
@@ -191,8 +132,7 @@ pub fn rows(
         let spec = opts.spec(v, 1)?;
         let (mut r, rec) = test_row(d, &label, &spec, &d.train, None, resamples)?;
         let (m, sd, r2) = cv(d, &spec, None, opts.cv_seeds, progress, &label)?;
-        (r.cv_mae, r.cv_mae_sd, r.cv_r2, r.cv_seeds) =
-            (Some(m), Some(sd), Some(r2), Some(opts.cv_seeds.max(1)));
+        (r.cv_mae, r.cv_mae_sd, r.cv_r2, r.cv_seeds) = (Some(m), Some(sd), Some(r2), Some(opts.cv_seeds.max(1)));
         if v == Variant::Band {
             band_scratch = Some(rec);
         }
@@ -206,49 +146,22 @@ pub fn rows(
         let label = format!("hopdb gnn band (scratch), {n} train hops");
         progress(&label);
         let sub = experiment::training_subset(&d.train, n);
-        out.push(
-            test_row(
-                d,
-                &label,
-                &opts.spec(Variant::Band, 1)?,
-                &sub,
-                None,
-                resamples,
-            )?
-            .0,
-        );
+        out.push(test_row(d, &label, &opts.spec(Variant::Band, 1)?, &sub, None, resamples)?.0);
     }
     let Some(corpus_path) = &opts.pretrain_db else {
         return Ok(out);
     };
-    let corpus = Store::open(corpus_path).map_err(|e| {
-        anyhow::anyhow!(
-            "opening the pre-training corpus {}: {e}",
-            corpus_path.display()
-        )
-    })?;
+    let corpus = Store::open(corpus_path).map_err(|e| anyhow::anyhow!("opening the pre-training corpus {}: {e}", corpus_path.display()))?;
     let spec = opts.spec(Variant::Band, 1)?;
-    let source = PretrainSource::Corpus {
-        store: &corpus,
-        max: opts.pretrain_max,
-        seed: spec.seed,
-    };
+    let source = PretrainSource::Corpus { store: &corpus, max: opts.pretrain_max, seed: spec.seed };
     let set = workflow::pretrain_set(d.store, source, &d.train, d.all, &d.test)?;
     let (pre, drawn, dropped) = (set.records, set.drawn, set.left_out);
     if pre.is_empty() {
-        anyhow::bail!(
-            "the pre-training corpus {} has no usable bvse records",
-            corpus_path.display()
-        );
+        anyhow::bail!("the pre-training corpus {} has no usable bvse records", corpus_path.display());
     }
-    progress(&format!(
-        "pre-training the band network on {} BVSE hops ({} epochs)",
-        pre.len(),
-        opts.pretrain_epochs
-    ));
+    progress(&format!("pre-training the band network on {} BVSE hops ({} epochs)", pre.len(), opts.pretrain_epochs));
     let t = Instant::now();
-    let pretrained =
-        workflow::pretrain(&corpus, &pre, &spec, quiet())?.to_record("bench-gnn-pre", "")?;
+    let pretrained = workflow::pretrain(&corpus, &pre, &spec, quiet())?.to_record("bench-gnn-pre", "")?;
     notes.push(format!(
         "Pre-training: {} of {drawn} BVSE corpus records drawn (seeded subsample of {}) after leaving out {dropped} derived from the 60 test structures, {} epochs, {:.0} s.",
         pre.len(),
@@ -260,8 +173,7 @@ pub fn rows(
     progress(&format!("{label}: fine-tuning on the 559 training hops"));
     let (mut r, rec) = test_row(d, &label, &spec, &d.train, Some(&pretrained), resamples)?;
     let (m, sd, r2) = cv(d, &spec, Some(&pretrained), opts.cv_seeds, progress, &label)?;
-    (r.cv_mae, r.cv_mae_sd, r.cv_r2, r.cv_seeds) =
-        (Some(m), Some(sd), Some(r2), Some(opts.cv_seeds.max(1)));
+    (r.cv_mae, r.cv_mae_sd, r.cv_r2, r.cv_seeds) = (Some(m), Some(sd), Some(r2), Some(opts.cv_seeds.max(1)));
     out.push(r);
     let (frac, hosts) = experiment::distinct_paths(d.store, &rec, &d.train)?;
     notes.push(format!("Paths distinct, band pre-trained: {:.0} % of the {hosts} multi-hop training host structures.", 100.0 * frac));

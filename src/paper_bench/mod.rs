@@ -20,12 +20,12 @@
 //!   end-point relaxation on the test partition, MODEL-1..4 on the training partition).
 
 use crate::features;
-use crate::import::{self, ImportOptions};
 use crate::metrics::{self, BootstrapErrors, Classification, Metrics};
+use crate::import::{self, ImportOptions};
 use crate::model::{self, Grid, Kind, Params};
+use crate::workflow::{self, EvalOptions, TrainRequest};
 use crate::split;
 use crate::store::Store;
-use crate::workflow::{self, EvalOptions, TrainRequest};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -35,8 +35,7 @@ pub mod gnn;
 
 /// `hopdb bench paper --write-docs FILE` keeps everything from this line on in the file it
 /// rewrites (hand-maintained sections such as the graph-network experiments).
-pub const KEEP_MARKER: &str =
-    "<!-- kept by hopdb bench paper: the sections below are not generated -->";
+pub const KEEP_MARKER: &str = "<!-- kept by hopdb bench paper: the sections below are not generated -->";
 
 /// One row of the benchmark table.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -122,27 +121,14 @@ impl Default for PaperBenchOptions {
     }
 }
 
-fn row(
-    model: &str,
-    source: &str,
-    on: &str,
-    y: &[f64],
-    p: &[f64],
-    resamples: usize,
-) -> anyhow::Result<BenchRow> {
+fn row(model: &str, source: &str, on: &str, y: &[f64], p: &[f64], resamples: usize) -> anyhow::Result<BenchRow> {
     Ok(BenchRow {
         model: model.to_string(),
         source: source.to_string(),
         evaluated_on: on.to_string(),
         metrics: metrics::metrics(y, p)?,
         classification: metrics::classify(y, p, workflow::DEFAULT_THRESHOLD)?,
-        bootstrap: metrics::bootstrap_at(
-            y,
-            p,
-            resamples,
-            workflow::DEFAULT_BOOTSTRAP_SEED,
-            workflow::DEFAULT_THRESHOLD,
-        )?,
+        bootstrap: metrics::bootstrap_at(y, p, resamples, workflow::DEFAULT_BOOTSTRAP_SEED, workflow::DEFAULT_THRESHOLD)?,
         cv_mae: None,
         cv_mae_sd: None,
         cv_r2: None,
@@ -154,8 +140,7 @@ fn row(
 }
 
 fn read_csv(path: &Path) -> anyhow::Result<(Vec<String>, Vec<Vec<String>>)> {
-    let mut r = csv::Reader::from_path(path)
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let mut r = csv::Reader::from_path(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
     let header = r.headers()?.iter().map(str::to_string).collect();
     let mut rows = Vec::new();
     for (i, rec) in r.records().enumerate() {
@@ -166,10 +151,7 @@ fn read_csv(path: &Path) -> anyhow::Result<(Vec<String>, Vec<Vec<String>>)> {
 }
 
 fn col(header: &[String], name: &str, path: &Path) -> anyhow::Result<usize> {
-    header
-        .iter()
-        .position(|h| h == name)
-        .ok_or_else(|| anyhow::anyhow!("{}: no column '{name}'", path.display()))
+    header.iter().position(|h| h == name).ok_or_else(|| anyhow::anyhow!("{}: no column '{name}'", path.display()))
 }
 
 fn num(s: &str) -> Option<f64> {
@@ -177,19 +159,11 @@ fn num(s: &str) -> Option<f64> {
 }
 
 /// The published rows, recomputed from the dataset's per-hop prediction files.
-pub fn published_rows(
-    data_dir: &Path,
-    resamples: usize,
-    notes: &mut Vec<String>,
-) -> anyhow::Result<Vec<BenchRow>> {
+pub fn published_rows(data_dir: &Path, resamples: usize, notes: &mut Vec<String>) -> anyhow::Result<Vec<BenchRow>> {
     let mut out = Vec::new();
     let test_path = data_dir.join("paper_predictions_test.csv");
     let (h, rows) = read_csv(&test_path)?;
-    let (ct, cp, cs) = (
-        col(&h, "TARGET", &test_path)?,
-        col(&h, "PREDICTION", &test_path)?,
-        col(&h, "SYS_NAME", &test_path)?,
-    );
+    let (ct, cp, cs) = (col(&h, "TARGET", &test_path)?, col(&h, "PREDICTION", &test_path)?, col(&h, "SYS_NAME", &test_path)?);
     let (mut y, mut p) = (Vec::new(), Vec::new());
     for r in &rows {
         if let (Some(a), Some(b)) = (num(&r[ct]), num(&r[cp])) {
@@ -197,31 +171,18 @@ pub fn published_rows(
             p.push(b);
         }
     }
-    out.push(row(
-        "MODEL-3 (ALIGNN, band)",
-        "published",
-        &format!("test ({})", y.len()),
-        &y,
-        &p,
-        resamples,
-    )?);
+    out.push(row("MODEL-3 (ALIGNN, band)", "published", &format!("test ({})", y.len()), &y, &p, resamples)?);
     let test_names: Vec<String> = rows.iter().map(|r| r[cs].clone()).collect();
 
     let tab_path = data_dir.join("tabulation.csv");
     let (h, tab) = read_csv(&tab_path)?;
-    let (cn, ce) = (
-        col(&h, "sys_name", &tab_path)?,
-        col(&h, "MIGRATION BARRIER(eV)", &tab_path)?,
-    );
+    let (cn, ce) = (col(&h, "sys_name", &tab_path)?, col(&h, "MIGRATION BARRIER(eV)", &tab_path)?);
     let by_name: BTreeMap<&str, &Vec<String>> = tab.iter().map(|r| (r[cn].as_str(), r)).collect();
     for mace in ["MACE-RELAX", "MACE-NO-RELAX"] {
         let cm = col(&h, mace, &tab_path)?;
         let (mut y, mut p, mut missing) = (Vec::new(), Vec::new(), Vec::new());
         for n in &test_names {
-            match by_name
-                .get(n.as_str())
-                .and_then(|r| Some((num(&r[ce])?, num(&r[cm]))))
-            {
+            match by_name.get(n.as_str()).and_then(|r| Some((num(&r[ce])?, num(&r[cm])))) {
                 Some((a, Some(b))) => {
                     y.push(a);
                     p.push(b);
@@ -230,21 +191,9 @@ pub fn published_rows(
             }
         }
         if !missing.is_empty() {
-            notes.push(format!(
-                "{mace}: no value for {} of the 60 test hops ({}); its row covers the other {}",
-                missing.len(),
-                missing.join(", "),
-                y.len()
-            ));
+            notes.push(format!("{mace}: no value for {} of the 60 test hops ({}); its row covers the other {}", missing.len(), missing.join(", "), y.len()));
         }
-        out.push(row(
-            &format!("{mace} (MACE-MP-0)"),
-            "published",
-            &format!("test ({})", y.len()),
-            &y,
-            &p,
-            resamples,
-        )?);
+        out.push(row(&format!("{mace} (MACE-MP-0)"), "published", &format!("test ({})", y.len()), &y, &p, resamples)?);
     }
 
     let train_path = data_dir.join("paper_predictions_train.csv");
@@ -259,38 +208,21 @@ pub fn published_rows(
                 p.push(b);
             }
         }
-        out.push(row(
-            m,
-            "published",
-            &format!("train ({})", y.len()),
-            &y,
-            &p,
-            resamples,
-        )?);
+        out.push(row(m, "published", &format!("train ({})", y.len()), &y, &p, resamples)?);
     }
     Ok(out)
 }
 
 /// Run the benchmark in a fresh store at `store_dir` (which must not exist yet).
 /// `progress` receives one line per step.
-pub fn run(
-    opts: &PaperBenchOptions,
-    store_dir: &Path,
-    progress: &dyn Fn(&str),
-) -> anyhow::Result<PaperBench> {
+pub fn run(opts: &PaperBenchOptions, store_dir: &Path, progress: &dyn Fn(&str)) -> anyhow::Result<PaperBench> {
     let t_all = Instant::now();
     let seeds = opts.seeds.max(1);
     let mut notes = Vec::new();
     progress("importing the devi2025 hops");
     let store = Store::create(store_dir)?;
     let (cands, errors) = import::devi::read_dir(&opts.data_dir, &store.class_groups()?)?;
-    import::commit(
-        &store,
-        cands,
-        errors,
-        &ImportOptions::default(),
-        "bench paper",
-    )?;
+    import::commit(&store, cands, errors, &ImportOptions::default(), "bench paper")?;
     let q = crate::query::query(&store, "CREATE SPLIT paper FROM PARTITION")?;
     drop(q);
     let paper = split::load(&store, "paper")?;
@@ -301,108 +233,44 @@ pub fn run(
         v
     };
     let t = Instant::now();
-    let data = workflow::dataset(
-        &store,
-        &all_ids,
-        &workflow::default_feature_set(),
-        "all hops",
-    )?;
+    let data = workflow::dataset(&store, &all_ids, &workflow::default_feature_set(), "all hops")?;
     let descriptor_seconds = t.elapsed().as_secs_f64();
 
     let mut rows = Vec::new();
-    let kinds = [
-        (Kind::Mean, "mean predictor"),
-        (Kind::RandomForest, "random forest"),
-        (Kind::BoostedTrees, "boosted trees"),
-    ];
+    let kinds = [(Kind::Mean, "mean predictor"), (Kind::RandomForest, "random forest"), (Kind::BoostedTrees, "boosted trees")];
     for (kind, label) in kinds {
         rows.push(tree_row(&store, opts, &data, kind, label, None, progress)?);
     }
     // The multi-fidelity set: the same models on hop-v2 (literature constants, the hop's own
     // MLIP barrier of one label and its BVSE barrier where stored).
     if let Some(outcomes) = &opts.mlip_outcomes {
-        progress(&format!(
-            "storing the MLIP outcomes of {}",
-            outcomes.display()
-        ));
-        let text = std::fs::read_to_string(outcomes)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", outcomes.display()))?;
-        let runs = text
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .enumerate()
-            .map(|(k, l)| {
-                serde_json::from_str::<crate::mlip::MlipRun>(l)
-                    .map_err(|e| anyhow::anyhow!("{}, line {}: {e}", outcomes.display(), k + 1))
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        progress(&format!("storing the MLIP outcomes of {}", outcomes.display()));
+        let text = std::fs::read_to_string(outcomes).map_err(|e| anyhow::anyhow!("{}: {e}", outcomes.display()))?;
+        let runs = text.lines().filter(|l| !l.trim().is_empty()).enumerate().map(|(k, l)| serde_json::from_str::<crate::mlip::MlipRun>(l).map_err(|e| anyhow::anyhow!("{}, line {}: {e}", outcomes.display(), k + 1))).collect::<anyhow::Result<Vec<_>>>()?;
         let rep = crate::mlip::store_runs(&store, &runs, "bench paper: MLIP outcomes")?;
-        notes.push(format!(
-            "MLIP outcomes {}: {} records, {} failures stored",
-            outcomes.display(),
-            rep.stored,
-            rep.failed.values().sum::<usize>()
-        ));
+        notes.push(format!("MLIP outcomes {}: {} records, {} failures stored", outcomes.display(), rep.stored, rep.failed.values().sum::<usize>()));
     }
     // hop-v2 without the MLIP column first: what the literature constants alone change.
     let clean = features::FeatureSet::named(features::HOP_V2, Some(features::NO_MLIP))?;
     let data_clean = workflow::dataset(&store, &all_ids, &clean, "all hops")?;
-    rows.push(tree_row(
-        &store,
-        opts,
-        &data_clean,
-        Kind::BoostedTrees,
-        "boosted trees",
-        Some(&clean),
-        progress,
-    )?);
+    rows.push(tree_row(&store, opts, &data_clean, Kind::BoostedTrees, "boosted trees", Some(&clean), progress)?);
     let v2 = features::FeatureSet::named(features::HOP_V2, Some(&opts.mlip_label))?;
-    let linked = v2
-        .names
-        .iter()
-        .position(|n| n == "mlip_missing")
-        .expect("hop-v2 has mlip_missing");
+    let linked = v2.names.iter().position(|n| n == "mlip_missing").expect("hop-v2 has mlip_missing");
     let data_v2 = workflow::dataset(&store, &all_ids, &v2, "all hops")?;
     let with_mlip = data_v2.x.iter().filter(|r| r[linked] == 0.0).count();
     notes.push(format!("hop-v2 rows: MLIP label {}, a barrier for {with_mlip} of {} hops (the others are marked missing)", opts.mlip_label, data_v2.len()));
-    for (kind, label) in [
-        (Kind::RandomForest, "random forest"),
-        (Kind::BoostedTrees, "boosted trees"),
-    ] {
-        rows.push(tree_row(
-            &store,
-            opts,
-            &data_v2,
-            kind,
-            label,
-            Some(&v2),
-            progress,
-        )?);
+    for (kind, label) in [(Kind::RandomForest, "random forest"), (Kind::BoostedTrees, "boosted trees")] {
+        rows.push(tree_row(&store, opts, &data_v2, kind, label, Some(&v2), progress)?);
     }
     #[cfg(feature = "gnn")]
     if let Some(g) = &opts.gnn {
-        let pick = |part: &[String]| -> anyhow::Result<Vec<crate::record::HopRecord>> {
-            Ok(workflow::load_records(&store, part, "split paper")?)
-        };
-        let d = gnn::GnnBenchData {
-            store: &store,
-            all: &data.records,
-            groups: &data.groups,
-            train: pick(paper.train())?,
-            test: pick(paper.test())?,
-        };
+        let pick = |part: &[String]| -> anyhow::Result<Vec<crate::record::HopRecord>> { Ok(workflow::load_records(&store, part, "split paper")?) };
+        let d = gnn::GnnBenchData { store: &store, all: &data.records, groups: &data.groups, train: pick(paper.train())?, test: pick(paper.test())? };
         rows.extend(gnn::rows(&d, g, opts.resamples, progress, &mut notes)?);
     }
     progress("recomputing the published rows");
     rows.extend(published_rows(&opts.data_dir, opts.resamples, &mut notes)?);
-    Ok(PaperBench {
-        rows,
-        seeds,
-        split_fingerprint: paper.fingerprint.clone(),
-        descriptor_seconds,
-        total_seconds: t_all.elapsed().as_secs_f64(),
-        notes,
-    })
+    Ok(PaperBench { rows, seeds, split_fingerprint: paper.fingerprint.clone(), descriptor_seconds, total_seconds: t_all.elapsed().as_secs_f64(), notes })
 }
 
 /// One tree-model row: train (or tune) on the paper split's 559 hops, evaluate on its 60,
@@ -429,25 +297,10 @@ fn tree_row(
         label = format!("{label} [{}]", set.label());
     }
     let label = label.as_str();
-    let req = TrainRequest {
-        name: name.clone(),
-        kind,
-        params: settings,
-        split: "paper".into(),
-        replace: true,
-        next_version: false,
-    };
+    let req = TrainRequest { name: name.clone(), kind, params: settings, split: "paper".into(), replace: true, next_version: false };
     let (rec, tune_seconds) = if opts.tune && kind != Kind::Mean {
-        progress(&format!(
-            "tuning the {label} (grouped 5-fold CV inside the 559 training hops)"
-        ));
-        let out = workflow::tune(
-            &store,
-            &req,
-            None,
-            workflow::DEFAULT_TUNE_FOLDS,
-            model::DEFAULT_SEED,
-        )?;
+        progress(&format!("tuning the {label} (grouped 5-fold CV inside the 559 training hops)"));
+        let out = workflow::tune(&store, &req, None, workflow::DEFAULT_TUNE_FOLDS, model::DEFAULT_SEED)?;
         let secs = out.model.metrics.get("tune_seconds").copied();
         (out.model, secs)
     } else {
@@ -455,19 +308,9 @@ fn tree_row(
         (workflow::train(&store, &req)?, None)
     };
     progress(&format!("evaluating the {label} on the 60 test hops"));
-    let ev = workflow::evaluate(
-        &store,
-        &name,
-        "paper",
-        &EvalOptions {
-            resamples: opts.resamples,
-            ..EvalOptions::default()
-        },
-    )?;
+    let ev = workflow::evaluate(&store, &name, "paper", &EvalOptions { resamples: opts.resamples, ..EvalOptions::default() })?;
     let params = Params::parse(kind, &workflow::feature_set_from_settings(&rec.params)?.1)?;
-    progress(&format!(
-        "grouped 5-fold CV of the {label} over all 619 hops, {seeds} seed(s)"
-    ));
+    progress(&format!("grouped 5-fold CV of the {label} over all 619 hops, {seeds} seed(s)"));
     let (mut maes, mut r2s) = (Vec::new(), Vec::new());
     for s in 1..=seeds as u64 {
         let mut map = params.to_map();
@@ -522,22 +365,10 @@ fn opt(x: Option<f64>, digits: usize) -> String {
 /// errors, and the standard deviation over seeds for the CV).
 pub fn table(b: &PaperBench) -> crate::table::ResultTable {
     use crate::table::{ResultTable, Value};
-    let mut t = ResultTable::new(&[
-        "model",
-        "on",
-        "MAE",
-        "R2",
-        "accuracy",
-        "CV MAE (619)",
-        "fit s",
-    ]);
+    let mut t = ResultTable::new(&["model", "on", "MAE", "R2", "accuracy", "CV MAE (619)", "fit s"]);
     let pm = |x: f64, se: f64| Value::Str(format!("{x:.3} ± {se:.3}"));
     for r in &b.rows {
-        let name = if r.source == "hopdb" {
-            r.model.clone()
-        } else {
-            format!("{} [published]", r.model)
-        };
+        let name = if r.source == "hopdb" { r.model.clone() } else { format!("{} [published]", r.model) };
         t.push(vec![
             Value::Str(name),
             Value::Str(r.evaluated_on.clone()),
@@ -545,8 +376,7 @@ pub fn table(b: &PaperBench) -> crate::table::ResultTable {
             pm(r.metrics.r2, r.bootstrap.r2),
             pm(r.classification.accuracy, r.bootstrap.accuracy),
             r.cv_mae.map_or(Value::Null, |_| Value::Str(cv_text(r))),
-            r.fit_seconds
-                .map_or(Value::Null, |x| Value::Str(format!("{x:.2}"))),
+            r.fit_seconds.map_or(Value::Null, |x| Value::Str(format!("{x:.2}"))),
         ]);
     }
     t
@@ -556,10 +386,7 @@ pub fn table(b: &PaperBench) -> crate::table::ResultTable {
 pub fn markdown(b: &PaperBench, command: &str) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "# Benchmarks: the paper split and grouped cross-validation\n"
-    );
+    let _ = writeln!(s, "# Benchmarks: the paper split and grouped cross-validation\n");
     let _ = writeln!(s, "Written by `{command}` (hopdb {}). Regenerate it with that command; the numbers below are its output, not edited by hand.\n", crate::HOPDB_VERSION);
     let _ = writeln!(
         s,
@@ -595,11 +422,7 @@ pub fn markdown(b: &PaperBench, command: &str) -> String {
         );
     }
     let _ = writeln!(s, "\n## Settings\n");
-    for r in b
-        .rows
-        .iter()
-        .filter(|r| r.source == "hopdb" && !r.model.ends_with("train hops"))
-    {
+    for r in b.rows.iter().filter(|r| r.source == "hopdb" && !r.model.ends_with("train hops")) {
         let tuned = match r.tune_seconds {
             Some(t) => format!("tuned in {t:.1} s"),
             None if is_gnn(r) => "chosen on validation".to_string(),
@@ -607,17 +430,10 @@ pub fn markdown(b: &PaperBench, command: &str) -> String {
         };
         let _ = writeln!(s, "* {} ({tuned}): `{}`", r.model, r.params);
     }
-    if b.rows
-        .iter()
-        .any(|r| is_gnn(r) && r.model.ends_with("train hops"))
-    {
+    if b.rows.iter().any(|r| is_gnn(r) && r.model.ends_with("train hops")) {
         let _ = writeln!(s, "* learning-curve rows: the band settings above (scratch or pre-trained) on nested subsets of the training hops.");
     }
-    let _ = writeln!(
-        s,
-        "* descriptors (feature set hop-v1) of all 619 hops: {:.2} s; whole benchmark {:.0} s.",
-        b.descriptor_seconds, b.total_seconds
-    );
+    let _ = writeln!(s, "* descriptors (feature set hop-v1) of all 619 hops: {:.2} s; whole benchmark {:.0} s.", b.descriptor_seconds, b.total_seconds);
     if !b.notes.is_empty() {
         let _ = writeln!(s, "\n## Notes\n");
         for n in &b.notes {

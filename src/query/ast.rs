@@ -139,19 +139,7 @@ impl ParamAtom {
 
 /// Parameters as the string map the model layer parses (lists joined with commas).
 pub fn param_map(params: &[ModelParam]) -> std::collections::BTreeMap<String, String> {
-    params
-        .iter()
-        .map(|p| {
-            (
-                p.key.clone(),
-                p.values
-                    .iter()
-                    .map(ParamAtom::text)
-                    .collect::<Vec<_>>()
-                    .join(","),
-            )
-        })
-        .collect()
+    params.iter().map(|p| (p.key.clone(), p.values.iter().map(ParamAtom::text).collect::<Vec<_>>().join(","))).collect()
 }
 
 /// `TRAIN`.
@@ -275,9 +263,7 @@ impl CreateSplit {
         c.one_hop = None;
         c.validation = None;
         let full = Statement::CreateSplit(c).to_string();
-        full.split_once(" FROM ")
-            .map(|(_, s)| s.to_string())
-            .unwrap_or(full)
+        full.split_once(" FROM ").map(|(_, s)| s.to_string()).unwrap_or(full)
     }
 }
 
@@ -357,9 +343,7 @@ impl Statement {
                 sel.as_of = Some(as_of);
                 Ok(())
             }
-            other => Err(format!(
-                "as_of applies to SELECT and EXPLAIN SELECT, not to: {other}"
-            )),
+            other => Err(format!("as_of applies to SELECT and EXPLAIN SELECT, not to: {other}")),
         }
     }
 

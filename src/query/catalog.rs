@@ -4,9 +4,9 @@
 use super::ast::{Select, Table};
 use super::error::ExecError;
 use super::fields::{Field, FIELDS};
-use super::plan::{self, Access};
 use super::predicate::field_value;
 use super::select::{output_columns, query_aggregates, row_budget};
+use super::plan::{self, Access};
 use crate::store::Store;
 use crate::table::{ResultTable, Value};
 
@@ -39,9 +39,7 @@ pub fn explain(store: &Store, sel: &Select) -> Result<ResultTable, ExecError> {
         let v = super::select::resolve_as_of(store, a)?;
         let changed = store.changes_after(v)?.len();
         let detail = if changed == 0 {
-            format!(
-                "data version {v}: no record changed since, the query runs on the store as it is"
-            )
+            format!("data version {v}: no record changed since, the query runs on the store as it is")
         } else {
             format!("data version {v}: {changed} record(s) written since are read in their state then, from the history; every condition is checked on every record")
         };
@@ -69,7 +67,11 @@ pub fn explain(store: &Store, sel: &Select) -> Result<ResultTable, ExecError> {
                 ),
                 None,
             ),
-            None => steps.add("sort", format!("{}, then id", order_text(sel)), None),
+            None => steps.add(
+                "sort",
+                format!("{}, then id", order_text(sel)),
+                None,
+            ),
         }
     }
     if let Some(l) = sel.limit {

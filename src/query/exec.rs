@@ -44,11 +44,7 @@ pub fn query(store: &Store, src: &str) -> Result<ResultTable, ExecError> {
 
 /// Parse one statement, bind its `?` placeholders to `params` (as values, never as text: see
 /// [`super::parser::parse_statement_with_params`]) and run it.
-pub fn query_with_params(
-    store: &Store,
-    src: &str,
-    params: &[Value],
-) -> Result<ResultTable, ExecError> {
+pub fn query_with_params(store: &Store, src: &str, params: &[Value]) -> Result<ResultTable, ExecError> {
     let stmt = parse_statement_with_params(src, params)?;
     execute(store, &stmt)
 }

@@ -43,17 +43,14 @@ pub use ast::{
     like_match, AggFunc, Aggregate, CompareOp, Expr, HasMode, Limit, Literal, Operand, OrderBy,
     OrderKey, Select, SelectItem, Statement, Table,
 };
-pub use catalog::{describe, explain, fields_table, show_stats};
-pub use error::{ExecError, ScriptError};
-pub use exec::{execute, query, query_with_params};
 pub use fields::{Field, FieldDef, FieldType, FIELDS};
 pub use parser::{
     check_param_count, is_identifier, is_reserved, parse_expr, parse_script, parse_statement,
     parse_statement_with_params, placeholder_offsets, ErrorKind, QueryError, Span,
 };
+pub use catalog::{describe, explain, fields_table, show_stats};
+pub use error::{ExecError, ScriptError};
+pub use exec::{execute, query, query_with_params};
+pub use script::{execute_with_params, is_complete, parse_statements, parse_statements_bound, run_script, statement_spans};
 pub use plan::{plan, Access, IndexProbe, Plan};
-pub use script::{
-    execute_with_params, is_complete, parse_statements, parse_statements_bound, run_script,
-    statement_spans,
-};
 pub use select::select_ids;

@@ -223,11 +223,7 @@ pub fn parse_statement_with_params(src: &str, params: &[Value]) -> Result<Statem
 
 /// [`parse_statement_with_params`] where `params` are parameters `first + 1 ..` of a longer
 /// list (a statement of a script), for the parameter numbers in error messages.
-pub(crate) fn parse_statement_at(
-    src: &str,
-    params: &[Value],
-    first: usize,
-) -> Result<Statement, QueryError> {
+pub(crate) fn parse_statement_at(src: &str, params: &[Value], first: usize) -> Result<Statement, QueryError> {
     check_nesting(src)?;
     let mut pairs = HopqlParser::parse(Rule::single, src).map_err(|e| syntax_error(src, e))?;
     let single = pairs.next().expect("the single rule produces one pair");
@@ -289,12 +285,7 @@ pub fn check_param_count(src: &str, given: usize) -> Result<(), QueryError> {
 
 /// The error for `given` parameters bound to a text whose placeholders are at `slots`
 /// (parameters `first + 1 ..` of the caller's list), or `None` when the counts agree.
-pub(crate) fn param_count_error(
-    src: &str,
-    slots: &[usize],
-    given: usize,
-    first: usize,
-) -> Option<QueryError> {
+pub(crate) fn param_count_error(src: &str, slots: &[usize], given: usize, first: usize) -> Option<QueryError> {
     if slots.len() == given {
         return None;
     }
@@ -307,33 +298,19 @@ pub(crate) fn param_count_error(
     );
     let span = match slots.get(given) {
         // Too few: the first placeholder without a value.
-        Some(&at) => Span {
-            start: at,
-            end: at + 1,
-        },
+        Some(&at) => Span { start: at, end: at + 1 },
         // Too many: the last placeholder, or the start of the statement.
         None => match slots.last() {
-            Some(&at) => Span {
-                start: at,
-                end: at + 1,
-            },
+            Some(&at) => Span { start: at, end: at + 1 },
             None => {
                 let start = src.len() - src.trim_start().len();
-                Span {
-                    start,
-                    end: (start + 1).min(src.len()),
-                }
+                Span { start, end: (start + 1).min(src.len()) }
             }
         },
     };
     let help = match slots.get(given) {
-        Some(_) => format!(
-            "parameter {} is missing: pass one value per '?'",
-            first + given + 1
-        ),
-        None => {
-            "pass one value per '?' (a '?' inside quotes is text, not a placeholder)".to_string()
-        }
+        Some(_) => format!("parameter {} is missing: pass one value per '?'", first + given + 1),
+        None => "pass one value per '?' (a '?' inside quotes is text, not a placeholder)".to_string(),
     };
     Some(QueryError::new(src, ErrorKind::Invalid, span, msg).with_help(help))
 }
@@ -533,9 +510,7 @@ fn split_rule_words(rule: Rule) -> Option<&'static str> {
         seed_value => "a seed (a whole number)",
         split_source => "PARTITION or a parenthesised SELECT",
         stratify_key => "group or class",
-        split_method => {
-            "a split method (STRATIFIED BY, RANDOM, KFOLD, GROUPED KFOLD, LEAVE ONE GROUP OUT)"
-        }
+        split_method => "a split method (STRATIFIED BY, RANDOM, KFOLD, GROUPED KFOLD, LEAVE ONE GROUP OUT)",
         split_option => "a split option (TEST, SEED, MIN_GROUP, ONE_HOP, VALIDATION)",
         _ => return None,
     })
@@ -598,9 +573,7 @@ fn token_rule_words(rule: Rule) -> Option<&'static str> {
         number => "a number",
         uint => "a whole number",
         string | string_inner => "a string literal",
-        field_pred => {
-            "a comparison operator (=, !=, <, <=, >, >=, BETWEEN, IN, LIKE, IS, HAS or LENGTH)"
-        }
+        field_pred => "a comparison operator (=, !=, <, <=, >, >=, BETWEEN, IN, LIKE, IS, HAS or LENGTH)",
         compare_tail | cmp_op => "a comparison operator",
         paren_expr | lparen => "'('",
         rparen => "')'",
@@ -621,10 +594,7 @@ fn token_rule_words(rule: Rule) -> Option<&'static str> {
 
 /// The text of a `string` pair, quotes removed and `''` unescaped.
 fn unquote(pair: Pair<'_>) -> String {
-    pair.into_inner()
-        .next()
-        .map(|p| p.as_str().replace("''", "'"))
-        .unwrap_or_default()
+    pair.into_inner().next().map(|p| p.as_str().replace("''", "'")).unwrap_or_default()
 }
 
 /// A short description of what is at byte `pos` of `src`, for "found ..." and the caret.
@@ -733,10 +703,7 @@ fn syntax_error(src: &str, e: pest::error::Error<Rule>) -> QueryError {
         ErrorVariant::CustomError { .. } => false,
     };
     if wants_name && !token.is_empty() && is_reserved(token) {
-        err = err.with_help(format!(
-            "{} is a reserved word",
-            crate::input::quote(&token)
-        ));
+        err = err.with_help(format!("{} is a reserved word", crate::input::quote(&token)));
     } else if token.starts_with('"') {
         err = err.with_help("strings are written in single quotes: 'text'");
     }
@@ -838,12 +805,7 @@ impl<'s> Builder<'s> {
         let slots = placeholder_offsets(src);
         match param_count_error(src, &slots, params.len(), first) {
             Some(e) => Err(e),
-            None => Ok(Builder {
-                src,
-                params,
-                slots,
-                first,
-            }),
+            None => Ok(Builder { src, params, slots, first }),
         }
     }
 
@@ -870,11 +832,7 @@ impl<'s> Builder<'s> {
     /// A type error at placeholder `pair`: it needed `want` for `what`.
     fn param_type_err(&self, pair: &Pair<'_>, want: &str, what: &str) -> QueryError {
         let got = describe_value(self.param(pair));
-        self.err(
-            ErrorKind::Type,
-            pair.as_span(),
-            format!("{what} needs {want}, but the value bound is {got}"),
-        )
+        self.err(ErrorKind::Type, pair.as_span(), format!("{what} needs {want}, but the value bound is {got}"))
     }
 
     /// A string bound to placeholder `pair` (a path or an id).
@@ -905,28 +863,14 @@ impl<'s> Builder<'s> {
 
     /// A split or model name: written (`split_ref` / `model_ref`) or bound to a placeholder.
     fn name_ref(&self, pair: Pair<'_>, what: &str) -> Result<String, QueryError> {
-        let inner = pair
-            .into_inner()
-            .next()
-            .expect("a name reference has one child");
+        let inner = pair.into_inner().next().expect("a name reference has one child");
         if inner.as_rule() != Rule::placeholder {
             return Ok(inner.as_str().to_string());
         }
         let name = self.param_str(&inner, what)?;
-        let ok = !name.is_empty()
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        let ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
         if !ok {
-            return Err(self
-                .err(
-                    ErrorKind::Invalid,
-                    inner.as_span(),
-                    format!(
-                        "{what} {} is not a valid name",
-                        super::print::quote_string(&name)
-                    ),
-                )
+            return Err(self.err(ErrorKind::Invalid, inner.as_span(), format!("{what} {} is not a valid name", super::print::quote_string(&name)))
                 .with_help("names are letters, digits, '_', '-' and '.'"));
         }
         Ok(name)
@@ -934,10 +878,7 @@ impl<'s> Builder<'s> {
 
     /// The first `split_ref` / `model_ref` child of `pair`, resolved.
     fn child_name(&self, pair: Pair<'_>, rule: Rule, what: &str) -> Result<String, QueryError> {
-        let r = pair
-            .into_inner()
-            .find(|p| p.as_rule() == rule)
-            .expect("the statement has a name");
+        let r = pair.into_inner().find(|p| p.as_rule() == rule).expect("the statement has a name");
         self.name_ref(r, what)
     }
 
@@ -982,72 +923,34 @@ impl<'s> Builder<'s> {
             }
             Rule::show_stats => Ok(Statement::ShowStats),
             Rule::show_splits => Ok(Statement::ShowSplits),
-            Rule::show_split => Ok(Statement::ShowSplit(self.child_name(
-                inner,
-                Rule::split_ref,
-                "the split name",
-            )?)),
-            Rule::drop_split => Ok(Statement::DropSplit(self.child_name(
-                inner,
-                Rule::split_ref,
-                "the split name",
-            )?)),
-            Rule::scenarios => Ok(Statement::Scenarios(self.child_name(
-                inner,
-                Rule::split_ref,
-                "the split name",
-            )?)),
+            Rule::show_split => Ok(Statement::ShowSplit(self.child_name(inner, Rule::split_ref, "the split name")?)),
+            Rule::drop_split => Ok(Statement::DropSplit(self.child_name(inner, Rule::split_ref, "the split name")?)),
+            Rule::scenarios => Ok(Statement::Scenarios(self.child_name(inner, Rule::split_ref, "the split name")?)),
             Rule::export_split => self.export_split(inner),
             Rule::create_split => self.create_split(inner),
-            Rule::train_model
-            | Rule::tune_model
-            | Rule::evaluate_model
-            | Rule::predict_model
-            | Rule::cross_validate => self.model_statement(inner),
+            Rule::train_model | Rule::tune_model | Rule::evaluate_model | Rule::predict_model | Rule::cross_validate => self.model_statement(inner),
             Rule::show_models => Ok(Statement::ShowModels),
-            Rule::describe_model => Ok(Statement::DescribeModel(self.child_name(
-                inner,
-                Rule::model_ref,
-                "the model name",
-            )?)),
-            Rule::drop_model => Ok(Statement::DropModel(self.child_name(
-                inner,
-                Rule::model_ref,
-                "the model name",
-            )?)),
-            Rule::retrain_model => Ok(Statement::Retrain(self.child_name(
-                inner,
-                Rule::model_ref,
-                "the model name",
-            )?)),
+            Rule::describe_model => Ok(Statement::DescribeModel(self.child_name(inner, Rule::model_ref, "the model name")?)),
+            Rule::drop_model => Ok(Statement::DropModel(self.child_name(inner, Rule::model_ref, "the model name")?)),
+            Rule::retrain_model => Ok(Statement::Retrain(self.child_name(inner, Rule::model_ref, "the model name")?)),
             Rule::show_predictions => {
                 let model = self.child_name(inner.clone(), Rule::model_ref, "the model name")?;
                 let (mut filter, mut limit) = (None, None);
                 for p in inner.into_inner() {
                     match p.as_rule() {
                         Rule::where_clause => {
-                            let e = p
-                                .into_inner()
-                                .find(|q| q.as_rule() == Rule::expr)
-                                .expect("where has expr");
+                            let e = p.into_inner().find(|q| q.as_rule() == Rule::expr).expect("where has expr");
                             filter = Some(self.expr(e)?.0);
                         }
                         Rule::limit_clause => limit = Some(self.limit(p)?),
                         _ => {}
                     }
                 }
-                Ok(Statement::ShowPredictions {
-                    model,
-                    filter,
-                    limit,
-                })
+                Ok(Statement::ShowPredictions { model, filter, limit })
             }
             Rule::export_predictions => {
                 let model = self.child_name(inner.clone(), Rule::model_ref, "the model name")?;
-                let s = inner
-                    .into_inner()
-                    .find(|p| p.as_rule() == Rule::path_value)
-                    .expect("export has a path");
+                let s = inner.into_inner().find(|p| p.as_rule() == Rule::path_value).expect("export has a path");
                 let path = self.path_value(s, "the file name")?;
                 Ok(Statement::ExportPredictions { model, path })
             }
@@ -1056,9 +959,7 @@ impl<'s> Builder<'s> {
     }
 
     fn limit(&self, pair: Pair<'_>) -> Result<Limit, QueryError> {
-        let mut nums = pair
-            .into_inner()
-            .filter(|q| matches!(q.as_rule(), Rule::uint | Rule::placeholder));
+        let mut nums = pair.into_inner().filter(|q| matches!(q.as_rule(), Rule::uint | Rule::placeholder));
         let count = self.uint_or_param(nums.next().expect("limit has a count"), "LIMIT")?;
         let offset = match nums.next() {
             Some(o) => self.uint_or_param(o, "OFFSET")?,
@@ -1068,10 +969,7 @@ impl<'s> Builder<'s> {
     }
 
     fn model_kind(&self, pair: Pair<'_>) -> ModelKind {
-        let mut k = ModelKind {
-            name: String::new(),
-            variant: None,
-        };
+        let mut k = ModelKind { name: String::new(), variant: None };
         for p in pair.into_inner() {
             match p.as_rule() {
                 Rule::kind_name => k.name = p.as_str().to_ascii_lowercase(),
@@ -1089,39 +987,18 @@ impl<'s> Builder<'s> {
             let key_pair = it.next().expect("param key");
             let key = key_pair.as_str().to_ascii_lowercase();
             if out.iter().any(|q| q.key == key) {
-                return Err(self.err(
-                    ErrorKind::Invalid,
-                    key_pair.as_span(),
-                    format!("parameter {} is given twice", crate::input::quote(&key)),
-                ));
+                return Err(self.err(ErrorKind::Invalid, key_pair.as_span(), format!("parameter {} is given twice", crate::input::quote(&key))));
             }
-            let value = it
-                .next()
-                .expect("param value")
-                .into_inner()
-                .next()
-                .expect("value");
+            let value = it.next().expect("param value").into_inner().next().expect("value");
             let list = value.as_rule() == Rule::param_list;
-            let atoms: Vec<Pair<'_>> = if list {
-                value
-                    .into_inner()
-                    .filter(|q| q.as_rule() == Rule::param_atom)
-                    .collect()
-            } else {
-                vec![value]
-            };
+            let atoms: Vec<Pair<'_>> = if list { value.into_inner().filter(|q| q.as_rule() == Rule::param_atom).collect() } else { vec![value] };
             let mut values = Vec::new();
             for a in atoms {
                 let v = a.into_inner().next().expect("atom");
                 values.push(match v.as_rule() {
                     Rule::placeholder => self.param_atom(&v, &key)?,
                     Rule::number => ParamAtom::Num(v.as_str().to_string()),
-                    Rule::string => ParamAtom::Str(
-                        v.into_inner()
-                            .next()
-                            .map(|x| x.as_str().replace("''", "'"))
-                            .unwrap_or_default(),
-                    ),
+                    Rule::string => ParamAtom::Str(v.into_inner().next().map(|x| x.as_str().replace("''", "'")).unwrap_or_default()),
                     _ => ParamAtom::Word(v.as_str().to_string()),
                 });
             }
@@ -1137,11 +1014,7 @@ impl<'s> Builder<'s> {
             Value::Int(i) => Ok(ParamAtom::Num(i.to_string())),
             Value::Num(x) if x.is_finite() => Ok(ParamAtom::Num(format!("{x}"))),
             Value::Str(s) => Ok(ParamAtom::Str(s.clone())),
-            _ => Err(self.param_type_err(
-                pair,
-                "a number or a string",
-                &format!("parameter '{key}'"),
-            )),
+            _ => Err(self.param_type_err(pair, "a number or a string", &format!("parameter '{key}'"))),
         }
     }
 
@@ -1157,10 +1030,7 @@ impl<'s> Builder<'s> {
                         match q.as_rule() {
                             Rule::export_kind => format = SplitExportFormat::parse(q.as_str()),
                             Rule::view_name => {
-                                view = Some(
-                                    HopView::parse(q.as_str())
-                                        .expect("the grammar admits known views"),
-                                );
+                                view = Some(HopView::parse(q.as_str()).expect("the grammar admits known views"));
                                 if format != Some(SplitExportFormat::Alignn) {
                                     return Err(self.err(ErrorKind::Invalid, q.as_span(), "VIEW applies to FORMAT alignn only")
                                         .with_help("extxyz frames are LiTraj's centroid layout; json and csv list ids"));
@@ -1173,27 +1043,13 @@ impl<'s> Builder<'s> {
                 _ => {}
             }
         }
-        Ok(Statement::ExportSplit {
-            name,
-            path,
-            format,
-            view,
-        })
+        Ok(Statement::ExportSplit { name, path, format, view })
     }
 
     fn model_statement(&self, pair: Pair<'_>) -> Result<Statement, QueryError> {
         let rule = pair.as_rule();
-        let (mut name, mut kind, mut split, mut params) = (
-            String::new(),
-            ModelKind {
-                name: String::new(),
-                variant: None,
-            },
-            String::new(),
-            Vec::new(),
-        );
-        let (mut pretrained, mut query, mut replace, mut force, mut strict) =
-            (None, None, false, false, false);
+        let (mut name, mut kind, mut split, mut params) = (String::new(), ModelKind { name: String::new(), variant: None }, String::new(), Vec::new());
+        let (mut pretrained, mut query, mut replace, mut force, mut strict) = (None, None, false, false, false);
         let (mut folds, mut seed, mut by, mut threshold) = (None, None, None, None);
         for p in pair.into_inner() {
             match p.as_rule() {
@@ -1204,10 +1060,7 @@ impl<'s> Builder<'s> {
                 Rule::kw_replace => replace = true,
                 Rule::kw_strict => strict = true,
                 Rule::pretrained_on => {
-                    let sel = p
-                        .into_inner()
-                        .find(|q| q.as_rule() == Rule::select)
-                        .expect("select");
+                    let sel = p.into_inner().find(|q| q.as_rule() == Rule::select).expect("select");
                     pretrained = Some(Box::new(self.select(sel)?));
                 }
                 Rule::select => query = Some(Box::new(self.select(p)?)),
@@ -1215,21 +1068,10 @@ impl<'s> Builder<'s> {
                     let mut it = p.into_inner();
                     let kw = it.next().expect("keyword");
                     let v = it.next().expect("value");
-                    let n = self.uint_or_param(
-                        v.clone(),
-                        if kw.as_rule() == Rule::kw_folds {
-                            "FOLDS"
-                        } else {
-                            "SEED"
-                        },
-                    )?;
+                    let n = self.uint_or_param(v.clone(), if kw.as_rule() == Rule::kw_folds { "FOLDS" } else { "SEED" })?;
                     if kw.as_rule() == Rule::kw_folds {
                         if n < 2 {
-                            return Err(self.err(
-                                ErrorKind::Invalid,
-                                v.as_span(),
-                                "FOLDS needs at least 2 folds",
-                            ));
+                            return Err(self.err(ErrorKind::Invalid, v.as_span(), "FOLDS needs at least 2 folds"));
                         }
                         folds = Some(n);
                     } else {
@@ -1254,16 +1096,10 @@ impl<'s> Builder<'s> {
                             let v = it.next().expect("threshold");
                             let x: f64 = match v.as_rule() {
                                 Rule::placeholder => self.param_num(&v, "THRESHOLD")?,
-                                _ => v.as_str().parse().map_err(|_| {
-                                    self.err(ErrorKind::Invalid, v.as_span(), "not a number")
-                                })?,
+                                _ => v.as_str().parse().map_err(|_| self.err(ErrorKind::Invalid, v.as_span(), "not a number"))?,
                             };
                             if !(x.is_finite() && x > 0.0) {
-                                return Err(self.err(
-                                    ErrorKind::Invalid,
-                                    v.as_span(),
-                                    "THRESHOLD must be a positive number of eV",
-                                ));
+                                return Err(self.err(ErrorKind::Invalid, v.as_span(), "THRESHOLD must be a positive number of eV"));
                             }
                             threshold = Some(x);
                         }
@@ -1273,41 +1109,11 @@ impl<'s> Builder<'s> {
             }
         }
         Ok(match rule {
-            Rule::train_model => Statement::Train(TrainModel {
-                name,
-                kind,
-                split,
-                pretrained_on: pretrained,
-                params,
-                replace,
-            }),
-            Rule::tune_model => Statement::Tune(TuneModel {
-                name,
-                kind,
-                split,
-                params,
-                folds,
-                seed,
-                replace,
-            }),
-            Rule::evaluate_model => Statement::Evaluate(EvaluateModel {
-                model: name,
-                split,
-                by,
-                threshold,
-                force,
-                strict,
-            }),
-            Rule::predict_model => Statement::Predict {
-                model: name,
-                query: query.expect("predict has a query"),
-                strict,
-            },
-            _ => Statement::CrossValidate {
-                kind,
-                split,
-                params,
-            },
+            Rule::train_model => Statement::Train(TrainModel { name, kind, split, pretrained_on: pretrained, params, replace }),
+            Rule::tune_model => Statement::Tune(TuneModel { name, kind, split, params, folds, seed, replace }),
+            Rule::evaluate_model => Statement::Evaluate(EvaluateModel { model: name, split, by, threshold, force, strict }),
+            Rule::predict_model => Statement::Predict { model: name, query: query.expect("predict has a query"), strict },
+            _ => Statement::CrossValidate { kind, split, params },
         })
     }
 
@@ -1326,12 +1132,7 @@ impl<'s> Builder<'s> {
             match p.as_rule() {
                 Rule::split_ref => c.name = self.name_ref(p, "the split name")?,
                 Rule::split_source => {
-                    if let Some(inner) = p.into_inner().find(|q| {
-                        matches!(
-                            q.as_rule(),
-                            Rule::select | Rule::ids_source | Rule::curve_source
-                        )
-                    }) {
+                    if let Some(inner) = p.into_inner().find(|q| matches!(q.as_rule(), Rule::select | Rule::ids_source | Rule::curve_source)) {
                         c.source = self.split_source(inner)?;
                     }
                 }
@@ -1358,23 +1159,15 @@ impl<'s> Builder<'s> {
                             .collect::<Result<Vec<_>, _>>()
                     })
                     .collect::<Result<_, _>>()?;
-                SplitSource::Ids {
-                    train: lists[0].clone(),
-                    test: lists[1].clone(),
-                }
+                SplitSource::Ids { train: lists[0].clone(), test: lists[1].clone() }
             }
             _ => {
                 let base = self.child_name(inner.clone(), Rule::split_ref, "the split name")?;
                 let mut sizes = vec![];
-                for cs in inner
-                    .into_inner()
-                    .filter(|q| q.as_rule() == Rule::curve_size)
-                {
+                for cs in inner.into_inner().filter(|q| q.as_rule() == Rule::curve_size) {
                     let v = cs.into_inner().next().expect("size");
                     sizes.push(match v.as_rule() {
-                        Rule::uint => Some(v.as_str().parse::<u64>().map_err(|_| {
-                            self.err(ErrorKind::Invalid, v.as_span(), "size too large")
-                        })?),
+                        Rule::uint => Some(v.as_str().parse::<u64>().map_err(|_| self.err(ErrorKind::Invalid, v.as_span(), "size too large"))?),
                         Rule::placeholder => Some(self.param_uint(&v, "a learning-curve size")?),
                         _ => None,
                     });
@@ -1389,40 +1182,19 @@ impl<'s> Builder<'s> {
         let m = p.into_inner().next().expect("method");
         Ok(match m.as_rule() {
             Rule::stratified => {
-                let key = m
-                    .into_inner()
-                    .find(|q| q.as_rule() == Rule::stratify_key)
-                    .expect("key");
-                SplitMethod::Stratified {
-                    by_class: key.as_str().eq_ignore_ascii_case("class"),
-                }
+                let key = m.into_inner().find(|q| q.as_rule() == Rule::stratify_key).expect("key");
+                SplitMethod::Stratified { by_class: key.as_str().eq_ignore_ascii_case("class") }
             }
             Rule::random_method => SplitMethod::Random,
             Rule::kfold_method => {
-                let grouped = m
-                    .clone()
-                    .into_inner()
-                    .any(|q| q.as_rule() == Rule::kw_grouped);
-                let k = m
-                    .into_inner()
-                    .find(|q| matches!(q.as_rule(), Rule::uint | Rule::placeholder))
-                    .expect("k");
+                let grouped = m.clone().into_inner().any(|q| q.as_rule() == Rule::kw_grouped);
+                let k = m.into_inner().find(|q| matches!(q.as_rule(), Rule::uint | Rule::placeholder)).expect("k");
                 let kv: u64 = match k.as_rule() {
                     Rule::placeholder => self.param_uint(&k, "KFOLD")?,
-                    _ => k.as_str().parse().map_err(|_| {
-                        self.err(
-                            ErrorKind::Invalid,
-                            k.as_span(),
-                            "the number of folds is too large",
-                        )
-                    })?,
+                    _ => k.as_str().parse().map_err(|_| self.err(ErrorKind::Invalid, k.as_span(), "the number of folds is too large"))?,
                 };
                 if kv < 2 {
-                    return Err(self.err(
-                        ErrorKind::Invalid,
-                        k.as_span(),
-                        "KFOLD needs at least 2 folds",
-                    ));
+                    return Err(self.err(ErrorKind::Invalid, k.as_span(), "KFOLD needs at least 2 folds"));
                 }
                 SplitMethod::KFold { k: kv, grouped }
             }
@@ -1442,15 +1214,7 @@ impl<'s> Builder<'s> {
         }
         if kw.as_rule() == Rule::kw_seed {
             let seed: u64 = v.as_str().parse().map_err(|_| {
-                self.err(
-                    ErrorKind::Invalid,
-                    v.as_span(),
-                    format!(
-                        "SEED must be a whole number between 0 and {}, not {}",
-                        u64::MAX,
-                        v.as_str()
-                    ),
-                )
+                self.err(ErrorKind::Invalid, v.as_span(), format!("SEED must be a whole number between 0 and {}, not {}", u64::MAX, v.as_str()))
             })?;
             c.seed = Some(seed);
             return Ok(());
@@ -1467,13 +1231,7 @@ impl<'s> Builder<'s> {
             Some(n) => (n, true),
             None => (text, false),
         };
-        let x: f64 = num.parse().map_err(|_| {
-            self.err(
-                ErrorKind::Invalid,
-                v.as_span(),
-                format!("not a number: {text}"),
-            )
-        })?;
+        let x: f64 = num.parse().map_err(|_| self.err(ErrorKind::Invalid, v.as_span(), format!("not a number: {text}")))?;
         let x = if pct { x / 100.0 } else { x };
         let slot = match kw.as_rule() {
             Rule::kw_test => &mut c.test,
@@ -1494,17 +1252,8 @@ impl<'s> Builder<'s> {
         match self.param(pair) {
             Value::Int(i) => Ok(i.to_string()),
             Value::Num(x) if x.is_finite() => Ok(format!("{x}")),
-            Value::Str(s)
-                if s.strip_suffix('%')
-                    .is_some_and(|n| n.trim().parse::<f64>().is_ok()) =>
-            {
-                Ok(s.trim().to_string())
-            }
-            _ => Err(self.param_type_err(
-                pair,
-                "a fraction (0.1) or a percentage ('10%')",
-                &kw.to_uppercase(),
-            )),
+            Value::Str(s) if s.strip_suffix('%').is_some_and(|n| n.trim().parse::<f64>().is_ok()) => Ok(s.trim().to_string()),
+            _ => Err(self.param_type_err(pair, "a fraction (0.1) or a percentage ('10%')", &kw.to_uppercase())),
         }
     }
 
@@ -1513,10 +1262,7 @@ impl<'s> Builder<'s> {
         Table::lookup(name).ok_or_else(|| {
             let names = Table::ALL.iter().map(|t| t.name());
             let msg = match fields::closest(name, names) {
-                Some(s) => format!(
-                    "unknown table {}, did you mean '{s}'?",
-                    crate::input::quote(&name)
-                ),
+                Some(s) => format!("unknown table {}, did you mean '{s}'?", crate::input::quote(&name)),
                 None => format!("unknown table {}", crate::input::quote(&name)),
             };
             self.err(ErrorKind::UnknownTable, pair.as_span(), msg)
@@ -1534,10 +1280,7 @@ impl<'s> Builder<'s> {
             Some(s) => self.err(
                 ErrorKind::UnknownField,
                 span,
-                format!(
-                    "unknown field {}, did you mean '{s}'?",
-                    crate::input::quote(&name)
-                ),
+                format!("unknown field {}, did you mean '{s}'?", crate::input::quote(&name)),
             ),
             None => self
                 .err(
@@ -1599,24 +1342,12 @@ impl<'s> Builder<'s> {
             Value::Bool(b) => Lit::Value(Literal::Bool(*b)),
             Value::Int(i) => Lit::Value(Literal::Num(*i as f64)),
             Value::Num(x) if x.is_finite() => Lit::Value(Literal::Num(*x)),
-            Value::Num(x) => {
-                return Err(self.err(
-                    ErrorKind::Invalid,
-                    pair.as_span(),
-                    format!("number {x} is out of range"),
-                ))
-            }
+            Value::Num(x) => return Err(self.err(ErrorKind::Invalid, pair.as_span(), format!("number {x} is out of range"))),
             Value::Str(s) => Lit::Value(Literal::Str(s.clone())),
             Value::List(_) | Value::NumList(_) => {
                 return Err(self
-                    .err(
-                        ErrorKind::Type,
-                        pair.as_span(),
-                        "a list cannot be bound to one value",
-                    )
-                    .with_help(
-                        "write one '?' per value, e.g. ion IN (?, ?) or elements HAS ALL ?, ?",
-                    ))
+                    .err(ErrorKind::Type, pair.as_span(), "a list cannot be bound to one value")
+                    .with_help("write one '?' per value, e.g. ion IN (?, ?) or elements HAS ALL ?, ?"))
             }
         })
     }
@@ -1706,25 +1437,13 @@ impl<'s> Builder<'s> {
     /// `AS OF n | 'time' | ?`: a bound whole number is a version, a bound string a time.
     fn as_of(&self, pair: Pair<'_>) -> Result<crate::store::AsOf, QueryError> {
         use crate::store::AsOf;
-        let v = pair
-            .into_inner()
-            .find(|q| q.as_rule() != Rule::kw_as_of)
-            .expect("AS OF has a value");
+        let v = pair.into_inner().find(|q| q.as_rule() != Rule::kw_as_of).expect("AS OF has a value");
         match v.as_rule() {
             Rule::uint => Ok(AsOf::Version(self.uint(v)?)),
             Rule::string => Ok(AsOf::Time(unquote(v))),
             _ => match self.param(&v) {
                 Value::Str(t) => Ok(AsOf::Time(t.clone())),
-                _ => self
-                    .param_uint(&v, "AS OF")
-                    .map(AsOf::Version)
-                    .map_err(|_| {
-                        self.param_type_err(
-                            &v,
-                            "a data version (a whole number) or a time (a string)",
-                            "AS OF",
-                        )
-                    }),
+                _ => self.param_uint(&v, "AS OF").map(AsOf::Version).map_err(|_| self.param_type_err(&v, "a data version (a whole number) or a time (a string)", "AS OF")),
             },
         }
     }
@@ -1750,12 +1469,7 @@ impl<'s> Builder<'s> {
 
     /// In a grouped query, `*` cannot be selected, and selected fields and sort fields must
     /// appear in `GROUP BY`.
-    fn check_grouped(
-        &self,
-        sel: &Select,
-        items: &[SpannedItem<'_>],
-        order_spans: &[pest::Span<'_>],
-    ) -> Result<(), QueryError> {
+    fn check_grouped(&self, sel: &Select, items: &[SpannedItem<'_>], order_spans: &[pest::Span<'_>]) -> Result<(), QueryError> {
         for (item, span, _) in items {
             match item {
                 SelectItem::Star => {
@@ -1776,7 +1490,9 @@ impl<'s> Builder<'s> {
                                 "field '{field}' must appear in GROUP BY or inside an aggregate"
                             ),
                         )
-                        .with_help(format!("add 'GROUP BY {field}' or use e.g. MIN({field})")));
+                        .with_help(format!(
+                            "add 'GROUP BY {field}' or use e.g. MIN({field})"
+                        )));
                 }
                 _ => {}
             }
@@ -1926,10 +1642,7 @@ impl<'s> Builder<'s> {
                     let aliases = items.iter().filter_map(|(i, _, _)| i.alias());
                     let cands: Vec<&str> = aliases.chain(FIELDS.iter().map(|d| d.name)).collect();
                     let msg = match fields::closest(name, cands) {
-                        Some(s) => format!(
-                            "unknown field or alias {}, did you mean '{s}'?",
-                            crate::input::quote(&name)
-                        ),
+                        Some(s) => format!("unknown field or alias {}, did you mean '{s}'?", crate::input::quote(&name)),
                         None => format!("unknown field or alias {}", crate::input::quote(&name)),
                     };
                     return Err(self.err(ErrorKind::UnknownField, span, msg));
@@ -2076,9 +1789,7 @@ impl<'s> Builder<'s> {
             if let Operand::Field(f) = o {
                 if f.ty().is_list() {
                     let help = match f.ty() {
-                        FieldType::StrList => {
-                            format!("use HAS, e.g. {f} HAS 'Li', or LENGTH, e.g. {f} LENGTH 3")
-                        }
+                        FieldType::StrList => format!("use HAS, e.g. {f} HAS 'Li', or LENGTH, e.g. {f} LENGTH 3"),
                         _ => format!("use LENGTH, e.g. {f} LENGTH 3"),
                     };
                     return Err(self
@@ -2185,34 +1896,21 @@ impl<'s> Builder<'s> {
     }
 
     /// The type error of a predicate `what` that does not apply to a list field, with help.
-    fn list_error(
-        &self,
-        field: Field,
-        fspan: pest::Span<'_>,
-        what: &str,
-        help: String,
-    ) -> QueryError {
+    fn list_error(&self, field: Field, fspan: pest::Span<'_>, what: &str, help: String) -> QueryError {
         self.err(
             ErrorKind::Type,
             fspan,
-            format!(
-                "field '{field}' is {}; {what} does not apply to it",
-                field.ty().describe()
-            ),
+            format!("field '{field}' is {}; {what} does not apply to it", field.ty().describe()),
         )
         .with_help(help)
     }
 
     /// `field op operand`: a comparison with the field on the left.
-    fn field_compare(
-        &self,
-        field: Field,
-        fspan: pest::Span<'_>,
-        tail: Pair<'_>,
-    ) -> Result<Expr, QueryError> {
+    fn field_compare(&self, field: Field, fspan: pest::Span<'_>, tail: Pair<'_>) -> Result<Expr, QueryError> {
         let mut inner = tail.into_inner();
         let op_pair = inner.next().expect("compare op");
-        let op = CompareOp::from_symbol(op_pair.as_str()).expect("grammar admits known ops");
+        let op =
+            CompareOp::from_symbol(op_pair.as_str()).expect("grammar admits known ops");
         let (right, rspan) = self.operand(inner.next().expect("compare operand"))?;
         self.compare(
             Operand::Field(field),
@@ -2225,13 +1923,7 @@ impl<'s> Builder<'s> {
     }
 
     /// `field [NOT] BETWEEN low AND high` on a numeric or string field.
-    fn between(
-        &self,
-        field: Field,
-        fspan: pest::Span<'_>,
-        negated: bool,
-        tail: Pair<'_>,
-    ) -> Result<Expr, QueryError> {
+    fn between(&self, field: Field, fspan: pest::Span<'_>, negated: bool, tail: Pair<'_>) -> Result<Expr, QueryError> {
         match field.ty() {
             FieldType::StrList => {
                 return Err(self.list_error(
@@ -2241,19 +1933,14 @@ impl<'s> Builder<'s> {
                     format!("use HAS, e.g. {field} HAS 'Li'"),
                 ))
             }
-            FieldType::NumList => {
-                return Err(self.list_error(
-                    field,
-                    fspan,
-                    "BETWEEN",
-                    format!("use LENGTH, e.g. {field} LENGTH >= 2"),
-                ))
-            }
+            FieldType::NumList => return Err(self.list_error(field, fspan, "BETWEEN", format!("use LENGTH, e.g. {field} LENGTH >= 2"))),
             FieldType::Bool => {
                 return Err(self.err(
                     ErrorKind::Type,
                     fspan,
-                    format!("BETWEEN needs a numeric or string field, but '{field}' has type Bool"),
+                    format!(
+                    "BETWEEN needs a numeric or string field, but '{field}' has type Bool"
+                ),
                 ))
             }
             _ => {}
@@ -2270,13 +1957,7 @@ impl<'s> Builder<'s> {
     }
 
     /// `field [NOT] IN (v, ...)` on a scalar field.
-    fn in_list(
-        &self,
-        field: Field,
-        fspan: pest::Span<'_>,
-        negated: bool,
-        tail: Pair<'_>,
-    ) -> Result<Expr, QueryError> {
+    fn in_list(&self, field: Field, fspan: pest::Span<'_>, negated: bool, tail: Pair<'_>) -> Result<Expr, QueryError> {
         if field.ty().is_list() {
             return Err(self.list_error(
                 field,
@@ -2298,13 +1979,7 @@ impl<'s> Builder<'s> {
     }
 
     /// `field [NOT] LIKE 'pattern'` on a string field.
-    fn like(
-        &self,
-        field: Field,
-        fspan: pest::Span<'_>,
-        negated: bool,
-        tail: Pair<'_>,
-    ) -> Result<Expr, QueryError> {
+    fn like(&self, field: Field, fspan: pest::Span<'_>, negated: bool, tail: Pair<'_>) -> Result<Expr, QueryError> {
         if field.ty() != FieldType::Str {
             return Err(self.err(
                 ErrorKind::Type,
@@ -2409,35 +2084,16 @@ impl<'s> Builder<'s> {
     }
 
     /// `field LENGTH [op] n` on a list field (OPTIMADE); `=` when no operator is written.
-    fn length(
-        &self,
-        field: Field,
-        fspan: pest::Span<'_>,
-        tail: Pair<'_>,
-    ) -> Result<Expr, QueryError> {
+    fn length(&self, field: Field, fspan: pest::Span<'_>, tail: Pair<'_>) -> Result<Expr, QueryError> {
         if !field.ty().is_list() {
-            let lists: Vec<&str> = FIELDS
-                .iter()
-                .filter(|d| d.ty.is_list())
-                .map(|d| d.name)
-                .collect();
-            return Err(self.err(
-                ErrorKind::Type,
-                fspan,
-                format!(
-                    "LENGTH needs a list field ({}), but '{field}' has type {}",
-                    lists.join(", "),
-                    field.ty()
-                ),
-            ));
+            let lists: Vec<&str> = FIELDS.iter().filter(|d| d.ty.is_list()).map(|d| d.name).collect();
+            return Err(self.err(ErrorKind::Type, fspan, format!("LENGTH needs a list field ({}), but '{field}' has type {}", lists.join(", "), field.ty())));
         }
         let mut op = CompareOp::Eq;
         let mut length = 0;
         for p in tail.into_inner() {
             match p.as_rule() {
-                Rule::cmp_op => {
-                    op = CompareOp::from_symbol(p.as_str()).expect("grammar admits known ops")
-                }
+                Rule::cmp_op => op = CompareOp::from_symbol(p.as_str()).expect("grammar admits known ops"),
                 Rule::uint | Rule::placeholder => length = self.uint_or_param(p, "LENGTH")?,
                 _ => {}
             }
@@ -2450,16 +2106,9 @@ impl<'s> Builder<'s> {
         if symbols.contains(&sym) {
             return Ok(());
         }
-        let mut e = self.err(
-            ErrorKind::Invalid,
-            span,
-            format!("unknown element {}", crate::input::quote(&sym)),
-        );
+        let mut e = self.err(ErrorKind::Invalid, span, format!("unknown element {}", crate::input::quote(&sym)));
         if let Some(s) = symbols.iter().find(|s| s.eq_ignore_ascii_case(sym.trim())) {
-            e.message = format!(
-                "unknown element {}, did you mean '{s}'?",
-                crate::input::quote(&sym)
-            );
+            e.message = format!("unknown element {}, did you mean '{s}'?", crate::input::quote(&sym));
         } else {
             e = e.with_help("element symbols are case-sensitive, e.g. 'Li', 'O'");
         }
@@ -2513,19 +2162,9 @@ mod tests {
             assert!(!describe_rule(r).is_empty());
         }
         for &r in Rule::all_rules() {
-            let groups = [
-                statement_rule_words(r),
-                split_rule_words(r),
-                clause_rule_words(r),
-                token_rule_words(r),
-            ];
+            let groups = [statement_rule_words(r), split_rule_words(r), clause_rule_words(r), token_rule_words(r)];
             let described: Vec<&str> = groups.into_iter().flatten().collect();
-            assert_eq!(
-                described.len(),
-                1,
-                "{r:?} is described by {} groups",
-                described.len()
-            );
+            assert_eq!(described.len(), 1, "{r:?} is described by {} groups", described.len());
             assert!(!described[0].is_empty());
         }
     }

@@ -32,10 +32,7 @@
 
 use super::ast::{CompareOp, Expr, HasMode, Literal, Operand, Select};
 use super::fields::{Field, FieldType};
-use crate::store::{
-    IdKeys, Result as StoreResult, Store, COMPOSITE_FIELDS, COMPOSITE_RANGE_FIELD, INDEXED_FIELDS,
-    RANGE_INDEXED_FIELDS,
-};
+use crate::store::{IdKeys, Result as StoreResult, Store, COMPOSITE_FIELDS, COMPOSITE_RANGE_FIELD, INDEXED_FIELDS, RANGE_INDEXED_FIELDS};
 use std::collections::{BTreeSet, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Bound;
@@ -56,15 +53,9 @@ impl Term {
     pub fn describe(&self) -> String {
         use super::print::quote_string;
         match self {
-            Term::Eq(f, v) if f.ty() == FieldType::StrList => {
-                format!("{f} HAS {}", quote_string(v))
-            }
+            Term::Eq(f, v) if f.ty() == FieldType::StrList => format!("{f} HAS {}", quote_string(v)),
             Term::Eq(f, v) => format!("{f} = {}", quote_string(v)),
-            Term::EqRange(f, v, lo, hi) => format!(
-                "{f} = {} AND {}",
-                quote_string(v),
-                range_text(COMPOSITE_RANGE_FIELD, *lo, *hi)
-            ),
+            Term::EqRange(f, v, lo, hi) => format!("{f} = {} AND {}", quote_string(v), range_text(COMPOSITE_RANGE_FIELD, *lo, *hi)),
             Term::Range(f, lo, hi) => range_text(f.name(), *lo, *hi),
         }
     }
@@ -74,10 +65,7 @@ impl Term {
         match self {
             Term::Eq(f, v) => store.index_count(f.name(), v),
             Term::Range(f, lo, hi) => store.count_in_range(f.name(), *lo, *hi),
-            Term::EqRange(f, v, lo, hi) => Ok(store
-                .id_keys_where_in_range(f.name(), v, *lo, *hi, usize::MAX)?
-                .0
-                .len()),
+            Term::EqRange(f, v, lo, hi) => Ok(store.id_keys_where_in_range(f.name(), v, *lo, *hi, usize::MAX)?.0.len()),
         }
     }
 
@@ -87,9 +75,7 @@ impl Term {
         match self {
             Term::Eq(f, v) => store.id_keys_where(f.name(), v, limit),
             Term::Range(f, lo, hi) => store.id_keys_in_range(f.name(), *lo, *hi, limit),
-            Term::EqRange(f, v, lo, hi) => {
-                store.id_keys_where_in_range(f.name(), v, *lo, *hi, limit)
-            }
+            Term::EqRange(f, v, lo, hi) => store.id_keys_where_in_range(f.name(), v, *lo, *hi, limit),
         }
     }
 
@@ -100,10 +86,7 @@ impl Term {
             Term::Range(f, lo, hi) => store.ids_in_range(f.name(), *lo, *hi),
             Term::EqRange(..) => {
                 let (keys, _) = self.id_keys(store, usize::MAX)?;
-                Ok(keys
-                    .iter()
-                    .map(|id| String::from_utf8_lossy(id).into_owned())
-                    .collect())
+                Ok(keys.iter().map(|id| String::from_utf8_lossy(id).into_owned()).collect())
             }
         }
     }
@@ -113,9 +96,7 @@ impl Term {
 fn range_text(f: &str, lo: Bound<f64>, hi: Bound<f64>) -> String {
     use super::print::format_number;
     match (lo, hi) {
-        (Bound::Included(a), Bound::Included(b)) => {
-            format!("{f} BETWEEN {} AND {}", format_number(a), format_number(b))
-        }
+        (Bound::Included(a), Bound::Included(b)) => format!("{f} BETWEEN {} AND {}", format_number(a), format_number(b)),
         _ => {
             let mut parts = vec![];
             match lo {
@@ -139,10 +120,7 @@ fn range_text(f: &str, lo: Bound<f64>, hi: Bound<f64>) -> String {
 
 /// The intersection of two intervals given by bounds: the larger lower bound and the smaller
 /// upper bound (an excluded bound is the tighter of two at the same value).
-fn intersect_bounds(
-    a: (Bound<f64>, Bound<f64>),
-    b: (Bound<f64>, Bound<f64>),
-) -> (Bound<f64>, Bound<f64>) {
+fn intersect_bounds(a: (Bound<f64>, Bound<f64>), b: (Bound<f64>, Bound<f64>)) -> (Bound<f64>, Bound<f64>) {
     use Bound::*;
     let value = |x: &Bound<f64>| match x {
         Included(v) | Excluded(v) => Some(*v),
@@ -153,26 +131,14 @@ fn intersect_bounds(
         (_, None) => a.0,
         (Some(x), Some(y)) if x > y => a.0,
         (Some(x), Some(y)) if y > x => b.0,
-        _ => {
-            if matches!(a.0, Excluded(_)) {
-                a.0
-            } else {
-                b.0
-            }
-        }
+        _ => if matches!(a.0, Excluded(_)) { a.0 } else { b.0 },
     };
     let hi = match (value(&a.1), value(&b.1)) {
         (None, _) => b.1,
         (_, None) => a.1,
         (Some(x), Some(y)) if x < y => a.1,
         (Some(x), Some(y)) if y < x => b.1,
-        _ => {
-            if matches!(a.1, Excluded(_)) {
-                a.1
-            } else {
-                b.1
-            }
-        }
+        _ => if matches!(a.1, Excluded(_)) { a.1 } else { b.1 },
     };
     (lo, hi)
 }
@@ -189,19 +155,12 @@ struct Pending {
 /// probe that answers its conjunct and all the `em` conjuncts; the separate `em` probes go.
 fn use_composite_indexes(pending: Vec<Pending>, exact: &[bool]) -> Vec<Pending> {
     let is_em_range = |p: &Pending| {
-        matches!(p.terms.as_slice(), [Term::Range(f, ..)] if f.name() == COMPOSITE_RANGE_FIELD)
-            && p.conjuncts.iter().all(|&i| exact[i])
+        matches!(p.terms.as_slice(), [Term::Range(f, ..)] if f.name() == COMPOSITE_RANGE_FIELD) && p.conjuncts.iter().all(|&i| exact[i])
     };
     let composite_field = |p: &Pending| -> Option<Field> {
-        let Some(Term::Eq(f0, _)) = p.terms.first() else {
-            return None;
-        };
-        let same = p
-            .terms
-            .iter()
-            .all(|t| matches!(t, Term::Eq(f, _) if f == f0));
-        (same && COMPOSITE_FIELDS.contains(&f0.name()) && p.conjuncts.iter().all(|&i| exact[i]))
-            .then_some(*f0)
+        let Some(Term::Eq(f0, _)) = p.terms.first() else { return None };
+        let same = p.terms.iter().all(|t| matches!(t, Term::Eq(f, _) if f == f0));
+        (same && COMPOSITE_FIELDS.contains(&f0.name()) && p.conjuncts.iter().all(|&i| exact[i])).then_some(*f0)
     };
     let mut range: Option<(Bound<f64>, Bound<f64>)> = None;
     let mut range_conjuncts = Vec::new();
@@ -214,9 +173,7 @@ fn use_composite_indexes(pending: Vec<Pending>, exact: &[bool]) -> Vec<Pending> 
             range_conjuncts.extend(p.conjuncts.iter().copied());
         }
     }
-    let Some((lo, hi)) = range else {
-        return pending;
-    };
+    let Some((lo, hi)) = range else { return pending };
     if !pending.iter().any(|p| composite_field(p).is_some()) {
         return pending;
     }
@@ -281,18 +238,12 @@ impl IndexProbe {
                 .terms
                 .iter()
                 .map(|t| match t {
-                    Term::EqRange(f, v, l, h) if f == f0 && l == lo && h == hi => {
-                        Some(quote_string(v))
-                    }
+                    Term::EqRange(f, v, l, h) if f == f0 && l == lo && h == hi => Some(quote_string(v)),
                     _ => None,
                 })
                 .collect();
             if let Some(vals) = vals.filter(|v| v.len() > 1) {
-                return format!(
-                    "{f0} IN ({}) AND {}",
-                    vals.join(", "),
-                    range_text(COMPOSITE_RANGE_FIELD, *lo, *hi)
-                );
+                return format!("{f0} IN ({}) AND {}", vals.join(", "), range_text(COMPOSITE_RANGE_FIELD, *lo, *hi));
             }
         }
         let eq: Option<Vec<(Field, &String)>> = self
@@ -320,12 +271,7 @@ impl IndexProbe {
                 }
             }
             _ if self.terms.is_empty() => "nothing".to_string(),
-            _ => self
-                .terms
-                .iter()
-                .map(Term::describe)
-                .collect::<Vec<_>>()
-                .join(" OR "),
+            _ => self.terms.iter().map(Term::describe).collect::<Vec<_>>().join(" OR "),
         }
     }
 }
@@ -375,7 +321,10 @@ enum Access1 {
     /// `id = ...` / `id IN (...)`: exactly these ids.
     Ids(BTreeSet<String>),
     /// Index probes to intersect; `exact` when they answer the conjunct completely.
-    Probes { probes: Vec<Vec<Term>>, exact: bool },
+    Probes {
+        probes: Vec<Vec<Term>>,
+        exact: bool,
+    },
 }
 
 fn str_lit(l: &Literal) -> Option<&str> {
@@ -429,19 +378,9 @@ fn access_of(e: &Expr) -> Option<Access1> {
             values,
         } if has_secondary_index(*field) => Some(access_of_has(*field, mode, values)),
         Expr::Compare { left, op, right } => access_of_compare(left, *op, right),
-        Expr::Between {
-            field,
-            negated: false,
-            low: Literal::Num(a),
-            high: Literal::Num(b),
-        } if has_range_index(*field) => Some(Access1::Probes {
-            probes: vec![vec![Term::Range(
-                *field,
-                Bound::Included(*a),
-                Bound::Included(*b),
-            )]],
-            exact: true,
-        }),
+        Expr::Between { field, negated: false, low: Literal::Num(a), high: Literal::Num(b) } if has_range_index(*field) => {
+            Some(Access1::Probes { probes: vec![vec![Term::Range(*field, Bound::Included(*a), Bound::Included(*b))]], exact: true })
+        }
         Expr::Or(a, b) => access_of_or(a, b),
         _ => None,
     }
@@ -472,10 +411,7 @@ fn access_of_in(field: Field, values: &[Literal]) -> Option<Access1> {
     }
     if has_secondary_index(field) && field.ty() == FieldType::Str {
         return Some(Access1::Probes {
-            probes: vec![vals
-                .iter()
-                .map(|v| Term::Eq(field, v.to_string()))
-                .collect()],
+            probes: vec![vals.iter().map(|v| Term::Eq(field, v.to_string())).collect()],
             exact: true,
         });
     }
@@ -484,17 +420,10 @@ fn access_of_in(field: Field, values: &[Literal]) -> Option<Access1> {
 
 /// The probes of `field HAS [ONE|ALL|ANY|ONLY] ...` on an indexed list field.
 fn access_of_has(field: Field, mode: &HasMode, values: &[String]) -> Access1 {
-    let terms = |vs: &[String]| {
-        vs.iter()
-            .map(|v| Term::Eq(field, v.clone()))
-            .collect::<Vec<_>>()
-    };
+    let terms = |vs: &[String]| vs.iter().map(|v| Term::Eq(field, v.clone())).collect::<Vec<_>>();
     match mode {
         HasMode::One | HasMode::All => Access1::Probes {
-            probes: values
-                .iter()
-                .map(|v| vec![Term::Eq(field, v.clone())])
-                .collect(),
+            probes: values.iter().map(|v| vec![Term::Eq(field, v.clone())]).collect(),
             exact: true,
         },
         HasMode::Any => Access1::Probes {
@@ -528,10 +457,7 @@ fn access_of_compare(left: &Operand, op: CompareOp, right: &Operand) -> Option<A
         CompareOp::Ge => (Bound::Included(x), Bound::Unbounded),
         CompareOp::Ne => return None,
     };
-    Some(Access1::Probes {
-        probes: vec![vec![Term::Range(f, lo, hi)]],
-        exact: true,
-    })
+    Some(Access1::Probes { probes: vec![vec![Term::Range(f, lo, hi)]], exact: true })
 }
 
 /// The access path of `a OR b`: a union of two single-probe conditions is one probe.
@@ -660,11 +586,7 @@ struct Cand {
 /// one is cut off after `b * INTERSECT_FACTOR + 1` keys (it is then skipped anyway, and its
 /// estimate is that lower bound). `EXPLAIN` reads every probe to the end, so its estimates
 /// are exact.
-fn read_candidates(
-    store: &Store,
-    conjuncts: &[&Expr],
-    estimate_scan: bool,
-) -> StoreResult<(Vec<Cand>, Vec<bool>)> {
+fn read_candidates(store: &Store, conjuncts: &[&Expr], estimate_scan: bool) -> StoreResult<(Vec<Cand>, Vec<bool>)> {
     let mut cands: Vec<Cand> = Vec::new();
     let mut exact = vec![false; conjuncts.len()];
     let mut best_read: Option<usize> = None;
@@ -672,21 +594,12 @@ fn read_candidates(
     for (i, c) in conjuncts.iter().enumerate() {
         if let Some(Access1::Probes { probes, exact: ex }) = access_of(c) {
             exact[i] = ex;
-            pending.extend(probes.into_iter().map(|terms| Pending {
-                conjuncts: vec![i],
-                terms,
-            }));
+            pending.extend(probes.into_iter().map(|terms| Pending { conjuncts: vec![i], terms }));
         }
     }
-    for Pending {
-        conjuncts: covered,
-        terms,
-    } in use_composite_indexes(pending, &exact)
-    {
+    for Pending { conjuncts: covered, terms } in use_composite_indexes(pending, &exact) {
         let limit = match best_read {
-            Some(b) if !estimate_scan => {
-                b.saturating_mul(INTERSECT_FACTOR).max(1).saturating_add(1)
-            }
+            Some(b) if !estimate_scan => b.saturating_mul(INTERSECT_FACTOR).max(1).saturating_add(1),
             _ => usize::MAX,
         };
         let mut estimate = 0;
@@ -704,11 +617,7 @@ fn read_candidates(
         if complete {
             best_read = Some(best_read.map_or(estimate, |b| b.min(estimate)));
         }
-        let condition = covered
-            .iter()
-            .map(|&i| conjuncts[i].to_string())
-            .collect::<Vec<_>>()
-            .join(" AND ");
+        let condition = covered.iter().map(|&i| conjuncts[i].to_string()).collect::<Vec<_>>().join(" AND ");
         cands.push(Cand {
             probe: IndexProbe {
                 terms,
@@ -725,13 +634,7 @@ fn read_candidates(
 /// The plan from read probes (at least one): a full scan when even the most selective probe
 /// covers more than half of the store, else an index access over the probes within
 /// [`INTERSECT_FACTOR`] of the best, the others checked per record.
-fn index_plan(
-    store: &Store,
-    conjuncts: &[&Expr],
-    mut cands: Vec<Cand>,
-    exact: &[bool],
-    estimate_scan: bool,
-) -> StoreResult<Plan> {
+fn index_plan(store: &Store, conjuncts: &[&Expr], mut cands: Vec<Cand>, exact: &[bool], estimate_scan: bool) -> StoreResult<Plan> {
     // Most selective first; stable, so ties keep the order of the WHERE clause.
     cands.sort_by_key(|c| c.probe.estimate);
     let best = cands[0].probe.estimate;
@@ -762,11 +665,7 @@ fn index_plan(
             used_keys.push(c.keys);
         }
     }
-    let ids = if estimate_scan {
-        None
-    } else {
-        Some(intersect_keys(&used_keys))
-    };
+    let ids = if estimate_scan { None } else { Some(intersect_keys(&used_keys)) };
     for i in 0..conjuncts.len() {
         // `exact` is only set for conjuncts that produced probes.
         if exact[i] && all_read[i] {
@@ -877,9 +776,7 @@ fn intersect_keys(probes: &[Vec<IdKeys>]) -> Vec<String> {
     }
     let mut ids: Vec<&[u8]> = acc.into_iter().collect();
     ids.sort_unstable();
-    ids.into_iter()
-        .map(|id| String::from_utf8_lossy(id).into_owned())
-        .collect()
+    ids.into_iter().map(|id| String::from_utf8_lossy(id).into_owned()).collect()
 }
 
 /// The ids selected by an index access path, in id order: the union of each probe's terms,

@@ -42,12 +42,7 @@ impl Display for Statement {
             Statement::ShowSplits => f.write_str("SHOW SPLITS"),
             Statement::ShowSplit(n) => write!(f, "SHOW SPLIT {n}"),
             Statement::DropSplit(n) => write!(f, "DROP SPLIT {n}"),
-            Statement::ExportSplit {
-                name,
-                path,
-                format,
-                view,
-            } => {
+            Statement::ExportSplit { name, path, format, view } => {
                 write!(f, "EXPORT SPLIT {name}")?;
                 if let Some(k) = format {
                     write!(f, " FORMAT {}", k.as_str())?;
@@ -62,11 +57,7 @@ impl Display for Statement {
             Statement::Train(t) => write_train(f, t),
             Statement::Tune(t) => write_tune(f, t),
             Statement::Evaluate(e) => write_evaluate(f, e),
-            Statement::Predict {
-                model,
-                query,
-                strict,
-            } => {
+            Statement::Predict { model, query, strict } => {
                 write!(f, "PREDICT {model} FOR ({query})")?;
                 if *strict {
                     f.write_str(" STRICT")?;
@@ -74,22 +65,14 @@ impl Display for Statement {
                 Ok(())
             }
             Statement::Retrain(m) => write!(f, "RETRAIN {m}"),
-            Statement::CrossValidate {
-                kind,
-                split,
-                params,
-            } => {
+            Statement::CrossValidate { kind, split, params } => {
                 write!(f, "CROSS VALIDATE {kind} ON SPLIT {split}")?;
                 write_params(f, params)
             }
             Statement::ShowModels => f.write_str("SHOW MODELS"),
             Statement::DescribeModel(m) => write!(f, "DESCRIBE MODEL {m}"),
             Statement::DropModel(m) => write!(f, "DROP MODEL {m}"),
-            Statement::ShowPredictions {
-                model,
-                filter,
-                limit,
-            } => {
+            Statement::ShowPredictions { model, filter, limit } => {
                 write!(f, "SHOW PREDICTIONS OF {model}")?;
                 if let Some(e) = filter {
                     write!(f, " WHERE {e}")?;
@@ -102,9 +85,7 @@ impl Display for Statement {
                 }
                 Ok(())
             }
-            Statement::ExportPredictions { model, path } => {
-                write!(f, "EXPORT PREDICTIONS OF {model} TO {}", quote_string(path))
-            }
+            Statement::ExportPredictions { model, path } => write!(f, "EXPORT PREDICTIONS OF {model} TO {}", quote_string(path)),
         }
     }
 }
@@ -116,33 +97,19 @@ fn write_create_split(f: &mut Formatter<'_>, c: &CreateSplit) -> fmt::Result {
         SplitSource::Partition => f.write_str("PARTITION")?,
         SplitSource::Query(q) => write!(f, "({q})")?,
         SplitSource::Ids { train, test } => {
-            let list = |v: &[String]| {
-                v.iter()
-                    .map(|s| quote_string(s))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
+            let list = |v: &[String]| v.iter().map(|s| quote_string(s)).collect::<Vec<_>>().join(", ");
             write!(f, "IDS ({}) TEST ({})", list(train), list(test))?
         }
         SplitSource::LearningCurve { base, sizes } => {
-            let s: Vec<String> = sizes
-                .iter()
-                .map(|x| x.map_or("ALL".to_string(), |n| n.to_string()))
-                .collect();
+            let s: Vec<String> = sizes.iter().map(|x| x.map_or("ALL".to_string(), |n| n.to_string())).collect();
             write!(f, "SPLIT {base} LEARNING CURVE {}", s.join(", "))?
         }
     }
     match c.method {
         None => {}
-        Some(SplitMethod::Stratified { by_class }) => write!(
-            f,
-            " STRATIFIED BY {}",
-            if by_class { "class" } else { "group" }
-        )?,
+        Some(SplitMethod::Stratified { by_class }) => write!(f, " STRATIFIED BY {}", if by_class { "class" } else { "group" })?,
         Some(SplitMethod::Random) => f.write_str(" RANDOM")?,
-        Some(SplitMethod::KFold { k, grouped }) => {
-            write!(f, " {}KFOLD {k}", if grouped { "GROUPED " } else { "" })?
-        }
+        Some(SplitMethod::KFold { k, grouped }) => write!(f, " {}KFOLD {k}", if grouped { "GROUPED " } else { "" })?,
         Some(SplitMethod::LeaveOneGroupOut) => f.write_str(" LEAVE ONE GROUP OUT")?,
     }
     let pct = |x: f64| format!("{}%", format_number(x * 100.0));
@@ -224,14 +191,10 @@ fn write_params(f: &mut Formatter<'_>, params: &[ModelParam]) -> fmt::Result {
             f.write_str(", ")?;
         }
         write!(f, "{} = ", p.key)?;
-        let atoms: Vec<String> = p
-            .values
-            .iter()
-            .map(|a| match a {
-                ParamAtom::Num(s) | ParamAtom::Word(s) => s.clone(),
-                ParamAtom::Str(s) => quote_string(s),
-            })
-            .collect();
+        let atoms: Vec<String> = p.values.iter().map(|a| match a {
+            ParamAtom::Num(s) | ParamAtom::Word(s) => s.clone(),
+            ParamAtom::Str(s) => quote_string(s),
+        }).collect();
         if p.list {
             write!(f, "({})", atoms.join(", "))?;
         } else {
@@ -469,14 +432,8 @@ impl Display for Expr {
                 }
                 Ok(())
             }
-            Expr::Length {
-                field,
-                op: CompareOp::Eq,
-                length,
-            } => write!(f, "{field} LENGTH {length}"),
-            Expr::Length { field, op, length } => {
-                write!(f, "{field} LENGTH {} {length}", op.symbol())
-            }
+            Expr::Length { field, op: CompareOp::Eq, length } => write!(f, "{field} LENGTH {length}"),
+            Expr::Length { field, op, length } => write!(f, "{field} LENGTH {} {length}", op.symbol()),
             // AND and OR are left-associative: a right operand of the same operator needs
             // parentheses to keep its shape, and OR under AND always does.
             Expr::And(a, b) => {

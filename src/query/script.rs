@@ -14,22 +14,12 @@ use crate::table::{ResultTable, Value};
 /// than the number of placeholders is an error before anything runs.
 // A script fails at most once, so the size of the error does not matter.
 #[allow(clippy::result_large_err)]
-pub fn execute_with_params(
-    store: &Store,
-    src: &str,
-    params: &[Value],
-) -> Result<Vec<ResultTable>, ScriptError> {
+pub fn execute_with_params(store: &Store, src: &str, params: &[Value]) -> Result<Vec<ResultTable>, ScriptError> {
     let slots = placeholder_offsets(src);
     if let Some(e) = param_count_error(src, &slots, params.len(), 0) {
         let spans = statement_spans(src);
-        let at = spans
-            .iter()
-            .position(|s| s.end >= e.span.start)
-            .unwrap_or(spans.len().saturating_sub(1));
-        let span = spans.get(at).copied().unwrap_or(Span {
-            start: 0,
-            end: src.len(),
-        });
+        let at = spans.iter().position(|s| s.end >= e.span.start).unwrap_or(spans.len().saturating_sub(1));
+        let span = spans.get(at).copied().unwrap_or(Span { start: 0, end: src.len() });
         return Err(ScriptError {
             statement: at + 1,
             line: span.line_col(src).0,
@@ -53,11 +43,7 @@ pub fn run_script(store: &Store, src: &str) -> Result<Vec<ResultTable>, ScriptEr
 
 /// Run statements parsed from `src`, or report the first that did not parse.
 #[allow(clippy::result_large_err)]
-fn run_parsed(
-    store: &Store,
-    src: &str,
-    parsed: Vec<(Span, Result<Statement, QueryError>)>,
-) -> Result<Vec<ResultTable>, ScriptError> {
+fn run_parsed(store: &Store, src: &str, parsed: Vec<(Span, Result<Statement, QueryError>)>) -> Result<Vec<ResultTable>, ScriptError> {
     let mut stmts = Vec::new();
     for (i, (span, parsed)) in parsed.into_iter().enumerate() {
         match parsed {
@@ -100,10 +86,7 @@ pub fn parse_statements(src: &str) -> Vec<(Span, Result<Statement, QueryError>)>
 
 /// [`parse_statements`] binding the placeholders of the whole script to `params` in order
 /// (each statement gets the parameters of its own placeholders).
-pub fn parse_statements_bound(
-    src: &str,
-    params: &[Value],
-) -> Vec<(Span, Result<Statement, QueryError>)> {
+pub fn parse_statements_bound(src: &str, params: &[Value]) -> Vec<(Span, Result<Statement, QueryError>)> {
     let slots = placeholder_offsets(src);
     statement_spans(src)
         .into_iter()

@@ -56,8 +56,7 @@ fn fetch<'s>(store: &'s Store, plan: &mut Plan) -> Result<RecordBatches<'s>, Sto
         (Access::FullScan, _) => {
             let mut records = store.records();
             return Ok(Box::new(std::iter::from_fn(move || {
-                let batch: Result<Vec<HopRecord>, StoreError> =
-                    records.by_ref().take(FETCH_BATCH).collect();
+                let batch: Result<Vec<HopRecord>, StoreError> = records.by_ref().take(FETCH_BATCH).collect();
                 match batch {
                     Ok(b) if b.is_empty() => None,
                     other => Some(other),
@@ -73,12 +72,7 @@ fn fetch<'s>(store: &'s Store, plan: &mut Plan) -> Result<RecordBatches<'s>, Sto
         let end = (start + FETCH_BATCH).min(ids.len());
         let chunk = &ids[start..end];
         start = end;
-        Some(
-            chunk
-                .par_iter()
-                .filter_map(|id| store.get(id).transpose())
-                .collect(),
-        )
+        Some(chunk.par_iter().filter_map(|id| store.get(id).transpose()).collect())
     })))
 }
 
@@ -86,26 +80,15 @@ fn fetch<'s>(store: &'s Store, plan: &mut Plan) -> Result<RecordBatches<'s>, Sto
 /// their states at that version (`changes`, from [`Store::changes_after`]) merged in, in id
 /// order. The old states did not go through the access path, so the caller checks the whole
 /// `WHERE` clause on every record.
-fn as_of_batches<'s>(
-    batches: RecordBatches<'s>,
-    changes: BTreeMap<String, Option<HopRecord>>,
-) -> RecordBatches<'s> {
+fn as_of_batches<'s>(batches: RecordBatches<'s>, changes: BTreeMap<String, Option<HopRecord>>) -> RecordBatches<'s> {
     let changed: std::collections::HashSet<String> = changes.keys().cloned().collect();
-    let mut olds = changes
-        .into_values()
-        .flatten()
-        .collect::<Vec<HopRecord>>()
-        .into_iter()
-        .peekable();
+    let mut olds = changes.into_values().flatten().collect::<Vec<HopRecord>>().into_iter().peekable();
     let mut batches = batches.fuse();
     Box::new(std::iter::from_fn(move || loop {
         match batches.next() {
             Some(Ok(batch)) => {
                 let last = batch.last().map(|r| r.id.clone());
-                let current: Vec<HopRecord> = batch
-                    .into_iter()
-                    .filter(|r| !changed.contains(&r.id))
-                    .collect();
+                let current: Vec<HopRecord> = batch.into_iter().filter(|r| !changed.contains(&r.id)).collect();
                 let mut old = Vec::new();
                 while let (Some(o), Some(l)) = (olds.peek(), last.as_ref()) {
                     if o.id > *l {
@@ -123,11 +106,7 @@ fn as_of_batches<'s>(
             Some(Err(e)) => return Some(Err(e)),
             None => {
                 let rest: Vec<HopRecord> = olds.by_ref().collect();
-                return if rest.is_empty() {
-                    None
-                } else {
-                    Some(Ok(rest))
-                };
+                return if rest.is_empty() { None } else { Some(Ok(rest)) };
             }
         }
     }))
@@ -279,11 +258,7 @@ fn apply_limit(rows: Vec<Vec<Value>>, sel: &Select) -> Vec<Vec<Value>> {
     }
 }
 
-pub(crate) fn run_select(
-    store: &Store,
-    sel: &Select,
-    force_scan: bool,
-) -> Result<ResultTable, ExecError> {
+pub(crate) fn run_select(store: &Store, sel: &Select, force_scan: bool) -> Result<ResultTable, ExecError> {
     let changes = match &sel.as_of {
         Some(a) => store.changes_after(resolve_as_of(store, a)?)?,
         None => BTreeMap::new(),
@@ -332,24 +307,9 @@ pub(crate) fn run_select(
 /// access path answers completely (no residual predicate): the number of rows, counted from
 /// the index keys or the primary keys, without reading or decoding a record. `None` for any
 /// other query.
-fn count_without_records(
-    store: &Store,
-    sel: &Select,
-    plan: &mut Plan,
-) -> Result<Option<usize>, ExecError> {
+fn count_without_records(store: &Store, sel: &Select, plan: &mut Plan) -> Result<Option<usize>, ExecError> {
     let only_count_star = !sel.items.is_empty()
-        && sel.items.iter().all(|i| {
-            matches!(
-                i,
-                SelectItem::Aggregate {
-                    agg: Aggregate {
-                        func: AggFunc::Count,
-                        arg: None
-                    },
-                    ..
-                }
-            )
-        });
+        && sel.items.iter().all(|i| matches!(i, SelectItem::Aggregate { agg: Aggregate { func: AggFunc::Count, arg: None }, .. }));
     if !only_count_star || !sel.group_by.is_empty() || !plan.residual.is_empty() {
         return Ok(None);
     }
@@ -411,11 +371,7 @@ fn select_rows(
                 break;
             }
             let batch = batch?;
-            let matched: Vec<Vec<Value>> = batch
-                .par_iter()
-                .filter(|rec| passes(&plan.residual, rec))
-                .map(project)
-                .collect();
+            let matched: Vec<Vec<Value>> = batch.par_iter().filter(|rec| passes(&plan.residual, rec)).map(project).collect();
             rows.extend(matched);
         }
         return Ok(apply_limit(rows, sel));
@@ -433,11 +389,7 @@ fn select_rows(
                     .iter()
                     .map(|o| (row_sort_key(sel, o, rec, &fields, &row), o.descending))
                     .collect();
-                SortEntry {
-                    keys,
-                    tie: rec.id.clone(),
-                    row,
-                }
+                SortEntry { keys, tie: rec.id.clone(), row }
             })
             .collect();
         for e in entries {
@@ -743,38 +695,22 @@ fn select_grouped(
 pub fn select_ids(store: &Store, query: &str) -> Result<Vec<String>, ExecError> {
     match super::parser::parse_statement(query)? {
         super::ast::Statement::Select(sel) => selected_ids(store, &sel),
-        other => Err(ExecError::NotSelect(crate::input::quote(
-            &other.to_string(),
-        ))),
+        other => Err(ExecError::NotSelect(crate::input::quote(&other.to_string()))),
     }
 }
 
 /// The ids a query selects, in id order (the query of a split, or of `PREDICT ... FOR`).
 pub(crate) fn selected_ids(store: &Store, sel: &Select) -> Result<Vec<String>, ExecError> {
     if sel.is_aggregate() {
-        return Err(crate::split::SplitError::Invalid(
-            "the query of a split must select hops, not groups or aggregates".into(),
-        )
-        .into());
+        return Err(crate::split::SplitError::Invalid("the query of a split must select hops, not groups or aggregates".into()).into());
     }
     let id = Field::lookup("id").expect("id is a field");
-    let q = Select {
-        items: vec![SelectItem::Field {
-            field: id,
-            alias: None,
-        }],
-        order_by: vec![],
-        ..sel.clone()
-    };
+    let q = Select { items: vec![SelectItem::Field { field: id, alias: None }], order_by: vec![], ..sel.clone() };
     let t = run_select(store, &q, false)?;
-    let mut ids: Vec<String> = t
-        .rows
-        .into_iter()
-        .filter_map(|r| match r.into_iter().next() {
-            Some(Value::Str(s)) => Some(s),
-            _ => None,
-        })
-        .collect();
+    let mut ids: Vec<String> = t.rows.into_iter().filter_map(|r| match r.into_iter().next() {
+        Some(Value::Str(s)) => Some(s),
+        _ => None,
+    }).collect();
     ids.sort();
     ids.dedup();
     Ok(ids)
@@ -783,10 +719,10 @@ pub(crate) fn selected_ids(store: &Store, sel: &Select) -> Result<Vec<String>, E
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::query::*;
+    use crate::query::predicate::eval;
     use crate::import::{commit, ImportOptions};
     use crate::query::parser::parse_statement;
-    use crate::query::predicate::eval;
-    use crate::query::*;
 
     fn store(n: usize) -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
@@ -886,44 +822,23 @@ mod tests {
         let (_d, s) = store(120);
         let q = "SELECT id, em FROM hops WHERE ion = 'Mg' AND em < 0.6 AND em > 0.1";
         let p = plan::plan(&s, &sel(q)).unwrap();
-        let Access::Index { probes } = &p.access else {
-            panic!("{p:?}")
-        };
+        let Access::Index { probes } = &p.access else { panic!("{p:?}") };
         assert_eq!(probes.len(), 1, "{p:?}");
-        assert!(
-            matches!(probes[0].terms.as_slice(), [plan::Term::EqRange(..)]),
-            "{p:?}"
-        );
+        assert!(matches!(probes[0].terms.as_slice(), [plan::Term::EqRange(..)]), "{p:?}");
         assert_eq!(probes[0].describe(), "ion = 'Mg' AND em > 0.1 AND em < 0.6");
-        assert!(
-            p.residual.is_empty(),
-            "the composite probe answers all three conjuncts: {p:?}"
-        );
+        assert!(p.residual.is_empty(), "the composite probe answers all three conjuncts: {p:?}");
         let before = run(&s, q);
-        assert!(
-            !before.rows.is_empty(),
-            "the synthetic store has Mg hops in (0.1, 0.6)"
-        );
+        assert!(!before.rows.is_empty(), "the synthetic store has Mg hops in (0.1, 0.6)");
         // Move one matching record out of the interval: its old composite key must go.
-        let Value::Str(id) = &before.rows[0][0] else {
-            panic!()
-        };
+        let Value::Str(id) = &before.rows[0][0] else { panic!() };
         s.edit(id, &[crate::record::Edit::Em(5.0)], "test").unwrap();
         let after = run(&s, q);
         assert_eq!(after.rows.len(), before.rows.len() - 1);
         assert!(after.rows.iter().all(|r| r[0] != Value::Str(id.clone())));
-        let Statement::Select(sq) = parse_statement(q).unwrap() else {
-            unreachable!()
-        };
-        assert_eq!(
-            run_select(&s, &sq, false).unwrap(),
-            run_select(&s, &sq, true).unwrap()
-        );
+        let Statement::Select(sq) = parse_statement(q).unwrap() else { unreachable!() };
+        assert_eq!(run_select(&s, &sq, false).unwrap(), run_select(&s, &sq, true).unwrap());
         let moved = run(&s, "SELECT id FROM hops WHERE ion = 'Mg' AND em > 4");
-        assert!(
-            moved.rows.contains(&vec![Value::Str(id.clone())]),
-            "{moved:?}"
-        );
+        assert!(moved.rows.contains(&vec![Value::Str(id.clone())]), "{moved:?}");
     }
 
     #[test]
@@ -1147,3 +1062,4 @@ mod tests {
             .any(|r| r[1] == Value::Str("hops".into()) && r[2] == Value::Int(20)));
     }
 }
+

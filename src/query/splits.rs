@@ -6,7 +6,7 @@ use super::ast::{CreateSplit, SplitExportFormat, SplitMethod, SplitSource, State
 use super::error::ExecError;
 use super::select::selected_ids;
 use crate::record::HopRecord;
-use crate::split::{self, SplitError, StratifiedOptions, Stratum};
+use crate::split::{self, SplitError, Stratum, StratifiedOptions};
 use crate::store::Store;
 use crate::table::{ResultTable, Value};
 
@@ -25,46 +25,21 @@ pub fn execute(store: &Store, stmt: &Statement) -> Result<ResultTable, ExecError
             t.push(vec![Value::Str(name.clone())]);
             Ok(t)
         }
-        Statement::ExportSplit {
-            name,
-            path,
-            format: Some(f @ (SplitExportFormat::Alignn | SplitExportFormat::Extxyz)),
-            view,
-        } => {
+        Statement::ExportSplit { name, path, format: Some(f @ (SplitExportFormat::Alignn | SplitExportFormat::Extxyz)), view } => {
             let s = split::load(store, name)?;
-            let summary = crate::export::split::export(
-                store,
-                &s,
-                *f,
-                view.unwrap_or_default(),
-                std::path::Path::new(path),
-            )?;
+            let summary = crate::export::split::export(store, &s, *f, view.unwrap_or_default(), std::path::Path::new(path))?;
             Ok(summary.table())
         }
-        Statement::ExportSplit {
-            name, path, format, ..
-        } => {
+        Statement::ExportSplit { name, path, format, .. } => {
             let s = split::load(store, name)?;
             let csv = match format {
                 Some(f) => *f == SplitExportFormat::Csv,
                 None => path.to_ascii_lowercase().ends_with(".csv"),
             };
-            let text = if csv {
-                split::export_csv(&s)
-            } else {
-                split::export_json(&s)
-            };
-            std::fs::write(path, text).map_err(|e| ExecError::Io {
-                path: path.clone(),
-                source: e,
-            })?;
+            let text = if csv { split::export_csv(&s) } else { split::export_json(&s) };
+            std::fs::write(path, text).map_err(|e| ExecError::Io { path: path.clone(), source: e })?;
             let mut t = ResultTable::new(&["split", "file", "ids", "fingerprint"]);
-            t.push(vec![
-                Value::Str(name.clone()),
-                Value::Str(path.clone()),
-                Value::Int(s.all_ids().len() as i64),
-                Value::Str(s.fingerprint.clone()),
-            ]);
+            t.push(vec![Value::Str(name.clone()), Value::Str(path.clone()), Value::Int(s.all_ids().len() as i64), Value::Str(s.fingerprint.clone())]);
             Ok(t)
         }
         Statement::Scenarios(name) => scenarios(store, name),
@@ -79,27 +54,17 @@ fn create(store: &Store, c: &CreateSplit) -> Result<ResultTable, ExecError> {
     }
     let seed = c.seed.unwrap_or(DEFAULT_SEED);
     if let SplitSource::Ids { train, test } = &c.source {
-        let s = split::from_ids(train, test)?
-            .named(&c.name)
-            .from_query(c.source_text());
+        let s = split::from_ids(train, test)?.named(&c.name).from_query(c.source_text());
         let unknown = split::unknown_ids(store, &s)?;
         if !unknown.is_empty() {
-            return Err(SplitError::Invalid(format!(
-                "{} id(s) are not in the store: {}",
-                unknown.len(),
-                unknown.join(", ")
-            ))
-            .into());
+            return Err(SplitError::Invalid(format!("{} id(s) are not in the store: {}", unknown.len(), unknown.join(", "))).into());
         }
         split::save(store, &s, false)?;
         return Ok(split::summary_table(&s, store)?);
     }
     if let SplitSource::LearningCurve { base, sizes } = &c.source {
         let b = split::load(store, base)?;
-        let sizes: Vec<usize> = sizes
-            .iter()
-            .map(|x| x.map_or(split::ALL, |n| usize::try_from(n).unwrap_or(usize::MAX - 1)))
-            .collect();
+        let sizes: Vec<usize> = sizes.iter().map(|x| x.map_or(split::ALL, |n| usize::try_from(n).unwrap_or(usize::MAX - 1))).collect();
         let mut s = split::learning_curve(b.train(), &sizes, seed)?;
         // Keep the base split's test partition, so every subset is evaluated on the same hops.
         s.partitions.insert("test".to_string(), b.test().to_vec());
@@ -111,13 +76,8 @@ fn create(store: &Store, c: &CreateSplit) -> Result<ResultTable, ExecError> {
         return Ok(split::summary_table(&s, store)?);
     }
     let (records, query_text): (Vec<HopRecord>, String) = match &c.source {
-        SplitSource::Partition => (
-            store.records().collect::<Result<_, _>>()?,
-            "PARTITION".to_string(),
-        ),
-        SplitSource::Ids { .. } | SplitSource::LearningCurve { .. } => {
-            unreachable!("handled above")
-        }
+        SplitSource::Partition => (store.records().collect::<Result<_, _>>()?, "PARTITION".to_string()),
+        SplitSource::Ids { .. } | SplitSource::LearningCurve { .. } => unreachable!("handled above"),
         SplitSource::Query(q) => {
             let ids = selected_ids(store, q)?;
             // A query AS OF an earlier version splits the records as they were then.
@@ -136,20 +96,14 @@ fn create(store: &Store, c: &CreateSplit) -> Result<ResultTable, ExecError> {
         }
     };
     let selected_at = match &c.source {
-        SplitSource::Query(q) if q.as_of.is_some() => {
-            super::select::resolve_as_of(store, q.as_of.as_ref().expect("checked"))?
-        }
+        SplitSource::Query(q) if q.as_of.is_some() => super::select::resolve_as_of(store, q.as_of.as_ref().expect("checked"))?,
         _ => store.version()?.seq,
     };
     if records.is_empty() {
         return Err(SplitError::Invalid(format!("the query selects no hops: {query_text}")).into());
     }
     let by_class = matches!(c.method, Some(SplitMethod::Stratified { by_class: true }));
-    let stratum = if by_class {
-        Stratum::Class
-    } else {
-        Stratum::Group
-    };
+    let stratum = if by_class { Stratum::Class } else { Stratum::Group };
     let items = split::items_from_records(&records, stratum);
     let mut s = match (&c.source, c.method) {
         (SplitSource::Partition, None) => split::from_partition(&records)?,
@@ -157,10 +111,7 @@ fn create(store: &Store, c: &CreateSplit) -> Result<ResultTable, ExecError> {
             let d = StratifiedOptions::default();
             let opts = StratifiedOptions {
                 test_fraction: c.test.unwrap_or(d.test_fraction),
-                one_hop_band: (
-                    c.min_group.unwrap_or(d.one_hop_band.0),
-                    c.one_hop.unwrap_or(d.one_hop_band.1),
-                ),
+                one_hop_band: (c.min_group.unwrap_or(d.one_hop_band.0), c.one_hop.unwrap_or(d.one_hop_band.1)),
                 exclude_below: c.min_group.unwrap_or(d.exclude_below),
                 seed,
             };
@@ -175,23 +126,15 @@ fn create(store: &Store, c: &CreateSplit) -> Result<ResultTable, ExecError> {
                 split::kfold(&items, k, seed)?
             }
         }
-        (_, Some(SplitMethod::LeaveOneGroupOut)) => {
-            split::leave_one_group_out(&items)?.with_param("stratify_by", stratum.as_str())
-        }
+        (_, Some(SplitMethod::LeaveOneGroupOut)) => split::leave_one_group_out(&items)?.with_param("stratify_by", stratum.as_str()),
     };
     if let Some(v) = c.validation {
         if s.partition("train").is_empty() {
-            return Err(SplitError::Invalid(
-                "VALIDATION needs a split with a train partition".into(),
-            )
-            .into());
+            return Err(SplitError::Invalid("VALIDATION needs a split with a train partition".into()).into());
         }
         s = split::add_validation(&s, &items, v, seed, true)?;
     }
-    let s = s
-        .named(&c.name)
-        .from_query(query_text)
-        .at_version(selected_at);
+    let s = s.named(&c.name).from_query(query_text).at_version(selected_at);
     split::save(store, &s, false)?;
     Ok(split::summary_table(&s, store)?)
 }
@@ -215,26 +158,13 @@ pub struct SplitDrift {
 impl SplitDrift {
     /// One line for `SHOW SPLIT`.
     pub fn summary(&self) -> String {
-        let made = self.made_at.map_or_else(
-            || "at an unrecorded data version".to_string(),
-            |v| format!("at data version {v}"),
-        );
+        let made = self.made_at.map_or_else(|| "at an unrecorded data version".to_string(), |v| format!("at data version {v}"));
         let query = match (&self.added, &self.dropped) {
-            (Some(a), Some(d)) if a.is_empty() && d.is_empty() => {
-                "its query selects the same hops today".to_string()
-            }
-            (Some(a), Some(d)) => format!(
-                "its query now selects {} more and {} fewer hops (the split is unchanged)",
-                a.len(),
-                d.len()
-            ),
+            (Some(a), Some(d)) if a.is_empty() && d.is_empty() => "its query selects the same hops today".to_string(),
+            (Some(a), Some(d)) => format!("its query now selects {} more and {} fewer hops (the split is unchanged)", a.len(), d.len()),
             _ => "its source is not a re-runnable query".to_string(),
         };
-        let changed = if self.changed.is_empty() {
-            String::new()
-        } else {
-            format!("; {} member hop(s) changed since", self.changed.len())
-        };
+        let changed = if self.changed.is_empty() { String::new() } else { format!("; {} member hop(s) changed since", self.changed.len()) };
         format!("made {made} (now {}); {query}{changed}", self.now)
     }
 }
@@ -243,32 +173,20 @@ impl SplitDrift {
 /// since it was made; the split itself is not touched.
 pub fn split_drift(store: &Store, s: &split::Split) -> Result<SplitDrift, ExecError> {
     let now = store.version()?.seq;
-    let members: std::collections::BTreeSet<String> =
-        s.all_ids().into_iter().map(|x| x.to_string()).collect();
+    let members: std::collections::BTreeSet<String> = s.all_ids().into_iter().map(|x| x.to_string()).collect();
     let (mut added, mut dropped) = (None, None);
     if let Ok(super::ast::Statement::Select(mut sel)) = super::parser::parse_statement(&s.query) {
         // Today's answer of the query, even when it was pinned with AS OF.
         sel.as_of = None;
-        let today: std::collections::BTreeSet<String> =
-            selected_ids(store, &sel)?.into_iter().collect();
+        let today: std::collections::BTreeSet<String> = selected_ids(store, &sel)?.into_iter().collect();
         added = Some(today.difference(&members).cloned().collect());
         dropped = Some(members.difference(&today).cloned().collect());
     }
     let changed = match s.data_version {
-        Some(v) if v >= store.history_from()? => store
-            .changes_after(v)?
-            .into_keys()
-            .filter(|id| members.contains(id))
-            .collect(),
+        Some(v) if v >= store.history_from()? => store.changes_after(v)?.into_keys().filter(|id| members.contains(id)).collect(),
         _ => Vec::new(),
     };
-    Ok(SplitDrift {
-        made_at: s.data_version,
-        now,
-        added,
-        dropped,
-        changed,
-    })
+    Ok(SplitDrift { made_at: s.data_version, now, added, dropped, changed })
 }
 
 /// `SHOW SPLIT`: the per-group counts, titled with the split and how its query answers today.
@@ -287,9 +205,7 @@ fn scenarios(store: &Store, name: &str) -> Result<ResultTable, ExecError> {
         return Err(SplitError::Invalid(format!("split '{name}' has no test partition")).into());
     }
     let tags = crate::scenario::classify(store, &train, &test)?;
-    let mut t = ResultTable::new(&["id", "scenario", "evidence"]).titled(format!(
-        "Scenarios of split {name} (rules: docs/SCENARIOS.md)"
-    ));
+    let mut t = ResultTable::new(&["id", "scenario", "evidence"]).titled(format!("Scenarios of split {name} (rules: docs/SCENARIOS.md)"));
     for tag in tags {
         let ev: Vec<String> = tag.evidence.iter().take(5).cloned().collect();
         let more = tag.evidence.len().saturating_sub(5);
@@ -297,11 +213,7 @@ fn scenarios(store: &Store, name: &str) -> Result<ResultTable, ExecError> {
         if more > 0 {
             e.push_str(&format!(" (+{more} more)"));
         }
-        t.push(vec![
-            Value::Str(tag.id),
-            Value::Str(tag.scenario.as_str().into()),
-            Value::Str(e),
-        ]);
+        t.push(vec![Value::Str(tag.id), Value::Str(tag.scenario.as_str().into()), Value::Str(e)]);
     }
     Ok(t)
 }

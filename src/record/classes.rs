@@ -55,8 +55,5 @@ pub const DEFAULT_CLASS_GROUPS: &[(&str, &str)] = &[
 /// The group for a label under a mapping; unmapped labels map to themselves, trimmed and
 /// upper-cased.
 pub fn group_for(mapping: &std::collections::BTreeMap<String, String>, label: &str) -> String {
-    mapping
-        .get(label.trim())
-        .cloned()
-        .unwrap_or_else(|| label.trim().to_uppercase())
+    mapping.get(label.trim()).cloned().unwrap_or_else(|| label.trim().to_uppercase())
 }

@@ -29,15 +29,7 @@ pub fn record_id_for_label(parent: &str, label: &str) -> String {
 
 /// An MLIP record for `parent` with barrier `em`: the parent's hop, host and material, no
 /// partition, no flags, `parent` linked, `method.code` the label.
-pub fn derived_record(
-    parent: &HopRecord,
-    em: f64,
-    model: &str,
-    protocol: &str,
-    method: Method,
-    provenance: Provenance,
-    extra: BTreeMap<String, f64>,
-) -> HopRecord {
+pub fn derived_record(parent: &HopRecord, em: f64, model: &str, protocol: &str, method: Method, provenance: Provenance, extra: BTreeMap<String, f64>) -> HopRecord {
     HopRecord {
         id: record_id(&parent.id, model, protocol),
         host: parent.host.clone(),
@@ -46,20 +38,11 @@ pub fn derived_record(
         volume: parent.volume,
         hop_length: parent.hop_length,
         material: parent.material.clone(),
-        method: Method {
-            code: Some(label(model, protocol)),
-            ..method
-        },
+        method: Method { code: Some(label(model, protocol)), ..method },
         provenance,
         parent: Some(parent.id.clone()),
         extra,
-        ..HopRecord::new(
-            "",
-            parent.ion,
-            parent.initial,
-            parent.final_site,
-            em,
-            Fidelity::Mlip,
-        )
+        ..HopRecord::new("", parent.ion, parent.initial, parent.final_site, em, Fidelity::Mlip)
     }
 }
+

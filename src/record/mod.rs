@@ -6,12 +6,13 @@
 //! metadata scans never decode atoms. The derived views (band, initial, final, centroid)
 //! take the host as an argument.
 
+
 pub mod classes;
 pub mod mlip;
 
 use crate::element::Element;
-use crate::structure::{lerp, norm, Structure, Vec3};
 use crate::table::Value;
+use crate::structure::{lerp, norm, Structure, Vec3};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -50,12 +51,7 @@ pub enum Fidelity {
 
 impl Fidelity {
     /// All fidelities, in index order.
-    pub const ALL: [Fidelity; 4] = [
-        Fidelity::Dft,
-        Fidelity::Bvse,
-        Fidelity::Mlip,
-        Fidelity::Experiment,
-    ];
+    pub const ALL: [Fidelity; 4] = [Fidelity::Dft, Fidelity::Bvse, Fidelity::Mlip, Fidelity::Experiment];
 
     /// Lower-case name used in queries and files.
     pub fn as_str(self) -> &'static str {
@@ -69,9 +65,7 @@ impl Fidelity {
 
     /// Parse a fidelity name (case-insensitive).
     pub fn parse(s: &str) -> Option<Self> {
-        Fidelity::ALL
-            .into_iter()
-            .find(|f| f.as_str().eq_ignore_ascii_case(s.trim()))
+        Fidelity::ALL.into_iter().find(|f| f.as_str().eq_ignore_ascii_case(s.trim()))
     }
 }
 
@@ -271,14 +265,7 @@ impl HopRecord {
     /// flags or revisions, and the host-derived fields (`host`, `host_natoms`, `elements`,
     /// `volume`, `hop_length`) empty until `import::finish_record` fills them from the host.
     /// Fill the rest with struct-update syntax: `HopRecord { material, ..HopRecord::new(...) }`.
-    pub fn new(
-        id: impl Into<String>,
-        ion: Element,
-        initial: Vec3,
-        final_site: Vec3,
-        em: f64,
-        fidelity: Fidelity,
-    ) -> HopRecord {
+    pub fn new(id: impl Into<String>, ion: Element, initial: Vec3, final_site: Vec3, em: f64, fidelity: Fidelity) -> HopRecord {
         HopRecord {
             id: id.into(),
             ion,
@@ -305,21 +292,14 @@ impl HopRecord {
 
     /// Hop length in Angstrom (host lattice).
     pub fn compute_hop_length(&self, host: &Structure) -> f64 {
-        norm(
-            host.lattice
-                .to_cart(crate::structure::sub(self.final_site, self.initial)),
-        )
+        norm(host.lattice.to_cart(crate::structure::sub(self.final_site, self.initial)))
     }
 
     /// Fractional positions of the ion along the linear band: initial, 3 images, final.
     pub fn band_positions(&self) -> [Vec3; BAND_POINTS] {
         let mut out = [[0.0; 3]; BAND_POINTS];
         for (k, p) in out.iter_mut().enumerate() {
-            *p = lerp(
-                self.initial,
-                self.final_site,
-                k as f64 / (BAND_POINTS - 1) as f64,
-            );
+            *p = lerp(self.initial, self.final_site, k as f64 / (BAND_POINTS - 1) as f64);
         }
         out
     }
@@ -349,11 +329,7 @@ impl HopRecord {
         species.extend_from_slice(&host.species);
         let mut frac = sites.to_vec();
         frac.extend_from_slice(&host.frac);
-        Structure {
-            lattice: host.lattice.clone(),
-            species,
-            frac,
-        }
+        Structure { lattice: host.lattice.clone(), species, frac }
     }
 
     /// LiTraj's centroid frame of the hop, as `hopdb export xyz` writes it: the host, the ion
@@ -361,17 +337,9 @@ impl HopRecord {
     /// element) at the midpoint. Element symbols and fractional coordinates in the host
     /// lattice (the Python package's `atoms(id, "centroid")`).
     pub fn litraj_centroid_sites(&self, host: &Structure) -> (Vec<String>, Vec<Vec3>) {
-        let mut symbols: Vec<String> = host
-            .species
-            .iter()
-            .map(|e| e.symbol().to_string())
-            .collect();
+        let mut symbols: Vec<String> = host.species.iter().map(|e| e.symbol().to_string()).collect();
         let mut frac = host.frac.clone();
-        for (sym, p) in [
-            (self.ion.symbol(), self.initial),
-            (self.ion.symbol(), self.final_site),
-            (CENTROID_SYMBOL, self.centroid()),
-        ] {
+        for (sym, p) in [(self.ion.symbol(), self.initial), (self.ion.symbol(), self.final_site), (CENTROID_SYMBOL, self.centroid())] {
             symbols.push(sym.to_string());
             frac.push(p);
         }
@@ -380,10 +348,7 @@ impl HopRecord {
 
     /// The structural group if set, else the class label as published.
     pub fn group_or_class(&self) -> Option<&str> {
-        self.material
-            .group
-            .as_deref()
-            .or(self.material.class_label.as_deref())
+        self.material.group.as_deref().or(self.material.class_label.as_deref())
     }
 }
 
@@ -404,12 +369,7 @@ pub enum HopView {
 
 impl HopView {
     /// Every view.
-    pub const ALL: &'static [HopView] = &[
-        HopView::Band,
-        HopView::Initial,
-        HopView::Final,
-        HopView::Centroid,
-    ];
+    pub const ALL: &'static [HopView] = &[HopView::Band, HopView::Initial, HopView::Final, HopView::Centroid];
 
     /// The lower-case name (`band`, `initial`, `final`, `centroid`).
     pub fn as_str(self) -> &'static str {
@@ -423,10 +383,7 @@ impl HopView {
 
     /// The view called `s` (case-insensitive).
     pub fn parse(s: &str) -> Option<HopView> {
-        HopView::ALL
-            .iter()
-            .copied()
-            .find(|v| v.as_str().eq_ignore_ascii_case(s))
+        HopView::ALL.iter().copied().find(|v| v.as_str().eq_ignore_ascii_case(s))
     }
 
     /// The structure of `r` (whose host is `host`) in this view.
@@ -480,9 +437,7 @@ impl HopRecord {
         let (field, old, new) = match edit {
             Edit::Em(x) => {
                 if !x.is_finite() || *x < 0.0 {
-                    return Err(format!(
-                        "em must be a finite, non-negative number of eV, got {x}"
-                    ));
+                    return Err(format!("em must be a finite, non-negative number of eV, got {x}"));
                 }
                 let old = self.em;
                 self.em = *x;
@@ -494,11 +449,7 @@ impl HopRecord {
                 ("xc", old, s.clone())
             }
             Edit::State(s) => {
-                let old = self
-                    .material
-                    .state
-                    .map(|x| x.as_str().to_string())
-                    .unwrap_or_default();
+                let old = self.material.state.map(|x| x.as_str().to_string()).unwrap_or_default();
                 self.material.state = Some(*s);
                 ("state", old, s.as_str().to_string())
             }
@@ -533,13 +484,7 @@ impl HopRecord {
         if old == new {
             return Err(format!("{field} is already '{new}'"));
         }
-        self.revisions.push(Revision {
-            at: at.to_string(),
-            field: field.to_string(),
-            old,
-            new,
-            reason: reason.to_string(),
-        });
+        self.revisions.push(Revision { at: at.to_string(), field: field.to_string(), old, new, reason: reason.to_string() });
         Ok(())
     }
 }
@@ -561,18 +506,11 @@ impl HopRecord {
     /// [`HopRecord::field`] for each, with the formula parsed once for all the OPTIMADE fields.
     pub fn fields<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Vec<Option<Value>> {
         let composition = std::cell::OnceCell::new();
-        names
-            .into_iter()
-            .map(|name| self.field_in(name, &composition))
-            .collect()
+        names.into_iter().map(|name| self.field_in(name, &composition)).collect()
     }
 
     /// [`HopRecord::field`], with the parsed composition shared through `composition`.
-    fn field_in(
-        &self,
-        name: &str,
-        composition: &std::cell::OnceCell<Option<Vec<(String, u64)>>>,
-    ) -> Option<Value> {
+    fn field_in(&self, name: &str, composition: &std::cell::OnceCell<Option<Vec<(String, u64)>>>) -> Option<Value> {
         let comp = || composition.get_or_init(|| self.composition()).as_ref();
         let s = |x: &str| Value::Str(x.to_string());
         let o = |x: &Option<String>| x.as_ref().map_or(Value::Null, |v| Value::Str(v.clone()));
@@ -598,12 +536,7 @@ impl HopRecord {
             "partition" => self.partition.map_or(Value::Null, |p| s(p.as_str())),
             "natoms" => Value::Int(self.host_natoms as i64 + 1),
             "nelements" => Value::Int(self.elements.len() as i64),
-            "elements" => Value::List(
-                self.elements
-                    .iter()
-                    .map(|e| e.symbol().to_string())
-                    .collect(),
-            ),
+            "elements" => Value::List(self.elements.iter().map(|e| e.symbol().to_string()).collect()),
             "hop_length" => Value::Num(self.hop_length),
             "volume" => Value::Num(self.volume),
             "citation" => o(&self.provenance.citation),
@@ -614,12 +547,8 @@ impl HopRecord {
             "imported_at" => s(&self.provenance.imported_at),
             "revisions" => Value::Int(self.revisions.len() as i64),
             "nsites" => Value::Int(self.host_natoms as i64 + 1),
-            "chemical_formula_reduced" => comp().map_or(Value::Null, |c| {
-                Value::Str(crate::optimade::formula_reduced(c))
-            }),
-            "chemical_formula_anonymous" => comp().map_or(Value::Null, |c| {
-                Value::Str(crate::optimade::formula_anonymous(c))
-            }),
+            "chemical_formula_reduced" => comp().map_or(Value::Null, |c| Value::Str(crate::optimade::formula_reduced(c))),
+            "chemical_formula_anonymous" => comp().map_or(Value::Null, |c| Value::Str(crate::optimade::formula_anonymous(c))),
             "elements_ratios" => comp().map_or(Value::Null, |c| {
                 let symbols: Vec<&str> = self.elements.iter().map(|e| e.symbol()).collect();
                 Value::NumList(crate::optimade::elements_ratios(c, &symbols))

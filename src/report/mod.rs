@@ -10,10 +10,10 @@
 pub mod plots;
 
 use crate::model::registry;
+use crate::workflow::{self, EvalOptions, Evaluation, WorkflowError};
 use crate::split;
 use crate::store::Store;
 use crate::table::{ResultTable, Value};
-use crate::workflow::{self, EvalOptions, Evaluation, WorkflowError};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -47,24 +47,15 @@ pub type Result<T> = std::result::Result<T, ReportError>;
 
 /// The name of the stored split whose fingerprint is `fingerprint`.
 pub fn split_with_fingerprint(store: &Store, fingerprint: &str) -> Result<Option<String>> {
-    Ok(split::list(store)?
-        .into_iter()
-        .find(|s| s.fingerprint == fingerprint)
-        .map(|s| s.name))
+    Ok(split::list(store)?.into_iter().find(|s| s.fingerprint == fingerprint).map(|s| s.name))
 }
 
 /// Write `text` to `dir/name` atomically (temporary file, then rename).
 pub fn write_file(dir: &Path, name: &str, text: &str) -> Result<PathBuf> {
     let path = dir.join(name);
     let tmp = dir.join(format!(".{name}.tmp"));
-    std::fs::write(&tmp, text).map_err(|e| ReportError::Io {
-        path: tmp.clone(),
-        source: e,
-    })?;
-    std::fs::rename(&tmp, &path).map_err(|e| ReportError::Io {
-        path: path.clone(),
-        source: e,
-    })?;
+    std::fs::write(&tmp, text).map_err(|e| ReportError::Io { path: tmp.clone(), source: e })?;
+    std::fs::rename(&tmp, &path).map_err(|e| ReportError::Io { path: path.clone(), source: e })?;
     Ok(path)
 }
 
@@ -72,26 +63,9 @@ pub fn write_file(dir: &Path, name: &str, text: &str) -> Result<PathBuf> {
 pub fn markdown_table(t: &ResultTable) -> String {
     let mut s = String::new();
     let esc = |x: &str| x.replace('|', "\\|");
-    let _ = writeln!(
-        s,
-        "| {} |",
-        t.columns
-            .iter()
-            .map(|c| esc(c))
-            .collect::<Vec<_>>()
-            .join(" | ")
-    );
+    let _ = writeln!(s, "| {} |", t.columns.iter().map(|c| esc(c)).collect::<Vec<_>>().join(" | "));
     let align: Vec<&str> = (0..t.columns.len())
-        .map(|j| {
-            if t.rows
-                .iter()
-                .any(|r| matches!(r.get(j), Some(Value::Int(_) | Value::Num(_))))
-            {
-                "---:"
-            } else {
-                "---"
-            }
-        })
+        .map(|j| if t.rows.iter().any(|r| matches!(r.get(j), Some(Value::Int(_) | Value::Num(_)))) { "---:" } else { "---" })
         .collect();
     let _ = writeln!(s, "|{}|", align.join("|"));
     for r in &t.rows {
@@ -114,12 +88,7 @@ pub struct ReportFiles {
 
 /// Evaluate model `model_name` on `split_name` (default: the stored split it was trained on)
 /// and write the Markdown report with its plots into `out_dir` (created if missing).
-pub fn write_report(
-    store: &Store,
-    model_name: &str,
-    split_name: Option<&str>,
-    out_dir: &Path,
-) -> Result<ReportFiles> {
+pub fn write_report(store: &Store, model_name: &str, split_name: Option<&str>, out_dir: &Path) -> Result<ReportFiles> {
     let rec = registry::load(store, model_name).map_err(WorkflowError::from)?;
     let split_name = match split_name {
         Some(s) => s.to_string(),
@@ -130,67 +99,28 @@ pub fn write_report(
             ))
         })?,
     };
-    let ev = workflow::evaluate(
-        store,
-        model_name,
-        &split_name,
-        &EvalOptions {
-            save: false,
-            ..EvalOptions::default()
-        },
-    )?;
-    std::fs::create_dir_all(out_dir).map_err(|e| ReportError::Io {
-        path: out_dir.to_path_buf(),
-        source: e,
-    })?;
+    let ev = workflow::evaluate(store, model_name, &split_name, &EvalOptions { save: false, ..EvalOptions::default() })?;
+    std::fs::create_dir_all(out_dir).map_err(|e| ReportError::Io { path: out_dir.to_path_buf(), source: e })?;
 
-    let pairs = |part: &str| {
-        ev.partition(part)
-            .map(|p| (p.em, p.predicted))
-            .collect::<Vec<_>>()
-    };
+    let pairs = |part: &str| ev.partition(part).map(|p| (p.em, p.predicted)).collect::<Vec<_>>();
     let (train, test) = (pairs("train"), pairs("test"));
     let abs: Vec<f64> = test.iter().map(|(a, b)| (a - b).abs()).collect();
     let mut by_group = ev.by_group.clone();
     by_group.sort_by(|a, b| b.2.total_cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
     let mut plot_files = vec![
-        write_file(
-            out_dir,
-            "parity.svg",
-            &plots::parity(
-                &train,
-                &test,
-                &format!("{model_name} on split {split_name}"),
-            )?,
-        )?,
-        write_file(
-            out_dir,
-            "abs_error_hist.svg",
-            &plots::error_histogram(&abs, "absolute error of the test hops")?,
-        )?,
-        write_file(
-            out_dir,
-            "group_errors.svg",
-            &plots::group_errors(&by_group, "test MAE by structural group")?,
-        )?,
+        write_file(out_dir, "parity.svg", &plots::parity(&train, &test, &format!("{model_name} on split {split_name}"))?)?,
+        write_file(out_dir, "abs_error_hist.svg", &plots::error_histogram(&abs, "absolute error of the test hops")?)?,
+        write_file(out_dir, "group_errors.svg", &plots::group_errors(&by_group, "test MAE by structural group")?)?,
     ];
     plot_files.push(write_file(
         out_dir,
         "confusion.svg",
-        &plots::confusion(
-            ev.classification.confusion,
-            ev.classification.threshold,
-            "good / bad conductor",
-        )?,
+        &plots::confusion(ev.classification.confusion, ev.classification.threshold, "good / bad conductor")?,
     )?);
 
     let md = markdown(&rec, &ev);
     let markdown = write_file(out_dir, "report.md", &md)?;
-    Ok(ReportFiles {
-        markdown,
-        plots: plot_files,
-        evaluation: ev,
-    })
+    Ok(ReportFiles { markdown, plots: plot_files, evaluation: ev })
 }
 
 fn markdown(rec: &crate::model::ModelRecord, ev: &Evaluation) -> String {
@@ -212,65 +142,18 @@ fn markdown(rec: &crate::model::ModelRecord, ev: &Evaluation) -> String {
     let params: Vec<String> = rec.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let _ = writeln!(s, "Hyperparameters: `{}`\n", params.join(", "));
     let _ = writeln!(s, "## Test set ({} hops)\n", ev.test.n);
-    let _ = writeln!(
-        s,
-        "Standard errors from {} bootstrap resamples of the test set.\n",
-        b.map_or(0, |b| b.n_resamples)
-    );
+    let _ = writeln!(s, "Standard errors from {} bootstrap resamples of the test set.\n", b.map_or(0, |b| b.n_resamples));
     let _ = writeln!(s, "| metric | test | train |\n|---|---:|---:|");
-    let _ = writeln!(
-        s,
-        "| MAE (eV) | {:.3}{} | {:.3} |",
-        ev.test.mae,
-        se(b.map(|b| b.mae)),
-        ev.train.mae
-    );
-    let _ = writeln!(
-        s,
-        "| RMSE (eV) | {:.3}{} | {:.3} |",
-        ev.test.rmse,
-        se(b.map(|b| b.rmse)),
-        ev.train.rmse
-    );
-    let _ = writeln!(
-        s,
-        "| R² | {:.3}{} | {:.3} |",
-        ev.test.r2,
-        se(b.map(|b| b.r2)),
-        ev.train.r2
-    );
-    let _ = writeln!(
-        s,
-        "| max error (eV) | {:.3} | {:.3} |",
-        ev.test.max_error, ev.train.max_error
-    );
+    let _ = writeln!(s, "| MAE (eV) | {:.3}{} | {:.3} |", ev.test.mae, se(b.map(|b| b.mae)), ev.train.mae);
+    let _ = writeln!(s, "| RMSE (eV) | {:.3}{} | {:.3} |", ev.test.rmse, se(b.map(|b| b.rmse)), ev.train.rmse);
+    let _ = writeln!(s, "| R² | {:.3}{} | {:.3} |", ev.test.r2, se(b.map(|b| b.r2)), ev.train.r2);
+    let _ = writeln!(s, "| max error (eV) | {:.3} | {:.3} |", ev.test.max_error, ev.train.max_error);
     let c = &ev.classification;
-    let _ = writeln!(
-        s,
-        "| accuracy at {} eV | {:.3}{} | |",
-        c.threshold,
-        c.accuracy,
-        se(b.map(|b| b.accuracy))
-    );
-    let _ = writeln!(
-        s,
-        "| precision / recall, good | {:.3} / {:.3} | |",
-        c.precision_good, c.recall_good
-    );
-    let _ = writeln!(
-        s,
-        "| precision / recall, bad | {:.3} / {:.3} | |\n",
-        c.precision_bad, c.recall_bad
-    );
-    let _ = writeln!(
-        s,
-        "![parity plot](parity.svg)\n\n![absolute errors](abs_error_hist.svg)\n"
-    );
-    let _ = writeln!(
-        s,
-        "## Confusion matrix (good conductor: Em < {} eV)\n",
-        c.threshold
-    );
+    let _ = writeln!(s, "| accuracy at {} eV | {:.3}{} | |", c.threshold, c.accuracy, se(b.map(|b| b.accuracy)));
+    let _ = writeln!(s, "| precision / recall, good | {:.3} / {:.3} | |", c.precision_good, c.recall_good);
+    let _ = writeln!(s, "| precision / recall, bad | {:.3} / {:.3} | |\n", c.precision_bad, c.recall_bad);
+    let _ = writeln!(s, "![parity plot](parity.svg)\n\n![absolute errors](abs_error_hist.svg)\n");
+    let _ = writeln!(s, "## Confusion matrix (good conductor: Em < {} eV)\n", c.threshold);
     let m = c.confusion;
     let _ = writeln!(s, "| | predicted good | predicted bad |\n|---|---:|---:|\n| true good | {} | {} |\n| true bad | {} | {} |\n", m[0][0], m[0][1], m[1][0], m[1][1]);
     let _ = writeln!(s, "![confusion matrix](confusion.svg)\n");
@@ -279,20 +162,13 @@ fn markdown(rec: &crate::model::ModelRecord, ev: &Evaluation) -> String {
     for (k, n, mae) in &ev.by_scenario {
         let _ = writeln!(s, "| {k} | {n} | {mae:.3} |");
     }
-    let _ = writeln!(
-        s,
-        "\n## Errors by structural group\n\n![group errors](group_errors.svg)\n"
-    );
+    let _ = writeln!(s, "\n## Errors by structural group\n\n![group errors](group_errors.svg)\n");
     let _ = writeln!(s, "| group | hops | MAE (eV) |\n|---|---:|---:|");
     for (k, n, mae) in &ev.by_group {
         let _ = writeln!(s, "| {k} | {n} | {mae:.3} |");
     }
     let mut worst: Vec<&workflow::Prediction> = ev.partition("test").collect();
-    worst.sort_by(|a, b| {
-        (b.predicted - b.em)
-            .abs()
-            .total_cmp(&(a.predicted - a.em).abs())
-    });
+    worst.sort_by(|a, b| (b.predicted - b.em).abs().total_cmp(&(a.predicted - a.em).abs()));
     let _ = writeln!(s, "\n## Largest test errors\n\n| hop | group | scenario | DFT Em | predicted |\n|---|---|---|---:|---:|");
     for p in worst.iter().take(10) {
         let _ = writeln!(
@@ -309,10 +185,7 @@ fn markdown(rec: &crate::model::ModelRecord, ev: &Evaluation) -> String {
         if let Ok(m) = rec.model() {
             let imp = crate::model::importances(&m);
             if !imp.is_empty() {
-                let _ = writeln!(
-                    s,
-                    "\n## Feature importances (top 15)\n\n| feature | importance |\n|---|---:|"
-                );
+                let _ = writeln!(s, "\n## Feature importances (top 15)\n\n| feature | importance |\n|---|---:|");
                 for (f, v) in imp.iter().take(15) {
                     let _ = writeln!(s, "| {f} | {v:.4} |");
                 }
@@ -320,11 +193,7 @@ fn markdown(rec: &crate::model::ModelRecord, ev: &Evaluation) -> String {
         }
     }
     if !rec.training_log.is_empty() {
-        let _ = writeln!(
-            s,
-            "\n## Training log\n\n```text\n{}\n```",
-            rec.training_log.join("\n")
-        );
+        let _ = writeln!(s, "\n## Training log\n\n```text\n{}\n```", rec.training_log.join("\n"));
     }
     s
 }

@@ -23,12 +23,7 @@ pub struct StratifiedOptions {
 
 impl Default for StratifiedOptions {
     fn default() -> Self {
-        StratifiedOptions {
-            test_fraction: 0.10,
-            one_hop_band: (0.01, 0.02),
-            exclude_below: 0.01,
-            seed: 0,
-        }
+        StratifiedOptions { test_fraction: 0.10, one_hop_band: (0.01, 0.02), exclude_below: 0.01, seed: 0 }
     }
 }
 
@@ -78,9 +73,7 @@ fn num(x: f64) -> String {
 
 fn check_fraction(f: f64, what: &str) -> Result<()> {
     if !(f.is_finite() && f > 0.0 && f < 1.0) {
-        return invalid(format!(
-            "{what} must be between 0 and 1 (exclusive), got {f}"
-        ));
+        return invalid(format!("{what} must be between 0 and 1 (exclusive), got {f}"));
     }
     Ok(())
 }
@@ -168,14 +161,7 @@ pub fn stratified_plan(items: &[SplitItem], opts: &StratifiedOptions) -> Result<
                 GroupRule::OneHop => 1.min(cap),
                 GroupRule::Proportional => (quota.round() as usize).min(cap),
             };
-            GroupPlan {
-                group: g.to_string(),
-                n,
-                share,
-                rule,
-                quota,
-                test,
-            }
+            GroupPlan { group: g.to_string(), n, share, rule, quota, test }
         })
         .collect();
     let want = (f * total as f64).round() as i64;
@@ -191,9 +177,7 @@ pub fn stratified_plan(items: &[SplitItem], opts: &StratifiedOptions) -> Result<
         cand.sort_by(|&a, &b| {
             let (pa, pb) = (&plans[a], &plans[b]);
             let (ra, rb) = (pa.quota - pa.test as f64, pb.quota - pb.test as f64);
-            rb.total_cmp(&ra)
-                .then(pb.n.cmp(&pa.n))
-                .then(pa.group.cmp(&pb.group))
+            rb.total_cmp(&ra).then(pb.n.cmp(&pa.n)).then(pa.group.cmp(&pb.group))
         });
         for &i in cand.iter().take(diff as usize) {
             plans[i].test += 1;
@@ -208,9 +192,7 @@ pub fn stratified_plan(items: &[SplitItem], opts: &StratifiedOptions) -> Result<
         cand.sort_by(|&a, &b| {
             let (pa, pb) = (&plans[a], &plans[b]);
             let (xa, xb) = (pa.test as f64 - pa.quota, pb.test as f64 - pb.quota);
-            xb.total_cmp(&xa)
-                .then(pa.n.cmp(&pb.n))
-                .then(pa.group.cmp(&pb.group))
+            xb.total_cmp(&xa).then(pa.n.cmp(&pb.n)).then(pa.group.cmp(&pb.group))
         });
         for &i in cand.iter().take((-diff) as usize) {
             plans[i].test -= 1;
@@ -227,10 +209,7 @@ pub fn stratified(items: &[SplitItem], opts: &StratifiedOptions) -> Result<Split
     let sorted = sorted_items(items)?;
     let mut by_group: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for it in &sorted {
-        by_group
-            .entry(it.group.as_str())
-            .or_default()
-            .push(it.id.as_str());
+        by_group.entry(it.group.as_str()).or_default().push(it.id.as_str());
     }
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
     let mut test: BTreeSet<&str> = BTreeSet::new();
@@ -242,11 +221,7 @@ pub fn stratified(items: &[SplitItem], opts: &StratifiedOptions) -> Result<Split
         ids.shuffle(&mut rng);
         test.extend(&ids[..p.test]);
     }
-    let train: Vec<String> = sorted
-        .iter()
-        .filter(|it| !test.contains(it.id.as_str()))
-        .map(|it| it.id.clone())
-        .collect();
+    let train: Vec<String> = sorted.iter().filter(|it| !test.contains(it.id.as_str())).map(|it| it.id.clone()).collect();
     let test: Vec<String> = test.into_iter().map(String::from).collect();
     let parts = BTreeMap::from([("train".to_string(), train), ("test".to_string(), test)]);
     let p = params(&[
@@ -271,12 +246,7 @@ pub fn random(items: &[SplitItem], test_fraction: f64, seed: u64) -> Result<Spli
     let t = holdout_count(test_fraction, ids.len());
     let train = ids.split_off(t);
     let parts = BTreeMap::from([("train".to_string(), train), ("test".to_string(), ids)]);
-    Ok(Split::new(
-        Algorithm::Random,
-        params(&[("test_fraction", num(test_fraction))]),
-        Some(seed),
-        parts,
-    ))
+    Ok(Split::new(Algorithm::Random, params(&[("test_fraction", num(test_fraction))]), Some(seed), parts))
 }
 
 fn check_k(k: usize, units: usize, what: &str) -> Result<()> {
@@ -303,21 +273,14 @@ pub fn kfold(items: &[SplitItem], k: usize, seed: u64) -> Result<Split> {
         let len = base + usize::from(i < extra);
         parts.insert(format!("fold{i}"), rest.by_ref().take(len).collect());
     }
-    Ok(Split::new(
-        Algorithm::KFold,
-        params(&[("k", k.to_string())]),
-        Some(seed),
-        parts,
-    ))
+    Ok(Split::new(Algorithm::KFold, params(&[("k", k.to_string())]), Some(seed), parts))
 }
 
 /// Host groups of items: host key → ids, in key order.
 fn host_groups<'a>(items: &[&'a SplitItem]) -> Vec<(&'a str, Vec<String>)> {
     let mut m: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for it in items {
-        m.entry(it.host_key.as_str())
-            .or_default()
-            .push(it.id.clone());
+        m.entry(it.host_key.as_str()).or_default().push(it.id.clone());
     }
     m.into_iter().collect()
 }
@@ -337,17 +300,8 @@ pub fn grouped_kfold(items: &[SplitItem], k: usize, seed: u64) -> Result<Split> 
         let i = (0..k).min_by_key(|&i| (folds[i].len(), i)).expect("k >= 2");
         folds[i].extend(ids);
     }
-    let parts = folds
-        .into_iter()
-        .enumerate()
-        .map(|(i, v)| (format!("fold{i}"), v))
-        .collect();
-    Ok(Split::new(
-        Algorithm::GroupedKFold,
-        params(&[("k", k.to_string())]),
-        Some(seed),
-        parts,
-    ))
+    let parts = folds.into_iter().enumerate().map(|(i, v)| (format!("fold{i}"), v)).collect();
+    Ok(Split::new(Algorithm::GroupedKFold, params(&[("k", k.to_string())]), Some(seed), parts))
 }
 
 /// One train/test pair per group: `test_<group>` holds the group, `train_<group>` everything
@@ -356,30 +310,15 @@ pub fn leave_one_group_out(items: &[SplitItem]) -> Result<Split> {
     let sorted = sorted_items(items)?;
     let groups: BTreeSet<&str> = sorted.iter().map(|it| it.group.as_str()).collect();
     if groups.len() < 2 {
-        return invalid(format!(
-            "leave-one-group-out needs at least two groups, got {}",
-            groups.len()
-        ));
+        return invalid(format!("leave-one-group-out needs at least two groups, got {}", groups.len()));
     }
     let mut parts = BTreeMap::new();
     for g in groups {
-        let (test, train): (Vec<&&SplitItem>, Vec<&&SplitItem>) =
-            sorted.iter().partition(|it| it.group == g);
-        parts.insert(
-            format!("test_{g}"),
-            test.into_iter().map(|it| it.id.clone()).collect(),
-        );
-        parts.insert(
-            format!("train_{g}"),
-            train.into_iter().map(|it| it.id.clone()).collect(),
-        );
+        let (test, train): (Vec<&&SplitItem>, Vec<&&SplitItem>) = sorted.iter().partition(|it| it.group == g);
+        parts.insert(format!("test_{g}"), test.into_iter().map(|it| it.id.clone()).collect());
+        parts.insert(format!("train_{g}"), train.into_iter().map(|it| it.id.clone()).collect());
     }
-    Ok(Split::new(
-        Algorithm::LeaveOneGroupOut,
-        BTreeMap::new(),
-        None,
-        parts,
-    ))
+    Ok(Split::new(Algorithm::LeaveOneGroupOut, BTreeMap::new(), None, parts))
 }
 
 /// A learning-curve size meaning "every available id".
@@ -408,30 +347,13 @@ pub fn learning_curve(ids: &[String], sizes: &[usize], seed: u64) -> Result<Spli
         resolved.insert(s);
     }
     ids.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
-    let parts = resolved
-        .iter()
-        .map(|&s| (format!("train_{s}"), ids[..s].to_vec()))
-        .collect();
-    let list = resolved
-        .iter()
-        .map(|s| s.to_string())
-        .collect::<Vec<_>>()
-        .join(",");
-    Ok(Split::new(
-        Algorithm::LearningCurve,
-        params(&[("sizes", list)]),
-        Some(seed),
-        parts,
-    ))
+    let parts = resolved.iter().map(|&s| (format!("train_{s}"), ids[..s].to_vec())).collect();
+    let list = resolved.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(",");
+    Ok(Split::new(Algorithm::LearningCurve, params(&[("sizes", list)]), Some(seed), parts))
 }
 
 /// Choose validation ids among training items (see [`carve_validation`]).
-fn carve(
-    items: &[&SplitItem],
-    fraction: f64,
-    rng: &mut ChaCha8Rng,
-    grouped: bool,
-) -> Result<BTreeSet<String>> {
+fn carve(items: &[&SplitItem], fraction: f64, rng: &mut ChaCha8Rng, grouped: bool) -> Result<BTreeSet<String>> {
     let n = items.len();
     if n < 2 {
         return invalid("carving a validation set needs at least two training items");
@@ -457,10 +379,7 @@ fn carve(
         }
     }
     if val.is_empty() {
-        let smallest = groups
-            .iter()
-            .min_by_key(|(_, ids)| ids.len())
-            .expect("two groups");
+        let smallest = groups.iter().min_by_key(|(_, ids)| ids.len()).expect("two groups");
         val.extend(smallest.1.iter().cloned());
     }
     Ok(val)
@@ -472,33 +391,13 @@ fn carve(
 /// fits within the target) until the target is met; when no group fits, the smallest group (the
 /// first of that size in shuffled order) is the validation set. Parameters `val_fraction`,
 /// `grouped`.
-pub fn carve_validation(
-    train: &[SplitItem],
-    fraction: f64,
-    seed: u64,
-    grouped: bool,
-) -> Result<Split> {
+pub fn carve_validation(train: &[SplitItem], fraction: f64, seed: u64, grouped: bool) -> Result<Split> {
     check_fraction(fraction, "validation fraction")?;
     let sorted = sorted_items(train)?;
-    let val = carve(
-        &sorted,
-        fraction,
-        &mut ChaCha8Rng::seed_from_u64(seed),
-        grouped,
-    )?;
-    let rest: Vec<String> = sorted
-        .iter()
-        .filter(|it| !val.contains(&it.id))
-        .map(|it| it.id.clone())
-        .collect();
-    let parts = BTreeMap::from([
-        ("train".to_string(), rest),
-        ("val".to_string(), val.into_iter().collect()),
-    ]);
-    let p = params(&[
-        ("val_fraction", num(fraction)),
-        ("grouped", grouped.to_string()),
-    ]);
+    let val = carve(&sorted, fraction, &mut ChaCha8Rng::seed_from_u64(seed), grouped)?;
+    let rest: Vec<String> = sorted.iter().filter(|it| !val.contains(&it.id)).map(|it| it.id.clone()).collect();
+    let parts = BTreeMap::from([("train".to_string(), rest), ("val".to_string(), val.into_iter().collect())]);
+    let p = params(&[("val_fraction", num(fraction)), ("grouped", grouped.to_string())]);
     Ok(Split::new(Algorithm::Validation, p, Some(seed), parts))
 }
 
@@ -507,13 +406,7 @@ pub fn carve_validation(
 /// training ids (needed when `grouped`; without grouping, ids missing from `items` are fine).
 /// Adds parameters `val_fraction`, `val_grouped`, `val_seed`. Errors when the split has no
 /// `train` partition or already has `val`.
-pub fn add_validation(
-    split: &Split,
-    items: &[SplitItem],
-    fraction: f64,
-    seed: u64,
-    grouped: bool,
-) -> Result<Split> {
+pub fn add_validation(split: &Split, items: &[SplitItem], fraction: f64, seed: u64, grouped: bool) -> Result<Split> {
     check_fraction(fraction, "validation fraction")?;
     if !split.partitions.contains_key("train") {
         return invalid("the split has no 'train' partition to carve a validation set from");
@@ -531,22 +424,9 @@ pub fn add_validation(
         }
     }
     let refs: Vec<&SplitItem> = train_items.iter().collect();
-    let val = carve(
-        &refs,
-        fraction,
-        &mut ChaCha8Rng::seed_from_u64(seed),
-        grouped,
-    )?;
+    let val = carve(&refs, fraction, &mut ChaCha8Rng::seed_from_u64(seed), grouped)?;
     let mut parts = split.partitions.clone();
-    parts.insert(
-        "train".into(),
-        split
-            .train()
-            .iter()
-            .filter(|id| !val.contains(*id))
-            .cloned()
-            .collect(),
-    );
+    parts.insert("train".into(), split.train().iter().filter(|id| !val.contains(*id)).cloned().collect());
     parts.insert("val".into(), val.into_iter().collect());
     let mut p = split.params.clone();
     p.insert("val_fraction".into(), num(fraction));
@@ -578,12 +458,7 @@ pub fn from_partition(records: &[HopRecord]) -> Result<Split> {
         return invalid(format!("id '{}' appears twice in the input", w[0]));
     }
     let parts = BTreeMap::from([("train".to_string(), train), ("test".to_string(), test)]);
-    Ok(Split::new(
-        Algorithm::SourcePartition,
-        BTreeMap::new(),
-        None,
-        parts,
-    ))
+    Ok(Split::new(Algorithm::SourcePartition, BTreeMap::new(), None, parts))
 }
 
 /// A train/test split from explicit id lists. Both must be non-empty without repeats, and no
@@ -593,17 +468,9 @@ pub fn from_ids(train_ids: &[String], test_ids: &[String]) -> Result<Split> {
     let train = sorted_ids(train_ids, "train")?;
     let test = sorted_ids(test_ids, "test")?;
     let test_set: BTreeSet<&String> = test.iter().collect();
-    let both: Vec<&str> = train
-        .iter()
-        .filter(|id| test_set.contains(id))
-        .map(|s| s.as_str())
-        .collect();
+    let both: Vec<&str> = train.iter().filter(|id| test_set.contains(id)).map(|s| s.as_str()).collect();
     if !both.is_empty() {
-        let more = if both.len() > 5 {
-            format!(" and {} more", both.len() - 5)
-        } else {
-            String::new()
-        };
+        let more = if both.len() > 5 { format!(" and {} more", both.len() - 5) } else { String::new() };
         return Err(SplitError::Invalid(format!(
             "{} id(s) in both train and test: {}{more}",
             both.len(),
@@ -623,11 +490,7 @@ mod tests {
         let mut v = Vec::new();
         for (g, n) in spec {
             for i in 0..*n {
-                v.push(SplitItem::new(
-                    format!("{g}{i:03}"),
-                    *g,
-                    format!("{g}-host{}", i / 3),
-                ));
+                v.push(SplitItem::new(format!("{g}{i:03}"), *g, format!("{g}-host{}", i / 3)));
             }
         }
         v
@@ -640,15 +503,7 @@ mod tests {
     #[test]
     fn plan_follows_the_rules() {
         // N = 200: A 120 (60 %), B 45, C 25, D 3 (1.5 %), E 2 (1 %), F 4 (2 %), G 1 (0.5 %).
-        let it = items(&[
-            ("A", 120),
-            ("B", 45),
-            ("C", 25),
-            ("D", 3),
-            ("E", 2),
-            ("F", 4),
-            ("G", 1),
-        ]);
+        let it = items(&[("A", 120), ("B", 45), ("C", 25), ("D", 3), ("E", 2), ("F", 4), ("G", 1)]);
         let plans = stratified_plan(&it, &StratifiedOptions::default()).unwrap();
         assert_eq!(plan_of(&plans, "G").rule, GroupRule::Excluded);
         assert_eq!(plan_of(&plans, "E").rule, GroupRule::OneHop);
@@ -688,10 +543,7 @@ mod tests {
     #[test]
     fn stratified_is_order_independent_and_seeded() {
         let it = items(&[("A", 120), ("B", 45), ("C", 25), ("D", 3)]);
-        let o = StratifiedOptions {
-            seed: 9,
-            ..Default::default()
-        };
+        let o = StratifiedOptions { seed: 9, ..Default::default() };
         let a = stratified(&it, &o).unwrap();
         let mut rev = it.clone();
         rev.reverse();
@@ -707,39 +559,16 @@ mod tests {
     fn bad_thresholds_and_fractions() {
         let it = items(&[("A", 10)]);
         for f in [0.0, 1.0, 1.5, -0.1, f64::NAN] {
-            assert!(
-                stratified(
-                    &it,
-                    &StratifiedOptions {
-                        test_fraction: f,
-                        ..Default::default()
-                    }
-                )
-                .is_err(),
-                "{f}"
-            );
+            assert!(stratified(&it, &StratifiedOptions { test_fraction: f, ..Default::default() }).is_err(), "{f}");
             assert!(random(&it, f, 1).is_err());
         }
-        let bad = StratifiedOptions {
-            exclude_below: 0.02,
-            one_hop_band: (0.01, 0.02),
-            ..Default::default()
-        };
-        assert!(stratified(&it, &bad)
-            .unwrap_err()
-            .to_string()
-            .contains("inconsistent"));
-        let bad = StratifiedOptions {
-            one_hop_band: (0.03, 0.02),
-            ..Default::default()
-        };
+        let bad = StratifiedOptions { exclude_below: 0.02, one_hop_band: (0.01, 0.02), ..Default::default() };
+        assert!(stratified(&it, &bad).unwrap_err().to_string().contains("inconsistent"));
+        let bad = StratifiedOptions { one_hop_band: (0.03, 0.02), ..Default::default() };
         assert!(stratified(&it, &bad).is_err());
         assert!(stratified(&[], &StratifiedOptions::default()).is_err());
         let dup = vec![SplitItem::new("a", "g", "h"), SplitItem::new("a", "g", "h")];
-        assert!(random(&dup, 0.5, 1)
-            .unwrap_err()
-            .to_string()
-            .contains("twice"));
+        assert!(random(&dup, 0.5, 1).unwrap_err().to_string().contains("twice"));
     }
 
     #[test]
@@ -749,9 +578,7 @@ mod tests {
         assert_eq!(r.test().len(), 5);
         assert_eq!(r.train().len(), 18);
         let k = kfold(&it, 5, 3).unwrap();
-        let lens: Vec<usize> = (0..5)
-            .map(|i| k.partition(&format!("fold{i}")).len())
-            .collect();
+        let lens: Vec<usize> = (0..5).map(|i| k.partition(&format!("fold{i}")).len()).collect();
         assert_eq!(lens, [5, 5, 5, 4, 4]);
         assert_eq!(k.all_ids().len(), 23);
         assert!(kfold(&it, 1, 3).is_err());
@@ -775,14 +602,8 @@ mod tests {
         let total: usize = s.partitions.values().map(|v| v.len()).sum();
         assert_eq!(total, 57);
         let lens: Vec<usize> = s.partitions.values().map(|v| v.len()).collect();
-        assert!(
-            lens.iter().max().unwrap() - lens.iter().min().unwrap() <= 3,
-            "{lens:?}"
-        );
-        assert!(
-            grouped_kfold(&items(&[("A", 3)]), 2, 1).is_err(),
-            "one host group"
-        );
+        assert!(lens.iter().max().unwrap() - lens.iter().min().unwrap() <= 3, "{lens:?}");
+        assert!(grouped_kfold(&items(&[("A", 3)]), 2, 1).is_err(), "one host group");
     }
 
     #[test]
@@ -796,10 +617,7 @@ mod tests {
         let lc = learning_curve(&ids, &[5, ALL, 10, 5], 1).unwrap();
         assert_eq!(lc.partition_names(), ["train_5", "train_10", "train_20"]);
         assert_eq!(lc.params["sizes"], "5,10,20");
-        assert!(lc
-            .partition("train_5")
-            .iter()
-            .all(|x| lc.partition("train_10").contains(x)));
+        assert!(lc.partition("train_5").iter().all(|x| lc.partition("train_10").contains(x)));
         assert!(learning_curve(&ids, &[21], 1).is_err());
         assert!(learning_curve(&ids, &[0], 1).is_err());
         assert!(learning_curve(&ids, &[], 1).is_err());
@@ -813,11 +631,7 @@ mod tests {
         assert_eq!(v.partition("val").len(), 6);
         let g = carve_validation(&it, 0.2, 5, true).unwrap();
         assert_eq!(g.partition("val").len(), 6, "hosts of 3 fit exactly");
-        let val_hosts: BTreeSet<&str> = g
-            .partition("val")
-            .iter()
-            .map(|id| it.iter().find(|x| &x.id == id).unwrap().host_key.as_str())
-            .collect();
+        let val_hosts: BTreeSet<&str> = g.partition("val").iter().map(|id| it.iter().find(|x| &x.id == id).unwrap().host_key.as_str()).collect();
         for id in g.train() {
             let h = &it.iter().find(|x| &x.id == id).unwrap().host_key;
             assert!(!val_hosts.contains(h.as_str()));
@@ -825,15 +639,9 @@ mod tests {
         let base = random(&it, 0.1, 1).unwrap();
         let with = add_validation(&base, &it, 0.25, 2, true).unwrap();
         assert_eq!(with.test(), base.test());
-        assert_eq!(
-            with.train().len() + with.partition("val").len(),
-            base.train().len()
-        );
+        assert_eq!(with.train().len() + with.partition("val").len(), base.train().len());
         assert!(with.verify());
-        assert!(
-            add_validation(&with, &it, 0.25, 2, true).is_err(),
-            "already has val"
-        );
+        assert!(add_validation(&with, &it, 0.25, 2, true).is_err(), "already has val");
     }
 
     #[test]
@@ -841,9 +649,7 @@ mod tests {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         let sp = from_ids(&s(&["b", "a"]), &s(&["c"])).unwrap();
         assert_eq!(sp.train(), ["a", "b"]);
-        let err = from_ids(&s(&["a", "b"]), &s(&["b"]))
-            .unwrap_err()
-            .to_string();
+        let err = from_ids(&s(&["a", "b"]), &s(&["b"])).unwrap_err().to_string();
         assert!(err.contains("both train and test: b"), "{err}");
         assert!(from_ids(&s(&["a", "a"]), &s(&["b"])).is_err());
         assert!(from_ids(&s(&[]), &s(&["b"])).is_err());

@@ -155,16 +155,8 @@ pub struct SplitItem {
 
 impl SplitItem {
     /// An item from its parts.
-    pub fn new(
-        id: impl Into<String>,
-        group: impl Into<String>,
-        host_key: impl Into<String>,
-    ) -> Self {
-        SplitItem {
-            id: id.into(),
-            group: group.into(),
-            host_key: host_key.into(),
-        }
+    pub fn new(id: impl Into<String>, group: impl Into<String>, host_key: impl Into<String>) -> Self {
+        SplitItem { id: id.into(), group: group.into(), host_key: host_key.into() }
     }
 }
 
@@ -263,9 +255,7 @@ impl Algorithm {
 
     /// Parse a name (case-insensitive).
     pub fn parse(s: &str) -> Option<Self> {
-        Algorithm::ALL
-            .into_iter()
-            .find(|a| a.as_str().eq_ignore_ascii_case(s.trim()))
+        Algorithm::ALL.into_iter().find(|a| a.as_str().eq_ignore_ascii_case(s.trim()))
     }
 }
 
@@ -301,44 +291,20 @@ pub struct Split {
 
 /// A split as stored with format version 1 (before `data_version`): the fields of [`Split`]
 /// up to `created_at`, in order (bincode writes a struct as the tuple of its fields).
-pub type SplitV1 = (
-    String,
-    String,
-    Algorithm,
-    BTreeMap<String, String>,
-    Option<u64>,
-    BTreeMap<String, Vec<String>>,
-    String,
-    String,
-);
+pub type SplitV1 = (String, String, Algorithm, BTreeMap<String, String>, Option<u64>, BTreeMap<String, Vec<String>>, String, String);
 
 impl Split {
     /// A split read in format version 1 (no data version).
     pub fn from_v1(v: SplitV1) -> Split {
         let (name, query, algorithm, params, seed, partitions, fingerprint, created_at) = v;
-        Split {
-            name,
-            query,
-            algorithm,
-            params,
-            seed,
-            partitions,
-            fingerprint,
-            created_at,
-            data_version: None,
-        }
+        Split { name, query, algorithm, params, seed, partitions, fingerprint, created_at, data_version: None }
     }
 }
 
 impl Split {
     /// A split from its parts: ids are sorted (and deduplicated) in each partition, the
     /// fingerprint computed, `created_at` set to now; name and query are empty.
-    pub fn new(
-        algorithm: Algorithm,
-        params: BTreeMap<String, String>,
-        seed: Option<u64>,
-        partitions: BTreeMap<String, Vec<String>>,
-    ) -> Split {
+    pub fn new(algorithm: Algorithm, params: BTreeMap<String, String>, seed: Option<u64>, partitions: BTreeMap<String, Vec<String>>) -> Split {
         let partitions = partitions
             .into_iter()
             .map(|(k, mut v)| {
@@ -399,10 +365,7 @@ impl Split {
 
     /// Member ids of a partition (empty when there is no such partition).
     pub fn partition(&self, name: &str) -> &[String] {
-        self.partitions
-            .get(name)
-            .map(|v| v.as_slice())
-            .unwrap_or(&[])
+        self.partitions.get(name).map(|v| v.as_slice()).unwrap_or(&[])
     }
 
     /// Training ids (`train`).
@@ -417,28 +380,15 @@ impl Split {
 
     /// Distinct ids over all partitions, sorted.
     pub fn all_ids(&self) -> BTreeSet<&str> {
-        self.partitions
-            .values()
-            .flatten()
-            .map(|s| s.as_str())
-            .collect()
+        self.partitions.values().flatten().map(|s| s.as_str()).collect()
     }
 
     /// Partition names for display: `train`, `val`, `test` first, then the rest in natural
     /// order (`fold2` before `fold10`, `train_50` before `train_100`).
     pub fn partition_names(&self) -> Vec<&str> {
-        let rank = |p: &str| {
-            ["train", "val", "test"]
-                .iter()
-                .position(|x| *x == p)
-                .unwrap_or(3)
-        };
+        let rank = |p: &str| ["train", "val", "test"].iter().position(|x| *x == p).unwrap_or(3);
         let mut v: Vec<&str> = self.partitions.keys().map(|s| s.as_str()).collect();
-        v.sort_by(|a, b| {
-            rank(a)
-                .cmp(&rank(b))
-                .then_with(|| natural_key(a).cmp(&natural_key(b)))
-        });
+        v.sort_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| natural_key(a).cmp(&natural_key(b))));
         v
     }
 }
@@ -452,12 +402,7 @@ fn natural_key(s: &str) -> (&str, u128, &str) {
 
 /// Compute a split fingerprint: lower-case hex sha256 of the canonical text given in the
 /// module doc. Ids within each partition are sorted here, so the order given does not matter.
-pub fn fingerprint(
-    algorithm: Algorithm,
-    params: &BTreeMap<String, String>,
-    seed: Option<u64>,
-    partitions: &BTreeMap<String, Vec<String>>,
-) -> String {
+pub fn fingerprint(algorithm: Algorithm, params: &BTreeMap<String, String>, seed: Option<u64>, partitions: &BTreeMap<String, Vec<String>>) -> String {
     let mut h = Sha256::new();
     h.update(b"hopdb-split-v1\n");
     h.update(format!("algorithm={}\n", algorithm.as_str()).as_bytes());
@@ -498,13 +443,7 @@ pub fn sys_name_stem(sys_name: &str) -> &str {
 /// The host-structure key of a record: `<ion>|<sys_name stem>` (e.g. `LiCoO2_1`, `LiCoO2_2`
 /// with Li → `Li|LiCoO2`), or, for a record without a sys_name, `host:<StructureId>`.
 pub fn host_key(record: &HopRecord) -> String {
-    match record
-        .material
-        .sys_name
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
+    match record.material.sys_name.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         Some(sys) => format!("{}|{}", record.ion.symbol(), sys_name_stem(sys)),
         None => format!("host:{}", record.host.0),
     }
@@ -529,13 +468,7 @@ pub fn host_components(records: &[HopRecord]) -> BTreeMap<String, String> {
     let mut by_key: HashMap<&str, usize> = HashMap::new();
     let mut by_sid: HashMap<&str, usize> = HashMap::new();
     for (i, r) in records.iter().enumerate() {
-        for first in [
-            by_key.get(keys[i].as_str()).copied(),
-            by_sid.get(r.host.0.as_str()).copied(),
-        ]
-        .into_iter()
-        .flatten()
-        {
+        for first in [by_key.get(keys[i].as_str()).copied(), by_sid.get(r.host.0.as_str()).copied()].into_iter().flatten() {
             let (a, b) = (find(&mut parent, i), find(&mut parent, first));
             if a != b {
                 parent[a.max(b)] = a.min(b);
@@ -566,10 +499,7 @@ pub fn host_components(records: &[HopRecord]) -> BTreeMap<String, String> {
 /// (so hops of one host stay together in grouped algorithms). Sorted by id.
 pub fn items_from_records(records: &[HopRecord], stratum: Stratum) -> Vec<SplitItem> {
     let hosts = host_components(records);
-    let mut v: Vec<SplitItem> = records
-        .iter()
-        .map(|r| SplitItem::new(r.id.clone(), stratum.of(r), hosts[&r.id].clone()))
-        .collect();
+    let mut v: Vec<SplitItem> = records.iter().map(|r| SplitItem::new(r.id.clone(), stratum.of(r), hosts[&r.id].clone())).collect();
     v.sort();
     v
 }
@@ -579,9 +509,7 @@ mod tests {
     use super::*;
 
     fn parts(p: &[(&str, &[&str])]) -> BTreeMap<String, Vec<String>> {
-        p.iter()
-            .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
-            .collect()
+        p.iter().map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect())).collect()
     }
 
     #[test]
@@ -608,25 +536,12 @@ mod tests {
         assert!(s.verify());
         assert_eq!(s.train(), ["a", "b"]);
         let none = "hopdb-split-v1\nalgorithm=ids\nseed=none\npartition test 1\nc\n";
-        assert_eq!(
-            fingerprint(
-                Algorithm::Ids,
-                &BTreeMap::new(),
-                None,
-                &parts(&[("test", &["c"])])
-            ),
-            hex::encode(Sha256::digest(none.as_bytes()))
-        );
+        assert_eq!(fingerprint(Algorithm::Ids, &BTreeMap::new(), None, &parts(&[("test", &["c"])])), hex::encode(Sha256::digest(none.as_bytes())));
     }
 
     #[test]
     fn fingerprint_ignores_name_query_and_time_but_not_params() {
-        let a = Split::new(
-            Algorithm::Ids,
-            BTreeMap::new(),
-            None,
-            parts(&[("train", &["a"]), ("test", &["b"])]),
-        );
+        let a = Split::new(Algorithm::Ids, BTreeMap::new(), None, parts(&[("train", &["a"]), ("test", &["b"])]));
         let b = a.clone().named("x").from_query("SELECT * FROM hops");
         assert_eq!(a.fingerprint, b.fingerprint);
         let c = a.clone().with_param("stratify_by", "class");
@@ -636,19 +551,9 @@ mod tests {
 
     #[test]
     fn natural_partition_order() {
-        let s = Split::new(
-            Algorithm::KFold,
-            BTreeMap::new(),
-            Some(1),
-            parts(&[("fold10", &["a"]), ("fold2", &["b"]), ("fold1", &["c"])]),
-        );
+        let s = Split::new(Algorithm::KFold, BTreeMap::new(), Some(1), parts(&[("fold10", &["a"]), ("fold2", &["b"]), ("fold1", &["c"])]));
         assert_eq!(s.partition_names(), ["fold1", "fold2", "fold10"]);
-        let s = Split::new(
-            Algorithm::Ids,
-            BTreeMap::new(),
-            None,
-            parts(&[("test", &["a"]), ("val", &["b"]), ("train", &["c"])]),
-        );
+        let s = Split::new(Algorithm::Ids, BTreeMap::new(), None, parts(&[("test", &["a"]), ("val", &["b"]), ("train", &["c"])]));
         assert_eq!(s.partition_names(), ["train", "val", "test"]);
     }
 

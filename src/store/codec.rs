@@ -40,13 +40,7 @@ pub(super) const DICTIONARY_BYTES: usize = 32 * 1024;
 
 /// The dictionaries this process has seen, by their zstd dictionary id; prepared once and kept
 /// for the life of the process (a few tens of KB each, one per store opened).
-type Dictionaries = std::collections::HashMap<
-    u32,
-    (
-        &'static zstd::dict::EncoderDictionary<'static>,
-        &'static zstd::dict::DecoderDictionary<'static>,
-    ),
->;
+type Dictionaries = std::collections::HashMap<u32, (&'static zstd::dict::EncoderDictionary<'static>, &'static zstd::dict::DecoderDictionary<'static>)>;
 
 fn dictionaries() -> &'static std::sync::RwLock<Dictionaries> {
     static D: std::sync::OnceLock<std::sync::RwLock<Dictionaries>> = std::sync::OnceLock::new();
@@ -59,10 +53,7 @@ pub(super) fn register_dictionary(dict: &[u8]) -> Option<u32> {
     let id = zstd::zstd_safe::get_dict_id_from_dict(dict)?.get();
     let mut d = dictionaries().write().unwrap_or_else(|e| e.into_inner());
     d.entry(id).or_insert_with(|| {
-        let enc: &'static _ = Box::leak(Box::new(zstd::dict::EncoderDictionary::copy(
-            dict,
-            VALUE_ZSTD_LEVEL,
-        )));
+        let enc: &'static _ = Box::leak(Box::new(zstd::dict::EncoderDictionary::copy(dict, VALUE_ZSTD_LEVEL)));
         let dec: &'static _ = Box::leak(Box::new(zstd::dict::DecoderDictionary::copy(dict)));
         (enc, dec)
     });
@@ -81,14 +72,7 @@ pub(super) fn train_dictionary(samples: &[Vec<u8>]) -> Option<Vec<u8>> {
 /// The stored form of raw bincode compressed with the registered dictionary `dict_id` (tag
 /// 3), or under [`encode_bincode`] when the dictionary does not shrink it or is unknown.
 pub(super) fn encode_bincode_with(raw: &[u8], dict_id: u32) -> Vec<u8> {
-    let Some((enc, _)) = dictionaries()
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&dict_id)
-        .copied()
-    else {
-        return encode_bincode(raw);
-    };
+    let Some((enc, _)) = dictionaries().read().unwrap_or_else(|e| e.into_inner()).get(&dict_id).copied() else { return encode_bincode(raw) };
     let z = DICT_COMPRESSORS.with(|cell| {
         let mut map = cell.borrow_mut();
         if let std::collections::hash_map::Entry::Vacant(e) = map.entry(dict_id) {
@@ -113,16 +97,11 @@ pub(super) fn encode_bincode_with(raw: &[u8], dict_id: u32) -> Vec<u8> {
 
 /// The bincode inside a stored value (any tag but a pack pointer).
 pub(super) fn raw_bincode(k: &[u8], v: &[u8]) -> Result<Vec<u8>> {
-    let corrupt = |msg: String| StoreError::Corrupt {
-        key: printable_key(k),
-        msg,
-    };
+    let corrupt = |msg: String| StoreError::Corrupt { key: printable_key(k), msg };
     match v.split_first() {
         Some((&TAG_BINCODE, body)) => Ok(body.to_vec()),
         Some((&TAG_ZSTD, body)) => decompress(body).map_err(|e| corrupt(format!("zstd: {e}"))),
-        Some((&TAG_ZSTD_DICT, body)) => {
-            decompress_with_dictionary(body).map_err(|e| corrupt(format!("zstd: {e}")))
-        }
+        Some((&TAG_ZSTD_DICT, body)) => decompress_with_dictionary(body).map_err(|e| corrupt(format!("zstd: {e}"))),
         Some((t, _)) => Err(corrupt(format!("unknown value encoding tag {t}"))),
         None => Err(corrupt("empty value".into())),
     }
@@ -131,14 +110,8 @@ pub(super) fn raw_bincode(k: &[u8], v: &[u8]) -> Result<Vec<u8>> {
 /// Decompress a frame of tag 3 with the registered dictionary its header names.
 fn decompress_with_dictionary(body: &[u8]) -> std::io::Result<Vec<u8>> {
     let invalid = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidData, m);
-    let id = zstd::zstd_safe::get_dict_id_from_frame(body)
-        .ok_or_else(|| invalid("the frame names no dictionary".into()))?
-        .get();
-    let dec = dictionaries()
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&id)
-        .map(|(_, d)| *d);
+    let id = zstd::zstd_safe::get_dict_id_from_frame(body).ok_or_else(|| invalid("the frame names no dictionary".into()))?.get();
+    let dec = dictionaries().read().unwrap_or_else(|e| e.into_inner()).get(&id).map(|(_, d)| *d);
     let dec = dec.ok_or_else(|| invalid(format!("dictionary {id} is not in the store")))?;
     let size = match zstd::zstd_safe::get_frame_content_size(body) {
         Ok(Some(n)) if n <= MAX_VALUE_LEN => n as usize,
@@ -200,21 +173,15 @@ pub(super) fn encode_bincode(raw: &[u8]) -> Vec<u8> {
 
 /// Decode a stored value of key `k`; [`StoreError::Corrupt`] (naming the key) when it does not.
 pub(super) fn decode<T: serde::de::DeserializeOwned>(k: &[u8], v: &[u8]) -> Result<T> {
-    let corrupt = |msg: String| StoreError::Corrupt {
-        key: printable_key(k),
-        msg,
-    };
+    let corrupt = |msg: String| StoreError::Corrupt { key: printable_key(k), msg };
     match v.split_first() {
-        Some((&TAG_BINCODE, body)) => {
-            bincode::deserialize(body).map_err(|e| corrupt(e.to_string()))
-        }
+        Some((&TAG_BINCODE, body)) => bincode::deserialize(body).map_err(|e| corrupt(e.to_string())),
         Some((&TAG_ZSTD, body)) => {
             let raw = decompress(body).map_err(|e| corrupt(format!("zstd: {e}")))?;
             bincode::deserialize(&raw).map_err(|e| corrupt(e.to_string()))
         }
         Some((&TAG_ZSTD_DICT, body)) => {
-            let raw =
-                decompress_with_dictionary(body).map_err(|e| corrupt(format!("zstd: {e}")))?;
+            let raw = decompress_with_dictionary(body).map_err(|e| corrupt(format!("zstd: {e}")))?;
             bincode::deserialize(&raw).map_err(|e| corrupt(e.to_string()))
         }
         Some((t, _)) => Err(corrupt(format!("unknown value encoding tag {t}"))),
@@ -249,18 +216,8 @@ fn decompress(body: &[u8]) -> std::io::Result<Vec<u8>> {
         Ok(Some(n)) if n <= MAX_VALUE_LEN => n as usize,
         // No size in the frame (not written by this encoder): the streaming decoder copes.
         Ok(None) => return zstd::stream::decode_all(body),
-        Ok(Some(n)) => {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("frame claims {n} bytes"),
-            ))
-        }
-        Err(_) => {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                "not a zstd frame",
-            ))
-        }
+        Ok(Some(n)) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("frame claims {n} bytes"))),
+        Err(_) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "not a zstd frame")),
     };
     DECOMPRESSOR.with(|cell| {
         let mut slot = cell.borrow_mut();
@@ -293,10 +250,7 @@ mod tests {
         // The reused context writes the bytes a fresh one writes, value after value.
         for v in [&long, &long[..7].to_vec(), &long] {
             let raw = bincode::serialize(v).unwrap();
-            assert_eq!(
-                encode_bincode(&raw)[1..],
-                zstd::bulk::compress(&raw, VALUE_ZSTD_LEVEL).unwrap()[..]
-            );
+            assert_eq!(encode_bincode(&raw)[1..], zstd::bulk::compress(&raw, VALUE_ZSTD_LEVEL).unwrap()[..]);
         }
         // A frame without a content size (a streaming encoder) still decodes.
         let raw = bincode::serialize(&long).unwrap();
@@ -304,28 +258,16 @@ mod tests {
         let mut enc_stream = zstd::stream::Encoder::new(Vec::new(), 3).unwrap();
         std::io::Write::write_all(&mut enc_stream, &raw).unwrap();
         streamed.extend(enc_stream.finish().unwrap());
-        assert_eq!(
-            zstd::zstd_safe::get_frame_content_size(&streamed[1..])
-                .ok()
-                .flatten(),
-            None,
-            "the streaming frame has no size"
-        );
+        assert_eq!(zstd::zstd_safe::get_frame_content_size(&streamed[1..]).ok().flatten(), None, "the streaming frame has no size");
         assert_eq!(decode::<Vec<String>>(b"k", &streamed).unwrap(), long);
         // Damaged values are errors that name the key, never panics.
         let mut bad = enc.clone();
         bad.truncate(bad.len() / 2);
-        let e = decode::<Vec<String>>(b"r\0x", &bad)
-            .unwrap_err()
-            .to_string();
+        let e = decode::<Vec<String>>(b"r\0x", &bad).unwrap_err().to_string();
         assert!(e.contains("r/x") && e.contains("zstd"), "{e}");
-        let e = decode::<Vec<String>>(b"k", &[1, 0, 1, 2, 3])
-            .unwrap_err()
-            .to_string();
+        let e = decode::<Vec<String>>(b"k", &[1, 0, 1, 2, 3]).unwrap_err().to_string();
         assert!(e.contains("zstd"), "{e}");
-        let e = decode::<Vec<String>>(b"k", &[7, 1])
-            .unwrap_err()
-            .to_string();
+        let e = decode::<Vec<String>>(b"k", &[7, 1]).unwrap_err().to_string();
         assert!(e.contains("unknown value encoding tag 7"), "{e}");
     }
 }

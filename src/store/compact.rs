@@ -52,10 +52,7 @@ pub struct CompactReport {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| StoreError::Io { path: path.to_path_buf(), source }
 }
 
 fn remove_dir_if_present(dir: &Path) -> Result<()> {
@@ -68,9 +65,7 @@ fn remove_dir_if_present(dir: &Path) -> Result<()> {
 
 /// Make the directory entries of `dir` durable (renames, new files).
 fn sync_dir(dir: &Path) -> Result<()> {
-    std::fs::File::open(dir)
-        .and_then(|f| f.sync_all())
-        .map_err(io(dir))
+    std::fs::File::open(dir).and_then(|f| f.sync_all()).map_err(io(dir))
 }
 
 /// Finish or undo a compaction that a crash interrupted (see the module doc). Runs under the
@@ -110,9 +105,7 @@ impl Store {
         remove_dir_if_present(&copy_dir)?;
         let (mut keys, mut bytes) = (0u64, 0u64);
         {
-            let copy =
-                super::open_sled(&sled_config_at(&copy_dir).cache_capacity(COPY_CACHE_BYTES))
-                    .map_err(|e| StoreError::from(e).at(&dir))?;
+            let copy = super::open_sled(&sled_config_at(&copy_dir).cache_capacity(COPY_CACHE_BYTES)).map_err(|e| StoreError::from(e).at(&dir))?;
             let copy_pack = Pack::open(&copy_dir).map_err(|e| e.at(&dir))?;
             // A dictionary for the records, trained on a sample of them.
             let dict = self.train_records_dictionary()?;
@@ -127,18 +120,13 @@ impl Store {
                 keys += 1;
                 if k.first() == Some(&Keyspace::Structure.byte()) {
                     let body = match PackPointer::decode(&v) {
-                        Some(p) => self
-                            .pack
-                            .read(p, &super::codec::printable_key(&k))
-                            .map_err(|e| e.at(&dir))?,
+                        Some(p) => self.pack.read(p, &super::codec::printable_key(&k)).map_err(|e| e.at(&dir))?,
                         None => v.to_vec(),
                     };
                     pending += k.len() + body.len();
                     bytes += (k.len() + body.len()) as u64;
                     bodies.push((k, body));
-                } else if let Some(id) =
-                    dict_id.filter(|_| k.first() == Some(&Keyspace::Record.byte()))
-                {
+                } else if let Some(id) = dict_id.filter(|_| k.first() == Some(&Keyspace::Record.byte())) {
                     let v = codec::encode_bincode_with(&codec::raw_bincode(&k, &v)?, id);
                     pending += k.len() + v.len();
                     bytes += (k.len() + v.len()) as u64;
@@ -149,57 +137,32 @@ impl Store {
                     batch.insert(k, v);
                 }
                 if pending >= COPY_BATCH_BYTES {
-                    apply_copy_batch(
-                        &copy,
-                        &copy_pack,
-                        std::mem::take(&mut batch),
-                        std::mem::take(&mut bodies),
-                    )
-                    .map_err(|e| e.at(&dir))?;
+                    apply_copy_batch(&copy, &copy_pack, std::mem::take(&mut batch), std::mem::take(&mut bodies)).map_err(|e| e.at(&dir))?;
                     pending = 0;
                 }
             }
             if let (Some(d), Some(_)) = (&dict, dict_id) {
-                batch.insert(
-                    super::keyspace::key(Keyspace::Meta, &[super::RECORDS_DICT_KEY.as_bytes()]),
-                    d.as_slice(),
-                );
+                batch.insert(super::keyspace::key(Keyspace::Meta, &[super::RECORDS_DICT_KEY.as_bytes()]), d.as_slice());
             }
             apply_copy_batch(&copy, &copy_pack, batch, bodies).map_err(|e| e.at(&dir))?;
             // The pack before the marker: the copy is complete only with its structures.
             copy_pack.sync().map_err(|e| e.at(&dir))?;
         }
         let marker = dir.join(READY_MARKER);
-        std::fs::File::create(&marker)
-            .and_then(|f| f.sync_all())
-            .map_err(io(&marker))?;
+        std::fs::File::create(&marker).and_then(|f| f.sync_all()).map_err(io(&marker))?;
         sync_dir(&dir)?;
         // Close the old files (the lock stays held), swap, reopen.
-        let Store {
-            path, db, _lock, ..
-        } = self;
+        let Store { path, db, _lock, .. } = self;
         drop(db);
         recover(&path)?;
-        let db = super::open_sled(&sled_config_at(&path.join("data")))
-            .map_err(|e| StoreError::from(e).at(&path))?;
+        let db = super::open_sled(&sled_config_at(&path.join("data"))).map_err(|e| StoreError::from(e).at(&path))?;
         let store = Store::from_parts(path, db, _lock)?;
         let after = store.size_on_disk()?;
-        let report = CompactReport {
-            keys,
-            bytes,
-            bytes_on_disk_before: before,
-            bytes_on_disk_after: after,
-            seconds: t0.elapsed().as_secs_f64(),
-        };
+        let report = CompactReport { keys, bytes, bytes_on_disk_before: before, bytes_on_disk_after: after, seconds: t0.elapsed().as_secs_f64() };
         let mib = |b: u64| b as f64 / 1048576.0;
         store.commit(WriteSet::new(
             "compact",
-            format!(
-                "rewrote {keys} keys ({:.1} MiB): files {:.1} MiB -> {:.1} MiB",
-                mib(bytes),
-                mib(before),
-                mib(after)
-            ),
+            format!("rewrote {keys} keys ({:.1} MiB): files {:.1} MiB -> {:.1} MiB", mib(bytes), mib(before), mib(after)),
         ))?;
         Ok((store, report))
     }
@@ -230,12 +193,7 @@ impl Store {
 
 /// Apply one batch of a compaction's copy: the structures' bodies into the copy's pack (synced
 /// once at the end of the copy), their pointers and the other keys into its sled files.
-fn apply_copy_batch(
-    copy: &sled::Db,
-    pack: &Pack,
-    mut batch: sled::Batch,
-    bodies: Vec<(sled::IVec, Vec<u8>)>,
-) -> Result<()> {
+fn apply_copy_batch(copy: &sled::Db, pack: &Pack, mut batch: sled::Batch, bodies: Vec<(sled::IVec, Vec<u8>)>) -> Result<()> {
     let refs: Vec<&[u8]> = bodies.iter().map(|(_, b)| b.as_slice()).collect();
     for ((k, _), p) in bodies.iter().zip(pack.append_unsynced(&refs)?) {
         batch.insert(k.clone(), &p.encode()[..]);
@@ -271,55 +229,22 @@ mod tests {
     fn compaction_trains_a_dictionary_for_the_records() {
         let (dir, store) = store_with(1_200);
         let before: Vec<_> = store.records().map(|r| r.unwrap()).collect();
-        let bytes = |s: &Store| {
-            s.db.scan_prefix([Keyspace::Record.byte()])
-                .values()
-                .map(|v| v.unwrap().len())
-                .sum::<usize>()
-        };
+        let bytes = |s: &Store| s.db.scan_prefix([Keyspace::Record.byte()]).values().map(|v| v.unwrap().len()).sum::<usize>();
         let plain = bytes(&store);
         let (store, _) = store.compact().unwrap();
-        let dict = store
-            .db
-            .get(super::super::keyspace::key(
-                Keyspace::Meta,
-                &[b"records_dict"],
-            ))
-            .unwrap()
-            .expect("a dictionary");
+        let dict = store.db.get(super::super::keyspace::key(Keyspace::Meta, &[b"records_dict"])).unwrap().expect("a dictionary");
         assert!(dict.len() > 1_000);
-        let tags: std::collections::BTreeSet<u8> = store
-            .db
-            .scan_prefix([Keyspace::Record.byte()])
-            .values()
-            .map(|v| v.unwrap()[0])
-            .collect();
-        assert_eq!(
-            tags,
-            [3].into(),
-            "every record compressed with the dictionary"
-        );
+        let tags: std::collections::BTreeSet<u8> = store.db.scan_prefix([Keyspace::Record.byte()]).values().map(|v| v.unwrap()[0]).collect();
+        assert_eq!(tags, [3].into(), "every record compressed with the dictionary");
         let with_dict = bytes(&store);
-        assert!(
-            with_dict * 2 < plain,
-            "{with_dict} bytes with the dictionary, {plain} without"
-        );
-        assert_eq!(
-            store.records().map(|r| r.unwrap()).collect::<Vec<_>>(),
-            before
-        );
+        assert!(with_dict * 2 < plain, "{with_dict} bytes with the dictionary, {plain} without");
+        assert_eq!(store.records().map(|r| r.unwrap()).collect::<Vec<_>>(), before);
         // Compacting again trains another dictionary and still reads every record.
         let (store, _) = store.compact().unwrap();
-        assert_eq!(
-            store.records().map(|r| r.unwrap()).collect::<Vec<_>>(),
-            before
-        );
+        assert_eq!(store.records().map(|r| r.unwrap()).collect::<Vec<_>>(), before);
         drop(store);
         let store = Store::open(dir.path().join("db")).unwrap();
-        assert_eq!(
-            store.records().map(|r| r.unwrap()).collect::<Vec<_>>(),
-            before
-        );
+        assert_eq!(store.records().map(|r| r.unwrap()).collect::<Vec<_>>(), before);
     }
 
     /// Bytes an interrupted write appended to the pack (no key points at them) are not copied.
@@ -332,11 +257,7 @@ mod tests {
         let before = all_pairs(&store);
         let (store, _) = store.compact().unwrap();
         assert_eq!(all_pairs(&store), before);
-        assert!(
-            store.pack.file_len() <= len,
-            "{} > {len}",
-            store.pack.file_len()
-        );
+        assert!(store.pack.file_len() <= len, "{} > {len}", store.pack.file_len());
     }
 
     fn store_with(n: usize) -> (tempfile::TempDir, Store) {
@@ -359,19 +280,12 @@ mod tests {
         let v = store.version().unwrap().seq;
         let (store, rep) = store.compact().unwrap();
         assert_eq!(all_pairs(&store), before);
-        assert_eq!(
-            rep.keys as usize,
-            before.len() + v as usize + 1,
-            "every key, the audit log included"
-        );
+        assert_eq!(rep.keys as usize, before.len() + v as usize + 1, "every key, the audit log included");
         assert!(rep.bytes > 0 && rep.bytes_on_disk_after > 0, "{rep:?}");
         assert_eq!(store.version().unwrap().seq, v + 1);
         assert_eq!(store.audit_log().unwrap().last().unwrap().op, "compact");
         for leftover in [COMPACT_DIR, OLD_DIR, READY_MARKER] {
-            assert!(
-                !dir.path().join("db").join(leftover).exists(),
-                "{leftover} left behind"
-            );
+            assert!(!dir.path().join("db").join(leftover).exists(), "{leftover} left behind");
         }
         // The store reopens as it was.
         drop(store);

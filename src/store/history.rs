@@ -96,38 +96,14 @@ fn parse_time(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
             return Some(Utc.from_utc_datetime(&n));
         }
     }
-    NaiveDate::parse_from_str(t, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|n| Utc.from_utc_datetime(&n))
+    NaiveDate::parse_from_str(t, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|n| Utc.from_utc_datetime(&n))
 }
 
 /// The HopQL fields [`Store::diff`] compares (the stored ones; derived fields such as
 /// `natoms` or `volume` follow the structure).
 const DIFF_FIELDS: &[&str] = &[
-    "em",
-    "fidelity",
-    "ion",
-    "sys_name",
-    "formula",
-    "composition",
-    "xc",
-    "code",
-    "class",
-    "group",
-    "crystal_system",
-    "space_group",
-    "path",
-    "state",
-    "source",
-    "source_file",
-    "source_record",
-    "partition",
-    "flags",
-    "parent",
-    "converged",
-    "citation",
-    "doi",
+    "em", "fidelity", "ion", "sys_name", "formula", "composition", "xc", "code", "class", "group", "crystal_system", "space_group", "path",
+    "state", "source", "source_file", "source_record", "partition", "flags", "parent", "converged", "citation", "doi",
 ];
 
 /// A record's fields as (name, text) for [`Store::diff`]: [`DIFF_FIELDS`], the structure
@@ -143,45 +119,25 @@ fn field_texts(r: &HopRecord) -> BTreeMap<String, String> {
     }
     out.insert(
         "structure".into(),
-        format!(
-            "host {} initial {:?} final {:?} images {}",
-            r.host,
-            r.initial,
-            r.final_site,
-            r.images.len()
-        ),
+        format!("host {} initial {:?} final {:?} images {}", r.host, r.initial, r.final_site, r.images.len()),
     );
     for (k, v) in &r.extra {
         out.insert(format!("extra.{k}"), v.to_string());
     }
-    out.insert(
-        "notes".into(),
-        r.provenance.notes.clone().unwrap_or_else(|| "NULL".into()),
-    );
+    out.insert("notes".into(), r.provenance.notes.clone().unwrap_or_else(|| "NULL".into()));
     out
 }
 
 impl Store {
     /// The store's data version: its last write.
     pub fn version(&self) -> Result<DataVersion> {
-        let last = self
-            .db
-            .scan_prefix(key(Keyspace::Audit, &[]))
-            .next_back()
-            .transpose()
-            .map_err(|e| self.sled_error(e))?;
+        let last = self.db.scan_prefix(key(Keyspace::Audit, &[])).next_back().transpose().map_err(|e| self.sled_error(e))?;
         match last {
             Some((k, v)) => {
                 let e: AuditEntry = decode(&k, &v)?;
-                Ok(DataVersion {
-                    seq: e.seq,
-                    at: e.at,
-                })
+                Ok(DataVersion { seq: e.seq, at: e.at })
             }
-            None => Err(StoreError::Damaged {
-                path: Some(self.path.clone()),
-                detail: "its audit log is empty".into(),
-            }),
+            None => Err(StoreError::Damaged { path: Some(self.path.clone()), detail: "its audit log is empty".into() }),
         }
     }
 
@@ -189,12 +145,7 @@ impl Store {
     pub fn history_from(&self) -> Result<u64> {
         let k = key(Keyspace::Meta, &[HISTORY_FROM_KEY.as_bytes()]);
         match self.db.get(&k).map_err(|e| self.sled_error(e))? {
-            Some(v) => Ok(u64::from_be_bytes(v.as_ref().try_into().map_err(|_| {
-                StoreError::Corrupt {
-                    key: "m/history_from".into(),
-                    msg: format!("{} bytes", v.len()),
-                }
-            })?)),
+            Some(v) => Ok(u64::from_be_bytes(v.as_ref().try_into().map_err(|_| StoreError::Corrupt { key: "m/history_from".into(), msg: format!("{} bytes", v.len()) })?)),
             None => Ok(0),
         }
     }
@@ -209,10 +160,7 @@ impl Store {
                 if *v > current.seq {
                     return Err(StoreError::Invalid(format!("AS OF {v}: the store is at data version {current}; no later version exists")));
                 }
-                let at = self
-                    .entry_at_or_before(*v)?
-                    .map(|e| e.at)
-                    .unwrap_or_default();
+                let at = self.entry_at_or_before(*v)?.map(|e| e.at).unwrap_or_default();
                 DataVersion { seq: *v, at }
             }
             AsOf::Time(t) => {
@@ -222,22 +170,12 @@ impl Store {
                 let mut found = None;
                 for e in self.audit_log()? {
                     match parse_time(&e.at) {
-                        Some(at) if at <= when => {
-                            found = Some(DataVersion {
-                                seq: e.seq,
-                                at: e.at,
-                            })
-                        }
+                        Some(at) if at <= when => found = Some(DataVersion { seq: e.seq, at: e.at }),
                         Some(_) => break,
                         None => {}
                     }
                 }
-                found.ok_or_else(|| {
-                    StoreError::Invalid(format!(
-                        "AS OF '{t}': the store did not exist yet (it was created at {})",
-                        self.first_write_time()
-                    ))
-                })?
+                found.ok_or_else(|| StoreError::Invalid(format!("AS OF '{t}': the store did not exist yet (it was created at {})", self.first_write_time())))?
             }
         };
         if v.seq < from {
@@ -250,23 +188,14 @@ impl Store {
     }
 
     fn first_write_time(&self) -> String {
-        self.audit_log()
-            .ok()
-            .and_then(|l| l.first().map(|e| e.at.clone()))
-            .unwrap_or_default()
+        self.audit_log().ok().and_then(|l| l.first().map(|e| e.at.clone())).unwrap_or_default()
     }
 
     /// The audit entry of the last write at or before version `seq`.
     fn entry_at_or_before(&self, seq: u64) -> Result<Option<AuditEntry>> {
         let end = key(Keyspace::Audit, &[&seq.to_be_bytes()]);
         let start = key(Keyspace::Audit, &[]);
-        match self
-            .db
-            .range(start..=end)
-            .next_back()
-            .transpose()
-            .map_err(|e| self.sled_error(e))?
-        {
+        match self.db.range(start..=end).next_back().transpose().map_err(|e| self.sled_error(e))? {
             Some((k, v)) => Ok(Some(decode(&k, &v)?)),
             None => Ok(None),
         }
@@ -283,9 +212,7 @@ impl Store {
     /// `a` (the value kept by the first such write).
     fn changes_between(&self, a: u64, b: u64) -> Result<BTreeMap<String, Option<HopRecord>>> {
         let mut out = BTreeMap::new();
-        let Some(start) = a.checked_add(1) else {
-            return Ok(out);
-        };
+        let Some(start) = a.checked_add(1) else { return Ok(out) };
         if start > b {
             return Ok(out);
         }
@@ -294,10 +221,7 @@ impl Store {
         let plen = lo.len();
         for kv in self.db.range(lo..hi) {
             let (k, val) = kv.map_err(|e| self.sled_error(e))?;
-            let seq = u64::from_be_bytes(k[2..10].try_into().map_err(|_| StoreError::Corrupt {
-                key: String::from_utf8_lossy(&k).into_owned(),
-                msg: "short history key".into(),
-            })?);
+            let seq = u64::from_be_bytes(k[2..10].try_into().map_err(|_| StoreError::Corrupt { key: String::from_utf8_lossy(&k).into_owned(), msg: "short history key".into() })?);
             if seq > b {
                 break;
             }
@@ -338,38 +262,19 @@ impl Store {
                 (Some(_), None) => out.push((id, Change::Removed)),
                 (Some(o), Some(n)) => {
                     let (fo, fnew) = (field_texts(&o), field_texts(&n));
-                    let reasons: Vec<&crate::record::Revision> =
-                        n.revisions.iter().skip(o.revisions.len()).collect();
+                    let reasons: Vec<&crate::record::Revision> = n.revisions.iter().skip(o.revisions.len()).collect();
                     let mut fields = Vec::new();
                     for (name, ov) in &fo {
                         let nv = fnew.get(name).cloned().unwrap_or_else(|| "NULL".into());
                         if *ov != nv {
-                            let reason = reasons
-                                .iter()
-                                .rev()
-                                .find(|r| r.field == *name)
-                                .map(|r| r.reason.clone());
-                            fields.push(FieldChange {
-                                field: name.clone(),
-                                old: ov.clone(),
-                                new: nv,
-                                reason,
-                            });
+                            let reason = reasons.iter().rev().find(|r| r.field == *name).map(|r| r.reason.clone());
+                            fields.push(FieldChange { field: name.clone(), old: ov.clone(), new: nv, reason });
                         }
                     }
                     for (name, nv) in &fnew {
                         if !fo.contains_key(name) {
-                            let reason = reasons
-                                .iter()
-                                .rev()
-                                .find(|r| r.field == *name)
-                                .map(|r| r.reason.clone());
-                            fields.push(FieldChange {
-                                field: name.clone(),
-                                old: "NULL".into(),
-                                new: nv.clone(),
-                                reason,
-                            });
+                            let reason = reasons.iter().rev().find(|r| r.field == *name).map(|r| r.reason.clone());
+                            fields.push(FieldChange { field: name.clone(), old: "NULL".into(), new: nv.clone(), reason });
                         }
                     }
                     if !fields.is_empty() {
@@ -406,72 +311,35 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
         let store = Store::create(&path).unwrap();
-        assert_eq!(
-            store.version().unwrap().seq,
-            0,
-            "the store as created is version 0"
-        );
+        assert_eq!(store.version().unwrap().seq, 0, "the store as created is version 0");
         let v1 = store.commit(WriteSet::new("t", "one")).unwrap();
         assert_eq!(v1.seq, 1);
         drop(store);
         let store = Store::open(&path).unwrap();
-        assert_eq!(
-            store.commit(WriteSet::new("t", "two")).unwrap().seq,
-            2,
-            "no gap after a reopen"
-        );
-        assert_eq!(
-            store
-                .audit_log()
-                .unwrap()
-                .iter()
-                .map(|e| e.seq)
-                .collect::<Vec<_>>(),
-            [0, 1, 2]
-        );
+        assert_eq!(store.commit(WriteSet::new("t", "two")).unwrap().seq, 2, "no gap after a reopen");
+        assert_eq!(store.audit_log().unwrap().iter().map(|e| e.seq).collect::<Vec<_>>(), [0, 1, 2]);
     }
 
     #[test]
     fn versions_rebuild_earlier_states_and_diff_them() {
         let (_d, store, ids) = store_with(4);
         let v_import = store.version().unwrap();
-        assert!(
-            store.changes_after(v_import.seq).unwrap().is_empty(),
-            "nothing changed since the last write"
-        );
+        assert!(store.changes_after(v_import.seq).unwrap().is_empty(), "nothing changed since the last write");
         let before = store.record(&ids[0]).unwrap();
-        store
-            .edit(
-                &ids[0],
-                &[Edit::Em(4.5), Edit::AddFlag("suspect".into())],
-                "erratum",
-            )
-            .unwrap();
+        store.edit(&ids[0], &[Edit::Em(4.5), Edit::AddFlag("suspect".into())], "erratum").unwrap();
         let v_edit = store.version().unwrap().seq;
         assert!(v_edit > v_import.seq, "an edit advances the data version");
         // As of the import: the old value; the edited record is the only change.
         let ch = store.changes_after(v_import.seq).unwrap();
         assert_eq!(ch.len(), 1);
         assert_eq!(ch[&ids[0]].as_ref().unwrap().em, before.em);
-        assert_eq!(
-            store
-                .record_as_of(&ids[0], v_import.seq)
-                .unwrap()
-                .unwrap()
-                .em,
-            before.em
-        );
-        assert_eq!(
-            store.record_as_of(&ids[0], v_edit).unwrap().unwrap().em,
-            4.5
-        );
+        assert_eq!(store.record_as_of(&ids[0], v_import.seq).unwrap().unwrap().em, before.em);
+        assert_eq!(store.record_as_of(&ids[0], v_edit).unwrap().unwrap().em, 4.5);
         // Before the import the records did not exist.
         assert_eq!(store.record_as_of(&ids[1], v_import.seq - 1).unwrap(), None);
         let d = store.diff(v_import.seq, v_edit).unwrap();
         assert_eq!(d.len(), 1);
-        let Change::Changed(fields) = &d[0].1 else {
-            panic!("{d:?}")
-        };
+        let Change::Changed(fields) = &d[0].1 else { panic!("{d:?}") };
         let names: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
         assert_eq!(names, ["em", "flags"], "{fields:?}");
         assert_eq!(fields[0].new, "4.5");
@@ -486,39 +354,15 @@ mod tests {
         ws.remove_record(&cur, &host);
         let v_rm = store.commit(ws).unwrap();
         assert_eq!(store.get(&ids[1]).unwrap(), None);
-        assert_eq!(
-            store.diff(v_edit, v_rm.seq).unwrap(),
-            vec![(ids[1].clone(), Change::Removed)]
-        );
+        assert_eq!(store.diff(v_edit, v_rm.seq).unwrap(), vec![(ids[1].clone(), Change::Removed)]);
         assert_eq!(store.record_as_of(&ids[1], v_edit).unwrap().unwrap(), cur);
-        assert_eq!(
-            store
-                .resolve_version(&AsOf::Time(v_rm.at.clone()))
-                .unwrap()
-                .seq,
-            v_rm.seq
-        );
-        assert_eq!(
-            store
-                .resolve_version(&AsOf::Time("2999-01-01".into()))
-                .unwrap()
-                .seq,
-            v_rm.seq
-        );
-        let e = store
-            .resolve_version(&AsOf::Time("1999-01-01".into()))
-            .unwrap_err()
-            .to_string();
+        assert_eq!(store.resolve_version(&AsOf::Time(v_rm.at.clone())).unwrap().seq, v_rm.seq);
+        assert_eq!(store.resolve_version(&AsOf::Time("2999-01-01".into())).unwrap().seq, v_rm.seq);
+        let e = store.resolve_version(&AsOf::Time("1999-01-01".into())).unwrap_err().to_string();
         assert!(e.contains("did not exist yet"), "{e}");
-        let e = store
-            .resolve_version(&AsOf::Version(v_rm.seq + 100))
-            .unwrap_err()
-            .to_string();
+        let e = store.resolve_version(&AsOf::Version(v_rm.seq + 100)).unwrap_err().to_string();
         assert!(e.contains("no later version"), "{e}");
-        let e = store
-            .resolve_version(&AsOf::Time("yesterday".into()))
-            .unwrap_err()
-            .to_string();
+        let e = store.resolve_version(&AsOf::Time("yesterday".into())).unwrap_err().to_string();
         assert!(e.contains("not a time"), "{e}");
     }
 }

@@ -51,11 +51,7 @@ pub fn range_index_entries(r: &HopRecord) -> [(&'static str, f64); 2] {
 /// Order-preserving 8-byte encoding of a finite f64 (byte order = numeric order).
 pub fn encode_ordered(x: f64) -> [u8; 8] {
     let bits = x.to_bits();
-    let t = if bits >> 63 == 1 {
-        !bits
-    } else {
-        bits ^ (1 << 63)
-    };
+    let t = if bits >> 63 == 1 { !bits } else { bits ^ (1 << 63) };
     t.to_be_bytes()
 }
 
@@ -78,14 +74,7 @@ fn range_term(field: &str) -> Vec<u8> {
 }
 
 fn composite_term(field: &str, value: &str) -> Vec<u8> {
-    scan_prefix(
-        Keyspace::CompositeIndex,
-        &[
-            field.as_bytes(),
-            value.as_bytes(),
-            COMPOSITE_RANGE_FIELD.as_bytes(),
-        ],
-    )
+    scan_prefix(Keyspace::CompositeIndex, &[field.as_bytes(), value.as_bytes(), COMPOSITE_RANGE_FIELD.as_bytes()])
 }
 
 /// Every index entry of a record as (term, entry) of the posting chunks (the `postings`
@@ -114,23 +103,11 @@ pub const COMPOSITE_RANGE_FIELD: &str = "em";
 
 /// Composite-index entries of a record: (field, value), each paired with its `em`.
 pub fn composite_index_entries(r: &HopRecord) -> Vec<(&'static str, String)> {
-    index_entries(r)
-        .into_iter()
-        .filter(|(f, _)| COMPOSITE_FIELDS.contains(f))
-        .collect()
+    index_entries(r).into_iter().filter(|(f, _)| COMPOSITE_FIELDS.contains(f)).collect()
 }
 
 /// Fields that have a secondary index.
-pub const INDEXED_FIELDS: &[&str] = &[
-    "fidelity",
-    "ion",
-    "source",
-    "group",
-    "class",
-    "sys_name",
-    "partition",
-    "elements",
-];
+pub const INDEXED_FIELDS: &[&str] = &["fidelity", "ion", "source", "group", "class", "sys_name", "partition", "elements"];
 
 /// Width (Angstrom) of the lattice-length bins of duplicate detection.
 pub const DUP_BIN_WIDTH: f64 = 0.1;
@@ -138,7 +115,7 @@ pub const DUP_BIN_WIDTH: f64 = 0.1;
 /// Duplicate-detection bucket of a record: ion, host formula and the host's lattice lengths
 /// binned by [`DUP_BIN_WIDTH`].
 pub fn dup_bucket(r: &HopRecord, host: &Structure) -> Vec<u8> {
-    dup_bucket_at(r, host, [0, 0, 0])
+    dup_bucket_of(r, &host.formula(), host.lattice.lengths(), [0, 0, 0])
 }
 
 /// The buckets a duplicate of this record may sit in: those of every lattice-length bin
@@ -169,40 +146,18 @@ pub fn dup_probe_buckets(r: &HopRecord, host: &Structure, tol: f64) -> Vec<Vec<u
     out
 }
 
-fn dup_bucket_at(r: &HopRecord, host: &Structure, shift: [i64; 3]) -> Vec<u8> {
-    dup_bucket_of(r, &host.formula(), host.lattice.lengths(), shift)
-}
-
 /// The bucket of an ion, a host formula and lattice lengths, the bins shifted by `shift`.
 fn dup_bucket_of(r: &HopRecord, formula: &str, l: [f64; 3], shift: [i64; 3]) -> Vec<u8> {
     let bin = |x: f64, s: i64| ((x / DUP_BIN_WIDTH).floor() as i64 + s).to_string();
-    let (a, b, c) = (
-        bin(l[0], shift[0]),
-        bin(l[1], shift[1]),
-        bin(l[2], shift[2]),
-    );
-    key(
-        Keyspace::DupBucket,
-        &[
-            r.ion.symbol().as_bytes(),
-            formula.as_bytes(),
-            a.as_bytes(),
-            b.as_bytes(),
-            c.as_bytes(),
-        ],
-    )
+    let (a, b, c) = (bin(l[0], shift[0]), bin(l[1], shift[1]), bin(l[2], shift[2]));
+    key(Keyspace::DupBucket, &[r.ion.symbol().as_bytes(), formula.as_bytes(), a.as_bytes(), b.as_bytes(), c.as_bytes()])
 }
 
 /// The value of a duplicate-bucket entry: the host's lattice vectors as nine f32 (LE), so a
 /// duplicate probe passes over hosts of another cell without reading their records or hosts
 /// (a bucket of a common formula holds thousands of records).
 pub fn dup_entry_value(host: &Structure) -> Vec<u8> {
-    host.lattice
-        .matrix()
-        .iter()
-        .flatten()
-        .flat_map(|x| (*x as f32).to_le_bytes())
-        .collect()
+    host.lattice.matrix().iter().flatten().flat_map(|x| (*x as f32).to_le_bytes()).collect()
 }
 
 /// Whether a duplicate-bucket entry's value may be a cell whose lattice vectors each lie
@@ -253,9 +208,7 @@ impl IdKeys {
     /// The ids as bytes, in index order.
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
         let starts = std::iter::once(0).chain(self.ends.iter().copied());
-        starts
-            .zip(self.ends.iter().copied())
-            .map(move |(a, b)| &self.bytes[a..b])
+        starts.zip(self.ends.iter().copied()).map(move |(a, b)| &self.bytes[a..b])
     }
 }
 
@@ -277,9 +230,7 @@ impl Store {
                 return Ok(hint.0.min(limit));
             }
         }
-        let n = self
-            .count_postings(&scan_prefix(Keyspace::Index, &[b"fidelity"]), limit)?
-            .min(limit);
+        let n = self.count_postings(&scan_prefix(Keyspace::Index, &[b"fidelity"]), limit)?.min(limit);
         let mut hint = self.count_hint.lock().unwrap_or_else(|e| e.into_inner());
         if n > hint.0 || n < limit {
             *hint = (n, n < limit);
@@ -291,56 +242,30 @@ impl Store {
     /// `limit` index entries; the flag is false when the limit cut the read short.
     pub fn id_keys_where(&self, field: &str, value: &str, limit: usize) -> Result<(IdKeys, bool)> {
         let mut keys = IdKeys::default();
-        let complete = self.scan_postings(
-            &index_term(field, value),
-            Bound::Unbounded,
-            Bound::Unbounded,
-            limit,
-            |e| keys.push(e),
-        )?;
+        let complete = self.scan_postings(&index_term(field, value), Bound::Unbounded, Bound::Unbounded, limit, |e| keys.push(e))?;
         Ok((keys, complete))
     }
 
     /// Ids of records whose range-indexed `field` lies within the bounds (in value order),
     /// reading at most `limit` index entries; the flag is false when the limit cut the read
     /// short.
-    pub fn id_keys_in_range(
-        &self,
-        field: &str,
-        lo: Bound<f64>,
-        hi: Bound<f64>,
-        limit: usize,
-    ) -> Result<(IdKeys, bool)> {
+    pub fn id_keys_in_range(&self, field: &str, lo: Bound<f64>, hi: Bound<f64>, limit: usize) -> Result<(IdKeys, bool)> {
         self.id_keys_between(&range_term(field), lo, hi, limit)
     }
 
     /// The ids of the entries of a range or composite `term` with values within the bounds,
     /// at most `limit` of them; the flag is false when the limit cut the read short.
-    fn id_keys_between(
-        &self,
-        term: &[u8],
-        lo: Bound<f64>,
-        hi: Bound<f64>,
-        limit: usize,
-    ) -> Result<(IdKeys, bool)> {
+    fn id_keys_between(&self, term: &[u8], lo: Bound<f64>, hi: Bound<f64>, limit: usize) -> Result<(IdKeys, bool)> {
         let mut keys = IdKeys::default();
         let (lo, hi) = entry_bounds(lo, hi);
-        let complete = self.scan_postings(term, as_ref(&lo), as_ref(&hi), limit, |e| {
-            keys.push(entry_id(e))
-        })?;
+        let complete = self.scan_postings(term, as_ref(&lo), as_ref(&hi), limit, |e| keys.push(entry_id(e)))?;
         Ok((keys, complete))
     }
 
     /// Ids of records whose indexed `field` equals `value`, in id order.
     pub fn ids_where(&self, field: &str, value: &str) -> Result<Vec<String>> {
         let mut out = Vec::new();
-        self.scan_postings(
-            &index_term(field, value),
-            Bound::Unbounded,
-            Bound::Unbounded,
-            usize::MAX,
-            |e| out.push(String::from_utf8_lossy(e).into_owned()),
-        )?;
+        self.scan_postings(&index_term(field, value), Bound::Unbounded, Bound::Unbounded, usize::MAX, |e| out.push(String::from_utf8_lossy(e).into_owned()))?;
         Ok(out)
     }
 
@@ -354,10 +279,7 @@ impl Store {
     /// bounds.
     pub fn ids_in_range(&self, field: &str, lo: Bound<f64>, hi: Bound<f64>) -> Result<Vec<String>> {
         let (keys, _) = self.id_keys_in_range(field, lo, hi, usize::MAX)?;
-        Ok(keys
-            .iter()
-            .map(|id| String::from_utf8_lossy(id).into_owned())
-            .collect())
+        Ok(keys.iter().map(|id| String::from_utf8_lossy(id).into_owned()).collect())
     }
 
     /// Number of records whose range-indexed `field` lies within the bounds (reads the index
@@ -365,27 +287,14 @@ impl Store {
     pub fn count_in_range(&self, field: &str, lo: Bound<f64>, hi: Bound<f64>) -> Result<usize> {
         let (lo, hi) = entry_bounds(lo, hi);
         let mut n = 0;
-        self.scan_postings(
-            &range_term(field),
-            as_ref(&lo),
-            as_ref(&hi),
-            usize::MAX,
-            |_| n += 1,
-        )?;
+        self.scan_postings(&range_term(field), as_ref(&lo), as_ref(&hi), usize::MAX, |_| n += 1)?;
         Ok(n)
     }
 
     /// Ids of records whose composite-indexed `field` equals `value` and whose `em` lies within
     /// the bounds (in `em` order), reading at most `limit` index entries; the flag is false
     /// when the limit cut the read short.
-    pub fn id_keys_where_in_range(
-        &self,
-        field: &str,
-        value: &str,
-        lo: Bound<f64>,
-        hi: Bound<f64>,
-        limit: usize,
-    ) -> Result<(IdKeys, bool)> {
+    pub fn id_keys_where_in_range(&self, field: &str, value: &str, lo: Bound<f64>, hi: Bound<f64>, limit: usize) -> Result<(IdKeys, bool)> {
         self.id_keys_between(&composite_term(field, value), lo, hi, limit)
     }
 
@@ -398,19 +307,14 @@ impl Store {
             let (k, v) = kv.map_err(|e| self.sled_error(e))?;
             let rest = &k[prefix.len()..];
             let end = rest.iter().position(|&b| b == SEP).unwrap_or(rest.len());
-            *out.entry(String::from_utf8_lossy(&rest[..end]).into_owned())
-                .or_insert(0) += super::postings::chunk_len(&k, &v)?;
+            *out.entry(String::from_utf8_lossy(&rest[..end]).into_owned()).or_insert(0) += super::postings::chunk_len(&k, &v)?;
         }
         Ok(out)
     }
 
     /// The ids in a duplicate-detection bucket whose host cell may lie within `tol` of
     /// `lattice` ([`dup_entry_may_match`]); all of them when `near` is `None`.
-    pub fn ids_in_bucket_near(
-        &self,
-        bucket: &[u8],
-        near: Option<(&crate::structure::Lattice, f64)>,
-    ) -> Result<Vec<String>> {
+    pub fn ids_in_bucket_near(&self, bucket: &[u8], near: Option<(&crate::structure::Lattice, f64)>) -> Result<Vec<String>> {
         let mut prefix = bucket.to_vec();
         prefix.push(SEP);
         let mut out = Vec::new();
@@ -471,15 +375,9 @@ mod tests {
         };
         assert!(dup_entry_may_match(&v, &host.lattice, 0.05));
         assert!(dup_entry_may_match(&v, &moved(0.049), 0.05));
-        assert!(
-            !dup_entry_may_match(&v, &moved(0.06), 0.05),
-            "another cell is passed over"
-        );
+        assert!(!dup_entry_may_match(&v, &moved(0.06), 0.05), "another cell is passed over");
         assert!(!dup_entry_may_match(&v, &moved(-0.2), 0.05));
-        assert!(
-            dup_entry_may_match(&[], &moved(3.0), 0.05),
-            "an entry without a value is always read"
-        );
+        assert!(dup_entry_may_match(&[], &moved(3.0), 0.05), "an entry without a value is always read");
     }
 
     #[test]

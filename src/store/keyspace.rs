@@ -72,14 +72,7 @@ impl Keyspace {
     ];
 
     /// The keyspaces that hold named objects ([`super::Store::load_object`] and friends).
-    pub const OBJECTS: [Keyspace; 6] = [
-        Keyspace::Features,
-        Keyspace::Model,
-        Keyspace::Prediction,
-        Keyspace::Split,
-        Keyspace::CorpusFailure,
-        Keyspace::MlipFailure,
-    ];
+    pub const OBJECTS: [Keyspace; 6] = [Keyspace::Features, Keyspace::Model, Keyspace::Prediction, Keyspace::Split, Keyspace::CorpusFailure, Keyspace::MlipFailure];
 
     /// Bytes of keyspaces that schema 5 and older used and no keyspace uses now: the
     /// one-key-per-entry indexes `x`, `n` and `c` (replaced by the posting chunks of `X`, `N`
@@ -193,12 +186,7 @@ impl Keyspace {
     pub fn markdown_table() -> String {
         let mut out = String::from("| prefix | key | value |\n|---|---|---|\n");
         for k in Keyspace::ALL {
-            out.push_str(&format!(
-                "| `{}` | {} | {} |\n",
-                k.byte() as char,
-                k.key_layout(),
-                k.value_layout()
-            ));
+            out.push_str(&format!("| `{}` | {} | {} |\n", k.byte() as char, k.key_layout(), k.value_layout()));
         }
         out
     }
@@ -236,12 +224,7 @@ mod tests {
         bytes.sort();
         bytes.dedup();
         assert_eq!(bytes.len(), Keyspace::ALL.len());
-        assert!(
-            Keyspace::RETIRED
-                .iter()
-                .all(|b| Keyspace::from_byte(*b).is_none()),
-            "a retired byte is never reused"
-        );
+        assert!(Keyspace::RETIRED.iter().all(|b| Keyspace::from_byte(*b).is_none()), "a retired byte is never reused");
         assert_eq!(Keyspace::from_byte(b'z'), None);
         assert_eq!(key(Keyspace::Split, &[b"s1"]), b"p\0s1");
         assert_eq!(prefix(Keyspace::Prediction, &[b"m"]), b"P\0m\0");
@@ -256,14 +239,8 @@ mod tests {
             .filter_map(|l| l.strip_prefix("//!"))
             .map(|l| format!("{}\n", l.strip_prefix(' ').unwrap_or(l)))
             .collect();
-        assert!(
-            module_doc.contains(&table),
-            "the store module doc's keyspace table differs from:\n{table}"
-        );
+        assert!(module_doc.contains(&table), "the store module doc's keyspace table differs from:\n{table}");
         let arch = include_str!("../../docs/ARCHITECTURE.md");
-        assert!(
-            arch.contains(&table),
-            "docs/ARCHITECTURE.md's keyspace table differs from:\n{table}"
-        );
+        assert!(arch.contains(&table), "docs/ARCHITECTURE.md's keyspace table differs from:\n{table}");
     }
 }

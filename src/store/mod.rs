@@ -65,14 +65,13 @@ mod staging;
 mod upgrade;
 
 pub use codec::VALUE_ZSTD_LEVEL;
-pub use compact::CompactReport;
-pub use history::{AsOf, Change, DataVersion, FieldChange};
 pub use index::{
-    composite_index_entries, dup_bucket, dup_entry_may_match, dup_entry_value, dup_probe_buckets,
-    encode_ordered, index_entries, range_index_entries, IdKeys, COMPOSITE_FIELDS,
+    composite_index_entries, dup_bucket, dup_entry_may_match, dup_entry_value, dup_probe_buckets, encode_ordered, index_entries, range_index_entries, IdKeys, COMPOSITE_FIELDS,
     COMPOSITE_RANGE_FIELD, DUP_BIN_WIDTH, INDEXED_FIELDS, RANGE_INDEXED_FIELDS,
 };
 pub use keyspace::Keyspace;
+pub use compact::CompactReport;
+pub use history::{AsOf, Change, DataVersion, FieldChange};
 pub use objects::Saved;
 pub use staging::StagedWrite;
 
@@ -206,10 +205,7 @@ impl StoreError {
     /// A damaged-store error with the same message (sled errors are not `Clone`).
     fn clone_message(&self) -> StoreError {
         match self {
-            StoreError::Damaged { path, detail } => StoreError::Damaged {
-                path: path.clone(),
-                detail: detail.clone(),
-            },
+            StoreError::Damaged { path, detail } => StoreError::Damaged { path: path.clone(), detail: detail.clone() },
             e => StoreError::Invalid(e.to_string()),
         }
     }
@@ -218,20 +214,14 @@ impl StoreError {
     /// not name one yet.
     pub fn at(self, store: &Path) -> StoreError {
         match self {
-            StoreError::Damaged { path: None, detail } => StoreError::Damaged {
-                path: Some(store.to_path_buf()),
-                detail,
-            },
+            StoreError::Damaged { path: None, detail } => StoreError::Damaged { path: Some(store.to_path_buf()), detail },
             e => e,
         }
     }
 }
 
 fn damaged_message(path: Option<&Path>, detail: &str) -> String {
-    let at = path.map_or_else(
-        || "the store".to_string(),
-        |p| format!("the store at {}", p.display()),
-    );
+    let at = path.map_or_else(|| "the store".to_string(), |p| format!("the store at {}", p.display()));
     let p = path.map_or_else(|| "STORE".to_string(), |p| p.display().to_string());
     format!(
         "{at} is damaged ({detail}); nothing was changed. To recover: restore the directory from a \
@@ -322,11 +312,7 @@ pub struct WriteSet {
 impl WriteSet {
     /// A new write set for operation `op` with a one-line summary.
     pub fn new(op: &str, summary: impl Into<String>) -> Self {
-        WriteSet {
-            op: op.to_string(),
-            summary: summary.into(),
-            ..WriteSet::default()
-        }
+        WriteSet { op: op.to_string(), summary: summary.into(), ..WriteSet::default() }
     }
 
     fn remember(&mut self, id: &str, before: Option<&HopRecord>) {
@@ -371,8 +357,7 @@ impl WriteSet {
     pub fn remove_record(&mut self, old: &HopRecord, host: &Structure) {
         self.remember(&old.id, Some(old));
         self.remove_index_entries(old);
-        self.batch
-            .remove(key(Keyspace::Record, &[old.id.as_bytes()]));
+        self.batch.remove(key(Keyspace::Record, &[old.id.as_bytes()]));
         let mut b = dup_bucket(old, host);
         b.push(SEP);
         b.extend_from_slice(old.id.as_bytes());
@@ -394,8 +379,7 @@ impl WriteSet {
     }
 
     fn put_record(&mut self, r: &HopRecord) {
-        self.batch
-            .insert(key(Keyspace::Record, &[r.id.as_bytes()]), encode(r));
+        self.batch.insert(key(Keyspace::Record, &[r.id.as_bytes()]), encode(r));
         for (term, entry) in record_postings(r) {
             self.postings.set(term, entry, true);
         }
@@ -404,16 +388,12 @@ impl WriteSet {
 
     /// Set a class-label -> group mapping entry.
     pub fn set_class_group(&mut self, label: &str, group: &str) {
-        self.batch.insert(
-            key(Keyspace::ClassGroup, &[label.as_bytes()]),
-            group.as_bytes(),
-        );
+        self.batch.insert(key(Keyspace::ClassGroup, &[label.as_bytes()]), group.as_bytes());
     }
 
     /// Set a meta value (raw bytes: the schema version is read before anything else).
     fn put_meta(&mut self, name: &str, v: Vec<u8>) {
-        self.batch
-            .insert(key(Keyspace::Meta, &[name.as_bytes()]), v);
+        self.batch.insert(key(Keyspace::Meta, &[name.as_bytes()]), v);
     }
 }
 
@@ -427,14 +407,9 @@ fn missing_schema_version(store: &Store) -> StoreError {
         };
     }
     let keys = store.db.len();
-    let file_bytes = std::fs::metadata(store.path.join("data").join("db"))
-        .map(|m| m.len())
-        .unwrap_or(0);
+    let file_bytes = std::fs::metadata(store.path.join("data").join("db")).map(|m| m.len()).unwrap_or(0);
     if keys > 0 {
-        StoreError::Damaged {
-            path: Some(store.path.clone()),
-            detail: format!("its schema version is missing but it holds {keys} keys"),
-        }
+        StoreError::Damaged { path: Some(store.path.clone()), detail: format!("its schema version is missing but it holds {keys} keys") }
     } else if file_bytes > 0 {
         StoreError::Damaged {
             path: Some(store.path.clone()),
@@ -458,10 +433,7 @@ fn sled_config(dir: &Path) -> sled::Config {
 
 /// [`sled_config`] for sled's files in `data` (the store's `data`, or a compaction's copy).
 fn sled_config_at(data: &Path) -> sled::Config {
-    sled::Config::new()
-        .path(data)
-        .mode(sled::Mode::LowSpace)
-        .cache_capacity(SLED_CACHE_BYTES)
+    sled::Config::new().path(data).mode(sled::Mode::LowSpace).cache_capacity(SLED_CACHE_BYTES)
 }
 
 /// Open sled with `config`. A store closed a moment ago in this process can keep sled's file
@@ -472,10 +444,7 @@ pub(crate) fn open_sled(config: &sled::Config) -> sled::Result<sled::Db> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
         match config.open() {
-            Err(e)
-                if e.to_string().contains("could not acquire lock")
-                    && std::time::Instant::now() < deadline =>
-            {
+            Err(e) if e.to_string().contains("could not acquire lock") && std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
             other => return other,
@@ -496,12 +465,8 @@ fn lock_file(dir: &Path) -> Result<File> {
         .truncate(false)
         .write(true)
         .open(&lp)
-        .map_err(|e| StoreError::Io {
-            path: lp.clone(),
-            source: e,
-        })?;
-    f.try_lock_exclusive()
-        .map_err(|_| StoreError::Locked(dir.to_path_buf()))?;
+        .map_err(|e| StoreError::Io { path: lp.clone(), source: e })?;
+    f.try_lock_exclusive().map_err(|_| StoreError::Locked(dir.to_path_buf()))?;
     Ok(f)
 }
 
@@ -510,26 +475,12 @@ impl Store {
     fn from_parts(path: PathBuf, db: sled::Db, lock: File) -> Result<Store> {
         let pack = pack::Pack::open(&path.join("data")).map_err(|e| e.at(&path))?;
         // The records' compression dictionary, if a compaction trained one.
-        if let Some(dict) = db
-            .get(key(Keyspace::Meta, &[RECORDS_DICT_KEY.as_bytes()]))
-            .map_err(|e| StoreError::from(e).at(&path))?
-        {
+        if let Some(dict) = db.get(key(Keyspace::Meta, &[RECORDS_DICT_KEY.as_bytes()])).map_err(|e| StoreError::from(e).at(&path))? {
             if codec::register_dictionary(&dict).is_none() {
-                return Err(StoreError::Damaged {
-                    path: Some(path),
-                    detail: "its meta records_dict is not a zstd dictionary".into(),
-                });
+                return Err(StoreError::Damaged { path: Some(path), detail: "its meta records_dict is not a zstd dictionary".into() });
             }
         }
-        Ok(Store {
-            path,
-            db,
-            _lock: lock,
-            pack,
-            count_hint: std::sync::Mutex::new((0, false)),
-            commit_lock: std::sync::Mutex::new(()),
-            staging: std::sync::Mutex::new(None),
-        })
+        Ok(Store { path, db, _lock: lock, pack, count_hint: std::sync::Mutex::new((0, false)), commit_lock: std::sync::Mutex::new(()), staging: std::sync::Mutex::new(None) })
     }
 
     /// A sled error as a store error, naming this store when it is a corruption.
@@ -544,18 +495,12 @@ impl Store {
             return Err(StoreError::AlreadyExists(path.to_path_buf()));
         }
         if path.exists() {
-            let empty = path.is_dir()
-                && std::fs::read_dir(path)
-                    .map(|mut d| d.next().is_none())
-                    .unwrap_or(false);
+            let empty = path.is_dir() && std::fs::read_dir(path).map(|mut d| d.next().is_none()).unwrap_or(false);
             if !empty {
                 return Err(StoreError::NotEmpty(path.to_path_buf()));
             }
         }
-        std::fs::create_dir_all(path).map_err(|e| StoreError::Io {
-            path: path.to_path_buf(),
-            source: e,
-        })?;
+        std::fs::create_dir_all(path).map_err(|e| StoreError::Io { path: path.to_path_buf(), source: e })?;
         let lock = lock_file(path)?;
         let db = open_sled(&sled_config(path))?;
         let mut ws = WriteSet::new("init", format!("created store (schema {SCHEMA_VERSION})"));
@@ -585,34 +530,21 @@ impl Store {
             // Schema 1 stores were written with sled's compression on, which sled refuses to
             // open with it off: report it as the schema mismatch it is.
             Err(e) if e.to_string().contains("use_compression") => {
-                return Err(StoreError::SchemaMismatch {
-                    path: path.to_path_buf(),
-                    found: 1,
-                    expected: SCHEMA_VERSION,
-                    hopdb: crate::HOPDB_VERSION,
-                })
+                return Err(StoreError::SchemaMismatch { path: path.to_path_buf(), found: 1, expected: SCHEMA_VERSION, hopdb: crate::HOPDB_VERSION })
             }
             Err(e) => return Err(StoreError::from(e).at(path)),
         };
-        let ver = db
-            .get(key(Keyspace::Meta, &[SCHEMA_VERSION_KEY.as_bytes()]))
-            .map_err(|e| StoreError::from(e).at(path))?;
+        let ver = db.get(key(Keyspace::Meta, &[SCHEMA_VERSION_KEY.as_bytes()])).map_err(|e| StoreError::from(e).at(path))?;
         let store = Store::from_parts(path.to_path_buf(), db, lock)?;
         match ver {
             None => Err(missing_schema_version(&store)),
             Some(v) => {
-                let found =
-                    u32::from_be_bytes(v.as_ref().try_into().map_err(|_| StoreError::Corrupt {
-                        key: "m/schema_version".into(),
-                        msg: format!("{} bytes", v.len()),
-                    })?);
+                let found = u32::from_be_bytes(v.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+                    key: "m/schema_version".into(),
+                    msg: format!("{} bytes", v.len()),
+                })?);
                 if found != SCHEMA_VERSION && !upgrade::UPGRADABLE.contains(&found) {
-                    return Err(StoreError::SchemaMismatch {
-                        path: path.to_path_buf(),
-                        found,
-                        expected: SCHEMA_VERSION,
-                        hopdb: crate::HOPDB_VERSION,
-                    });
+                    return Err(StoreError::SchemaMismatch { path: path.to_path_buf(), found, expected: SCHEMA_VERSION, hopdb: crate::HOPDB_VERSION });
                 }
                 store.check_watermark()?;
                 if found != SCHEMA_VERSION {
@@ -663,16 +595,7 @@ impl Store {
     /// Apply a write set atomically, with its audit entry and the history of the records it
     /// touches, and flush it to disk. Returns the data version it made.
     pub fn commit(&self, ws: WriteSet) -> Result<DataVersion> {
-        let WriteSet {
-            mut batch,
-            records,
-            op,
-            summary,
-            history,
-            structures,
-            postings,
-            ..
-        } = ws;
+        let WriteSet { mut batch, records, op, summary, history, structures, postings, .. } = ws;
         let _in_order = self.commit_lock.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(v) = *self.staging.lock().unwrap_or_else(|e| e.into_inner()) {
             return Err(StoreError::Invalid(format!("a staged write (data version {v}) is in progress on this store; other writes wait for it")));
@@ -726,30 +649,13 @@ impl Store {
     /// Fail with [`StoreError::Damaged`] when the last write recorded beside sled is not in
     /// the audit log: sled recovered an earlier state and the writes after it are lost.
     fn check_watermark(&self) -> Result<()> {
-        let Some(mark) = self.watermark() else {
-            return Ok(());
-        };
-        if self
-            .db
-            .contains_key(key(Keyspace::Audit, &[&mark.seq.to_be_bytes()]))
-            .map_err(|e| self.sled_error(e))?
-        {
+        let Some(mark) = self.watermark() else { return Ok(()) };
+        if self.db.contains_key(key(Keyspace::Audit, &[&mark.seq.to_be_bytes()])).map_err(|e| self.sled_error(e))? {
             return Ok(());
         }
-        let last = self
-            .db
-            .scan_prefix(key(Keyspace::Audit, &[]))
-            .next_back()
-            .transpose()
-            .map_err(|e| self.sled_error(e))?;
+        let last = self.db.scan_prefix(key(Keyspace::Audit, &[])).next_back().transpose().map_err(|e| self.sled_error(e))?;
         let kept = match last.and_then(|(k, v)| decode::<AuditEntry>(&k, &v).ok()) {
-            Some(e) => format!(
-                "its audit log ends at entry {} ({}, {}: {})",
-                e.seq,
-                e.at,
-                e.op,
-                crate::input::quote(&e.summary)
-            ),
+            Some(e) => format!("its audit log ends at entry {} ({}, {}: {})", e.seq, e.at, e.op, crate::input::quote(&e.summary)),
             None => "its audit log is empty".to_string(),
         };
         Err(StoreError::Damaged {
@@ -784,8 +690,7 @@ impl Store {
 
     /// A record by id, or [`StoreError::NotFound`].
     pub fn record(&self, id: &str) -> Result<HopRecord> {
-        self.get(id)?
-            .ok_or_else(|| StoreError::NotFound(id.to_string()))
+        self.get(id)?.ok_or_else(|| StoreError::NotFound(id.to_string()))
     }
 
     /// The id of the record named `id_or_name`: the id itself when a record has it, else the
@@ -813,19 +718,13 @@ impl Store {
         match ids.len() {
             1 => Ok(ids.remove(0)),
             0 => Err(StoreError::NoSuchRecord(id_or_name.to_string())),
-            _ => Err(StoreError::AmbiguousName {
-                name: id_or_name.to_string(),
-                ids,
-            }),
+            _ => Err(StoreError::AmbiguousName { name: id_or_name.to_string(), ids }),
         }
     }
 
     /// True when a record with this id exists.
     pub fn contains(&self, id: &str) -> Result<bool> {
-        Ok(self
-            .db
-            .contains_key(key(Keyspace::Record, &[id.as_bytes()]))
-            .map_err(|e| self.sled_error(e))?)
+        Ok(self.db.contains_key(key(Keyspace::Record, &[id.as_bytes()])).map_err(|e| self.sled_error(e))?)
     }
 
     /// A host structure by content address.
@@ -833,19 +732,10 @@ impl Store {
         let k = key(Keyspace::Structure, &[sid.0.as_bytes()]);
         match self.db.get(&k).map_err(|e| self.sled_error(e))? {
             Some(v) => match pack::PackPointer::decode(&v) {
-                Some(p) => decode(
-                    &k,
-                    &self
-                        .pack
-                        .read(p, &format!("host structure s/{sid}"))
-                        .map_err(|e| e.at(&self.path))?,
-                ),
+                Some(p) => decode(&k, &self.pack.read(p, &format!("host structure s/{sid}")).map_err(|e| e.at(&self.path))?),
                 None => decode(&k, &v),
             },
-            None => Err(StoreError::Corrupt {
-                key: format!("s/{sid}"),
-                msg: "host structure missing".into(),
-            }),
+            None => Err(StoreError::Corrupt { key: format!("s/{sid}"), msg: "host structure missing".into() }),
         }
     }
 
@@ -855,12 +745,7 @@ impl Store {
     /// the caller's word for the structures it found missing (a staged write's batch, during
     /// which nothing else writes); otherwise every structure is looked up here, under the
     /// commit lock, so that concurrent writers never both append one.
-    fn pack_structures(
-        &self,
-        batch: &mut sled::Batch,
-        structures: Vec<(StructureId, Vec<u8>, bool)>,
-        trust_known_new: bool,
-    ) -> Result<()> {
+    fn pack_structures(&self, batch: &mut sled::Batch, structures: Vec<(StructureId, Vec<u8>, bool)>, trust_known_new: bool) -> Result<()> {
         let mut new = Vec::with_capacity(structures.len());
         for (sid, value, known_new) in structures {
             if (known_new && trust_known_new) || !self.has_structure(&sid)? {
@@ -870,20 +755,14 @@ impl Store {
         let bodies: Vec<&[u8]> = new.iter().map(|(_, v)| v.as_slice()).collect();
         let ptrs = self.pack.append(&bodies).map_err(|e| e.at(&self.path))?;
         for ((sid, _), p) in new.iter().zip(ptrs) {
-            batch.insert(
-                key(Keyspace::Structure, &[sid.0.as_bytes()]),
-                &p.encode()[..],
-            );
+            batch.insert(key(Keyspace::Structure, &[sid.0.as_bytes()]), &p.encode()[..]);
         }
         Ok(())
     }
 
     /// True when the store holds the host structure `sid`.
     pub fn has_structure(&self, sid: &StructureId) -> Result<bool> {
-        Ok(self
-            .db
-            .contains_key(key(Keyspace::Structure, &[sid.0.as_bytes()]))
-            .map_err(|e| self.sled_error(e))?)
+        Ok(self.db.contains_key(key(Keyspace::Structure, &[sid.0.as_bytes()])).map_err(|e| self.sled_error(e))?)
     }
 
     /// Number of records.
@@ -905,10 +784,7 @@ impl Store {
         let mut out = BTreeMap::new();
         for kv in self.db.scan_prefix(&prefix) {
             let (k, v) = kv.map_err(|e| self.sled_error(e))?;
-            out.insert(
-                String::from_utf8_lossy(&k[prefix.len() + 1..]).into_owned(),
-                String::from_utf8_lossy(&v).into_owned(),
-            );
+            out.insert(String::from_utf8_lossy(&k[prefix.len() + 1..]).into_owned(), String::from_utf8_lossy(&v).into_owned());
         }
         Ok(out)
     }
@@ -919,15 +795,10 @@ impl Store {
         let label = label.trim();
         let group = group.trim();
         if label.is_empty() || group.is_empty() {
-            return Err(StoreError::Invalid(
-                "class label and group must not be empty".into(),
-            ));
+            return Err(StoreError::Invalid("class label and group must not be empty".into()));
         }
         let ids = self.ids_where("class", label)?;
-        let mut ws = WriteSet::new(
-            "map-class",
-            format!("class '{label}' -> group '{group}': {reason}"),
-        );
+        let mut ws = WriteSet::new("map-class", format!("class '{label}' -> group '{group}': {reason}"));
         ws.set_class_group(label, group);
         let mut changed = 0;
         for id in &ids {
@@ -970,12 +841,7 @@ impl Store {
         for kv in self.db.iter() {
             let (k, v) = kv.map_err(|e| self.sled_error(e))?;
             let space = k.first().and_then(|b| Keyspace::from_byte(*b));
-            let u = by.entry(space).or_insert(KeyspaceUsage {
-                keyspace: space,
-                keys: 0,
-                key_bytes: 0,
-                value_bytes: 0,
-            });
+            let u = by.entry(space).or_insert(KeyspaceUsage { keyspace: space, keys: 0, key_bytes: 0, value_bytes: 0 });
             u.keys += 1;
             u.key_bytes += k.len() as u64;
             // A host structure in the pack counts its body there.
@@ -986,14 +852,7 @@ impl Store {
         }
         let mut out: Vec<KeyspaceUsage> = Keyspace::ALL
             .iter()
-            .map(|k| {
-                by.remove(&Some(*k)).unwrap_or(KeyspaceUsage {
-                    keyspace: Some(*k),
-                    keys: 0,
-                    key_bytes: 0,
-                    value_bytes: 0,
-                })
-            })
+            .map(|k| by.remove(&Some(*k)).unwrap_or(KeyspaceUsage { keyspace: Some(*k), keys: 0, key_bytes: 0, value_bytes: 0 }))
             .collect();
         out.extend(by.into_values());
         Ok(out)
@@ -1010,14 +869,7 @@ impl Store {
         self.db
             .scan_prefix(&prefix)
             .keys()
-            .map(|k| {
-                Ok(StructureId(
-                    String::from_utf8_lossy(
-                        &k.map_err(|e| self.sled_error(e))?[prefix.len() + 1..],
-                    )
-                    .into_owned(),
-                ))
-            })
+            .map(|k| Ok(StructureId(String::from_utf8_lossy(&k.map_err(|e| self.sled_error(e))?[prefix.len() + 1..]).into_owned())))
             .collect()
     }
 }
@@ -1026,16 +878,13 @@ impl Store {
     /// Apply curator edits to one record atomically; each appends a revision with the reason.
     pub fn edit(&self, id: &str, edits: &[crate::record::Edit], reason: &str) -> Result<HopRecord> {
         if edits.is_empty() {
-            return Err(StoreError::Invalid(
-                "nothing to edit: give at least one change (e.g. --em 0.42)".into(),
-            ));
+            return Err(StoreError::Invalid("nothing to edit: give at least one change (e.g. --em 0.42)".into()));
         }
         let old = self.record(id)?;
         let mut new = old.clone();
         let at = now();
         for e in edits {
-            new.apply_edit(e, reason, &at)
-                .map_err(StoreError::Invalid)?;
+            new.apply_edit(e, reason, &at).map_err(StoreError::Invalid)?;
         }
         let mut ws = WriteSet::new("edit", format!("{id}: {reason}"));
         ws.update_record(&old, &new);
@@ -1048,14 +897,10 @@ impl Store {
     /// nothing, when an id is unknown, repeated, or the reason is empty.
     pub fn remove(&self, ids: &[String], reason: &str) -> Result<DataVersion> {
         if reason.trim().is_empty() {
-            return Err(StoreError::Invalid(
-                "a removal needs a reason (--reason)".into(),
-            ));
+            return Err(StoreError::Invalid("a removal needs a reason (--reason)".into()));
         }
         if ids.is_empty() {
-            return Err(StoreError::Invalid(
-                "nothing to remove: give at least one record id".into(),
-            ));
+            return Err(StoreError::Invalid("nothing to remove: give at least one record id".into()));
         }
         let mut seen = BTreeSet::new();
         let mut ws = WriteSet::new("remove", format!("{}: {reason}", ids.join(", ")));

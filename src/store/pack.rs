@@ -85,45 +85,24 @@ pub(super) struct Pack {
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| StoreError::Io { path: path.to_path_buf(), source }
 }
 
 impl Pack {
     /// Open (or create, with its magic) the pack in sled's directory `data`.
     pub fn open(data: &Path) -> Result<Pack> {
         let path = data.join(PACK_FILE);
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io_error(&path))?;
+        let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io_error(&path))?;
         let len = file.metadata().map_err(io_error(&path))?.len();
         if len == 0 {
             write_at(&file, MAGIC, 0).map_err(io_error(&path))?;
         } else {
             let mut magic = [0u8; 8];
-            if len < MAGIC.len() as u64 || read_at(&file, &mut magic, 0).is_err() || &magic != MAGIC
-            {
-                return Err(StoreError::Damaged {
-                    path: None,
-                    detail: format!(
-                        "{} is not a structure pack (its first bytes are not {:?})",
-                        path.display(),
-                        "HOPDBPK1"
-                    ),
-                });
+            if len < MAGIC.len() as u64 || read_at(&file, &mut magic, 0).is_err() || &magic != MAGIC {
+                return Err(StoreError::Damaged { path: None, detail: format!("{} is not a structure pack (its first bytes are not {:?})", path.display(), "HOPDBPK1") });
             }
         }
-        Ok(Pack {
-            path,
-            file,
-            end: std::sync::Mutex::new(len.max(MAGIC.len() as u64)),
-        })
+        Ok(Pack { path, file, end: std::sync::Mutex::new(len.max(MAGIC.len() as u64)) })
     }
 
     /// Append bodies and make them durable; their pointers, in order.
@@ -142,30 +121,16 @@ impl Pack {
             return Ok(Vec::new());
         }
         let mut end = self.end.lock().unwrap_or_else(|e| e.into_inner());
-        let mut buf = Vec::with_capacity(
-            bodies
-                .iter()
-                .map(|b| b.len() + ENTRY_HEADER_LEN as usize)
-                .sum(),
-        );
+        let mut buf = Vec::with_capacity(bodies.iter().map(|b| b.len() + ENTRY_HEADER_LEN as usize).sum());
         let mut ptrs = Vec::with_capacity(bodies.len());
         let mut at = *end;
         for body in bodies {
-            let len = u32::try_from(body.len()).map_err(|_| {
-                StoreError::Invalid(format!(
-                    "a host structure of {} bytes is too large to store",
-                    body.len()
-                ))
-            })?;
+            let len = u32::try_from(body.len()).map_err(|_| StoreError::Invalid(format!("a host structure of {} bytes is too large to store", body.len())))?;
             let crc = crc32fast::hash(body);
             buf.extend_from_slice(&len.to_le_bytes());
             buf.extend_from_slice(&crc.to_le_bytes());
             buf.extend_from_slice(body);
-            ptrs.push(PackPointer {
-                offset: at + ENTRY_HEADER_LEN,
-                len,
-                crc,
-            });
+            ptrs.push(PackPointer { offset: at + ENTRY_HEADER_LEN, len, crc });
             at += ENTRY_HEADER_LEN + len as u64;
         }
         write_at(&self.file, &buf, *end).map_err(io_error(&self.path))?;
@@ -184,25 +149,13 @@ impl Pack {
         if p.offset + p.len as u64 > end {
             return Err(StoreError::Damaged {
                 path: None,
-                detail: format!(
-                    "{what} lies at bytes {}..{} of {}, which ends at {end} (a truncated pack)",
-                    p.offset,
-                    p.offset + p.len as u64,
-                    self.path.display()
-                ),
+                detail: format!("{what} lies at bytes {}..{} of {}, which ends at {end} (a truncated pack)", p.offset, p.offset + p.len as u64, self.path.display()),
             });
         }
         let mut body = vec![0u8; p.len as usize];
         read_at(&self.file, &mut body, p.offset).map_err(io_error(&self.path))?;
         if crc32fast::hash(&body) != p.crc {
-            return Err(StoreError::Damaged {
-                path: None,
-                detail: format!(
-                    "{what} at byte {} of {} fails its checksum",
-                    p.offset,
-                    self.path.display()
-                ),
-            });
+            return Err(StoreError::Damaged { path: None, detail: format!("{what} at byte {} of {} fails its checksum", p.offset, self.path.display()) });
         }
         Ok(body)
     }
@@ -267,11 +220,7 @@ mod tests {
         for p in &ptrs {
             assert_eq!(PackPointer::decode(&p.encode()), Some(*p));
         }
-        assert_eq!(
-            PackPointer::decode(&[0, 1, 2]),
-            None,
-            "an inline value is not a pointer"
-        );
+        assert_eq!(PackPointer::decode(&[0, 1, 2]), None, "an inline value is not a pointer");
         // Reopened: appends continue after the last entry.
         drop(pack);
         let pack = Pack::open(dir.path()).unwrap();
@@ -287,11 +236,7 @@ mod tests {
         let pack = Pack::open(dir.path()).unwrap();
         let e = pack.read(ptrs[0], "s/a").unwrap_err().to_string();
         assert!(e.contains("s/a") && e.contains("checksum"), "{e}");
-        let far = PackPointer {
-            offset: 1 << 20,
-            len: 4,
-            crc: 0,
-        };
+        let far = PackPointer { offset: 1 << 20, len: 4, crc: 0 };
         let e = pack.read(far, "s/z").unwrap_err().to_string();
         assert!(e.contains("truncated"), "{e}");
         // A file that is not a pack.

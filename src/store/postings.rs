@@ -99,36 +99,22 @@ impl RunReader {
         for shift in (0..64).step_by(7) {
             let mut b = [0u8];
             if self.input.read(&mut b)? == 0 {
-                return if shift == 0 {
-                    Ok(None)
-                } else {
-                    Err(std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        "truncated run",
-                    ))
-                };
+                return if shift == 0 { Ok(None) } else { Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "truncated run")) };
             }
             x |= ((b[0] & 0x7f) as usize) << shift;
             if b[0] & 0x80 == 0 {
                 return Ok(Some(x));
             }
         }
-        Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            "malformed run",
-        ))
+        Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "malformed run"))
     }
 
     fn read_op(&mut self) -> std::io::Result<Option<SpilledOp>> {
         use std::io::Read;
-        let Some(tl) = self.read_varint()? else {
-            return Ok(None);
-        };
+        let Some(tl) = self.read_varint()? else { return Ok(None) };
         let mut term = vec![0; tl];
         self.input.read_exact(&mut term)?;
-        let el = self
-            .read_varint()?
-            .ok_or(std::io::ErrorKind::UnexpectedEof)?;
+        let el = self.read_varint()?.ok_or(std::io::ErrorKind::UnexpectedEof)?;
         let mut entry = vec![0; el + 1];
         self.input.read_exact(&mut entry)?;
         let present = entry.pop() == Some(1);
@@ -136,22 +122,14 @@ impl RunReader {
     }
 
     fn next_op(&mut self) -> Result<Option<SpilledOp>> {
-        self.read_op().map_err(|e| StoreError::Io {
-            path: self.path.clone(),
-            source: e,
-        })
+        self.read_op().map_err(|e| StoreError::Io { path: self.path.clone(), source: e })
     }
 }
 
 impl PostingSpill {
     /// An empty spill writing its runs in `dir` (created when the first run is written).
     pub fn new(dir: std::path::PathBuf, limit: usize) -> PostingSpill {
-        PostingSpill {
-            dir,
-            held: PostingOps::default(),
-            runs: Vec::new(),
-            limit: limit.max(1),
-        }
+        PostingSpill { dir, held: PostingOps::default(), runs: Vec::new(), limit: limit.max(1) }
     }
 
     /// Add the operations of a later write (its operations win); spills a run when `limit`
@@ -210,14 +188,8 @@ impl PostingSpill {
         self.spill()?;
         let mut readers = Vec::with_capacity(self.runs.len());
         for path in &self.runs {
-            let file = std::fs::File::open(path).map_err(|e| StoreError::Io {
-                path: path.clone(),
-                source: e,
-            })?;
-            readers.push(RunReader {
-                input: std::io::BufReader::with_capacity(64 << 10, file),
-                path: path.clone(),
-            });
+            let file = std::fs::File::open(path).map_err(|e| StoreError::Io { path: path.clone(), source: e })?;
+            readers.push(RunReader { input: std::io::BufReader::with_capacity(64 << 10, file), path: path.clone() });
         }
         // A min-heap of each run's next operation; among equal (term, entry) the later run
         // (higher index) pops last and wins.
@@ -249,10 +221,7 @@ impl PostingSpill {
 /// Remove a spill directory (and its runs) if present.
 pub(super) fn remove_spill_dir(dir: &std::path::Path) -> Result<()> {
     match std::fs::remove_dir_all(dir) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StoreError::Io {
-            path: dir.to_path_buf(),
-            source: e,
-        }),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StoreError::Io { path: dir.to_path_buf(), source: e }),
         _ => Ok(()),
     }
 }
@@ -284,11 +253,7 @@ pub(super) fn encode_chunk(entries: &[Vec<u8>]) -> Vec<u8> {
     put_varint(&mut out, entries.len());
     let mut prev: &[u8] = &[];
     for e in entries {
-        let shared = prev
-            .iter()
-            .zip(e.iter())
-            .take_while(|(a, b)| a == b)
-            .count();
+        let shared = prev.iter().zip(e.iter()).take_while(|(a, b)| a == b).count();
         put_varint(&mut out, shared);
         put_varint(&mut out, e.len() - shared);
         out.extend_from_slice(&e[shared..]);
@@ -298,10 +263,7 @@ pub(super) fn encode_chunk(entries: &[Vec<u8>]) -> Vec<u8> {
 }
 
 fn corrupt(key: &[u8]) -> StoreError {
-    StoreError::Corrupt {
-        key: super::codec::printable_key(key),
-        msg: "malformed index chunk".into(),
-    }
+    StoreError::Corrupt { key: super::codec::printable_key(key), msg: "malformed index chunk".into() }
 }
 
 /// Call `f` with each entry of a chunk, in order, until it returns false.
@@ -378,12 +340,7 @@ impl Store {
     /// rewrite: it may apply the batch and start a new one (the chunks still to rewrite are
     /// found from the store as it is then, which is consistent, since a rewrite only changes
     /// keys below the next chunk's).
-    fn apply_postings_with(
-        &self,
-        batch: &mut sled::Batch,
-        ops: PostingOps,
-        after_chunk: &mut dyn FnMut(&mut sled::Batch) -> Result<()>,
-    ) -> Result<()> {
+    fn apply_postings_with(&self, batch: &mut sled::Batch, ops: PostingOps, after_chunk: &mut dyn FnMut(&mut sled::Batch) -> Result<()>) -> Result<()> {
         for (term, ops) in ops.terms {
             let ops: Vec<(Vec<u8>, bool)> = ops.into_iter().collect();
             let mut i = 0;
@@ -391,33 +348,15 @@ impl Store {
                 // The chunk the entry belongs to: the last one starting at or before it, or
                 // the term's first chunk when it sorts before all of them.
                 let probe = concat(&term, &ops[i].0);
-                let before = self
-                    .db
-                    .range(term.clone()..=probe)
-                    .next_back()
-                    .transpose()
-                    .map_err(|e| self.sled_error(e))?;
+                let before = self.db.range(term.clone()..=probe).next_back().transpose().map_err(|e| self.sled_error(e))?;
                 let chunk = match before {
                     Some(kv) => Some(kv),
-                    None => self
-                        .db
-                        .scan_prefix(&term)
-                        .next()
-                        .transpose()
-                        .map_err(|e| self.sled_error(e))?,
+                    None => self.db.scan_prefix(&term).next().transpose().map_err(|e| self.sled_error(e))?,
                 };
                 let (entries, boundary) = match &chunk {
                     Some((k, v)) => {
-                        let next = self
-                            .db
-                            .range::<&[u8], _>((Bound::Excluded(k.as_ref()), Bound::Unbounded))
-                            .keys()
-                            .next()
-                            .transpose()
-                            .map_err(|e| self.sled_error(e))?;
-                        let boundary = next
-                            .filter(|n| n.starts_with(&term))
-                            .map(|n| n[term.len()..].to_vec());
+                        let next = self.db.range::<&[u8], _>((Bound::Excluded(k.as_ref()), Bound::Unbounded)).keys().next().transpose().map_err(|e| self.sled_error(e))?;
+                        let boundary = next.filter(|n| n.starts_with(&term)).map(|n| n[term.len()..].to_vec());
                         batch.remove(k.clone());
                         (decode_chunk(k, v)?, boundary)
                     }
@@ -448,9 +387,7 @@ impl Store {
         self.apply_postings_with(&mut batch, ops, &mut |b| {
             chunks += 1;
             if chunks >= SPILL_BATCH_CHUNKS {
-                self.db
-                    .apply_batch(std::mem::take(b))
-                    .map_err(|e| self.sled_error(e))?;
+                self.db.apply_batch(std::mem::take(b)).map_err(|e| self.sled_error(e))?;
                 chunks = 0;
             }
             Ok(())
@@ -462,27 +399,13 @@ impl Store {
 
     /// Call `f` with the entries of `term` within the bounds, in order, until it returns false
     /// or `limit` entries were passed to it; the flag is false when the limit cut it short.
-    pub(super) fn scan_postings(
-        &self,
-        term: &[u8],
-        lo: Bound<&[u8]>,
-        hi: Bound<&[u8]>,
-        limit: usize,
-        mut f: impl FnMut(&[u8]),
-    ) -> Result<bool> {
+    pub(super) fn scan_postings(&self, term: &[u8], lo: Bound<&[u8]>, hi: Bound<&[u8]>, limit: usize, mut f: impl FnMut(&[u8])) -> Result<bool> {
         // Start at the chunk that holds the lower bound (the last chunk starting at or before it).
         let start = match lo {
             Bound::Included(e) | Bound::Excluded(e) => {
                 let probe = concat(term, e);
-                let before = self
-                    .db
-                    .range(term.to_vec()..=probe)
-                    .next_back()
-                    .transpose()
-                    .map_err(|e| self.sled_error(e))?;
-                before
-                    .map(|(k, _)| k.to_vec())
-                    .unwrap_or_else(|| term.to_vec())
+                let before = self.db.range(term.to_vec()..=probe).next_back().transpose().map_err(|e| self.sled_error(e))?;
+                before.map(|(k, _)| k.to_vec()).unwrap_or_else(|| term.to_vec())
             }
             Bound::Unbounded => term.to_vec(),
         };
@@ -558,11 +481,7 @@ mod tests {
 
     fn all(s: &Store, term: &[u8]) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
-        assert!(s
-            .scan_postings(term, Bound::Unbounded, Bound::Unbounded, usize::MAX, |e| {
-                out.push(e.to_vec())
-            })
-            .unwrap());
+        assert!(s.scan_postings(term, Bound::Unbounded, Bound::Unbounded, usize::MAX, |e| out.push(e.to_vec())).unwrap());
         out
     }
 
@@ -574,16 +493,9 @@ mod tests {
             let (k, v) = kv.unwrap();
             let entries = decode_chunk(&k, &v).unwrap();
             assert!(!entries.is_empty() && entries.len() <= CHUNK_ENTRIES);
-            assert_eq!(
-                &k[term.len()..],
-                &entries[0][..],
-                "a chunk's key is its first entry"
-            );
+            assert_eq!(&k[term.len()..], &entries[0][..], "a chunk's key is its first entry");
             for e in &entries {
-                assert!(
-                    prev.as_ref().is_none_or(|p| p < e),
-                    "entries increase across chunks"
-                );
+                assert!(prev.as_ref().is_none_or(|p| p < e), "entries increase across chunks");
                 prev = Some(e.clone());
             }
             chunks += 1;
@@ -593,26 +505,14 @@ mod tests {
 
     #[test]
     fn chunks_round_trip_front_coded() {
-        let entries: Vec<Vec<u8>> = ["a", "ab", "abc", "b", "ba", ""]
-            .iter()
-            .map(|s| s.as_bytes().to_vec())
-            .collect();
+        let entries: Vec<Vec<u8>> = ["a", "ab", "abc", "b", "ba", ""].iter().map(|s| s.as_bytes().to_vec()).collect();
         let v = encode_chunk(&entries);
         assert_eq!(decode_chunk(b"k", &v).unwrap(), entries);
         assert_eq!(chunk_len(b"k", &v).unwrap(), 6);
-        assert!(decode_chunk(b"x\0k", &v[..v.len() - 1])
-            .unwrap_err()
-            .to_string()
-            .contains("x/k"));
-        let long: Vec<Vec<u8>> = (0..300)
-            .map(|i| format!("id-{i:06}").into_bytes())
-            .collect();
+        assert!(decode_chunk(b"x\0k", &v[..v.len() - 1]).unwrap_err().to_string().contains("x/k"));
+        let long: Vec<Vec<u8>> = (0..300).map(|i| format!("id-{i:06}").into_bytes()).collect();
         let v = encode_chunk(&long);
-        assert!(
-            v.len() < 300 * 5,
-            "shared prefixes are stored once: {} bytes",
-            v.len()
-        );
+        assert!(v.len() < 300 * 5, "shared prefixes are stored once: {} bytes", v.len());
         assert_eq!(decode_chunk(b"k", &v).unwrap(), long);
     }
 
@@ -640,45 +540,20 @@ mod tests {
             }
             ops.set(other.clone(), b"zzz".to_vec(), round % 2 == 1);
             apply(&s, ops);
-            assert_eq!(
-                all(&s, &term),
-                model.iter().cloned().collect::<Vec<_>>(),
-                "round {round}"
-            );
+            assert_eq!(all(&s, &term), model.iter().cloned().collect::<Vec<_>>(), "round {round}");
             check_chunks(&s, &term);
             assert_eq!(s.count_postings(&term, usize::MAX).unwrap(), model.len());
         }
-        assert_eq!(
-            all(&s, &other),
-            vec![b"zzz".to_vec()],
-            "the neighbouring term is untouched"
-        );
-        for (lo, hi) in [
-            ("id00500", "id01000"),
-            ("id0", "id1"),
-            ("id02999", "id9"),
-            ("a", "b"),
-        ] {
+        assert_eq!(all(&s, &other), vec![b"zzz".to_vec()], "the neighbouring term is untouched");
+        for (lo, hi) in [("id00500", "id01000"), ("id0", "id1"), ("id02999", "id9"), ("a", "b")] {
             let mut got = Vec::new();
-            s.scan_postings(
-                &term,
-                Bound::Included(lo.as_bytes()),
-                Bound::Excluded(hi.as_bytes()),
-                usize::MAX,
-                |e| got.push(e.to_vec()),
-            )
-            .unwrap();
-            let want: Vec<Vec<u8>> = model
-                .range(lo.as_bytes().to_vec()..hi.as_bytes().to_vec())
-                .cloned()
-                .collect();
+            s.scan_postings(&term, Bound::Included(lo.as_bytes()), Bound::Excluded(hi.as_bytes()), usize::MAX, |e| got.push(e.to_vec())).unwrap();
+            let want: Vec<Vec<u8>> = model.range(lo.as_bytes().to_vec()..hi.as_bytes().to_vec()).cloned().collect();
             assert_eq!(got, want, "{lo}..{hi}");
         }
         // A limit cuts the scan short and says so.
         let mut got = 0;
-        assert!(!s
-            .scan_postings(&term, Bound::Unbounded, Bound::Unbounded, 10, |_| got += 1)
-            .unwrap());
+        assert!(!s.scan_postings(&term, Bound::Unbounded, Bound::Unbounded, 10, |_| got += 1).unwrap());
         assert_eq!(got, 10);
         // Removing everything leaves no chunk.
         let mut ops = PostingOps::default();
@@ -697,15 +572,11 @@ mod tests {
         let (d, s) = store();
         let terms: Vec<Vec<u8>> = (0..4).map(|t| format!("N\0f{t}\0").into_bytes()).collect();
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
-        let mut model: Vec<std::collections::BTreeSet<Vec<u8>>> =
-            vec![Default::default(); terms.len()];
+        let mut model: Vec<std::collections::BTreeSet<Vec<u8>>> = vec![Default::default(); terms.len()];
         // Some entries stored before.
         let mut ops = PostingOps::default();
         for _ in 0..500 {
-            let (t, e) = (
-                rng.gen_range(0..terms.len()),
-                format!("e{:05}", rng.gen_range(0..5000)).into_bytes(),
-            );
+            let (t, e) = (rng.gen_range(0..terms.len()), format!("e{:05}", rng.gen_range(0..5000)).into_bytes());
             ops.set(terms[t].clone(), e.clone(), true);
             model[t].insert(e);
         }
@@ -715,10 +586,7 @@ mod tests {
         for _ in 0..40 {
             let mut ops = PostingOps::default();
             for _ in 0..rng.gen_range(1..120) {
-                let (t, e) = (
-                    rng.gen_range(0..terms.len()),
-                    format!("e{:05}", rng.gen_range(0..5000)).into_bytes(),
-                );
+                let (t, e) = (rng.gen_range(0..terms.len()), format!("e{:05}", rng.gen_range(0..5000)).into_bytes());
                 let present = rng.gen_bool(0.7);
                 ops.set(terms[t].clone(), e.clone(), present);
                 if present {
@@ -733,11 +601,7 @@ mod tests {
         assert!(dir.is_dir());
         spill.drain(&s).unwrap();
         for (t, term) in terms.iter().enumerate() {
-            assert_eq!(
-                all(&s, term),
-                model[t].iter().cloned().collect::<Vec<_>>(),
-                "term {t}"
-            );
+            assert_eq!(all(&s, term), model[t].iter().cloned().collect::<Vec<_>>(), "term {t}");
             check_chunks(&s, term);
         }
         assert!(!dir.exists(), "the runs are removed once written");
@@ -746,16 +610,8 @@ mod tests {
     #[test]
     fn merge_sorted_applies_operations_in_one_pass() {
         let v = |xs: &[&str]| xs.iter().map(|x| x.as_bytes().to_vec()).collect::<Vec<_>>();
-        let ops: Vec<(Vec<u8>, bool)> = vec![
-            (b"a".to_vec(), true),
-            (b"c".to_vec(), false),
-            (b"d".to_vec(), true),
-            (b"z".to_vec(), false),
-        ];
-        assert_eq!(
-            merge_sorted(v(&["b", "c", "d", "e"]), &ops),
-            v(&["a", "b", "d", "e"])
-        );
+        let ops: Vec<(Vec<u8>, bool)> = vec![(b"a".to_vec(), true), (b"c".to_vec(), false), (b"d".to_vec(), true), (b"z".to_vec(), false)];
+        assert_eq!(merge_sorted(v(&["b", "c", "d", "e"]), &ops), v(&["a", "b", "d", "e"]));
         assert_eq!(merge_sorted(Vec::new(), &ops), v(&["a", "d"]));
         assert_eq!(merge_sorted(v(&["c"]), &[]), v(&["c"]));
     }
@@ -767,18 +623,10 @@ mod tests {
         for w in 0..10 {
             let mut ops = PostingOps::default();
             for i in 0..100 {
-                ops.set(
-                    term.clone(),
-                    format!("r{:06}", w * 100 + i).into_bytes(),
-                    true,
-                );
+                ops.set(term.clone(), format!("r{:06}", w * 100 + i).into_bytes(), true);
             }
             apply(&s, ops);
         }
-        assert_eq!(
-            check_chunks(&s, &term),
-            1000_usize.div_ceil(CHUNK_ENTRIES),
-            "appended runs fill their chunks"
-        );
+        assert_eq!(check_chunks(&s, &term), 1000_usize.div_ceil(CHUNK_ENTRIES), "appended runs fill their chunks");
     }
 }

@@ -25,9 +25,9 @@
 
 use super::codec::{decode, encode};
 use super::history::history_key;
-use super::index::record_postings;
 use super::keyspace::{key, prefix, Keyspace};
 use super::postings::{remove_spill_dir, PostingOps, PostingSpill};
+use super::index::record_postings;
 use super::{pack, AuditEntry, DataVersion, Result, Store, StoreError, WriteSet};
 use crate::record::{now, HopRecord};
 
@@ -109,22 +109,10 @@ impl StagingMarker {
     fn decode(v: &[u8]) -> Option<StagingMarker> {
         let seq = u64::from_be_bytes(v.get(..8)?.try_into().ok()?);
         match v.len() {
-            8 => Some(StagingMarker {
-                seq,
-                index: INDEX_WRITTEN,
-                pack_from: None,
-            }),
+            8 => Some(StagingMarker { seq, index: INDEX_WRITTEN, pack_from: None }),
             9 | 17 if v[8] <= INDEX_WRITTEN => {
-                let pack_from = if v.len() == 17 {
-                    Some(u64::from_be_bytes(v[9..17].try_into().ok()?))
-                } else {
-                    None
-                };
-                Some(StagingMarker {
-                    seq,
-                    index: v[8],
-                    pack_from,
-                })
+                let pack_from = if v.len() == 17 { Some(u64::from_be_bytes(v[9..17].try_into().ok()?)) } else { None };
+                Some(StagingMarker { seq, index: v[8], pack_from })
             }
             _ => None,
         }
@@ -138,58 +126,29 @@ impl Store {
     pub fn begin_staged(&self, op: &str, summary: impl Into<String>) -> Result<StagedWrite<'_>> {
         let mut active = self.staging.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(v) = *active {
-            return Err(StoreError::Invalid(format!(
-                "a staged write (data version {v}) is already in progress on this store"
-            )));
+            return Err(StoreError::Invalid(format!("a staged write (data version {v}) is already in progress on this store")));
         }
         let seq = self.next_seq()?;
         remove_spill_dir(&self.path.join(STAGED_INDEX_DIR))?;
         let pack_from = self.pack.file_len();
-        self.set_staging_marker(&StagingMarker {
-            seq,
-            index: INDEX_HELD,
-            pack_from: Some(pack_from),
-        })?;
+        self.set_staging_marker(&StagingMarker { seq, index: INDEX_HELD, pack_from: Some(pack_from) })?;
         *active = Some(seq);
         let postings = PostingSpill::new(self.path.join(STAGED_INDEX_DIR), STAGED_INDEX_OPS);
-        Ok(StagedWrite {
-            store: self,
-            seq,
-            pack_from,
-            op: op.to_string(),
-            summary: summary.into(),
-            records: 0,
-            finished: false,
-            postings,
-            saw_prior_state: false,
-        })
+        Ok(StagedWrite { store: self, seq, pack_from, op: op.to_string(), summary: summary.into(), records: 0, finished: false, postings, saw_prior_state: false })
     }
 
     /// The data version a write applied now would make: one more than the last audit entry's.
     pub(super) fn next_seq(&self) -> Result<u64> {
-        let last = self
-            .db
-            .scan_prefix(key(Keyspace::Audit, &[]))
-            .keys()
-            .next_back()
-            .transpose()
-            .map_err(|e| self.sled_error(e))?;
+        let last = self.db.scan_prefix(key(Keyspace::Audit, &[])).keys().next_back().transpose().map_err(|e| self.sled_error(e))?;
         Ok(match last {
-            Some(k) => {
-                u64::from_be_bytes(k[2..10].try_into().map_err(|_| StoreError::Corrupt {
-                    key: "a/...".into(),
-                    msg: "short audit key".into(),
-                })?) + 1
-            }
+            Some(k) => u64::from_be_bytes(k[2..10].try_into().map_err(|_| StoreError::Corrupt { key: "a/...".into(), msg: "short audit key".into() })?) + 1,
             None => 0,
         })
     }
 
     /// Write (and flush) the staging marker.
     fn set_staging_marker(&self, m: &StagingMarker) -> Result<()> {
-        self.db
-            .insert(key(Keyspace::Meta, &[STAGING_KEY.as_bytes()]), m.encode())
-            .map_err(|e| self.sled_error(e))?;
+        self.db.insert(key(Keyspace::Meta, &[STAGING_KEY.as_bytes()]), m.encode()).map_err(|e| self.sled_error(e))?;
         self.db.flush().map_err(|e| self.sled_error(e))?;
         Ok(())
     }
@@ -203,15 +162,8 @@ impl Store {
     /// The staging marker left in the store, if any.
     fn staging_state(&self) -> Result<Option<StagingMarker>> {
         let k = key(Keyspace::Meta, &[STAGING_KEY.as_bytes()]);
-        let Some(v) = self.db.get(&k).map_err(|e| self.sled_error(e))? else {
-            return Ok(None);
-        };
-        StagingMarker::decode(&v)
-            .map(Some)
-            .ok_or_else(|| StoreError::Corrupt {
-                key: "m/staging".into(),
-                msg: format!("{} bytes", v.len()),
-            })
+        let Some(v) = self.db.get(&k).map_err(|e| self.sled_error(e))? else { return Ok(None) };
+        StagingMarker::decode(&v).map(Some).ok_or_else(|| StoreError::Corrupt { key: "m/staging".into(), msg: format!("{} bytes", v.len()) })
     }
 
     /// Finish what an interrupted staged write left: clean up a published one, roll back an
@@ -220,21 +172,13 @@ impl Store {
     pub(super) fn recover_staging(&self) -> Result<Option<(u64, bool)>> {
         // The index runs of a staged write that is no longer in progress are garbage.
         remove_spill_dir(&self.path.join(STAGED_INDEX_DIR))?;
-        let Some(marker) = self.staging_state()? else {
-            return Ok(None);
-        };
+        let Some(marker) = self.staging_state()? else { return Ok(None) };
         let seq = marker.seq;
-        let published = self
-            .db
-            .contains_key(key(Keyspace::Audit, &[&seq.to_be_bytes()]))
-            .map_err(|e| self.sled_error(e))?;
+        let published = self.db.contains_key(key(Keyspace::Audit, &[&seq.to_be_bytes()])).map_err(|e| self.sled_error(e))?;
         if !published {
             if marker.index == INDEX_WRITTEN {
                 self.roll_back_index(seq)?;
-                self.set_staging_marker(&StagingMarker {
-                    index: INDEX_HELD,
-                    ..marker
-                })?;
+                self.set_staging_marker(&StagingMarker { index: INDEX_HELD, ..marker })?;
             }
             self.roll_back_records(seq)?;
         }
@@ -244,9 +188,7 @@ impl Store {
             // An older hopdb's marker: its staging entries name the structures it added.
             None => self.clear_staging_entries(seq, !published)?,
         }
-        self.db
-            .remove(key(Keyspace::Meta, &[STAGING_KEY.as_bytes()]))
-            .map_err(|e| self.sled_error(e))?;
+        self.db.remove(key(Keyspace::Meta, &[STAGING_KEY.as_bytes()])).map_err(|e| self.sled_error(e))?;
         self.db.flush().map_err(|e| self.sled_error(e))?;
         *self.count_hint.lock().unwrap_or_else(|e| e.into_inner()) = (0, false);
         Ok(Some((seq, published)))
@@ -317,9 +259,7 @@ impl Store {
             // are done.
             let structures = std::mem::take(&mut ws.structures);
             self.pack_structures(&mut ws.batch, structures, false)?;
-            self.db
-                .apply_batch(ws.batch)
-                .map_err(|e| self.sled_error(e))?;
+            self.db.apply_batch(ws.batch).map_err(|e| self.sled_error(e))?;
         }
     }
 
@@ -336,9 +276,7 @@ impl Store {
                 batch.remove(k);
                 n += 1;
                 if n == RECOVERY_BATCH {
-                    self.db
-                        .apply_batch(std::mem::take(&mut batch))
-                        .map_err(|e| self.sled_error(e))?;
+                    self.db.apply_batch(std::mem::take(&mut batch)).map_err(|e| self.sled_error(e))?;
                     n = 0;
                 }
             }
@@ -387,26 +325,14 @@ impl StagedWrite<'_> {
     /// write set's own op and summary are ignored; the staged write's are used at publish.
     pub fn apply(&mut self, ws: WriteSet) -> Result<()> {
         let store = self.store;
-        let WriteSet {
-            mut batch,
-            records,
-            history,
-            structures,
-            postings,
-            ..
-        } = ws;
+        let WriteSet { mut batch, records, history, structures, postings, .. } = ws;
         for (id, before) in &history {
             let hk = history_key(self.seq, id);
             // The first state wins: the state before the whole staged write. (A record with no
             // prior state, while no record of the write had one, has no earlier entry: see
             // `saw_prior_state`.)
             let may_have_entry = before.is_some() || self.saw_prior_state;
-            if !may_have_entry
-                || !store
-                    .db
-                    .contains_key(&hk)
-                    .map_err(|e| store.sled_error(e))?
-            {
+            if !may_have_entry || !store.db.contains_key(&hk).map_err(|e| store.sled_error(e))? {
                 batch.insert(hk, encode(before));
             }
         }
@@ -415,10 +341,7 @@ impl StagedWrite<'_> {
         store.pack_structures(&mut batch, structures, true)?;
         self.postings.add(postings)?;
         *store.count_hint.lock().unwrap_or_else(|e| e.into_inner()) = (0, false);
-        store
-            .db
-            .apply_batch(batch)
-            .map_err(|e| store.sled_error(e))?;
+        store.db.apply_batch(batch).map_err(|e| store.sled_error(e))?;
         // Flushing each batch bounds what sled buffers in memory.
         store.db.flush().map_err(|e| store.sled_error(e))?;
         self.records += records;
@@ -428,15 +351,8 @@ impl StagedWrite<'_> {
     /// Write the index operations held (not yet published): the marker says so first, so that
     /// a rollback from here on undoes them.
     fn write_held_index(&mut self) -> Result<()> {
-        self.store.set_staging_marker(&StagingMarker {
-            seq: self.seq,
-            index: INDEX_WRITTEN,
-            pack_from: Some(self.pack_from),
-        })?;
-        let held = std::mem::replace(
-            &mut self.postings,
-            PostingSpill::new(self.store.path.join(STAGED_INDEX_DIR), STAGED_INDEX_OPS),
-        );
+        self.store.set_staging_marker(&StagingMarker { seq: self.seq, index: INDEX_WRITTEN, pack_from: Some(self.pack_from) })?;
+        let held = std::mem::replace(&mut self.postings, PostingSpill::new(self.store.path.join(STAGED_INDEX_DIR), STAGED_INDEX_OPS));
         held.drain(self.store)
     }
 
@@ -455,22 +371,13 @@ impl StagedWrite<'_> {
             hopdb_version: crate::HOPDB_VERSION.to_string(),
         };
         let _in_order = store.commit_lock.lock().unwrap_or_else(|e| e.into_inner());
-        store
-            .db
-            .insert(
-                key(Keyspace::Audit, &[&self.seq.to_be_bytes()]),
-                encode(&entry),
-            )
-            .map_err(|e| store.sled_error(e))?;
+        store.db.insert(key(Keyspace::Audit, &[&self.seq.to_be_bytes()]), encode(&entry)).map_err(|e| store.sled_error(e))?;
         store.db.flush().map_err(|e| store.sled_error(e))?;
         store.write_watermark(&entry);
         self.finished = true;
         *store.staging.lock().unwrap_or_else(|e| e.into_inner()) = None;
         store.recover_staging()?;
-        Ok(DataVersion {
-            seq: self.seq,
-            at: entry.at,
-        })
+        Ok(DataVersion { seq: self.seq, at: entry.at })
     }
 
     /// Undo everything applied so far; the store is as it was before [`Store::begin_staged`].
@@ -497,19 +404,11 @@ mod tests {
 
     /// Every key and value of the store.
     fn snapshot(store: &Store) -> Vec<(Vec<u8>, Vec<u8>)> {
-        store
-            .db
-            .iter()
-            .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap())
-            .collect()
+        store.db.iter().map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap()).collect()
     }
 
     /// A store with 20 synthetic records, and 90 more candidates for staged batches.
-    fn setup() -> (
-        tempfile::TempDir,
-        std::path::PathBuf,
-        Vec<crate::import::Candidate>,
-    ) {
+    fn setup() -> (tempfile::TempDir, std::path::PathBuf, Vec<crate::import::Candidate>) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
         let store = Store::create(&path).unwrap();
@@ -524,12 +423,7 @@ mod tests {
     }
 
     /// Three batches of 30 new records, and an edit of stored record `r0` in the second batch.
-    fn stage_batches(
-        store: &Store,
-        st: &mut StagedWrite<'_>,
-        cands: &[crate::import::Candidate],
-        r0: &str,
-    ) {
+    fn stage_batches(store: &Store, st: &mut StagedWrite<'_>, cands: &[crate::import::Candidate], r0: &str) {
         for (k, chunk) in cands.chunks(30).enumerate() {
             let mut ws = WriteSet::default();
             for c in chunk {
@@ -554,19 +448,12 @@ mod tests {
         let mut st = store.begin_staged("import", "staged").unwrap();
         stage_batches(&store, &mut st, &cands, &r0);
         assert_eq!(store.count(), 110, "the writer sees its own batches");
-        assert!(
-            store.commit(WriteSet::new("t", "x")).is_err(),
-            "other writes wait for the staged write"
-        );
+        assert!(store.commit(WriteSet::new("t", "x")).is_err(), "other writes wait for the staged write");
         // A crash: the staged write is neither published nor rolled back in this process.
         std::mem::forget(st);
         drop(store);
         let store = Store::open(&path).unwrap();
-        assert_eq!(
-            snapshot(&store),
-            before,
-            "the store is exactly as before the staged write"
-        );
+        assert_eq!(snapshot(&store), before, "the store is exactly as before the staged write");
         assert_eq!(store.count(), 20);
         assert!(store.ids_where("class", "STAGED").unwrap().is_empty());
     }
@@ -585,11 +472,7 @@ mod tests {
             let mut st = store.begin_staged("import", "dropped").unwrap();
             stage_batches(&store, &mut st, &cands, &r0);
         }
-        assert_eq!(
-            snapshot(&store),
-            before,
-            "a staged write dropped unpublished is undone"
-        );
+        assert_eq!(snapshot(&store), before, "a staged write dropped unpublished is undone");
         store.commit(WriteSet::new("t", "after")).unwrap();
     }
 
@@ -652,62 +535,32 @@ mod tests {
         let v = st.publish().unwrap();
         assert_eq!(v.seq, v0 + 1);
         assert_eq!(store.count(), 110);
-        assert_eq!(
-            store.ids_where("class", "STAGED").unwrap(),
-            vec![r0.clone()]
-        );
+        assert_eq!(store.ids_where("class", "STAGED").unwrap(), vec![r0.clone()]);
         let log = store.audit_log().unwrap();
-        assert_eq!(
-            log.last().unwrap().records,
-            91,
-            "90 inserts and one update in one audit entry"
-        );
+        assert_eq!(log.last().unwrap().records, 91, "90 inserts and one update in one audit entry");
         // The history holds the state before the whole write: the edited record as it was.
         let changes = store.changes_after(v0).unwrap();
         assert_eq!(changes.len(), 91);
-        assert!(changes.get(&r0).unwrap().as_ref().is_some_and(|r| r
-            .material
-            .class_label
-            .as_deref()
-            != Some("STAGED")));
-        assert_eq!(
-            store.db.scan_prefix([Keyspace::Staging.byte()]).count(),
-            0,
-            "no staging entries left"
-        );
+        assert!(changes.get(&r0).unwrap().as_ref().is_some_and(|r| r.material.class_label.as_deref() != Some("STAGED")));
+        assert_eq!(store.db.scan_prefix([Keyspace::Staging.byte()]).count(), 0, "no staging entries left");
         assert_eq!(store.staging_marker().unwrap(), None);
         drop(store);
         let store = Store::open(&path).unwrap();
-        assert_eq!(
-            store.count(),
-            110,
-            "a published write survives the next open"
-        );
-        assert_eq!(
-            store.commit(WriteSet::new("t", "next")).unwrap().seq,
-            v0 + 2
-        );
+        assert_eq!(store.count(), 110, "a published write survives the next open");
+        assert_eq!(store.commit(WriteSet::new("t", "next")).unwrap().seq, v0 + 2);
     }
 
     /// Every index entry (keyspace byte, term and entry): the index as a set, whatever its
     /// chunking.
     fn index_entries(store: &Store) -> Vec<(u8, Vec<u8>)> {
         let mut out = Vec::new();
-        for ks in [
-            Keyspace::Index,
-            Keyspace::RangeIndex,
-            Keyspace::CompositeIndex,
-        ] {
+        for ks in [Keyspace::Index, Keyspace::RangeIndex, Keyspace::CompositeIndex] {
             for kv in store.db.scan_prefix([ks.byte()]) {
                 let (k, v) = kv.unwrap();
                 let entries = crate::store::postings::decode_chunk(&k, &v).unwrap();
                 // The term: the chunk key without its first entry.
                 let term = &k[..k.len() - entries[0].len()];
-                out.extend(
-                    entries
-                        .iter()
-                        .map(|e| (ks.byte(), [term, e.as_slice()].concat())),
-                );
+                out.extend(entries.iter().map(|e| (ks.byte(), [term, e.as_slice()].concat())));
             }
         }
         out.sort();
@@ -747,13 +600,7 @@ mod tests {
         assert!(path.join(STAGED_INDEX_DIR).is_dir());
         // A crash after half the index was written: the next open rolls everything back.
         let held = std::mem::replace(&mut st.postings, small(&store));
-        store
-            .set_staging_marker(&StagingMarker {
-                seq: st.version(),
-                index: INDEX_WRITTEN,
-                pack_from: Some(st.pack_from),
-            })
-            .unwrap();
+        store.set_staging_marker(&StagingMarker { seq: st.version(), index: INDEX_WRITTEN, pack_from: Some(st.pack_from) }).unwrap();
         let mut batch = sled::Batch::default();
         let mut half = PostingOps::default();
         for c in cands.iter().take(45) {
@@ -767,22 +614,14 @@ mod tests {
         std::mem::forget(st);
         drop(store);
         let store = Store::open(&path).unwrap();
-        assert_eq!(
-            snapshot(&store),
-            before,
-            "index and records exactly as before"
-        );
+        assert_eq!(snapshot(&store), before, "index and records exactly as before");
         assert!(!path.join(STAGED_INDEX_DIR).exists() && !path.join(ROLLBACK_INDEX_DIR).exists());
         // Again, published.
         let mut st = store.begin_staged("import", "staged").unwrap();
         st.postings = small(&store);
         stage_batches(&store, &mut st, &cands, &r0);
         st.publish().unwrap();
-        assert_eq!(
-            index_entries(&store),
-            reference,
-            "the index equals one plain write's"
-        );
+        assert_eq!(index_entries(&store), reference, "the index equals one plain write's");
         assert!(!path.join(STAGED_INDEX_DIR).exists());
         assert_eq!(store.ids_where("class", "STAGED").unwrap(), vec![r0]);
     }
@@ -799,19 +638,10 @@ mod tests {
         stage_batches(&store, &mut st, &cands, &r0);
         // What the older hopdb left: entries written, a staging entry per structure it added
         // (a version with no pack length in its marker), an 8-byte marker.
-        let held = std::mem::replace(
-            &mut st.postings,
-            PostingSpill::new(store.path.join(STAGED_INDEX_DIR), 10),
-        );
+        let held = std::mem::replace(&mut st.postings, PostingSpill::new(store.path.join(STAGED_INDEX_DIR), 10));
         held.drain(&store).unwrap();
         add_staging_entries(&store, &st);
-        store
-            .db
-            .insert(
-                key(Keyspace::Meta, &[STAGING_KEY.as_bytes()]),
-                &st.version().to_be_bytes(),
-            )
-            .unwrap();
+        store.db.insert(key(Keyspace::Meta, &[STAGING_KEY.as_bytes()]), &st.version().to_be_bytes()).unwrap();
         std::mem::forget(st);
         drop(store);
         let store = Store::open(&path).unwrap();
@@ -822,16 +652,7 @@ mod tests {
     /// past its pack length).
     fn add_staging_entries(store: &Store, st: &StagedWrite<'_>) {
         for sid in structures_from(store, st.pack_from) {
-            store
-                .db
-                .insert(
-                    key(
-                        Keyspace::Staging,
-                        &[&st.version().to_be_bytes(), sid.as_bytes()],
-                    ),
-                    &[] as &[u8],
-                )
-                .unwrap();
+            store.db.insert(key(Keyspace::Staging, &[&st.version().to_be_bytes(), sid.as_bytes()]), &[] as &[u8]).unwrap();
         }
     }
 
@@ -855,38 +676,18 @@ mod tests {
         let (_dir, path, cands) = setup();
         let store = Store::open(&path).unwrap();
         let before = snapshot(&store);
-        let held: std::collections::BTreeSet<String> = store
-            .structure_ids()
-            .unwrap()
-            .into_iter()
-            .map(|s| s.0)
-            .collect();
+        let held: std::collections::BTreeSet<String> = store.structure_ids().unwrap().into_iter().map(|s| s.0).collect();
         let r0 = store.records().next().unwrap().unwrap().id;
         let mut st = store.begin_staged("import", "staged").unwrap();
         assert_eq!(st.pack_from, store.pack.file_len());
         let marker = store.staging_state().unwrap().unwrap();
-        assert_eq!(
-            marker,
-            StagingMarker {
-                seq: st.version(),
-                index: INDEX_HELD,
-                pack_from: Some(st.pack_from)
-            }
-        );
+        assert_eq!(marker, StagingMarker { seq: st.version(), index: INDEX_HELD, pack_from: Some(st.pack_from) });
         assert_eq!(StagingMarker::decode(&marker.encode()), Some(marker));
         stage_batches(&store, &mut st, &cands, &r0);
-        let added: std::collections::BTreeSet<String> = cands
-            .iter()
-            .map(|c| c.record.host.0.clone())
-            .filter(|h| !held.contains(h))
-            .collect();
+        let added: std::collections::BTreeSet<String> = cands.iter().map(|c| c.record.host.0.clone()).filter(|h| !held.contains(h)).collect();
         assert!(!added.is_empty());
         assert_eq!(structures_from(&store, st.pack_from), added);
-        assert_eq!(
-            store.db.scan_prefix([Keyspace::Staging.byte()]).count(),
-            0,
-            "no staging entries"
-        );
+        assert_eq!(store.db.scan_prefix([Keyspace::Staging.byte()]).count(), 0, "no staging entries");
         // A rollback interrupted after the records were restored, before the structures went:
         // the next open finishes it.
         std::mem::forget(st);
@@ -898,31 +699,14 @@ mod tests {
         let mut st = store.begin_staged("import", "staged").unwrap();
         stage_batches(&store, &mut st, &cands, &r0);
         add_staging_entries(&store, &st);
-        store
-            .db
-            .insert(
-                key(Keyspace::Meta, &[STAGING_KEY.as_bytes()]),
-                &marker.encode()[..9],
-            )
-            .unwrap();
+        store.db.insert(key(Keyspace::Meta, &[STAGING_KEY.as_bytes()]), &marker.encode()[..9]).unwrap();
         std::mem::forget(st);
         drop(store);
         let store = Store::open(&path).unwrap();
         assert_eq!(snapshot(&store), before);
-        let old = StagingMarker {
-            seq: 3,
-            index: INDEX_HELD,
-            pack_from: None,
-        };
-        assert_eq!(
-            StagingMarker::decode(&old.encode()),
-            Some(old),
-            "an older marker keeps having no pack length"
-        );
-        assert!(
-            StagingMarker::decode(&[0; 10]).is_none()
-                && StagingMarker::decode(&[0, 0, 0, 0, 0, 0, 0, 0, 2]).is_none()
-        );
+        let old = StagingMarker { seq: 3, index: INDEX_HELD, pack_from: None };
+        assert_eq!(StagingMarker::decode(&old.encode()), Some(old), "an older marker keeps having no pack length");
+        assert!(StagingMarker::decode(&[0; 10]).is_none() && StagingMarker::decode(&[0, 0, 0, 0, 0, 0, 0, 0, 2]).is_none());
     }
 
     #[test]
@@ -935,22 +719,8 @@ mod tests {
         // The publishing writes land (the held index entries, the audit entry), then the
         // process dies before the clean-up.
         st.write_held_index().unwrap();
-        let entry = AuditEntry {
-            seq: st.version(),
-            at: now(),
-            op: "import".into(),
-            summary: "s".into(),
-            records: 91,
-            user: None,
-            hopdb_version: "t".into(),
-        };
-        store
-            .db
-            .insert(
-                key(Keyspace::Audit, &[&st.version().to_be_bytes()]),
-                encode(&entry),
-            )
-            .unwrap();
+        let entry = AuditEntry { seq: st.version(), at: now(), op: "import".into(), summary: "s".into(), records: 91, user: None, hopdb_version: "t".into() };
+        store.db.insert(key(Keyspace::Audit, &[&st.version().to_be_bytes()]), encode(&entry)).unwrap();
         std::mem::forget(st);
         drop(store);
         let store = Store::open(&path).unwrap();

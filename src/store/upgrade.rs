@@ -21,8 +21,8 @@
 
 use super::codec::{encode, encode_bincode};
 use super::index::record_postings;
-use super::keyspace::{prefix, Keyspace};
 use super::postings::PostingOps;
+use super::keyspace::{prefix, Keyspace};
 use super::{Result, Store, WriteSet, SCHEMA_VERSION, SCHEMA_VERSION_KEY};
 
 /// The older schema versions [`Store::open`] upgrades in place.
@@ -43,21 +43,12 @@ impl Store {
         let mut ws = WriteSet::new("upgrade", String::new());
         if found < 4 {
             let n = self.reencode_objects(&mut ws)?;
-            let spaces: Vec<String> = Keyspace::OBJECTS
-                .iter()
-                .map(|k| (k.byte() as char).to_string())
-                .collect();
-            steps.push(format!(
-                "{n} values of keyspaces {} re-encoded through the store codec",
-                spaces.join(", ")
-            ));
+            let spaces: Vec<String> = Keyspace::OBJECTS.iter().map(|k| (k.byte() as char).to_string()).collect();
+            steps.push(format!("{n} values of keyspaces {} re-encoded through the store codec", spaces.join(", ")));
         }
         if found < 5 {
             let from = self.version()?.seq;
-            ws.put_meta(
-                super::history::HISTORY_FROM_KEY,
-                from.to_be_bytes().to_vec(),
-            );
+            ws.put_meta(super::history::HISTORY_FROM_KEY, from.to_be_bytes().to_vec());
             steps.push(format!("record history kept from data version {from} on"));
         }
         if found < 6 {
@@ -73,11 +64,7 @@ impl Store {
     /// their own (derived from the records alone), after removing whatever an interrupted
     /// upgrade left of them. Returns the number of records.
     fn rebuild_postings(&self) -> Result<u64> {
-        for space in [
-            Keyspace::Index,
-            Keyspace::RangeIndex,
-            Keyspace::CompositeIndex,
-        ] {
+        for space in [Keyspace::Index, Keyspace::RangeIndex, Keyspace::CompositeIndex] {
             self.remove_keys_under(&[space.byte()])?;
         }
         let mut ops = PostingOps::default();
@@ -164,8 +151,8 @@ mod tests {
     use crate::bvse::corpus::{remembered_failure, remembered_failures, Failure, FailureReason};
     use crate::features::{cached_matrix_report, FeatureSet};
     use crate::model::registry::{self, ModelRecord, ModelRecordV1};
-    use crate::split::{self, SplitV1};
     use crate::workflow::{load_predictions, Prediction, PREDICTION_FORMAT_VERSION};
+    use crate::split::{self, SplitV1};
     use std::collections::BTreeMap;
 
     /// A model record in format version 1 (name, kind, params, feature set, feature names,
@@ -187,13 +174,7 @@ mod tests {
     }
 
     fn prediction(id: &str, predicted: f64) -> Prediction {
-        Prediction {
-            id: id.into(),
-            partition: "test".into(),
-            split: "s1".into(),
-            em: 0.5,
-            predicted,
-        }
+        Prediction { id: id.into(), partition: "test".into(), split: "s1".into(), em: 0.5, predicted }
     }
 
     /// Rewrite `store` as a schema-3 store: the object keyspaces in their old encodings (plain
@@ -217,28 +198,13 @@ mod tests {
             split.fingerprint.clone(),
             split.created_at.clone(),
         );
-        put(
-            key(Keyspace::Split, &[b"s1"]),
-            bincode::serialize(&(1u32, v1)).unwrap(),
-        );
-        put(
-            key(Keyspace::Model, &[b"m1"]),
-            bincode::serialize(&(1u32, &model_record())).unwrap(),
-        );
+        put(key(Keyspace::Split, &[b"s1"]), bincode::serialize(&(1u32, v1)).unwrap());
+        put(key(Keyspace::Model, &[b"m1"]), bincode::serialize(&(1u32, &model_record())).unwrap());
         for (id, p) in [(&ids[0], 0.4), (&ids[1], 0.6)] {
-            put(
-                key(Keyspace::Prediction, &[b"m1", id.as_bytes()]),
-                bincode::serialize(&(PREDICTION_FORMAT_VERSION, &prediction(id, p))).unwrap(),
-            );
+            put(key(Keyspace::Prediction, &[b"m1", id.as_bytes()]), bincode::serialize(&(PREDICTION_FORMAT_VERSION, &prediction(id, p))).unwrap());
         }
-        put(
-            key(Keyspace::CorpusFailure, &[b"bvse:x1"]),
-            b"no anion\nthe structure has no anion".to_vec(),
-        );
-        put(
-            key(Keyspace::Meta, &[b"schema_version"]),
-            3u32.to_be_bytes().to_vec(),
-        );
+        put(key(Keyspace::CorpusFailure, &[b"bvse:x1"]), b"no anion\nthe structure has no anion".to_vec());
+        put(key(Keyspace::Meta, &[b"schema_version"]), 3u32.to_be_bytes().to_vec());
         store.db.flush().unwrap();
     }
 
@@ -270,46 +236,17 @@ mod tests {
             format!("schema 3 -> {SCHEMA_VERSION}: indexes of 3 records rebuilt as posting chunks; 8 values of keyspaces f, M, P, p, b, e re-encoded through the store codec; record history kept from data version {before_upgrade} on; new host structures go to the structure pack (`hopdb compact` moves the stored ones there)")
         );
         assert_eq!(store.history_from().unwrap(), before_upgrade);
-        let ver = store
-            .db
-            .get(key(Keyspace::Meta, &[b"schema_version"]))
-            .unwrap()
-            .unwrap();
+        let ver = store.db.get(key(Keyspace::Meta, &[b"schema_version"])).unwrap().unwrap();
         assert_eq!(ver.as_ref(), &SCHEMA_VERSION.to_be_bytes());
         assert_eq!(split::load(&store, "s1").unwrap(), split);
-        assert_eq!(
-            registry::load(&store, "m1").unwrap(),
-            ModelRecord::from_v1(model_record())
-        );
-        assert_eq!(
-            load_predictions(&store, "m1").unwrap(),
-            [prediction(&ids[0], 0.4), prediction(&ids[1], 0.6)]
-        );
+        assert_eq!(registry::load(&store, "m1").unwrap(), ModelRecord::from_v1(model_record()));
+        assert_eq!(load_predictions(&store, "m1").unwrap(), [prediction(&ids[0], 0.4), prediction(&ids[1], 0.6)]);
         let (again, rep) = cached_matrix_report(&store, &ids, &set).unwrap();
-        assert_eq!(
-            (rep.hits, rep.computed),
-            (3, 0),
-            "the cached vectors survive the upgrade"
-        );
-        assert!(again
-            .rows
-            .iter()
-            .flatten()
-            .zip(features.rows.iter().flatten())
-            .all(|(a, b)| a.to_bits() == b.to_bits()));
-        let failure = Failure {
-            id: "bvse:x1".into(),
-            reason: FailureReason::NoAnion,
-            message: "the structure has no anion".into(),
-        };
-        assert_eq!(
-            remembered_failure(&store, "bvse:x1").unwrap(),
-            Some(failure)
-        );
-        assert_eq!(
-            remembered_failures(&store).unwrap(),
-            BTreeMap::from([("no anion".to_string(), 1)])
-        );
+        assert_eq!((rep.hits, rep.computed), (3, 0), "the cached vectors survive the upgrade");
+        assert!(again.rows.iter().flatten().zip(features.rows.iter().flatten()).all(|(a, b)| a.to_bits() == b.to_bits()));
+        let failure = Failure { id: "bvse:x1".into(), reason: FailureReason::NoAnion, message: "the structure has no anion".into() };
+        assert_eq!(remembered_failure(&store, "bvse:x1").unwrap(), Some(failure));
+        assert_eq!(remembered_failures(&store).unwrap(), BTreeMap::from([("no anion".to_string(), 1)]));
         drop(store);
         // Upgraded once: the next open finds the current version and writes nothing.
         let store = Store::open(&path).unwrap();
@@ -336,63 +273,22 @@ mod tests {
             store.db.insert(&k, encode(&c.host)).unwrap();
         }
         // ... and one key per index entry (`x`, `n`, `c`), no posting chunks.
-        for space in [
-            Keyspace::Index,
-            Keyspace::RangeIndex,
-            Keyspace::CompositeIndex,
-        ] {
+        for space in [Keyspace::Index, Keyspace::RangeIndex, Keyspace::CompositeIndex] {
             for k in store.db.scan_prefix([space.byte()]).keys() {
                 store.db.remove(k.unwrap()).unwrap();
             }
         }
         for c in &corpus[..2] {
             let r = &c.record;
-            store
-                .db
-                .insert(key(Keyspace::Meta, &[b"x"]), &[] as &[u8])
-                .unwrap();
+            store.db.insert(key(Keyspace::Meta, &[b"x"]), &[] as &[u8]).unwrap();
             let mut old = vec![b'x', 0];
             old.extend_from_slice(format!("ion\0{}\0{}", r.ion.symbol(), r.id).as_bytes());
             store.db.insert(old, &[] as &[u8]).unwrap();
-            store
-                .db
-                .insert(
-                    [
-                        &[b'n', 0][..],
-                        b"em\0",
-                        &crate::store::encode_ordered(r.em),
-                        b"\0",
-                        r.id.as_bytes(),
-                    ]
-                    .concat(),
-                    &[] as &[u8],
-                )
-                .unwrap();
-            store
-                .db
-                .insert(
-                    [
-                        &[b'c', 0][..],
-                        b"ion\0",
-                        r.ion.symbol().as_bytes(),
-                        b"\0em\0",
-                        &crate::store::encode_ordered(r.em),
-                        b"\0",
-                        r.id.as_bytes(),
-                    ]
-                    .concat(),
-                    &[] as &[u8],
-                )
-                .unwrap();
+            store.db.insert([&[b'n', 0][..], b"em\0", &crate::store::encode_ordered(r.em), b"\0", r.id.as_bytes()].concat(), &[] as &[u8]).unwrap();
+            store.db.insert([&[b'c', 0][..], b"ion\0", r.ion.symbol().as_bytes(), b"\0em\0", &crate::store::encode_ordered(r.em), b"\0", r.id.as_bytes()].concat(), &[] as &[u8]).unwrap();
         }
         store.db.remove(key(Keyspace::Meta, &[b"x"])).unwrap();
-        store
-            .db
-            .insert(
-                key(Keyspace::Meta, &[b"schema_version"]),
-                &5u32.to_be_bytes(),
-            )
-            .unwrap();
+        store.db.insert(key(Keyspace::Meta, &[b"schema_version"]), &5u32.to_be_bytes()).unwrap();
         let history_from = store.history_from().unwrap();
         store.db.flush().unwrap();
         drop(store);
@@ -400,60 +296,29 @@ mod tests {
         let store = Store::open(&path).unwrap();
         let last = store.audit_log().unwrap().pop().unwrap();
         assert_eq!(last.summary, format!("schema 5 -> {SCHEMA_VERSION}: indexes of 2 records rebuilt as posting chunks; new host structures go to the structure pack (`hopdb compact` moves the stored ones there)"));
-        assert_eq!(
-            store.history_from().unwrap(),
-            history_from,
-            "the history start is kept"
-        );
+        assert_eq!(store.history_from().unwrap(), history_from, "the history start is kept");
         for b in Keyspace::RETIRED {
-            assert_eq!(
-                store.db.scan_prefix([b]).count(),
-                0,
-                "retired keys under {}",
-                b as char
-            );
+            assert_eq!(store.db.scan_prefix([b]).count(), 0, "retired keys under {}", b as char);
         }
         let ion = corpus[0].record.ion.symbol();
-        let want: Vec<String> = corpus[..2]
-            .iter()
-            .filter(|c| c.record.ion.symbol() == ion)
-            .map(|c| c.record.id.clone())
-            .collect();
-        assert_eq!(
-            store.ids_where("ion", ion).unwrap(),
-            want,
-            "the index is rebuilt from the records"
-        );
-        assert_eq!(
-            store
-                .count_in_range("em", std::ops::Bound::Unbounded, std::ops::Bound::Unbounded)
-                .unwrap(),
-            2
-        );
+        let want: Vec<String> = corpus[..2].iter().filter(|c| c.record.ion.symbol() == ion).map(|c| c.record.id.clone()).collect();
+        assert_eq!(store.ids_where("ion", ion).unwrap(), want, "the index is rebuilt from the records");
+        assert_eq!(store.count_in_range("em", std::ops::Bound::Unbounded, std::ops::Bound::Unbounded).unwrap(), 2);
         let mut ws = WriteSet::new("import", "more");
         for c in &corpus[2..] {
             ws.insert_record(&c.record, &c.host);
         }
         store.commit(ws).unwrap();
         let packed = |s: &Store, c: &crate::import::Candidate| {
-            let v =
-                s.db.get(key(Keyspace::Structure, &[c.record.host.0.as_bytes()]))
-                    .unwrap()
-                    .unwrap();
+            let v = s.db.get(key(Keyspace::Structure, &[c.record.host.0.as_bytes()])).unwrap().unwrap();
             super::super::pack::PackPointer::decode(&v).is_some()
         };
-        assert_eq!(
-            corpus.iter().map(|c| packed(&store, c)).collect::<Vec<_>>(),
-            [false, false, true, true]
-        );
+        assert_eq!(corpus.iter().map(|c| packed(&store, c)).collect::<Vec<_>>(), [false, false, true, true]);
         for c in &corpus {
             assert_eq!(store.structure(&c.record.host).unwrap(), c.host);
         }
         let (store, _) = store.compact().unwrap();
-        assert!(
-            corpus.iter().all(|c| packed(&store, c)),
-            "compaction moves every structure into the pack"
-        );
+        assert!(corpus.iter().all(|c| packed(&store, c)), "compaction moves every structure into the pack");
         for c in &corpus {
             assert_eq!(store.structure(&c.record.host).unwrap(), c.host);
         }

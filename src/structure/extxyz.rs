@@ -10,10 +10,7 @@ use std::path::Path;
 
 /// True for names ending in `.xyz` or `.extxyz` (any case).
 pub fn is_extxyz(path: &Path) -> bool {
-    let lower = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default();
+    let lower = path.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
     lower.ends_with(".xyz") || lower.ends_with(".extxyz")
 }
 
@@ -23,8 +20,7 @@ pub fn read_any(path: &Path) -> Result<Structure, String> {
     if !is_extxyz(path) {
         return super::io::read_structure(path);
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
     parse_extxyz(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
@@ -36,9 +32,7 @@ fn columns(properties: &str) -> Result<(usize, usize), String> {
     }
     let (mut col, mut species, mut pos) = (0usize, None, None);
     for p in parts.chunks(3) {
-        let n: usize = p[2]
-            .parse()
-            .map_err(|_| format!("line 2: malformed Properties '{properties}'"))?;
+        let n: usize = p[2].parse().map_err(|_| format!("line 2: malformed Properties '{properties}'"))?;
         match (p[0], p[1]) {
             ("species", "S") => species = Some(col),
             ("pos", "R") if n == 3 => pos = Some(col),
@@ -48,68 +42,40 @@ fn columns(properties: &str) -> Result<(usize, usize), String> {
     }
     match (species, pos) {
         (Some(s), Some(p)) => Ok((s, p)),
-        _ => Err(format!(
-            "line 2: Properties '{properties}' lacks species:S:1 or pos:R:3"
-        )),
+        _ => Err(format!("line 2: Properties '{properties}' lacks species:S:1 or pos:R:3")),
     }
 }
 
 fn lattice(value: &str) -> Result<Lattice, String> {
-    let x: Vec<f64> = value
-        .split_whitespace()
-        .map(|t| t.parse::<f64>())
-        .collect::<Result<_, _>>()
-        .map_err(|_| format!("line 2: Lattice is not 9 numbers: '{value}'"))?;
+    let x: Vec<f64> = value.split_whitespace().map(|t| t.parse::<f64>()).collect::<Result<_, _>>().map_err(|_| format!("line 2: Lattice is not 9 numbers: '{value}'"))?;
     if x.len() != 9 {
         return Err(format!("line 2: Lattice has {} numbers, not 9", x.len()));
     }
-    Lattice::new([[x[0], x[1], x[2]], [x[3], x[4], x[5]], [x[6], x[7], x[8]]])
-        .map_err(|e| format!("line 2: Lattice: {e}"))
+    Lattice::new([[x[0], x[1], x[2]], [x[3], x[4], x[5]], [x[6], x[7], x[8]]]).map_err(|e| format!("line 2: Lattice: {e}"))
 }
 
 /// Parse the first and only frame of an extended XYZ text. A periodic cell is required.
 pub fn parse_extxyz(text: &str) -> Result<Structure, String> {
     let lines: Vec<&str> = text.lines().collect();
-    let n: usize = lines
-        .first()
-        .and_then(|l| l.trim().parse().ok())
-        .ok_or("line 1: expected the number of atoms")?;
-    let info = parse_info_line(lines.get(1).ok_or("line 2: missing info line")?)
-        .map_err(|e| format!("line 2: {e}"))?;
-    let get = |k: &str| {
-        info.iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(k))
-            .map(|(_, v)| v.as_str())
-    };
-    let lat =
-        lattice(get("Lattice").ok_or("line 2: no Lattice=\"...\" (a periodic cell is needed)")?)?;
+    let n: usize = lines.first().and_then(|l| l.trim().parse().ok()).ok_or("line 1: expected the number of atoms")?;
+    let info = parse_info_line(lines.get(1).ok_or("line 2: missing info line")?).map_err(|e| format!("line 2: {e}"))?;
+    let get = |k: &str| info.iter().find(|(key, _)| key.eq_ignore_ascii_case(k)).map(|(_, v)| v.as_str());
+    let lat = lattice(get("Lattice").ok_or("line 2: no Lattice=\"...\" (a periodic cell is needed)")?)?;
     let (sc, pc) = columns(get("Properties").unwrap_or("species:S:1:pos:R:3"))?;
     if lines.len() < n + 2 {
-        return Err(format!(
-            "expected {n} atom lines, found {}",
-            lines.len().saturating_sub(2)
-        ));
+        return Err(format!("expected {n} atom lines, found {}", lines.len().saturating_sub(2)));
     }
     if lines[n + 2..].iter().any(|l| !l.trim().is_empty()) {
-        return Err(format!(
-            "line {}: more than one frame; give one structure per file",
-            n + 3
-        ));
+        return Err(format!("line {}: more than one frame; give one structure per file", n + 3));
     }
     let (mut species, mut frac) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for (k, line) in lines[2..n + 2].iter().enumerate() {
         let t: Vec<&str> = line.split_whitespace().collect();
-        let at = |c: usize| {
-            t.get(c)
-                .copied()
-                .ok_or_else(|| format!("line {}: too few columns", k + 3))
-        };
+        let at = |c: usize| t.get(c).copied().ok_or_else(|| format!("line {}: too few columns", k + 3));
         let e = Element::from_symbol(at(sc)?).map_err(|e| format!("line {}: {e}", k + 3))?;
         let mut p: Vec3 = [0.0; 3];
         for (d, v) in p.iter_mut().enumerate() {
-            *v = at(pc + d)?
-                .parse()
-                .map_err(|_| format!("line {}: position is not a number", k + 3))?;
+            *v = at(pc + d)?.parse().map_err(|_| format!("line {}: position is not a number", k + 3))?;
         }
         species.push(e);
         frac.push(lat.to_frac(p));
@@ -200,11 +166,7 @@ fn quoted_value(chars: &[char], i: &mut usize, key: &str) -> Result<String, Stri
 /// `i` moves past the closing bracket.
 fn bracketed_value(chars: &[char], i: &mut usize, key: &str) -> Result<String, String> {
     let mut value = String::new();
-    let (open, close) = if chars[*i] == '{' {
-        ('{', '}')
-    } else {
-        ('[', ']')
-    };
+    let (open, close) = if chars[*i] == '{' { ('{', '}') } else { ('[', ']') };
     let mut depth = 0;
     while *i < chars.len() {
         let c = chars[*i];
@@ -239,8 +201,7 @@ mod tests {
         assert!(e.contains("no Lattice"), "{e}");
         let e = parse_extxyz("1\nLattice=\"4 0 0 0 4 0 0 0 4\"\nXx 0 0 0\n").unwrap_err();
         assert!(e.starts_with("line 3:"), "{e}");
-        let e = parse_extxyz("1\nLattice=\"4 0 0 0 4 0 0 0 4\"\nLi 0 0 0\n1\nx\nLi 0 0 0\n")
-            .unwrap_err();
+        let e = parse_extxyz("1\nLattice=\"4 0 0 0 4 0 0 0 4\"\nLi 0 0 0\n1\nx\nLi 0 0 0\n").unwrap_err();
         assert!(e.contains("more than one frame"), "{e}");
     }
 }

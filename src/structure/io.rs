@@ -72,16 +72,8 @@ pub fn read_structure(path: &Path) -> Result<Structure, String> {
 
 /// Write a structure to `path` in the format implied by its name (see [`format_of`]).
 pub fn write_structure(path: &Path, s: &Structure) -> Result<(), String> {
-    let fmt = format_of(path).ok_or_else(|| {
-        format!(
-            "{}: unknown structure format (use .cif, .vasp or POSCAR)",
-            path.display()
-        )
-    })?;
-    let name = path
-        .file_stem()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "structure".into());
+    let fmt = format_of(path).ok_or_else(|| format!("{}: unknown structure format (use .cif, .vasp or POSCAR)", path.display()))?;
+    let name = path.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "structure".into());
     let text = match fmt {
         StructureFormat::Cif => write_cif(s, &name),
         StructureFormat::Poscar => write_poscar(s, &name),
@@ -90,19 +82,8 @@ pub fn write_structure(path: &Path, s: &Structure) -> Result<(), String> {
 }
 
 /// A lattice from cell lengths (A) and angles (degrees), `a` along x and `b` in the xy plane.
-pub fn lattice_from_parameters(
-    a: f64,
-    b: f64,
-    c: f64,
-    alpha: f64,
-    beta: f64,
-    gamma: f64,
-) -> Result<Lattice, String> {
-    let (ca, cb, cg) = (
-        alpha.to_radians().cos(),
-        beta.to_radians().cos(),
-        gamma.to_radians().cos(),
-    );
+pub fn lattice_from_parameters(a: f64, b: f64, c: f64, alpha: f64, beta: f64, gamma: f64) -> Result<Lattice, String> {
+    let (ca, cb, cg) = (alpha.to_radians().cos(), beta.to_radians().cos(), gamma.to_radians().cos());
     let sg = gamma.to_radians().sin();
     if sg.abs() < 1e-8 {
         return Err(format!("cell angle gamma {gamma} makes a singular cell"));
@@ -111,9 +92,7 @@ pub fn lattice_from_parameters(
     let cy = c * (ca - cb * cg) / sg;
     let cz2 = c * c - cx * cx - cy * cy;
     if cz2.is_nan() || cz2 <= 0.0 {
-        return Err(format!(
-            "cell angles {alpha}, {beta}, {gamma} do not describe a cell"
-        ));
+        return Err(format!("cell angles {alpha}, {beta}, {gamma} do not describe a cell"));
     }
     let m = [[a, 0.0, 0.0], [b * cg, b * sg, 0.0], [cx, cy, cz2.sqrt()]];
     // Clean round-off so that orthogonal cells get exact zeros.
@@ -127,11 +106,7 @@ fn element_from_label(s: &str) -> Option<Element> {
     if let Ok(e) = Element::from_symbol(s) {
         return Some(e);
     }
-    let letters: String = s
-        .trim()
-        .chars()
-        .take_while(|c| c.is_ascii_alphabetic())
-        .collect();
+    let letters: String = s.trim().chars().take_while(|c| c.is_ascii_alphabetic()).collect();
     let norm = |t: &str| {
         let mut c = t.chars();
         match c.next() {
@@ -180,9 +155,7 @@ fn cif_tokens(text: &str) -> Result<Vec<Tok>, String> {
             let mut j = i + 1;
             loop {
                 if j >= lines.len() {
-                    return Err(format!(
-                        "line {ln}: text field opened with ';' is never closed"
-                    ));
+                    return Err(format!("line {ln}: text field opened with ';' is never closed"));
                 }
                 if lines[j].starts_with(';') {
                     break;
@@ -191,11 +164,7 @@ fn cif_tokens(text: &str) -> Result<Vec<Tok>, String> {
                 buf.push_str(lines[j]);
                 j += 1;
             }
-            out.push(Tok {
-                text: buf,
-                line: ln,
-                quoted: true,
-            });
+            out.push(Tok { text: buf, line: ln, quoted: true });
             i = j + 1;
             continue;
         }
@@ -213,19 +182,13 @@ fn cif_tokens(text: &str) -> Result<Vec<Tok>, String> {
             if c == '\'' || c == '"' {
                 // A quote closes only when followed by whitespace or the end of the line.
                 let mut j = k + 1;
-                while j < chars.len()
-                    && !(chars[j] == c && (j + 1 == chars.len() || chars[j + 1].is_whitespace()))
-                {
+                while j < chars.len() && !(chars[j] == c && (j + 1 == chars.len() || chars[j + 1].is_whitespace())) {
                     j += 1;
                 }
                 if j >= chars.len() {
                     return Err(format!("line {ln}: unterminated quoted string"));
                 }
-                out.push(Tok {
-                    text: chars[k + 1..j].iter().collect(),
-                    line: ln,
-                    quoted: true,
-                });
+                out.push(Tok { text: chars[k + 1..j].iter().collect(), line: ln, quoted: true });
                 k = j + 1;
                 continue;
             }
@@ -233,11 +196,7 @@ fn cif_tokens(text: &str) -> Result<Vec<Tok>, String> {
             while j < chars.len() && !chars[j].is_whitespace() {
                 j += 1;
             }
-            out.push(Tok {
-                text: chars[k..j].iter().collect(),
-                line: ln,
-                quoted: false,
-            });
+            out.push(Tok { text: chars[k..j].iter().collect(), line: ln, quoted: false });
             k = j;
         }
         i += 1;
@@ -263,19 +222,11 @@ fn is_keyword(t: &Tok) -> bool {
         return false;
     }
     let l = t.text.to_ascii_lowercase();
-    l.starts_with('_')
-        || l == "loop_"
-        || l.starts_with("data_")
-        || l.starts_with("save_")
-        || l == "global_"
-        || l == "stop_"
+    l.starts_with('_') || l == "loop_" || l.starts_with("data_") || l.starts_with("save_") || l == "global_" || l == "stop_"
 }
 
 fn parse_block(toks: &[Tok]) -> Result<CifBlock, String> {
-    let mut block = CifBlock {
-        items: Vec::new(),
-        loops: Vec::new(),
-    };
+    let mut block = CifBlock { items: Vec::new(), loops: Vec::new() };
     let mut i = 0;
     let mut seen_data = false;
     while i < toks.len() {
@@ -311,11 +262,7 @@ fn parse_block(toks: &[Tok]) -> Result<CifBlock, String> {
                 ));
             }
             let rows = values.chunks(names.len()).map(|c| c.to_vec()).collect();
-            block.loops.push(CifLoop {
-                names,
-                rows,
-                line: start,
-            });
+            block.loops.push(CifLoop { names, rows, line: start });
         } else if !t.quoted && t.text.starts_with('_') {
             let name = lower;
             match toks.get(i + 1) {
@@ -323,13 +270,7 @@ fn parse_block(toks: &[Tok]) -> Result<CifBlock, String> {
                     block.items.push((name, v.clone()));
                     i += 2;
                 }
-                _ => {
-                    return Err(format!(
-                        "line {}: data name {} has no value",
-                        t.line,
-                        quote(&t.text)
-                    ))
-                }
+                _ => return Err(format!("line {}: data name {} has no value", t.line, quote(&t.text))),
             }
         } else {
             // Stray value or a save frame keyword: ignore.
@@ -351,11 +292,7 @@ fn parse_symop(s: &str) -> Option<[Affine; 3]> {
     }
     let mut out = [[0.0; 4]; 3];
     for (k, p) in parts.iter().enumerate() {
-        let p: String = p
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect::<String>()
-            .to_ascii_lowercase();
+        let p: String = p.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
         if p.is_empty() {
             return None;
         }
@@ -371,9 +308,7 @@ fn parse_symop(s: &str) -> Option<[Affine; 3]> {
             }
             // Optional number (integer, decimal or fraction).
             let start = i;
-            while i < chars.len()
-                && (chars[i].is_ascii_digit() || chars[i] == '.' || chars[i] == '/')
-            {
+            while i < chars.len() && (chars[i].is_ascii_digit() || chars[i] == '.' || chars[i] == '/') {
                 i += 1;
             }
             let num: String = chars[start..i].iter().collect();
@@ -435,14 +370,7 @@ pub fn parse_cif(text: &str) -> Result<Structure, String> {
     let lattice = cif_lattice(&block)?;
     let (species, frac) = cif_sites(&block)?;
     let ops = cif_symops(&block)?;
-    let identity_only = ops.is_empty()
-        || (ops.len() == 1
-            && ops[0]
-                == [
-                    [1.0, 0.0, 0.0, 0.0],
-                    [0.0, 1.0, 0.0, 0.0],
-                    [0.0, 0.0, 1.0, 0.0],
-                ]);
+    let identity_only = ops.is_empty() || (ops.len() == 1 && ops[0] == [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]]);
     if identity_only {
         return Structure::new(lattice, species, frac).map_err(|e| e.to_string());
     }
@@ -459,35 +387,18 @@ impl CifBlock {
 /// The lattice of a CIF block from its six cell parameters (lengths positive).
 fn cif_lattice(block: &CifBlock) -> Result<Lattice, String> {
     let mut cell = [0.0; 6];
-    for (k, name) in [
-        "_cell_length_a",
-        "_cell_length_b",
-        "_cell_length_c",
-        "_cell_angle_alpha",
-        "_cell_angle_beta",
-        "_cell_angle_gamma",
-    ]
-    .iter()
-    .enumerate()
+    for (k, name) in ["_cell_length_a", "_cell_length_b", "_cell_length_c", "_cell_angle_alpha", "_cell_angle_beta", "_cell_angle_gamma"]
+        .iter()
+        .enumerate()
     {
         let t = block.item(name).ok_or_else(|| format!("missing {name}"))?;
-        cell[k] = cif_number(&t.text).ok_or_else(|| {
-            format!(
-                "line {}: {name} is not a number ({})",
-                t.line,
-                quote(&t.text)
-            )
-        })?;
+        cell[k] = cif_number(&t.text).ok_or_else(|| format!("line {}: {name} is not a number ({})", t.line, quote(&t.text)))?;
         if cell[k] <= 0.0 {
-            return Err(format!(
-                "line {}: {name} must be positive, found {}",
-                t.line, cell[k]
-            ));
+            return Err(format!("line {}: {name} must be positive, found {}", t.line, cell[k]));
         }
     }
     let line_a = block.item("_cell_length_a").map(|t| t.line).unwrap_or(0);
-    lattice_from_parameters(cell[0], cell[1], cell[2], cell[3], cell[4], cell[5])
-        .map_err(|e| format!("line {line_a}: {e}"))
+    lattice_from_parameters(cell[0], cell[1], cell[2], cell[3], cell[4], cell[5]).map_err(|e| format!("line {line_a}: {e}"))
 }
 
 /// The sites of a CIF block's `_atom_site_` loop: the element of each (from its type symbol,
@@ -505,61 +416,29 @@ fn cif_sites(block: &CifBlock) -> Result<(Vec<Element>, Vec<Vec3>), String> {
             }
         })?;
     let col = |n: &str| sites.names.iter().position(|x| x == n);
-    let need = |n: &str| {
-        col(n).ok_or_else(|| {
-            format!(
-                "line {}: the _atom_site_ loop has no {n} column",
-                sites.line
-            )
-        })
-    };
-    let (cx, cy, cz) = (
-        need("_atom_site_fract_x")?,
-        need("_atom_site_fract_y")?,
-        need("_atom_site_fract_z")?,
-    );
+    let need = |n: &str| col(n).ok_or_else(|| format!("line {}: the _atom_site_ loop has no {n} column", sites.line));
+    let (cx, cy, cz) = (need("_atom_site_fract_x")?, need("_atom_site_fract_y")?, need("_atom_site_fract_z")?);
     let c_type = col("_atom_site_type_symbol");
     let c_label = col("_atom_site_label");
     if c_type.is_none() && c_label.is_none() {
-        return Err(format!(
-            "line {}: the _atom_site_ loop has neither _atom_site_type_symbol nor _atom_site_label",
-            sites.line
-        ));
+        return Err(format!("line {}: the _atom_site_ loop has neither _atom_site_type_symbol nor _atom_site_label", sites.line));
     }
     let mut species = Vec::with_capacity(sites.rows.len());
     let mut frac: Vec<Vec3> = Vec::with_capacity(sites.rows.len());
     for row in &sites.rows {
-        let sym_tok = c_type
-            .map(|c| &row[c])
-            .filter(|t| t.text != "?" && t.text != ".")
-            .or(c_label.map(|c| &row[c]))
+        let sym_tok = c_type.map(|c| &row[c]).filter(|t| t.text != "?" && t.text != ".").or(c_label.map(|c| &row[c]))
             .ok_or_else(|| format!("line {}: site has no element symbol", row[cx].line))?;
-        let e = element_from_label(&sym_tok.text).ok_or_else(|| {
-            format!(
-                "unknown element {} at line {}",
-                quote(&sym_tok.text),
-                sym_tok.line
-            )
-        })?;
+        let e = element_from_label(&sym_tok.text).ok_or_else(|| format!("unknown element {} at line {}", quote(&sym_tok.text), sym_tok.line))?;
         let mut f = [0.0; 3];
         for (k, c) in [cx, cy, cz].into_iter().enumerate() {
             let t = &row[c];
-            f[k] = cif_number(&t.text).ok_or_else(|| {
-                format!(
-                    "line {}: fractional coordinate {} is not a number",
-                    t.line,
-                    quote(&t.text)
-                )
-            })?;
+            f[k] = cif_number(&t.text).ok_or_else(|| format!("line {}: fractional coordinate {} is not a number", t.line, quote(&t.text)))?;
         }
         species.push(e);
         frac.push(f);
     }
     if species.is_empty() {
-        return Err(format!(
-            "line {}: the _atom_site_ loop has no sites",
-            sites.line
-        ));
+        return Err(format!("line {}: the _atom_site_ loop has no sites", sites.line));
     }
     Ok((species, frac))
 }
@@ -570,34 +449,17 @@ fn cif_symops(block: &CifBlock) -> Result<Vec<[Affine; 3]>, String> {
     let op_loop = block.loops.iter().find_map(|l| {
         l.names
             .iter()
-            .position(|n| {
-                n == "_symmetry_equiv_pos_as_xyz" || n == "_space_group_symop_operation_xyz"
-            })
+            .position(|n| n == "_symmetry_equiv_pos_as_xyz" || n == "_space_group_symop_operation_xyz")
             .map(|c| (l, c))
     });
     let mut ops = Vec::new();
     if let Some((l, c)) = op_loop {
         for row in &l.rows {
             let t = &row[c];
-            ops.push(parse_symop(&t.text).ok_or_else(|| {
-                format!(
-                    "line {}: cannot parse symmetry operation {}",
-                    t.line,
-                    quote(&t.text)
-                )
-            })?);
+            ops.push(parse_symop(&t.text).ok_or_else(|| format!("line {}: cannot parse symmetry operation {}", t.line, quote(&t.text)))?);
         }
-    } else if let Some(t) = block
-        .item("_symmetry_equiv_pos_as_xyz")
-        .or(block.item("_space_group_symop_operation_xyz"))
-    {
-        ops.push(parse_symop(&t.text).ok_or_else(|| {
-            format!(
-                "line {}: cannot parse symmetry operation {}",
-                t.line,
-                quote(&t.text)
-            )
-        })?);
+    } else if let Some(t) = block.item("_symmetry_equiv_pos_as_xyz").or(block.item("_space_group_symop_operation_xyz")) {
+        ops.push(parse_symop(&t.text).ok_or_else(|| format!("line {}: cannot parse symmetry operation {}", t.line, quote(&t.text)))?);
     }
     Ok(ops)
 }
@@ -605,12 +467,7 @@ fn cif_symops(block: &CifBlock) -> Result<Vec<[Affine; 3]>, String> {
 /// The structure of the asymmetric-unit sites under the symmetry operations: every image,
 /// wrapped into the cell, except those within [`SYMMETRY_MERGE_DISTANCE`] of an earlier
 /// image of the same element (refused past [`MAX_SYMMETRY_IMAGES`] images).
-fn expand_symmetry(
-    lattice: Lattice,
-    species: &[Element],
-    frac: &[Vec3],
-    ops: &[[Affine; 3]],
-) -> Result<Structure, String> {
+fn expand_symmetry(lattice: Lattice, species: &[Element], frac: &[Vec3], ops: &[[Affine; 3]]) -> Result<Structure, String> {
     let images = species.len().saturating_mul(ops.len());
     if images > MAX_SYMMETRY_IMAGES {
         return Err(format!(
@@ -624,9 +481,10 @@ fn expand_symmetry(
     for (e, f) in species.iter().zip(frac) {
         for op in ops {
             let g = wrap_frac(apply_symop(op, *f));
-            let dup = out_f.iter().zip(&out_sp).any(|(h, e2)| {
-                e2 == e && lattice.min_image_distance(*h, g) < SYMMETRY_MERGE_DISTANCE
-            });
+            let dup = out_f
+                .iter()
+                .zip(&out_sp)
+                .any(|(h, e2)| e2 == e && lattice.min_image_distance(*h, g) < SYMMETRY_MERGE_DISTANCE);
             if !dup {
                 out_sp.push(*e);
                 out_f.push(g);
@@ -639,10 +497,7 @@ fn expand_symmetry(
 fn parse_floats(line: &str, n: usize, ln: usize, what: &str) -> Result<Vec<f64>, String> {
     let toks: Vec<&str> = line.split_whitespace().collect();
     if toks.len() < n {
-        return Err(format!(
-            "line {ln}: expected {n} numbers for {what}, found {}",
-            quote(line.trim())
-        ));
+        return Err(format!("line {ln}: expected {n} numbers for {what}, found {}", quote(line.trim())));
     }
     toks[..n]
         .iter()
@@ -674,12 +529,7 @@ pub fn parse_poscar(text: &str) -> Result<Structure, String> {
     for (e, n) in elements.iter().zip(&counts) {
         for _ in 0..*n {
             let ln = idx + 1;
-            let line = lines.get(idx).ok_or_else(|| {
-                format!(
-                    "line {ln}: file ends after {} of {total} sites",
-                    coords.len()
-                )
-            })?;
+            let line = lines.get(idx).ok_or_else(|| format!("line {ln}: file ends after {} of {total} sites", coords.len()))?;
             let v = parse_floats(line, 3, ln, "a site")?;
             let mut p = [v[0], v[1], v[2]];
             if cartesian {
@@ -702,10 +552,7 @@ pub fn parse_poscar(text: &str) -> Result<Structure, String> {
 
 /// Line `i` (0-based) of a POSCAR, or an error saying the file ends before `what`.
 fn poscar_line<'t>(lines: &[&'t str], i: usize, what: &str) -> Result<&'t str, String> {
-    lines
-        .get(i)
-        .copied()
-        .ok_or_else(|| format!("line {}: file ends before the {what}", i + 1))
+    lines.get(i).copied().ok_or_else(|| format!("line {}: file ends before the {what}", i + 1))
 }
 
 /// The scaled lattice of a POSCAR (lines 2-5: one scale factor, negative for a volume, or
@@ -721,12 +568,7 @@ fn poscar_lattice(lines: &[&str]) -> Result<(Lattice, [f64; 3]), String> {
     };
     let mut m = [[0.0; 3]; 3];
     for (k, row) in m.iter_mut().enumerate() {
-        let v = parse_floats(
-            poscar_line(lines, 2 + k, "lattice vectors")?,
-            3,
-            3 + k,
-            "a lattice vector",
-        )?;
+        let v = parse_floats(poscar_line(lines, 2 + k, "lattice vectors")?, 3, 3 + k, "a lattice vector")?;
         row.copy_from_slice(&v);
     }
     let raw = Lattice::new(m).map_err(|e| format!("lines 3-5: {e}"))?;
@@ -736,11 +578,7 @@ fn poscar_lattice(lines: &[&str]) -> Result<(Lattice, [f64; 3]), String> {
         if s == 0.0 {
             return Err("line 2: scale factor is zero".into());
         }
-        let f = if s < 0.0 {
-            (-s / raw.volume()).cbrt()
-        } else {
-            s
-        };
+        let f = if s < 0.0 { (-s / raw.volume()).cbrt() } else { s };
         factor = [f; 3];
     } else {
         if scales.iter().any(|&s| s <= 0.0) {
@@ -771,28 +609,16 @@ fn poscar_species(lines: &[&str]) -> Result<(Vec<Element>, Vec<usize>), String> 
     let mut elements = Vec::with_capacity(sp_toks.len());
     for t in &sp_toks {
         let base = t.split(['_', '/']).next().unwrap_or(t);
-        let e = Element::from_symbol(base)
-            .map_err(|_| format!("unknown element {} at line 6", quote(t)))?;
+        let e = Element::from_symbol(base).map_err(|_| format!("unknown element {} at line 6", quote(t)))?;
         elements.push(e);
     }
     let count_line = poscar_line(lines, 6, "atom counts")?;
     let counts: Vec<usize> = count_line
         .split_whitespace()
-        .map(|t| {
-            t.parse::<usize>().map_err(|_| {
-                format!(
-                    "line 7: atom count {} is not a non-negative integer",
-                    quote(t)
-                )
-            })
-        })
+        .map(|t| t.parse::<usize>().map_err(|_| format!("line 7: atom count {} is not a non-negative integer", quote(t))))
         .collect::<Result<_, _>>()?;
     if counts.len() != elements.len() {
-        return Err(format!(
-            "line 7: {} counts for {} species on line 6",
-            counts.len(),
-            elements.len()
-        ));
+        return Err(format!("line 7: {} counts for {} species on line 6", counts.len(), elements.len()));
     }
     Ok((elements, counts))
 }
@@ -801,25 +627,15 @@ fn poscar_species(lines: &[&str]) -> Result<(Vec<Element>, Vec<usize>), String> 
 /// index of the first site line and whether the coordinates are Cartesian.
 fn poscar_coordinate_mode(lines: &[&str]) -> Result<(usize, bool), String> {
     let mut idx = 7;
-    let mut mode = poscar_line(lines, idx, "coordinate mode")?
-        .trim()
-        .to_string();
+    let mut mode = poscar_line(lines, idx, "coordinate mode")?.trim().to_string();
     if mode.starts_with(['s', 'S']) {
         idx += 1;
-        mode = poscar_line(lines, idx, "coordinate mode")?
-            .trim()
-            .to_string();
+        mode = poscar_line(lines, idx, "coordinate mode")?.trim().to_string();
     }
     let cartesian = match mode.chars().next() {
         Some('c' | 'C' | 'k' | 'K') => true,
         Some('d' | 'D') => false,
-        _ => {
-            return Err(format!(
-                "line {}: expected 'Direct' or 'Cartesian', found {}",
-                idx + 1,
-                quote(&mode)
-            ))
-        }
+        _ => return Err(format!("line {}: expected 'Direct' or 'Cartesian', found {}", idx + 1, quote(&mode))),
     };
     Ok((idx + 1, cartesian))
 }
@@ -838,48 +654,21 @@ pub fn write_poscar(s: &Structure, comment: &str) -> String {
     }
     let mut out = String::new();
     let comment = comment.lines().next().unwrap_or("").trim();
-    let _ = writeln!(
-        out,
-        "{}",
-        if comment.is_empty() {
-            s.formula()
-        } else {
-            comment.to_string()
-        }
-    );
+    let _ = writeln!(out, "{}", if comment.is_empty() { s.formula() } else { comment.to_string() });
     let _ = writeln!(out, "1.0");
     for r in s.lattice.matrix() {
         let _ = writeln!(out, "  {:>22} {:>22} {:>22}", r[0], r[1], r[2]);
     }
+    let _ = writeln!(out, "{}", order.iter().map(|e| format!("{:>4}", e.symbol())).collect::<Vec<_>>().join(" "));
     let _ = writeln!(
         out,
         "{}",
-        order
-            .iter()
-            .map(|e| format!("{:>4}", e.symbol()))
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
-    let _ = writeln!(
-        out,
-        "{}",
-        order
-            .iter()
-            .map(|e| format!("{:>4}", s.species.iter().filter(|x| *x == e).count()))
-            .collect::<Vec<_>>()
-            .join(" ")
+        order.iter().map(|e| format!("{:>4}", s.species.iter().filter(|x| *x == e).count())).collect::<Vec<_>>().join(" ")
     );
     let _ = writeln!(out, "Direct");
     for e in &order {
         for (f, _) in s.frac.iter().zip(&s.species).filter(|(_, x)| *x == e) {
-            let _ = writeln!(
-                out,
-                "  {:>22} {:>22} {:>22} {}",
-                f[0],
-                f[1],
-                f[2],
-                e.symbol()
-            );
+            let _ = writeln!(out, "  {:>22} {:>22} {:>22} {}", f[0], f[1], f[2], e.symbol());
         }
     }
     out
@@ -889,15 +678,8 @@ pub fn write_poscar(s: &Structure, comment: &str) -> String {
 /// so a reader rebuilds it in the standard orientation (`a` along x, `b` in the xy plane).
 pub fn write_cif(s: &Structure, name: &str) -> String {
     use std::fmt::Write;
-    let block: String = name
-        .chars()
-        .map(|c| if c.is_whitespace() { '_' } else { c })
-        .collect();
-    let block = if block.is_empty() {
-        "structure".to_string()
-    } else {
-        block
-    };
+    let block: String = name.chars().map(|c| if c.is_whitespace() { '_' } else { c }).collect();
+    let block = if block.is_empty() { "structure".to_string() } else { block };
     let [a, b, c] = s.lattice.lengths();
     let [al, be, ga] = s.lattice.angles();
     let mut out = String::new();
@@ -917,30 +699,14 @@ pub fn write_cif(s: &Structure, name: &str) -> String {
     let _ = writeln!(out, "_symmetry_equiv_pos_as_xyz");
     let _ = writeln!(out, "  'x, y, z'");
     let _ = writeln!(out, "loop_");
-    for h in [
-        "_atom_site_label",
-        "_atom_site_type_symbol",
-        "_atom_site_fract_x",
-        "_atom_site_fract_y",
-        "_atom_site_fract_z",
-        "_atom_site_occupancy",
-    ] {
+    for h in ["_atom_site_label", "_atom_site_type_symbol", "_atom_site_fract_x", "_atom_site_fract_y", "_atom_site_fract_z", "_atom_site_occupancy"] {
         let _ = writeln!(out, "{h}");
     }
     let mut n: std::collections::HashMap<Element, usize> = Default::default();
     for (e, f) in s.species.iter().zip(&s.frac) {
         let k = n.entry(*e).or_default();
         *k += 1;
-        let _ = writeln!(
-            out,
-            "  {}{} {} {:.12} {:.12} {:.12} 1.0",
-            e.symbol(),
-            k,
-            e.symbol(),
-            f[0],
-            f[1],
-            f[2]
-        );
+        let _ = writeln!(out, "  {}{} {} {:.12} {:.12} {:.12} 1.0", e.symbol(), k, e.symbol(), f[0], f[1], f[2]);
     }
     out
 }
@@ -997,9 +763,6 @@ mod tests {
         let s = parse_poscar(p).unwrap();
         assert!((s.lattice.volume() - 64.0).abs() < 1e-9);
         let bad = "t\n1.0\n2 0 0\n0 2 0\n0 0 2\nXx\n1\nDirect\n0 0 0\n";
-        assert_eq!(
-            parse_poscar(bad).unwrap_err(),
-            "unknown element 'Xx' at line 6"
-        );
+        assert_eq!(parse_poscar(bad).unwrap_err(), "unknown element 'Xx' at line 6");
     }
 }

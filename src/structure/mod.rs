@@ -1,9 +1,9 @@
 //! Crystal structures: the lattice, species and fractional coordinates, conversions,
 //! periodic minimum-image geometry and (in [`neighbors`]) a cell-list neighbour search.
 
-pub mod extxyz;
-pub mod io;
 pub mod neighbors;
+pub mod io;
+pub mod extxyz;
 
 use crate::element::Element;
 use serde::{Deserialize, Serialize};
@@ -86,8 +86,7 @@ impl From<Lattice> for [Vec3; 3] {
 }
 
 fn det3(m: &[Vec3; 3]) -> f64 {
-    m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
-        - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+    m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
         + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
 }
 
@@ -111,11 +110,7 @@ pub fn dot(a: Vec3, b: Vec3) -> f64 {
 
 /// Cross product.
 pub fn cross(a: Vec3, b: Vec3) -> Vec3 {
-    [
-        a[1] * b[2] - a[2] * b[1],
-        a[2] * b[0] - a[0] * b[2],
-        a[0] * b[1] - a[1] * b[0],
-    ]
+    [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
 }
 
 /// Euclidean norm.
@@ -140,11 +135,7 @@ pub fn scale(a: Vec3, s: f64) -> Vec3 {
 
 /// Linear interpolation a + t (b - a).
 pub fn lerp(a: Vec3, b: Vec3, t: f64) -> Vec3 {
-    [
-        a[0] + t * (b[0] - a[0]),
-        a[1] + t * (b[1] - a[1]),
-        a[2] + t * (b[2] - a[2]),
-    ]
+    [a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1]), a[2] + t * (b[2] - a[2])]
 }
 
 /// Wrap a fractional coordinate into [0, 1).
@@ -174,30 +165,17 @@ impl Lattice {
     /// Build a lattice from row vectors; rejects non-finite entries and singular cells.
     pub fn new(matrix: [Vec3; 3]) -> Result<Self, StructureError> {
         if matrix.iter().flatten().any(|x| !x.is_finite()) {
-            return Err(StructureError::NonFinite {
-                what: "lattice".into(),
-            });
+            return Err(StructureError::NonFinite { what: "lattice".into() });
         }
-        if let Some(&x) = matrix
-            .iter()
-            .flatten()
-            .find(|x| x.abs() > MAX_LATTICE_ENTRY)
-        {
-            return Err(StructureError::OutOfRange {
-                what: "lattice entry (Angstrom)".into(),
-                value: x,
-                max: MAX_LATTICE_ENTRY,
-            });
+        if let Some(&x) = matrix.iter().flatten().find(|x| x.abs() > MAX_LATTICE_ENTRY) {
+            return Err(StructureError::OutOfRange { what: "lattice entry (Angstrom)".into(), value: x, max: MAX_LATTICE_ENTRY });
         }
         let volume = det3(&matrix);
         let scale = matrix.iter().map(|v| norm(*v)).product::<f64>();
         if volume.abs() < MIN_CELL_VOLUME || volume.abs() < 1e-8 * scale {
             return Err(StructureError::SingularLattice { volume });
         }
-        Ok(Lattice {
-            matrix,
-            inverse: Some(inv3(&matrix)),
-        })
+        Ok(Lattice { matrix, inverse: Some(inv3(&matrix)) })
     }
 
     /// Lattice vectors as rows.
@@ -217,22 +195,13 @@ impl Lattice {
 
     /// Lengths a, b, c in Angstrom.
     pub fn lengths(&self) -> Vec3 {
-        [
-            norm(self.matrix[0]),
-            norm(self.matrix[1]),
-            norm(self.matrix[2]),
-        ]
+        [norm(self.matrix[0]), norm(self.matrix[1]), norm(self.matrix[2])]
     }
 
     /// Angles alpha, beta, gamma in degrees.
     pub fn angles(&self) -> Vec3 {
         let m = &self.matrix;
-        let ang = |u: Vec3, v: Vec3| {
-            (dot(u, v) / (norm(u) * norm(v)))
-                .clamp(-1.0, 1.0)
-                .acos()
-                .to_degrees()
-        };
+        let ang = |u: Vec3, v: Vec3| (dot(u, v) / (norm(u) * norm(v))).clamp(-1.0, 1.0).acos().to_degrees();
         [ang(m[1], m[2]), ang(m[0], m[2]), ang(m[0], m[1])]
     }
 
@@ -240,11 +209,7 @@ impl Lattice {
     pub fn perpendicular_widths(&self) -> Vec3 {
         let m = &self.matrix;
         let v = self.volume();
-        [
-            v / norm(cross(m[1], m[2])),
-            v / norm(cross(m[2], m[0])),
-            v / norm(cross(m[0], m[1])),
-        ]
+        [v / norm(cross(m[1], m[2])), v / norm(cross(m[2], m[0])), v / norm(cross(m[0], m[1]))]
     }
 
     /// Fractional to Cartesian.
@@ -292,10 +257,7 @@ impl Lattice {
                     if i == 0 && j == 0 && k == 0 {
                         continue;
                     }
-                    let shift = add(
-                        add(scale(m[0], i as f64), scale(m[1], j as f64)),
-                        scale(m[2], k as f64),
-                    );
+                    let shift = add(add(scale(m[0], i as f64), scale(m[1], j as f64)), scale(m[2], k as f64));
                     let v = add(base, shift);
                     let d2 = dot(v, v);
                     if d2 < best_d2 {
@@ -327,42 +289,21 @@ pub struct Structure {
 
 impl Structure {
     /// Build a structure; checks lengths and finiteness (not overlaps: see [`Structure::check_overlaps`]).
-    pub fn new(
-        lattice: Lattice,
-        species: Vec<Element>,
-        frac: Vec<Vec3>,
-    ) -> Result<Self, StructureError> {
+    pub fn new(lattice: Lattice, species: Vec<Element>, frac: Vec<Vec3>) -> Result<Self, StructureError> {
         if species.len() != frac.len() {
-            return Err(StructureError::LengthMismatch {
-                species: species.len(),
-                coords: frac.len(),
-            });
+            return Err(StructureError::LengthMismatch { species: species.len(), coords: frac.len() });
         }
         if frac.iter().flatten().any(|x| !x.is_finite()) {
-            return Err(StructureError::NonFinite {
-                what: "coordinates".into(),
-            });
+            return Err(StructureError::NonFinite { what: "coordinates".into() });
         }
         if let Some(&x) = frac.iter().flatten().find(|x| x.abs() > MAX_COORDINATE) {
-            return Err(StructureError::OutOfRange {
-                what: "fractional coordinate".into(),
-                value: x,
-                max: MAX_COORDINATE,
-            });
+            return Err(StructureError::OutOfRange { what: "fractional coordinate".into(), value: x, max: MAX_COORDINATE });
         }
-        Ok(Structure {
-            lattice,
-            species,
-            frac,
-        })
+        Ok(Structure { lattice, species, frac })
     }
 
     /// Build from Cartesian coordinates.
-    pub fn from_cartesian(
-        lattice: Lattice,
-        species: Vec<Element>,
-        cart: &[Vec3],
-    ) -> Result<Self, StructureError> {
+    pub fn from_cartesian(lattice: Lattice, species: Vec<Element>, cart: &[Vec3]) -> Result<Self, StructureError> {
         let frac = cart.iter().map(|c| lattice.to_frac(*c)).collect();
         Structure::new(lattice, species, frac)
     }
@@ -396,11 +337,7 @@ impl Structure {
         for e in &self.species {
             *counts.entry(*e).or_default() += 1;
         }
-        counts
-            .iter()
-            .map(|(e, n)| format!("{e}{n}"))
-            .collect::<Vec<_>>()
-            .join(" ")
+        counts.iter().map(|(e, n)| format!("{e}{n}")).collect::<Vec<_>>().join(" ")
     }
 
     /// The closest pair of sites (distinct sites, or a site and its own periodic image) closer
@@ -474,14 +411,8 @@ mod tests {
 
     #[test]
     fn singular_and_non_finite_lattices_are_rejected() {
-        assert!(matches!(
-            Lattice::new([[1.0, 0.0, 0.0], [2.0, 0.0, 0.0], [0.0, 0.0, 1.0]]),
-            Err(StructureError::SingularLattice { .. })
-        ));
-        assert!(matches!(
-            Lattice::new([[f64::NAN, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]),
-            Err(StructureError::NonFinite { .. })
-        ));
+        assert!(matches!(Lattice::new([[1.0, 0.0, 0.0], [2.0, 0.0, 0.0], [0.0, 0.0, 1.0]]), Err(StructureError::SingularLattice { .. })));
+        assert!(matches!(Lattice::new([[f64::NAN, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]), Err(StructureError::NonFinite { .. })));
     }
 
     #[test]

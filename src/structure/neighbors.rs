@@ -172,13 +172,7 @@ impl Grid {
     /// Cartesian point `p` whose fractional coordinates are `frac` (ideally wrapped).
     /// `vector` goes from `p` to the image at `item.cart + translation . matrix`.
     #[inline]
-    fn visit<F: FnMut(&Item, [i32; 3], Vec3, f64)>(
-        &self,
-        frac: Vec3,
-        p: Vec3,
-        radius: f64,
-        mut f: F,
-    ) {
+    fn visit<F: FnMut(&Item, [i32; 3], Vec3, f64)>(&self, frac: Vec3, p: Vec3, radius: f64, mut f: F) {
         if !radius.is_finite() || radius < 0.0 || self.items.is_empty() {
             return;
         }
@@ -312,9 +306,7 @@ impl NeighborList {
 
     /// The per-site lists in site order.
     pub fn iter(&self) -> impl Iterator<Item = &[Neighbor]> + '_ {
-        self.offsets
-            .windows(2)
-            .map(move |w| &self.neighbors[w[0]..w[1]])
+        self.offsets.windows(2).map(move |w| &self.neighbors[w[0]..w[1]])
     }
 
     /// Number of sites (lists), not of neighbour pairs.
@@ -441,23 +433,11 @@ impl PointLocator {
                     best = Some((d2, *item, t, v));
                 }
             });
-            if let Some((
-                d2,
-                Item {
-                    index, offset: o, ..
-                },
-                t,
-                v,
-            )) = best
-            {
+            if let Some((d2, Item { index, offset: o, .. }, t, v)) = best {
                 return Some(Neighbor {
                     index: index as usize,
                     distance: d2.sqrt(),
-                    image: [
-                        t[0] - o[0] + off[0],
-                        t[1] - o[1] + off[1],
-                        t[2] - o[2] + off[2],
-                    ],
+                    image: [t[0] - o[0] + off[0], t[1] - o[1] + off[1], t[2] - o[2] + off[2]],
                     vector: v,
                 });
             }
@@ -487,9 +467,7 @@ mod tests {
             let mut len = [short, rng.gen_range(3.0..8.0), rng.gen_range(3.0..8.0)];
             let k = rng.gen_range(0..3);
             len.swap(0, k);
-            let ang: Vec<f64> = (0..3)
-                .map(|_| rng.gen_range(40.0f64..140.0).to_radians())
-                .collect();
+            let ang: Vec<f64> = (0..3).map(|_| rng.gen_range(40.0f64..140.0).to_radians()).collect();
             let (ca, cb, cg) = (ang[0].cos(), ang[1].cos(), ang[2].cos());
             let sg = ang[2].sin();
             let cx = len[2] * cb;
@@ -541,9 +519,7 @@ mod tests {
     /// generous box of translations around the nearest image. Returns (index, image, distance).
     fn brute_within(s: &Structure, fc: Vec3, radius: f64) -> Vec<(usize, [i32; 3], f64)> {
         let w = s.lattice.perpendicular_widths();
-        let k: Vec<i32> = (0..3)
-            .map(|a| 2 * (radius / w[a]).ceil() as i32 + 3)
-            .collect();
+        let k: Vec<i32> = (0..3).map(|a| 2 * (radius / w[a]).ceil() as i32 + 3).collect();
         let mut out = Vec::new();
         for (j, fj) in s.frac.iter().enumerate() {
             let base: Vec<i32> = (0..3).map(|a| (fc[a] - fj[a]).round() as i32).collect();
@@ -552,11 +528,7 @@ mod tests {
                     for z in -k[2]..=k[2] {
                         let img = [base[0] + x, base[1] + y, base[2] + z];
                         let d = sub(
-                            [
-                                fj[0] + img[0] as f64,
-                                fj[1] + img[1] as f64,
-                                fj[2] + img[2] as f64,
-                            ],
+                            [fj[0] + img[0] as f64, fj[1] + img[1] as f64, fj[2] + img[2] as f64],
                             fc,
                         );
                         let dist = norm(s.lattice.to_cart(d));
@@ -574,8 +546,7 @@ mod tests {
     /// Compare a result list against brute force, tolerating disagreement only for images
     /// within 1e-9 A of the boundary.
     fn assert_same(got: &[Neighbor], want: &[(usize, [i32; 3], f64)], radius: f64, what: &str) {
-        let mut g: Vec<(usize, [i32; 3], f64)> =
-            got.iter().map(|n| (n.index, n.image, n.distance)).collect();
+        let mut g: Vec<(usize, [i32; 3], f64)> = got.iter().map(|n| (n.index, n.image, n.distance)).collect();
         g.sort_by_key(|a| (a.0, a.1));
         let key = |x: &(usize, [i32; 3], f64)| (x.0, x.1);
         let (mut i, mut j) = (0, 0);
@@ -590,11 +561,7 @@ mod tests {
                 i += 1;
                 j += 1;
             } else if j >= want.len() || (i < g.len() && key(&g[i]) < key(&want[j])) {
-                assert!(
-                    (g[i].2 - radius).abs() < 1e-9,
-                    "{what}: extra neighbour {:?}",
-                    g[i]
-                );
+                assert!((g[i].2 - radius).abs() < 1e-9, "{what}: extra neighbour {:?}", g[i]);
                 i += 1;
             } else {
                 assert!(
@@ -660,12 +627,7 @@ mod tests {
             for i in 0..s.len() {
                 let mut want = brute_within(&s, s.frac[i], cutoff);
                 want.retain(|x| !(x.0 == i && x.1 == [0, 0, 0]));
-                assert_same(
-                    nl.of(i),
-                    &want,
-                    cutoff,
-                    &format!("long case {case} site {i}"),
-                );
+                assert_same(nl.of(i), &want, cutoff, &format!("long case {case} site {i}"));
             }
         }
     }
@@ -682,10 +644,7 @@ mod tests {
             let lat2 = Lattice::new(m2).unwrap();
             let s2 = Structure::from_cartesian(lat2, s.species.clone(), &s.cart_coords()).unwrap();
             let cutoff = 2.0 * shortest_edge(&s.lattice);
-            let (a, b) = (
-                NeighborList::build(&s, cutoff),
-                NeighborList::build(&s2, cutoff),
-            );
+            let (a, b) = (NeighborList::build(&s, cutoff), NeighborList::build(&s2, cutoff));
             for i in 0..s.len() {
                 let da: Vec<f64> = a.of(i).iter().map(|n| n.distance).collect();
                 let db: Vec<f64> = b.of(i).iter().map(|n| n.distance).collect();
@@ -722,21 +681,13 @@ mod tests {
             assert_eq!(nl.total(), 0);
         }
         // Coincident distinct atoms are reported at distance 0 (both directions).
-        let s2 = Structure::new(
-            lat.clone(),
-            vec![li, li],
-            vec![[0.5, 0.5, 0.5], [1.5, 0.5, -0.5]],
-        )
-        .unwrap();
+        let s2 = Structure::new(lat.clone(), vec![li, li], vec![[0.5, 0.5, 0.5], [1.5, 0.5, -0.5]]).unwrap();
         let nl = NeighborList::build(&s2, 1.0);
         assert_eq!(nl.of(0).len(), 1);
         assert_eq!(nl.of(0)[0].index, 1);
         assert_eq!(nl.of(0)[0].distance, 0.0);
         assert_eq!(nl.of(0)[0].image, [-1, 0, 1]);
-        assert_eq!(
-            s2.closest_pair_within(1.0).map(|p| (p.0, p.1)),
-            Some((0, 1))
-        );
+        assert_eq!(s2.closest_pair_within(1.0).map(|p| (p.0, p.1)), Some((0, 1)));
         // Empty structure.
         let e = Structure::new(lat, vec![], vec![]).unwrap();
         let nl = NeighborList::build(&e, 5.0);

@@ -9,11 +9,9 @@
 
 use super::{ColumnType, ResultTable, Value};
 pub use arrow_array;
-use arrow_array::builder::{
-    BooleanBuilder, Float64Builder, Int64Builder, ListBuilder, StringBuilder,
-};
-use arrow_array::{ArrayRef, RecordBatch, RecordBatchOptions};
 pub use arrow_schema;
+use arrow_array::builder::{BooleanBuilder, Float64Builder, Int64Builder, ListBuilder, StringBuilder};
+use arrow_array::{ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow_schema::{ArrowError, DataType, Field, Schema};
 use std::sync::Arc;
 
@@ -25,20 +23,13 @@ pub fn data_type(ty: ColumnType) -> DataType {
         ColumnType::Int => DataType::Int64,
         ColumnType::Bool => DataType::Boolean,
         ColumnType::StrList => DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
-        ColumnType::NumList => {
-            DataType::List(Arc::new(Field::new("item", DataType::Float64, true)))
-        }
+        ColumnType::NumList => DataType::List(Arc::new(Field::new("item", DataType::Float64, true))),
     }
 }
 
 /// The Arrow schema of `table`: one nullable field per column, named as the column.
 pub fn schema(table: &ResultTable) -> Schema {
-    let fields: Vec<Field> = table
-        .columns
-        .iter()
-        .zip(table.column_types())
-        .map(|(name, ty)| Field::new(name, data_type(ty), true))
-        .collect();
+    let fields: Vec<Field> = table.columns.iter().zip(table.column_types()).map(|(name, ty)| Field::new(name, data_type(ty), true)).collect();
     Schema::new(fields)
 }
 
@@ -48,21 +39,13 @@ pub fn schema(table: &ResultTable) -> Schema {
 /// floats, and anything in a `Str` column is written as its text.
 pub fn to_record_batch(table: &ResultTable) -> Result<RecordBatch, ArrowError> {
     let types = table.column_types();
-    let columns = types
-        .iter()
-        .enumerate()
-        .map(|(c, ty)| column(table, c, *ty))
-        .collect::<Result<Vec<_>, _>>()?;
+    let columns = types.iter().enumerate().map(|(c, ty)| column(table, c, *ty)).collect::<Result<Vec<_>, _>>()?;
     let options = RecordBatchOptions::new().with_row_count(Some(table.rows.len()));
     RecordBatch::try_new_with_options(Arc::new(schema(table)), columns, &options)
 }
 
 fn mismatch(table: &ResultTable, c: usize, row: usize, ty: ColumnType, v: &Value) -> ArrowError {
-    ArrowError::InvalidArgumentError(format!(
-        "column '{}' has type {ty}, but row {} holds {v:?}",
-        table.columns[c],
-        row + 1
-    ))
+    ArrowError::InvalidArgumentError(format!("column '{}' has type {ty}, but row {} holds {v:?}", table.columns[c], row + 1))
 }
 
 /// Column `c` of `table` as an Arrow array of `ty`'s type.
@@ -178,24 +161,9 @@ mod tests {
 
     #[test]
     fn declared_types_survive_null_columns_and_inference_widens() {
-        let mut t = ResultTable::new(&["s", "x", "n", "l"]).typed(vec![
-            ColumnType::Str,
-            ColumnType::Num,
-            ColumnType::Int,
-            ColumnType::StrList,
-        ]);
-        t.push(vec![
-            Value::Null,
-            Value::Int(2),
-            Value::Null,
-            Value::List(vec!["Li".into(), "O".into()]),
-        ]);
-        t.push(vec![
-            Value::Str("a".into()),
-            Value::Num(0.5),
-            Value::Null,
-            Value::Null,
-        ]);
+        let mut t = ResultTable::new(&["s", "x", "n", "l"]).typed(vec![ColumnType::Str, ColumnType::Num, ColumnType::Int, ColumnType::StrList]);
+        t.push(vec![Value::Null, Value::Int(2), Value::Null, Value::List(vec!["Li".into(), "O".into()])]);
+        t.push(vec![Value::Str("a".into()), Value::Num(0.5), Value::Null, Value::Null]);
         let b = to_record_batch(&t).unwrap();
         assert_eq!(b.schema().field(2).data_type(), &DataType::Int64);
         assert_eq!(b.column(2).null_count(), 2);
@@ -204,14 +172,7 @@ mod tests {
         let s = b.column(0).as_any().downcast_ref::<StringArray>().unwrap();
         assert!(s.is_null(0) && s.value(1) == "a");
         let l = b.column(3).as_any().downcast_ref::<ListArray>().unwrap();
-        assert_eq!(
-            l.value(0)
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .unwrap()
-                .value(1),
-            "O"
-        );
+        assert_eq!(l.value(0).as_any().downcast_ref::<StringArray>().unwrap().value(1), "O");
         assert!(l.is_null(1));
         // Undeclared: inferred from the values.
         let mut u = ResultTable::new(&["k", "v"]);
@@ -219,33 +180,14 @@ mod tests {
         u.push(vec![Value::Num(1.5), Value::Int(3)]);
         assert_eq!(u.column_types(), vec![ColumnType::Num, ColumnType::Str]);
         let b = to_record_batch(&u).unwrap();
-        assert_eq!(
-            b.column(1)
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .unwrap()
-                .value(1),
-            "3"
-        );
+        assert_eq!(b.column(1).as_any().downcast_ref::<StringArray>().unwrap().value(1), "3");
         // A value of the wrong type in a declared column is an error naming it.
         let mut w = ResultTable::new(&["n"]).typed(vec![ColumnType::Int]);
         w.push(vec![Value::Num(1.5)]);
         let e = to_record_batch(&w).unwrap_err().to_string();
-        assert!(
-            e.contains("column 'n' has type Int, but row 1 holds Num(1.5)"),
-            "{e}"
-        );
+        assert!(e.contains("column 'n' has type Int, but row 1 holds Num(1.5)"), "{e}");
         let mut ok = ResultTable::new(&["n"]).typed(vec![ColumnType::Int]);
         ok.push(vec![Value::Num(3.0)]);
-        assert_eq!(
-            to_record_batch(&ok)
-                .unwrap()
-                .column(0)
-                .as_any()
-                .downcast_ref::<Int64Array>()
-                .unwrap()
-                .value(0),
-            3
-        );
+        assert_eq!(to_record_batch(&ok).unwrap().column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0), 3);
     }
 }

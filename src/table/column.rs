@@ -62,3 +62,4 @@ impl fmt::Display for ColumnType {
         f.write_str(self.name())
     }
 }
+

@@ -14,10 +14,7 @@
 
 use super::WorkflowError;
 use crate::metrics::{self, BootstrapErrors, EvalError, Metrics};
-use crate::model::gnn::{
-    self, experiment, load_hosts, predict_records, GnnBlob, GnnError, Pretrain, Spec, TrainOptions,
-    TrainedGnn, Validation, Variant, KIND,
-};
+use crate::model::gnn::{self, experiment, load_hosts, predict_records, GnnBlob, GnnError, Pretrain, Spec, TrainOptions, TrainedGnn, Validation, Variant, KIND};
 use crate::model::{registry, Kind, ModelError, ModelRecord};
 use crate::record::{Fidelity, HopRecord};
 use crate::split::SplitError;
@@ -72,22 +69,14 @@ fn invalid<T>(msg: impl Into<String>) -> Result<T> {
 
 /// All DFT hops of the store, in id order.
 pub fn dft_records(store: &Store) -> Result<Vec<HopRecord>> {
-    let mut v: Vec<HopRecord> = store
-        .ids_where("fidelity", "dft")?
-        .iter()
-        .map(|id| store.record(id))
-        .collect::<std::result::Result<_, _>>()?;
+    let mut v: Vec<HopRecord> = store.ids_where("fidelity", "dft")?.iter().map(|id| store.record(id)).collect::<std::result::Result<_, _>>()?;
     v.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(v)
 }
 
 /// The records of source partition `name` (`train`, `test`), in the order of `records`.
 pub fn partition(records: &[HopRecord], name: &str) -> Vec<HopRecord> {
-    records
-        .iter()
-        .filter(|r| r.partition.map(|p| p.as_str()) == Some(name))
-        .cloned()
-        .collect()
+    records.iter().filter(|r| r.partition.map(|p| p.as_str()) == Some(name)).cloned().collect()
 }
 
 /// Mean and sample standard deviation of a figure over seeds.
@@ -105,11 +94,7 @@ impl SeedStats {
     /// The statistics of `values`.
     pub fn of(values: &[f64]) -> SeedStats {
         let (mean, sd) = metrics::mean_std(values);
-        SeedStats {
-            mean,
-            sd,
-            n: values.len(),
-        }
+        SeedStats { mean, sd, n: values.len() }
     }
 }
 
@@ -148,12 +133,7 @@ pub struct BvseTwins {
 impl BvseTwins {
     /// One line: how many hops, how many usable, how long.
     pub fn summary(&self) -> String {
-        format!(
-            "BVSE barriers of {} hops ({} usable) in {:.1} s",
-            self.hops,
-            self.records.len(),
-            self.seconds
-        )
+        format!("BVSE barriers of {} hops ({} usable) in {:.1} s", self.hops, self.records.len(), self.seconds)
     }
 }
 
@@ -177,11 +157,7 @@ pub fn bvse_twins(store: &Store, records: &[HopRecord]) -> Result<BvseTwins> {
             Some(t)
         })
         .collect();
-    let twins = BvseTwins {
-        records: out,
-        hops: records.len(),
-        seconds: t0.elapsed().as_secs_f64(),
-    };
+    let twins = BvseTwins { records: out, hops: records.len(), seconds: t0.elapsed().as_secs_f64() };
     crate::progress::notice(&twins.summary());
     Ok(twins)
 }
@@ -220,32 +196,17 @@ pub struct PretrainSet {
 impl PretrainSet {
     /// The notice about left-out records, when any were.
     pub fn left_out_notice(&self) -> Option<String> {
-        (self.left_out > 0).then(|| {
-            format!(
-                "pre-training: left out {} of {} records derived from test structures",
-                self.left_out, self.drawn
-            )
-        })
+        (self.left_out > 0).then(|| format!("pre-training: left out {} of {} records derived from test structures", self.left_out, self.drawn))
     }
 }
 
 /// The pre-training records of `source` minus every record derived from a `held_out`
 /// structure ([`experiment::without_held_out`], parents looked up in `dft`); `train` is what
 /// [`PretrainSource::BvseSelf`] computes twins of.
-pub fn pretrain_set(
-    store: &Store,
-    source: PretrainSource,
-    train: &[HopRecord],
-    dft: &[HopRecord],
-    held_out: &[HopRecord],
-) -> Result<PretrainSet> {
+pub fn pretrain_set(store: &Store, source: PretrainSource, train: &[HopRecord], dft: &[HopRecord], held_out: &[HopRecord]) -> Result<PretrainSet> {
     let (drawn, twins) = match source {
         PretrainSource::None => (Vec::new(), None),
-        PretrainSource::Corpus {
-            store: corpus,
-            max,
-            seed,
-        } => (experiment::corpus_records(corpus, max, seed)?, None),
+        PretrainSource::Corpus { store: corpus, max, seed } => (experiment::corpus_records(corpus, max, seed)?, None),
         PretrainSource::BvseSelf => {
             let t = bvse_twins(store, train)?;
             let info = (t.hops, t.seconds);
@@ -254,12 +215,7 @@ pub fn pretrain_set(
     };
     let n = drawn.len();
     let (records, left_out) = experiment::without_held_out(drawn, dft, held_out);
-    Ok(PretrainSet {
-        records,
-        drawn: n,
-        left_out,
-        twins,
-    })
+    Ok(PretrainSet { records, drawn: n, left_out, twins })
 }
 
 /// The spec of a pre-training run: `spec` with its pre-training epochs, learning rate and
@@ -274,28 +230,13 @@ pub fn pretrain_spec(spec: &Spec) -> Spec {
 
 /// Pre-training alone: training on `records` (hosts in `store`) with [`pretrain_spec`], a
 /// validation part carved from them.
-pub fn pretrain(
-    store: &Store,
-    records: &[HopRecord],
-    spec: &Spec,
-    opts: TrainOptions,
-) -> Result<TrainedGnn> {
-    Ok(gnn::train(
-        store,
-        records,
-        Validation::Carve,
-        Pretrain::None,
-        &pretrain_spec(spec),
-        opts,
-    )?)
+pub fn pretrain(store: &Store, records: &[HopRecord], spec: &Spec, opts: TrainOptions) -> Result<TrainedGnn> {
+    Ok(gnn::train(store, records, Validation::Carve, Pretrain::None, &pretrain_spec(spec), opts)?)
 }
 
 /// Save `rec` to the registry (replacing a model of the same name).
 fn save(store: &Store, rec: &ModelRecord) -> Result<()> {
-    registry::save(store, rec, true).map_err(|cause| GnnWorkflowError::Save {
-        name: rec.name.clone(),
-        cause,
-    })
+    registry::save(store, rec, true).map_err(|cause| GnnWorkflowError::Save { name: rec.name.clone(), cause })
 }
 
 /// What [`train`] runs.
@@ -391,20 +332,13 @@ pub fn train(store: &Store, req: &TrainRequest) -> Result<TrainReport> {
     let mut train = partition(&all, "train");
     let test = partition(&all, "test");
     if train.is_empty() {
-        return invalid(format!(
-            "no DFT hops with partition 'train' in {}",
-            store.path().display()
-        ));
+        return invalid(format!("no DFT hops with partition 'train' in {}", store.path().display()));
     }
     if let Some(n) = req.train_size {
         train = experiment::training_subset(&train, n);
     }
     let source = match req.corpus {
-        Some(c) => PretrainSource::Corpus {
-            store: c,
-            max: req.spec.pretrain_max,
-            seed: req.spec.seed,
-        },
+        Some(c) => PretrainSource::Corpus { store: c, max: req.spec.pretrain_max, seed: req.spec.seed },
         None if req.bvse_self => PretrainSource::BvseSelf,
         None => PretrainSource::None,
     };
@@ -412,42 +346,16 @@ pub fn train(store: &Store, req: &TrainRequest) -> Result<TrainReport> {
     if let Some(n) = pre.left_out_notice() {
         crate::progress::notice(&n);
     }
-    let init = req
-        .init_from
-        .as_deref()
-        .map(|n| registry::load(store, n))
-        .transpose()?;
-    let seeds = if req.seeds.is_empty() {
-        vec![req.spec.seed]
-    } else {
-        req.seeds.clone()
-    };
+    let init = req.init_from.as_deref().map(|n| registry::load(store, n)).transpose()?;
+    let seeds = if req.seeds.is_empty() { vec![req.spec.seed] } else { req.seeds.clone() };
     let tree_test = ensemble_partner(store, req.ensemble_with.as_deref(), &test)?;
     if req.pretrain_only && pre.records.is_empty() {
         return invalid("the pre-training set is empty: pre-training needs a BVSE corpus store or BVSE twins of the training hops");
     }
-    let cx = TrainContext {
-        store,
-        req,
-        train,
-        test,
-        pre,
-        init,
-        tree_test,
-        several: seeds.len() > 1,
-    };
-    let runs = seeds
-        .iter()
-        .map(|&s| train_seed(&cx, s))
-        .collect::<Result<Vec<_>>>()?;
-    let maes: Vec<f64> = runs
-        .iter()
-        .filter_map(|r| r.test.as_ref().map(|t| t.metrics.mae))
-        .collect();
-    let ens: Vec<f64> = runs
-        .iter()
-        .filter_map(|r| r.ensemble.as_ref().map(|t| t.metrics.mae))
-        .collect();
+    let cx = TrainContext { store, req, train, test, pre, init, tree_test, several: seeds.len() > 1 };
+    let runs = seeds.iter().map(|&s| train_seed(&cx, s)).collect::<Result<Vec<_>>>()?;
+    let maes: Vec<f64> = runs.iter().filter_map(|r| r.test.as_ref().map(|t| t.metrics.mae)).collect();
+    let ens: Vec<f64> = runs.iter().filter_map(|r| r.ensemble.as_ref().map(|t| t.metrics.mae)).collect();
     Ok(TrainReport {
         variant: req.spec.variant,
         train_hops: cx.train.len(),
@@ -460,28 +368,18 @@ pub fn train(store: &Store, req: &TrainRequest) -> Result<TrainReport> {
 }
 
 /// The test predictions of the stored tree model `name` (refusing a graph network).
-fn ensemble_partner(
-    store: &Store,
-    name: Option<&str>,
-    test: &[HopRecord],
-) -> Result<Option<Vec<f64>>> {
+fn ensemble_partner(store: &Store, name: Option<&str>, test: &[HopRecord]) -> Result<Option<Vec<f64>>> {
     let Some(m) = name else { return Ok(None) };
     let rec = registry::load(store, m)?;
     if rec.kind == KIND {
-        return invalid(format!(
-            "--ensemble-with {m}: expected a tree model (rf or gbt), this one is a graph network"
-        ));
+        return invalid(format!("--ensemble-with {m}: expected a tree model (rf or gbt), this one is a graph network"));
     }
     Ok(Some(super::predict_records(store, &rec, test)?))
 }
 
 /// The model name and spec of one seed, and the checkpoint to resume from.
 fn seed_setup(cx: &TrainContext, seed: u64) -> Result<(String, Spec, Option<gnn::Checkpoint>)> {
-    let name = if cx.several {
-        format!("{}-s{seed}", cx.req.name)
-    } else {
-        cx.req.name.clone()
-    };
+    let name = if cx.several { format!("{}-s{seed}", cx.req.name) } else { cx.req.name.clone() };
     let mut s = cx.req.spec.clone();
     s.seed = seed;
     if !cx.req.resume {
@@ -507,25 +405,13 @@ fn train_seed(cx: &TrainContext, seed: u64) -> Result<SeedRun> {
     };
     let t0 = Instant::now();
     let mut cb = |b: &GnnBlob| -> gnn::Result<()> {
-        let tg = TrainedGnn {
-            blob: b.clone(),
-            train_ids: vec![],
-            valid_ids: vec![],
-            metrics: BTreeMap::new(),
-            log: vec!["checkpoint".into()],
-        };
+        let tg = TrainedGnn { blob: b.clone(), train_ids: vec![], valid_ids: vec![], metrics: BTreeMap::new(), log: vec!["checkpoint".into()] };
         let rec = tg.to_record(&name, "")?;
-        registry::save(store, &rec, true)
-            .map_err(|e| GnnError::Data(format!("checkpoint: {e}")))?;
+        registry::save(store, &rec, true).map_err(|e| GnnError::Data(format!("checkpoint: {e}")))?;
         Ok(())
     };
     let checkpoint_every = if req.save { req.checkpoint_every } else { 0 };
-    let opts = TrainOptions {
-        progress: req.progress,
-        resume,
-        on_checkpoint: Some(&mut cb),
-        checkpoint_every,
-    };
+    let opts = TrainOptions { progress: req.progress, resume, on_checkpoint: Some(&mut cb), checkpoint_every };
     let trained = if req.pretrain_only {
         pretrain(req.corpus.unwrap_or(store), &cx.pre.records, &s, opts)?
     } else {
@@ -533,11 +419,7 @@ fn train_seed(cx: &TrainContext, seed: u64) -> Result<SeedRun> {
     };
     let seconds = t0.elapsed().as_secs_f64();
     let mut rec = trained.to_record(&name, "")?;
-    let (test, ensemble) = if req.pretrain_only {
-        (None, None)
-    } else {
-        score_on_test(cx, &mut rec)?
-    };
+    let (test, ensemble) = if req.pretrain_only { (None, None) } else { score_on_test(cx, &mut rec)? };
     let paths_distinct = if req.pretrain_only {
         None
     } else {
@@ -550,31 +432,14 @@ fn train_seed(cx: &TrainContext, seed: u64) -> Result<SeedRun> {
     if req.save {
         save(store, &rec)?;
     }
-    let valid_mae = trained
-        .metrics
-        .get("valid_mae")
-        .copied()
-        .unwrap_or(f64::NAN);
+    let valid_mae = trained.metrics.get("valid_mae").copied().unwrap_or(f64::NAN);
     let epochs_run = trained.metrics.get("epochs_run").copied().unwrap_or(0.0) as usize;
-    Ok(SeedRun {
-        name,
-        seed,
-        valid_mae,
-        test,
-        ensemble,
-        paths_distinct,
-        epochs_run,
-        seconds,
-        model: rec,
-    })
+    Ok(SeedRun { name, seed, valid_mae, test, ensemble, paths_distinct, epochs_run, seconds, model: rec })
 }
 
 /// Scores of `rec` on the test hops, and of its average with the tree model; both are also
 /// written into the record's metrics.
-fn score_on_test(
-    cx: &TrainContext,
-    rec: &mut ModelRecord,
-) -> Result<(Option<TestScores>, Option<TestScores>)> {
+fn score_on_test(cx: &TrainContext, rec: &mut ModelRecord) -> Result<(Option<TestScores>, Option<TestScores>)> {
     if cx.test.is_empty() {
         return Ok((None, None));
     }
@@ -584,13 +449,10 @@ fn score_on_test(
     rec.metrics.insert("test_mae".into(), e.metrics.mae);
     rec.metrics.insert("test_r2".into(), e.metrics.r2);
     rec.metrics.insert("test_accuracy".into(), e.accuracy);
-    let Some(tp) = &cx.tree_test else {
-        return Ok((Some(e), None));
-    };
+    let Some(tp) = &cx.tree_test else { return Ok((Some(e), None)) };
     let avg: Vec<f64> = p.iter().zip(tp).map(|(a, b)| 0.5 * (a + b)).collect();
     let en = test_scores(&y, &avg)?;
-    rec.metrics
-        .insert("ensemble_test_mae".into(), en.metrics.mae);
+    rec.metrics.insert("ensemble_test_mae".into(), en.metrics.mae);
     Ok((Some(e), Some(en)))
 }
 
@@ -633,48 +495,22 @@ pub struct OutOfFold {
 
 /// Grouped k-fold training ([`experiment::out_of_fold`]) and its metrics; `before(f)` runs
 /// before fold `f`, `progress` reports training epochs.
-pub fn cross_validate(
-    store: &Store,
-    folds: Folds,
-    spec: &Spec,
-    init: Option<&ModelRecord>,
-    progress: bool,
-    before: &dyn Fn(usize),
-) -> Result<OutOfFold> {
+pub fn cross_validate(store: &Store, folds: Folds, spec: &Spec, init: Option<&ModelRecord>, progress: bool, before: &dyn Fn(usize)) -> Result<OutOfFold> {
     let all = folds.records;
     let mut pred = vec![f64::NAN; all.len()];
     let mut out = Vec::with_capacity(folds.k);
-    for fold in experiment::out_of_fold(
-        store,
-        all,
-        folds.assignment,
-        folds.k,
-        spec,
-        init,
-        progress,
-        before,
-    )? {
+    for fold in experiment::out_of_fold(store, all, folds.assignment, folds.k, spec, init, progress, before)? {
         for (k, &i) in fold.test_idx.iter().enumerate() {
             pred[i] = fold.pred[k];
         }
         let y: Vec<f64> = fold.test_idx.iter().map(|&i| all[i].em).collect();
         let metrics = metrics::metrics(&y, &fold.pred)?;
-        out.push(CvFold {
-            train: fold.train,
-            test: fold.test_idx.len(),
-            metrics,
-            seconds: fold.seconds,
-        });
+        out.push(CvFold { train: fold.train, test: fold.test_idx.len(), metrics, seconds: fold.seconds });
     }
     let y: Vec<f64> = all.iter().map(|r| r.em).collect();
     let pooled = metrics::metrics(&y, &pred)?;
     let mean_fold_mae = out.iter().map(|f| f.metrics.mae).sum::<f64>() / out.len() as f64;
-    Ok(OutOfFold {
-        folds: out,
-        predictions: pred,
-        pooled,
-        mean_fold_mae,
-    })
+    Ok(OutOfFold { folds: out, predictions: pred, pooled, mean_fold_mae })
 }
 
 /// A tree model cross-validated on the same folds as the graph network.
@@ -730,18 +566,9 @@ pub struct CvReport {
 }
 
 /// The hops and folds of a stored k-fold split (partitions `fold0`, `fold1`, ...).
-fn split_folds(
-    store: &Store,
-    all: &[HopRecord],
-    name: &str,
-) -> Result<(Vec<HopRecord>, Vec<usize>, usize)> {
+fn split_folds(store: &Store, all: &[HopRecord], name: &str) -> Result<(Vec<HopRecord>, Vec<usize>, usize)> {
     let s = crate::split::load(store, name)?;
-    let mut fold_names: Vec<String> = s
-        .partition_names()
-        .into_iter()
-        .filter(|n| n.starts_with("fold"))
-        .map(str::to_string)
-        .collect();
+    let mut fold_names: Vec<String> = s.partition_names().into_iter().filter(|n| n.starts_with("fold")).map(str::to_string).collect();
     fold_names.sort_by_key(|n| n[4..].parse::<usize>().unwrap_or(usize::MAX));
     if fold_names.len() < 2 {
         return invalid(format!("split '{name}' has no fold partitions (fold0, fold1, ...): create it with GROUPED KFOLD"));
@@ -751,9 +578,7 @@ fn split_folds(
     for (k, f) in fold_names.iter().enumerate() {
         for id in s.partition(f) {
             let Some(r) = by_id.get(id.as_str()) else {
-                return invalid(format!(
-                    "split '{name}': hop {id} is not a DFT hop of this store"
-                ));
+                return invalid(format!("split '{name}': hop {id} is not a DFT hop of this store"));
             };
             recs.push((*r).clone());
             fo.push(k);
@@ -766,9 +591,7 @@ fn split_folds(
 /// seeded folds or a stored split's folds, optionally beside a tree model on the same folds.
 pub fn cv(store: &Store, req: &CvRequest) -> Result<CvReport> {
     if req.ensemble.is_some() && req.split.is_none() {
-        return invalid(
-            "a tree ensemble needs a stored split (the tree model must see the same folds)",
-        );
+        return invalid("a tree ensemble needs a stored split (the tree model must see the same folds)");
     }
     let all = dft_records(store)?;
     let (records, assignment, k) = match &req.split {
@@ -779,51 +602,20 @@ pub fn cv(store: &Store, req: &CvRequest) -> Result<CvReport> {
             (all, f, req.folds)
         }
     };
-    let init = req
-        .init_from
-        .as_deref()
-        .map(|n| registry::load(store, n))
-        .transpose()?;
-    let folds = Folds {
-        records: &records,
-        assignment: &assignment,
-        k,
-    };
-    let oof = cross_validate(
-        store,
-        folds,
-        &req.spec,
-        init.as_ref(),
-        req.progress,
-        &|_| {},
-    )?;
+    let init = req.init_from.as_deref().map(|n| registry::load(store, n)).transpose()?;
+    let folds = Folds { records: &records, assignment: &assignment, k };
+    let oof = cross_validate(store, folds, &req.spec, init.as_ref(), req.progress, &|_| {})?;
     let ensemble = match (&req.ensemble, &req.split) {
         (Some(t), Some(split)) => Some(tree_ensemble(store, t, split, &records, &oof.predictions)?),
         _ => None,
     };
-    Ok(CvReport {
-        variant: req.spec.variant,
-        records,
-        out_of_fold: oof,
-        ensemble,
-    })
+    Ok(CvReport { variant: req.spec.variant, records, out_of_fold: oof, ensemble })
 }
 
 /// Cross-validate the tree model on `split`'s folds and average it with `pred`.
-fn tree_ensemble(
-    store: &Store,
-    t: &TreeEnsemble,
-    split: &str,
-    records: &[HopRecord],
-    pred: &[f64],
-) -> Result<CvEnsemble> {
-    let cv =
-        super::cross_validate_split(store, t.kind, &t.params, split, metrics::DEFAULT_THRESHOLD)?;
-    let tree: BTreeMap<&str, f64> = cv
-        .predictions
-        .iter()
-        .map(|p| (p.id.as_str(), p.predicted))
-        .collect();
+fn tree_ensemble(store: &Store, t: &TreeEnsemble, split: &str, records: &[HopRecord], pred: &[f64]) -> Result<CvEnsemble> {
+    let cv = super::cross_validate_split(store, t.kind, &t.params, split, metrics::DEFAULT_THRESHOLD)?;
+    let tree: BTreeMap<&str, f64> = cv.predictions.iter().map(|p| (p.id.as_str(), p.predicted)).collect();
     let mut tp = Vec::with_capacity(records.len());
     for r in records {
         match tree.get(r.id.as_str()) {
@@ -833,11 +625,7 @@ fn tree_ensemble(
     }
     let y: Vec<f64> = records.iter().map(|r| r.em).collect();
     let avg: Vec<f64> = pred.iter().zip(&tp).map(|(a, b)| 0.5 * (a + b)).collect();
-    Ok(CvEnsemble {
-        kind: t.kind,
-        tree: metrics::metrics(&y, &tp)?,
-        average: metrics::metrics(&y, &avg)?,
-    })
+    Ok(CvEnsemble { kind: t.kind, tree: metrics::metrics(&y, &tp)?, average: metrics::metrics(&y, &avg)? })
 }
 
 /// The hops, host groups, fold count and seeds of [`cv_over_seeds`].
@@ -864,31 +652,18 @@ pub struct SeedCv {
 
 /// For each seed s = 1..=seeds: grouped k folds seeded by s, the model seeded by s, trained
 /// out of fold ([`cross_validate`], no progress); `before(s, f)` runs before each fold.
-pub fn cv_over_seeds(
-    store: &Store,
-    plan: SeedCvPlan,
-    spec: &Spec,
-    init: Option<&ModelRecord>,
-    before: &dyn Fn(u64, usize),
-) -> Result<SeedCv> {
+pub fn cv_over_seeds(store: &Store, plan: SeedCvPlan, spec: &Spec, init: Option<&ModelRecord>, before: &dyn Fn(u64, usize)) -> Result<SeedCv> {
     let (mut maes, mut r2s) = (Vec::new(), Vec::new());
     for s in 1..=plan.seeds.max(1) as u64 {
         let assignment = crate::model::group_folds(plan.groups, plan.k, s)?;
         let mut sp = spec.clone();
         sp.seed = s;
-        let folds = Folds {
-            records: plan.records,
-            assignment: &assignment,
-            k: plan.k,
-        };
+        let folds = Folds { records: plan.records, assignment: &assignment, k: plan.k };
         let oof = cross_validate(store, folds, &sp, init, false, &|f| before(s, f))?;
         maes.push(oof.mean_fold_mae);
         r2s.push(oof.pooled.r2);
     }
-    Ok(SeedCv {
-        mae: SeedStats::of(&maes),
-        r2: metrics::mean(&r2s),
-    })
+    Ok(SeedCv { mae: SeedStats::of(&maes), r2: metrics::mean(&r2s) })
 }
 
 /// What [`bench`] runs.
@@ -946,29 +721,11 @@ pub fn bench(store: &Store, req: &BenchRequest) -> Result<BenchReport> {
     let t0 = Instant::now();
     let g = gnn::build_many(&all, &hosts, &spec.graph_config()).map_err(GnnError::Data)?;
     let graph_seconds = t0.elapsed().as_secs_f64();
-    let (n_nodes, n_edges) = g
-        .iter()
-        .flat_map(|h| h.iter())
-        .fold((0, 0), |(n, e), x| (n + x.nodes(), e + x.edges()));
-    let (nodes_per_hop, edges_per_hop) = (
-        n_nodes as f64 / all.len() as f64,
-        n_edges as f64 / all.len() as f64,
-    );
-    crate::progress::notice(&format!(
-        "graphs: {nodes_per_hop:.1} nodes and {edges_per_hop:.1} edges per hop"
-    ));
+    let (n_nodes, n_edges) = g.iter().flat_map(|h| h.iter()).fold((0, 0), |(n, e), x| (n + x.nodes(), e + x.edges()));
+    let (nodes_per_hop, edges_per_hop) = (n_nodes as f64 / all.len() as f64, n_edges as f64 / all.len() as f64);
+    crate::progress::notice(&format!("graphs: {nodes_per_hop:.1} nodes and {edges_per_hop:.1} edges per hop"));
     let t0 = Instant::now();
-    let trained = gnn::train(
-        store,
-        &train,
-        Validation::Carve,
-        Pretrain::None,
-        spec,
-        TrainOptions {
-            progress: req.progress,
-            ..Default::default()
-        },
-    )?;
+    let trained = gnn::train(store, &train, Validation::Carve, Pretrain::None, spec, TrainOptions { progress: req.progress, ..Default::default() })?;
     let train_seconds = t0.elapsed().as_secs_f64();
     let rec = trained.to_record("bench", "")?;
     let mut secs = vec![];
@@ -976,11 +733,7 @@ pub fn bench(store: &Store, req: &BenchRequest) -> Result<BenchReport> {
         let t0 = Instant::now();
         let p = predict_records(store, &rec, &all)?;
         if p.len() != all.len() {
-            return invalid(format!(
-                "inference returned {} predictions for {} hops",
-                p.len(),
-                all.len()
-            ));
+            return invalid(format!("inference returned {} predictions for {} hops", p.len(), all.len()));
         }
         secs.push(t0.elapsed().as_secs_f64());
     }
@@ -993,11 +746,7 @@ pub fn bench(store: &Store, req: &BenchRequest) -> Result<BenchReport> {
         nodes_per_hop,
         edges_per_hop,
         train_hops: train.len(),
-        epochs_run: trained
-            .metrics
-            .get("epochs_run")
-            .copied()
-            .unwrap_or(f64::NAN),
+        epochs_run: trained.metrics.get("epochs_run").copied().unwrap_or(f64::NAN),
         epochs: spec.epochs,
         train_seconds,
         inference_seconds: metrics::median(&secs),
@@ -1017,34 +766,15 @@ mod tests {
         let mut cands = crate::synthetic::bvse_like_corpus(n, 11);
         for (i, c) in cands.iter_mut().enumerate() {
             c.record.fidelity = Fidelity::Dft;
-            c.record.partition = Some(if i % 4 == 0 {
-                SourcePartition::Test
-            } else {
-                SourcePartition::Train
-            });
+            c.record.partition = Some(if i % 4 == 0 { SourcePartition::Test } else { SourcePartition::Train });
         }
         crate::import::commit(&store, cands, vec![], &Default::default(), "test").expect("import");
         (dir, store)
     }
 
     fn tiny(epochs: usize) -> Spec {
-        let kv = [
-            ("hidden", "8"),
-            ("layers", "1"),
-            ("rbf", "8"),
-            ("cutoff", "4"),
-            ("radius", "4"),
-            ("max_neighbors", "6"),
-            ("batch", "4"),
-            ("threads", "1"),
-            ("epochs", &epochs.to_string()),
-        ];
-        Spec::from_map(
-            &kv.iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
-        .expect("spec")
+        let kv = [("hidden", "8"), ("layers", "1"), ("rbf", "8"), ("cutoff", "4"), ("radius", "4"), ("max_neighbors", "6"), ("batch", "4"), ("threads", "1"), ("epochs", &epochs.to_string())];
+        Spec::from_map(&kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()).expect("spec")
     }
 
     fn request(name: &str, seeds: Vec<u64>) -> TrainRequest<'static> {
@@ -1078,32 +808,15 @@ mod tests {
         let (_d, store) = paper_store(16);
         let r = train(&store, &request("g", vec![1, 2])).expect("train");
         assert_eq!((r.train_hops, r.test_hops), (12, 4));
-        assert_eq!(
-            r.runs.iter().map(|x| x.name.as_str()).collect::<Vec<_>>(),
-            ["g-s1", "g-s2"]
-        );
-        let maes: Vec<f64> = r
-            .runs
-            .iter()
-            .map(|x| x.test.as_ref().expect("test scores").metrics.mae)
-            .collect();
+        assert_eq!(r.runs.iter().map(|x| x.name.as_str()).collect::<Vec<_>>(), ["g-s1", "g-s2"]);
+        let maes: Vec<f64> = r.runs.iter().map(|x| x.test.as_ref().expect("test scores").metrics.mae).collect();
         assert_eq!(r.test_mae, SeedStats::of(&maes));
         for run in &r.runs {
-            assert_eq!(
-                registry::load(&store, &run.name).expect("saved").metrics["test_mae"],
-                run.model.metrics["test_mae"]
-            );
+            assert_eq!(registry::load(&store, &run.name).expect("saved").metrics["test_mae"], run.model.metrics["test_mae"]);
         }
         let again = train(&store, &request("g", vec![1, 2])).expect("train again");
         assert_eq!(again.test_mae, r.test_mae, "same seeds, same numbers");
-        let e = train(
-            &store,
-            &TrainRequest {
-                pretrain_only: true,
-                ..request("p", vec![])
-            },
-        )
-        .expect_err("nothing to pre-train on");
+        let e = train(&store, &TrainRequest { pretrain_only: true, ..request("p", vec![]) }).expect_err("nothing to pre-train on");
         assert!(e.to_string().contains("pre-training set is empty"), "{e}");
     }
 
@@ -1124,44 +837,17 @@ mod tests {
         let (_d, store) = paper_store(16);
         let sink = Arc::new(Epochs::default());
         crate::progress::install(sink.clone());
-        let r = train(
-            &store,
-            &TrainRequest {
-                progress: true,
-                save: false,
-                ..request("ev", vec![])
-            },
-        )
-        .expect("train");
+        let r = train(&store, &TrainRequest { progress: true, save: false, ..request("ev", vec![]) }).expect("train");
         crate::progress::uninstall();
-        let logged: Vec<&String> = r.runs[0]
-            .model
-            .training_log
-            .iter()
-            .filter(|l| l.starts_with("train epoch"))
-            .collect();
+        let logged: Vec<&String> = r.runs[0].model.training_log.iter().filter(|l| l.starts_with("train epoch")).collect();
         let seen = sink.0.lock().expect("lock").clone();
         assert_eq!(logged.len(), 2);
         assert!(logged.iter().all(|l| seen.contains(l)), "{seen:?}");
         assert!(registry::load(&store, "ev").is_err(), "not saved");
-        let req = CvRequest {
-            spec: tiny(1),
-            folds: 3,
-            seed: 1,
-            init_from: None,
-            split: None,
-            ensemble: None,
-            progress: false,
-        };
+        let req = CvRequest { spec: tiny(1), folds: 3, seed: 1, init_from: None, split: None, ensemble: None, progress: false };
         let cv = cv(&store, &req).expect("cv");
-        assert_eq!(
-            cv.out_of_fold.folds.iter().map(|f| f.test).sum::<usize>(),
-            16
-        );
+        assert_eq!(cv.out_of_fold.folds.iter().map(|f| f.test).sum::<usize>(), 16);
         let y: Vec<f64> = cv.records.iter().map(|r| r.em).collect();
-        assert_eq!(
-            cv.out_of_fold.pooled,
-            metrics::metrics(&y, &cv.out_of_fold.predictions).expect("metrics")
-        );
+        assert_eq!(cv.out_of_fold.pooled, metrics::metrics(&y, &cv.out_of_fold.predictions).expect("metrics"));
     }
 }

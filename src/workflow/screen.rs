@@ -5,7 +5,7 @@
 //! [`crate::import::finish_record`]), so its descriptors are those the same hop would have
 //! if it were imported. Nothing is written to the store.
 
-use super::{feature_set_of, Result, WorkflowError, GNN_KIND};
+use super::{feature_set_of, WorkflowError, Result, GNN_KIND};
 use crate::element::Element;
 use crate::features;
 use crate::model::{self, registry, ModelRecord};
@@ -33,13 +33,8 @@ pub fn new_records(hops: &[NewHop]) -> Result<Vec<(HopRecord, Structure)>> {
     hops.iter()
         .enumerate()
         .map(|(i, h)| {
-            crate::import::record_from_endpoints(
-                &format!("new:{}", i + 1),
-                &h.initial,
-                &h.final_,
-                h.ion,
-            )
-            .map_err(|e| WorkflowError::Invalid(format!("hop {}: {e}", i + 1)))
+            crate::import::record_from_endpoints(&format!("new:{}", i + 1), &h.initial, &h.final_, h.ion)
+                .map_err(|e| WorkflowError::Invalid(format!("hop {}: {e}", i + 1)))
         })
         .collect()
 }
@@ -55,12 +50,7 @@ pub fn predict_new(store: &Store, model: &str, hops: &[NewHop]) -> Result<Vec<f6
 /// [`predict_new`] with the hops' MLIP barriers of the model's MLIP label given (one per hop;
 /// `None` for a hop whose NEB failed, which the model sees as missing, as it sees a stored hop
 /// without one).
-pub fn predict_new_with(
-    store: &Store,
-    model: &str,
-    hops: &[NewHop],
-    mlip: Option<&[Option<f64>]>,
-) -> Result<Vec<f64>> {
+pub fn predict_new_with(store: &Store, model: &str, hops: &[NewHop], mlip: Option<&[Option<f64>]>) -> Result<Vec<f64>> {
     let rec = registry::load(store, model)?;
     let built = new_records(hops)?;
     let linked = linked_for_new(&rec, &built, mlip)?;
@@ -83,29 +73,19 @@ pub fn linked_needs(rec: &ModelRecord) -> Result<LinkedNeeds> {
         return Ok(LinkedNeeds::default());
     }
     let set = feature_set_of(rec)?;
-    Ok(LinkedNeeds {
-        mlip: set.reads_mlip().map(str::to_string),
-        bvse: set.reads_bvse(),
-    })
+    Ok(LinkedNeeds { mlip: set.reads_mlip().map(str::to_string), bvse: set.reads_bvse() })
 }
 
 /// The linked barriers of transient hops for `rec`: the MLIP barriers as given (an error that
 /// names the fidelity when the model reads them and none are given), the BVSE barriers
 /// computed here with the default recipe, as `bvse compute` does for stored hops (a hop whose
 /// BVSE NEB fails has none, as a stored hop whose computation failed has no BVSE record).
-pub fn linked_for_new(
-    rec: &ModelRecord,
-    built: &[(HopRecord, Structure)],
-    mlip: Option<&[Option<f64>]>,
-) -> Result<Vec<features::LinkedBarriers>> {
+pub fn linked_for_new(rec: &ModelRecord, built: &[(HopRecord, Structure)], mlip: Option<&[Option<f64>]>) -> Result<Vec<features::LinkedBarriers>> {
     let needs = linked_needs(rec)?;
     let mut out = vec![features::LinkedBarriers::default(); built.len()];
     match (&needs.mlip, mlip) {
         (None, Some(_)) => {
-            return Err(WorkflowError::Invalid(format!(
-                "model '{}' reads no MLIP barrier (feature set {}): give none",
-                rec.name, rec.feature_set
-            )));
+            return Err(WorkflowError::Invalid(format!("model '{}' reads no MLIP barrier (feature set {}): give none", rec.name, rec.feature_set)));
         }
         (Some(label), None) => {
             return Err(WorkflowError::Invalid(format!(
@@ -117,11 +97,7 @@ pub fn linked_for_new(
         }
         (Some(label), Some(values)) => {
             if values.len() != built.len() {
-                return Err(WorkflowError::Invalid(format!(
-                    "{} MLIP barriers for {} hops: give one per hop (None where its NEB failed)",
-                    values.len(),
-                    built.len()
-                )));
+                return Err(WorkflowError::Invalid(format!("{} MLIP barriers for {} hops: give one per hop (None where its NEB failed)", values.len(), built.len())));
             }
             for (k, (v, o)) in values.iter().zip(&mut out).enumerate() {
                 if let Some(x) = v {
@@ -137,12 +113,7 @@ pub fn linked_for_new(
     if needs.bvse {
         let bvse: Vec<Option<f64>> = built
             .par_iter()
-            .map(|(r, host)| {
-                crate::bvse::corpus::compute_one(r, host, crate::bvse::Recipe::Hopdb)
-                    .ok()
-                    .map(|b| b.em)
-                    .filter(|e| e.is_finite() && *e >= 0.0)
-            })
+            .map(|(r, host)| crate::bvse::corpus::compute_one(r, host, crate::bvse::Recipe::Hopdb).ok().map(|b| b.em).filter(|e| e.is_finite() && *e >= 0.0))
             .collect();
         let failed = bvse.iter().filter(|b| b.is_none()).count();
         if failed > 0 {
@@ -164,11 +135,7 @@ pub fn predict_built(rec: &ModelRecord, built: &[(HopRecord, Structure)]) -> Res
 
 /// Predictions of `rec` for transient records with their hosts and linked barriers
 /// ([`linked_for_new`]).
-pub fn predict_built_with(
-    rec: &ModelRecord,
-    built: &[(HopRecord, Structure)],
-    linked: &[features::LinkedBarriers],
-) -> Result<Vec<f64>> {
+pub fn predict_built_with(rec: &ModelRecord, built: &[(HopRecord, Structure)], linked: &[features::LinkedBarriers]) -> Result<Vec<f64>> {
     if built.is_empty() {
         return Ok(Vec::new());
     }
@@ -176,11 +143,7 @@ pub fn predict_built_with(
         return predict_gnn(rec, built);
     }
     if linked.len() != built.len() {
-        return Err(WorkflowError::Invalid(format!(
-            "linked barriers for {} hops, {} hops given",
-            linked.len(),
-            built.len()
-        )));
+        return Err(WorkflowError::Invalid(format!("linked barriers for {} hops, {} hops given", linked.len(), built.len())));
     }
     let set = feature_set_of(rec)?;
     let rows: Vec<Vec<f64>> = built
@@ -195,12 +158,8 @@ pub fn predict_built_with(
 #[cfg(feature = "gnn")]
 fn predict_gnn(rec: &ModelRecord, built: &[(HopRecord, Structure)]) -> Result<Vec<f64>> {
     let records: Vec<HopRecord> = built.iter().map(|(r, _)| r.clone()).collect();
-    let hosts = built
-        .iter()
-        .map(|(r, h)| (r.host.0.clone(), h.clone()))
-        .collect();
-    crate::model::gnn::predict_with_hosts(rec, &records, &hosts)
-        .map_err(|e| WorkflowError::Invalid(e.to_string()))
+    let hosts = built.iter().map(|(r, h)| (r.host.0.clone(), h.clone())).collect();
+    crate::model::gnn::predict_with_hosts(rec, &records, &hosts).map_err(|e| WorkflowError::Invalid(e.to_string()))
 }
 
 #[cfg(not(feature = "gnn"))]

@@ -23,19 +23,13 @@ pub const DEVI_TEST: u64 = 60;
 /// Path of the real dataset directory, checked to exist.
 pub fn devi_dir() -> PathBuf {
     let p = PathBuf::from(DEVI_DIR);
-    assert!(
-        p.join("band_train.json").is_file(),
-        "the devi2025 dataset is expected at {}",
-        p.display()
-    );
+    assert!(p.join("band_train.json").is_file(), "the devi2025 dataset is expected at {}", p.display());
     p
 }
 
 /// Path of a fixture under `fixtures/devi/`, checked to exist.
 pub fn fixture(name: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/devi")
-        .join(name);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/devi").join(name);
     assert!(p.is_file(), "missing fixture {}", p.display());
     p
 }
@@ -87,18 +81,13 @@ impl Run {
     pub fn err(&self) -> String {
         assert!(!self.success(), "expected failure:\n{}", self.describe());
         assert_ne!(self.output.status.code(), Some(0));
-        assert!(
-            !self.stderr().trim().is_empty(),
-            "failure without a message:\n{}",
-            self.describe()
-        );
+        assert!(!self.stderr().trim().is_empty(), "failure without a message:\n{}", self.describe());
         self.stderr()
     }
     /// stdout parsed as JSON (the command must have succeeded).
     pub fn json(&self) -> Value {
         let out = self.ok();
-        serde_json::from_str(&out)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.describe()))
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.describe()))
     }
 }
 
@@ -106,33 +95,20 @@ impl Run {
 pub fn run_raw<S: AsRef<str>>(args: &[S]) -> Run {
     let args: Vec<String> = args.iter().map(|s| s.as_ref().to_string()).collect();
     let start = Instant::now();
-    let output = hopdb_cmd()
-        .args(&args)
-        .timeout(Duration::from_secs(120))
-        .output()
-        .expect("hopdb runs");
-    Run {
-        args,
-        output,
-        elapsed: start.elapsed(),
-    }
+    let output = hopdb_cmd().args(&args).timeout(Duration::from_secs(120)).output().expect("hopdb runs");
+    Run { args, output, elapsed: start.elapsed() }
 }
 
 /// Panic unless `text` contains every one of `needles` (case-sensitive).
 pub fn assert_contains_all(text: &str, needles: &[&str], what: &str) {
     for n in needles {
-        assert!(
-            text.contains(n),
-            "{what}: expected to find {n:?} in:\n{text}"
-        );
+        assert!(text.contains(n), "{what}: expected to find {n:?} in:\n{text}");
     }
 }
 
 /// Sum of the counts of a JSON object of counts (`{"Li": 3, ...}`).
 pub fn sum_counts(v: &Value) -> u64 {
-    v.as_object()
-        .map(|m| m.values().map(|x| x.as_u64().expect("a count")).sum())
-        .unwrap_or(0)
+    v.as_object().map(|m| m.values().map(|x| x.as_u64().expect("a count")).sum()).unwrap_or(0)
 }
 
 /// A store path inside a fresh temporary directory (the store itself is not created).
@@ -174,9 +150,7 @@ impl TempStore {
 
     /// Number of records according to `stats`.
     pub fn count(&self) -> u64 {
-        self.stats()["records"]
-            .as_u64()
-            .expect("stats.records is a number")
+        self.stats()["records"].as_u64().expect("stats.records is a number")
     }
 
     /// `show ID --format json` (record and host), which must succeed.
@@ -186,28 +160,17 @@ impl TempStore {
 
     /// The audit log as JSON rows.
     pub fn log(&self) -> Vec<Value> {
-        self.run(&["log", "--format", "json"])
-            .json()
-            .as_array()
-            .expect("log is a JSON array")
-            .clone()
+        self.run(&["log", "--format", "json"]).json().as_array().expect("log is a JSON array").clone()
     }
 
     /// The `op` of every audit-log entry, oldest first.
     pub fn log_ops(&self) -> Vec<String> {
-        self.log()
-            .iter()
-            .map(|e| e["op"].as_str().expect("op").to_string())
-            .collect()
+        self.log().iter().map(|e| e["op"].as_str().expect("op").to_string()).collect()
     }
 
     /// Import a band JSON file (with extra arguments); returns the run.
     pub fn import_band(&self, file: &Path, extra: &[&str]) -> Run {
-        let mut a = vec![
-            "import".to_string(),
-            "band".to_string(),
-            file.to_string_lossy().into_owned(),
-        ];
+        let mut a = vec!["import".to_string(), "band".to_string(), file.to_string_lossy().into_owned()];
         a.extend(extra.iter().map(|s| s.to_string()));
         self.run(&a)
     }
@@ -217,14 +180,7 @@ impl TempStore {
         let tab = fixture("tabulation.csv");
         let r = self.import_band(
             &fixture("band_valid.json"),
-            &[
-                "--tabulation",
-                &tab.to_string_lossy(),
-                "--partition",
-                "train",
-                "--format",
-                "json",
-            ],
+            &["--tabulation", &tab.to_string_lossy(), "--partition", "train", "--format", "json"],
         );
         let rep = r.json();
         assert_eq!(rep["added"].as_array().unwrap().len(), 3, "{rep}");
@@ -233,11 +189,7 @@ impl TempStore {
 }
 
 /// Ids of the three hops of `fixtures/devi/band_valid.json`.
-pub const VALID_IDS: [&str; 3] = [
-    "devi2025:LiF_vac_1",
-    "devi2025:LiF_vac_2",
-    "devi2025:LiF_vac_3",
-];
+pub const VALID_IDS: [&str; 3] = ["devi2025:LiF_vac_1", "devi2025:LiF_vac_2", "devi2025:LiF_vac_3"];
 
 /// A band JSON list of `n` distinct synthetic hops: a Li hop between two tetrahedral sites of
 /// an fcc O4 host, in orthorhombic cells whose lattice lengths (6.0 to 12.3 A, 0.3 A steps)
@@ -245,12 +197,7 @@ pub const VALID_IDS: [&str; 3] = [
 pub fn synthetic_band_json(n: usize) -> String {
     const K: usize = 22;
     assert!(n <= K * K * K);
-    let o_sites = [
-        [0.0, 0.0, 0.0],
-        [0.5, 0.5, 0.0],
-        [0.5, 0.0, 0.5],
-        [0.0, 0.5, 0.5],
-    ];
+    let o_sites = [[0.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.5, 0.0, 0.5], [0.0, 0.5, 0.5]];
     let (ini, fin) = ([0.25, 0.25, 0.25], [0.75, 0.25, 0.25]);
     let recs: Vec<Value> = (0..n)
         .map(|i| {
@@ -288,9 +235,7 @@ pub fn synthetic_band_json(n: usize) -> String {
 pub fn devi_store() -> (tempfile::TempDir, hopdb::store::Store) {
     let dir = tempfile::tempdir().unwrap();
     let store = hopdb::store::Store::create(dir.path().join("s")).unwrap();
-    let (c, e) =
-        hopdb::import::devi::read_dir_with(&devi_dir(), &store.class_groups().unwrap(), false)
-            .unwrap();
+    let (c, e) = hopdb::import::devi::read_dir_with(&devi_dir(), &store.class_groups().unwrap(), false).unwrap();
     hopdb::import::commit(&store, c, e, &Default::default(), "t").unwrap();
     (dir, store)
 }

@@ -20,27 +20,18 @@ pub fn corpus_records(corpus: &Store, max: usize, seed: u64) -> Result<Vec<HopRe
     let mut ids = corpus.ids_where("fidelity", "bvse")?;
     ids.sort();
     if max > 0 && ids.len() > max {
-        ids.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(
-            seed ^ 0x7072_6574,
-        ));
+        ids.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x7072_6574));
         ids.truncate(max);
         ids.sort();
     }
-    Ok(ids
-        .iter()
-        .map(|id| corpus.record(id))
-        .collect::<std::result::Result<_, _>>()?)
+    Ok(ids.iter().map(|id| corpus.record(id)).collect::<std::result::Result<_, _>>()?)
 }
 
 /// Pre-training records with everything derived from `held_out` structures left out: a record
 /// goes when its `parent` is a held-out hop or a hop on a held-out host (looked up in `dft`),
 /// or, without a known parent, when its own host is a held-out host. Returns the kept records
 /// and how many were left out.
-pub fn without_held_out(
-    pre: Vec<HopRecord>,
-    dft: &[HopRecord],
-    held_out: &[HopRecord],
-) -> (Vec<HopRecord>, usize) {
+pub fn without_held_out(pre: Vec<HopRecord>, dft: &[HopRecord], held_out: &[HopRecord]) -> (Vec<HopRecord>, usize) {
     let ids: HashSet<&str> = held_out.iter().map(|r| r.id.as_str()).collect();
     let hosts: HashSet<&str> = held_out.iter().map(|r| r.host.0.as_str()).collect();
     let by_id: BTreeMap<&str, &HopRecord> = dft.iter().map(|r| (r.id.as_str(), r)).collect();
@@ -48,9 +39,7 @@ pub fn without_held_out(
     let kept: Vec<HopRecord> = pre
         .into_iter()
         .filter(|r| match r.parent.as_deref().and_then(|p| by_id.get(p)) {
-            Some(parent) => {
-                !ids.contains(parent.id.as_str()) && !hosts.contains(parent.host.0.as_str())
-            }
+            Some(parent) => !ids.contains(parent.id.as_str()) && !hosts.contains(parent.host.0.as_str()),
             None => !hosts.contains(r.host.0.as_str()),
         })
         .collect();
@@ -72,11 +61,7 @@ pub fn training_subset(train: &[HopRecord], n: usize) -> Vec<HopRecord> {
 /// The paper's Fig. 3a question: does the model tell the pathways of one structure apart?
 /// Over the host structures with several hops among `records`, the fraction whose predictions
 /// spread by more than 0.01 eV; returns (fraction, number of such hosts; NaN and 0 when none).
-pub fn distinct_paths(
-    store: &Store,
-    model: &ModelRecord,
-    records: &[HopRecord],
-) -> Result<(f64, usize)> {
+pub fn distinct_paths(store: &Store, model: &ModelRecord, records: &[HopRecord]) -> Result<(f64, usize)> {
     let mut by_host: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, r) in records.iter().enumerate() {
         by_host.entry(r.host.0.as_str()).or_default().push(i);
@@ -89,11 +74,7 @@ pub fn distinct_paths(
     let distinct = multi
         .iter()
         .filter(|ix| {
-            let (lo, hi) = ix
-                .iter()
-                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &i| {
-                    (lo.min(p[i]), hi.max(p[i]))
-                });
+            let (lo, hi) = ix.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &i| (lo.min(p[i]), hi.max(p[i])));
             hi - lo > 0.01
         })
         .count();
@@ -132,33 +113,13 @@ pub fn out_of_fold(
     for f in 0..k {
         before(f);
         let t = std::time::Instant::now();
-        let tr: Vec<HopRecord> = all
-            .iter()
-            .zip(folds)
-            .filter(|(_, &g)| g != f)
-            .map(|(r, _)| r.clone())
-            .collect();
+        let tr: Vec<HopRecord> = all.iter().zip(folds).filter(|(_, &g)| g != f).map(|(r, _)| r.clone()).collect();
         let test_idx: Vec<usize> = (0..all.len()).filter(|&i| folds[i] == f).collect();
         let te: Vec<HopRecord> = test_idx.iter().map(|&i| all[i].clone()).collect();
         let pre = init.map_or(Pretrain::None, Pretrain::Model);
-        let trained = train(
-            store,
-            &tr,
-            Validation::Carve,
-            pre,
-            spec,
-            TrainOptions {
-                progress,
-                ..Default::default()
-            },
-        )?;
+        let trained = train(store, &tr, Validation::Carve, pre, spec, TrainOptions { progress, ..Default::default() })?;
         let pred = predict_records(store, &trained.to_record("cv-fold", "")?, &te)?;
-        out.push(FoldPredictions {
-            test_idx,
-            pred,
-            train: tr.len(),
-            seconds: t.elapsed().as_secs_f64(),
-        });
+        out.push(FoldPredictions { test_idx, pred, train: tr.len(), seconds: t.elapsed().as_secs_f64() });
     }
     Ok(out)
 }

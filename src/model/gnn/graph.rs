@@ -59,10 +59,7 @@ pub struct GraphConfig {
 
 impl GraphConfig {
     fn key(&self) -> String {
-        format!(
-            "{:?}|{}|{}|{}",
-            self.input, self.cutoff, self.radius, self.max_neighbors
-        )
+        format!("{:?}|{}|{}|{}", self.input, self.cutoff, self.radius, self.max_neighbors)
     }
 }
 
@@ -125,12 +122,7 @@ fn features(marker: Marker, d_mid: f64) -> [f32; NODE_FEATURES] {
 /// The path nodes of one graph of a hop: (marker, fractional position).
 fn path_nodes(r: &HopRecord, input: Input, which: usize) -> Vec<(Marker, Vec3)> {
     match input {
-        Input::Band => r
-            .band_positions()
-            .iter()
-            .enumerate()
-            .map(|(k, p)| (Marker::Path(k), *p))
-            .collect(),
+        Input::Band => r.band_positions().iter().enumerate().map(|(k, p)| (Marker::Path(k), *p)).collect(),
         Input::Centroid => vec![(Marker::X, r.centroid())],
         Input::Endpoints => {
             if which == 0 {
@@ -173,20 +165,9 @@ fn local_graph(
     z_of: impl Fn(Marker) -> i64,
 ) -> Graph {
     let _ = r;
-    let mut nodes: Vec<Node> = path
-        .iter()
-        .map(|(m, f)| Node {
-            z: z_of(*m),
-            marker: *m,
-            pos: host.lattice.to_cart(*f),
-        })
-        .collect();
+    let mut nodes: Vec<Node> = path.iter().map(|(m, f)| Node { z: z_of(*m), marker: *m, pos: host.lattice.to_cart(*f) }).collect();
     // Cluster centres: every band point, so the cluster is the same for all inputs of a hop.
-    let centres: Vec<Vec3> = r
-        .band_positions()
-        .iter()
-        .map(|f| host.lattice.to_cart(*f))
-        .collect();
+    let centres: Vec<Vec3> = r.band_positions().iter().map(|f| host.lattice.to_cart(*f)).collect();
     let mut seen: HashSet<(usize, [i32; 3])> = HashSet::new();
     let mut buf = Vec::new();
     let mut host_nodes: Vec<(usize, [i32; 3], Vec3)> = Vec::new();
@@ -200,11 +181,7 @@ fn local_graph(
     }
     host_nodes.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
     for (i, _, p) in host_nodes {
-        nodes.push(Node {
-            z: host.species[i].z() as i64,
-            marker: Marker::Host,
-            pos: p,
-        });
+        nodes.push(Node { z: host.species[i].z() as i64, marker: Marker::Host, pos: p });
     }
     // Edges: brute force over the cluster (a few hundred nodes at most).
     let n = nodes.len();
@@ -226,46 +203,21 @@ fn local_graph(
     g
 }
 
-fn periodic_graph(
-    host: &Structure,
-    cfg: &GraphConfig,
-    nl: &NeighborList,
-    path: &[(Marker, Vec3)],
-    mid: Vec3,
-    z_of: impl Fn(Marker) -> i64,
-) -> Graph {
+fn periodic_graph(host: &Structure, cfg: &GraphConfig, nl: &NeighborList, path: &[(Marker, Vec3)], mid: Vec3, z_of: impl Fn(Marker) -> i64) -> Graph {
     let np = path.len();
-    let mut nodes: Vec<Node> = path
-        .iter()
-        .map(|(m, f)| Node {
-            z: z_of(*m),
-            marker: *m,
-            pos: host.lattice.to_cart(*f),
-        })
-        .collect();
+    let mut nodes: Vec<Node> = path.iter().map(|(m, f)| Node { z: z_of(*m), marker: *m, pos: host.lattice.to_cart(*f) }).collect();
     for (i, f) in host.frac.iter().enumerate() {
-        nodes.push(Node {
-            z: host.species[i].z() as i64,
-            marker: Marker::Host,
-            pos: host.lattice.to_cart(*f),
-        });
+        nodes.push(Node { z: host.species[i].z() as i64, marker: Marker::Host, pos: host.lattice.to_cart(*f) });
     }
     // Path nodes see host atoms (and each other) through a point locator over the combined cell.
     let mut all = host.clone();
     let mut frac: Vec<Vec3> = path.iter().map(|(_, f)| *f).collect();
     frac.extend_from_slice(&host.frac);
     all.frac = frac;
-    all.species = nodes
-        .iter()
-        .map(|_| host.species.first().copied().expect("non-empty host"))
-        .collect();
+    all.species = nodes.iter().map(|_| host.species.first().copied().expect("non-empty host")).collect();
     let loc = PointLocator::new(&all, cfg.cutoff);
     // The path points alone, so host atoms find every periodic image of them.
-    let path_only = Structure {
-        lattice: host.lattice.clone(),
-        species: all.species[..np].to_vec(),
-        frac: all.frac[..np].to_vec(),
-    };
+    let path_only = Structure { lattice: host.lattice.clone(), species: all.species[..np].to_vec(), frac: all.frac[..np].to_vec() };
     let path_loc = PointLocator::new(&path_only, cfg.cutoff);
     let mut g = start_graph(&nodes, mid);
     let mut cand: Vec<(f64, usize)> = Vec::new();
@@ -298,8 +250,7 @@ fn start_graph(nodes: &[Node], mid: Vec3) -> Graph {
     let mut g = Graph::default();
     for nd in nodes {
         g.z.push(nd.z);
-        g.feat
-            .extend_from_slice(&features(nd.marker, norm(sub(nd.pos, mid))));
+        g.feat.extend_from_slice(&features(nd.marker, norm(sub(nd.pos, mid))));
         g.pos.push(nd.pos);
     }
     g
@@ -307,11 +258,7 @@ fn start_graph(nodes: &[Node], mid: Vec3) -> Graph {
 
 fn push_edges(g: &mut Graph, i: usize, cand: &mut [(f64, usize)], max_neighbors: usize) {
     cand.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    let keep = if max_neighbors == 0 {
-        cand.len()
-    } else {
-        max_neighbors.min(cand.len())
-    };
+    let keep = if max_neighbors == 0 { cand.len() } else { max_neighbors.min(cand.len()) };
     for &(d, j) in &cand[..keep] {
         g.src.push(j as i64);
         g.dst.push(i as i64);
@@ -324,23 +271,12 @@ static CACHE: Mutex<Option<HashMap<String, std::sync::Arc<HopGraphs>>>> = Mutex:
 
 /// Graphs for many hops, built in parallel (rayon) and cached for the life of the process
 /// (training folds and seeds reuse them). `hosts` maps host ids to structures.
-pub fn build_many(
-    records: &[HopRecord],
-    hosts: &HashMap<String, Structure>,
-    cfg: &GraphConfig,
-) -> Result<Vec<std::sync::Arc<HopGraphs>>, String> {
+pub fn build_many(records: &[HopRecord], hosts: &HashMap<String, Structure>, cfg: &GraphConfig) -> Result<Vec<std::sync::Arc<HopGraphs>>, String> {
     use rayon::prelude::*;
     let prefix = cfg.key();
     let cached: Vec<Option<std::sync::Arc<HopGraphs>>> = {
         let guard = CACHE.lock().expect("graph cache");
-        records
-            .iter()
-            .map(|r| {
-                guard
-                    .as_ref()
-                    .and_then(|m| m.get(&format!("{prefix}|{}", r.id)).cloned())
-            })
-            .collect()
+        records.iter().map(|r| guard.as_ref().and_then(|m| m.get(&format!("{prefix}|{}", r.id)).cloned())).collect()
     };
     let built: Vec<Result<std::sync::Arc<HopGraphs>, String>> = records
         .par_iter()
@@ -348,9 +284,7 @@ pub fn build_many(
         .map(|(r, c)| match c {
             Some(g) => Ok(g),
             None => {
-                let host = hosts
-                    .get(&r.host.0)
-                    .ok_or_else(|| format!("record {}: host {} not loaded", r.id, r.host.0))?;
+                let host = hosts.get(&r.host.0).ok_or_else(|| format!("record {}: host {} not loaded", r.id, r.host.0))?;
                 Ok(std::sync::Arc::new(build_hop(r, host, cfg)))
             }
         })
@@ -359,8 +293,7 @@ pub fn build_many(
     let mut guard = CACHE.lock().expect("graph cache");
     let map = guard.get_or_insert_with(HashMap::new);
     for (r, g) in records.iter().zip(&built) {
-        map.entry(format!("{prefix}|{}", r.id))
-            .or_insert_with(|| g.clone());
+        map.entry(format!("{prefix}|{}", r.id)).or_insert_with(|| g.clone());
     }
     Ok(built)
 }

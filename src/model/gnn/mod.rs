@@ -22,17 +22,15 @@
 //! reordered by libtorch's thread pool.
 //!
 
-pub mod experiment;
 pub mod graph;
 pub mod net;
+pub mod experiment;
 pub mod tensor;
 mod train;
 
 pub use graph::{build_hop, build_many, Graph, GraphConfig, Input, NODE_FEATURES};
 pub use net::{Batch, Net, NetConfig, ParamValues, Pool, Readout};
-pub use train::{
-    predict_graphs, train, Checkpoint, Pretrain, TrainOptions, TrainedGnn, Validation,
-};
+pub use train::{predict_graphs, train, Checkpoint, Pretrain, TrainOptions, TrainedGnn, Validation};
 
 use crate::record::HopRecord;
 use crate::store::Store;
@@ -88,13 +86,7 @@ pub enum Variant {
 
 impl Variant {
     /// All variants.
-    pub const ALL: [Variant; 5] = [
-        Variant::Band,
-        Variant::BandAttention,
-        Variant::InitialFinal,
-        Variant::InitialDelta,
-        Variant::Centroid,
-    ];
+    pub const ALL: [Variant; 5] = [Variant::Band, Variant::BandAttention, Variant::InitialFinal, Variant::InitialDelta, Variant::Centroid];
 
     /// The name used in parameter maps.
     pub fn as_str(self) -> &'static str {
@@ -298,60 +290,27 @@ impl Spec {
             let bad = |what: &str| GnnError::Spec(format!("{key} = '{v}': expected {what}"));
             let pos_usize = |v: &str| v.trim().parse::<usize>().ok().filter(|x| *x > 0);
             let any_usize = |v: &str| v.trim().parse::<usize>().ok();
-            let pos_f64 = |v: &str| {
-                v.trim()
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|x| x.is_finite() && *x > 0.0)
-            };
-            let nonneg_f64 = |v: &str| {
-                v.trim()
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|x| x.is_finite() && *x >= 0.0)
-            };
+            let pos_f64 = |v: &str| v.trim().parse::<f64>().ok().filter(|x| x.is_finite() && *x > 0.0);
+            let nonneg_f64 = |v: &str| v.trim().parse::<f64>().ok().filter(|x| x.is_finite() && *x >= 0.0);
             match key.as_str() {
-                "variant" => {
-                    s.variant = Variant::parse(v).ok_or_else(|| {
-                        bad("band, band_attention, initial_final, initial_delta or centroid")
-                    })?
-                }
+                "variant" => s.variant = Variant::parse(v).ok_or_else(|| bad("band, band_attention, initial_final, initial_delta or centroid"))?,
                 "epochs" => s.epochs = pos_usize(v).ok_or_else(|| bad("a positive integer"))?,
                 "lr" => s.lr = pos_f64(v).ok_or_else(|| bad("a positive number"))?,
-                "weight_decay" => {
-                    s.weight_decay = nonneg_f64(v).ok_or_else(|| bad("a number >= 0"))?
-                }
+                "weight_decay" => s.weight_decay = nonneg_f64(v).ok_or_else(|| bad("a number >= 0"))?,
                 "batch" => s.batch = pos_usize(v).ok_or_else(|| bad("a positive integer"))?,
                 "seed" => s.seed = v.trim().parse().map_err(|_| bad("an unsigned integer"))?,
                 "hidden" => s.hidden = pos_usize(v).ok_or_else(|| bad("a positive integer"))?,
                 "layers" => s.layers = any_usize(v).ok_or_else(|| bad("an integer >= 0"))?,
-                "rbf" => {
-                    s.rbf = pos_usize(v)
-                        .filter(|x| *x >= 2)
-                        .ok_or_else(|| bad("an integer >= 2"))?
-                }
+                "rbf" => s.rbf = pos_usize(v).filter(|x| *x >= 2).ok_or_else(|| bad("an integer >= 2"))?,
                 "cutoff" => s.cutoff = pos_f64(v).ok_or_else(|| bad("a positive distance (A)"))?,
-                "radius" => {
-                    s.radius = nonneg_f64(v)
-                        .ok_or_else(|| bad("a distance >= 0 (A; 0 = periodic cell)"))?
-                }
-                "max_neighbors" => {
-                    s.max_neighbors = any_usize(v).ok_or_else(|| bad("an integer >= 0"))?
-                }
+                "radius" => s.radius = nonneg_f64(v).ok_or_else(|| bad("a distance >= 0 (A; 0 = periodic cell)"))?,
+                "max_neighbors" => s.max_neighbors = any_usize(v).ok_or_else(|| bad("an integer >= 0"))?,
                 "patience" => s.patience = pos_usize(v).ok_or_else(|| bad("a positive integer"))?,
-                "valid_fraction" => {
-                    s.valid_fraction = nonneg_f64(v)
-                        .filter(|x| *x < 0.9)
-                        .ok_or_else(|| bad("a fraction in [0, 0.9)"))?
-                }
+                "valid_fraction" => s.valid_fraction = nonneg_f64(v).filter(|x| *x < 0.9).ok_or_else(|| bad("a fraction in [0, 0.9)"))?,
                 "clip" => s.clip = pos_f64(v).ok_or_else(|| bad("a positive number"))?,
                 "threads" => s.threads = any_usize(v).ok_or_else(|| bad("an integer >= 0"))?,
-                "pretrain_epochs" => {
-                    s.pretrain_epochs = pos_usize(v).ok_or_else(|| bad("a positive integer"))?
-                }
-                "pretrain_lr" => {
-                    s.pretrain_lr = pos_f64(v).ok_or_else(|| bad("a positive number"))?
-                }
+                "pretrain_epochs" => s.pretrain_epochs = pos_usize(v).ok_or_else(|| bad("a positive integer"))?,
+                "pretrain_lr" => s.pretrain_lr = pos_f64(v).ok_or_else(|| bad("a positive number"))?,
                 "target" => s.target = Target::parse(v).ok_or_else(|| bad("em or log1p"))?,
                 "pool" => s.pool = Pool::parse(v).ok_or_else(|| bad("all, path or both"))?,
                 "pretrain_target" => {
@@ -360,22 +319,12 @@ impl Spec {
                         None => return Err(bad("em or log1p")),
                     }
                 }
-                "pretrain_max" => {
-                    s.pretrain_max = any_usize(v).ok_or_else(|| bad("an integer >= 0"))?
-                }
-                _ => {
-                    return Err(GnnError::Spec(format!(
-                        "unknown parameter '{k}' (known: {})",
-                        Spec::KEYS.join(", ")
-                    )))
-                }
+                "pretrain_max" => s.pretrain_max = any_usize(v).ok_or_else(|| bad("an integer >= 0"))?,
+                _ => return Err(GnnError::Spec(format!("unknown parameter '{k}' (known: {})", Spec::KEYS.join(", ")))),
             }
         }
         if s.radius > 0.0 && s.radius < 2.0 {
-            return Err(GnnError::Spec(format!(
-                "radius = {}: use at least 2 A (or 0 for the periodic cell)",
-                s.radius
-            )));
+            return Err(GnnError::Spec(format!("radius = {}: use at least 2 A (or 0 for the periodic cell)", s.radius)));
         }
         Ok(s)
     }
@@ -413,24 +362,12 @@ impl Spec {
 
     /// Graph construction settings of this spec.
     pub fn graph_config(&self) -> GraphConfig {
-        GraphConfig {
-            input: self.variant.input(),
-            cutoff: self.cutoff,
-            radius: self.radius,
-            max_neighbors: self.max_neighbors,
-        }
+        GraphConfig { input: self.variant.input(), cutoff: self.cutoff, radius: self.radius, max_neighbors: self.max_neighbors }
     }
 
     /// Network shape of this spec.
     pub fn net_config(&self) -> NetConfig {
-        NetConfig {
-            hidden: self.hidden,
-            layers: self.layers,
-            rbf: self.rbf,
-            cutoff: self.cutoff,
-            readout: self.variant.readout(),
-            pool: self.pool,
-        }
+        NetConfig { hidden: self.hidden, layers: self.layers, rbf: self.rbf, cutoff: self.cutoff, readout: self.variant.readout(), pool: self.pool }
     }
 }
 
@@ -457,8 +394,7 @@ pub struct GnnBlob {
 impl GnnBlob {
     /// Encode: magic, sha256 of the payload, bincode payload.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let payload = bincode::serialize(&(BLOB_VERSION, self))
-            .map_err(|e| GnnError::Blob(format!("cannot encode: {e}")))?;
+        let payload = bincode::serialize(&(BLOB_VERSION, self)).map_err(|e| GnnError::Blob(format!("cannot encode: {e}")))?;
         let mut out = Vec::with_capacity(payload.len() + 40);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&Sha256::digest(&payload));
@@ -469,36 +405,23 @@ impl GnnBlob {
     /// Decode bytes from [`GnnBlob::to_bytes`]; a truncated or altered blob is a clear error.
     pub fn from_bytes(bytes: &[u8]) -> Result<GnnBlob> {
         if bytes.len() < 40 || &bytes[..8] != MAGIC {
-            return Err(GnnError::Blob(format!(
-                "not a hopdb graph-network blob ({} bytes, bad header)",
-                bytes.len()
-            )));
+            return Err(GnnError::Blob(format!("not a hopdb graph-network blob ({} bytes, bad header)", bytes.len())));
         }
         let payload = &bytes[40..];
         if Sha256::digest(payload).as_slice() != &bytes[8..40] {
-            return Err(GnnError::Blob(format!(
-                "checksum mismatch: the stored weights are corrupt ({} bytes)",
-                bytes.len()
-            )));
+            return Err(GnnError::Blob(format!("checksum mismatch: the stored weights are corrupt ({} bytes)", bytes.len())));
         }
-        let (ver, blob): (u32, GnnBlob) = bincode::deserialize(payload)
-            .map_err(|e| GnnError::Blob(format!("cannot decode: {e}")))?;
+        let (ver, blob): (u32, GnnBlob) = bincode::deserialize(payload).map_err(|e| GnnError::Blob(format!("cannot decode: {e}")))?;
         if ver != BLOB_VERSION {
-            return Err(GnnError::Blob(format!(
-                "format version {ver}, this hopdb reads {BLOB_VERSION}"
-            )));
+            return Err(GnnError::Blob(format!("format version {ver}, this hopdb reads {BLOB_VERSION}")));
         }
-        Net::from_values(blob.net, &blob.values)
-            .map_err(|e| GnnError::Blob(format!("weights do not fit the network: {e}")))?;
+        Net::from_values(blob.net, &blob.values).map_err(|e| GnnError::Blob(format!("weights do not fit the network: {e}")))?;
         Ok(blob)
     }
 }
 
 /// Load the host structures of `records` from the store.
-pub fn load_hosts(
-    store: &Store,
-    records: &[HopRecord],
-) -> Result<HashMap<String, crate::structure::Structure>> {
+pub fn load_hosts(store: &Store, records: &[HopRecord]) -> Result<HashMap<String, crate::structure::Structure>> {
     let mut hosts = HashMap::new();
     for r in records {
         if !hosts.contains_key(&r.host.0) {
@@ -509,19 +432,11 @@ pub fn load_hosts(
 }
 
 /// Predict Em (eV) for `records` with a stored graph-network model (kind `gnn`).
-pub fn predict_records(
-    store: &Store,
-    model: &crate::model::ModelRecord,
-    records: &[HopRecord],
-) -> Result<Vec<f64>> {
+pub fn predict_records(store: &Store, model: &crate::model::ModelRecord, records: &[HopRecord]) -> Result<Vec<f64>> {
     if model.kind != KIND {
-        return Err(GnnError::Data(format!(
-            "model '{}' is a {} model, not {KIND}",
-            model.name, model.kind
-        )));
+        return Err(GnnError::Data(format!("model '{}' is a {} model, not {KIND}", model.name, model.kind)));
     }
-    let blob = GnnBlob::from_bytes(&model.blob)
-        .map_err(|e| GnnError::Blob(format!("model '{}': {e}", model.name)))?;
+    let blob = GnnBlob::from_bytes(&model.blob).map_err(|e| GnnError::Blob(format!("model '{}': {e}", model.name)))?;
     if blob.spec.threads > 0 {
         tensor::set_num_threads(blob.spec.threads)?;
     }
@@ -531,34 +446,20 @@ pub fn predict_records(
 
 /// Predict Em (eV) for `records` whose hosts are given (keyed by the records' host ids), e.g.
 /// transient records of hops that are not in the store.
-pub fn predict_with_hosts(
-    model: &crate::model::ModelRecord,
-    records: &[HopRecord],
-    hosts: &HashMap<String, crate::structure::Structure>,
-) -> Result<Vec<f64>> {
+pub fn predict_with_hosts(model: &crate::model::ModelRecord, records: &[HopRecord], hosts: &HashMap<String, crate::structure::Structure>) -> Result<Vec<f64>> {
     if model.kind != KIND {
-        return Err(GnnError::Data(format!(
-            "model '{}' is a {} model, not {KIND}",
-            model.name, model.kind
-        )));
+        return Err(GnnError::Data(format!("model '{}' is a {} model, not {KIND}", model.name, model.kind)));
     }
-    let blob = GnnBlob::from_bytes(&model.blob)
-        .map_err(|e| GnnError::Blob(format!("model '{}': {e}", model.name)))?;
+    let blob = GnnBlob::from_bytes(&model.blob).map_err(|e| GnnError::Blob(format!("model '{}': {e}", model.name)))?;
     if blob.spec.threads > 0 {
         tensor::set_num_threads(blob.spec.threads)?;
     }
     predict_loaded(blob, records, hosts)
 }
 
-fn predict_loaded(
-    blob: GnnBlob,
-    records: &[HopRecord],
-    hosts: &HashMap<String, crate::structure::Structure>,
-) -> Result<Vec<f64>> {
+fn predict_loaded(blob: GnnBlob, records: &[HopRecord], hosts: &HashMap<String, crate::structure::Structure>) -> Result<Vec<f64>> {
     let graphs = build_many(records, hosts, &blob.graph).map_err(GnnError::Data)?;
     let net = Net::from_values(blob.net, &blob.values)?;
     let z = predict_graphs(&net, &graphs, 64)?;
-    Ok(z.into_iter()
-        .map(|v| blob.spec.target.inverse(v * blob.y_std + blob.y_mean))
-        .collect())
+    Ok(z.into_iter().map(|v| blob.spec.target.inverse(v * blob.y_std + blob.y_mean)).collect())
 }

@@ -135,11 +135,7 @@ fn param_shapes(cfg: &NetConfig) -> Vec<(String, Vec<i64>)> {
         v.push((format!("conv{l}.ln_edge.b"), vec![h]));
     }
     v.push(("attn.w".into(), vec![h, 1]));
-    let pool_width = if cfg.readout == Readout::Attention {
-        1
-    } else {
-        cfg.pool.width() as i64
-    };
+    let pool_width = if cfg.readout == Readout::Attention { 1 } else { cfg.pool.width() as i64 };
     let p = (cfg.readout.graphs_per_hop() as i64) * h * pool_width;
     v.push(("head.w1".into(), vec![p, h]));
     v.push(("head.b1".into(), vec![h]));
@@ -156,11 +152,7 @@ pub fn init_values(cfg: &NetConfig, seed: u64) -> ParamValues {
         .into_iter()
         .map(|(name, shape)| {
             let n: i64 = shape.iter().product();
-            let vals: Vec<f32> = if name.ends_with(".b")
-                || name.ends_with("_b")
-                || name.ends_with(".b1")
-                || name.ends_with(".b2")
-            {
+            let vals: Vec<f32> = if name.ends_with(".b") || name.ends_with("_b") || name.ends_with(".b1") || name.ends_with(".b2") {
                 vec![0.0; n as usize]
             } else if name.ends_with("ln_node.w") || name.ends_with("ln_edge.w") {
                 vec![1.0; n as usize]
@@ -198,20 +190,14 @@ impl Batch {
     pub fn new(hops: &[&[Graph]], cfg: &NetConfig) -> Result<Batch> {
         let per = cfg.readout.graphs_per_hop();
         let nh = hops.len();
-        let (mut z, mut feat, mut src, mut dst, mut dist, mut node_graph) =
-            (vec![], vec![], vec![], vec![], vec![], vec![]);
+        let (mut z, mut feat, mut src, mut dst, mut dist, mut node_graph) = (vec![], vec![], vec![], vec![], vec![], vec![]);
         let mut counts = vec![0f32; nh * per];
         let mut path_counts = vec![0f32; nh * per];
         let mut path_mask = vec![];
         let mut offset = 0i64;
         for g_i in 0..per {
             for (k, gs) in hops.iter().enumerate() {
-                let g = gs.get(g_i).ok_or_else(|| {
-                    TorchError(format!(
-                        "hop {k} has {} graphs, the readout needs {per}",
-                        gs.len()
-                    ))
-                })?;
+                let g = gs.get(g_i).ok_or_else(|| TorchError(format!("hop {k} has {} graphs, the readout needs {per}", gs.len())))?;
                 let gid = (g_i * nh + k) as i64;
                 z.extend_from_slice(&g.z);
                 feat.extend_from_slice(&g.feat);
@@ -222,13 +208,7 @@ impl Batch {
                 counts[gid as usize] = g.nodes().max(1) as f32;
                 // Path nodes: those without the host flag (feature 0).
                 let before = path_mask.len();
-                path_mask.extend(g.feat.chunks(NODE_FEATURES).map(|f| {
-                    if f[0] > 0.5 {
-                        0f32
-                    } else {
-                        1f32
-                    }
-                }));
+                path_mask.extend(g.feat.chunks(NODE_FEATURES).map(|f| if f[0] > 0.5 { 0f32 } else { 1f32 }));
                 path_counts[gid as usize] = path_mask[before..].iter().sum::<f32>().max(1.0);
                 offset += g.nodes() as i64;
             }
@@ -275,19 +255,13 @@ impl Net {
     pub fn from_values(cfg: NetConfig, values: &ParamValues) -> Result<Net> {
         let shapes = param_shapes(&cfg);
         if shapes.len() != values.len() {
-            return Err(TorchError(format!(
-                "expected {} parameter tensors, got {}",
-                shapes.len(),
-                values.len()
-            )));
+            return Err(TorchError(format!("expected {} parameter tensors, got {}", shapes.len(), values.len())));
         }
         let mut names = Vec::new();
         let mut params = Vec::new();
         for ((name, shape), (vn, vs, vals)) in shapes.iter().zip(values) {
             if name != vn || shape != vs {
-                return Err(TorchError(format!(
-                    "parameter {vn} {vs:?} does not match {name} {shape:?}"
-                )));
+                return Err(TorchError(format!("parameter {vn} {vs:?} does not match {name} {shape:?}")));
             }
             params.push(Tensor::from_f32(vals, shape, true)?);
             names.push(name.clone());
@@ -307,19 +281,11 @@ impl Net {
 
     /// Current values of every parameter.
     pub fn values(&self) -> Result<ParamValues> {
-        self.names
-            .iter()
-            .zip(&self.params)
-            .map(|(n, p)| Ok((n.clone(), p.shape(), p.to_vec()?)))
-            .collect()
+        self.names.iter().zip(&self.params).map(|(n, p)| Ok((n.clone(), p.shape(), p.to_vec()?))).collect()
     }
 
     fn p(&self, name: &str) -> &Tensor {
-        let i = self
-            .names
-            .iter()
-            .position(|n| n == name)
-            .expect("known parameter");
+        let i = self.names.iter().position(|n| n == name).expect("known parameter");
         &self.params[i]
     }
 
@@ -327,11 +293,7 @@ impl Net {
     pub fn forward(&self, b: &Batch) -> Result<Tensor> {
         let emb = self.p("embed").index_select(0, &b.z)?;
         let mut h = emb.add(&b.feat.matmul(self.p("node_in"))?)?;
-        let mut e = b
-            .rbf
-            .matmul(self.p("edge_in.w"))?
-            .add(self.p("edge_in.b"))?
-            .silu()?;
+        let mut e = b.rbf.matmul(self.p("edge_in.w"))?.add(self.p("edge_in.b"))?.silu()?;
         for l in 0..self.cfg.layers {
             let q = |m: &str| self.p(&format!("conv{l}.{m}"));
             let ah = h.matmul(q("A"))?.index_select(0, &b.src)?;
@@ -347,25 +309,14 @@ impl Net {
         }
         let pooled = match self.cfg.readout {
             Readout::Attention => {
-                let s = h
-                    .matmul(self.p("attn.w"))?
-                    .mul_scalar(1.0 / 3.0)?
-                    .tanh()?
-                    .mul_scalar(3.0)?
-                    .exp()?;
+                let s = h.matmul(self.p("attn.w"))?.mul_scalar(1.0 / 3.0)?.tanh()?.mul_scalar(3.0)?.exp()?;
                 let num = h.mul(&s)?.segment_sum(&b.node_graph, b.n_graphs)?;
                 let den = s.segment_sum(&b.node_graph, b.n_graphs)?;
                 num.div(&den)?
             }
             _ => {
-                let all = || -> Result<Tensor> {
-                    h.segment_sum(&b.node_graph, b.n_graphs)?.mul(&b.inv_count)
-                };
-                let path = || -> Result<Tensor> {
-                    h.mul(&b.path_mask)?
-                        .segment_sum(&b.node_graph, b.n_graphs)?
-                        .mul(&b.inv_path_count)
-                };
+                let all = || -> Result<Tensor> { h.segment_sum(&b.node_graph, b.n_graphs)?.mul(&b.inv_count) };
+                let path = || -> Result<Tensor> { h.mul(&b.path_mask)?.segment_sum(&b.node_graph, b.n_graphs)?.mul(&b.inv_path_count) };
                 match self.cfg.pool {
                     Pool::All => all()?,
                     Pool::Path => path()?,
@@ -389,10 +340,7 @@ impl Net {
                 }
             }
         };
-        let y = x
-            .matmul(self.p("head.w1"))?
-            .add(self.p("head.b1"))?
-            .silu()?;
+        let y = x.matmul(self.p("head.w1"))?.add(self.p("head.b1"))?.silu()?;
         y.matmul(self.p("head.w2"))?.add(self.p("head.b2"))
     }
 }

@@ -23,22 +23,12 @@ pub fn parse_device(name: &str) -> Result<tch::Device> {
                 Some(rest) => rest
                     .strip_prefix(':')
                     .and_then(|i| i.parse::<usize>().ok())
-                    .ok_or_else(|| {
-                        TorchError(format!(
-                            "device '{name}': expected auto, cpu, cuda or cuda:N"
-                        ))
-                    })?,
-                None => {
-                    return Err(TorchError(format!(
-                        "device '{name}': expected auto, cpu, cuda or cuda:N"
-                    )))
-                }
+                    .ok_or_else(|| TorchError(format!("device '{name}': expected auto, cpu, cuda or cuda:N")))?,
+                None => return Err(TorchError(format!("device '{name}': expected auto, cpu, cuda or cuda:N"))),
             };
             let count = tch::Cuda::device_count().max(0) as usize;
             if idx >= count {
-                return Err(TorchError(format!(
-                    "device '{name}': libtorch sees {count} CUDA device(s)"
-                )));
+                return Err(TorchError(format!("device '{name}': libtorch sees {count} CUDA device(s)")));
             }
             Ok(tch::Device::Cuda(idx))
         }
@@ -83,11 +73,7 @@ impl From<TchError> for TorchError {
     fn from(e: TchError) -> Self {
         let msg = e.to_string();
         let first = msg.lines().next().unwrap_or("").to_string();
-        TorchError(if first.is_empty() {
-            "unknown error".into()
-        } else {
-            first
-        })
+        TorchError(if first.is_empty() { "unknown error".into() } else { first })
     }
 }
 
@@ -126,35 +112,19 @@ impl Tensor {
     pub fn from_f32(data: &[f32], shape: &[i64], requires_grad: bool) -> Result<Tensor> {
         let n: i64 = shape.iter().product();
         if n as usize != data.len() {
-            return Err(TorchError(format!(
-                "shape {shape:?} needs {n} values, got {}",
-                data.len()
-            )));
+            return Err(TorchError(format!("shape {shape:?} needs {n} values, got {}", data.len())));
         }
-        let t = tch::Tensor::f_from_slice(data)?
-            .f_reshape(shape)?
-            .f_to_device(device()?)?;
-        Ok(Tensor(if requires_grad {
-            t.set_requires_grad(true)
-        } else {
-            t
-        }))
+        let t = tch::Tensor::f_from_slice(data)?.f_reshape(shape)?.f_to_device(device()?)?;
+        Ok(Tensor(if requires_grad { t.set_requires_grad(true) } else { t }))
     }
 
     /// An integer (index) tensor of the given shape.
     pub fn from_i64(data: &[i64], shape: &[i64]) -> Result<Tensor> {
         let n: i64 = shape.iter().product();
         if n as usize != data.len() {
-            return Err(TorchError(format!(
-                "shape {shape:?} needs {n} values, got {}",
-                data.len()
-            )));
+            return Err(TorchError(format!("shape {shape:?} needs {n} values, got {}", data.len())));
         }
-        Ok(Tensor(
-            tch::Tensor::f_from_slice(data)?
-                .f_reshape(shape)?
-                .f_to_device(device()?)?,
-        ))
+        Ok(Tensor(tch::Tensor::f_from_slice(data)?.f_reshape(shape)?.f_to_device(device()?)?))
     }
 
     /// A 1-D index tensor.
@@ -174,12 +144,7 @@ impl Tensor {
 
     /// The values as `f32`, row-major (detached from the graph).
     pub fn to_vec(&self) -> Result<Vec<f32>> {
-        let t = self
-            .0
-            .f_detach()?
-            .f_to_device(tch::Device::Cpu)?
-            .f_to_kind(Kind::Float)?
-            .f_contiguous()?;
+        let t = self.0.f_detach()?.f_to_device(tch::Device::Cpu)?.f_to_kind(Kind::Float)?.f_contiguous()?;
         let n = t.numel();
         let mut out = vec![0f32; n];
         t.f_copy_data(&mut out, n)?;
@@ -190,10 +155,7 @@ impl Tensor {
     pub fn item(&self) -> Result<f64> {
         let v = self.to_vec()?;
         if v.len() != 1 {
-            return Err(TorchError(format!(
-                "item() of a tensor with {} elements",
-                v.len()
-            )));
+            return Err(TorchError(format!("item() of a tensor with {} elements", v.len())));
         }
         Ok(v[0] as f64)
     }
@@ -261,18 +223,8 @@ impl Tensor {
 
     /// Layer normalisation over the last dimension with affine weight and bias.
     pub fn layer_norm(&self, w: &Tensor, b: &Tensor) -> Result<Tensor> {
-        let d = *self
-            .0
-            .size()
-            .last()
-            .ok_or_else(|| TorchError("layer_norm of a scalar".into()))?;
-        Ok(Tensor(self.0.f_layer_norm(
-            [d],
-            Some(&w.0),
-            Some(&b.0),
-            1e-5,
-            false,
-        )?))
+        let d = *self.0.size().last().ok_or_else(|| TorchError("layer_norm of a scalar".into()))?;
+        Ok(Tensor(self.0.f_layer_norm([d], Some(&w.0), Some(&b.0), 1e-5, false)?))
     }
 
     /// Concatenation along `dim`.
@@ -339,17 +291,10 @@ impl Default for NoGrad {
 /// Clip the global gradient norm of `params` to `max_norm`; returns the norm before clipping.
 pub fn clip_grad_norm(params: &[Tensor], max_norm: f64) -> Result<f64> {
     let _g = tch::no_grad_guard();
-    let grads: Vec<tch::Tensor> = params
-        .iter()
-        .map(|p| p.0.grad())
-        .filter(|g| g.defined())
-        .collect();
+    let grads: Vec<tch::Tensor> = params.iter().map(|p| p.0.grad()).filter(|g| g.defined()).collect();
     let mut total = 0.0f64;
     for g in &grads {
-        total += g
-            .f_pow_tensor_scalar(2)?
-            .f_sum(Kind::Double)?
-            .double_value(&[]);
+        total += g.f_pow_tensor_scalar(2)?.f_sum(Kind::Double)?.double_value(&[]);
     }
     let norm = total.sqrt();
     if norm.is_finite() && norm > max_norm {
@@ -377,22 +322,9 @@ impl AdamW {
     /// An optimiser over `params` (leaves with `requires_grad`).
     pub fn new(params: &[Tensor], lr: f64, weight_decay: f64) -> Result<AdamW> {
         let params: Vec<tch::Tensor> = params.iter().map(|p| p.0.shallow_clone()).collect();
-        let m = params
-            .iter()
-            .map(|p| p.f_zeros_like())
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        let v = params
-            .iter()
-            .map(|p| p.f_zeros_like())
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        Ok(AdamW {
-            params,
-            m,
-            v,
-            lr,
-            weight_decay,
-            t: 0,
-        })
+        let m = params.iter().map(|p| p.f_zeros_like()).collect::<std::result::Result<Vec<_>, _>>()?;
+        let v = params.iter().map(|p| p.f_zeros_like()).collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(AdamW { params, m, v, lr, weight_decay, t: 0 })
     }
 
     /// One update from the accumulated gradients.
@@ -402,12 +334,7 @@ impl AdamW {
         let bc1 = 1.0 - b1.powi(self.t);
         let bc2 = 1.0 - b2.powi(self.t);
         let _g = tch::no_grad_guard();
-        for ((p, m), v) in self
-            .params
-            .iter_mut()
-            .zip(self.m.iter_mut())
-            .zip(self.v.iter_mut())
-        {
+        for ((p, m), v) in self.params.iter_mut().zip(self.m.iter_mut()).zip(self.v.iter_mut()) {
             let g = p.grad();
             if !g.defined() {
                 continue;

@@ -130,20 +130,13 @@ pub fn predict_graphs(net: &Net, graphs: &[Arc<HopGraphs>], batch: usize) -> Res
     Ok(out)
 }
 
-fn split_valid(
-    records: &[HopRecord],
-    valid: &Validation,
-    spec: &Spec,
-) -> Result<(Vec<usize>, Vec<usize>)> {
+fn split_valid(records: &[HopRecord], valid: &Validation, spec: &Spec) -> Result<(Vec<usize>, Vec<usize>)> {
     let n = records.len();
     let is_valid: Vec<bool> = match valid {
         Validation::None => vec![false; n],
         Validation::Ids(ids) => {
             let set: std::collections::HashSet<&str> = ids.iter().map(|s| s.as_str()).collect();
-            records
-                .iter()
-                .map(|r| set.contains(r.id.as_str()))
-                .collect()
+            records.iter().map(|r| set.contains(r.id.as_str())).collect()
         }
         Validation::Carve => {
             if spec.valid_fraction <= 0.0 {
@@ -160,9 +153,7 @@ fn split_valid(
     let tr: Vec<usize> = (0..n).filter(|&i| !is_valid[i]).collect();
     let va: Vec<usize> = (0..n).filter(|&i| is_valid[i]).collect();
     if tr.is_empty() {
-        return Err(GnnError::Data(
-            "no training hops left after carving the validation part".into(),
-        ));
+        return Err(GnnError::Data("no training hops left after carving the validation part".into()));
     }
     Ok((tr, va))
 }
@@ -200,13 +191,7 @@ fn lr_at(epoch: usize, epochs: usize, peak: f64) -> f64 {
     floor + (peak - floor) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
 }
 
-fn run_stage(
-    st: &Stage,
-    start: Net,
-    resume: Option<&Checkpoint>,
-    opts: &mut TrainOptions,
-    blob_of: &dyn Fn(&ParamValues, Option<Checkpoint>) -> GnnBlob,
-) -> Result<StageResult> {
+fn run_stage(st: &Stage, start: Net, resume: Option<&Checkpoint>, opts: &mut TrainOptions, blob_of: &dyn Fn(&ParamValues, Option<Checkpoint>) -> GnnBlob) -> Result<StageResult> {
     let spec = st.spec;
     let net = start;
     let mut opt = AdamW::new(net.params(), st.lr, spec.weight_decay)?;
@@ -220,31 +205,18 @@ fn run_stage(
         log = c.log.clone();
     }
     let name = if st.stage == 0 { "pretrain" } else { "train" };
-    let task = if opts.progress {
-        progress::start(&format!("{name} epochs"), st.epochs as u64)
-    } else {
-        Task::hidden()
-    };
+    let task = if opts.progress { progress::start(&format!("{name} epochs"), st.epochs as u64) } else { Task::hidden() };
     task.inc(first as u64);
-    let y_t: Vec<f32> = st
-        .y_train
-        .iter()
-        .map(|y| ((y - st.y_mean) / st.y_std) as f32)
-        .collect();
+    let y_t: Vec<f32> = st.y_train.iter().map(|y| ((y - st.y_mean) / st.y_std) as f32).collect();
     let mut epochs_run = first;
     for epoch in first..st.epochs {
         let lr = lr_at(epoch, st.epochs, st.lr);
         opt.set_lr(lr)?;
         let mut order: Vec<usize> = (0..st.train.len()).collect();
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(
-            spec.seed
-                .wrapping_mul(1_000_003)
-                .wrapping_add((st.stage as u64) << 32 | epoch as u64),
-        ));
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(spec.seed.wrapping_mul(1_000_003).wrapping_add((st.stage as u64) << 32 | epoch as u64)));
         let (mut sum, mut count) = (0.0, 0usize);
         for chunk in order.chunks(spec.batch) {
-            let refs: Vec<&[super::Graph]> =
-                chunk.iter().map(|&i| st.train[i].as_slice()).collect();
+            let refs: Vec<&[super::Graph]> = chunk.iter().map(|&i| st.train[i].as_slice()).collect();
             let b = Batch::new(&refs, &net.cfg)?;
             let y: Vec<f32> = chunk.iter().map(|&i| y_t[i]).collect();
             let yt = Tensor::from_f32(&y, &[y.len() as i64, 1], false)?;
@@ -255,9 +227,7 @@ fn run_stage(
             opt.step()?;
             let l = loss.item()?;
             if !l.is_finite() {
-                return Err(GnnError::Data(format!(
-                    "{name} epoch {epoch}: the loss is not finite (lower lr?)"
-                )));
+                return Err(GnnError::Data(format!("{name} epoch {epoch}: the loss is not finite (lower lr?)")));
             }
             sum += l * chunk.len() as f64;
             count += chunk.len();
@@ -269,20 +239,9 @@ fn run_stage(
             f64::NAN
         } else {
             let p = predict_graphs(&net, &st.valid, 64)?;
-            p.iter()
-                .zip(&st.y_valid)
-                .map(|(p, y)| (st.target.inverse(p * st.y_std + st.y_mean) - y).abs())
-                .sum::<f64>()
-                / p.len() as f64
+            p.iter().zip(&st.y_valid).map(|(p, y)| (st.target.inverse(p * st.y_std + st.y_mean) - y).abs()).sum::<f64>() / p.len() as f64
         };
-        let done = Epoch {
-            stage: name,
-            epoch,
-            epochs: st.epochs,
-            lr,
-            loss: train_loss,
-            valid_mae: val,
-        };
+        let done = Epoch { stage: name, epoch, epochs: st.epochs, lr, loss: train_loss, valid_mae: val };
         log.push(done.to_string());
         task.epoch(&done);
         task.inc(1);
@@ -312,20 +271,12 @@ fn run_stage(
             }
         }
         if !st.valid.is_empty() && bad >= spec.patience {
-            log.push(format!(
-                "{name}: early stop at epoch {epoch} (best {best_epoch}, valid_mae {best_val:.4})"
-            ));
+            log.push(format!("{name}: early stop at epoch {epoch} (best {best_epoch}, valid_mae {best_val:.4})"));
             break;
         }
     }
     task.finish();
-    Ok(StageResult {
-        best,
-        best_val,
-        best_epoch,
-        epochs_run,
-        log,
-    })
+    Ok(StageResult { best, best_val, best_epoch, epochs_run, log })
 }
 
 /// Train a graph network on `train_records` (their `em`), optionally after pre-training.
@@ -335,14 +286,7 @@ fn run_stage(
 /// (`spec.pretrain_target`, standardised by their own statistics, validation carved from them
 /// the same way), then all weights are fine-tuned on the training records with a fresh
 /// optimiser. Checkpoints go to `opts.on_checkpoint`; `opts.resume` continues a run.
-pub fn train(
-    store: &Store,
-    train_records: &[HopRecord],
-    valid: Validation,
-    pretrain: Pretrain,
-    spec: &Spec,
-    mut opts: TrainOptions,
-) -> Result<TrainedGnn> {
+pub fn train(store: &Store, train_records: &[HopRecord], valid: Validation, pretrain: Pretrain, spec: &Spec, mut opts: TrainOptions) -> Result<TrainedGnn> {
     if train_records.is_empty() {
         return Err(GnnError::Data("the training set is empty".into()));
     }
@@ -356,24 +300,17 @@ pub fn train(
     let gcfg = spec.graph_config();
     let ncfg = spec.net_config();
     let mut metrics = BTreeMap::new();
-    let mut log = vec![format!(
-        "gnn {} on {} hops; libtorch threads {}, device {}",
-        spec.variant.as_str(),
-        train_records.len(),
-        tensor::num_threads(),
-        tensor::device_name(tensor::device()?)
-    )];
+    let mut log = vec![format!("gnn {} on {} hops; libtorch threads {}, device {}", spec.variant.as_str(), train_records.len(), tensor::num_threads(), tensor::device_name(tensor::device()?))];
     let resume = opts.resume.take();
-    let blob_base =
-        |values: &ParamValues, y_mean: f64, y_std: f64, ck: Option<Checkpoint>| GnnBlob {
-            spec: spec.clone(),
-            graph: gcfg,
-            net: ncfg,
-            y_mean,
-            y_std,
-            values: values.clone(),
-            checkpoint: ck,
-        };
+    let blob_base = |values: &ParamValues, y_mean: f64, y_std: f64, ck: Option<Checkpoint>| GnnBlob {
+        spec: spec.clone(),
+        graph: gcfg,
+        net: ncfg,
+        y_mean,
+        y_std,
+        values: values.clone(),
+        checkpoint: ck,
+    };
 
     // Stage 0: pre-training (skipped when resuming in stage 1).
     let mut start = Net::new(ncfg, spec.seed)?;
@@ -384,21 +321,16 @@ pub fn train(
     match pretrain {
         Pretrain::None => {}
         Pretrain::Model(m) => {
-            let b = GnnBlob::from_bytes(&m.blob)
-                .map_err(|e| GnnError::Blob(format!("pre-trained model '{}': {e}", m.name)))?;
+            let b = GnnBlob::from_bytes(&m.blob).map_err(|e| GnnError::Blob(format!("pre-trained model '{}': {e}", m.name)))?;
             if b.net != ncfg || b.graph != gcfg {
-                return Err(GnnError::Spec(format!(
-                    "pre-trained model '{}' has another architecture or graph ({:?}, {:?})",
-                    m.name, b.net, b.graph
-                )));
+                return Err(GnnError::Spec(format!("pre-trained model '{}' has another architecture or graph ({:?}, {:?})", m.name, b.net, b.graph)));
             }
             start = Net::from_values(ncfg, &b.values)?;
             log.push(format!("initialised from model '{}'", m.name));
         }
         Pretrain::External(pstore, pre) if resume.as_ref().map_or(true, |c| c.stage == 0) => {
             let t0 = Instant::now();
-            let mut pre: Vec<HopRecord> =
-                pre.iter().filter(|r| r.em.is_finite()).cloned().collect();
+            let mut pre: Vec<HopRecord> = pre.iter().filter(|r| r.em.is_finite()).cloned().collect();
             pre.sort_by(|a, b| a.id.cmp(&b.id));
             if spec.pretrain_max > 0 && pre.len() > spec.pretrain_max {
                 pre.shuffle(&mut ChaCha8Rng::seed_from_u64(spec.seed ^ 0x7072_6574));
@@ -433,17 +365,8 @@ pub fn train(
             if let Some(c) = &resume {
                 start = Net::from_values(ncfg, &c.values)?;
             }
-            let res = run_stage(&st, start, resume.as_ref(), &mut opts, &|v, ck| {
-                blob_base(v, m, s, ck)
-            })?;
-            log.push(format!(
-                "pre-trained on {} hops ({} validation), {} epochs, best epoch {} valid_mae {:.4}",
-                st.train.len(),
-                st.valid.len(),
-                res.epochs_run,
-                res.best_epoch,
-                res.best_val
-            ));
+            let res = run_stage(&st, start, resume.as_ref(), &mut opts, &|v, ck| blob_base(v, m, s, ck))?;
+            log.push(format!("pre-trained on {} hops ({} validation), {} epochs, best epoch {} valid_mae {:.4}", st.train.len(), st.valid.len(), res.epochs_run, res.best_epoch, res.best_val));
             log.extend(res.log);
             metrics.insert("pretrain_hops".into(), st.train.len() as f64);
             metrics.insert("pretrain_valid_mae".into(), res.best_val);
@@ -459,10 +382,7 @@ pub fn train(
     let graphs = build_many(train_records, &hosts, &gcfg).map_err(GnnError::Data)?;
     metrics.insert("graph_seconds".into(), t0.elapsed().as_secs_f64());
     let (tr, va) = split_valid(train_records, &valid, spec)?;
-    let y_tr: Vec<f64> = tr
-        .iter()
-        .map(|&i| spec.target.forward(train_records[i].em))
-        .collect();
+    let y_tr: Vec<f64> = tr.iter().map(|&i| spec.target.forward(train_records[i].em)).collect();
     let stage1_resume = resume.as_ref().filter(|c| c.stage == 1);
     let (m, s) = match stage1_resume {
         Some(c) => (c.y_mean, c.y_std),
@@ -484,17 +404,8 @@ pub fn train(
         target: spec.target,
         spec,
     };
-    let res = run_stage(&st, start, stage1_resume, &mut opts, &|v, ck| {
-        blob_base(v, m, s, ck)
-    })?;
-    log.push(format!(
-        "trained on {} hops ({} validation), {} epochs, best epoch {} valid_mae {:.4}",
-        st.train.len(),
-        st.valid.len(),
-        res.epochs_run,
-        res.best_epoch,
-        res.best_val
-    ));
+    let res = run_stage(&st, start, stage1_resume, &mut opts, &|v, ck| blob_base(v, m, s, ck))?;
+    log.push(format!("trained on {} hops ({} validation), {} epochs, best epoch {} valid_mae {:.4}", st.train.len(), st.valid.len(), res.epochs_run, res.best_epoch, res.best_val));
     log.extend(res.log);
     metrics.insert("train_seconds".into(), t0.elapsed().as_secs_f64());
     metrics.insert("best_epoch".into(), res.best_epoch as f64);
