@@ -53,7 +53,7 @@ fn local_graph_matches_brute_force() {
     let (_d, store, recs) = fixture(10);
     let r = &recs[3];
     let host = store.structure(&r.host).unwrap();
-    let cfg = GraphConfig { input: Input::Band, cutoff: 4.0, radius: 5.0, max_neighbors: 0 };
+    let cfg = GraphConfig { input: Input::Band, cutoff: 4.0, radius: 5.0, max_neighbors: 0, line_graph: false };
     let g = &build_hop(r, &host, &cfg)[0];
     let path: Vec<Vec3> = r.band_positions().iter().map(|f| host.lattice.to_cart(*f)).collect();
     // Brute force: every host image within the radius of a band point.
@@ -94,7 +94,7 @@ fn periodic_graph_matches_brute_force() {
     let (_d, store, recs) = fixture(10);
     let r = &recs[1];
     let host = store.structure(&r.host).unwrap();
-    let cfg = GraphConfig { input: Input::Centroid, cutoff: 3.5, radius: 0.0, max_neighbors: 0 };
+    let cfg = GraphConfig { input: Input::Centroid, cutoff: 3.5, radius: 0.0, max_neighbors: 0, line_graph: false };
     let g = &build_hop(r, &host, &cfg)[0];
     assert_eq!(g.nodes(), host.len() + 1);
     assert_eq!(g.z[0], 0, "X node first");
@@ -123,7 +123,7 @@ fn periodic_graph_matches_brute_force() {
 fn endpoint_input_gives_two_graphs_and_knn_caps_edges() {
     let (_d, store, recs) = fixture(10);
     let host = store.structure(&recs[0].host).unwrap();
-    let cfg = GraphConfig { input: Input::Endpoints, cutoff: 5.0, radius: 5.0, max_neighbors: 6 };
+    let cfg = GraphConfig { input: Input::Endpoints, cutoff: 5.0, radius: 5.0, max_neighbors: 6, line_graph: false };
     let gs = build_hop(&recs[0], &host, &cfg);
     assert_eq!(gs.len(), 2);
     for g in &gs {
@@ -421,4 +421,154 @@ fn graph_network_screens_hops_that_are_not_in_the_store() {
         assert!((a - b).abs() <= 1e-9, "{a} vs {b}");
     }
     assert!(new.iter().all(|p| p.is_finite()));
+}
+
+/// LiF-like rock salt (a = 4 A, a 2x2x2 supercell of the 8-atom cell, nearest neighbours at
+/// 2 A along +-x, +-y, +-z) with a Li vacancy hop (0,0,0) -> (2,2,0) A.
+fn rocksalt_hop() -> (HopRecord, Structure) {
+    use hopdb::element::Element;
+    use hopdb::record::{Fidelity, Material, Provenance};
+    use hopdb::structure::Lattice;
+    let (i, f) = ([0.0, 0.0, 0.0], [0.25, 0.25, 0.0]);
+    let lat = Lattice::new([[8.0, 0.0, 0.0], [0.0, 8.0, 0.0], [0.0, 0.0, 8.0]]).unwrap();
+    let (mut species, mut frac) = (vec![], vec![]);
+    for a in 0..4 {
+        for b in 0..4 {
+            for c in 0..4 {
+                let p = [a as f64 / 4.0, b as f64 / 4.0, c as f64 / 4.0];
+                let li = (a + b + c) % 2 == 0;
+                if li && (p == i || p == f) {
+                    continue;
+                }
+                species.push(Element::from_symbol(if li { "Li" } else { "F" }).unwrap());
+                frac.push(p);
+            }
+        }
+    }
+    let host = Structure::new(lat, species, frac).unwrap();
+    let mut r = HopRecord {
+        material: Material { sys_name: Some("rocksalt".into()), ..Default::default() },
+        provenance: Provenance { dataset: "test".into(), source_record_id: "rocksalt".into(), importer: "test".into(), ..Default::default() },
+        ..HopRecord::new("test:rocksalt", Element::from_symbol("Li").unwrap(), i, f, 0.5, Fidelity::Dft)
+    };
+    hopdb::import::finish_record(&mut r, &host);
+    (r, host)
+}
+
+#[test]
+fn line_graph_angles_are_right_in_a_rock_salt_cluster() {
+    let (r, host) = rocksalt_hop();
+    for radius in [5.0, 0.0] {
+        let cfg = GraphConfig { input: Input::Band, cutoff: 2.1, radius, max_neighbors: 6, line_graph: true };
+        let g = &build_hop(&r, &host, &cfg)[0];
+        // Every pair of edges into the same centre, both ways: k (k - 1) per centre.
+        let mut into = vec![0usize; g.nodes()];
+        for &d in &g.dst {
+            into[d as usize] += 1;
+        }
+        assert_eq!(g.triplets(), into.iter().map(|k| k * (k - 1)).sum::<usize>(), "radius {radius}");
+        for t in 0..g.triplets() {
+            let (a, b) = (g.line_src[t] as usize, g.line_dst[t] as usize);
+            assert_ne!(a, b);
+            assert_eq!(g.dst[a], g.dst[b], "a line-graph edge joins edges of one centre");
+            if radius > 0.0 {
+                // Local cluster: the angle from the node positions themselves.
+                let c = g.pos[g.dst[a] as usize];
+                let (u, v) = (sub(g.pos[g.src[a] as usize], c), sub(g.pos[g.src[b] as usize], c));
+                let cos = (u[0] * v[0] + u[1] * v[1] + u[2] * v[2]) / (norm(u) * norm(v));
+                assert!((cos - g.cos[t] as f64).abs() < 1e-5, "triplet {t}: {cos} vs {}", g.cos[t]);
+            }
+        }
+        // Centres whose six neighbours are the rock-salt octahedron: 24 right angles and 6
+        // straight ones each.
+        let mut octahedra = 0;
+        for c in 0..g.nodes() {
+            let edges: Vec<usize> = (0..g.edges()).filter(|&e| g.dst[e] as usize == c).collect();
+            if edges.len() != 6 || edges.iter().any(|&e| (g.dist[e] - 2.0).abs() > 1e-4) {
+                continue;
+            }
+            octahedra += 1;
+            let cos: Vec<f32> = (0..g.triplets()).filter(|&t| g.dst[g.line_dst[t] as usize] as usize == c).map(|t| g.cos[t]).collect();
+            assert_eq!(cos.len(), 30);
+            assert_eq!(cos.iter().filter(|x| x.abs() < 1e-5).count(), 24, "90 degrees, centre {c}");
+            assert_eq!(cos.iter().filter(|x| (**x + 1.0).abs() < 1e-5).count(), 6, "180 degrees, centre {c}");
+        }
+        // (The cluster's outer atoms lack neighbours; the periodic cell has every atom whole.)
+        let least = if radius > 0.0 { 20 } else { 40 };
+        assert!(octahedra >= least, "radius {radius}: only {octahedra} octahedral centres");
+    }
+}
+
+#[test]
+fn tiny_line_graph_network_trains_end_to_end() {
+    let (_d, store, recs) = fixture(20);
+    let train: Vec<HopRecord> = recs[..8].to_vec();
+    let s = tiny(&[("epochs", "300"), ("hidden", "16"), ("lr", "0.01"), ("weight_decay", "0"), ("line_graph", "true")]);
+    assert!(s.net_config().line_graph && s.graph_config().line_graph);
+    let t = gnn::train(&store, &train, Validation::None, Pretrain::None, &s, TrainOptions::default()).unwrap();
+    assert!(t.blob.values.iter().any(|(n, _, _)| n == "lconv0.A"), "line-graph weights");
+    let rec = t.to_record("lg", "").unwrap();
+    let p = gnn::predict_records(&store, &rec, &train).unwrap();
+    let y: Vec<f64> = train.iter().map(|r| r.em).collect();
+    let m = y.iter().sum::<f64>() / 8.0;
+    let sd = (y.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / 8.0).sqrt();
+    let mae = p.iter().zip(&y).map(|(a, b)| (a - b).abs()).sum::<f64>() / 8.0;
+    assert!(mae < 0.1 * sd, "train MAE {mae} vs target sd {sd}");
+    // Stored and reloaded: the same predictions.
+    registry::save(&store, &rec, false).unwrap();
+    let loaded = registry::load(&store, "lg").unwrap();
+    assert_eq!(loaded.params["line_graph"], "true");
+    assert_eq!(gnn::predict_records(&store, &loaded, &train).unwrap(), p);
+    // The angles matter: the same weights on graphs with every cosine zeroed predict otherwise.
+    let blob = GnnBlob::from_bytes(&rec.blob).unwrap();
+    let net = gnn::Net::from_values(blob.net, &blob.values).unwrap();
+    let hosts = gnn::load_hosts(&store, &train).unwrap();
+    let graphs = gnn::build_many(&train, &hosts, &blob.graph).unwrap();
+    let flat: Vec<std::sync::Arc<Vec<gnn::Graph>>> = graphs
+        .iter()
+        .map(|h| {
+            let mut h = (**h).clone();
+            h.iter_mut().for_each(|g| g.cos.iter_mut().for_each(|c| *c = 0.0));
+            std::sync::Arc::new(h)
+        })
+        .collect();
+    let a = gnn::predict_graphs(&net, &graphs, None, 4).unwrap();
+    let b = gnn::predict_graphs(&net, &flat, None, 4).unwrap();
+    assert!(a.iter().zip(&b).any(|(x, y)| (x - y).abs() > 1e-4), "predictions ignore the angles");
+}
+
+#[test]
+fn fused_descriptors_are_standardised_with_training_statistics_only() {
+    let (_d, store, recs) = fixture(24);
+    let s = tiny(&[("epochs", "3"), ("fusion", "hop-v1"), ("valid_fraction", "0.25"), ("seed", "3")]);
+    let t = gnn::train(&store, &recs[..16], Validation::Carve, Pretrain::None, &s, TrainOptions::default()).unwrap();
+    let width = hopdb::features::descriptor_names().len();
+    assert_eq!(t.blob.net.global, width);
+    assert_eq!((t.blob.global_mean.len(), t.blob.global_std.len()), (width, width));
+    // The means are those of the fitted hops, not of the validation part or the rest.
+    let fitted: Vec<&HopRecord> = recs[..16].iter().filter(|r| t.train_ids.contains(&r.id)).collect();
+    assert!(!t.valid_ids.is_empty() && fitted.len() < 16);
+    let rows: Vec<Vec<f64>> = fitted.iter().map(|r| hopdb::features::compute(r, &store.structure(&r.host).unwrap()).unwrap()).collect();
+    for c in 0..width {
+        let m = rows.iter().map(|r| r[c]).sum::<f64>() / rows.len() as f64;
+        assert!((m - t.blob.global_mean[c]).abs() <= 1e-9 * (1.0 + m.abs()), "column {c}: {m} vs {}", t.blob.global_mean[c]);
+    }
+    let rec = t.to_record("fused", "").unwrap();
+    let p = gnn::predict_records(&store, &rec, &recs[16..]).unwrap();
+    assert!(p.iter().all(|v| v.is_finite()));
+    registry::save(&store, &rec, false).unwrap();
+    assert_eq!(gnn::predict_records(&store, &registry::load(&store, "fused").unwrap(), &recs[16..]).unwrap(), p);
+}
+
+#[test]
+fn parallel_inference_equals_one_thread() {
+    let (_d, store, recs) = fixture(40);
+    let s = tiny(&[("epochs", "2"), ("line_graph", "true")]);
+    let t = gnn::train(&store, &recs[..20], Validation::None, Pretrain::None, &s, TrainOptions::default()).unwrap();
+    let rec = t.to_record("par", "").unwrap();
+    let pool = |n: usize| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
+    let one = pool(1).install(|| gnn::predict_records(&store, &rec, &recs)).unwrap();
+    let two = pool(2).install(|| gnn::predict_records(&store, &rec, &recs)).unwrap();
+    assert_eq!(one, two);
+    assert_eq!(one.len(), recs.len());
 }

@@ -13,7 +13,12 @@
 //! (host, initial, image 1, image 2, image 3, final), the `X` flag, and the distance to the hop
 //! midpoint in units of 10 A. Edges run from a neighbour `j` to a centre `i` when
 //! `d(i, j) <= cutoff`, keeping the `max_neighbors` nearest per centre (all when 0); each edge
-//! stores its distance.
+//! stores its length and its vector (centre to neighbour, periodic image included).
+//!
+//! With [`GraphConfig::line_graph`] the graph also carries the bond-angle line graph of ALIGNN:
+//! its nodes are the edges, and two edges that meet at the same centre `i` (`j -> i` and
+//! `k -> i`, `j != k`) are joined in both directions, labelled with the cosine of the angle
+//! `j-i-k`. A centre with `k` incoming edges gives `k (k - 1)` line-graph edges.
 //!
 //! Two geometries ([`GraphConfig::radius`]):
 //!
@@ -55,11 +60,13 @@ pub struct GraphConfig {
     pub radius: f64,
     /// Nearest neighbours kept per centre (0 = all within the cutoff).
     pub max_neighbors: usize,
+    /// Build the bond-angle line graph too (ALIGNN).
+    pub line_graph: bool,
 }
 
 impl GraphConfig {
     fn key(&self) -> String {
-        format!("{:?}|{}|{}|{}", self.input, self.cutoff, self.radius, self.max_neighbors)
+        format!("{:?}|{}|{}|{}|{}", self.input, self.cutoff, self.radius, self.max_neighbors, self.line_graph)
     }
 }
 
@@ -78,6 +85,14 @@ pub struct Graph {
     pub dst: Vec<i64>,
     /// Edge lengths (A).
     pub dist: Vec<f32>,
+    /// Edge vectors (A), from the centre (`dst`) to the neighbour image (`src`).
+    pub vec: Vec<[f32; 3]>,
+    /// Line-graph edge sources: the edge whose state is sent (empty without the line graph).
+    pub line_src: Vec<i64>,
+    /// Line-graph edge destinations: the edge that receives it (same centre as the source).
+    pub line_dst: Vec<i64>,
+    /// Cosine of the angle between the two edges of each line-graph edge.
+    pub cos: Vec<f32>,
 }
 
 impl Graph {
@@ -89,6 +104,36 @@ impl Graph {
     /// Number of directed edges.
     pub fn edges(&self) -> usize {
         self.src.len()
+    }
+
+    /// Number of line-graph edges (angle triplets).
+    pub fn triplets(&self) -> usize {
+        self.line_src.len()
+    }
+
+    /// Join every two edges that end at the same centre (both directions), with the cosine of
+    /// their angle: the line graph of [`GraphConfig::line_graph`].
+    fn add_line_graph(&mut self) {
+        let mut by_centre: Vec<Vec<usize>> = vec![Vec::new(); self.nodes()];
+        for (e, &d) in self.dst.iter().enumerate() {
+            by_centre[d as usize].push(e);
+        }
+        // Destination-major order: the line-graph edges come sorted by the edge they feed.
+        for edges in &by_centre {
+            for &b in edges {
+                for &a in edges {
+                    if a == b {
+                        continue;
+                    }
+                    let (u, v) = (self.vec[a], self.vec[b]);
+                    let dot = u[0] * v[0] + u[1] * v[1] + u[2] * v[2];
+                    let len = (self.dist[a] * self.dist[b]).max(1e-6);
+                    self.line_src.push(a as i64);
+                    self.line_dst.push(b as i64);
+                    self.cos.push((dot / len).clamp(-1.0, 1.0));
+                }
+            }
+        }
     }
 }
 
@@ -186,19 +231,23 @@ fn local_graph(
     // Edges: brute force over the cluster (a few hundred nodes at most).
     let n = nodes.len();
     let mut g = start_graph(&nodes, mid);
-    let mut cand: Vec<(f64, usize)> = Vec::new();
+    let mut cand: Vec<(f64, usize, Vec3)> = Vec::new();
     for i in 0..n {
         cand.clear();
         for (j, nj) in nodes.iter().enumerate() {
             if j == i {
                 continue;
             }
-            let d = norm(sub(nj.pos, nodes[i].pos));
+            let v = sub(nj.pos, nodes[i].pos);
+            let d = norm(v);
             if d <= cfg.cutoff {
-                cand.push((d, j));
+                cand.push((d, j, v));
             }
         }
         push_edges(&mut g, i, &mut cand, cfg.max_neighbors);
+    }
+    if cfg.line_graph {
+        g.add_line_graph();
     }
     g
 }
@@ -220,7 +269,7 @@ fn periodic_graph(host: &Structure, cfg: &GraphConfig, nl: &NeighborList, path: 
     let path_only = Structure { lattice: host.lattice.clone(), species: all.species[..np].to_vec(), frac: all.frac[..np].to_vec() };
     let path_loc = PointLocator::new(&path_only, cfg.cutoff);
     let mut g = start_graph(&nodes, mid);
-    let mut cand: Vec<(f64, usize)> = Vec::new();
+    let mut cand: Vec<(f64, usize, Vec3)> = Vec::new();
     let mut buf = Vec::new();
     for i in 0..nodes.len() {
         cand.clear();
@@ -230,18 +279,21 @@ fn periodic_graph(host: &Structure, cfg: &GraphConfig, nl: &NeighborList, path: 
                 if nb.index == i && nb.image == [0, 0, 0] {
                     continue;
                 }
-                cand.push((nb.distance, nb.index));
+                cand.push((nb.distance, nb.index, nb.vector));
             }
         } else {
             for nb in nl.of(i - np) {
-                cand.push((nb.distance, nb.index + np));
+                cand.push((nb.distance, nb.index + np, nb.vector));
             }
             path_loc.within_into(nodes[i].pos, cfg.cutoff, &mut buf);
             for nb in &buf {
-                cand.push((nb.distance, nb.index));
+                cand.push((nb.distance, nb.index, nb.vector));
             }
         }
         push_edges(&mut g, i, &mut cand, cfg.max_neighbors);
+    }
+    if cfg.line_graph {
+        g.add_line_graph();
     }
     g
 }
@@ -256,13 +308,14 @@ fn start_graph(nodes: &[Node], mid: Vec3) -> Graph {
     g
 }
 
-fn push_edges(g: &mut Graph, i: usize, cand: &mut [(f64, usize)], max_neighbors: usize) {
+fn push_edges(g: &mut Graph, i: usize, cand: &mut [(f64, usize, Vec3)], max_neighbors: usize) {
     cand.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     let keep = if max_neighbors == 0 { cand.len() } else { max_neighbors.min(cand.len()) };
-    for &(d, j) in &cand[..keep] {
+    for &(d, j, v) in &cand[..keep] {
         g.src.push(j as i64);
         g.dst.push(i as i64);
         g.dist.push(d as f32);
+        g.vec.push([v[0] as f32, v[1] as f32, v[2] as f32]);
     }
 }
 

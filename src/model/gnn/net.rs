@@ -9,8 +9,17 @@
 //! e_ij <- e_ij + SiLU(LN(m_ij))
 //! ```
 //!
+//! (The last layer skips the edge update: nothing reads it.)
+//!
+//! With the line graph (ALIGNN, [`NetConfig::line_graph`]) each layer first runs the same
+//! convolution on the line graph, whose nodes are the edges (state `e`) and whose edges are the
+//! angle triplets (state `t`, input: SiLU of a linear map of a Gaussian basis of the cosine), then
+//! the convolution on the atom graph with the updated `e`.
+//!
 //! Node input: element embedding + linear map of the node features; edge input: SiLU of a
-//! linear map of a Gaussian radial-basis expansion of the length. Readout: mean pooling, or
+//! linear map of a Gaussian radial-basis expansion of the length. With global features
+//! ([`NetConfig::global`], e.g. the standardised hop descriptors: a fused network) the head
+//! also reads SiLU of a linear map of them. Readout: mean pooling, or
 //! attention pooling (MODEL-4: softmax-like weights `exp(3 tanh(w.h / 3))` per graph). For the
 //! endpoint input the two pooled vectors are concatenated (MODEL-1) or joined as
 //! `[initial, final - initial]` (MODEL-2). Head: `Linear -> SiLU -> Linear` to one value.
@@ -102,7 +111,16 @@ pub struct NetConfig {
     pub readout: Readout,
     /// Nodes the mean readouts average over.
     pub pool: Pool,
+    /// ALIGNN layers: a line-graph (bond-angle) convolution before each atom-graph one.
+    pub line_graph: bool,
+    /// Gaussian basis functions of the angle cosine on [-1, 1] (line graph only).
+    pub angle_rbf: usize,
+    /// Global (per-hop) input features fed to the head (0 = none).
+    pub global: usize,
 }
+
+/// The names of one convolution's parameters under `prefix`.
+const CONV_PARAMS: [&str; 11] = ["A", "B", "C", "D", "E", "gate_b", "node_b", "ln_node.w", "ln_node.b", "ln_edge.w", "ln_edge.b"];
 
 /// Named parameter values (the serialisable form of a network).
 pub type ParamValues = Vec<(String, Vec<i64>, Vec<f32>)>;
@@ -123,20 +141,29 @@ fn param_shapes(cfg: &NetConfig) -> Vec<(String, Vec<i64>)> {
         ("edge_in.w".into(), vec![cfg.rbf as i64, h]),
         ("edge_in.b".into(), vec![h]),
     ];
-    for l in 0..cfg.layers {
-        for m in ["A", "B", "C", "D", "E"] {
-            v.push((format!("conv{l}.{m}"), vec![h, h]));
+    if cfg.line_graph {
+        v.push(("angle_in.w".into(), vec![cfg.angle_rbf as i64, h]));
+        v.push(("angle_in.b".into(), vec![h]));
+    }
+    let conv = |v: &mut Vec<(String, Vec<i64>)>, prefix: &str| {
+        for m in CONV_PARAMS {
+            let shape = if m.len() == 1 { vec![h, h] } else { vec![h] };
+            v.push((format!("{prefix}.{m}"), shape));
         }
-        v.push((format!("conv{l}.gate_b"), vec![h]));
-        v.push((format!("conv{l}.node_b"), vec![h]));
-        v.push((format!("conv{l}.ln_node.w"), vec![h]));
-        v.push((format!("conv{l}.ln_node.b"), vec![h]));
-        v.push((format!("conv{l}.ln_edge.w"), vec![h]));
-        v.push((format!("conv{l}.ln_edge.b"), vec![h]));
+    };
+    for l in 0..cfg.layers {
+        if cfg.line_graph {
+            conv(&mut v, &format!("lconv{l}"));
+        }
+        conv(&mut v, &format!("conv{l}"));
     }
     v.push(("attn.w".into(), vec![h, 1]));
+    if cfg.global > 0 {
+        v.push(("global_in.w".into(), vec![cfg.global as i64, h]));
+        v.push(("global_in.b".into(), vec![h]));
+    }
     let pool_width = if cfg.readout == Readout::Attention { 1 } else { cfg.pool.width() as i64 };
-    let p = (cfg.readout.graphs_per_hop() as i64) * h * pool_width;
+    let p = (cfg.readout.graphs_per_hop() as i64) * h * pool_width + if cfg.global > 0 { h } else { 0 };
     v.push(("head.w1".into(), vec![p, h]));
     v.push(("head.b1".into(), vec![h]));
     v.push(("head.w2".into(), vec![h, 1]));
@@ -174,7 +201,15 @@ pub struct Batch {
     feat: Tensor,
     src: Tensor,
     dst: Tensor,
-    rbf: Tensor,
+    /// Edge lengths, `[edges, 1]`.
+    dist: Tensor,
+    /// Line-graph edges and their cosines `[triplets, 1]` (empty without the line graph).
+    line_src: Tensor,
+    line_dst: Tensor,
+    cos: Tensor,
+    /// Global features `[hops, global]`.
+    global: Option<Tensor>,
+    n_edges: usize,
     node_graph: Tensor,
     inv_count: Tensor,
     path_mask: Tensor,
@@ -187,10 +222,14 @@ pub struct Batch {
 impl Batch {
     /// Pack hops (each a list of `graphs_per_hop` graphs) into one disjoint union. Graph `g` of
     /// hop `k` gets index `g * hops + k`, so the pooled vectors of the first graphs come first.
-    pub fn new(hops: &[&[Graph]], cfg: &NetConfig) -> Result<Batch> {
+    /// `global` holds each hop's global features when the network reads them
+    /// ([`NetConfig::global`] of them per hop).
+    pub fn new(hops: &[&[Graph]], global: Option<&[&[f32]]>, cfg: &NetConfig) -> Result<Batch> {
         let per = cfg.readout.graphs_per_hop();
         let nh = hops.len();
         let (mut z, mut feat, mut src, mut dst, mut dist, mut node_graph) = (vec![], vec![], vec![], vec![], vec![], vec![]);
+        let (mut line_src, mut line_dst, mut cos) = (vec![], vec![], vec![]);
+        let mut edge_offset = 0i64;
         let mut counts = vec![0f32; nh * per];
         let mut path_counts = vec![0f32; nh * per];
         let mut path_mask = vec![];
@@ -204,6 +243,15 @@ impl Batch {
                 src.extend(g.src.iter().map(|s| s + offset));
                 dst.extend(g.dst.iter().map(|d| d + offset));
                 dist.extend_from_slice(&g.dist);
+                if cfg.line_graph {
+                    if g.triplets() == 0 && g.edges() > 1 {
+                        return Err(TorchError(format!("hop {k}: the network reads the line graph, but the graph was built without it")));
+                    }
+                    line_src.extend(g.line_src.iter().map(|s| s + edge_offset));
+                    line_dst.extend(g.line_dst.iter().map(|d| d + edge_offset));
+                    cos.extend_from_slice(&g.cos);
+                }
+                edge_offset += g.edges() as i64;
                 node_graph.extend(std::iter::repeat(gid).take(g.nodes()));
                 counts[gid as usize] = g.nodes().max(1) as f32;
                 // Path nodes: those without the host flag (feature 0).
@@ -215,17 +263,23 @@ impl Batch {
         }
         let n = z.len();
         let m = dist.len();
-        let k = cfg.rbf;
-        let width = cfg.cutoff / k.max(2) as f64 * 1.5;
-        let gamma = 1.0 / (width * width);
-        let mut rbf = Vec::with_capacity(m * k);
-        for d in &dist {
-            for c in 0..k {
-                let mu = cfg.cutoff * c as f64 / (k - 1).max(1) as f64;
-                let x = *d as f64 - mu;
-                rbf.push((-gamma * x * x).exp() as f32);
+        let global = match (cfg.global, global) {
+            (0, _) => None,
+            (w, Some(rows)) => {
+                if rows.len() != nh {
+                    return Err(TorchError(format!("{} rows of global features for {nh} hops", rows.len())));
+                }
+                let mut flat = Vec::with_capacity(nh * w);
+                for (k, r) in rows.iter().enumerate() {
+                    if r.len() != w {
+                        return Err(TorchError(format!("hop {k} has {} global features, the network reads {w}", r.len())));
+                    }
+                    flat.extend_from_slice(r);
+                }
+                Some(Tensor::from_f32(&flat, &[nh as i64, w as i64], false)?)
             }
-        }
+            (w, None) => return Err(TorchError(format!("the network reads {w} global features per hop, none were given"))),
+        };
         let inv: Vec<f32> = counts.iter().map(|c| 1.0 / c).collect();
         let inv_path: Vec<f32> = path_counts.iter().map(|c| 1.0 / c).collect();
         Ok(Batch {
@@ -233,7 +287,12 @@ impl Batch {
             feat: Tensor::from_f32(&feat, &[n as i64, NODE_FEATURES as i64], false)?,
             src: Tensor::index(&src)?,
             dst: Tensor::index(&dst)?,
-            rbf: Tensor::from_f32(&rbf, &[m as i64, k as i64], false)?,
+            dist: Tensor::from_f32(&dist, &[m as i64, 1], false)?,
+            line_src: Tensor::index(&line_src)?,
+            line_dst: Tensor::index(&line_dst)?,
+            cos: Tensor::from_f32(&cos, &[cos.len() as i64, 1], false)?,
+            global,
+            n_edges: m,
             node_graph: Tensor::index(&node_graph)?,
             inv_count: Tensor::from_f32(&inv, &[(nh * per) as i64, 1], false)?,
             path_mask: Tensor::from_f32(&path_mask, &[n as i64, 1], false)?,
@@ -289,23 +348,48 @@ impl Net {
         &self.params[i]
     }
 
+    /// One edge-gated convolution (parameters under `prefix`) on a graph with node states `h`
+    /// and edge states `e` (edge `k` runs `src[k] -> dst[k]`). Returns the new node states and,
+    /// when `update_edges`, the new edge states.
+    #[allow(clippy::too_many_arguments)]
+    fn conv(&self, prefix: &str, h: &Tensor, e: &Tensor, src: &Tensor, dst: &Tensor, n: usize, update_edges: bool) -> Result<(Tensor, Option<Tensor>)> {
+        let q = |m: &str| self.p(&format!("{prefix}.{m}"));
+        let ah = h.matmul(q("A"))?.index_select(0, src)?;
+        let bh = h.matmul(q("B"))?.index_select(0, dst)?;
+        let m = q("gate_b").addmm(e, q("C"))?.add(&ah)?.add(&bh)?;
+        let s = m.sigmoid()?;
+        let eh = h.matmul(q("E"))?.index_select(0, src)?;
+        let mean = s.mul(&eh)?.segment_sum(dst, n)?.div(&s.segment_sum(dst, n)?.add_scalar(1e-6)?)?;
+        let upd = q("node_b").addmm(h, q("D"))?.add(&mean)?;
+        let h = h.add(&upd.layer_norm(q("ln_node.w"), q("ln_node.b"))?.silu()?)?;
+        let e = if update_edges { Some(e.add(&m.layer_norm(q("ln_edge.w"), q("ln_edge.b"))?.silu()?)?) } else { None };
+        Ok((h, e))
+    }
+
     /// Standardised predictions, shape `[hops, 1]`.
     pub fn forward(&self, b: &Batch) -> Result<Tensor> {
         let emb = self.p("embed").index_select(0, &b.z)?;
         let mut h = emb.add(&b.feat.matmul(self.p("node_in"))?)?;
-        let mut e = b.rbf.matmul(self.p("edge_in.w"))?.add(self.p("edge_in.b"))?.silu()?;
+        let rbf = gaussian_basis(&b.dist, 0.0, self.cfg.cutoff, self.cfg.rbf)?;
+        let mut e = self.p("edge_in.b").addmm(&rbf, self.p("edge_in.w"))?.silu()?;
+        let mut t = if self.cfg.line_graph {
+            let basis = gaussian_basis(&b.cos, -1.0, 1.0, self.cfg.angle_rbf)?;
+            Some(self.p("angle_in.b").addmm(&basis, self.p("angle_in.w"))?.silu()?)
+        } else {
+            None
+        };
         for l in 0..self.cfg.layers {
-            let q = |m: &str| self.p(&format!("conv{l}.{m}"));
-            let ah = h.matmul(q("A"))?.index_select(0, &b.src)?;
-            let bh = h.matmul(q("B"))?.index_select(0, &b.dst)?;
-            let m = ah.add(&bh)?.add(&e.matmul(q("C"))?)?.add(q("gate_b"))?;
-            let s = m.sigmoid()?;
-            let eh = h.matmul(q("E"))?.index_select(0, &b.src)?;
-            let num = s.mul(&eh)?.segment_sum(&b.dst, b.n_nodes)?;
-            let den = s.segment_sum(&b.dst, b.n_nodes)?.add_scalar(1e-6)?;
-            let upd = h.matmul(q("D"))?.add(q("node_b"))?.add(&num.div(&den)?)?;
-            h = h.add(&upd.layer_norm(q("ln_node.w"), q("ln_node.b"))?.silu()?)?;
-            e = e.add(&m.layer_norm(q("ln_edge.w"), q("ln_edge.b"))?.silu()?)?;
+            let last = l + 1 == self.cfg.layers;
+            if let Some(tt) = t.take() {
+                let (e_new, t_new) = self.conv(&format!("lconv{l}"), &e, &tt, &b.line_src, &b.line_dst, b.n_edges, !last)?;
+                e = e_new;
+                t = t_new;
+            }
+            let (h_new, e_new) = self.conv(&format!("conv{l}"), &h, &e, &b.src, &b.dst, b.n_nodes, !last)?;
+            h = h_new;
+            if let Some(e_new) = e_new {
+                e = e_new;
+            }
         }
         let pooled = match self.cfg.readout {
             Readout::Attention => {
@@ -340,7 +424,22 @@ impl Net {
                 }
             }
         };
-        let y = x.matmul(self.p("head.w1"))?.add(self.p("head.b1"))?.silu()?;
-        y.matmul(self.p("head.w2"))?.add(self.p("head.b2"))
+        let x = match &b.global {
+            Some(g) if self.cfg.global > 0 => Tensor::cat(&[&x, &self.p("global_in.b").addmm(g, self.p("global_in.w"))?.silu()?], 1)?,
+            _ => x,
+        };
+        let y = self.p("head.b1").addmm(&x, self.p("head.w1"))?.silu()?;
+        self.p("head.b2").addmm(&y, self.p("head.w2"))
     }
+}
+
+/// `exp(-gamma (x - mu_c)^2)` for `k` centres `mu_c` evenly spaced on `[lo, hi]`, width 1.5
+/// spacings: `[n, 1]` values become `[n, k]` features.
+fn gaussian_basis(x: &Tensor, lo: f64, hi: f64, k: usize) -> Result<Tensor> {
+    let span = hi - lo;
+    let width = span / k.max(2) as f64 * 1.5;
+    let gamma = 1.0 / (width * width);
+    let mu: Vec<f32> = (0..k).map(|c| (lo + span * c as f64 / (k - 1).max(1) as f64) as f32).collect();
+    let d = x.sub(&Tensor::from_f32(&mu, &[1, k as i64], false)?)?;
+    d.mul(&d)?.mul_scalar(-gamma)?.clamp_min(-60.0)?.exp()
 }

@@ -195,6 +195,11 @@ impl Tensor {
         Ok(Tensor(self.0.f_sum(Kind::Float)?))
     }
 
+    /// Elementwise `max(self, lo)`.
+    pub fn clamp_min(&self, lo: f64) -> Result<Tensor> {
+        Ok(Tensor(self.0.f_clamp_min(lo)?))
+    }
+
     /// `self + s`.
     pub fn add_scalar(&self, s: f64) -> Result<Tensor> {
         Ok(Tensor(self.0.f_add_scalar(s)?))
@@ -225,6 +230,16 @@ impl Tensor {
     pub fn layer_norm(&self, w: &Tensor, b: &Tensor) -> Result<Tensor> {
         let d = *self.0.size().last().ok_or_else(|| TorchError("layer_norm of a scalar".into()))?;
         Ok(Tensor(self.0.f_layer_norm([d], Some(&w.0), Some(&b.0), 1e-5, false)?))
+    }
+
+    /// `self + a @ b` (`self` broadcast to the product's shape, e.g. a bias row), in one call.
+    pub fn addmm(&self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        Ok(Tensor(self.0.f_addmm(&a.0, &b.0)?))
+    }
+
+    /// The slice `start .. start + len` along `dim` (a view, no copy).
+    pub fn narrow(&self, dim: i64, start: i64, len: i64) -> Result<Tensor> {
+        Ok(Tensor(self.0.f_narrow(dim, start, len)?))
     }
 
     /// Concatenation along `dim`.

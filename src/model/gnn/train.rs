@@ -3,7 +3,7 @@
 use super::graph::{build_many, HopGraphs};
 use super::net::{Batch, Net, ParamValues};
 use super::tensor::{self, AdamW, NoGrad, Tensor};
-use super::{load_hosts, GnnBlob, GnnError, Result, Spec, Target, KIND};
+use super::{column_stats, global_features, load_hosts, standardise, GnnBlob, GnnError, Result, Spec, Target, INFERENCE_BATCH, KIND};
 use crate::model::ModelRecord;
 use crate::progress::{self, Epoch, Task};
 use crate::record::HopRecord;
@@ -118,16 +118,58 @@ fn mean_std(y: &[f64]) -> (f64, f64) {
     (m, v.sqrt().max(1e-6))
 }
 
-/// Standardised predictions for hop graphs, in batches, without gradients.
-pub fn predict_graphs(net: &Net, graphs: &[Arc<HopGraphs>], batch: usize) -> Result<Vec<f64>> {
-    let _ng = NoGrad::new();
-    let mut out = Vec::with_capacity(graphs.len());
-    for chunk in graphs.chunks(batch.max(1)) {
+/// Standardised predictions for hop graphs (with each hop's standardised global features when
+/// the network reads them), in batches of `batch` hops, without gradients.
+///
+/// On the CPU with one libtorch thread, the batches run in parallel on rayon's threads, each
+/// with its own copy of the weights: every batch is computed exactly as it would be alone, so
+/// the predictions do not depend on the number of threads. Small batches (16 hops) keep a
+/// batch's edge tensors inside one core's cache.
+pub fn predict_graphs(net: &Net, graphs: &[Arc<HopGraphs>], global: Option<&[Vec<f32>]>, batch: usize) -> Result<Vec<f64>> {
+    use rayon::prelude::*;
+    let batch = batch.max(1);
+    let run = |net: &Net, c: usize, chunk: &[Arc<HopGraphs>]| -> Result<Vec<f64>> {
+        let _ng = NoGrad::new();
         let refs: Vec<&[super::Graph]> = chunk.iter().map(|g| g.as_slice()).collect();
-        let b = Batch::new(&refs, &net.cfg)?;
-        out.extend(net.forward(&b)?.to_vec()?.into_iter().map(|v| v as f64));
+        let rows: Option<Vec<&[f32]>> = global.map(|g| g[c * batch..c * batch + chunk.len()].iter().map(|r| r.as_slice()).collect());
+        let b = Batch::new(&refs, rows.as_deref(), &net.cfg)?;
+        Ok(net.forward(&b)?.to_vec()?.into_iter().map(|v| v as f64).collect())
+    };
+    let chunks: Vec<(usize, &[Arc<HopGraphs>])> = graphs.chunks(batch).enumerate().collect();
+    let parallel = chunks.len() > 1 && rayon::current_num_threads() > 1 && tensor::num_threads() == 1 && tensor::device()? == tch::Device::Cpu;
+    let parts: Vec<Vec<f64>> = if parallel {
+        let (values, cfg) = (net.values()?, net.cfg);
+        chunks
+            .par_iter()
+            .map_init(|| Net::from_values(cfg, &values), |local, &(c, chunk)| match local {
+                Ok(n) => run(n, c, chunk),
+                Err(e) => Err(e.clone().into()),
+            })
+            .collect::<Result<_>>()?
+    } else {
+        chunks.iter().map(|&(c, chunk)| run(net, c, chunk)).collect::<Result<_>>()?
+    };
+    Ok(parts.into_iter().flatten().collect())
+}
+
+/// Global inputs of a stage: the standardised rows of the training and validation hops and the
+/// statistics (of the training hops only) they were standardised with.
+struct Globals {
+    train: Option<Vec<Vec<f32>>>,
+    valid: Option<Vec<Vec<f32>>>,
+    mean: Vec<f64>,
+    std: Vec<f64>,
+}
+
+fn stage_globals(spec: &Spec, records: &[HopRecord], hosts: &std::collections::HashMap<String, crate::structure::Structure>, tr: &[usize], va: &[usize]) -> Result<Globals> {
+    if spec.fusion == super::Fusion::None {
+        return Ok(Globals { train: None, valid: None, mean: Vec::new(), std: Vec::new() });
     }
-    Ok(out)
+    let rows = global_features(records, hosts, spec.fusion)?;
+    let train_rows: Vec<&[f64]> = tr.iter().map(|&i| rows[i].as_slice()).collect();
+    let (mean, std) = column_stats(&train_rows);
+    let pick = |idx: &[usize]| -> Vec<Vec<f64>> { idx.iter().map(|&i| rows[i].clone()).collect() };
+    Ok(Globals { train: Some(standardise(&pick(tr), &mean, &std)), valid: Some(standardise(&pick(va), &mean, &std)), mean, std })
 }
 
 fn split_valid(records: &[HopRecord], valid: &Validation, spec: &Spec) -> Result<(Vec<usize>, Vec<usize>)> {
@@ -165,6 +207,7 @@ struct Stage<'a> {
     train: Vec<Arc<HopGraphs>>,
     y_train: Vec<f64>,
     valid: Vec<Arc<HopGraphs>>,
+    globals: Globals,
     /// Validation barriers in eV (the validation MAE is in eV whatever the target).
     y_valid: Vec<f64>,
     y_mean: f64,
@@ -217,7 +260,8 @@ fn run_stage(st: &Stage, start: Net, resume: Option<&Checkpoint>, opts: &mut Tra
         let (mut sum, mut count) = (0.0, 0usize);
         for chunk in order.chunks(spec.batch) {
             let refs: Vec<&[super::Graph]> = chunk.iter().map(|&i| st.train[i].as_slice()).collect();
-            let b = Batch::new(&refs, &net.cfg)?;
+            let rows: Option<Vec<&[f32]>> = st.globals.train.as_ref().map(|g| chunk.iter().map(|&i| g[i].as_slice()).collect());
+            let b = Batch::new(&refs, rows.as_deref(), &net.cfg)?;
             let y: Vec<f32> = chunk.iter().map(|&i| y_t[i]).collect();
             let yt = Tensor::from_f32(&y, &[y.len() as i64, 1], false)?;
             opt.zero_grad()?;
@@ -238,7 +282,7 @@ fn run_stage(st: &Stage, start: Net, resume: Option<&Checkpoint>, opts: &mut Tra
         let val = if st.valid.is_empty() {
             f64::NAN
         } else {
-            let p = predict_graphs(&net, &st.valid, 64)?;
+            let p = predict_graphs(&net, &st.valid, st.globals.valid.as_deref(), INFERENCE_BATCH)?;
             p.iter().zip(&st.y_valid).map(|(p, y)| (st.target.inverse(p * st.y_std + st.y_mean) - y).abs()).sum::<f64>() / p.len() as f64
         };
         let done = Epoch { stage: name, epoch, epochs: st.epochs, lr, loss: train_loss, valid_mae: val };
@@ -302,7 +346,7 @@ pub fn train(store: &Store, train_records: &[HopRecord], valid: Validation, pret
     let mut metrics = BTreeMap::new();
     let mut log = vec![format!("gnn {} on {} hops; libtorch threads {}, device {}", spec.variant.as_str(), train_records.len(), tensor::num_threads(), tensor::device_name(tensor::device()?))];
     let resume = opts.resume.take();
-    let blob_base = |values: &ParamValues, y_mean: f64, y_std: f64, ck: Option<Checkpoint>| GnnBlob {
+    let blob_base = |values: &ParamValues, y_mean: f64, y_std: f64, g: &Globals, ck: Option<Checkpoint>| GnnBlob {
         spec: spec.clone(),
         graph: gcfg,
         net: ncfg,
@@ -310,6 +354,8 @@ pub fn train(store: &Store, train_records: &[HopRecord], valid: Validation, pret
         y_std,
         values: values.clone(),
         checkpoint: ck,
+        global_mean: g.mean.clone(),
+        global_std: g.std.clone(),
     };
 
     // Stage 0: pre-training (skipped when resuming in stage 1).
@@ -344,6 +390,7 @@ pub fn train(store: &Store, train_records: &[HopRecord], valid: Validation, pret
             let hosts = load_hosts(pstore, &pre)?;
             let graphs = build_many(&pre, &hosts, &gcfg).map_err(GnnError::Data)?;
             let (tr, va) = split_valid(&pre, &Validation::Carve, spec)?;
+            let globals = stage_globals(spec, &pre, &hosts, &tr, &va)?;
             let y_tr: Vec<f64> = tr.iter().map(|&i| target(&pre[i])).collect();
             let (m, s) = match &resume {
                 Some(c) => (c.y_mean, c.y_std),
@@ -357,6 +404,7 @@ pub fn train(store: &Store, train_records: &[HopRecord], valid: Validation, pret
                 y_train: y_tr,
                 valid: va.iter().map(|&i| graphs[i].clone()).collect(),
                 y_valid: va.iter().map(|&i| pre[i].em).collect(),
+                globals,
                 y_mean: m,
                 y_std: s,
                 target: spec.pretrain_target,
@@ -365,7 +413,7 @@ pub fn train(store: &Store, train_records: &[HopRecord], valid: Validation, pret
             if let Some(c) = &resume {
                 start = Net::from_values(ncfg, &c.values)?;
             }
-            let res = run_stage(&st, start, resume.as_ref(), &mut opts, &|v, ck| blob_base(v, m, s, ck))?;
+            let res = run_stage(&st, start, resume.as_ref(), &mut opts, &|v, ck| blob_base(v, m, s, &st.globals, ck))?;
             log.push(format!("pre-trained on {} hops ({} validation), {} epochs, best epoch {} valid_mae {:.4}", st.train.len(), st.valid.len(), res.epochs_run, res.best_epoch, res.best_val));
             log.extend(res.log);
             metrics.insert("pretrain_hops".into(), st.train.len() as f64);
@@ -382,6 +430,7 @@ pub fn train(store: &Store, train_records: &[HopRecord], valid: Validation, pret
     let graphs = build_many(train_records, &hosts, &gcfg).map_err(GnnError::Data)?;
     metrics.insert("graph_seconds".into(), t0.elapsed().as_secs_f64());
     let (tr, va) = split_valid(train_records, &valid, spec)?;
+    let globals = stage_globals(spec, train_records, &hosts, &tr, &va)?;
     let y_tr: Vec<f64> = tr.iter().map(|&i| spec.target.forward(train_records[i].em)).collect();
     let stage1_resume = resume.as_ref().filter(|c| c.stage == 1);
     let (m, s) = match stage1_resume {
@@ -399,12 +448,13 @@ pub fn train(store: &Store, train_records: &[HopRecord], valid: Validation, pret
         y_train: y_tr,
         valid: va.iter().map(|&i| graphs[i].clone()).collect(),
         y_valid: va.iter().map(|&i| train_records[i].em).collect(),
+        globals,
         y_mean: m,
         y_std: s,
         target: spec.target,
         spec,
     };
-    let res = run_stage(&st, start, stage1_resume, &mut opts, &|v, ck| blob_base(v, m, s, ck))?;
+    let res = run_stage(&st, start, stage1_resume, &mut opts, &|v, ck| blob_base(v, m, s, &st.globals, ck))?;
     log.push(format!("trained on {} hops ({} validation), {} epochs, best epoch {} valid_mae {:.4}", st.train.len(), st.valid.len(), res.epochs_run, res.best_epoch, res.best_val));
     log.extend(res.log);
     metrics.insert("train_seconds".into(), t0.elapsed().as_secs_f64());
@@ -414,7 +464,7 @@ pub fn train(store: &Store, train_records: &[HopRecord], valid: Validation, pret
         metrics.insert("valid_mae".into(), res.best_val);
     }
     Ok(TrainedGnn {
-        blob: blob_base(&res.best, m, s, None),
+        blob: blob_base(&res.best, m, s, &st.globals, None),
         train_ids: tr.iter().map(|&i| train_records[i].id.clone()).collect(),
         valid_ids: va.iter().map(|&i| train_records[i].id.clone()).collect(),
         metrics,
