@@ -3,7 +3,7 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
-use hopdb::workflow::gnn::{self as workflow, BenchRequest, CvRequest, SeedStats, TestScores, TrainRequest, TreeEnsemble};
+use hopdb::workflow::gnn::{self as workflow, BenchRequest, CvPretrain, CvRequest, SeedStats, TestScores, TrainRequest, TreeEnsemble};
 use hopdb::model::gnn::Spec;
 use hopdb::store::Store;
 use hopdb::table::{Format, ResultTable, Value};
@@ -20,7 +20,7 @@ pub enum GnnCmd {
     #[command(after_help = "Examples:\n  hopdb gnn pretrain bvse-pre --pretrain-db corpus.db --pretrain-max 20000 --set pretrain_epochs=5\n  hopdb gnn pretrain bvse-self --bvse-self --set pretrain_epochs=30")]
     Pretrain(TrainArgs),
     /// Grouped k-fold cross-validation over all DFT hops (hops of one host never split).
-    #[command(after_help = "Example:\n  hopdb gnn cv --set variant=band --folds 5 --seed 1")]
+    #[command(after_help = "Examples:\n  hopdb gnn cv --set variant=band --folds 5 --seed 1\n  hopdb gnn cv --split cv5 --pretrain-db corpus.db --pretrain-max 20000 --set pretrain_epochs=5   # per-fold pre-training")]
     Cv(CvArgs),
     /// Timings: graph building, fine-tuning on the training partition, inference hops/s.
     #[command(after_help = "Example:\n  hopdb gnn bench --set epochs=60")]
@@ -90,6 +90,20 @@ pub struct CvArgs {
     /// Start every fold from this stored (pre-trained) gnn model.
     #[arg(long)]
     pub init_from: Option<String>,
+    /// Per-fold pre-training: pre-train each fold's network on the `fidelity = 'bvse'` records
+    /// of this store less those derived from the fold's test structures.
+    #[arg(long, conflicts_with = "init_from")]
+    pub pretrain_db: Option<PathBuf>,
+    /// With --pretrain-db: draw at most this many corpus records (seeded; 0 = all).
+    #[arg(long, default_value_t = 0)]
+    pub pretrain_max: usize,
+    /// With --pretrain-db: save the per-fold pre-trained models as NAME-foldF (a rerun reuses
+    /// finished ones and resumes unfinished ones).
+    #[arg(long, default_value = "cv-pretrained")]
+    pub pretrain_name: String,
+    /// With --pretrain-db: epochs between pre-training checkpoints.
+    #[arg(long, default_value_t = 1)]
+    pub checkpoint_every: usize,
     /// Use the folds `fold0..foldK` of this stored k-fold split (CREATE SPLIT cv FROM (...)
     /// GROUPED KFOLD 5 SEED 1) instead of `--folds/--seed`, so the folds match CROSS VALIDATE's.
     #[arg(long)]
@@ -241,7 +255,16 @@ fn cv_cmd(db: &Path, a: CvArgs) -> Result<()> {
         }
         None => None,
     };
-    let req = CvRequest { spec, folds: a.folds, seed: a.seed, init_from: a.init_from.clone(), split: a.split.clone(), ensemble, progress: true };
+    let pretrain = match &a.pretrain_db {
+        Some(p) => {
+            if !p.exists() {
+                bail!("--pretrain-db {}: no hopdb store there", p.display());
+            }
+            Some(CvPretrain { corpus: p.clone(), max: a.pretrain_max, name: a.pretrain_name.clone(), checkpoint_every: a.checkpoint_every })
+        }
+        None => None,
+    };
+    let req = CvRequest { spec, folds: a.folds, seed: a.seed, init_from: a.init_from.clone(), pretrain, split: a.split.clone(), ensemble, progress: true };
     let r = workflow::cv(&store, &req)?;
     let (n, oof) = (r.records.len(), &r.out_of_fold);
     let mut t = ResultTable::new(&["fold", "train", "test", "MAE", "R2", "seconds"]).titled(format!("gnn {} grouped {}-fold CV over {} DFT hops", r.variant.as_str(), oof.folds.len(), n));

@@ -14,6 +14,7 @@
 
 use super::WorkflowError;
 use crate::metrics::{self, BootstrapErrors, EvalError, Metrics};
+use crate::model::gnn::experiment::FoldStart;
 use crate::model::gnn::{self, experiment, load_hosts, predict_records, GnnBlob, GnnError, Pretrain, Spec, TrainOptions, TrainedGnn, Validation, Variant, KIND};
 use crate::model::{registry, Kind, ModelError, ModelRecord};
 use crate::record::{Fidelity, HopRecord};
@@ -495,11 +496,11 @@ pub struct OutOfFold {
 
 /// Grouped k-fold training ([`experiment::out_of_fold`]) and its metrics; `before(f)` runs
 /// before fold `f`, `progress` reports training epochs.
-pub fn cross_validate(store: &Store, folds: Folds, spec: &Spec, init: Option<&ModelRecord>, progress: bool, before: &dyn Fn(usize)) -> Result<OutOfFold> {
+pub fn cross_validate(store: &Store, folds: Folds, spec: &Spec, start: FoldStart, progress: bool, before: &dyn Fn(usize)) -> Result<OutOfFold> {
     let all = folds.records;
     let mut pred = vec![f64::NAN; all.len()];
     let mut out = Vec::with_capacity(folds.k);
-    for fold in experiment::out_of_fold(store, all, folds.assignment, folds.k, spec, init, progress, before)? {
+    for fold in experiment::out_of_fold(store, all, folds.assignment, folds.k, spec, start, progress, before)? {
         for (k, &i) in fold.test_idx.iter().enumerate() {
             pred[i] = fold.pred[k];
         }
@@ -533,12 +534,93 @@ pub struct CvRequest {
     pub seed: u64,
     /// Start every fold from this stored (pre-trained) gnn model.
     pub init_from: Option<String>,
+    /// Pre-train each fold's network on a corpus without that fold's test structures.
+    pub pretrain: Option<CvPretrain>,
     /// Use the folds `fold0..foldK` of this stored k-fold split.
     pub split: Option<String>,
     /// Also cross-validate this tree model on the split's folds (needs `split`).
     pub ensemble: Option<TreeEnsemble>,
     /// Report training progress through [`crate::progress`].
     pub progress: bool,
+}
+
+/// Per-fold pre-training for [`cv`]: fold `f` starts from a network pre-trained on the BVSE
+/// records of `corpus` less every record derived from fold `f`'s test structures
+/// ([`experiment::without_held_out`]), so no fold's test host is seen, even through BVSE.
+#[derive(Clone, Debug)]
+pub struct CvPretrain {
+    /// The corpus store (its `fidelity = 'bvse'` records and their hosts).
+    pub corpus: std::path::PathBuf,
+    /// Records drawn from the corpus at most (seeded by the spec's seed; 0 = all).
+    pub max: usize,
+    /// The pre-trained models are saved as `NAME-foldF`; a finished one whose pre-training
+    /// set and settings match is reused, an unfinished one resumed from its checkpoint.
+    pub name: String,
+    /// Epochs between checkpoints of a pre-training run (0 = none).
+    pub checkpoint_every: usize,
+}
+
+/// A short fingerprint of a pre-training set (its record ids) and the settings it was fitted
+/// with: what makes a saved per-fold pre-trained model reusable.
+fn pretrain_fingerprint(records: &[HopRecord], spec: &Spec) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for r in records {
+        h.update(r.id.as_bytes());
+        h.update([0u8]);
+    }
+    let ps = pretrain_spec(spec);
+    for (k, v) in ps.to_map() {
+        if !matches!(k.as_str(), "threads" | "pretrain_max") {
+            h.update(format!("{k}={v};").as_bytes());
+        }
+    }
+    let d = h.finalize();
+    format!("pretrain:{}", d.iter().take(8).map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+/// The per-fold pre-trained model of fold `fold` (test hops `test`): reused when saved and
+/// finished with the same fingerprint, resumed when saved unfinished, else trained; saved
+/// under `NAME-foldF` either way.
+#[allow(clippy::too_many_arguments)]
+fn fold_pretrained(store: &Store, corpus: &Store, cp: &CvPretrain, spec: &Spec, dft: &[HopRecord], fold: usize, test: &[HopRecord], progress: bool) -> Result<ModelRecord> {
+    let source = PretrainSource::Corpus { store: corpus, max: cp.max, seed: spec.seed };
+    let set = pretrain_set(corpus, source, &[], dft, test)?;
+    if set.records.is_empty() {
+        return invalid(format!("fold {fold}: no pre-training records left after leaving out the fold's test structures"));
+    }
+    let name = format!("{}-fold{fold}", cp.name);
+    let fp = pretrain_fingerprint(&set.records, spec);
+    let mut resume = None;
+    if let Ok(rec) = registry::load(store, &name) {
+        let blob = GnnBlob::from_bytes(&rec.blob)?;
+        if rec.split_fingerprint == fp && blob.net == spec.net_config() && blob.graph == spec.graph_config() {
+            match blob.checkpoint {
+                None => {
+                    crate::progress::notice(&format!("fold {fold}: reusing the pre-trained model '{name}' ({} records)", set.records.len()));
+                    return Ok(rec);
+                }
+                Some(ck) => {
+                    crate::progress::notice(&format!("fold {fold}: resuming the pre-training '{name}' at epoch {}", ck.epoch));
+                    resume = Some(ck);
+                }
+            }
+        } else {
+            crate::progress::notice(&format!("fold {fold}: the saved model '{name}' was pre-trained on other records or settings; pre-training again"));
+        }
+    }
+    crate::progress::notice(&format!("fold {fold}: pre-training '{name}' on {} corpus records ({} derived from the fold's test structures left out)", set.records.len(), set.left_out));
+    let mut cb = |b: &GnnBlob| -> gnn::Result<()> {
+        let tg = TrainedGnn { blob: b.clone(), train_ids: vec![], valid_ids: vec![], metrics: BTreeMap::new(), log: vec!["checkpoint".into()] };
+        registry::save(store, &tg.to_record(&name, &fp)?, true).map_err(|e| GnnError::Data(format!("checkpoint: {e}")))?;
+        Ok(())
+    };
+    let opts = TrainOptions { progress, resume, on_checkpoint: Some(&mut cb), checkpoint_every: cp.checkpoint_every };
+    let mut trained = pretrain(corpus, &set.records, spec, opts)?;
+    trained.metrics.insert("pretrain_left_out".into(), set.left_out as f64);
+    let rec = trained.to_record(&name, &fp)?;
+    save(store, &rec)?;
+    Ok(rec)
 }
 
 /// The tree model's out-of-fold metrics, alone and averaged with the graph network.
@@ -604,7 +686,20 @@ pub fn cv(store: &Store, req: &CvRequest) -> Result<CvReport> {
     };
     let init = req.init_from.as_deref().map(|n| registry::load(store, n)).transpose()?;
     let folds = Folds { records: &records, assignment: &assignment, k };
-    let oof = cross_validate(store, folds, &req.spec, init.as_ref(), req.progress, &|_| {})?;
+    let oof = match &req.pretrain {
+        Some(cp) => {
+            if init.is_some() {
+                return invalid("per-fold pre-training and a stored starting model exclude each other");
+            }
+            let corpus = Store::open(&cp.corpus)?;
+            let dft = dft_records(store)?;
+            let make = |f: usize, test: &[HopRecord]| -> gnn::Result<ModelRecord> {
+                fold_pretrained(store, &corpus, cp, &req.spec, &dft, f, test, req.progress).map_err(|e| GnnError::Data(e.to_string()))
+            };
+            cross_validate(store, folds, &req.spec, FoldStart::PerFold(&make), req.progress, &|_| {})?
+        }
+        None => cross_validate(store, folds, &req.spec, init.as_ref().into(), req.progress, &|_| {})?,
+    };
     let ensemble = match (&req.ensemble, &req.split) {
         (Some(t), Some(split)) => Some(tree_ensemble(store, t, split, &records, &oof.predictions)?),
         _ => None,
@@ -659,7 +754,7 @@ pub fn cv_over_seeds(store: &Store, plan: SeedCvPlan, spec: &Spec, init: Option<
         let mut sp = spec.clone();
         sp.seed = s;
         let folds = Folds { records: plan.records, assignment: &assignment, k: plan.k };
-        let oof = cross_validate(store, folds, &sp, init, false, &|f| before(s, f))?;
+        let oof = cross_validate(store, folds, &sp, init.into(), false, &|f| before(s, f))?;
         maes.push(oof.mean_fold_mae);
         r2s.push(oof.pooled.r2);
     }
@@ -844,10 +939,83 @@ mod tests {
         assert_eq!(logged.len(), 2);
         assert!(logged.iter().all(|l| seen.contains(l)), "{seen:?}");
         assert!(registry::load(&store, "ev").is_err(), "not saved");
-        let req = CvRequest { spec: tiny(1), folds: 3, seed: 1, init_from: None, split: None, ensemble: None, progress: false };
+        let req = CvRequest { spec: tiny(1), folds: 3, seed: 1, init_from: None, pretrain: None, split: None, ensemble: None, progress: false };
         let cv = cv(&store, &req).expect("cv");
         assert_eq!(cv.out_of_fold.folds.iter().map(|f| f.test).sum::<usize>(), 16);
         let y: Vec<f64> = cv.records.iter().map(|r| r.em).collect();
         assert_eq!(cv.out_of_fold.pooled, metrics::metrics(&y, &cv.out_of_fold.predictions).expect("metrics"));
+    }
+
+    #[test]
+    fn per_fold_pretraining_leaves_out_each_folds_test_structures_and_is_reused() {
+        let (d, store) = paper_store(18);
+        let dft = dft_records(&store).expect("dft");
+        // The corpus: BVSE twins of the DFT hops (same hosts), each naming its DFT parent.
+        let corpus_path = d.path().join("corpus");
+        let corpus = Store::create(&corpus_path).expect("corpus");
+        let mut cands = crate::synthetic::bvse_like_corpus(18, 11);
+        let mut parent_of = BTreeMap::new();
+        for (c, parent) in cands.iter_mut().zip(&dft) {
+            c.record.fidelity = Fidelity::Bvse;
+            c.record.parent = Some(parent.id.clone());
+        }
+        crate::import::commit(&corpus, cands, vec![], &Default::default(), "test").expect("import");
+        for r in experiment::corpus_records(&corpus, 0, 1).expect("corpus records") {
+            parent_of.insert(r.id.clone(), r.parent.clone().expect("parent"));
+        }
+        drop(corpus);
+        let mut spec = tiny(1);
+        spec.pretrain_epochs = 1;
+        let cp = CvPretrain { corpus: corpus_path.clone(), max: 0, name: "cvp".into(), checkpoint_every: 1 };
+        let req = CvRequest { spec, folds: 3, seed: 1, init_from: None, pretrain: Some(cp), split: None, ensemble: None, progress: false };
+        let first = cv(&store, &req).expect("cv");
+        let groups: Vec<&str> = dft.iter().map(|r| r.host.0.as_str()).collect();
+        let folds = crate::model::group_folds(&groups, 3, 1).expect("folds");
+        let mut stamps = vec![];
+        for f in 0..3 {
+            let m = registry::load(&store, &format!("cvp-fold{f}")).expect("per-fold model saved");
+            let test_hosts: std::collections::HashSet<&str> = dft.iter().zip(&folds).filter(|(_, &g)| g == f).map(|(r, _)| r.host.0.as_str()).collect();
+            let derived: Vec<&String> = parent_of.iter().filter(|(_, p)| dft.iter().any(|r| &r.id == *p && test_hosts.contains(r.host.0.as_str()))).map(|(id, _)| id).collect();
+            assert!(!derived.is_empty());
+            assert!(m.train_ids.iter().all(|id| !derived.contains(&id)), "fold {f} pre-trained on its own test structures");
+            assert_eq!(m.metrics["pretrain_left_out"], derived.len() as f64);
+            assert!(GnnBlob::from_bytes(&m.blob).expect("blob").checkpoint.is_none(), "finished");
+            stamps.push(m.created_at.clone());
+        }
+        // A rerun reuses finished pre-trained models and resumes unfinished ones: fold 1's model
+        // is replaced by altered weights (same fingerprint), fold 2's by a checkpoint at its last
+        // epoch holding altered weights.
+        let altered = |name: &str, checkpoint: bool| -> gnn::ParamValues {
+            let mut m = registry::load(&store, name).expect("model");
+            let mut blob = GnnBlob::from_bytes(&m.blob).expect("blob");
+            for (_, _, v) in blob.values.iter_mut() {
+                v.iter_mut().for_each(|x| *x *= 0.5);
+            }
+            if checkpoint {
+                blob.checkpoint = Some(gnn::Checkpoint { stage: 1, epoch: 1, values: blob.values.clone(), best_val: f64::INFINITY, bad_epochs: 0, y_mean: blob.y_mean, y_std: blob.y_std, log: vec![] });
+            }
+            m.blob = blob.to_bytes().expect("bytes");
+            registry::save(&store, &m, true).expect("save");
+            blob.values
+        };
+        let (v1, v2) = (altered("cvp-fold1", false), altered("cvp-fold2", true));
+        let fp0 = registry::load(&store, "cvp-fold0").expect("model").split_fingerprint;
+        let again = cv(&store, &req).expect("cv again");
+        let stored = |name: &str| GnnBlob::from_bytes(&registry::load(&store, name).expect("model").blob).expect("blob");
+        assert_eq!(stored("cvp-fold1").values, v1, "fold 1 was pre-trained again instead of reused");
+        let f2 = stored("cvp-fold2");
+        assert!(f2.checkpoint.is_none(), "fold 2's pre-training was finished");
+        assert_eq!(f2.values, v2, "fold 2 resumed from its checkpoint");
+        // Fold 0 untouched: its out-of-fold predictions are the first run's.
+        let fold0: Vec<usize> = (0..dft.len()).filter(|&i| folds[i] == 0).collect();
+        let by_id = |r: &CvReport| -> BTreeMap<String, f64> { r.records.iter().zip(&r.out_of_fold.predictions).map(|(x, p)| (x.id.clone(), *p)).collect() };
+        let (a, b) = (by_id(&first), by_id(&again));
+        assert!(fold0.iter().all(|&i| a[&dft[i].id] == b[&dft[i].id]));
+        assert!(!fold0.is_empty());
+        // Other pre-training settings: a new fingerprint, so pre-trained again.
+        let mut other = req.clone();
+        other.spec.pretrain_lr = 1e-3;
+        cv(&store, &other).expect("cv other");
+        assert_ne!(registry::load(&store, "cvp-fold0").expect("model").split_fingerprint, fp0);
     }
 }

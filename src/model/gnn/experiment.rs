@@ -94,17 +94,35 @@ pub struct FoldPredictions {
     pub seconds: f64,
 }
 
-/// Grouped k-fold training: for each fold `f` in `0..k`, train `spec` (from `init` when
-/// given) on the hops whose `folds[i] != f` and predict the others. `before(f)` runs before
-/// each fold (progress messages); `progress` reports the training epochs through
-/// [`crate::progress`].
+/// Where each fold's training starts.
+#[derive(Clone, Copy)]
+pub enum FoldStart<'a> {
+    /// Fresh weights.
+    Scratch,
+    /// The same stored (pre-trained) model for every fold.
+    Model(&'a ModelRecord),
+    /// A model made for each fold from its number and its test hops, e.g. one pre-trained on a
+    /// corpus without the records derived from those hops (per-fold pre-training).
+    PerFold(&'a dyn Fn(usize, &[HopRecord]) -> Result<ModelRecord>),
+}
+
+impl<'a> From<Option<&'a ModelRecord>> for FoldStart<'a> {
+    fn from(m: Option<&'a ModelRecord>) -> Self {
+        m.map_or(FoldStart::Scratch, FoldStart::Model)
+    }
+}
+
+/// Grouped k-fold training: for each fold `f` in `0..k`, train `spec` (from `start`) on the
+/// hops whose `folds[i] != f` and predict the others. `before(f)` runs before each fold
+/// (progress messages); `progress` reports the training epochs through [`crate::progress`].
+#[allow(clippy::too_many_arguments)]
 pub fn out_of_fold(
     store: &Store,
     all: &[HopRecord],
     folds: &[usize],
     k: usize,
     spec: &super::Spec,
-    init: Option<&ModelRecord>,
+    start: FoldStart,
     progress: bool,
     before: &dyn Fn(usize),
 ) -> Result<Vec<FoldPredictions>> {
@@ -116,7 +134,15 @@ pub fn out_of_fold(
         let tr: Vec<HopRecord> = all.iter().zip(folds).filter(|(_, &g)| g != f).map(|(r, _)| r.clone()).collect();
         let test_idx: Vec<usize> = (0..all.len()).filter(|&i| folds[i] == f).collect();
         let te: Vec<HopRecord> = test_idx.iter().map(|&i| all[i].clone()).collect();
-        let pre = init.map_or(Pretrain::None, Pretrain::Model);
+        let fold_model = match start {
+            FoldStart::PerFold(make) => Some(make(f, &te)?),
+            _ => None,
+        };
+        let pre = match (start, &fold_model) {
+            (FoldStart::Model(m), _) => Pretrain::Model(m),
+            (_, Some(m)) => Pretrain::Model(m),
+            _ => Pretrain::None,
+        };
         let trained = train(store, &tr, Validation::Carve, pre, spec, TrainOptions { progress, ..Default::default() })?;
         let pred = predict_records(store, &trained.to_record("cv-fold", "")?, &te)?;
         out.push(FoldPredictions { test_idx, pred, train: tr.len(), seconds: t.elapsed().as_secs_f64() });
