@@ -3,7 +3,7 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
-use hopdb::workflow::gnn::{self as workflow, BenchRequest, CvPretrain, CvRequest, SeedStats, TestScores, TrainRequest, TreeEnsemble};
+use hopdb::workflow::gnn::{self as workflow, BenchRequest, CvPretrain, CvRequest, SeedStats, StackRequest, TestScores, TrainRequest, TreeEnsemble};
 use hopdb::model::gnn::Spec;
 use hopdb::store::Store;
 use hopdb::table::{Format, ResultTable, Value};
@@ -25,6 +25,36 @@ pub enum GnnCmd {
     /// Timings: graph building, fine-tuning on the training partition, inference hops/s.
     #[command(after_help = "Example:\n  hopdb gnn bench --set epochs=60")]
     Bench(BenchArgs),
+    /// Stacked graph network + tree model under nested grouped CV: on each outer fold of a
+    /// k-fold split, the tree weight is fitted on inner grouped folds of the training part only.
+    #[command(after_help = "Example:\n  hopdb gnn stack --split cv5 --tree gbt --tree-set trees=500 --tree-set learning_rate=0.03 --inner-folds 5 --set hidden=32 --set max_neighbors=8 --set target=log1p")]
+    Stack(StackArgs),
+}
+
+/// Options of `stack`.
+#[derive(Args, Debug)]
+pub struct StackArgs {
+    /// Graph-network hyperparameters (key=value), repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// The outer folds: a stored k-fold split (CREATE SPLIT cv5 FROM (...) GROUPED KFOLD 5).
+    #[arg(long)]
+    pub split: String,
+    /// The tree kind: rf or gbt.
+    #[arg(long, default_value = "gbt")]
+    pub tree: String,
+    /// Tree hyperparameters (key=value), repeatable.
+    #[arg(long = "tree-set", value_name = "KEY=VALUE")]
+    pub tree_set: Vec<String>,
+    /// Inner grouped folds within each outer training part.
+    #[arg(long, default_value_t = 5)]
+    pub inner_folds: usize,
+    /// Write out-of-fold predictions (id,em,gnn,tree,stack) to this CSV.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_parser = crate::cli::format_parser(), default_value = "table")]
+    pub format: Format,
 }
 
 /// Options shared by `train` and `pretrain`.
@@ -156,6 +186,7 @@ pub fn run(db: &Path, cmd: GnnCmd) -> Result<()> {
         GnnCmd::Train(a) => train_cmd(db, a, false),
         GnnCmd::Pretrain(a) => train_cmd(db, a, true),
         GnnCmd::Cv(a) => cv_cmd(db, a),
+        GnnCmd::Stack(a) => stack_cmd(db, a),
         GnnCmd::Bench(a) => bench_cmd(db, a),
     }
 }
@@ -282,6 +313,32 @@ fn cv_cmd(db: &Path, a: CvArgs) -> Result<()> {
         w.write_record(["id", "em", "pred"])?;
         for (rec, p) in r.records.iter().zip(&oof.predictions) {
             w.write_record([rec.id.clone(), rec.em.to_string(), p.to_string()])?;
+        }
+        w.flush()?;
+    }
+    println!("{}", t.render(a.format));
+    Ok(())
+}
+
+fn stack_cmd(db: &Path, a: StackArgs) -> Result<()> {
+    let store = Store::open(db)?;
+    let spec = spec_of(&a.set)?;
+    let kind = hopdb::model::Kind::parse(&a.tree).ok_or_else(|| anyhow!("--tree {}: expected rf or gbt", a.tree))?;
+    let req = StackRequest { spec, tree: TreeEnsemble { kind, params: key_values("--tree-set", &a.tree_set)? }, split: a.split.clone(), inner_folds: a.inner_folds, progress: true };
+    let r = workflow::stack(&store, &req)?;
+    let n = r.records.len();
+    let title = format!("stacked gnn {} + {} on split {} ({} outer folds, {} inner; weights fitted inside each training part)", req.spec.variant.as_str(), kind.as_str(), a.split, r.folds.len(), a.inner_folds);
+    let mut t = ResultTable::new(&["fold", "tree weight", "inner MAE", "gnn MAE", "tree MAE", "stack MAE", "seconds"]).titled(title);
+    for (f, x) in r.folds.iter().enumerate() {
+        t.push(vec![Value::Int(f as i64), Value::Num(x.tree_weight), Value::Num(x.inner_mae), Value::Num(x.gnn_mae), Value::Num(x.tree_mae), Value::Num(x.stack_mae), Value::Num(x.seconds)]);
+    }
+    let [g, tr, st] = &r.pooled;
+    t.push(vec![Value::Str(format!("all {n} (out of fold)")), Value::Null, Value::Null, Value::Num(g.mae), Value::Num(tr.mae), Value::Num(st.mae), Value::Null]);
+    if let Some(out) = &a.out {
+        let mut w = csv::Writer::from_path(out)?;
+        w.write_record(["id", "em", "gnn", "tree", "stack"])?;
+        for (i, rec) in r.records.iter().enumerate() {
+            w.write_record([rec.id.clone(), rec.em.to_string(), r.gnn[i].to_string(), r.tree[i].to_string(), r.stack[i].to_string()])?;
         }
         w.flush()?;
     }
