@@ -53,7 +53,7 @@ fn local_graph_matches_brute_force() {
     let (_d, store, recs) = fixture(10);
     let r = &recs[3];
     let host = store.structure(&r.host).unwrap();
-    let cfg = GraphConfig { input: Input::Band, cutoff: 4.0, radius: 5.0, max_neighbors: 0, line_graph: false };
+    let cfg = GraphConfig { input: Input::Band, cutoff: 4.0, radius: 5.0, max_neighbors: 0, line_graph: false, line_neighbors: 0 };
     let g = &build_hop(r, &host, &cfg)[0];
     let path: Vec<Vec3> = r.band_positions().iter().map(|f| host.lattice.to_cart(*f)).collect();
     // Brute force: every host image within the radius of a band point.
@@ -94,7 +94,7 @@ fn periodic_graph_matches_brute_force() {
     let (_d, store, recs) = fixture(10);
     let r = &recs[1];
     let host = store.structure(&r.host).unwrap();
-    let cfg = GraphConfig { input: Input::Centroid, cutoff: 3.5, radius: 0.0, max_neighbors: 0, line_graph: false };
+    let cfg = GraphConfig { input: Input::Centroid, cutoff: 3.5, radius: 0.0, max_neighbors: 0, line_graph: false, line_neighbors: 0 };
     let g = &build_hop(r, &host, &cfg)[0];
     assert_eq!(g.nodes(), host.len() + 1);
     assert_eq!(g.z[0], 0, "X node first");
@@ -123,7 +123,7 @@ fn periodic_graph_matches_brute_force() {
 fn endpoint_input_gives_two_graphs_and_knn_caps_edges() {
     let (_d, store, recs) = fixture(10);
     let host = store.structure(&recs[0].host).unwrap();
-    let cfg = GraphConfig { input: Input::Endpoints, cutoff: 5.0, radius: 5.0, max_neighbors: 6, line_graph: false };
+    let cfg = GraphConfig { input: Input::Endpoints, cutoff: 5.0, radius: 5.0, max_neighbors: 6, line_graph: false, line_neighbors: 0 };
     let gs = build_hop(&recs[0], &host, &cfg);
     assert_eq!(gs.len(), 2);
     for g in &gs {
@@ -459,7 +459,7 @@ fn rocksalt_hop() -> (HopRecord, Structure) {
 fn line_graph_angles_are_right_in_a_rock_salt_cluster() {
     let (r, host) = rocksalt_hop();
     for radius in [5.0, 0.0] {
-        let cfg = GraphConfig { input: Input::Band, cutoff: 2.1, radius, max_neighbors: 6, line_graph: true };
+        let cfg = GraphConfig { input: Input::Band, cutoff: 2.1, radius, max_neighbors: 6, line_graph: true, line_neighbors: 0 };
         let g = &build_hop(&r, &host, &cfg)[0];
         // Every pair of edges into the same centre, both ways: k (k - 1) per centre.
         let mut into = vec![0usize; g.nodes()];
@@ -496,6 +496,15 @@ fn line_graph_angles_are_right_in_a_rock_salt_cluster() {
         // (The cluster's outer atoms lack neighbours; the periodic cell has every atom whole.)
         let least = if radius > 0.0 { 20 } else { 40 };
         assert!(octahedra >= least, "radius {radius}: only {octahedra} octahedral centres");
+        // Capped at the nearest 3 edges per centre: 3 * 2 angles where a centre has 3 or more.
+        let capped = &build_hop(&r, &host, &GraphConfig { line_neighbors: 3, ..cfg })[0];
+        assert_eq!(capped.triplets(), into.iter().map(|&k| k.min(3) * k.min(3).saturating_sub(1)).sum::<usize>());
+        for t in 0..capped.triplets() {
+            let (a, b) = (capped.line_src[t] as usize, capped.line_dst[t] as usize);
+            let c = capped.dst[a];
+            let rank = |e: usize| (0..e).filter(|&x| capped.dst[x] == c).count();
+            assert!(rank(a) < 3 && rank(b) < 3, "only the nearest three edges of a centre");
+        }
     }
 }
 

@@ -18,7 +18,8 @@
 //! With [`GraphConfig::line_graph`] the graph also carries the bond-angle line graph of ALIGNN:
 //! its nodes are the edges, and two edges that meet at the same centre `i` (`j -> i` and
 //! `k -> i`, `j != k`) are joined in both directions, labelled with the cosine of the angle
-//! `j-i-k`. A centre with `k` incoming edges gives `k (k - 1)` line-graph edges.
+//! `j-i-k`. A centre with `k` incoming edges gives `k (k - 1)` line-graph edges
+//! ([`GraphConfig::line_neighbors`] caps `k` at the nearest edges of the centre).
 //!
 //! Two geometries ([`GraphConfig::radius`]):
 //!
@@ -62,11 +63,13 @@ pub struct GraphConfig {
     pub max_neighbors: usize,
     /// Build the bond-angle line graph too (ALIGNN).
     pub line_graph: bool,
+    /// Angles only among the nearest `line_neighbors` edges of each centre (0 = all of them).
+    pub line_neighbors: usize,
 }
 
 impl GraphConfig {
     fn key(&self) -> String {
-        format!("{:?}|{}|{}|{}|{}", self.input, self.cutoff, self.radius, self.max_neighbors, self.line_graph)
+        format!("{:?}|{}|{}|{}|{}|{}", self.input, self.cutoff, self.radius, self.max_neighbors, self.line_graph, self.line_neighbors)
     }
 }
 
@@ -112,11 +115,16 @@ impl Graph {
     }
 
     /// Join every two edges that end at the same centre (both directions), with the cosine of
-    /// their angle: the line graph of [`GraphConfig::line_graph`].
-    fn add_line_graph(&mut self) {
+    /// their angle: the line graph of [`GraphConfig::line_graph`]. With `nearest > 0`, only
+    /// the `nearest` shortest edges of each centre take part (the edges of a centre are stored
+    /// nearest first).
+    fn add_line_graph(&mut self, nearest: usize) {
         let mut by_centre: Vec<Vec<usize>> = vec![Vec::new(); self.nodes()];
         for (e, &d) in self.dst.iter().enumerate() {
-            by_centre[d as usize].push(e);
+            let list = &mut by_centre[d as usize];
+            if nearest == 0 || list.len() < nearest {
+                list.push(e);
+            }
         }
         // Destination-major order: the line-graph edges come sorted by the edge they feed.
         for edges in &by_centre {
@@ -247,7 +255,7 @@ fn local_graph(
         push_edges(&mut g, i, &mut cand, cfg.max_neighbors);
     }
     if cfg.line_graph {
-        g.add_line_graph();
+        g.add_line_graph(cfg.line_neighbors);
     }
     g
 }
@@ -293,7 +301,7 @@ fn periodic_graph(host: &Structure, cfg: &GraphConfig, nl: &NeighborList, path: 
         push_edges(&mut g, i, &mut cand, cfg.max_neighbors);
     }
     if cfg.line_graph {
-        g.add_line_graph();
+        g.add_line_graph(cfg.line_neighbors);
     }
     g
 }

@@ -308,6 +308,8 @@ pub struct Spec {
     pub pretrain_max: usize,
     /// ALIGNN: add the bond-angle line graph and a line-graph convolution to every layer.
     pub line_graph: bool,
+    /// Angles only among each centre's nearest `line_neighbors` edges (0 = all).
+    pub line_neighbors: usize,
     /// Hop descriptors fed to the head (`none` or `hop-v1`).
     pub fusion: Fusion,
 }
@@ -338,6 +340,7 @@ impl Default for Spec {
             pretrain_target: PretrainTarget::Em,
             pretrain_max: 0,
             line_graph: false,
+            line_neighbors: 0,
             fusion: Fusion::None,
         }
     }
@@ -345,7 +348,7 @@ impl Default for Spec {
 
 impl Spec {
     /// Accepted keys.
-    pub const KEYS: [&'static str; 24] = [
+    pub const KEYS: [&'static str; 25] = [
         "variant",
         "epochs",
         "lr",
@@ -369,6 +372,7 @@ impl Spec {
         "pretrain_target",
         "pretrain_max",
         "line_graph",
+        "line_neighbors",
         "fusion",
     ];
 
@@ -417,6 +421,7 @@ impl Spec {
                         _ => return Err(bad("true or false")),
                     }
                 }
+                "line_neighbors" => s.line_neighbors = any_usize(v).ok_or_else(|| bad("an integer >= 0 (0 = every edge of a centre)"))?,
                 "fusion" => s.fusion = Fusion::parse(v).ok_or_else(|| bad("none or hop-v1"))?,
                 _ => return Err(GnnError::Spec(format!("unknown parameter '{k}' (known: {})", Spec::KEYS.join(", ")))),
             }
@@ -456,13 +461,14 @@ impl Spec {
         put("pretrain_target", self.pretrain_target.as_str().into());
         put("pretrain_max", self.pretrain_max.to_string());
         put("line_graph", self.line_graph.to_string());
+        put("line_neighbors", self.line_neighbors.to_string());
         put("fusion", self.fusion.as_str().into());
         m
     }
 
     /// Graph construction settings of this spec.
     pub fn graph_config(&self) -> GraphConfig {
-        GraphConfig { input: self.variant.input(), cutoff: self.cutoff, radius: self.radius, max_neighbors: self.max_neighbors, line_graph: self.line_graph }
+        GraphConfig { input: self.variant.input(), cutoff: self.cutoff, radius: self.radius, max_neighbors: self.max_neighbors, line_graph: self.line_graph, line_neighbors: self.line_neighbors }
     }
 
     /// Network shape of this spec.
@@ -622,13 +628,14 @@ pub(crate) mod legacy {
                 pretrain_target: s.pretrain_target,
                 pretrain_max: s.pretrain_max,
                 line_graph: false,
+                line_neighbors: 0,
                 fusion: Fusion::None,
             };
             let g = b.graph;
             let n = b.net;
             GnnBlob {
                 spec,
-                graph: GraphConfig { input: g.input, cutoff: g.cutoff, radius: g.radius, max_neighbors: g.max_neighbors, line_graph: false },
+                graph: GraphConfig { input: g.input, cutoff: g.cutoff, radius: g.radius, max_neighbors: g.max_neighbors, line_graph: false, line_neighbors: 0 },
                 net: NetConfig { hidden: n.hidden, layers: n.layers, rbf: n.rbf, cutoff: n.cutoff, readout: n.readout, pool: n.pool, line_graph: false, angle_rbf: ANGLE_RBF, global: 0 },
                 y_mean: b.y_mean,
                 y_std: b.y_std,
