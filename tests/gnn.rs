@@ -239,7 +239,10 @@ fn spec_errors_name_the_key() {
     assert!(bad("epochs", "0").contains("epochs = '0'"));
     assert!(bad("lr", "-1").contains("lr"));
     assert!(bad("colour", "red").contains("unknown parameter 'colour'"));
-    let s = spec(&[("variant", "model1"), ("epochs", "7")]);
+    assert!(bad("line_graph", "maybe").contains("line_graph = 'maybe': expected true or false"));
+    assert!(bad("line_neighbors", "1").contains("line_neighbors = '1'"));
+    assert!(bad("fusion", "hop-v9").contains("fusion = 'hop-v9': expected none or hop-v1"));
+    let s = spec(&[("variant", "model1"), ("epochs", "7"), ("line_graph", "true"), ("line_neighbors", "4"), ("fusion", "hop-v1")]);
     assert_eq!(Spec::from_map(&s.to_map()).unwrap(), s);
 }
 

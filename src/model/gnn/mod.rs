@@ -421,7 +421,7 @@ impl Spec {
                         _ => return Err(bad("true or false")),
                     }
                 }
-                "line_neighbors" => s.line_neighbors = any_usize(v).ok_or_else(|| bad("an integer >= 0 (0 = every edge of a centre)"))?,
+                "line_neighbors" => s.line_neighbors = any_usize(v).filter(|n| *n != 1).ok_or_else(|| bad("0 (every edge of a centre) or at least 2 (one edge has no angle)"))?,
                 "fusion" => s.fusion = Fusion::parse(v).ok_or_else(|| bad("none or hop-v1"))?,
                 _ => return Err(GnnError::Spec(format!("unknown parameter '{k}' (known: {})", Spec::KEYS.join(", ")))),
             }

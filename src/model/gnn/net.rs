@@ -244,9 +244,6 @@ impl Batch {
                 dst.extend(g.dst.iter().map(|d| d + offset));
                 dist.extend_from_slice(&g.dist);
                 if cfg.line_graph {
-                    if g.triplets() == 0 && g.edges() > 1 {
-                        return Err(TorchError(format!("hop {k}: the network reads the line graph, but the graph was built without it")));
-                    }
                     line_src.extend(g.line_src.iter().map(|s| s + edge_offset));
                     line_dst.extend(g.line_dst.iter().map(|d| d + edge_offset));
                     cos.extend_from_slice(&g.cos);
