@@ -584,3 +584,78 @@ fn parallel_inference_equals_one_thread() {
     assert_eq!(one, two);
     assert_eq!(one.len(), recs.len());
 }
+
+/// A record's BVSE energy profile (`bvse_e00..`), resampled and log-compressed.
+#[test]
+fn profile_targets_resample_the_bvse_energy_profile() {
+    let (_d, _store, recs) = fixture(2);
+    let mut r = recs[0].clone();
+    r.extra.retain(|k, _| !k.starts_with("bvse_e"));
+    assert_eq!(gnn::profile_targets(&r, 4), None, "no profile");
+    for (i, e) in [0.0, 0.5, 1.0, 0.5, -0.25].iter().enumerate() {
+        r.extra.insert(format!("bvse_e{i:02}"), *e);
+    }
+    let f = |v: f64| v.signum() * v.abs().ln_1p();
+    let got = gnn::profile_targets(&r, 4).unwrap();
+    let want = [f(0.5), f(1.0), f(0.5), f(-0.25)];
+    assert!(got.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-12), "{got:?} vs {want:?}");
+    // Three points fall between images: t = 1/3 is 4/3 of the way in image units.
+    let got = gnn::profile_targets(&r, 3).unwrap();
+    assert!((got[0] - f(0.5 + 0.5 / 3.0)).abs() < 1e-12, "{got:?}");
+    assert!((got[2] - f(-0.25)).abs() < 1e-12);
+    r.extra.insert("bvse_e02".into(), f64::NAN);
+    assert_eq!(gnn::profile_targets(&r, 4), None, "a NaN energy");
+}
+
+/// Records with a synthetic BVSE profile (a smooth bump to the barrier, its height varying).
+fn with_profiles(recs: &[HopRecord]) -> Vec<HopRecord> {
+    recs.iter()
+        .map(|r| {
+            let mut r = r.clone();
+            for i in 0..7 {
+                let t = i as f64 / 6.0;
+                r.extra.insert(format!("bvse_e{i:02}"), r.em * (std::f64::consts::PI * t).sin() + 0.3 * t * r.hop_length);
+            }
+            r
+        })
+        .collect()
+}
+
+#[test]
+fn multi_task_pretraining_fits_the_profile_and_fine_tunes_without_it() {
+    let (_d, store, recs) = fixture(30);
+    let pre = with_profiles(&recs[10..]);
+    let base = [("epochs", "2"), ("pretrain_epochs", "3"), ("lr", "0.01"), ("pretrain_lr", "0.01")];
+    let plain = gnn::train(&store, &recs[..10], Validation::None, Pretrain::Records(&pre), &tiny(&base), TrainOptions::default()).unwrap();
+    let mut kv = base.to_vec();
+    kv.push(("pretrain_profile", "4"));
+    let s = tiny(&kv);
+    assert_eq!(s.net_config().aux, 4);
+    let multi = gnn::train(&store, &recs[..10], Validation::None, Pretrain::Records(&pre), &s, TrainOptions::default()).unwrap();
+    // The auxiliary head was trained, and its loss moved the shared weights.
+    let get = |b: &GnnBlob, n: &str| b.values.iter().find(|(k, _, _)| k == n).map(|(_, _, v)| v.clone());
+    let init = gnn::net::init_values(&s.net_config(), s.seed);
+    let aux_init = init.iter().find(|(k, _, _)| k == "aux.w").unwrap().2.clone();
+    assert_ne!(get(&multi.blob, "aux.w").unwrap(), aux_init);
+    assert_eq!(get(&plain.blob, "aux.w"), None);
+    assert_ne!(get(&multi.blob, "conv0.A"), get(&plain.blob, "conv0.A"));
+    // The blob keeps the setting and the head (version-4 extension), and predicts the same.
+    let rec = multi.to_record("mt", "").unwrap();
+    assert_eq!(rec.params["pretrain_profile"], "4");
+    let back = GnnBlob::from_bytes(&rec.blob).unwrap();
+    assert_eq!((back.spec.pretrain_profile, back.net.aux), (4, 4));
+    assert_eq!(back, multi.blob);
+    let p = gnn::predict_records(&store, &rec, &recs[..5]).unwrap();
+    assert!(p.iter().all(|v| v.is_finite()));
+    // Fine-tuning from it with a spec without the profile drops the auxiliary head.
+    let ft = gnn::train(&store, &recs[..10], Validation::None, Pretrain::Model(&rec), &tiny(&base), TrainOptions::default()).unwrap();
+    assert_eq!(ft.blob.net.aux, 0);
+    assert_eq!(get(&ft.blob, "aux.w"), None);
+    // Pre-training records without a profile are a clear error.
+    let err = gnn::train(&store, &recs[..10], Validation::None, Pretrain::Records(&recs[10..]), &s, TrainOptions::default()).unwrap_err().to_string();
+    assert!(err.contains("pretrain_profile = 4") && err.contains("bvse_e00"), "{err}");
+    // And the key is checked.
+    let m: BTreeMap<String, String> = [("pretrain_profile".to_string(), "99".to_string())].into();
+    let err = Spec::from_map(&m).unwrap_err().to_string();
+    assert!(err.contains("pretrain_profile"), "{err}");
+}

@@ -72,7 +72,8 @@ pub struct TrainArgs {
     /// Start from the weights of this stored gnn model (pre-trained).
     #[arg(long)]
     pub init_from: Option<String>,
-    /// Pre-train on the `fidelity = 'bvse'` records of this store (opened read-only after copying is advised).
+    /// Pre-train on the `fidelity = 'bvse'` records of this store (it may be `--db` itself; a
+    /// store opens in one process at a time, so parallel runs each need their own copy).
     #[arg(long)]
     pub pretrain_db: Option<PathBuf>,
     /// Pre-train on BVSE barriers computed now for the training hops themselves (no test hops).
@@ -121,7 +122,7 @@ pub struct CvArgs {
     #[arg(long)]
     pub init_from: Option<String>,
     /// Per-fold pre-training: pre-train each fold's network on the `fidelity = 'bvse'` records
-    /// of this store less those derived from the fold's test structures.
+    /// of this store (it may be `--db` itself) less those derived from the fold's test structures.
     #[arg(long, conflicts_with = "init_from")]
     pub pretrain_db: Option<PathBuf>,
     /// With --pretrain-db: draw at most this many corpus records (seeded; 0 = all).
@@ -200,8 +201,13 @@ fn train_cmd(db: &Path, a: TrainArgs, pretrain_only: bool) -> Result<()> {
     if pretrain_only && a.pretrain_db.is_none() && !a.bvse_self {
         bail!("pretrain needs --pretrain-db or --bvse-self");
     }
+    // The corpus may be the store itself (a store opens once per process).
     let corpus = match &a.pretrain_db {
-        Some(p) => Some(Store::open(p).with_context(|| format!("opening the pre-training store {}", p.display()))?),
+        Some(p) if !workflow::is_store_at(&store, p) => Some(Store::open(p).with_context(|| format!("opening the pre-training store {}", p.display()))?),
+        _ => None,
+    };
+    let corpus = match &a.pretrain_db {
+        Some(_) => Some(corpus.as_ref().unwrap_or(&store)),
         None => None,
     };
     let req = TrainRequest {
@@ -209,7 +215,7 @@ fn train_cmd(db: &Path, a: TrainArgs, pretrain_only: bool) -> Result<()> {
         spec,
         seeds: a.seeds.clone(),
         init_from: a.init_from.clone(),
-        corpus: corpus.as_ref(),
+        corpus,
         bvse_self: a.bvse_self,
         pretrain_only,
         train_size: a.train_size,

@@ -560,6 +560,14 @@ pub struct CvPretrain {
     pub checkpoint_every: usize,
 }
 
+/// Whether `path` names the directory `store` was opened from (so it must not be opened again).
+pub fn is_store_at(store: &Store, path: &std::path::Path) -> bool {
+    match (std::fs::canonicalize(store.path()), std::fs::canonicalize(path)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
 /// A short fingerprint of a pre-training set (its record ids) and the settings it was fitted
 /// with: what makes a saved per-fold pre-trained model reusable.
 fn pretrain_fingerprint(records: &[HopRecord], spec: &Spec) -> String {
@@ -691,10 +699,12 @@ pub fn cv(store: &Store, req: &CvRequest) -> Result<CvReport> {
             if init.is_some() {
                 return invalid("per-fold pre-training and a stored starting model exclude each other");
             }
-            let corpus = Store::open(&cp.corpus)?;
+            // The corpus may live in the store itself (a store opens once per process).
+            let opened = if is_store_at(store, &cp.corpus) { None } else { Some(Store::open(&cp.corpus)?) };
+            let corpus = opened.as_ref().unwrap_or(store);
             let dft = dft_records(store)?;
             let make = |f: usize, test: &[HopRecord]| -> gnn::Result<ModelRecord> {
-                fold_pretrained(store, &corpus, cp, &req.spec, &dft, f, test, req.progress).map_err(|e| GnnError::Data(e.to_string()))
+                fold_pretrained(store, corpus, cp, &req.spec, &dft, f, test, req.progress).map_err(|e| GnnError::Data(e.to_string()))
             };
             cross_validate(store, folds, &req.spec, FoldStart::PerFold(&make), req.progress, &|_| {})?
         }
@@ -1153,6 +1163,33 @@ mod tests {
         other.spec.pretrain_lr = 1e-3;
         cv(&store, &other).expect("cv other");
         assert_ne!(registry::load(&store, "cvp-fold0").expect("model").split_fingerprint, fp0);
+    }
+
+    #[test]
+    fn per_fold_pretraining_reads_a_corpus_inside_the_store_itself() {
+        let (d, store) = paper_store(18);
+        let dft = dft_records(&store).expect("dft");
+        let mut cands = crate::synthetic::bvse_like_corpus(18, 11);
+        for (c, parent) in cands.iter_mut().zip(&dft) {
+            c.record.id = format!("twin:{}", parent.id);
+            c.record.fidelity = Fidelity::Bvse;
+            c.record.parent = Some(parent.id.clone());
+        }
+        crate::import::commit(&store, cands, vec![], &Default::default(), "test").expect("import");
+        let here = d.path().join("s");
+        assert!(is_store_at(&store, &here) && is_store_at(&store, &d.path().join(".").join("s")));
+        assert!(!is_store_at(&store, d.path()) && !is_store_at(&store, &d.path().join("missing")));
+        let mut spec = tiny(1);
+        spec.pretrain_epochs = 1;
+        let cp = CvPretrain { corpus: here, max: 0, name: "self".into(), checkpoint_every: 0 };
+        let req = CvRequest { spec, folds: 3, seed: 1, init_from: None, pretrain: Some(cp), split: None, ensemble: None, progress: false };
+        let r = cv(&store, &req).expect("cv with the corpus in the same store");
+        assert_eq!(r.records.len(), 18, "the DFT hops only");
+        for f in 0..3 {
+            let m = registry::load(&store, &format!("self-fold{f}")).expect("per-fold model");
+            assert!(m.metrics["pretrain_left_out"] > 0.0);
+            assert!(m.train_ids.iter().all(|id| id.starts_with("twin:")));
+        }
     }
 
     #[test]

@@ -45,8 +45,36 @@ pub const INFERENCE_BATCH: usize = 16;
 /// Registry kind of graph-network models.
 pub const KIND: &str = "gnn";
 
-/// Version of the blob encoding (3: line graph, fused descriptors; version 2 blobs are read too).
-pub const BLOB_VERSION: u32 = 3;
+/// Version of the blob encoding (4: multi-task pre-training, [`BlobExtension`]; 3: line graph,
+/// fused descriptors; versions 2 and 3 are read too).
+pub const BLOB_VERSION: u32 = 4;
+
+/// Most BVSE profile points multi-task pre-training fits ([`Spec::pretrain_profile`]).
+pub const MAX_PROFILE_POINTS: usize = 16;
+
+/// The BVSE energy profile of a record (`bvse_e00`, `bvse_e01`, ... in `extra`: each image's
+/// energy relative to the initial image, eV, as `bvse corpus` stores them) at `k` evenly spaced
+/// points of the path, `t = 1/k, 2/k, ..., 1` (linear between images, which the NEB keeps
+/// evenly spaced), each as `sign(e) ln(1 + |e|)` (BVSE profiles reach tens of eV).
+/// `None` when the record has fewer than two profile energies or one is not finite.
+pub fn profile_targets(r: &HopRecord, k: usize) -> Option<Vec<f64>> {
+    let e: Vec<f64> = (0..).map_while(|i| r.extra.get(&format!("bvse_e{i:02}")).copied()).collect();
+    if e.len() < 2 || e.iter().any(|x| !x.is_finite()) {
+        return None;
+    }
+    let last = (e.len() - 1) as f64;
+    Some(
+        (1..=k)
+            .map(|j| {
+                let x = last * j as f64 / k as f64;
+                let i = (x.floor() as usize).min(e.len() - 2);
+                let f = x - i as f64;
+                let v = e[i] + (e[i + 1] - e[i]) * f;
+                v.signum() * v.abs().ln_1p()
+            })
+            .collect(),
+    )
+}
 
 /// Gaussian basis functions of the bond-angle cosine (line-graph networks).
 pub const ANGLE_RBF: usize = 16;
@@ -312,6 +340,11 @@ pub struct Spec {
     pub line_neighbors: usize,
     /// Hop descriptors fed to the head (`none` or `hop-v1`).
     pub fusion: Fusion,
+    /// Multi-task pre-training: besides the barrier, fit this many points of each pre-training
+    /// record's BVSE energy profile (0 = the barrier alone). Serialised in the blob's
+    /// version-4 extension, not in this struct's body (see [`GnnBlob::to_bytes`]).
+    #[serde(skip)]
+    pub pretrain_profile: usize,
 }
 
 impl Default for Spec {
@@ -342,13 +375,14 @@ impl Default for Spec {
             line_graph: false,
             line_neighbors: 0,
             fusion: Fusion::None,
+            pretrain_profile: 0,
         }
     }
 }
 
 impl Spec {
     /// Accepted keys.
-    pub const KEYS: [&'static str; 25] = [
+    pub const KEYS: [&'static str; 26] = [
         "variant",
         "epochs",
         "lr",
@@ -374,6 +408,7 @@ impl Spec {
         "line_graph",
         "line_neighbors",
         "fusion",
+        "pretrain_profile",
     ];
 
     /// Defaults overridden by `map`; unknown keys and bad values are errors naming the key.
@@ -423,6 +458,7 @@ impl Spec {
                 }
                 "line_neighbors" => s.line_neighbors = any_usize(v).filter(|n| *n != 1).ok_or_else(|| bad("0 (every edge of a centre) or at least 2 (one edge has no angle)"))?,
                 "fusion" => s.fusion = Fusion::parse(v).ok_or_else(|| bad("none or hop-v1"))?,
+                "pretrain_profile" => s.pretrain_profile = any_usize(v).filter(|n| *n <= MAX_PROFILE_POINTS).ok_or_else(|| bad(&format!("an integer in 0..={MAX_PROFILE_POINTS} (profile points fitted besides the barrier)")))?,
                 _ => return Err(GnnError::Spec(format!("unknown parameter '{k}' (known: {})", Spec::KEYS.join(", ")))),
             }
         }
@@ -463,6 +499,7 @@ impl Spec {
         put("line_graph", self.line_graph.to_string());
         put("line_neighbors", self.line_neighbors.to_string());
         put("fusion", self.fusion.as_str().into());
+        put("pretrain_profile", self.pretrain_profile.to_string());
         m
     }
 
@@ -483,6 +520,7 @@ impl Spec {
             line_graph: self.line_graph,
             angle_rbf: ANGLE_RBF,
             global: self.fusion.width(),
+            aux: self.pretrain_profile,
         }
     }
 }
@@ -512,9 +550,13 @@ pub struct GnnBlob {
 }
 
 impl GnnBlob {
-    /// Encode: magic, sha256 of the payload, bincode payload.
+    /// Encode: magic, sha256 of the payload, bincode payload. The payload is the version, the
+    /// version-3 body (this struct less the fields marked `serde(skip)`) and the version-4
+    /// extension ([`BlobExtension`]) that carries those fields, so version-3 blobs decode as
+    /// the same body with the extension's defaults.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let payload = bincode::serialize(&(BLOB_VERSION, self)).map_err(|e| GnnError::Blob(format!("cannot encode: {e}")))?;
+        let ext = BlobExtension { pretrain_profile: self.spec.pretrain_profile, aux: self.net.aux };
+        let payload = bincode::serialize(&(BLOB_VERSION, self, ext)).map_err(|e| GnnError::Blob(format!("cannot encode: {e}")))?;
         let mut out = Vec::with_capacity(payload.len() + 40);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&Sha256::digest(&payload));
@@ -533,13 +575,28 @@ impl GnnBlob {
         }
         let ver: u32 = bincode::deserialize(payload).map_err(|e| GnnError::Blob(format!("cannot decode: {e}")))?;
         let blob = match ver {
-            BLOB_VERSION => bincode::deserialize::<(u32, GnnBlob)>(payload).map_err(|e| GnnError::Blob(format!("cannot decode: {e}")))?.1,
+            BLOB_VERSION => {
+                let (_, mut b, ext) = bincode::deserialize::<(u32, GnnBlob, BlobExtension)>(payload).map_err(|e| GnnError::Blob(format!("cannot decode: {e}")))?;
+                b.spec.pretrain_profile = ext.pretrain_profile;
+                b.net.aux = ext.aux;
+                b
+            }
+            3 => bincode::deserialize::<(u32, GnnBlob)>(payload).map_err(|e| GnnError::Blob(format!("cannot decode a version 3 blob: {e}")))?.1,
             2 => bincode::deserialize::<(u32, legacy::GnnBlobV2)>(payload).map_err(|e| GnnError::Blob(format!("cannot decode a version 2 blob: {e}")))?.1.into(),
-            _ => return Err(GnnError::Blob(format!("format version {ver}, this hopdb reads 2 and {BLOB_VERSION}"))),
+            _ => return Err(GnnError::Blob(format!("format version {ver}, this hopdb reads 2 to {BLOB_VERSION}"))),
         };
         Net::from_values(blob.net, &blob.values).map_err(|e| GnnError::Blob(format!("weights do not fit the network: {e}")))?;
         Ok(blob)
     }
+}
+
+/// Fields added in blob version 4 (multi-task pre-training), serialised after the version-3 body.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BlobExtension {
+    /// [`Spec::pretrain_profile`].
+    pub pretrain_profile: usize,
+    /// [`NetConfig::aux`].
+    pub aux: usize,
 }
 
 /// Version 2 blobs (before the line graph and fusion): the same fields less the new ones.
@@ -630,13 +687,14 @@ pub(crate) mod legacy {
                 line_graph: false,
                 line_neighbors: 0,
                 fusion: Fusion::None,
+                pretrain_profile: 0,
             };
             let g = b.graph;
             let n = b.net;
             GnnBlob {
                 spec,
                 graph: GraphConfig { input: g.input, cutoff: g.cutoff, radius: g.radius, max_neighbors: g.max_neighbors, line_graph: false, line_neighbors: 0 },
-                net: NetConfig { hidden: n.hidden, layers: n.layers, rbf: n.rbf, cutoff: n.cutoff, readout: n.readout, pool: n.pool, line_graph: false, angle_rbf: ANGLE_RBF, global: 0 },
+                net: NetConfig { hidden: n.hidden, layers: n.layers, rbf: n.rbf, cutoff: n.cutoff, readout: n.readout, pool: n.pool, line_graph: false, angle_rbf: ANGLE_RBF, global: 0, aux: 0 },
                 y_mean: b.y_mean,
                 y_std: b.y_std,
                 values: b.values,
@@ -751,7 +809,7 @@ mod tests {
         assert_eq!((blob.net, blob.graph), (net, g));
         assert_eq!(blob.values, values);
         assert!(!blob.spec.line_graph && blob.spec.fusion == Fusion::None && blob.global_mean.is_empty());
-        // Written back, it is a version 3 blob with the same content.
+        // Written back, it is a current-version blob with the same content.
         assert_eq!(GnnBlob::from_bytes(&blob.to_bytes().unwrap()).unwrap(), blob);
         // A version this hopdb does not know is refused by name.
         let payload = bincode::serialize(&(9u32, &old)).unwrap();
@@ -760,5 +818,28 @@ mod tests {
         bytes.extend_from_slice(&payload);
         let err = GnnBlob::from_bytes(&bytes).unwrap_err().to_string();
         assert!(err.contains("format version 9"), "{err}");
+    }
+
+    /// A version 3 blob (before multi-task pre-training: no extension) loads without an
+    /// auxiliary head; a version 4 blob keeps its head through a round trip.
+    #[test]
+    fn a_version_3_blob_still_loads_and_version_4_keeps_the_profile_head() {
+        let spec = Spec { hidden: 8, layers: 1, rbf: 4, fusion: Fusion::None, ..Spec::default() };
+        let net = spec.net_config();
+        let blob = GnnBlob { spec: spec.clone(), graph: spec.graph_config(), net, y_mean: 0.5, y_std: 0.2, values: net::init_values(&net, 3), checkpoint: None, global_mean: vec![], global_std: vec![] };
+        let payload = bincode::serialize(&(3u32, &blob)).unwrap();
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&Sha256::digest(&payload));
+        bytes.extend_from_slice(&payload);
+        let old = GnnBlob::from_bytes(&bytes).unwrap();
+        assert_eq!(old, blob);
+        assert_eq!((old.spec.pretrain_profile, old.net.aux), (0, 0));
+        let spec = Spec { pretrain_profile: 5, ..spec };
+        let net = spec.net_config();
+        let blob = GnnBlob { spec: spec.clone(), net, values: net::init_values(&net, 3), ..blob };
+        assert!(blob.values.iter().any(|(n, s, _)| n == "aux.w" && s == &vec![8, 5]));
+        let back = GnnBlob::from_bytes(&blob.to_bytes().unwrap()).unwrap();
+        assert_eq!(back, blob);
+        assert_eq!((back.spec.pretrain_profile, back.net.aux), (5, 5));
     }
 }

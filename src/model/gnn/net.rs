@@ -22,7 +22,9 @@
 //! also reads SiLU of a linear map of them. Readout: mean pooling, or
 //! attention pooling (MODEL-4: softmax-like weights `exp(3 tanh(w.h / 3))` per graph). For the
 //! endpoint input the two pooled vectors are concatenated (MODEL-1) or joined as
-//! `[initial, final - initial]` (MODEL-2). Head: `Linear -> SiLU -> Linear` to one value.
+//! `[initial, final - initial]` (MODEL-2). Head: `Linear -> SiLU -> Linear` to one value;
+//! with auxiliary outputs ([`NetConfig::aux`], multi-task pre-training) a second linear map of
+//! the same hidden layer gives them.
 
 use super::graph::{Graph, NODE_FEATURES};
 use super::tensor::{Result, Tensor, TorchError};
@@ -117,6 +119,11 @@ pub struct NetConfig {
     pub angle_rbf: usize,
     /// Global (per-hop) input features fed to the head (0 = none).
     pub global: usize,
+    /// Auxiliary outputs (multi-task pre-training: points of the BVSE energy profile), read off
+    /// the head's hidden layer by their own linear map (`aux.w`, `aux.b`); 0 = none. Serialised
+    /// in the blob's version-4 extension, not in this struct's body (see `GnnBlob::to_bytes`).
+    #[serde(skip)]
+    pub aux: usize,
 }
 
 /// The names of one convolution's parameters under `prefix`.
@@ -168,6 +175,10 @@ fn param_shapes(cfg: &NetConfig) -> Vec<(String, Vec<i64>)> {
     v.push(("head.b1".into(), vec![h]));
     v.push(("head.w2".into(), vec![h, 1]));
     v.push(("head.b2".into(), vec![1]));
+    if cfg.aux > 0 {
+        v.push(("aux.w".into(), vec![h, cfg.aux as i64]));
+        v.push(("aux.b".into(), vec![cfg.aux as i64]));
+    }
     v
 }
 
@@ -363,8 +374,8 @@ impl Net {
         Ok((h, e))
     }
 
-    /// Standardised predictions, shape `[hops, 1]`.
-    pub fn forward(&self, b: &Batch) -> Result<Tensor> {
+    /// The head's hidden layer, `[hops, hidden]`: everything up to the output maps.
+    fn head_hidden(&self, b: &Batch) -> Result<Tensor> {
         let emb = self.p("embed").index_select(0, &b.z)?;
         let mut h = emb.add(&b.feat.matmul(self.p("node_in"))?)?;
         let rbf = gaussian_basis(&b.dist, 0.0, self.cfg.cutoff, self.cfg.rbf)?;
@@ -425,8 +436,22 @@ impl Net {
             Some(g) if self.cfg.global > 0 => Tensor::cat(&[&x, &self.p("global_in.b").addmm(g, self.p("global_in.w"))?.silu()?], 1)?,
             _ => x,
         };
-        let y = self.p("head.b1").addmm(&x, self.p("head.w1"))?.silu()?;
+        self.p("head.b1").addmm(&x, self.p("head.w1"))?.silu()
+    }
+
+    /// The prediction, `[hops, 1]` (standardised target scale).
+    pub fn forward(&self, b: &Batch) -> Result<Tensor> {
+        let y = self.head_hidden(b)?;
         self.p("head.b2").addmm(&y, self.p("head.w2"))
+    }
+
+    /// The prediction `[hops, 1]` and the auxiliary outputs `[hops, aux]` (`None` without
+    /// [`NetConfig::aux`]), from one pass.
+    pub fn forward_aux(&self, b: &Batch) -> Result<(Tensor, Option<Tensor>)> {
+        let y = self.head_hidden(b)?;
+        let main = self.p("head.b2").addmm(&y, self.p("head.w2"))?;
+        let aux = if self.cfg.aux > 0 { Some(self.p("aux.b").addmm(&y, self.p("aux.w"))?) } else { None };
+        Ok((main, aux))
     }
 }
 

@@ -213,7 +213,64 @@ struct Stage<'a> {
     y_mean: f64,
     y_std: f64,
     target: Target,
+    /// Auxiliary targets of the training hops (multi-task pre-training), row-aligned with `train`.
+    aux: Option<AuxTargets>,
     spec: &'a Spec,
+}
+
+/// Standardised auxiliary targets, `k` per hop, with a 0/1 mask for the values a hop lacks.
+struct AuxTargets {
+    k: usize,
+    values: Vec<f32>,
+    mask: Vec<f32>,
+}
+
+impl AuxTargets {
+    /// The BVSE profile targets ([`super::profile_targets`]) of `rows` of `records`, each column
+    /// standardised by its mean and deviation over the hops that have a profile.
+    fn profile(records: &[HopRecord], rows: &[usize], k: usize) -> Result<AuxTargets> {
+        let raw: Vec<Option<Vec<f64>>> = rows.iter().map(|&i| super::profile_targets(&records[i], k)).collect();
+        let present: Vec<Vec<f64>> = raw.iter().flatten().cloned().collect();
+        if present.is_empty() {
+            return Err(GnnError::Data(format!(
+                "pretrain_profile = {k}: none of the {} pre-training hops carries a BVSE energy profile (bvse_e00, bvse_e01, ...; records made by `hopdb bvse corpus` do)",
+                rows.len()
+            )));
+        }
+        let (mean, std) = column_stats(&present.iter().map(|r| r.as_slice()).collect::<Vec<_>>());
+        let (mut values, mut mask) = (Vec::with_capacity(rows.len() * k), Vec::with_capacity(rows.len() * k));
+        for r in &raw {
+            match r {
+                Some(v) => {
+                    values.extend(v.iter().zip(mean.iter().zip(&std)).map(|(x, (m, s))| ((x - m) / s) as f32));
+                    mask.extend(std::iter::repeat(1f32).take(k));
+                }
+                None => {
+                    values.extend(std::iter::repeat(0f32).take(k));
+                    mask.extend(std::iter::repeat(0f32).take(k));
+                }
+            }
+        }
+        Ok(AuxTargets { k, values, mask })
+    }
+
+    /// Mean absolute error of `pred` (`[hops, k]`) on the present targets of hops `chunk`
+    /// (`None` when none of them has a profile).
+    fn loss(&self, pred: &Tensor, chunk: &[usize]) -> Result<Option<Tensor>> {
+        let k = self.k;
+        let (mut v, mut m) = (Vec::with_capacity(chunk.len() * k), Vec::with_capacity(chunk.len() * k));
+        for &i in chunk {
+            v.extend_from_slice(&self.values[i * k..(i + 1) * k]);
+            m.extend_from_slice(&self.mask[i * k..(i + 1) * k]);
+        }
+        let n: f32 = m.iter().sum();
+        if n == 0.0 {
+            return Ok(None);
+        }
+        let shape = [chunk.len() as i64, k as i64];
+        let (vt, mt) = (Tensor::from_f32(&v, &shape, false)?, Tensor::from_f32(&m, &shape, false)?);
+        Ok(Some(pred.sub(&vt)?.abs()?.mul(&mt)?.sum()?.mul_scalar(1.0 / n as f64)?))
+    }
 }
 
 struct StageResult {
@@ -265,7 +322,21 @@ fn run_stage(st: &Stage, start: Net, resume: Option<&Checkpoint>, opts: &mut Tra
             let y: Vec<f32> = chunk.iter().map(|&i| y_t[i]).collect();
             let yt = Tensor::from_f32(&y, &[y.len() as i64, 1], false)?;
             opt.zero_grad()?;
-            let loss = net.forward(&b)?.sub(&yt)?.abs()?.mean()?;
+            let loss = match &st.aux {
+                // Multi-task: the barrier's loss plus the mean loss over the profile points.
+                Some(aux) => {
+                    let (pred, pa) = net.forward_aux(&b)?;
+                    let main = pred.sub(&yt)?.abs()?.mean()?;
+                    match pa {
+                        Some(pa) => match aux.loss(&pa, chunk)? {
+                            Some(l) => main.add(&l)?,
+                            None => main,
+                        },
+                        None => main,
+                    }
+                }
+                None => net.forward(&b)?.sub(&yt)?.abs()?.mean()?,
+            };
             loss.backward()?;
             tensor::clip_grad_norm(net.params(), spec.clip)?;
             opt.step()?;
@@ -368,10 +439,19 @@ pub fn train(store: &Store, train_records: &[HopRecord], valid: Validation, pret
         Pretrain::None => {}
         Pretrain::Model(m) => {
             let b = GnnBlob::from_bytes(&m.blob).map_err(|e| GnnError::Blob(format!("pre-trained model '{}': {e}", m.name)))?;
-            if b.net != ncfg || b.graph != gcfg {
+            // A multi-task pre-trained network fine-tunes without its auxiliary head when the
+            // fine-tuning spec has none (the head's other weights are kept).
+            let drop_aux = b.net.aux > 0 && ncfg.aux == 0;
+            let body = super::NetConfig { aux: ncfg.aux, ..b.net };
+            if body != ncfg || b.graph != gcfg {
                 return Err(GnnError::Spec(format!("pre-trained model '{}' has another architecture or graph ({:?}, {:?})", m.name, b.net, b.graph)));
             }
-            start = Net::from_values(ncfg, &b.values)?;
+            let mut values: ParamValues = if drop_aux { b.values.iter().filter(|(n, _, _)| !n.starts_with("aux.")).cloned().collect() } else { b.values.clone() };
+            if b.net.aux == 0 && ncfg.aux > 0 {
+                // Unused while fine-tuning, but part of the shape the spec asks for.
+                values.extend(super::net::init_values(&ncfg, spec.seed).into_iter().filter(|(n, _, _)| n.starts_with("aux.")));
+            }
+            start = Net::from_values(ncfg, &values)?;
             log.push(format!("initialised from model '{}'", m.name));
         }
         Pretrain::External(pstore, pre) if resume.as_ref().map_or(true, |c| c.stage == 0) => {
@@ -408,6 +488,7 @@ pub fn train(store: &Store, train_records: &[HopRecord], valid: Validation, pret
                 y_mean: m,
                 y_std: s,
                 target: spec.pretrain_target,
+                aux: if spec.pretrain_profile > 0 { Some(AuxTargets::profile(&pre, &tr, spec.pretrain_profile)?) } else { None },
                 spec,
             };
             if let Some(c) = &resume {
@@ -452,6 +533,7 @@ pub fn train(store: &Store, train_records: &[HopRecord], valid: Validation, pret
         y_mean: m,
         y_std: s,
         target: spec.target,
+        aux: None,
         spec,
     };
     let res = run_stage(&st, start, stage1_resume, &mut opts, &|v, ck| blob_base(v, m, s, &st.globals, ck))?;
