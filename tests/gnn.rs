@@ -371,7 +371,7 @@ fn bench_paper_gnn_rows_end_to_end() {
     let page = dir.path().join("bench.md");
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_hopdb"))
         .args(["bench", "paper", "--data", data, "--seeds", "1", "--no-tune", "--format", "json", "--gnn", "--gnn-variants", "band"])
-        .args(["--gnn-learning-curve", "100", "--gnn-set", "epochs=2", "--gnn-set", "hidden=8", "--gnn-set", "layers=1", "--gnn-pretrain-epochs", "1", "--gnn-pretrain-db"])
+        .args(["--gnn-learning-curve", "100", "--gnn-set", "epochs=2", "--gnn-set", "hidden=8", "--gnn-set", "layers=1", "--gnn-set", "fusion=hop-v1", "--gnn-pretrain-epochs", "1", "--gnn-pretrain-db"])
         .arg(&corpus)
         .arg("--write-docs")
         .arg(&page)
@@ -381,20 +381,22 @@ fn bench_paper_gnn_rows_end_to_end() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let rows = v["rows"].as_array().unwrap();
     let find = |name: &str| rows.iter().find(|r| r["model"] == name).unwrap_or_else(|| panic!("no row {name}: {rows:?}"));
-    for name in ["hopdb gnn band (scratch)", "hopdb gnn band (BVSE pre-trained)"] {
+    for name in ["hopdb gnn band, fused hop-v1 (scratch)", "hopdb gnn band, fused hop-v1 (BVSE pre-trained)"] {
         let r = find(name);
         assert_eq!(r["evaluated_on"], "test (60)");
         assert!(r["metrics"]["mae"].as_f64().unwrap().is_finite());
         assert!(r["cv_mae"].as_f64().unwrap() > 0.0, "{r}");
         assert_eq!(r["cv_seeds"], 1);
     }
-    for name in ["hopdb gnn band (scratch), 100 train hops", "hopdb gnn band (BVSE pre-trained), 100 train hops"] {
+    for name in ["hopdb gnn band, fused hop-v1 (scratch), 100 train hops", "hopdb gnn band, fused hop-v1 (BVSE pre-trained), 100 train hops"] {
         assert!(find(name)["cv_mae"].is_null());
     }
     let notes: Vec<&str> = v["notes"].as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
     assert!(notes.iter().any(|n| n.starts_with("Pre-training: 40 of 40")), "{notes:?}");
+    assert!(notes.iter().any(|n| n.contains("pre-trains each fold's network anew")), "{notes:?}");
+    assert!(find("hopdb gnn band, fused hop-v1 (scratch)")["params"].as_str().unwrap().contains("fusion=hop-v1"));
     let md = std::fs::read_to_string(&page).unwrap();
-    assert!(md.contains("--gnn --gnn-set epochs=2") && md.contains("(1 seed)") && md.contains("chosen on validation"), "{md}");
+    assert!(md.contains("--gnn --gnn-set epochs=2") && md.contains("fused hop-v1") && md.contains("(1 seed)") && md.contains("chosen on validation"), "{md}");
     // A pre-training store that is not there is refused before anything runs.
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_hopdb")).args(["bench", "paper", "--data", data, "--gnn", "--gnn-pretrain-db", "/nonexistent"]).output().unwrap();
     assert!(!o.status.success());
@@ -651,6 +653,12 @@ fn multi_task_pretraining_fits_the_profile_and_fine_tunes_without_it() {
     let ft = gnn::train(&store, &recs[..10], Validation::None, Pretrain::Model(&rec), &tiny(&base), TrainOptions::default()).unwrap();
     assert_eq!(ft.blob.net.aux, 0);
     assert_eq!(get(&ft.blob, "aux.w"), None);
+    // A pre-training run on its own (what `hopdb gnn pretrain` and per-fold CV run) is
+    // multi-task too.
+    let alone = hopdb::workflow::gnn::pretrain(&store, &pre, &s, TrainOptions::default()).unwrap();
+    assert_ne!(get(&alone.blob, "aux.w").unwrap(), aux_init);
+    let alone_plain = hopdb::workflow::gnn::pretrain(&store, &pre, &tiny(&base), TrainOptions::default()).unwrap();
+    assert_ne!(get(&alone.blob, "conv0.A"), get(&alone_plain.blob, "conv0.A"));
     // Pre-training records without a profile are a clear error.
     let err = gnn::train(&store, &recs[..10], Validation::None, Pretrain::Records(&recs[10..]), &s, TrainOptions::default()).unwrap_err().to_string();
     assert!(err.contains("pretrain_profile = 4") && err.contains("bvse_e00"), "{err}");

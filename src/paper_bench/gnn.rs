@@ -12,10 +12,14 @@
 //! * learning curve: the band network on nested subsets of the training hops (100 / 200 / 400),
 //!   evaluated on the 60 test hops;
 //! * with a BVSE corpus store: pre-training on a seeded subsample of its `bvse` records, minus
-//!   every record derived from a test structure, then the same rows fine-tuned from it.
+//!   every record derived from a test structure, then the same rows fine-tuned from it; its CV
+//!   row pre-trains each fold's network anew on the subsample less the records derived from that
+//!   fold's test structures (per fold and seed), so no fold's network saw its test hosts;
+//! * `--gnn-set fusion=hop-v1` (or any other key) changes every graph-network row, and the
+//!   rows' labels say so.
 
 use super::{row, BenchRow};
-use crate::workflow::gnn::{self as workflow, PretrainSource, SeedCvPlan};
+use crate::workflow::gnn::{self as workflow, PretrainSource, SeedCvPlan, SeedStart};
 use crate::model::gnn::{self, experiment, Pretrain, Spec, TrainOptions, Validation, Variant};
 use crate::model::ModelRecord;
 use crate::record::HopRecord;
@@ -109,16 +113,28 @@ fn test_row(d: &GnnBenchData, label: &str, spec: &Spec, train: &[HopRecord], ini
 
 /// Grouped 5-fold CV over all hops on the tree rows' folds: (mean over seeds of the mean fold
 /// MAE, its standard deviation over seeds, mean pooled R²).
-fn cv(d: &GnnBenchData, spec: &Spec, init: Option<&ModelRecord>, seeds: usize, progress: &dyn Fn(&str), label: &str) -> anyhow::Result<(f64, f64, f64)> {
+fn cv(d: &GnnBenchData, spec: &Spec, start: SeedStart, seeds: usize, progress: &dyn Fn(&str), label: &str) -> anyhow::Result<(f64, f64, f64)> {
     let plan = SeedCvPlan { records: d.all, groups: d.groups, k: 5, seeds };
     let before = |s: u64, f: usize| progress(&format!("{label}: grouped CV seed {s}, fold {}/5", f + 1));
-    let r = workflow::cv_over_seeds(d.store, plan, spec, init, &before)?;
+    let r = workflow::cv_over_seeds(d.store, plan, spec, start, &before)?;
     Ok((r.mae.mean, r.mae.sd, r.r2))
+}
+
+/// The row label's network: the variant, and the options that change the architecture.
+fn net_label(spec: &Spec) -> String {
+    let mut s = spec.variant.as_str().to_string();
+    if spec.line_graph {
+        s.push_str(", line graph");
+    }
+    if spec.fusion != gnn::Fusion::None {
+        s.push_str(&format!(", fused {}", spec.fusion.as_str()));
+    }
+    s
 }
 
 fn params_text(spec: &Spec) -> String {
     let m = spec.to_map();
-    let keys = ["variant", "hidden", "layers", "max_neighbors", "radius", "target", "pool", "epochs", "lr", "batch", "seed"];
+    let keys = ["variant", "hidden", "layers", "max_neighbors", "radius", "target", "pool", "epochs", "lr", "batch", "seed", "fusion", "line_graph", "line_neighbors", "pretrain_profile"];
     keys.iter().filter_map(|k| m.get(*k).map(|v| format!("{k}={v}"))).collect::<Vec<_>>().join(", ")
 }
 
@@ -127,11 +143,11 @@ pub fn rows(d: &GnnBenchData, opts: &GnnBenchOptions, resamples: usize, progress
     let mut out = Vec::new();
     let mut band_scratch: Option<ModelRecord> = None;
     for &v in &opts.variants {
-        let label = format!("hopdb gnn {} (scratch)", v.as_str());
-        progress(&format!("{label}: training on the 559 training hops"));
         let spec = opts.spec(v, 1)?;
+        let label = format!("hopdb gnn {} (scratch)", net_label(&spec));
+        progress(&format!("{label}: training on the 559 training hops"));
         let (mut r, rec) = test_row(d, &label, &spec, &d.train, None, resamples)?;
-        let (m, sd, r2) = cv(d, &spec, None, opts.cv_seeds, progress, &label)?;
+        let (m, sd, r2) = cv(d, &spec, SeedStart::Scratch, opts.cv_seeds, progress, &label)?;
         (r.cv_mae, r.cv_mae_sd, r.cv_r2, r.cv_seeds) = (Some(m), Some(sd), Some(r2), Some(opts.cv_seeds.max(1)));
         if v == Variant::Band {
             band_scratch = Some(rec);
@@ -143,10 +159,11 @@ pub fn rows(d: &GnnBenchData, opts: &GnnBenchOptions, resamples: usize, progress
         notes.push(format!("Paths distinct (paper Fig. 3a), band from scratch: {:.0} % of the {hosts} training host structures with several hops get predictions that differ by more than 0.01 eV.", 100.0 * frac));
     }
     for &n in &opts.learning_curve {
-        let label = format!("hopdb gnn band (scratch), {n} train hops");
+        let spec = opts.spec(Variant::Band, 1)?;
+        let label = format!("hopdb gnn {} (scratch), {n} train hops", net_label(&spec));
         progress(&label);
         let sub = experiment::training_subset(&d.train, n);
-        out.push(test_row(d, &label, &opts.spec(Variant::Band, 1)?, &sub, None, resamples)?.0);
+        out.push(test_row(d, &label, &spec, &sub, None, resamples)?.0);
     }
     let Some(corpus_path) = &opts.pretrain_db else {
         return Ok(out);
@@ -169,17 +186,19 @@ pub fn rows(d: &GnnBenchData, opts: &GnnBenchOptions, resamples: usize, progress
         opts.pretrain_epochs,
         t.elapsed().as_secs_f64()
     ));
-    let label = "hopdb gnn band (BVSE pre-trained)".to_string();
+    let multi = if spec.pretrain_profile > 0 { format!(", + {}-point profile", spec.pretrain_profile) } else { String::new() };
+    let label = format!("hopdb gnn {} (BVSE pre-trained{multi})", net_label(&spec));
     progress(&format!("{label}: fine-tuning on the 559 training hops"));
     let (mut r, rec) = test_row(d, &label, &spec, &d.train, Some(&pretrained), resamples)?;
-    let (m, sd, r2) = cv(d, &spec, Some(&pretrained), opts.cv_seeds, progress, &label)?;
+    let per_fold = SeedStart::PerFold { corpus: &corpus, max: opts.pretrain_max, name: "bench-gnn-cv-pre" };
+    let (m, sd, r2) = cv(d, &spec, per_fold, opts.cv_seeds, progress, &label)?;
     (r.cv_mae, r.cv_mae_sd, r.cv_r2, r.cv_seeds) = (Some(m), Some(sd), Some(r2), Some(opts.cv_seeds.max(1)));
     out.push(r);
     let (frac, hosts) = experiment::distinct_paths(d.store, &rec, &d.train)?;
     notes.push(format!("Paths distinct, band pre-trained: {:.0} % of the {hosts} multi-hop training host structures.", 100.0 * frac));
-    notes.push("The pre-trained CV row reuses the one pre-trained model, whose corpus leaves out only the paper's test structures: BVSE barriers (never DFT labels) of structures derived from a CV fold's test hosts can be in it.".into());
+    notes.push("The pre-trained CV row pre-trains each fold's network anew (per seed) on the same draw of the corpus less the records derived from that fold's test structures, so no fold's network saw BVSE barriers of its test hosts.".into());
     for &n in &opts.learning_curve {
-        let label = format!("hopdb gnn band (BVSE pre-trained), {n} train hops");
+        let label = format!("hopdb gnn {} (BVSE pre-trained{multi}), {n} train hops", net_label(&spec));
         progress(&label);
         let sub = experiment::training_subset(&d.train, n);
         out.push(test_row(d, &label, &spec, &sub, Some(&pretrained), resamples)?.0);

@@ -230,9 +230,9 @@ pub fn pretrain_spec(spec: &Spec) -> Spec {
 }
 
 /// Pre-training alone: training on `records` (hosts in `store`) with [`pretrain_spec`], a
-/// validation part carved from them.
+/// validation part carved from them, multi-task when `spec.pretrain_profile > 0`.
 pub fn pretrain(store: &Store, records: &[HopRecord], spec: &Spec, opts: TrainOptions) -> Result<TrainedGnn> {
-    Ok(gnn::train(store, records, Validation::Carve, Pretrain::None, &pretrain_spec(spec), opts)?)
+    Ok(gnn::pretrain_only(store, records, &pretrain_spec(spec), opts)?)
 }
 
 /// Save `rec` to the registry (replacing a model of the same name).
@@ -869,6 +869,26 @@ pub fn stack(store: &Store, req: &StackRequest) -> Result<StackReport> {
     Ok(StackReport { records, folds, gnn: gnn_p, tree: tree_p, stack: stack_p, pooled })
 }
 
+/// Where each fold's network of [`cv_over_seeds`] starts.
+#[derive(Clone, Copy)]
+pub enum SeedStart<'a> {
+    /// From scratch.
+    Scratch,
+    /// From one stored (pre-trained) model.
+    Model(&'a ModelRecord),
+    /// Pre-trained per fold and seed on `corpus`'s BVSE records (a seeded draw of at most
+    /// `max`, 0 = all) less those derived from the fold's test structures, saved in the store
+    /// as `NAME-seedS-foldF` (reused when a rerun finds them finished).
+    PerFold {
+        /// The corpus store.
+        corpus: &'a Store,
+        /// Records drawn at most (0 = all).
+        max: usize,
+        /// Name prefix of the saved per-fold models.
+        name: &'a str,
+    },
+}
+
 /// The hops, host groups, fold count and seeds of [`cv_over_seeds`].
 #[derive(Clone, Copy)]
 pub struct SeedCvPlan<'a> {
@@ -893,14 +913,24 @@ pub struct SeedCv {
 
 /// For each seed s = 1..=seeds: grouped k folds seeded by s, the model seeded by s, trained
 /// out of fold ([`cross_validate`], no progress); `before(s, f)` runs before each fold.
-pub fn cv_over_seeds(store: &Store, plan: SeedCvPlan, spec: &Spec, init: Option<&ModelRecord>, before: &dyn Fn(u64, usize)) -> Result<SeedCv> {
+pub fn cv_over_seeds(store: &Store, plan: SeedCvPlan, spec: &Spec, start: SeedStart, before: &dyn Fn(u64, usize)) -> Result<SeedCv> {
     let (mut maes, mut r2s) = (Vec::new(), Vec::new());
     for s in 1..=plan.seeds.max(1) as u64 {
         let assignment = crate::model::group_folds(plan.groups, plan.k, s)?;
         let mut sp = spec.clone();
         sp.seed = s;
         let folds = Folds { records: plan.records, assignment: &assignment, k: plan.k };
-        let oof = cross_validate(store, folds, &sp, init.into(), false, &|f| before(s, f))?;
+        let oof = match start {
+            SeedStart::Scratch => cross_validate(store, folds, &sp, FoldStart::Scratch, false, &|f| before(s, f))?,
+            SeedStart::Model(m) => cross_validate(store, folds, &sp, FoldStart::Model(m), false, &|f| before(s, f))?,
+            SeedStart::PerFold { corpus, max, name } => {
+                let cp = CvPretrain { corpus: corpus.path().to_path_buf(), max, name: format!("{name}-seed{s}"), checkpoint_every: 0 };
+                let make = |f: usize, test: &[HopRecord]| -> gnn::Result<ModelRecord> {
+                    fold_pretrained(store, corpus, &cp, &sp, plan.records, f, test, false).map_err(|e| GnnError::Data(e.to_string()))
+                };
+                cross_validate(store, folds, &sp, FoldStart::PerFold(&make), false, &|f| before(s, f))?
+            }
+        };
         maes.push(oof.mean_fold_mae);
         r2s.push(oof.pooled.r2);
     }

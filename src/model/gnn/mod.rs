@@ -30,7 +30,7 @@ mod train;
 
 pub use graph::{build_hop, build_many, Graph, GraphConfig, Input, NODE_FEATURES};
 pub use net::{Batch, Net, NetConfig, ParamValues, Pool, Readout};
-pub use train::{predict_graphs, train, Checkpoint, Pretrain, TrainOptions, TrainedGnn, Validation};
+pub use train::{predict_graphs, pretrain_only, train, Checkpoint, Pretrain, TrainOptions, TrainedGnn, Validation};
 
 use crate::record::HopRecord;
 use crate::store::Store;

@@ -401,7 +401,19 @@ fn run_stage(st: &Stage, start: Net, resume: Option<&Checkpoint>, opts: &mut Tra
 /// (`spec.pretrain_target`, standardised by their own statistics, validation carved from them
 /// the same way), then all weights are fine-tuned on the training records with a fresh
 /// optimiser. Checkpoints go to `opts.on_checkpoint`; `opts.resume` continues a run.
-pub fn train(store: &Store, train_records: &[HopRecord], valid: Validation, pretrain: Pretrain, spec: &Spec, mut opts: TrainOptions) -> Result<TrainedGnn> {
+pub fn train(store: &Store, train_records: &[HopRecord], valid: Validation, pretrain: Pretrain, spec: &Spec, opts: TrainOptions) -> Result<TrainedGnn> {
+    train_inner(store, train_records, valid, pretrain, spec, opts, false)
+}
+
+/// A pre-training run on its own: `spec` (already the pre-training settings: its `epochs`,
+/// `lr` and `target` are the pre-training ones) fitted to the BVSE `records`, with a validation
+/// part carved from them; with `spec.pretrain_profile > 0` the energy profile is fitted too
+/// (multi-task), as in the first stage of [`train`].
+pub fn pretrain_only(store: &Store, records: &[HopRecord], spec: &Spec, opts: TrainOptions) -> Result<TrainedGnn> {
+    train_inner(store, records, Validation::Carve, Pretrain::None, spec, opts, true)
+}
+
+fn train_inner(store: &Store, train_records: &[HopRecord], valid: Validation, pretrain: Pretrain, spec: &Spec, mut opts: TrainOptions, fit_profile: bool) -> Result<TrainedGnn> {
     if train_records.is_empty() {
         return Err(GnnError::Data("the training set is empty".into()));
     }
@@ -533,7 +545,7 @@ pub fn train(store: &Store, train_records: &[HopRecord], valid: Validation, pret
         y_mean: m,
         y_std: s,
         target: spec.target,
-        aux: None,
+        aux: if fit_profile && spec.pretrain_profile > 0 { Some(AuxTargets::profile(train_records, &tr, spec.pretrain_profile)?) } else { None },
         spec,
     };
     let res = run_stage(&st, start, stage1_resume, &mut opts, &|v, ck| blob_base(v, m, s, &st.globals, ck))?;
