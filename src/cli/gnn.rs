@@ -202,14 +202,11 @@ fn train_cmd(db: &Path, a: TrainArgs, pretrain_only: bool) -> Result<()> {
         bail!("pretrain needs --pretrain-db or --bvse-self");
     }
     // The corpus may be the store itself (a store opens once per process).
-    let corpus = match &a.pretrain_db {
-        Some(p) if !workflow::is_store_at(&store, p) => Some(Store::open(p).with_context(|| format!("opening the pre-training store {}", p.display()))?),
-        _ => None,
-    };
-    let corpus = match &a.pretrain_db {
-        Some(_) => Some(corpus.as_ref().unwrap_or(&store)),
+    let opened = match &a.pretrain_db {
+        Some(p) => workflow::open_unless_same(&store, p).with_context(|| format!("opening the pre-training store {}", p.display()))?,
         None => None,
     };
+    let corpus = a.pretrain_db.as_ref().map(|_| opened.as_ref().unwrap_or(&store));
     let req = TrainRequest {
         name: a.name.clone(),
         spec,

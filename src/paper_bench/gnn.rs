@@ -158,18 +158,18 @@ pub fn rows(d: &GnnBenchData, opts: &GnnBenchOptions, resamples: usize, progress
         let (frac, hosts) = experiment::distinct_paths(d.store, rec, &d.train)?;
         notes.push(format!("Paths distinct (paper Fig. 3a), band from scratch: {:.0} % of the {hosts} training host structures with several hops get predictions that differ by more than 0.01 eV.", 100.0 * frac));
     }
+    let band = opts.spec(Variant::Band, 1)?;
     for &n in &opts.learning_curve {
-        let spec = opts.spec(Variant::Band, 1)?;
-        let label = format!("hopdb gnn {} (scratch), {n} train hops", net_label(&spec));
+        let label = format!("hopdb gnn {} (scratch), {n} train hops", net_label(&band));
         progress(&label);
         let sub = experiment::training_subset(&d.train, n);
-        out.push(test_row(d, &label, &spec, &sub, None, resamples)?.0);
+        out.push(test_row(d, &label, &band, &sub, None, resamples)?.0);
     }
     let Some(corpus_path) = &opts.pretrain_db else {
         return Ok(out);
     };
     let corpus = Store::open(corpus_path).map_err(|e| anyhow::anyhow!("opening the pre-training corpus {}: {e}", corpus_path.display()))?;
-    let spec = opts.spec(Variant::Band, 1)?;
+    let spec = band;
     let source = PretrainSource::Corpus { store: &corpus, max: opts.pretrain_max, seed: spec.seed };
     let set = workflow::pretrain_set(d.store, source, &d.train, d.all, &d.test)?;
     let (pre, drawn, dropped) = (set.records, set.drawn, set.left_out);

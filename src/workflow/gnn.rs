@@ -568,6 +568,16 @@ pub fn is_store_at(store: &Store, path: &std::path::Path) -> bool {
     }
 }
 
+/// The store at `path`, opened, or `None` when it is `store` itself (which must not be opened
+/// twice): callers use `opened.as_ref().unwrap_or(store)`.
+pub fn open_unless_same(store: &Store, path: &std::path::Path) -> crate::store::Result<Option<Store>> {
+    if is_store_at(store, path) {
+        Ok(None)
+    } else {
+        Store::open(path).map(Some)
+    }
+}
+
 /// A short fingerprint of a pre-training set (its record ids) and the settings it was fitted
 /// with: what makes a saved per-fold pre-trained model reusable.
 fn pretrain_fingerprint(records: &[HopRecord], spec: &Spec) -> String {
@@ -700,7 +710,7 @@ pub fn cv(store: &Store, req: &CvRequest) -> Result<CvReport> {
                 return invalid("per-fold pre-training and a stored starting model exclude each other");
             }
             // The corpus may live in the store itself (a store opens once per process).
-            let opened = if is_store_at(store, &cp.corpus) { None } else { Some(Store::open(&cp.corpus)?) };
+            let opened = open_unless_same(store, &cp.corpus)?;
             let corpus = opened.as_ref().unwrap_or(store);
             let dft = dft_records(store)?;
             let make = |f: usize, test: &[HopRecord]| -> gnn::Result<ModelRecord> {

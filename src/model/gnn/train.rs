@@ -327,11 +327,8 @@ fn run_stage(st: &Stage, start: Net, resume: Option<&Checkpoint>, opts: &mut Tra
                 Some(aux) => {
                     let (pred, pa) = net.forward_aux(&b)?;
                     let main = pred.sub(&yt)?.abs()?.mean()?;
-                    match pa {
-                        Some(pa) => match aux.loss(&pa, chunk)? {
-                            Some(l) => main.add(&l)?,
-                            None => main,
-                        },
+                    match pa.as_ref().map(|pa| aux.loss(pa, chunk)).transpose()?.flatten() {
+                        Some(l) => main.add(&l)?,
                         None => main,
                     }
                 }
