@@ -196,7 +196,7 @@ fn show_models(store: &Store) -> Result<ResultTable, ExecError> {
         let (stale, why) = match &st {
             Some(s) if s.is_stale() => (Value::Bool(true), Value::Str(s.summary(3))),
             Some(_) => (Value::Bool(false), Value::Null),
-            None => (Value::Null, Value::Str("no lineage (trained before hopdb recorded it)".into())),
+            None => (Value::Null, Value::Str("no lineage (trained before hopdb recorded it, or on records outside this store)".into())),
         };
         let split = match &r.lineage {
             Some(l) if !l.split.is_empty() => l.split.clone(),

@@ -16,6 +16,7 @@ use super::WorkflowError;
 use crate::metrics::{self, BootstrapErrors, EvalError, Metrics};
 use crate::model::gnn::experiment::FoldStart;
 use crate::model::gnn::{self, experiment, load_hosts, predict_records, GnnBlob, GnnError, Pretrain, Spec, TrainOptions, TrainedGnn, Validation, Variant, KIND};
+use crate::model::lineage::Lineage;
 use crate::model::{registry, Kind, ModelError, ModelRecord};
 use crate::record::{Fidelity, HopRecord};
 use crate::split::SplitError;
@@ -420,6 +421,7 @@ fn train_seed(cx: &TrainContext, seed: u64) -> Result<SeedRun> {
     };
     let seconds = t0.elapsed().as_secs_f64();
     let mut rec = trained.to_record(&name, "")?;
+    rec.lineage = seed_lineage(cx, &rec)?;
     let (test, ensemble) = if req.pretrain_only { (None, None) } else { score_on_test(cx, &mut rec)? };
     let paths_distinct = if req.pretrain_only {
         None
@@ -436,6 +438,24 @@ fn train_seed(cx: &TrainContext, seed: u64) -> Result<SeedRun> {
     let valid_mae = trained.metrics.get("valid_mae").copied().unwrap_or(f64::NAN);
     let epochs_run = trained.metrics.get("epochs_run").copied().unwrap_or(0.0) as usize;
     Ok(SeedRun { name, seed, valid_mae, test, ensemble, paths_distinct, epochs_run, seconds, model: rec })
+}
+
+/// The lineage of one seed's model ([`crate::model::lineage`]): its fine-tuning hops (the
+/// `train` partition, no split), or its pre-training records when it was only pre-trained on
+/// a corpus inside this store; `None` for a model pre-trained on records this store does not
+/// hold (another store's corpus, BVSE twins computed on the fly), whose staleness it cannot
+/// check.
+fn seed_lineage(cx: &TrainContext, rec: &ModelRecord) -> Result<Option<Lineage>> {
+    let store = cx.store;
+    if !cx.req.pretrain_only {
+        return Ok(Some(Lineage::now(store, &cx.train, &rec.feature_set, "", &rec.split_fingerprint)?));
+    }
+    match cx.req.corpus {
+        Some(c) if std::ptr::eq(c, store) || is_store_at(store, c.path()) => {
+            Ok(Some(Lineage::now(store, &cx.pre.records, &rec.feature_set, "", &rec.split_fingerprint)?))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// Scores of `rec` on the test hops, and of its average with the tree model; both are also
@@ -636,7 +656,10 @@ fn fold_pretrained(store: &Store, corpus: &Store, cp: &CvPretrain, spec: &Spec, 
     let opts = TrainOptions { progress, resume, on_checkpoint: Some(&mut cb), checkpoint_every: cp.checkpoint_every };
     let mut trained = pretrain(corpus, &set.records, spec, opts)?;
     trained.metrics.insert("pretrain_left_out".into(), set.left_out as f64);
-    let rec = trained.to_record(&name, &fp)?;
+    let mut rec = trained.to_record(&name, &fp)?;
+    if std::ptr::eq(corpus, store) || is_store_at(store, corpus.path()) {
+        rec.lineage = Some(Lineage::now(store, &set.records, &rec.feature_set, "", &fp)?);
+    }
     save(store, &rec)?;
     Ok(rec)
 }
@@ -1053,6 +1076,18 @@ mod tests {
         (dir, store)
     }
 
+    /// A BVSE record `twin:ID` for every DFT hop of `store` (same host, `parent` = the hop).
+    fn add_bvse_twins(store: &Store) {
+        let dft = dft_records(store).expect("dft");
+        let mut cands = crate::synthetic::bvse_like_corpus(dft.len(), 11);
+        for (c, parent) in cands.iter_mut().zip(&dft) {
+            c.record.id = format!("twin:{}", parent.id);
+            c.record.fidelity = Fidelity::Bvse;
+            c.record.parent = Some(parent.id.clone());
+        }
+        crate::import::commit(store, cands, vec![], &Default::default(), "test").expect("import");
+    }
+
     fn tiny(epochs: usize) -> Spec {
         let kv = [("hidden", "8"), ("layers", "1"), ("rbf", "8"), ("cutoff", "4"), ("radius", "4"), ("max_neighbors", "6"), ("batch", "4"), ("threads", "1"), ("epochs", &epochs.to_string())];
         Spec::from_map(&kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()).expect("spec")
@@ -1099,6 +1134,37 @@ mod tests {
         assert_eq!(again.test_mae, r.test_mae, "same seeds, same numbers");
         let e = train(&store, &TrainRequest { pretrain_only: true, ..request("p", vec![]) }).expect_err("nothing to pre-train on");
         assert!(e.to_string().contains("pre-training set is empty"), "{e}");
+    }
+
+    #[test]
+    fn trained_and_self_pretrained_networks_record_lineage_and_go_stale() {
+        let (_d, store) = paper_store(16);
+        let r = train(&store, &request("lin", vec![])).expect("train");
+        let rec = registry::load(&store, "lin").expect("saved");
+        let lin = rec.lineage.clone().expect("a fine-tuned network records its lineage");
+        assert_eq!((lin.split.as_str(), lin.pretrain_query.as_deref()), ("", None));
+        assert!(!rec.train_ids.is_empty() && rec.train_ids.len() <= r.train_hops);
+        let st = crate::model::lineage::staleness(&store, &rec).expect("staleness").expect("lineage");
+        assert!(!st.is_stale(), "{}", st.summary(3));
+        let hop = rec.train_ids[0].clone();
+        store.edit(&hop, &[crate::record::Edit::Em(4.5)], "test").expect("edit");
+        let st = crate::model::lineage::staleness(&store, &rec).expect("staleness").expect("lineage");
+        assert_eq!(st.changed.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), [hop.as_str()], "{}", st.summary(3));
+        let e = crate::workflow::retrain_plan(&store, "lin").expect_err("no split to retrain on");
+        assert!(e.to_string().contains("records no split"), "{e}");
+
+        // Pre-trained only: lineage when the corpus is this store, none from another store.
+        let (_c, corpus) = paper_store(24);
+        add_bvse_twins(&corpus);
+        add_bvse_twins(&store);
+        let other = TrainRequest { pretrain_only: true, corpus: Some(&corpus), ..request("pre-other", vec![]) };
+        train(&store, &other).expect("pre-train on another store");
+        assert!(registry::load(&store, "pre-other").expect("saved").lineage.is_none());
+        let own = TrainRequest { pretrain_only: true, corpus: Some(&store), ..request("pre-own", vec![]) };
+        train(&store, &own).expect("pre-train on this store");
+        let m = registry::load(&store, "pre-own").expect("saved");
+        let st = crate::model::lineage::staleness(&store, &m).expect("staleness").expect("lineage of a corpus in this store");
+        assert!(!st.is_stale(), "{}", st.summary(3));
     }
 
     #[derive(Default)]
@@ -1208,14 +1274,7 @@ mod tests {
     #[test]
     fn per_fold_pretraining_reads_a_corpus_inside_the_store_itself() {
         let (d, store) = paper_store(18);
-        let dft = dft_records(&store).expect("dft");
-        let mut cands = crate::synthetic::bvse_like_corpus(18, 11);
-        for (c, parent) in cands.iter_mut().zip(&dft) {
-            c.record.id = format!("twin:{}", parent.id);
-            c.record.fidelity = Fidelity::Bvse;
-            c.record.parent = Some(parent.id.clone());
-        }
-        crate::import::commit(&store, cands, vec![], &Default::default(), "test").expect("import");
+        add_bvse_twins(&store);
         let here = d.path().join("s");
         assert!(is_store_at(&store, &here) && is_store_at(&store, &d.path().join(".").join("s")));
         assert!(!is_store_at(&store, d.path()) && !is_store_at(&store, &d.path().join("missing")));
@@ -1229,6 +1288,8 @@ mod tests {
             let m = registry::load(&store, &format!("self-fold{f}")).expect("per-fold model");
             assert!(m.metrics["pretrain_left_out"] > 0.0);
             assert!(m.train_ids.iter().all(|id| id.starts_with("twin:")));
+            let st = crate::model::lineage::staleness(&store, &m).expect("staleness").expect("lineage of a corpus in this store");
+            assert!(!st.is_stale(), "{}", st.summary(3));
         }
     }
 
