@@ -451,7 +451,7 @@ fn seed_lineage(cx: &TrainContext, rec: &ModelRecord) -> Result<Option<Lineage>>
         return Ok(Some(Lineage::now(store, &cx.train, &rec.feature_set, "", &rec.split_fingerprint)?));
     }
     match cx.req.corpus {
-        Some(c) if std::ptr::eq(c, store) || is_store_at(store, c.path()) => {
+        Some(c) if is_same_store(store, c) => {
             Ok(Some(Lineage::now(store, &cx.pre.records, &rec.feature_set, "", &rec.split_fingerprint)?))
         }
         _ => Ok(None),
@@ -588,6 +588,11 @@ pub fn is_store_at(store: &Store, path: &std::path::Path) -> bool {
     }
 }
 
+/// Whether `other` is `store` (the same handle, or a handle on the same directory).
+fn is_same_store(store: &Store, other: &Store) -> bool {
+    std::ptr::eq(store, other) || is_store_at(store, other.path())
+}
+
 /// The store at `path`, opened, or `None` when it is `store` itself (which must not be opened
 /// twice): callers use `opened.as_ref().unwrap_or(store)`.
 pub fn open_unless_same(store: &Store, path: &std::path::Path) -> crate::store::Result<Option<Store>> {
@@ -657,7 +662,7 @@ fn fold_pretrained(store: &Store, corpus: &Store, cp: &CvPretrain, spec: &Spec, 
     let mut trained = pretrain(corpus, &set.records, spec, opts)?;
     trained.metrics.insert("pretrain_left_out".into(), set.left_out as f64);
     let mut rec = trained.to_record(&name, &fp)?;
-    if std::ptr::eq(corpus, store) || is_store_at(store, corpus.path()) {
+    if is_same_store(store, corpus) {
         rec.lineage = Some(Lineage::now(store, &set.records, &rec.feature_set, "", &fp)?);
     }
     save(store, &rec)?;
