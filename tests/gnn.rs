@@ -198,7 +198,7 @@ fn pretraining_then_finetuning_and_resume() {
         blobs.push(b.clone());
         Ok(())
     };
-    let opts = TrainOptions { progress: false, resume: None, on_checkpoint: Some(&mut cb), checkpoint_every: 1 };
+    let opts = TrainOptions { progress: false, resume: None, on_checkpoint: Some(&mut cb), checkpoint_every: 1, ..Default::default() };
     let t = gnn::train(&store, &recs[..10], Validation::None, Pretrain::Records(&recs[10..]), &s, opts).unwrap();
     assert!(t.metrics.contains_key("pretrain_seconds"));
     assert_eq!(blobs.len(), 6, "2 pre-training + 4 fine-tuning checkpoints");
@@ -209,6 +209,79 @@ fn pretraining_then_finetuning_and_resume() {
     let r = gnn::train(&store, &recs[..10], Validation::None, Pretrain::Records(&recs[10..]), &s, opts).unwrap();
     assert_eq!(r.metrics["epochs_run"], 4.0);
     assert!(!r.metrics.contains_key("pretrain_seconds"), "pre-training is not redone");
+}
+
+/// An ensemble (`members = 3`) fine-tunes three networks from one pre-trained start: member 0
+/// is the single network of the same seed, the others have their own validation carves; the
+/// model predicts the mean of its members, keeps them through its blob, and a run resumed at a
+/// checkpoint (a member's end, or inside a later member) keeps the finished members.
+#[test]
+fn an_ensemble_averages_its_members_and_resumes_between_them() {
+    let (_d, store, recs) = fixture(36);
+    let (train, pre) = (&recs[..20], &recs[20..]);
+    let base = [("epochs", "3"), ("pretrain_epochs", "1"), ("valid_fraction", "0.25")];
+    let init = gnn::train(&store, train, Validation::None, Pretrain::Records(pre), &tiny(&[("epochs", "1")]), TrainOptions::default()).unwrap();
+    let init = init.to_record("init", "").unwrap();
+    let fine_tune = |s: &Spec, opts: TrainOptions| gnn::train(&store, train, Validation::Carve, Pretrain::Model(&init), s, opts);
+    let single = fine_tune(&tiny(&base), TrainOptions::default()).unwrap();
+    let mut kv = base.to_vec();
+    kv.push(("members", "3"));
+    let s = tiny(&kv);
+    let mut cks: Vec<GnnBlob> = vec![];
+    let mut cb = |b: &GnnBlob| -> gnn::Result<()> {
+        cks.push(GnnBlob::from_bytes(&b.to_bytes()?)?);
+        Ok(())
+    };
+    let ens = fine_tune(&s, TrainOptions { on_checkpoint: Some(&mut cb), checkpoint_every: 1, ..Default::default() }).unwrap();
+    assert_eq!(ens.blob.values, single.blob.values, "member 0 is the single network");
+    assert_eq!(ens.blob.members.len(), 2);
+    assert!(ens.blob.members.iter().all(|m| m.values != single.blob.values && m.valid_mae.is_finite()));
+    assert!(ens.blob.members[0].values != ens.blob.members[1].values);
+    // Other carves: together the members fitted more hops than member 0 alone.
+    assert!(ens.train_ids.len() > single.train_ids.len(), "{} vs {}", ens.train_ids.len(), single.train_ids.len());
+    assert!(ens.valid_ids.iter().all(|id| single.valid_ids.contains(id)));
+    let rec = ens.to_record("ens", "").unwrap();
+    assert_eq!(rec.params["members"], "3");
+    let back = GnnBlob::from_bytes(&rec.blob).unwrap();
+    assert_eq!(back, ens.blob);
+    // The prediction is the mean of the members' own predictions.
+    let p = gnn::predict_records(&store, &rec, &recs).unwrap();
+    let mut sum = vec![0.0; recs.len()];
+    for m in std::iter::once(None).chain(ens.blob.members.iter().map(Some)) {
+        let mut b = ens.blob.clone();
+        b.members.clear();
+        b.spec.members = 1;
+        if let Some(m) = m {
+            (b.values, b.y_mean, b.y_std, b.global_mean, b.global_std) = (m.values.clone(), m.y_mean, m.y_std, m.global_mean.clone(), m.global_std.clone());
+        }
+        let one = hopdb::model::ModelRecord { blob: b.to_bytes().unwrap(), ..rec.clone() };
+        for (s, v) in sum.iter_mut().zip(gnn::predict_records(&store, &one, &recs).unwrap()) {
+            *s += v / 3.0;
+        }
+    }
+    assert!(p.iter().zip(&sum).all(|(a, b)| (a - b).abs() < 1e-9), "{p:?} vs {sum:?}");
+    assert!(p.iter().zip(gnn::predict_records(&store, &single.to_record("one", "").unwrap(), &recs).unwrap()).any(|(a, b)| a != &b));
+    // 3 members x 3 epochs of checkpoints; those inside member 1 hold member 0 and the start.
+    assert_eq!(cks.len(), 9);
+    let at = |stage: u8, epoch: usize| cks.iter().find(|b| b.checkpoint.as_ref().is_some_and(|c| (c.stage, c.epoch) == (stage, epoch))).unwrap().clone();
+    let resume = |b: GnnBlob| TrainOptions { resume: b.checkpoint, resume_members: b.members, resume_start: b.start, resume_best: Some(b.values), ..Default::default() };
+    let mid = at(2, 1);
+    assert_eq!(mid.members.len(), 1);
+    assert_eq!(mid.members[0].values, single.blob.values);
+    assert!(mid.start.is_some());
+    // Resumed at member 0's last checkpoint: the rest runs as it did, the same ensemble.
+    let again = fine_tune(&s, resume(at(1, 3))).unwrap();
+    assert_eq!(again.blob, ens.blob);
+    assert_eq!((again.train_ids.clone(), again.valid_ids.clone()), (ens.train_ids.clone(), ens.valid_ids.clone()));
+    // Resumed inside member 1 (its optimiser state starts afresh): member 0 is kept, member 2
+    // runs as it did.
+    let inside = fine_tune(&s, resume(mid.clone())).unwrap();
+    assert_eq!(inside.blob.values, ens.blob.values);
+    assert_eq!(inside.blob.members.len(), 2);
+    assert_eq!(inside.blob.members[1], ens.blob.members[1]);
+    // A checkpoint inside member 1 without its finished members is refused.
+    let err = fine_tune(&s, TrainOptions { resume: mid.checkpoint.clone(), resume_start: mid.start.clone(), ..Default::default() }).unwrap_err().to_string();
+    assert!(err.contains("ensemble member 1") && err.contains("0 finished"), "{err}");
 }
 
 #[test]
@@ -242,6 +315,8 @@ fn spec_errors_name_the_key() {
     assert!(bad("line_graph", "maybe").contains("line_graph = 'maybe': expected true or false"));
     assert!(bad("line_neighbors", "1").contains("line_neighbors = '1'"));
     assert!(bad("fusion", "hop-v9").contains("fusion = 'hop-v9': expected none or hop-v1"));
+    assert!(bad("members", "0").contains("members = '0'"));
+    assert!(bad("members", "33").contains("members = '33': expected an integer in 1..=32"));
     let s = spec(&[("variant", "model1"), ("epochs", "7"), ("line_graph", "true"), ("line_neighbors", "4"), ("fusion", "hop-v1")]);
     assert_eq!(Spec::from_map(&s.to_map()).unwrap(), s);
 }

@@ -227,6 +227,7 @@ pub fn pretrain_spec(spec: &Spec) -> Spec {
     ps.epochs = spec.pretrain_epochs;
     ps.lr = spec.pretrain_lr;
     ps.target = spec.pretrain_target;
+    ps.members = 1;
     ps
 }
 
@@ -379,8 +380,8 @@ fn ensemble_partner(store: &Store, name: Option<&str>, test: &[HopRecord]) -> Re
     Ok(Some(super::predict_records(store, &rec, test)?))
 }
 
-/// The model name and spec of one seed, and the checkpoint to resume from.
-fn seed_setup(cx: &TrainContext, seed: u64) -> Result<(String, Spec, Option<gnn::Checkpoint>)> {
+/// The model name and spec of one seed, and the unfinished blob to resume from.
+fn seed_setup(cx: &TrainContext, seed: u64) -> Result<(String, Spec, Option<GnnBlob>)> {
     let name = if cx.several { format!("{}-s{seed}", cx.req.name) } else { cx.req.name.clone() };
     let mut s = cx.req.spec.clone();
     s.seed = seed;
@@ -389,10 +390,10 @@ fn seed_setup(cx: &TrainContext, seed: u64) -> Result<(String, Spec, Option<gnn:
     }
     let rec = registry::load(cx.store, &name)?;
     let blob = GnnBlob::from_bytes(&rec.blob)?;
-    let Some(ck) = blob.checkpoint else {
+    if blob.checkpoint.is_none() {
         return invalid(format!("model '{name}' is finished: nothing to resume"));
-    };
-    Ok((name, blob.spec, Some(ck)))
+    }
+    Ok((name, blob.spec.clone(), Some(blob)))
 }
 
 /// Train, score and (when asked) save one seed's model.
@@ -413,7 +414,11 @@ fn train_seed(cx: &TrainContext, seed: u64) -> Result<SeedRun> {
         Ok(())
     };
     let checkpoint_every = if req.save { req.checkpoint_every } else { 0 };
-    let opts = TrainOptions { progress: req.progress, resume, on_checkpoint: Some(&mut cb), checkpoint_every };
+    let (resume, resume_members, resume_start, resume_best) = match resume {
+        Some(b) => (b.checkpoint, b.members, b.start, Some(b.values)),
+        None => (None, Vec::new(), None, None),
+    };
+    let opts = TrainOptions { progress: req.progress, resume, resume_members, resume_start, resume_best, on_checkpoint: Some(&mut cb), checkpoint_every };
     let trained = if req.pretrain_only {
         pretrain(req.corpus.unwrap_or(store), &cx.pre.records, &s, opts)?
     } else {
@@ -614,7 +619,7 @@ fn pretrain_fingerprint(records: &[HopRecord], spec: &Spec) -> String {
     }
     let ps = pretrain_spec(spec);
     for (k, v) in ps.to_map() {
-        if !matches!(k.as_str(), "threads" | "pretrain_max") {
+        if !matches!(k.as_str(), "threads" | "pretrain_max" | "members") {
             h.update(format!("{k}={v};").as_bytes());
         }
     }
@@ -634,7 +639,7 @@ fn fold_pretrained(store: &Store, corpus: &Store, cp: &CvPretrain, spec: &Spec, 
     }
     let name = format!("{}-fold{fold}", cp.name);
     let fp = pretrain_fingerprint(&set.records, spec);
-    let mut resume = None;
+    let (mut resume, mut resume_best) = (None, None);
     if let Ok(rec) = registry::load(store, &name) {
         let blob = GnnBlob::from_bytes(&rec.blob)?;
         if rec.split_fingerprint == fp && blob.net == spec.net_config() && blob.graph == spec.graph_config() {
@@ -646,6 +651,7 @@ fn fold_pretrained(store: &Store, corpus: &Store, cp: &CvPretrain, spec: &Spec, 
                 Some(ck) => {
                     crate::progress::notice(&format!("fold {fold}: resuming the pre-training '{name}' at epoch {}", ck.epoch));
                     resume = Some(ck);
+                    resume_best = Some(blob.values);
                 }
             }
         } else {
@@ -658,7 +664,7 @@ fn fold_pretrained(store: &Store, corpus: &Store, cp: &CvPretrain, spec: &Spec, 
         registry::save(store, &tg.to_record(&name, &fp)?, true).map_err(|e| GnnError::Data(format!("checkpoint: {e}")))?;
         Ok(())
     };
-    let opts = TrainOptions { progress, resume, on_checkpoint: Some(&mut cb), checkpoint_every: cp.checkpoint_every };
+    let opts = TrainOptions { progress, resume, resume_best, on_checkpoint: Some(&mut cb), checkpoint_every: cp.checkpoint_every, ..Default::default() };
     let mut trained = pretrain(corpus, &set.records, spec, opts)?;
     trained.metrics.insert("pretrain_left_out".into(), set.left_out as f64);
     let mut rec = trained.to_record(&name, &fp)?;

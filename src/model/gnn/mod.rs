@@ -30,7 +30,7 @@ mod train;
 
 pub use graph::{build_hop, build_many, Graph, GraphConfig, Input, NODE_FEATURES};
 pub use net::{Batch, Net, NetConfig, ParamValues, Pool, Readout};
-pub use train::{predict_graphs, pretrain_only, train, Checkpoint, Pretrain, TrainOptions, TrainedGnn, Validation};
+pub use train::{member_spec, predict_graphs, pretrain_only, train, Checkpoint, Pretrain, TrainOptions, TrainedGnn, Validation};
 
 use crate::record::HopRecord;
 use crate::store::Store;
@@ -45,9 +45,12 @@ pub const INFERENCE_BATCH: usize = 16;
 /// Registry kind of graph-network models.
 pub const KIND: &str = "gnn";
 
-/// Version of the blob encoding (4: multi-task pre-training, [`BlobExtension`]; 3: line graph,
-/// fused descriptors; versions 2 and 3 are read too).
-pub const BLOB_VERSION: u32 = 4;
+/// Version of the blob encoding (5: fine-tuned ensembles, [`BlobExtension`]; 4: multi-task
+/// pre-training; 3: line graph, fused descriptors; versions 2 to 4 are read too).
+pub const BLOB_VERSION: u32 = 5;
+
+/// Most networks in a fine-tuned ensemble ([`Spec::members`]).
+pub const MAX_MEMBERS: usize = 32;
 
 /// Most BVSE profile points multi-task pre-training fits ([`Spec::pretrain_profile`]).
 pub const MAX_PROFILE_POINTS: usize = 16;
@@ -345,6 +348,12 @@ pub struct Spec {
     /// version-4 extension, not in this struct's body (see [`GnnBlob::to_bytes`]).
     #[serde(skip)]
     pub pretrain_profile: usize,
+    /// Networks fine-tuned from the same start (the pre-trained weights, or each its own
+    /// initialisation from scratch), each with its own seed, validation carve and batch order;
+    /// the model predicts their mean (eV). 1 = a single network. Serialised in the blob's
+    /// extension, like `pretrain_profile`.
+    #[serde(skip)]
+    pub members: usize,
 }
 
 impl Default for Spec {
@@ -376,13 +385,14 @@ impl Default for Spec {
             line_neighbors: 0,
             fusion: Fusion::None,
             pretrain_profile: 0,
+            members: 1,
         }
     }
 }
 
 impl Spec {
     /// Accepted keys.
-    pub const KEYS: [&'static str; 26] = [
+    pub const KEYS: [&'static str; 27] = [
         "variant",
         "epochs",
         "lr",
@@ -409,6 +419,7 @@ impl Spec {
         "line_neighbors",
         "fusion",
         "pretrain_profile",
+        "members",
     ];
 
     /// Defaults overridden by `map`; unknown keys and bad values are errors naming the key.
@@ -459,6 +470,7 @@ impl Spec {
                 "line_neighbors" => s.line_neighbors = any_usize(v).filter(|n| *n != 1).ok_or_else(|| bad("0 (every edge of a centre) or at least 2 (one edge has no angle)"))?,
                 "fusion" => s.fusion = Fusion::parse(v).ok_or_else(|| bad("none or hop-v1"))?,
                 "pretrain_profile" => s.pretrain_profile = any_usize(v).filter(|n| *n <= MAX_PROFILE_POINTS).ok_or_else(|| bad(&format!("an integer in 0..={MAX_PROFILE_POINTS} (profile points fitted besides the barrier)")))?,
+                "members" => s.members = pos_usize(v).filter(|n| *n <= MAX_MEMBERS).ok_or_else(|| bad(&format!("an integer in 1..={MAX_MEMBERS} (networks fine-tuned and averaged)")))?,
                 _ => return Err(GnnError::Spec(format!("unknown parameter '{k}' (known: {})", Spec::KEYS.join(", ")))),
             }
         }
@@ -500,6 +512,7 @@ impl Spec {
         put("line_neighbors", self.line_neighbors.to_string());
         put("fusion", self.fusion.as_str().into());
         put("pretrain_profile", self.pretrain_profile.to_string());
+        put("members", self.members.to_string());
         m
     }
 
@@ -547,6 +560,34 @@ pub struct GnnBlob {
     pub global_mean: Vec<f64>,
     /// Deviations of the fused descriptors over the training hops.
     pub global_std: Vec<f64>,
+    /// The other members of a fine-tuned ensemble ([`Spec::members`]). In a finished model the
+    /// weights above are member 0 and these are members 1, 2, ...; in an unfinished one
+    /// (`checkpoint` set, fine-tuning member `k = checkpoint.stage - 1`) the weights above are
+    /// member `k`'s best so far and these are the finished members `0..k`. Serialised in the
+    /// extension.
+    #[serde(skip)]
+    pub members: Vec<Member>,
+    /// While an ensemble is being fine-tuned: the weights every member starts from.
+    #[serde(skip)]
+    pub start: Option<ParamValues>,
+}
+
+/// A fine-tuned member of an ensemble besides the blob's own weights: its weights and the
+/// statistics of its own training part.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    /// Weights (the member's best epoch).
+    pub values: ParamValues,
+    /// Target mean of its training part.
+    pub y_mean: f64,
+    /// Target deviation of its training part.
+    pub y_std: f64,
+    /// Means of the fused descriptors over its training part.
+    pub global_mean: Vec<f64>,
+    /// Deviations of the fused descriptors over its training part.
+    pub global_std: Vec<f64>,
+    /// Its best validation MAE (eV; NaN without validation).
+    pub valid_mae: f64,
 }
 
 impl GnnBlob {
@@ -555,7 +596,7 @@ impl GnnBlob {
     /// extension ([`BlobExtension`]) that carries those fields, so version-3 blobs decode as
     /// the same body with the extension's defaults.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let ext = BlobExtension { pretrain_profile: self.spec.pretrain_profile, aux: self.net.aux };
+        let ext = BlobExtension { pretrain_profile: self.spec.pretrain_profile, aux: self.net.aux, members: self.spec.members, extra: self.members.clone(), start: self.start.clone() };
         let payload = bincode::serialize(&(BLOB_VERSION, self, ext)).map_err(|e| GnnError::Blob(format!("cannot encode: {e}")))?;
         let mut out = Vec::with_capacity(payload.len() + 40);
         out.extend_from_slice(MAGIC);
@@ -579,29 +620,74 @@ impl GnnBlob {
                 let (_, mut b, ext) = bincode::deserialize::<(u32, GnnBlob, BlobExtension)>(payload).map_err(|e| GnnError::Blob(format!("cannot decode: {e}")))?;
                 b.spec.pretrain_profile = ext.pretrain_profile;
                 b.net.aux = ext.aux;
+                b.spec.members = ext.members;
+                b.members = ext.extra;
+                b.start = ext.start;
                 b
             }
-            3 => bincode::deserialize::<(u32, GnnBlob)>(payload).map_err(|e| GnnError::Blob(format!("cannot decode a version 3 blob: {e}")))?.1,
+            4 => {
+                let (_, mut b, ext) = bincode::deserialize::<(u32, GnnBlob, legacy::BlobExtensionV4)>(payload).map_err(|e| GnnError::Blob(format!("cannot decode a version 4 blob: {e}")))?;
+                b.spec.pretrain_profile = ext.pretrain_profile;
+                b.net.aux = ext.aux;
+                b.spec.members = 1;
+                b
+            }
+            3 => {
+                let mut b = bincode::deserialize::<(u32, GnnBlob)>(payload).map_err(|e| GnnError::Blob(format!("cannot decode a version 3 blob: {e}")))?.1;
+                b.spec.members = 1;
+                b
+            }
             2 => bincode::deserialize::<(u32, legacy::GnnBlobV2)>(payload).map_err(|e| GnnError::Blob(format!("cannot decode a version 2 blob: {e}")))?.1.into(),
             _ => return Err(GnnError::Blob(format!("format version {ver}, this hopdb reads 2 to {BLOB_VERSION}"))),
         };
         Net::from_values(blob.net, &blob.values).map_err(|e| GnnError::Blob(format!("weights do not fit the network: {e}")))?;
+        for (i, m) in blob.members.iter().enumerate() {
+            Net::from_values(blob.net, &m.values).map_err(|e| GnnError::Blob(format!("the weights of ensemble member {} do not fit the network: {e}", i + 1)))?;
+        }
+        let finished = if blob.checkpoint.is_some() { blob.members.len() <= blob.spec.members } else { blob.members.len() + 1 == blob.spec.members };
+        if blob.spec.members == 0 || !finished {
+            return Err(GnnError::Blob(format!("{} stored ensemble members for members = {}", blob.members.len() + 1, blob.spec.members)));
+        }
         Ok(blob)
     }
 }
 
-/// Fields added in blob version 4 (multi-task pre-training), serialised after the version-3 body.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// Fields added after blob version 3 (4: multi-task pre-training; 5: fine-tuned ensembles),
+/// serialised after the version-3 body.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BlobExtension {
     /// [`Spec::pretrain_profile`].
     pub pretrain_profile: usize,
     /// [`NetConfig::aux`].
     pub aux: usize,
+    /// [`Spec::members`].
+    pub members: usize,
+    /// [`GnnBlob::members`].
+    pub extra: Vec<Member>,
+    /// [`GnnBlob::start`].
+    pub start: Option<ParamValues>,
+}
+
+impl GnnBlob {
+    /// Every member of the model, the blob's own weights first: (weights, target mean, target
+    /// deviation, descriptor means, descriptor deviations).
+    pub fn ensemble(&self) -> Vec<(&ParamValues, f64, f64, &[f64], &[f64])> {
+        let mut out = vec![(&self.values, self.y_mean, self.y_std, self.global_mean.as_slice(), self.global_std.as_slice())];
+        out.extend(self.members.iter().map(|m| (&m.values, m.y_mean, m.y_std, m.global_mean.as_slice(), m.global_std.as_slice())));
+        out
+    }
 }
 
 /// Version 2 blobs (before the line graph and fusion): the same fields less the new ones.
 pub(crate) mod legacy {
     use super::*;
+
+    /// The version 4 extension (before ensembles).
+    #[derive(Serialize, Deserialize)]
+    pub struct BlobExtensionV4 {
+        pub pretrain_profile: usize,
+        pub aux: usize,
+    }
 
     #[derive(Serialize, Deserialize)]
     pub struct SpecV2 {
@@ -688,6 +774,7 @@ pub(crate) mod legacy {
                 line_neighbors: 0,
                 fusion: Fusion::None,
                 pretrain_profile: 0,
+                members: 1,
             };
             let g = b.graph;
             let n = b.net;
@@ -701,6 +788,8 @@ pub(crate) mod legacy {
                 checkpoint: b.checkpoint,
                 global_mean: Vec::new(),
                 global_std: Vec::new(),
+                members: Vec::new(),
+                start: None,
             }
         }
     }
@@ -743,17 +832,22 @@ pub fn predict_with_hosts(model: &crate::model::ModelRecord, records: &[HopRecor
     predict_loaded(blob, records, hosts)
 }
 
+/// The mean prediction (eV) of every member of `blob` (one network unless it is an ensemble).
 fn predict_loaded(blob: GnnBlob, records: &[HopRecord], hosts: &HashMap<String, crate::structure::Structure>) -> Result<Vec<f64>> {
     let graphs = build_many(records, hosts, &blob.graph).map_err(GnnError::Data)?;
-    let net = Net::from_values(blob.net, &blob.values)?;
-    let global = if blob.net.global > 0 {
-        let rows = global_features(records, hosts, blob.spec.fusion)?;
-        Some(standardise(&rows, &blob.global_mean, &blob.global_std))
-    } else {
-        None
-    };
-    let z = predict_graphs(&net, &graphs, global.as_deref(), INFERENCE_BATCH)?;
-    Ok(z.into_iter().map(|v| blob.spec.target.inverse(v * blob.y_std + blob.y_mean)).collect())
+    let rows = if blob.net.global > 0 { Some(global_features(records, hosts, blob.spec.fusion)?) } else { None };
+    let members = blob.ensemble();
+    let mut sum = vec![0.0; records.len()];
+    for (values, y_mean, y_std, g_mean, g_std) in &members {
+        let net = Net::from_values(blob.net, values)?;
+        let global = rows.as_ref().map(|r| standardise(r, g_mean, g_std));
+        let z = predict_graphs(&net, &graphs, global.as_deref(), INFERENCE_BATCH)?;
+        for (s, v) in sum.iter_mut().zip(z) {
+            *s += blob.spec.target.inverse(v * y_std + y_mean);
+        }
+    }
+    let n = members.len() as f64;
+    Ok(sum.into_iter().map(|s| s / n).collect())
 }
 
 #[cfg(test)]
@@ -826,7 +920,7 @@ mod tests {
     fn a_version_3_blob_still_loads_and_version_4_keeps_the_profile_head() {
         let spec = Spec { hidden: 8, layers: 1, rbf: 4, fusion: Fusion::None, ..Spec::default() };
         let net = spec.net_config();
-        let blob = GnnBlob { spec: spec.clone(), graph: spec.graph_config(), net, y_mean: 0.5, y_std: 0.2, values: net::init_values(&net, 3), checkpoint: None, global_mean: vec![], global_std: vec![] };
+        let blob = GnnBlob { spec: spec.clone(), graph: spec.graph_config(), net, y_mean: 0.5, y_std: 0.2, values: net::init_values(&net, 3), checkpoint: None, global_mean: vec![], global_std: vec![], members: vec![], start: None };
         let payload = bincode::serialize(&(3u32, &blob)).unwrap();
         let mut bytes = MAGIC.to_vec();
         bytes.extend_from_slice(&Sha256::digest(&payload));
@@ -841,5 +935,20 @@ mod tests {
         let back = GnnBlob::from_bytes(&blob.to_bytes().unwrap()).unwrap();
         assert_eq!(back, blob);
         assert_eq!((back.spec.pretrain_profile, back.net.aux), (5, 5));
+        // Written by version 4 (before ensembles): the same single network.
+        let payload = bincode::serialize(&(4u32, &blob, legacy::BlobExtensionV4 { pretrain_profile: 5, aux: 5 })).unwrap();
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&Sha256::digest(&payload));
+        bytes.extend_from_slice(&payload);
+        let v4 = GnnBlob::from_bytes(&bytes).unwrap();
+        assert_eq!(v4, blob);
+        assert_eq!((v4.spec.members, v4.members.len()), (1, 0));
+        // An ensemble whose member count disagrees with its spec is refused.
+        let m = Member { values: blob.values.clone(), y_mean: 0.1, y_std: 1.0, global_mean: vec![], global_std: vec![], valid_mae: 0.2 };
+        let ens = GnnBlob { spec: Spec { members: 2, ..blob.spec.clone() }, members: vec![m.clone()], ..blob.clone() };
+        assert_eq!(GnnBlob::from_bytes(&ens.to_bytes().unwrap()).unwrap(), ens);
+        let bad = GnnBlob { members: vec![m.clone(), m], ..ens };
+        let err = GnnBlob::from_bytes(&bad.to_bytes().unwrap()).unwrap_err().to_string();
+        assert!(err.contains("3 stored ensemble members for members = 2"), "{err}");
     }
 }

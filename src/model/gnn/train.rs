@@ -3,7 +3,7 @@
 use super::graph::{build_many, HopGraphs};
 use super::net::{Batch, Net, ParamValues};
 use super::tensor::{self, AdamW, NoGrad, Tensor};
-use super::{column_stats, global_features, load_hosts, standardise, GnnBlob, GnnError, Result, Spec, Target, INFERENCE_BATCH, KIND};
+use super::{column_stats, global_features, load_hosts, standardise, GnnBlob, GnnError, Member, Result, Spec, Target, INFERENCE_BATCH, KIND};
 use crate::model::ModelRecord;
 use crate::progress::{self, Epoch, Task};
 use crate::record::HopRecord;
@@ -69,6 +69,14 @@ pub struct TrainOptions<'a> {
     pub progress: bool,
     /// Resume from this checkpoint.
     pub resume: Option<Checkpoint>,
+    /// With `resume` in the fine-tuning of an ensemble: the members already finished and the
+    /// weights every member starts from (the checkpoint blob's `members` and `start`).
+    pub resume_members: Vec<Member>,
+    /// See `resume_members`.
+    pub resume_start: Option<ParamValues>,
+    /// With `resume`: the checkpoint blob's own weights, the best epoch so far of the stage
+    /// being resumed (without it, the checkpoint's current weights stand in for the best).
+    pub resume_best: Option<ParamValues>,
     /// Called every `checkpoint_every` epochs with a blob holding a checkpoint.
     pub on_checkpoint: Option<&'a mut dyn FnMut(&GnnBlob) -> Result<()>>,
     /// Epochs between checkpoints (0 = none).
@@ -303,6 +311,9 @@ fn run_stage(st: &Stage, start: Net, resume: Option<&Checkpoint>, opts: &mut Tra
         bad = c.bad_epochs;
         first = c.epoch;
         log = c.log.clone();
+        if let Some(b) = opts.resume_best.take() {
+            best = b;
+        }
     }
     let name = if st.stage == 0 { "pretrain" } else { "train" };
     let task = if opts.progress { progress::start(&format!("{name} epochs"), st.epochs as u64) } else { Task::hidden() };
@@ -436,6 +447,8 @@ fn train_inner(store: &Store, train_records: &[HopRecord], valid: Validation, pr
         checkpoint: ck,
         global_mean: g.mean.clone(),
         global_std: g.std.clone(),
+        members: Vec::new(),
+        start: None,
     };
 
     // Stage 0: pre-training (skipped when resuming in stage 1).
@@ -514,51 +527,119 @@ fn train_inner(store: &Store, train_records: &[HopRecord], valid: Validation, pr
         Pretrain::External(..) | Pretrain::Records(_) => {}
     }
 
-    // Stage 1: fine-tuning (or training from scratch).
+    // Stage 1: fine-tuning (or training from scratch), once per ensemble member; member `k`
+    // runs as stage `1 + k` with the seed of [`member_spec`], member 0 exactly as a single
+    // network would.
     let t0 = Instant::now();
     let hosts = load_hosts(store, train_records)?;
     let graphs = build_many(train_records, &hosts, &gcfg).map_err(GnnError::Data)?;
     metrics.insert("graph_seconds".into(), t0.elapsed().as_secs_f64());
-    let (tr, va) = split_valid(train_records, &valid, spec)?;
-    let globals = stage_globals(spec, train_records, &hosts, &tr, &va)?;
-    let y_tr: Vec<f64> = tr.iter().map(|&i| spec.target.forward(train_records[i].em)).collect();
-    let stage1_resume = resume.as_ref().filter(|c| c.stage == 1);
-    let (m, s) = match stage1_resume {
-        Some(c) => (c.y_mean, c.y_std),
-        None => mean_std(&y_tr),
+    let count = spec.members.max(1);
+    let first = match &resume {
+        Some(c) if c.stage >= 1 => (c.stage - 1) as usize,
+        _ => 0,
     };
-    if let Some(c) = stage1_resume {
-        start = Net::from_values(ncfg, &c.values)?;
+    if first >= count {
+        return Err(GnnError::Data(format!("the checkpoint is at ensemble member {first}, but members = {count}")));
     }
-    let st = Stage {
-        stage: 1,
-        epochs: spec.epochs,
-        lr: spec.lr,
-        train: tr.iter().map(|&i| graphs[i].clone()).collect(),
-        y_train: y_tr,
-        valid: va.iter().map(|&i| graphs[i].clone()).collect(),
-        y_valid: va.iter().map(|&i| train_records[i].em).collect(),
-        globals,
-        y_mean: m,
-        y_std: s,
-        target: spec.target,
-        aux: if fit_profile && spec.pretrain_profile > 0 { Some(AuxTargets::profile(train_records, &tr, spec.pretrain_profile)?) } else { None },
-        spec,
+    let mut done: Vec<Member> = if first > 0 { std::mem::take(&mut opts.resume_members) } else { Vec::new() };
+    if done.len() != first {
+        return Err(GnnError::Data(format!("the checkpoint is at ensemble member {first} but holds {} finished members", done.len())));
+    }
+    let scratch = matches!(pretrain, Pretrain::None);
+    let init: ParamValues = match opts.resume_start.take() {
+        Some(v) => v,
+        None if count > 1 && resume.as_ref().is_some_and(|c| c.stage >= 1) && !scratch => {
+            return Err(GnnError::Data("the ensemble checkpoint lacks the weights its members start from".into()));
+        }
+        None => start.values()?,
     };
-    let res = run_stage(&st, start, stage1_resume, &mut opts, &|v, ck| blob_base(v, m, s, &st.globals, ck))?;
-    log.push(format!("trained on {} hops ({} validation), {} epochs, best epoch {} valid_mae {:.4}", st.train.len(), st.valid.len(), res.epochs_run, res.best_epoch, res.best_val));
-    log.extend(res.log);
+    // Every hop some member fits (the carves are seeded, so a resumed run knows the earlier ones).
+    let mut fitted = vec![false; train_records.len()];
+    for k in 0..count {
+        for i in split_valid(train_records, &valid, &member_spec(spec, k))?.0 {
+            fitted[i] = true;
+        }
+    }
+    for k in first..count {
+        let mspec = member_spec(spec, k);
+        if k > 0 {
+            tensor::manual_seed(mspec.seed)?;
+        }
+        let (tr, va) = split_valid(train_records, &valid, &mspec)?;
+        let globals = stage_globals(&mspec, train_records, &hosts, &tr, &va)?;
+        let y_tr: Vec<f64> = tr.iter().map(|&i| mspec.target.forward(train_records[i].em)).collect();
+        let this_resume = resume.as_ref().filter(|c| c.stage >= 1 && k == first);
+        let (m, s) = match this_resume {
+            Some(c) => (c.y_mean, c.y_std),
+            None => mean_std(&y_tr),
+        };
+        let net = match this_resume {
+            Some(c) => Net::from_values(ncfg, &c.values)?,
+            None if k > 0 && scratch => Net::new(ncfg, mspec.seed)?,
+            None => Net::from_values(ncfg, &init)?,
+        };
+        let st = Stage {
+            stage: (1 + k) as u8,
+            epochs: mspec.epochs,
+            lr: mspec.lr,
+            train: tr.iter().map(|&i| graphs[i].clone()).collect(),
+            y_train: y_tr,
+            valid: va.iter().map(|&i| graphs[i].clone()).collect(),
+            y_valid: va.iter().map(|&i| train_records[i].em).collect(),
+            globals,
+            y_mean: m,
+            y_std: s,
+            target: mspec.target,
+            aux: if fit_profile && mspec.pretrain_profile > 0 { Some(AuxTargets::profile(train_records, &tr, mspec.pretrain_profile)?) } else { None },
+            spec: &mspec,
+        };
+        let blob_of = |v: &ParamValues, ck: Option<Checkpoint>| {
+            let mut b = blob_base(v, m, s, &st.globals, ck);
+            if count > 1 {
+                b.members = done.clone();
+                b.start = Some(init.clone());
+            }
+            b
+        };
+        let res = run_stage(&st, net, this_resume, &mut opts, &blob_of)?;
+        let who = if count > 1 { format!("member {k}: ") } else { String::new() };
+        log.push(format!("{who}trained on {} hops ({} validation), {} epochs, best epoch {} valid_mae {:.4}", st.train.len(), st.valid.len(), res.epochs_run, res.best_epoch, res.best_val));
+        log.extend(res.log);
+        if k == 0 {
+            metrics.insert("best_epoch".into(), res.best_epoch as f64);
+            metrics.insert("epochs_run".into(), res.epochs_run as f64);
+        }
+        done.push(Member { values: res.best, y_mean: m, y_std: s, global_mean: st.globals.mean.clone(), global_std: st.globals.std.clone(), valid_mae: res.best_val });
+    }
     metrics.insert("train_seconds".into(), t0.elapsed().as_secs_f64());
-    metrics.insert("best_epoch".into(), res.best_epoch as f64);
-    metrics.insert("epochs_run".into(), res.epochs_run as f64);
-    if res.best_val.is_finite() {
-        metrics.insert("valid_mae".into(), res.best_val);
+    let vals: Vec<f64> = done.iter().map(|m| m.valid_mae).filter(|v| v.is_finite()).collect();
+    if !vals.is_empty() {
+        metrics.insert("valid_mae".into(), vals.iter().sum::<f64>() / vals.len() as f64);
     }
+    if count > 1 {
+        metrics.insert("members".into(), count as f64);
+    }
+    let mut rest = done.split_off(1);
+    let m0 = done.pop().expect("member 0 was trained");
+    let mut blob = blob_base(&m0.values, m0.y_mean, m0.y_std, &Globals { train: None, valid: None, mean: m0.global_mean, std: m0.global_std }, None);
+    blob.members = std::mem::take(&mut rest);
     Ok(TrainedGnn {
-        blob: blob_base(&res.best, m, s, &st.globals, None),
-        train_ids: tr.iter().map(|&i| train_records[i].id.clone()).collect(),
-        valid_ids: va.iter().map(|&i| train_records[i].id.clone()).collect(),
+        blob,
+        train_ids: (0..train_records.len()).filter(|&i| fitted[i]).map(|i| train_records[i].id.clone()).collect(),
+        valid_ids: (0..train_records.len()).filter(|&i| !fitted[i]).map(|i| train_records[i].id.clone()).collect(),
         metrics,
         log,
     })
+}
+
+/// The settings of ensemble member `k` ([`Spec::members`]): member 0 is `spec` itself, member
+/// `k > 0` the same with its own seed (validation carve, batch order, and initial weights when
+/// training from scratch).
+pub fn member_spec(spec: &Spec, k: usize) -> Spec {
+    let mut s = spec.clone();
+    if k > 0 {
+        s.seed = spec.seed ^ (k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    s
 }
