@@ -14,13 +14,13 @@ use std::path::{Path, PathBuf};
 #[derive(Subcommand, Debug)]
 pub enum GnnCmd {
     /// Train on the paper split (partition 'train' of the DFT hops), evaluate on 'test', save.
-    #[command(after_help = "Examples:\n  hopdb gnn train g1 --set variant=band --set epochs=60 --seeds 1,2,3\n  hopdb gnn train g1p --init-from bvse-pre --seeds 1,2,3\n  hopdb gnn train g1p --pretrain-db corpus.db --pretrain-max 20000 --set pretrain_epochs=5\n  hopdb gnn train g1 --resume   # continue an interrupted run from its checkpoint")]
+    #[command(after_help = "Examples:\n  hopdb gnn train g1 --set variant=band --set epochs=60 --seeds 1,2,3\n  hopdb gnn train g1p --init-from bvse-pre --seeds 1,2,3\n  hopdb gnn train g1p --pretrain-db corpus.db --pretrain-max 20000 --set pretrain_epochs=5\n  hopdb gnn train g1e --init-from bvse-pre --set members=5   # five fine-tunings, mean prediction\n  hopdb gnn train g1 --resume   # continue an interrupted run from its checkpoint")]
     Train(TrainArgs),
     /// Pre-train only, on BVSE records (another store, or BVSE barriers of the training hops).
     #[command(after_help = "Examples:\n  hopdb gnn pretrain bvse-pre --pretrain-db corpus.db --pretrain-max 20000 --set pretrain_epochs=5\n  hopdb gnn pretrain bvse-self --bvse-self --set pretrain_epochs=30")]
     Pretrain(TrainArgs),
     /// Grouped k-fold cross-validation over all DFT hops (hops of one host never split).
-    #[command(after_help = "Examples:\n  hopdb gnn cv --set variant=band --folds 5 --seed 1\n  hopdb gnn cv --split cv5 --pretrain-db corpus.db --pretrain-max 20000 --set pretrain_epochs=5   # per-fold pre-training")]
+    #[command(after_help = "Examples:\n  hopdb gnn cv --set variant=band --folds 5 --seed 1\n  hopdb gnn cv --split cv5 --pretrain-db corpus.db --pretrain-max 20000 --set pretrain_epochs=5   # per-fold pre-training\n  hopdb gnn cv --split cv5 --pretrain-db corpus.db --pretrain-name pre --set members=5   # reuses the saved per-fold pre-training")]
     Cv(CvArgs),
     /// Timings: graph building, fine-tuning on the training partition, inference hops/s.
     #[command(after_help = "Example:\n  hopdb gnn bench --set epochs=60")]

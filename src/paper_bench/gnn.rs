@@ -134,7 +134,7 @@ fn net_label(spec: &Spec) -> String {
 
 fn params_text(spec: &Spec) -> String {
     let m = spec.to_map();
-    let keys = ["variant", "hidden", "layers", "max_neighbors", "radius", "target", "pool", "epochs", "lr", "batch", "seed", "fusion", "line_graph", "line_neighbors", "pretrain_profile"];
+    let keys = ["variant", "hidden", "layers", "max_neighbors", "radius", "target", "pool", "epochs", "lr", "batch", "seed", "fusion", "line_graph", "line_neighbors", "pretrain_profile", "members"];
     keys.iter().filter_map(|k| m.get(*k).map(|v| format!("{k}={v}"))).collect::<Vec<_>>().join(", ")
 }
 
