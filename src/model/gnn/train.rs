@@ -620,10 +620,10 @@ fn train_inner(store: &Store, train_records: &[HopRecord], valid: Validation, pr
     if count > 1 {
         metrics.insert("members".into(), count as f64);
     }
-    let mut rest = done.split_off(1);
+    let rest = done.split_off(1);
     let m0 = done.pop().expect("member 0 was trained");
     let mut blob = blob_base(&m0.values, m0.y_mean, m0.y_std, &Globals { train: None, valid: None, mean: m0.global_mean, std: m0.global_std }, None);
-    blob.members = std::mem::take(&mut rest);
+    blob.members = rest;
     Ok(TrainedGnn {
         blob,
         train_ids: (0..train_records.len()).filter(|&i| fitted[i]).map(|i| train_records[i].id.clone()).collect(),
