@@ -554,20 +554,20 @@ fn train_inner(store: &Store, train_records: &[HopRecord], valid: Validation, pr
         }
         None => start.values()?,
     };
-    // Every hop some member fits (the carves are seeded, so a resumed run knows the earlier ones).
+    // Every member's carve (seeded, so a resumed run knows the earlier members' too) and every
+    // hop some member fits.
+    let carves = (0..count).map(|k| split_valid(train_records, &valid, &member_spec(spec, k))).collect::<Result<Vec<_>>>()?;
     let mut fitted = vec![false; train_records.len()];
-    for k in 0..count {
-        for i in split_valid(train_records, &valid, &member_spec(spec, k))?.0 {
-            fitted[i] = true;
-        }
+    for &i in carves.iter().flat_map(|(tr, _)| tr) {
+        fitted[i] = true;
     }
     for k in first..count {
         let mspec = member_spec(spec, k);
         if k > 0 {
             tensor::manual_seed(mspec.seed)?;
         }
-        let (tr, va) = split_valid(train_records, &valid, &mspec)?;
-        let globals = stage_globals(&mspec, train_records, &hosts, &tr, &va)?;
+        let (tr, va) = &carves[k];
+        let globals = stage_globals(&mspec, train_records, &hosts, tr, va)?;
         let y_tr: Vec<f64> = tr.iter().map(|&i| mspec.target.forward(train_records[i].em)).collect();
         let this_resume = resume.as_ref().filter(|c| c.stage >= 1 && k == first);
         let (m, s) = match this_resume {
@@ -591,7 +591,7 @@ fn train_inner(store: &Store, train_records: &[HopRecord], valid: Validation, pr
             y_mean: m,
             y_std: s,
             target: mspec.target,
-            aux: if fit_profile && mspec.pretrain_profile > 0 { Some(AuxTargets::profile(train_records, &tr, mspec.pretrain_profile)?) } else { None },
+            aux: if fit_profile && mspec.pretrain_profile > 0 { Some(AuxTargets::profile(train_records, tr, mspec.pretrain_profile)?) } else { None },
             spec: &mspec,
         };
         let blob_of = |v: &ParamValues, ck: Option<Checkpoint>| {
